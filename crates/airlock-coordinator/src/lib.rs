@@ -1,0 +1,728 @@
+//! The online coordinator: keeps vault versions, builds proposals, collects approvals and
+//! rejections, finalizes, records broadcasts and confirmations, and writes every transition to
+//! the transparency log with a signed checkpoint.
+//!
+//! The coordinator holds no spend key: its identity key signs proposals, records and log
+//! checkpoints only. It trusts nothing it did not verify: vault versions are checked against the
+//! previous version's threshold, decisions against the proposal's vault version, chain signature
+//! material against the payload, and a signer's reported checkpoint against its own log.
+//!
+//! This module must never hold chain secrets, never change state outside a `Storage::append`
+//! transaction, and never report a transition that is not in the log.
+
+pub mod home;
+pub mod replay;
+pub mod store;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use airlock_core::chain::{ChainOnline, DecisionOnly};
+use airlock_core::lifecycle::{ProposalState, Status};
+use airlock_core::vault::verify_vault_version;
+use airlock_core::{
+    Approval, Artifact, ArtifactId, ArtifactKind, CoreError, Decision, Envelope, Event, EventKind,
+    Finalized, Intent, LogEvidence, LogRecord, Proposal, ProposalBundle, PublicKey, SignerEntry,
+    UnixTime, VaultDefinition, policy,
+};
+use airlock_custody::IdentityKey;
+use airlock_log::{CheckpointSigner, CheckpointVerifier};
+use rand_core::{OsRng, RngCore};
+
+pub use home::CoordinatorHome;
+pub use replay::LogReport;
+use store::{NewEntry, Storage, StoreError, StoreHashes, StoredArtifact};
+
+/// Most consistency proofs carried in one bundle.
+const MAX_CONSISTENCY_PROOFS: usize = 64;
+
+/// A coordinator failure.
+#[derive(Debug, thiserror::Error)]
+pub enum CoordinatorError {
+    #[error(transparent)]
+    Core(#[from] CoreError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Log(#[from] airlock_log::LogError),
+    #[error(transparent)]
+    Chain(#[from] airlock_core::chain::ChainError),
+    #[error(transparent)]
+    Custody(#[from] airlock_custody::CustodyError),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Refused(String),
+    #[error("{0}")]
+    Setup(String),
+}
+
+pub type Result<T, E = CoordinatorError> = std::result::Result<T, E>;
+
+/// The parts of a vault version the coordinator drafts.
+#[derive(Clone, Debug, Default)]
+pub struct VaultDraft {
+    pub vault_id: String,
+    pub chain: String,
+    pub network: String,
+    pub account: String,
+    pub signers: Vec<SignerEntry>,
+    pub threshold: u32,
+    pub rules: Vec<airlock_core::Rule>,
+}
+
+/// An online chain implementation by name.
+pub fn chain_online(name: &str) -> Result<Box<dyn ChainOnline>> {
+    match name {
+        DecisionOnly::NAME => Ok(Box::new(DecisionOnly)),
+        other => Err(CoordinatorError::Setup(format!(
+            "chain {other:?} is not available in this build (available: {})",
+            DecisionOnly::NAME
+        ))),
+    }
+}
+
+/// The coordinator service over a storage backend.
+pub struct Coordinator {
+    store: Box<dyn Storage>,
+    identity: IdentityKey,
+    log_signer: CheckpointSigner,
+}
+
+impl Coordinator {
+    /// Builds a coordinator from an identity, a log origin and a store.
+    pub fn new(
+        identity: IdentityKey,
+        origin: &str,
+        store: Box<dyn Storage>,
+    ) -> Result<Coordinator> {
+        let log_signer = CheckpointSigner::new(origin, identity.signing_key().clone())?;
+        Ok(Coordinator {
+            store,
+            identity,
+            log_signer,
+        })
+    }
+
+    pub fn public_key(&self) -> PublicKey {
+        PublicKey(self.identity.verifying_key().to_bytes())
+    }
+
+    pub fn origin(&self) -> &str {
+        self.log_signer.origin()
+    }
+
+    /// The signed-note verifier key of this coordinator's log.
+    pub fn log_verifier(&self) -> CheckpointVerifier {
+        self.log_signer.verifier()
+    }
+
+    pub fn store(&self) -> &dyn Storage {
+        self.store.as_ref()
+    }
+
+    fn append(&mut self, entries: Vec<NewEntry>) -> Result<store::Appended> {
+        let signer = &self.log_signer;
+        let sign = |size: u64, root: airlock_log::LogHash| {
+            signer
+                .sign(size, root)
+                .map(|s| s.note)
+                .map_err(|e| StoreError::Other(format!("signing the checkpoint: {e}")))
+        };
+        Ok(self.store.append(entries, &sign)?)
+    }
+
+    fn entry(
+        &self,
+        env: &Envelope,
+        leaf_kind: &str,
+        vault_id: &str,
+        version: Option<u64>,
+        subject: Option<ArtifactId>,
+        now: UnixTime,
+    ) -> NewEntry {
+        let record = LogRecord {
+            kind: leaf_kind.to_owned(),
+            artifact: env.id(),
+            vault_id: vault_id.to_owned(),
+            at: now,
+        };
+        NewEntry {
+            artifact: Some(StoredArtifact {
+                id: env.id(),
+                kind: env.kind().map(|k| k.name()).unwrap_or("unknown").to_owned(),
+                vault_id: vault_id.to_owned(),
+                version,
+                subject,
+                bytes: env.to_bytes(),
+                log_index: 0,
+            }),
+            leaf: record.to_bytes(),
+            signer_seen: None,
+        }
+    }
+
+    // ----- vaults -------------------------------------------------------------------------
+
+    /// The newest version of a vault, with its envelope and id.
+    pub fn vault_latest(&self, vault_id: &str) -> Result<(VaultDefinition, Envelope)> {
+        let versions = self.store.vault_versions(vault_id)?;
+        let (_, id) = versions.last().ok_or_else(|| {
+            CoordinatorError::NotFound(format!(
+                "no vault named {vault_id:?} (see `airlock vault list`)"
+            ))
+        })?;
+        self.vault_by_id(id)
+    }
+
+    /// A specific version of a vault.
+    pub fn vault_version(
+        &self,
+        vault_id: &str,
+        version: u64,
+    ) -> Result<(VaultDefinition, Envelope)> {
+        let versions = self.store.vault_versions(vault_id)?;
+        let (_, id) = versions
+            .iter()
+            .find(|(v, _)| *v == version)
+            .ok_or_else(|| {
+                CoordinatorError::NotFound(format!("vault {vault_id:?} has no version {version}"))
+            })?;
+        self.vault_by_id(id)
+    }
+
+    fn vault_by_id(&self, id: &ArtifactId) -> Result<(VaultDefinition, Envelope)> {
+        let env = self.envelope(id)?;
+        Ok((env.open()?, env))
+    }
+
+    pub fn vault_ids(&self) -> Result<Vec<String>> {
+        Ok(self.store.vault_ids()?)
+    }
+
+    pub fn vault_history(&self, vault_id: &str) -> Result<Vec<(VaultDefinition, Envelope)>> {
+        self.store
+            .vault_versions(vault_id)?
+            .iter()
+            .map(|(_, id)| self.vault_by_id(id))
+            .collect()
+    }
+
+    /// Drafts version 1 of a new vault, or the next version of an existing one (unsigned: the
+    /// signers approve it by signing it).
+    pub fn draft_vault(&self, draft: VaultDraft, now: UnixTime) -> Result<Envelope> {
+        let existing = self.store.vault_versions(&draft.vault_id)?;
+        let (version, previous) = match existing.last() {
+            None => (1, None),
+            Some((v, id)) => (v + 1, Some(*id)),
+        };
+        let def = VaultDefinition {
+            vault_id: draft.vault_id,
+            version,
+            previous,
+            chain: draft.chain,
+            network: draft.network,
+            account: draft.account,
+            coordinator: airlock_core::vault::CoordinatorRef {
+                origin: self.origin().to_owned(),
+                key: self.public_key(),
+            },
+            signers: draft.signers,
+            threshold: draft.threshold,
+            rules: draft.rules,
+            created: now,
+        };
+        def.validate()?;
+        chain_online(&def.chain)?;
+        if let Some(prev_id) = previous {
+            let (prev, _) = self.vault_by_id(&prev_id)?;
+            if prev.chain != def.chain || prev.network != def.network {
+                return Err(CoreError::Invalid(format!(
+                    "vault {:?} is a {} {} vault; a new version cannot change chain or network",
+                    def.vault_id, prev.chain, prev.network
+                ))
+                .into());
+            }
+        }
+        Ok(def.envelope())
+    }
+
+    /// Merges signed copies of a vault draft and activates it when its signatures meet the
+    /// rotation rule. Returns the definition and its id.
+    pub fn submit_vault(
+        &mut self,
+        copies: &[Envelope],
+        now: UnixTime,
+    ) -> Result<(VaultDefinition, ArtifactId)> {
+        let first = copies
+            .first()
+            .ok_or_else(|| CoordinatorError::Refused("no vault definition given".into()))?;
+        let mut merged = first.clone();
+        for c in &copies[1..] {
+            merged.merge_signatures(c)?;
+        }
+        let def: VaultDefinition = merged.open()?;
+        if def.coordinator.key != self.public_key() || def.coordinator.origin != self.origin() {
+            return Err(CoordinatorError::Refused(format!(
+                "vault {:?} v{} names another coordinator ({}), not this one",
+                def.vault_id, def.version, def.coordinator.origin
+            )));
+        }
+        if self.store.artifact(&merged.id())?.is_some() {
+            return Err(CoordinatorError::Refused(format!(
+                "vault {:?} v{} ({}) is already active",
+                def.vault_id,
+                def.version,
+                merged.id().short()
+            )));
+        }
+        let existing = self.store.vault_versions(&def.vault_id)?;
+        let previous = match existing.last() {
+            None => None,
+            Some((_, id)) => Some((self.vault_by_id(id)?.0, *id)),
+        };
+        let def = verify_vault_version(&merged, previous.as_ref().map(|(d, id)| (d, *id)))?;
+        let entry = self.entry(
+            &merged,
+            "vault-version",
+            &def.vault_id,
+            Some(def.version),
+            None,
+            now,
+        );
+        self.append(vec![entry])?;
+        Ok((def, merged.id()))
+    }
+
+    // ----- proposals ----------------------------------------------------------------------
+
+    /// Amount proposed in a vault in the last `secs` seconds by proposals that can still move
+    /// funds (not rejected, not expired).
+    fn window_spent(&self, vault_id: &str, now: UnixTime, secs: u64) -> Result<u64> {
+        let mut total = 0u64;
+        for state in self.proposals(Some(vault_id))? {
+            let status = state.status(now);
+            if matches!(status, Status::Rejected | Status::Expired) {
+                continue;
+            }
+            if state.proposal.created + secs > now {
+                total = total.saturating_add(state.proposal.intent.total()?);
+            }
+        }
+        Ok(total)
+    }
+
+    /// Creates a proposal under the vault's newest version; returns its id.
+    pub fn propose(
+        &mut self,
+        vault_id: &str,
+        intent: Intent,
+        expires_in: Option<u64>,
+        now: UnixTime,
+    ) -> Result<ArtifactId> {
+        let (vault, vault_env) = self.vault_latest(vault_id)?;
+        let chain = chain_online(&vault.chain)?;
+        let built = chain.build(&vault, &intent)?;
+        // Precompute window sums (a closure cannot return errors).
+        let mut windows = std::collections::BTreeMap::new();
+        for rule in &vault.rules {
+            for c in &rule.conditions {
+                if let airlock_core::Condition::WindowAmount { window_secs, .. } = c {
+                    windows.insert(
+                        *window_secs,
+                        self.window_spent(vault_id, now, *window_secs)?,
+                    );
+                }
+            }
+        }
+        let spent = |secs: u64| windows.get(&secs).copied().unwrap_or(0);
+        let rule = policy::select_rule(&vault, &intent, now, &spent)?;
+        let open_spends: BTreeSet<String> = self
+            .proposals(Some(vault_id))?
+            .iter()
+            .filter(|s| {
+                matches!(
+                    s.status(now),
+                    Status::Collecting | Status::Ready | Status::Finalized | Status::Broadcast
+                )
+            })
+            .flat_map(|s| s.proposal.spends.clone())
+            .collect();
+        if let Some(conflict) = built.spends.iter().find(|s| open_spends.contains(*s)) {
+            return Err(CoordinatorError::Refused(format!(
+                "{conflict} is already spent by an open proposal"
+            )));
+        }
+        let mut nonce = [0u8; 16];
+        OsRng.fill_bytes(&mut nonce);
+        let expires = now.saturating_add(expires_in.unwrap_or(rule.expiry_secs));
+        let proposal = Proposal {
+            vault_id: vault.vault_id.clone(),
+            vault_version: vault.version,
+            vault_artifact: vault_env.id(),
+            chain: vault.chain.clone(),
+            intent,
+            payload: built.payload,
+            spends: built.spends,
+            rule: rule.name.clone(),
+            created: now,
+            expires,
+            proposer: self.public_key(),
+            nonce,
+        };
+        let mut env = proposal.envelope();
+        env.sign(self.identity.signing_key());
+        let entry = self.entry(&env, "proposal", vault_id, None, None, now);
+        self.append(vec![entry])?;
+        Ok(env.id())
+    }
+
+    /// Resolves a full id or a unique hex prefix (at least 6 digits) of an artifact.
+    pub fn resolve(&self, id_or_prefix: &str) -> Result<ArtifactId> {
+        let s = id_or_prefix.trim().to_ascii_lowercase();
+        if s.len() == 64 {
+            return Ok(ArtifactId::from_hex(&s)?);
+        }
+        if s.len() < 6 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(CoordinatorError::NotFound(format!(
+                "{id_or_prefix:?} is not an artifact id or a prefix of at least 6 hex digits"
+            )));
+        }
+        let matches = self.store.artifacts_with_prefix(&s)?;
+        match matches.as_slice() {
+            [one] => Ok(*one),
+            [] => Err(CoordinatorError::NotFound(format!(
+                "no artifact id starts with {s}"
+            ))),
+            _ => Err(CoordinatorError::NotFound(format!(
+                "{} artifacts start with {s}; give more digits",
+                matches.len()
+            ))),
+        }
+    }
+
+    /// The envelope of a stored artifact.
+    pub fn envelope(&self, id: &ArtifactId) -> Result<Envelope> {
+        let stored = self
+            .store
+            .artifact(id)?
+            .ok_or_else(|| CoordinatorError::NotFound(format!("no artifact {}", id.short())))?;
+        let env = Envelope::from_bytes(&stored.bytes)?;
+        if env.id() != *id {
+            return Err(StoreError::Corrupt(format!(
+                "artifact {} does not hash to its id",
+                id.short()
+            ))
+            .into());
+        }
+        Ok(env)
+    }
+
+    fn record_time(&self, stored: &StoredArtifact) -> Result<UnixTime> {
+        Ok(LogRecord::from_bytes(&self.store.leaf(stored.log_index)?)?.at)
+    }
+
+    /// Rebuilds the state of a proposal from the stored artifacts.
+    pub fn proposal_state(&self, id: &ArtifactId) -> Result<ProposalState> {
+        let stored = self
+            .store
+            .artifact(id)?
+            .ok_or_else(|| CoordinatorError::NotFound(format!("no proposal {}", id.short())))?;
+        if stored.kind != ArtifactKind::Proposal.name() {
+            return Err(CoordinatorError::NotFound(format!(
+                "{} is a {}, not a proposal",
+                id.short(),
+                stored.kind
+            )));
+        }
+        let env = Envelope::from_bytes(&stored.bytes)?;
+        let proposal: Proposal = env.open()?;
+        let (vault, vault_env) = self.vault_version(&proposal.vault_id, proposal.vault_version)?;
+        let mut state = ProposalState::open(&env, &vault, vault_env.id())?;
+        for a in self
+            .store
+            .artifacts_about(id, ArtifactKind::Approval.name())?
+        {
+            let at = self.record_time(&a)?;
+            state.add_decision(&Envelope::from_bytes(&a.bytes)?, at, vault.version)?;
+        }
+        for f in self
+            .store
+            .artifacts_about(id, ArtifactKind::Finalized.name())?
+        {
+            let at = self.record_time(&f)?;
+            let fenv = Envelope::from_bytes(&f.bytes)?;
+            state.finalize(fenv.id(), fenv.open()?, at)?;
+        }
+        for e in self.store.artifacts_about(id, ArtifactKind::Event.name())? {
+            let at = self.record_time(&e)?;
+            state.record_event(Envelope::from_bytes(&e.bytes)?.open()?, at)?;
+        }
+        Ok(state)
+    }
+
+    /// Every proposal (optionally of one vault), oldest first.
+    pub fn proposals(&self, vault_id: Option<&str>) -> Result<Vec<ProposalState>> {
+        self.store
+            .artifacts_of_kind(ArtifactKind::Proposal.name(), vault_id)?
+            .iter()
+            .map(|a| self.proposal_state(&a.id))
+            .collect()
+    }
+
+    /// The bundle a signer needs to review a proposal: the signed proposal, its vault version,
+    /// the inclusion proof under the newest checkpoint, and consistency proofs from every
+    /// checkpoint size the vault's signers may hold (plus `extra_sizes`).
+    pub fn bundle(&mut self, id: &ArtifactId, extra_sizes: &[u64]) -> Result<ProposalBundle> {
+        let state = self.proposal_state(id)?;
+        let stored = self
+            .store
+            .artifact(id)?
+            .ok_or_else(|| CoordinatorError::NotFound(format!("no proposal {}", id.short())))?;
+        let (_, vault_env) = self.vault_version(&state.vault.vault_id, state.vault.version)?;
+        let (size, note) = self
+            .store
+            .latest_checkpoint()?
+            .ok_or_else(|| StoreError::Corrupt("the log has no checkpoint".into()))?;
+        let hashes = StoreHashes(self.store.as_ref());
+        let inclusion = airlock_log::prove_inclusion(size, stored.log_index, &hashes)?;
+        let mut sizes: BTreeSet<u64> = self.store.exported_sizes()?.into_iter().collect();
+        sizes.extend(extra_sizes.iter().copied());
+        for s in &state.vault.signers {
+            if let Some(seen) = self.store.signer_seen(&s.identity.0)? {
+                sizes.insert(seen);
+            }
+        }
+        let mut consistency = Vec::new();
+        for old in sizes
+            .into_iter()
+            .filter(|s| *s > 0 && *s < size)
+            .rev()
+            .take(MAX_CONSISTENCY_PROOFS)
+        {
+            let proof = airlock_log::prove_consistency(old, size, &hashes)?;
+            consistency.push(airlock_core::artifacts::ConsistencyFrom {
+                old_size: old,
+                hashes: proof.hashes,
+            });
+        }
+        consistency.reverse();
+        let evidence = LogEvidence {
+            leaf: self.store.leaf(stored.log_index)?,
+            leaf_index: stored.log_index,
+            tree_size: size,
+            inclusion: inclusion.hashes,
+            checkpoint: note,
+            consistency,
+        };
+        self.store.note_exported(size)?;
+        Ok(ProposalBundle {
+            proposal: stored.bytes,
+            vault: vault_env.to_bytes(),
+            evidence,
+        })
+    }
+
+    /// Checks that a checkpoint a signer reports is a state of this log.
+    fn check_signer_checkpoint(&self, signer: &str, size: u64, root: &[u8; 32]) -> Result<()> {
+        if size == 0 {
+            return Ok(());
+        }
+        let current = self.store.log_size()?;
+        let ours = if size <= current {
+            Some(airlock_log::tree_root(
+                size,
+                &StoreHashes(self.store.as_ref()),
+            )?)
+        } else {
+            None
+        };
+        if ours.as_ref() != Some(root) {
+            return Err(CoordinatorError::Refused(format!(
+                "{signer} reports log checkpoint size {size} root {}, which is not a state of this log: \
+                 the signer has seen a different history (split view) — investigate before going on",
+                hex::encode(root)
+            )));
+        }
+        Ok(())
+    }
+
+    /// Accepts an approval or rejection. Returns its id and the proposal's new status.
+    pub fn submit_decision(
+        &mut self,
+        env: &Envelope,
+        now: UnixTime,
+    ) -> Result<(ArtifactId, Status)> {
+        let approval: Approval = env.open()?;
+        if self.store.artifact(&env.id())?.is_some() {
+            return Err(CoordinatorError::Refused(format!(
+                "this {} ({}) was already submitted",
+                approval.decision.as_str(),
+                env.id().short()
+            )));
+        }
+        let mut state = self.proposal_state(&approval.proposal)?;
+        let (latest, _) = self.vault_latest(&state.vault.vault_id)?;
+        let decided = state.check_decision(env, now, latest.version)?;
+        self.check_signer_checkpoint(
+            &decided.signer.name,
+            approval.seen_checkpoint.size,
+            &approval.seen_checkpoint.root,
+        )?;
+        if approval.decision == Decision::Approve {
+            let chain = chain_online(&state.vault.chain)?;
+            chain.verify_signature(&state.vault, &state.proposal, &approval.chain_signature)?;
+        }
+        let kind = match approval.decision {
+            Decision::Approve => "approval",
+            Decision::Reject => "rejection",
+        };
+        let mut entry = self.entry(env, kind, &state.vault.vault_id, None, Some(state.id), now);
+        entry.signer_seen = Some((approval.signer.0, approval.seen_checkpoint.size));
+        self.append(vec![entry])?;
+        state.add_decision(env, now, latest.version)?;
+        Ok((env.id(), state.status(now)))
+    }
+
+    /// Finalizes a ready proposal: combines the approvals' chain material into the final
+    /// transaction and records it.
+    pub fn finalize(&mut self, id: &ArtifactId, now: UnixTime) -> Result<(ArtifactId, Finalized)> {
+        let mut state = self.proposal_state(id)?;
+        let status = state.status(now);
+        if status != Status::Ready {
+            let tally = state.tally();
+            return Err(
+                CoreError::Lifecycle(airlock_core::lifecycle::LifecycleError::NotReady {
+                    status,
+                    detail: if tally.missing.is_empty() {
+                        "it is no longer open".into()
+                    } else {
+                        airlock_core::lifecycle::describe_gaps(&tally.missing)
+                    },
+                })
+                .into(),
+            );
+        }
+        let chain = chain_online(&state.vault.chain)?;
+        let used = state.approvals_used();
+        let materials: Vec<&[u8]> = used
+            .iter()
+            .map(|d| d.approval.chain_signature.as_slice())
+            .collect();
+        let tx = chain.finalize(&state.vault, &state.proposal, &materials)?;
+        let record = Finalized {
+            proposal: *id,
+            approvals: used.iter().map(|d| d.id).collect(),
+            transaction: tx.bytes,
+            txid: tx.txid,
+            finalized_at: now,
+        };
+        let mut env = record.envelope();
+        env.sign(self.identity.signing_key());
+        state.finalize(env.id(), record.clone(), now)?;
+        let entry = self.entry(
+            &env,
+            "finalized",
+            &state.vault.vault_id,
+            None,
+            Some(*id),
+            now,
+        );
+        self.append(vec![entry])?;
+        Ok((env.id(), record))
+    }
+
+    /// Broadcasts a finalized proposal's transaction through its chain and records it.
+    pub fn broadcast(&mut self, id: &ArtifactId, now: UnixTime) -> Result<Event> {
+        let state = self.proposal_state(id)?;
+        let (_, record) = state.finalized.clone().ok_or_else(|| {
+            CoordinatorError::Refused(format!(
+                "proposal {} is {}, not finalized",
+                id.short(),
+                state.status(now)
+            ))
+        })?;
+        let chain = chain_online(&state.vault.chain)?;
+        chain.broadcast(&airlock_core::chain::FinalTransaction {
+            bytes: record.transaction.clone(),
+            txid: record.txid.clone(),
+        })?;
+        self.record_event(state, EventKind::Broadcast, record.txid, now)
+    }
+
+    /// Checks confirmations of a broadcast proposal and records the first confirmation.
+    pub fn check_confirmation(&mut self, id: &ArtifactId, now: UnixTime) -> Result<Option<Event>> {
+        let state = self.proposal_state(id)?;
+        if state.status(now) != Status::Broadcast {
+            return Err(CoordinatorError::Refused(format!(
+                "proposal {} is {}, not broadcast",
+                id.short(),
+                state.status(now)
+            )));
+        }
+        let txid = state
+            .finalized
+            .as_ref()
+            .map(|(_, r)| r.txid.clone())
+            .unwrap_or_default();
+        let chain = chain_online(&state.vault.chain)?;
+        match chain.confirmations(&txid)? {
+            Some(n) if n > 0 => Ok(Some(self.record_event(
+                state,
+                EventKind::Confirmed,
+                format!("{n} confirmation(s)"),
+                now,
+            )?)),
+            _ => Ok(None),
+        }
+    }
+
+    fn record_event(
+        &mut self,
+        mut state: ProposalState,
+        kind: EventKind,
+        detail: String,
+        now: UnixTime,
+    ) -> Result<Event> {
+        let event = Event {
+            kind,
+            proposal: state.id,
+            detail,
+            at: now,
+        };
+        state.record_event(event.clone(), now)?;
+        let mut env = event.envelope();
+        env.sign(self.identity.signing_key());
+        let entry = self.entry(
+            &env,
+            kind.as_str(),
+            &state.vault.vault_id,
+            None,
+            Some(state.id),
+            now,
+        );
+        self.append(vec![entry])?;
+        Ok(event)
+    }
+
+    /// The newest checkpoint (size, signed note).
+    pub fn latest_checkpoint(&self) -> Result<(u64, String)> {
+        self.store.latest_checkpoint()?.ok_or_else(|| {
+            CoordinatorError::NotFound("the log is empty: create a vault first".into())
+        })
+    }
+
+    /// Re-checks the whole log: hashes, every checkpoint signature, and every transition.
+    pub fn verify_log(&self) -> Result<LogReport> {
+        replay::verify(
+            self.store.as_ref(),
+            &self.log_verifier(),
+            &self.public_key(),
+        )
+    }
+}
+
+/// Opens the coordinator in a home directory.
+pub fn open(home: &Path) -> Result<Coordinator> {
+    CoordinatorHome::open(home)?.coordinator()
+}

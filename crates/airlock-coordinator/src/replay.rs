@@ -1,0 +1,215 @@
+//! `airlock log verify`: re-checks the whole log from its leaves up.
+//!
+//! It rebuilds the Merkle tree from the stored leaves and compares it with the stored hashes and
+//! with every signed checkpoint, then replays every transition in order through the same core
+//! rules the coordinator applied when it accepted them: each vault version against the one
+//! before, each proposal against the vault version current at the time, each decision against
+//! the proposal's vault version, each record against the lifecycle. A watcher with a copy of the
+//! database gets the same verdict.
+//!
+//! This module must never repair anything: it reports the first problem with the leaf it is at.
+
+use std::collections::BTreeMap;
+
+use airlock_core::lifecycle::ProposalState;
+use airlock_core::vault::verify_vault_version;
+use airlock_core::{
+    Approval, ArtifactId, Decision, Envelope, Event, Finalized, LogRecord, Proposal, PublicKey,
+    VaultDefinition,
+};
+use airlock_log::{CheckpointVerifier, MemoryLog};
+use serde::Serialize;
+
+use crate::store::{Storage, StoreHashes};
+use crate::{CoordinatorError, Result};
+
+/// What a verification found.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct LogReport {
+    pub size: u64,
+    pub root: String,
+    pub checkpoints: usize,
+    pub vault_versions: usize,
+    pub proposals: usize,
+    pub approvals: usize,
+    pub rejections: usize,
+    pub finalized: usize,
+    pub events: usize,
+}
+
+fn fail(index: u64, kind: &str, problem: impl std::fmt::Display) -> CoordinatorError {
+    CoordinatorError::Refused(format!("log leaf {index} ({kind}): {problem}"))
+}
+
+/// Verifies the log held by `store`, whose checkpoints `verifier` signs and whose records
+/// `coordinator` signs.
+pub fn verify(
+    store: &dyn Storage,
+    verifier: &CheckpointVerifier,
+    coordinator: &PublicKey,
+) -> Result<LogReport> {
+    let size = store.log_size()?;
+    let mut tree = MemoryLog::new();
+    let mut leaves = Vec::with_capacity(size as usize);
+    for i in 0..size {
+        let leaf = store.leaf(i)?;
+        tree.append(&leaf);
+        leaves.push(leaf);
+    }
+    let stored_root = airlock_log::tree_root(size, &StoreHashes(store))?;
+    if stored_root != tree.root() {
+        return Err(CoordinatorError::Refused(format!(
+            "the stored hashes do not match the leaves (root {} vs {})",
+            hex::encode(stored_root),
+            hex::encode(tree.root())
+        )));
+    }
+    let checkpoints = store.checkpoints()?;
+    for (csize, note) in &checkpoints {
+        let cp = verifier
+            .open(note)
+            .map_err(|e| CoordinatorError::Refused(format!("checkpoint at size {csize}: {e}")))?;
+        if cp.size != *csize || cp.size > size || cp.root != tree.root_at(cp.size)? {
+            return Err(CoordinatorError::Refused(format!(
+                "checkpoint at size {csize} does not match the log's leaves"
+            )));
+        }
+    }
+    if size > 0 && checkpoints.last().map(|(s, _)| *s) != Some(size) {
+        return Err(CoordinatorError::Refused(format!(
+            "the newest checkpoint does not cover all {size} leaves"
+        )));
+    }
+
+    let mut report = LogReport {
+        size,
+        root: hex::encode(tree.root()),
+        checkpoints: checkpoints.len(),
+        ..LogReport::default()
+    };
+    let mut vaults: BTreeMap<String, Vec<(VaultDefinition, ArtifactId)>> = BTreeMap::new();
+    let mut proposals: BTreeMap<ArtifactId, ProposalState> = BTreeMap::new();
+    for (i, leaf) in leaves.iter().enumerate() {
+        let i = i as u64;
+        let record = LogRecord::from_bytes(leaf).map_err(|e| fail(i, "?", e))?;
+        let kind = record.kind.as_str();
+        let stored = store.artifact(&record.artifact)?.ok_or_else(|| {
+            fail(
+                i,
+                kind,
+                format!("artifact {} is missing", record.artifact.short()),
+            )
+        })?;
+        let env = Envelope::from_bytes(&stored.bytes).map_err(|e| fail(i, kind, e))?;
+        if env.id() != record.artifact {
+            return Err(fail(
+                i,
+                kind,
+                "the stored artifact does not hash to the id in the log",
+            ));
+        }
+        let require_coordinator = || {
+            env.require_signature(coordinator, "the coordinator")
+                .map_err(|e| fail(i, kind, e))
+        };
+        match kind {
+            "vault-version" => {
+                let history = vaults.entry(record.vault_id.clone()).or_default();
+                let previous = history.last().map(|(d, id)| (d, *id));
+                let def = verify_vault_version(&env, previous).map_err(|e| fail(i, kind, e))?;
+                if def.vault_id != record.vault_id {
+                    return Err(fail(i, kind, "the record names another vault"));
+                }
+                history.push((def, env.id()));
+                report.vault_versions += 1;
+            }
+            "proposal" => {
+                require_coordinator()?;
+                let p: Proposal = env.open().map_err(|e| fail(i, kind, e))?;
+                let history = vaults.get(&p.vault_id).ok_or_else(|| {
+                    fail(
+                        i,
+                        kind,
+                        format!("vault {:?} does not exist yet", p.vault_id),
+                    )
+                })?;
+                let (current, current_id) = history.last().expect("history is never empty");
+                if p.vault_version != current.version {
+                    return Err(fail(
+                        i,
+                        kind,
+                        format!(
+                            "made under vault version {} while version {} was current",
+                            p.vault_version, current.version
+                        ),
+                    ));
+                }
+                let state = ProposalState::open(&env, current, *current_id)
+                    .map_err(|e| fail(i, kind, e))?;
+                proposals.insert(env.id(), state);
+                report.proposals += 1;
+            }
+            "approval" | "rejection" => {
+                let a: Approval = env.open().map_err(|e| fail(i, kind, e))?;
+                let expected = if kind == "approval" {
+                    Decision::Approve
+                } else {
+                    Decision::Reject
+                };
+                if a.decision != expected {
+                    return Err(fail(i, kind, "the record kind does not match the decision"));
+                }
+                let state = proposals.get_mut(&a.proposal).ok_or_else(|| {
+                    fail(
+                        i,
+                        kind,
+                        format!(
+                            "proposal {} is not in the log before it",
+                            a.proposal.short()
+                        ),
+                    )
+                })?;
+                let current = vaults
+                    .get(&state.vault.vault_id)
+                    .and_then(|h| h.last())
+                    .map(|(d, _)| d.version)
+                    .unwrap_or(0);
+                state
+                    .add_decision(&env, record.at, current)
+                    .map_err(|e| fail(i, kind, e))?;
+                if kind == "approval" {
+                    report.approvals += 1;
+                } else {
+                    report.rejections += 1;
+                }
+            }
+            "finalized" => {
+                require_coordinator()?;
+                let f: Finalized = env.open().map_err(|e| fail(i, kind, e))?;
+                let state = proposals
+                    .get_mut(&f.proposal)
+                    .ok_or_else(|| fail(i, kind, "its proposal is not in the log before it"))?;
+                state
+                    .finalize(env.id(), f, record.at)
+                    .map_err(|e| fail(i, kind, e))?;
+                report.finalized += 1;
+            }
+            "broadcast" | "confirmed" | "expired" => {
+                require_coordinator()?;
+                let e: Event = env.open().map_err(|e| fail(i, kind, e))?;
+                if e.kind.as_str() != kind {
+                    return Err(fail(i, kind, "the record kind does not match the event"));
+                }
+                let state = proposals
+                    .get_mut(&e.proposal)
+                    .ok_or_else(|| fail(i, kind, "its proposal is not in the log before it"))?;
+                state
+                    .record_event(e, record.at)
+                    .map_err(|e| fail(i, kind, e))?;
+                report.events += 1;
+            }
+            other => return Err(fail(i, other, "unknown record kind")),
+        }
+    }
+    Ok(report)
+}

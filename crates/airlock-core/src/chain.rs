@@ -1,0 +1,284 @@
+//! The interface each chain crate implements, split along the air gap.
+//!
+//! `ChainReview` is everything the offline signer needs: describe a payload *independently* from
+//! the signer's own registered vault (never trusting the proposal's stated intent), and sign it.
+//! `ChainOnline` adds what only the coordinator does: build a payload from an intent, combine and
+//! verify signatures, finalize, broadcast, watch for confirmations and sync. Chain crates put
+//! their `ChainOnline` implementation behind a feature so that the signer build has no network code.
+//!
+//! `DecisionOnly` (chain `none`) is the built-in chain for vaults that record decisions without
+//! moving funds through Airlock (approving a payment made elsewhere, a policy change, a key
+//! ceremony); it is also what the demo uses until a chain crate is configured.
+//!
+//! This module must never let a signer sign something whose description it did not compute itself.
+
+use zeroize::Zeroizing;
+
+use crate::CoreError;
+use crate::artifacts::{Intent, Proposal, Transfer};
+use crate::vault::VaultDefinition;
+
+/// A chain error: what failed, in words a person can act on.
+#[derive(Debug, thiserror::Error)]
+#[error("{chain}: {message}")]
+pub struct ChainError {
+    pub chain: String,
+    pub message: String,
+}
+
+impl ChainError {
+    pub fn new(chain: &str, message: impl Into<String>) -> Self {
+        ChainError {
+            chain: chain.to_owned(),
+            message: message.into(),
+        }
+    }
+}
+
+/// What a payload really does, as the signer recomputed it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Description {
+    /// Payments leaving the vault (change excluded).
+    pub transfers: Vec<Transfer>,
+    /// Outputs that return to the vault, re-derived from the signer's own keys.
+    pub change: Vec<Transfer>,
+    /// The absolute fee in base units, when the chain has one.
+    pub fee: Option<u64>,
+    /// What the payload consumes (outpoints, nonces, key images).
+    pub spends: Vec<String>,
+    /// Things a person must notice (odd sighash, high fee…).
+    pub warnings: Vec<String>,
+    /// Further facts worth showing, as label/value pairs.
+    pub details: Vec<(String, String)>,
+}
+
+/// Secret key material handed to a chain for signing; zeroized on drop.
+pub struct ChainSecret(pub Zeroizing<Vec<u8>>);
+
+/// A final transaction ready to broadcast.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FinalTransaction {
+    pub bytes: Vec<u8>,
+    pub txid: String,
+}
+
+/// A payload built by the coordinator.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BuiltPayload {
+    pub payload: Vec<u8>,
+    pub spends: Vec<String>,
+}
+
+/// The offline half of a chain: compiled into the signer.
+pub trait ChainReview {
+    /// The chain name used in vault definitions ("bitcoin", "ethereum", "monero", "none").
+    fn chain(&self) -> &'static str;
+
+    /// Recomputes what the proposal's payload does, from the registered vault only.
+    fn describe(
+        &self,
+        vault: &VaultDefinition,
+        proposal: &Proposal,
+    ) -> Result<Description, ChainError>;
+
+    /// Produces this signer's signature material for the payload.
+    fn sign(
+        &self,
+        vault: &VaultDefinition,
+        proposal: &Proposal,
+        secret: &ChainSecret,
+    ) -> Result<Vec<u8>, ChainError>;
+}
+
+/// The online half of a chain: compiled into the coordinator only.
+pub trait ChainOnline: ChainReview {
+    /// Builds an unsigned payload for an intent.
+    fn build(&self, vault: &VaultDefinition, intent: &Intent) -> Result<BuiltPayload, ChainError>;
+
+    /// Verifies one signer's signature material against the payload before it is accepted.
+    fn verify_signature(
+        &self,
+        vault: &VaultDefinition,
+        proposal: &Proposal,
+        material: &[u8],
+    ) -> Result<(), ChainError>;
+
+    /// Combines verified signature material into a final transaction.
+    fn finalize(
+        &self,
+        vault: &VaultDefinition,
+        proposal: &Proposal,
+        materials: &[&[u8]],
+    ) -> Result<FinalTransaction, ChainError>;
+
+    /// Sends a final transaction to the network.
+    fn broadcast(&self, tx: &FinalTransaction) -> Result<(), ChainError>;
+
+    /// Confirmations of a transaction, `None` when unknown to the network.
+    fn confirmations(&self, txid: &str) -> Result<Option<u64>, ChainError>;
+}
+
+/// Checks the signer's own description against the proposal's stated intent: every payment must
+/// appear in both, with the same amount and asset, and nothing else may leave the vault.
+pub fn check_against_intent(intent: &Intent, description: &Description) -> Result<(), CoreError> {
+    let key = |t: &Transfer| (t.destination.clone(), t.amount, t.asset.clone());
+    let mut stated: Vec<_> = intent.transfers.iter().map(key).collect();
+    let mut actual: Vec<_> = description.transfers.iter().map(key).collect();
+    stated.sort();
+    actual.sort();
+    if stated == actual {
+        return Ok(());
+    }
+    let show = |list: &[(String, u64, String)]| {
+        list.iter()
+            .map(|(d, a, asset)| {
+                if asset.is_empty() {
+                    format!("{a} to {d}")
+                } else {
+                    format!("{a} {asset} to {d}")
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    Err(CoreError::Policy(format!(
+        "the payload does not match the stated intent: it pays [{}], the proposal says [{}]",
+        show(&actual),
+        show(&stated)
+    )))
+}
+
+/// Chain `none`: decisions recorded in the log, no transaction.
+pub struct DecisionOnly;
+
+impl DecisionOnly {
+    pub const NAME: &'static str = "none";
+}
+
+impl ChainReview for DecisionOnly {
+    fn chain(&self) -> &'static str {
+        Self::NAME
+    }
+
+    fn describe(
+        &self,
+        _vault: &VaultDefinition,
+        proposal: &Proposal,
+    ) -> Result<Description, ChainError> {
+        if !proposal.payload.is_empty() {
+            return Err(ChainError::new(
+                Self::NAME,
+                "a decision-only proposal must carry no chain payload",
+            ));
+        }
+        Ok(Description {
+            transfers: proposal.intent.transfers.clone(),
+            spends: proposal.spends.clone(),
+            warnings: vec![
+                "decision-only vault: approving records your decision in the log; no transaction is signed"
+                    .into(),
+            ],
+            ..Description::default()
+        })
+    }
+
+    fn sign(
+        &self,
+        _vault: &VaultDefinition,
+        _proposal: &Proposal,
+        _secret: &ChainSecret,
+    ) -> Result<Vec<u8>, ChainError> {
+        Ok(Vec::new())
+    }
+}
+
+impl ChainOnline for DecisionOnly {
+    fn build(
+        &self,
+        _vault: &VaultDefinition,
+        _intent: &Intent,
+    ) -> Result<BuiltPayload, ChainError> {
+        Ok(BuiltPayload {
+            payload: Vec::new(),
+            spends: Vec::new(),
+        })
+    }
+
+    fn verify_signature(
+        &self,
+        _vault: &VaultDefinition,
+        _proposal: &Proposal,
+        material: &[u8],
+    ) -> Result<(), ChainError> {
+        if material.is_empty() {
+            Ok(())
+        } else {
+            Err(ChainError::new(
+                Self::NAME,
+                "a decision-only approval carries no chain signature",
+            ))
+        }
+    }
+
+    fn finalize(
+        &self,
+        _vault: &VaultDefinition,
+        _proposal: &Proposal,
+        _materials: &[&[u8]],
+    ) -> Result<FinalTransaction, ChainError> {
+        Ok(FinalTransaction {
+            bytes: Vec::new(),
+            txid: String::new(),
+        })
+    }
+
+    fn broadcast(&self, _tx: &FinalTransaction) -> Result<(), ChainError> {
+        Err(ChainError::new(
+            Self::NAME,
+            "a decision-only vault has nothing to broadcast",
+        ))
+    }
+
+    fn confirmations(&self, _txid: &str) -> Result<Option<u64>, ChainError> {
+        Ok(None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(dest: &str, amount: u64) -> Transfer {
+        Transfer {
+            destination: dest.into(),
+            amount,
+            asset: String::new(),
+        }
+    }
+
+    #[test]
+    fn intent_must_match_description_exactly() {
+        let intent = Intent {
+            transfers: vec![t("a", 5), t("b", 7)],
+            memo: String::new(),
+        };
+        let same = Description {
+            transfers: vec![t("b", 7), t("a", 5)],
+            ..Default::default()
+        };
+        check_against_intent(&intent, &same).unwrap();
+        for wrong in [
+            vec![t("a", 5)],
+            vec![t("a", 5), t("b", 8)],
+            vec![t("a", 5), t("c", 7)],
+            vec![t("a", 5), t("b", 7), t("c", 1)],
+        ] {
+            let d = Description {
+                transfers: wrong,
+                ..Default::default()
+            };
+            let err = check_against_intent(&intent, &d).unwrap_err().to_string();
+            assert!(err.contains("does not match the stated intent"), "{err}");
+        }
+    }
+}

@@ -1,0 +1,296 @@
+//! Integer-keyed CBOR maps as records: a builder for encoding and a strict reader for decoding.
+//!
+//! Every artifact is a map with small unsigned integer keys. The reader hands out each field
+//! once, names the record and field in every error, and refuses unknown keys when it is finished,
+//! so a field added by a newer format version is never silently dropped.
+//!
+//! This module must never panic on a value of the wrong shape and never accept a key twice.
+
+use crate::cbor::Value;
+
+/// A record that could not be read: which record, which field, what was wrong.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{record}: {problem}")]
+pub struct FormatError {
+    pub record: String,
+    pub problem: String,
+}
+
+impl FormatError {
+    pub fn new(record: impl Into<String>, problem: impl Into<String>) -> Self {
+        FormatError {
+            record: record.into(),
+            problem: problem.into(),
+        }
+    }
+}
+
+/// Builds an integer-keyed map. Keys must be added at most once (checked in debug builds).
+#[derive(Default)]
+pub struct MapBuilder {
+    entries: Vec<(Value, Value)>,
+}
+
+impl MapBuilder {
+    pub fn new() -> Self {
+        MapBuilder::default()
+    }
+
+    pub fn value(mut self, key: u64, value: Value) -> Self {
+        debug_assert!(
+            !self.entries.iter().any(|(k, _)| *k == Value::Unsigned(key)),
+            "key {key} added twice"
+        );
+        self.entries.push((Value::Unsigned(key), value));
+        self
+    }
+
+    pub fn uint(self, key: u64, n: u64) -> Self {
+        self.value(key, Value::Unsigned(n))
+    }
+
+    pub fn text(self, key: u64, s: &str) -> Self {
+        self.value(key, Value::Text(s.to_owned()))
+    }
+
+    pub fn bytes(self, key: u64, b: &[u8]) -> Self {
+        self.value(key, Value::Bytes(b.to_vec()))
+    }
+
+    pub fn bool(self, key: u64, b: bool) -> Self {
+        self.value(key, Value::Bool(b))
+    }
+
+    pub fn array(self, key: u64, items: Vec<Value>) -> Self {
+        self.value(key, Value::Array(items))
+    }
+
+    /// Adds the field only when present (absent fields are omitted, never `null`).
+    pub fn opt(self, key: u64, value: Option<Value>) -> Self {
+        match value {
+            Some(v) => self.value(key, v),
+            None => self,
+        }
+    }
+
+    pub fn build(self) -> Value {
+        Value::Map(self.entries)
+    }
+}
+
+/// Reads the fields of an integer-keyed map.
+pub struct Fields {
+    record: String,
+    entries: Vec<(u64, Option<Value>)>,
+}
+
+impl Fields {
+    /// Opens `value` as the record named `record` (used in error messages).
+    pub fn open(value: Value, record: &str) -> Result<Fields, FormatError> {
+        let Value::Map(entries) = value else {
+            return Err(FormatError::new(
+                record,
+                format!("expected a map, found a {}", value.type_name()),
+            ));
+        };
+        let mut out = Vec::with_capacity(entries.len());
+        for (k, v) in entries {
+            match k {
+                Value::Unsigned(n) => out.push((n, Some(v))),
+                other => {
+                    return Err(FormatError::new(
+                        record,
+                        format!(
+                            "field key must be an unsigned integer, found a {}",
+                            other.type_name()
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(Fields {
+            record: record.to_owned(),
+            entries: out,
+        })
+    }
+
+    pub fn record(&self) -> &str {
+        &self.record
+    }
+
+    pub fn error(&self, problem: impl Into<String>) -> FormatError {
+        FormatError::new(self.record.clone(), problem)
+    }
+
+    /// Takes field `key` if present.
+    pub fn take(&mut self, key: u64) -> Option<Value> {
+        self.entries
+            .iter_mut()
+            .find(|(k, _)| *k == key)
+            .and_then(|(_, v)| v.take())
+    }
+
+    fn required(&mut self, key: u64, name: &str) -> Result<Value, FormatError> {
+        self.take(key)
+            .ok_or_else(|| self.error(format!("missing field {key} ({name})")))
+    }
+
+    fn wrong(&self, key: u64, name: &str, expected: &str, found: &Value) -> FormatError {
+        self.error(format!(
+            "field {key} ({name}) must be a {expected}, found a {}",
+            found.type_name()
+        ))
+    }
+
+    pub fn uint(&mut self, key: u64, name: &str) -> Result<u64, FormatError> {
+        match self.required(key, name)? {
+            Value::Unsigned(n) => Ok(n),
+            other => Err(self.wrong(key, name, "unsigned integer", &other)),
+        }
+    }
+
+    pub fn opt_uint(&mut self, key: u64, name: &str) -> Result<Option<u64>, FormatError> {
+        match self.take(key) {
+            None => Ok(None),
+            Some(Value::Unsigned(n)) => Ok(Some(n)),
+            Some(other) => Err(self.wrong(key, name, "unsigned integer", &other)),
+        }
+    }
+
+    pub fn text(&mut self, key: u64, name: &str) -> Result<String, FormatError> {
+        match self.required(key, name)? {
+            Value::Text(s) => Ok(s),
+            other => Err(self.wrong(key, name, "text string", &other)),
+        }
+    }
+
+    /// A text field that may be absent (read as empty).
+    pub fn text_or_empty(&mut self, key: u64, name: &str) -> Result<String, FormatError> {
+        match self.take(key) {
+            None => Ok(String::new()),
+            Some(Value::Text(s)) => Ok(s),
+            Some(other) => Err(self.wrong(key, name, "text string", &other)),
+        }
+    }
+
+    pub fn bytes(&mut self, key: u64, name: &str) -> Result<Vec<u8>, FormatError> {
+        match self.required(key, name)? {
+            Value::Bytes(b) => Ok(b),
+            other => Err(self.wrong(key, name, "byte string", &other)),
+        }
+    }
+
+    pub fn bytes_or_empty(&mut self, key: u64, name: &str) -> Result<Vec<u8>, FormatError> {
+        match self.take(key) {
+            None => Ok(Vec::new()),
+            Some(Value::Bytes(b)) => Ok(b),
+            Some(other) => Err(self.wrong(key, name, "byte string", &other)),
+        }
+    }
+
+    /// A byte string of exactly `N` bytes.
+    pub fn fixed<const N: usize>(&mut self, key: u64, name: &str) -> Result<[u8; N], FormatError> {
+        let b = self.bytes(key, name)?;
+        <[u8; N]>::try_from(b.as_slice()).map_err(|_| {
+            self.error(format!(
+                "field {key} ({name}) must be {N} bytes, found {}",
+                b.len()
+            ))
+        })
+    }
+
+    pub fn opt_fixed<const N: usize>(
+        &mut self,
+        key: u64,
+        name: &str,
+    ) -> Result<Option<[u8; N]>, FormatError> {
+        match self.take(key) {
+            None => Ok(None),
+            Some(Value::Bytes(b)) => <[u8; N]>::try_from(b.as_slice()).map(Some).map_err(|_| {
+                self.error(format!(
+                    "field {key} ({name}) must be {N} bytes, found {}",
+                    b.len()
+                ))
+            }),
+            Some(other) => Err(self.wrong(key, name, "byte string", &other)),
+        }
+    }
+
+    pub fn bool(&mut self, key: u64, name: &str) -> Result<bool, FormatError> {
+        match self.required(key, name)? {
+            Value::Bool(b) => Ok(b),
+            other => Err(self.wrong(key, name, "boolean", &other)),
+        }
+    }
+
+    pub fn array(&mut self, key: u64, name: &str) -> Result<Vec<Value>, FormatError> {
+        match self.required(key, name)? {
+            Value::Array(items) => Ok(items),
+            other => Err(self.wrong(key, name, "array", &other)),
+        }
+    }
+
+    pub fn array_or_empty(&mut self, key: u64, name: &str) -> Result<Vec<Value>, FormatError> {
+        match self.take(key) {
+            None => Ok(Vec::new()),
+            Some(Value::Array(items)) => Ok(items),
+            Some(other) => Err(self.wrong(key, name, "array", &other)),
+        }
+    }
+
+    /// An array of text strings.
+    pub fn texts(&mut self, key: u64, name: &str) -> Result<Vec<String>, FormatError> {
+        let items = self.array_or_empty(key, name)?;
+        items
+            .into_iter()
+            .map(|v| match v {
+                Value::Text(s) => Ok(s),
+                other => Err(self.wrong(key, name, "array of text strings", &other)),
+            })
+            .collect()
+    }
+
+    /// A nested record.
+    pub fn record_field(&mut self, key: u64, name: &str) -> Result<Fields, FormatError> {
+        let v = self.required(key, name)?;
+        Fields::open(v, &format!("{} field {key} ({name})", self.record))
+    }
+
+    /// Checks the record's format version (field 0).
+    pub fn version(&mut self, supported: u64) -> Result<(), FormatError> {
+        let v = self.uint(0, "format version")?;
+        if v != supported {
+            return Err(self.error(format!(
+                "unsupported format version {v} (this build reads version {supported})"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Finishes reading: any field not taken is an unknown field and refused.
+    pub fn finish(self) -> Result<(), FormatError> {
+        let unknown: Vec<String> = self
+            .entries
+            .iter()
+            .filter(|(_, v)| v.is_some())
+            .map(|(k, _)| k.to_string())
+            .collect();
+        if unknown.is_empty() {
+            Ok(())
+        } else {
+            Err(FormatError::new(
+                self.record,
+                format!("unknown field(s) {}", unknown.join(", ")),
+            ))
+        }
+    }
+}
+
+/// Reads each element of an array as a nested record.
+pub fn records(items: Vec<Value>, record: &str) -> Result<Vec<Fields>, FormatError> {
+    items
+        .into_iter()
+        .enumerate()
+        .map(|(i, v)| Fields::open(v, &format!("{record}[{i}]")))
+        .collect()
+}

@@ -1,0 +1,626 @@
+//! The offline signer: its state directory (encrypted identity, registered vaults, log state,
+//! journal), vault registration, proposal review and decisions.
+//!
+//! The signer trusts only its own keys, the vault versions it registered (version 1 signed by a
+//! threshold of its members, each later version by a threshold of the previous one), its own
+//! journal and the last log checkpoint it accepted. Everything it shows is recomputed from those.
+//!
+//! This crate is compiled into `airlock-signer` and must never depend on networking or database
+//! crates (a test in `bins/airlock-signer` enforces it). It must never sign what it did not show,
+//! and never write a decision that is not first in the journal.
+
+pub mod journal;
+pub mod logstate;
+pub mod review;
+
+use std::path::{Path, PathBuf};
+
+use airlock_core::chain::{ChainReview, ChainSecret, DecisionOnly, check_against_intent};
+use airlock_core::vault::verify_vault_version;
+use airlock_core::{
+    Approval, Artifact, ArtifactId, CoreError, Decision, Envelope, Proposal, ProposalBundle,
+    PublicKey, SeenCheckpoint, VaultDefinition, policy,
+};
+use airlock_custody::{IdentityKey, KdfParams, Passphrase};
+use serde::{Deserialize, Serialize};
+
+pub use journal::{Journal, JournalEntry};
+pub use logstate::LogState;
+pub use review::Review;
+
+/// A signer failure. Each names what is wrong; none carries secret material.
+#[derive(Debug, thiserror::Error)]
+pub enum SignerError {
+    #[error(transparent)]
+    Core(#[from] CoreError),
+    #[error(transparent)]
+    Custody(#[from] airlock_custody::CustodyError),
+    #[error(transparent)]
+    Chain(#[from] airlock_core::chain::ChainError),
+    #[error("log: {0}")]
+    Log(String),
+    #[error("SPLIT VIEW: {0}")]
+    SplitView(String),
+    #[error("journal: {0}")]
+    Journal(String),
+    #[error("{0}")]
+    Io(String),
+    #[error("{0}")]
+    Setup(String),
+    #[error("refused: {0}")]
+    Refused(String),
+}
+
+impl From<airlock_log::LogError> for SignerError {
+    fn from(e: airlock_log::LogError) -> Self {
+        SignerError::Log(e.to_string())
+    }
+}
+
+pub type Result<T, E = SignerError> = std::result::Result<T, E>;
+
+const CONFIG_FILE: &str = "signer.json";
+const IDENTITY_FILE: &str = "identity.key";
+const VAULTS_DIR: &str = "vaults";
+/// Clock skew tolerated between coordinator and signer.
+const CLOCK_SKEW_SECS: u64 = 300;
+
+/// What `signer.json` holds (public facts only).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SignerConfig {
+    pub name: String,
+    /// The identity public key, hex.
+    pub identity: String,
+    pub created: u64,
+}
+
+/// The review chain for a vault's chain.
+pub fn chain_review(name: &str) -> Result<Box<dyn ChainReview>> {
+    match name {
+        DecisionOnly::NAME => Ok(Box::new(DecisionOnly)),
+        other => Err(SignerError::Setup(format!(
+            "chain {other:?} is not available in this signer build (available: {})",
+            DecisionOnly::NAME
+        ))),
+    }
+}
+
+/// A signer's state directory.
+pub struct SignerHome {
+    pub dir: PathBuf,
+    pub config: SignerConfig,
+}
+
+/// A vault draft as this signer sees it.
+pub struct VaultDraftReview {
+    pub definition: VaultDefinition,
+    pub previous: Option<VaultDefinition>,
+    pub text: String,
+}
+
+fn io<E: std::fmt::Display>(e: E) -> SignerError {
+    SignerError::Io(e.to_string())
+}
+
+impl SignerHome {
+    /// Creates a signer home with a new identity key encrypted under `passphrase`.
+    pub fn init(
+        dir: &Path,
+        name: &str,
+        passphrase: &Passphrase,
+        params: KdfParams,
+        now: u64,
+    ) -> Result<SignerHome> {
+        if dir.join(CONFIG_FILE).exists() || dir.join(IDENTITY_FILE).exists() {
+            return Err(SignerError::Setup(format!(
+                "{} already holds a signer; refusing to overwrite it",
+                dir.display()
+            )));
+        }
+        if name.is_empty()
+            || name.len() > 64
+            || !name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+        {
+            return Err(SignerError::Setup(format!(
+                "signer name {name:?} must be 1-64 characters of a-z, 0-9, '-', '_'"
+            )));
+        }
+        std::fs::create_dir_all(dir)
+            .map_err(|e| SignerError::Setup(format!("cannot create {}: {e}", dir.display())))?;
+        let key = IdentityKey::generate();
+        airlock_custody::save_encrypted_identity(
+            &dir.join(IDENTITY_FILE),
+            &key,
+            passphrase,
+            params,
+        )?;
+        let config = SignerConfig {
+            name: name.to_owned(),
+            identity: hex::encode(key.verifying_key().to_bytes()),
+            created: now,
+        };
+        airlock_transport::write_atomic(
+            &dir.join(CONFIG_FILE),
+            &serde_json::to_vec_pretty(&config).expect("serializes"),
+        )
+        .map_err(io)?;
+        Ok(SignerHome {
+            dir: dir.to_owned(),
+            config,
+        })
+    }
+
+    /// Opens an existing signer home.
+    pub fn open(dir: &Path) -> Result<SignerHome> {
+        let path = dir.join(CONFIG_FILE);
+        let bytes = airlock_transport::read_bounded(&path, 64 * 1024).map_err(|_| {
+            SignerError::Setup(format!(
+                "no signer in {} (run `airlock-signer init --home {}` first)",
+                dir.display(),
+                dir.display()
+            ))
+        })?;
+        let config: SignerConfig = serde_json::from_slice(&bytes)
+            .map_err(|e| SignerError::Setup(format!("{} is damaged: {e}", path.display())))?;
+        Ok(SignerHome {
+            dir: dir.to_owned(),
+            config,
+        })
+    }
+
+    pub fn public_key(&self) -> Result<PublicKey> {
+        Ok(PublicKey::from_hex(&self.config.identity)?)
+    }
+
+    /// Decrypts the identity key.
+    pub fn unlock(&self, passphrase: &Passphrase) -> Result<IdentityKey> {
+        let key =
+            airlock_custody::load_encrypted_identity(&self.dir.join(IDENTITY_FILE), passphrase)?;
+        if key.verifying_key().to_bytes() != self.public_key()?.0 {
+            return Err(SignerError::Setup(
+                "the identity key does not match signer.json; the home directory was tampered with"
+                    .into(),
+            ));
+        }
+        Ok(key)
+    }
+
+    pub fn journal(&self) -> Result<Journal> {
+        Journal::open(&self.dir)
+    }
+
+    pub fn log_state(&self) -> LogState {
+        LogState::new(&self.dir)
+    }
+
+    // ----- vaults -------------------------------------------------------------------------
+
+    fn vault_dir(&self, vault_id: &str) -> PathBuf {
+        self.dir.join(VAULTS_DIR).join(vault_id)
+    }
+
+    /// Registered versions of a vault, ascending.
+    pub fn vault_versions(&self, vault_id: &str) -> Result<Vec<(VaultDefinition, Envelope)>> {
+        let dir = self.vault_dir(vault_id);
+        if !dir.exists() {
+            return Ok(Vec::new());
+        }
+        let mut out = Vec::new();
+        let mut version = 1;
+        loop {
+            let path = dir.join(format!("v{version}.airlock"));
+            if !path.exists() {
+                break;
+            }
+            let bytes = airlock_transport::read_bounded(
+                &path,
+                airlock_core::cbor::Limits::ARTIFACT.max_len as u64,
+            )
+            .map_err(io)?;
+            let env = Envelope::from_bytes(&bytes)?;
+            out.push((env.open()?, env));
+            version += 1;
+        }
+        Ok(out)
+    }
+
+    pub fn vault_latest(&self, vault_id: &str) -> Result<Option<(VaultDefinition, Envelope)>> {
+        Ok(self.vault_versions(vault_id)?.pop())
+    }
+
+    pub fn vault_ids(&self) -> Result<Vec<String>> {
+        let dir = self.dir.join(VAULTS_DIR);
+        if !dir.exists() {
+            return Ok(Vec::new());
+        }
+        let mut ids: Vec<String> = std::fs::read_dir(&dir)
+            .map_err(io)?
+            .filter_map(|e| e.ok())
+            .filter_map(|e| e.file_name().into_string().ok())
+            .collect();
+        ids.sort();
+        Ok(ids)
+    }
+
+    /// Checks a vault draft before this signer signs it: well formed, this signer is in it (or,
+    /// for a new version, in the previous one), and a new version follows the registered one.
+    pub fn review_vault_draft(&self, env: &Envelope) -> Result<VaultDraftReview> {
+        let def: VaultDefinition = env.open()?;
+        def.validate()?;
+        let me = self.public_key()?;
+        let latest = self.vault_latest(&def.vault_id)?;
+        let previous = match (&latest, def.version) {
+            (None, 1) => None,
+            (None, v) => {
+                return Err(SignerError::Refused(format!(
+                    "vault {:?} v{v} follows a version this signer has not registered; register v{} first",
+                    def.vault_id,
+                    v - 1
+                )));
+            }
+            (Some((reg, reg_env)), v) => {
+                if v != reg.version + 1 || def.previous != Some(reg_env.id()) {
+                    return Err(SignerError::Refused(format!(
+                        "vault {:?} v{v} does not follow the registered v{} ({})",
+                        def.vault_id,
+                        reg.version,
+                        reg_env.id().short()
+                    )));
+                }
+                Some(reg.clone())
+            }
+        };
+        let member_now = def.signer(&me).is_some();
+        let member_before = previous.as_ref().is_some_and(|p| p.signer(&me).is_some());
+        if !member_now && !member_before {
+            return Err(SignerError::Refused(format!(
+                "this signer ({}) is not a signer of vault {:?} v{}",
+                me.short(),
+                def.vault_id,
+                def.version
+            )));
+        }
+        let text = describe_vault(&def, previous.as_ref(), &me);
+        Ok(VaultDraftReview {
+            definition: def,
+            previous,
+            text,
+        })
+    }
+
+    /// Registers a vault version whose signatures meet the rotation rule.
+    pub fn register_vault(&self, env: &Envelope) -> Result<VaultDefinition> {
+        let def: VaultDefinition = env.open()?;
+        let latest = self.vault_latest(&def.vault_id)?;
+        if let Some((reg, reg_env)) = &latest {
+            if reg_env.id() == env.id() {
+                return Err(SignerError::Refused(format!(
+                    "vault {:?} v{} is already registered",
+                    def.vault_id, def.version
+                )));
+            }
+            if def.version <= reg.version {
+                return Err(SignerError::Refused(format!(
+                    "vault {:?} is registered at v{}; v{} would roll it back",
+                    def.vault_id, reg.version, def.version
+                )));
+            }
+        }
+        let previous = latest.as_ref().map(|(d, e)| (d, e.id()));
+        let def = verify_vault_version(env, previous)?;
+        if latest.is_none() && def.signer(&self.public_key()?).is_none() {
+            return Err(SignerError::Refused(format!(
+                "this signer is not a signer of vault {:?}; it registers only vaults it belongs to",
+                def.vault_id
+            )));
+        }
+        let dir = self.vault_dir(&def.vault_id);
+        std::fs::create_dir_all(&dir).map_err(io)?;
+        airlock_transport::write_atomic(
+            &dir.join(format!("v{}.airlock", def.version)),
+            &env.to_bytes(),
+        )
+        .map_err(io)?;
+        Ok(def)
+    }
+
+    // ----- proposals ----------------------------------------------------------------------
+
+    /// Verifies a proposal bundle and builds the review. Hard failures (forgery, unknown vault,
+    /// bad log evidence, split view) are errors; policy problems are listed in the review.
+    pub fn review(&self, bundle: &ProposalBundle, now: u64) -> Result<Review> {
+        let proposal_env = Envelope::from_bytes(&bundle.proposal)?;
+        let proposal: Proposal = proposal_env.open()?;
+        let proposal_id = proposal_env.id();
+        let versions = self.vault_versions(&proposal.vault_id)?;
+        let Some((latest, _)) = versions.last() else {
+            return Err(SignerError::Refused(format!(
+                "vault {:?} is not registered on this signer",
+                proposal.vault_id
+            )));
+        };
+        if proposal.vault_version > latest.version {
+            return Err(SignerError::Refused(format!(
+                "the proposal is under vault {:?} v{}, which is not registered here (latest v{}): \
+                 register it first with `airlock-signer vault register`",
+                proposal.vault_id, proposal.vault_version, latest.version
+            )));
+        }
+        if proposal.vault_version < latest.version {
+            return Err(SignerError::Refused(format!(
+                "the proposal is under vault {:?} v{}, superseded by v{}",
+                proposal.vault_id, proposal.vault_version, latest.version
+            )));
+        }
+        let (vault, vault_env) = versions.last().expect("checked above");
+        if proposal.vault_artifact != vault_env.id()
+            || Envelope::from_bytes(&bundle.vault)?.id() != vault_env.id()
+        {
+            return Err(SignerError::Refused(format!(
+                "the proposal names a vault {:?} v{} that differs from the one registered here ({})",
+                proposal.vault_id,
+                proposal.vault_version,
+                vault_env.id().short()
+            )));
+        }
+        proposal_env.require_signature(&vault.coordinator.key, "the vault's coordinator")?;
+        if proposal.proposer != vault.coordinator.key {
+            return Err(SignerError::Refused(
+                "the proposer is not the vault's coordinator".into(),
+            ));
+        }
+        if proposal.chain != vault.chain {
+            return Err(SignerError::Refused(format!(
+                "the proposal is for chain {:?}, the vault is {:?}",
+                proposal.chain, vault.chain
+            )));
+        }
+        let log = self
+            .log_state()
+            .check(vault, &bundle.evidence, &proposal_id, now)?;
+        let chain = chain_review(&vault.chain)?;
+        let description = chain.describe(vault, &proposal)?;
+
+        let mut problems = Vec::new();
+        let mut warnings = description.warnings.clone();
+        if let Err(e) = check_against_intent(&proposal.intent, &description) {
+            problems.push(e.to_string());
+        }
+        let mut declared: Vec<String> = proposal.spends.clone();
+        let mut computed = description.spends.clone();
+        declared.sort();
+        computed.sort();
+        if declared != computed {
+            problems.push("the proposal's list of spent funds differs from the payload's".into());
+        }
+        if now >= proposal.expires {
+            problems.push(format!(
+                "the proposal expired at {}",
+                airlock_core::format_time(proposal.expires)
+            ));
+        }
+        if proposal.created > now + CLOCK_SKEW_SECS {
+            warnings.push(format!(
+                "the proposal is dated {}, in this signer's future: check this machine's clock",
+                airlock_core::format_time(proposal.created)
+            ));
+        }
+        let journal = self.journal()?;
+        let rule = policy::rule_named(vault, &proposal.rule)?.clone();
+        let spent = |secs: u64| journal.approved_in_window(&vault.vault_id, now, secs);
+        let stated = airlock_core::Intent {
+            transfers: description.transfers.clone(),
+            memo: proposal.intent.memo.clone(),
+        };
+        if let Err(why) = policy::check_conditions(&rule, &stated, now, &spent) {
+            problems.push(format!(
+                "the coordinator applied rule {:?}, but {why}",
+                rule.name
+            ));
+        }
+        if let Some(previous) = journal.decision_on(&proposal_id.to_hex()) {
+            problems.push(format!(
+                "this signer already decided on this proposal ({} at {})",
+                previous.decision,
+                airlock_core::format_time(previous.at)
+            ));
+        }
+        if let Some((entry, spend)) =
+            journal.conflicting_approval(&proposal_id.to_hex(), &description.spends)
+        {
+            problems.push(format!(
+                "{spend} is already spent by proposal {} that this signer approved at {}",
+                &entry.proposal[..12],
+                airlock_core::format_time(entry.at)
+            ));
+        }
+        let (text, digest) = review::render(
+            &proposal_id,
+            &proposal,
+            vault,
+            &description,
+            &rule,
+            &log,
+            &warnings,
+            &problems,
+        );
+        Ok(Review {
+            proposal_id,
+            proposal,
+            vault: vault.clone(),
+            description,
+            rule,
+            log,
+            problems,
+            warnings,
+            text,
+            digest,
+        })
+    }
+
+    /// Makes the decision artifact: journal first (fsynced), then the accepted checkpoint.
+    /// Approval is refused while the review lists a problem; a rejection needs a reason.
+    pub fn decide(
+        &self,
+        review: &Review,
+        decision: Decision,
+        reason: &str,
+        key: &IdentityKey,
+        now: u64,
+    ) -> Result<Envelope> {
+        if decision == Decision::Approve && !review.can_approve() {
+            return Err(SignerError::Refused(format!(
+                "cannot approve: {}",
+                review.problems.join("; ")
+            )));
+        }
+        if decision == Decision::Reject && reason.trim().is_empty() {
+            return Err(SignerError::Refused(
+                "a rejection needs a reason (--reason)".into(),
+            ));
+        }
+        let mut journal = self.journal()?;
+        if let Some(previous) = journal.decision_on(&review.proposal_id.to_hex()) {
+            return Err(SignerError::Refused(format!(
+                "this signer already decided on this proposal ({})",
+                previous.decision
+            )));
+        }
+        let me = PublicKey(key.verifying_key().to_bytes());
+        if review.vault.signer(&me).is_none() {
+            return Err(SignerError::Refused(format!(
+                "this signer is not a signer of vault {:?} v{}",
+                review.vault.vault_id, review.vault.version
+            )));
+        }
+        let chain_signature = match decision {
+            Decision::Approve => {
+                let chain = chain_review(&review.vault.chain)?;
+                // Chain keys come from custody once a chain crate needs them; decision-only needs none.
+                chain.sign(
+                    &review.vault,
+                    &review.proposal,
+                    &ChainSecret(Default::default()),
+                )?
+            }
+            Decision::Reject => Vec::new(),
+        };
+        let approval = Approval {
+            proposal: review.proposal_id,
+            vault_id: review.vault.vault_id.clone(),
+            vault_version: review.vault.version,
+            decision,
+            reason: reason.trim().to_owned(),
+            chain_signature,
+            signer: me,
+            signed_at: now,
+            seen_checkpoint: SeenCheckpoint {
+                size: review.log.checkpoint.size,
+                root: review.log.checkpoint.root,
+            },
+            review_digest: review.digest,
+        };
+        let mut env = approval.envelope();
+        env.sign(key.signing_key());
+        let amount = review
+            .description
+            .transfers
+            .iter()
+            .fold(0u64, |acc, t| acc.saturating_add(t.amount));
+        journal.append(journal::NewJournalEntry {
+            at: now,
+            proposal: review.proposal_id.to_hex(),
+            approval: env.id().to_hex(),
+            vault: review.vault.vault_id.clone(),
+            version: review.vault.version,
+            decision: decision.as_str().to_owned(),
+            amount,
+            spends: review.description.spends.clone(),
+            reason: approval.reason.clone(),
+            envelope: env.to_bytes(),
+        })?;
+        self.log_state()
+            .accept(&review.log.checkpoint.origin, &review.log.note)?;
+        Ok(env)
+    }
+
+    /// Reads the decision artifact this signer issued for a proposal back from the journal.
+    pub fn decision_artifact(&self, proposal: &ArtifactId) -> Result<Envelope> {
+        let journal = self.journal()?;
+        let entry = journal.decision_on(&proposal.to_hex()).ok_or_else(|| {
+            SignerError::Refused(format!(
+                "this signer has not decided on {}",
+                proposal.short()
+            ))
+        })?;
+        let bytes = hex::decode(&entry.envelope)
+            .map_err(|_| SignerError::Journal("damaged envelope".into()))?;
+        Ok(Envelope::from_bytes(&bytes)?)
+    }
+}
+
+/// Describes a vault version for a person, marking this signer and what changed.
+pub fn describe_vault(
+    def: &VaultDefinition,
+    previous: Option<&VaultDefinition>,
+    me: &PublicKey,
+) -> String {
+    let mut t = format!(
+        "VAULT {} version {} — chain {} ({})\n  coordinator {} key {}\n",
+        def.vault_id,
+        def.version,
+        def.chain,
+        def.network,
+        def.coordinator.origin,
+        def.coordinator.key
+    );
+    if !def.account.is_empty() {
+        t.push_str(&format!("  account {}\n", def.account));
+    }
+    t.push_str(&format!(
+        "SIGNERS (vault changes need {} of {})\n",
+        def.threshold,
+        def.signers.len()
+    ));
+    for s in &def.signers {
+        let marker = if s.identity == *me {
+            "  <- this signer"
+        } else {
+            ""
+        };
+        let new = match previous {
+            Some(p) if p.signer(&s.identity).is_none() => "  [NEW]",
+            _ => "",
+        };
+        t.push_str(&format!(
+            "  {:<12} role {:<12} key {} ({}){new}{marker}\n",
+            s.name, s.role, s.identity, s.custody
+        ));
+    }
+    if let Some(p) = previous {
+        for s in p
+            .signers
+            .iter()
+            .filter(|s| def.signer(&s.identity).is_none())
+        {
+            t.push_str(&format!(
+                "  {:<12} REMOVED (key {})\n",
+                s.name,
+                s.identity.short()
+            ));
+        }
+    }
+    t.push_str("RULES (first match applies)\n");
+    for r in &def.rules {
+        t.push_str(&format!("  {}\n", airlock_core::vault::describe_rule(r)));
+    }
+    t
+}
+
+/// Checks a decision made by `identity` for the bundle id it names (used by tests and inspect).
+pub fn decision_matches(env: &Envelope, proposal: &ArtifactId) -> Result<bool> {
+    let a: Approval = env.open()?;
+    Ok(a.proposal == *proposal)
+}

@@ -1,0 +1,222 @@
+//! The signer's view of each coordinator's log: the last checkpoint it accepted, per log origin,
+//! and the evidence it keeps when a coordinator shows it a history that contradicts that
+//! checkpoint (a rollback or a fork: a split view).
+//!
+//! A proposal is accepted only with an inclusion proof under a checkpoint signed by the vault's
+//! coordinator key that is consistent with the last accepted one. This module must never accept a
+//! smaller or inconsistent checkpoint, and never discard evidence.
+
+use std::path::{Path, PathBuf};
+
+use airlock_core::{ArtifactId, LogEvidence, LogRecord, VaultDefinition};
+use airlock_log::{
+    Advance, Checkpoint, CheckpointVerifier, ConsistencyProof, InclusionProof, LogError,
+};
+use ed25519_dalek::VerifyingKey;
+
+use crate::SignerError;
+
+/// What verifying log evidence established.
+#[derive(Clone, Debug)]
+pub struct LogCheck {
+    pub checkpoint: Checkpoint,
+    pub note: String,
+    pub leaf_index: u64,
+    pub previous: Option<Checkpoint>,
+    pub advance: Advance,
+}
+
+impl LogCheck {
+    /// One line for people.
+    pub fn describe(&self) -> String {
+        let position = format!(
+            "proposal is leaf {} of {} in log {:?}",
+            self.leaf_index, self.checkpoint.size, self.checkpoint.origin
+        );
+        match &self.advance {
+            Advance::First => {
+                format!("{position}; first checkpoint this signer sees from this log")
+            }
+            Advance::Same => format!("{position}; same checkpoint as last accepted"),
+            Advance::Forward { from, to } => {
+                format!(
+                    "{position}; consistent with the checkpoint accepted before (size {from} → {to})"
+                )
+            }
+        }
+    }
+}
+
+/// Checkpoints per log origin under `<home>/log/`.
+pub struct LogState {
+    dir: PathBuf,
+}
+
+fn file_name(origin: &str) -> String {
+    origin
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+impl LogState {
+    pub fn new(home: &Path) -> LogState {
+        LogState {
+            dir: home.join("log"),
+        }
+    }
+
+    fn path(&self, origin: &str) -> PathBuf {
+        self.dir.join(format!("{}.checkpoint", file_name(origin)))
+    }
+
+    /// The last accepted checkpoint (note text) of a log.
+    pub fn accepted_note(&self, origin: &str) -> Result<Option<String>, SignerError> {
+        let path = self.path(origin);
+        if !path.exists() {
+            return Ok(None);
+        }
+        let bytes = airlock_transport::read_bounded(&path, 64 * 1024)
+            .map_err(|e| SignerError::Io(e.to_string()))?;
+        Ok(Some(String::from_utf8(bytes).map_err(|_| {
+            SignerError::Io(format!("{} is damaged", path.display()))
+        })?))
+    }
+
+    /// The last accepted checkpoint, verified with the coordinator's key.
+    pub fn accepted(
+        &self,
+        verifier: &CheckpointVerifier,
+    ) -> Result<Option<Checkpoint>, SignerError> {
+        match self.accepted_note(verifier.origin())? {
+            None => Ok(None),
+            Some(note) => Ok(Some(verifier.open(&note).map_err(|e| {
+                SignerError::Io(format!(
+                    "the stored checkpoint of {:?} no longer verifies: {e}",
+                    verifier.origin()
+                ))
+            })?)),
+        }
+    }
+
+    /// Records a checkpoint as accepted (after a decision was journaled).
+    pub fn accept(&self, origin: &str, note: &str) -> Result<(), SignerError> {
+        std::fs::create_dir_all(&self.dir)
+            .map_err(|e| SignerError::Io(format!("{}: {e}", self.dir.display())))?;
+        airlock_transport::write_atomic(&self.path(origin), note.as_bytes())
+            .map_err(|e| SignerError::Io(e.to_string()))
+    }
+
+    /// Keeps both checkpoints of a contradiction, for people to investigate.
+    fn keep_evidence(
+        &self,
+        origin: &str,
+        accepted: &str,
+        offered: &str,
+        now: u64,
+    ) -> Result<PathBuf, SignerError> {
+        let dir = self.dir.join("evidence");
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| SignerError::Io(format!("{}: {e}", dir.display())))?;
+        let path = dir.join(format!("{now}-{}.txt", file_name(origin)));
+        let text = format!(
+            "Split view or rollback detected at {}\n\n--- checkpoint accepted before ---\n{accepted}\n--- checkpoint offered ---\n{offered}",
+            airlock_core::format_time(now)
+        );
+        airlock_transport::write_atomic(&path, text.as_bytes())
+            .map_err(|e| SignerError::Io(e.to_string()))?;
+        Ok(path)
+    }
+
+    /// Verifies the evidence that `proposal_id` is in the vault coordinator's log, consistent with
+    /// what this signer accepted before. On a rollback or fork both checkpoints are kept as evidence.
+    pub fn check(
+        &self,
+        vault: &VaultDefinition,
+        evidence: &LogEvidence,
+        proposal_id: &ArtifactId,
+        now: u64,
+    ) -> Result<LogCheck, SignerError> {
+        let key = VerifyingKey::from_bytes(&vault.coordinator.key.0).map_err(|_| {
+            SignerError::Log("the vault's coordinator key is not a valid Ed25519 key".into())
+        })?;
+        let verifier = CheckpointVerifier::new(&vault.coordinator.origin, key)?;
+        let checkpoint = verifier.open(&evidence.checkpoint).map_err(|e| {
+            SignerError::Log(format!(
+                "the checkpoint is not signed by the vault's coordinator: {e}"
+            ))
+        })?;
+        if checkpoint.size != evidence.tree_size {
+            return Err(SignerError::Log(format!(
+                "the inclusion proof is for tree size {}, the checkpoint for {}",
+                evidence.tree_size, checkpoint.size
+            )));
+        }
+        let record = LogRecord::from_bytes(&evidence.leaf)
+            .map_err(|e| SignerError::Log(format!("the log leaf is malformed: {e}")))?;
+        if record.kind != "proposal" || record.artifact != *proposal_id {
+            return Err(SignerError::Log(format!(
+                "the log leaf records a {} of artifact {}, not this proposal",
+                record.kind,
+                record.artifact.short()
+            )));
+        }
+        airlock_log::verify_inclusion(
+            &InclusionProof {
+                leaf_index: evidence.leaf_index,
+                tree_size: evidence.tree_size,
+                hashes: evidence.inclusion.clone(),
+            },
+            &airlock_log::leaf_hash(&evidence.leaf),
+            &checkpoint.root,
+        )
+        .map_err(|e| {
+            SignerError::Log(format!(
+                "the proposal is not in the log the checkpoint commits to: {e}"
+            ))
+        })?;
+        let previous = self.accepted(&verifier)?;
+        let proof = previous.as_ref().and_then(|prev| {
+            evidence
+                .consistency
+                .iter()
+                .find(|c| c.old_size == prev.size)
+                .map(|c| ConsistencyProof {
+                    old_size: c.old_size,
+                    new_size: checkpoint.size,
+                    hashes: c.hashes.clone(),
+                })
+        });
+        match airlock_log::check_advance(previous.as_ref(), &checkpoint, proof.as_ref()) {
+            Ok(advance) => Ok(LogCheck {
+                checkpoint,
+                note: evidence.checkpoint.clone(),
+                leaf_index: evidence.leaf_index,
+                previous,
+                advance,
+            }),
+            Err(e @ (LogError::Rollback { .. } | LogError::Fork { .. })) => {
+                let accepted = self.accepted_note(verifier.origin())?.unwrap_or_default();
+                let path =
+                    self.keep_evidence(verifier.origin(), &accepted, &evidence.checkpoint, now)?;
+                Err(SignerError::SplitView(format!(
+                    "{e}; the coordinator is showing this signer a different history. Both checkpoints are kept in {}",
+                    path.display()
+                )))
+            }
+            Err(LogError::MissingConsistencyProof) => Err(SignerError::Log(format!(
+                "the bundle has no consistency proof from the checkpoint this signer accepted (size {}); \
+                 export it again with `airlock export --since {}`",
+                previous.as_ref().map(|p| p.size).unwrap_or(0),
+                previous.as_ref().map(|p| p.size).unwrap_or(0)
+            ))),
+            Err(e) => Err(SignerError::Log(e.to_string())),
+        }
+    }
+}
