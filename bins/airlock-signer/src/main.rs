@@ -1,1 +1,529 @@
-fn main() {}
+//! `airlock-signer`: the offline signer's command line. A thin layer over `airlock-signer-app`.
+//! It contains no network code (a test of this package proves it from `cargo tree`), hardens the
+//! process against core dumps before touching keys, and signs nothing a person was not shown.
+
+use std::path::{Path, PathBuf};
+
+use airlock_cli_support::inspect::{envelope_json, inspect_text};
+use airlock_cli_support::{
+    CliError, CliResult, confirm, exit_with, now, passphrase, print_json, read_envelope,
+    write_envelope,
+};
+use airlock_core::{Decision, ProposalBundle, PublicKey};
+use airlock_custody::KdfParams;
+use airlock_signer_app::{SignerError, SignerHome, describe_vault};
+use clap::{Parser, Subcommand, ValueEnum};
+use serde_json::json;
+
+#[derive(Parser)]
+#[command(
+    name = "airlock-signer",
+    version,
+    about = "Airlock offline signer: registered vaults, independent review, approvals and rejections"
+)]
+struct Cli {
+    /// State directory.
+    #[arg(
+        long,
+        global = true,
+        env = "AIRLOCK_HOME",
+        default_value = "airlock-signer-home"
+    )]
+    home: PathBuf,
+    /// Machine-readable output.
+    #[arg(long, global = true)]
+    json: bool,
+    /// Read the passphrase from this file (one trailing newline is ignored).
+    #[arg(long, global = true)]
+    passphrase_file: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum KdfProfile {
+    /// RFC 9106 second profile: Argon2id, 64 MiB, 3 passes, 4 lanes.
+    Default,
+    /// 8 MiB, 1 pass: for test suites only.
+    InsecureFast,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create the signer's state directory with a new identity key, encrypted under a passphrase.
+    Init {
+        /// This signer's name (as the vault definition will list it).
+        #[arg(long)]
+        name: String,
+        #[arg(long, value_enum, default_value = "default")]
+        kdf: KdfProfile,
+    },
+    /// Print this signer's identity key (to give to the coordinator).
+    Id,
+    /// Vault definitions: review and sign drafts, register approved versions.
+    #[command(subcommand)]
+    Vault(VaultCommand),
+    /// Verify a proposal bundle and show what it really does, without deciding.
+    Review { bundle: PathBuf },
+    /// Approve a proposal after review: signs and records it in the journal.
+    Approve {
+        bundle: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+        /// Approve without the interactive confirmation (after reviewing).
+        #[arg(long)]
+        yes: bool,
+        #[arg(long)]
+        armor: bool,
+    },
+    /// Reject a proposal with a reason: signs and records it in the journal.
+    Reject {
+        bundle: PathBuf,
+        #[arg(long)]
+        reason: String,
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long)]
+        armor: bool,
+    },
+    /// Write again the decision this signer made on a proposal (from the journal).
+    Reexport {
+        /// Proposal id (64 hex digits).
+        proposal: String,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// The signer's journal of decisions.
+    #[command(subcommand)]
+    Journal(JournalCommand),
+    /// Print any artifact and check its signatures.
+    Inspect { file: PathBuf },
+    /// Show this signer's identity, vaults, log state and journal head.
+    Status,
+}
+
+#[derive(Subcommand)]
+enum VaultCommand {
+    /// Review a vault draft and sign it (approving that version).
+    Sign {
+        file: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Register an approved vault version (checked against the rotation rule).
+    Register { file: PathBuf },
+    /// List registered vaults.
+    List,
+    /// Show a registered vault (newest version).
+    Show { vault: String },
+}
+
+#[derive(Subcommand)]
+enum JournalCommand {
+    /// Check the journal's hash chain and head.
+    Verify,
+    /// List the decisions in the journal.
+    Show,
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let json = cli.json;
+    exit_with(run(cli), json)
+}
+
+/// Security alarms get their own exit code.
+fn signer_err(e: SignerError) -> CliError {
+    match e {
+        SignerError::SplitView(_) | SignerError::Journal(_) => CliError::alarm(e.to_string()),
+        other => CliError::new(other.to_string()),
+    }
+}
+
+fn home(dir: &Path) -> CliResult<SignerHome> {
+    SignerHome::open(dir).map_err(signer_err)
+}
+
+fn known_keys(h: &SignerHome) -> Vec<(PublicKey, String)> {
+    let mut out = Vec::new();
+    if let Ok(me) = h.public_key() {
+        out.push((me, format!("{} (this signer)", h.config.name)));
+    }
+    for id in h.vault_ids().unwrap_or_default() {
+        for (def, _) in h.vault_versions(&id).unwrap_or_default() {
+            if !out.iter().any(|(k, _)| *k == def.coordinator.key) {
+                out.push((
+                    def.coordinator.key,
+                    format!("coordinator {}", def.coordinator.origin),
+                ));
+            }
+            for s in def.signers {
+                if !out.iter().any(|(k, _)| *k == s.identity) {
+                    out.push((
+                        s.identity,
+                        format!("{} ({} of vault {})", s.name, s.role, def.vault_id),
+                    ));
+                }
+            }
+        }
+    }
+    out
+}
+
+fn read_bundle(path: &Path) -> CliResult<ProposalBundle> {
+    let env = read_envelope(path)?;
+    env.open::<ProposalBundle>()
+        .map_err(|e| CliError::new(format!("{}: {e}", path.display())))
+}
+
+fn run(cli: Cli) -> CliResult {
+    let hardening = airlock_custody::harden_process();
+    let json = cli.json;
+    let pass_file = cli.passphrase_file.as_deref();
+    match cli.command {
+        Command::Init { name, kdf } => {
+            let params = match kdf {
+                KdfProfile::Default => KdfParams::DEFAULT,
+                KdfProfile::InsecureFast => KdfParams::INSECURE_FAST,
+            };
+            let pass = passphrase(pass_file, true)?;
+            let h =
+                SignerHome::init(&cli.home, &name, &pass, params, now()?).map_err(signer_err)?;
+            if json {
+                print_json(
+                    &json!({ "home": cli.home, "name": h.config.name, "identity": h.config.identity, "hardening": hardening.to_string() }),
+                );
+            } else {
+                println!(
+                    "Signer {} initialized in {}",
+                    h.config.name,
+                    cli.home.display()
+                );
+                println!("identity {}", h.config.identity);
+                println!(
+                    "Give this key to the coordinator: --signer {}:ROLE:{}",
+                    h.config.name, h.config.identity
+                );
+            }
+            Ok(())
+        }
+        Command::Id => {
+            let h = home(&cli.home)?;
+            if json {
+                print_json(&json!({ "name": h.config.name, "identity": h.config.identity }));
+            } else {
+                println!("{} {}", h.config.name, h.config.identity);
+            }
+            Ok(())
+        }
+        Command::Vault(v) => vault(&cli.home, json, pass_file, v),
+        Command::Review { bundle } => {
+            let h = home(&cli.home)?;
+            let review = h
+                .review(&read_bundle(&bundle)?, now()?)
+                .map_err(signer_err)?;
+            if json {
+                print_json(&serde_json::to_value(review.to_json())?);
+            } else {
+                print!("{}", review.text);
+            }
+            Ok(())
+        }
+        Command::Approve {
+            bundle,
+            out,
+            yes,
+            armor,
+        } => {
+            let h = home(&cli.home)?;
+            let now = now()?;
+            let review = h.review(&read_bundle(&bundle)?, now).map_err(signer_err)?;
+            if !json {
+                print!("{}", review.text);
+            }
+            if !review.can_approve() {
+                return Err(CliError::new(format!(
+                    "approval refused: {}",
+                    review.problems.join("; ")
+                )));
+            }
+            confirm("approve", yes)?;
+            let key = h
+                .unlock(&passphrase(pass_file, false)?)
+                .map_err(signer_err)?;
+            let env = h
+                .decide(&review, Decision::Approve, "", &key, now)
+                .map_err(signer_err)?;
+            write_envelope(&out, &env, armor)?;
+            if json {
+                print_json(
+                    &json!({ "decision": "approve", "proposal": review.proposal_id.to_hex(), "approval": env.id().to_hex(), "out": out, "review": review.to_json() }),
+                );
+            } else {
+                println!(
+                    "Approved. Approval {} written to {}",
+                    env.id().short(),
+                    out.display()
+                );
+            }
+            Ok(())
+        }
+        Command::Reject {
+            bundle,
+            reason,
+            out,
+            armor,
+        } => {
+            let h = home(&cli.home)?;
+            let now = now()?;
+            let review = h.review(&read_bundle(&bundle)?, now).map_err(signer_err)?;
+            if !json {
+                print!("{}", review.text);
+            }
+            let key = h
+                .unlock(&passphrase(pass_file, false)?)
+                .map_err(signer_err)?;
+            let env = h
+                .decide(&review, Decision::Reject, &reason, &key, now)
+                .map_err(signer_err)?;
+            write_envelope(&out, &env, armor)?;
+            if json {
+                print_json(
+                    &json!({ "decision": "reject", "proposal": review.proposal_id.to_hex(), "rejection": env.id().to_hex(), "out": out }),
+                );
+            } else {
+                println!(
+                    "Rejected. Rejection {} written to {}",
+                    env.id().short(),
+                    out.display()
+                );
+            }
+            Ok(())
+        }
+        Command::Reexport { proposal, out } => {
+            let h = home(&cli.home)?;
+            let id = airlock_core::ArtifactId::from_hex(&proposal)?;
+            let env = h.decision_artifact(&id).map_err(signer_err)?;
+            write_envelope(&out, &env, false)?;
+            if !json {
+                println!("Wrote decision {} to {}", env.id().short(), out.display());
+            } else {
+                print_json(&json!({ "decision": env.id().to_hex(), "out": out }));
+            }
+            Ok(())
+        }
+        Command::Journal(JournalCommand::Verify) => {
+            let h = home(&cli.home)?;
+            let journal = h.journal().map_err(signer_err)?;
+            let head = journal.entries().last().map(|e| (e.seq, e.hash.clone()));
+            if json {
+                print_json(
+                    &json!({ "valid": true, "entries": journal.entries().len(), "head": head.as_ref().map(|(s, h)| json!({ "seq": s, "hash": h })) }),
+                );
+            } else {
+                match head {
+                    Some((seq, hash)) => println!("Journal verified: {seq} entries, head {hash}"),
+                    None => println!("Journal verified: empty"),
+                }
+            }
+            Ok(())
+        }
+        Command::Journal(JournalCommand::Show) => {
+            let h = home(&cli.home)?;
+            let journal = h.journal().map_err(signer_err)?;
+            if json {
+                print_json(&serde_json::to_value(journal.entries())?);
+            } else {
+                for e in journal.entries() {
+                    println!(
+                        "{:>4}  {}  {:<7} proposal {}  vault {} v{}  amount {}{}",
+                        e.seq,
+                        airlock_core::format_time(e.at),
+                        e.decision,
+                        &e.proposal[..12],
+                        e.vault,
+                        e.version,
+                        e.amount,
+                        if e.reason.is_empty() {
+                            String::new()
+                        } else {
+                            format!("  reason: {}", e.reason)
+                        }
+                    );
+                }
+            }
+            Ok(())
+        }
+        Command::Inspect { file } => {
+            let env = read_envelope(&file)?;
+            let known = SignerHome::open(&cli.home)
+                .map(|h| known_keys(&h))
+                .unwrap_or_default();
+            if json {
+                print_json(&envelope_json(&env, &known));
+            } else {
+                print!("{}", inspect_text(&env, &known));
+            }
+            Ok(())
+        }
+        Command::Status => {
+            let h = home(&cli.home)?;
+            let journal = h.journal().map_err(signer_err)?;
+            let mut vaults = Vec::new();
+            let mut logs = Vec::new();
+            for id in h.vault_ids().map_err(signer_err)? {
+                if let Some((def, env)) = h.vault_latest(&id).map_err(signer_err)? {
+                    let note = h
+                        .log_state()
+                        .accepted_note(&def.coordinator.origin)
+                        .map_err(signer_err)?;
+                    logs.push(json!({ "origin": def.coordinator.origin, "checkpoint": note }));
+                    vaults.push(json!({ "vault": def.vault_id, "version": def.version, "chain": def.chain, "id": env.id().to_hex() }));
+                }
+            }
+            let report = json!({
+                "name": h.config.name,
+                "identity": h.config.identity,
+                "vaults": vaults,
+                "logs": logs,
+                "journal_entries": journal.entries().len(),
+                "hardening": hardening.to_string(),
+            });
+            if json {
+                print_json(&report);
+            } else {
+                println!("signer   {} {}", h.config.name, h.config.identity);
+                println!("process  {hardening}");
+                for v in report["vaults"].as_array().into_iter().flatten() {
+                    println!(
+                        "vault    {} v{} ({})",
+                        v["vault"].as_str().unwrap_or(""),
+                        v["version"],
+                        v["chain"].as_str().unwrap_or("")
+                    );
+                }
+                for l in report["logs"].as_array().into_iter().flatten() {
+                    let first = l["checkpoint"]
+                        .as_str()
+                        .map(|n| n.lines().take(2).collect::<Vec<_>>().join(" size "))
+                        .unwrap_or_else(|| "none yet".into());
+                    println!(
+                        "log      {} — last accepted: {first}",
+                        l["origin"].as_str().unwrap_or("")
+                    );
+                }
+                println!("journal  {} decision(s)", journal.entries().len());
+            }
+            Ok(())
+        }
+    }
+}
+
+fn vault(dir: &Path, json: bool, pass_file: Option<&Path>, cmd: VaultCommand) -> CliResult {
+    let h = home(dir)?;
+    match cmd {
+        VaultCommand::Sign { file, out, yes } => {
+            let env = read_envelope(&file)?;
+            let review = h.review_vault_draft(&env).map_err(signer_err)?;
+            if !json {
+                print!("{}", review.text);
+            }
+            confirm("sign", yes)?;
+            let key = h
+                .unlock(&passphrase(pass_file, false)?)
+                .map_err(signer_err)?;
+            let mut signed = env.clone();
+            signed.sign(key.signing_key());
+            write_envelope(&out, &signed, false)?;
+            if json {
+                print_json(
+                    &json!({ "vault": review.definition.vault_id, "version": review.definition.version, "id": env.id().to_hex(), "out": out }),
+                );
+            } else {
+                println!(
+                    "Signed vault {} v{} ({}) -> {}",
+                    review.definition.vault_id,
+                    review.definition.version,
+                    env.id().short(),
+                    out.display()
+                );
+            }
+            Ok(())
+        }
+        VaultCommand::Register { file } => {
+            let env = read_envelope(&file)?;
+            let def = h.register_vault(&env).map_err(signer_err)?;
+            let me = h.public_key().map_err(signer_err)?;
+            if json {
+                print_json(
+                    &json!({ "vault": def.vault_id, "version": def.version, "id": env.id().to_hex(), "member": def.signer(&me).is_some() }),
+                );
+            } else {
+                println!(
+                    "Registered vault {} v{} ({})",
+                    def.vault_id,
+                    def.version,
+                    env.id().short()
+                );
+                println!(
+                    "Compare this id with the other signers' devices before approving proposals."
+                );
+                if def.signer(&me).is_none() {
+                    println!(
+                        "Note: this signer is not a member of this version; it will refuse its proposals."
+                    );
+                }
+            }
+            Ok(())
+        }
+        VaultCommand::List => {
+            let mut rows = Vec::new();
+            for id in h.vault_ids().map_err(signer_err)? {
+                if let Some((def, env)) = h.vault_latest(&id).map_err(signer_err)? {
+                    rows.push(json!({ "vault": def.vault_id, "version": def.version, "chain": def.chain, "network": def.network, "id": env.id().to_hex() }));
+                }
+            }
+            if json {
+                print_json(&json!(rows));
+            } else if rows.is_empty() {
+                println!("No vaults registered.");
+            } else {
+                for r in rows {
+                    println!(
+                        "{:<16} v{:<3} {} ({}) {}",
+                        r["vault"].as_str().unwrap_or(""),
+                        r["version"],
+                        r["chain"].as_str().unwrap_or(""),
+                        r["network"].as_str().unwrap_or(""),
+                        r["id"].as_str().unwrap_or("")
+                    );
+                }
+            }
+            Ok(())
+        }
+        VaultCommand::Show { vault } => {
+            let (def, env) = h
+                .vault_latest(&vault)
+                .map_err(signer_err)?
+                .ok_or_else(|| CliError::new(format!("vault {vault:?} is not registered")))?;
+            if json {
+                print_json(&envelope_json(&env, &known_keys(&h)));
+            } else {
+                let versions = h.vault_versions(&vault).map_err(signer_err)?;
+                let previous = versions.len().checked_sub(2).map(|i| versions[i].0.clone());
+                print!(
+                    "{}",
+                    describe_vault(
+                        &def,
+                        previous.as_ref(),
+                        &h.public_key().map_err(signer_err)?
+                    )
+                );
+                println!("id {}", env.id());
+            }
+            Ok(())
+        }
+    }
+}

@@ -1,1 +1,816 @@
-fn main() {}
+//! `airlock`: the online coordinator's command line. A thin layer over `airlock-coordinator`:
+//! each subcommand parses its arguments, calls one library operation and prints the result for a
+//! person or, with `--json`, for a script. It holds no spend keys.
+
+mod bench;
+
+use std::path::{Path, PathBuf};
+
+use airlock_cli_support::inspect::{envelope_json, inspect_text};
+use airlock_cli_support::{
+    CliError, CliResult, exit_with, now, print_json, read_envelope, write_envelope,
+};
+use airlock_coordinator::{Coordinator, CoordinatorHome, VaultDraft};
+use airlock_core::lifecycle::{ProposalState, describe_gaps};
+use airlock_core::vault::{describe_rule, parse_duration, parse_rule};
+use airlock_core::{Artifact, Intent, PublicKey, SignerEntry, Transfer, format_time};
+use clap::{Args, Parser, Subcommand};
+use serde_json::json;
+
+#[derive(Parser)]
+#[command(
+    name = "airlock",
+    version,
+    about = "Airlock coordinator: watch-only vaults, proposals, approvals, the transparency log"
+)]
+struct Cli {
+    /// State directory.
+    #[arg(
+        long,
+        global = true,
+        env = "AIRLOCK_HOME",
+        default_value = "airlock-home"
+    )]
+    home: PathBuf,
+    /// Machine-readable output.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create the coordinator's state directory and identity key.
+    Init {
+        /// The log's origin name (also its checkpoint key name).
+        #[arg(long)]
+        origin: Option<String>,
+    },
+    /// Print the coordinator's identity and log key.
+    Id,
+    /// Vault definitions: draft, activate, list, show.
+    #[command(subcommand)]
+    Vault(VaultCommand),
+    /// Propose a payment under a vault's newest version and write the bundle for signers.
+    Propose(ProposeArgs),
+    /// Write a proposal's bundle (with fresh log proofs) for signers.
+    Export {
+        proposal: String,
+        #[arg(long)]
+        out: PathBuf,
+        /// Also prove consistency from this checkpoint size (a signer's last accepted size).
+        #[arg(long)]
+        since: Vec<u64>,
+        #[arg(long)]
+        armor: bool,
+    },
+    /// Accept approval or rejection files from signers.
+    Submit { files: Vec<PathBuf> },
+    /// Show proposals: who approved, who rejected and why, what is missing.
+    Status {
+        proposal: Option<String>,
+        #[arg(long)]
+        vault: Option<String>,
+    },
+    /// Finalize a ready proposal (combine signatures into the final transaction).
+    Finalize {
+        proposal: String,
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Broadcast a finalized proposal's transaction through its chain.
+    Broadcast { proposal: String },
+    /// Check a broadcast transaction for confirmations.
+    Confirm { proposal: String },
+    /// The transparency log.
+    #[command(subcommand)]
+    Log(LogCommand),
+    /// Print any artifact and check its signatures.
+    Inspect { file: PathBuf },
+    /// Measure log appends, proof verification and artifact decoding on this machine.
+    Bench(bench::BenchArgs),
+}
+
+#[derive(Subcommand)]
+enum VaultCommand {
+    /// Draft version 1 of a new vault, or the next version of an existing one (signers sign it).
+    Draft(DraftArgs),
+    /// Merge signed copies of a draft and activate it once the signatures meet the rotation rule.
+    Submit { files: Vec<PathBuf> },
+    /// List vaults.
+    List,
+    /// Show a vault version (the newest by default), optionally writing it to a file.
+    Show {
+        vault: String,
+        #[arg(long)]
+        version: Option<u64>,
+        #[arg(long)]
+        out: Option<PathBuf>,
+        #[arg(long)]
+        armor: bool,
+    },
+}
+
+#[derive(Args)]
+struct DraftArgs {
+    /// Vault id (a-z, 0-9, '-', '_').
+    #[arg(long)]
+    vault: String,
+    /// Chain of a new vault ("none" records decisions only).
+    #[arg(long)]
+    chain: Option<String>,
+    #[arg(long)]
+    network: Option<String>,
+    /// Chain account description (descriptor, address…).
+    #[arg(long)]
+    account: Option<String>,
+    /// A signer as NAME:ROLE:IDENTITY_KEY_HEX[:CHAIN_KEY[:keystore|hsm]]; replaces the signer list.
+    #[arg(long = "signer")]
+    signers: Vec<String>,
+    /// Add a signer to the current version's list.
+    #[arg(long = "add-signer")]
+    add_signers: Vec<String>,
+    /// Remove a signer (by name) from the current version's list.
+    #[arg(long = "remove-signer")]
+    remove_signers: Vec<String>,
+    /// Distinct signer keys needed to approve the next version.
+    #[arg(long)]
+    threshold: Option<u32>,
+    /// A rule: 'NAME: CONDITIONS => COUNT ROLE, …' (first match applies); replaces the rule list.
+    #[arg(long = "rule")]
+    rules: Vec<String>,
+    #[arg(long)]
+    out: PathBuf,
+    #[arg(long)]
+    armor: bool,
+}
+
+#[derive(Args)]
+struct ProposeArgs {
+    #[arg(long)]
+    vault: String,
+    /// A payment as DESTINATION:AMOUNT[:ASSET] (amount in base units); repeat for several.
+    #[arg(long = "to")]
+    to: Vec<String>,
+    #[arg(long, default_value = "")]
+    memo: String,
+    /// Override the rule's expiry (e.g. 30m, 24h).
+    #[arg(long)]
+    expires_in: Option<String>,
+    /// Where to write the bundle for signers.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    #[arg(long)]
+    armor: bool,
+}
+
+#[derive(Subcommand)]
+enum LogCommand {
+    /// Re-check the whole log: hashes, checkpoints, every transition.
+    Verify,
+    /// Print (or write) the newest signed checkpoint.
+    Checkpoint {
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// List the log's records.
+    Show,
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let json = cli.json;
+    exit_with(run(cli), json)
+}
+
+fn open(home: &Path) -> CliResult<Coordinator> {
+    Ok(CoordinatorHome::open(home)?.coordinator()?)
+}
+
+fn run(cli: Cli) -> CliResult {
+    let json = cli.json;
+    match cli.command {
+        Command::Init { origin } => {
+            let home = CoordinatorHome::init(&cli.home, origin.as_deref(), now()?)?;
+            let c = home.coordinator()?;
+            if json {
+                print_json(
+                    &json!({ "home": cli.home, "origin": c.origin(), "identity": c.public_key().to_hex(), "log_key": c.log_verifier().vkey() }),
+                );
+            } else {
+                println!("Coordinator initialized in {}", cli.home.display());
+                println!("identity   {}", c.public_key());
+                println!("log origin {}", c.origin());
+                println!("log key    {}", c.log_verifier().vkey());
+            }
+            Ok(())
+        }
+        Command::Id => {
+            let c = open(&cli.home)?;
+            if json {
+                print_json(
+                    &json!({ "origin": c.origin(), "identity": c.public_key().to_hex(), "log_key": c.log_verifier().vkey() }),
+                );
+            } else {
+                println!("identity   {}", c.public_key());
+                println!("log origin {}", c.origin());
+                println!("log key    {}", c.log_verifier().vkey());
+            }
+            Ok(())
+        }
+        Command::Vault(v) => vault(&cli.home, json, v),
+        Command::Propose(args) => propose(&cli.home, json, args),
+        Command::Export {
+            proposal,
+            out,
+            since,
+            armor,
+        } => {
+            let mut c = open(&cli.home)?;
+            let id = c.resolve(&proposal)?;
+            let bundle = c.bundle(&id, &since)?;
+            let mut env = bundle.envelope();
+            env.sign(&identity_signing(&cli.home)?);
+            write_envelope(&out, &env, armor)?;
+            if json {
+                print_json(
+                    &json!({ "proposal": id.to_hex(), "bundle": out, "tree_size": bundle.evidence.tree_size }),
+                );
+            } else {
+                println!(
+                    "Wrote the bundle of proposal {} to {}",
+                    id.short(),
+                    out.display()
+                );
+            }
+            Ok(())
+        }
+        Command::Submit { files } => submit(&cli.home, json, files),
+        Command::Status { proposal, vault } => status(&cli.home, json, proposal, vault),
+        Command::Finalize { proposal, out } => {
+            let mut c = open(&cli.home)?;
+            let id = c.resolve(&proposal)?;
+            let (fid, record) = c.finalize(&id, now()?)?;
+            if let Some(out) = &out {
+                write_envelope(out, &c.envelope(&fid)?, false)?;
+            }
+            if json {
+                print_json(
+                    &json!({ "proposal": id.to_hex(), "finalized": fid.to_hex(), "txid": record.txid, "approvals": record.approvals.iter().map(|a| a.to_hex()).collect::<Vec<_>>() }),
+                );
+            } else {
+                println!(
+                    "Proposal {} finalized (record {}) with {} approval(s)",
+                    id.short(),
+                    fid.short(),
+                    record.approvals.len()
+                );
+                if !record.txid.is_empty() {
+                    println!("txid {}", record.txid);
+                }
+            }
+            Ok(())
+        }
+        Command::Broadcast { proposal } => {
+            let mut c = open(&cli.home)?;
+            let id = c.resolve(&proposal)?;
+            let event = c.broadcast(&id, now()?)?;
+            if json {
+                print_json(&json!({ "proposal": id.to_hex(), "broadcast": event.detail }));
+            } else {
+                println!("Broadcast {}", event.detail);
+            }
+            Ok(())
+        }
+        Command::Confirm { proposal } => {
+            let mut c = open(&cli.home)?;
+            let id = c.resolve(&proposal)?;
+            let event = c.check_confirmation(&id, now()?)?;
+            if json {
+                print_json(
+                    &json!({ "proposal": id.to_hex(), "confirmed": event.as_ref().map(|e| e.detail.clone()) }),
+                );
+            } else {
+                match event {
+                    Some(e) => println!("Confirmed: {}", e.detail),
+                    None => println!("Not confirmed yet"),
+                }
+            }
+            Ok(())
+        }
+        Command::Log(l) => log(&cli.home, json, l),
+        Command::Inspect { file } => {
+            let env = read_envelope(&file)?;
+            let known = CoordinatorHome::open(&cli.home)
+                .ok()
+                .and_then(|h| h.coordinator().ok())
+                .map(|c| known_keys(&c))
+                .unwrap_or_default();
+            if json {
+                print_json(&envelope_json(&env, &known));
+            } else {
+                print!("{}", inspect_text(&env, &known));
+            }
+            Ok(())
+        }
+        Command::Bench(args) => bench::run(args, json),
+    }
+}
+
+/// The coordinator's own key and every signer of every vault, for naming signatures.
+fn known_keys(c: &Coordinator) -> Vec<(PublicKey, String)> {
+    let mut out = vec![(c.public_key(), format!("coordinator {}", c.origin()))];
+    for id in c.vault_ids().unwrap_or_default() {
+        for (def, _) in c.vault_history(&id).unwrap_or_default() {
+            for s in def.signers {
+                if !out.iter().any(|(k, _)| *k == s.identity) {
+                    out.push((
+                        s.identity,
+                        format!("{} ({} of vault {})", s.name, s.role, def.vault_id),
+                    ));
+                }
+            }
+        }
+    }
+    out
+}
+
+fn identity_signing(home: &Path) -> CliResult<ed25519_dalek::SigningKey> {
+    Ok(CoordinatorHome::open(home)?
+        .identity()?
+        .signing_key()
+        .clone())
+}
+
+fn parse_signer(spec: &str) -> CliResult<SignerEntry> {
+    let parts: Vec<&str> = spec.split(':').collect();
+    if parts.len() < 3 || parts.len() > 5 {
+        return Err(CliError::new(format!(
+            "signer {spec:?} is not NAME:ROLE:IDENTITY_KEY_HEX[:CHAIN_KEY[:keystore|hsm]]"
+        )));
+    }
+    Ok(SignerEntry {
+        name: parts[0].to_owned(),
+        role: parts[1].to_owned(),
+        identity: PublicKey::from_hex(parts[2])
+            .map_err(|e| CliError::new(format!("signer {:?}: {e}", parts[0])))?,
+        chain_key: parts.get(3).map(|s| s.to_string()).unwrap_or_default(),
+        custody: parts
+            .get(4)
+            .map(|s| s.to_string())
+            .unwrap_or_else(|| "keystore".into()),
+    })
+}
+
+fn vault(home: &Path, json: bool, cmd: VaultCommand) -> CliResult {
+    match cmd {
+        VaultCommand::Draft(a) => {
+            let c = open(home)?;
+            let current = c.vault_latest(&a.vault).ok().map(|(d, _)| d);
+            let mut signers = match (&current, a.signers.is_empty()) {
+                (_, false) => a
+                    .signers
+                    .iter()
+                    .map(|s| parse_signer(s))
+                    .collect::<CliResult<Vec<_>>>()?,
+                (Some(cur), true) => cur.signers.clone(),
+                (None, true) => {
+                    return Err(CliError::new(
+                        "a new vault needs --signer NAME:ROLE:KEY (one per signer)",
+                    ));
+                }
+            };
+            for name in &a.remove_signers {
+                let before = signers.len();
+                signers.retain(|s| &s.name != name);
+                if signers.len() == before {
+                    return Err(CliError::new(format!(
+                        "--remove-signer {name}: no such signer"
+                    )));
+                }
+            }
+            for s in &a.add_signers {
+                signers.push(parse_signer(s)?);
+            }
+            let rules = if a.rules.is_empty() {
+                match &current {
+                    Some(cur) => cur.rules.clone(),
+                    None => {
+                        let t = a.threshold.unwrap_or(1);
+                        vec![parse_rule(&format!("default: => {t} any"))?]
+                    }
+                }
+            } else {
+                a.rules
+                    .iter()
+                    .map(|r| parse_rule(r))
+                    .collect::<Result<Vec<_>, _>>()?
+            };
+            let draft = VaultDraft {
+                vault_id: a.vault.clone(),
+                chain: a
+                    .chain
+                    .or_else(|| current.as_ref().map(|c| c.chain.clone()))
+                    .unwrap_or_else(|| "none".into()),
+                network: a
+                    .network
+                    .or_else(|| current.as_ref().map(|c| c.network.clone()))
+                    .unwrap_or_else(|| "main".into()),
+                account: a
+                    .account
+                    .or_else(|| current.as_ref().map(|c| c.account.clone()))
+                    .unwrap_or_default(),
+                threshold: a
+                    .threshold
+                    .or_else(|| current.as_ref().map(|c| c.threshold))
+                    .unwrap_or(1),
+                signers,
+                rules,
+            };
+            let env = c.draft_vault(draft, now()?)?;
+            let def: airlock_core::VaultDefinition = env.open()?;
+            write_envelope(&a.out, &env, a.armor)?;
+            if json {
+                print_json(
+                    &json!({ "draft": env.id().to_hex(), "vault": def.vault_id, "version": def.version, "out": a.out }),
+                );
+            } else {
+                println!(
+                    "Drafted vault {} version {} ({}) -> {}",
+                    def.vault_id,
+                    def.version,
+                    env.id().short(),
+                    a.out.display()
+                );
+                println!(
+                    "Each signer reviews and signs it (`airlock-signer vault sign`); then `airlock vault submit` the signed copies."
+                );
+            }
+            Ok(())
+        }
+        VaultCommand::Submit { files } => {
+            let mut c = open(home)?;
+            let copies = files
+                .iter()
+                .map(|f| read_envelope(f))
+                .collect::<CliResult<Vec<_>>>()?;
+            let (def, id) = c.submit_vault(&copies, now()?)?;
+            if json {
+                print_json(
+                    &json!({ "vault": def.vault_id, "version": def.version, "id": id.to_hex() }),
+                );
+            } else {
+                println!(
+                    "Vault {} version {} is active ({})",
+                    def.vault_id,
+                    def.version,
+                    id.short()
+                );
+                println!(
+                    "Give the signed definition to every signer: `airlock vault show {} --out FILE`, then `airlock-signer vault register FILE`.",
+                    def.vault_id
+                );
+            }
+            Ok(())
+        }
+        VaultCommand::List => {
+            let c = open(home)?;
+            let mut rows = Vec::new();
+            for id in c.vault_ids()? {
+                let (def, env) = c.vault_latest(&id)?;
+                rows.push(json!({ "vault": def.vault_id, "version": def.version, "chain": def.chain, "network": def.network, "signers": def.signers.len(), "threshold": def.threshold, "id": env.id().to_hex() }));
+            }
+            if json {
+                print_json(&json!(rows));
+            } else if rows.is_empty() {
+                println!("No vaults yet (`airlock vault draft`).");
+            } else {
+                for r in rows {
+                    println!(
+                        "{:<16} v{:<3} {} ({})  {} signers, threshold {}",
+                        r["vault"].as_str().unwrap_or(""),
+                        r["version"],
+                        r["chain"].as_str().unwrap_or(""),
+                        r["network"].as_str().unwrap_or(""),
+                        r["signers"],
+                        r["threshold"]
+                    );
+                }
+            }
+            Ok(())
+        }
+        VaultCommand::Show {
+            vault,
+            version,
+            out,
+            armor,
+        } => {
+            let c = open(home)?;
+            let (def, env) = match version {
+                Some(v) => c.vault_version(&vault, v)?,
+                None => c.vault_latest(&vault)?,
+            };
+            if let Some(out) = &out {
+                write_envelope(out, &env, armor)?;
+            }
+            if json {
+                print_json(&envelope_json(&env, &known_keys(&c)));
+            } else {
+                print!("{}", airlock_signer_free_describe(&def));
+                println!("id {}", env.id());
+                if let Some(out) = out {
+                    println!("written to {}", out.display());
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+/// A vault version for people (the coordinator's view).
+fn airlock_signer_free_describe(def: &airlock_core::VaultDefinition) -> String {
+    let mut t = format!(
+        "VAULT {} version {} — chain {} ({}), created {}\n",
+        def.vault_id,
+        def.version,
+        def.chain,
+        def.network,
+        format_time(def.created)
+    );
+    t.push_str(&format!(
+        "SIGNERS (vault changes need {} of {})\n",
+        def.threshold,
+        def.signers.len()
+    ));
+    for s in &def.signers {
+        t.push_str(&format!(
+            "  {:<12} role {:<12} key {} ({})\n",
+            s.name, s.role, s.identity, s.custody
+        ));
+    }
+    t.push_str("RULES (first match applies)\n");
+    for r in &def.rules {
+        t.push_str(&format!("  {}\n", describe_rule(r)));
+    }
+    t
+}
+
+fn parse_transfer(spec: &str) -> CliResult<Transfer> {
+    // The destination may itself contain ':' (URIs); amount and asset are taken from the right.
+    let mut parts: Vec<&str> = spec.rsplitn(3, ':').collect();
+    parts.reverse();
+    let (destination, amount, asset) = match parts.as_slice() {
+        [d, a] => (*d, *a, ""),
+        [d, a, asset] if a.parse::<u64>().is_ok() => (*d, *a, *asset),
+        [d1, d2, a] => {
+            return Ok(Transfer {
+                destination: format!("{d1}:{d2}"),
+                amount: a
+                    .parse()
+                    .map_err(|_| CliError::new(format!("--to {spec:?}: {a:?} is not an amount")))?,
+                asset: String::new(),
+            });
+        }
+        _ => {
+            return Err(CliError::new(format!(
+                "--to {spec:?} is not DESTINATION:AMOUNT[:ASSET]"
+            )));
+        }
+    };
+    if destination.is_empty() {
+        return Err(CliError::new(format!("--to {spec:?} has no destination")));
+    }
+    Ok(Transfer {
+        destination: destination.to_owned(),
+        amount: amount.parse().map_err(|_| {
+            CliError::new(format!(
+                "--to {spec:?}: {amount:?} is not an amount in base units"
+            ))
+        })?,
+        asset: asset.to_owned(),
+    })
+}
+
+fn propose(home: &Path, json: bool, a: ProposeArgs) -> CliResult {
+    let mut c = open(home)?;
+    let transfers =
+        a.to.iter()
+            .map(|t| parse_transfer(t))
+            .collect::<CliResult<Vec<_>>>()?;
+    let expires_in = a.expires_in.as_deref().map(parse_duration).transpose()?;
+    let id = c.propose(
+        &a.vault,
+        Intent {
+            transfers,
+            memo: a.memo,
+        },
+        expires_in,
+        now()?,
+    )?;
+    let state = c.proposal_state(&id)?;
+    if let Some(out) = &a.out {
+        let bundle = c.bundle(&id, &[])?;
+        let mut env = bundle.envelope();
+        env.sign(&identity_signing(home)?);
+        write_envelope(out, &env, a.armor)?;
+    }
+    if json {
+        print_json(
+            &json!({ "proposal": id.to_hex(), "rule": state.rule.name, "expires": state.proposal.expires, "bundle": a.out }),
+        );
+    } else {
+        println!(
+            "Proposal {} under vault {} v{}",
+            id, state.vault.vault_id, state.vault.version
+        );
+        println!("rule {} — {}", state.rule.name, describe_rule(&state.rule));
+        println!("expires {}", format_time(state.proposal.expires));
+        if let Some(out) = a.out {
+            println!("bundle for signers: {}", out.display());
+        }
+    }
+    Ok(())
+}
+
+fn submit(home: &Path, json: bool, files: Vec<PathBuf>) -> CliResult {
+    if files.is_empty() {
+        return Err(CliError::new(
+            "give one or more approval or rejection files",
+        ));
+    }
+    let mut c = open(home)?;
+    let mut results = Vec::new();
+    // Read and decode every file before changing anything.
+    let envs = files
+        .iter()
+        .map(|f| read_envelope(f))
+        .collect::<CliResult<Vec<_>>>()?;
+    for (file, env) in files.iter().zip(envs) {
+        let (id, status) = c
+            .submit_decision(&env, now()?)
+            .map_err(|e| CliError::new(format!("{}: {e}", file.display())))?;
+        let approval: airlock_core::Approval = env.open()?;
+        results.push(json!({ "file": file, "id": id.to_hex(), "proposal": approval.proposal.to_hex(), "decision": approval.decision.as_str(), "status": status.as_str() }));
+        if !json {
+            println!(
+                "Accepted {} {} for proposal {}: now {}",
+                approval.decision.as_str(),
+                id.short(),
+                approval.proposal.short(),
+                status
+            );
+        }
+    }
+    if json {
+        print_json(&json!(results));
+    }
+    Ok(())
+}
+
+fn state_json(s: &ProposalState, now: u64) -> serde_json::Value {
+    let t = s.tally();
+    json!({
+        "proposal": s.id.to_hex(),
+        "vault": s.vault.vault_id,
+        "vault_version": s.vault.version,
+        "status": s.status(now).as_str(),
+        "rule": s.rule.name,
+        "transfers": s.proposal.intent.transfers.iter().map(|t| json!({ "destination": t.destination, "amount": t.amount, "asset": t.asset })).collect::<Vec<_>>(),
+        "memo": s.proposal.intent.memo,
+        "created": s.proposal.created,
+        "expires": s.proposal.expires,
+        "approved": t.approved,
+        "rejected": t.rejected.iter().map(|(n, r)| json!({ "signer": n, "reason": r })).collect::<Vec<_>>(),
+        "undecided": t.undecided,
+        "missing": t.missing.iter().map(|g| json!({ "role": g.role, "needed": g.needed, "have": g.have })).collect::<Vec<_>>(),
+        "finalized": s.finalized.as_ref().map(|(id, r)| json!({ "record": id.to_hex(), "txid": r.txid })),
+    })
+}
+
+fn status(home: &Path, json: bool, proposal: Option<String>, vault: Option<String>) -> CliResult {
+    let c = open(home)?;
+    let now = now()?;
+    let states = match proposal {
+        Some(p) => vec![c.proposal_state(&c.resolve(&p)?)?],
+        None => c.proposals(vault.as_deref())?,
+    };
+    if json {
+        print_json(&json!(
+            states
+                .iter()
+                .map(|s| state_json(s, now))
+                .collect::<Vec<_>>()
+        ));
+        return Ok(());
+    }
+    if states.is_empty() {
+        println!("No proposals.");
+    }
+    for s in &states {
+        let t = s.tally();
+        let total: u64 = s.proposal.intent.transfers.iter().map(|t| t.amount).sum();
+        println!(
+            "{}  {:<10} vault {} v{}  rule {}  {} to {}",
+            s.id.short(),
+            s.status(now).as_str().to_uppercase(),
+            s.vault.vault_id,
+            s.vault.version,
+            s.rule.name,
+            total,
+            s.proposal
+                .intent
+                .transfers
+                .iter()
+                .map(|t| t.destination.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        println!(
+            "    approved:  {}",
+            if t.approved.is_empty() {
+                "-".into()
+            } else {
+                t.approved.join(", ")
+            }
+        );
+        for (name, reason) in &t.rejected {
+            println!("    rejected:  {name} — {reason}");
+        }
+        if !t.missing.is_empty() && s.status(now).is_open() {
+            println!("    missing:   {}", describe_gaps(&t.missing));
+            println!("    undecided: {}", t.undecided.join(", "));
+        }
+        println!("    expires:   {}", format_time(s.proposal.expires));
+    }
+    Ok(())
+}
+
+fn log(home: &Path, json: bool, cmd: LogCommand) -> CliResult {
+    let c = open(home)?;
+    match cmd {
+        LogCommand::Verify => {
+            let report = c
+                .verify_log()
+                .map_err(|e| CliError::alarm(format!("log verification FAILED: {e}")))?;
+            if json {
+                print_json(&serde_json::to_value(&report)?);
+            } else {
+                println!(
+                    "Log verified: {} records, root {}",
+                    report.size, report.root
+                );
+                println!(
+                    "  {} checkpoints (all signatures valid), {} vault versions, {} proposals, {} approvals, {} rejections, {} finalized, {} events",
+                    report.checkpoints,
+                    report.vault_versions,
+                    report.proposals,
+                    report.approvals,
+                    report.rejections,
+                    report.finalized,
+                    report.events
+                );
+            }
+            Ok(())
+        }
+        LogCommand::Checkpoint { out } => {
+            let (size, note) = c.latest_checkpoint()?;
+            if let Some(out) = &out {
+                let mut env = airlock_core::CheckpointArtifact { note: note.clone() }.envelope();
+                env.sign(&identity_signing(home)?);
+                write_envelope(out, &env, false)?;
+            }
+            if json {
+                print_json(
+                    &json!({ "size": size, "note": note, "log_key": c.log_verifier().vkey() }),
+                );
+            } else {
+                print!("{note}");
+            }
+            Ok(())
+        }
+        LogCommand::Show => {
+            let store = c.store();
+            let size = store.log_size()?;
+            let mut rows = Vec::new();
+            for i in 0..size {
+                let r = airlock_core::LogRecord::from_bytes(&store.leaf(i)?)?;
+                rows.push(json!({ "index": i, "kind": r.kind, "artifact": r.artifact.to_hex(), "vault": r.vault_id, "at": r.at }));
+                if !json {
+                    println!(
+                        "{:>6}  {:<14} {}  vault {}  {}",
+                        i,
+                        r.kind,
+                        r.artifact.short(),
+                        r.vault_id,
+                        format_time(r.at)
+                    );
+                }
+            }
+            if json {
+                print_json(&json!(rows));
+            }
+            Ok(())
+        }
+    }
+}

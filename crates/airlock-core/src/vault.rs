@@ -500,6 +500,22 @@ pub fn verify_vault_version(
     Ok(def)
 }
 
+/// Verifies a vault version taken as a trust anchor by a device that joins at version N > 1
+/// without the earlier history: only its own threshold of distinct signer keys is checked, so the
+/// person must compare its id with another device's (the CLI says so).
+pub fn verify_vault_anchor(env: &Envelope) -> Result<VaultDefinition, CoreError> {
+    let def: VaultDefinition = env.open()?;
+    def.validate()?;
+    let have = distinct_signers(env, &def);
+    if have < def.threshold as usize {
+        return Err(CoreError::Policy(format!(
+            "vault {:?} version {} needs signatures from {} distinct keys of its own signers, has {have}",
+            def.vault_id, def.version, def.threshold
+        )));
+    }
+    Ok(def)
+}
+
 /// Parses a duration such as `90`, `30s`, `15m`, `24h`, `7d`.
 pub fn parse_duration(s: &str) -> Result<u64, CoreError> {
     let s = s.trim();

@@ -16,7 +16,7 @@ pub mod review;
 use std::path::{Path, PathBuf};
 
 use airlock_core::chain::{ChainReview, ChainSecret, DecisionOnly, check_against_intent};
-use airlock_core::vault::verify_vault_version;
+use airlock_core::vault::{verify_vault_anchor, verify_vault_version};
 use airlock_core::{
     Approval, Artifact, ArtifactId, CoreError, Decision, Envelope, Proposal, ProposalBundle,
     PublicKey, SeenCheckpoint, VaultDefinition, policy,
@@ -207,21 +207,33 @@ impl SignerHome {
         if !dir.exists() {
             return Ok(Vec::new());
         }
-        let mut out = Vec::new();
-        let mut version = 1;
-        loop {
+        let mut numbers: Vec<u64> = std::fs::read_dir(&dir)
+            .map_err(io)?
+            .filter_map(|e| e.ok())
+            .filter_map(|e| e.file_name().into_string().ok())
+            .filter_map(|n| n.strip_prefix('v')?.strip_suffix(".airlock")?.parse().ok())
+            .collect();
+        numbers.sort_unstable();
+        let mut out: Vec<(VaultDefinition, Envelope)> = Vec::new();
+        for version in numbers {
             let path = dir.join(format!("v{version}.airlock"));
-            if !path.exists() {
-                break;
-            }
             let bytes = airlock_transport::read_bounded(
                 &path,
                 airlock_core::cbor::Limits::ARTIFACT.max_len as u64,
             )
             .map_err(io)?;
             let env = Envelope::from_bytes(&bytes)?;
-            out.push((env.open()?, env));
-            version += 1;
+            let def: VaultDefinition = env.open()?;
+            let follows = out.last().is_none_or(|(p, pe)| {
+                def.version == p.version + 1 && def.previous == Some(pe.id())
+            });
+            if def.vault_id != vault_id || def.version != version || !follows {
+                return Err(SignerError::Setup(format!(
+                    "{} does not continue the registered history of vault {vault_id:?}; the signer's state was tampered with",
+                    path.display()
+                )));
+            }
+            out.push((def, env));
         }
         Ok(out)
     }
@@ -308,14 +320,35 @@ impl SignerHome {
                 )));
             }
         }
-        let previous = latest.as_ref().map(|(d, e)| (d, e.id()));
-        let def = verify_vault_version(env, previous)?;
-        if latest.is_none() && def.signer(&self.public_key()?).is_none() {
-            return Err(SignerError::Refused(format!(
-                "this signer is not a signer of vault {:?}; it registers only vaults it belongs to",
-                def.vault_id
-            )));
-        }
+        let def = match &latest {
+            Some((prev, prev_env)) => {
+                if def.version != prev.version + 1 {
+                    return Err(SignerError::Refused(format!(
+                        "vault {:?} is registered at v{}; register v{} before v{}",
+                        def.vault_id,
+                        prev.version,
+                        prev.version + 1,
+                        def.version
+                    )));
+                }
+                verify_vault_version(env, Some((prev, prev_env.id())))?
+            }
+            // First registration: the trust anchor. It must name this signer.
+            None => {
+                let def = if def.version == 1 {
+                    verify_vault_version(env, None)?
+                } else {
+                    verify_vault_anchor(env)?
+                };
+                if def.signer(&self.public_key()?).is_none() {
+                    return Err(SignerError::Refused(format!(
+                        "this signer is not a signer of vault {:?} v{}; it registers only vaults it belongs to",
+                        def.vault_id, def.version
+                    )));
+                }
+                def
+            }
+        };
         let dir = self.vault_dir(&def.vault_id);
         std::fs::create_dir_all(&dir).map_err(io)?;
         airlock_transport::write_atomic(

@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# Airlock demo: the core flow end to end, on one machine, with each device in its own directory.
+#
+#   coordinator (online)      signers (offline): alice (ops), bob (ops), carol (compliance)
+#
+# 1. every device creates its identity; 2. the coordinator drafts a vault, every signer reviews and
+# signs it, the coordinator activates it and every signer registers it; 3. a routine payment
+# (1 of ops) is proposed, approved and finalized; 4. a large payment (2 of ops + 1 of compliance)
+# is approved by alice and bob and rejected by carol, so it is rejected; 5. bob's key is rotated out
+# (vault v2, approved by a threshold of v1 and of v2); 6. the log is verified, a tampered approval
+# is refused. Chain "none" records decisions only; chain crates plug into the same flow.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+echo "== building (cargo build --bins) =="
+cargo build --quiet --bins
+BIN="$PWD/target/debug"
+AIRLOCK="$BIN/airlock"
+SIGNER="$BIN/airlock-signer"
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/airlock-demo.XXXXXX")
+trap 'rm -rf "$WORK"' EXIT
+cd "$WORK"
+mkdir usb   # the "USB stick" that carries files across the gap
+say() { printf '\n\033[1m== %s ==\033[0m\n' "$*"; }
+
+say "1. devices create their identities"
+"$AIRLOCK" --home coordinator init --origin demo.airlock/log
+for who in alice bob carol dave; do
+  printf 'correct horse battery staple %s\n' "$who" > "$who.pass"   # stands in for a typed passphrase
+  "$SIGNER" --home "$who" --passphrase-file "$who.pass" init --name "$who" >/dev/null
+done
+key() { "$SIGNER" --home "$1" --json id | sed -n 's/.*"identity": "\([0-9a-f]*\)".*/\1/p'; }
+ALICE=$(key alice); BOB=$(key bob); CAROL=$(key carol); DAVE=$(key dave)
+echo "alice $ALICE"; echo "bob   $BOB"; echo "carol $CAROL"
+
+say "2. the coordinator drafts vault 'treasury'; each signer reviews and signs it"
+"$AIRLOCK" --home coordinator vault draft --vault treasury \
+  --signer "alice:ops:$ALICE" --signer "bob:ops:$BOB" --signer "carol:compliance:$CAROL" \
+  --threshold 2 \
+  --rule "routine: max=1000, to=acme-payroll|acme-rent, expiry=2h => 1 ops" \
+  --rule "large: => 2 ops, 1 compliance" \
+  --out usb/treasury-v1.draft
+for who in alice bob carol; do
+  "$SIGNER" --home "$who" --passphrase-file "$who.pass" vault sign usb/treasury-v1.draft --out "usb/treasury-v1.$who" --yes | tail -n 1
+done
+"$AIRLOCK" --home coordinator vault submit usb/treasury-v1.alice usb/treasury-v1.bob usb/treasury-v1.carol
+"$AIRLOCK" --home coordinator vault show treasury --out usb/treasury-v1.airlock >/dev/null
+for who in alice bob carol; do "$SIGNER" --home "$who" vault register usb/treasury-v1.airlock | head -n 1; done
+
+say "3. a routine payment: 1 of ops is enough"
+"$AIRLOCK" --home coordinator propose --vault treasury --to acme-rent:900 --memo "November rent" --out usb/rent.bundle
+echo "-- alice's screen --"
+"$SIGNER" --home alice --passphrase-file alice.pass approve usb/rent.bundle --out usb/rent.alice --yes
+"$AIRLOCK" --home coordinator submit usb/rent.alice
+RENT=$("$AIRLOCK" --home coordinator --json status --vault treasury | sed -n 's/.*"proposal": "\([0-9a-f]*\)".*/\1/p' | head -n 1)
+"$AIRLOCK" --home coordinator finalize "$RENT"
+
+say "4. a large payment: alice and bob approve, carol (compliance) rejects"
+"$AIRLOCK" --home coordinator propose --vault treasury --to unknown-exchange:250000 --memo "move to exchange" --out usb/big.bundle
+"$SIGNER" --home alice --passphrase-file alice.pass approve usb/big.bundle --out usb/big.alice --yes >/dev/null
+"$SIGNER" --home bob --passphrase-file bob.pass approve usb/big.bundle --out usb/big.bob --yes >/dev/null
+echo "-- carol's screen --"
+"$SIGNER" --home carol --passphrase-file carol.pass reject usb/big.bundle --reason "destination not on the approved list" --out usb/big.carol
+"$AIRLOCK" --home coordinator submit usb/big.alice usb/big.bob usb/big.carol
+"$AIRLOCK" --home coordinator status
+
+say "5. rotation: bob's key is replaced by dave's (v2 needs 2 of v1 and 2 of v2)"
+"$AIRLOCK" --home coordinator vault draft --vault treasury --remove-signer bob --add-signer "dave:ops:$DAVE" --out usb/treasury-v2.draft
+"$SIGNER" --home alice --passphrase-file alice.pass vault sign usb/treasury-v2.draft --out usb/treasury-v2.alice --yes | tail -n 1
+"$SIGNER" --home carol --passphrase-file carol.pass vault sign usb/treasury-v2.draft --out usb/treasury-v2.carol --yes | tail -n 1
+"$AIRLOCK" --home coordinator vault submit usb/treasury-v2.alice usb/treasury-v2.carol
+"$AIRLOCK" --home coordinator vault show treasury --out usb/treasury-v2.airlock >/dev/null
+for who in alice carol dave; do "$SIGNER" --home "$who" vault register usb/treasury-v2.airlock | head -n 1; done
+
+say "6. the log re-checks every transition; tampering is refused"
+"$AIRLOCK" --home coordinator log verify
+"$AIRLOCK" --home coordinator log checkpoint
+"$SIGNER" --home alice journal verify
+cp usb/big.bob usb/tampered
+printf '\x01' | dd of=usb/tampered bs=1 seek=200 conv=notrunc status=none
+if "$AIRLOCK" --home coordinator submit usb/tampered; then echo "tampered file accepted?!"; exit 1; fi
+echo "-- inspect of alice's approval --"
+"$AIRLOCK" --home coordinator inspect usb/rent.alice | head -n 12
+
+say "demo finished"
