@@ -117,10 +117,10 @@ fn proofs(verifications: u64) -> CliResult<serde_json::Value> {
     Ok(json!({
         "tree_size": size,
         "inclusion_proof_depth": depth,
-        "inclusion_verifications_per_s_1_core": one_core.round(),
-        "inclusion_verifications_per_s_2_cores": two_cores.round(),
+        "inclusion_verifications_per_s_1_core": one_core.round() as u64,
+        "inclusion_verifications_per_s_2_cores": two_cores.round() as u64,
         "consistency_proof_hashes": cproof.hashes.len(),
-        "consistency_verifications_per_s_1_core": consistency.round(),
+        "consistency_verifications_per_s_1_core": consistency.round() as u64,
     }))
 }
 
@@ -167,9 +167,9 @@ fn decoding(decodes: u64) -> CliResult<serde_json::Value> {
     let verify = rate(n, start.elapsed().as_secs_f64());
     Ok(json!({
         "artifact_bytes": bytes.len(),
-        "decodes_per_s": rate(decodes, secs).round(),
-        "decode_mib_per_s": (rate(decodes, secs) * bytes.len() as f64 / 1_048_576.0 * 10.0).round() / 10.0,
-        "signature_checks_per_s": verify.round(),
+        "decodes_per_s": rate(decodes, secs).round() as u64,
+        "decode_mib_per_s": (rate(decodes, secs) * bytes.len() as f64 / 1_048_576.0).round() as u64,
+        "signature_checks_per_s": verify.round() as u64,
     }))
 }
 
@@ -186,8 +186,8 @@ pub fn run(args: BenchArgs, json_out: bool) -> CliResult {
         "durable_appends": {
             "leaves": args.appends,
             "batch": args.batch,
-            "appends_per_s_batched": batched.round(),
-            "appends_per_s_one_per_transaction": single.round(),
+            "appends_per_s_batched": batched.round() as u64,
+            "appends_per_s_one_per_transaction": single.round() as u64,
             "sqlite": "WAL, synchronous=FULL",
         },
         "proofs": proof,

@@ -641,15 +641,13 @@ fn submit(home: &Path, json: bool, files: Vec<PathBuf>) -> CliResult {
     }
     let mut c = open(home)?;
     let mut results = Vec::new();
-    // Read and decode every file before changing anything.
+    // Read and decode every file, then check all decisions before recording any.
     let envs = files
         .iter()
         .map(|f| read_envelope(f))
         .collect::<CliResult<Vec<_>>>()?;
-    for (file, env) in files.iter().zip(envs) {
-        let (id, status) = c
-            .submit_decision(&env, now()?)
-            .map_err(|e| CliError::new(format!("{}: {e}", file.display())))?;
+    let outcomes = c.submit_decisions(&envs, now()?)?;
+    for ((file, env), (id, status)) in files.iter().zip(&envs).zip(outcomes) {
         let approval: airlock_core::Approval = env.open()?;
         results.push(json!({ "file": file, "id": id.to_hex(), "proposal": approval.proposal.to_hex(), "decision": approval.decision.as_str(), "status": status.as_str() }));
         if !json {

@@ -553,35 +553,82 @@ impl Coordinator {
         env: &Envelope,
         now: UnixTime,
     ) -> Result<(ArtifactId, Status)> {
-        let approval: Approval = env.open()?;
-        if self.store.artifact(&env.id())?.is_some() {
-            return Err(CoordinatorError::Refused(format!(
-                "this {} ({}) was already submitted",
-                approval.decision.as_str(),
-                env.id().short()
-            )));
+        Ok(self
+            .submit_decisions(std::slice::from_ref(env), now)?
+            .remove(0))
+    }
+
+    /// Accepts several approvals and rejections at once: every one is checked (against the
+    /// proposal, the vault version, its signature, the signer's reported checkpoint, the chain
+    /// material and the others in the batch) before any is recorded, and all are recorded in one
+    /// transaction. If one is refused, nothing changes.
+    pub fn submit_decisions(
+        &mut self,
+        envs: &[Envelope],
+        now: UnixTime,
+    ) -> Result<Vec<(ArtifactId, Status)>> {
+        let mut states: std::collections::BTreeMap<ArtifactId, ProposalState> = Default::default();
+        let mut entries = Vec::new();
+        let mut touched = Vec::new();
+        for (n, env) in envs.iter().enumerate() {
+            let label = |e: CoordinatorError| {
+                if envs.len() > 1 {
+                    CoordinatorError::Refused(format!("decision {} of {}: {e}", n + 1, envs.len()))
+                } else {
+                    e
+                }
+            };
+            let approval: Approval = env.open().map_err(|e| label(e.into()))?;
+            if self.store.artifact(&env.id())?.is_some()
+                || entries
+                    .iter()
+                    .any(|e: &NewEntry| e.artifact.as_ref().is_some_and(|a| a.id == env.id()))
+            {
+                return Err(label(CoordinatorError::Refused(format!(
+                    "this {} ({}) was already submitted",
+                    approval.decision.as_str(),
+                    env.id().short()
+                ))));
+            }
+            if !states.contains_key(&approval.proposal) {
+                let state = self.proposal_state(&approval.proposal).map_err(label)?;
+                states.insert(approval.proposal, state);
+            }
+            let state = states.get_mut(&approval.proposal).expect("inserted above");
+            let (latest, _) = self.vault_latest(&state.vault.vault_id)?;
+            let decided = state
+                .check_decision(env, now, latest.version)
+                .map_err(|e| label(e.into()))?;
+            self.check_signer_checkpoint(
+                &decided.signer.name,
+                approval.seen_checkpoint.size,
+                &approval.seen_checkpoint.root,
+            )
+            .map_err(label)?;
+            if approval.decision == Decision::Approve {
+                let chain = chain_online(&state.vault.chain)?;
+                chain
+                    .verify_signature(&state.vault, &state.proposal, &approval.chain_signature)
+                    .map_err(|e| label(e.into()))?;
+            }
+            let kind = match approval.decision {
+                Decision::Approve => "approval",
+                Decision::Reject => "rejection",
+            };
+            let mut entry = self.entry(env, kind, &state.vault.vault_id, None, Some(state.id), now);
+            entry.signer_seen = Some((approval.signer.0, approval.seen_checkpoint.size));
+            state.add_decision(env, now, latest.version)?;
+            entries.push(entry);
+            touched.push((env.id(), approval.proposal));
         }
-        let mut state = self.proposal_state(&approval.proposal)?;
-        let (latest, _) = self.vault_latest(&state.vault.vault_id)?;
-        let decided = state.check_decision(env, now, latest.version)?;
-        self.check_signer_checkpoint(
-            &decided.signer.name,
-            approval.seen_checkpoint.size,
-            &approval.seen_checkpoint.root,
-        )?;
-        if approval.decision == Decision::Approve {
-            let chain = chain_online(&state.vault.chain)?;
-            chain.verify_signature(&state.vault, &state.proposal, &approval.chain_signature)?;
+        if entries.is_empty() {
+            return Err(CoordinatorError::Refused("no decisions given".into()));
         }
-        let kind = match approval.decision {
-            Decision::Approve => "approval",
-            Decision::Reject => "rejection",
-        };
-        let mut entry = self.entry(env, kind, &state.vault.vault_id, None, Some(state.id), now);
-        entry.signer_seen = Some((approval.signer.0, approval.seen_checkpoint.size));
-        self.append(vec![entry])?;
-        state.add_decision(env, now, latest.version)?;
-        Ok((env.id(), state.status(now)))
+        self.append(entries)?;
+        Ok(touched
+            .into_iter()
+            .map(|(id, proposal)| (id, states[&proposal].status(now)))
+            .collect())
     }
 
     /// Finalizes a ready proposal: combines the approvals' chain material into the final

@@ -440,6 +440,13 @@ impl SignerHome {
                 airlock_core::format_time(proposal.created)
             ));
         }
+        let me = self.public_key()?;
+        if vault.signer(&me).is_none() {
+            problems.push(format!(
+                "this signer is not a signer of vault {:?} v{}",
+                vault.vault_id, vault.version
+            ));
+        }
         let journal = self.journal()?;
         let rule = policy::rule_named(vault, &proposal.rule)?.clone();
         let spent = |secs: u64| journal.approved_in_window(&vault.vault_id, now, secs);

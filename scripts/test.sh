@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it (`.ci/run` calls this script).
+#
+# Installs what it needs when missing (idempotent): nothing beyond the Rust toolchain is needed for
+# the foundation; chain issues add their peers (monerod, anvil, Electrum…) here.
+# Runs: formatting check, clippy with warnings as errors, then every test of the workspace
+# (unit, integration and the CLI end-to-end suites, which drive the real binaries).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "cargo is required (install Rust with rustup)" >&2
+  exit 1
+fi
+command -v rustfmt >/dev/null 2>&1 || rustup component add rustfmt
+cargo clippy --version >/dev/null 2>&1 || rustup component add clippy
+
+echo "== cargo fmt --check =="
+cargo fmt --all -- --check
+
+echo "== cargo clippy (all targets, warnings are errors) =="
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+
+echo "== building binaries (the CLI suites drive them) =="
+cargo build --workspace --bins --quiet
+
+echo "== cargo test =="
+cargo test --workspace --all-targets
