@@ -590,11 +590,12 @@ impl Coordinator {
                     env.id().short()
                 ))));
             }
-            if !states.contains_key(&approval.proposal) {
-                let state = self.proposal_state(&approval.proposal).map_err(label)?;
-                states.insert(approval.proposal, state);
-            }
-            let state = states.get_mut(&approval.proposal).expect("inserted above");
+            let state = match states.entry(approval.proposal) {
+                std::collections::btree_map::Entry::Occupied(o) => o.into_mut(),
+                std::collections::btree_map::Entry::Vacant(v) => {
+                    v.insert(self.proposal_state(&approval.proposal).map_err(label)?)
+                }
+            };
             let (latest, _) = self.vault_latest(&state.vault.vault_id)?;
             let decided = state
                 .check_decision(env, now, latest.version)

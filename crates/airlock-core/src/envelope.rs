@@ -196,7 +196,7 @@ impl Envelope {
             key: public,
             signature,
         });
-        self.signatures.sort_by(|a, b| a.key.0.cmp(&b.key.0));
+        self.signatures.sort_by_key(|s| s.key.0);
     }
 
     /// Checks every signature.
@@ -322,7 +322,7 @@ impl Envelope {
                 self.signatures.push(s.clone());
             }
         }
-        self.signatures.sort_by(|a, b| a.key.0.cmp(&b.key.0));
+        self.signatures.sort_by_key(|s| s.key.0);
         Ok(())
     }
 }

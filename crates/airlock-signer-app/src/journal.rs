@@ -85,6 +85,7 @@ pub struct NewJournalEntry {
 }
 
 /// The journal in a signer's home directory.
+#[derive(Debug)]
 pub struct Journal {
     path: PathBuf,
     head_path: PathBuf,

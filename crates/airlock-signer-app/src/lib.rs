@@ -476,17 +476,7 @@ impl SignerHome {
                 airlock_core::format_time(entry.at)
             ));
         }
-        let (text, digest) = review::render(
-            &proposal_id,
-            &proposal,
-            vault,
-            &description,
-            &rule,
-            &log,
-            &warnings,
-            &problems,
-        );
-        Ok(Review {
+        let mut review = Review {
             proposal_id,
             proposal,
             vault: vault.clone(),
@@ -495,9 +485,11 @@ impl SignerHome {
             log,
             problems,
             warnings,
-            text,
-            digest,
-        })
+            text: String::new(),
+            digest: [0; 32],
+        };
+        (review.text, review.digest) = review::render(&review);
+        Ok(review)
     }
 
     /// Makes the decision artifact: journal first (fsynced), then the accepted checkpoint.

@@ -96,17 +96,19 @@ impl Review {
     }
 }
 
-/// Renders the review text and its digest.
-pub fn render(
-    proposal_id: &ArtifactId,
-    proposal: &Proposal,
-    vault: &VaultDefinition,
-    description: &Description,
-    rule: &Rule,
-    log: &LogCheck,
-    warnings: &[String],
-    problems: &[String],
-) -> (String, [u8; 32]) {
+/// Renders the review text and its digest from the review's own fields.
+pub fn render(review: &Review) -> (String, [u8; 32]) {
+    let Review {
+        proposal_id,
+        proposal,
+        vault,
+        description,
+        rule,
+        log,
+        warnings,
+        problems,
+        ..
+    } = review;
     let mut t = String::new();
     let line = |t: &mut String, s: String| {
         t.push_str(&s);
