@@ -6,7 +6,7 @@
 # 1. every device creates its identity; 2. the coordinator drafts a vault, every signer reviews and
 # signs it, the coordinator activates it and every signer registers it; 3. a routine payment
 # (1 of ops) is proposed, approved and finalized; 4. a large payment (2 of ops + 1 of compliance)
-# is approved by alice and bob and rejected by carol, so it is rejected; 5. bob's key is rotated out
+# is approved by alice and bob and rejected by carol (3b: a crossing with signed transfer manifests), so it is rejected; 5. bob's key is rotated out
 # (vault v2, approved by a threshold of v1 and of v2); 6. the log is verified, a tampered approval
 # is refused. Chain "none" records decisions only; chain crates plug into the same flow.
 set -euo pipefail
@@ -46,15 +46,28 @@ for who in alice bob carol; do
 done
 "$AIRLOCK" --home coordinator vault submit usb/treasury-v1.alice usb/treasury-v1.bob usb/treasury-v1.carol
 "$AIRLOCK" --home coordinator vault show treasury --out usb/treasury-v1.airlock >/dev/null
-for who in alice bob carol; do "$SIGNER" --home "$who" vault register usb/treasury-v1.airlock | head -n 1; done
+for who in alice bob carol; do "$SIGNER" --home "$who" vault register usb/treasury-v1.airlock | sed -n 1p; done
 
 say "3. a routine payment: 1 of ops is enough"
 "$AIRLOCK" --home coordinator propose --vault treasury --to acme-rent:900 --memo "November rent" --out usb/rent.bundle
 echo "-- alice's screen --"
 "$SIGNER" --home alice --passphrase-file alice.pass approve usb/rent.bundle --out usb/rent.alice --yes
 "$AIRLOCK" --home coordinator submit usb/rent.alice
-RENT=$("$AIRLOCK" --home coordinator --json status --vault treasury | sed -n 's/.*"proposal": "\([0-9a-f]*\)".*/\1/p' | head -n 1)
+RENT=$("$AIRLOCK" --home coordinator --json status --vault treasury | python3 -c 'import json, sys; print(json.load(sys.stdin)[0]["proposal"])')
 "$AIRLOCK" --home coordinator finalize "$RENT"
+
+say "3b. the same kind of crossing with signed transfer manifests (the stick is allowlisted on both sides)"
+"$AIRLOCK" --home coordinator transfer allow-dir usb
+"$SIGNER" --home alice transfer allow-dir usb
+"$AIRLOCK" --home coordinator propose --vault treasury --to acme-payroll:700 --memo "payroll" --out payroll.bundle >/dev/null
+json_field() { python3 -c "import json, sys; print(json.load(sys.stdin)[\"$1\"])"; }
+OUT=$("$AIRLOCK" --home coordinator --json transfer out payroll.bundle --to usb --purpose "payroll proposal for alice" | json_field dir)
+echo "coordinator wrote $OUT (manifest signed by the coordinator)"
+INBOX=$("$SIGNER" --home alice --json transfer in "$OUT" | json_field inbox)
+"$SIGNER" --home alice --passphrase-file alice.pass approve "$INBOX/payroll.bundle" --out payroll.alice --yes >/dev/null
+BACK=$("$SIGNER" --home alice --passphrase-file alice.pass --json transfer out payroll.alice --to usb --purpose "alice's approval of payroll" | json_field dir)
+"$AIRLOCK" --home coordinator transfer in "$BACK"
+"$SIGNER" --home alice transfer log
 
 say "4. a large payment: alice and bob approve, carol (compliance) rejects"
 "$AIRLOCK" --home coordinator propose --vault treasury --to unknown-exchange:250000 --memo "move to exchange" --out usb/big.bundle
@@ -69,9 +82,10 @@ say "5. rotation: bob's key is replaced by dave's (v2 needs 2 of v1 and 2 of v2)
 "$AIRLOCK" --home coordinator vault draft --vault treasury --remove-signer bob --add-signer "dave:ops:$DAVE" --out usb/treasury-v2.draft
 "$SIGNER" --home alice --passphrase-file alice.pass vault sign usb/treasury-v2.draft --out usb/treasury-v2.alice --yes | tail -n 1
 "$SIGNER" --home carol --passphrase-file carol.pass vault sign usb/treasury-v2.draft --out usb/treasury-v2.carol --yes | tail -n 1
-"$AIRLOCK" --home coordinator vault submit usb/treasury-v2.alice usb/treasury-v2.carol
+"$SIGNER" --home dave --passphrase-file dave.pass vault sign usb/treasury-v2.draft --out usb/treasury-v2.dave --yes | tail -n 1
+"$AIRLOCK" --home coordinator vault submit usb/treasury-v2.alice usb/treasury-v2.carol usb/treasury-v2.dave
 "$AIRLOCK" --home coordinator vault show treasury --out usb/treasury-v2.airlock >/dev/null
-for who in alice carol dave; do "$SIGNER" --home "$who" vault register usb/treasury-v2.airlock | head -n 1; done
+for who in alice carol dave; do "$SIGNER" --home "$who" vault register usb/treasury-v2.airlock | sed -n 1p; done
 
 say "6. the log re-checks every transition; tampering is refused"
 "$AIRLOCK" --home coordinator log verify
@@ -81,6 +95,6 @@ cp usb/big.bob usb/tampered
 printf '\x01' | dd of=usb/tampered bs=1 seek=200 conv=notrunc status=none
 if "$AIRLOCK" --home coordinator submit usb/tampered; then echo "tampered file accepted?!"; exit 1; fi
 echo "-- inspect of alice's approval --"
-"$AIRLOCK" --home coordinator inspect usb/rent.alice | head -n 12
+"$AIRLOCK" --home coordinator inspect usb/rent.alice | sed -n 1,12p
 
 say "demo finished"

@@ -2,12 +2,15 @@
 //! It contains no network code (a test of this package proves it from `cargo tree`), hardens the
 //! process against core dumps before touching keys, and signs nothing a person was not shown.
 
+mod qr_cmd;
+mod transfer_cmd;
+
 use std::path::{Path, PathBuf};
 
 use airlock_cli_support::inspect::{envelope_json, inspect_text};
 use airlock_cli_support::{
     CliError, CliResult, confirm, exit_with, now, passphrase, print_json, read_envelope,
-    write_envelope,
+    read_signed_envelope, write_envelope,
 };
 use airlock_core::{Decision, ProposalBundle, PublicKey};
 use airlock_custody::KdfParams;
@@ -100,6 +103,12 @@ enum Command {
     Inspect { file: PathBuf },
     /// Show this signer's identity, vaults, log state and journal head.
     Status,
+    /// Carry artifacts across the air gap: signed transfer directories, their journal, the allowlist.
+    #[command(subcommand)]
+    Transfer(transfer_cmd::TransferCommand),
+    /// Show a file as (animated) QR codes, or read one back from images.
+    #[command(subcommand)]
+    Qr(qr_cmd::QrCommand),
 }
 
 #[derive(Subcommand)]
@@ -129,6 +138,7 @@ enum JournalCommand {
 }
 
 fn main() {
+    airlock_cli_support::reset_sigpipe();
     let cli = Cli::parse();
     let json = cli.json;
     exit_with(run(cli), json)
@@ -173,7 +183,7 @@ fn known_keys(h: &SignerHome) -> Vec<(PublicKey, String)> {
 }
 
 fn read_bundle(path: &Path) -> CliResult<ProposalBundle> {
-    let env = read_envelope(path)?;
+    let env = read_signed_envelope(path)?;
     env.open::<ProposalBundle>()
         .map_err(|e| CliError::new(format!("{}: {e}", path.display())))
 }
@@ -236,72 +246,33 @@ fn run(cli: Cli) -> CliResult {
             out,
             yes,
             armor,
-        } => {
-            let h = home(&cli.home)?;
-            let now = now()?;
-            let review = h.review(&read_bundle(&bundle)?, now).map_err(signer_err)?;
-            if !json {
-                print!("{}", review.text);
-            }
-            if !review.can_approve() {
-                return Err(CliError::new(format!(
-                    "approval refused: {}",
-                    review.problems.join("; ")
-                )));
-            }
-            confirm("approve", yes)?;
-            let key = h
-                .unlock(&passphrase(pass_file, false)?)
-                .map_err(signer_err)?;
-            let env = h
-                .decide(&review, Decision::Approve, "", &key, now)
-                .map_err(signer_err)?;
-            write_envelope(&out, &env, armor)?;
-            if json {
-                print_json(
-                    &json!({ "decision": "approve", "proposal": review.proposal_id.to_hex(), "approval": env.id().to_hex(), "out": out, "review": review.to_json() }),
-                );
-            } else {
-                println!(
-                    "Approved. Approval {} written to {}",
-                    env.id().short(),
-                    out.display()
-                );
-            }
-            Ok(())
-        }
+        } => decide(
+            &cli.home,
+            json,
+            pass_file,
+            &bundle,
+            Decision::Approve,
+            "",
+            yes,
+            &out,
+            armor,
+        ),
         Command::Reject {
             bundle,
             reason,
             out,
             armor,
-        } => {
-            let h = home(&cli.home)?;
-            let now = now()?;
-            let review = h.review(&read_bundle(&bundle)?, now).map_err(signer_err)?;
-            if !json {
-                print!("{}", review.text);
-            }
-            let key = h
-                .unlock(&passphrase(pass_file, false)?)
-                .map_err(signer_err)?;
-            let env = h
-                .decide(&review, Decision::Reject, &reason, &key, now)
-                .map_err(signer_err)?;
-            write_envelope(&out, &env, armor)?;
-            if json {
-                print_json(
-                    &json!({ "decision": "reject", "proposal": review.proposal_id.to_hex(), "rejection": env.id().to_hex(), "out": out }),
-                );
-            } else {
-                println!(
-                    "Rejected. Rejection {} written to {}",
-                    env.id().short(),
-                    out.display()
-                );
-            }
-            Ok(())
-        }
+        } => decide(
+            &cli.home,
+            json,
+            pass_file,
+            &bundle,
+            Decision::Reject,
+            &reason,
+            true,
+            &out,
+            armor,
+        ),
         Command::Reexport { proposal, out } => {
             let h = home(&cli.home)?;
             let id = airlock_core::ArtifactId::from_hex(&proposal)?;
@@ -368,6 +339,8 @@ fn run(cli: Cli) -> CliResult {
             }
             Ok(())
         }
+        Command::Transfer(t) => transfer_cmd::run(&cli.home, json, pass_file, t),
+        Command::Qr(q) => qr_cmd::run(json, q),
         Command::Status => {
             let h = home(&cli.home)?;
             let journal = h.journal().map_err(signer_err)?;
@@ -421,11 +394,61 @@ fn run(cli: Cli) -> CliResult {
     }
 }
 
+/// Reviews a bundle, shows the review, and records the decision (approval asks for confirmation).
+#[allow(clippy::too_many_arguments)]
+fn decide(
+    dir: &Path,
+    json: bool,
+    pass_file: Option<&Path>,
+    bundle: &Path,
+    decision: Decision,
+    reason: &str,
+    confirmed: bool,
+    out: &Path,
+    armor: bool,
+) -> CliResult {
+    let h = home(dir)?;
+    let now = now()?;
+    let review = h.review(&read_bundle(bundle)?, now).map_err(signer_err)?;
+    if !json {
+        print!("{}", review.text);
+    }
+    if decision == Decision::Approve {
+        if !review.can_approve() {
+            return Err(CliError::new(format!(
+                "approval refused: {}",
+                review.problems.join("; ")
+            )));
+        }
+        confirm("approve", confirmed)?;
+    }
+    let key = h
+        .unlock(&passphrase(pass_file, false)?)
+        .map_err(signer_err)?;
+    let env = h
+        .decide(&review, decision, reason, &key, now)
+        .map_err(signer_err)?;
+    write_envelope(out, &env, armor)?;
+    let word = decision.as_str();
+    if json {
+        print_json(
+            &json!({ "decision": word, "proposal": review.proposal_id.to_hex(), "artifact": env.id().to_hex(), "out": out, "review": review.to_json() }),
+        );
+    } else {
+        println!(
+            "Decision '{word}' recorded. {} written to {}",
+            env.id().short(),
+            out.display()
+        );
+    }
+    Ok(())
+}
+
 fn vault(dir: &Path, json: bool, pass_file: Option<&Path>, cmd: VaultCommand) -> CliResult {
     let h = home(dir)?;
     match cmd {
         VaultCommand::Sign { file, out, yes } => {
-            let env = read_envelope(&file)?;
+            let env = read_signed_envelope(&file)?;
             let review = h.review_vault_draft(&env).map_err(signer_err)?;
             if !json {
                 print!("{}", review.text);
@@ -453,7 +476,7 @@ fn vault(dir: &Path, json: bool, pass_file: Option<&Path>, cmd: VaultCommand) ->
             Ok(())
         }
         VaultCommand::Register { file } => {
-            let env = read_envelope(&file)?;
+            let env = read_signed_envelope(&file)?;
             let def = h.register_vault(&env).map_err(signer_err)?;
             let me = h.public_key().map_err(signer_err)?;
             if json {

@@ -3,12 +3,15 @@
 //! person or, with `--json`, for a script. It holds no spend keys.
 
 mod bench;
+mod qr_cmd;
+mod transfer_cmd;
 
 use std::path::{Path, PathBuf};
 
 use airlock_cli_support::inspect::{envelope_json, inspect_text};
 use airlock_cli_support::{
-    CliError, CliResult, exit_with, now, print_json, read_envelope, write_envelope,
+    CliError, CliResult, exit_with, now, print_json, read_envelope, read_signed_envelope,
+    write_envelope,
 };
 use airlock_coordinator::{Coordinator, CoordinatorHome, VaultDraft};
 use airlock_core::lifecycle::{ProposalState, describe_gaps};
@@ -90,6 +93,12 @@ enum Command {
     Inspect { file: PathBuf },
     /// Measure log appends, proof verification and artifact decoding on this machine.
     Bench(bench::BenchArgs),
+    /// Carry artifacts across the air gap: signed transfer directories, their log, the allowlist.
+    #[command(subcommand)]
+    Transfer(transfer_cmd::TransferCommand),
+    /// Show a file as (animated) QR codes, or read one back from images.
+    #[command(subcommand)]
+    Qr(qr_cmd::QrCommand),
 }
 
 #[derive(Subcommand)]
@@ -179,9 +188,18 @@ enum LogCommand {
 }
 
 fn main() {
+    airlock_cli_support::reset_sigpipe();
     let cli = Cli::parse();
     let json = cli.json;
     exit_with(run(cli), json)
+}
+
+/// Split views are security alarms (exit 3); everything else is an ordinary refusal.
+pub(crate) fn coord_err(e: airlock_coordinator::CoordinatorError) -> CliError {
+    match e {
+        airlock_coordinator::CoordinatorError::SplitView(_) => CliError::alarm(e.to_string()),
+        other => CliError::new(other.to_string()),
+    }
 }
 
 fn open(home: &Path) -> CliResult<Coordinator> {
@@ -315,6 +333,8 @@ fn run(cli: Cli) -> CliResult {
             Ok(())
         }
         Command::Bench(args) => bench::run(args, json),
+        Command::Transfer(t) => transfer_cmd::run(&cli.home, json, t),
+        Command::Qr(q) => qr_cmd::run(json, q),
     }
 }
 
@@ -453,7 +473,7 @@ fn vault(home: &Path, json: bool, cmd: VaultCommand) -> CliResult {
             let mut c = open(home)?;
             let copies = files
                 .iter()
-                .map(|f| read_envelope(f))
+                .map(|f| read_signed_envelope(f))
                 .collect::<CliResult<Vec<_>>>()?;
             let (def, id) = c.submit_vault(&copies, now()?)?;
             if json {
@@ -644,9 +664,9 @@ fn submit(home: &Path, json: bool, files: Vec<PathBuf>) -> CliResult {
     // Read and decode every file, then check all decisions before recording any.
     let envs = files
         .iter()
-        .map(|f| read_envelope(f))
+        .map(|f| read_signed_envelope(f))
         .collect::<CliResult<Vec<_>>>()?;
-    let outcomes = c.submit_decisions(&envs, now()?)?;
+    let outcomes = c.submit_decisions(&envs, now()?).map_err(coord_err)?;
     for ((file, env), (id, status)) in files.iter().zip(&envs).zip(outcomes) {
         let approval: airlock_core::Approval = env.open()?;
         results.push(json!({ "file": file, "id": id.to_hex(), "proposal": approval.proposal.to_hex(), "decision": approval.decision.as_str(), "status": status.as_str() }));
@@ -759,14 +779,15 @@ fn log(home: &Path, json: bool, cmd: LogCommand) -> CliResult {
                     report.size, report.root
                 );
                 println!(
-                    "  {} checkpoints (all signatures valid), {} vault versions, {} proposals, {} approvals, {} rejections, {} finalized, {} events",
+                    "  {} checkpoints (all signatures valid), {} vault versions, {} proposals, {} approvals, {} rejections, {} finalized, {} events, {} transfers",
                     report.checkpoints,
                     report.vault_versions,
                     report.proposals,
                     report.approvals,
                     report.rejections,
                     report.finalized,
-                    report.events
+                    report.events,
+                    report.transfers
                 );
             }
             Ok(())

@@ -9,7 +9,7 @@ use airlock_core::cbor::{self, Limits};
 use airlock_core::vault::describe_rule;
 use airlock_core::{
     Approval, ArtifactKind, CheckpointArtifact, Envelope, Event, Finalized, LogRecord, Proposal,
-    ProposalBundle, PublicKey, VaultDefinition, format_time,
+    ProposalBundle, PublicKey, TransferManifest, VaultDefinition, format_time,
 };
 use serde_json::{Value as Json, json};
 
@@ -148,6 +148,24 @@ fn bundle_json(b: &ProposalBundle) -> Json {
     out
 }
 
+/// A transfer manifest: who sent it, for whom, why, and the files it lists.
+pub fn manifest_json(m: &TransferManifest) -> Json {
+    json!({
+        "origin": { "name": m.origin_name, "key": m.origin_key.to_hex(), "role": m.origin_role.as_str() },
+        "destination_role": m.destination_role.as_str(),
+        "purpose": m.purpose,
+        "sequence": m.sequence,
+        "created": m.created,
+        "created_utc": format_time(m.created),
+        "expires": m.expires,
+        "expires_utc": format_time(m.expires),
+        "entries": m.entries.iter().map(|e| json!({
+            "file": e.file, "kind": e.kind.name(), "artifact": e.artifact.to_hex(),
+            "size": e.size, "sha256": hex::encode(e.digest),
+        })).collect::<Vec<_>>(),
+    })
+}
+
 fn ed25519_dalek_key(k: &PublicKey) -> Option<ed25519_dalek::VerifyingKey> {
     ed25519_dalek::VerifyingKey::from_bytes(&k.0).ok()
 }
@@ -178,6 +196,9 @@ fn payload_json(env: &Envelope) -> Result<Json, String> {
             .open::<CheckpointArtifact>()
             .map(|c| json!({ "note": c.note })),
         Some(ArtifactKind::ProposalBundle) => env.open::<ProposalBundle>().map(|b| bundle_json(&b)),
+        Some(ArtifactKind::TransferManifest) => {
+            env.open::<TransferManifest>().map(|m| manifest_json(&m))
+        }
         None => {
             return Err(format!(
                 "unknown payload type {:?}; payload in CBOR diagnostic notation: {}",

@@ -5,6 +5,7 @@
 //! and it must never print secret material.
 
 pub mod inspect;
+pub mod transfer;
 
 use std::io::IsTerminal;
 use std::path::Path;
@@ -67,6 +68,17 @@ pub fn exit_with(result: CliResult, json: bool) -> ! {
     }
 }
 
+/// Restores the default SIGPIPE action, so that writing to a closed pipe (`… | head`) ends the
+/// program quietly, as for other Unix tools, instead of a panic. Safe for the signer: output is
+/// written before anything is signed, so a reader that goes away stops the signing too.
+pub fn reset_sigpipe() {
+    #[cfg(unix)]
+    // SAFETY: setting a signal disposition to SIG_DFL at start-up, before any thread is spawned.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 /// The current time: the system clock, or `AIRLOCK_NOW` (Unix seconds) when set, for rehearsals
 /// and tests that need a fixed clock.
 pub fn now() -> CliResult<UnixTime> {
@@ -97,6 +109,22 @@ pub fn read_envelope(path: &Path) -> CliResult<Envelope> {
         bytes
     };
     Envelope::from_bytes(&binary).map_err(|e| CliError::new(format!("{}: {e}", path.display())))
+}
+
+/// Reads an artifact that a command is about to act on (submit, register, sign, review): every
+/// signature it carries must verify. A signature that does not verify means the file was altered
+/// or damaged after signing; it is refused rather than ignored, so it is never stored or passed on
+/// (`inspect` uses [`read_envelope`] and shows it as INVALID instead).
+pub fn read_signed_envelope(path: &Path) -> CliResult<Envelope> {
+    let env = read_envelope(path)?;
+    if let Some(bad) = env.check_signatures().into_iter().find(|c| !c.valid) {
+        return Err(CliError::new(format!(
+            "{}: the signature by key {} does not verify: the file was altered or damaged after it was signed",
+            path.display(),
+            bad.key
+        )));
+    }
+    Ok(env)
 }
 
 /// Writes an artifact atomically, binary or (with `armor`) as ASCII armor.

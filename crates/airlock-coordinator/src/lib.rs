@@ -13,6 +13,7 @@
 pub mod home;
 pub mod replay;
 pub mod store;
+pub mod transfer;
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -33,6 +34,10 @@ pub use home::CoordinatorHome;
 pub use replay::LogReport;
 use store::{NewEntry, Storage, StoreError, StoreHashes, StoredArtifact};
 
+/// Checked decisions: their log entries, and each decision's id with its proposal's status once
+/// they are recorded.
+type PreparedDecisions = (Vec<NewEntry>, Vec<(ArtifactId, Status)>);
+
 /// Most consistency proofs carried in one bundle.
 const MAX_CONSISTENCY_PROOFS: usize = 64;
 
@@ -51,6 +56,9 @@ pub enum CoordinatorError {
     Custody(#[from] airlock_custody::CustodyError),
     #[error("{0}")]
     NotFound(String),
+    /// A device reports a log state this log never had: a split view or rollback.
+    #[error("SPLIT VIEW: {0}")]
+    SplitView(String),
     #[error("{0}")]
     Refused(String),
     #[error("{0}")]
@@ -538,7 +546,7 @@ impl Coordinator {
             None
         };
         if ours.as_ref() != Some(root) {
-            return Err(CoordinatorError::Refused(format!(
+            return Err(CoordinatorError::SplitView(format!(
                 "{signer} reports log checkpoint size {size} root {}, which is not a state of this log: \
                  the signer has seen a different history (split view) — investigate before going on",
                 hex::encode(root)
@@ -567,16 +575,27 @@ impl Coordinator {
         envs: &[Envelope],
         now: UnixTime,
     ) -> Result<Vec<(ArtifactId, Status)>> {
+        let (entries, outcomes) = self.prepare_decisions(envs, now)?;
+        if entries.is_empty() {
+            return Err(CoordinatorError::Refused("no decisions given".into()));
+        }
+        self.append(entries)?;
+        Ok(outcomes)
+    }
+
+    /// Checks a batch of decisions and builds their log entries without recording anything;
+    /// returns the entries and each decision's id with its proposal's status once recorded.
+    fn prepare_decisions(&self, envs: &[Envelope], now: UnixTime) -> Result<PreparedDecisions> {
         let mut states: std::collections::BTreeMap<ArtifactId, ProposalState> = Default::default();
         let mut entries = Vec::new();
         let mut touched = Vec::new();
         for (n, env) in envs.iter().enumerate() {
-            let label = |e: CoordinatorError| {
-                if envs.len() > 1 {
-                    CoordinatorError::Refused(format!("decision {} of {}: {e}", n + 1, envs.len()))
-                } else {
-                    e
+            let label = |e: CoordinatorError| match e {
+                e if envs.len() == 1 => e,
+                CoordinatorError::SplitView(m) => {
+                    CoordinatorError::SplitView(format!("decision {} of {}: {m}", n + 1, envs.len()))
                 }
+                e => CoordinatorError::Refused(format!("decision {} of {}: {e}", n + 1, envs.len())),
             };
             let approval: Approval = env.open().map_err(|e| label(e.into()))?;
             if self.store.artifact(&env.id())?.is_some()
@@ -620,16 +639,10 @@ impl Coordinator {
             entry.signer_seen = Some((approval.signer.0, approval.seen_checkpoint.size));
             state.add_decision(env, now, latest.version)?;
             entries.push(entry);
-            touched.push((env.id(), approval.proposal));
+            // The status right after this decision, as the person submitting it expects to see.
+            touched.push((env.id(), state.status(now)));
         }
-        if entries.is_empty() {
-            return Err(CoordinatorError::Refused("no decisions given".into()));
-        }
-        self.append(entries)?;
-        Ok(touched
-            .into_iter()
-            .map(|(id, proposal)| (id, states[&proposal].status(now)))
-            .collect())
+        Ok((entries, touched))
     }
 
     /// Finalizes a ready proposal: combines the approvals' chain material into the final

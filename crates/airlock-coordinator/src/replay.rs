@@ -14,8 +14,8 @@ use std::collections::BTreeMap;
 use airlock_core::lifecycle::ProposalState;
 use airlock_core::vault::verify_vault_version;
 use airlock_core::{
-    Approval, ArtifactId, Decision, Envelope, Event, Finalized, LogRecord, Proposal, PublicKey,
-    VaultDefinition,
+    Approval, ArtifactId, ArtifactKind, Decision, DeviceRole, Envelope, Event, Finalized,
+    LogRecord, Proposal, PublicKey, TransferManifest, VaultDefinition,
 };
 use airlock_log::{CheckpointVerifier, MemoryLog};
 use serde::Serialize;
@@ -35,6 +35,7 @@ pub struct LogReport {
     pub rejections: usize,
     pub finalized: usize,
     pub events: usize,
+    pub transfers: usize,
 }
 
 fn fail(index: u64, kind: &str, problem: impl std::fmt::Display) -> CoordinatorError {
@@ -208,7 +209,63 @@ pub fn verify(
                     .map_err(|e| fail(i, kind, e))?;
                 report.events += 1;
             }
+            "transfer" => {
+                // A crossing: the manifest this coordinator wrote, or one it accepted from a
+                // signer of a vault in the log before it (or, first contact, one that carries
+                // only vault drafts). Its signature must verify by the key it names.
+                let m: TransferManifest = env.open().map_err(|e| fail(i, kind, e))?;
+                env.require_signature(&m.origin_key, &m.origin_name)
+                    .map_err(|e| fail(i, kind, e))?;
+                if m.origin_key == *coordinator {
+                    if m.origin_role != DeviceRole::Coordinator {
+                        return Err(fail(
+                            i,
+                            kind,
+                            "the coordinator's manifest names another role",
+                        ));
+                    }
+                } else {
+                    let known = vaults
+                        .values()
+                        .flatten()
+                        .any(|(d, _)| d.signer(&m.origin_key).is_some());
+                    let drafts_only = m
+                        .entries
+                        .iter()
+                        .all(|e| e.kind == ArtifactKind::VaultDefinition);
+                    if m.origin_role != DeviceRole::Signer || !(known || drafts_only) {
+                        return Err(fail(
+                            i,
+                            kind,
+                            format!(
+                                "the transfer from {} ({}) is not from a signer of a vault in the log",
+                                m.origin_name,
+                                m.origin_key.short()
+                            ),
+                        ));
+                    }
+                }
+                report.transfers += 1;
+            }
             other => return Err(fail(i, other, "unknown record kind")),
+        }
+    }
+    // The other direction: every stored artifact must be recorded by the leaf it points at (a
+    // record cut from the log leaves its artifact behind, which `status` would still read).
+    for kind in ArtifactKind::ALL {
+        for a in store.artifacts_of_kind(kind.name(), None)? {
+            let recorded = leaves
+                .get(a.log_index as usize)
+                .and_then(|leaf| LogRecord::from_bytes(leaf).ok())
+                .is_some_and(|r| r.artifact == a.id);
+            if !recorded {
+                return Err(CoordinatorError::Refused(format!(
+                    "stored {} {} is not recorded in the log (its leaf {} is missing or records something else)",
+                    a.kind,
+                    a.id.short(),
+                    a.log_index
+                )));
+            }
         }
     }
     Ok(report)

@@ -421,8 +421,9 @@ impl Artifact for CheckpointArtifact {
     }
 }
 
-/// The leaf kinds of the transparency log: every state transition.
-pub const LEAF_KINDS: [&str; 8] = [
+/// The leaf kinds of the transparency log: every state transition, and every crossing of the
+/// air gap ("transfer": a transfer manifest this coordinator wrote or accepted).
+pub const LEAF_KINDS: [&str; 9] = [
     "vault-version",
     "proposal",
     "approval",
@@ -431,6 +432,7 @@ pub const LEAF_KINDS: [&str; 8] = [
     "broadcast",
     "confirmed",
     "expired",
+    "transfer",
 ];
 
 /// A leaf of the transparency log: one state transition.

@@ -66,10 +66,11 @@ pub enum ArtifactKind {
     Event,
     Checkpoint,
     ProposalBundle,
+    TransferManifest,
 }
 
 impl ArtifactKind {
-    pub const ALL: [ArtifactKind; 7] = [
+    pub const ALL: [ArtifactKind; 8] = [
         ArtifactKind::VaultDefinition,
         ArtifactKind::Proposal,
         ArtifactKind::Approval,
@@ -77,6 +78,7 @@ impl ArtifactKind {
         ArtifactKind::Event,
         ArtifactKind::Checkpoint,
         ArtifactKind::ProposalBundle,
+        ArtifactKind::TransferManifest,
     ];
 
     /// The DSSE payload type.
@@ -89,6 +91,7 @@ impl ArtifactKind {
             ArtifactKind::Event => "application/vnd.airlock.event+cbor",
             ArtifactKind::Checkpoint => "application/vnd.airlock.checkpoint+cbor",
             ArtifactKind::ProposalBundle => "application/vnd.airlock.proposal-bundle+cbor",
+            ArtifactKind::TransferManifest => "application/vnd.airlock.transfer-manifest+cbor",
         }
     }
 
@@ -102,6 +105,7 @@ impl ArtifactKind {
             ArtifactKind::Event => "event",
             ArtifactKind::Checkpoint => "checkpoint",
             ArtifactKind::ProposalBundle => "proposal-bundle",
+            ArtifactKind::TransferManifest => "transfer-manifest",
         }
     }
 

@@ -13,6 +13,7 @@ pub mod envelope;
 pub mod fields;
 pub mod lifecycle;
 pub mod policy;
+pub mod transfer;
 pub mod vault;
 
 pub use artifacts::{
@@ -21,6 +22,7 @@ pub use artifacts::{
 };
 pub use envelope::{Artifact, ArtifactId, ArtifactKind, Envelope};
 pub use fields::FormatError;
+pub use transfer::{DeviceRole, Direction, TransferManifest, TransferPolicy};
 pub use vault::{Condition, Requirement, Rule, SignerEntry, VaultDefinition};
 
 use std::fmt;
@@ -73,7 +75,7 @@ pub enum CoreError {
     Decode(#[from] cbor::DecodeError),
     #[error("malformed artifact: {0}")]
     Format(#[from] FormatError),
-    #[error("expected a {expected} artifact, found {found}")]
+    #[error("expected an artifact of kind {expected}, found {found}")]
     WrongKind { expected: String, found: String },
     #[error("signature check failed: {0}")]
     BadSignature(String),

@@ -10,6 +10,10 @@
 //!   [`load_plain_identity`] keep it in a mode-0600 text file (the online coordinator, which has
 //!   to run unattended).
 //! * [`harden_process`] disables core dumps so secrets in memory do not end up on disk.
+//! * [`slip39`]: SLIP-0039 Shamir backups (split a secret into mnemonic shares, in groups, and
+//!   combine them), our own implementation of the specification.
+//! * [`mnemonic`]: BIP-39 mnemonics (generation with optional dice entropy mixed in, restore,
+//!   seed, BIP-32 master fingerprint, re-verifying a written-down backup).
 //!
 //! Rules this crate keeps, and callers must keep too:
 //!
@@ -25,6 +29,8 @@
 mod harden;
 mod identity;
 pub mod keystore;
+pub mod mnemonic;
+pub mod slip39;
 
 use std::path::PathBuf;
 

@@ -7,6 +7,9 @@
 //! decision: it never approves two proposals that consume the same funds or nonce, never decides
 //! twice on one proposal, and sums its own approvals for rolling-window limits.
 //!
+//! The chaining itself (`ChainedLog`) is generic: the transfer journal (`transfers`) is a second
+//! chained file built on it.
+//!
 //! This module must never rewrite or drop an entry, and never trust a journal that fails `verify`.
 
 use std::fs::OpenOptions;
@@ -84,66 +87,91 @@ pub struct NewJournalEntry {
     pub envelope: Vec<u8>,
 }
 
-/// The journal in a signer's home directory.
+/// An entry of a hash-chained file: numbered from 1, naming the previous entry's hash, and
+/// hashed over the canonical CBOR of its other fields.
+pub trait ChainedEntry: Serialize + serde::de::DeserializeOwned {
+    fn seq(&self) -> u64;
+    fn prev(&self) -> &str;
+    fn hash(&self) -> &str;
+    /// SHA-256 (hex) over the canonical CBOR of every field but `hash`.
+    fn compute_hash(&self) -> String;
+    /// Sets the chain fields of a new entry.
+    fn link(&mut self, seq: u64, prev: String, hash: String);
+}
+
+/// An append-only JSON-lines file whose entries are hash-chained, with a head file (written
+/// atomically after each fsynced append) naming the last entry so truncation is caught too.
+/// The decision journal and the transfer journal are both one.
 #[derive(Debug)]
-pub struct Journal {
+pub struct ChainedLog<E> {
+    /// What the file is, for messages ("journal", "transfer journal").
+    what: &'static str,
     path: PathBuf,
     head_path: PathBuf,
-    entries: Vec<JournalEntry>,
+    entries: Vec<E>,
 }
 
 const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
-impl Journal {
-    /// Opens and verifies the journal; a missing journal is empty.
-    pub fn open(dir: &Path) -> Result<Journal, SignerError> {
-        let path = dir.join(JOURNAL_FILE);
-        let head_path = dir.join(HEAD_FILE);
-        let entries = Self::read_verified(&path, &head_path)?;
-        Ok(Journal {
+impl<E: ChainedEntry> ChainedLog<E> {
+    /// Opens and verifies `dir/file` with its head `dir/head`; a missing file is empty.
+    pub fn open(
+        dir: &Path,
+        file: &str,
+        head: &str,
+        what: &'static str,
+    ) -> Result<ChainedLog<E>, SignerError> {
+        let path = dir.join(file);
+        let head_path = dir.join(head);
+        let entries = Self::read_verified(what, &path, &head_path)?;
+        Ok(ChainedLog {
+            what,
             path,
             head_path,
             entries,
         })
     }
 
-    fn tampered(problem: String) -> SignerError {
+    fn tampered(what: &str, problem: String) -> SignerError {
         SignerError::Journal(format!(
-            "the journal has been tampered with or damaged: {problem}; the signer refuses to decide until it is restored"
+            "the {what} has been tampered with or damaged: {problem}; the signer refuses to decide until it is restored"
         ))
     }
 
-    fn read_verified(path: &Path, head_path: &Path) -> Result<Vec<JournalEntry>, SignerError> {
+    fn read_verified(what: &str, path: &Path, head_path: &Path) -> Result<Vec<E>, SignerError> {
         let text = match airlock_transport::read_bounded(path, MAX_JOURNAL_LEN) {
             Ok(bytes) => String::from_utf8(bytes)
-                .map_err(|_| Self::tampered("it is not UTF-8 text".into()))?,
+                .map_err(|_| Self::tampered(what, "it is not UTF-8 text".into()))?,
             Err(_) if !path.exists() => String::new(),
             Err(e) => return Err(SignerError::Io(e.to_string())),
         };
-        let mut entries: Vec<JournalEntry> = Vec::new();
+        let mut entries: Vec<E> = Vec::new();
         for (n, line) in text.lines().enumerate() {
-            let entry: JournalEntry = serde_json::from_str(line).map_err(|e| {
-                Self::tampered(format!("line {} is not a journal entry ({e})", n + 1))
+            let entry: E = serde_json::from_str(line).map_err(|e| {
+                Self::tampered(what, format!("line {} is not a {what} entry ({e})", n + 1))
             })?;
-            let expected_prev = entries.last().map(|e| e.hash.as_str()).unwrap_or(GENESIS);
-            if entry.seq != n as u64 + 1 {
-                return Err(Self::tampered(format!(
-                    "line {} has sequence number {}",
-                    n + 1,
-                    entry.seq
-                )));
+            let expected_prev = entries.last().map(|e| e.hash()).unwrap_or(GENESIS);
+            if entry.seq() != n as u64 + 1 {
+                return Err(Self::tampered(
+                    what,
+                    format!("line {} has sequence number {}", n + 1, entry.seq()),
+                ));
             }
-            if entry.prev != expected_prev {
-                return Err(Self::tampered(format!(
-                    "entry {} does not follow entry {} (hash chain broken)",
-                    entry.seq, n
-                )));
+            if entry.prev() != expected_prev {
+                return Err(Self::tampered(
+                    what,
+                    format!(
+                        "entry {} does not follow entry {} (hash chain broken)",
+                        entry.seq(),
+                        n
+                    ),
+                ));
             }
-            if entry.compute_hash() != entry.hash {
-                return Err(Self::tampered(format!(
-                    "entry {} does not match its hash",
-                    entry.seq
-                )));
+            if entry.compute_hash() != entry.hash() {
+                return Err(Self::tampered(
+                    what,
+                    format!("entry {} does not match its hash", entry.seq()),
+                ));
             }
             entries.push(entry);
         }
@@ -152,43 +180,40 @@ impl Journal {
             Err(_) if !head_path.exists() => None,
             Err(e) => return Err(SignerError::Io(format!("{}: {e}", head_path.display()))),
         };
-        let actual = entries.last().map(|e| format!("{} {}", e.seq, e.hash));
+        let actual = entries.last().map(|e| format!("{} {}", e.seq(), e.hash()));
         if head != actual {
-            return Err(Self::tampered(format!(
-                "journal.head says {:?} but the journal ends at {:?} (entries removed or added)",
-                head.unwrap_or_else(|| "nothing".into()),
-                actual.unwrap_or_else(|| "nothing".into())
-            )));
+            let head_name = head_path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            return Err(Self::tampered(
+                what,
+                format!(
+                    "{head_name} says {:?} but the {what} ends at {:?} (entries removed or added)",
+                    head.unwrap_or_else(|| "nothing".into()),
+                    actual.unwrap_or_else(|| "nothing".into())
+                ),
+            ));
         }
         Ok(entries)
     }
 
-    pub fn entries(&self) -> &[JournalEntry] {
+    pub fn entries(&self) -> &[E] {
         &self.entries
     }
 
-    /// Appends an entry: write, fsync, then update the head atomically.
-    pub fn append(&mut self, new: NewJournalEntry) -> Result<&JournalEntry, SignerError> {
-        let mut entry = JournalEntry {
-            seq: self.entries.len() as u64 + 1,
-            prev: self
-                .entries
-                .last()
-                .map(|e| e.hash.clone())
-                .unwrap_or_else(|| GENESIS.to_owned()),
-            at: new.at,
-            proposal: new.proposal,
-            approval: new.approval,
-            vault: new.vault,
-            version: new.version,
-            decision: new.decision,
-            amount: new.amount,
-            spends: new.spends,
-            reason: new.reason,
-            envelope: hex::encode(new.envelope),
-            hash: String::new(),
-        };
-        entry.hash = entry.compute_hash();
+    /// Appends an entry (its chain fields are set here): write, fsync, then update the head
+    /// atomically.
+    pub fn append(&mut self, mut entry: E) -> Result<&E, SignerError> {
+        let seq = self.entries.len() as u64 + 1;
+        let prev = self
+            .entries
+            .last()
+            .map(|e| e.hash().to_owned())
+            .unwrap_or_else(|| GENESIS.to_owned());
+        entry.link(seq, prev.clone(), String::new());
+        let hash = entry.compute_hash();
+        entry.link(seq, prev, hash);
         let mut line = serde_json::to_string(&entry).expect("entry serializes");
         line.push('\n');
         let io = |e: std::io::Error| SignerError::Io(format!("{}: {e}", self.path.display()));
@@ -201,16 +226,74 @@ impl Journal {
         file.sync_all().map_err(io)?;
         airlock_transport::write_atomic(
             &self.head_path,
-            format!("{} {}\n", entry.seq, entry.hash).as_bytes(),
+            format!("{} {}\n", entry.seq(), entry.hash()).as_bytes(),
         )
-        .map_err(|e| SignerError::Io(e.to_string()))?;
+        .map_err(|e| SignerError::Io(format!("{}: {e}", self.what)))?;
         self.entries.push(entry);
         Ok(self.entries.last().expect("just pushed"))
+    }
+}
+
+impl ChainedEntry for JournalEntry {
+    fn seq(&self) -> u64 {
+        self.seq
+    }
+    fn prev(&self) -> &str {
+        &self.prev
+    }
+    fn hash(&self) -> &str {
+        &self.hash
+    }
+    fn compute_hash(&self) -> String {
+        JournalEntry::compute_hash(self)
+    }
+    fn link(&mut self, seq: u64, prev: String, hash: String) {
+        self.seq = seq;
+        self.prev = prev;
+        self.hash = hash;
+    }
+}
+
+/// The decision journal in a signer's home directory.
+#[derive(Debug)]
+pub struct Journal {
+    log: ChainedLog<JournalEntry>,
+}
+
+impl Journal {
+    /// Opens and verifies the journal; a missing journal is empty.
+    pub fn open(dir: &Path) -> Result<Journal, SignerError> {
+        Ok(Journal {
+            log: ChainedLog::open(dir, JOURNAL_FILE, HEAD_FILE, "journal")?,
+        })
+    }
+
+    pub fn entries(&self) -> &[JournalEntry] {
+        self.log.entries()
+    }
+
+    /// Appends an entry: write, fsync, then update the head atomically.
+    pub fn append(&mut self, new: NewJournalEntry) -> Result<&JournalEntry, SignerError> {
+        self.log.append(JournalEntry {
+            seq: 0,
+            prev: String::new(),
+            at: new.at,
+            proposal: new.proposal,
+            approval: new.approval,
+            vault: new.vault,
+            version: new.version,
+            decision: new.decision,
+            amount: new.amount,
+            spends: new.spends,
+            reason: new.reason,
+            envelope: hex::encode(new.envelope),
+            hash: String::new(),
+        })
     }
 
     /// The entry for a proposal, if this signer already decided on it.
     pub fn decision_on(&self, proposal_hex: &str) -> Option<&JournalEntry> {
-        self.entries.iter().find(|e| e.proposal == proposal_hex)
+        self.entries().iter().find(|e| e.proposal == proposal_hex)
     }
 
     /// An approved proposal (other than `proposal_hex`) that consumes one of `spends`.
@@ -219,7 +302,7 @@ impl Journal {
         proposal_hex: &str,
         spends: &[String],
     ) -> Option<(&JournalEntry, String)> {
-        self.entries
+        self.entries()
             .iter()
             .filter(|e| e.decision == "approve" && e.proposal != proposal_hex)
             .find_map(|e| {
@@ -232,7 +315,7 @@ impl Journal {
 
     /// The amount this signer approved in a vault in the `secs` seconds before `now`.
     pub fn approved_in_window(&self, vault: &str, now: u64, secs: u64) -> u64 {
-        self.entries
+        self.entries()
             .iter()
             .filter(|e| e.decision == "approve" && e.vault == vault && e.at + secs > now)
             .map(|e| e.amount)

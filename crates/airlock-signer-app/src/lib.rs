@@ -12,6 +12,7 @@
 pub mod journal;
 pub mod logstate;
 pub mod review;
+pub mod transfers;
 
 use std::path::{Path, PathBuf};
 
@@ -265,11 +266,17 @@ impl SignerHome {
         let latest = self.vault_latest(&def.vault_id)?;
         let previous = match (&latest, def.version) {
             (None, 1) => None,
+            // A signer added by this version has no history to check it against: it may sign
+            // (attesting that it holds its key and accepts the policy); the previous version's
+            // threshold is checked by the coordinator, by `log verify` and by every old signer.
+            (None, v) if def.signer(&me).is_some() => {
+                let _ = v;
+                None
+            }
             (None, v) => {
                 return Err(SignerError::Refused(format!(
-                    "vault {:?} v{v} follows a version this signer has not registered; register v{} first",
-                    def.vault_id,
-                    v - 1
+                    "vault {:?} v{v} follows a version this signer has not registered, and does not list this signer",
+                    def.vault_id
                 )));
             }
             (Some((reg, reg_env)), v) => {
@@ -294,7 +301,13 @@ impl SignerHome {
                 def.version
             )));
         }
-        let text = describe_vault(&def, previous.as_ref(), &me);
+        let mut text = describe_vault(&def, previous.as_ref(), &me);
+        if previous.is_none() && def.version > 1 {
+            text.push_str(&format!(
+                "NOTE this signer joins at version {}: it has no registered history of this vault, so compare this draft's id with another signer's device before signing\n",
+                def.version
+            ));
+        }
         Ok(VaultDraftReview {
             definition: def,
             previous,

@@ -124,14 +124,31 @@ impl LogState {
         let dir = self.dir.join("evidence");
         std::fs::create_dir_all(&dir)
             .map_err(|e| SignerError::Io(format!("{}: {e}", dir.display())))?;
-        let path = dir.join(format!("{now}-{}.txt", file_name(origin)));
         let text = format!(
             "Split view or rollback detected at {}\n\n--- checkpoint accepted before ---\n{accepted}\n--- checkpoint offered ---\n{offered}",
             airlock_core::format_time(now)
         );
-        airlock_transport::write_atomic(&path, text.as_bytes())
-            .map_err(|e| SignerError::Io(e.to_string()))?;
-        Ok(path)
+        // Never overwrite earlier evidence: another contradiction in the same second gets the
+        // next free name; the same contradiction seen again keeps its file.
+        for n in 0u32.. {
+            let suffix = if n == 0 {
+                String::new()
+            } else {
+                format!("-{n}")
+            };
+            let path = dir.join(format!("{now}-{}{suffix}.txt", file_name(origin)));
+            match std::fs::read(&path) {
+                Ok(existing) if existing == text.as_bytes() => return Ok(path),
+                Ok(_) => continue,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    airlock_transport::write_atomic(&path, text.as_bytes())
+                        .map_err(|e| SignerError::Io(e.to_string()))?;
+                    return Ok(path);
+                }
+                Err(e) => return Err(SignerError::Io(format!("{}: {e}", path.display()))),
+            }
+        }
+        unreachable!("the evidence directory has a free name")
     }
 
     /// Verifies the evidence that `proposal_id` is in the vault coordinator's log, consistent with

@@ -22,6 +22,8 @@ use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
+pub mod dir;
+
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 
