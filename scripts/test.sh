@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it (`.ci/run` calls this script).
 #
-# Installs what it needs when missing (idempotent): nothing beyond the Rust toolchain is needed for
-# the foundation; chain issues add their peers (monerod, anvil, Electrum…) here.
+# Installs what it needs when missing (idempotent): Debian zbar-tools (zbarimg) and PyPI
+# shamir-mnemonic (the SLIP-39 reference); chain issues add their peers (monerod, anvil…) here.
 # Runs: formatting check, clippy with warnings as errors, then every test of the workspace
 # (unit, integration and the CLI end-to-end suites, which drive the real binaries).
 set -euo pipefail
@@ -13,6 +13,12 @@ if ! command -v cargo >/dev/null 2>&1; then
   exit 1
 fi
 command -v rustfmt >/dev/null 2>&1 || rustup component add rustfmt
+# Independent peers the tests talk to (installed once; later runs find them):
+#   zbarimg (Debian zbar-tools) decodes our QR frames independently of our decoder.
+if ! command -v zbarimg >/dev/null 2>&1; then
+  echo "== installing zbar-tools (apt) =="
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq zbar-tools >/dev/null
+fi
 cargo clippy --version >/dev/null 2>&1 || rustup component add clippy
 
 echo "== cargo fmt --check =="

@@ -2,6 +2,7 @@
 //! It contains no network code (a test of this package proves it from `cargo tree`), hardens the
 //! process against core dumps before touching keys, and signs nothing a person was not shown.
 
+mod backup_cmd;
 mod qr_cmd;
 mod transfer_cmd;
 
@@ -109,6 +110,9 @@ enum Command {
     /// Show a file as (animated) QR codes, or read one back from images.
     #[command(subcommand)]
     Qr(qr_cmd::QrCommand),
+    /// Backups: SLIP-39 Shamir shares (split, recover) and BIP-39 mnemonics (new, verify).
+    #[command(subcommand)]
+    Backup(backup_cmd::BackupCommand),
 }
 
 #[derive(Subcommand)]
@@ -341,6 +345,7 @@ fn run(cli: Cli) -> CliResult {
         }
         Command::Transfer(t) => transfer_cmd::run(&cli.home, json, pass_file, t),
         Command::Qr(q) => qr_cmd::run(json, q),
+        Command::Backup(b) => backup_cmd::run(&cli.home, json, b),
         Command::Status => {
             let h = home(&cli.home)?;
             let journal = h.journal().map_err(signer_err)?;

@@ -105,7 +105,11 @@ pub fn run(home: &Path, json: bool, cmd: TransferCommand) -> CliResult {
             let refused = |e: airlock_coordinator::CoordinatorError| {
                 let alarm = matches!(e, airlock_coordinator::CoordinatorError::SplitView(_));
                 let message = format!("transfer refused, nothing imported: {e}");
-                if alarm { CliError::alarm(message) } else { CliError::new(message) }
+                if alarm {
+                    CliError::alarm(message)
+                } else {
+                    CliError::new(message)
+                }
             };
             let checked = c
                 .check_transfer(&manifest, &files, &policy, now()?)

@@ -399,8 +399,10 @@ fn decodable_but_unusable_artifacts_are_shown_by_inspect_and_refused_elsewhere()
     assert_eq!(j["signatures"][0]["valid"], true);
 
     // Each kind in the wrong place.
-    w.submit(&[&fx.bundle])
-        .fails(1, "expected an artifact of kind approval, found proposal-bundle");
+    w.submit(&[&fx.bundle]).fails(
+        1,
+        "expected an artifact of kind approval, found proposal-bundle",
+    );
     w.submit(&[&fx.vault]).fails(1, "found vault");
     w.airlock(&["vault", "submit", path_str(&fx.approval)])
         .fails(1, "found approval");

@@ -592,10 +592,14 @@ impl Coordinator {
         for (n, env) in envs.iter().enumerate() {
             let label = |e: CoordinatorError| match e {
                 e if envs.len() == 1 => e,
-                CoordinatorError::SplitView(m) => {
-                    CoordinatorError::SplitView(format!("decision {} of {}: {m}", n + 1, envs.len()))
+                CoordinatorError::SplitView(m) => CoordinatorError::SplitView(format!(
+                    "decision {} of {}: {m}",
+                    n + 1,
+                    envs.len()
+                )),
+                e => {
+                    CoordinatorError::Refused(format!("decision {} of {}: {e}", n + 1, envs.len()))
                 }
-                e => CoordinatorError::Refused(format!("decision {} of {}: {e}", n + 1, envs.len())),
             };
             let approval: Approval = env.open().map_err(|e| label(e.into()))?;
             if self.store.artifact(&env.id())?.is_some()

@@ -46,7 +46,9 @@ pub enum MnemonicError {
     #[error("the mnemonic's checksum does not match: a word is wrong or out of order")]
     Checksum,
     /// Dice rolls must be digits 1 to 6.
-    #[error("dice rolls must be the digits 1 to 6 (spaces allowed); found something else at position {0}")]
+    #[error(
+        "dice rolls must be the digits 1 to 6 (spaces allowed); found something else at position {0}"
+    )]
     BadDice(usize),
     /// The master key derived from this seed is invalid (probability about 2^-127).
     #[error("this seed gives an invalid BIP-32 master key")]
@@ -227,7 +229,11 @@ mod tests {
         let a = generate_from(24, &os1, Some(dice)).unwrap();
         let b = generate_from(24, &os2, Some(dice)).unwrap();
         let c = generate_from(24, &os1, None).unwrap();
-        assert_ne!(a.to_entropy(), b.to_entropy(), "same dice, different OS entropy");
+        assert_ne!(
+            a.to_entropy(),
+            b.to_entropy(),
+            "same dice, different OS entropy"
+        );
         assert_ne!(a.to_entropy(), c.to_entropy(), "dice change the result");
         assert_eq!(c.to_entropy(), os1.to_vec());
         assert_eq!(generate_from(12, &os1, None).unwrap().word_count(), 12);

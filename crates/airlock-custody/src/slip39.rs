@@ -16,6 +16,8 @@
 //! * [`combine`] checks every share (word list, checksum, padding), that they belong together
 //!   and that exactly the required number of groups and members is present, interpolates in
 //!   GF(256), checks the digest share and decrypts.
+//! * [`extend`] makes a new, independent share set (new identifier, any group setup) of an
+//!   extendable backup from enough of its shares, without the passphrase.
 //! * [`Share`] is one parsed share.
 //!
 //! Rules this module keeps, and callers must keep too:
@@ -141,7 +143,9 @@ pub enum Slip39Error {
         field: &'static str,
     },
     /// Shares of the same group disagree about the member threshold.
-    #[error("share {share} disagrees with share {first} about the member threshold of group {group}")]
+    #[error(
+        "share {share} disagrees with share {first} about the member threshold of group {group}"
+    )]
     MemberThresholdMismatch {
         /// Position of the share in the input, from 1.
         share: usize,
@@ -203,8 +207,15 @@ pub enum Slip39Error {
     },
     /// The recovered digest does not match: the shares are well formed but do not belong together
     /// (a forged or altered share, or shares from different backups with equal identifiers).
-    #[error("the shares do not combine: digest mismatch (a share is altered or from another backup)")]
+    #[error(
+        "the shares do not combine: digest mismatch (a share is altered or from another backup)"
+    )]
     DigestMismatch,
+    /// [`extend`] was given shares of a non-extendable backup.
+    #[error(
+        "these shares are not extendable: a new share set of this backup cannot be made (split the secret again instead)"
+    )]
+    NotExtendable,
     /// The passphrase has characters outside printable ASCII (32..=126), which SLIP-39 forbids.
     #[error("the passphrase must contain only printable ASCII characters")]
     InvalidPassphrase,
@@ -516,25 +527,18 @@ fn word_index(word: &str) -> Option<u16> {
 // Shares.
 
 /// One parsed SLIP-39 share. Thresholds and counts are the real values (1-based), indices are
-/// 0-based as in the format. `Debug` omits the share value, which is zeroized on drop.
+/// 0-based as in the format. Read-only: a `Share` always holds what a valid mnemonic encodes.
+/// `Debug` omits the share value, which is zeroized on drop.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Share {
-    /// Random 15-bit identifier common to all shares of one backup.
-    pub identifier: u16,
-    /// The extendable-backup flag: the identifier is not part of the encryption salt.
-    pub extendable: bool,
-    /// PBKDF2 iterations per round are `2500 << iteration_exponent`.
-    pub iteration_exponent: u8,
-    /// Group index, 0-based.
-    pub group_index: u8,
-    /// Groups needed.
-    pub group_threshold: u8,
-    /// Groups in the backup.
-    pub group_count: u8,
-    /// Member index within the group, 0-based.
-    pub member_index: u8,
-    /// Members of this group needed.
-    pub member_threshold: u8,
+    identifier: u16,
+    extendable: bool,
+    iteration_exponent: u8,
+    group_index: u8,
+    group_threshold: u8,
+    group_count: u8,
+    member_index: u8,
+    member_threshold: u8,
     value: Zeroizing<Vec<u8>>,
 }
 
@@ -558,6 +562,46 @@ impl Share {
     /// Parses one mnemonic (words separated by whitespace, any case).
     pub fn parse(mnemonic: &str) -> Result<Share> {
         Share::parse_at(mnemonic, 1)
+    }
+
+    /// Random 15-bit identifier common to all shares of one backup.
+    pub fn identifier(&self) -> u16 {
+        self.identifier
+    }
+
+    /// The extendable-backup flag: the identifier is not part of the encryption salt.
+    pub fn extendable(&self) -> bool {
+        self.extendable
+    }
+
+    /// PBKDF2 iterations per round are `2500 << iteration_exponent`.
+    pub fn iteration_exponent(&self) -> u8 {
+        self.iteration_exponent
+    }
+
+    /// Group index, 0-based.
+    pub fn group_index(&self) -> u8 {
+        self.group_index
+    }
+
+    /// Groups needed.
+    pub fn group_threshold(&self) -> u8 {
+        self.group_threshold
+    }
+
+    /// Groups in the backup.
+    pub fn group_count(&self) -> u8 {
+        self.group_count
+    }
+
+    /// Member index within the group, 0-based.
+    pub fn member_index(&self) -> u8 {
+        self.member_index
+    }
+
+    /// Members of this group needed.
+    pub fn member_threshold(&self) -> u8 {
+        self.member_threshold
     }
 
     /// Length of the share value in bytes (equal to the master secret's length).
@@ -756,7 +800,7 @@ pub fn split<R: RngCore + CryptoRng>(
     rng: &mut R,
 ) -> Result<Vec<Vec<Zeroizing<String>>>> {
     let n = master_secret.len();
-    if !(MIN_SECRET_LEN..=MAX_SECRET_LEN).contains(&n) || n % 2 != 0 {
+    if !(MIN_SECRET_LEN..=MAX_SECRET_LEN).contains(&n) || !n.is_multiple_of(2) {
         return Err(Slip39Error::SecretLength(n));
     }
     check_passphrase(passphrase.as_bytes())?;
@@ -765,6 +809,28 @@ pub fn split<R: RngCore + CryptoRng>(
             "iteration exponent {iteration_exponent} is above {MAX_ITERATION_EXPONENT}"
         )));
     }
+    check_setup(group_threshold, groups)?;
+    let identifier = random_identifier(rng)?;
+    let ems = encrypt(
+        master_secret,
+        passphrase.as_bytes(),
+        iteration_exponent,
+        identifier,
+        extendable,
+    );
+    split_ems(
+        &ems,
+        identifier,
+        extendable,
+        iteration_exponent,
+        group_threshold,
+        groups,
+        rng,
+    )
+}
+
+/// Checks a group setup; returns the group count.
+fn check_setup(group_threshold: u8, groups: &[(u8, u8)]) -> Result<u8> {
     if groups.is_empty() || groups.len() > usize::from(MAX_SHARE_COUNT) {
         return Err(Slip39Error::InvalidParameters(format!(
             "{} groups (must be 1 to {MAX_SHARE_COUNT})",
@@ -791,17 +857,28 @@ pub fn split<R: RngCore + CryptoRng>(
             )));
         }
     }
+    Ok(group_count)
+}
+
+fn random_identifier<R: RngCore + CryptoRng>(rng: &mut R) -> Result<u16> {
     let mut id_bytes = [0u8; 2];
     fill_random(rng, &mut id_bytes)?;
-    let identifier = u16::from_be_bytes(id_bytes) & 0x7FFF;
-    let ems = encrypt(
-        master_secret,
-        passphrase.as_bytes(),
-        iteration_exponent,
-        identifier,
-        extendable,
-    );
-    let group_shares = split_secret(group_threshold, group_count, &ems, rng)?;
+    Ok(u16::from_be_bytes(id_bytes) & 0x7FFF)
+}
+
+/// Splits an encrypted master secret into mnemonic shares.
+#[allow(clippy::type_complexity)]
+fn split_ems<R: RngCore + CryptoRng>(
+    ems: &[u8],
+    identifier: u16,
+    extendable: bool,
+    iteration_exponent: u8,
+    group_threshold: u8,
+    groups: &[(u8, u8)],
+    rng: &mut R,
+) -> Result<Vec<Vec<Zeroizing<String>>>> {
+    let group_count = check_setup(group_threshold, groups)?;
+    let group_shares = split_secret(group_threshold, group_count, ems, rng)?;
     let mut out = Vec::with_capacity(groups.len());
     for (g, (&(t, count), group_secret)) in groups.iter().zip(group_shares.iter()).enumerate() {
         let members = split_secret(t, count, group_secret, rng)?;
@@ -825,22 +902,72 @@ pub fn split<R: RngCore + CryptoRng>(
     Ok(out)
 }
 
+/// Makes a new, independent set of shares of an **extendable** backup, with another group setup
+/// and a new identifier, from enough shares of the existing set. The passphrase is not needed: the
+/// encrypted master secret is re-split as it is, so every passphrase gives the same secret with the
+/// new shares as with the old ones. Shares of the two sets cannot be mixed (their identifiers
+/// differ). Non-extendable backups are refused ([`Slip39Error::NotExtendable`]): the
+/// specification says not to make a second set with the same identifier and secret.
+#[allow(clippy::type_complexity)]
+pub fn extend<S: AsRef<str>, R: RngCore + CryptoRng>(
+    mnemonics: &[S],
+    group_threshold: u8,
+    groups: &[(u8, u8)],
+    rng: &mut R,
+) -> Result<Vec<Vec<Zeroizing<String>>>> {
+    let shares = parse_all(mnemonics)?;
+    let (ems, first) = recover_ems(&shares)?;
+    if !first.extendable {
+        return Err(Slip39Error::NotExtendable);
+    }
+    check_setup(group_threshold, groups)?;
+    let mut identifier = random_identifier(rng)?;
+    while identifier == first.identifier {
+        identifier = random_identifier(rng)?;
+    }
+    split_ems(
+        &ems,
+        identifier,
+        true,
+        first.iteration_exponent,
+        group_threshold,
+        groups,
+        rng,
+    )
+}
+
 /// Recovers the master secret from mnemonic shares: exactly `group_threshold` groups, each with
 /// exactly its member threshold of shares. Any passphrase gives *a* secret (SLIP-39 cannot tell a
 /// wrong passphrase); the right one gives the right secret.
 pub fn combine<S: AsRef<str>>(mnemonics: &[S], passphrase: &str) -> Result<Zeroizing<Vec<u8>>> {
     check_passphrase(passphrase.as_bytes())?;
-    let shares = mnemonics
+    combine_shares(&parse_all(mnemonics)?, passphrase)
+}
+
+fn parse_all<S: AsRef<str>>(mnemonics: &[S]) -> Result<Vec<Share>> {
+    mnemonics
         .iter()
         .enumerate()
         .map(|(i, m)| Share::parse_at(m.as_ref(), i + 1))
-        .collect::<Result<Vec<Share>>>()?;
-    combine_shares(&shares, passphrase)
+        .collect()
 }
 
 /// [`combine`] for already parsed shares (positions in errors are positions in `shares`, from 1).
 pub fn combine_shares(shares: &[Share], passphrase: &str) -> Result<Zeroizing<Vec<u8>>> {
     check_passphrase(passphrase.as_bytes())?;
+    let (ems, first) = recover_ems(shares)?;
+    Ok(decrypt(
+        &ems,
+        passphrase.as_bytes(),
+        first.iteration_exponent,
+        first.identifier,
+        first.extendable,
+    ))
+}
+
+/// Checks that the shares belong together and are exactly enough; returns the encrypted master
+/// secret and the first share (for the common parameters).
+fn recover_ems(shares: &[Share]) -> Result<(Zeroizing<Vec<u8>>, &Share)> {
     let first = shares.first().ok_or(Slip39Error::NoShares)?;
     for (i, s) in shares.iter().enumerate().skip(1) {
         let share = i + 1;
@@ -873,14 +1000,14 @@ pub fn combine_shares(shares: &[Share], passphrase: &str) -> Result<Zeroizing<Ve
     let mut groups: BTreeMap<u8, Vec<usize>> = BTreeMap::new();
     for (i, s) in shares.iter().enumerate() {
         let members = groups.entry(s.group_index).or_default();
-        if let Some(&f) = members.first() {
-            if shares[f].member_threshold != s.member_threshold {
-                return Err(Slip39Error::MemberThresholdMismatch {
-                    share: i + 1,
-                    first: f + 1,
-                    group: s.group_index + 1,
-                });
-            }
+        if let Some(&f) = members.first()
+            && shares[f].member_threshold != s.member_threshold
+        {
+            return Err(Slip39Error::MemberThresholdMismatch {
+                share: i + 1,
+                first: f + 1,
+                group: s.group_index + 1,
+            });
         }
         if let Some(&d) = members
             .iter()
@@ -940,13 +1067,7 @@ pub fn combine_shares(shares: &[Share], passphrase: &str) -> Result<Zeroizing<Ve
         .map(|(g, s)| (*g, s.as_slice()))
         .collect();
     let ems = recover_secret(need, &points)?;
-    Ok(decrypt(
-        &ems,
-        passphrase.as_bytes(),
-        first.iteration_exponent,
-        first.identifier,
-        first.extendable,
-    ))
+    Ok((ems, first))
 }
 
 #[cfg(test)]
@@ -991,6 +1112,34 @@ mod tests {
             assert_eq!(share.to_mnemonic().as_str(), m.as_str());
             assert_eq!(m.split_whitespace().count(), 33);
         }
+    }
+
+    /// Random word sequences with a *valid* checksum reach every later check (padding, group
+    /// parameters, combination): none may panic, and single shares must parse or be refused.
+    #[test]
+    fn random_checksummed_mnemonics_never_panic() {
+        let mut rng = OsRng;
+        let mut seen_ok = 0;
+        for round in 0..3000 {
+            let len = 20 + (rng.next_u32() as usize % 40);
+            let extendable = round % 2 == 0;
+            let mut data: Vec<u16> = (0..len - CHECKSUM_WORDS)
+                .map(|_| (rng.next_u32() % 1024) as u16)
+                .collect();
+            // Set the extendable bit to match the customization string used.
+            data[1] = (data[1] & !0x10) | (u16::from(extendable) << 4);
+            let c = rs1024_checksum(extendable, &data);
+            data.extend_from_slice(&c);
+            let m: Vec<&str> = data.iter().map(|&i| WORDLIST[usize::from(i)]).collect();
+            let m = m.join(" ");
+            if let Ok(share) = Share::parse(&m) {
+                seen_ok += 1;
+                assert_eq!(share.to_mnemonic().as_str(), m);
+            }
+            let _ = combine(&[m.as_str()], "");
+            let _ = combine(&[m.as_str(), m.as_str()], "");
+        }
+        assert!(seen_ok > 0);
     }
 
     #[test]

@@ -4,6 +4,8 @@
 //!   (the BIP-39 reference test vectors): entropy → mnemonic → seed with passphrase "TREZOR".
 //! * BIP-32 test vector 1: seed 000102030405060708090a0b0c0d0e0f has master fingerprint 3442193e
 //!   (the parent fingerprint of its `m/0'` key); test vector 2's seed gives bd16bee5.
+//! * "abandon … about" (12 words, no passphrase) has master fingerprint 73c5da0a, the key origin
+//!   in BIP-84's and BIP-86's test vectors.
 
 use airlock_custody::mnemonic::{self, Fingerprint, Mnemonic, MnemonicError};
 
@@ -20,7 +22,11 @@ fn official_english_vectors() {
         let m = mnemonic::restore(words).unwrap();
         assert_eq!(m.to_entropy(), entropy, "{words}");
         assert_eq!(Mnemonic::from_entropy(&entropy).unwrap().to_string(), words);
-        assert_eq!(hex::encode(mnemonic::seed(&m, "TREZOR").as_ref()), seed, "{words}");
+        assert_eq!(
+            hex::encode(mnemonic::seed(&m, "TREZOR").as_ref()),
+            seed,
+            "{words}"
+        );
     }
 }
 
@@ -30,6 +36,14 @@ fn bip32_master_fingerprints() {
     assert_eq!(
         mnemonic::master_fingerprint(&seed).unwrap().to_string(),
         "3442193e"
+    );
+    let m = mnemonic::restore(
+        "abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about",
+    )
+    .unwrap();
+    assert_eq!(
+        mnemonic::mnemonic_fingerprint(&m, "").unwrap().to_string(),
+        "73c5da0a"
     );
     let seed2 = hex::decode("fffcf9f6f3f0edeae7e4e1dedbd8d5d2cfccc9c6c3c0bdbab7b4b1aeaba8a5a29f9c999693908d8a8784817e7b7875726f6c696663605d5a5754514e4b484542").unwrap();
     assert_eq!(

@@ -126,8 +126,16 @@ fn official_invalid_vectors_fail_for_the_stated_reason() {
 #[test]
 fn split_then_combine_every_setup() {
     let secret = [0x5au8; 32];
-    let groups = slip39::split(&secret, "pass", 2, &[(3, 5), (2, 3), (1, 1)], true, 0, &mut OsRng)
-        .unwrap();
+    let groups = slip39::split(
+        &secret,
+        "pass",
+        2,
+        &[(3, 5), (2, 3), (1, 1)],
+        true,
+        0,
+        &mut OsRng,
+    )
+    .unwrap();
     assert_eq!(groups.iter().map(Vec::len).collect::<Vec<_>>(), [5, 3, 1]);
     let pick = |g: usize, ms: &[usize]| -> Vec<String> {
         ms.iter().map(|&m| groups[g][m].to_string()).collect()
@@ -146,10 +154,12 @@ fn split_then_combine_every_setup() {
     let g = slip39::split(&secret, "", 1, &[(2, 3)], false, 1, &mut OsRng).unwrap();
     assert_eq!(g[0][0].split_whitespace().count(), 20);
     let s = Share::parse(&g[0][1]).unwrap();
-    assert!(!s.extendable);
-    assert_eq!(s.iteration_exponent, 1);
+    assert!(!s.extendable());
+    assert_eq!(s.iteration_exponent(), 1);
     assert_eq!(
-        slip39::combine(&[&*g[0][2], &*g[0][1]], "").unwrap().as_slice(),
+        slip39::combine(&[&*g[0][2], &*g[0][1]], "")
+            .unwrap()
+            .as_slice(),
         secret
     );
 }
@@ -181,7 +191,16 @@ fn split_refuses_bad_parameters() {
 #[test]
 fn bad_input_is_refused_with_a_clear_error() {
     let secret = [0x42u8; 16];
-    let g = slip39::split(&secret, "", 2, &[(2, 3), (2, 3), (1, 1)], true, 0, &mut OsRng).unwrap();
+    let g = slip39::split(
+        &secret,
+        "",
+        2,
+        &[(2, 3), (2, 3), (1, 1)],
+        true,
+        0,
+        &mut OsRng,
+    )
+    .unwrap();
     let m = |grp: usize, i: usize| g[grp][i].to_string();
 
     // Too few shares in a group.
@@ -201,7 +220,10 @@ fn bad_input_is_refused_with_a_clear_error() {
     let e = slip39::combine(&[m(0, 0), m(0, 1), m(2, 0), m(1, 0), m(1, 1)], "").unwrap_err();
     assert_eq!(e, Slip39Error::TooManyGroups { have: 3, need: 2 });
     let e = slip39::combine(&[m(0, 0), m(0, 1), m(0, 2), m(2, 0)], "").unwrap_err();
-    assert!(matches!(e, Slip39Error::TooManyShares { group: 1, .. }), "{e}");
+    assert!(
+        matches!(e, Slip39Error::TooManyShares { group: 1, .. }),
+        "{e}"
+    );
     // Duplicate share.
     let e = slip39::combine(&[m(0, 0), m(0, 0), m(2, 0)], "").unwrap_err();
     assert_eq!(
@@ -221,8 +243,16 @@ fn bad_input_is_refused_with_a_clear_error() {
     );
 
     // Shares of a different secret (another split: another identifier).
-    let other = slip39::split(&secret, "", 2, &[(2, 3), (2, 3), (1, 1)], true, 0, &mut OsRng)
-        .unwrap();
+    let other = slip39::split(
+        &secret,
+        "",
+        2,
+        &[(2, 3), (2, 3), (1, 1)],
+        true,
+        0,
+        &mut OsRng,
+    )
+    .unwrap();
     let e = slip39::combine(&[m(0, 0), m(0, 1), other[2][0].to_string()], "").unwrap_err();
     assert!(
         matches!(
@@ -279,6 +309,48 @@ fn bad_input_is_refused_with_a_clear_error() {
 }
 
 #[test]
+fn extend_makes_a_new_set_of_the_same_backup() {
+    let secret = [0x77u8; 32];
+    let old = slip39::split(&secret, "TREZOR", 1, &[(2, 3)], true, 0, &mut OsRng).unwrap();
+    let old_set = [old[0][0].to_string(), old[0][2].to_string()];
+    let new = slip39::extend(&old_set, 2, &[(2, 3), (1, 1)], &mut OsRng).unwrap();
+    let new_set = [
+        new[1][0].to_string(),
+        new[0][1].to_string(),
+        new[0][0].to_string(),
+    ];
+    assert_eq!(
+        slip39::combine(&new_set, "TREZOR").unwrap().as_slice(),
+        secret
+    );
+    // Every passphrase gives the same secret from either set.
+    assert_eq!(
+        slip39::combine(&new_set, "decoy").unwrap(),
+        slip39::combine(&old_set, "decoy").unwrap()
+    );
+    let a = Share::parse(&old_set[0]).unwrap();
+    let b = Share::parse(&new_set[0]).unwrap();
+    assert_ne!(a.identifier(), b.identifier());
+    assert!(b.extendable());
+    // The two sets cannot be mixed.
+    let e = slip39::combine(&[old_set[0].clone(), new[0][1].to_string()], "TREZOR").unwrap_err();
+    assert!(
+        matches!(e, Slip39Error::DifferentBackup { share: 2, .. }),
+        "{e}"
+    );
+    // The reference recovers the new set too.
+    assert_eq!(
+        python_combine(&new_set, "TREZOR").unwrap(),
+        hex::encode(secret)
+    );
+    // Non-extendable backups are refused; too few shares are refused.
+    let fixed = slip39::split(&secret, "", 1, &[(2, 3)], false, 0, &mut OsRng).unwrap();
+    let e = slip39::extend(&[&*fixed[0][0], &*fixed[0][1]], 1, &[(2, 3)], &mut OsRng).unwrap_err();
+    assert_eq!(e, Slip39Error::NotExtendable);
+    assert!(slip39::extend(&old_set[..1], 1, &[(2, 3)], &mut OsRng).is_err());
+}
+
+#[test]
 fn share_debug_omits_the_value() {
     let g = slip39::split(&[9u8; 16], "", 1, &[(1, 1)], true, 0, &mut OsRng).unwrap();
     let s = Share::parse(&g[0][0]).unwrap();
@@ -301,22 +373,30 @@ fn require_reference() {
         Ok(o) => panic!("{INSTALL}\n{}", String::from_utf8_lossy(&o.stderr)),
         Err(e) => panic!("python3 cannot be run ({e}); {INSTALL}"),
     }
+}
+
+/// The reference's `shamir` command; when it is not on PATH (e.g. a pyenv without rehash), the
+/// same command through `python3 -m shamir_mnemonic.cli`.
+fn shamir() -> Command {
+    require_reference();
     match Command::new("shamir").arg("--help").output() {
-        Ok(o) if o.status.success() => {}
-        _ => panic!("the `shamir` command is not on PATH; {INSTALL}"),
+        Ok(o) if o.status.success() => Command::new("shamir"),
+        _ => {
+            let mut c = Command::new("python3");
+            c.args(["-m", "shamir_mnemonic.cli"]);
+            c
+        }
     }
 }
 
 /// Runs `shamir create ARGS`; returns the master secret it used and the shares per group.
 fn shamir_create(args: &[&str]) -> (String, Vec<Vec<String>>) {
-    require_reference();
-    let out = Command::new("shamir")
-        .arg("create")
-        .args(args)
-        .output()
-        .unwrap();
+    let out = shamir().arg("create").args(args).output().unwrap();
     let text = String::from_utf8(out.stdout).unwrap();
-    assert!(out.status.success(), "shamir create {args:?} failed: {text}");
+    assert!(
+        out.status.success(),
+        "shamir create {args:?} failed: {text}"
+    );
     let mut secret = None;
     let mut groups: Vec<Vec<String>> = Vec::new();
     for line in text.lines() {
@@ -364,8 +444,7 @@ fn python_combine(mnemonics: &[String], passphrase: &str) -> Result<String, Stri
 
 /// The reference's interactive `shamir recover`, shares typed on stdin (no passphrase).
 fn shamir_recover_cli(mnemonics: &[String]) -> String {
-    require_reference();
-    let mut child = Command::new("shamir")
+    let mut child = shamir()
         .arg("recover")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -439,9 +518,9 @@ fn reference_custom_groups_recover_with_ours_extendable_and_not() {
             "{flag}"
         );
         let first = Share::parse(&groups[0][0]).unwrap();
-        assert_eq!(first.extendable, flag == "--extendable");
-        assert_eq!(first.iteration_exponent, 1);
-        assert_eq!((first.group_threshold, first.group_count), (2, 3));
+        assert_eq!(first.extendable(), flag == "--extendable");
+        assert_eq!(first.iteration_exponent(), 1);
+        assert_eq!((first.group_threshold(), first.group_count()), (2, 3));
         let set = [
             groups[0][2].clone(),
             groups[2][4].clone(),
@@ -451,7 +530,11 @@ fn reference_custom_groups_recover_with_ours_extendable_and_not() {
         ];
         let got = slip39::combine(&set, "TREZOR").unwrap();
         assert_eq!(hex::encode(got.as_slice()), ms, "{flag}");
-        let set = [groups[1][0].clone(), groups[0][1].clone(), groups[0][2].clone()];
+        let set = [
+            groups[1][0].clone(),
+            groups[0][1].clone(),
+            groups[0][2].clone(),
+        ];
         let got = slip39::combine(&set, "TREZOR").unwrap();
         assert_eq!(hex::encode(got.as_slice()), ms, "{flag}");
     }
@@ -459,8 +542,8 @@ fn reference_custom_groups_recover_with_ours_extendable_and_not() {
 
 #[test]
 fn our_shares_recover_with_the_reference() {
-    let secret = hex::decode("f1e2d3c4b5a6978877665544332211000112233445566778899aabbccddeeff0")
-        .unwrap();
+    let secret =
+        hex::decode("f1e2d3c4b5a6978877665544332211000112233445566778899aabbccddeeff0").unwrap();
     for extendable in [true, false] {
         let g = slip39::split(
             &secret,

@@ -1,6 +1,7 @@
 //! Airlock-to-Airlock frames: compressed payload + RaptorQ (RFC 6330) symbols, one per QR code.
 //!
-//! The message is compressed (raw deflate, kept only when smaller) and encoded as a single RaptorQ
+//! The message is compressed (raw deflate, zlib's algorithm without its header: the SHA-256 id
+//! replaces zlib's Adler-32; kept only when smaller) and encoded as a single RaptorQ
 //! source block (`raptorq` crate) of `k` symbols. Frames show the `k` source symbols first, then
 //! repair symbols with fresh ids forever; a receiver recovers the message from any `k` (rarely
 //! `k + 1` or `k + 2`) distinct frames, in any order — unlike BC-UR's LT fountain, which needs far
