@@ -19,6 +19,12 @@ if ! command -v zbarimg >/dev/null 2>&1; then
   echo "== installing zbar-tools (apt) =="
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq zbar-tools >/dev/null
 fi
+#   shamir-mnemonic (PyPI), the SLIP-39 reference implementation, for interop both ways.
+if ! python3 -c 'import shamir_mnemonic' >/dev/null 2>&1; then
+  echo "== installing shamir-mnemonic (pip) =="
+  python3 -m pip install -q --disable-pip-version-check shamir-mnemonic==0.3.0
+  command -v pyenv >/dev/null 2>&1 && pyenv rehash || true
+fi
 cargo clippy --version >/dev/null 2>&1 || rustup component add clippy
 
 echo "== cargo fmt --check =="
