@@ -224,6 +224,19 @@ impl Envelope {
             .collect()
     }
 
+    /// Refuses an envelope carrying any signature that does not verify: an artifact altered after
+    /// it was signed is refused whole, even when enough other signatures are valid.
+    pub fn require_all_valid(&self) -> Result<(), CoreError> {
+        match self.check_signatures().into_iter().find(|c| !c.valid) {
+            None => Ok(()),
+            Some(bad) => Err(CoreError::BadSignature(format!(
+                "the {}'s signature by {} does not verify: it was altered or damaged after signing",
+                self.kind().map(|k| k.name()).unwrap_or("artifact"),
+                bad.key
+            ))),
+        }
+    }
+
     /// True when `key` has a valid signature on this envelope.
     pub fn is_signed_by(&self, key: &PublicKey) -> bool {
         self.valid_signers().contains(key)

@@ -139,6 +139,7 @@ impl ProposalState {
         vault: &VaultDefinition,
         vault_artifact: ArtifactId,
     ) -> Result<ProposalState, CoreError> {
+        proposal_env.require_all_valid()?;
         let proposal: Proposal = proposal_env.open()?;
         if proposal.vault_id != vault.vault_id
             || proposal.vault_version != vault.version
@@ -278,6 +279,7 @@ impl ProposalState {
         now: UnixTime,
         current_version: u64,
     ) -> Result<Decided, CoreError> {
+        env.require_all_valid()?;
         let approval: Approval = env.open()?;
         if approval.proposal != self.id {
             return Err(LifecycleError::WrongProposal {

@@ -444,6 +444,7 @@ pub fn verify_vault_version(
     env: &Envelope,
     previous: Option<(&VaultDefinition, ArtifactId)>,
 ) -> Result<VaultDefinition, CoreError> {
+    env.require_all_valid()?;
     let def: VaultDefinition = env.open()?;
     def.validate()?;
     let label = format!("vault {:?} version {}", def.vault_id, def.version);
@@ -504,6 +505,7 @@ pub fn verify_vault_version(
 /// without the earlier history: only its own threshold of distinct signer keys is checked, so the
 /// person must compare its id with another device's (the CLI says so).
 pub fn verify_vault_anchor(env: &Envelope) -> Result<VaultDefinition, CoreError> {
+    env.require_all_valid()?;
     let def: VaultDefinition = env.open()?;
     def.validate()?;
     let have = distinct_signers(env, &def);
@@ -825,6 +827,17 @@ pub(crate) mod tests {
             err.to_string().contains("different previous version"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_damaged_signature_is_refused_even_beside_enough_valid_ones() {
+        let def = sample_vault();
+        let mut env = signed(&def, &[1, 2, 3]);
+        assert!(verify_vault_version(&env, None).is_ok());
+        env.signatures[2].signature[0] ^= 1;
+        let err = verify_vault_version(&env, None).unwrap_err().to_string();
+        assert!(err.contains("does not verify"), "{err}");
+        assert!(verify_vault_anchor(&env).is_err());
     }
 
     #[test]

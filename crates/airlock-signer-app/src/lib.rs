@@ -411,6 +411,7 @@ impl SignerHome {
                 vault_env.id().short()
             )));
         }
+        proposal_env.require_all_valid()?;
         proposal_env.require_signature(&vault.coordinator.key, "the vault's coordinator")?;
         if proposal.proposer != vault.coordinator.key {
             return Err(SignerError::Refused(
