@@ -309,7 +309,7 @@ fn run(cli: Cli) -> CliResult {
             let h = home(&cli.home)?;
             let journal = h.journal().map_err(signer_err)?;
             if json {
-                print_json(&serde_json::to_value(journal.entries())?);
+                println!("{}", serde_json::to_string_pretty(journal.entries())?);
             } else {
                 for e in journal.entries() {
                     println!(

@@ -582,7 +582,7 @@ fn parse_transfer(spec: &str) -> CliResult<Transfer> {
     parts.reverse();
     let (destination, amount, asset) = match parts.as_slice() {
         [d, a] => (*d, *a, ""),
-        [d, a, asset] if a.parse::<u64>().is_ok() => (*d, *a, *asset),
+        [d, a, asset] if a.parse::<u128>().is_ok() => (*d, *a, *asset),
         [d1, d2, a] => {
             return Ok(Transfer {
                 destination: format!("{d1}:{d2}"),
@@ -694,7 +694,7 @@ fn state_json(s: &ProposalState, now: u64) -> serde_json::Value {
         "vault_version": s.vault.version,
         "status": s.status(now).as_str(),
         "rule": s.rule.name,
-        "transfers": s.proposal.intent.transfers.iter().map(|t| json!({ "destination": t.destination, "amount": t.amount, "asset": t.asset })).collect::<Vec<_>>(),
+        "transfers": s.proposal.intent.transfers.iter().map(|t| json!({ "destination": t.destination, "amount": airlock_core::JsonAmount(t.amount), "asset": t.asset })).collect::<Vec<_>>(),
         "memo": s.proposal.intent.memo,
         "created": s.proposal.created,
         "expires": s.proposal.expires,
@@ -727,7 +727,7 @@ fn status(home: &Path, json: bool, proposal: Option<String>, vault: Option<Strin
     }
     for s in &states {
         let t = s.tally();
-        let total: u64 = s.proposal.intent.transfers.iter().map(|t| t.amount).sum();
+        let total: u128 = s.proposal.intent.transfers.iter().map(|t| t.amount).sum();
         println!(
             "{}  {:<10} vault {} v{}  rule {}  {} to {}",
             s.id.short(),

@@ -52,7 +52,7 @@ fn proposal_json(p: &Proposal) -> Json {
         "chain": p.chain,
         "intent": {
             "transfers": p.intent.transfers.iter().map(|t| json!({
-                "destination": t.destination, "amount": t.amount, "asset": t.asset,
+                "destination": t.destination, "amount": airlock_core::JsonAmount(t.amount), "asset": t.asset,
             })).collect::<Vec<_>>(),
             "memo": p.intent.memo,
         },

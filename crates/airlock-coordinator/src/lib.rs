@@ -306,8 +306,8 @@ impl Coordinator {
 
     /// Amount proposed in a vault in the last `secs` seconds by proposals that can still move
     /// funds (not rejected, not expired).
-    fn window_spent(&self, vault_id: &str, now: UnixTime, secs: u64) -> Result<u64> {
-        let mut total = 0u64;
+    fn window_spent(&self, vault_id: &str, now: UnixTime, secs: u64) -> Result<u128> {
+        let mut total = 0u128;
         for state in self.proposals(Some(vault_id))? {
             let status = state.status(now);
             if matches!(status, Status::Rejected | Status::Expired) {

@@ -40,7 +40,7 @@ fn hashes_from(items: Vec<Value>, f: &Fields, name: &str) -> Result<Vec<[u8; 32]
 pub struct Transfer {
     pub destination: String,
     /// In the chain's base unit (satoshi, wei, piconero) or the token's.
-    pub amount: u64,
+    pub amount: u128,
     /// Empty for the chain's native asset, else the token's identifier.
     pub asset: String,
 }
@@ -54,10 +54,10 @@ pub struct Intent {
 
 impl Intent {
     /// The sum of all transfers; an error when it overflows.
-    pub fn total(&self) -> Result<u64, CoreError> {
+    pub fn total(&self) -> Result<u128, CoreError> {
         self.transfers
             .iter()
-            .try_fold(0u64, |acc, t| acc.checked_add(t.amount))
+            .try_fold(0u128, |acc, t| acc.checked_add(t.amount))
             .ok_or_else(|| CoreError::Invalid("the amounts of the intent overflow".into()))
     }
 
@@ -68,7 +68,7 @@ impl Intent {
             .map(|t| {
                 MapBuilder::new()
                     .text(1, &t.destination)
-                    .uint(2, t.amount)
+                    .amount(2, t.amount)
                     .text(3, &t.asset)
                     .build()
             })
@@ -84,7 +84,7 @@ impl Intent {
         for mut t in records(f.array(1, "transfers")?, "transfer")? {
             transfers.push(Transfer {
                 destination: t.text(1, "destination")?,
-                amount: t.uint(2, "amount")?,
+                amount: t.amount(2, "amount")?,
                 asset: t.text(3, "asset")?,
             });
             t.finish()?;
@@ -668,6 +668,37 @@ mod tests {
         entries.push((Value::Unsigned(99), Value::Null));
         let err = Proposal::from_bytes(&cbor::encode(&Value::Map(entries))).unwrap_err();
         assert!(err.to_string().contains("unknown field(s) 99"), "{err}");
+    }
+
+    #[test]
+    fn amounts_above_u64_round_trip_in_one_canonical_form() {
+        use crate::fields::{amount_from_value, amount_value};
+        for n in [
+            0u128,
+            1,
+            u64::MAX as u128,
+            u64::MAX as u128 + 1,
+            100 * 10u128.pow(18),
+            u128::MAX,
+        ] {
+            assert_eq!(amount_from_value(&amount_value(n)), Some(n), "{n}");
+        }
+        let mut p = sample_proposal();
+        p.intent.transfers[0].amount = 250 * 10u128.pow(18); // 250 ETH in wei
+        assert_eq!(Proposal::from_bytes(&p.to_bytes()).unwrap(), p);
+        // A small amount as bytes, a leading zero byte, or 17 bytes: refused.
+        for bad in [
+            vec![0u8; 9],
+            vec![1u8; 8],
+            vec![1u8; 17],
+            [0u8].iter().chain(&[1u8; 9]).copied().collect(),
+        ] {
+            assert_eq!(
+                amount_from_value(&Value::Bytes(bad.clone())),
+                None,
+                "{bad:?}"
+            );
+        }
     }
 
     #[test]

@@ -43,7 +43,7 @@ pub struct Description {
     /// Outputs that return to the vault, re-derived from the signer's own keys.
     pub change: Vec<Transfer>,
     /// The absolute fee in base units, when the chain has one.
-    pub fee: Option<u64>,
+    pub fee: Option<u128>,
     /// What the payload consumes (outpoints, nonces, key images).
     pub spends: Vec<String>,
     /// Things a person must notice (odd sighash, high fee…).
@@ -129,7 +129,7 @@ pub fn check_against_intent(intent: &Intent, description: &Description) -> Resul
     if stated == actual {
         return Ok(());
     }
-    let show = |list: &[(String, u64, String)]| {
+    let show = |list: &[(String, u128, String)]| {
         list.iter()
             .map(|(d, a, asset)| {
                 if asset.is_empty() {
@@ -248,7 +248,7 @@ impl ChainOnline for DecisionOnly {
 mod tests {
     use super::*;
 
-    fn t(dest: &str, amount: u64) -> Transfer {
+    fn t(dest: &str, amount: u128) -> Transfer {
         Transfer {
             destination: dest.into(),
             amount,

@@ -57,6 +57,12 @@ impl MapBuilder {
         self.value(key, Value::Bytes(b.to_vec()))
     }
 
+    /// An amount: an unsigned integer up to 2^64-1, above that a big-endian byte string of 9 to
+    /// 16 bytes without leading zeros (so each amount has exactly one encoding).
+    pub fn amount(self, key: u64, n: u128) -> Self {
+        self.value(key, amount_value(n))
+    }
+
     pub fn bool(self, key: u64, b: bool) -> Self {
         self.value(key, Value::Bool(b))
     }
@@ -147,6 +153,16 @@ impl Fields {
             Value::Unsigned(n) => Ok(n),
             other => Err(self.wrong(key, name, "unsigned integer", &other)),
         }
+    }
+
+    /// An amount written by `MapBuilder::amount`.
+    pub fn amount(&mut self, key: u64, name: &str) -> Result<u128, FormatError> {
+        let v = self.required(key, name)?;
+        amount_from_value(&v).ok_or_else(|| {
+            self.error(format!(
+                "field {key} ({name}) must be an amount (an unsigned integer, or 9-16 big-endian bytes without leading zeros above 2^64-1)"
+            ))
+        })
     }
 
     pub fn opt_uint(&mut self, key: u64, name: &str) -> Result<Option<u64>, FormatError> {
@@ -283,6 +299,31 @@ impl Fields {
                 format!("unknown field(s) {}", unknown.join(", ")),
             ))
         }
+    }
+}
+
+/// The canonical CBOR form of an amount.
+pub fn amount_value(n: u128) -> Value {
+    match u64::try_from(n) {
+        Ok(small) => Value::Unsigned(small),
+        Err(_) => {
+            let bytes = n.to_be_bytes();
+            let first = bytes.iter().position(|b| *b != 0).unwrap_or(15);
+            Value::Bytes(bytes[first..].to_vec())
+        }
+    }
+}
+
+/// Reads an amount, refusing any non-canonical form.
+pub fn amount_from_value(v: &Value) -> Option<u128> {
+    match v {
+        Value::Unsigned(n) => Some(*n as u128),
+        Value::Bytes(b) if (9..=16).contains(&b.len()) && b[0] != 0 => {
+            let mut buf = [0u8; 16];
+            buf[16 - b.len()..].copy_from_slice(b);
+            Some(u128::from_be_bytes(buf))
+        }
+        _ => None,
     }
 }
 

@@ -68,6 +68,20 @@ impl fmt::Debug for PublicKey {
     }
 }
 
+/// An amount for JSON output: a number up to 2^64-1 (what most JSON readers hold exactly), a
+/// decimal string above that.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct JsonAmount(pub u128);
+
+impl serde::Serialize for JsonAmount {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match u64::try_from(self.0) {
+            Ok(n) => s.serialize_u64(n),
+            Err(_) => s.serialize_str(&self.0.to_string()),
+        }
+    }
+}
+
 /// Errors of the core. Each names what is wrong.
 #[derive(Debug, thiserror::Error)]
 pub enum CoreError {

@@ -448,7 +448,7 @@ mod tests {
 
     const T0: u64 = 1_000_000;
 
-    fn setup(rule: &str, amount: u64) -> ProposalState {
+    fn setup(rule: &str, amount: u128) -> ProposalState {
         let vault = sample_vault();
         let vault_id = vault.envelope().id();
         let proposal = Proposal {

@@ -28,7 +28,7 @@ pub fn check_conditions(
     rule: &Rule,
     intent: &Intent,
     now: UnixTime,
-    window_spent: &dyn Fn(u64) -> u64,
+    window_spent: &dyn Fn(u64) -> u128,
 ) -> Result<(), String> {
     let total = intent.total().map_err(|e| e.to_string())?;
     for c in &rule.conditions {
@@ -87,7 +87,7 @@ pub fn select_rule<'a>(
     vault: &'a VaultDefinition,
     intent: &Intent,
     now: UnixTime,
-    window_spent: &dyn Fn(u64) -> u64,
+    window_spent: &dyn Fn(u64) -> u128,
 ) -> Result<&'a Rule, CoreError> {
     if intent.transfers.is_empty() && intent.memo.trim().is_empty() {
         return Err(CoreError::Policy(
@@ -126,7 +126,7 @@ mod tests {
     use crate::vault::parse_rule;
     use crate::vault::tests::sample_vault;
 
-    fn intent(dest: &str, amount: u64) -> Intent {
+    fn intent(dest: &str, amount: u128) -> Intent {
         Intent {
             transfers: vec![Transfer {
                 destination: dest.into(),
@@ -138,7 +138,7 @@ mod tests {
     }
 
     const MONDAY_NOON: u64 = 1_700_438_400; // 2023-11-20 00:00 UTC is a Monday
-    const NOTHING: &dyn Fn(u64) -> u64 = &|_| 0;
+    const NOTHING: &dyn Fn(u64) -> u128 = &|_| 0;
 
     #[test]
     fn weekdays() {
@@ -193,7 +193,7 @@ mod tests {
                 .name,
             "daily"
         );
-        let spent: &dyn Fn(u64) -> u64 = &|secs| if secs == 86_400 { 700 } else { 0 };
+        let spent: &dyn Fn(u64) -> u128 = &|secs| if secs == 86_400 { 700 } else { 0 };
         assert_eq!(
             select_rule(&v, &intent("x", 400), nine_thirty, spent)
                 .unwrap()

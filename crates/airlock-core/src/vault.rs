@@ -42,9 +42,9 @@ pub struct SignerEntry {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Condition {
     /// The proposal moves at most this amount (sum of its transfers, in base units).
-    MaxAmount(u64),
+    MaxAmount(u128),
     /// This proposal plus everything approved in the vault in the last `window_secs` stays within `limit`.
-    WindowAmount { limit: u64, window_secs: u64 },
+    WindowAmount { limit: u128, window_secs: u64 },
     /// Every destination is in this list.
     Destinations(Vec<String>),
     /// The proposal is made on one of these days (bit 0 = Monday … bit 6 = Sunday), between these
@@ -336,10 +336,10 @@ fn rule_to_value(rule: &Rule) -> Value {
         .conditions
         .iter()
         .map(|c| match c {
-            Condition::MaxAmount(n) => MapBuilder::new().uint(1, 1).uint(2, *n).build(),
+            Condition::MaxAmount(n) => MapBuilder::new().uint(1, 1).amount(2, *n).build(),
             Condition::WindowAmount { limit, window_secs } => MapBuilder::new()
                 .uint(1, 2)
-                .uint(2, *limit)
+                .amount(2, *limit)
                 .uint(3, *window_secs)
                 .build(),
             Condition::Destinations(list) => MapBuilder::new()
@@ -384,9 +384,9 @@ fn rule_from_fields(mut r: Fields) -> Result<Rule, FormatError> {
         &format!("rule {name:?} condition"),
     )? {
         let condition = match c.uint(1, "condition type")? {
-            1 => Condition::MaxAmount(c.uint(2, "amount")?),
+            1 => Condition::MaxAmount(c.amount(2, "amount")?),
             2 => Condition::WindowAmount {
-                limit: c.uint(2, "limit")?,
+                limit: c.amount(2, "limit")?,
                 window_secs: c.uint(3, "window seconds")?,
             },
             3 => Condition::Destinations(c.texts(2, "destinations")?),
@@ -662,7 +662,7 @@ pub fn parse_rule(spec: &str) -> Result<Rule, CoreError> {
     })
 }
 
-fn parse_amount(s: &str) -> Result<u64, String> {
+fn parse_amount(s: &str) -> Result<u128, String> {
     s.trim()
         .replace('_', "")
         .parse()

@@ -42,7 +42,7 @@ pub struct JournalEntry {
     /// "approve" or "reject".
     pub decision: String,
     /// Total of the transfers approved (as the signer computed them).
-    pub amount: u64,
+    pub amount: u128,
     pub spends: Vec<String>,
     pub reason: String,
     /// The approval envelope, hex-encoded, so a lost output file can be written again.
@@ -61,7 +61,7 @@ impl JournalEntry {
             .text(6, &self.vault)
             .uint(7, self.version)
             .text(8, &self.decision)
-            .uint(9, self.amount)
+            .amount(9, self.amount)
             .array(
                 10,
                 self.spends.iter().map(|s| Value::Text(s.clone())).collect(),
@@ -81,7 +81,7 @@ pub struct NewJournalEntry {
     pub vault: String,
     pub version: u64,
     pub decision: String,
-    pub amount: u64,
+    pub amount: u128,
     pub spends: Vec<String>,
     pub reason: String,
     pub envelope: Vec<u8>,
@@ -314,12 +314,12 @@ impl Journal {
     }
 
     /// The amount this signer approved in a vault in the `secs` seconds before `now`.
-    pub fn approved_in_window(&self, vault: &str, now: u64, secs: u64) -> u64 {
+    pub fn approved_in_window(&self, vault: &str, now: u64, secs: u64) -> u128 {
         self.entries()
             .iter()
             .filter(|e| e.decision == "approve" && e.vault == vault && e.at + secs > now)
             .map(|e| e.amount)
-            .fold(0u64, u64::saturating_add)
+            .fold(0u128, u128::saturating_add)
     }
 }
 

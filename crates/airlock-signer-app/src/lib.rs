@@ -411,8 +411,8 @@ impl SignerHome {
                 vault_env.id().short()
             )));
         }
-        proposal_env.require_all_valid()?;
         proposal_env.require_signature(&vault.coordinator.key, "the vault's coordinator")?;
+        proposal_env.require_all_valid()?;
         if proposal.proposer != vault.coordinator.key {
             return Err(SignerError::Refused(
                 "the proposer is not the vault's coordinator".into(),
@@ -574,7 +574,7 @@ impl SignerHome {
             .description
             .transfers
             .iter()
-            .fold(0u64, |acc, t| acc.saturating_add(t.amount));
+            .fold(0u128, |acc, t| acc.saturating_add(t.amount));
         journal.append(journal::NewJournalEntry {
             at: now,
             proposal: review.proposal_id.to_hex(),

@@ -11,7 +11,7 @@
 
 use airlock_core::chain::Description;
 use airlock_core::vault::describe_rule;
-use airlock_core::{ArtifactId, Proposal, Rule, VaultDefinition, format_time};
+use airlock_core::{ArtifactId, JsonAmount, Proposal, Rule, VaultDefinition, format_time};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -43,9 +43,9 @@ pub struct ReviewJson<'a> {
     pub chain: &'a str,
     pub network: &'a str,
     pub rule: &'a str,
-    pub payments: Vec<(String, u64, String)>,
-    pub change: Vec<(String, u64)>,
-    pub fee: Option<u64>,
+    pub payments: Vec<(String, JsonAmount, String)>,
+    pub change: Vec<(String, JsonAmount)>,
+    pub fee: Option<JsonAmount>,
     pub spends: &'a [String],
     pub memo: &'a str,
     pub created: u64,
@@ -74,15 +74,15 @@ impl Review {
                 .description
                 .transfers
                 .iter()
-                .map(|t| (t.destination.clone(), t.amount, t.asset.clone()))
+                .map(|t| (t.destination.clone(), JsonAmount(t.amount), t.asset.clone()))
                 .collect(),
             change: self
                 .description
                 .change
                 .iter()
-                .map(|t| (t.destination.clone(), t.amount))
+                .map(|t| (t.destination.clone(), JsonAmount(t.amount)))
                 .collect(),
-            fee: self.description.fee,
+            fee: self.description.fee.map(JsonAmount),
             spends: &self.description.spends,
             memo: &self.proposal.intent.memo,
             created: self.proposal.created,
