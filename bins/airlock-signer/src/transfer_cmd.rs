@@ -5,7 +5,8 @@
 use std::path::{Path, PathBuf};
 
 use airlock_cli_support::transfer::{
-    allow_dir, export_target, load_policy, read_transfer, stage_transfer, transfer_file_name,
+    allow_dir, export_target, load_policy, read_transfer, report_transfer_out, stage_transfer,
+    transfer_file_name,
 };
 use airlock_cli_support::{CliError, CliResult, now, passphrase, print_json, read_envelope};
 use airlock_core::vault::parse_duration;
@@ -88,28 +89,7 @@ pub fn run(home: &Path, json: bool, pass_file: Option<&Path>, cmd: TransferComma
             h.record_transfer_out(&t, &staged.target().display().to_string(), now)
                 .map_err(signer_err)?;
             let dir = staged.commit()?;
-            if json {
-                print_json(&json!({
-                    "direction": "out", "dir": dir, "manifest": t.envelope.id().to_hex(),
-                    "sequence": t.manifest.sequence, "expires": t.manifest.expires,
-                    "artifacts": t.manifest.entries.iter().map(|e| json!({ "file": e.file, "kind": e.kind.name(), "id": e.artifact.to_hex() })).collect::<Vec<_>>(),
-                }));
-            } else {
-                println!(
-                    "Transfer {} (sequence {}) written to {}",
-                    t.envelope.id().short(),
-                    t.manifest.sequence,
-                    dir.display()
-                );
-                for e in &t.manifest.entries {
-                    println!("  {:<16} {}  {}", e.kind.name(), e.artifact.short(), e.file);
-                }
-                println!(
-                    "valid until {}; recorded in the transfer journal. On the coordinator: `airlock transfer in {}`",
-                    format_time(t.manifest.expires),
-                    dir.display()
-                );
-            }
+            report_transfer_out(json, &dir, &t.manifest, &t.envelope, "the transfer journal", "airlock transfer in");
             Ok(())
         }
         TransferCommand::In { dir } => {

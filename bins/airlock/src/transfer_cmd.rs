@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 
 use airlock_cli_support::inspect::manifest_json;
 use airlock_cli_support::transfer::{
-    StagedDir, allow_dir, export_target, load_policy, read_transfer, stage_transfer,
-    transfer_file_name,
+    StagedDir, allow_dir, export_target, load_policy, read_transfer, report_transfer_out,
+    stage_transfer, transfer_file_name,
 };
 use airlock_cli_support::{CliError, CliResult, now, print_json, read_envelope};
 use airlock_coordinator::CoordinatorHome;
@@ -73,28 +73,7 @@ pub fn run(home: &Path, json: bool, cmd: TransferCommand) -> CliResult {
             let staged = stage_transfer(&target, &t.dir_name, &t.files, &t.envelope)?;
             c.record_transfer_out(&t, now)?;
             let dir = staged.commit()?;
-            if json {
-                print_json(&json!({
-                    "direction": "out", "dir": dir, "manifest": t.envelope.id().to_hex(),
-                    "sequence": t.manifest.sequence, "expires": t.manifest.expires,
-                    "artifacts": t.manifest.entries.iter().map(|e| json!({ "file": e.file, "kind": e.kind.name(), "id": e.artifact.to_hex() })).collect::<Vec<_>>(),
-                }));
-            } else {
-                println!(
-                    "Transfer {} (sequence {}) written to {}",
-                    t.envelope.id().short(),
-                    t.manifest.sequence,
-                    dir.display()
-                );
-                for e in &t.manifest.entries {
-                    println!("  {:<16} {}  {}", e.kind.name(), e.artifact.short(), e.file);
-                }
-                println!(
-                    "valid until {}; recorded in the log. On the signer: `airlock-signer transfer in {}`",
-                    format_time(t.manifest.expires),
-                    dir.display()
-                );
-            }
+            report_transfer_out(json, &dir, &t.manifest, &t.envelope, "the log", "airlock-signer transfer in");
             Ok(())
         }
         TransferCommand::In { dir } => {
