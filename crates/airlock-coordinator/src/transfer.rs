@@ -14,11 +14,9 @@
 use std::collections::BTreeMap;
 
 use airlock_core::lifecycle::Status;
-use airlock_core::transfer::{
-    ManifestExpectations, bundle_dir_name, check_contents, check_manifest, entry_for,
-};
+use airlock_core::transfer::{ManifestExpectations, check_contents, check_manifest, entry_for};
 use airlock_core::{
-    Artifact, ArtifactId, ArtifactKind, CoreError, DeviceRole, Direction, Envelope, LogRecord,
+    ArtifactId, ArtifactKind, CoreError, DeviceRole, Direction, Envelope, LogRecord,
     ProposalBundle, PublicKey, TransferManifest, TransferPolicy, UnixTime, VaultDefinition,
 };
 
@@ -36,13 +34,7 @@ pub struct TransferRecord {
     pub log_index: u64,
 }
 
-/// A transfer ready to be written: the signed manifest and the files, manifest excluded.
-pub struct OutgoingTransfer {
-    pub dir_name: String,
-    pub manifest: TransferManifest,
-    pub envelope: Envelope,
-    pub files: Vec<(String, Vec<u8>)>,
-}
+pub use airlock_core::transfer::OutgoingTransfer;
 
 /// A transfer that passed every check, ready to be recorded by `commit_transfer`.
 pub struct CheckedTransfer {
@@ -161,17 +153,8 @@ impl Coordinator {
             created: now,
             expires: now.saturating_add(expires_in),
         };
-        manifest
-            .validate()
-            .map_err(|p| CoordinatorError::Refused(format!("transfer manifest: {p}")))?;
-        let mut envelope = manifest.envelope();
-        envelope.sign(self.identity.signing_key());
-        Ok(OutgoingTransfer {
-            dir_name: bundle_dir_name(&manifest.origin_name, sequence),
-            manifest,
-            envelope,
-            files: out,
-        })
+        OutgoingTransfer::seal(manifest, out, self.identity.signing_key())
+            .map_err(|e| CoordinatorError::Refused(e.to_string()))
     }
 
     /// Records a transfer this coordinator wrote (a `transfer` leaf holding the manifest).

@@ -135,6 +135,35 @@ pub fn valid_file_name(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-')
 }
 
+/// A transfer ready to be written: the signed manifest and the files, manifest excluded.
+pub struct OutgoingTransfer {
+    pub dir_name: String,
+    pub manifest: TransferManifest,
+    pub envelope: Envelope,
+    pub files: Vec<(String, Vec<u8>)>,
+}
+
+impl OutgoingTransfer {
+    /// Validates the manifest and signs it with the sending device's identity key.
+    pub fn seal(
+        manifest: TransferManifest,
+        files: Vec<(String, Vec<u8>)>,
+        key: &ed25519_dalek::SigningKey,
+    ) -> Result<OutgoingTransfer, CoreError> {
+        manifest
+            .validate()
+            .map_err(|p| CoreError::Invalid(format!("transfer manifest: {p}")))?;
+        let mut envelope = manifest.envelope();
+        envelope.sign(key);
+        Ok(OutgoingTransfer {
+            dir_name: bundle_dir_name(&manifest.origin_name, manifest.sequence),
+            manifest,
+            envelope,
+            files,
+        })
+    }
+}
+
 /// The name of a transfer directory: `<origin name>-<sequence>` with unsafe characters replaced.
 pub fn bundle_dir_name(origin_name: &str, sequence: u64) -> String {
     let safe: String = origin_name

@@ -20,7 +20,7 @@ use airlock_core::transfer::{
     ManifestExpectations, bundle_dir_name, check_contents, check_manifest, entry_for,
 };
 use airlock_core::{
-    Approval, Artifact, ArtifactKind, DeviceRole, Direction, Envelope, PublicKey, TransferManifest,
+    Approval, ArtifactKind, DeviceRole, Direction, Envelope, PublicKey, TransferManifest,
     TransferPolicy, VaultDefinition,
 };
 use airlock_custody::IdentityKey;
@@ -129,13 +129,7 @@ fn entry_of(
     }
 }
 
-/// A transfer ready to be written: the signed manifest and the files, manifest excluded.
-pub struct OutgoingTransfer {
-    pub dir_name: String,
-    pub manifest: TransferManifest,
-    pub envelope: Envelope,
-    pub files: Vec<(String, Vec<u8>)>,
-}
+pub use airlock_core::transfer::OutgoingTransfer;
 
 /// What an accepted transfer brought.
 pub struct ImportedTransfer {
@@ -231,17 +225,8 @@ impl SignerHome {
             created: now,
             expires: now.saturating_add(expires_in),
         };
-        manifest
-            .validate()
-            .map_err(|p| SignerError::Refused(format!("transfer manifest: {p}")))?;
-        let mut envelope = manifest.envelope();
-        envelope.sign(key.signing_key());
-        Ok(OutgoingTransfer {
-            dir_name: bundle_dir_name(&manifest.origin_name, sequence),
-            manifest,
-            envelope,
-            files: out,
-        })
+        OutgoingTransfer::seal(manifest, out, key.signing_key())
+            .map_err(|e| SignerError::Refused(e.to_string()))
     }
 
     /// Records a transfer this signer wrote.
