@@ -310,7 +310,9 @@ impl Coordinator {
 mod tests {
     use super::*;
     use crate::{CoordinatorHome, VaultDraft};
-    use airlock_core::{Approval, Decision, Intent, SeenCheckpoint, SignerEntry, Transfer};
+    use airlock_core::{
+        Approval, Artifact, Decision, Intent, SeenCheckpoint, SignerEntry, Transfer,
+    };
     use airlock_custody::IdentityKey;
 
     const NOW: u64 = 1_767_225_600;

@@ -382,6 +382,7 @@ impl SignerHome {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use airlock_core::Artifact;
     use airlock_core::transfer::TransferFiles;
     use airlock_core::vault::{CoordinatorRef, parse_rule};
     use airlock_core::{SignerEntry, TransferManifest};
