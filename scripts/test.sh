@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it (`.ci/run` calls this script).
 #
-# Installs what it needs when missing (idempotent): Debian zbar-tools (zbarimg) and PyPI
-# shamir-mnemonic (the SLIP-39 reference); chain issues add their peers (monerod, anvil…) here.
+# Installs what it needs when missing (idempotent): Debian zbar-tools (zbarimg), PyPI
+# shamir-mnemonic (the SLIP-39 reference), npm cast/anvil/protocol-kit/Safe contracts.
 # Runs: formatting check, clippy with warnings as errors, then every test of the workspace
 # (unit, integration and the CLI end-to-end suites, which drive the real binaries).
 set -euo pipefail
@@ -25,16 +25,32 @@ if ! python3 -c 'import shamir_mnemonic' >/dev/null 2>&1; then
   python3 -m pip install -q --disable-pip-version-check shamir-mnemonic==0.3.0
   command -v pyenv >/dev/null 2>&1 && pyenv rehash || true
 fi
+#   Ethereum peers from npm (binaries and packages only, under target/peers, never committed):
+#   cast (byte-identical raw transactions and signatures), Safe's protocol-kit (safeTxHash),
+#   anvil (a real node) and the Safe 1.4.1 contract artifacts.
+PEERS=target/peers
+install_npm() { # DIR PROBE PACKAGE…
+  local dir=$1 probe=$2; shift 2
+  if [ ! -e "$dir/node_modules/$probe" ]; then
+    echo "== installing $* (npm, into $dir) =="
+    mkdir -p "$dir"
+    npm install --silent --no-audit --no-fund --save-exact --prefix "$dir" "$@" >/dev/null
+  fi
+}
+install_npm "$PEERS/cast" @foundry-rs/cast-linux-amd64/bin/cast @foundry-rs/cast-linux-amd64@1.7.1
+install_npm "$PEERS/safe" @safe-global/protocol-kit/package.json @safe-global/protocol-kit@8.0.7
+install_npm "$PEERS" @foundry-rs/anvil-linux-amd64/bin/anvil \
+  @safe-global/safe-contracts@1.4.1 @foundry-rs/anvil-linux-amd64@1.7.1
 cargo clippy --version >/dev/null 2>&1 || rustup component add clippy
 
 echo "== cargo fmt --check =="
 cargo fmt --all -- --check
 
 echo "== cargo clippy (all targets, warnings are errors) =="
-cargo clippy --workspace --all-targets --quiet -- -D warnings
+cargo clippy --workspace --all-targets --all-features --quiet -- -D warnings
 
 echo "== building binaries (the CLI suites drive them) =="
 cargo build --workspace --bins --quiet
 
 echo "== cargo test =="
-cargo test --workspace --all-targets
+cargo test --workspace --all-targets --all-features
