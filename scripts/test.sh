@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it (`.ci/run` calls this script).
 #
-# Installs what it needs when missing (idempotent): Debian zbar-tools (zbarimg), PyPI
-# shamir-mnemonic (the SLIP-39 reference), npm cast/anvil/protocol-kit/Safe contracts.
+# Installs what it needs when missing (idempotent): Debian zbar-tools (zbarimg) and softhsm2, PyPI
+# shamir-mnemonic (the SLIP-39 reference) and eth-keyfile, npm cast/anvil/protocol-kit/Safe contracts.
 # Runs: formatting check, clippy with warnings as errors, then every test of the workspace
 # (unit, integration and the CLI end-to-end suites, which drive the real binaries).
 set -euo pipefail
@@ -15,14 +15,22 @@ fi
 command -v rustfmt >/dev/null 2>&1 || rustup component add rustfmt
 # Independent peers the tests talk to (installed once; later runs find them):
 #   zbarimg (Debian zbar-tools) decodes our QR frames independently of our decoder.
-if ! command -v zbarimg >/dev/null 2>&1; then
-  echo "== installing zbar-tools (apt) =="
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq zbar-tools >/dev/null
+#   SoftHSM2 (Debian softhsm2), a real PKCS#11 token for the HSM tests.
+apt_missing=()
+command -v zbarimg >/dev/null 2>&1 || apt_missing+=(zbar-tools)
+[ -e /usr/lib/softhsm/libsofthsm2.so ] || apt_missing+=(softhsm2)
+if [ ${#apt_missing[@]} -gt 0 ]; then
+  echo "== installing ${apt_missing[*]} (apt) =="
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${apt_missing[@]}" >/dev/null
 fi
 #   shamir-mnemonic (PyPI), the SLIP-39 reference implementation, for interop both ways.
-if ! python3 -c 'import shamir_mnemonic' >/dev/null 2>&1; then
-  echo "== installing shamir-mnemonic (pip) =="
-  python3 -m pip install -q --disable-pip-version-check shamir-mnemonic==0.3.0
+#   eth-keyfile (PyPI), an independent Ethereum keystore v3 implementation, for interop both ways.
+pip_missing=()
+python3 -c 'import shamir_mnemonic' >/dev/null 2>&1 || pip_missing+=(shamir-mnemonic==0.3.0)
+python3 -c 'import eth_keyfile' >/dev/null 2>&1 || pip_missing+=(eth-keyfile==0.10.0)
+if [ ${#pip_missing[@]} -gt 0 ]; then
+  echo "== installing ${pip_missing[*]} (pip) =="
+  python3 -m pip install -q --disable-pip-version-check "${pip_missing[@]}"
   command -v pyenv >/dev/null 2>&1 && pyenv rehash || true
 fi
 #   Ethereum peers from npm (binaries and packages only, under target/peers, never committed):

@@ -3,6 +3,8 @@
 //! process against core dumps before touching keys, and signs nothing a person was not shown.
 
 mod backup_cmd;
+mod hsm_cmd;
+mod keystore_cmd;
 mod qr_cmd;
 mod transfer_cmd;
 
@@ -113,6 +115,12 @@ enum Command {
     /// Backups: SLIP-39 Shamir shares (split, recover) and BIP-39 mnemonics (new, verify).
     #[command(subcommand)]
     Backup(backup_cmd::BackupCommand),
+    /// Ethereum keystore v3 import/export, and the identity unlock benchmark.
+    #[command(subcommand)]
+    Keystore(keystore_cmd::KeystoreCommand),
+    /// Keys in a PKCS#11 token (HSM, SoftHSM2): generate inside it, list, sign.
+    #[command(subcommand)]
+    Hsm(hsm_cmd::HsmCommand),
 }
 
 #[derive(Subcommand)]
@@ -346,6 +354,8 @@ fn run(cli: Cli) -> CliResult {
         Command::Transfer(t) => transfer_cmd::run(&cli.home, json, pass_file, t),
         Command::Qr(q) => qr_cmd::run(json, q),
         Command::Backup(b) => backup_cmd::run(&cli.home, json, b),
+        Command::Keystore(k) => keystore_cmd::run(&cli.home, json, pass_file, k),
+        Command::Hsm(c) => hsm_cmd::run(json, c),
         Command::Status => {
             let h = home(&cli.home)?;
             let journal = h.journal().map_err(signer_err)?;

@@ -89,7 +89,14 @@ pub fn run(home: &Path, json: bool, pass_file: Option<&Path>, cmd: TransferComma
             h.record_transfer_out(&t, &staged.target().display().to_string(), now)
                 .map_err(signer_err)?;
             let dir = staged.commit()?;
-            report_transfer_out(json, &dir, &t.manifest, &t.envelope, "the transfer journal", "airlock transfer in");
+            report_transfer_out(
+                json,
+                &dir,
+                &t.manifest,
+                &t.envelope,
+                "the transfer journal",
+                "airlock transfer in",
+            );
             Ok(())
         }
         TransferCommand::In { dir } => {

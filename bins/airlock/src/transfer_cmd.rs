@@ -73,7 +73,14 @@ pub fn run(home: &Path, json: bool, cmd: TransferCommand) -> CliResult {
             let staged = stage_transfer(&target, &t.dir_name, &t.files, &t.envelope)?;
             c.record_transfer_out(&t, now)?;
             let dir = staged.commit()?;
-            report_transfer_out(json, &dir, &t.manifest, &t.envelope, "the log", "airlock-signer transfer in");
+            report_transfer_out(
+                json,
+                &dir,
+                &t.manifest,
+                &t.envelope,
+                "the log",
+                "airlock-signer transfer in",
+            );
             Ok(())
         }
         TransferCommand::In { dir } => {

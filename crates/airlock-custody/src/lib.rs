@@ -9,9 +9,14 @@
 //!   [`load_encrypted_identity`] keep it sealed (the signer), [`save_plain_identity`] /
 //!   [`load_plain_identity`] keep it in a mode-0600 text file (the online coordinator, which has
 //!   to run unattended).
-//! * [`harden_process`] disables core dumps so secrets in memory do not end up on disk.
+//! * [`harden_process`] disables core dumps and locks memory where the OS allows, so secrets in
+//!   memory do not end up on disk.
+//! * [`eth_keystore`]: import and export of Ethereum keystore v3 files (Web3 Secret Storage).
 //! * [`slip39`]: SLIP-0039 Shamir backups (split a secret into mnemonic shares, in groups, and
 //!   combine them), our own implementation of the specification.
+//! * [`hsm`]: keys generated and kept inside a PKCS#11 token (SoftHSM2, hardware HSMs): secp256k1
+//!   signatures for Bitcoin and Ethereum (low-S, recovery id) and Ed25519; the token never lets
+//!   the private key out.
 //! * [`mnemonic`]: BIP-39 mnemonics (generation with optional dice entropy mixed in, restore,
 //!   seed, BIP-32 master fingerprint, re-verifying a written-down backup).
 //!
@@ -26,7 +31,9 @@
 
 #![deny(unsafe_code)]
 
+pub mod eth_keystore;
 mod harden;
+pub mod hsm;
 mod identity;
 pub mod keystore;
 pub mod mnemonic;
@@ -34,7 +41,7 @@ pub mod slip39;
 
 use std::path::PathBuf;
 
-pub use harden::{HardeningReport, harden_process};
+pub use harden::{HardeningReport, MemoryLock, harden_process};
 pub use identity::{
     IdentityKey, load_encrypted_identity, load_plain_identity, save_encrypted_identity,
     save_plain_identity,
