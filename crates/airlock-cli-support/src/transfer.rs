@@ -129,6 +129,40 @@ pub fn transfer_file_name(path: &Path) -> CliResult<String> {
         .ok_or_else(|| CliError::new(format!("{} does not name a file", path.display())))
 }
 
+/// Prints what `transfer out` wrote, for a person or (`json`) a script. `recorded_in` names where
+/// the crossing was recorded; `next` is the command the receiving side runs.
+pub fn report_transfer_out(
+    json: bool,
+    dir: &std::path::Path,
+    manifest: &airlock_core::TransferManifest,
+    envelope: &airlock_core::Envelope,
+    recorded_in: &str,
+    next: &str,
+) {
+    if json {
+        crate::print_json(&serde_json::json!({
+            "direction": "out", "dir": dir, "manifest": envelope.id().to_hex(),
+            "sequence": manifest.sequence, "expires": manifest.expires,
+            "artifacts": manifest.entries.iter().map(|e| serde_json::json!({ "file": e.file, "kind": e.kind.name(), "id": e.artifact.to_hex() })).collect::<Vec<_>>(),
+        }));
+        return;
+    }
+    println!(
+        "Transfer {} (sequence {}) written to {}",
+        envelope.id().short(),
+        manifest.sequence,
+        dir.display()
+    );
+    for e in &manifest.entries {
+        println!("  {:<16} {}  {}", e.kind.name(), e.artifact.short(), e.file);
+    }
+    println!(
+        "valid until {}; recorded in {recorded_in}. On the other side: `{next} {}`",
+        airlock_core::format_time(manifest.expires),
+        dir.display()
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -190,38 +224,4 @@ mod tests {
                 .contains("no manifest.airlock")
         );
     }
-}
-
-/// Prints what `transfer out` wrote, for a person or (`json`) a script. `recorded_in` names where
-/// the crossing was recorded; `next` is the command the receiving side runs.
-pub fn report_transfer_out(
-    json: bool,
-    dir: &std::path::Path,
-    manifest: &airlock_core::TransferManifest,
-    envelope: &airlock_core::Envelope,
-    recorded_in: &str,
-    next: &str,
-) {
-    if json {
-        crate::print_json(&serde_json::json!({
-            "direction": "out", "dir": dir, "manifest": envelope.id().to_hex(),
-            "sequence": manifest.sequence, "expires": manifest.expires,
-            "artifacts": manifest.entries.iter().map(|e| serde_json::json!({ "file": e.file, "kind": e.kind.name(), "id": e.artifact.to_hex() })).collect::<Vec<_>>(),
-        }));
-        return;
-    }
-    println!(
-        "Transfer {} (sequence {}) written to {}",
-        envelope.id().short(),
-        manifest.sequence,
-        dir.display()
-    );
-    for e in &manifest.entries {
-        println!("  {:<16} {}  {}", e.kind.name(), e.artifact.short(), e.file);
-    }
-    println!(
-        "valid until {}; recorded in {recorded_in}. On the other side: `{next} {}`",
-        airlock_core::format_time(manifest.expires),
-        dir.display()
-    );
 }
