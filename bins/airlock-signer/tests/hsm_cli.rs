@@ -559,7 +559,8 @@ fn token_removed_while_signing() {
     .stderr(Stdio::piped())
     .spawn()
     .unwrap();
-    // Wait until it has loaded the module, then let it log in and sign for a while.
+    // Wait until it has loaded the module, then let it log in and sign for a while (the bench
+    // runs for hours, so a generous wait only makes the login certain).
     let maps = format!("/proc/{}/maps", child.id());
     let waiting = Instant::now();
     while !std::fs::read_to_string(&maps).is_ok_and(|m| m.contains("libsofthsm2")) {
@@ -569,7 +570,7 @@ fn token_removed_while_signing() {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
-    std::thread::sleep(Duration::from_millis(500));
+    std::thread::sleep(Duration::from_millis(2000));
     std::fs::remove_dir_all(t.tokens()).unwrap();
     let started = Instant::now();
     let out = child.wait_with_output().unwrap();
