@@ -133,6 +133,19 @@ fn with_token<'a>(pin: &'a str, rest: &[&'a str]) -> Vec<&'a str> {
     v
 }
 
+/// Generates a key in the test token through the real binary; the test fails if that fails.
+fn keygen(t: &Token, pin: &str, label: &str, kind: &str) {
+    let out = run(
+        t,
+        &[
+            &["hsm", "keygen"][..],
+            &with_token(pin, &["--label", label, "--kind", kind]),
+        ]
+        .concat(),
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+}
+
 fn unhex(s: &str) -> Vec<u8> {
     (0..s.len())
         .step_by(2)
@@ -404,15 +417,7 @@ fn keygen_list_and_sign() {
 fn wrong_pin_is_a_clear_error_and_signs_nothing() {
     let t = token();
     let pin = t.pin().to_string_lossy().into_owned();
-    let out = run(
-        &t,
-        &[
-            &["hsm", "keygen"][..],
-            &with_token(&pin, &["--label", "k", "--kind", "secp256k1"]),
-        ]
-        .concat(),
-    );
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    keygen(&t, &pin, "k", "secp256k1");
     let wrong = t.dir.path().join("wrong-pin");
     std::fs::write(&wrong, "9999-not-it\n").unwrap();
     let wrong = wrong.to_string_lossy().into_owned();
@@ -528,15 +533,7 @@ fn wrong_module_path_is_named() {
 fn token_removed_while_signing() {
     let t = token();
     let pin = t.pin().to_string_lossy().into_owned();
-    let out = run(
-        &t,
-        &[
-            &["hsm", "keygen"][..],
-            &with_token(&pin, &["--label", "k", "--kind", "secp256k1"]),
-        ]
-        .concat(),
-    );
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    keygen(&t, &pin, "k", "secp256k1");
     let child = signer(
         &t,
         &[

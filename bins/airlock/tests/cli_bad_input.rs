@@ -832,24 +832,7 @@ fn vault_versions_need_a_threshold_of_distinct_keys() {
         .iter()
         .map(|n| w.init_signer(n))
         .collect();
-    let draft = w.p("v1.draft");
-    w.airlock(&[
-        "vault",
-        "draft",
-        "--vault",
-        "treasury",
-        "--signer",
-        &format!("alice:ops:{}", keys[0]),
-        "--signer",
-        &format!("bob:ops:{}", keys[1]),
-        "--signer",
-        &format!("carol:compliance:{}", keys[2]),
-        "--threshold",
-        "2",
-        "--out",
-        path_str(&draft),
-    ])
-    .ok();
+    let draft = w.draft_treasury(&keys);
     let sign = |who: &str, draft: &Path, tag: &str| {
         let out = w.p(&format!("{tag}.{who}"));
         w.signer(
@@ -1131,24 +1114,7 @@ fn a_signature_that_does_not_verify_is_refused_even_beside_enough_valid_ones() {
         .iter()
         .map(|n| w.init_signer(n))
         .collect();
-    let draft = w.p("v1.draft");
-    w.airlock(&[
-        "vault",
-        "draft",
-        "--vault",
-        "treasury",
-        "--signer",
-        &format!("alice:ops:{}", keys[0]),
-        "--signer",
-        &format!("bob:ops:{}", keys[1]),
-        "--signer",
-        &format!("carol:compliance:{}", keys[2]),
-        "--threshold",
-        "2",
-        "--out",
-        path_str(&draft),
-    ])
-    .ok();
+    let draft = w.draft_treasury(&keys);
     let copies: Vec<std::path::PathBuf> = ["alice", "bob", "carol"]
         .iter()
         .map(|who| {

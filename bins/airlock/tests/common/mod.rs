@@ -266,6 +266,35 @@ impl World {
         file
     }
 
+    /// Drafts (unsigned) vault "treasury" v1 for alice and bob (ops) and carol (compliance),
+    /// threshold 2, with `keys` their identity keys in that order; returns the draft file.
+    pub fn draft_treasury(&self, keys: &[String]) -> PathBuf {
+        let draft = self.p("v1.draft");
+        let signers = [
+            format!("alice:ops:{}", keys[0]),
+            format!("bob:ops:{}", keys[1]),
+            format!("carol:compliance:{}", keys[2]),
+        ];
+        self.airlock(&[
+            "vault",
+            "draft",
+            "--vault",
+            "treasury",
+            "--signer",
+            &signers[0],
+            "--signer",
+            &signers[1],
+            "--signer",
+            &signers[2],
+            "--threshold",
+            "2",
+            "--out",
+            s(&draft),
+        ])
+        .ok();
+        draft
+    }
+
     /// Proposes a payment (`--to DEST:AMOUNT`, plus `extra` arguments) and writes its bundle;
     /// returns the `--json` output and the bundle file.
     pub fn propose_json(&self, vault: &str, to: &str, extra: &[&str]) -> (Value, PathBuf) {
