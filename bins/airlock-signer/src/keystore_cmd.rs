@@ -18,8 +18,7 @@ use serde_json::json;
 
 /// The signer's identity file inside its home (see `airlock-signer-app`).
 const IDENTITY_FILE: &str = "identity.key";
-/// Where imported keys go by default: `<home>/keys/eth-<address>.key`.
-const KEYS_DIR: &str = "keys";
+/// Where imported keys go by default: `<home>/keys/ethereum-0x<address>.key`.
 
 #[derive(Clone, Copy, ValueEnum)]
 pub enum ExportKdf {
@@ -42,7 +41,7 @@ pub enum KeystoreCommand {
         /// File holding the v3 file's password (one trailing newline ignored).
         #[arg(long)]
         password_file: PathBuf,
-        /// Where to write the sealed key (default: <home>/keys/eth-<address>.key).
+        /// Where to write the sealed key (default: <home>/keys/ethereum-0x<address>.key).
         #[arg(long)]
         out: Option<PathBuf>,
     },
@@ -136,9 +135,13 @@ fn import_eth(
     let out = match out {
         Some(p) => p,
         None => {
-            let dir = home.join(KEYS_DIR);
-            create_private_dir(&dir)?;
-            dir.join(format!("eth-{}.key", key.address_hex()))
+            let path = airlock_signer_app::chain_keys::chain_key_file(
+                home,
+                airlock_chain_ethereum::CHAIN,
+                &key.address_checksummed(),
+            );
+            create_private_dir(path.parent().unwrap_or(home))?;
+            path
         }
     };
     let sealed = airlock_custody::seal(key.secret_bytes(), &signer_pass, params)?;

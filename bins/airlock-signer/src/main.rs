@@ -4,6 +4,7 @@
 
 mod backup_cmd;
 mod hsm_cmd;
+mod key_cmd;
 mod keystore_cmd;
 mod qr_cmd;
 mod transfer_cmd;
@@ -115,6 +116,9 @@ enum Command {
     /// Backups: SLIP-39 Shamir shares (split, recover) and BIP-39 mnemonics (new, verify).
     #[command(subcommand)]
     Backup(backup_cmd::BackupCommand),
+    /// Chain keys that sign transactions (Ethereum…): add from a mnemonic or a raw secret, list.
+    #[command(subcommand)]
+    Key(key_cmd::KeyCommand),
     /// Ethereum keystore v3 import/export, and the identity unlock benchmark.
     #[command(subcommand)]
     Keystore(keystore_cmd::KeystoreCommand),
@@ -354,6 +358,7 @@ fn run(cli: Cli) -> CliResult {
         Command::Transfer(t) => transfer_cmd::run(&cli.home, json, pass_file, t),
         Command::Qr(q) => qr_cmd::run(json, q),
         Command::Backup(b) => backup_cmd::run(&cli.home, json, b),
+        Command::Key(k) => key_cmd::run(&cli.home, json, pass_file, k),
         Command::Keystore(k) => keystore_cmd::run(&cli.home, json, pass_file, k),
         Command::Hsm(c) => hsm_cmd::run(json, c),
         Command::Status => {
@@ -437,11 +442,15 @@ fn decide(
         }
         confirm("approve", confirmed)?;
     }
-    let key = h
-        .unlock(&passphrase(pass_file, false)?)
-        .map_err(signer_err)?;
+    let pass = passphrase(pass_file, false)?;
+    let key = h.unlock(&pass).map_err(signer_err)?;
+    let chain_secret = match decision {
+        Decision::Approve => h.chain_secret(&review.vault, &pass).map_err(signer_err)?,
+        Decision::Reject => None,
+    };
+    drop(pass);
     let env = h
-        .decide(&review, decision, reason, &key, now)
+        .decide(&review, decision, reason, &key, chain_secret.as_ref(), now)
         .map_err(signer_err)?;
     write_envelope(out, &env, armor)?;
     let word = decision.as_str();

@@ -95,7 +95,7 @@ fn import_export_round_trip_and_refusals() {
     assert_eq!(v["address"].as_str().unwrap().to_lowercase(), ADDRESS_LOWER);
     assert_eq!(v["source_kdf"], "pbkdf2-hmac-sha256 c=262144");
     assert!(!o.stdout.contains(SECRET) && !o.stderr.contains(SECRET));
-    let sealed = home.join("keys/eth-008aeeda4d805471df9b2a5b0f38a0c3bcba786b.key");
+    let sealed = home.join("keys/ethereum-0x008aeeda4d805471df9b2a5b0f38a0c3bcba786b.key");
     assert_eq!(Path::new(v["out"].as_str().unwrap()), sealed);
     #[cfg(unix)]
     assert_eq!(mode(&sealed), 0o600);

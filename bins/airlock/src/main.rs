@@ -3,6 +3,7 @@
 //! person or, with `--json`, for a script. It holds no spend keys.
 
 mod bench;
+mod eth_cmd;
 mod qr_cmd;
 mod transfer_cmd;
 
@@ -99,6 +100,12 @@ enum Command {
     /// Show a file as (animated) QR codes, or read one back from images.
     #[command(subcommand)]
     Qr(qr_cmd::QrCommand),
+    /// How this coordinator reaches each chain's node.
+    #[command(subcommand)]
+    Chain(eth_cmd::ChainCommand),
+    /// Ethereum: Safe deployment, arbitrary calls, typed data, owner rotation, account status.
+    #[command(subcommand)]
+    Eth(eth_cmd::EthCommand),
 }
 
 #[derive(Subcommand)]
@@ -335,6 +342,8 @@ fn run(cli: Cli) -> CliResult {
         Command::Bench(args) => bench::run(args, json),
         Command::Transfer(t) => transfer_cmd::run(&cli.home, json, t),
         Command::Qr(q) => qr_cmd::run(json, q),
+        Command::Chain(c) => eth_cmd::run_chain(&cli.home, json, c),
+        Command::Eth(e) => eth_cmd::run_eth(&cli.home, json, e),
     }
 }
 

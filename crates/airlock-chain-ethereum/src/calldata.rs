@@ -249,6 +249,22 @@ pub fn encode_add_owner(owner: EthAddress, threshold: U256) -> Vec<u8> {
     .abi_encode()
 }
 
+/// Safe `swapOwner(prevOwner, oldOwner, newOwner)` calldata: `prev` is the owner before `old`
+/// in the Safe's linked list ([`SENTINEL_OWNERS`] when `old` is the first owner).
+pub fn encode_swap_owner(prev: EthAddress, old: EthAddress, new: EthAddress) -> Vec<u8> {
+    swapOwnerCall {
+        prevOwner: prev.0,
+        oldOwner: old.0,
+        newOwner: new.0,
+    }
+    .abi_encode()
+}
+
+/// The head of a Safe's owner list (`address(0x1)`).
+pub const SENTINEL_OWNERS: EthAddress = EthAddress(alloy_primitives::Address::new([
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1,
+]));
+
 /// Parses MultiSend's packed encoding: per call `operation (1) ‖ to (20) ‖ value (32) ‖
 /// data length (32) ‖ data`, back to back, nothing left over.
 fn parse_multisend(mut b: &[u8], depth: usize) -> Result<Vec<InnerCall>, String> {

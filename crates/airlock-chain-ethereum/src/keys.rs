@@ -93,6 +93,11 @@ impl EthKey {
         })
     }
 
+    /// The 32 secret bytes (to seal in a keystore); zeroized when dropped.
+    pub fn secret_bytes(&self) -> Zeroizing<[u8; 32]> {
+        Zeroizing::new(self.key.to_bytes().into())
+    }
+
     /// The account's address.
     pub fn address(&self) -> EthAddress {
         EthAddress(Address::from_public_key(self.key.verifying_key()))

@@ -52,6 +52,7 @@
 
 pub mod address;
 pub mod calldata;
+pub mod chain;
 pub mod error;
 pub mod keys;
 pub mod payload;
@@ -59,7 +60,10 @@ pub mod review;
 pub mod safe;
 pub mod sign;
 pub mod typed;
+pub mod vault_spec;
 
+#[cfg(feature = "online")]
+pub mod chain_online;
 #[cfg(feature = "online")]
 pub mod deploy;
 #[cfg(feature = "online")]
@@ -69,6 +73,7 @@ pub mod rpc;
 
 pub use address::EthAddress;
 pub use calldata::{Call, InnerCall};
+pub use chain::Ethereum;
 pub use error::EthError;
 pub use keys::EthKey;
 pub use payload::{Eip1559Request, EthPayload, SafeTx};
@@ -82,6 +87,7 @@ pub use sign::{
     sign_typed_data, transaction_hashes,
 };
 pub use typed::{TypedField, TypedReview};
+pub use vault_spec::EthVault;
 
 /// The chain name used in vault definitions.
 pub const CHAIN: &str = "ethereum";

@@ -107,6 +107,8 @@ impl CoordinatorHome {
     /// The coordinator service over this home's SQLite database.
     pub fn coordinator(&self) -> Result<Coordinator> {
         let store = SqliteStore::open(&self.database_path())?;
-        Coordinator::new(self.identity()?, &self.config.origin, Box::new(store))
+        let mut c = Coordinator::new(self.identity()?, &self.config.origin, Box::new(store))?;
+        c.set_chains(crate::chains::ChainSettings::load(&self.dir)?);
+        Ok(c)
     }
 }

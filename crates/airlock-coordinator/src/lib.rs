@@ -10,6 +10,7 @@
 //! This module must never hold chain secrets, never change state outside a `Storage::append`
 //! transaction, and never report a transition that is not in the log.
 
+pub mod chains;
 pub mod home;
 pub mod replay;
 pub mod store;
@@ -18,7 +19,7 @@ pub mod transfer;
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use airlock_core::chain::{ChainOnline, DecisionOnly};
+use airlock_core::chain::BuiltPayload;
 use airlock_core::lifecycle::{ProposalState, Status};
 use airlock_core::vault::verify_vault_version;
 use airlock_core::{
@@ -79,22 +80,12 @@ pub struct VaultDraft {
     pub rules: Vec<airlock_core::Rule>,
 }
 
-/// An online chain implementation by name.
-pub fn chain_online(name: &str) -> Result<Box<dyn ChainOnline>> {
-    match name {
-        DecisionOnly::NAME => Ok(Box::new(DecisionOnly)),
-        other => Err(CoordinatorError::Setup(format!(
-            "chain {other:?} is not available in this build (available: {})",
-            DecisionOnly::NAME
-        ))),
-    }
-}
-
 /// The coordinator service over a storage backend.
 pub struct Coordinator {
     store: Box<dyn Storage>,
     identity: IdentityKey,
     log_signer: CheckpointSigner,
+    chains: chains::ChainSettings,
 }
 
 impl Coordinator {
@@ -109,7 +100,18 @@ impl Coordinator {
             store,
             identity,
             log_signer,
+            chains: chains::ChainSettings::default(),
         })
+    }
+
+    /// Sets how this coordinator reaches each chain's node.
+    pub fn set_chains(&mut self, settings: chains::ChainSettings) {
+        self.chains = settings;
+    }
+
+    /// The online chain of a vault, with this coordinator's node settings.
+    pub fn chain_online(&self, name: &str) -> Result<Box<dyn airlock_core::chain::ChainOnline>> {
+        chains::chain_online(name, &self.chains)
     }
 
     pub fn public_key(&self) -> PublicKey {
@@ -241,7 +243,7 @@ impl Coordinator {
             created: now,
         };
         def.validate()?;
-        chain_online(&def.chain)?;
+        chains::validate_vault(&def)?;
         if let Some(prev_id) = previous {
             let (prev, _) = self.vault_by_id(&prev_id)?;
             if prev.chain != def.chain || prev.network != def.network {
@@ -320,7 +322,8 @@ impl Coordinator {
         Ok(total)
     }
 
-    /// Creates a proposal under the vault's newest version; returns its id.
+    /// Creates a proposal under the vault's newest version, its payload built by the vault's
+    /// chain from the intent; returns its id.
     pub fn propose(
         &mut self,
         vault_id: &str,
@@ -328,9 +331,29 @@ impl Coordinator {
         expires_in: Option<u64>,
         now: UnixTime,
     ) -> Result<ArtifactId> {
-        let (vault, vault_env) = self.vault_latest(vault_id)?;
-        let chain = chain_online(&vault.chain)?;
+        let (vault, _) = self.vault_latest(vault_id)?;
+        let chain = self.chain_online(&vault.chain)?;
+        let intent = chain.normalize_intent(intent)?;
         let built = chain.build(&vault, &intent)?;
+        self.propose_payload(vault_id, intent, built, expires_in, now)
+    }
+
+    /// Creates a proposal with a payload built elsewhere (arbitrary calls, typed data, a PSBT
+    /// from another wallet). The payload goes through the same checks a signer runs: the chain
+    /// describes it from the vault, the description must match the intent and the stated
+    /// spends, and the chain's own checks against the node apply (e.g. next nonces).
+    pub fn propose_payload(
+        &mut self,
+        vault_id: &str,
+        intent: Intent,
+        built: BuiltPayload,
+        expires_in: Option<u64>,
+        now: UnixTime,
+    ) -> Result<ArtifactId> {
+        let (vault, vault_env) = self.vault_latest(vault_id)?;
+        let chain = self.chain_online(&vault.chain)?;
+        let intent = chain.normalize_intent(intent)?;
+        chain.check_payload(&vault, &built.payload)?;
         // Precompute window sums (a closure cannot return errors).
         let mut windows = std::collections::BTreeMap::new();
         for rule in &vault.rules {
@@ -378,6 +401,16 @@ impl Coordinator {
             proposer: self.public_key(),
             nonce,
         };
+        let description = chain.describe(&vault, &proposal)?;
+        airlock_core::chain::check_against_intent(&proposal.intent, &description)?;
+        let (mut stated, mut computed) = (proposal.spends.clone(), description.spends.clone());
+        stated.sort();
+        computed.sort();
+        if stated != computed {
+            return Err(CoordinatorError::Refused(
+                "the payload's spends differ from the ones stated for it".into(),
+            ));
+        }
         let mut env = proposal.envelope();
         env.sign(self.identity.signing_key());
         let entry = self.entry(&env, "proposal", vault_id, None, None, now);
@@ -630,7 +663,7 @@ impl Coordinator {
             )
             .map_err(label)?;
             if approval.decision == Decision::Approve {
-                let chain = chain_online(&state.vault.chain)?;
+                let chain = self.chain_online(&state.vault.chain)?;
                 chain
                     .verify_signature(&state.vault, &state.proposal, &approval.chain_signature)
                     .map_err(|e| label(e.into()))?;
@@ -668,7 +701,7 @@ impl Coordinator {
                 .into(),
             );
         }
-        let chain = chain_online(&state.vault.chain)?;
+        let chain = self.chain_online(&state.vault.chain)?;
         let used = state.approvals_used();
         let materials: Vec<&[u8]> = used
             .iter()
@@ -707,7 +740,7 @@ impl Coordinator {
                 state.status(now)
             ))
         })?;
-        let chain = chain_online(&state.vault.chain)?;
+        let chain = self.chain_online(&state.vault.chain)?;
         chain.broadcast(&airlock_core::chain::FinalTransaction {
             bytes: record.transaction.clone(),
             txid: record.txid.clone(),
@@ -730,7 +763,7 @@ impl Coordinator {
             .as_ref()
             .map(|(_, r)| r.txid.clone())
             .unwrap_or_default();
-        let chain = chain_online(&state.vault.chain)?;
+        let chain = self.chain_online(&state.vault.chain)?;
         match chain.confirmations(&txid)? {
             Some(n) if n > 0 => Ok(Some(self.record_event(
                 state,

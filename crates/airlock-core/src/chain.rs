@@ -95,6 +95,18 @@ pub trait ChainOnline: ChainReview {
     /// Builds an unsigned payload for an intent.
     fn build(&self, vault: &VaultDefinition, intent: &Intent) -> Result<BuiltPayload, ChainError>;
 
+    /// Writes an intent's destinations and assets in the chain's canonical form (e.g. EIP-55
+    /// checksummed addresses), refusing malformed ones. The default keeps the intent as is.
+    fn normalize_intent(&self, intent: Intent) -> Result<Intent, ChainError> {
+        Ok(intent)
+    }
+
+    /// Checks a payload built elsewhere against the node before it is proposed (e.g. that its
+    /// nonces are the account's next ones). The default accepts it.
+    fn check_payload(&self, _vault: &VaultDefinition, _payload: &[u8]) -> Result<(), ChainError> {
+        Ok(())
+    }
+
     /// Verifies one signer's signature material against the payload before it is accepted.
     fn verify_signature(
         &self,

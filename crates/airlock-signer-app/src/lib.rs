@@ -9,6 +9,7 @@
 //! crates (a test in `bins/airlock-signer` enforces it). It must never sign what it did not show,
 //! and never write a decision that is not first in the journal.
 
+pub mod chain_keys;
 pub mod journal;
 pub mod logstate;
 pub mod review;
@@ -61,7 +62,7 @@ impl From<airlock_log::LogError> for SignerError {
 pub type Result<T, E = SignerError> = std::result::Result<T, E>;
 
 const CONFIG_FILE: &str = "signer.json";
-const IDENTITY_FILE: &str = "identity.key";
+pub(crate) const IDENTITY_FILE: &str = "identity.key";
 const VAULTS_DIR: &str = "vaults";
 /// Clock skew tolerated between coordinator and signer.
 const CLOCK_SKEW_SECS: u64 = 300;
@@ -79,9 +80,11 @@ pub struct SignerConfig {
 pub fn chain_review(name: &str) -> Result<Box<dyn ChainReview>> {
     match name {
         DecisionOnly::NAME => Ok(Box::new(DecisionOnly)),
+        airlock_chain_ethereum::CHAIN => Ok(Box::new(airlock_chain_ethereum::Ethereum)),
         other => Err(SignerError::Setup(format!(
-            "chain {other:?} is not available in this signer build (available: {})",
-            DecisionOnly::NAME
+            "chain {other:?} is not available in this signer build (available: {}, {})",
+            DecisionOnly::NAME,
+            airlock_chain_ethereum::CHAIN
         ))),
     }
 }
@@ -99,7 +102,7 @@ pub struct VaultDraftReview {
     pub text: String,
 }
 
-fn io<E: std::fmt::Display>(e: E) -> SignerError {
+pub(crate) fn io<E: std::fmt::Display>(e: E) -> SignerError {
     SignerError::Io(e.to_string())
 }
 
@@ -514,6 +517,7 @@ impl SignerHome {
         decision: Decision,
         reason: &str,
         key: &IdentityKey,
+        chain_secret: Option<&ChainSecret>,
         now: u64,
     ) -> Result<Envelope> {
         if decision == Decision::Approve && !review.can_approve() {
@@ -544,12 +548,21 @@ impl SignerHome {
         let chain_signature = match decision {
             Decision::Approve => {
                 let chain = chain_review(&review.vault.chain)?;
-                // Chain keys come from custody once a chain crate needs them; decision-only needs none.
-                chain.sign(
-                    &review.vault,
-                    &review.proposal,
-                    &ChainSecret(Default::default()),
-                )?
+                let listed = review
+                    .vault
+                    .signer(&me)
+                    .is_some_and(|s| !s.chain_key.is_empty());
+                match (listed, chain_secret) {
+                    // A member without a key of this account approves without a chain signature.
+                    (false, _) => Vec::new(),
+                    (true, Some(secret)) => chain.sign(&review.vault, &review.proposal, secret)?,
+                    (true, None) => {
+                        return Err(SignerError::Setup(format!(
+                            "vault {:?} lists a {} key for this signer; unlock it to approve",
+                            review.vault.vault_id, review.vault.chain
+                        )));
+                    }
+                }
             }
             Decision::Reject => Vec::new(),
         };

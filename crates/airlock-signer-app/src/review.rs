@@ -46,6 +46,8 @@ pub struct ReviewJson<'a> {
     pub payments: Vec<(String, JsonAmount, String)>,
     pub change: Vec<(String, JsonAmount)>,
     pub fee: Option<JsonAmount>,
+    /// Chain facts as label/value pairs (e.g. a Safe's safeTxHash), exactly as shown.
+    pub details: &'a [(String, String)],
     pub spends: &'a [String],
     pub memo: &'a str,
     pub created: u64,
@@ -83,6 +85,7 @@ impl Review {
                 .map(|t| (t.destination.clone(), JsonAmount(t.amount)))
                 .collect(),
             fee: self.description.fee.map(JsonAmount),
+            details: &self.description.details,
             spends: &self.description.spends,
             memo: &self.proposal.intent.memo,
             created: self.proposal.created,

@@ -1,0 +1,152 @@
+//! `airlock-signer key`: the chain keys this signer signs transactions with (an Ethereum account
+//! key…), sealed under the signer's passphrase. A thin layer over
+//! `airlock_signer_app::chain_keys`.
+//!
+//! A key comes from a BIP-39 mnemonic file (derived at the chain's standard path, e.g.
+//! `m/44'/60'/0'/0/<index>`), or from a file holding the raw secret as hex; an Ethereum keystore
+//! v3 file is imported with `keystore import-eth`. Only the public chain key is printed: it is
+//! what the coordinator lists for this signer (`--signer NAME:ROLE:IDENTITY:<chain key>`).
+//!
+//! This command must never print or log a secret.
+
+use std::path::{Path, PathBuf};
+
+use airlock_cli_support::{CliError, CliResult, passphrase, print_json};
+use airlock_signer_app::SignerHome;
+use clap::Subcommand;
+use serde_json::json;
+use zeroize::Zeroizing;
+
+/// Largest mnemonic or secret file read.
+const MAX_INPUT: u64 = 4096;
+
+#[derive(Subcommand)]
+pub enum KeyCommand {
+    /// Add a chain key: derived from a BIP-39 mnemonic file, or a raw secret (hex) file.
+    Add {
+        /// The chain ("ethereum").
+        #[arg(long)]
+        chain: String,
+        /// A file holding the BIP-39 words.
+        #[arg(
+            long,
+            conflicts_with = "secret_file",
+            required_unless_present = "secret_file"
+        )]
+        mnemonic_file: Option<PathBuf>,
+        /// A file holding the BIP-39 passphrase (none by default).
+        #[arg(long, requires = "mnemonic_file")]
+        bip39_passphrase_file: Option<PathBuf>,
+        /// The account index in the chain's derivation path (Ethereum: m/44'/60'/0'/0/INDEX).
+        #[arg(long, default_value_t = 0, requires = "mnemonic_file")]
+        index: u32,
+        /// A file holding the raw secret key as hex (`0x` allowed).
+        #[arg(long)]
+        secret_file: Option<PathBuf>,
+    },
+    /// List the chain keys this signer holds (public keys only).
+    List,
+}
+
+fn read_text(path: &Path) -> CliResult<Zeroizing<String>> {
+    let bytes = Zeroizing::new(airlock_transport::read_bounded(path, MAX_INPUT)?);
+    std::str::from_utf8(&bytes)
+        .map(|s| Zeroizing::new(s.trim().to_owned()))
+        .map_err(|_| CliError::new(format!("{}: not UTF-8 text", path.display())))
+}
+
+fn secret_from_mnemonic(
+    chain: &str,
+    words_file: &Path,
+    passphrase_file: Option<&Path>,
+    index: u32,
+) -> CliResult<Zeroizing<Vec<u8>>> {
+    let words = read_text(words_file)?;
+    let mnemonic = airlock_custody::mnemonic::restore(&words)
+        .map_err(|e| CliError::new(format!("{}: {e}", words_file.display())))?;
+    let bip39_pass = match passphrase_file {
+        Some(p) => read_text(p)?,
+        None => Zeroizing::new(String::new()),
+    };
+    let seed = airlock_custody::mnemonic::seed(&mnemonic, &bip39_pass);
+    match chain {
+        airlock_chain_ethereum::CHAIN => {
+            let key = airlock_chain_ethereum::EthKey::from_seed(seed.as_ref(), index)?;
+            Ok(Zeroizing::new(key.secret_bytes().to_vec()))
+        }
+        other => Err(CliError::new(format!(
+            "no mnemonic derivation for chain {other:?} in this build (ethereum)"
+        ))),
+    }
+}
+
+fn secret_from_hex(path: &Path) -> CliResult<Zeroizing<Vec<u8>>> {
+    let text = read_text(path)?;
+    let digits = text.strip_prefix("0x").unwrap_or(&text);
+    let mut out = Zeroizing::new(vec![0u8; digits.len() / 2]);
+    hex::decode_to_slice(digits, out.as_mut_slice())
+        .map_err(|_| CliError::new(format!("{}: expected the secret as hex", path.display())))?;
+    Ok(out)
+}
+
+pub fn run(home: &Path, json: bool, pass_file: Option<&Path>, cmd: KeyCommand) -> CliResult {
+    let h = SignerHome::open(home).map_err(|e| CliError::new(e.to_string()))?;
+    match cmd {
+        KeyCommand::Add {
+            chain,
+            mnemonic_file,
+            bip39_passphrase_file,
+            index,
+            secret_file,
+        } => {
+            let secret = match (&mnemonic_file, &secret_file) {
+                (Some(m), _) => {
+                    secret_from_mnemonic(&chain, m, bip39_passphrase_file.as_deref(), index)?
+                }
+                (None, Some(s)) => secret_from_hex(s)?,
+                (None, None) => {
+                    return Err(CliError::new("give --mnemonic-file or --secret-file"));
+                }
+            };
+            // Refuse a secret of the wrong shape before asking for the passphrase.
+            airlock_signer_app::chain_keys::chain_key_of(&chain, &secret)
+                .map_err(|e| CliError::new(e.to_string()))?;
+            let pass = passphrase(pass_file, false)?;
+            let (chain_key, path) = h
+                .store_chain_key(&chain, &secret, &pass)
+                .map_err(|e| CliError::new(e.to_string()))?;
+            if json {
+                print_json(&json!({ "chain": chain, "chain_key": chain_key, "file": path }));
+            } else {
+                println!("{chain} key {chain_key}");
+                println!("sealed under the signer's passphrase -> {}", path.display());
+                println!(
+                    "List it in a vault: --signer {}:ROLE:{}:{chain_key}",
+                    h.config.name, h.config.identity
+                );
+            }
+            Ok(())
+        }
+        KeyCommand::List => {
+            let files = h
+                .chain_key_files()
+                .map_err(|e| CliError::new(e.to_string()))?;
+            if json {
+                let list: Vec<_> = files
+                    .iter()
+                    .map(|(chain, path)| json!({ "chain": chain, "file": path }))
+                    .collect();
+                print_json(&json!({ "keys": list }));
+            } else if files.is_empty() {
+                println!(
+                    "no chain keys (add one with `airlock-signer key add --chain ethereum …`)"
+                );
+            } else {
+                for (chain, path) in files {
+                    println!("{chain:10} {}", path.display());
+                }
+            }
+            Ok(())
+        }
+    }
+}

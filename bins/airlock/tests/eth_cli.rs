@@ -1,0 +1,463 @@
+//! Ethereum end to end through the real binaries against a real anvil node (npm
+//! `@foundry-rs/anvil-linux-amd64@1.7.1`) and the official Safe 1.4.1 contracts (npm
+//! `@safe-global/safe-contracts@1.4.1`), both under `target/peers` (`scripts/test.sh` installs
+//! them; a missing package fails the test with its install command).
+//!
+//! Signers derive their keys from a mnemonic (`airlock-signer key add`), the coordinator deploys
+//! and creates the Safe from its relayer, vaults are drafted, signed and registered as for any
+//! chain, and every payment is checked on chain: balances of the recipients, the Safe's owners
+//! after a rotation. Hostile cases: batches without an allowlisted MultiSendCallOnly, a node on
+//! another chain, a mistyped checksum, a replayed broadcast.
+
+mod common;
+
+use std::path::Path;
+
+use airlock_chain_ethereum::deploy::{
+    ANVIL_MNEMONIC, Anvil, SafeArtifacts, deploy_contract, peers_dir,
+};
+use airlock_chain_ethereum::rpc::{CallRequest, RpcClient};
+use airlock_chain_ethereum::{EthAddress, EthKey};
+use alloy_primitives::{Address, U256};
+use common::*;
+use serde_json::json;
+
+/// anvil's development keys 0 (the coordinator's relayer) and 1 (alice's account key, funded).
+const DEV_KEY_0: &str = "ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
+const DEV_KEY_1: &str = "59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d";
+const ETH: u128 = 1_000_000_000_000_000_000;
+
+struct Chain {
+    node: Anvil,
+    rpc: RpcClient,
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// A world with a coordinator configured for a fresh anvil node, with the relayer key.
+fn world() -> (World, Chain) {
+    let node = Anvil::start(&peers_dir()).unwrap_or_else(|e| panic!("{e}"));
+    let rpc = node.rpc();
+    let w = World::new();
+    w.init_coordinator();
+    let relayer = w.p("relayer.hex");
+    std::fs::write(&relayer, format!("0x{DEV_KEY_0}\n")).unwrap();
+    let out = w
+        .airlock(&[
+            "--json",
+            "chain",
+            "ethereum",
+            "--rpc",
+            &node.url,
+            "--relayer-key-file",
+            s(&relayer),
+        ])
+        .ok()
+        .json();
+    assert_eq!(out["chain_id"], 31337);
+    let listed = rpc.call("eth_accounts", json!([])).unwrap();
+    assert_eq!(
+        out["relayer"].as_str().unwrap().to_lowercase(),
+        listed[0].as_str().unwrap().to_lowercase(),
+        "the relayer key is anvil's account 0"
+    );
+    std::fs::write(w.p("words.txt"), format!("{ANVIL_MNEMONIC}\n")).unwrap();
+    (w, Chain { node, rpc })
+}
+
+/// Creates signer `who` with the Ethereum key of mnemonic index `index`; returns (identity,
+/// address).
+fn eth_signer(w: &World, who: &str, index: u32) -> (String, String) {
+    let id = w.init_signer(who);
+    let words = w.p("words.txt");
+    let out = w
+        .signer(
+            who,
+            &[
+                "--json",
+                "key",
+                "add",
+                "--chain",
+                "ethereum",
+                "--mnemonic-file",
+                s(&words),
+                "--index",
+                &index.to_string(),
+            ],
+        )
+        .ok()
+        .json();
+    (id, out["chain_key"].as_str().unwrap().to_owned())
+}
+
+fn balance(rpc: &RpcClient, who: &str) -> U256 {
+    rpc.balance(EthAddress::parse(who).unwrap().0).unwrap()
+}
+
+fn erc20_balance(rpc: &RpcClient, token: Address, owner: &str) -> U256 {
+    let mut data = hex::decode("70a08231").unwrap();
+    data.extend_from_slice(&[0u8; 12]);
+    data.extend_from_slice(EthAddress::parse(owner).unwrap().0.as_slice());
+    let out = rpc
+        .eth_call(&CallRequest {
+            to: Some(token),
+            data: data.into(),
+            ..CallRequest::default()
+        })
+        .unwrap();
+    U256::from_be_slice(&out)
+}
+
+/// Finalize, broadcast and confirm a ready proposal; returns the finalize output.
+fn execute(w: &World, proposal: &str) -> serde_json::Value {
+    let fin = w.airlock(&["--json", "finalize", proposal]).ok().json();
+    w.airlock(&["broadcast", proposal]).ok();
+    w.airlock(&["confirm", proposal]).ok();
+    assert_eq!(w.status(proposal)["status"], "confirmed");
+    fin
+}
+
+fn detail<'a>(review: &'a serde_json::Value, label: &str) -> Option<&'a str> {
+    review["details"]
+        .as_array()?
+        .iter()
+        .find(|d| d[0] == label)
+        .and_then(|d| d[1].as_str())
+}
+
+/// A 2-of-3 Safe: deployed and created by the coordinator, registered as a vault, a payment and
+/// a MultiSendCallOnly batch executed, then carol's key rotated out for dave's (`swapOwner`
+/// on chain, then vault v2), and a payment under v2.
+#[test]
+fn safe_vault_pays_batches_and_rotates_an_owner() {
+    let (w, chain) = world();
+    let (alice, a) = eth_signer(&w, "alice", 1);
+    let (bob, b) = eth_signer(&w, "bob", 2);
+    let (carol, c) = eth_signer(&w, "carol", 3);
+    let deployment = w.p("safe-deployment.json");
+    w.airlock(&["eth", "deploy-safe-contracts", "--out", s(&deployment)])
+        .ok();
+    let created = w
+        .airlock(&[
+            "--json",
+            "eth",
+            "create-safe",
+            "--deployment",
+            s(&deployment),
+            "--owner",
+            &a,
+            "--owner",
+            &b,
+            "--owner",
+            &c,
+            "--threshold",
+            "2",
+        ])
+        .ok()
+        .json();
+    let safe = created["safe"].as_str().unwrap().to_owned();
+    let account = created["account"].as_str().unwrap().to_owned();
+    chain
+        .rpc
+        .call(
+            "anvil_setBalance",
+            json!([safe, format!("0x{:x}", 10 * ETH)]),
+        )
+        .unwrap();
+    let signers = [
+        format!("alice:ops:{alice}:{a}"),
+        format!("bob:ops:{bob}:{b}"),
+        format!("carol:ops:{carol}:{c}"),
+    ];
+    w.make_vault(
+        &[
+            "--vault",
+            "dao",
+            "--chain",
+            "ethereum",
+            "--network",
+            "anvil",
+            "--account",
+            &account,
+            "--signer",
+            &signers[0],
+            "--signer",
+            &signers[1],
+            "--signer",
+            &signers[2],
+            "--threshold",
+            "2",
+            "--rule",
+            "all: => 2 ops",
+        ],
+        &["alice", "bob", "carol"],
+        &["alice", "bob", "carol"],
+    );
+
+    // One payment: the signer shows the Safe, the safeTxHash and the payment.
+    let to = "0x00000000000000000000000000000000000A11cE";
+    let (p1, bundle) = w.propose("dao", &format!("{to}:{}", ETH), &[]);
+    let review = w
+        .signer("alice", &["--json", "review", s(&bundle)])
+        .ok()
+        .json();
+    assert_eq!(review["can_approve"], true, "{review}");
+    assert_eq!(review["payments"][0][0], to);
+    let hash = detail(&review, "safeTxHash").expect("the review shows the safeTxHash");
+    assert_eq!(hash.len(), 66);
+    let bob_review = w
+        .signer("bob", &["--json", "review", s(&bundle)])
+        .ok()
+        .json();
+    assert_eq!(
+        detail(&bob_review, "safeTxHash"),
+        Some(hash),
+        "two devices agree"
+    );
+    let x = w.approve("alice", &bundle);
+    let y = w.approve("bob", &bundle);
+    w.submit(&[&x, &y]).ok();
+    execute(&w, &p1);
+    assert_eq!(balance(&chain.rpc, to), U256::from(ETH));
+
+    // A batch: a delegatecall to the allowlisted MultiSendCallOnly.
+    let (d1, d2) = (
+        "0x00000000000000000000000000000000000000d1",
+        "0x00000000000000000000000000000000000000d2",
+    );
+    let (p2, bundle) = w.propose(
+        "dao",
+        &format!("{d1}:1000"),
+        &["--to", &format!("{d2}:2000")],
+    );
+    let review = w
+        .signer("carol", &["--json", "review", s(&bundle)])
+        .ok()
+        .json();
+    assert_eq!(review["can_approve"], true, "{review}");
+    assert_eq!(review["payments"].as_array().unwrap().len(), 2);
+    let x = w.approve("carol", &bundle);
+    let y = w.approve("bob", &bundle);
+    w.submit(&[&x, &y]).ok();
+    execute(&w, &p2);
+    assert_eq!(balance(&chain.rpc, d1), U256::from(1000));
+    assert_eq!(balance(&chain.rpc, d2), U256::from(2000));
+
+    // A replayed broadcast is refused by the node, and nothing changes.
+    w.airlock(&["broadcast", &p2]).fails(1, "ethereum");
+    assert_eq!(balance(&chain.rpc, d1), U256::from(1000));
+
+    // Rotation: carol's key is lost; swapOwner(carol -> dave) under v1, then v2 lists dave.
+    let (dave, d) = eth_signer(&w, "dave", 4);
+    let out = w
+        .airlock(&[
+            "--json",
+            "eth",
+            "swap-owner",
+            "--vault",
+            "dao",
+            "--old",
+            &c,
+            "--new",
+            &d,
+            "--out",
+            s(&w.p("swap.bundle")),
+        ])
+        .ok()
+        .json();
+    let swap = out["proposal"].as_str().unwrap().to_owned();
+    let review = w
+        .signer("alice", &["--json", "review", s(&w.p("swap.bundle"))])
+        .ok()
+        .json();
+    assert!(
+        review.to_string().contains("swapOwner"),
+        "the review decodes the owner change: {review}"
+    );
+    let x = w.approve("alice", &w.p("swap.bundle"));
+    let y = w.approve("bob", &w.p("swap.bundle"));
+    w.submit(&[&x, &y]).ok();
+    execute(&w, &swap);
+    let status = w
+        .airlock(&["--json", "eth", "status", "--vault", "dao"])
+        .ok()
+        .json();
+    let owners = status["owners"].to_string().to_lowercase();
+    assert!(
+        owners.contains(&d.to_lowercase()) && !owners.contains(&c.to_lowercase()),
+        "{status}"
+    );
+
+    // Under v1 the coordinator now refuses to build: the Safe's owners differ from the vault.
+    w.airlock(&["propose", "--vault", "dao", "--to", &format!("{to}:1")])
+        .fails(1, "owners");
+    w.make_vault(
+        &[
+            "--vault",
+            "dao",
+            "--remove-signer",
+            "carol",
+            "--add-signer",
+            &format!("dave:ops:{dave}:{d}"),
+        ],
+        &["alice", "bob", "dave"],
+        &["alice", "bob", "dave"],
+    );
+    let (p3, bundle) = w.propose("dao", &format!("{to}:5"), &[]);
+    let x = w.approve("dave", &bundle);
+    let y = w.approve("alice", &bundle);
+    w.submit(&[&x, &y]).ok();
+    execute(&w, &p3);
+    assert_eq!(balance(&chain.rpc, to), U256::from(ETH + 5));
+
+    // The same Safe registered without an allowlisted MultiSendCallOnly: a batch is refused
+    // before anyone is asked to sign it.
+    // Same Safe, same MultiSendCallOnly for batches, but no delegatecall allowlist.
+    let strict = account.split(" delegatecall=").next().unwrap().to_owned();
+    let v2_signers = [
+        format!("alice:ops:{alice}:{a}"),
+        format!("bob:ops:{bob}:{b}"),
+        format!("dave:ops:{dave}:{d}"),
+    ];
+    w.make_vault(
+        &[
+            "--vault",
+            "strict",
+            "--chain",
+            "ethereum",
+            "--network",
+            "anvil",
+            "--account",
+            &strict,
+            "--signer",
+            &v2_signers[0],
+            "--signer",
+            &v2_signers[1],
+            "--signer",
+            &v2_signers[2],
+            "--threshold",
+            "2",
+            "--rule",
+            "all: => 2 ops",
+        ],
+        &["alice", "bob", "dave"],
+        &["alice"],
+    );
+    w.airlock(&[
+        "propose",
+        "--vault",
+        "strict",
+        "--to",
+        &format!("{d1}:1"),
+        "--to",
+        &format!("{d2}:1"),
+    ])
+    .fails(1, "delegatecall");
+    drop(chain.node);
+}
+
+/// An account (EOA) vault: alice holds the key, bob approves without one; an ETH payment and an
+/// ERC-20 transfer go out as two transactions with consecutive nonces.
+#[test]
+fn account_vault_sends_eth_and_erc20_in_one_batch() {
+    let (w, chain) = world();
+    let (alice, a) = eth_signer(&w, "alice", 1);
+    let bob = w.init_signer("bob");
+    let alice_key =
+        EthKey::from_bytes(&hex::decode(DEV_KEY_1).unwrap().try_into().unwrap()).unwrap();
+    assert_eq!(alice_key.address().to_string(), a);
+    let artifacts = SafeArtifacts::load(&peers_dir()).unwrap();
+    let token = deploy_contract(
+        &chain.rpc,
+        &alice_key,
+        artifacts.test_erc20.bytecode.clone(),
+    )
+    .unwrap();
+    let token_text = EthAddress(token).to_string();
+    w.make_vault(
+        &[
+            "--vault",
+            "hot",
+            "--chain",
+            "ethereum",
+            "--network",
+            "anvil",
+            "--account",
+            &format!("eoa:{a}"),
+            "--signer",
+            &format!("alice:ops:{alice}:{a}"),
+            "--signer",
+            &format!("bob:compliance:{bob}"),
+            "--threshold",
+            "2",
+            "--rule",
+            "all: => 1 ops, 1 compliance",
+        ],
+        &["alice", "bob"],
+        &["alice", "bob"],
+    );
+    let to = "0x000000000000000000000000000000000000b0b0";
+    let (p, bundle) = w.propose(
+        "hot",
+        &format!("{to}:3000"),
+        &["--to", &format!("{to}:7:{token_text}")],
+    );
+    let review = w
+        .signer("alice", &["--json", "review", s(&bundle)])
+        .ok()
+        .json();
+    assert_eq!(review["can_approve"], true, "{review}");
+    assert_eq!(
+        review["spends"].as_array().map(|s| s.len()),
+        Some(2),
+        "{review}"
+    );
+    let x = w.approve("alice", &bundle);
+    let y = w.approve("bob", &bundle);
+    w.submit(&[&x, &y]).ok();
+    let fin = execute(&w, &p);
+    assert_eq!(fin["txid"].as_str().unwrap().split(',').count(), 2);
+    assert_eq!(balance(&chain.rpc, to), U256::from(3000));
+    assert_eq!(erc20_balance(&chain.rpc, token, to), U256::from(7));
+
+    // A mistyped checksum is refused, and so is a vault on another chain than the node's.
+    w.airlock(&[
+        "propose",
+        "--vault",
+        "hot",
+        "--to",
+        "0x000000000000000000000000000000000000B0b0:1",
+    ])
+    .fails(1, "checksum");
+    w.make_vault(
+        &[
+            "--vault",
+            "mainnet-hot",
+            "--chain",
+            "ethereum",
+            "--network",
+            "mainnet",
+            "--account",
+            &format!("eoa:{a}"),
+            "--signer",
+            &format!("alice:ops:{alice}:{a}"),
+            "--threshold",
+            "1",
+            "--rule",
+            "all: => 1 ops",
+        ],
+        &["alice"],
+        &[],
+    );
+    w.airlock(&[
+        "propose",
+        "--vault",
+        "mainnet-hot",
+        "--to",
+        &format!("{to}:1"),
+    ])
+    .fails(1, "chain 31337, the vault is chain 1");
+    drop(chain.node);
+}

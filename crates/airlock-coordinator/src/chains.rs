@@ -1,0 +1,136 @@
+//! Which chains this coordinator can drive, and how it reaches each chain's node.
+//!
+//! Settings live in `chains.json` in the coordinator's home (written by `airlock chain …`):
+//! the Ethereum node's JSON-RPC URL and the file holding the relayer key, a coordinator-held
+//! key that only pays gas for Safe `execTransaction` calls (mode 0600, like the identity key;
+//! it is never a vault owner, so losing it loses gas money, not vault funds).
+//!
+//! This module must never hold a vault owner's key, and never reach a node other than the one
+//! configured.
+
+use std::path::{Path, PathBuf};
+
+use airlock_core::VaultDefinition;
+use airlock_core::chain::{ChainOnline, DecisionOnly};
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+use crate::{CoordinatorError, Result};
+
+/// The file in the coordinator's home.
+pub const CHAINS_FILE: &str = "chains.json";
+
+/// Chains this build knows.
+pub const AVAILABLE: &[&str] = &[DecisionOnly::NAME, airlock_chain_ethereum::CHAIN];
+
+/// Ethereum node settings.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EthereumSettings {
+    /// The node's JSON-RPC URL (`http://host:port`).
+    pub rpc: String,
+    /// A file holding the relayer's 32-byte secret as hex (mode 0600).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub relayer_key_file: Option<PathBuf>,
+}
+
+/// What `chains.json` holds.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChainSettings {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ethereum: Option<EthereumSettings>,
+}
+
+impl ChainSettings {
+    /// Reads `chains.json` from a coordinator home (absent: no chain configured).
+    pub fn load(home: &Path) -> Result<ChainSettings> {
+        let path = home.join(CHAINS_FILE);
+        if !path.exists() {
+            return Ok(ChainSettings::default());
+        }
+        let bytes = airlock_transport::read_bounded(&path, 64 * 1024)
+            .map_err(|e| CoordinatorError::Setup(format!("{}: {e}", path.display())))?;
+        serde_json::from_slice(&bytes)
+            .map_err(|e| CoordinatorError::Setup(format!("{} is damaged: {e}", path.display())))
+    }
+
+    /// Writes `chains.json` atomically.
+    pub fn save(&self, home: &Path) -> Result<()> {
+        let json = serde_json::to_vec_pretty(self).expect("settings serialize");
+        airlock_transport::write_atomic(&home.join(CHAINS_FILE), &json)
+            .map_err(|e| CoordinatorError::Setup(e.to_string()))
+    }
+}
+
+/// Reads a relayer key file: 64 hex digits (an optional `0x` and surrounding whitespace allowed).
+pub fn read_relayer_key(path: &Path) -> Result<airlock_chain_ethereum::EthKey> {
+    let text =
+        Zeroizing::new(airlock_transport::read_bounded(path, 1024).map_err(|e| {
+            CoordinatorError::Setup(format!("relayer key {}: {e}", path.display()))
+        })?);
+    let text = std::str::from_utf8(&text)
+        .map_err(|_| CoordinatorError::Setup(format!("relayer key {}: not text", path.display())))?
+        .trim();
+    let hex_digits = text.strip_prefix("0x").unwrap_or(text);
+    let mut secret = Zeroizing::new([0u8; 32]);
+    hex::decode_to_slice(hex_digits, secret.as_mut()).map_err(|_| {
+        CoordinatorError::Setup(format!(
+            "relayer key {}: expected 64 hex digits",
+            path.display()
+        ))
+    })?;
+    airlock_chain_ethereum::EthKey::from_bytes(&secret)
+        .map_err(|e| CoordinatorError::Setup(format!("relayer key {}: {e}", path.display())))
+}
+
+/// The Ethereum chain as configured.
+pub fn ethereum(
+    settings: &ChainSettings,
+) -> Result<airlock_chain_ethereum::chain_online::EthereumOnline> {
+    let eth = settings.ethereum.as_ref().ok_or_else(|| {
+        CoordinatorError::Setup(
+            "no Ethereum node configured: run `airlock chain ethereum --rpc http://HOST:PORT`"
+                .into(),
+        )
+    })?;
+    let relayer = eth
+        .relayer_key_file
+        .as_deref()
+        .map(read_relayer_key)
+        .transpose()?;
+    Ok(airlock_chain_ethereum::chain_online::EthereumOnline::new(
+        &eth.rpc, relayer,
+    )?)
+}
+
+/// An online chain implementation by name, with its node settings.
+pub fn chain_online(name: &str, settings: &ChainSettings) -> Result<Box<dyn ChainOnline>> {
+    match name {
+        DecisionOnly::NAME => Ok(Box::new(DecisionOnly)),
+        airlock_chain_ethereum::CHAIN => Ok(Box::new(ethereum(settings)?)),
+        other => Err(unavailable(other)),
+    }
+}
+
+fn unavailable(name: &str) -> CoordinatorError {
+    CoordinatorError::Setup(format!(
+        "chain {name:?} is not available in this build (available: {})",
+        AVAILABLE.join(", ")
+    ))
+}
+
+/// Checks a vault definition's chain-specific parts (network, account, signers' chain keys)
+/// without reaching any node.
+pub fn validate_vault(def: &VaultDefinition) -> Result<()> {
+    match def.chain.as_str() {
+        DecisionOnly::NAME => Ok(()),
+        airlock_chain_ethereum::CHAIN => {
+            airlock_chain_ethereum::EthVault::from_vault(def).map_err(|e| {
+                CoordinatorError::Core(airlock_core::CoreError::Invalid(e.to_string()))
+            })?;
+            Ok(())
+        }
+        other => Err(unavailable(other)),
+    }
+}

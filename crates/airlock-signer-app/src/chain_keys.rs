@@ -1,0 +1,177 @@
+//! The signer's chain keys: the secrets that sign transactions (as opposed to the identity key,
+//! which signs approvals), each sealed under the signer's passphrase in `keys/<chain>-<id>.key`
+//! with the identity key's KDF parameters (Argon2id + XChaCha20-Poly1305, see
+//! `airlock_custody::keystore`).
+//!
+//! A vault names each signer's public chain key (`SignerEntry::chain_key`: an Ethereum address,
+//! …); when the signer approves, the secret for exactly that chain key is unsealed, handed to the
+//! chain's `sign`, and dropped (zeroized).
+//!
+//! This module must never write a secret unsealed, overwrite an existing key file, or print a
+//! secret.
+
+use std::path::{Path, PathBuf};
+
+use airlock_core::VaultDefinition;
+use airlock_core::chain::ChainSecret;
+use airlock_custody::Passphrase;
+use zeroize::Zeroizing;
+
+use crate::{IDENTITY_FILE, Result, SignerError, SignerHome, io};
+
+/// The directory of sealed chain keys in a signer home.
+pub const KEYS_DIR: &str = "keys";
+
+/// The public chain key (as a vault lists it) of a chain secret.
+pub fn chain_key_of(chain: &str, secret: &[u8]) -> Result<String> {
+    match chain {
+        airlock_chain_ethereum::CHAIN => {
+            let bytes: &[u8; 32] = secret.try_into().map_err(|_| {
+                SignerError::Setup(format!(
+                    "an Ethereum key is 32 bytes, this one is {}",
+                    secret.len()
+                ))
+            })?;
+            let key = airlock_chain_ethereum::EthKey::from_bytes(bytes)
+                .map_err(|e| SignerError::Setup(e.to_string()))?;
+            Ok(key.address().to_string())
+        }
+        other => Err(SignerError::Setup(format!(
+            "this signer build keeps no chain keys for {other:?} (available: {})",
+            airlock_chain_ethereum::CHAIN
+        ))),
+    }
+}
+
+/// Whether two spellings name the same chain key (Ethereum addresses ignore checksum case).
+pub fn same_chain_key(chain: &str, a: &str, b: &str) -> bool {
+    match chain {
+        airlock_chain_ethereum::CHAIN => a.eq_ignore_ascii_case(b),
+        _ => a == b,
+    }
+}
+
+/// The file name part that identifies a chain key: the lowercase key when it is short and plain
+/// (an Ethereum address), else the first 32 hex digits of its SHA-256.
+fn key_id(chain_key: &str) -> String {
+    if chain_key.len() <= 64 && chain_key.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        chain_key.to_ascii_lowercase()
+    } else {
+        use sha2::Digest;
+        hex::encode(&sha2::Sha256::digest(chain_key.as_bytes())[..16])
+    }
+}
+
+/// Where the sealed secret of `chain_key` lives.
+pub fn chain_key_file(home: &Path, chain: &str, chain_key: &str) -> PathBuf {
+    home.join(KEYS_DIR)
+        .join(format!("{chain}-{}.key", key_id(chain_key)))
+}
+
+impl SignerHome {
+    /// Seals a chain secret under the signer's passphrase (checked against the identity key
+    /// first); returns the public chain key to list in vault definitions and the file written.
+    pub fn store_chain_key(
+        &self,
+        chain: &str,
+        secret: &[u8],
+        passphrase: &Passphrase,
+    ) -> Result<(String, PathBuf)> {
+        self.unlock(passphrase)?;
+        let chain_key = chain_key_of(chain, secret)?;
+        let path = chain_key_file(&self.dir, chain, &chain_key);
+        if path.exists() {
+            return Err(SignerError::Setup(format!(
+                "{} already holds the key of {chain_key}; refusing to overwrite it",
+                path.display()
+            )));
+        }
+        let identity = airlock_transport::read_bounded(&self.dir.join(IDENTITY_FILE), 64 * 1024)
+            .map_err(io)?;
+        let params = airlock_custody::sealed_params(&identity)?;
+        let sealed = airlock_custody::seal(secret, passphrase, params)?;
+        let dir = self.dir.join(KEYS_DIR);
+        create_private_dir(&dir)?;
+        airlock_transport::write_atomic_private_new(&path, &sealed).map_err(io)?;
+        Ok((chain_key, path))
+    }
+
+    /// The chain keys this signer holds: (chain, file name).
+    pub fn chain_key_files(&self) -> Result<Vec<(String, PathBuf)>> {
+        let dir = self.dir.join(KEYS_DIR);
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        for entry in entries {
+            let path = entry.map_err(io)?.path();
+            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            if let Some((chain, _)) = name.strip_suffix(".key").and_then(|n| n.split_once('-')) {
+                out.push((chain.to_owned(), path.clone()));
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// The secret this signer signs `vault`'s transactions with: `None` when the vault lists no
+    /// chain key for this signer (it approves without a chain signature).
+    pub fn chain_secret(
+        &self,
+        vault: &VaultDefinition,
+        passphrase: &Passphrase,
+    ) -> Result<Option<ChainSecret>> {
+        let me = self.public_key()?;
+        let entry = vault.signer(&me).ok_or_else(|| {
+            SignerError::Refused(format!(
+                "this signer is not a signer of vault {:?} v{}",
+                vault.vault_id, vault.version
+            ))
+        })?;
+        if entry.chain_key.is_empty() {
+            return Ok(None);
+        }
+        if entry.custody == "hsm" {
+            return Err(SignerError::Setup(format!(
+                "vault {:?} records this signer's {} key as HSM-backed; signing {} transactions \
+                 through the HSM is not wired into approvals yet (use `airlock-signer hsm sign`)",
+                vault.vault_id, vault.chain, vault.chain
+            )));
+        }
+        let path = chain_key_file(&self.dir, &vault.chain, &entry.chain_key);
+        let sealed = airlock_transport::read_bounded(&path, 64 * 1024).map_err(|_| {
+            SignerError::Setup(format!(
+                "vault {:?} lists {} as this signer's {} key, but {} does not exist: add the key \
+                 with `airlock-signer key add --chain {}`",
+                vault.vault_id,
+                entry.chain_key,
+                vault.chain,
+                path.display(),
+                vault.chain
+            ))
+        })?;
+        let secret: Zeroizing<Vec<u8>> = airlock_custody::open(&sealed, passphrase)?;
+        if !same_chain_key(
+            &vault.chain,
+            &chain_key_of(&vault.chain, &secret)?,
+            &entry.chain_key,
+        ) {
+            return Err(SignerError::Setup(format!(
+                "{} does not hold the key of {}: the keys directory was tampered with",
+                path.display(),
+                entry.chain_key
+            )));
+        }
+        Ok(Some(ChainSecret(secret)))
+    }
+}
+
+fn create_private_dir(dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(io)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(io)?;
+    }
+    Ok(())
+}
