@@ -422,6 +422,57 @@ fn account_vault_sends_eth_and_erc20_in_one_batch() {
     assert_eq!(balance(&chain.rpc, to), U256::from(3000));
     assert_eq!(erc20_balance(&chain.rpc, token, to), U256::from(7));
 
+    // Typed data: every field shown, the account's signature in the finalized record, nothing to
+    // broadcast.
+    let typed = w.p("mail.json");
+    std::fs::write(
+        &typed,
+        r#"{"types":{"EIP712Domain":[{"name":"name","type":"string"},{"name":"chainId","type":"uint256"}],"Mail":[{"name":"to","type":"address"},{"name":"contents","type":"string"}]},"primaryType":"Mail","domain":{"name":"Airlock test","chainId":31337},"message":{"to":"0x000000000000000000000000000000000000b0b0","contents":"quarterly report"}}"#,
+    )
+    .unwrap();
+    let bundle = w.p("typed.bundle");
+    let out = w
+        .airlock(&[
+            "--json",
+            "eth",
+            "typed-data",
+            "--vault",
+            "hot",
+            s(&typed),
+            "--out",
+            s(&bundle),
+        ])
+        .ok()
+        .json();
+    let typed_id = out["proposal"].as_str().unwrap().to_owned();
+    let review = w
+        .signer("alice", &["--json", "review", s(&bundle)])
+        .ok()
+        .json();
+    assert_eq!(review["can_approve"], true, "{review}");
+    assert!(
+        review["details"].to_string().contains("quarterly report"),
+        "{review}"
+    );
+    assert!(detail(&review, "EIP-712 hash").is_some(), "{review}");
+    let x = w.approve("alice", &bundle);
+    let y = w.approve("bob", &bundle);
+    w.submit(&[&x, &y]).ok();
+    w.airlock(&["finalize", &typed_id]).ok();
+    w.airlock(&["broadcast", &typed_id])
+        .fails(1, "nothing to broadcast");
+
+    // A typed message for another chain is refused before any signer sees it.
+    std::fs::write(
+        &typed,
+        std::fs::read_to_string(&typed)
+            .unwrap()
+            .replace("31337", "1"),
+    )
+    .unwrap();
+    w.airlock(&["eth", "typed-data", "--vault", "hot", s(&typed)])
+        .fails(1, "chain");
+
     // A mistyped checksum is refused, and so is a vault on another chain than the node's.
     w.airlock(&[
         "propose",
@@ -459,5 +510,95 @@ fn account_vault_sends_eth_and_erc20_in_one_batch() {
         &format!("{to}:1"),
     ])
     .fails(1, "chain 31337, the vault is chain 1");
+    drop(chain.node);
+}
+
+/// Figure (not a check): time from `propose` to the confirmed `execTransaction` of a 2-of-3 Safe
+/// through the real binaries (seven process runs: propose, two approvals, submit, finalize,
+/// broadcast, confirm; signers use the test KDF). Run with
+/// `cargo test --release -p airlock --test eth_cli -- --ignored --nocapture`.
+#[test]
+#[ignore = "a figure for docs/PERFORMANCE.md, not a check"]
+fn figure_safe_proposal_to_exec() {
+    let (w, chain) = world();
+    let (alice, a) = eth_signer(&w, "alice", 1);
+    let (bob, b) = eth_signer(&w, "bob", 2);
+    let (carol, c) = eth_signer(&w, "carol", 3);
+    let deployment = w.p("d.json");
+    w.airlock(&["eth", "deploy-safe-contracts", "--out", s(&deployment)])
+        .ok();
+    let created = w
+        .airlock(&[
+            "--json",
+            "eth",
+            "create-safe",
+            "--deployment",
+            s(&deployment),
+            "--owner",
+            &a,
+            "--owner",
+            &b,
+            "--owner",
+            &c,
+            "--threshold",
+            "2",
+        ])
+        .ok()
+        .json();
+    let safe = created["safe"].as_str().unwrap().to_owned();
+    chain
+        .rpc
+        .call(
+            "anvil_setBalance",
+            json!([safe, format!("0x{:x}", 10 * ETH)]),
+        )
+        .unwrap();
+    w.make_vault(
+        &[
+            "--vault",
+            "dao",
+            "--chain",
+            "ethereum",
+            "--network",
+            "anvil",
+            "--account",
+            created["account"].as_str().unwrap(),
+            "--signer",
+            &format!("alice:ops:{alice}:{a}"),
+            "--signer",
+            &format!("bob:ops:{bob}:{b}"),
+            "--signer",
+            &format!("carol:ops:{carol}:{c}"),
+            "--threshold",
+            "2",
+            "--rule",
+            "all: => 2 ops",
+        ],
+        &["alice", "bob", "carol"],
+        &["alice", "bob"],
+    );
+    let mut times = Vec::new();
+    for i in 0..7u128 {
+        let t = std::time::Instant::now();
+        let (p, bundle) = w.propose(
+            "dao",
+            &format!("0x00000000000000000000000000000000000A11cE:{}", 1000 + i),
+            &[],
+        );
+        let x = w.approve("alice", &bundle);
+        let y = w.approve("bob", &bundle);
+        w.submit(&[&x, &y]).ok();
+        execute(&w, &p);
+        times.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    times.sort_by(f64::total_cmp);
+    println!(
+        "2-of-3 Safe, propose -> confirmed execTransaction through the CLIs: median {:.0} ms \
+         (min {:.0}, max {:.0}, {} runs)",
+        times[times.len() / 2],
+        times[0],
+        times[times.len() - 1],
+        times.len()
+    );
     drop(chain.node);
 }
