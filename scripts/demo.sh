@@ -8,10 +8,14 @@
 # (1 of ops) is proposed, approved and finalized; 4. a large payment (2 of ops + 1 of compliance)
 # is approved by alice and bob and rejected by carol (3b: a crossing with signed transfer manifests), so it is rejected; 5. bob's key is rotated out
 # (vault v2, approved by a threshold of v1 and of v2); 6. the log is verified, a tampered approval
-# is refused. Chain "none" records decisions only; chain crates plug into the same flow.
+# is refused. Chain "none" records decisions only. 7. the same flow moves real funds: a 2-of-3 Safe
+# on a local Ethereum node (anvil, installed from npm into target/peers), a payment executed on
+# chain and checked there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+scripts/install-eth-peers.sh --node
+ANVIL="$PWD/target/peers/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil"
 echo "== building (cargo build --bins) =="
 cargo build --quiet --bins
 BIN="$PWD/target/debug"
@@ -19,7 +23,8 @@ AIRLOCK="$BIN/airlock"
 SIGNER="$BIN/airlock-signer"
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/airlock-demo.XXXXXX")
-trap 'rm -rf "$WORK"' EXIT
+ANVIL_PID=
+trap '[ -n "$ANVIL_PID" ] && kill "$ANVIL_PID" 2>/dev/null; rm -rf "$WORK"' EXIT
 cd "$WORK"
 mkdir usb   # the "USB stick" that carries files across the gap
 say() { printf '\n\033[1m== %s ==\033[0m\n' "$*"; }
@@ -96,5 +101,57 @@ printf '\x01' | dd of=usb/tampered bs=1 seek=200 conv=notrunc status=none
 if "$AIRLOCK" --home coordinator submit usb/tampered; then echo "tampered file accepted?!"; exit 1; fi
 echo "-- inspect of alice's approval --"
 "$AIRLOCK" --home coordinator inspect usb/rent.alice | sed -n 1,12p
+
+say "7. a 2-of-3 Safe on a local Ethereum node (anvil on a free loopback port)"
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+MNEMONIC="test test test test test test test test test test test junk"   # anvil's development accounts
+"$ANVIL" --host 127.0.0.1 --port "$PORT" --chain-id 31337 --mnemonic "$MNEMONIC" >/dev/null 2>&1 &
+ANVIL_PID=$!
+RPC="http://127.0.0.1:$PORT"
+rpc() { python3 - "$RPC" "$@" <<'PY'
+import json, sys, time, urllib.request
+url, method, params = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+for _ in range(100):
+    try:
+        req = urllib.request.Request(url, json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).encode(), {"Content-Type": "application/json"})
+        print(json.load(urllib.request.urlopen(req, timeout=2)).get("result")); break
+    except OSError:
+        time.sleep(0.1)
+PY
+}
+rpc eth_chainId '[]' >/dev/null   # waits until the node answers
+echo "ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80" > relayer.hex   # anvil account 0: pays gas only
+"$AIRLOCK" --home coordinator chain ethereum --rpc "$RPC" --relayer-key-file relayer.hex
+echo "$MNEMONIC" > words.txt   # on a real signer: its own mnemonic, kept offline
+addr() { "$SIGNER" --home "$1" --passphrase-file "$1.pass" --json key add --chain ethereum --mnemonic-file words.txt --index "$2" | json_field chain_key; }
+A=$(addr alice 1); C=$(addr carol 3); D=$(addr dave 4)
+echo "alice $A"; echo "carol $C"; echo "dave  $D"
+"$AIRLOCK" --home coordinator eth deploy-safe-contracts --out safe-contracts.json >/dev/null
+ACCOUNT=$("$AIRLOCK" --home coordinator --json eth create-safe --deployment safe-contracts.json \
+  --owner "$A" --owner "$C" --owner "$D" --threshold 2 | json_field account)
+SAFE=$(echo "$ACCOUNT" | sed 's/^safe:\([^ ]*\).*/\1/')
+rpc anvil_setBalance "[\"$SAFE\", \"0x8ac7230489e80000\"]" >/dev/null   # 10 ETH into the Safe
+echo "vault account: $ACCOUNT"
+"$AIRLOCK" --home coordinator vault draft --vault dao --chain ethereum --network anvil --account "$ACCOUNT" \
+  --signer "alice:ops:$ALICE:$A" --signer "carol:ops:$CAROL:$C" --signer "dave:ops:$DAVE:$D" \
+  --threshold 2 --rule "all: => 2 ops" --out usb/dao-v1.draft
+for who in alice carol dave; do
+  "$SIGNER" --home "$who" --passphrase-file "$who.pass" vault sign usb/dao-v1.draft --out "usb/dao-v1.$who" --yes | tail -n 1
+done
+"$AIRLOCK" --home coordinator vault submit usb/dao-v1.alice usb/dao-v1.carol usb/dao-v1.dave
+"$AIRLOCK" --home coordinator vault show dao --out usb/dao-v1.airlock >/dev/null
+for who in alice carol dave; do "$SIGNER" --home "$who" vault register usb/dao-v1.airlock | sed -n 1p; done
+"$AIRLOCK" --home coordinator propose --vault dao --to 0x00000000000000000000000000000000000A11cE:1500000000000000000 \
+  --memo "grant payout" --out usb/grant.bundle
+echo "-- alice's screen (compare the safeTxHash with carol's device) --"
+"$SIGNER" --home alice --passphrase-file alice.pass approve usb/grant.bundle --out usb/grant.alice --yes
+"$SIGNER" --home carol --passphrase-file carol.pass approve usb/grant.bundle --out usb/grant.carol --yes >/dev/null
+"$AIRLOCK" --home coordinator submit usb/grant.alice usb/grant.carol
+GRANT=$("$AIRLOCK" --home coordinator --json status --vault dao | python3 -c 'import json, sys; print(json.load(sys.stdin)[0]["proposal"])')
+"$AIRLOCK" --home coordinator finalize "$GRANT"
+"$AIRLOCK" --home coordinator broadcast "$GRANT"
+"$AIRLOCK" --home coordinator confirm "$GRANT"
+echo "recipient balance on chain: $(( $(rpc eth_getBalance '["0x00000000000000000000000000000000000A11cE", "latest"]') )) wei"
+"$AIRLOCK" --home coordinator eth status --vault dao
 
 say "demo finished"

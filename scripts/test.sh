@@ -33,22 +33,8 @@ if [ ${#pip_missing[@]} -gt 0 ]; then
   python3 -m pip install -q --disable-pip-version-check "${pip_missing[@]}"
   command -v pyenv >/dev/null 2>&1 && pyenv rehash || true
 fi
-#   Ethereum peers from npm (binaries and packages only, under target/peers, never committed):
-#   cast (byte-identical raw transactions and signatures), Safe's protocol-kit (safeTxHash),
-#   anvil (a real node) and the Safe 1.4.1 contract artifacts.
-PEERS=target/peers
-install_npm() { # DIR PROBE PACKAGE…
-  local dir=$1 probe=$2; shift 2
-  if [ ! -e "$dir/node_modules/$probe" ]; then
-    echo "== installing $* (npm, into $dir) =="
-    mkdir -p "$dir"
-    npm install --silent --no-audit --no-fund --save-exact --prefix "$dir" "$@" >/dev/null
-  fi
-}
-install_npm "$PEERS/cast" @foundry-rs/cast-linux-amd64/bin/cast @foundry-rs/cast-linux-amd64@1.7.1
-install_npm "$PEERS/safe" @safe-global/protocol-kit/package.json @safe-global/protocol-kit@8.0.7
-install_npm "$PEERS" @foundry-rs/anvil-linux-amd64/bin/anvil \
-  @safe-global/safe-contracts@1.4.1 @foundry-rs/anvil-linux-amd64@1.7.1
+#   Ethereum peers from npm under target/peers: anvil, the Safe 1.4.1 contracts, cast, protocol-kit.
+scripts/install-eth-peers.sh --all
 cargo clippy --version >/dev/null 2>&1 || rustup component add clippy
 
 echo "== cargo fmt --check =="

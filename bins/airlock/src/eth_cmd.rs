@@ -169,7 +169,7 @@ pub fn run_chain(home: &Path, json: bool, cmd: ChainCommand) -> CliResult {
                 println!("Ethereum node {rpc}: chain id {chain_id}");
                 match relayer {
                     Some((a, b)) => println!(
-                        "relayer {a} ({} ETH) pays gas for Safe executions",
+                        "relayer {a} ({}) pays gas for Safe executions",
                         airlock_chain_ethereum::format_eth(b)
                     ),
                     None => println!(
@@ -473,7 +473,7 @@ pub fn run_eth(home: &Path, json: bool, cmd: EthCommand) -> CliResult {
                 print_json(&v);
             } else {
                 println!(
-                    "{vault}: {} on chain {} — {} ETH",
+                    "{vault}: {} on chain {} — {}",
                     spec.address(),
                     spec.chain_id,
                     airlock_chain_ethereum::format_eth(balance)
