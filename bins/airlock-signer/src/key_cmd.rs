@@ -22,27 +22,36 @@ const MAX_INPUT: u64 = 4096;
 
 #[derive(Subcommand)]
 pub enum KeyCommand {
-    /// Add a chain key: derived from a BIP-39 mnemonic file, or a raw secret (hex) file.
+    /// Add a chain key: derived from a BIP-39 mnemonic file, a raw secret (hex) file, or a
+    /// secp256k1 key generated inside a PKCS#11 token (`hsm keygen`), recorded by reference.
     Add {
         /// The chain ("ethereum").
         #[arg(long)]
         chain: String,
         /// A file holding the BIP-39 words.
-        #[arg(
-            long,
-            conflicts_with = "secret_file",
-            required_unless_present = "secret_file"
-        )]
+        #[arg(long, conflicts_with_all = ["secret_file", "hsm_token"])]
         mnemonic_file: Option<PathBuf>,
         /// A file holding the BIP-39 passphrase (none by default).
         #[arg(long, requires = "mnemonic_file")]
         bip39_passphrase_file: Option<PathBuf>,
         /// The account index in the chain's derivation path (Ethereum: m/44'/60'/0'/0/INDEX).
-        #[arg(long, default_value_t = 0, requires = "mnemonic_file")]
+        #[arg(long, default_value_t = 0)]
         index: u32,
         /// A file holding the raw secret key as hex (`0x` allowed).
-        #[arg(long)]
+        #[arg(long, conflicts_with = "hsm_token")]
         secret_file: Option<PathBuf>,
+        /// The label of the token holding the key (the key stays there; approvals open it).
+        #[arg(long, requires_all = ["hsm_label", "hsm_pin_file"])]
+        hsm_token: Option<String>,
+        /// The key's label on the token.
+        #[arg(long, requires = "hsm_token")]
+        hsm_label: Option<String>,
+        /// The PKCS#11 module (default: $AIRLOCK_PKCS11_MODULE, else SoftHSM2's).
+        #[arg(long, requires = "hsm_token")]
+        hsm_module: Option<PathBuf>,
+        /// The token's PIN (one trailing newline ignored).
+        #[arg(long, requires = "hsm_token")]
+        hsm_pin_file: Option<PathBuf>,
     },
     /// List the chain keys this signer holds (public keys only).
     List,
@@ -98,14 +107,46 @@ pub fn run(home: &Path, json: bool, pass_file: Option<&Path>, cmd: KeyCommand) -
             bip39_passphrase_file,
             index,
             secret_file,
+            hsm_token,
+            hsm_label,
+            hsm_module,
+            hsm_pin_file,
         } => {
+            if let (Some(token), Some(label), Some(pin_file)) = (hsm_token, hsm_label, hsm_pin_file)
+            {
+                let pin = airlock_custody::hsm::Pin::from_file(&pin_file)?;
+                let reference = airlock_signer_app::chain_keys::HsmKeyRef {
+                    module: airlock_custody::hsm::module_path(hsm_module.as_deref()),
+                    token,
+                    label,
+                    public_key: String::new(),
+                };
+                let (chain_key, path) = h
+                    .store_hsm_chain_key(&chain, &reference, &pin)
+                    .map_err(|e| CliError::new(e.to_string()))?;
+                if json {
+                    print_json(
+                        &json!({ "chain": chain, "chain_key": chain_key, "file": path, "custody": "hsm" }),
+                    );
+                } else {
+                    println!("{chain} key {chain_key} (in token {:?})", reference.token);
+                    println!("recorded -> {}", path.display());
+                    println!(
+                        "List it in a vault: --signer {}:ROLE:{}:{chain_key}:hsm",
+                        h.config.name, h.config.identity
+                    );
+                }
+                return Ok(());
+            }
             let secret = match (&mnemonic_file, &secret_file) {
                 (Some(m), _) => {
                     secret_from_mnemonic(&chain, m, bip39_passphrase_file.as_deref(), index)?
                 }
                 (None, Some(s)) => secret_from_hex(s)?,
                 (None, None) => {
-                    return Err(CliError::new("give --mnemonic-file or --secret-file"));
+                    return Err(CliError::new(
+                        "give --mnemonic-file, --secret-file or --hsm-token/--hsm-label/--hsm-pin-file",
+                    ));
                 }
             };
             // Refuse a secret of the wrong shape before asking for the passphrase.

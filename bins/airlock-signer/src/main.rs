@@ -82,6 +82,10 @@ enum Command {
         yes: bool,
         #[arg(long)]
         armor: bool,
+        /// The PIN of the token holding this signer's chain key, when the vault records it as
+        /// HSM-backed (one trailing newline ignored).
+        #[arg(long, env = "AIRLOCK_HSM_PIN_FILE")]
+        hsm_pin_file: Option<PathBuf>,
     },
     /// Reject a proposal with a reason: signs and records it in the journal.
     Reject {
@@ -262,6 +266,7 @@ fn run(cli: Cli) -> CliResult {
             out,
             yes,
             armor,
+            hsm_pin_file,
         } => decide(
             &cli.home,
             json,
@@ -272,6 +277,7 @@ fn run(cli: Cli) -> CliResult {
             yes,
             &out,
             armor,
+            hsm_pin_file.as_deref(),
         ),
         Command::Reject {
             bundle,
@@ -288,6 +294,7 @@ fn run(cli: Cli) -> CliResult {
             true,
             &out,
             armor,
+            None,
         ),
         Command::Reexport { proposal, out } => {
             let h = home(&cli.home)?;
@@ -426,6 +433,7 @@ fn decide(
     confirmed: bool,
     out: &Path,
     armor: bool,
+    hsm_pin_file: Option<&Path>,
 ) -> CliResult {
     let h = home(dir)?;
     let now = now()?;
@@ -444,13 +452,19 @@ fn decide(
     }
     let pass = passphrase(pass_file, false)?;
     let key = h.unlock(&pass).map_err(signer_err)?;
-    let chain_secret = match decision {
-        Decision::Approve => h.chain_secret(&review.vault, &pass).map_err(signer_err)?,
+    let chain_signer = match decision {
+        Decision::Approve => {
+            let pin = hsm_pin_file
+                .map(airlock_custody::hsm::Pin::from_file)
+                .transpose()?;
+            h.chain_signer(&review.vault, &pass, pin.as_ref())
+                .map_err(signer_err)?
+        }
         Decision::Reject => None,
     };
     drop(pass);
     let env = h
-        .decide(&review, decision, reason, &key, chain_secret.as_ref(), now)
+        .decide(&review, decision, reason, &key, chain_signer.as_ref(), now)
         .map_err(signer_err)?;
     write_envelope(out, &env, armor)?;
     let word = decision.as_str();

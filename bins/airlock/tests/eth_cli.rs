@@ -602,3 +602,157 @@ fn figure_safe_proposal_to_exec() {
     );
     drop(chain.node);
 }
+
+/// A Safe owner whose key lives in a PKCS#11 token (SoftHSM2): the key is generated inside the
+/// token, recorded by reference (`key add --hsm-token`), listed as HSM-backed in the vault, and
+/// the owner's approval is signed by the token; the payment executes on chain. Without the PIN
+/// the approval is refused and nothing is written.
+#[test]
+fn safe_owner_signs_through_a_softhsm_token() {
+    let (w, chain) = world();
+    let (alice, a) = eth_signer(&w, "alice", 1);
+    let bob = w.init_signer("bob");
+    // bob's token.
+    let tokens = w.p("tokens");
+    std::fs::create_dir_all(&tokens).unwrap();
+    let conf = w.p("softhsm2.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
+            tokens.display()
+        ),
+    )
+    .unwrap();
+    let pin = w.p("bob.pin");
+    std::fs::write(&pin, "1234-user\n").unwrap();
+    let init = std::process::Command::new("softhsm2-util")
+        .args([
+            "--init-token",
+            "--free",
+            "--label",
+            "bob-token",
+            "--so-pin",
+            "5678-so",
+        ])
+        .args(["--pin", "1234-user"])
+        .env("SOFTHSM2_CONF", &conf)
+        .output()
+        .expect("softhsm2-util (apt-get install softhsm2)");
+    assert!(
+        init.status.success(),
+        "{}",
+        String::from_utf8_lossy(&init.stderr)
+    );
+    let env = [("SOFTHSM2_CONF", s(&conf))];
+    let bob_cmd = |args: &[&str]| {
+        let home = w.signer_home("bob");
+        let pass = w.pass_file("bob");
+        let mut all = vec!["--home", s(&home), "--passphrase-file", s(&pass)];
+        all.extend_from_slice(args);
+        run(&signer_bin(), &all, T0, &env)
+    };
+    bob_cmd(&[
+        "hsm",
+        "keygen",
+        "--token",
+        "bob-token",
+        "--pin-file",
+        s(&pin),
+        "--label",
+        "eth-1",
+        "--kind",
+        "secp256k1",
+    ])
+    .ok();
+    let added = bob_cmd(&[
+        "--json",
+        "key",
+        "add",
+        "--chain",
+        "ethereum",
+        "--hsm-token",
+        "bob-token",
+        "--hsm-label",
+        "eth-1",
+        "--hsm-pin-file",
+        s(&pin),
+    ])
+    .ok()
+    .json();
+    assert_eq!(added["custody"], "hsm");
+    let b = added["chain_key"].as_str().unwrap().to_owned();
+    assert!(b.starts_with("0x") && b.len() == 42, "{b}");
+
+    let deployment = w.p("d.json");
+    w.airlock(&["eth", "deploy-safe-contracts", "--out", s(&deployment)])
+        .ok();
+    let created = w
+        .airlock(&[
+            "--json",
+            "eth",
+            "create-safe",
+            "--deployment",
+            s(&deployment),
+            "--owner",
+            &a,
+            "--owner",
+            &b,
+            "--threshold",
+            "2",
+        ])
+        .ok()
+        .json();
+    let safe = created["safe"].as_str().unwrap().to_owned();
+    chain
+        .rpc
+        .call(
+            "anvil_setBalance",
+            json!([safe, format!("0x{:x}", 10 * ETH)]),
+        )
+        .unwrap();
+    let vault_file = w.make_vault(
+        &[
+            "--vault",
+            "cold",
+            "--chain",
+            "ethereum",
+            "--network",
+            "anvil",
+            "--account",
+            created["account"].as_str().unwrap(),
+            "--signer",
+            &format!("alice:ops:{alice}:{a}"),
+            "--signer",
+            &format!("bob:ops:{bob}:{b}:hsm"),
+            "--threshold",
+            "2",
+            "--rule",
+            "all: => 2 ops",
+        ],
+        &["alice", "bob"],
+        &["alice", "bob"],
+    );
+    assert!(std::fs::metadata(vault_file).is_ok());
+    let to = "0x00000000000000000000000000000000000A11cE";
+    let (p, bundle) = w.propose("cold", &format!("{to}:777"), &[]);
+    let x = w.approve("alice", &bundle);
+    let y = w.fresh("bob.approval");
+    // No PIN: refused, no approval written, nothing in bob's journal.
+    bob_cmd(&["approve", s(&bundle), "--out", s(&y), "--yes"]).fails(1, "PIN");
+    assert!(!y.exists());
+    bob_cmd(&[
+        "approve",
+        s(&bundle),
+        "--out",
+        s(&y),
+        "--yes",
+        "--hsm-pin-file",
+        s(&pin),
+    ])
+    .ok();
+    w.submit(&[&x, &y]).ok();
+    execute(&w, &p);
+    assert_eq!(balance(&chain.rpc, to), U256::from(777));
+    drop(chain.node);
+}

@@ -15,7 +15,7 @@
 //! is not the vault's account or one of its Safe owners.
 
 use airlock_core::cbor::{self, Limits, Value};
-use airlock_core::chain::{ChainError, ChainReview, ChainSecret, Description};
+use airlock_core::chain::{ChainError, ChainReview, ChainSecret, Description, DigestSigner};
 use airlock_core::{Proposal, VaultDefinition};
 
 use crate::CHAIN;
@@ -23,7 +23,7 @@ use crate::error::EthError;
 use crate::keys::EthKey;
 use crate::payload::EthPayload;
 use crate::review::{EthReview, ReviewKind, describe, transfers};
-use crate::sign::{EthSignature, sign_payload};
+use crate::sign::{EthSignature, sign_payload, sign_payload_with};
 use crate::vault_spec::EthVault;
 
 /// The `ethereum` chain for the signer (review and signing, no network).
@@ -115,6 +115,15 @@ pub fn decode_signature_material(material: &[u8]) -> Result<[u8; 65], EthError> 
     })
 }
 
+/// The address of a SEC1-encoded secp256k1 public key.
+pub fn address_of_public_key(sec1: &[u8]) -> Result<crate::EthAddress, EthError> {
+    let key = k256::ecdsa::VerifyingKey::from_sec1_bytes(sec1)
+        .map_err(|_| EthError::Key("not a secp256k1 public key".into()))?;
+    Ok(crate::EthAddress(
+        alloy_primitives::Address::from_public_key(&key),
+    ))
+}
+
 impl ChainReview for Ethereum {
     fn chain(&self) -> &'static str {
         CHAIN
@@ -147,6 +156,34 @@ impl ChainReview for Ethereum {
         let key = EthKey::from_bytes(bytes)?;
         let (spec, payload, _) = review_proposal(vault, proposal)?;
         let (_, sig) = sign_payload(&payload, &spec.account, &spec.policy, &key)?;
+        Ok(encode_material(&sig))
+    }
+
+    fn sign_external(
+        &self,
+        vault: &VaultDefinition,
+        proposal: &Proposal,
+        signer: &dyn DigestSigner,
+    ) -> Result<Vec<u8>, ChainError> {
+        let me = address_of_public_key(&signer.public_key())?;
+        let (spec, payload, _) = review_proposal(vault, proposal)?;
+        let sign =
+            |hash: &alloy_primitives::B256| -> Result<alloy_primitives::Signature, EthError> {
+                let rsv = signer
+                    .sign_digest(&hash.0)
+                    .map_err(|e| EthError::Signature(e.to_string()))?;
+                if rsv[64] > 1 {
+                    return Err(EthError::Signature(format!(
+                        "the external signer gave recovery id {}",
+                        rsv[64]
+                    )));
+                }
+                Ok(alloy_primitives::Signature::from_bytes_and_parity(
+                    &rsv[..64],
+                    rsv[64] == 1,
+                ))
+            };
+        let (_, sig) = sign_payload_with(&payload, &spec.account, &spec.policy, me, &sign)?;
         Ok(encode_material(&sig))
     }
 }

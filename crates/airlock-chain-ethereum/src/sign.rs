@@ -49,6 +49,17 @@ pub fn transaction_hashes(payload: &EthPayload) -> Result<Vec<B256>, EthError> {
 /// Signs every transaction of a `Transactions` payload; returns the raw signed transactions
 /// (`0x02 ‖ rlp([chain_id, nonce, …, y_parity, r, s])`), ready for `eth_sendRawTransaction`.
 pub fn sign_transactions(payload: &EthPayload, key: &EthKey) -> Result<Vec<Vec<u8>>, EthError> {
+    sign_transactions_with(payload, &|h| key.sign_hash(h))
+}
+
+/// Signs a 32-byte hash: an in-process key, or a key in a token.
+pub type HashSignFn<'a> = dyn Fn(&B256) -> Result<Signature, EthError> + 'a;
+
+/// [`sign_transactions`] with any hash signer.
+pub fn sign_transactions_with(
+    payload: &EthPayload,
+    sign: &HashSignFn<'_>,
+) -> Result<Vec<Vec<u8>>, EthError> {
     payload.validate()?;
     let EthPayload::Transactions { chain_id, txs } = payload else {
         return Err(EthError::Refused(format!(
@@ -59,7 +70,7 @@ pub fn sign_transactions(payload: &EthPayload, key: &EthKey) -> Result<Vec<Vec<u
     txs.iter()
         .map(|r| {
             let tx = tx_of(*chain_id, r);
-            let sig = key.sign_hash(&tx.signature_hash())?;
+            let sig = sign(&tx.signature_hash())?;
             Ok(tx.into_signed(sig).encoded_2718())
         })
         .collect()
@@ -162,9 +173,22 @@ pub fn sign_payload(
     policy: &crate::review::EthPolicy,
     key: &EthKey,
 ) -> Result<(crate::review::EthReview, EthSignature), EthError> {
+    sign_payload_with(payload, account, policy, key.address(), &|h| {
+        key.sign_hash(h)
+    })
+}
+
+/// [`sign_payload`] for a key held elsewhere (an HSM): `me` is its address, `sign` signs hashes.
+/// Every signature is checked to recover to `me` before it is returned.
+pub fn sign_payload_with(
+    payload: &EthPayload,
+    account: &crate::review::AccountRecord,
+    policy: &crate::review::EthPolicy,
+    me: EthAddress,
+    sign: &HashSignFn<'_>,
+) -> Result<(crate::review::EthReview, EthSignature), EthError> {
     use crate::review::{AccountKind, ReviewKind};
     let review = crate::review::describe(payload, account, policy)?;
-    let me = key.address();
     match &account.kind {
         AccountKind::Eoa { address } if *address != me => {
             return Err(EthError::Refused(format!(
@@ -180,20 +204,36 @@ pub fn sign_payload(
         }
         _ => {}
     }
+    let checked = |hash: &B256| -> Result<Signature, EthError> {
+        let sig = sign(hash)?;
+        let who = sig
+            .recover_address_from_prehash(hash)
+            .map_err(|e| EthError::Signature(format!("the signature does not recover: {e}")))?;
+        if who != me.0 {
+            return Err(EthError::Signature(format!(
+                "the signature recovers to {}, not to the signer's key {me}",
+                EthAddress(who)
+            )));
+        }
+        Ok(sig)
+    };
+    let owner_sig = |hash: &B256| -> Result<[u8; 65], EthError> { Ok(checked(hash)?.as_bytes()) };
     let sig = match (&review.kind, payload) {
         (ReviewKind::Transactions { .. }, _) => {
-            EthSignature::Transactions(sign_transactions(payload, key)?)
+            EthSignature::Transactions(sign_transactions_with(payload, &checked)?)
         }
         (ReviewKind::Safe(s), _) => EthSignature::SafeTx {
             safe_tx_hash: s.safe_tx_hash,
-            signature: sign_safe_tx(&s.safe_tx_hash, key)?,
+            signature: owner_sig(&s.safe_tx_hash)?,
         },
         (ReviewKind::TypedData(t), EthPayload::TypedData { json }) => {
-            let signature = sign_typed_data(json, key)?;
-            debug_assert_eq!(typed::parse(json)?.1, t.hash);
+            let (_, hash) = typed::parse(json)?;
+            if hash != t.hash {
+                return Err(EthError::Refused("review and payload hashes differ".into()));
+            }
             EthSignature::TypedData {
-                hash: t.hash,
-                signature,
+                hash,
+                signature: owner_sig(&hash)?,
             }
         }
         (ReviewKind::TypedData(_), _) => {

@@ -55,6 +55,16 @@ pub struct Description {
 /// Secret key material handed to a chain for signing; zeroized on drop.
 pub struct ChainSecret(pub Zeroizing<Vec<u8>>);
 
+/// A secp256k1 key held outside the signer process (a PKCS#11 token): it signs 32-byte digests
+/// the chain computed and never reveals the key.
+pub trait DigestSigner {
+    /// The SEC1 compressed public key (33 bytes).
+    fn public_key(&self) -> Vec<u8>;
+
+    /// ECDSA over `digest`: `r ‖ s ‖ recovery id` (0 or 1), `s` low.
+    fn sign_digest(&self, digest: &[u8; 32]) -> Result<[u8; 65], ChainError>;
+}
+
 /// A final transaction ready to broadcast.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FinalTransaction {
@@ -88,6 +98,20 @@ pub trait ChainReview {
         proposal: &Proposal,
         secret: &ChainSecret,
     ) -> Result<Vec<u8>, ChainError>;
+
+    /// As [`ChainReview::sign`], with a key that signs digests outside the process (an HSM).
+    /// Chains that cannot sign that way say so.
+    fn sign_external(
+        &self,
+        _vault: &VaultDefinition,
+        _proposal: &Proposal,
+        _signer: &dyn DigestSigner,
+    ) -> Result<Vec<u8>, ChainError> {
+        Err(ChainError::new(
+            self.chain(),
+            "this chain cannot sign with an external (HSM) key",
+        ))
+    }
 }
 
 /// The online half of a chain: compiled into the coordinator only.

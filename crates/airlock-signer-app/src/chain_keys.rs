@@ -7,14 +7,20 @@
 //! …); when the signer approves, the secret for exactly that chain key is unsealed, handed to the
 //! chain's `sign`, and dropped (zeroized).
 //!
+//! A key kept in a PKCS#11 token is recorded as `keys/<chain>-<id>.hsm`: public facts only (module,
+//! token label, key label, public key). Approving then opens the token with its PIN and the chain
+//! signs its own digests through it (`ChainReview::sign_external`); the key never leaves the token.
+//!
 //! This module must never write a secret unsealed, overwrite an existing key file, or print a
 //! secret.
 
 use std::path::{Path, PathBuf};
 
 use airlock_core::VaultDefinition;
-use airlock_core::chain::ChainSecret;
+use airlock_core::chain::{ChainError, ChainSecret, DigestSigner};
 use airlock_custody::Passphrase;
+use airlock_custody::hsm::{HsmKey, HsmToken, KeyKind, Pin};
+use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use crate::{IDENTITY_FILE, Result, SignerError, SignerHome, io};
@@ -40,6 +46,59 @@ pub fn chain_key_of(chain: &str, secret: &[u8]) -> Result<String> {
             "this signer build keeps no chain keys for {other:?} (available: {})",
             airlock_chain_ethereum::CHAIN
         ))),
+    }
+}
+
+/// The public chain key (as a vault lists it) of a SEC1 secp256k1 public key.
+pub fn chain_key_of_public(chain: &str, sec1: &[u8]) -> Result<String> {
+    match chain {
+        airlock_chain_ethereum::CHAIN => airlock_chain_ethereum::chain::address_of_public_key(sec1)
+            .map(|a| a.to_string())
+            .map_err(|e| SignerError::Setup(e.to_string())),
+        other => Err(SignerError::Setup(format!(
+            "this signer build keeps no HSM chain keys for {other:?} (available: {})",
+            airlock_chain_ethereum::CHAIN
+        ))),
+    }
+}
+
+/// Where a chain key kept in a token is: public facts only.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HsmKeyRef {
+    /// The PKCS#11 module.
+    pub module: PathBuf,
+    /// The token's label.
+    pub token: String,
+    /// The key's label on the token.
+    pub label: String,
+    /// The SEC1 compressed public key, hex.
+    pub public_key: String,
+}
+
+/// What signs a vault's transactions for this signer.
+pub enum ChainSigner {
+    /// A secret unsealed from the keystore (zeroized on drop).
+    Secret(ChainSecret),
+    /// A key in an open, logged-in token.
+    Hsm(HsmSigner),
+}
+
+/// A secp256k1 key in a PKCS#11 token, as a [`DigestSigner`].
+pub struct HsmSigner {
+    token: HsmToken,
+    key: HsmKey,
+}
+
+impl DigestSigner for HsmSigner {
+    fn public_key(&self) -> Vec<u8> {
+        self.key.public_key.clone()
+    }
+
+    fn sign_digest(&self, digest: &[u8; 32]) -> std::result::Result<[u8; 65], ChainError> {
+        self.token
+            .sign_ethereum_digest(&self.key, digest)
+            .map_err(|e| ChainError::new("hsm", e.to_string()))
     }
 }
 
@@ -96,6 +155,40 @@ impl SignerHome {
         Ok((chain_key, path))
     }
 
+    /// Records a chain key kept in a token (checked: the key exists on the token and is
+    /// secp256k1); returns the public chain key and the file written.
+    pub fn store_hsm_chain_key(
+        &self,
+        chain: &str,
+        reference: &HsmKeyRef,
+        pin: &Pin,
+    ) -> Result<(String, PathBuf)> {
+        let token = HsmToken::open(&reference.module, &reference.token, pin)
+            .map_err(|e| SignerError::Setup(e.to_string()))?;
+        let key = token
+            .key(&reference.label)
+            .map_err(|e| SignerError::Setup(e.to_string()))?;
+        if key.kind != KeyKind::Secp256k1 {
+            return Err(SignerError::Setup(format!(
+                "key {:?} on token {:?} is not secp256k1",
+                reference.label, reference.token
+            )));
+        }
+        let mut reference = reference.clone();
+        reference.public_key = key.public_key_hex();
+        let chain_key = chain_key_of_public(chain, &key.public_key)?;
+        let path = chain_key_file(&self.dir, chain, &chain_key).with_extension("hsm");
+        if path.exists() || chain_key_file(&self.dir, chain, &chain_key).exists() {
+            return Err(SignerError::Setup(format!(
+                "this signer already holds a key for {chain_key}; refusing to overwrite it"
+            )));
+        }
+        create_private_dir(&self.dir.join(KEYS_DIR))?;
+        let json = serde_json::to_vec_pretty(&reference).expect("serializes");
+        airlock_transport::write_atomic_private_new(&path, &json).map_err(io)?;
+        Ok((chain_key, path))
+    }
+
     /// The chain keys this signer holds: (chain, file name).
     pub fn chain_key_files(&self) -> Result<Vec<(String, PathBuf)>> {
         let dir = self.dir.join(KEYS_DIR);
@@ -106,7 +199,10 @@ impl SignerHome {
         for entry in entries {
             let path = entry.map_err(io)?.path();
             let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-            if let Some((chain, _)) = name.strip_suffix(".key").and_then(|n| n.split_once('-')) {
+            let stem = name
+                .strip_suffix(".key")
+                .or_else(|| name.strip_suffix(".hsm"));
+            if let Some((chain, _)) = stem.and_then(|n| n.split_once('-')) {
                 out.push((chain.to_owned(), path.clone()));
             }
         }
@@ -114,13 +210,15 @@ impl SignerHome {
         Ok(out)
     }
 
-    /// The secret this signer signs `vault`'s transactions with: `None` when the vault lists no
-    /// chain key for this signer (it approves without a chain signature).
-    pub fn chain_secret(
+    /// What this signer signs `vault`'s transactions with: `None` when the vault lists no chain
+    /// key for this signer (it approves without a chain signature). A keystore key is unsealed
+    /// with `passphrase`; an HSM key is opened with `pin`.
+    pub fn chain_signer(
         &self,
         vault: &VaultDefinition,
         passphrase: &Passphrase,
-    ) -> Result<Option<ChainSecret>> {
+        pin: Option<&Pin>,
+    ) -> Result<Option<ChainSigner>> {
         let me = self.public_key()?;
         let entry = vault.signer(&me).ok_or_else(|| {
             SignerError::Refused(format!(
@@ -131,14 +229,43 @@ impl SignerHome {
         if entry.chain_key.is_empty() {
             return Ok(None);
         }
-        if entry.custody == "hsm" {
-            return Err(SignerError::Setup(format!(
-                "vault {:?} records this signer's {} key as HSM-backed; signing {} transactions \
-                 through the HSM is not wired into approvals yet (use `airlock-signer hsm sign`)",
-                vault.vault_id, vault.chain, vault.chain
-            )));
-        }
         let path = chain_key_file(&self.dir, &vault.chain, &entry.chain_key);
+        if entry.custody == "hsm" {
+            let hsm_path = path.with_extension("hsm");
+            let bytes = airlock_transport::read_bounded(&hsm_path, 64 * 1024).map_err(|_| {
+                SignerError::Setup(format!(
+                    "vault {:?} lists {} as this signer's HSM-backed {} key, but {} does not \
+                     exist: record it with `airlock-signer key add --chain {} --hsm-token …`",
+                    vault.vault_id,
+                    entry.chain_key,
+                    vault.chain,
+                    hsm_path.display(),
+                    vault.chain
+                ))
+            })?;
+            let reference: HsmKeyRef = serde_json::from_slice(&bytes).map_err(|e| {
+                SignerError::Setup(format!("{} is damaged: {e}", hsm_path.display()))
+            })?;
+            let pin = pin.ok_or_else(|| {
+                SignerError::Setup(format!(
+                    "this signer's {} key is in token {:?}: give its PIN (--hsm-pin-file)",
+                    vault.chain, reference.token
+                ))
+            })?;
+            let token = HsmToken::open(&reference.module, &reference.token, pin)
+                .map_err(|e| SignerError::Setup(e.to_string()))?;
+            let key = token
+                .key(&reference.label)
+                .map_err(|e| SignerError::Setup(e.to_string()))?;
+            let onchain = chain_key_of_public(&vault.chain, &key.public_key)?;
+            if !same_chain_key(&vault.chain, &onchain, &entry.chain_key) {
+                return Err(SignerError::Setup(format!(
+                    "key {:?} on token {:?} is {onchain}, the vault lists {}",
+                    reference.label, reference.token, entry.chain_key
+                )));
+            }
+            return Ok(Some(ChainSigner::Hsm(HsmSigner { token, key })));
+        }
         let sealed = airlock_transport::read_bounded(&path, 64 * 1024).map_err(|_| {
             SignerError::Setup(format!(
                 "vault {:?} lists {} as this signer's {} key, but {} does not exist: add the key \
@@ -162,7 +289,7 @@ impl SignerHome {
                 entry.chain_key
             )));
         }
-        Ok(Some(ChainSecret(secret)))
+        Ok(Some(ChainSigner::Secret(ChainSecret(secret))))
     }
 }
 

@@ -17,7 +17,7 @@ pub mod transfers;
 
 use std::path::{Path, PathBuf};
 
-use airlock_core::chain::{ChainReview, ChainSecret, DecisionOnly, check_against_intent};
+use airlock_core::chain::{ChainReview, DecisionOnly, check_against_intent};
 use airlock_core::vault::{verify_vault_anchor, verify_vault_version};
 use airlock_core::{
     Approval, Artifact, ArtifactId, CoreError, Decision, Envelope, Proposal, ProposalBundle,
@@ -517,7 +517,7 @@ impl SignerHome {
         decision: Decision,
         reason: &str,
         key: &IdentityKey,
-        chain_secret: Option<&ChainSecret>,
+        chain_signer: Option<&chain_keys::ChainSigner>,
         now: u64,
     ) -> Result<Envelope> {
         if decision == Decision::Approve && !review.can_approve() {
@@ -552,10 +552,15 @@ impl SignerHome {
                     .vault
                     .signer(&me)
                     .is_some_and(|s| !s.chain_key.is_empty());
-                match (listed, chain_secret) {
+                match (listed, chain_signer) {
                     // A member without a key of this account approves without a chain signature.
                     (false, _) => Vec::new(),
-                    (true, Some(secret)) => chain.sign(&review.vault, &review.proposal, secret)?,
+                    (true, Some(chain_keys::ChainSigner::Secret(secret))) => {
+                        chain.sign(&review.vault, &review.proposal, secret)?
+                    }
+                    (true, Some(chain_keys::ChainSigner::Hsm(hsm))) => {
+                        chain.sign_external(&review.vault, &review.proposal, hsm)?
+                    }
                     (true, None) => {
                         return Err(SignerError::Setup(format!(
                             "vault {:?} lists a {} key for this signer; unlock it to approve",
