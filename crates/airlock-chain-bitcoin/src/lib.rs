@@ -1,0 +1,2 @@
+//! Bitcoin for Airlock: descriptor vaults, PSBT review and signing offline (default build); watch-only
+//! sync, PSBT building, finalization and broadcast behind the `online` feature.
