@@ -1,0 +1,124 @@
+//! Benchmark: cosigner 0 signs the shared 100- and 1,000-input 2-of-3 P2WSH PSBTs made by Electrum.
+//!
+//! Run from the worktree root: `cargo run --release -p airlock-chain-bitcoin --example psbt_sign_bench`
+//! (`AIRLOCK_BENCH_DIR` overrides `../shared/bench/psbt-sign`, `AIRLOCK_BENCH_RUNS` the run count,
+//! default 7). Prints the median CPU time of each phase (the process is single-threaded; times
+//! come from clock_gettime(CLOCK_THREAD_CPUTIME_ID)): key unlock (seed -> master key), parse,
+//! review (what `describe` shows), sign under that review, serialize, and their sum. Every signature is then verified (libsecp256k1 and again via
+//! `verify_partial_signatures`); a failure aborts with a non-zero exit.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use airlock_chain_bitcoin::{
+    BtcVault, ReviewPolicy, SignerKey, parse_psbt, review, serialize_psbt, sign_reviewed,
+    verify_partial_signatures,
+};
+use bitcoin::Network;
+use bitcoin::hashes::{Hash, sha256};
+
+fn median(mut values: Vec<Duration>) -> Duration {
+    values.sort();
+    values[values.len() / 2]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.2} ms", d.as_secs_f64() * 1e3)
+}
+
+/// CPU time of this thread (the benchmark is single-threaded), clock_gettime resolution.
+fn cpu() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes into the timespec we own.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+/// Runs `f`, returning its result and the CPU time it took.
+fn timed<T>(f: impl FnOnce() -> T) -> (T, Duration) {
+    let start = cpu();
+    let value = f();
+    (value, cpu().saturating_sub(start))
+}
+
+fn main() {
+    let dir = std::env::var("AIRLOCK_BENCH_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| PathBuf::from("../shared/bench/psbt-sign"));
+    let runs: usize = std::env::var("AIRLOCK_BENCH_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(7);
+    let keys: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(dir.join("keys.json")).expect("read keys.json (set AIRLOCK_BENCH_DIR)"),
+    )
+    .expect("keys.json");
+    let origins: Vec<String> = keys["keys"]
+        .as_array()
+        .expect("keys")
+        .iter()
+        .map(|k| {
+            format!(
+                "[{}/48'/1'/0'/2']{}/<0;1>/*",
+                k["fp"].as_str().expect("fp"),
+                k["tpub"].as_str().expect("tpub")
+            )
+        })
+        .collect();
+    let descriptor = format!("wsh(sortedmulti(2,{}))", origins.join(","));
+    let vault = BtcVault::parse_for(&descriptor, Network::Regtest).expect("vault");
+    let policy = ReviewPolicy::default();
+    let seed = sha256::Hash::hash(b"seed0").to_byte_array();
+
+    println!(
+        "vault {} ({})",
+        vault.wallet_fingerprint(),
+        vault.first_receive_address().expect("address")
+    );
+    for name in ["psbt_100", "psbt_1000"] {
+        let text = std::fs::read(dir.join(format!("{name}.b64"))).expect("read PSBT");
+        let (mut unlock, mut parse, mut reviews, mut sign, mut serialize, mut total) =
+            (vec![], vec![], vec![], vec![], vec![], vec![]);
+        let mut last = None;
+        for _ in 0..runs {
+            let (key, t) = timed(|| SignerKey::from_seed(&seed, Network::Regtest).expect("key"));
+            unlock.push(t);
+            let (mut psbt, t_parse) = timed(|| parse_psbt(&text).expect("parse"));
+            let (reviewed, t_review) = timed(|| review(&vault, &psbt, &policy).expect("review"));
+            assert_eq!(reviewed.inputs.len(), psbt.inputs.len());
+            let ((signed, _), t_sign) =
+                timed(|| sign_reviewed(&vault, &mut psbt, &reviewed, &key).expect("sign"));
+            assert_eq!(signed, psbt.inputs.len());
+            let (bytes, t_serialize) = timed(|| serialize_psbt(&psbt));
+            parse.push(t_parse);
+            reviews.push(t_review);
+            sign.push(t_sign);
+            serialize.push(t_serialize);
+            total.push(t_parse + t_review + t_sign + t_serialize);
+            last = Some((psbt, bytes));
+        }
+        let (psbt, bytes) = last.expect("one run");
+        let verified =
+            verify_partial_signatures(&vault, &psbt, &policy).expect("signatures verify");
+        assert_eq!(
+            verified.total(),
+            psbt.inputs.len(),
+            "one verified signature per input"
+        );
+        println!(
+            "{name}: {} inputs, {} bytes signed PSBT; median CPU of {runs} runs: key unlock {} | parse {} + review {} + sign {} + serialize {} = {}",
+            psbt.inputs.len(),
+            bytes.len(),
+            ms(median(unlock)),
+            ms(median(parse)),
+            ms(median(reviews)),
+            ms(median(sign)),
+            ms(median(serialize)),
+            ms(median(total)),
+        );
+        println!("{name}: all {} signatures verify", verified.total());
+    }
+}
