@@ -29,9 +29,10 @@ pub use error::OnlineError;
 pub use store::{SqliteVaultStore, StoreError};
 pub use sync::{DEFAULT_STOP_GAP, ElectrumEndpoint, SyncSource, SyncSummary};
 pub use vault::{
-    BlockConfirmation, HistoryEntry, MAX_FEE_RATE_SAT_PER_VB, MIN_FEE_RATE_SAT_PER_VB, SweepTarget,
-    TxStatus, VaultAddress, VaultBalance, VaultUtxo, WatchOnlyVault, fee_rate_from_sat_per_vb,
-    split_vault_descriptor, stand_in_block_hash,
+    BlockConfirmation, HistoryEntry, MAX_FEE_RATE_SAT_PER_VB, MIN_FEE_RATE_SAT_PER_VB,
+    RecoveryTimelocks, SpendPath, SweepTarget, TxStatus, VaultAddress, VaultBalance, VaultUtxo,
+    WatchOnlyVault, fee_rate_from_sat_per_vb, recovery_timelocks, split_vault_descriptor,
+    stand_in_block_hash,
 };
 
 /// A PSBT as base64 text (what Sparrow, Electrum and Bitcoin Core's RPCs exchange).

@@ -17,13 +17,15 @@ use bdk_wallet::bitcoin::hashes::{Hash, sha256d};
 use bdk_wallet::bitcoin::secp256k1::Secp256k1;
 use bdk_wallet::bitcoin::{
     Address, Amount, BlockHash, FeeRate, Network, NetworkKind, OutPoint, PrivateKey, Psbt,
-    ScriptBuf, SignedAmount, Transaction, Txid,
+    ScriptBuf, Sequence, SignedAmount, Transaction, Txid, absolute,
 };
 use bdk_wallet::chain::indexer::Indexer;
 use bdk_wallet::chain::{BlockId, ChainPosition, ConfirmationBlockTime, TxUpdate};
 use bdk_wallet::coin_selection::InsufficientFunds;
+use bdk_wallet::descriptor::policy::Condition;
 use bdk_wallet::error::CreateTxError;
 use bdk_wallet::miniscript::descriptor::{DefiniteDescriptorKey, DescriptorPublicKey};
+use bdk_wallet::miniscript::policy::Liftable;
 use bdk_wallet::miniscript::psbt::PsbtExt;
 use bdk_wallet::miniscript::{Descriptor, ForEachKey};
 use bdk_wallet::{KeychainKind, PersistedWallet, Update, Wallet};
@@ -61,6 +63,76 @@ impl BlockConfirmation {
             block_hash: None,
         }
     }
+}
+
+/// Which of the vault's spending conditions a proposal is built for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SpendPath {
+    /// The everyday path: no relative or absolute timelock is committed to (inputs signal RBF).
+    #[default]
+    Normal,
+    /// The timelocked emergency path of a miniscript vault (e.g. "the recovery key alone after N
+    /// blocks"): inputs carry `nSequence` = the descriptor's `older(N)` and `nLockTime` at least its
+    /// `after(T)`; with a block-based `older`, only coins with at least N confirmations are spent.
+    Recovery,
+}
+
+/// The timelocks of a descriptor's recovery path: the largest `older` and `after` in it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecoveryTimelocks {
+    /// Relative timelock (`older`), as the input `nSequence` it needs.
+    pub relative: Option<Sequence>,
+    /// Absolute timelock (`after`), as the `nLockTime` it needs.
+    pub absolute: Option<absolute::LockTime>,
+}
+
+/// Finds the timelocks of a descriptor (`older(N)` / `after(T)` anywhere in its policy). Refuses a
+/// descriptor without any, and one mixing block- and time-based locks of the same kind (no single
+/// transaction can satisfy both).
+pub fn recovery_timelocks(
+    descriptor: &Descriptor<DescriptorPublicKey>,
+) -> Result<RecoveryTimelocks, OnlineError> {
+    let policy = descriptor
+        .lift()
+        .map_err(|error| OnlineError::Descriptor(error.to_string()))?;
+    let relative: Vec<Sequence> = policy
+        .relative_timelocks()
+        .into_iter()
+        .map(Sequence::from_consensus)
+        .collect();
+    let absolute: Vec<absolute::LockTime> = policy
+        .absolute_timelocks()
+        .into_iter()
+        .map(absolute::LockTime::from_consensus)
+        .collect();
+    if relative.is_empty() && absolute.is_empty() {
+        return Err(OnlineError::Descriptor(
+            "the vault has no timelocked recovery path (no older() or after() in its descriptor)"
+                .into(),
+        ));
+    }
+    if relative.iter().any(|sequence| sequence.is_height_locked())
+        && relative.iter().any(|sequence| sequence.is_time_locked())
+    {
+        return Err(OnlineError::Descriptor(
+            "the descriptor mixes block- and time-based older() locks".into(),
+        ));
+    }
+    if absolute.iter().any(|lock| lock.is_block_height())
+        && absolute.iter().any(|lock| lock.is_block_time())
+    {
+        return Err(OnlineError::Descriptor(
+            "the descriptor mixes block- and time-based after() locks".into(),
+        ));
+    }
+    Ok(RecoveryTimelocks {
+        relative: relative
+            .into_iter()
+            .max_by_key(|sequence| sequence.to_consensus_u32()),
+        absolute: absolute
+            .into_iter()
+            .max_by_key(|lock| lock.to_consensus_u32()),
+    })
 }
 
 /// One of the vault's addresses.
@@ -629,9 +701,43 @@ impl WatchOnlyVault {
                 self.wallet.apply_unconfirmed_txs([(tx, unix_now())]);
                 self.persist()?;
             }
-            Some(block) => self.apply_confirmed(Some(tx), txid, block)?,
+            Some(block) => self.apply_confirmed(Some((Some(tx), txid)), block)?,
         }
         Ok(txid)
+    }
+
+    /// The BDK spending condition for `path`, and the confirmations each spent coin needs.
+    fn condition_for(&self, path: SpendPath) -> Result<(Condition, Option<u32>), OnlineError> {
+        match path {
+            SpendPath::Normal => Ok((Condition::default(), None)),
+            SpendPath::Recovery => {
+                let locks =
+                    recovery_timelocks(self.wallet.public_descriptor(KeychainKind::External))?;
+                let min_confirmations = locks
+                    .relative
+                    .filter(|sequence| sequence.is_height_locked())
+                    .map(|sequence| sequence.to_consensus_u32() & 0xffff);
+                Ok((
+                    Condition {
+                        csv: locks.relative,
+                        timelock: locks.absolute,
+                    },
+                    min_confirmations,
+                ))
+            }
+        }
+    }
+
+    /// Records a block (height, time, optional hash) with no transaction of the vault in it, so the
+    /// vault knows the chain has reached that height: coins' confirmation counts, timelocked
+    /// recovery spends and anti-fee-sniping `nLockTime` follow the tip.
+    pub fn record_block(&mut self, block: BlockConfirmation) -> Result<(), OnlineError> {
+        self.apply_confirmed(None, block)
+    }
+
+    /// Height of the best block the vault knows.
+    pub fn tip_height(&self) -> u32 {
+        self.wallet.latest_checkpoint().height()
     }
 
     /// Marks a transaction the vault already knows as confirmed in the given block.
@@ -643,13 +749,14 @@ impl WatchOnlyVault {
         if self.wallet.tx_graph().get_tx(txid).is_none() {
             return Err(OnlineError::UnknownTransaction(txid));
         }
-        self.apply_confirmed(None, txid, block)
+        self.apply_confirmed(Some((None, txid)), block)
     }
 
+    /// Inserts `block` into the vault's chain and, when given, anchors the transaction (fed in
+    /// full, or already known) in it.
     fn apply_confirmed(
         &mut self,
-        tx: Option<Transaction>,
-        txid: Txid,
+        transaction: Option<(Option<Transaction>, Txid)>,
         block: BlockConfirmation,
     ) -> Result<(), OnlineError> {
         if block.height == 0 {
@@ -676,16 +783,18 @@ impl WatchOnlyVault {
         };
         let chain_tip = self.wallet.latest_checkpoint().insert(block_id);
         let mut tx_update = TxUpdate::default();
-        if let Some(tx) = tx {
-            tx_update.txs.push(Arc::new(tx));
+        if let Some((tx, txid)) = transaction {
+            if let Some(tx) = tx {
+                tx_update.txs.push(Arc::new(tx));
+            }
+            tx_update.anchors.insert((
+                ConfirmationBlockTime {
+                    block_id,
+                    confirmation_time: block.time,
+                },
+                txid,
+            ));
         }
-        tx_update.anchors.insert((
-            ConfirmationBlockTime {
-                block_id,
-                confirmation_time: block.time,
-            },
-            txid,
-        ));
         self.wallet
             .apply_update(Update {
                 last_active_indices: BTreeMap::new(),
@@ -704,6 +813,17 @@ impl WatchOnlyVault {
         &mut self,
         payments: &[(&str, u64)],
         fee_rate_sat_per_vb: f64,
+    ) -> Result<Psbt, OnlineError> {
+        self.build_payment_on_path(payments, fee_rate_sat_per_vb, SpendPath::Normal)
+    }
+
+    /// [`Self::build_payment`] on a chosen spending path: [`SpendPath::Recovery`] builds the
+    /// timelocked emergency spend of a miniscript vault.
+    pub fn build_payment_on_path(
+        &mut self,
+        payments: &[(&str, u64)],
+        fee_rate_sat_per_vb: f64,
+        path: SpendPath,
     ) -> Result<Psbt, OnlineError> {
         let fee_rate = fee_rate_from_sat_per_vb(fee_rate_sat_per_vb)?;
         if payments.is_empty() {
@@ -728,11 +848,16 @@ impl WatchOnlyVault {
                 .ok_or(OnlineError::AmountOverflow)?;
             recipients.push((script, Amount::from_sat(*sats)));
         }
+        let (condition, min_confirmations) = self.condition_for(path)?;
         let mut builder = self.wallet.build_tx();
         builder
             .set_recipients(recipients)
             .fee_rate(fee_rate)
+            .set_condition(condition)
             .add_global_xpubs();
+        if let Some(confirmations) = min_confirmations {
+            builder.exclude_below_confirmations(confirmations);
+        }
         let psbt = builder.finish().map_err(map_create_error)?;
         // The change address is now handed out; remember that.
         self.persist()?;
@@ -747,7 +872,7 @@ impl WatchOnlyVault {
     ) -> Result<Psbt, OnlineError> {
         let fee_rate = fee_rate_from_sat_per_vb(fee_rate_sat_per_vb)?;
         let address = parse_address(address, self.network)?;
-        self.build_sweep(address.script_pubkey(), None, fee_rate)
+        self.build_sweep(address.script_pubkey(), None, fee_rate, SpendPath::Normal)
     }
 
     /// Builds an unsigned proposal spending every coin of the vault to the first receive address
@@ -780,7 +905,12 @@ impl WatchOnlyVault {
             ))
         })?;
         let script_pubkey = definite.script_pubkey();
-        let psbt = self.build_sweep(script_pubkey.clone(), Some(&definite), fee_rate)?;
+        let psbt = self.build_sweep(
+            script_pubkey.clone(),
+            Some(&definite),
+            fee_rate,
+            SpendPath::Normal,
+        )?;
         Ok((
             psbt,
             SweepTarget {
@@ -795,6 +925,7 @@ impl WatchOnlyVault {
         destination: ScriptBuf,
         destination_descriptor: Option<&Descriptor<DefiniteDescriptorKey>>,
         fee_rate: FeeRate,
+        path: SpendPath,
     ) -> Result<Psbt, OnlineError> {
         if self.wallet.list_unspent().next().is_none() {
             return Err(OnlineError::NothingToSweep);
@@ -804,12 +935,17 @@ impl WatchOnlyVault {
                 "the sweep destination belongs to this vault itself".into(),
             ));
         }
+        let (condition, min_confirmations) = self.condition_for(path)?;
         let mut builder = self.wallet.build_tx();
         builder
             .drain_wallet()
             .drain_to(destination.clone())
             .fee_rate(fee_rate)
+            .set_condition(condition)
             .add_global_xpubs();
+        if let Some(confirmations) = min_confirmations {
+            builder.exclude_below_confirmations(confirmations);
+        }
         let mut psbt = builder.finish().map_err(map_create_error)?;
         if let Some(descriptor) = destination_descriptor {
             for index in 0..psbt.unsigned_tx.output.len() {

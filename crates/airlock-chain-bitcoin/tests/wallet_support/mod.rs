@@ -90,7 +90,13 @@ pub enum VaultKind {
     Wpkh,
     /// `tr(A)`
     TrSingle,
+    /// `wsh(or_d(multi(2, A, B, C), and_v(v:pkh(R), older(144))))`: 2 of 3 now, or recovery key R
+    /// (cosigner 3) alone after 144 blocks.
+    WshMultiOrRecovery,
 }
+
+/// The relative timelock of [`VaultKind::WshMultiOrRecovery`], in blocks.
+pub const RECOVERY_BLOCKS: u32 = 144;
 
 /// Descriptor text of `kind` for `branch` (`"<0;1>"`, `"0"` or `"1"`), with private keys for the
 /// cosigners in `private_for` (signer side) and public keys for the others.
@@ -113,6 +119,13 @@ pub fn descriptor(kind: VaultKind, branch: &str, private_for: &[usize]) -> Strin
         ),
         VaultKind::Wpkh => format!("wpkh({})", key(0, WPKH_ACCOUNT)),
         VaultKind::TrSingle => format!("tr({})", key(0, TR_ACCOUNT)),
+        VaultKind::WshMultiOrRecovery => format!(
+            "wsh(or_d(multi(2,{},{},{}),and_v(v:pkh({}),older({RECOVERY_BLOCKS}))))",
+            key(0, MULTISIG_ACCOUNT),
+            key(1, MULTISIG_ACCOUNT),
+            key(2, MULTISIG_ACCOUNT),
+            key(3, MULTISIG_ACCOUNT)
+        ),
     }
 }
 
