@@ -3,10 +3,12 @@
 //! - [`WatchOnlyVault`]: a BDK wallet over the vault's public multipath descriptor (`<0;1>/*`),
 //!   persisted in one SQLite file (transactional writes). Receive addresses, balance, UTXOs, history.
 //! - Coins arrive by hand ([`WatchOnlyVault::add_raw_transaction`], as Electrum's `addtransaction`,
-//!   confirmed at a given block or unconfirmed) or from a chain source ([`SyncSource`], Electrum).
+//!   confirmed at a given block or unconfirmed; [`WatchOnlyVault::record_block`] moves the tip) or
+//!   from a chain source ([`SyncSource`], Electrum).
 //! - Proposals: [`WatchOnlyVault::build_payment`] and the sweeps build unsigned PSBTs (v0) carrying
 //!   global xpubs, BIP-32 derivations on inputs and change, witness scripts, both UTXO fields for
-//!   segwit v0 inputs and BIP-371 taproot fields; [`psbt_to_base64`], [`psbt_to_binary`] and
+//!   segwit v0 inputs and BIP-371 taproot fields; [`SpendPath::Recovery`] builds the timelocked
+//!   emergency spend of a miniscript vault; [`psbt_to_base64`], [`psbt_to_binary`] and
 //!   [`write_psbt_file`] export them.
 //! - After signing: [`WatchOnlyVault::finalize_psbt`], then
 //!   [`WatchOnlyVault::apply_final_transaction`] records it as unconfirmed until a block is fed.

@@ -264,8 +264,9 @@ pub struct SweepTarget {
 
 /// A watch-only vault: BDK wallet over the vault's public descriptor, persisted in SQLite.
 ///
-/// Every state change is written to the store before the call returns; a call that fails leaves both
-/// the memory state and the file as they were.
+/// Every state change is written to the store (one SQLite transaction) before the call returns.
+/// Input that is refused (bad address, amount, fee rate, raw transaction, block data) changes
+/// nothing, in memory or on disk; only a failing disk write can leave memory ahead of the file.
 pub struct WatchOnlyVault {
     wallet: PersistedWallet<SqliteVaultStore>,
     store: SqliteVaultStore,
@@ -656,7 +657,8 @@ impl WatchOnlyVault {
 
     /// Feeds a raw transaction by hand (as Electrum's `addtransaction`): confirmed in the given block,
     /// or unconfirmed (seen now) when `confirmation` is `None`. The transaction must pay to or spend
-    /// from the vault. Returns its txid.
+    /// from the vault: an output to one of its addresses up to 25 beyond the last revealed one per
+    /// chain (BDK's lookahead), or an input spending one of its coins. Returns its txid.
     pub fn add_raw_transaction(
         &mut self,
         raw: &[u8],
