@@ -124,6 +124,7 @@ fn payment_errors_leave_the_vault_unchanged() {
     // Sweeps: to the vault itself, to a wrong-network address.
     let own = vault
         .peek_address(bdk_wallet::KeychainKind::External, 5)
+        .unwrap()
         .address
         .to_string();
     refused(&mut vault, "belongs to this vault", |vault| {
@@ -145,6 +146,7 @@ fn hand_fed_transaction_errors_leave_the_vault_unchanged() {
     let mut vault = funded_vault(&dir);
     let address = vault
         .peek_address(bdk_wallet::KeychainKind::External, 1)
+        .unwrap()
         .address;
     let good = raw(&funding_transaction(
         "good",
@@ -178,6 +180,15 @@ fn hand_fed_transaction_errors_leave_the_vault_unchanged() {
     });
     assert!(
         matches!(error, OnlineError::UnrelatedTransaction(txid) if txid == stranger.compute_txid())
+    );
+
+    // Hardened (out of range) address indexes are an error, not a panic.
+    let error = vault
+        .peek_address(bdk_wallet::KeychainKind::External, 1 << 31)
+        .unwrap_err();
+    assert!(
+        error.to_string().contains("no address at index 2147483648"),
+        "{error}"
     );
 
     // Block data: height 0, a hash conflicting with the block already known at height 10.
@@ -261,6 +272,13 @@ fn vault_creation_errors() {
     let error = create(&duplicate, Network::Regtest).unwrap_err();
     assert!(matches!(error, OnlineError::Descriptor(_)), "{error}");
     assert!(create("wsh(sortedmulti(2,nonsense))", Network::Regtest).is_err());
+    // Bare scripts have no address: refused before any file is made.
+    let bare = format!(
+        "pk({})",
+        key_expression(0, MULTISIG_ACCOUNT, "<0;1>", false)
+    );
+    let error = create(&bare, Network::Regtest).unwrap_err();
+    assert!(error.to_string().contains("no address form"), "{error}");
     assert!(!path.exists(), "no file is left by a refused creation");
 
     // Creation over an existing vault, and opening for another network.

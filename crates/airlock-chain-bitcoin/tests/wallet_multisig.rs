@@ -72,7 +72,7 @@ fn receive_addresses_match_miniscript_and_electrum() {
         let steps: Vec<u32> = path.into_iter().map(|step| u32::from(*step)).collect();
         let (branch, index) = (steps[steps.len() - 2], steps[steps.len() - 1]);
         assert_eq!(branch, 0, "Electrum's inputs are on the receive chain");
-        let ours = vault.peek_address(KeychainKind::External, index);
+        let ours = vault.peek_address(KeychainKind::External, index).unwrap();
         assert_eq!(
             ours.address.script_pubkey(),
             input.witness_utxo.as_ref().unwrap().script_pubkey,

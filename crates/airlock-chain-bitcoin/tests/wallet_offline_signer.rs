@@ -119,6 +119,7 @@ fn offline_signer_reviews_signs_and_finalizes_coordinator_proposals() {
             signer_vault.first_receive_address().unwrap(),
             vault
                 .peek_address(bdk_wallet::KeychainKind::External, 0)
+                .unwrap()
                 .address,
             "{kind:?}: both halves derive the same first receive address"
         );

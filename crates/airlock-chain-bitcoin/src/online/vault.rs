@@ -372,6 +372,23 @@ fn parse_public_descriptor(
     Ok(descriptor)
 }
 
+/// Refuses descriptors whose scripts have no address (bare `pk`, `multi`...): BDK hands out
+/// addresses for every coin and would panic on them.
+fn require_address_form(
+    descriptor: &Descriptor<DescriptorPublicKey>,
+    network: Network,
+) -> Result<(), OnlineError> {
+    let first = descriptor
+        .at_derivation_index(0)
+        .map_err(|error| OnlineError::Descriptor(error.to_string()))?;
+    first.address(network).map_err(|error| {
+        OnlineError::Descriptor(format!(
+            "the descriptor has no address form ({error}); a vault needs wpkh, wsh, sh or tr"
+        ))
+    })?;
+    Ok(())
+}
+
 /// Whether descriptor text holds an extended private key or a WIF private key anywhere (checked on
 /// the raw text, so forms miniscript cannot parse, such as multipath xprvs, are caught too).
 fn contains_private_key(text: &str) -> bool {
@@ -460,6 +477,8 @@ impl WatchOnlyVault {
                     .into(),
             ));
         }
+        require_address_form(&external, network)?;
+        require_address_form(&internal, network)?;
         if path.exists() {
             return Err(OnlineError::AlreadyExists(path.to_path_buf()));
         }
@@ -507,6 +526,9 @@ impl WatchOnlyVault {
                 other => OnlineError::Descriptor(other.to_string()),
             })?
             .ok_or_else(|| OnlineError::NotFound(path.to_path_buf()))?;
+        for keychain in [KeychainKind::External, KeychainKind::Internal] {
+            require_address_form(wallet.public_descriptor(keychain), network)?;
+        }
         Ok(Self {
             wallet,
             store,
@@ -586,14 +608,28 @@ impl WatchOnlyVault {
         })
     }
 
-    /// The address at `index` of a chain, without revealing it.
-    pub fn peek_address(&self, keychain: KeychainKind, index: u32) -> VaultAddress {
-        let info = self.wallet.peek_address(keychain, index);
-        VaultAddress {
-            keychain: info.keychain,
-            index: info.index,
-            address: info.address,
-        }
+    /// The address at `index` of a chain, without revealing it. Derived directly (one step per
+    /// key), so any non-hardened index is cheap; hardened indexes (2^31 and above) are refused.
+    pub fn peek_address(
+        &self,
+        keychain: KeychainKind,
+        index: u32,
+    ) -> Result<VaultAddress, OnlineError> {
+        let derived = self
+            .wallet
+            .public_descriptor(keychain)
+            .at_derivation_index(index)
+            .map_err(|error| {
+                OnlineError::Descriptor(format!("no address at index {index}: {error}"))
+            })?;
+        let address = derived
+            .address(self.network)
+            .map_err(|error| OnlineError::Descriptor(error.to_string()))?;
+        Ok(VaultAddress {
+            keychain,
+            index,
+            address,
+        })
     }
 
     /// The vault's balance.
