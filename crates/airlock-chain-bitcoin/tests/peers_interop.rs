@@ -512,3 +512,129 @@ fn the_peer_verifier_rejects_a_corrupted_airlock_signature() {
     assert_eq!(code, 1, "{verdict}");
     assert_eq!(verdict["different"][0]["input"], 7, "{verdict}");
 }
+
+/// PSBTs proposed by Airlock's own coordinator (the `online` half): the watch-only vault of the
+/// same wallet, funded by hand-fed transactions, builds a payment with change; the peers sign it.
+#[cfg(feature = "online")]
+mod coordinator {
+    use super::*;
+    use airlock_chain_bitcoin::online::{BlockConfirmation, KeychainKind, WatchOnlyVault};
+    use bitcoin::{
+        Amount, OutPoint, ScriptBuf, Sequence, TxIn, TxOut, Txid, Witness, absolute, transaction,
+    };
+
+    /// A synthetic transaction paying `value` to `script` (spends a made-up outpoint).
+    fn funding(label: &str, script: ScriptBuf, value: u64) -> Transaction {
+        Transaction {
+            version: transaction::Version::TWO,
+            lock_time: absolute::LockTime::ZERO,
+            input: vec![TxIn {
+                previous_output: OutPoint::new(
+                    Txid::from_raw_hash(bitcoin::hashes::sha256d::Hash::hash(label.as_bytes())),
+                    0,
+                ),
+                script_sig: ScriptBuf::new(),
+                sequence: Sequence::MAX,
+                witness: Witness::new(),
+            }],
+            output: vec![TxOut {
+                value: Amount::from_sat(value),
+                script_pubkey: script,
+            }],
+        }
+    }
+
+    /// Airlock's coordinator proposes a 3-input payment (two receive coins, one change coin) with
+    /// change; the PSBT is written to `dir/airlock-proposal.psbt`.
+    fn airlock_proposal(bench: &Path, dir: &Path) -> (PathBuf, Psbt) {
+        let descriptor = vault(bench).descriptor_text();
+        let mut watch_only =
+            WatchOnlyVault::create(&dir.join("vault.sqlite"), &descriptor, Network::Regtest)
+                .expect("the coordinator creates the watch-only vault");
+        let coins = [
+            (KeychainKind::External, 0, 120_000),
+            (KeychainKind::External, 3, 250_000),
+            (KeychainKind::Internal, 1, 90_000),
+        ];
+        for (n, (keychain, index, value)) in coins.into_iter().enumerate() {
+            let address = watch_only
+                .peek_address(keychain, index)
+                .expect("address")
+                .address;
+            let tx = funding(
+                &format!("coordinator funding {n}"),
+                address.script_pubkey(),
+                value,
+            );
+            watch_only
+                .add_raw_transaction(
+                    &bitcoin::consensus::serialize(&tx),
+                    Some(BlockConfirmation::at(
+                        100 + n as u32,
+                        1_700_000_000 + n as u64 * 600,
+                    )),
+                )
+                .expect("the coordinator accepts the funding transaction");
+        }
+        // A foreign P2WSH payee (not the vault's); the whole balance is needed, so all 3 coins go in.
+        let payee = bitcoin::Address::p2wsh(
+            &ScriptBuf::from_bytes(b"airlock interop payee".to_vec()),
+            Network::Regtest,
+        )
+        .to_string();
+        let psbt = watch_only
+            .build_payment(&[(payee.as_str(), 400_000)], 3.0)
+            .expect("the coordinator builds the payment");
+        assert_eq!(psbt.inputs.len(), 3, "all three coins are spent");
+        assert_eq!(psbt.outputs.len(), 2, "payment and change");
+        let path = dir.join("airlock-proposal.psbt");
+        std::fs::write(&path, serialize_psbt(&psbt)).expect("write proposal");
+        (path, psbt)
+    }
+
+    /// Each peer signs Airlock's proposal first (cosigner 1), Airlock adds cosigner 0, and the
+    /// result finalizes by embit's finalizer and by Airlock's, valid under Bitcoin Core's rules.
+    fn peer_signs_airlock_proposal(peer: &str) {
+        let Some(bench) = peers() else { return };
+        let dir = tempfile::tempdir().unwrap();
+        let (proposal_path, proposal) = airlock_proposal(&bench, dir.path());
+
+        let by_peer_path = dir.path().join(format!("proposal+{peer}.psbt"));
+        let report = peer_sign(peer, 1, &proposal_path, &by_peer_path);
+        assert_eq!(
+            report["partial_signatures_after"], 3,
+            "{peer} signs all 3 inputs: {report}"
+        );
+
+        let both_path = dir.path().join(format!("proposal+{peer}+airlock.psbt"));
+        airlock_sign(&bench, 0, &by_peer_path, &both_path);
+        let by_embit = assert_peer_finalizes(&both_path, &proposal_path, [0, 1], dir.path());
+        assert_eq!(by_embit.compute_txid(), proposal.unsigned_tx.compute_txid());
+        assert_consensus_valid(&by_embit, &proposal);
+
+        let mut both = read_psbt(&both_path);
+        let by_airlock = finalize(&vault(&bench), &mut both, &ReviewPolicy::default())
+            .unwrap_or_else(|e| {
+                panic!("Airlock cannot finalize its proposal cosigned by {peer}: {e}")
+            });
+        assert_eq!(
+            bitcoin::consensus::serialize(&by_airlock),
+            bitcoin::consensus::serialize(&by_embit)
+        );
+    }
+
+    #[test]
+    fn electrum_signs_a_payment_proposed_by_airlocks_coordinator() {
+        peer_signs_airlock_proposal("electrum");
+    }
+
+    #[test]
+    fn embit_signs_a_payment_proposed_by_airlocks_coordinator() {
+        peer_signs_airlock_proposal("embit");
+    }
+
+    #[test]
+    fn bdkpython_signs_a_payment_proposed_by_airlocks_coordinator() {
+        peer_signs_airlock_proposal("bdk");
+    }
+}
