@@ -9,8 +9,8 @@ mod wallet_support;
 use std::str::FromStr;
 
 use airlock_chain_bitcoin::online::{
-    BlockConfirmation, KeychainKind, TxStatus, WatchOnlyVault, psbt_to_base64, psbt_to_binary,
-    write_psbt_file,
+    BlockConfirmation, KeychainKind, OnlineError, TxStatus, WatchOnlyVault, psbt_to_base64,
+    psbt_to_binary, write_psbt_file,
 };
 use bdk_wallet::bitcoin::bip32::{DerivationPath, Xpub};
 use bdk_wallet::bitcoin::psbt::Psbt;
@@ -142,9 +142,30 @@ fn fund_pay_sign_finalize_verify_apply_confirm() {
     assert_eq!(vault.balance().total(), Amount::from_sat(75_000_000));
     assert_eq!(vault.history().len(), 2);
 
-    // Proposal: two payees, 60,000,000 sat in all, 5 sat/vB.
+    // Proposal: two payees, 60,000,000 sat in all, 5 sat/vB. The unconfirmed incoming coin is not
+    // spent by default (as Bitcoin Core), so 50,000,000 sat are not enough...
     let payee_a = foreign_address("payee-a");
     let payee_b = foreign_taproot_address("payee-b");
+    let payments = [
+        (payee_a.to_string(), 40_000_000u64),
+        (payee_b.to_string(), 20_000_000),
+    ];
+    let payments: Vec<(&str, u64)> = payments.iter().map(|(a, s)| (a.as_str(), *s)).collect();
+    match vault.build_payment(&payments, 5.0).unwrap_err() {
+        OnlineError::InsufficientFunds { available_sat, .. } => {
+            assert_eq!(available_sat, 50_000_000)
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    // ...unless allowed; then a block confirms it and it is spendable by default too.
+    vault.set_spend_unconfirmed_incoming(true);
+    let with_unconfirmed = vault.build_payment(&payments, 5.0).unwrap();
+    assert_eq!(with_unconfirmed.unsigned_tx.input.len(), 2);
+    vault.set_spend_unconfirmed_incoming(false);
+    vault
+        .confirm_transaction(txid_pending, BlockConfirmation::at(100, 1_700_000_000))
+        .unwrap();
+    assert_eq!(vault.balance().confirmed, Amount::from_sat(75_000_000));
     let psbt = vault
         .build_payment(
             &[
@@ -256,12 +277,9 @@ fn fund_pay_sign_finalize_verify_apply_confirm() {
     assert_eq!(entry.net().to_sat(), -(60_000_000 + fee as i64));
     assert!(!entry.status.is_confirmed());
 
-    // A block confirms it (and the pending funding, which it may spend).
+    // A block confirms it.
     vault
         .confirm_transaction(txid, BlockConfirmation::at(101, 1_700_000_600))
-        .unwrap();
-    vault
-        .confirm_transaction(txid_pending, BlockConfirmation::at(101, 1_700_000_600))
         .unwrap();
     let balance = vault.balance();
     assert_eq!(balance.confirmed.to_sat(), 75_000_000 - 60_000_000 - fee);

@@ -272,6 +272,7 @@ pub struct WatchOnlyVault {
     store: SqliteVaultStore,
     network: Network,
     path: PathBuf,
+    spend_unconfirmed_incoming: bool,
 }
 
 impl std::fmt::Debug for WatchOnlyVault {
@@ -493,6 +494,7 @@ impl WatchOnlyVault {
                 store,
                 network,
                 path: path.to_path_buf(),
+                spend_unconfirmed_incoming: false,
             })
         })();
         if result.is_err() {
@@ -534,6 +536,7 @@ impl WatchOnlyVault {
             store,
             network,
             path: path.to_path_buf(),
+            spend_unconfirmed_incoming: false,
         })
     }
 
@@ -556,6 +559,28 @@ impl WatchOnlyVault {
     /// The vault's network.
     pub fn network(&self) -> Network {
         self.network
+    }
+
+    /// Whether proposals may spend unconfirmed coins received from others (default: no, as
+    /// Bitcoin Core's wallet: such a coin disappears if its sender double-spends it, taking the
+    /// proposal with it). Unconfirmed change of the vault's own transactions is always spendable.
+    /// Not stored in the vault file.
+    pub fn set_spend_unconfirmed_incoming(&mut self, allow: bool) {
+        self.spend_unconfirmed_incoming = allow;
+    }
+
+    /// Coins proposals must not spend under the current settings.
+    fn unspendable_coins(&self) -> Vec<OutPoint> {
+        if self.spend_unconfirmed_incoming {
+            return Vec::new();
+        }
+        self.wallet
+            .list_unspent()
+            .filter(|output| {
+                output.keychain == KeychainKind::External && !output.chain_position.is_confirmed()
+            })
+            .map(|output| output.outpoint)
+            .collect()
     }
 
     /// The file the vault lives in.
@@ -887,8 +912,10 @@ impl WatchOnlyVault {
             recipients.push((script, Amount::from_sat(*sats)));
         }
         let (condition, min_confirmations) = self.condition_for(path)?;
+        let unspendable = self.unspendable_coins();
         let mut builder = self.wallet.build_tx();
         builder
+            .unspendable(unspendable)
             .set_recipients(recipients)
             .fee_rate(fee_rate)
             .set_condition(condition)
@@ -965,8 +992,16 @@ impl WatchOnlyVault {
         fee_rate: FeeRate,
         path: SpendPath,
     ) -> Result<Psbt, OnlineError> {
-        if self.wallet.list_unspent().next().is_none() {
+        let coins = self.wallet.list_unspent().count();
+        if coins == 0 {
             return Err(OnlineError::NothingToSweep);
+        }
+        if self.unspendable_coins().len() == coins {
+            return Err(OnlineError::Build(
+                "every coin of the vault is an unconfirmed incoming payment; wait for a \
+                 confirmation or allow spending unconfirmed incoming coins"
+                    .into(),
+            ));
         }
         if self.wallet.is_mine(destination.clone()) {
             return Err(OnlineError::Build(
@@ -974,8 +1009,10 @@ impl WatchOnlyVault {
             ));
         }
         let (condition, min_confirmations) = self.condition_for(path)?;
+        let unspendable = self.unspendable_coins();
         let mut builder = self.wallet.build_tx();
         builder
+            .unspendable(unspendable)
             .drain_wallet()
             .drain_to(destination.clone())
             .fee_rate(fee_rate)
