@@ -13,7 +13,10 @@ What it must never do: go online, or write into the repository.
 
 Usage:
   bench_peers.py [--sizes 100,1000] [--peers electrum,embit,bdk,bdk-finalize] [--runs 5] [--cosigner 0]
-                 [--keep-dir /tmp/airlock-peer-sigs] [--json]
+                 [--keep-dir /tmp/airlock-peer-sigs] [--json] [--extra 'NAME=COMMAND {in} {out}']...
+--extra adds another signer measured the same way, side by side in the same run (e.g. Airlock's
+signer: a shell-free command template whose {in} and {out} are replaced by the unsigned and signed PSBT
+paths); its signatures are compared with Electrum's too.
 Prints a table (or JSON with --json) of median process seconds per peer and size, and whether each
 peer's signatures are byte-identical to Electrum's.
 """
@@ -22,7 +25,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -49,18 +54,25 @@ LABELS = {
 }
 
 
-def run_child(argv: list[str]) -> tuple[float, float, dict]:
-    """Run argv; returns (child process CPU s, wall s, its JSON output)."""
+def run_child(argv: list[str], expect_json: bool = True) -> tuple[float, float, dict | None]:
+    """Run argv; returns (child process CPU s, wall s, its JSON output if expected)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start_wall = time.perf_counter()
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    stdout = proc.stdout.read()
-    stderr = proc.stderr.read()
-    _pid, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
+    try:
+        proc = subprocess.run(argv, capture_output=True)
+    except FileNotFoundError:
+        raise common.PeerError(f"cannot run {argv[0]}: not found") from None
     wall = time.perf_counter() - start_wall
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0:
-        raise common.PeerError(f"{' '.join(argv)} failed ({proc.returncode}): {stderr.decode(errors='replace').strip()}")
-    return usage.ru_utime + usage.ru_stime, wall, json.loads(stdout)
+        raise common.PeerError(f"{' '.join(argv)} failed ({proc.returncode}): {proc.stderr.decode(errors='replace').strip()}")
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return cpu, wall, json.loads(proc.stdout) if expect_json else None
+
+
+def sign_text(row: dict) -> str:
+    value = row["median_sign_call_process_s"]
+    return "–" if value is None else f"{value:.3f}"
 
 
 def compare(a: str, b: str) -> dict:
@@ -80,6 +92,12 @@ def main() -> None:
     parser.add_argument("--cosigner", type=int, default=0)
     parser.add_argument("--keep-dir", default="/tmp/airlock-peer-sigs", help="signed PSBTs are kept here")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.add_argument(
+        "--extra",
+        action="append",
+        default=[],
+        help="NAME=COMMAND template with {in} and {out}; measured and compared like the peers",
+    )
     args = parser.parse_args()
 
     peers = [p.strip() for p in args.peers.split(",") if p.strip()]
@@ -93,6 +111,12 @@ def main() -> None:
     if args.runs < 1:
         raise common.PeerError("--runs must be at least 1")
     common.check_cosigner(args.cosigner)
+    extras = []
+    for item in args.extra:
+        name, sep, template = item.partition("=")
+        if not sep or not name.strip() or "{in}" not in template or "{out}" not in template:
+            raise common.PeerError(f"--extra must be NAME=COMMAND with {{in}} and {{out}}, got {item!r}")
+        extras.append((name.strip(), shlex.split(template)))
     bench = common.bench_dir()
     os.makedirs(args.keep_dir, exist_ok=True)
 
@@ -103,33 +127,40 @@ def main() -> None:
         if not source.is_file():
             raise common.PeerError(f"{source} does not exist")
         electrum_out = None
-        for peer in peers:
-            peer_arg, extra = PEERS[peer]
+        for peer in peers + [name for name, _ in extras]:
             out = os.path.join(args.keep_dir, f"psbt_{size}.{peer}.cosigner{args.cosigner}.psbt")
-            argv = [
-                common.python_for_peer(peer_arg),
-                os.path.join(HERE, "sign_psbt.py"),
-                "--peer", peer_arg,
-                "--cosigner", str(args.cosigner),
-                "--in", str(source),
-                "--out", out,
-                "--timing",
-                *extra,
-            ]
+            if peer in PEERS:
+                peer_arg, extra = PEERS[peer]
+                argv = [
+                    common.python_for_peer(peer_arg),
+                    os.path.join(HERE, "sign_psbt.py"),
+                    "--peer", peer_arg,
+                    "--cosigner", str(args.cosigner),
+                    "--in", str(source),
+                    "--out", out,
+                    "--timing",
+                    *extra,
+                ]
+                label = LABELS[peer]
+            else:
+                template = dict(extras)[peer]
+                argv = [part.replace("{in}", str(source)).replace("{out}", out) for part in template]
+                label = peer
             process_s, wall_s, sign_s = [], [], []
             for _ in range(args.runs):
-                cpu, wall, report = run_child(argv)
+                cpu, wall, report = run_child(argv, expect_json=peer in PEERS)
                 process_s.append(cpu)
                 wall_s.append(wall)
-                sign_s.append(report["timing"]["phases_process_s"]["sign"])
+                if report is not None:
+                    sign_s.append(report["timing"]["phases_process_s"]["sign"])
             row = {
                 "peer": peer,
-                "label": LABELS[peer],
+                "label": label,
                 "inputs": size,
                 "runs": args.runs,
                 "median_process_s": round(statistics.median(process_s), 3),
                 "median_wall_s": round(statistics.median(wall_s), 3),
-                "median_sign_call_process_s": round(statistics.median(sign_s), 3),
+                "median_sign_call_process_s": round(statistics.median(sign_s), 3) if sign_s else None,
                 "signed_psbt": out,
             }
             if peer == "electrum":
@@ -157,7 +188,7 @@ def main() -> None:
         )
         print(
             f"| {row['label']} | {row['inputs']} | {row['median_process_s']:.3f} | {row['median_wall_s']:.3f} "
-            f"| {row['median_sign_call_process_s']:.3f} | {same_text} |"
+            f"| {sign_text(row)} | {same_text} |"
         )
     print(f"signed PSBTs kept in {args.keep_dir}")
 
