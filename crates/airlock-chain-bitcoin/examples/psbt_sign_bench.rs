@@ -2,9 +2,10 @@
 //!
 //! Run from the worktree root: `cargo run --release -p airlock-chain-bitcoin --example psbt_sign_bench`
 //! (`AIRLOCK_BENCH_DIR` overrides `../shared/bench/psbt-sign`, `AIRLOCK_BENCH_RUNS` the run count,
-//! default 7). Prints the median CPU time of each phase (the process is single-threaded; times
-//! come from clock_gettime(CLOCK_THREAD_CPUTIME_ID)): key unlock (seed -> master key), parse,
-//! review (what `describe` shows), sign under that review, serialize, and their sum. Every signature is then verified (libsecp256k1 and again via
+//! default 7; `AIRLOCK_BITCOIN_THREADS=1` keeps the work on one thread). Prints the median
+//! wall-clock time and process CPU time (all threads, CLOCK_PROCESS_CPUTIME_ID) of each phase:
+//! key unlock (seed -> master key), parse, review (what `describe` shows), sign under that
+//! review, serialize, and their sum. Every signature is then verified (libsecp256k1 and again via
 //! `verify_partial_signatures`); a failure aborts with a non-zero exit.
 
 use std::path::PathBuf;
@@ -26,22 +27,49 @@ fn ms(d: Duration) -> String {
     format!("{:.2} ms", d.as_secs_f64() * 1e3)
 }
 
-/// CPU time of this thread (the benchmark is single-threaded), clock_gettime resolution.
-fn cpu() -> Duration {
+fn clock(id: libc::clockid_t) -> Duration {
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
     };
     // SAFETY: clock_gettime writes into the timespec we own.
-    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    unsafe { libc::clock_gettime(id, &mut ts) };
     Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
-/// Runs `f`, returning its result and the CPU time it took.
-fn timed<T>(f: impl FnOnce() -> T) -> (T, Duration) {
-    let start = cpu();
+/// One measurement: wall-clock time and CPU time of the whole process (all threads).
+#[derive(Clone, Copy, Default)]
+struct Cost {
+    wall: Duration,
+    cpu: Duration,
+}
+
+impl std::ops::Add for Cost {
+    type Output = Cost;
+    fn add(self, other: Cost) -> Cost {
+        Cost {
+            wall: self.wall + other.wall,
+            cpu: self.cpu + other.cpu,
+        }
+    }
+}
+
+/// Runs `f`, returning its result and what it cost.
+fn timed<T>(f: impl FnOnce() -> T) -> (T, Cost) {
+    let cpu0 = clock(libc::CLOCK_PROCESS_CPUTIME_ID);
+    let wall0 = clock(libc::CLOCK_MONOTONIC);
     let value = f();
-    (value, cpu().saturating_sub(start))
+    let cost = Cost {
+        wall: clock(libc::CLOCK_MONOTONIC).saturating_sub(wall0),
+        cpu: clock(libc::CLOCK_PROCESS_CPUTIME_ID).saturating_sub(cpu0),
+    };
+    (value, cost)
+}
+
+fn show(costs: &[Cost]) -> String {
+    let wall = median(costs.iter().map(|c| c.wall).collect());
+    let cpu = median(costs.iter().map(|c| c.cpu).collect());
+    format!("{} wall / {} CPU", ms(wall), ms(cpu))
 }
 
 fn main() {
@@ -72,6 +100,8 @@ fn main() {
     let vault = BtcVault::parse_for(&descriptor, Network::Regtest).expect("vault");
     let policy = ReviewPolicy::default();
     let seed = sha256::Hash::hash(b"seed0").to_byte_array();
+    let threads = std::env::var(airlock_chain_bitcoin::parallel::THREADS_ENV)
+        .unwrap_or_else(|_| "all".into());
 
     println!(
         "vault {} ({})",
@@ -109,15 +139,15 @@ fn main() {
             "one verified signature per input"
         );
         println!(
-            "{name}: {} inputs, {} bytes signed PSBT; median CPU of {runs} runs: key unlock {} | parse {} + review {} + sign {} + serialize {} = {}",
+            "{name}: {} inputs, {} bytes signed PSBT, {threads} thread(s); medians of {runs} runs:\n  key unlock {}\n  parse      {}\n  review     {}\n  sign       {}\n  serialize  {}\n  total      {}",
             psbt.inputs.len(),
             bytes.len(),
-            ms(median(unlock)),
-            ms(median(parse)),
-            ms(median(reviews)),
-            ms(median(sign)),
-            ms(median(serialize)),
-            ms(median(total)),
+            show(&unlock),
+            show(&parse),
+            show(&reviews),
+            show(&sign),
+            show(&serialize),
+            show(&total),
         );
         println!("{name}: all {} signatures verify", verified.total());
     }

@@ -28,6 +28,7 @@ use bitcoin::{
 use miniscript::Descriptor;
 
 use crate::error::BtcError;
+use crate::parallel::map_ranges;
 use crate::vault::{BtcVault, CHANGE, RECEIVE};
 
 /// Limits and thresholds of a review.
@@ -352,6 +353,55 @@ fn check_sighash(
     }
 }
 
+/// Ties input `i` to the vault: the first `(branch, index)` its derivations name whose re-derived
+/// script is the spent script; checks a supplied witness script against it.
+fn input_context<C: Signing>(
+    vault: &BtcVault,
+    psbt: &Psbt,
+    i: usize,
+    spent: &TxOut,
+    secp: &Secp256k1<C>,
+) -> Result<InputContext, BtcError> {
+    let input = &psbt.inputs[i];
+    let outpoint = psbt.unsigned_tx.input[i].previous_output;
+    let positions = vault_positions(vault, input_sources(input));
+    if positions.is_empty() {
+        return Err(BtcError::refused(format!(
+            "input {i} ({outpoint}) does not belong to the vault: it carries no BIP-32 derivation of any vault key"
+        )));
+    }
+    let mut found = None;
+    for (branch, index, _) in &positions {
+        let (descriptor, key_pubkeys) = vault.derive_with_keys(*branch, *index, secp)?;
+        if descriptor.script_pubkey() == spent.script_pubkey {
+            found = Some(InputContext {
+                descriptor,
+                key_pubkeys,
+                branch: *branch,
+                index: *index,
+            });
+            break;
+        }
+    }
+    let Some(context) = found else {
+        let paths: Vec<_> = positions.iter().map(|p| p.2.clone()).collect();
+        return Err(BtcError::refused(format!(
+            "input {i} ({outpoint}) does not belong to the vault: it spends {} but the vault's script at {} is different",
+            display_script(&spent.script_pubkey, vault.network()),
+            paths.join(", ")
+        )));
+    };
+    if let Some(witness_script) = &input.witness_script {
+        let expected = context.descriptor.explicit_script().ok();
+        if expected.as_ref() != Some(witness_script) {
+            return Err(BtcError::refused(format!(
+                "input {i} ({outpoint}): its witness_script is not the vault's script at that path"
+            )));
+        }
+    }
+    Ok(context)
+}
+
 /// Reviews `psbt` against `vault`. See the module docs.
 pub fn review(
     vault: &BtcVault,
@@ -361,7 +411,7 @@ pub fn review(
     review_with(vault, psbt, policy, &Secp256k1::new())
 }
 
-pub(crate) fn review_with<C: Signing + Verification>(
+pub(crate) fn review_with<C: Signing + Verification + Sync>(
     vault: &BtcVault,
     psbt: &Psbt,
     policy: &ReviewPolicy,
@@ -390,56 +440,47 @@ pub(crate) fn review_with<C: Signing + Verification>(
     let mut total_in = Amount::ZERO;
     let mut satisfaction_weight: u64 = 0;
 
-    for (i, (txin, input)) in tx.input.iter().zip(&psbt.inputs).enumerate() {
+    // Cheap checks first, in input order: duplicate outpoints and the spent outputs.
+    let mut spent_with_origin = Vec::with_capacity(tx.input.len());
+    for (i, txin) in tx.input.iter().enumerate() {
         let outpoint = txin.previous_output;
         if let Some(first) = seen_outpoints.insert(outpoint, i) {
             return Err(BtcError::refused(format!(
                 "inputs {first} and {i} both spend {outpoint}"
             )));
         }
-        let (spent, has_previous) = spent_output(psbt, i, policy, taproot, &mut missing_previous)?;
-        let positions = vault_positions(vault, input_sources(input));
-        if positions.is_empty() {
-            return Err(BtcError::refused(format!(
-                "input {i} ({outpoint}) does not belong to the vault: it carries no BIP-32 derivation of any vault key"
-            )));
+        spent_with_origin.push(spent_output(
+            psbt,
+            i,
+            policy,
+            taproot,
+            &mut missing_previous,
+        )?);
+    }
+    // Re-deriving every input's script from the vault: the expensive part, spread over cores.
+    let derived = map_ranges(tx.input.len(), |range| {
+        let mut contexts = Vec::with_capacity(range.len());
+        for i in range {
+            contexts.push(input_context(
+                vault,
+                psbt,
+                i,
+                &spent_with_origin[i].0,
+                secp,
+            )?);
         }
-        let mut found = None;
-        for (branch, index, _) in &positions {
-            let (descriptor, key_pubkeys) = vault.derive_with_keys(*branch, *index, secp)?;
-            if descriptor.script_pubkey() == spent.script_pubkey {
-                found = Some(InputContext {
-                    descriptor,
-                    key_pubkeys,
-                    branch: *branch,
-                    index: *index,
-                });
-                break;
-            }
-        }
-        let Some(context) = found else {
-            let paths: Vec<_> = positions.iter().map(|p| p.2.clone()).collect();
-            return Err(BtcError::refused(format!(
-                "input {i} ({outpoint}) does not belong to the vault: it spends {} but the vault's script at {} is different",
-                display_script(&spent.script_pubkey, network),
-                paths.join(", ")
-            )));
-        };
-        if let Some(witness_script) = &input.witness_script {
-            let expected = context.descriptor.explicit_script().ok();
-            if expected.as_ref() != Some(witness_script) {
-                return Err(BtcError::refused(format!(
-                    "input {i} ({outpoint}): its witness_script is not the vault's script at that path"
-                )));
-            }
-        }
+        Ok::<_, BtcError>(contexts)
+    })?;
+    for (i, ((txin, input), context)) in tx.input.iter().zip(&psbt.inputs).zip(derived).enumerate()
+    {
+        let (spent, has_previous) = spent_with_origin[i].clone();
         check_sighash(i, input.sighash_type, taproot, policy, &mut warnings)?;
         total_in = total_in
             .checked_add(spent.value)
             .ok_or_else(|| BtcError::refused("the input amounts overflow"))?;
         satisfaction_weight += vault.max_satisfaction_weight(context.branch).to_wu() + 1;
         inputs.push(ReviewedInput {
-            outpoint,
+            outpoint: txin.previous_output,
             amount: spent.value,
             branch: context.branch,
             index: context.index,

@@ -12,7 +12,8 @@
 //!
 //! Child keys come from branch keys derived once per call (one HMAC and one scalar addition per
 //! input); public keys come from the review's derivation, so signing costs one signature per
-//! input and no quadratic work.
+//! input and no quadratic work. Large PSBTs are signed over all cores ([`crate::parallel`]);
+//! each range of inputs shares one `SighashCache`.
 //!
 //! This module must never sign an input the review did not tie to the vault, never sign with a
 //! key that is not the vault's, and never sign a sighash type the review refused.
@@ -27,6 +28,7 @@ use miniscript::{Descriptor, ForEachKey};
 
 use crate::error::BtcError;
 use crate::keys::{BranchSigner, SignerKey};
+use crate::parallel::map_ranges;
 use crate::review::{InputContext, PsbtReview, ReviewPolicy, review_with};
 use crate::vault::BtcVault;
 
@@ -159,50 +161,59 @@ fn sign_segwit_v0(
     mine: &[(usize, BranchSigner)],
     secp: &Secp256k1<All>,
 ) -> Result<(usize, usize), BtcError> {
-    let tx = psbt.unsigned_tx.clone();
-    let mut cache = SighashCache::new(&tx);
-    let mut signed_inputs = 0;
-    let mut signatures = 0;
-    for (i, context) in review.contexts.iter().enumerate() {
-        let mut signed_here = false;
-        let sighash_type = match review.inputs[i].sighash_type {
-            Some(t) => t
-                .ecdsa_hash_ty()
-                .map_err(|e| BtcError::refused(format!("input {i}: {e}")))?,
-            None => EcdsaSighashType::All,
-        };
-        let mut script_code = None;
-        for (position, branch_signer) in mine {
-            let Some(pubkey) = input_names_key(vault, psbt, i, context, *position)? else {
-                continue;
+    let shared: &Psbt = psbt;
+    // Signatures per input, computed over the cores; each range has its own SighashCache (the
+    // BIP-143 midstates are computed once per range).
+    let per_input = map_ranges(review.contexts.len(), |range| {
+        let mut cache = SighashCache::new(&shared.unsigned_tx);
+        let mut out = Vec::with_capacity(range.len());
+        for i in range {
+            let context = &review.contexts[i];
+            let sighash_type = match review.inputs[i].sighash_type {
+                Some(t) => t
+                    .ecdsa_hash_ty()
+                    .map_err(|e| BtcError::refused(format!("input {i}: {e}")))?,
+                None => EcdsaSighashType::All,
             };
-            if script_code.is_none() {
-                script_code =
-                    Some(context.descriptor.script_code().map_err(|e| {
+            let mut made = Vec::new();
+            let mut script_code = None;
+            for (position, branch_signer) in mine {
+                let Some(pubkey) = input_names_key(vault, shared, i, context, *position)? else {
+                    continue;
+                };
+                if script_code.is_none() {
+                    script_code = Some(context.descriptor.script_code().map_err(|e| {
                         BtcError::refused(format!("input {i}: no script code: {e}"))
                     })?);
+                }
+                let code = script_code
+                    .as_ref()
+                    .ok_or_else(|| BtcError::refused("no script code"))?;
+                let sighash = cache
+                    .p2wsh_signature_hash(i, code, review.spent_outputs[i].value, sighash_type)
+                    .map_err(|e| BtcError::refused(format!("input {i}: sighash: {e}")))?;
+                let mut secret = branch_signer.child(context.branch, context.index)?;
+                let message = Message::from_digest(sighash.to_byte_array());
+                let signature = secp.sign_ecdsa_low_r(&message, &secret);
+                secret.non_secure_erase();
+                made.push((
+                    pubkey,
+                    ecdsa::Signature {
+                        signature,
+                        sighash_type,
+                    },
+                ));
             }
-            let code = script_code
-                .as_ref()
-                .ok_or_else(|| BtcError::refused("no script code"))?;
-            let sighash = cache
-                .p2wsh_signature_hash(i, code, review.spent_outputs[i].value, sighash_type)
-                .map_err(|e| BtcError::refused(format!("input {i}: sighash: {e}")))?;
-            let mut secret = branch_signer.child(context.branch, context.index)?;
-            let message = Message::from_digest(sighash.to_byte_array());
-            let signature = secp.sign_ecdsa_low_r(&message, &secret);
-            secret.non_secure_erase();
-            psbt.inputs[i].partial_sigs.insert(
-                pubkey,
-                ecdsa::Signature {
-                    signature,
-                    sighash_type,
-                },
-            );
-            signatures += 1;
-            signed_here = true;
+            out.push(made);
         }
-        signed_inputs += usize::from(signed_here);
+        Ok::<_, BtcError>(out)
+    })?;
+    let mut signed_inputs = 0;
+    let mut signatures = 0;
+    for (input, made) in psbt.inputs.iter_mut().zip(per_input) {
+        signed_inputs += usize::from(!made.is_empty());
+        signatures += made.len();
+        input.partial_sigs.extend(made);
     }
     Ok((signed_inputs, signatures))
 }

@@ -387,3 +387,29 @@ fn a_derivation_lying_about_this_signers_key_is_refused() {
     .to_string();
     assert!(err.contains("which is not the key at that path"), "{err}");
 }
+
+#[test]
+fn large_psbts_report_the_first_bad_input_in_order() {
+    // 80 inputs: above the threshold where derivation runs on several threads.
+    let vault = vault(&sortedmulti_2of3());
+    let funding = funding(&vault, &[10_000; 80]);
+    let mut psbt = spend(
+        &vault,
+        &funding,
+        (foreign_script(), 700_000),
+        Some(99_000),
+        Sequence::MAX,
+    );
+    let good = review(&vault, &psbt, &ReviewPolicy::default()).unwrap();
+    assert_eq!(good.inputs.len(), 80);
+    assert!(
+        good.inputs
+            .iter()
+            .enumerate()
+            .all(|(i, input)| input.index == i as u32)
+    );
+    psbt.inputs[77].bip32_derivation.clear();
+    psbt.inputs[45].bip32_derivation.clear();
+    let err = refusal(&vault, &psbt);
+    assert!(err.contains("input 45 "), "{err}");
+}
