@@ -214,6 +214,11 @@ def main() -> None:
     else:
         out, inputs, counts = sign_bdk(psbt_bytes, cosigner, keys, phases, args.bdk_try_finalize)
 
+    if counts["partial_signatures_after"] <= counts["partial_signatures_before"] and not counts["inputs_finalized"]:
+        raise common.PeerError(
+            f"{args.peer} added no signature: no input names cosigner {cosigner}'s key "
+            f"({keys['keys'][cosigner]['fp']}) in its derivations, or it is already signed"
+        )
     common.write_atomic(args.out_path, common.encode_for_path(out, args.out_path, args.out_format))
     phases.mark("write")
 

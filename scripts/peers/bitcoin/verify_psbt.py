@@ -39,16 +39,13 @@ def low_r(der_sig: bytes) -> bool:
     return r_len < 32 or (r_len == 32 and der_sig[4] < 0x80)
 
 
-def embit_origins(path: str | None) -> dict:
-    """{(input index, pubkey sec): fingerprint hex} from another PSBT of the same transaction."""
-    if not path:
-        return {}
+def embit_origins(path: str):
+    """({(input index, pubkey sec): fingerprint hex}, txid) from another PSBT of the same transaction."""
     from embit.psbt import PSBT
 
+    raw = common.read_psbt_bytes(path)
     try:
-        other = PSBT.parse(common.read_psbt_bytes(path))
-    except common.PeerError:
-        raise
+        other = PSBT.parse(raw)
     except Exception as error:  # embit raises several types for malformed PSBTs
         raise common.PeerError(f"{path}: embit cannot parse the PSBT: {error}") from None
     return {
