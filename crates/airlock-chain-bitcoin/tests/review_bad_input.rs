@@ -344,15 +344,6 @@ fn truncated_damaged_and_huge_psbts_are_refused() {
 }
 
 #[test]
-fn psbt_version_2_is_named() {
-    // magic, global map: PSBT_GLOBAL_VERSION (0xfb) = 2, then the separator.
-    let mut v2 = b"psbt\xff".to_vec();
-    v2.extend_from_slice(&[0x01, 0xfb, 0x04, 0x02, 0x00, 0x00, 0x00, 0x00]);
-    let err = parse_psbt(&v2).unwrap_err().to_string();
-    assert!(err.contains("version 2"), "{err}");
-}
-
-#[test]
 fn witness_script_that_is_not_the_vaults_is_refused() {
     let (vault, mut psbt) = setup();
     psbt.inputs[0].witness_script = Some(foreign_script());
