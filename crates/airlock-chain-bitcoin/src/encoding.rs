@@ -67,11 +67,16 @@ pub fn parse_psbt(bytes: &[u8]) -> Result<Psbt, BtcError> {
         }
     };
     Psbt::deserialize(binary).map_err(|e| {
-        let message = e.to_string();
-        if message.contains("end of file")
-            || message.contains("UnexpectedEof")
-            || message.to_lowercase().contains("eof")
-        {
+        // rust-bitcoin's Display stops at "consensus encoding error"; the cause chain says more.
+        let mut message = e.to_string();
+        let mut source = std::error::Error::source(&e);
+        while let Some(cause) = source {
+            message.push_str(": ");
+            message.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        let debug = format!("{e:?}");
+        if debug.contains("UnexpectedEof") || message.to_lowercase().contains("end of file") {
             BtcError::Psbt(format!(
                 "the PSBT is truncated ({} bytes): {message}",
                 binary.len()
