@@ -5,7 +5,8 @@
 //! key or a key of a leaf of the vault's tree), the sighash type must be one the review accepts,
 //! and the signature must verify over the recomputed sighash. [`combine`] refuses a PSBT of a
 //! different unsigned transaction and verifies each PSBT before merging it; [`finalize`] verifies,
-//! then lets miniscript build the witnesses (`finalize_mut`, which also runs miniscript's
+//! fills scripts the PSBT lacks (witness/redeem script, taproot tree) from the vault, then lets
+//! miniscript build the witnesses (`finalize_mut`, which also runs miniscript's
 //! interpreter) and extracts the transaction.
 //!
 //! This code holds no secrets and makes no network calls; the coordinator uses it before
@@ -214,6 +215,23 @@ pub fn finalize(
     let secp = Secp256k1::new();
     let review = review_with(vault, psbt, policy, &secp)?;
     verify_with_review(psbt, &review, policy, &secp)?;
+    // Scripts a finalizer needs but the PSBT may lack, filled from the vault (never trusted from it).
+    for (i, context) in review.contexts.iter().enumerate() {
+        let input = &psbt.inputs[i];
+        let missing = match &context.descriptor {
+            Descriptor::Tr(_) => input.tap_internal_key.is_none(),
+            Descriptor::Wsh(_) => input.witness_script.is_none(),
+            Descriptor::Sh(_) => input.redeem_script.is_none(),
+            _ => false,
+        };
+        if missing {
+            let definite = vault.definite_descriptor(context.branch, context.index)?;
+            psbt.update_input_with_descriptor(i, &definite)
+                .map_err(|e| {
+                    BtcError::Finalize(format!("input {i}: cannot fill its scripts: {e}"))
+                })?;
+        }
+    }
     psbt.finalize_mut(&secp).map_err(|errors| {
         BtcError::Finalize(format!(
             "cannot finalize: {}",

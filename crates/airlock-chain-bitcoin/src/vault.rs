@@ -473,6 +473,23 @@ impl BtcVault {
         Ok((descriptor, at.derived))
     }
 
+    /// The definite (index-resolved) descriptor at `(branch, index)`, as miniscript's PSBT updater
+    /// takes it (slower than [`BtcVault::derive`]; for filling PSBT fields, not for bulk review).
+    pub fn definite_descriptor(
+        &self,
+        branch: usize,
+        index: u32,
+    ) -> Result<Descriptor<miniscript::DefiniteDescriptorKey>, BtcError> {
+        let branch_data = self
+            .branches
+            .get(branch)
+            .ok_or_else(|| BtcError::Descriptor(format!("no branch {branch}")))?;
+        branch_data
+            .descriptor
+            .at_derivation_index(index)
+            .map_err(|e| BtcError::Descriptor(format!("cannot derive index {index}: {e}")))
+    }
+
     /// The script at `(branch, index)`.
     pub fn script_pubkey(&self, branch: usize, index: u32) -> Result<ScriptBuf, BtcError> {
         Ok(self

@@ -298,3 +298,29 @@ fn a_signer_outside_the_vault_signs_nothing() {
     assert!(err.contains("not a key of the vault"), "{err}");
     assert!(psbt.inputs[0].partial_sigs.is_empty());
 }
+
+#[test]
+fn finalize_fills_scripts_the_psbt_lacks() {
+    for text in [sortedmulti_2of3(), taproot_multi_a()] {
+        let vault = vault(&text);
+        let funding = funding(&vault, &[40_000]);
+        let psbt = spend(
+            &vault,
+            &funding,
+            (foreign_script(), 30_000),
+            Some(9_000),
+            Sequence::MAX,
+        );
+        let mut combined = combine(
+            &vault,
+            vec![signed_by(&vault, &psbt, 0), signed_by(&vault, &psbt, 2)],
+            &ReviewPolicy::default(),
+        )
+        .unwrap();
+        combined.inputs[0].witness_script = None;
+        combined.inputs[0].tap_internal_key = None;
+        combined.inputs[0].tap_merkle_root = None;
+        combined.inputs[0].tap_scripts.clear();
+        finalize_and_judge(&vault, combined);
+    }
+}
