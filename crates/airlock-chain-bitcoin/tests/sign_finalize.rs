@@ -324,3 +324,46 @@ fn finalize_fills_scripts_the_psbt_lacks() {
         finalize_and_judge(&vault, combined);
     }
 }
+
+#[test]
+fn nested_segwit_sh_wsh_and_sh_wpkh() {
+    let multisig = format!(
+        "sh(wsh(sortedmulti(2,{},{},{})))",
+        multisig_key(0),
+        multisig_key(1),
+        multisig_key(2)
+    );
+    let vault = vault(&multisig);
+    let funding = funding(&vault, &[40_000, 5_000]);
+    let psbt = spend(
+        &vault,
+        &funding,
+        (foreign_script(), 30_000),
+        Some(14_000),
+        Sequence::MAX,
+    );
+    let combined = combine(
+        &vault,
+        vec![signed_by(&vault, &psbt, 1), signed_by(&vault, &psbt, 2)],
+        &ReviewPolicy::default(),
+    )
+    .unwrap();
+    finalize_and_judge(&vault, combined);
+
+    let key = signer(0);
+    let single = format!(
+        "sh(wpkh({}/<0;1>/*))",
+        key.export_key(&"m/49'/1'/0'".parse().unwrap()).unwrap()
+    );
+    let vault = offline_support::vault(&single);
+    let funding = offline_support::funding(&vault, &[40_000]);
+    let mut psbt = spend(
+        &vault,
+        &funding,
+        (foreign_script(), 30_000),
+        Some(9_000),
+        Sequence::MAX,
+    );
+    sign_psbt(&vault, &mut psbt, &key, &ReviewPolicy::default()).unwrap();
+    finalize_and_judge(&vault, psbt);
+}
