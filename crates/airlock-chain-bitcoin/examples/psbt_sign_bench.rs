@@ -4,9 +4,9 @@
 //! (`AIRLOCK_BENCH_DIR` overrides `../shared/bench/psbt-sign`, `AIRLOCK_BENCH_RUNS` the run count,
 //! default 7; `AIRLOCK_BITCOIN_THREADS=1` keeps the work on one thread). Prints the median
 //! wall-clock time and process CPU time (all threads, CLOCK_PROCESS_CPUTIME_ID) of each phase:
-//! key unlock (seed -> master key), parse, review (what `describe` shows), sign under that
-//! review, serialize, and their sum. Every signature is then verified (libsecp256k1 and again via
-//! `verify_partial_signatures`); a failure aborts with a non-zero exit.
+//! key unlock (seed -> master key), vault load (descriptor parse, plus loading the registration
+//! derivation cache in the third run), parse, review (what `describe` shows), sign under that
+//! review, serialize, and their sum from vault load to serialize.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -97,25 +97,41 @@ fn main() {
         })
         .collect();
     let descriptor = format!("wsh(sortedmulti(2,{}))", origins.join(","));
-    let vault = BtcVault::parse_for(&descriptor, Network::Regtest).expect("vault");
+    let plain_vault = BtcVault::parse_for(&descriptor, Network::Regtest).expect("vault");
+    // Registration (done once, not timed): the derived keys of indexes 0..1000 of both branches,
+    // stored beside the vault.
+    let cache = plain_vault.build_derivation_cache(1000).expect("cache");
     let policy = ReviewPolicy::default();
     let seed = sha256::Hash::hash(b"seed0").to_byte_array();
     let threads = std::env::var(airlock_chain_bitcoin::parallel::THREADS_ENV)
         .unwrap_or_else(|_| "all".into());
 
     println!(
-        "vault {} ({})",
-        vault.wallet_fingerprint(),
-        vault.first_receive_address().expect("address")
+        "vault {} ({}), registration cache {} bytes",
+        plain_vault.wallet_fingerprint(),
+        plain_vault.first_receive_address().expect("address"),
+        cache.len()
     );
-    for name in ["psbt_100", "psbt_1000"] {
+    for (name, use_cache) in [
+        ("psbt_100", false),
+        ("psbt_1000", false),
+        ("psbt_1000", true),
+    ] {
         let text = std::fs::read(dir.join(format!("{name}.b64"))).expect("read PSBT");
-        let (mut unlock, mut parse, mut reviews, mut sign, mut serialize, mut total) =
-            (vec![], vec![], vec![], vec![], vec![], vec![]);
+        let (mut unlock, mut load, mut parse, mut reviews, mut sign, mut serialize, mut total) =
+            (vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
+        let mut vault = plain_vault.clone();
         let mut last = None;
         for _ in 0..runs {
             let (key, t) = timed(|| SignerKey::from_seed(&seed, Network::Regtest).expect("key"));
             unlock.push(t);
+            let ((), t_load) = timed(|| {
+                vault = BtcVault::parse_for(&descriptor, Network::Regtest).expect("vault");
+                if use_cache {
+                    vault.load_derivation_cache(&cache).expect("cache");
+                }
+            });
+            load.push(t_load);
             let (mut psbt, t_parse) = timed(|| parse_psbt(&text).expect("parse"));
             let (reviewed, t_review) = timed(|| review(&vault, &psbt, &policy).expect("review"));
             assert_eq!(reviewed.inputs.len(), psbt.inputs.len());
@@ -127,7 +143,7 @@ fn main() {
             reviews.push(t_review);
             sign.push(t_sign);
             serialize.push(t_serialize);
-            total.push(t_parse + t_review + t_sign + t_serialize);
+            total.push(t_load + t_parse + t_review + t_sign + t_serialize);
             last = Some((psbt, bytes));
         }
         let (psbt, bytes) = last.expect("one run");
@@ -139,10 +155,16 @@ fn main() {
             "one verified signature per input"
         );
         println!(
-            "{name}: {} inputs, {} bytes signed PSBT, {threads} thread(s); medians of {runs} runs:\n  key unlock {}\n  parse      {}\n  review     {}\n  sign       {}\n  serialize  {}\n  total      {}",
+            "{name}{}: {} inputs, {} bytes signed PSBT, {threads} thread(s); medians of {runs} runs:\n  key unlock {}\n  vault load {}\n  parse      {}\n  review     {}\n  sign       {}\n  serialize  {}\n  total      {} (vault load to serialize)",
+            if use_cache {
+                " with registration cache"
+            } else {
+                ""
+            },
             psbt.inputs.len(),
             bytes.len(),
             show(&unlock),
+            show(&load),
             show(&parse),
             show(&reviews),
             show(&sign),

@@ -3,7 +3,7 @@
 //! - Vault: `chain` = "bitcoin", `network` = "bitcoin" | "testnet" | "testnet4" | "signet" |
 //!   "regtest", `account` = the vault's output descriptor text (multipath `<0;1>/*`, key origins).
 //! - Payload: the PSBT, binary (base64 text is accepted too).
-//! - `describe`: [`review`](crate::review::review) mapped to `Description`; the proposal's stated
+//! - `describe`: [`review`](fn@crate::review::review) mapped to `Description`; the proposal's stated
 //!   destinations must be addresses of the vault's network.
 //! - `sign`: `ChainSecret` = the signer's BIP-32 seed bytes (16–64 bytes; normally the 64-byte
 //!   BIP-39 seed) or the ASCII text of a master `xprv`/`tprv`; returns the whole PSBT (binary)

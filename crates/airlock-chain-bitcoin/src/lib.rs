@@ -21,7 +21,7 @@
 //!   [`SignerKey::single_key_descriptor`] for BIP-84 `wpkh` and BIP-86 `tr`.
 //! - [`parse_psbt`] ([`encoding`]): binary or base64 PSBT v0, capped at [`MAX_PSBT_BYTES`]
 //!   (16 MiB); truncated or damaged input gets an error saying so; PSBT v2 is named and refused.
-//! - [`review`] ([`review`](mod@review)): from the vault only, recomputes what the PSBT does
+//! - [`review()`] ([`review`](mod@review)): from the vault only, recomputes what the PSBT does
 //!   (inputs re-derived and tied to the vault, UTXO data cross-checked, change only if it
 //!   re-derives to the exact script at its path, amounts, fee, fee rate over the estimated final
 //!   vsize, fee as % of payments, sighash types, lock time and sequences); limits and warnings
@@ -31,7 +31,7 @@
 //!   cache; BIP-340 Schnorr for taproot key and script paths (BIP-341 sighash over all spent
 //!   outputs, BIP-371 fields). Only inputs whose own derivation names this signer's key at the
 //!   reviewed position are signed.
-//! - [`verify_partial_signatures`], [`combine`], [`finalize`] ([`combine`](mod@combine)): every
+//! - [`verify_partial_signatures`], [`combine()`], [`finalize`] ([`combine`](mod@combine)): every
 //!   partial signature is checked against the vault's key at that input and the recomputed
 //!   sighash; PSBTs of another unsigned transaction are refused; finalization is miniscript's
 //!   `finalize_mut`; extraction follows.
@@ -51,7 +51,10 @@
 //! signature. Per input the review costs one public child derivation per vault key (branch keys
 //! are derived once; `IL·G` by fixed-base multiplication) and signing one HMAC, one scalar
 //! addition and one low-R signature; inputs are spread over the cores
-//! ([`parallel`], `AIRLOCK_BITCOIN_THREADS` caps the threads).
+//! ([`parallel`], `AIRLOCK_BITCOIN_THREADS` caps the threads). A signer that stores the
+//! registration cache of [`BtcVault::build_derivation_cache`] beside the vault (derived keys of
+//! the first N indexes, checked against the descriptor on load) reviews without any
+//! elliptic-curve work for the indexes it covers.
 //!
 //! # Tests and their peers
 //!

@@ -1,6 +1,6 @@
 //! Signing a reviewed PSBT with this signer's key.
 //!
-//! [`sign_psbt`] re-runs the [review](crate::review) (nothing is signed that the review did not
+//! [`sign_psbt`] re-runs the [review](mod@crate::review) (nothing is signed that the review did not
 //! recompute), then for every input whose derivation names this signer's key at the reviewed
 //! `(branch, index)`:
 //! - segwit v0: BIP-143 sighash from one shared `SighashCache`, ECDSA with RFC 6979 nonces and

@@ -7,6 +7,10 @@
 //! `(branch, index)` quickly: the branch-level xpub of every key is computed once, so each
 //! derivation costs one public child step per key.
 //!
+//! A registered vault may also load a derivation cache ([`BtcVault::build_derivation_cache`],
+//! [`BtcVault::load_derivation_cache`]): the public keys of the first N indexes of both branches,
+//! computed once at registration, bound to the descriptor by a hash and checked on load.
+//!
 //! Wallet fingerprint ([`BtcVault::wallet_fingerprint`]): the first 4 bytes of SHA-256 over the
 //! canonical descriptor text (multipath form as miniscript prints it, keys in the order written,
 //! hardened steps as `'`, without `#checksum`), as 8 lowercase hex digits. Devices that registered
@@ -206,6 +210,8 @@ struct AtIndex<'a, C: Signing> {
     secp: &'a Secp256k1<C>,
     parents: &'a HashMap<DescriptorPublicKey, (usize, BranchKey)>,
     index: u32,
+    /// Keys of this index from the registration cache, by position in [`BtcVault::keys`].
+    cached: Option<&'a [PublicKey]>,
     /// The derived key of each vault key, by position in [`BtcVault::keys`].
     derived: Vec<Option<bitcoin::PublicKey>>,
 }
@@ -221,7 +227,11 @@ impl<C: Signing> Translator<DescriptorPublicKey, bitcoin::PublicKey, BtcError> f
                 let (position, parent) = self.parents.get(pk).ok_or_else(|| {
                     BtcError::Descriptor(format!("internal: no branch key for {pk}"))
                 })?;
-                let key = bitcoin::PublicKey::new(parent.child(self.secp, self.index)?);
+                let child = match self.cached.and_then(|keys| keys.get(*position)) {
+                    Some(key) => *key,
+                    None => parent.child(self.secp, self.index)?,
+                };
+                let key = bitcoin::PublicKey::new(child);
                 if let Some(slot) = self.derived.get_mut(*position) {
                     *slot = Some(key);
                 }
@@ -262,7 +272,30 @@ pub struct BtcVault {
     branches: [Branch; 2],
     keys: Vec<VaultKey>,
     kind: VaultKind,
+    cache: Option<std::sync::Arc<DerivationCache>>,
 }
+
+/// The vault keys' public keys at indexes `0..count` of both branches, computed once when the
+/// vault is registered (as a wallet keeps its address index) so that reviewing a PSBT needs no
+/// elliptic-curve work for indexes it covers. See [`BtcVault::build_derivation_cache`].
+#[derive(Debug)]
+struct DerivationCache {
+    count: u32,
+    /// `[branch][index * keys + position]`.
+    keys: [Vec<PublicKey>; 2],
+}
+
+impl DerivationCache {
+    fn keys(&self, branch: usize, index: u32, per_index: usize) -> Option<&[PublicKey]> {
+        if index >= self.count {
+            return None;
+        }
+        let start = index as usize * per_index;
+        self.keys.get(branch)?.get(start..start + per_index)
+    }
+}
+
+const CACHE_MAGIC: &[u8] = b"airlock-btc-derivations-v1";
 
 impl BtcVault {
     /// Parses and validates descriptor text for `network` ("bitcoin", "testnet", "signet",
@@ -359,6 +392,7 @@ impl BtcVault {
             branches: [receive, change],
             keys,
             kind,
+            cache: None,
         };
         // Every index must give a valid script (e.g. no uncompressed key in segwit).
         vault.derive(RECEIVE, 0, &secp)?;
@@ -400,9 +434,7 @@ impl BtcVault {
 
     /// Short wallet fingerprint: 8 hex digits (see the module docs for how it is computed).
     pub fn wallet_fingerprint(&self) -> String {
-        let canonical = format!("{:#}", self.descriptor);
-        let digest = Sha256::digest(canonical.as_bytes());
-        hex::encode(&digest[..4])
+        hex::encode(&self.descriptor_digest()[..4])
     }
 
     /// The spending policy with keys shown as master fingerprints, e.g.
@@ -459,6 +491,10 @@ impl BtcVault {
             secp,
             parents: &branch_data.parents,
             index,
+            cached: self
+                .cache
+                .as_ref()
+                .and_then(|c| c.keys(branch, index, self.keys.len())),
             derived: vec![None; self.keys.len()],
         };
         let descriptor = branch_data
@@ -488,6 +524,80 @@ impl BtcVault {
             .descriptor
             .at_derivation_index(index)
             .map_err(|e| BtcError::Descriptor(format!("cannot derive index {index}: {e}")))
+    }
+
+    /// Derives the public keys of every vault key at indexes `0..count` of both branches and
+    /// returns them as bytes to store beside the registered vault: magic, SHA-256 of the
+    /// canonical descriptor, key count, `count`, the keys (65-byte uncompressed, so loading needs
+    /// no square roots), and a SHA-256 of everything before it. The cache is as sensitive as the
+    /// vault registration itself: whoever can rewrite it can rewrite the vault.
+    pub fn build_derivation_cache(&self, count: u32) -> Result<Vec<u8>, BtcError> {
+        let secp = Secp256k1::new();
+        let per_index = self.keys.len();
+        let mut out =
+            Vec::with_capacity(CACHE_MAGIC.len() + 80 + 2 * count as usize * per_index * 65);
+        out.extend_from_slice(CACHE_MAGIC);
+        out.extend_from_slice(&self.descriptor_digest());
+        out.extend_from_slice(&(per_index as u32).to_le_bytes());
+        out.extend_from_slice(&count.to_le_bytes());
+        for branch in [RECEIVE, CHANGE] {
+            for index in 0..count {
+                let (_, keys) = self.derive_with_keys(branch, index, &secp)?;
+                for key in keys {
+                    let key = key.ok_or_else(|| {
+                        BtcError::Descriptor(format!("a vault key is absent from branch {branch}"))
+                    })?;
+                    out.extend_from_slice(&key.inner.serialize_uncompressed());
+                }
+            }
+        }
+        let digest = Sha256::digest(&out);
+        out.extend_from_slice(&digest);
+        Ok(out)
+    }
+
+    /// Loads a cache made by [`BtcVault::build_derivation_cache`] for this very descriptor;
+    /// refuses one of another descriptor or a damaged one.
+    pub fn load_derivation_cache(&mut self, bytes: &[u8]) -> Result<(), BtcError> {
+        let bad = |m: &str| BtcError::Descriptor(format!("derivation cache: {m}"));
+        let (body, digest) = bytes
+            .len()
+            .checked_sub(32)
+            .map(|at| bytes.split_at(at))
+            .ok_or_else(|| bad("too short"))?;
+        if Sha256::digest(body).as_slice() != digest {
+            return Err(bad("damaged (its checksum does not match)"));
+        }
+        let rest = body
+            .strip_prefix(CACHE_MAGIC)
+            .ok_or_else(|| bad("not a derivation cache"))?;
+        if rest.len() < 40 || rest[..32] != self.descriptor_digest() {
+            return Err(bad("made for another descriptor"));
+        }
+        let per_index = u32::from_le_bytes([rest[32], rest[33], rest[34], rest[35]]) as usize;
+        let count = u32::from_le_bytes([rest[36], rest[37], rest[38], rest[39]]);
+        let data = &rest[40..];
+        if per_index != self.keys.len() || data.len() != 2 * count as usize * per_index * 65 {
+            return Err(bad("its size does not match the vault"));
+        }
+        let mut branches = [Vec::new(), Vec::new()];
+        let half = data.len() / 2;
+        for (branch, chunk) in [&data[..half], &data[half..]].into_iter().enumerate() {
+            branches[branch] = chunk
+                .chunks_exact(65)
+                .map(PublicKey::from_slice)
+                .collect::<Result<_, _>>()
+                .map_err(|_| bad("holds an invalid public key"))?;
+        }
+        self.cache = Some(std::sync::Arc::new(DerivationCache {
+            count,
+            keys: branches,
+        }));
+        Ok(())
+    }
+
+    fn descriptor_digest(&self) -> [u8; 32] {
+        Sha256::digest(format!("{:#}", self.descriptor).as_bytes()).into()
     }
 
     /// The script at `(branch, index)`.

@@ -367,3 +367,47 @@ fn nested_segwit_sh_wsh_and_sh_wpkh() {
     sign_psbt(&vault, &mut psbt, &key, &ReviewPolicy::default()).unwrap();
     finalize_and_judge(&vault, psbt);
 }
+
+#[test]
+fn registration_derivation_cache_gives_the_same_review_and_signatures() {
+    let text = sortedmulti_2of3();
+    let plain = vault(&text);
+    let mut cached = vault(&text);
+    // Indexes 0..3 cached; the PSBT spends receive 0..6, so both paths are used.
+    let bytes = plain.build_derivation_cache(3).unwrap();
+    cached.load_derivation_cache(&bytes).unwrap();
+    let funding = funding(&plain, &[10_000; 6]);
+    let psbt = spend(
+        &plain,
+        &funding,
+        (foreign_script(), 50_000),
+        Some(9_000),
+        Sequence::MAX,
+    );
+    let a = airlock_chain_bitcoin::review(&plain, &psbt, &ReviewPolicy::default()).unwrap();
+    let b = airlock_chain_bitcoin::review(&cached, &psbt, &ReviewPolicy::default()).unwrap();
+    assert_eq!(a.inputs, b.inputs);
+    assert_eq!(a.change, b.change);
+    let combined = combine(
+        &cached,
+        vec![signed_by(&cached, &psbt, 0), signed_by(&plain, &psbt, 1)],
+        &ReviewPolicy::default(),
+    )
+    .unwrap();
+    finalize_and_judge(&plain, combined);
+
+    // A damaged cache, or one of another vault, is refused.
+    let mut damaged = bytes.clone();
+    damaged[100] ^= 1;
+    let err = vault(&text)
+        .load_derivation_cache(&damaged)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("damaged"), "{err}");
+    let other = vault(&taproot_multi_a()).build_derivation_cache(2).unwrap();
+    let err = vault(&text)
+        .load_derivation_cache(&other)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("another descriptor"), "{err}");
+}
