@@ -40,6 +40,8 @@ pub const NATIVE_ASSET: &str = "";
 pub struct Bitcoin {
     pub policy: ReviewPolicy,
     last_review: Mutex<Option<CachedReview>>,
+    /// Registration derivation caches by vault (network + descriptor), checked when added.
+    derivation_caches: Vec<([u8; 32], Vec<u8>)>,
 }
 
 #[derive(Debug)]
@@ -68,7 +70,33 @@ impl Bitcoin {
         Bitcoin {
             policy,
             last_review: Mutex::new(None),
+            derivation_caches: Vec::new(),
         }
+    }
+
+    /// Adds the registration derivation cache of a vault (bytes from
+    /// [`BtcVault::build_derivation_cache`], stored by the signer beside the vault); it is checked
+    /// against the vault now and loaded whenever that vault is reviewed.
+    pub fn add_derivation_cache(
+        &mut self,
+        definition: &VaultDefinition,
+        cache: Vec<u8>,
+    ) -> Result<(), BtcError> {
+        let mut vault = Self::vault(definition)?;
+        vault.load_derivation_cache(&cache)?;
+        let key = cache_key(definition, &[]);
+        self.derivation_caches.retain(|(k, _)| *k != key);
+        self.derivation_caches.push((key, cache));
+        Ok(())
+    }
+
+    fn registered_vault(&self, definition: &VaultDefinition) -> Result<BtcVault, BtcError> {
+        let mut vault = Self::vault(definition)?;
+        let key = cache_key(definition, &[]);
+        if let Some((_, cache)) = self.derivation_caches.iter().find(|(k, _)| *k == key) {
+            vault.load_derivation_cache(cache)?;
+        }
+        Ok(vault)
     }
 
     /// The registered vault of a vault definition.
@@ -87,7 +115,7 @@ impl Bitcoin {
         definition: &VaultDefinition,
         proposal: &Proposal,
     ) -> Result<CachedReview, BtcError> {
-        let vault = Self::vault(definition)?;
+        let vault = self.registered_vault(definition)?;
         for transfer in &proposal.intent.transfers {
             parse_address(&transfer.destination, vault.network())?;
         }

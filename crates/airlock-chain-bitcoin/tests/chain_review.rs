@@ -199,3 +199,37 @@ fn a_changed_payload_is_reviewed_again_before_signing() {
         .to_string();
     assert!(err.contains("PSBT:"), "{err}");
 }
+
+#[test]
+fn a_registration_cache_is_checked_when_added_and_used_in_reviews() {
+    let descriptor = sortedmulti_2of3();
+    let vault = vault(&descriptor);
+    let def = definition(&descriptor, "regtest");
+    let mut chain = Bitcoin::default();
+    chain
+        .add_derivation_cache(&def, vault.build_derivation_cache(4).unwrap())
+        .unwrap();
+    let other = offline_support::vault(&taproot_multi_a())
+        .build_derivation_cache(4)
+        .unwrap();
+    let err = chain
+        .add_derivation_cache(&def, other)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("another descriptor"), "{err}");
+    let funding = funding(&vault, &[20_000, 20_000]);
+    let psbt = spend(
+        &vault,
+        &funding,
+        (foreign_script(), 30_000),
+        Some(9_000),
+        Sequence::MAX,
+    );
+    let p = proposal(psbt.serialize(), Vec::new());
+    let description = chain.describe(&def, &p).unwrap();
+    assert_eq!(description.fee, Some(1_000));
+    let signed = parse_psbt(&chain.sign(&def, &p, &secret(2)).unwrap()).unwrap();
+    airlock_chain_bitcoin::verify_partial_signatures(&vault, &signed, &ReviewPolicy::default())
+        .unwrap();
+    assert_eq!(signed.inputs[1].partial_sigs.len(), 1);
+}
