@@ -1,0 +1,246 @@
+//! Checking partial signatures, combining PSBTs, finalizing through miniscript and extracting.
+//!
+//! [`verify_partial_signatures`] re-runs the review and checks every signature a PSBT carries:
+//! the key must be one of the vault's keys re-derived at that input (or, for taproot, the output
+//! key or a key of a leaf of the vault's tree), the sighash type must be one the review accepts,
+//! and the signature must verify over the recomputed sighash. [`combine`] refuses a PSBT of a
+//! different unsigned transaction and verifies each PSBT before merging it; [`finalize`] verifies,
+//! fills scripts the PSBT lacks (witness/redeem script, taproot tree) from the vault, then lets
+//! miniscript build the witnesses (`finalize_mut`, which also runs miniscript's
+//! interpreter) and extracts the transaction.
+//!
+//! This code holds no secrets and makes no network calls; the coordinator uses it before
+//! broadcasting. It must never accept a signature it has not verified.
+
+use bitcoin::hashes::Hash as _;
+use bitcoin::secp256k1::{Message, Secp256k1, Signing, Verification};
+use bitcoin::sighash::{Prevouts, SighashCache};
+use bitcoin::{Psbt, Transaction};
+use miniscript::psbt::PsbtExt;
+use miniscript::{Descriptor, ForEachKey};
+
+use crate::error::BtcError;
+use crate::review::{PsbtReview, ReviewPolicy, review_with};
+use crate::sign::tap_leaves;
+use crate::vault::BtcVault;
+
+/// Counts of verified signatures.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SignatureReport {
+    /// Verified signatures per input.
+    pub per_input: Vec<usize>,
+}
+
+impl SignatureReport {
+    pub fn total(&self) -> usize {
+        self.per_input.iter().sum()
+    }
+}
+
+/// Verifies every partial signature in `psbt` (see the module docs).
+pub fn verify_partial_signatures(
+    vault: &BtcVault,
+    psbt: &Psbt,
+    policy: &ReviewPolicy,
+) -> Result<SignatureReport, BtcError> {
+    let secp = Secp256k1::new();
+    let review = review_with(vault, psbt, policy, &secp)?;
+    verify_with_review(psbt, &review, policy, &secp)
+}
+
+fn verify_with_review<C: Signing + Verification>(
+    psbt: &Psbt,
+    review: &PsbtReview,
+    policy: &ReviewPolicy,
+    secp: &Secp256k1<C>,
+) -> Result<SignatureReport, BtcError> {
+    let tx = &psbt.unsigned_tx;
+    let mut cache = SighashCache::new(tx);
+    let prevouts = Prevouts::All(&review.spent_outputs);
+    let mut per_input = Vec::with_capacity(tx.input.len());
+    for (i, context) in review.contexts.iter().enumerate() {
+        let input = &psbt.inputs[i];
+        let mut count = 0;
+        let mut vault_keys = Vec::new();
+        context.descriptor.for_each_key(|k| {
+            vault_keys.push(*k);
+            true
+        });
+        if !input.partial_sigs.is_empty() {
+            let code = context.descriptor.script_code().map_err(|e| {
+                BtcError::Signature(format!(
+                    "input {i} carries ECDSA partial signatures but is not a segwit v0 input: {e}"
+                ))
+            })?;
+            for (pubkey, signature) in &input.partial_sigs {
+                if !vault_keys.contains(pubkey) {
+                    return Err(BtcError::Signature(format!(
+                        "input {i}: partial signature by key {pubkey}, which is not a vault key at this input"
+                    )));
+                }
+                if signature.sighash_type != bitcoin::EcdsaSighashType::All
+                    && !policy.allow_non_default_sighash
+                {
+                    return Err(BtcError::Signature(format!(
+                        "input {i}: the partial signature of key {pubkey} uses sighash {}; only ALL is accepted",
+                        signature.sighash_type
+                    )));
+                }
+                let sighash = cache
+                    .p2wsh_signature_hash(
+                        i,
+                        &code,
+                        review.spent_outputs[i].value,
+                        signature.sighash_type,
+                    )
+                    .map_err(|e| BtcError::Signature(format!("input {i}: sighash: {e}")))?;
+                let message = Message::from_digest(sighash.to_byte_array());
+                secp.verify_ecdsa(&message, &signature.signature, &pubkey.inner)
+                    .map_err(|_| {
+                        BtcError::Signature(format!(
+                            "input {i}: the partial signature of key {pubkey} does not verify"
+                        ))
+                    })?;
+                count += 1;
+            }
+        }
+        if input.tap_key_sig.is_some() || !input.tap_script_sigs.is_empty() {
+            let Descriptor::Tr(tr) = &context.descriptor else {
+                return Err(BtcError::Signature(format!(
+                    "input {i} carries taproot signatures but is not a taproot input"
+                )));
+            };
+            let check_type = |t: bitcoin::TapSighashType| {
+                if matches!(
+                    t,
+                    bitcoin::TapSighashType::Default | bitcoin::TapSighashType::All
+                ) || policy.allow_non_default_sighash
+                {
+                    Ok(())
+                } else {
+                    Err(BtcError::Signature(format!(
+                        "input {i}: a taproot signature uses sighash {t}; only DEFAULT/ALL are accepted"
+                    )))
+                }
+            };
+            if let Some(signature) = &input.tap_key_sig {
+                check_type(signature.sighash_type)?;
+                let output_key = tr.spend_info().output_key().to_x_only_public_key();
+                let sighash = cache
+                    .taproot_key_spend_signature_hash(i, &prevouts, signature.sighash_type)
+                    .map_err(|e| BtcError::Signature(format!("input {i}: sighash: {e}")))?;
+                let message = Message::from_digest(sighash.to_byte_array());
+                secp.verify_schnorr(&signature.signature, &message, &output_key)
+                    .map_err(|_| {
+                        BtcError::Signature(format!(
+                            "input {i}: the key-path signature does not verify"
+                        ))
+                    })?;
+                count += 1;
+            }
+            if !input.tap_script_sigs.is_empty() {
+                let leaves = tap_leaves(&context.descriptor);
+                for ((xonly, leaf), signature) in &input.tap_script_sigs {
+                    check_type(signature.sighash_type)?;
+                    let Some((_, keys)) = leaves.iter().find(|(l, _)| l == leaf) else {
+                        return Err(BtcError::Signature(format!(
+                            "input {i}: signature for leaf {leaf}, which is not a leaf of the vault's script tree"
+                        )));
+                    };
+                    if !keys.contains(xonly) {
+                        return Err(BtcError::Signature(format!(
+                            "input {i}: signature by key {xonly}, which is not in leaf {leaf}"
+                        )));
+                    }
+                    let sighash = cache
+                        .taproot_script_spend_signature_hash(
+                            i,
+                            &prevouts,
+                            *leaf,
+                            signature.sighash_type,
+                        )
+                        .map_err(|e| BtcError::Signature(format!("input {i}: sighash: {e}")))?;
+                    let message = Message::from_digest(sighash.to_byte_array());
+                    secp.verify_schnorr(&signature.signature, &message, xonly)
+                        .map_err(|_| {
+                            BtcError::Signature(format!(
+                                "input {i}: the script-path signature of key {xonly} does not verify"
+                            ))
+                        })?;
+                    count += 1;
+                }
+            }
+        }
+        per_input.push(count);
+    }
+    Ok(SignatureReport { per_input })
+}
+
+/// Merges signed copies of one PSBT after verifying each. The first PSBT is the base; every
+/// other must be of the same unsigned transaction.
+pub fn combine(
+    vault: &BtcVault,
+    psbts: Vec<Psbt>,
+    policy: &ReviewPolicy,
+) -> Result<Psbt, BtcError> {
+    let mut iter = psbts.into_iter();
+    let mut base = iter
+        .next()
+        .ok_or_else(|| BtcError::Finalize("no PSBT to combine".into()))?;
+    verify_partial_signatures(vault, &base, policy)?;
+    let txid = base.unsigned_tx.compute_txid();
+    for (n, other) in iter.enumerate() {
+        let other_txid = other.unsigned_tx.compute_txid();
+        if other_txid != txid || other.unsigned_tx != base.unsigned_tx {
+            return Err(BtcError::Finalize(format!(
+                "PSBT {} is of a different unsigned transaction ({other_txid}, expected {txid}): refusing to combine",
+                n + 1
+            )));
+        }
+        verify_partial_signatures(vault, &other, policy)
+            .map_err(|e| BtcError::Signature(format!("PSBT {}: {e}", n + 1)))?;
+        base.combine(other)
+            .map_err(|e| BtcError::Finalize(format!("cannot combine PSBT {}: {e}", n + 1)))?;
+    }
+    Ok(base)
+}
+
+/// Verifies, finalizes through miniscript and extracts the transaction. The PSBT is finalized in
+/// place (its final witnesses are set).
+pub fn finalize(
+    vault: &BtcVault,
+    psbt: &mut Psbt,
+    policy: &ReviewPolicy,
+) -> Result<Transaction, BtcError> {
+    let secp = Secp256k1::new();
+    let review = review_with(vault, psbt, policy, &secp)?;
+    verify_with_review(psbt, &review, policy, &secp)?;
+    // Scripts a finalizer needs but the PSBT may lack, filled from the vault (never trusted from it).
+    for (i, context) in review.contexts.iter().enumerate() {
+        let input = &psbt.inputs[i];
+        let missing = match &context.descriptor {
+            Descriptor::Tr(_) => input.tap_internal_key.is_none(),
+            Descriptor::Wsh(_) => input.witness_script.is_none(),
+            Descriptor::Sh(_) => input.redeem_script.is_none(),
+            _ => false,
+        };
+        if missing {
+            let definite = vault.definite_descriptor(context.branch, context.index)?;
+            psbt.update_input_with_descriptor(i, &definite)
+                .map_err(|e| {
+                    BtcError::Finalize(format!("input {i}: cannot fill its scripts: {e}"))
+                })?;
+        }
+    }
+    psbt.finalize_mut(&secp).map_err(|errors| {
+        BtcError::Finalize(format!(
+            "cannot finalize: {}",
+            errors
+                .iter()
+                .map(|e| e.to_string())
+                .collect::<Vec<_>>()
+                .join("; ")
+        ))
+    })?;
+    Ok(psbt.clone().extract_tx_unchecked_fee_rate())
+}
