@@ -16,6 +16,7 @@
 //! This module must never hold or accept a private key (descriptors with secrets are refused) and
 //! never signs; it is never compiled into the signer.
 
+pub mod chain;
 mod error;
 mod store;
 mod sync;
@@ -27,6 +28,7 @@ use std::path::Path;
 pub use bdk_wallet::KeychainKind;
 use bdk_wallet::bitcoin::Psbt;
 
+pub use chain::BitcoinOnline;
 pub use error::OnlineError;
 pub use store::{SqliteVaultStore, StoreError};
 pub use sync::{DEFAULT_STOP_GAP, ElectrumEndpoint, SyncSource, SyncSummary};
