@@ -250,10 +250,6 @@ impl WalletKeys {
         Zeroizing::new(self.spend_secret.to_bytes())
     }
 
-    pub(crate) fn spend_scalar(&self) -> &DalekScalar {
-        &self.spend_secret
-    }
-
     /// monero-wallet's form of the spend key, for `SignableTransaction::sign`.
     pub(crate) fn spend_for_signing(&self) -> Zeroizing<Scalar> {
         Zeroizing::new(Scalar::from(*self.spend_secret))
