@@ -322,8 +322,8 @@ impl Polyseed {
         POLY_EPOCH + u64::from(self.birthday) * POLY_TIME_STEP
     }
 
-    /// The Monero wallet keys this polyseed derives.
-    pub fn wallet_keys(&self) -> Result<WalletKeys, MoneroError> {
+    /// The 32-byte key polyseed derives for Monero (before reduction mod l).
+    fn derive_key(&self) -> Zeroizing<[u8; 32]> {
         let mut salt = [0u8; 32];
         salt[..12].copy_from_slice(b"POLYSEED key");
         salt[13..16].copy_from_slice(&[0xff, 0xff, 0xff]);
@@ -337,7 +337,12 @@ impl Polyseed {
             POLY_KDF_ITERATIONS,
             key.as_mut(),
         );
-        WalletKeys::from_seed_bytes(&key)
+        key
+    }
+
+    /// The Monero wallet keys this polyseed derives: spend key = the derived key mod l.
+    pub fn wallet_keys(&self) -> Result<WalletKeys, MoneroError> {
+        WalletKeys::from_seed_bytes(&self.derive_key())
     }
 }
 
@@ -363,6 +368,29 @@ mod tests {
         let short =
             "rave tail swea infan grie assi regul lamp duck vali some litt hars pupp airp langua";
         assert_eq!(Polyseed::from_phrase(short).unwrap().secret, seed.secret);
+    }
+
+    // cake-tech/polyseed_dart's vector: phrase → birthday and derived key.
+    #[test]
+    fn polyseed_key_derivation_matches_an_independent_implementation() {
+        let seed = Polyseed::from_phrase(
+            "unaware yard donate shallow slot sing oil oxygen loyal bench near hill surround forum execute lamp",
+        )
+        .unwrap();
+        assert_eq!(seed.birthday_unix_time(), 1_693_622_412);
+        assert_eq!(
+            hex::encode(*seed.derive_key()),
+            "cbbd142d38347773d44aa830f5f01442aa6d0d3bb48571884479531248e6fa1c"
+        );
+        let key: [u8; 32] =
+            hex::decode("cbbd142d38347773d44aa830f5f01442aa6d0d3bb48571884479531248e6fa1c")
+                .unwrap()
+                .try_into()
+                .unwrap();
+        assert_eq!(
+            *seed.wallet_keys().unwrap().spend_secret_bytes(),
+            curve25519_dalek::Scalar::from_bytes_mod_order(key).to_bytes()
+        );
     }
 
     #[test]

@@ -25,7 +25,7 @@ use rand_core::{OsRng, RngCore};
 use zeroize::Zeroizing;
 
 use crate::error::MoneroError;
-use crate::keyimages::{ExportedOutput, OutputsFile};
+use crate::keyimages::{ExportedOutput, KeyImagesFile, OutputsFile};
 use crate::keys::{MoneroNetwork, ViewKeys, parse_address};
 
 /// An output of the wallet found by [`MoneroNode::scan`].
@@ -78,6 +78,15 @@ pub fn outputs_file(
         primary_address: view.primary_address(network).to_string(),
         outputs: outputs.iter().map(ScannedOutput::to_exported).collect(),
     }
+}
+
+/// One output's key image after the online import, with its spent status from monerod.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyImageState {
+    pub output_key: [u8; 32],
+    pub key_image: [u8; 32],
+    /// Spent in the chain or the pool.
+    pub spent: bool,
 }
 
 /// An unsigned transaction ready to be a proposal.
@@ -392,6 +401,32 @@ impl MoneroNode {
                 format!(" ({reason})")
             }
         )))
+    }
+
+    /// Online import of a key-image file: checks it belongs to this wallet, covers only outputs it
+    /// exported and that every proof verifies ([`KeyImagesFile::verify`]), then asks monerod
+    /// which of the key images are spent.
+    pub fn import_key_images(
+        &self,
+        file: &KeyImagesFile,
+        network: MoneroNetwork,
+        view: &ViewKeys,
+        exported: &OutputsFile,
+    ) -> Result<Vec<KeyImageState>, MoneroError> {
+        let address = view.primary_address(network).to_string();
+        let verified = file.verify(network, &address, exported)?;
+        let pairs: Vec<([u8; 32], [u8; 32])> = verified.into_iter().collect();
+        let images: Vec<[u8; 32]> = pairs.iter().map(|(_, image)| *image).collect();
+        let spent = self.key_images_spent(&images)?;
+        Ok(pairs
+            .into_iter()
+            .zip(spent)
+            .map(|((output_key, key_image), spent)| KeyImageState {
+                output_key,
+                key_image,
+                spent,
+            })
+            .collect())
     }
 
     /// For each key image: spent (in the chain or the pool) or not.

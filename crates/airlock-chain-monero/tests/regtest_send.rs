@@ -216,6 +216,26 @@ fn cold_signing_round_trip_against_monerod_and_wallet_rpc() {
         .find(|o| hex::encode(o.output.transaction()) == txid)
         .expect("change output in the broadcast transaction");
     assert_eq!(u128::from(change.amount()), description.change[0].amount);
+    // The online key-image import now marks the spent input as spent.
+    let states = node
+        .import_key_images(
+            &KeyImagesFile::from_bytes(&images_bytes).unwrap(),
+            NET,
+            &view,
+            &offline_outputs,
+        )
+        .unwrap();
+    assert_eq!(states.len(), 8);
+    let spent_inputs: Vec<String> = states
+        .iter()
+        .filter(|s| s.spent)
+        .map(|s| hex::encode(s.key_image))
+        .collect();
+    let mut expected_spent = unsigned.spends.clone();
+    expected_spent.sort();
+    let mut spent_inputs = spent_inputs;
+    spent_inputs.sort();
+    assert_eq!(spent_inputs, expected_spent);
     let spent_keys: Vec<[u8; 32]> = unsigned
         .spends
         .iter()
