@@ -254,6 +254,34 @@ fn hostile_payloads_and_files_are_refused() {
         .to_string();
     assert!(err.contains("key images"), "{err}");
 
+    // 4b. A view-only reviewer reports the stated key images (count must match the inputs);
+    //     signing then re-derives them and refuses a proposal that lied about them.
+    let viewer = Monero::view_only(NET, keys.view_keys().clone());
+    let err = viewer
+        .describe(&vault, &proposal(intent.clone(), honest.clone(), vec![]))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("states 0 key images for 1 inputs"), "{err}");
+    let lying = proposal(intent.clone(), honest.clone(), vec!["11".repeat(32)]);
+    let shown = viewer.describe(&vault, &lying).unwrap();
+    assert_eq!(shown.spends, vec!["11".repeat(32)]);
+    let err = viewer
+        .sign(&vault, &lying, &secret)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("not the key images of its inputs"), "{err}");
+    let truthful = signer
+        .describe(&vault, &proposal(intent.clone(), honest.clone(), vec![]))
+        .unwrap()
+        .spends;
+    viewer
+        .sign(
+            &vault,
+            &proposal(intent.clone(), honest.clone(), truthful),
+            &secret,
+        )
+        .unwrap();
+
     // 5. Another wallet's spend key, a wrong-length secret, another wallet's vault, garbage.
     let err = signer
         .sign(
