@@ -135,10 +135,10 @@ impl Monerod {
         };
         let deadline = Instant::now() + Duration::from_secs(120);
         loop {
-            if let Ok(info) = json_rpc(rpc_port, "get_info", json!({})) {
-                if info["status"] == "OK" {
-                    break;
-                }
+            if let Ok(info) = json_rpc(rpc_port, "get_info", json!({}))
+                && info["status"] == "OK"
+            {
+                break;
             }
             if let Ok(Some(status)) = node.child.try_wait() {
                 panic!("monerod exited early: {status}");
