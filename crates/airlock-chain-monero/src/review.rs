@@ -330,6 +330,15 @@ pub fn review_unsigned(
                     let own_spend = *spend == keys.spend_public();
                     let own_view = **view == *keys.view_scalar();
                     if own_spend && own_view {
+                        if let Some(s) = subaddress
+                            && (s.account() != 0 || s.address() > SUBADDRESS_LOOKAHEAD)
+                        {
+                            warnings.push(format!(
+                                "change goes to subaddress ({}, {}), outside the look-ahead a view-only wallet scans: it may not show up until the look-ahead is widened",
+                                s.account(),
+                                s.address()
+                            ));
+                        }
                         ReviewedChange::Own {
                             address: address.to_string(),
                             amount,

@@ -228,6 +228,32 @@ fn hostile_payloads_and_files_are_refused() {
         assert!(err.contains("does not match the stated intent"), "{err}");
     }
 
+    // 2b. Change to the wallet's own subaddress far outside the look-ahead: still change (both
+    //     keys are the wallet's), but the person is warned the vault may not see it.
+    let far = monero_wallet::address::SubaddressIndex::new(7, 100_000).unwrap();
+    let payload = assemble(
+        &s,
+        &s.ours[0],
+        vec![(alice_address, pay)],
+        Change::new(keys.view_keys().view_pair(), Some(far)),
+    );
+    let description = signer
+        .describe(&vault, &proposal(intent.clone(), payload, vec![]))
+        .unwrap();
+    assert_eq!(description.change.len(), 1);
+    assert_eq!(
+        description.change[0].destination,
+        keys.address(NET, 7, 100_000).to_string()
+    );
+    assert!(
+        description
+            .warnings
+            .iter()
+            .any(|w| w.contains("outside the look-ahead")),
+        "{:?}",
+        description.warnings
+    );
+
     // 3. An input that is not the wallet's (the stranger's coinbase output).
     let payload = assemble(
         &s,
