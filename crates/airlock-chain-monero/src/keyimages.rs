@@ -29,7 +29,7 @@
 //! ```
 //!
 //! This module must never write the spend key or a one-time secret into a file, and contains no
-//! network code (the daemon query lives in [`crate::tx`], feature `online`).
+//! network code (the daemon query lives in `tx`, feature `online`).
 
 use std::collections::BTreeMap;
 

@@ -523,7 +523,7 @@ pub fn sign_unsigned(
 
 /// Monero for Airlock's signer.
 ///
-/// - Payload: the unsigned transaction ([`crate::tx`] builds it), reviewed by
+/// - Payload: the unsigned transaction (`tx` (feature `online`) builds it), reviewed by
 ///   [`review_unsigned`].
 /// - `describe` recomputes payments, change, fee and inputs from the signer's own keys; the
 ///   vault's `account` must be this wallet's primary address and its `network` this wallet's.
