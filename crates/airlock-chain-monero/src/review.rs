@@ -36,8 +36,10 @@ use monero_wallet::address::{MoneroAddress, SubaddressIndex};
 use monero_wallet::ed25519::{CompressedPoint, Scalar};
 use monero_wallet::interface::FeeRate;
 use monero_wallet::io::{read_byte, read_u32, read_u64, read_vec};
+use monero_wallet::ringct::RctPrunable;
 use monero_wallet::ringct::RctType;
 use monero_wallet::send::SignableTransaction;
+use monero_wallet::transaction::{Input, Transaction};
 use monero_wallet::{OutputWithDecoys, ViewPair};
 use zeroize::Zeroizing;
 
@@ -519,6 +521,93 @@ pub fn sign_unsigned(
             key_images,
         },
     ))
+}
+
+/// Coordinator-side check of returned signature material (no secret, no network): `signed` must
+/// be the payload signed — the same inputs (matched by their rings), outputs, extra, fee and range
+/// proof as the unsigned transaction gives for its key images. Returns the transaction with its
+/// hash and key images. (The CLSAGs themselves are verified by monerod on broadcast.)
+pub fn verify_signed(
+    payload: &[u8],
+    signed: &[u8],
+) -> Result<SignedMoneroTransaction, MoneroError> {
+    let (stx, parsed) = parse(payload)?;
+    let tx: Transaction = Transaction::read(&mut &signed[..])
+        .map_err(|e| MoneroError::invalid(format!("the signed transaction does not parse: {e}")))?;
+    if tx.serialize() != signed {
+        return Err(MoneroError::invalid(
+            "the signed transaction has trailing or non-canonical bytes",
+        ));
+    }
+    let Transaction::V2 {
+        prefix,
+        proofs: Some(proofs),
+    } = &tx
+    else {
+        return Err(MoneroError::invalid(
+            "the signed transaction is not a RingCT transaction",
+        ));
+    };
+    if prefix.inputs.len() != parsed.inputs.len() {
+        return Err(MoneroError::refused(format!(
+            "the signed transaction has {} inputs, the proposal {}",
+            prefix.inputs.len(),
+            parsed.inputs.len()
+        )));
+    }
+    let mut key_images = Vec::with_capacity(parsed.inputs.len());
+    for (i, input) in parsed.inputs.iter().enumerate() {
+        let offsets = input.decoys().offsets();
+        let image = prefix
+            .inputs
+            .iter()
+            .find_map(|spent| match spent {
+                Input::ToKey {
+                    key_offsets,
+                    key_image,
+                    ..
+                } if key_offsets.as_slice() == offsets => Some(*key_image),
+                _ => None,
+            })
+            .ok_or_else(|| {
+                MoneroError::refused(format!(
+                    "the signed transaction does not spend input {} of the proposal (another ring)",
+                    i + 1
+                ))
+            })?;
+        key_images.push(image);
+    }
+    let expected = stx
+        .unsigned_transaction(key_images.clone())
+        .ok_or_else(|| MoneroError::invalid("key image count differs from the inputs"))?;
+    let Transaction::V2 {
+        prefix: expected_prefix,
+        proofs: Some(expected_proofs),
+    } = &expected
+    else {
+        return Err(MoneroError::invalid(
+            "the unsigned transaction is not RingCT",
+        ));
+    };
+    let same_range_proof = match (&proofs.prunable, &expected_proofs.prunable) {
+        (RctPrunable::Clsag { bulletproof: a, .. }, RctPrunable::Clsag { bulletproof: b, .. }) => {
+            a == b
+        }
+        _ => false,
+    };
+    if prefix != expected_prefix || proofs.base != expected_proofs.base || !same_range_proof {
+        return Err(MoneroError::refused(
+            "the signed transaction is not the proposal's transaction (outputs, extra, fee or range proof differ)",
+        ));
+    }
+    Ok(SignedMoneroTransaction {
+        bytes: signed.to_vec(),
+        txid: hex::encode(tx.hash()),
+        key_images: key_images
+            .iter()
+            .map(|k| hex::encode(k.to_bytes()))
+            .collect(),
+    })
 }
 
 /// Monero for Airlock's signer.

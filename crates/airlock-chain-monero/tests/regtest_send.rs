@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use airlock_chain_monero::keyimages::{KeyImagesFile, OutputsFile, sign_key_images};
 use airlock_chain_monero::keys::{MoneroNetwork, WalletKeys};
-use airlock_chain_monero::review::{ASSET, review_unsigned};
+use airlock_chain_monero::review::{ASSET, review_unsigned, verify_signed};
 use airlock_chain_monero::tx::{MoneroNode, outputs_file};
 use airlock_chain_monero::wallet::{OfflineWallet, SeedKind, ViewOnlyExport};
 use airlock_chain_monero::{CHAIN, Monero};
@@ -190,9 +190,33 @@ fn cold_signing_round_trip_against_monerod_and_wallet_rpc() {
     assert_eq!(spends, stated, "key images re-derived by the signer");
     let signed = signer.sign(&vault, &prop, &wallet.chain_secret()).unwrap();
 
+    // The coordinator checks the material is the proposal's transaction before broadcasting;
+    // the signed transaction of another proposal is refused.
+    let checked = verify_signed(&unsigned.payload, &signed).unwrap();
+    let mut checked_images = checked.key_images.clone();
+    checked_images.sort();
+    assert_eq!(checked_images, stated);
+    let other = node
+        .build_unsigned(
+            NET,
+            &view,
+            &outputs,
+            &images,
+            &[(alice_address.clone(), pay_alice)],
+        )
+        .unwrap();
+    let err = verify_signed(&other.payload, &signed)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("not the proposal's transaction") || err.contains("does not spend input"),
+        "{err}"
+    );
+
     // Online: broadcast. Signing the same proposal again gives another transaction spending the
     // same key images: monerod refuses it (conflict with its pool).
     let txid = node.broadcast(&signed).unwrap();
+    assert_eq!(txid, checked.txid);
     let resigned = signer.sign(&vault, &prop, &wallet.chain_secret()).unwrap();
     assert_ne!(resigned, signed, "CLSAG signing is randomised");
     let err = node.broadcast(&resigned).unwrap_err().to_string();
