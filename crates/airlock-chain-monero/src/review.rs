@@ -751,3 +751,33 @@ impl ChainReview for Monero {
         Ok(signed.bytes)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn amounts_are_shown_in_xmr() {
+        assert_eq!(format_xmr(1_500_000_000_000), "1.5 XMR");
+        assert_eq!(format_xmr(2_000_000_000_000), "2 XMR");
+        assert_eq!(format_xmr(1), "0.000000000001 XMR");
+    }
+
+    #[test]
+    fn garbage_payloads_and_signed_transactions_are_refused_without_panicking() {
+        let keys = WalletKeys::random(&mut rand_core::OsRng);
+        for payload in [&[][..], &[4u8][..], &[4u8; 40][..], &[0xff; 300][..]] {
+            let err = review_unsigned(
+                payload,
+                MoneroNetwork::Mainnet,
+                keys.view_keys(),
+                Some(&keys),
+            )
+            .unwrap_err()
+            .to_string();
+            assert!(err.contains("unsigned transaction"), "{err}");
+            assert!(verify_signed(payload, &[2, 1, 0]).is_err());
+            assert!(sign_unsigned(payload, MoneroNetwork::Mainnet, &keys).is_err());
+        }
+    }
+}
