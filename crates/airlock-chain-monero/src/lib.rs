@@ -1,10 +1,15 @@
 //! Monero for Airlock: offline wallet, view-only export, key images and offline signing (default
 //! build); view-only scanning, transaction building and broadcast against monerod behind `online`.
+#[cfg(feature = "online")]
+pub mod daemon;
 pub mod error;
 pub mod keyimages;
 pub mod keys;
 pub mod review;
+#[cfg(feature = "online")]
+pub mod scan;
 pub mod seed;
+pub mod subaddress;
 #[cfg(feature = "online")]
 pub mod tx;
 pub mod wallet;
