@@ -1,0 +1,308 @@
+//! End to end against a real regtest monerod, with monero-wallet-rpc as the independent peer:
+//! offline wallet → view-only export → scan → outputs / key-image sync (imported into the peer
+//! too) → unsigned 2-destination transaction → offline review and signing through ChainReview →
+//! broadcast → confirmation → rescan (payments seen, change back, key images spent) → the peer
+//! reports the same balance and sees the transaction; a replayed transaction is rejected.
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use airlock_chain_monero::keyimages::{KeyImagesFile, OutputsFile, sign_key_images};
+use airlock_chain_monero::keys::{MoneroNetwork, WalletKeys};
+use airlock_chain_monero::review::{ASSET, review_unsigned, verify_signed};
+use airlock_chain_monero::tx::{MoneroNode, outputs_file};
+use airlock_chain_monero::wallet::{OfflineWallet, SeedKind, ViewOnlyExport};
+use airlock_chain_monero::{CHAIN, Monero};
+use airlock_core::artifacts::{Intent, Proposal, Transfer};
+use airlock_core::chain::{ChainReview, check_against_intent};
+use airlock_core::vault::{CoordinatorRef, VaultDefinition};
+use airlock_core::{ArtifactId, PublicKey};
+use common::{Monerod, WalletRpc};
+use serde_json::json;
+
+const NET: MoneroNetwork = MoneroNetwork::Regtest;
+
+pub fn vault_for(address: &str) -> VaultDefinition {
+    VaultDefinition {
+        vault_id: "xmr-cold".into(),
+        version: 1,
+        previous: None,
+        chain: CHAIN.into(),
+        network: NET.name().into(),
+        account: address.into(),
+        coordinator: CoordinatorRef {
+            origin: "test".into(),
+            key: PublicKey([1; 32]),
+        },
+        signers: vec![],
+        threshold: 1,
+        rules: vec![],
+        created: 0,
+    }
+}
+
+pub fn proposal(transfers: Vec<Transfer>, payload: Vec<u8>, spends: Vec<String>) -> Proposal {
+    Proposal {
+        vault_id: "xmr-cold".into(),
+        vault_version: 1,
+        vault_artifact: ArtifactId([0; 32]),
+        chain: CHAIN.into(),
+        intent: Intent {
+            transfers,
+            memo: String::new(),
+        },
+        payload,
+        spends,
+        rule: "default".into(),
+        created: 0,
+        expires: 0,
+        proposer: PublicKey([2; 32]),
+        nonce: [0; 16],
+    }
+}
+
+fn xmr(destination: &str, amount: u64) -> Transfer {
+    Transfer {
+        destination: destination.into(),
+        amount: u128::from(amount),
+        asset: ASSET.into(),
+    }
+}
+
+#[test]
+fn cold_signing_round_trip_against_monerod_and_wallet_rpc() {
+    let node_proc = Monerod::start();
+    let node = MoneroNode::connect(&node_proc.url()).unwrap();
+
+    // Offline: a new wallet; the online side gets only the view-only JSON.
+    let (wallet, phrase) = OfflineWallet::create(
+        &mut rand_core::OsRng,
+        NET,
+        SeedKind::Legacy25,
+        0,
+        1_763_790_000,
+    )
+    .unwrap();
+    let address = wallet.primary_address().to_string();
+    let json = wallet.view_only_export().to_feather_json("cold");
+    let export = ViewOnlyExport::from_feather_json(&json, NET).unwrap();
+    let view = export.view_keys().unwrap();
+
+    // The peer restores the same 25 words to the same address (seed compatibility with wallet2).
+    let peer = WalletRpc::start(&node_proc);
+    let restored = peer.call(
+        "restore_deterministic_wallet",
+        json!({"filename": "spend", "password": "", "seed": phrase.as_str(), "restore_height": 0, "language": "English"}),
+    );
+    assert_eq!(
+        restored["address"], address,
+        "wallet2 derives another address from our seed"
+    );
+    peer.call("close_wallet", json!({}));
+
+    // Mine: 8 coinbase outputs to the wallet, then 300 blocks elsewhere (decoys, unlock).
+    let elsewhere = WalletKeys::random(&mut rand_core::OsRng)
+        .primary_address(NET)
+        .to_string();
+    node_proc.mine(&address, 8);
+    node_proc.mine(&elsewhere, 300);
+
+    // Online: scan.
+    let outputs = node.scan(&view, export.restore_height).unwrap();
+    assert_eq!(outputs.len(), 8, "one coinbase output per mined block");
+    assert!(outputs.iter().all(|o| o.coinbase));
+    let received: u64 = outputs.iter().map(|o| o.amount()).sum();
+
+    // The independent view-only wallet (address + view key) sees the same.
+    peer.call(
+        "generate_from_keys",
+        json!({"filename": "view", "password": "", "address": address,
+               "viewkey": hex::encode(export.secret_view_key.as_ref()), "restore_height": 0}),
+    );
+    peer.call("refresh", json!({}));
+    let balance = peer.call("get_balance", json!({}));
+    assert_eq!(balance["balance"].as_u64().unwrap(), received);
+
+    // Sync across the gap: outputs out, key images back (also imported into the peer).
+    let outputs_bytes = outputs_file(NET, &view, &outputs).to_bytes();
+    let offline_outputs = OutputsFile::from_bytes(&outputs_bytes).unwrap();
+    let signed_images =
+        sign_key_images(&offline_outputs, NET, wallet.keys(), &mut rand_core::OsRng).unwrap();
+    let images_bytes = signed_images.to_bytes();
+    let images = KeyImagesFile::from_bytes(&images_bytes)
+        .unwrap()
+        .verify(NET, &address, &offline_outputs)
+        .unwrap();
+    assert_eq!(images.len(), 8);
+    let spent_before = node
+        .key_images_spent(&images.values().copied().collect::<Vec<_>>())
+        .unwrap();
+    assert!(spent_before.iter().all(|s| !s));
+    let peer_import = peer.call(
+        "import_key_images",
+        json!({"signed_key_images": signed_images.key_images.iter().map(|k| json!({
+            "key_image": hex::encode(k.key_image),
+            "signature": hex::encode(k.proof),
+        })).collect::<Vec<_>>()}),
+    );
+    assert_eq!(
+        peer_import["unspent"].as_u64().unwrap(),
+        received,
+        "{peer_import}"
+    );
+
+    // Online: build the unsigned 2-destination transaction.
+    let alice = WalletKeys::random(&mut rand_core::OsRng);
+    let bob = WalletKeys::random(&mut rand_core::OsRng);
+    let alice_address = alice.primary_address(NET).to_string();
+    let bob_address = bob.address(NET, 0, 1).to_string();
+    let (pay_alice, pay_bob) = (1_500_000_000_000u64, 2_250_000_000_000u64);
+    let destinations = vec![
+        (alice_address.clone(), pay_alice),
+        (bob_address.clone(), pay_bob),
+    ];
+    let unsigned = node
+        .build_unsigned(NET, &view, &outputs, &images, &destinations)
+        .unwrap();
+
+    // Offline: review and sign through ChainReview.
+    let intent = vec![xmr(&alice_address, pay_alice), xmr(&bob_address, pay_bob)];
+    let prop = proposal(intent, unsigned.payload.clone(), unsigned.spends.clone());
+    let vault = vault_for(&address);
+    let signer = Monero::for_signer(NET, wallet.keys());
+    let description = signer.describe(&vault, &prop).unwrap();
+    check_against_intent(&prop.intent, &description).unwrap();
+    assert_eq!(description.fee, Some(u128::from(unsigned.fee)));
+    assert_eq!(description.change.len(), 1);
+    assert_eq!(description.change[0].destination, address);
+    let input_total: u64 = review_unsigned(&unsigned.payload, NET, &view, None)
+        .unwrap()
+        .input_total;
+    assert_eq!(
+        description.change[0].amount,
+        u128::from(input_total - pay_alice - pay_bob - unsigned.fee)
+    );
+    let mut spends = description.spends.clone();
+    spends.sort();
+    let mut stated = unsigned.spends.clone();
+    stated.sort();
+    assert_eq!(spends, stated, "key images re-derived by the signer");
+    let signed = signer.sign(&vault, &prop, &wallet.chain_secret()).unwrap();
+
+    // The coordinator checks the material is the proposal's transaction before broadcasting;
+    // the signed transaction of another proposal is refused.
+    let checked = verify_signed(&unsigned.payload, &signed).unwrap();
+    let mut checked_images = checked.key_images.clone();
+    checked_images.sort();
+    assert_eq!(checked_images, stated);
+    let other = node
+        .build_unsigned(
+            NET,
+            &view,
+            &outputs,
+            &images,
+            &[(alice_address.clone(), pay_alice)],
+        )
+        .unwrap();
+    let err = verify_signed(&other.payload, &signed)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("not the proposal's transaction") || err.contains("does not spend input"),
+        "{err}"
+    );
+
+    // Online: broadcast. Signing the same proposal again gives another transaction spending the
+    // same key images: monerod refuses it (conflict with its pool).
+    let txid = node.broadcast(&signed).unwrap();
+    assert_eq!(txid, checked.txid);
+    let resigned = signer.sign(&vault, &prop, &wallet.chain_secret()).unwrap();
+    assert_ne!(resigned, signed, "CLSAG signing is randomised");
+    let err = node.broadcast(&resigned).unwrap_err().to_string();
+    assert!(
+        err.contains("monerod rejected") && err.contains("double spend"),
+        "{err}"
+    );
+
+    // Confirm, rescan.
+    node_proc.mine(&elsewhere, 1);
+    let alice_seen = node.scan(alice.view_keys(), 300).unwrap();
+    assert_eq!(
+        alice_seen.iter().map(|o| o.amount()).collect::<Vec<_>>(),
+        vec![pay_alice]
+    );
+    assert_eq!(hex::encode(alice_seen[0].output.transaction()), txid);
+    let after = node.scan(&view, 0).unwrap();
+    assert_eq!(after.len(), 9, "the change output came back");
+    let change = after
+        .iter()
+        .find(|o| hex::encode(o.output.transaction()) == txid)
+        .expect("change output in the broadcast transaction");
+    assert_eq!(u128::from(change.amount()), description.change[0].amount);
+    // The online key-image import now marks the spent input as spent.
+    let states = node
+        .import_key_images(
+            &KeyImagesFile::from_bytes(&images_bytes).unwrap(),
+            NET,
+            &view,
+            &offline_outputs,
+        )
+        .unwrap();
+    assert_eq!(states.len(), 8);
+    let spent_inputs: Vec<String> = states
+        .iter()
+        .filter(|s| s.spent)
+        .map(|s| hex::encode(s.key_image))
+        .collect();
+    let mut expected_spent = unsigned.spends.clone();
+    expected_spent.sort();
+    let mut spent_inputs = spent_inputs;
+    spent_inputs.sort();
+    assert_eq!(spent_inputs, expected_spent);
+    let spent_keys: Vec<[u8; 32]> = unsigned
+        .spends
+        .iter()
+        .map(|h| hex::decode(h).unwrap().try_into().unwrap())
+        .collect();
+    assert!(
+        node.key_images_spent(&spent_keys)
+            .unwrap()
+            .iter()
+            .all(|s| *s)
+    );
+
+    // Airlock's balance: unspent by key image (the change has none yet: unverified but unspent).
+    let spent_set: BTreeMap<[u8; 32], ()> = spent_keys.iter().map(|k| (*k, ())).collect();
+    let airlock_balance: u64 = after
+        .iter()
+        .filter(|o| {
+            images
+                .get(&o.output_key())
+                .is_none_or(|ki| !spent_set.contains_key(ki))
+        })
+        .map(|o| o.amount())
+        .sum();
+    assert_eq!(
+        airlock_balance,
+        received - pay_alice - pay_bob - unsigned.fee
+    );
+
+    // The peer (view-only with imported key images) agrees and sees the transaction.
+    peer.call("refresh", json!({}));
+    let balance = peer.call("get_balance", json!({}));
+    assert_eq!(
+        balance["balance"].as_u64().unwrap(),
+        airlock_balance,
+        "{balance}"
+    );
+    let seen = peer.call("get_transfer_by_txid", json!({"txid": txid}));
+    assert_eq!(seen["transfer"]["txid"], txid, "{seen}");
+
+    // Replaying the mined transaction is refused with a clear error.
+    let err = node.broadcast(&signed).unwrap_err().to_string();
+    assert!(
+        err.contains("double spend") && err.contains("already spent in the chain"),
+        "{err}"
+    );
+}
