@@ -35,6 +35,12 @@ if [ ${#pip_missing[@]} -gt 0 ]; then
 fi
 #   Ethereum peers from npm under target/peers: anvil, the Safe 1.4.1 contracts, cast, protocol-kit.
 scripts/install-eth-peers.sh --all
+#   Electrum 4.3.4 (Debian), embit and bdkpython (PyPI): independent PSBT cosigners.
+bash scripts/install-bitcoin-peers.sh
+#   monerod and monero-wallet-rpc (Debian monero 0.18): a real node and an independent wallet.
+[ -x scripts/install-monero.sh ] && bash scripts/install-monero.sh
+# A missing peer fails its tests instead of skipping them.
+export AIRLOCK_REQUIRE_PEERS=1
 cargo clippy --version >/dev/null 2>&1 || rustup component add clippy
 
 echo "== cargo fmt --check =="

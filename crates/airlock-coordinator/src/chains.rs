@@ -21,7 +21,24 @@ use crate::{CoordinatorError, Result};
 pub const CHAINS_FILE: &str = "chains.json";
 
 /// Chains this build knows.
-pub const AVAILABLE: &[&str] = &[DecisionOnly::NAME, airlock_chain_ethereum::CHAIN];
+pub const AVAILABLE: &[&str] = &[
+    DecisionOnly::NAME,
+    airlock_chain_ethereum::CHAIN,
+    airlock_chain_bitcoin::CHAIN,
+];
+
+/// Bitcoin settings: the default fee rate of proposals and the Electrum server used to sync and
+/// broadcast (none: coins and confirmations are fed by hand, transactions broadcast elsewhere).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BitcoinSettings {
+    /// sat/vB for proposals built by `airlock propose`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fee_rate: Option<f64>,
+    /// `tcp://host:port` or `ssl://host:port`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub electrum: Option<String>,
+}
 
 /// Ethereum node settings.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -35,24 +52,33 @@ pub struct EthereumSettings {
 }
 
 /// What `chains.json` holds.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ChainSettings {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ethereum: Option<EthereumSettings>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bitcoin: Option<BitcoinSettings>,
+    /// The coordinator home these settings were read from (chain state lives under it).
+    #[serde(skip)]
+    pub home: PathBuf,
 }
 
 impl ChainSettings {
     /// Reads `chains.json` from a coordinator home (absent: no chain configured).
     pub fn load(home: &Path) -> Result<ChainSettings> {
         let path = home.join(CHAINS_FILE);
-        if !path.exists() {
-            return Ok(ChainSettings::default());
-        }
-        let bytes = airlock_transport::read_bounded(&path, 64 * 1024)
-            .map_err(|e| CoordinatorError::Setup(format!("{}: {e}", path.display())))?;
-        serde_json::from_slice(&bytes)
-            .map_err(|e| CoordinatorError::Setup(format!("{} is damaged: {e}", path.display())))
+        let mut settings = if path.exists() {
+            let bytes = airlock_transport::read_bounded(&path, 64 * 1024)
+                .map_err(|e| CoordinatorError::Setup(format!("{}: {e}", path.display())))?;
+            serde_json::from_slice(&bytes).map_err(|e| {
+                CoordinatorError::Setup(format!("{} is damaged: {e}", path.display()))
+            })?
+        } else {
+            ChainSettings::default()
+        };
+        settings.home = home.to_owned();
+        Ok(settings)
     }
 
     /// Writes `chains.json` atomically.
@@ -104,11 +130,31 @@ pub fn ethereum(
     )?)
 }
 
+/// The Bitcoin chain as configured: wallets under `<home>/bitcoin/`.
+pub fn bitcoin(
+    settings: &ChainSettings,
+) -> Result<airlock_chain_bitcoin::online::BitcoinOnline> {
+    let btc = settings.bitcoin.clone().unwrap_or_default();
+    let source = btc
+        .electrum
+        .as_deref()
+        .map(airlock_chain_bitcoin::online::SyncSource::electrum)
+        .transpose()
+        .map_err(|e| CoordinatorError::Setup(format!("bitcoin: {e}")))?;
+    Ok(airlock_chain_bitcoin::online::BitcoinOnline::new(
+        &settings.home.join("bitcoin"),
+        btc.fee_rate
+            .unwrap_or(airlock_chain_bitcoin::online::chain::DEFAULT_FEE_RATE),
+        source,
+    ))
+}
+
 /// An online chain implementation by name, with its node settings.
 pub fn chain_online(name: &str, settings: &ChainSettings) -> Result<Box<dyn ChainOnline>> {
     match name {
         DecisionOnly::NAME => Ok(Box::new(DecisionOnly)),
         airlock_chain_ethereum::CHAIN => Ok(Box::new(ethereum(settings)?)),
+        airlock_chain_bitcoin::CHAIN => Ok(Box::new(bitcoin(settings)?)),
         other => Err(unavailable(other)),
     }
 }
@@ -127,6 +173,12 @@ pub fn validate_vault(def: &VaultDefinition) -> Result<()> {
         DecisionOnly::NAME => Ok(()),
         airlock_chain_ethereum::CHAIN => {
             airlock_chain_ethereum::EthVault::from_vault(def).map_err(|e| {
+                CoordinatorError::Core(airlock_core::CoreError::Invalid(e.to_string()))
+            })?;
+            Ok(())
+        }
+        airlock_chain_bitcoin::CHAIN => {
+            airlock_chain_bitcoin::chain::Bitcoin::vault(def).map_err(|e| {
                 CoordinatorError::Core(airlock_core::CoreError::Invalid(e.to_string()))
             })?;
             Ok(())
