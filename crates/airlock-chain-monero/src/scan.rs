@@ -423,7 +423,7 @@ impl ScanState {
     /// Records key images (from the signer's key-image export) for owned outputs. All or
     /// nothing: an unknown output or a conflicting key image rejects the whole import. Returns
     /// how many outputs learned their key image. Spends in blocks scanned later are detected by
-    /// the scanner; for earlier spends ask the daemon ([`DaemonClient`] spent check) or rescan.
+    /// the scanner; for earlier spends call [`ScanState::refresh_spent_from_daemon`] or rescan.
     pub fn import_key_images(
         &mut self,
         items: &[(OutputRef, [u8; 32])],
@@ -455,6 +455,34 @@ impl ScanState {
             self.outputs[*at].key_image = Some(*key_image);
         }
         Ok(updates.len())
+    }
+
+    /// Asks the daemon which outputs with a known key image are spent and marks them (spends
+    /// found this way have no transaction hash or height). Returns how many were newly marked.
+    pub fn refresh_spent_from_daemon(
+        &mut self,
+        daemon: &DaemonClient,
+    ) -> Result<usize, DaemonError> {
+        let pending: Vec<(usize, [u8; 32])> = self
+            .outputs
+            .iter()
+            .enumerate()
+            .filter(|(_, o)| o.spent.is_none())
+            .filter_map(|(i, o)| o.key_image.map(|k| (i, k)))
+            .collect();
+        let key_images: Vec<[u8; 32]> = pending.iter().map(|(_, k)| *k).collect();
+        let spent = daemon.key_images_spent(&key_images)?;
+        let mut marked = 0;
+        for ((at, _), is_spent) in pending.iter().zip(spent) {
+            if is_spent {
+                self.outputs[*at].spent = Some(Spend {
+                    tx_hash: [0; 32],
+                    block_height: 0,
+                });
+                marked += 1;
+            }
+        }
+        Ok(marked)
     }
 
     /// Marks outputs spent by key image (e.g. from the daemon's `is_key_image_spent`).
