@@ -201,6 +201,47 @@ impl DaemonClient {
         )
     }
 
+    /// Whether each key image is spent on chain (`is_key_image_spent`; a key image only in the
+    /// pool counts as unspent). One answer per key image, in order.
+    pub fn key_images_spent(&self, key_images: &[[u8; 32]]) -> Result<Vec<bool>, DaemonError> {
+        let mut spent = Vec::with_capacity(key_images.len());
+        for chunk in key_images.chunks(1000) {
+            let params = serde_json::json!({ "key_images": chunk.iter().map(hex::encode).collect::<Vec<_>>() });
+            let answer = self.call(
+                "is_key_image_spent",
+                self.rpc.rpc_call(
+                    "is_key_image_spent",
+                    Some(params.to_string()),
+                    64 * 1024 + 16 * chunk.len(),
+                ),
+            )?;
+            let invalid = |reason: &str| DaemonError::InvalidAnswer {
+                url: self.url.clone(),
+                reason: format!("is_key_image_spent: {reason}"),
+            };
+            let value: serde_json::Value =
+                serde_json::from_str(&answer).map_err(|_| invalid("not JSON"))?;
+            if value["status"] != "OK" {
+                return Err(invalid(&format!("status {}", value["status"])));
+            }
+            let statuses = value["spent_status"]
+                .as_array()
+                .ok_or_else(|| invalid("no spent_status"))?;
+            if statuses.len() != chunk.len() {
+                return Err(invalid("a different number of answers than key images"));
+            }
+            for status in statuses {
+                // 0 = unspent, 1 = spent in a block, 2 = only in the pool.
+                match status.as_u64() {
+                    Some(0) | Some(2) => spent.push(false),
+                    Some(1) => spent.push(true),
+                    _ => return Err(invalid("an unknown spent status")),
+                }
+            }
+        }
+        Ok(spent)
+    }
+
     /// Blocks `first..=last` with their (pruned) transactions and output indices, ready to
     /// scan, fetched in bulk with `get_blocks.bin` (as many blocks per call as monerod sends).
     ///

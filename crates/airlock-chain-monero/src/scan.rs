@@ -98,7 +98,23 @@ impl ScanKeys {
         let mut bytes = Zeroizing::new([0u8; 32]);
         hex::decode_to_slice(secret_view_key_hex.trim(), bytes.as_mut_slice())
             .map_err(|_| KeysError::ViewKeyFormat)?;
-        let dalek: Option<DalekScalar> = DalekScalar::from_canonical_bytes(*bytes).into();
+        Self::from_parts(address, &bytes)
+    }
+
+    /// From the offline wallet's view keys (`keys::ViewKeys`, e.g. an imported view-only export)
+    /// on `network`.
+    pub fn from_view_keys(
+        keys: &crate::keys::ViewKeys,
+        network: crate::keys::MoneroNetwork,
+    ) -> Result<Self, KeysError> {
+        Self::from_parts(keys.primary_address(network), &keys.view_secret_bytes())
+    }
+
+    fn from_parts(address: MoneroAddress, bytes: &Zeroizing<[u8; 32]>) -> Result<Self, KeysError> {
+        if !matches!(address.kind(), AddressType::Legacy) {
+            return Err(KeysError::NotPrimary);
+        }
+        let dalek: Option<DalekScalar> = DalekScalar::from_canonical_bytes(**bytes).into();
         let dalek = Zeroizing::new(dalek.ok_or(KeysError::ViewKeyFormat)?);
         if (&*dalek * ED25519_BASEPOINT_TABLE).compress().to_bytes()
             != address.view().compress().to_bytes()
@@ -407,7 +423,7 @@ impl ScanState {
     /// Records key images (from the signer's key-image export) for owned outputs. All or
     /// nothing: an unknown output or a conflicting key image rejects the whole import. Returns
     /// how many outputs learned their key image. Spends in blocks scanned later are detected by
-    /// the scanner; for earlier spends ask the daemon ([`DaemonClient`] spent check) or rescan.
+    /// the scanner; for earlier spends call [`ScanState::refresh_spent_from_daemon`] or rescan.
     pub fn import_key_images(
         &mut self,
         items: &[(OutputRef, [u8; 32])],
@@ -439,6 +455,34 @@ impl ScanState {
             self.outputs[*at].key_image = Some(*key_image);
         }
         Ok(updates.len())
+    }
+
+    /// Asks the daemon which outputs with a known key image are spent and marks them (spends
+    /// found this way have no transaction hash or height). Returns how many were newly marked.
+    pub fn refresh_spent_from_daemon(
+        &mut self,
+        daemon: &DaemonClient,
+    ) -> Result<usize, DaemonError> {
+        let pending: Vec<(usize, [u8; 32])> = self
+            .outputs
+            .iter()
+            .enumerate()
+            .filter(|(_, o)| o.spent.is_none())
+            .filter_map(|(i, o)| o.key_image.map(|k| (i, k)))
+            .collect();
+        let key_images: Vec<[u8; 32]> = pending.iter().map(|(_, k)| *k).collect();
+        let spent = daemon.key_images_spent(&key_images)?;
+        let mut marked = 0;
+        for ((at, _), is_spent) in pending.iter().zip(spent) {
+            if is_spent {
+                self.outputs[*at].spent = Some(Spend {
+                    tx_hash: [0; 32],
+                    block_height: 0,
+                });
+                marked += 1;
+            }
+        }
+        Ok(marked)
     }
 
     /// Marks outputs spent by key image (e.g. from the daemon's `is_key_image_spent`).
@@ -1322,6 +1366,22 @@ mod tests {
         };
         assert!(!timed.is_unlocked(200, 1_000_000_000 - 121));
         assert!(timed.is_unlocked(200, 1_000_000_000 - 120));
+    }
+
+    #[test]
+    fn scan_keys_from_the_offline_wallets_view_keys() {
+        let address = "42sYQ7MNLw1iQrDBah5dNAgU38NCxQUQxZD55soF41pNQJLhhG6hg4sPWy5955Fd9xSacDBkszX8zEnbdonJuZNZKuUqnfY";
+        let mut view = [0u8; 32];
+        hex::decode_to_slice(
+            "43d9d1bc4a81a75065e349319d1408acf2e9386971607c5d3ee668638be3e902",
+            &mut view,
+        )
+        .unwrap();
+        let parsed = MoneroAddress::from_str_with_unchecked_network(address).unwrap();
+        let wallet_keys = crate::keys::ViewKeys::from_address(&parsed, &view).unwrap();
+        let keys =
+            ScanKeys::from_view_keys(&wallet_keys, crate::keys::MoneroNetwork::Mainnet).unwrap();
+        assert_eq!(keys.primary_address(), address);
     }
 
     #[test]

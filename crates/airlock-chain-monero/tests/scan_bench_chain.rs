@@ -217,6 +217,31 @@ fn restore_height_above_the_first_output_finds_fewer_and_says_so() {
     assert!(err.to_string().contains("restore height"), "{err}");
     assert_eq!(late, before);
     assert_eq!(late.import_key_images(&[(known, [7; 32])]).unwrap(), 1);
+
+    // The daemon's spent check: a key image spent on this chain (taken from a block's inputs)
+    // and one that is not.
+    let blocks = s.client.scannable_blocks(1000, 1010).unwrap();
+    let spent_on_chain = blocks
+        .iter()
+        .flat_map(|b| b.transactions.iter())
+        .find_map(|tx| match tx.prefix().inputs.first() {
+            Some(monero_wallet::transaction::Input::ToKey { key_image, .. }) => {
+                Some(key_image.to_bytes())
+            }
+            _ => None,
+        })
+        .expect("a spending transaction in blocks 1000..=1010");
+    assert_eq!(
+        s.client
+            .key_images_spent(&[spent_on_chain, [9; 32]])
+            .unwrap(),
+        vec![true, false]
+    );
+    let second = late.outputs()[1].output_ref();
+    late.import_key_images(&[(second, spent_on_chain)]).unwrap();
+    assert_eq!(late.refresh_spent_from_daemon(&s.client).unwrap(), 1);
+    assert!(late.outputs()[1].spent.is_some() && late.outputs()[0].spent.is_none());
+    assert_eq!(late.balance().outputs, late.outputs().len() - 1);
     assert_eq!(
         late.balance().unverified,
         late.balance().total - late.outputs()[0].amount
