@@ -454,7 +454,7 @@ fn split_bench(
     let t = Instant::now();
     for _ in 0..runs {
         let got = slip39::combine(&chosen, "")?;
-        if got.as_slice() != secret.as_ref() {
+        if got.as_slice() != &secret[..] {
             return Err(CliError::new("benchmark: recovered secret differs"));
         }
     }

@@ -20,14 +20,19 @@ use zeroize::Zeroizing;
 /// Largest mnemonic or secret file read.
 const MAX_INPUT: u64 = 4096;
 
+// Parsed once per process from the command line: the size difference does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 pub enum KeyCommand {
     /// Add a chain key: derived from a BIP-39 mnemonic file, a raw secret (hex) file, or a
     /// secp256k1 key generated inside a PKCS#11 token (`hsm keygen`), recorded by reference.
     Add {
-        /// The chain ("ethereum").
+        /// The chain ("ethereum", "bitcoin").
         #[arg(long)]
         chain: String,
+        /// Bitcoin: the network whose keys to print ("bitcoin", "testnet", "signet", "regtest").
+        #[arg(long, default_value = "bitcoin")]
+        network: String,
         /// A file holding the BIP-39 words.
         #[arg(long, conflicts_with_all = ["secret_file", "hsm_token"])]
         mnemonic_file: Option<PathBuf>,
@@ -83,10 +88,30 @@ fn secret_from_mnemonic(
             let key = airlock_chain_ethereum::EthKey::from_seed(seed.as_ref(), index)?;
             Ok(Zeroizing::new(key.secret_bytes().to_vec()))
         }
+        // Bitcoin keeps the BIP-39 seed itself (BIP-32 master); vaults name keys below it.
+        airlock_chain_bitcoin::CHAIN => Ok(Zeroizing::new(seed.to_vec())),
         other => Err(CliError::new(format!(
             "no mnemonic derivation for chain {other:?} in this build (ethereum)"
         ))),
     }
+}
+
+/// Bitcoin: the keys this seed exports on `network` (BIP-48 multisig, BIP-84, BIP-86).
+fn bitcoin_exports(
+    chain: &str,
+    network: &str,
+    secret: &[u8],
+) -> CliResult<Option<Vec<(&'static str, String)>>> {
+    if chain != airlock_chain_bitcoin::CHAIN {
+        return Ok(None);
+    }
+    use airlock_chain_bitcoin::{SignerKey, SingleKeyScript, parse_network};
+    let key = SignerKey::from_secret(secret, parse_network(network)?)?;
+    Ok(Some(vec![
+        ("multisig key", key.export_multisig_key()?),
+        ("wpkh", key.single_key_descriptor(SingleKeyScript::Wpkh)?),
+        ("tr", key.single_key_descriptor(SingleKeyScript::Taproot)?),
+    ]))
 }
 
 fn secret_from_hex(path: &Path) -> CliResult<Zeroizing<Vec<u8>>> {
@@ -103,6 +128,7 @@ pub fn run(home: &Path, json: bool, pass_file: Option<&Path>, cmd: KeyCommand) -
     match cmd {
         KeyCommand::Add {
             chain,
+            network,
             mnemonic_file,
             bip39_passphrase_file,
             index,
@@ -152,10 +178,32 @@ pub fn run(home: &Path, json: bool, pass_file: Option<&Path>, cmd: KeyCommand) -
             // Refuse a secret of the wrong shape before asking for the passphrase.
             airlock_signer_app::chain_keys::chain_key_of(&chain, &secret)
                 .map_err(|e| CliError::new(e.to_string()))?;
+            let exports = bitcoin_exports(&chain, &network, &secret)?;
             let pass = passphrase(pass_file, false)?;
             let (chain_key, path) = h
                 .store_chain_key(&chain, &secret, &pass)
                 .map_err(|e| CliError::new(e.to_string()))?;
+            if let Some(exports) = exports {
+                if json {
+                    print_json(&json!({
+                        "chain": chain, "fingerprint": chain_key, "file": path,
+                        "network": network, "multisig_key": exports[0].1,
+                        "wpkh": exports[1].1, "tr": exports[2].1,
+                    }));
+                } else {
+                    println!("bitcoin master fingerprint {chain_key}");
+                    println!("sealed under the signer's passphrase -> {}", path.display());
+                    for (label, value) in &exports {
+                        println!("{label:<14} {value}");
+                    }
+                    println!(
+                        "For a multisig vault give the coordinator the multisig key; list it as \
+                         --signer {}:ROLE:{}:<multisig key>",
+                        h.config.name, h.config.identity
+                    );
+                }
+                return Ok(());
+            }
             if json {
                 print_json(&json!({ "chain": chain, "chain_key": chain_key, "file": path }));
             } else {

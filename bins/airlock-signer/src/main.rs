@@ -6,6 +6,7 @@ mod backup_cmd;
 mod hsm_cmd;
 mod key_cmd;
 mod keystore_cmd;
+mod psbt_cmd;
 mod qr_cmd;
 mod transfer_cmd;
 
@@ -120,6 +121,10 @@ enum Command {
     /// Backups: SLIP-39 Shamir shares (split, recover) and BIP-39 mnemonics (new, verify).
     #[command(subcommand)]
     Backup(backup_cmd::BackupCommand),
+    /// Sign a plain PSBT file for a registered Bitcoin vault (as handed over by Sparrow,
+    /// Electrum, Bitcoin Core): reviewed, shown, signed.
+    #[command(subcommand)]
+    Psbt(psbt_cmd::PsbtCommand),
     /// Chain keys that sign transactions (Ethereum…): add from a mnemonic or a raw secret, list.
     #[command(subcommand)]
     Key(key_cmd::KeyCommand),
@@ -366,6 +371,7 @@ fn run(cli: Cli) -> CliResult {
         Command::Qr(q) => qr_cmd::run(json, q),
         Command::Backup(b) => backup_cmd::run(&cli.home, json, b),
         Command::Key(k) => key_cmd::run(&cli.home, json, pass_file, k),
+        Command::Psbt(p) => psbt_cmd::run(&cli.home, json, pass_file, p),
         Command::Keystore(k) => keystore_cmd::run(&cli.home, json, pass_file, k),
         Command::Hsm(c) => hsm_cmd::run(json, c),
         Command::Status => {

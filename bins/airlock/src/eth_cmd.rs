@@ -38,6 +38,15 @@ pub enum ChainCommand {
         #[arg(long)]
         relayer_key_file: Option<PathBuf>,
     },
+    /// Set Bitcoin's default fee rate and the Electrum server used to sync and broadcast.
+    Bitcoin {
+        /// sat/vB for `airlock propose` (default 2).
+        #[arg(long)]
+        fee_rate: Option<f64>,
+        /// tcp://host:port or ssl://host:port (none: feed transactions with `btc add-tx`).
+        #[arg(long)]
+        electrum: Option<String>,
+    },
     /// Show the configured chains.
     Show,
 }
@@ -143,6 +152,7 @@ pub fn run_chain(home: &Path, json: bool, cmd: ChainCommand) -> CliResult {
                     rpc: rpc.clone(),
                     relayer_key_file,
                 }),
+                ..settings.clone()
             };
             let chain = chains::ethereum(&candidate)?;
             let chain_id = chain.rpc().chain_id().map_err(|e| {
@@ -179,6 +189,9 @@ pub fn run_chain(home: &Path, json: bool, cmd: ChainCommand) -> CliResult {
                 println!("saved in {}", settings_path_note(home));
             }
             Ok(())
+        }
+        ChainCommand::Bitcoin { fee_rate, electrum } => {
+            crate::btc_cmd::run_chain_bitcoin(home, json, fee_rate, electrum)
         }
         ChainCommand::Show => {
             if json {

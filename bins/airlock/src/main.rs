@@ -3,6 +3,7 @@
 //! person or, with `--json`, for a script. It holds no spend keys.
 
 mod bench;
+mod btc_cmd;
 mod eth_cmd;
 mod qr_cmd;
 mod transfer_cmd;
@@ -106,6 +107,10 @@ enum Command {
     /// Ethereum: Safe deployment, arbitrary calls, typed data, owner rotation, account status.
     #[command(subcommand)]
     Eth(eth_cmd::EthCommand),
+    /// Bitcoin: descriptors, receive addresses, balances, hand-fed transactions, proposals with
+    /// a fee rate, sweeps, PSBT import/export.
+    #[command(subcommand)]
+    Btc(btc_cmd::BtcCommand),
 }
 
 #[derive(Subcommand)]
@@ -344,6 +349,7 @@ fn run(cli: Cli) -> CliResult {
         Command::Qr(q) => qr_cmd::run(json, q),
         Command::Chain(c) => eth_cmd::run_chain(&cli.home, json, c),
         Command::Eth(e) => eth_cmd::run_eth(&cli.home, json, e),
+        Command::Btc(b) => btc_cmd::run(&cli.home, json, b),
     }
 }
 

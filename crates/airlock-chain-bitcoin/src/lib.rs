@@ -90,6 +90,7 @@ pub mod online;
 /// The chain name in vault definitions.
 pub const CHAIN: &str = "bitcoin";
 
+pub use bitcoin;
 pub use bsms::{export_descriptor_record, import_descriptor_record};
 pub use chain::{Bitcoin, NATIVE_ASSET, to_description};
 pub use combine::{SignatureReport, combine, finalize, verify_partial_signatures};

@@ -515,11 +515,15 @@ pub(crate) fn review_with<C: Signing + Verification + Sync>(
             }
         }
         if derivation.is_none() && !positions.is_empty() {
+            // Change only if it re-derives; anything else is a payment, and a person must know
+            // that this one pretends otherwise (or is another descriptor sharing our keys, as a
+            // sweep to a rotated vault is).
             let paths: Vec<_> = positions.iter().map(|p| p.2.clone()).collect();
-            return Err(BtcError::refused(format!(
-                "output {vout} claims to return to the vault ({}) but pays a foreign script ({destination}): it is not the vault's change",
-                paths.join(", ")
-            )));
+            warnings.push(format!(
+                "output {vout} claims to return to the vault ({}) but pays a foreign script ({destination}): it is NOT the vault's change, it is shown as a PAYMENT of {} sat",
+                paths.join(", "),
+                txout.value.to_sat()
+            ));
         }
         if derivation.is_none()
             && !txout.script_pubkey.is_op_return()

@@ -131,9 +131,7 @@ pub fn ethereum(
 }
 
 /// The Bitcoin chain as configured: wallets under `<home>/bitcoin/`.
-pub fn bitcoin(
-    settings: &ChainSettings,
-) -> Result<airlock_chain_bitcoin::online::BitcoinOnline> {
+pub fn bitcoin(settings: &ChainSettings) -> Result<airlock_chain_bitcoin::online::BitcoinOnline> {
     let btc = settings.bitcoin.clone().unwrap_or_default();
     let source = btc
         .electrum

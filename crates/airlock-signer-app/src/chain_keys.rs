@@ -42,11 +42,27 @@ pub fn chain_key_of(chain: &str, secret: &[u8]) -> Result<String> {
                 .map_err(|e| SignerError::Setup(e.to_string()))?;
             Ok(key.address().to_string())
         }
+        airlock_chain_bitcoin::CHAIN => {
+            // The master key's fingerprint names it; vaults list `[fingerprint/path]xpub` keys.
+            let key = airlock_chain_bitcoin::SignerKey::from_secret(
+                secret,
+                airlock_chain_bitcoin::bitcoin::Network::Bitcoin,
+            )
+            .map_err(|e| SignerError::Setup(e.to_string()))?;
+            Ok(key.fingerprint().to_string())
+        }
         other => Err(SignerError::Setup(format!(
-            "this signer build keeps no chain keys for {other:?} (available: {})",
-            airlock_chain_ethereum::CHAIN
+            "this signer build keeps no chain keys for {other:?} (available: {}, {})",
+            airlock_chain_ethereum::CHAIN,
+            airlock_chain_bitcoin::CHAIN
         ))),
     }
+}
+
+/// The Bitcoin master fingerprint a vault's key names: `[fingerprint/…]xpub…`.
+fn bitcoin_fingerprint(chain_key: &str) -> Option<&str> {
+    let fp = chain_key.strip_prefix('[')?.get(..8)?;
+    fp.bytes().all(|b| b.is_ascii_hexdigit()).then_some(fp)
 }
 
 /// The public chain key (as a vault lists it) of a SEC1 secp256k1 public key.
@@ -102,17 +118,27 @@ impl DigestSigner for HsmSigner {
     }
 }
 
-/// Whether two spellings name the same chain key (Ethereum addresses ignore checksum case).
+/// Whether two spellings name the same chain key (Ethereum addresses ignore checksum case; a
+/// Bitcoin key is named by its master fingerprint, as `chain_key_of` returns it).
 pub fn same_chain_key(chain: &str, a: &str, b: &str) -> bool {
     match chain {
         airlock_chain_ethereum::CHAIN => a.eq_ignore_ascii_case(b),
+        airlock_chain_bitcoin::CHAIN => {
+            let fp = |k: &str| bitcoin_fingerprint(k).unwrap_or(k).to_ascii_lowercase();
+            fp(a) == fp(b)
+        }
         _ => a == b,
     }
 }
 
 /// The file name part that identifies a chain key: the lowercase key when it is short and plain
 /// (an Ethereum address), else the first 32 hex digits of its SHA-256.
-fn key_id(chain_key: &str) -> String {
+fn key_id(chain: &str, chain_key: &str) -> String {
+    if chain == airlock_chain_bitcoin::CHAIN
+        && let Some(fp) = bitcoin_fingerprint(chain_key)
+    {
+        return fp.to_ascii_lowercase();
+    }
     if chain_key.len() <= 64 && chain_key.bytes().all(|b| b.is_ascii_alphanumeric()) {
         chain_key.to_ascii_lowercase()
     } else {
@@ -124,7 +150,7 @@ fn key_id(chain_key: &str) -> String {
 /// Where the sealed secret of `chain_key` lives.
 pub fn chain_key_file(home: &Path, chain: &str, chain_key: &str) -> PathBuf {
     home.join(KEYS_DIR)
-        .join(format!("{chain}-{}.key", key_id(chain_key)))
+        .join(format!("{chain}-{}.key", key_id(chain, chain_key)))
 }
 
 impl SignerHome {

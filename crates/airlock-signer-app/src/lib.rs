@@ -81,11 +81,51 @@ pub fn chain_review(name: &str) -> Result<Box<dyn ChainReview>> {
     match name {
         DecisionOnly::NAME => Ok(Box::new(DecisionOnly)),
         airlock_chain_ethereum::CHAIN => Ok(Box::new(airlock_chain_ethereum::Ethereum)),
+        airlock_chain_bitcoin::CHAIN => Ok(Box::new(airlock_chain_bitcoin::Bitcoin::default())),
         other => Err(SignerError::Setup(format!(
-            "chain {other:?} is not available in this signer build (available: {}, {})",
-            DecisionOnly::NAME,
-            airlock_chain_ethereum::CHAIN
+            "chain {other:?} is not available in this signer build (available: {})",
+            [
+                DecisionOnly::NAME,
+                airlock_chain_ethereum::CHAIN,
+                airlock_chain_bitcoin::CHAIN
+            ]
+            .join(", ")
         ))),
+    }
+}
+
+/// Indexes of each branch whose keys a Bitcoin vault's registration derives once and keeps beside
+/// the vault, so that reviews need no elliptic-curve work for addresses below it.
+pub const BITCOIN_CACHE_INDEXES: u32 = 2048;
+
+/// Facts about a vault's chain account a person compares across devices (wallet fingerprint,
+/// first receive address, chain id…), computed here from the definition.
+pub fn chain_summary(def: &VaultDefinition) -> Vec<(String, String)> {
+    match def.chain.as_str() {
+        airlock_chain_bitcoin::CHAIN => match airlock_chain_bitcoin::Bitcoin::vault(def) {
+            Ok(v) => vec![
+                ("wallet fingerprint".into(), v.wallet_fingerprint()),
+                (
+                    "policy".into(),
+                    format!("{} {}", v.kind(), v.policy_summary()),
+                ),
+                (
+                    "first receive address".into(),
+                    v.first_receive_address()
+                        .map(|a| a.to_string())
+                        .unwrap_or_else(|e| format!("({e})")),
+                ),
+            ],
+            Err(e) => vec![("account".into(), format!("UNUSABLE: {e}"))],
+        },
+        airlock_chain_ethereum::CHAIN => match airlock_chain_ethereum::EthVault::from_vault(def) {
+            Ok(v) => vec![
+                ("address".into(), v.address().to_string()),
+                ("chain id".into(), v.chain_id.to_string()),
+            ],
+            Err(e) => vec![("account".into(), format!("UNUSABLE: {e}"))],
+        },
+        _ => Vec::new(),
     }
 }
 
@@ -367,12 +407,46 @@ impl SignerHome {
         };
         let dir = self.vault_dir(&def.vault_id);
         std::fs::create_dir_all(&dir).map_err(io)?;
+        // Chain facts derived once at registration (written first: a vault file without its
+        // cache still works, a cache without its vault is never read).
+        if def.chain == airlock_chain_bitcoin::CHAIN {
+            let cache = airlock_chain_bitcoin::Bitcoin::vault(&def)
+                .and_then(|v| v.build_derivation_cache(BITCOIN_CACHE_INDEXES))
+                .map_err(|e| SignerError::Refused(format!("vault {:?}: {e}", def.vault_id)))?;
+            airlock_transport::write_atomic(&self.bitcoin_cache_path(&def), &cache).map_err(io)?;
+        }
         airlock_transport::write_atomic(
             &dir.join(format!("v{}.airlock", def.version)),
             &env.to_bytes(),
         )
         .map_err(io)?;
         Ok(def)
+    }
+
+    /// Where a Bitcoin vault version's registration derivation cache is kept.
+    pub fn bitcoin_cache_path(&self, def: &VaultDefinition) -> PathBuf {
+        self.vault_dir(&def.vault_id)
+            .join(format!("v{}.bitcoin-keys", def.version))
+    }
+
+    /// The review chain of a registered vault, with what its registration derived.
+    pub fn chain_for(&self, vault: &VaultDefinition) -> Result<Box<dyn ChainReview>> {
+        if vault.chain == airlock_chain_bitcoin::CHAIN {
+            let mut chain = airlock_chain_bitcoin::Bitcoin::default();
+            let path = self.bitcoin_cache_path(vault);
+            if let Ok(cache) = airlock_transport::read_bounded(&path, 64 * 1024 * 1024) {
+                chain.add_derivation_cache(vault, cache).map_err(|e| {
+                    SignerError::Setup(format!(
+                        "{} does not match vault {:?} v{}: {e}",
+                        path.display(),
+                        vault.vault_id,
+                        vault.version
+                    ))
+                })?;
+            }
+            return Ok(Box::new(chain));
+        }
+        chain_review(&vault.chain)
     }
 
     // ----- proposals ----------------------------------------------------------------------
@@ -430,7 +504,7 @@ impl SignerHome {
         let log = self
             .log_state()
             .check(vault, &bundle.evidence, &proposal_id, now)?;
-        let chain = chain_review(&vault.chain)?;
+        let chain = self.chain_for(vault)?;
         let description = chain.describe(vault, &proposal)?;
 
         let mut problems = Vec::new();
@@ -547,7 +621,7 @@ impl SignerHome {
         }
         let chain_signature = match decision {
             Decision::Approve => {
-                let chain = chain_review(&review.vault.chain)?;
+                let chain = self.chain_for(&review.vault)?;
                 let listed = review
                     .vault
                     .signer(&me)
@@ -642,6 +716,9 @@ pub fn describe_vault(
     );
     if !def.account.is_empty() {
         t.push_str(&format!("  account {}\n", def.account));
+    }
+    for (label, value) in chain_summary(def) {
+        t.push_str(&format!("  {label} {value}\n"));
     }
     t.push_str(&format!(
         "SIGNERS (vault changes need {} of {})\n",

@@ -18,8 +18,7 @@
 use std::path::{Path, PathBuf};
 
 use airlock_core::chain::{
-    BuiltPayload, ChainError, ChainOnline, ChainReview, ChainSecret, Description,
-    FinalTransaction,
+    BuiltPayload, ChainError, ChainOnline, ChainReview, ChainSecret, Description, FinalTransaction,
 };
 use airlock_core::{Intent, Proposal, VaultDefinition};
 use bdk_wallet::bitcoin::consensus::encode::{deserialize, serialize};
@@ -67,9 +66,11 @@ impl BitcoinOnline {
     /// The wallet file of a vault definition.
     pub fn wallet_path(&self, vault: &VaultDefinition) -> Result<PathBuf, ChainError> {
         let btc = Bitcoin::vault(vault)?;
-        Ok(self
-            .dir
-            .join(format!("{}-{}.sqlite", vault.vault_id, btc.wallet_fingerprint())))
+        Ok(self.dir.join(format!(
+            "{}-{}.sqlite",
+            vault.vault_id,
+            btc.wallet_fingerprint()
+        )))
     }
 
     /// Opens (or creates, the first time) the watch-only wallet of a vault definition.
@@ -255,14 +256,14 @@ impl ChainOnline for BitcoinOnline {
 
     fn broadcast(&self, tx: &FinalTransaction) -> Result<(), ChainError> {
         let source = self.source.as_ref().ok_or_else(|| {
-            err("no Bitcoin backend configured (`airlock chain bitcoin --electrum URL`): \
-                 `airlock btc export-tx PROPOSAL` prints the transaction to broadcast elsewhere")
+            err(
+                "no Bitcoin backend configured (`airlock chain bitcoin --electrum URL`): \
+                 `airlock btc export-tx PROPOSAL` prints the transaction to broadcast elsewhere",
+            )
         })?;
         let parsed: Transaction = deserialize(&tx.bytes)
             .map_err(|e| err(format!("the final transaction does not decode: {e}")))?;
-        source
-            .broadcast(&parsed)
-            .map_err(|e| err(e.to_string()))?;
+        source.broadcast(&parsed).map_err(|e| err(e.to_string()))?;
         Ok(())
     }
 
@@ -304,5 +305,8 @@ fn network_of_wallet(path: &Path) -> Result<bdk_wallet::bitcoin::Network, ChainE
             return Ok(network);
         }
     }
-    Err(err(format!("{} is not a wallet of any network", path.display())))
+    Err(err(format!(
+        "{} is not a wallet of any network",
+        path.display()
+    )))
 }

@@ -1,0 +1,528 @@
+//! `airlock chain bitcoin …` and `airlock btc …`: Bitcoin vaults on the coordinator. A thin layer
+//! over `airlock_chain_bitcoin` (the descriptor vault, the watch-only wallet `online::BitcoinOnline`)
+//! and the coordinator's `propose_payload`.
+//!
+//! Payments go through `airlock propose --to ADDRESS:SATS` (the configured fee rate) or
+//! `airlock btc propose` (a fee rate per proposal); `btc sweep` moves everything to a new
+//! descriptor (key rotation); `btc import-psbt` proposes a PSBT built by another wallet. Coins and
+//! confirmations arrive by `btc sync` (Electrum) or by hand (`btc add-tx`, as Electrum's
+//! `addtransaction`).
+//!
+//! This module must never accept a private key: descriptors with secrets are refused.
+
+use std::path::{Path, PathBuf};
+
+use airlock_chain_bitcoin::online::{BitcoinOnline, BlockConfirmation};
+use airlock_chain_bitcoin::{BtcVault, parse_network, parse_psbt, psbt_to_base64};
+use airlock_cli_support::{CliError, CliResult, now, print_json, write_envelope};
+use airlock_coordinator::CoordinatorHome;
+use airlock_coordinator::chains::{self, BitcoinSettings, ChainSettings};
+use airlock_core::chain::{BuiltPayload, ChainReview};
+use airlock_core::vault::parse_duration;
+use airlock_core::{Intent, Proposal, Transfer, VaultDefinition};
+use clap::{Args, Subcommand};
+use serde_json::json;
+
+#[derive(Args)]
+pub struct BtcProposalOut {
+    /// A note for the signers.
+    #[arg(long, default_value = "")]
+    memo: String,
+    /// Expiry such as 2h or 3d (default: the rule's).
+    #[arg(long)]
+    expires_in: Option<String>,
+    /// Write the bundle for signers here.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    #[arg(long)]
+    armor: bool,
+}
+
+#[derive(Subcommand)]
+pub enum BtcCommand {
+    /// Assemble a multisig descriptor from the signers' exported keys (`[fp/path]xpub`).
+    Descriptor {
+        /// Signatures required.
+        #[arg(long)]
+        threshold: u32,
+        /// A signer's key with origin; repeat.
+        #[arg(long = "key", required = true)]
+        keys: Vec<String>,
+        /// "wsh" (sortedmulti, P2WSH) or "tr" (multi_a under an unspendable internal key).
+        #[arg(long, default_value = "wsh")]
+        script: String,
+        #[arg(long, default_value = "bitcoin")]
+        network: String,
+    },
+    /// Export a vault's descriptor: plain text (Sparrow, Electrum, Bitcoin Core) or a BSMS record.
+    Export {
+        #[arg(long)]
+        vault: String,
+        #[arg(long)]
+        bsms: bool,
+    },
+    /// The next unused receive address of a vault.
+    Receive {
+        #[arg(long)]
+        vault: String,
+    },
+    /// Balance, coins and history of a vault.
+    Balance {
+        #[arg(long)]
+        vault: String,
+    },
+    /// Feed a raw transaction by hand (hex or a file), confirmed at a height or unconfirmed.
+    AddTx {
+        #[arg(long)]
+        vault: String,
+        /// The raw transaction as hex, or @FILE.
+        tx: String,
+        /// The block height it is confirmed in (omit: unconfirmed).
+        #[arg(long)]
+        height: Option<u32>,
+        /// The block time (UNIX seconds; default: now).
+        #[arg(long)]
+        time: Option<u64>,
+    },
+    /// Sync a vault from the configured Electrum server.
+    Sync {
+        #[arg(long)]
+        vault: String,
+    },
+    /// Propose a payment with a fee rate of its own.
+    Propose {
+        #[arg(long)]
+        vault: String,
+        /// ADDRESS:SATS; repeat for several.
+        #[arg(long = "to", required = true)]
+        to: Vec<String>,
+        /// sat/vB (default: the configured one).
+        #[arg(long)]
+        fee_rate: Option<f64>,
+        #[command(flatten)]
+        out: BtcProposalOut,
+    },
+    /// Propose moving every coin to the first receive address of another descriptor (key
+    /// rotation: the new vault's descriptor).
+    Sweep {
+        #[arg(long)]
+        vault: String,
+        /// The destination descriptor (multipath `<0;1>/*`, public keys).
+        #[arg(long)]
+        to_descriptor: String,
+        #[arg(long)]
+        fee_rate: Option<f64>,
+        #[command(flatten)]
+        out: BtcProposalOut,
+    },
+    /// Propose a PSBT built by another wallet (Sparrow, Electrum, bdk) for this vault.
+    ImportPsbt {
+        #[arg(long)]
+        vault: String,
+        file: PathBuf,
+        #[command(flatten)]
+        out: BtcProposalOut,
+    },
+    /// Write a proposal's PSBT (binary, or base64 with --base64) for other wallets.
+    ExportPsbt {
+        proposal: String,
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long)]
+        base64: bool,
+    },
+    /// Print a finalized proposal's raw transaction (hex), to broadcast elsewhere.
+    ExportTx { proposal: String },
+}
+
+pub fn run_chain_bitcoin(
+    home: &Path,
+    json: bool,
+    fee_rate: Option<f64>,
+    electrum: Option<String>,
+) -> CliResult {
+    CoordinatorHome::open(home)?;
+    let mut settings = ChainSettings::load(home)?;
+    let btc = BitcoinSettings { fee_rate, electrum };
+    let candidate = ChainSettings {
+        bitcoin: Some(btc.clone()),
+        ..settings.clone()
+    };
+    chains::bitcoin(&candidate)?;
+    if let Some(rate) = fee_rate {
+        airlock_chain_bitcoin::online::fee_rate_from_sat_per_vb(rate)
+            .map_err(|e| CliError::new(format!("--fee-rate: {e}")))?;
+    }
+    settings.bitcoin = Some(btc.clone());
+    settings.save(home)?;
+    if json {
+        print_json(&serde_json::to_value(&btc)?);
+    } else {
+        println!(
+            "bitcoin: fee rate {} sat/vB, {}",
+            fee_rate.unwrap_or(airlock_chain_bitcoin::online::chain::DEFAULT_FEE_RATE),
+            match &btc.electrum {
+                Some(url) => format!("Electrum server {url}"),
+                None => "no server (feed transactions with `airlock btc add-tx`)".into(),
+            }
+        );
+    }
+    Ok(())
+}
+
+fn chain(home: &Path) -> CliResult<BitcoinOnline> {
+    Ok(chains::bitcoin(&ChainSettings::load(home)?)?)
+}
+
+fn vault_def(home: &Path, vault: &str) -> CliResult<VaultDefinition> {
+    let c = CoordinatorHome::open(home)?.coordinator()?;
+    let (def, _) = c.vault_latest(vault)?;
+    if def.chain != airlock_chain_bitcoin::CHAIN {
+        return Err(CliError::new(format!(
+            "vault {vault:?} is a {} vault, not a Bitcoin vault",
+            def.chain
+        )));
+    }
+    Ok(def)
+}
+
+/// Proposes a built payload whose intent is what the vault's chain describes it to pay.
+fn propose_built(
+    home: &Path,
+    json: bool,
+    vault_id: &str,
+    built: BuiltPayload,
+    out: BtcProposalOut,
+    default_memo: String,
+) -> CliResult {
+    let mut c = CoordinatorHome::open(home)?.coordinator()?;
+    let (vault, vault_env) = c.vault_latest(vault_id)?;
+    let probe = Proposal {
+        vault_id: vault.vault_id.clone(),
+        vault_version: vault.version,
+        vault_artifact: vault_env.id(),
+        chain: vault.chain.clone(),
+        intent: Intent::default(),
+        payload: built.payload.clone(),
+        spends: built.spends.clone(),
+        rule: String::new(),
+        created: 0,
+        expires: 0,
+        proposer: c.public_key(),
+        nonce: [0; 16],
+    };
+    let description = airlock_chain_bitcoin::Bitcoin::default().describe(&vault, &probe)?;
+    let intent = Intent {
+        transfers: description.transfers.clone(),
+        memo: if out.memo.is_empty() {
+            default_memo
+        } else {
+            out.memo
+        },
+    };
+    let expires_in = out.expires_in.as_deref().map(parse_duration).transpose()?;
+    let id = c.propose_payload(vault_id, intent, built, expires_in, now()?)?;
+    if let Some(path) = &out.out {
+        let bundle = c.bundle(&id, &[])?;
+        let mut env = airlock_core::Artifact::envelope(&bundle);
+        env.sign(CoordinatorHome::open(home)?.identity()?.signing_key());
+        write_envelope(path, &env, out.armor)?;
+    }
+    if json {
+        print_json(&json!({
+            "proposal": id.to_hex(), "bundle": out.out,
+            "payments": description.transfers.iter().map(|t| json!([t.destination, t.amount.to_string()])).collect::<Vec<_>>(),
+            "fee": description.fee.map(|f| f.to_string()),
+            "warnings": description.warnings,
+        }));
+    } else {
+        println!(
+            "Proposal {id} under vault {} v{}",
+            vault.vault_id, vault.version
+        );
+        for (label, value) in &description.details {
+            println!("  {label}: {value}");
+        }
+        for w in &description.warnings {
+            println!("  WARNING: {w}");
+        }
+        if let Some(p) = &out.out {
+            println!("bundle for signers: {}", p.display());
+        }
+    }
+    Ok(())
+}
+
+fn parse_payment(spec: &str) -> CliResult<Transfer> {
+    let (address, sats) = spec
+        .rsplit_once(':')
+        .ok_or_else(|| CliError::new(format!("--to {spec:?} is not ADDRESS:SATS")))?;
+    Ok(Transfer {
+        destination: address.to_owned(),
+        amount: sats
+            .parse::<u64>()
+            .map_err(|_| CliError::new(format!("--to {spec:?}: {sats:?} is not an amount in sat")))?
+            .into(),
+        asset: String::new(),
+    })
+}
+
+pub fn run(home: &Path, json: bool, cmd: BtcCommand) -> CliResult {
+    match cmd {
+        BtcCommand::Descriptor {
+            threshold,
+            keys,
+            script,
+            network,
+        } => {
+            if threshold == 0 || threshold as usize > keys.len() {
+                return Err(CliError::new(format!(
+                    "threshold {threshold} with {} key(s)",
+                    keys.len()
+                )));
+            }
+            let branch: Vec<String> = keys
+                .iter()
+                .map(|k| {
+                    let k = k.trim();
+                    if k.ends_with("/<0;1>/*") {
+                        k.to_owned()
+                    } else {
+                        format!("{k}/<0;1>/*")
+                    }
+                })
+                .collect();
+            let text = match script.as_str() {
+                "wsh" => format!("wsh(sortedmulti({threshold},{}))", branch.join(",")),
+                // BIP-341's NUMS point: the internal key nobody can spend with.
+                "tr" => format!(
+                    "tr(50929b74c1a04954b78b4b6035e97a5e078a5a0f28ec96d547bfee9ace803ac0,sortedmulti_a({threshold},{}))",
+                    branch.join(",")
+                ),
+                other => {
+                    return Err(CliError::new(format!("--script {other:?}: use wsh or tr")));
+                }
+            };
+            let vault = BtcVault::parse(&text, &network)?;
+            let descriptor = vault.descriptor_text();
+            if json {
+                print_json(&json!({
+                    "descriptor": descriptor, "wallet_fingerprint": vault.wallet_fingerprint(),
+                    "first_receive_address": vault.first_receive_address()?.to_string(),
+                    "policy": vault.policy_summary(),
+                }));
+            } else {
+                println!("{descriptor}");
+                println!("wallet fingerprint {}", vault.wallet_fingerprint());
+                println!("first receive address {}", vault.first_receive_address()?);
+            }
+            Ok(())
+        }
+        BtcCommand::Export { vault, bsms } => {
+            let def = vault_def(home, &vault)?;
+            let v = airlock_chain_bitcoin::Bitcoin::vault(&def)?;
+            let text = if bsms {
+                airlock_chain_bitcoin::export_descriptor_record(&v)?
+            } else {
+                v.descriptor_text()
+            };
+            if json {
+                print_json(
+                    &json!({ "vault": vault, "text": text, "wallet_fingerprint": v.wallet_fingerprint() }),
+                );
+            } else {
+                println!("{text}");
+            }
+            Ok(())
+        }
+        BtcCommand::Receive { vault } => {
+            let def = vault_def(home, &vault)?;
+            let mut wallet = chain(home)?.wallet(&def)?;
+            let a = wallet.next_unused_address()?;
+            if json {
+                print_json(
+                    &json!({ "vault": vault, "address": a.address.to_string(), "index": a.index }),
+                );
+            } else {
+                println!("{} (receive index {})", a.address, a.index);
+            }
+            Ok(())
+        }
+        BtcCommand::Balance { vault } => {
+            let def = vault_def(home, &vault)?;
+            let wallet = chain(home)?.wallet(&def)?;
+            let b = wallet.balance();
+            let utxos = wallet.utxos();
+            let history = wallet.history();
+            if json {
+                print_json(&json!({
+                    "vault": vault, "confirmed": b.confirmed.to_sat(),
+                    "unconfirmed": b.unconfirmed().to_sat(), "immature": b.immature.to_sat(),
+                    "total": b.total().to_sat(), "tip_height": wallet.tip_height(),
+                    "utxos": utxos.iter().map(|u| json!({ "outpoint": u.outpoint.to_string(), "sat": u.value.to_sat(), "address": u.address.to_string() })).collect::<Vec<_>>(),
+                    "history": history.iter().map(|h| json!({ "txid": h.txid.to_string(), "net": h.net().to_sat(), "confirmed": h.status.is_confirmed() })).collect::<Vec<_>>(),
+                }));
+            } else {
+                println!(
+                    "{vault}: {} sat confirmed, {} unconfirmed, {} immature (tip {})",
+                    b.confirmed.to_sat(),
+                    b.unconfirmed().to_sat(),
+                    b.immature.to_sat(),
+                    wallet.tip_height()
+                );
+                for u in &utxos {
+                    println!("  {} {} sat {}", u.outpoint, u.value.to_sat(), u.address);
+                }
+            }
+            Ok(())
+        }
+        BtcCommand::AddTx {
+            vault,
+            tx,
+            height,
+            time,
+        } => {
+            let text = match tx.strip_prefix('@') {
+                Some(path) => String::from_utf8(airlock_transport::read_bounded(
+                    Path::new(path),
+                    4 * 1024 * 1024,
+                )?)
+                .map_err(|_| CliError::new(format!("{path}: not hex text")))?,
+                None => tx,
+            };
+            let raw = hex::decode(text.trim())
+                .map_err(|_| CliError::new("the transaction is not hex"))?;
+            let def = vault_def(home, &vault)?;
+            let mut wallet = chain(home)?.wallet(&def)?;
+            let confirmation =
+                height.map(|h| BlockConfirmation::at(h, time.unwrap_or(now().unwrap_or(0))));
+            let txid = wallet.add_raw_transaction(&raw, confirmation)?;
+            let b = wallet.balance();
+            if json {
+                print_json(
+                    &json!({ "vault": vault, "txid": txid.to_string(), "confirmed": b.confirmed.to_sat(), "total": b.total().to_sat() }),
+                );
+            } else {
+                println!(
+                    "added {txid} ({}); balance {} sat",
+                    height.map_or("unconfirmed".into(), |h| format!("confirmed at {h}")),
+                    b.total().to_sat()
+                );
+            }
+            Ok(())
+        }
+        BtcCommand::Sync { vault } => {
+            let def = vault_def(home, &vault)?;
+            let c = chain(home)?;
+            let source = c.source().cloned().ok_or_else(|| {
+                CliError::new(
+                    "no Electrum server configured: `airlock chain bitcoin --electrum URL`",
+                )
+            })?;
+            let mut wallet = c.wallet(&def)?;
+            let summary = wallet.sync(
+                &source,
+                true,
+                airlock_chain_bitcoin::online::DEFAULT_STOP_GAP,
+            )?;
+            if json {
+                print_json(&json!({ "vault": vault, "summary": format!("{summary:?}") }));
+            } else {
+                println!("synced {vault}: {summary:?}");
+            }
+            Ok(())
+        }
+        BtcCommand::Propose {
+            vault,
+            to,
+            fee_rate,
+            out,
+        } => {
+            let def = vault_def(home, &vault)?;
+            let intent = Intent {
+                transfers: to
+                    .iter()
+                    .map(|t| parse_payment(t))
+                    .collect::<CliResult<_>>()?,
+                memo: String::new(),
+            };
+            let built = chain(home)?.build_payment(&def, &intent, fee_rate)?;
+            propose_built(home, json, &vault, built, out, String::new())
+        }
+        BtcCommand::Sweep {
+            vault,
+            to_descriptor,
+            fee_rate,
+            out,
+        } => {
+            let def = vault_def(home, &vault)?;
+            let built = chain(home)?.build_sweep(&def, &to_descriptor, fee_rate)?;
+            let memo = format!("sweep of vault {vault} to a new descriptor (key rotation)");
+            propose_built(home, json, &vault, built, out, memo)
+        }
+        BtcCommand::ImportPsbt { vault, file, out } => {
+            let def = vault_def(home, &vault)?;
+            let bytes = airlock_transport::read_bounded(
+                &file,
+                airlock_chain_bitcoin::MAX_PSBT_BYTES as u64,
+            )?;
+            let psbt = parse_psbt(&bytes)
+                .map_err(|e| CliError::new(format!("{}: {e}", file.display())))?;
+            parse_network(&def.network)?;
+            let built = BuiltPayload {
+                spends: psbt
+                    .unsigned_tx
+                    .input
+                    .iter()
+                    .map(|i| i.previous_output.to_string())
+                    .collect(),
+                payload: airlock_chain_bitcoin::serialize_psbt(&psbt),
+            };
+            let memo = format!("PSBT imported from {}", file.display());
+            propose_built(home, json, &vault, built, out, memo)
+        }
+        BtcCommand::ExportPsbt {
+            proposal,
+            out,
+            base64,
+        } => {
+            let c = CoordinatorHome::open(home)?.coordinator()?;
+            let id = c.resolve(&proposal)?;
+            let state = c.proposal_state(&id)?;
+            let psbt = parse_psbt(&state.proposal.payload)?;
+            let data = if base64 {
+                psbt_to_base64(&psbt).into_bytes()
+            } else {
+                airlock_chain_bitcoin::serialize_psbt(&psbt)
+            };
+            airlock_transport::write_atomic(&out, &data)?;
+            if json {
+                print_json(&json!({ "proposal": id.to_hex(), "out": out, "bytes": data.len() }));
+            } else {
+                println!(
+                    "PSBT of {} ({} bytes) -> {}",
+                    id.short(),
+                    data.len(),
+                    out.display()
+                );
+            }
+            Ok(())
+        }
+        BtcCommand::ExportTx { proposal } => {
+            let c = CoordinatorHome::open(home)?.coordinator()?;
+            let id = c.resolve(&proposal)?;
+            let state = c.proposal_state(&id)?;
+            let (_, record) = state.finalized.ok_or_else(|| {
+                CliError::new(format!("proposal {} is not finalized", id.short()))
+            })?;
+            if json {
+                print_json(
+                    &json!({ "proposal": id.to_hex(), "txid": record.txid, "hex": hex::encode(&record.transaction) }),
+                );
+            } else {
+                println!("{}", hex::encode(&record.transaction));
+            }
+            Ok(())
+        }
+    }
+}
