@@ -40,14 +40,19 @@ pub struct BtcProposalOut {
 
 #[derive(Subcommand)]
 pub enum BtcCommand {
-    /// Assemble a multisig descriptor from the signers' exported keys (`[fp/path]xpub`).
+    /// Assemble a multisig descriptor from the signers' exported keys (`[fp/path]xpub`), or read
+    /// one from a BSMS (BIP-129) descriptor record.
     Descriptor {
         /// Signatures required.
-        #[arg(long)]
+        #[arg(long, default_value_t = 0)]
         threshold: u32,
         /// A signer's key with origin; repeat.
-        #[arg(long = "key", required = true)]
+        #[arg(long = "key")]
         keys: Vec<String>,
+        /// A BSMS descriptor record (4 lines: BSMS 1.0, descriptor template, path restrictions,
+        /// first address); its first address is re-derived and checked.
+        #[arg(long, conflicts_with = "keys")]
+        from_bsms: Option<PathBuf>,
         /// "wsh" (sortedmulti, P2WSH) or "tr" (multi_a under an unspendable internal key).
         #[arg(long, default_value = "wsh")]
         script: String,
@@ -99,6 +104,10 @@ pub enum BtcCommand {
         /// sat/vB (default: the configured one).
         #[arg(long)]
         fee_rate: Option<f64>,
+        /// Spend on the vault's timelocked recovery path (a miniscript vault's emergency key):
+        /// only coins old enough, with the descriptor's nSequence / nLockTime.
+        #[arg(long)]
+        recovery: bool,
         #[command(flatten)]
         out: BtcProposalOut,
     },
@@ -272,9 +281,30 @@ pub fn run(home: &Path, json: bool, cmd: BtcCommand) -> CliResult {
         BtcCommand::Descriptor {
             threshold,
             keys,
+            from_bsms,
             script,
             network,
         } => {
+            if let Some(file) = from_bsms {
+                let text = String::from_utf8(airlock_transport::read_bounded(&file, 64 * 1024)?)
+                    .map_err(|_| CliError::new(format!("{}: not text", file.display())))?;
+                let vault = airlock_chain_bitcoin::import_descriptor_record(
+                    &text,
+                    parse_network(&network)?,
+                )?;
+                let descriptor = vault.descriptor_text();
+                if json {
+                    print_json(&json!({
+                        "descriptor": descriptor, "wallet_fingerprint": vault.wallet_fingerprint(),
+                        "first_receive_address": vault.first_receive_address()?.to_string(),
+                    }));
+                } else {
+                    println!("{descriptor}");
+                    println!("wallet fingerprint {}", vault.wallet_fingerprint());
+                    println!("first receive address {}", vault.first_receive_address()?);
+                }
+                return Ok(());
+            }
             if threshold == 0 || threshold as usize > keys.len() {
                 return Err(CliError::new(format!(
                     "threshold {threshold} with {} key(s)",
@@ -436,6 +466,7 @@ pub fn run(home: &Path, json: bool, cmd: BtcCommand) -> CliResult {
             vault,
             to,
             fee_rate,
+            recovery,
             out,
         } => {
             let def = vault_def(home, &vault)?;
@@ -446,7 +477,12 @@ pub fn run(home: &Path, json: bool, cmd: BtcCommand) -> CliResult {
                     .collect::<CliResult<_>>()?,
                 memo: String::new(),
             };
-            let built = chain(home)?.build_payment(&def, &intent, fee_rate)?;
+            let path = if recovery {
+                airlock_chain_bitcoin::online::SpendPath::Recovery
+            } else {
+                airlock_chain_bitcoin::online::SpendPath::Normal
+            };
+            let built = chain(home)?.build_payment(&def, &intent, fee_rate, path)?;
             propose_built(home, json, &vault, built, out, String::new())
         }
         BtcCommand::Sweep {

@@ -459,6 +459,41 @@ fn bitcoin_bad_input_is_refused() {
         &["alice"],
     );
     let first = desc["first_receive_address"].as_str().unwrap();
+    // BSMS (BIP-129) round trip: the record re-derives the same descriptor and first address.
+    let record = w
+        .airlock(&["--json", "btc", "export", "--vault", "hot", "--bsms"])
+        .ok()
+        .json();
+    let record_file = w.p("hot.bsms");
+    std::fs::write(&record_file, record["text"].as_str().unwrap()).unwrap();
+    let back = w
+        .airlock(&[
+            "--json",
+            "btc",
+            "descriptor",
+            "--from-bsms",
+            s(&record_file),
+            "--network",
+            "regtest",
+        ])
+        .ok()
+        .json();
+    assert_eq!(back["first_receive_address"], first);
+    assert_eq!(back["wallet_fingerprint"], desc["wallet_fingerprint"]);
+    let tampered = record["text"]
+        .as_str()
+        .unwrap()
+        .replace(first, "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080");
+    std::fs::write(&record_file, tampered).unwrap();
+    w.airlock(&[
+        "btc",
+        "descriptor",
+        "--from-bsms",
+        s(&record_file),
+        "--network",
+        "regtest",
+    ])
+    .fails(1, "address");
     let fund = funding(first, 50_000, 9);
     w.airlock(&[
         "btc",

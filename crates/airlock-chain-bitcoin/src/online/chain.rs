@@ -89,12 +89,14 @@ impl BitcoinOnline {
         wallet.map_err(|e| err(format!("vault {:?}: {e}", vault.vault_id)))
     }
 
-    /// A payment proposal at `fee_rate` sat/vB (the configured one when `None`).
+    /// A payment proposal at `fee_rate` sat/vB (the configured one when `None`), on the normal
+    /// spending path or the timelocked recovery path of a miniscript vault.
     pub fn build_payment(
         &self,
         vault: &VaultDefinition,
         intent: &Intent,
         fee_rate: Option<f64>,
+        path: super::SpendPath,
     ) -> Result<BuiltPayload, ChainError> {
         let mut wallet = self.wallet(vault)?;
         let mut payments = Vec::with_capacity(intent.transfers.len());
@@ -110,7 +112,7 @@ impl BitcoinOnline {
             payments.push((t.destination.as_str(), sats));
         }
         let psbt = wallet
-            .build_payment(&payments, fee_rate.unwrap_or(self.fee_rate))
+            .build_payment_on_path(&payments, fee_rate.unwrap_or(self.fee_rate), path)
             .map_err(|e| err(e.to_string()))?;
         Ok(BuiltPayload {
             spends: psbt
@@ -202,7 +204,7 @@ impl ChainReview for BitcoinOnline {
 
 impl ChainOnline for BitcoinOnline {
     fn build(&self, vault: &VaultDefinition, intent: &Intent) -> Result<BuiltPayload, ChainError> {
-        self.build_payment(vault, intent, None)
+        self.build_payment(vault, intent, None, super::SpendPath::Normal)
     }
 
     fn verify_signature(
