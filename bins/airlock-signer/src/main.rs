@@ -8,6 +8,7 @@ mod key_cmd;
 mod keystore_cmd;
 mod qr_cmd;
 mod transfer_cmd;
+mod xmr_cmd;
 
 use std::path::{Path, PathBuf};
 
@@ -129,6 +130,9 @@ enum Command {
     /// Keys in a PKCS#11 token (HSM, SoftHSM2): generate inside it, list, sign.
     #[command(subcommand)]
     Hsm(hsm_cmd::HsmCommand),
+    /// Monero: offline wallet (new, restore), view-only export, key images for the coordinator.
+    #[command(subcommand)]
+    Xmr(xmr_cmd::XmrCommand),
 }
 
 #[derive(Subcommand)]
@@ -367,6 +371,7 @@ fn run(cli: Cli) -> CliResult {
         Command::Backup(b) => backup_cmd::run(&cli.home, json, b),
         Command::Key(k) => key_cmd::run(&cli.home, json, pass_file, k),
         Command::Keystore(k) => keystore_cmd::run(&cli.home, json, pass_file, k),
+        Command::Xmr(x) => xmr_cmd::run(&cli.home, json, pass_file, x),
         Command::Hsm(c) => hsm_cmd::run(json, c),
         Command::Status => {
             let h = home(&cli.home)?;

@@ -38,6 +38,11 @@ pub enum ChainCommand {
         #[arg(long)]
         relayer_key_file: Option<PathBuf>,
     },
+    /// Set monerod's RPC URL (checked to answer); Monero vaults' scan states go to `monero/`.
+    Monero {
+        #[arg(long)]
+        daemon: String,
+    },
     /// Show the configured chains.
     Show,
 }
@@ -143,6 +148,7 @@ pub fn run_chain(home: &Path, json: bool, cmd: ChainCommand) -> CliResult {
                     rpc: rpc.clone(),
                     relayer_key_file,
                 }),
+                ..ChainSettings::default()
             };
             let chain = chains::ethereum(&candidate)?;
             let chain_id = chain.rpc().chain_id().map_err(|e| {
@@ -180,6 +186,7 @@ pub fn run_chain(home: &Path, json: bool, cmd: ChainCommand) -> CliResult {
             }
             Ok(())
         }
+        ChainCommand::Monero { daemon } => crate::xmr_cmd::configure(home, json, daemon),
         ChainCommand::Show => {
             if json {
                 print_json(&serde_json::to_value(&settings)?);

@@ -6,6 +6,7 @@ mod bench;
 mod eth_cmd;
 mod qr_cmd;
 mod transfer_cmd;
+mod xmr_cmd;
 
 use std::path::{Path, PathBuf};
 
@@ -106,6 +107,9 @@ enum Command {
     /// Ethereum: Safe deployment, arbitrary calls, typed data, owner rotation, account status.
     #[command(subcommand)]
     Eth(eth_cmd::EthCommand),
+    /// Monero: view-only vault sync, balance, outputs and key-image sync with the signer.
+    #[command(subcommand)]
+    Xmr(xmr_cmd::XmrCommand),
 }
 
 #[derive(Subcommand)]
@@ -344,6 +348,7 @@ fn run(cli: Cli) -> CliResult {
         Command::Qr(q) => qr_cmd::run(json, q),
         Command::Chain(c) => eth_cmd::run_chain(&cli.home, json, c),
         Command::Eth(e) => eth_cmd::run_eth(&cli.home, json, e),
+        Command::Xmr(x) => xmr_cmd::run(&cli.home, json, x),
     }
 }
 

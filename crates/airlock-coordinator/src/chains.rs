@@ -21,7 +21,11 @@ use crate::{CoordinatorError, Result};
 pub const CHAINS_FILE: &str = "chains.json";
 
 /// Chains this build knows.
-pub const AVAILABLE: &[&str] = &[DecisionOnly::NAME, airlock_chain_ethereum::CHAIN];
+pub const AVAILABLE: &[&str] = &[
+    DecisionOnly::NAME,
+    airlock_chain_ethereum::CHAIN,
+    airlock_chain_monero::CHAIN,
+];
 
 /// Ethereum node settings.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -40,6 +44,9 @@ pub struct EthereumSettings {
 pub struct ChainSettings {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ethereum: Option<EthereumSettings>,
+    /// monerod and the vaults' scan states (`airlock chain monero`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub monero: Option<airlock_chain_monero_online::online_chain::MoneroSettings>,
 }
 
 impl ChainSettings {
@@ -109,6 +116,14 @@ pub fn chain_online(name: &str, settings: &ChainSettings) -> Result<Box<dyn Chai
     match name {
         DecisionOnly::NAME => Ok(Box::new(DecisionOnly)),
         airlock_chain_ethereum::CHAIN => Ok(Box::new(ethereum(settings)?)),
+        airlock_chain_monero::CHAIN => Ok(Box::new(
+            settings.monero.as_ref().map(|m| m.chain()).ok_or_else(|| {
+                CoordinatorError::Setup(
+                    "no monerod configured: run `airlock chain monero --daemon http://HOST:PORT`"
+                        .into(),
+                )
+            })?,
+        )),
         other => Err(unavailable(other)),
     }
 }
@@ -131,6 +146,9 @@ pub fn validate_vault(def: &VaultDefinition) -> Result<()> {
             })?;
             Ok(())
         }
+        airlock_chain_monero::CHAIN => airlock_chain_monero::MoneroVault::from_vault(def)
+            .map(drop)
+            .map_err(|e| CoordinatorError::Core(airlock_core::CoreError::Invalid(e.to_string()))),
         other => Err(unavailable(other)),
     }
 }

@@ -42,6 +42,10 @@ pub fn chain_key_of(chain: &str, secret: &[u8]) -> Result<String> {
                 .map_err(|e| SignerError::Setup(e.to_string()))?;
             Ok(key.address().to_string())
         }
+        airlock_chain_monero::CHAIN => {
+            airlock_chain_monero::vault_spec::chain_key_of_spend_secret(secret)
+                .map_err(|e| SignerError::Setup(e.to_string()))
+        }
         other => Err(SignerError::Setup(format!(
             "this signer build keeps no chain keys for {other:?} (available: {})",
             airlock_chain_ethereum::CHAIN
@@ -106,6 +110,7 @@ impl DigestSigner for HsmSigner {
 pub fn same_chain_key(chain: &str, a: &str, b: &str) -> bool {
     match chain {
         airlock_chain_ethereum::CHAIN => a.eq_ignore_ascii_case(b),
+        airlock_chain_monero::CHAIN => airlock_chain_monero::vault_spec::same_chain_key(a, b),
         _ => a == b,
     }
 }
@@ -123,8 +128,16 @@ fn key_id(chain_key: &str) -> String {
 
 /// Where the sealed secret of `chain_key` lives.
 pub fn chain_key_file(home: &Path, chain: &str, chain_key: &str) -> PathBuf {
+    // A Monero wallet has one key file whatever network its address is written for.
+    let chain_key = match chain {
+        airlock_chain_monero::CHAIN => {
+            airlock_chain_monero::vault_spec::canonical_chain_key(chain_key)
+                .unwrap_or_else(|_| chain_key.to_owned())
+        }
+        _ => chain_key.to_owned(),
+    };
     home.join(KEYS_DIR)
-        .join(format!("{chain}-{}.key", key_id(chain_key)))
+        .join(format!("{chain}-{}.key", key_id(&chain_key)))
 }
 
 impl SignerHome {
