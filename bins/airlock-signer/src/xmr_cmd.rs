@@ -114,6 +114,7 @@ fn store(
     json: bool,
     pass_file: Option<&Path>,
     wallet: &OfflineWallet,
+    show_words: Option<&str>,
 ) -> CliResult<String> {
     let pass = passphrase(pass_file, false)?;
     let secret = wallet.chain_secret();
@@ -136,11 +137,18 @@ fn store(
         &serde_json::to_vec_pretty(&record).expect("serializes"),
     )?;
     if json {
-        print_json(&json!({
+        let mut out = json!({
             "chain": CHAIN, "network": record.network, "primary_address": address,
             "restore_height": record.restore_height, "chain_key": address, "file": path,
-        }));
+        });
+        if let Some(words) = show_words {
+            out["seed_words"] = json!(words);
+        }
+        print_json(&out);
     } else {
+        if let Some(words) = show_words {
+            println!("seed words (write them down): {words}");
+        }
         println!("Monero wallet on {}: {address}", record.network);
         println!("spend key sealed -> {}", path.display());
         println!(
@@ -235,14 +243,13 @@ pub fn run(home: &Path, json: bool, pass_file: Option<&Path>, cmd: XmrCommand) -
                 text.push(b'\n');
                 airlock_transport::write_atomic_private_new(p, &text)?;
             }
-            store(&h, json, pass_file, &wallet)?;
-            if show_words {
-                if json {
-                    print_json(&json!({ "seed_words": words.as_str() }));
-                } else {
-                    println!("seed words (write them down): {}", words.as_str());
-                }
-            }
+            store(
+                &h,
+                json,
+                pass_file,
+                &wallet,
+                show_words.then_some(words.as_str()),
+            )?;
             Ok(())
         }
         XmrCommand::Restore {
@@ -254,7 +261,7 @@ pub fn run(home: &Path, json: bool, pass_file: Option<&Path>, cmd: XmrCommand) -
             let words = std::str::from_utf8(&bytes)
                 .map_err(|_| CliError::new(format!("{}: not UTF-8 text", words_file.display())))?;
             let wallet = OfflineWallet::restore(words.trim(), network(&net)?, restore_height)?;
-            store(&h, json, pass_file, &wallet)?;
+            store(&h, json, pass_file, &wallet, None)?;
             Ok(())
         }
         XmrCommand::ExportView {

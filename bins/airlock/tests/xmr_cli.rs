@@ -336,6 +336,31 @@ fn monero_vault_from_offline_wallet_to_confirmed_payment() {
         &["alice"],
     );
 
+    // A vault whose view key is not its address's is refused before anything is logged.
+    let forged_account = account.replace(
+        view["view_key"].as_str().unwrap(),
+        carol_view["view_key"].as_str().unwrap(),
+    );
+    w.airlock(&[
+        "vault",
+        "draft",
+        "--vault",
+        "forged",
+        "--chain",
+        "monero",
+        "--network",
+        "regtest",
+        "--account",
+        &forged_account,
+        "--signer",
+        &format!("alice:ops:{alice}:{address}"),
+        "--threshold",
+        "1",
+        "--out",
+        s(&w.p("forged.draft")),
+    ])
+    .fails(1, "does not belong");
+
     // 3. Funds: 300 coinbase outputs to the vault, then 60 blocks elsewhere to unlock them.
     mine(&daemon, &address, 300);
     mine(&daemon, &carol, 60);
@@ -355,6 +380,16 @@ fn monero_vault_from_offline_wallet_to_confirmed_payment() {
     let theirs = peer.call("get_balance", json!({"account_index": 0}));
     assert_eq!(amount(&theirs["balance"]), total, "{theirs}");
     assert_eq!(amount(&theirs["unlocked_balance"]), total, "{theirs}");
+
+    // Without key images the coordinator cannot know what is spent: it refuses to build.
+    w.airlock(&[
+        "propose",
+        "--vault",
+        "cold",
+        "--to",
+        &format!("{carol}:{XMR}"),
+    ])
+    .fails(1, "no key image yet");
 
     // Key images across the gap.
     let outputs = w.p("outputs.bin");
@@ -452,6 +487,16 @@ fn monero_vault_from_offline_wallet_to_confirmed_payment() {
     assert_eq!(amount(&verified["unverified"]), 0, "{verified}");
     assert_eq!(amount(&verified["total"]), total);
 
+    // A Monero vault pays XMR only.
+    w.airlock(&[
+        "propose",
+        "--vault",
+        "cold",
+        "--to",
+        &format!("{carol}:{XMR}:USDT"),
+    ])
+    .fails(1, "XMR only");
+
     // 4. A payment: proposed, reviewed and signed offline, finalized, broadcast, confirmed.
     let pay = 3 * XMR / 2;
     let (proposal, bundle) = w.propose("cold", &format!("{carol}:{pay}"), &[]);
@@ -500,6 +545,18 @@ fn monero_vault_from_offline_wallet_to_confirmed_payment() {
         said.contains("double spend") || said.contains("already"),
         "{said}"
     );
+
+    // monerod goes away: the sync fails naming it, and the saved state is untouched.
+    drop(carol_peer);
+    drop(peer);
+    drop(daemon);
+    w.airlock(&["xmr", "sync", "--vault", "cold"])
+        .fails(1, "monerod");
+    let kept = w
+        .airlock(&["--json", "xmr", "balance", "--vault", "cold"])
+        .ok()
+        .json();
+    assert_eq!(kept, after);
 }
 
 /// `haystack` with every occurrence of `from` replaced by `to` (same length).
@@ -519,4 +576,135 @@ fn swap_bytes(haystack: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
     }
     assert!(found, "the address is not in the file");
     out
+}
+
+/// The offline wallet commands without a node: a polyseed wallet restores to the same address,
+/// and bad input (no place for the words, an existing words file, a wrong word count, a view-only
+/// JSON that is garbage or for another network) is refused with a clear error.
+#[test]
+fn offline_wallet_commands_and_their_refusals() {
+    let w = World::new();
+    w.init_coordinator();
+    w.init_signer("dave");
+    let words = w.p("dave.words");
+    let new = w
+        .signer(
+            "dave",
+            &[
+                "--json",
+                "xmr",
+                "new",
+                "--network",
+                "stagenet",
+                "--seed-kind",
+                "polyseed",
+                "--restore-height",
+                "1000",
+                "--words-out",
+                s(&words),
+            ],
+        )
+        .ok()
+        .json();
+    let address = new["primary_address"].as_str().unwrap().to_owned();
+    assert!(address.starts_with('5'), "a stagenet address: {address}");
+    assert!(
+        new.get("seed_words").is_none(),
+        "words went to the file only"
+    );
+    let text = std::fs::read_to_string(&words).unwrap();
+    assert_eq!(text.split_whitespace().count(), 16);
+    let out = w.signer("dave", &["xmr", "new", "--network", "stagenet"]);
+    assert_eq!(out.code, 1);
+    assert!(out.stderr.contains("--words-out"), "{out:?}");
+    w.signer(
+        "dave",
+        &[
+            "xmr",
+            "new",
+            "--network",
+            "stagenet",
+            "--words-out",
+            s(&words),
+        ],
+    )
+    .fails(1, "exists");
+
+    w.init_signer("erin");
+    let restored = w
+        .signer(
+            "erin",
+            &[
+                "--json",
+                "xmr",
+                "restore",
+                "--words-file",
+                s(&words),
+                "--network",
+                "stagenet",
+                "--restore-height",
+                "1000",
+            ],
+        )
+        .ok()
+        .json();
+    assert_eq!(restored["primary_address"].as_str(), Some(address.as_str()));
+    let short = w.p("short.words");
+    let first: Vec<&str> = text.split_whitespace().take(15).collect();
+    std::fs::write(&short, first.join(" ")).unwrap();
+    w.signer(
+        "erin",
+        &[
+            "xmr",
+            "restore",
+            "--words-file",
+            s(&short),
+            "--network",
+            "stagenet",
+            "--restore-height",
+            "0",
+        ],
+    )
+    .fails(1, "15");
+
+    let view_file = w.p("dave-view.json");
+    let view = w
+        .signer(
+            "dave",
+            &["--json", "xmr", "export-view", "--out", s(&view_file)],
+        )
+        .ok()
+        .json();
+    assert_eq!(view["restore_height"], 1000);
+    let account = w
+        .airlock(&[
+            "xmr",
+            "vault-account",
+            "--view-file",
+            s(&view_file),
+            "--network",
+            "stagenet",
+        ])
+        .ok()
+        .stdout;
+    assert_eq!(account.trim(), view["account"].as_str().unwrap());
+    w.airlock(&[
+        "xmr",
+        "vault-account",
+        "--view-file",
+        s(&view_file),
+        "--network",
+        "mainnet",
+    ])
+    .fails(1, "stagenet");
+    let garbage = w.p("garbage.json");
+    std::fs::write(&garbage, "{\"version\":0,\"primaryAddress\":\"x\"}").unwrap();
+    w.airlock(&["xmr", "vault-account", "--view-file", s(&garbage)])
+        .fails(1, "lacks");
+    w.init_signer("frank");
+    w.signer(
+        "frank",
+        &["xmr", "export-view", "--out", s(&w.p("none.json"))],
+    )
+    .fails(1, "no Monero wallet");
 }
