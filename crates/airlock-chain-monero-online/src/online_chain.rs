@@ -379,8 +379,18 @@ impl ChainOnline for MoneroOnline {
                 Ok((t.destination.clone(), amount))
             })
             .collect::<Result<Vec<_>, ChainError>>()?;
+        // Only outputs with a known key image that are not known spent can be inputs: rescan
+        // from the oldest of them (fresh data for decoy selection, not the saved state).
+        let from = state
+            .outputs
+            .iter()
+            .filter(|o| o.key_image.is_some() && !o.spent)
+            .map(|o| o.block_height)
+            .min()
+            .unwrap_or(spec.restore_height)
+            .max(spec.restore_height);
         let node = self.node()?;
-        let candidates = node.scan(&spec.view, spec.restore_height)?;
+        let candidates = node.scan(&spec.view, from)?;
         let unsigned = node.build_unsigned(
             spec.network,
             &spec.view,
