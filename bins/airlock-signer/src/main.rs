@@ -9,6 +9,7 @@ mod keystore_cmd;
 mod psbt_cmd;
 mod qr_cmd;
 mod transfer_cmd;
+mod xmr_cmd;
 
 use std::path::{Path, PathBuf};
 
@@ -134,6 +135,9 @@ enum Command {
     /// Keys in a PKCS#11 token (HSM, SoftHSM2): generate inside it, list, sign.
     #[command(subcommand)]
     Hsm(hsm_cmd::HsmCommand),
+    /// Monero: offline wallet (new, restore), view-only export, key images for the coordinator.
+    #[command(subcommand)]
+    Xmr(xmr_cmd::XmrCommand),
 }
 
 #[derive(Subcommand)]
@@ -373,6 +377,7 @@ fn run(cli: Cli) -> CliResult {
         Command::Key(k) => key_cmd::run(&cli.home, json, pass_file, k),
         Command::Psbt(p) => psbt_cmd::run(&cli.home, json, pass_file, p),
         Command::Keystore(k) => keystore_cmd::run(&cli.home, json, pass_file, k),
+        Command::Xmr(x) => xmr_cmd::run(&cli.home, json, pass_file, x),
         Command::Hsm(c) => hsm_cmd::run(json, c),
         Command::Status => {
             let h = home(&cli.home)?;

@@ -47,6 +47,11 @@ pub enum ChainCommand {
         #[arg(long)]
         electrum: Option<String>,
     },
+    /// Set monerod's RPC URL (checked to answer); Monero vaults' scan states go to `monero/`.
+    Monero {
+        #[arg(long)]
+        daemon: String,
+    },
     /// Show the configured chains.
     Show,
 }
@@ -193,6 +198,7 @@ pub fn run_chain(home: &Path, json: bool, cmd: ChainCommand) -> CliResult {
         ChainCommand::Bitcoin { fee_rate, electrum } => {
             crate::btc_cmd::run_chain_bitcoin(home, json, fee_rate, electrum)
         }
+        ChainCommand::Monero { daemon } => crate::xmr_cmd::configure(home, json, daemon),
         ChainCommand::Show => {
             if json {
                 print_json(&serde_json::to_value(&settings)?);

@@ -7,6 +7,7 @@ mod btc_cmd;
 mod eth_cmd;
 mod qr_cmd;
 mod transfer_cmd;
+mod xmr_cmd;
 
 use std::path::{Path, PathBuf};
 
@@ -111,6 +112,9 @@ enum Command {
     /// a fee rate, sweeps, PSBT import/export.
     #[command(subcommand)]
     Btc(btc_cmd::BtcCommand),
+    /// Monero: view-only vault sync, balance, outputs and key-image sync with the signer.
+    #[command(subcommand)]
+    Xmr(xmr_cmd::XmrCommand),
 }
 
 #[derive(Subcommand)]
@@ -350,6 +354,7 @@ fn run(cli: Cli) -> CliResult {
         Command::Chain(c) => eth_cmd::run_chain(&cli.home, json, c),
         Command::Eth(e) => eth_cmd::run_eth(&cli.home, json, e),
         Command::Btc(b) => btc_cmd::run(&cli.home, json, b),
+        Command::Xmr(x) => xmr_cmd::run(&cli.home, json, x),
     }
 }
 

@@ -12,7 +12,9 @@ pub mod seed;
 pub mod subaddress;
 #[cfg(feature = "online")]
 pub mod tx;
+pub mod vault_spec;
 pub mod wallet;
 /// The chain name used in vault definitions.
 pub const CHAIN: &str = "monero";
 pub use review::Monero;
+pub use vault_spec::{MoneroVault, MoneroVaultReview};

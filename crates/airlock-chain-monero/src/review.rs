@@ -47,7 +47,8 @@ use crate::error::MoneroError;
 use crate::keys::{MoneroNetwork, ViewKeys, WalletKeys, public_of};
 
 /// The asset name used in Airlock transfers for XMR amounts (atomic units, 1 XMR = 10¹²).
-pub const ASSET: &str = "XMR";
+/// Empty: Airlock's convention for a chain's native asset.
+pub const ASSET: &str = "";
 
 /// Subaddresses `(0, 1..=LOOKAHEAD)` recognised as the wallet's own for plain change addresses.
 pub const SUBADDRESS_LOOKAHEAD: u32 = 50;
@@ -664,7 +665,10 @@ impl Monero {
             )));
         }
         let own = self.view.primary_address(self.network).to_string();
-        if vault.account.trim() != own {
+        // The account is the primary address, optionally followed by the vault settings of
+        // `crate::vault_spec` (view key, restore height).
+        let address = vault.account.split(' ').next().unwrap_or("");
+        if address != own {
             return Err(MoneroError::not_ours(format!(
                 "the vault's account {} is not this wallet's primary address {own}",
                 vault.account

@@ -429,6 +429,38 @@ impl MoneroNode {
             .collect())
     }
 
+    /// Confirmations of a transaction: `Some(0)` in the pool, `Some(n)` when mined `n` blocks
+    /// deep (the block holding it counts), `None` when monerod does not know it.
+    pub fn confirmations(&self, txid: &str) -> Result<Option<u64>, MoneroError> {
+        let mut hash = [0u8; 32];
+        hex::decode_to_slice(txid, &mut hash)
+            .map_err(|_| MoneroError::invalid(format!("{txid:?} is not a transaction hash")))?;
+        let params = serde_json::json!({ "txs_hashes": [txid] }).to_string();
+        let answer = self.run(
+            "get_transactions",
+            self.rpc.rpc_call("get_transactions", Some(params), 0),
+        )?;
+        let value: serde_json::Value = serde_json::from_str(&answer)
+            .map_err(|e| MoneroError::daemon(format!("get_transactions answered garbage: {e}")))?;
+        let Some(tx) = value
+            .get("txs")
+            .and_then(|t| t.as_array())
+            .and_then(|t| t.first())
+        else {
+            return Ok(None);
+        };
+        if tx.get("in_pool").and_then(|v| v.as_bool()) == Some(true) {
+            return Ok(Some(0));
+        }
+        let mined_at = tx
+            .get("block_height")
+            .and_then(|v| v.as_u64())
+            .ok_or_else(|| {
+                MoneroError::daemon("get_transactions answered without a block height")
+            })?;
+        Ok(Some(self.height()?.saturating_sub(mined_at)))
+    }
+
     /// For each key image: spent (in the chain or the pool) or not.
     pub fn key_images_spent(&self, key_images: &[[u8; 32]]) -> Result<Vec<bool>, MoneroError> {
         Ok(self

@@ -25,6 +25,7 @@ pub const AVAILABLE: &[&str] = &[
     DecisionOnly::NAME,
     airlock_chain_ethereum::CHAIN,
     airlock_chain_bitcoin::CHAIN,
+    airlock_chain_monero::CHAIN,
 ];
 
 /// Bitcoin settings: the default fee rate of proposals and the Electrum server used to sync and
@@ -62,6 +63,9 @@ pub struct ChainSettings {
     /// The coordinator home these settings were read from (chain state lives under it).
     #[serde(skip)]
     pub home: PathBuf,
+    /// monerod and the vaults' scan states (`airlock chain monero`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub monero: Option<airlock_chain_monero_online::online_chain::MoneroSettings>,
 }
 
 impl ChainSettings {
@@ -153,6 +157,14 @@ pub fn chain_online(name: &str, settings: &ChainSettings) -> Result<Box<dyn Chai
         DecisionOnly::NAME => Ok(Box::new(DecisionOnly)),
         airlock_chain_ethereum::CHAIN => Ok(Box::new(ethereum(settings)?)),
         airlock_chain_bitcoin::CHAIN => Ok(Box::new(bitcoin(settings)?)),
+        airlock_chain_monero::CHAIN => Ok(Box::new(
+            settings.monero.as_ref().map(|m| m.chain()).ok_or_else(|| {
+                CoordinatorError::Setup(
+                    "no monerod configured: run `airlock chain monero --daemon http://HOST:PORT`"
+                        .into(),
+                )
+            })?,
+        )),
         other => Err(unavailable(other)),
     }
 }
@@ -181,6 +193,9 @@ pub fn validate_vault(def: &VaultDefinition) -> Result<()> {
             })?;
             Ok(())
         }
+        airlock_chain_monero::CHAIN => airlock_chain_monero::MoneroVault::from_vault(def)
+            .map(drop)
+            .map_err(|e| CoordinatorError::Core(airlock_core::CoreError::Invalid(e.to_string()))),
         other => Err(unavailable(other)),
     }
 }

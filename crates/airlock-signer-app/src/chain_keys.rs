@@ -51,6 +51,10 @@ pub fn chain_key_of(chain: &str, secret: &[u8]) -> Result<String> {
             .map_err(|e| SignerError::Setup(e.to_string()))?;
             Ok(key.fingerprint().to_string())
         }
+        airlock_chain_monero::CHAIN => {
+            airlock_chain_monero::vault_spec::chain_key_of_spend_secret(secret)
+                .map_err(|e| SignerError::Setup(e.to_string()))
+        }
         other => Err(SignerError::Setup(format!(
             "this signer build keeps no chain keys for {other:?} (available: {}, {})",
             airlock_chain_ethereum::CHAIN,
@@ -127,6 +131,7 @@ pub fn same_chain_key(chain: &str, a: &str, b: &str) -> bool {
             let fp = |k: &str| bitcoin_fingerprint(k).unwrap_or(k).to_ascii_lowercase();
             fp(a) == fp(b)
         }
+        airlock_chain_monero::CHAIN => airlock_chain_monero::vault_spec::same_chain_key(a, b),
         _ => a == b,
     }
 }
@@ -149,8 +154,16 @@ fn key_id(chain: &str, chain_key: &str) -> String {
 
 /// Where the sealed secret of `chain_key` lives.
 pub fn chain_key_file(home: &Path, chain: &str, chain_key: &str) -> PathBuf {
+    // A Monero wallet has one key file whatever network its address is written for.
+    let chain_key = match chain {
+        airlock_chain_monero::CHAIN => {
+            airlock_chain_monero::vault_spec::canonical_chain_key(chain_key)
+                .unwrap_or_else(|_| chain_key.to_owned())
+        }
+        _ => chain_key.to_owned(),
+    };
     home.join(KEYS_DIR)
-        .join(format!("{chain}-{}.key", key_id(chain, chain_key)))
+        .join(format!("{chain}-{}.key", key_id(chain, &chain_key)))
 }
 
 impl SignerHome {

@@ -82,6 +82,7 @@ pub fn chain_review(name: &str) -> Result<Box<dyn ChainReview>> {
         DecisionOnly::NAME => Ok(Box::new(DecisionOnly)),
         airlock_chain_ethereum::CHAIN => Ok(Box::new(airlock_chain_ethereum::Ethereum)),
         airlock_chain_bitcoin::CHAIN => Ok(Box::new(airlock_chain_bitcoin::Bitcoin::default())),
+        airlock_chain_monero::CHAIN => Ok(Box::new(airlock_chain_monero::MoneroVaultReview)),
         other => Err(SignerError::Setup(format!(
             "chain {other:?} is not available in this signer build (available: {})",
             [

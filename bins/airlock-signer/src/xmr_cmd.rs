@@ -1,0 +1,377 @@
+//! `airlock-signer xmr`: the offline Monero wallet. A thin layer over `airlock_chain_monero`:
+//!
+//! - `new` / `restore` create or restore the wallet (25-word seed or polyseed) and seal its
+//!   32-byte spend key as this signer's `monero` chain key (the vault lists its primary address);
+//!   the wallet's public facts (network, primary address, restore height) go to
+//!   `monero/<key id>.json` in the signer home.
+//! - `export-view` writes the view-only JSON Feather reads (primary address, secret view key,
+//!   restore height; mode 0600) for the coordinator's vault.
+//! - `sign-key-images` turns the coordinator's outputs file into signed key images (the sync
+//!   across the gap).
+//!
+//! This command must never print or log the spend key, and prints the seed words only to
+//! `--words-out` (mode 0600) or, when asked with `--show-words`, to stdout.
+
+use std::path::{Path, PathBuf};
+
+use airlock_chain_monero::keyimages::{OutputsFile, sign_key_images};
+use airlock_chain_monero::keys::{MoneroNetwork, WalletKeys};
+use airlock_chain_monero::wallet::{OfflineWallet, SeedKind};
+use airlock_chain_monero::{CHAIN, MoneroVault};
+use airlock_cli_support::{CliError, CliResult, now, passphrase, print_json};
+use airlock_signer_app::SignerHome;
+use airlock_signer_app::chain_keys::{ChainSigner, chain_key_file};
+use clap::{Subcommand, ValueEnum};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use zeroize::Zeroizing;
+
+/// Largest seed or outputs file read.
+const MAX_WORDS: u64 = 4096;
+const MAX_OUTPUTS_FILE: u64 = 128 * 1024 * 1024;
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum SeedKindArg {
+    /// The classic 25-word Monero seed.
+    Legacy25,
+    /// A 16-word polyseed.
+    Polyseed,
+}
+
+#[derive(Subcommand)]
+pub enum XmrCommand {
+    /// Create a new Monero wallet; seals its spend key and prints its primary address.
+    New {
+        /// mainnet, testnet, stagenet or regtest.
+        #[arg(long)]
+        network: String,
+        #[arg(long, value_enum, default_value = "legacy25")]
+        seed_kind: SeedKindArg,
+        /// The current chain height (this device cannot ask a node); scanning starts there.
+        #[arg(long, default_value_t = 0)]
+        restore_height: u64,
+        /// Write the seed words to this new file (mode 0600).
+        #[arg(long)]
+        words_out: Option<PathBuf>,
+        /// Print the seed words on stdout instead.
+        #[arg(long, conflicts_with = "words_out")]
+        show_words: bool,
+    },
+    /// Restore a Monero wallet from a 25-word seed or a 16-word polyseed in a file.
+    Restore {
+        #[arg(long)]
+        words_file: PathBuf,
+        #[arg(long)]
+        network: String,
+        /// The height to scan from (at or below the wallet's first output).
+        #[arg(long)]
+        restore_height: u64,
+    },
+    /// Write the view-only JSON (Feather's format: address, secret view key, restore height).
+    ExportView {
+        /// The wallet's primary address (default: this signer's only Monero wallet).
+        #[arg(long)]
+        address: Option<String>,
+        /// Where to write the JSON (mode 0600).
+        #[arg(long)]
+        out: PathBuf,
+        /// The name Feather gives the view-only wallet.
+        #[arg(long, default_value = "airlock-view-only")]
+        wallet_name: String,
+    },
+    /// Derive and sign the key images of the outputs a vault's coordinator exported.
+    SignKeyImages {
+        /// The outputs file (`airlock xmr export-outputs`).
+        outputs: PathBuf,
+        /// The registered vault the outputs belong to.
+        #[arg(long)]
+        vault: String,
+        /// Where to write the key-image file.
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+/// The public facts of a wallet this signer holds.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WalletRecord {
+    network: String,
+    primary_address: String,
+    restore_height: u64,
+}
+
+fn records_dir(h: &SignerHome) -> PathBuf {
+    h.dir.join("monero")
+}
+
+fn network(name: &str) -> CliResult<MoneroNetwork> {
+    Ok(MoneroNetwork::parse(name)?)
+}
+
+fn store(
+    h: &SignerHome,
+    json: bool,
+    pass_file: Option<&Path>,
+    wallet: &OfflineWallet,
+    show_words: Option<&str>,
+) -> CliResult<String> {
+    let pass = passphrase(pass_file, false)?;
+    let secret = wallet.chain_secret();
+    let (_, path) = h.store_chain_key(CHAIN, &secret.0, &pass)?;
+    let address = wallet.primary_address().to_string();
+    let record = WalletRecord {
+        network: wallet.network().name().to_owned(),
+        primary_address: address.clone(),
+        restore_height: wallet.restore_height(),
+    };
+    let dir = records_dir(h);
+    std::fs::create_dir_all(&dir)?;
+    let name = path
+        .file_stem()
+        .and_then(|n| n.to_str())
+        .unwrap_or("monero")
+        .to_owned();
+    airlock_transport::write_atomic(
+        &dir.join(format!("{name}.json")),
+        &serde_json::to_vec_pretty(&record).expect("serializes"),
+    )?;
+    if json {
+        let mut out = json!({
+            "chain": CHAIN, "network": record.network, "primary_address": address,
+            "restore_height": record.restore_height, "chain_key": address, "file": path,
+        });
+        if let Some(words) = show_words {
+            out["seed_words"] = json!(words);
+        }
+        print_json(&out);
+    } else {
+        if let Some(words) = show_words {
+            println!("seed words (write them down): {words}");
+        }
+        println!("Monero wallet on {}: {address}", record.network);
+        println!("spend key sealed -> {}", path.display());
+        println!(
+            "List it in a vault: --signer {}:ROLE:{}:{address}",
+            h.config.name, h.config.identity
+        );
+    }
+    Ok(address)
+}
+
+fn records(h: &SignerHome) -> CliResult<Vec<WalletRecord>> {
+    let Ok(entries) = std::fs::read_dir(records_dir(h)) else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::new();
+    for entry in entries {
+        let path = entry?.path();
+        if path.extension().and_then(|e| e.to_str()) == Some("json") {
+            let bytes = airlock_transport::read_bounded(&path, 64 * 1024)?;
+            out.push(
+                serde_json::from_slice(&bytes)
+                    .map_err(|e| CliError::new(format!("{} is damaged: {e}", path.display())))?,
+            );
+        }
+    }
+    Ok(out)
+}
+
+/// Unseals the spend key of `address` (checked against it).
+fn unseal(h: &SignerHome, pass_file: Option<&Path>, address: &str) -> CliResult<WalletKeys> {
+    let path = chain_key_file(&h.dir, CHAIN, address);
+    let sealed = airlock_transport::read_bounded(&path, 64 * 1024).map_err(|_| {
+        CliError::new(format!(
+            "this signer holds no spend key for {address} (create or restore it with `xmr new|restore`)"
+        ))
+    })?;
+    let pass = passphrase(pass_file, false)?;
+    let secret = airlock_custody::open(&sealed, &pass)?;
+    wallet_keys(&secret, address)
+}
+
+fn wallet_keys(secret: &[u8], address: &str) -> CliResult<WalletKeys> {
+    let bytes: &[u8; 32] = secret
+        .try_into()
+        .map_err(|_| CliError::new("the sealed Monero key is not 32 bytes"))?;
+    let keys = WalletKeys::from_spend_secret(bytes)?;
+    let mine = airlock_chain_monero::vault_spec::chain_key_of_spend_secret(secret)?;
+    if !airlock_chain_monero::vault_spec::same_chain_key(&mine, address) {
+        return Err(CliError::new(format!(
+            "the sealed key is not the key of {address}: the keys directory was tampered with"
+        )));
+    }
+    Ok(keys)
+}
+
+pub fn run(home: &Path, json: bool, pass_file: Option<&Path>, cmd: XmrCommand) -> CliResult {
+    let h = SignerHome::open(home)?;
+    match cmd {
+        XmrCommand::New {
+            network: net,
+            seed_kind,
+            restore_height,
+            words_out,
+            show_words,
+        } => {
+            if words_out.is_none() && !show_words {
+                return Err(CliError::new(
+                    "the seed words must be written down: give --words-out FILE or --show-words",
+                ));
+            }
+            if let Some(p) = &words_out
+                && p.exists()
+            {
+                return Err(CliError::new(format!(
+                    "{} exists; refusing to overwrite it",
+                    p.display()
+                )));
+            }
+            let kind = match seed_kind {
+                SeedKindArg::Legacy25 => SeedKind::Legacy25,
+                SeedKindArg::Polyseed => SeedKind::Polyseed16,
+            };
+            let (wallet, words) = OfflineWallet::create(
+                &mut rand_core::OsRng,
+                network(&net)?,
+                kind,
+                restore_height,
+                now()?,
+            )?;
+            if let Some(p) = &words_out {
+                let mut text = Zeroizing::new(words.as_bytes().to_vec());
+                text.push(b'\n');
+                airlock_transport::write_atomic_private_new(p, &text)?;
+            }
+            store(
+                &h,
+                json,
+                pass_file,
+                &wallet,
+                show_words.then_some(words.as_str()),
+            )?;
+            Ok(())
+        }
+        XmrCommand::Restore {
+            words_file,
+            network: net,
+            restore_height,
+        } => {
+            let bytes = Zeroizing::new(airlock_transport::read_bounded(&words_file, MAX_WORDS)?);
+            let words = std::str::from_utf8(&bytes)
+                .map_err(|_| CliError::new(format!("{}: not UTF-8 text", words_file.display())))?;
+            let wallet = OfflineWallet::restore(words.trim(), network(&net)?, restore_height)?;
+            store(&h, json, pass_file, &wallet, None)?;
+            Ok(())
+        }
+        XmrCommand::ExportView {
+            address,
+            out,
+            wallet_name,
+        } => {
+            let all = records(&h)?;
+            let record = match &address {
+                Some(a) => all
+                    .iter()
+                    .find(|r| {
+                        airlock_chain_monero::vault_spec::same_chain_key(&r.primary_address, a)
+                    })
+                    .ok_or_else(|| {
+                        CliError::new(format!("this signer holds no Monero wallet {a}"))
+                    })?,
+                None => match all.as_slice() {
+                    [one] => one,
+                    [] => return Err(CliError::new("this signer holds no Monero wallet")),
+                    _ => {
+                        return Err(CliError::new(
+                            "this signer holds several Monero wallets: name one with --address",
+                        ));
+                    }
+                },
+            };
+            let keys = unseal(&h, pass_file, &record.primary_address)?;
+            let wallet = OfflineWallet::from_spend_key(
+                &keys.spend_secret_bytes(),
+                network(&record.network)?,
+                record.restore_height,
+            )?;
+            let export = wallet.view_only_export();
+            let feather = export.to_feather_json(&wallet_name);
+            airlock_transport::write_atomic_private(&out, feather.as_bytes())?;
+            let spec = MoneroVault::from_export(&export)?;
+            if json {
+                print_json(&json!({
+                    "network": record.network,
+                    "primary_address": export.primary_address,
+                    "view_key": hex::encode(&export.secret_view_key[..]),
+                    "restore_height": export.restore_height,
+                    "account": spec.account_text(),
+                    "file": out,
+                }));
+            } else {
+                println!(
+                    "view-only wallet {} -> {}",
+                    export.primary_address,
+                    out.display()
+                );
+                println!("vault account: {}", spec.account_text());
+            }
+            Ok(())
+        }
+        XmrCommand::SignKeyImages {
+            outputs,
+            vault,
+            out,
+        } => {
+            let (def, _) = h
+                .vault_latest(&vault)?
+                .ok_or_else(|| CliError::new(format!("no registered vault {vault:?}")))?;
+            let spec = MoneroVault::from_vault(&def)?;
+            let file = OutputsFile::from_bytes(&airlock_transport::read_bounded(
+                &outputs,
+                MAX_OUTPUTS_FILE,
+            )?)?;
+            // Refuse another wallet's file before asking for the passphrase.
+            if file.network != spec.network
+                || !airlock_chain_monero::vault_spec::same_chain_key(
+                    &file.primary_address,
+                    &spec.primary_address,
+                )
+            {
+                return Err(CliError::new(format!(
+                    "the outputs file is for {} on {}, vault {vault:?} is {} on {}",
+                    file.primary_address,
+                    file.network.name(),
+                    spec.primary_address,
+                    spec.network.name()
+                )));
+            }
+            let pass = passphrase(pass_file, false)?;
+            let keys = match h.chain_signer(&def, &pass, None)? {
+                Some(ChainSigner::Secret(secret)) => wallet_keys(&secret.0, &spec.primary_address)?,
+                Some(ChainSigner::Hsm(_)) => {
+                    return Err(CliError::new("a Monero key cannot live in an HSM"));
+                }
+                None => {
+                    return Err(CliError::new(format!(
+                        "vault {vault:?} lists no Monero key for this signer"
+                    )));
+                }
+            };
+            let images = sign_key_images(&file, spec.network, &keys, &mut rand_core::OsRng)?;
+            airlock_transport::write_atomic(&out, &images.to_bytes())?;
+            if json {
+                print_json(&json!({
+                    "vault": vault, "key_images": images.key_images.len(), "file": out,
+                }));
+            } else {
+                println!(
+                    "{} key image(s) for vault {vault} -> {}",
+                    images.key_images.len(),
+                    out.display()
+                );
+            }
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,710 @@
+//! Monero end to end through the real binaries against a real `monerod --regtest --offline
+//! --fixed-difficulty 1` (Debian package `monero` 0.18; `scripts/install-monero.sh`), started by
+//! the test on free 127.0.0.1 ports and killed on drop, and an independent `monero-wallet-rpc`
+//! view-only wallet that must agree with Airlock.
+//!
+//! The signer creates (and restores) the offline wallet and exports the view-only JSON; the
+//! coordinator drafts a `monero` vault from it; the test mines to the vault; the coordinator syncs
+//! (balance unverified until key images cross the gap), exports outputs, the signer signs key
+//! images, the coordinator imports them; a payment is proposed, approved offline, finalized,
+//! broadcast, mined and confirmed, and the recipient's view-only wallet sees it. Hostile cases:
+//! key-image and outputs files of another wallet, a forged key image, a replayed broadcast.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::{Value, json};
+
+const XMR: u64 = 1_000_000_000_000;
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn binary(env: &str, name: &str) -> String {
+    std::env::var(env).unwrap_or_else(|_| {
+        for dir in ["/usr/bin", "/usr/local/bin"] {
+            let p = format!("{dir}/{name}");
+            if Path::new(&p).exists() {
+                return p;
+            }
+        }
+        panic!(
+            "{name} not found: run scripts/install-monero.sh (Debian package monero) or set {env}"
+        )
+    })
+}
+
+fn json_rpc(port: u16, method: &str, params: Value) -> Result<Value, String> {
+    let body = json!({"jsonrpc": "2.0", "id": "0", "method": method, "params": params}).to_string();
+    let mut stream =
+        TcpStream::connect(("127.0.0.1", port)).map_err(|e| format!("connect {port}: {e}"))?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(300)))
+        .unwrap();
+    write!(
+        stream,
+        "POST /json_rpc HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .map_err(|e| e.to_string())?;
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).map_err(|e| e.to_string())?;
+    let text = String::from_utf8_lossy(&answer);
+    let (head, payload) = text
+        .split_once("\r\n\r\n")
+        .ok_or_else(|| format!("no HTTP body from port {port}"))?;
+    let payload = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        let mut out = String::new();
+        let mut rest = payload;
+        while let Some((size, tail)) = rest.split_once("\r\n") {
+            let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+            if n == 0 {
+                break;
+            }
+            out.push_str(&tail[..n]);
+            rest = &tail[n + 2..];
+        }
+        out
+    } else {
+        payload.to_owned()
+    };
+    let value: Value =
+        serde_json::from_str(&payload).map_err(|e| format!("bad JSON from {port}: {e}"))?;
+    if let Some(err) = value.get("error") {
+        return Err(format!("{method}: {err}"));
+    }
+    Ok(value["result"].clone())
+}
+
+/// A process killed on drop, with its temporary directory.
+struct Peer {
+    child: Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Peer {
+    fn wait_for(mut self, method: &str) -> Peer {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while json_rpc(self.port, method, json!({})).is_err() {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("peer on port {} exited early: {status}", self.port);
+            }
+            assert!(
+                Instant::now() < deadline,
+                "peer on {} did not answer",
+                self.port
+            );
+            std::thread::sleep(Duration::from_millis(300));
+        }
+        self
+    }
+
+    fn call(&self, method: &str, params: Value) -> Value {
+        json_rpc(self.port, method, params).unwrap_or_else(|e| panic!("{e}"))
+    }
+}
+
+fn monerod() -> Peer {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let child = Command::new(binary("AIRLOCK_MONEROD", "monerod"))
+        .args([
+            "--regtest",
+            "--offline",
+            "--fixed-difficulty",
+            "1",
+            "--non-interactive",
+            "--no-igd",
+            "--no-zmq",
+            "--log-level",
+            "0",
+            "--data-dir",
+        ])
+        .arg(dir.path())
+        .args(["--rpc-bind-ip", "127.0.0.1", "--rpc-bind-port"])
+        .arg(port.to_string())
+        .args(["--p2p-bind-ip", "127.0.0.1", "--p2p-bind-port"])
+        .arg(free_port().to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start monerod");
+    Peer {
+        child,
+        port,
+        _dir: dir,
+    }
+    .wait_for("get_info")
+}
+
+fn wallet_rpc(daemon: &Peer) -> Peer {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let child = Command::new(binary("AIRLOCK_MONERO_WALLET_RPC", "monero-wallet-rpc"))
+        .arg("--wallet-dir")
+        .arg(dir.path())
+        .args([
+            "--disable-rpc-login",
+            "--non-interactive",
+            "--trusted-daemon",
+        ])
+        .args(["--rpc-bind-ip", "127.0.0.1", "--rpc-bind-port"])
+        .arg(port.to_string())
+        .arg("--daemon-address")
+        .arg(format!("127.0.0.1:{}", daemon.port))
+        .args(["--log-level", "0", "--log-file"])
+        .arg(dir.path().join("wallet-rpc.log"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start monero-wallet-rpc");
+    Peer {
+        child,
+        port,
+        _dir: dir,
+    }
+    .wait_for("get_version")
+}
+
+fn mine(daemon: &Peer, address: &str, count: u64) {
+    let mut left = count;
+    while left > 0 {
+        let n = left.min(100);
+        daemon.call(
+            "generateblocks",
+            json!({"amount_of_blocks": n, "wallet_address": address}),
+        );
+        left -= n;
+    }
+}
+
+/// An independent view-only wallet (wallet2) from the view-only JSON a signer exported.
+fn view_only_wallet(rpc: &Peer, view: &Value, name: &str) {
+    rpc.call(
+        "generate_from_keys",
+        json!({
+            "filename": name, "password": "", "address": view["primary_address"],
+            "viewkey": view["view_key"], "restore_height": view["restore_height"],
+        }),
+    );
+    rpc.call("refresh", json!({}));
+}
+
+fn amount(v: &Value) -> u64 {
+    v.as_u64()
+        .or_else(|| v.as_str().and_then(|t| t.parse().ok()))
+        .unwrap_or_else(|| panic!("not an amount: {v}"))
+}
+
+/// A signer with a new regtest Monero wallet; returns its `export-view --json` output.
+fn xmr_signer(w: &World, who: &str) -> (String, Value) {
+    let id = w.init_signer(who);
+    let words = w.p(&format!("{who}.words"));
+    let new = w
+        .signer(
+            who,
+            &[
+                "--json",
+                "xmr",
+                "new",
+                "--network",
+                "regtest",
+                "--restore-height",
+                "0",
+                "--words-out",
+                s(&words),
+            ],
+        )
+        .ok()
+        .json();
+    let view_file = w.p(&format!("{who}-view.json"));
+    let view = w
+        .signer(
+            who,
+            &["--json", "xmr", "export-view", "--out", s(&view_file)],
+        )
+        .ok()
+        .json();
+    assert_eq!(view["primary_address"], new["primary_address"]);
+    (id, view)
+}
+
+#[test]
+fn monero_vault_from_offline_wallet_to_confirmed_payment() {
+    let daemon = monerod();
+    let w = World::new();
+    w.init_coordinator();
+    let url = format!("http://127.0.0.1:{}", daemon.port);
+    w.airlock(&["chain", "monero", "--daemon", &url]).ok();
+
+    // 1. The offline wallet: seed words only in the 0600 file, restore gives the same wallet.
+    let (alice, view) = xmr_signer(&w, "alice");
+    let address = view["primary_address"].as_str().unwrap().to_owned();
+    let words_file = w.p("alice.words");
+    let words = std::fs::read_to_string(&words_file).unwrap();
+    assert_eq!(words.split_whitespace().count(), 25);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&words_file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    w.init_signer("restored");
+    let restored = w
+        .signer(
+            "restored",
+            &[
+                "--json",
+                "xmr",
+                "restore",
+                "--words-file",
+                s(&words_file),
+                "--network",
+                "regtest",
+                "--restore-height",
+                "0",
+            ],
+        )
+        .ok()
+        .json();
+    assert_eq!(restored["primary_address"].as_str(), Some(address.as_str()));
+    // The recipient: another offline wallet (its view-only JSON feeds an independent wallet2).
+    let (_, carol_view) = xmr_signer(&w, "carol");
+    let carol = carol_view["primary_address"].as_str().unwrap().to_owned();
+
+    // 2. The view-only vault, its account text from Feather's JSON.
+    let account = w
+        .airlock(&[
+            "xmr",
+            "vault-account",
+            "--view-file",
+            s(&w.p("alice-view.json")),
+            "--network",
+            "regtest",
+        ])
+        .ok()
+        .stdout
+        .trim()
+        .to_owned();
+    assert_eq!(account, view["account"].as_str().unwrap());
+    assert!(
+        account.starts_with(&format!("{address} view_key=")),
+        "{account}"
+    );
+    w.make_vault(
+        &[
+            "--vault",
+            "cold",
+            "--chain",
+            "monero",
+            "--network",
+            "regtest",
+            "--account",
+            &account,
+            "--signer",
+            &format!("alice:ops:{alice}:{address}"),
+            "--threshold",
+            "1",
+        ],
+        &["alice"],
+        &["alice"],
+    );
+
+    // A vault whose view key is not its address's is refused before anything is logged.
+    let forged_account = account.replace(
+        view["view_key"].as_str().unwrap(),
+        carol_view["view_key"].as_str().unwrap(),
+    );
+    w.airlock(&[
+        "vault",
+        "draft",
+        "--vault",
+        "forged",
+        "--chain",
+        "monero",
+        "--network",
+        "regtest",
+        "--account",
+        &forged_account,
+        "--signer",
+        &format!("alice:ops:{alice}:{address}"),
+        "--threshold",
+        "1",
+        "--out",
+        s(&w.p("forged.draft")),
+    ])
+    .fails(1, "does not belong");
+
+    // 3. Funds: 300 coinbase outputs to the vault, then 60 blocks elsewhere to unlock them.
+    mine(&daemon, &address, 300);
+    mine(&daemon, &carol, 60);
+    let synced = w
+        .airlock(&["--json", "xmr", "sync", "--vault", "cold"])
+        .ok()
+        .json();
+    let total = amount(&synced["total"]);
+    assert!(total > 0, "{synced}");
+    assert_eq!(synced["outputs"], 300);
+    assert_eq!(amount(&synced["unverified"]), total, "no key image yet");
+    assert_eq!(amount(&synced["unlocked"]), total, "60 blocks passed");
+
+    // wallet2, view-only from the same address and view key, sees the same funds.
+    let peer = wallet_rpc(&daemon);
+    view_only_wallet(&peer, &view, "vault");
+    let theirs = peer.call("get_balance", json!({"account_index": 0}));
+    assert_eq!(amount(&theirs["balance"]), total, "{theirs}");
+    assert_eq!(amount(&theirs["unlocked_balance"]), total, "{theirs}");
+
+    // Without key images the coordinator cannot know what is spent: it refuses to build.
+    w.airlock(&[
+        "propose",
+        "--vault",
+        "cold",
+        "--to",
+        &format!("{carol}:{XMR}"),
+    ])
+    .fails(1, "no key image yet");
+
+    // Key images across the gap.
+    let outputs = w.p("outputs.bin");
+    w.airlock(&[
+        "xmr",
+        "export-outputs",
+        "--vault",
+        "cold",
+        "--out",
+        s(&outputs),
+    ])
+    .ok();
+    let key_images = w.p("ki.bin");
+    w.signer(
+        "alice",
+        &[
+            "xmr",
+            "sign-key-images",
+            s(&outputs),
+            "--vault",
+            "cold",
+            "--out",
+            s(&key_images),
+        ],
+    )
+    .ok();
+
+    // Hostile files first: another wallet's labels, a forged key image; nothing changes.
+    let good_ki = std::fs::read(&key_images).unwrap();
+    let relabelled = w.p("ki-other.bin");
+    let forged = swap_bytes(&good_ki, address.as_bytes(), carol.as_bytes());
+    std::fs::write(&relabelled, &forged).unwrap();
+    w.airlock(&[
+        "xmr",
+        "import-key-images",
+        "--vault",
+        "cold",
+        s(&relabelled),
+    ])
+    .fails(1, "not this wallet's");
+    let mut flipped = good_ki.clone();
+    let last = flipped.len() - 70; // inside the last key image
+    flipped[last] ^= 1;
+    let flipped_file = w.p("ki-flipped.bin");
+    std::fs::write(&flipped_file, &flipped).unwrap();
+    let out = w.airlock(&[
+        "xmr",
+        "import-key-images",
+        "--vault",
+        "cold",
+        s(&flipped_file),
+    ]);
+    assert_ne!(out.code, 0, "a forged key image was accepted");
+    let other_outputs = w.p("outputs-other.bin");
+    std::fs::write(
+        &other_outputs,
+        swap_bytes(
+            &std::fs::read(&outputs).unwrap(),
+            address.as_bytes(),
+            carol.as_bytes(),
+        ),
+    )
+    .unwrap();
+    w.signer(
+        "alice",
+        &[
+            "xmr",
+            "sign-key-images",
+            s(&other_outputs),
+            "--vault",
+            "cold",
+            "--out",
+            s(&w.p("ki-refused.bin")),
+        ],
+    )
+    .fails(1, "the outputs file is for");
+    let still = w
+        .airlock(&["--json", "xmr", "balance", "--vault", "cold"])
+        .ok()
+        .json();
+    assert_eq!(amount(&still["unverified"]), total);
+
+    w.airlock(&[
+        "xmr",
+        "import-key-images",
+        "--vault",
+        "cold",
+        s(&key_images),
+    ])
+    .ok();
+    let verified = w
+        .airlock(&["--json", "xmr", "balance", "--vault", "cold"])
+        .ok()
+        .json();
+    assert_eq!(amount(&verified["unverified"]), 0, "{verified}");
+    assert_eq!(amount(&verified["total"]), total);
+
+    // A Monero vault pays XMR only.
+    w.airlock(&[
+        "propose",
+        "--vault",
+        "cold",
+        "--to",
+        &format!("{carol}:{XMR}:USDT"),
+    ])
+    .fails(1, "XMR only");
+
+    // 4. A payment: proposed, reviewed and signed offline, finalized, broadcast, confirmed.
+    let pay = 3 * XMR / 2;
+    let (proposal, bundle) = w.propose("cold", &format!("{carol}:{pay}"), &[]);
+    let review = w
+        .signer("alice", &["--json", "review", s(&bundle)])
+        .ok()
+        .json();
+    assert_eq!(review["can_approve"], true, "{review}");
+    let fee = amount(&review["fee"]);
+    assert!(fee > 0 && fee < XMR / 100, "{review}");
+    let approval = w.approve("alice", &bundle);
+    w.submit(&[&approval]).ok();
+    let fin = w.airlock(&["--json", "finalize", &proposal]).ok().json();
+    w.airlock(&["broadcast", &proposal]).ok();
+    mine(&daemon, &carol, 1);
+    w.airlock(&["confirm", &proposal]).ok();
+    assert_eq!(w.status(&proposal)["status"], "confirmed");
+
+    let after = w
+        .airlock(&["--json", "xmr", "sync", "--vault", "cold"])
+        .ok()
+        .json();
+    assert_eq!(amount(&after["total"]), total - pay - fee, "{after}");
+    // The change output is new: its key image is not known yet.
+    assert!(amount(&after["unverified"]) > 0, "{after}");
+
+    // The recipient's independent view-only wallet sees the payment.
+    let carol_peer = wallet_rpc(&daemon);
+    view_only_wallet(&carol_peer, &carol_view, "carol");
+    let transfers = carol_peer.call("get_transfers", json!({"in": true}));
+    let received: u64 = transfers["in"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["type"] == "in")
+        .map(|t| amount(&t["amount"]))
+        .sum();
+    assert_eq!(received, pay, "{transfers}");
+    let _ = fin;
+
+    // A replayed broadcast is refused with a clear error.
+    let replay = w.airlock(&["broadcast", &proposal]);
+    assert_ne!(replay.code, 0, "a replayed broadcast was accepted");
+    let said = format!("{}{}", replay.stdout, replay.stderr).to_lowercase();
+    assert!(
+        said.contains("double spend") || said.contains("already"),
+        "{said}"
+    );
+
+    // monerod goes away: the sync fails naming it, and the saved state is untouched.
+    drop(carol_peer);
+    drop(peer);
+    drop(daemon);
+    w.airlock(&["xmr", "sync", "--vault", "cold"])
+        .fails(1, "monerod");
+    let kept = w
+        .airlock(&["--json", "xmr", "balance", "--vault", "cold"])
+        .ok()
+        .json();
+    assert_eq!(kept, after);
+}
+
+/// `haystack` with every occurrence of `from` replaced by `to` (same length).
+fn swap_bytes(haystack: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
+    assert_eq!(from.len(), to.len());
+    let mut out = haystack.to_vec();
+    let mut i = 0;
+    let mut found = false;
+    while i + from.len() <= out.len() {
+        if &out[i..i + from.len()] == from {
+            out[i..i + from.len()].copy_from_slice(to);
+            found = true;
+            i += from.len();
+        } else {
+            i += 1;
+        }
+    }
+    assert!(found, "the address is not in the file");
+    out
+}
+
+/// The offline wallet commands without a node: a polyseed wallet restores to the same address,
+/// and bad input (no place for the words, an existing words file, a wrong word count, a view-only
+/// JSON that is garbage or for another network) is refused with a clear error.
+#[test]
+fn offline_wallet_commands_and_their_refusals() {
+    let w = World::new();
+    w.init_coordinator();
+    w.init_signer("dave");
+    let words = w.p("dave.words");
+    let new = w
+        .signer(
+            "dave",
+            &[
+                "--json",
+                "xmr",
+                "new",
+                "--network",
+                "stagenet",
+                "--seed-kind",
+                "polyseed",
+                "--restore-height",
+                "1000",
+                "--words-out",
+                s(&words),
+            ],
+        )
+        .ok()
+        .json();
+    let address = new["primary_address"].as_str().unwrap().to_owned();
+    assert!(address.starts_with('5'), "a stagenet address: {address}");
+    assert!(
+        new.get("seed_words").is_none(),
+        "words went to the file only"
+    );
+    let text = std::fs::read_to_string(&words).unwrap();
+    assert_eq!(text.split_whitespace().count(), 16);
+    let out = w.signer("dave", &["xmr", "new", "--network", "stagenet"]);
+    assert_eq!(out.code, 1);
+    assert!(out.stderr.contains("--words-out"), "{out:?}");
+    w.signer(
+        "dave",
+        &[
+            "xmr",
+            "new",
+            "--network",
+            "stagenet",
+            "--words-out",
+            s(&words),
+        ],
+    )
+    .fails(1, "exists");
+
+    w.init_signer("erin");
+    let restored = w
+        .signer(
+            "erin",
+            &[
+                "--json",
+                "xmr",
+                "restore",
+                "--words-file",
+                s(&words),
+                "--network",
+                "stagenet",
+                "--restore-height",
+                "1000",
+            ],
+        )
+        .ok()
+        .json();
+    assert_eq!(restored["primary_address"].as_str(), Some(address.as_str()));
+    let short = w.p("short.words");
+    let first: Vec<&str> = text.split_whitespace().take(15).collect();
+    std::fs::write(&short, first.join(" ")).unwrap();
+    w.signer(
+        "erin",
+        &[
+            "xmr",
+            "restore",
+            "--words-file",
+            s(&short),
+            "--network",
+            "stagenet",
+            "--restore-height",
+            "0",
+        ],
+    )
+    .fails(1, "15");
+
+    let view_file = w.p("dave-view.json");
+    let view = w
+        .signer(
+            "dave",
+            &["--json", "xmr", "export-view", "--out", s(&view_file)],
+        )
+        .ok()
+        .json();
+    assert_eq!(view["restore_height"], 1000);
+    let account = w
+        .airlock(&[
+            "xmr",
+            "vault-account",
+            "--view-file",
+            s(&view_file),
+            "--network",
+            "stagenet",
+        ])
+        .ok()
+        .stdout;
+    assert_eq!(account.trim(), view["account"].as_str().unwrap());
+    w.airlock(&[
+        "xmr",
+        "vault-account",
+        "--view-file",
+        s(&view_file),
+        "--network",
+        "mainnet",
+    ])
+    .fails(1, "stagenet");
+    let garbage = w.p("garbage.json");
+    std::fs::write(&garbage, "{\"version\":0,\"primaryAddress\":\"x\"}").unwrap();
+    w.airlock(&["xmr", "vault-account", "--view-file", s(&garbage)])
+        .fails(1, "lacks");
+    w.init_signer("frank");
+    w.signer(
+        "frank",
+        &["xmr", "export-view", "--out", s(&w.p("none.json"))],
+    )
+    .fails(1, "no Monero wallet");
+}
