@@ -12,7 +12,7 @@
 
 use std::path::{Path, PathBuf};
 
-use airlock_chain_bitcoin::online::{BitcoinOnline, BlockConfirmation};
+use airlock_chain_bitcoin_online::{BitcoinOnline, BlockConfirmation};
 use airlock_chain_bitcoin::{BtcVault, parse_network, parse_psbt, psbt_to_base64};
 use airlock_cli_support::{CliError, CliResult, now, print_json, write_envelope};
 use airlock_coordinator::CoordinatorHome;
@@ -159,7 +159,7 @@ pub fn run_chain_bitcoin(
     };
     chains::bitcoin(&candidate)?;
     if let Some(rate) = fee_rate {
-        airlock_chain_bitcoin::online::fee_rate_from_sat_per_vb(rate)
+        airlock_chain_bitcoin_online::fee_rate_from_sat_per_vb(rate)
             .map_err(|e| CliError::new(format!("--fee-rate: {e}")))?;
     }
     settings.bitcoin = Some(btc.clone());
@@ -169,7 +169,7 @@ pub fn run_chain_bitcoin(
     } else {
         println!(
             "bitcoin: fee rate {} sat/vB, {}",
-            fee_rate.unwrap_or(airlock_chain_bitcoin::online::chain::DEFAULT_FEE_RATE),
+            fee_rate.unwrap_or(airlock_chain_bitcoin_online::chain::DEFAULT_FEE_RATE),
             match &btc.electrum {
                 Some(url) => format!("Electrum server {url}"),
                 None => "no server (feed transactions with `airlock btc add-tx`)".into(),
@@ -453,7 +453,7 @@ pub fn run(home: &Path, json: bool, cmd: BtcCommand) -> CliResult {
             let summary = wallet.sync(
                 &source,
                 true,
-                airlock_chain_bitcoin::online::DEFAULT_STOP_GAP,
+                airlock_chain_bitcoin_online::DEFAULT_STOP_GAP,
             )?;
             if json {
                 print_json(&json!({ "vault": vault, "summary": format!("{summary:?}") }));
@@ -478,9 +478,9 @@ pub fn run(home: &Path, json: bool, cmd: BtcCommand) -> CliResult {
                 memo: String::new(),
             };
             let path = if recovery {
-                airlock_chain_bitcoin::online::SpendPath::Recovery
+                airlock_chain_bitcoin_online::SpendPath::Recovery
             } else {
-                airlock_chain_bitcoin::online::SpendPath::Normal
+                airlock_chain_bitcoin_online::SpendPath::Normal
             };
             let built = chain(home)?.build_payment(&def, &intent, fee_rate, path)?;
             propose_built(home, json, &vault, built, out, String::new())

@@ -1,5 +1,5 @@
 //! Bitcoin for Airlock: descriptor vaults, PSBT review and signing offline (default build); watch-only
-//! sync, PSBT building, finalization and broadcast behind the `online` feature.
+//! sync, PSBT building, finalization and broadcast are in `airlock-chain-bitcoin-online`.
 //!
 //! # The offline half (always compiled; linked into the signer)
 //!
@@ -65,13 +65,13 @@
 //! `tests/vault_descriptors.rs` (with the BIP-84 and BIP-86 vectors); BSMS in `tests/bsms.rs`.
 //! Interop with Electrum, embit and bdkpython lives in `tests/peers_*.rs`.
 //!
-//! # The online half (feature `online`; coordinator only)
+//! # The online half (crate `airlock-chain-bitcoin-online`; coordinator only)
 //!
-//! Watch-only wallet (BDK), sync, PSBT building and broadcast live in `online` behind the
-//! `online` feature. The signer never enables it.
+//! Watch-only wallet (BDK), sync, PSBT building and broadcast live in a crate of their own, so
+//! feature unification in a workspace build can never link them into the signer.
 //!
 //! This crate must never sign something the person was not shown, never trust a description
-//! supplied by the coordinator, and never contain network code outside the `online` feature.
+//! supplied by the coordinator, and never contain network code.
 
 pub mod bsms;
 pub mod chain;
@@ -84,8 +84,6 @@ pub mod review;
 pub mod sign;
 pub mod vault;
 
-#[cfg(feature = "online")]
-pub mod online;
 
 /// The chain name in vault definitions.
 pub const CHAIN: &str = "bitcoin";

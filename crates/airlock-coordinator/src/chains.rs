@@ -135,18 +135,18 @@ pub fn ethereum(
 }
 
 /// The Bitcoin chain as configured: wallets under `<home>/bitcoin/`.
-pub fn bitcoin(settings: &ChainSettings) -> Result<airlock_chain_bitcoin::online::BitcoinOnline> {
+pub fn bitcoin(settings: &ChainSettings) -> Result<airlock_chain_bitcoin_online::BitcoinOnline> {
     let btc = settings.bitcoin.clone().unwrap_or_default();
     let source = btc
         .electrum
         .as_deref()
-        .map(airlock_chain_bitcoin::online::SyncSource::electrum)
+        .map(airlock_chain_bitcoin_online::SyncSource::electrum)
         .transpose()
         .map_err(|e| CoordinatorError::Setup(format!("bitcoin: {e}")))?;
-    Ok(airlock_chain_bitcoin::online::BitcoinOnline::new(
+    Ok(airlock_chain_bitcoin_online::BitcoinOnline::new(
         &settings.home.join("bitcoin"),
         btc.fee_rate
-            .unwrap_or(airlock_chain_bitcoin::online::chain::DEFAULT_FEE_RATE),
+            .unwrap_or(airlock_chain_bitcoin_online::chain::DEFAULT_FEE_RATE),
         source,
     ))
 }

@@ -5,7 +5,7 @@
 
 mod wallet_support;
 
-use airlock_chain_bitcoin::online::{
+use airlock_chain_bitcoin_online::{
     BlockConfirmation, OnlineError, SpendPath, WatchOnlyVault, recovery_timelocks,
 };
 use bdk_wallet::bitcoin::{Network, Sequence};

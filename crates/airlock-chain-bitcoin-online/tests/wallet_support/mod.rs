@@ -7,7 +7,7 @@
 
 use std::str::FromStr;
 
-use airlock_chain_bitcoin::online::{
+use airlock_chain_bitcoin_online::{
     HistoryEntry, KeychainKind, VaultBalance, VaultUtxo, WatchOnlyVault,
 };
 use bdk_wallet::bitcoin::bip32::{DerivationPath, Fingerprint, Xpriv, Xpub};

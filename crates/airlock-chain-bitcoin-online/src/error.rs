@@ -7,7 +7,7 @@ use bdk_wallet::bitcoin::{Network, Txid};
 
 use super::store::StoreError;
 
-/// Everything that can go wrong in [`crate::online`].
+/// Everything that can go wrong in this crate.
 #[derive(Debug, thiserror::Error)]
 pub enum OnlineError {
     /// The descriptor text does not parse or is not usable as a vault.

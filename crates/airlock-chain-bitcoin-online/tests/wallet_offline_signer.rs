@@ -10,7 +10,7 @@ mod wallet_support;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use airlock_chain_bitcoin::online::{BlockConfirmation, SpendPath, WatchOnlyVault, psbt_to_binary};
+use airlock_chain_bitcoin_online::{BlockConfirmation, SpendPath, WatchOnlyVault, psbt_to_binary};
 use airlock_chain_bitcoin::{
     BtcVault, ReviewPolicy, SignerKey, combine, finalize, review, sign_psbt,
 };

@@ -515,10 +515,9 @@ fn the_peer_verifier_rejects_a_corrupted_airlock_signature() {
 
 /// PSBTs proposed by Airlock's own coordinator (the `online` half): the watch-only vault of the
 /// same wallet, funded by hand-fed transactions, builds a payment with change; the peers sign it.
-#[cfg(feature = "online")]
 mod coordinator {
     use super::*;
-    use airlock_chain_bitcoin::online::{BlockConfirmation, KeychainKind, WatchOnlyVault};
+    use airlock_chain_bitcoin_online::{BlockConfirmation, KeychainKind, WatchOnlyVault};
     use bitcoin::{
         Amount, OutPoint, ScriptBuf, Sequence, TxIn, TxOut, Txid, Witness, absolute, transaction,
     };

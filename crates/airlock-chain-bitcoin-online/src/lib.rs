@@ -1,4 +1,5 @@
-//! The coordinator's watch-only half of Bitcoin vaults (feature `online`).
+//! The coordinator's watch-only half of Bitcoin vaults: its own crate, so that no build of the
+//! signer (which links only `airlock-chain-bitcoin`) can pull in BDK, Electrum or SQLite.
 //!
 //! - [`WatchOnlyVault`]: a BDK wallet over the vault's public multipath descriptor (`<0;1>/*`),
 //!   persisted in one SQLite file (transactional writes). Receive addresses, balance, UTXOs, history.

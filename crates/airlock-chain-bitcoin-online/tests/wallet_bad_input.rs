@@ -3,7 +3,7 @@
 
 mod wallet_support;
 
-use airlock_chain_bitcoin::online::{
+use airlock_chain_bitcoin_online::{
     BlockConfirmation, OnlineError, WatchOnlyVault, stand_in_block_hash,
 };
 use bdk_wallet::bitcoin::hashes::Hash;

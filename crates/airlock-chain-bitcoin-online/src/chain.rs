@@ -25,12 +25,12 @@ use bdk_wallet::bitcoin::consensus::encode::{deserialize, serialize};
 use bdk_wallet::bitcoin::{Transaction, Txid};
 
 use super::{SyncSource, WatchOnlyVault};
-use crate::CHAIN;
-use crate::chain::Bitcoin;
-use crate::combine::{combine, finalize, verify_partial_signatures};
-use crate::encoding::{parse_psbt, serialize_psbt};
-use crate::review::ReviewPolicy;
-use crate::vault::{BtcVault, parse_network};
+use airlock_chain_bitcoin::CHAIN;
+use airlock_chain_bitcoin::chain::Bitcoin;
+use airlock_chain_bitcoin::combine::{combine, finalize, verify_partial_signatures};
+use airlock_chain_bitcoin::encoding::{parse_psbt, serialize_psbt};
+use airlock_chain_bitcoin::review::ReviewPolicy;
+use airlock_chain_bitcoin::vault::{BtcVault, parse_network};
 
 /// Default fee rate when none is configured, sat/vB.
 pub const DEFAULT_FEE_RATE: f64 = 2.0;

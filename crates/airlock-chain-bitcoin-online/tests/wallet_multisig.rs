@@ -8,7 +8,7 @@ mod wallet_support;
 
 use std::str::FromStr;
 
-use airlock_chain_bitcoin::online::{
+use airlock_chain_bitcoin_online::{
     BlockConfirmation, KeychainKind, OnlineError, TxStatus, WatchOnlyVault, psbt_to_base64,
     psbt_to_binary, write_psbt_file,
 };

@@ -7,7 +7,7 @@ mod wallet_support;
 
 use std::str::FromStr;
 
-use airlock_chain_bitcoin::online::{BlockConfirmation, KeychainKind, WatchOnlyVault};
+use airlock_chain_bitcoin_online::{BlockConfirmation, KeychainKind, WatchOnlyVault};
 use bdk_wallet::bitcoin::bip32::Xpub;
 use bdk_wallet::bitcoin::secp256k1::{Secp256k1, XOnlyPublicKey};
 use bdk_wallet::bitcoin::{Amount, Network, Psbt, Transaction};

@@ -7,7 +7,7 @@ mod wallet_support;
 use std::net::TcpListener;
 use std::time::Duration;
 
-use airlock_chain_bitcoin::online::{
+use airlock_chain_bitcoin_online::{
     DEFAULT_STOP_GAP, ElectrumEndpoint, OnlineError, SyncSource, WatchOnlyVault,
 };
 use bdk_wallet::bitcoin::Network;
