@@ -12,8 +12,8 @@
 
 use std::path::{Path, PathBuf};
 
-use airlock_chain_bitcoin_online::{BitcoinOnline, BlockConfirmation};
 use airlock_chain_bitcoin::{BtcVault, parse_network, parse_psbt, psbt_to_base64};
+use airlock_chain_bitcoin_online::{BitcoinOnline, BlockConfirmation};
 use airlock_cli_support::{CliError, CliResult, now, print_json, write_envelope};
 use airlock_coordinator::CoordinatorHome;
 use airlock_coordinator::chains::{self, BitcoinSettings, ChainSettings};

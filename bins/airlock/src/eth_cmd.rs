@@ -12,10 +12,10 @@
 
 use std::path::{Path, PathBuf};
 
-use airlock_chain_ethereum::chain_online::{EthereumOnline, typed_data_payload};
-use airlock_chain_ethereum::deploy::{self, SafeDeployment};
-use airlock_chain_ethereum::online::{Call, SafeClient};
 use airlock_chain_ethereum::{EthAddress, EthVault, calldata};
+use airlock_chain_ethereum_online::chain_online::{EthereumOnline, typed_data_payload};
+use airlock_chain_ethereum_online::deploy::{self, SafeDeployment};
+use airlock_chain_ethereum_online::online::{Call, SafeClient};
 use airlock_cli_support::{CliError, CliResult, now, print_json, write_envelope};
 use airlock_coordinator::CoordinatorHome;
 use airlock_coordinator::chains::{self, ChainSettings, EthereumSettings};

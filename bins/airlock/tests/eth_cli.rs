@@ -13,11 +13,11 @@ mod common;
 
 use std::path::Path;
 
-use airlock_chain_ethereum::deploy::{
+use airlock_chain_ethereum::{EthAddress, EthKey};
+use airlock_chain_ethereum_online::deploy::{
     ANVIL_MNEMONIC, Anvil, SafeArtifacts, deploy_contract, peers_dir,
 };
-use airlock_chain_ethereum::rpc::{CallRequest, RpcClient};
-use airlock_chain_ethereum::{EthAddress, EthKey};
+use airlock_chain_ethereum_online::rpc::{CallRequest, RpcClient};
 use alloy_primitives::{Address, U256};
 use common::*;
 use serde_json::json;

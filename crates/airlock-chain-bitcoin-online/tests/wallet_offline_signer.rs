@@ -10,10 +10,10 @@ mod wallet_support;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use airlock_chain_bitcoin_online::{BlockConfirmation, SpendPath, WatchOnlyVault, psbt_to_binary};
 use airlock_chain_bitcoin::{
     BtcVault, ReviewPolicy, SignerKey, combine, finalize, review, sign_psbt,
 };
+use airlock_chain_bitcoin_online::{BlockConfirmation, SpendPath, WatchOnlyVault, psbt_to_binary};
 use bdk_wallet::bitcoin::hashes::{Hash, sha256};
 use bdk_wallet::bitcoin::{Amount, Network, Psbt};
 use wallet_support::*;

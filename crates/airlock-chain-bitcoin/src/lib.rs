@@ -84,7 +84,6 @@ pub mod review;
 pub mod sign;
 pub mod vault;
 
-
 /// The chain name in vault definitions.
 pub const CHAIN: &str = "bitcoin";
 

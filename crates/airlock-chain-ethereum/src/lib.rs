@@ -42,13 +42,13 @@
 //!
 //! `AIRLOCK_CAST` overrides the `cast` path.
 //!
-//! # The online half (feature `online`; coordinator only)
+//! # The online half (crate `airlock-chain-ethereum-online`; coordinator only)
 //!
-//! JSON-RPC, Safe deployment and broadcast live in `rpc`, `deploy` and `online` behind the
-//! `online` feature. The signer never enables it.
+//! JSON-RPC, Safe deployment, broadcast and `ChainOnline` live in a crate of their own, so no
+//! build of the signer can link them.
 //!
 //! This crate must never sign something the person was not shown, never trust a description
-//! supplied by the coordinator, and never contain network code outside the `online` feature.
+//! supplied by the coordinator, and never contain network code.
 
 pub mod address;
 pub mod calldata;
@@ -61,15 +61,6 @@ pub mod safe;
 pub mod sign;
 pub mod typed;
 pub mod vault_spec;
-
-#[cfg(feature = "online")]
-pub mod chain_online;
-#[cfg(feature = "online")]
-pub mod deploy;
-#[cfg(feature = "online")]
-pub mod online;
-#[cfg(feature = "online")]
-pub mod rpc;
 
 pub use address::EthAddress;
 pub use calldata::{Call, InnerCall};

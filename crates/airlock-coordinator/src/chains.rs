@@ -117,7 +117,7 @@ pub fn read_relayer_key(path: &Path) -> Result<airlock_chain_ethereum::EthKey> {
 /// The Ethereum chain as configured.
 pub fn ethereum(
     settings: &ChainSettings,
-) -> Result<airlock_chain_ethereum::chain_online::EthereumOnline> {
+) -> Result<airlock_chain_ethereum_online::chain_online::EthereumOnline> {
     let eth = settings.ethereum.as_ref().ok_or_else(|| {
         CoordinatorError::Setup(
             "no Ethereum node configured: run `airlock chain ethereum --rpc http://HOST:PORT`"
@@ -129,9 +129,7 @@ pub fn ethereum(
         .as_deref()
         .map(read_relayer_key)
         .transpose()?;
-    Ok(airlock_chain_ethereum::chain_online::EthereumOnline::new(
-        &eth.rpc, relayer,
-    )?)
+    Ok(airlock_chain_ethereum_online::chain_online::EthereumOnline::new(&eth.rpc, relayer)?)
 }
 
 /// The Bitcoin chain as configured: wallets under `<home>/bitcoin/`.

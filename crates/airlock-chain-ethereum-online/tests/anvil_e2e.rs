@@ -6,15 +6,15 @@
 
 use std::time::{Duration, Instant};
 
-use airlock_chain_ethereum::deploy::{
+use airlock_chain_ethereum_online::deploy::{
     ANVIL_CHAIN_ID, ANVIL_MNEMONIC, Anvil, SafeArtifacts, SafeDeployment, create_safe,
     deploy_contract, deploy_safe_contracts, peers_dir,
 };
-use airlock_chain_ethereum::online::{
+use airlock_chain_ethereum_online::online::{
     Call, SafeClient, broadcast, confirm, confirmations, prepare_transactions, send,
 };
-use airlock_chain_ethereum::rpc::{CallRequest, RpcClient, RpcErrorKind};
-use airlock_chain_ethereum::{
+use airlock_chain_ethereum_online::rpc::{CallRequest, RpcClient, RpcErrorKind};
+use airlock_chain_ethereum_online::{
     AccountKind, AccountRecord, EthAddress, EthKey, EthPayload, EthPolicy, SafeTx,
     calldata::{encode_erc20_transfer, encode_multisend},
     describe,
@@ -475,7 +475,7 @@ fn safe_erc20_transfer_and_multisend_call_only_batch() {
 
 /// The figure: wall time from proposal (SafeTx built at the Safe's nonce) through the local
 /// safeTxHash, two owner signatures and `execTransaction` to its receipt, on anvil.
-/// `cargo test -p airlock-chain-ethereum --features online -- --ignored --nocapture`
+/// `cargo test -p airlock-chain-ethereum-online --test anvil_e2e -- --ignored --nocapture`
 #[test]
 #[ignore = "timing figure; run explicitly"]
 fn figure_proposal_to_exec_2_of_3() {
