@@ -205,6 +205,9 @@ enum LogCommand {
 
 fn main() {
     airlock_cli_support::reset_sigpipe();
+    // Two chain clients (Electrum for Bitcoin, monerod's RPC) bring rustls with different crypto
+    // backends; rustls then cannot pick one by itself, so the process chooses aws-lc-rs once.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let cli = Cli::parse();
     let json = cli.json;
     exit_with(run(cli), json)
