@@ -117,6 +117,8 @@ impl DaemonClient {
     /// Connects with a custom per-call deadline. The daemon is asked one call at once, so an
     /// unreachable or non-Monero server fails here.
     pub fn connect_with_timeout(url: &str, timeout: Duration) -> Result<Self, DaemonError> {
+        // See `MoneroNode::connect`: with two rustls backends linked, the process must choose.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         if !(url.starts_with("http://") || url.starts_with("https://")) {
             return Err(DaemonError::Setup {
                 url: url.to_owned(),

@@ -112,6 +112,9 @@ pub struct MoneroNode {
 impl MoneroNode {
     /// Connects to monerod's RPC at `url` (e.g. `http://127.0.0.1:18081`).
     pub fn connect(url: &str) -> Result<Self, MoneroError> {
+        // A process linking rustls with two crypto backends (the coordinator, a workspace test
+        // build) cannot pick one by itself: choose ring unless the process already chose.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
