@@ -14,29 +14,15 @@ use std::path::{Path, PathBuf};
 
 use airlock_chain_bitcoin::{BtcVault, parse_network, parse_psbt, psbt_to_base64};
 use airlock_chain_bitcoin_online::{BitcoinOnline, BlockConfirmation};
-use airlock_cli_support::{CliError, CliResult, now, print_json, write_envelope};
+use airlock_cli_support::{CliError, CliResult, now, print_json};
 use airlock_coordinator::CoordinatorHome;
 use airlock_coordinator::chains::{self, BitcoinSettings, ChainSettings};
-use airlock_core::chain::{BuiltPayload, ChainReview};
-use airlock_core::vault::parse_duration;
-use airlock_core::{Intent, Proposal, Transfer, VaultDefinition};
-use clap::{Args, Subcommand};
-use serde_json::json;
+use airlock_core::chain::BuiltPayload;
+use airlock_core::{Intent, Transfer, VaultDefinition};
+use clap::Subcommand;
 
-#[derive(Args)]
-pub struct BtcProposalOut {
-    /// A note for the signers.
-    #[arg(long, default_value = "")]
-    memo: String,
-    /// Expiry such as 2h or 3d (default: the rule's).
-    #[arg(long)]
-    expires_in: Option<String>,
-    /// Write the bundle for signers here.
-    #[arg(long)]
-    out: Option<PathBuf>,
-    #[arg(long)]
-    armor: bool,
-}
+use crate::payload_proposal::{ProposalOut, propose_built};
+use serde_json::json;
 
 #[derive(Subcommand)]
 pub enum BtcCommand {
@@ -109,7 +95,7 @@ pub enum BtcCommand {
         #[arg(long)]
         recovery: bool,
         #[command(flatten)]
-        out: BtcProposalOut,
+        out: ProposalOut,
     },
     /// Propose moving every coin to the first receive address of another descriptor (key
     /// rotation: the new vault's descriptor).
@@ -122,7 +108,7 @@ pub enum BtcCommand {
         #[arg(long)]
         fee_rate: Option<f64>,
         #[command(flatten)]
-        out: BtcProposalOut,
+        out: ProposalOut,
     },
     /// Propose a PSBT built by another wallet (Sparrow, Electrum, bdk) for this vault.
     ImportPsbt {
@@ -130,7 +116,7 @@ pub enum BtcCommand {
         vault: String,
         file: PathBuf,
         #[command(flatten)]
-        out: BtcProposalOut,
+        out: ProposalOut,
     },
     /// Write a proposal's PSBT (binary, or base64 with --base64) for other wallets.
     ExportPsbt {
@@ -193,73 +179,6 @@ fn vault_def(home: &Path, vault: &str) -> CliResult<VaultDefinition> {
         )));
     }
     Ok(def)
-}
-
-/// Proposes a built payload whose intent is what the vault's chain describes it to pay.
-fn propose_built(
-    home: &Path,
-    json: bool,
-    vault_id: &str,
-    built: BuiltPayload,
-    out: BtcProposalOut,
-    default_memo: String,
-) -> CliResult {
-    let mut c = CoordinatorHome::open(home)?.coordinator()?;
-    let (vault, vault_env) = c.vault_latest(vault_id)?;
-    let probe = Proposal {
-        vault_id: vault.vault_id.clone(),
-        vault_version: vault.version,
-        vault_artifact: vault_env.id(),
-        chain: vault.chain.clone(),
-        intent: Intent::default(),
-        payload: built.payload.clone(),
-        spends: built.spends.clone(),
-        rule: String::new(),
-        created: 0,
-        expires: 0,
-        proposer: c.public_key(),
-        nonce: [0; 16],
-    };
-    let description = airlock_chain_bitcoin::Bitcoin::default().describe(&vault, &probe)?;
-    let intent = Intent {
-        transfers: description.transfers.clone(),
-        memo: if out.memo.is_empty() {
-            default_memo
-        } else {
-            out.memo
-        },
-    };
-    let expires_in = out.expires_in.as_deref().map(parse_duration).transpose()?;
-    let id = c.propose_payload(vault_id, intent, built, expires_in, now()?)?;
-    if let Some(path) = &out.out {
-        let bundle = c.bundle(&id, &[])?;
-        let mut env = airlock_core::Artifact::envelope(&bundle);
-        env.sign(CoordinatorHome::open(home)?.identity()?.signing_key());
-        write_envelope(path, &env, out.armor)?;
-    }
-    if json {
-        print_json(&json!({
-            "proposal": id.to_hex(), "bundle": out.out,
-            "payments": description.transfers.iter().map(|t| json!([t.destination, t.amount.to_string()])).collect::<Vec<_>>(),
-            "fee": description.fee.map(|f| f.to_string()),
-            "warnings": description.warnings,
-        }));
-    } else {
-        println!(
-            "Proposal {id} under vault {} v{}",
-            vault.vault_id, vault.version
-        );
-        for (label, value) in &description.details {
-            println!("  {label}: {value}");
-        }
-        for w in &description.warnings {
-            println!("  WARNING: {w}");
-        }
-        if let Some(p) = &out.out {
-            println!("bundle for signers: {}", p.display());
-        }
-    }
-    Ok(())
 }
 
 fn parse_payment(spec: &str) -> CliResult<Transfer> {
@@ -483,7 +402,15 @@ pub fn run(home: &Path, json: bool, cmd: BtcCommand) -> CliResult {
                 airlock_chain_bitcoin_online::SpendPath::Normal
             };
             let built = chain(home)?.build_payment(&def, &intent, fee_rate, path)?;
-            propose_built(home, json, &vault, built, out, String::new())
+            propose_built(
+                home,
+                json,
+                &vault,
+                built,
+                out,
+                String::new(),
+                &airlock_chain_bitcoin::Bitcoin::default(),
+            )
         }
         BtcCommand::Sweep {
             vault,
@@ -494,7 +421,15 @@ pub fn run(home: &Path, json: bool, cmd: BtcCommand) -> CliResult {
             let def = vault_def(home, &vault)?;
             let built = chain(home)?.build_sweep(&def, &to_descriptor, fee_rate)?;
             let memo = format!("sweep of vault {vault} to a new descriptor (key rotation)");
-            propose_built(home, json, &vault, built, out, memo)
+            propose_built(
+                home,
+                json,
+                &vault,
+                built,
+                out,
+                memo,
+                &airlock_chain_bitcoin::Bitcoin::default(),
+            )
         }
         BtcCommand::ImportPsbt { vault, file, out } => {
             let def = vault_def(home, &vault)?;
@@ -515,7 +450,15 @@ pub fn run(home: &Path, json: bool, cmd: BtcCommand) -> CliResult {
                 payload: airlock_chain_bitcoin::serialize_psbt(&psbt),
             };
             let memo = format!("PSBT imported from {}", file.display());
-            propose_built(home, json, &vault, built, out, memo)
+            propose_built(
+                home,
+                json,
+                &vault,
+                built,
+                out,
+                memo,
+                &airlock_chain_bitcoin::Bitcoin::default(),
+            )
         }
         BtcCommand::ExportPsbt {
             proposal,

@@ -16,14 +16,14 @@ use airlock_chain_ethereum::{EthAddress, EthVault, calldata};
 use airlock_chain_ethereum_online::chain_online::{EthereumOnline, typed_data_payload};
 use airlock_chain_ethereum_online::deploy::{self, SafeDeployment};
 use airlock_chain_ethereum_online::online::{Call, SafeClient};
-use airlock_cli_support::{CliError, CliResult, now, print_json, write_envelope};
+use airlock_cli_support::{CliError, CliResult, print_json};
 use airlock_coordinator::CoordinatorHome;
 use airlock_coordinator::chains::{self, ChainSettings, EthereumSettings};
-use airlock_core::chain::{BuiltPayload, ChainReview};
-use airlock_core::vault::parse_duration;
-use airlock_core::{Intent, Proposal};
+use airlock_core::chain::BuiltPayload;
 use alloy_primitives::U256;
-use clap::{Args, Subcommand};
+use clap::Subcommand;
+
+use crate::payload_proposal::{ProposalOut, propose_built};
 use serde_json::json;
 
 #[derive(Subcommand)]
@@ -54,21 +54,6 @@ pub enum ChainCommand {
     },
     /// Show the configured chains.
     Show,
-}
-
-#[derive(Args)]
-pub struct ProposalOut {
-    /// A note for the signers.
-    #[arg(long, default_value = "")]
-    memo: String,
-    /// Expiry such as 2h or 3d (default: the rule's).
-    #[arg(long)]
-    expires_in: Option<String>,
-    /// Write the bundle for signers here.
-    #[arg(long)]
-    out: Option<PathBuf>,
-    #[arg(long)]
-    armor: bool,
 }
 
 #[derive(Subcommand)]
@@ -264,73 +249,6 @@ fn parse_call(spec: &str) -> CliResult<Call> {
     })
 }
 
-/// Proposes a payload whose intent is what the vault's chain describes it to pay.
-fn propose_built(
-    home: &Path,
-    json: bool,
-    vault_id: &str,
-    built: BuiltPayload,
-    out: ProposalOut,
-    default_memo: String,
-) -> CliResult {
-    let mut c = CoordinatorHome::open(home)?.coordinator()?;
-    let (vault, vault_env) = c.vault_latest(vault_id)?;
-    let probe = Proposal {
-        vault_id: vault.vault_id.clone(),
-        vault_version: vault.version,
-        vault_artifact: vault_env.id(),
-        chain: vault.chain.clone(),
-        intent: Intent::default(),
-        payload: built.payload.clone(),
-        spends: built.spends.clone(),
-        rule: String::new(),
-        created: 0,
-        expires: 0,
-        proposer: c.public_key(),
-        nonce: [0; 16],
-    };
-    let description = airlock_chain_ethereum::Ethereum.describe(&vault, &probe)?;
-    let intent = Intent {
-        transfers: description.transfers.clone(),
-        memo: if out.memo.is_empty() {
-            default_memo
-        } else {
-            out.memo
-        },
-    };
-    let expires_in = out.expires_in.as_deref().map(parse_duration).transpose()?;
-    let id = c.propose_payload(vault_id, intent, built, expires_in, now()?)?;
-    let state = c.proposal_state(&id)?;
-    if let Some(path) = &out.out {
-        let bundle = c.bundle(&id, &[])?;
-        let mut env = airlock_core::Artifact::envelope(&bundle);
-        env.sign(CoordinatorHome::open(home)?.identity()?.signing_key());
-        write_envelope(path, &env, out.armor)?;
-    }
-    if json {
-        print_json(&json!({
-            "proposal": id.to_hex(), "rule": state.rule.name, "expires": state.proposal.expires,
-            "bundle": out.out, "details": description.details.iter().map(|(k, v)| json!([k, v])).collect::<Vec<_>>(),
-            "warnings": description.warnings,
-        }));
-    } else {
-        println!(
-            "Proposal {id} under vault {} v{}",
-            vault.vault_id, vault.version
-        );
-        for (label, value) in &description.details {
-            println!("  {label}: {value}");
-        }
-        for w in &description.warnings {
-            println!("  WARNING: {w}");
-        }
-        if let Some(p) = &out.out {
-            println!("bundle for signers: {}", p.display());
-        }
-    }
-    Ok(())
-}
-
 pub fn run_eth(home: &Path, json: bool, cmd: EthCommand) -> CliResult {
     CoordinatorHome::open(home)?;
     match cmd {
@@ -400,7 +318,15 @@ pub fn run_eth(home: &Path, json: bool, cmd: EthCommand) -> CliResult {
             let built = ethereum(home)?.build_calls(&def, &calls)?;
             let targets: Vec<String> = calls.iter().map(|c| EthAddress(c.to).to_string()).collect();
             let memo = format!("{} call(s) to {}", calls.len(), targets.join(", "));
-            propose_built(home, json, &vault, built, out, memo)
+            propose_built(
+                home,
+                json,
+                &vault,
+                built,
+                out,
+                memo,
+                &airlock_chain_ethereum::Ethereum,
+            )
         }
         EthCommand::TypedData { vault, file, out } => {
             let bytes = airlock_transport::read_bounded(&file, 1024 * 1024)?;
@@ -424,6 +350,7 @@ pub fn run_eth(home: &Path, json: bool, cmd: EthCommand) -> CliResult {
                 BuiltPayload { payload, spends },
                 out,
                 memo,
+                &airlock_chain_ethereum::Ethereum,
             )
         }
         EthCommand::SwapOwner {
@@ -459,7 +386,15 @@ pub fn run_eth(home: &Path, json: bool, cmd: EthCommand) -> CliResult {
             };
             let built = chain.build_calls(&def, &[call])?;
             let memo = format!("key rotation: Safe owner {old} replaced by {new} (swapOwner)");
-            propose_built(home, json, &vault, built, out, memo)
+            propose_built(
+                home,
+                json,
+                &vault,
+                built,
+                out,
+                memo,
+                &airlock_chain_ethereum::Ethereum,
+            )
         }
         EthCommand::Status { vault } => {
             let c = CoordinatorHome::open(home)?.coordinator()?;

@@ -5,6 +5,7 @@
 mod bench;
 mod btc_cmd;
 mod eth_cmd;
+mod payload_proposal;
 mod qr_cmd;
 mod transfer_cmd;
 mod xmr_cmd;
