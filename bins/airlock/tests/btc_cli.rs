@@ -23,12 +23,12 @@ fn s(p: &Path) -> &str {
 
 const FINGERPRINTS: [&str; 3] = ["350826d2", "74ee38f0", "886fee83"];
 
-/// A signer with cosigner `i`'s seed; returns (identity, BIP-48 multisig key).
-fn btc_signer(w: &World, who: &str, i: usize) -> (String, String) {
-    use sha2::Digest;
+/// A signer whose Bitcoin key is the BIP-32 seed `seed_hex`; returns (identity, BIP-48 multisig
+/// key on regtest).
+fn btc_key(w: &World, who: &str, seed_hex: &str) -> (String, String, serde_json::Value) {
     let id = w.init_signer(who);
     let seed = w.p(&format!("{who}.seed"));
-    std::fs::write(&seed, hex::encode(sha2::Sha256::digest(format!("seed{i}")))).unwrap();
+    std::fs::write(&seed, seed_hex).unwrap();
     let out = w
         .signer(
             who,
@@ -46,8 +46,16 @@ fn btc_signer(w: &World, who: &str, i: usize) -> (String, String) {
         )
         .ok()
         .json();
-    assert_eq!(out["fingerprint"], FINGERPRINTS[i]);
     let key = out["multisig_key"].as_str().unwrap().to_owned();
+    (id, key, out)
+}
+
+/// A signer with cosigner `i`'s seed; returns (identity, BIP-48 multisig key).
+fn btc_signer(w: &World, who: &str, i: usize) -> (String, String) {
+    use sha2::Digest;
+    let seed = hex::encode(sha2::Sha256::digest(format!("seed{i}")));
+    let (id, key, out) = btc_key(w, who, &seed);
+    assert_eq!(out["fingerprint"], FINGERPRINTS[i]);
     assert!(
         key.starts_with(&format!("[{}/48'/1'/0'/2']tpub", FINGERPRINTS[i])),
         "{key}"
@@ -269,29 +277,7 @@ fn multisig_vault_pays_and_sweeps_to_a_rotated_descriptor() {
     drop(bundle);
 
     // Rotation: carol out, dave in; the coins are swept to the new descriptor.
-    let (dave, kd) = {
-        let id = w.init_signer("dave");
-        let seed = w.p("dave.seed");
-        std::fs::write(&seed, "11".repeat(32)).unwrap();
-        let out = w
-            .signer(
-                "dave",
-                &[
-                    "--json",
-                    "key",
-                    "add",
-                    "--chain",
-                    "bitcoin",
-                    "--secret-file",
-                    s(&seed),
-                    "--network",
-                    "regtest",
-                ],
-            )
-            .ok()
-            .json();
-        (id, out["multisig_key"].as_str().unwrap().to_owned())
-    };
+    let (dave, kd, _) = btc_key(&w, "dave", &"11".repeat(32));
     let new_desc = w
         .airlock(&[
             "--json",

@@ -127,6 +127,36 @@ fn detail<'a>(review: &'a serde_json::Value, label: &str) -> Option<&'a str> {
         .and_then(|d| d[1].as_str())
 }
 
+/// The coordinator deploys the Safe contracts and creates a Safe of `owners` (addresses) with
+/// `threshold`; the test funds it with 10 ETH. Returns the vault account text `create-safe` prints.
+fn create_funded_safe(w: &World, chain: &Chain, owners: &[&str], threshold: u32) -> String {
+    let deployment = w.p("safe-deployment.json");
+    w.airlock(&["eth", "deploy-safe-contracts", "--out", s(&deployment)])
+        .ok();
+    let threshold = threshold.to_string();
+    let mut args = vec![
+        "--json",
+        "eth",
+        "create-safe",
+        "--deployment",
+        s(&deployment),
+    ];
+    for owner in owners {
+        args.extend_from_slice(&["--owner", owner]);
+    }
+    args.extend_from_slice(&["--threshold", &threshold]);
+    let created = w.airlock(&args).ok().json();
+    let safe = created["safe"].as_str().unwrap().to_owned();
+    chain
+        .rpc
+        .call(
+            "anvil_setBalance",
+            json!([safe, format!("0x{:x}", 10 * ETH)]),
+        )
+        .unwrap();
+    created["account"].as_str().unwrap().to_owned()
+}
+
 /// A 2-of-3 Safe: deployed and created by the coordinator, registered as a vault, a payment and
 /// a MultiSendCallOnly batch executed, then carol's key rotated out for dave's (`swapOwner`
 /// on chain, then vault v2), and a payment under v2.
@@ -136,36 +166,7 @@ fn safe_vault_pays_batches_and_rotates_an_owner() {
     let (alice, a) = eth_signer(&w, "alice", 1);
     let (bob, b) = eth_signer(&w, "bob", 2);
     let (carol, c) = eth_signer(&w, "carol", 3);
-    let deployment = w.p("safe-deployment.json");
-    w.airlock(&["eth", "deploy-safe-contracts", "--out", s(&deployment)])
-        .ok();
-    let created = w
-        .airlock(&[
-            "--json",
-            "eth",
-            "create-safe",
-            "--deployment",
-            s(&deployment),
-            "--owner",
-            &a,
-            "--owner",
-            &b,
-            "--owner",
-            &c,
-            "--threshold",
-            "2",
-        ])
-        .ok()
-        .json();
-    let safe = created["safe"].as_str().unwrap().to_owned();
-    let account = created["account"].as_str().unwrap().to_owned();
-    chain
-        .rpc
-        .call(
-            "anvil_setBalance",
-            json!([safe, format!("0x{:x}", 10 * ETH)]),
-        )
-        .unwrap();
+    let account = create_funded_safe(&w, &chain, &[&a, &b, &c], 2);
     let signers = [
         format!("alice:ops:{alice}:{a}"),
         format!("bob:ops:{bob}:{b}"),
@@ -524,35 +525,7 @@ fn figure_safe_proposal_to_exec() {
     let (alice, a) = eth_signer(&w, "alice", 1);
     let (bob, b) = eth_signer(&w, "bob", 2);
     let (carol, c) = eth_signer(&w, "carol", 3);
-    let deployment = w.p("d.json");
-    w.airlock(&["eth", "deploy-safe-contracts", "--out", s(&deployment)])
-        .ok();
-    let created = w
-        .airlock(&[
-            "--json",
-            "eth",
-            "create-safe",
-            "--deployment",
-            s(&deployment),
-            "--owner",
-            &a,
-            "--owner",
-            &b,
-            "--owner",
-            &c,
-            "--threshold",
-            "2",
-        ])
-        .ok()
-        .json();
-    let safe = created["safe"].as_str().unwrap().to_owned();
-    chain
-        .rpc
-        .call(
-            "anvil_setBalance",
-            json!([safe, format!("0x{:x}", 10 * ETH)]),
-        )
-        .unwrap();
+    let account = create_funded_safe(&w, &chain, &[&a, &b, &c], 2);
     w.make_vault(
         &[
             "--vault",
@@ -562,7 +535,7 @@ fn figure_safe_proposal_to_exec() {
             "--network",
             "anvil",
             "--account",
-            created["account"].as_str().unwrap(),
+            &account,
             "--signer",
             &format!("alice:ops:{alice}:{a}"),
             "--signer",
@@ -684,33 +657,7 @@ fn safe_owner_signs_through_a_softhsm_token() {
     let b = added["chain_key"].as_str().unwrap().to_owned();
     assert!(b.starts_with("0x") && b.len() == 42, "{b}");
 
-    let deployment = w.p("d.json");
-    w.airlock(&["eth", "deploy-safe-contracts", "--out", s(&deployment)])
-        .ok();
-    let created = w
-        .airlock(&[
-            "--json",
-            "eth",
-            "create-safe",
-            "--deployment",
-            s(&deployment),
-            "--owner",
-            &a,
-            "--owner",
-            &b,
-            "--threshold",
-            "2",
-        ])
-        .ok()
-        .json();
-    let safe = created["safe"].as_str().unwrap().to_owned();
-    chain
-        .rpc
-        .call(
-            "anvil_setBalance",
-            json!([safe, format!("0x{:x}", 10 * ETH)]),
-        )
-        .unwrap();
+    let account = create_funded_safe(&w, &chain, &[&a, &b], 2);
     let vault_file = w.make_vault(
         &[
             "--vault",
@@ -720,7 +667,7 @@ fn safe_owner_signs_through_a_softhsm_token() {
             "--network",
             "anvil",
             "--account",
-            created["account"].as_str().unwrap(),
+            &account,
             "--signer",
             &format!("alice:ops:{alice}:{a}"),
             "--signer",
