@@ -92,7 +92,7 @@ fn setup() -> Setup {
     .unwrap();
     let stranger = WalletKeys::random(&mut rand_core::OsRng);
     node_proc.mine(&wallet.primary_address().to_string(), 2);
-    node_proc.mine(&stranger.primary_address(NET).to_string(), 300);
+    node_proc.mine(&stranger.primary_address(NET).to_string(), 500);
     let ours = node.scan(wallet.keys().view_keys(), 0).unwrap();
     let theirs = node.scan(stranger.view_keys(), 0).unwrap();
     assert_eq!(ours.len(), 2);
