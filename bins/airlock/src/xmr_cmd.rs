@@ -5,8 +5,10 @@
 //!   states live in the home's `monero/` directory;
 //! - `vault-account` turns the signer's view-only JSON (Feather's format) into the vault's
 //!   account text;
-//! - `sync` rescans a vault from its restore height, `balance` shows total, unlocked and
-//!   unverified (outputs without a key image) amounts from the last sync;
+//! - `sync` scans the blocks since the last sync (the first from the vault's restore height:
+//!   primary address and subaddresses within the lookahead; reorgs rolled back), `balance`
+//!   shows total, unlocked and unverified (outputs without a key image) amounts from the last
+//!   sync, `outputs` lists every output with its state;
 //! - `export-outputs` / `import-key-images` are the coordinator's half of the key-image sync
 //!   with the offline signer.
 //!
@@ -18,8 +20,10 @@ use std::path::{Path, PathBuf};
 use airlock_chain_monero::MoneroVault;
 use airlock_chain_monero::keys::MoneroNetwork;
 use airlock_chain_monero::review::format_xmr;
+use airlock_chain_monero::subaddress::Lookahead;
 use airlock_chain_monero::wallet::ViewOnlyExport;
-use airlock_chain_monero_online::online_chain::{MoneroOnline, MoneroSettings, VaultScanState};
+use airlock_chain_monero_online::online_chain::{MoneroBalance, MoneroOnline, MoneroSettings};
+use airlock_chain_monero_online::scan::{OwnedOutput, ScanState, SyncReport};
 use airlock_cli_support::{CliError, CliResult, print_json};
 use airlock_coordinator::CoordinatorHome;
 use airlock_coordinator::chains::{self, ChainSettings};
@@ -37,7 +41,8 @@ pub enum XmrCommand {
         #[arg(long, default_value = "mainnet")]
         network: String,
     },
-    /// Rescan a Monero vault from its restore height and show its balance.
+    /// Scan a Monero vault's new blocks (the first time from its restore height) and show its
+    /// balance.
     Sync {
         #[arg(long)]
         vault: String,
@@ -47,12 +52,31 @@ pub enum XmrCommand {
         #[arg(long)]
         vault: String,
     },
-    /// Write the outputs file the signer turns into key images.
+    /// A receive address of a Monero vault: a subaddress (account, index) its scan watches. By
+    /// default the next unused index of the account.
+    Receive {
+        #[arg(long)]
+        vault: String,
+        #[arg(long, default_value_t = 0)]
+        account: u32,
+        #[arg(long)]
+        index: Option<u32>,
+    },
+    /// Every output of a Monero vault at its last sync: amount, address, lock and key-image
+    /// state ("needs key image" until the signer's key images are imported).
+    Outputs {
+        #[arg(long)]
+        vault: String,
+    },
+    /// Write the outputs file the signer turns into key images (the outputs without one).
     ExportOutputs {
         #[arg(long)]
         vault: String,
         #[arg(long)]
         out: PathBuf,
+        /// Every output, including those whose key image is already known.
+        #[arg(long)]
+        all: bool,
     },
     /// Import the signer's key-image file (checked: this wallet's outputs, valid proofs).
     ImportKeyImages {
@@ -110,20 +134,43 @@ fn vault_spec(home: &Path, vault: &str) -> CliResult<MoneroVault> {
     Ok(MoneroVault::from_vault(&def)?)
 }
 
-fn show_balance(json: bool, vault: &str, state: &VaultScanState) {
-    let b = state.balance();
+fn show_balance(json: bool, vault: &str, state: &ScanState, report: Option<&SyncReport>) {
+    let b = MoneroBalance::of(state);
     if json {
-        print_json(&json!({
+        let mut out = json!({
             "vault": vault,
-            "primary_address": state.primary_address,
+            "primary_address": state.primary_address(),
             "chain_height": b.chain_height,
             "total": b.total,
             "unlocked": b.unlocked,
             "unverified": b.unverified,
             "outputs": b.outputs,
             "unverified_outputs": b.unverified_outputs,
-        }));
+        });
+        if let Some(r) = report {
+            out["sync"] = json!({
+                "scanned_from": r.scanned_from,
+                "blocks_scanned": r.blocks_scanned,
+                "new_outputs": r.new_outputs,
+                "new_spends": r.new_spends,
+                "reorg_fork_height": r.reorg_fork_height,
+                "rolled_back_outputs": r.rolled_back_outputs,
+            });
+        }
+        print_json(&out);
     } else {
+        if let Some(r) = report {
+            println!(
+                "scanned {} block(s) from height {}: {} new output(s), {} spend(s) seen",
+                r.blocks_scanned, r.scanned_from, r.new_outputs, r.new_spends
+            );
+            if let Some(fork) = r.reorg_fork_height {
+                println!(
+                    "reorg: rolled back to height {fork}, {} output(s) dropped",
+                    r.rolled_back_outputs
+                );
+            }
+        }
         println!("vault {vault} at height {}", b.chain_height);
         println!("  total      {}", format_xmr(b.total));
         println!("  unlocked   {}", format_xmr(b.unlocked));
@@ -133,6 +180,109 @@ fn show_balance(json: bool, vault: &str, state: &VaultScanState) {
             b.unverified_outputs
         );
     }
+}
+
+fn output_status(state: &ScanState, o: &OwnedOutput) -> &'static str {
+    match (&o.spent, o.key_image) {
+        (Some(_), _) => "spent",
+        (None, None) => "needs key image",
+        (None, Some(_)) if state.is_unlocked(o) => "unspent",
+        (None, Some(_)) => "locked",
+    }
+}
+
+fn show_outputs(json: bool, vault: &str, state: &ScanState) {
+    if json {
+        let outputs: Vec<_> = state
+            .outputs()
+            .iter()
+            .map(|o| {
+                json!({
+                    "tx_hash": hex::encode(o.tx_hash),
+                    "index_in_tx": o.index_in_tx,
+                    "global_index": o.global_index,
+                    "block_height": o.block_height,
+                    "amount": o.amount,
+                    "account": o.address.account,
+                    "index": o.address.index,
+                    "coinbase": o.coinbase,
+                    "unlocked": state.is_unlocked(o),
+                    "key_image_known": o.key_image.is_some(),
+                    "spent": o.spent.is_some(),
+                    "status": output_status(state, o),
+                })
+            })
+            .collect();
+        print_json(
+            &json!({ "vault": vault, "chain_height": state.scanned_height(), "outputs": outputs }),
+        );
+        return;
+    }
+    println!(
+        "vault {vault} at height {}: {} output(s)",
+        state.scanned_height(),
+        state.outputs().len()
+    );
+    for o in state.outputs() {
+        println!(
+            "  {}:{}  height {:>8}  {:>20}  address {}{}  {}{}",
+            hex::encode(o.tx_hash),
+            o.index_in_tx,
+            o.block_height,
+            format_xmr(o.amount),
+            o.address,
+            if o.coinbase { " (coinbase)" } else { "" },
+            output_status(state, o),
+            if state.is_unlocked(o) || o.spent.is_some() {
+                ""
+            } else {
+                ", locked"
+            },
+        );
+    }
+}
+
+/// The subaddress (`account`, `index`) of the vault, the index defaulting to the account's next
+/// unused one. Refused beyond the lookahead the vault's scan watches (50 accounts past the
+/// highest used one, 200 indices past the highest used index of the account).
+fn receive_address(
+    spec: &MoneroVault,
+    outputs: &[OwnedOutput],
+    account: u32,
+    index: Option<u32>,
+) -> CliResult<(String, u32, u32)> {
+    let lookahead = Lookahead::default();
+    let highest_account = outputs.iter().map(|o| o.address.account).max().unwrap_or(0);
+    let highest_index = outputs
+        .iter()
+        .filter(|o| o.address.account == account)
+        .map(|o| o.address.index)
+        .max();
+    let index = index.unwrap_or(match highest_index {
+        Some(i) => i.saturating_add(1),
+        None if account == 0 => 1,
+        None => 0,
+    });
+    if account >= highest_account.saturating_add(lookahead.accounts)
+        || index >= highest_index.unwrap_or(0).saturating_add(lookahead.indices)
+    {
+        return Err(CliError::new(format!(
+            "subaddress {account}/{index} is beyond what the vault's scan watches ({} accounts \
+             past the highest used one, {} indices past the highest used index): funds sent there \
+             would not be seen",
+            lookahead.accounts, lookahead.indices
+        )));
+    }
+    let address = spec.view.address(spec.network, account, index).to_string();
+    Ok((address, account, index))
+}
+
+fn synced_state(home: &Path, vault: &str, spec: &MoneroVault) -> CliResult<ScanState> {
+    chain(home)?.load_state(spec)?.ok_or_else(|| {
+        CliError::new(format!(
+            "vault {vault:?} was never synced: `airlock xmr sync --vault {vault}`"
+        ))
+    })
 }
 
 pub fn run(home: &Path, json: bool, cmd: XmrCommand) -> CliResult {
@@ -158,23 +308,44 @@ pub fn run(home: &Path, json: bool, cmd: XmrCommand) -> CliResult {
         }
         XmrCommand::Sync { vault } => {
             let spec = vault_spec(home, &vault)?;
-            let state = chain(home)?.sync(&spec)?;
-            show_balance(json, &vault, &state);
+            let (report, state) = chain(home)?.sync(&spec)?;
+            show_balance(json, &vault, &state, Some(&report));
             Ok(())
         }
         XmrCommand::Balance { vault } => {
             let spec = vault_spec(home, &vault)?;
-            let state = chain(home)?.load_state(&spec)?.ok_or_else(|| {
-                CliError::new(format!(
-                    "vault {vault:?} was never synced: `airlock xmr sync --vault {vault}`"
-                ))
-            })?;
-            show_balance(json, &vault, &state);
+            let state = synced_state(home, &vault, &spec)?;
+            show_balance(json, &vault, &state, None);
             Ok(())
         }
-        XmrCommand::ExportOutputs { vault, out } => {
+        XmrCommand::Receive {
+            vault,
+            account,
+            index,
+        } => {
             let spec = vault_spec(home, &vault)?;
-            let file = chain(home)?.export_outputs(&spec)?;
+            let state = chain(home)?.load_state(&spec)?;
+            let outputs = state.as_ref().map(|s| s.outputs()).unwrap_or_default();
+            let (address, account, index) = receive_address(&spec, outputs, account, index)?;
+            if json {
+                print_json(&json!({
+                    "vault": vault, "address": address, "account": account, "index": index,
+                }));
+            } else {
+                println!("{address}");
+                eprintln!("vault {vault}, account {account}, index {index}");
+            }
+            Ok(())
+        }
+        XmrCommand::Outputs { vault } => {
+            let spec = vault_spec(home, &vault)?;
+            let state = synced_state(home, &vault, &spec)?;
+            show_outputs(json, &vault, &state);
+            Ok(())
+        }
+        XmrCommand::ExportOutputs { vault, out, all } => {
+            let spec = vault_spec(home, &vault)?;
+            let file = chain(home)?.export_outputs(&spec, all)?;
             airlock_transport::write_atomic(&out, &file.to_bytes())?;
             if json {
                 print_json(&json!({ "vault": vault, "outputs": file.outputs.len(), "file": out }));
@@ -193,7 +364,7 @@ pub fn run(home: &Path, json: bool, cmd: XmrCommand) -> CliResult {
             if !json {
                 println!("{count} key image(s) imported");
             }
-            show_balance(json, &vault, &state);
+            show_balance(json, &vault, &state, None);
             Ok(())
         }
     }

@@ -1,17 +1,21 @@
-//! The coordinator's half of Airlock's Monero chain: monerod RPC (transaction building, key-image
-//! status, broadcast) and [`online_chain::MoneroOnline`], the `ChainOnline` of `monero` vaults
-//! with their scan state.
+//! The coordinator's half of Airlock's Monero chain:
 //!
-//! `tx` is the very source file of `airlock-chain-monero`'s `tx` module (feature `online` there,
-//! used by that crate's regtest tests), compiled here so that the coordinator gets it without
-//! the signer's graph ever containing tokio or an RPC client. The offline modules it refers to
-//! (`crate::error`, `crate::keys`, `crate::keyimages`) are re-exported from the offline crate.
+//! - [`daemon`]: a blocking monerod client (bulk `get_blocks.bin`, key-image status);
+//! - [`scan`]: the view-only vault scanner and its scan state (subaddresses with a lookahead,
+//!   unlock rules, reorgs, key-image knowledge);
+//! - [`tx`]: building unsigned transactions (fee and decoys from monerod), broadcast,
+//!   confirmations;
+//! - [`online_chain::MoneroOnline`]: the `ChainOnline` of `monero` vaults over all three.
 //!
-//! This crate must never hold a spend key and is never a dependency of the signer.
+//! The offline modules (`keys`, `keyimages`, `review`, …) are re-exported from
+//! `airlock-chain-monero`, which the signer links. This crate must never hold a spend key and is
+//! never a dependency of the signer.
 
-pub use airlock_chain_monero::{CHAIN, error, keyimages, keys, review, vault_spec, wallet};
+pub use airlock_chain_monero::{
+    CHAIN, error, keyimages, keys, review, seed, subaddress, vault_spec, wallet,
+};
 
-#[path = "../../airlock-chain-monero/src/tx.rs"]
-pub mod tx;
-
+pub mod daemon;
 pub mod online_chain;
+pub mod scan;
+pub mod tx;

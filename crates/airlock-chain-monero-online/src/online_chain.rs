@@ -1,18 +1,23 @@
-//! The coordinator's `monero` chain (feature `online`): [`MoneroOnline`] implements
+//! The coordinator's `monero` chain: [`MoneroOnline`] implements
 //! `airlock_core::chain::ChainOnline` against monerod, and keeps each view-only vault's scan
 //! state.
 //!
-//! - Scan state: one JSON file per wallet in the coordinator's `monero/` directory
-//!   (`<first 16 bytes of SHA-256(primary address)>.json`, replaced atomically): the outputs found
-//!   from the vault's restore height (output key, key offset, amount, height, coinbase), the key
-//!   image of each once the signer has sent it across the gap, and whether it is spent. A sync
-//!   rescans from the restore height (so a reorg is absorbed by the next sync) and keeps the key
-//!   images already learned; a daemon that fails mid-sync leaves the previous file untouched.
-//! - Balance: `total` (outputs not known to be spent), `unlocked` (10 blocks, 60 for coinbase),
-//!   `unverified` (outputs whose key image is unknown: they may already be spent).
-//! - `build`: inputs from the scan with known, unspent key images; fee rate and decoys from
-//!   monerod; change to the vault's primary address ([`crate::tx::MoneroNode::build_unsigned`]).
-//!   The proposal's spends are the inputs' key images.
+//! - Scan state: one [`ScanState`] file per wallet in the coordinator's `monero/` directory
+//!   (`<first 16 bytes of SHA-256(primary address)>.scan.json`, replaced atomically): the outputs
+//!   found from the vault's restore height on the primary address and every subaddress within
+//!   the lookahead (wallet2's 50 accounts × 200 indices, growing past each used one), block
+//!   hashes for reorg detection, and the key image of each output once the signer has sent it
+//!   across the gap. A sync scans only the blocks since the last one (a reorg rolls back what was
+//!   above the fork first); a daemon that fails or lies mid-sync leaves the file untouched.
+//! - Before the first scan, the 1,440 blocks below the restore height are probed: an output of
+//!   the wallet there means the restore height is above its first output, which is refused.
+//! - Balance: `total` (outputs not known to be spent), `unlocked` (10 blocks, 60 for coinbase,
+//!   and the transaction's own unlock time), `unverified` (outputs whose key image is unknown:
+//!   they may already be spent — Feather's crossed-out eye).
+//! - `build`: syncs, then spends only unlocked outputs with known, unspent key images (fee rate
+//!   and decoys from monerod, change to the vault's primary address;
+//!   [`crate::tx::MoneroNode::build_unsigned`]). The proposal's spends are the inputs' key
+//!   images.
 //! - `verify_signature` / `finalize`: the signer's material must be the proposal's transaction
 //!   signed ([`crate::review::verify_signed`]) with exactly the proposal's key images.
 //! - `broadcast` refuses a transaction whose key images are already spent (a replay), and names
@@ -27,59 +32,24 @@ use airlock_core::chain::{
     BuiltPayload, ChainError, ChainOnline, ChainReview, ChainSecret, Description, FinalTransaction,
 };
 use airlock_core::{Intent, Proposal, VaultDefinition};
-use monero_wallet::{COINBASE_LOCK_WINDOW, DEFAULT_LOCK_WINDOW};
 use serde::{Deserialize, Serialize};
 use sha2::Digest;
 
+use crate::daemon::DaemonClient;
 use crate::error::MoneroError;
-use crate::keyimages::{ExportedOutput, KeyImagesFile, OutputsFile};
-use crate::review::verify_signed;
-use crate::tx::MoneroNode;
+use crate::keyimages::{KeyImagesFile, OutputsFile};
+use crate::review::{format_xmr, verify_signed};
+use crate::scan::{ScanKeys, ScanState, StateFileError, SyncOptions, SyncReport, ViewScanner};
+use crate::subaddress::Lookahead;
+use crate::tx::{MoneroNode, SpendableOutput};
 use crate::vault_spec::{MoneroVault, MoneroVaultReview};
+
+/// Blocks below a vault's restore height checked for the wallet's outputs before its first scan
+/// (two days of Monero blocks).
+pub const RESTORE_HEIGHT_PROBE: u64 = 1440;
 
 fn err(message: impl Into<String>) -> ChainError {
     ChainError::new(crate::CHAIN, message)
-}
-
-/// One output of the vault as the coordinator tracks it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TrackedOutput {
-    /// The one-time output key `P`, hex.
-    pub output_key: String,
-    /// The key offset `k` (`P = (b + k)·G`), hex.
-    pub key_offset: String,
-    /// Atomic units.
-    pub amount: u64,
-    pub block_height: u64,
-    pub coinbase: bool,
-    /// Known once the signer has signed key images for it.
-    pub key_image: Option<String>,
-    /// Spent in the chain or the pool (known only with the key image).
-    pub spent: bool,
-}
-
-impl TrackedOutput {
-    fn unlocked_at(&self, chain_height: u64) -> bool {
-        let window = if self.coinbase {
-            COINBASE_LOCK_WINDOW
-        } else {
-            DEFAULT_LOCK_WINDOW
-        } as u64;
-        self.block_height + window <= chain_height
-    }
-}
-
-/// The scan state of one view-only wallet.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct VaultScanState {
-    pub network: String,
-    pub primary_address: String,
-    pub restore_height: u64,
-    /// Blocks in the chain at the last sync.
-    pub chain_height: u64,
-    pub outputs: Vec<TrackedOutput>,
 }
 
 /// Balances in atomic units.
@@ -93,64 +63,35 @@ pub struct MoneroBalance {
     pub unverified: u64,
     pub outputs: usize,
     pub unverified_outputs: usize,
+    /// Blocks scanned (the chain's height at the last sync).
     pub chain_height: u64,
 }
 
-impl VaultScanState {
-    pub fn balance(&self) -> MoneroBalance {
-        let mut b = MoneroBalance {
-            chain_height: self.chain_height,
-            ..MoneroBalance::default()
-        };
-        for o in self.outputs.iter().filter(|o| !o.spent) {
-            b.total += o.amount;
-            b.outputs += 1;
-            if o.unlocked_at(self.chain_height) {
-                b.unlocked += o.amount;
-            }
-            if o.key_image.is_none() {
-                b.unverified += o.amount;
-                b.unverified_outputs += 1;
-            }
+impl MoneroBalance {
+    pub fn of(state: &ScanState) -> MoneroBalance {
+        let b = state.balance();
+        MoneroBalance {
+            total: b.total,
+            unlocked: b.unlocked,
+            unverified: b.unverified,
+            outputs: b.outputs,
+            unverified_outputs: state
+                .unspent_outputs()
+                .filter(|o| o.needs_key_image())
+                .count(),
+            chain_height: state.scanned_height(),
         }
-        b
-    }
-
-    /// The outputs file for the signer (every output found, so that all key images come back).
-    pub fn outputs_file(&self, spec: &MoneroVault) -> Result<OutputsFile, MoneroError> {
-        let outputs = self
-            .outputs
-            .iter()
-            .map(|o| {
-                Ok(ExportedOutput {
-                    output_key: hex32(&o.output_key)?,
-                    key_offset: hex32(&o.key_offset)?,
-                    amount: o.amount,
-                })
-            })
-            .collect::<Result<Vec<_>, MoneroError>>()?;
-        Ok(OutputsFile {
-            network: spec.network,
-            primary_address: spec.primary_address.clone(),
-            outputs,
-        })
-    }
-
-    fn known_key_images(&self) -> Result<BTreeMap<[u8; 32], [u8; 32]>, MoneroError> {
-        self.outputs
-            .iter()
-            .filter_map(|o| o.key_image.as_ref().map(|k| (&o.output_key, k)))
-            .map(|(p, k)| Ok((hex32(p)?, hex32(k)?)))
-            .collect()
     }
 }
 
-fn hex32(text: &str) -> Result<[u8; 32], MoneroError> {
-    let mut out = [0u8; 32];
-    hex::decode_to_slice(text, &mut out).map_err(|_| {
-        MoneroError::invalid(format!("scan state: {text:?} is not 32 bytes of hex"))
-    })?;
-    Ok(out)
+/// The unlocked outputs of `state` that a transaction may spend: key image known, not known to
+/// be spent.
+pub fn spendable_outputs(state: &ScanState) -> Vec<SpendableOutput> {
+    state
+        .unspent_outputs()
+        .filter(|o| state.is_unlocked(o))
+        .filter_map(SpendableOutput::from_owned)
+        .collect()
 }
 
 /// The coordinator's Monero settings (in its `chains.json`).
@@ -173,149 +114,200 @@ impl MoneroSettings {
 pub struct MoneroOnline {
     daemon: String,
     state_dir: PathBuf,
+    lookahead: Lookahead,
+}
+
+fn daemon_error(e: impl std::fmt::Display) -> MoneroError {
+    MoneroError::daemon(e.to_string())
 }
 
 impl MoneroOnline {
-    /// A monerod at `daemon` (`http://host:port`), scan states under `state_dir`.
+    /// A monerod at `daemon` (`http://host:port`), scan states under `state_dir`, wallet2's
+    /// subaddress lookahead.
     pub fn new(daemon: &str, state_dir: &Path) -> MoneroOnline {
         MoneroOnline {
             daemon: daemon.to_owned(),
             state_dir: state_dir.to_owned(),
+            lookahead: Lookahead::default(),
         }
     }
 
+    /// monerod's RPC client for transactions and key-image status.
     pub fn node(&self) -> Result<MoneroNode, MoneroError> {
         MoneroNode::connect(&self.daemon)
+    }
+
+    fn client(&self) -> Result<DaemonClient, MoneroError> {
+        DaemonClient::connect(&self.daemon).map_err(daemon_error)
     }
 
     /// Where a wallet's scan state lives.
     pub fn state_path(&self, spec: &MoneroVault) -> PathBuf {
         let digest = sha2::Sha256::digest(spec.primary_address.as_bytes());
         self.state_dir
-            .join(format!("{}.json", hex::encode(&digest[..16])))
+            .join(format!("{}.scan.json", hex::encode(&digest[..16])))
     }
 
     /// The saved scan state, `None` before the first sync.
-    pub fn load_state(&self, spec: &MoneroVault) -> Result<Option<VaultScanState>, MoneroError> {
+    pub fn load_state(&self, spec: &MoneroVault) -> Result<Option<ScanState>, MoneroError> {
         let path = self.state_path(spec);
-        let bytes = match std::fs::read(&path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(MoneroError::File(format!("{}: {e}", path.display()))),
+        let state = match ScanState::load(&path) {
+            Ok(state) => state,
+            Err(StateFileError::Io { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound =>
+            {
+                return Ok(None);
+            }
+            Err(e) => return Err(MoneroError::File(e.to_string())),
         };
-        let state: VaultScanState = serde_json::from_slice(&bytes)
-            .map_err(|e| MoneroError::File(format!("{} is damaged: {e}", path.display())))?;
-        if state.primary_address != spec.primary_address {
+        if state.primary_address() != spec.primary_address {
             return Err(MoneroError::File(format!(
                 "{} holds the state of {}, not {}",
                 path.display(),
-                state.primary_address,
+                state.primary_address(),
                 spec.primary_address
             )));
         }
         Ok(Some(state))
     }
 
-    fn require_state(&self, spec: &MoneroVault) -> Result<VaultScanState, MoneroError> {
+    fn require_state(&self, spec: &MoneroVault) -> Result<ScanState, MoneroError> {
         self.load_state(spec)?.ok_or_else(|| {
             MoneroError::refused("this vault was never synced: run `airlock xmr sync --vault …`")
         })
     }
 
-    fn save_state(&self, spec: &MoneroVault, state: &VaultScanState) -> Result<(), MoneroError> {
+    fn save_state(&self, spec: &MoneroVault, state: &ScanState) -> Result<(), MoneroError> {
         std::fs::create_dir_all(&self.state_dir)
             .map_err(|e| MoneroError::File(format!("{}: {e}", self.state_dir.display())))?;
-        let json = serde_json::to_vec_pretty(state).expect("scan state serializes");
-        airlock_transport::write_atomic(&self.state_path(spec), &json)
+        state
+            .save(&self.state_path(spec))
             .map_err(|e| MoneroError::File(e.to_string()))
     }
 
-    /// Rescans the wallet from its restore height, keeps the key images already learned, asks
-    /// monerod which are spent, and saves the state. Nothing is written when the daemon fails.
-    pub fn sync(&self, spec: &MoneroVault) -> Result<VaultScanState, MoneroError> {
+    /// Brings the wallet's scan state to monerod's tip (the first sync scans from the vault's
+    /// restore height; later ones only new blocks, after rolling back a reorg), asks monerod
+    /// which outputs with known key images are spent, and saves the state. Nothing is written
+    /// when the daemon fails or answers garbage.
+    pub fn sync(&self, spec: &MoneroVault) -> Result<(SyncReport, ScanState), MoneroError> {
+        let keys = ScanKeys::from_view_keys(&spec.view, spec.network)
+            .map_err(|e| MoneroError::invalid(e.to_string()))?;
+        let client = self.client()?;
+        let chain_height = client.height().map_err(daemon_error)?;
+        if spec.restore_height > chain_height {
+            return Err(MoneroError::refused(format!(
+                "the vault's restore height {} is above the chain's height {chain_height} at {}: \
+                 wrong daemon or network, or a mistyped restore height",
+                spec.restore_height, self.daemon
+            )));
+        }
         let previous = self.load_state(spec)?;
-        let known: BTreeMap<String, String> = previous
-            .iter()
-            .flat_map(|s| s.outputs.iter())
-            .filter_map(|o| o.key_image.clone().map(|k| (o.output_key.clone(), k)))
-            .collect();
-        let node = self.node()?;
-        let scanned = node.scan(&spec.view, spec.restore_height)?;
-        let chain_height = node.height()?;
-        let mut outputs: Vec<TrackedOutput> = scanned
-            .iter()
-            .map(|o| {
-                let output_key = hex::encode(o.output_key());
-                TrackedOutput {
-                    key_image: known.get(&output_key).cloned(),
-                    output_key,
-                    key_offset: hex::encode(o.to_exported().key_offset),
-                    amount: o.amount(),
-                    block_height: o.block_height,
-                    coinbase: o.coinbase,
-                    spent: false,
+        let mut carried_key_images = BTreeMap::new();
+        let mut state = match previous {
+            Some(state) if state.restore_height() == spec.restore_height => state,
+            other => {
+                // A new vault version with another restore height: rescan, keep what the
+                // signer already proved.
+                for o in other.iter().flat_map(|s| s.outputs()) {
+                    if let Some(image) = o.key_image {
+                        carried_key_images.insert(o.output_key, image);
+                    }
                 }
-            })
-            .collect();
-        refresh_spent(&node, &mut outputs)?;
-        let state = VaultScanState {
-            network: spec.network.name().to_owned(),
-            primary_address: spec.primary_address.clone(),
-            restore_height: spec.restore_height,
-            chain_height,
-            outputs,
+                ScanState::new(&keys, spec.restore_height, self.lookahead)
+            }
         };
+        let mut scanner = ViewScanner::new(keys, state.lookahead());
+        if state.scanned_height() == spec.restore_height {
+            self.check_nothing_below_restore_height(&mut scanner, &client, spec)?;
+        }
+        let report = scanner
+            .sync(&mut state, &client, SyncOptions::default())
+            .map_err(daemon_error)?;
+        carried_key_images.retain(|p, _| state.outputs().iter().any(|o| o.output_key == *p));
+        state
+            .import_key_images_by_output_key(&carried_key_images)
+            .map_err(|e| MoneroError::File(e.to_string()))?;
+        state
+            .refresh_spent_from_daemon(&client)
+            .map_err(daemon_error)?;
         self.save_state(spec, &state)?;
-        Ok(state)
+        Ok((report, state))
     }
 
-    /// The outputs file to carry to the signer (from the last sync).
-    pub fn export_outputs(&self, spec: &MoneroVault) -> Result<OutputsFile, MoneroError> {
-        let state = self.require_state(spec)?;
-        if state.outputs.is_empty() {
-            return Err(MoneroError::refused(
-                "the vault has no outputs to export (sync after funds arrive)",
-            ));
+    /// Before the first scan: the [`RESTORE_HEIGHT_PROBE`] blocks below the restore height must
+    /// hold no output of the wallet. One there means the restore height is above the wallet's
+    /// first output, and the vault would silently miss funds: refused, naming the height.
+    fn check_nothing_below_restore_height(
+        &self,
+        scanner: &mut ViewScanner,
+        client: &DaemonClient,
+        spec: &MoneroVault,
+    ) -> Result<(), MoneroError> {
+        let end = spec.restore_height;
+        let mut first = end.saturating_sub(RESTORE_HEIGHT_PROBE);
+        while first < end {
+            let last = (first + 999).min(end - 1);
+            let blocks = client.scannable_blocks(first, last).map_err(daemon_error)?;
+            let found = scanner
+                .scan_blocks(first, &blocks, &Default::default())
+                .map_err(|e| MoneroError::daemon(format!("{}: {e}", self.daemon)))?;
+            if let Some(output) = found.outputs.first() {
+                return Err(MoneroError::refused(format!(
+                    "the vault's restore height {end} is above the wallet's first output: \
+                     block {} pays it {} (transaction {}); the vault would miss funds. \
+                     Register a vault version with restore_height={} or lower",
+                    output.block_height,
+                    format_xmr(output.amount),
+                    hex::encode(output.tx_hash),
+                    output.block_height
+                )));
+            }
+            first = last + 1;
         }
-        state.outputs_file(spec)
+        Ok(())
+    }
+
+    /// The outputs file to carry to the signer (from the last sync): the outputs whose key
+    /// image is unknown, or every output with `all`.
+    pub fn export_outputs(
+        &self,
+        spec: &MoneroVault,
+        all: bool,
+    ) -> Result<OutputsFile, MoneroError> {
+        let state = self.require_state(spec)?;
+        let file = state.outputs_file(spec.network, all);
+        if file.outputs.is_empty() {
+            return Err(MoneroError::refused(if state.outputs().is_empty() {
+                "the vault has no outputs to export (sync after funds arrive)"
+            } else {
+                "every output already has its key image (export them all again with --all)"
+            }));
+        }
+        Ok(file)
     }
 
     /// Imports the signer's key-image file: it must be this wallet's, for outputs this vault
-    /// found, with valid proofs. Returns how many outputs got a key image and the new state.
+    /// found, with valid proofs; then asks monerod which are spent. All or nothing. Returns how
+    /// many outputs got a key image and the new state.
     pub fn import_key_images(
         &self,
         spec: &MoneroVault,
         bytes: &[u8],
-    ) -> Result<(usize, VaultScanState), MoneroError> {
+    ) -> Result<(usize, ScanState), MoneroError> {
         let file = KeyImagesFile::from_bytes(bytes)?;
         let mut state = self.require_state(spec)?;
-        let exported = state.outputs_file(spec)?;
+        let exported = state.outputs_file(spec.network, true);
         let verified = file.verify(spec.network, &spec.primary_address, &exported)?;
-        for o in &mut state.outputs {
-            if let Some(image) = verified.get(&hex32(&o.output_key)?) {
-                o.key_image = Some(hex::encode(image));
-            }
-        }
-        let node = self.node()?;
-        refresh_spent(&node, &mut state.outputs)?;
+        let learned = state
+            .import_key_images_by_output_key(&verified)
+            .map_err(|e| MoneroError::not_ours(e.to_string()))?;
+        let client = self.client()?;
+        state
+            .refresh_spent_from_daemon(&client)
+            .map_err(daemon_error)?;
         self.save_state(spec, &state)?;
-        Ok((verified.len(), state))
+        Ok((learned, state))
     }
-}
-
-fn refresh_spent(node: &MoneroNode, outputs: &mut [TrackedOutput]) -> Result<(), MoneroError> {
-    let with_images: Vec<usize> = (0..outputs.len())
-        .filter(|i| outputs[*i].key_image.is_some())
-        .collect();
-    let images = with_images
-        .iter()
-        .map(|i| hex32(outputs[*i].key_image.as_deref().expect("filtered")))
-        .collect::<Result<Vec<_>, _>>()?;
-    let spent = node.key_images_spent(&images)?;
-    for (i, s) in with_images.into_iter().zip(spent) {
-        outputs[i].spent = s;
-    }
-    Ok(())
 }
 
 impl ChainReview for MoneroOnline {
@@ -362,8 +354,8 @@ fn checked_material(
 impl ChainOnline for MoneroOnline {
     fn build(&self, vault: &VaultDefinition, intent: &Intent) -> Result<BuiltPayload, ChainError> {
         let spec = MoneroVault::from_vault(vault)?;
-        let state = self.require_state(&spec)?;
-        let key_images = state.known_key_images()?;
+        self.require_state(&spec)?;
+        let (_, state) = self.sync(&spec)?;
         let destinations = intent
             .transfers
             .iter()
@@ -379,25 +371,23 @@ impl ChainOnline for MoneroOnline {
                 Ok((t.destination.clone(), amount))
             })
             .collect::<Result<Vec<_>, ChainError>>()?;
-        // Only outputs with a known key image that are not known spent can be inputs: rescan
-        // from the oldest of them (fresh data for decoy selection, not the saved state).
-        let from = state
-            .outputs
-            .iter()
-            .filter(|o| o.key_image.is_some() && !o.spent)
-            .map(|o| o.block_height)
-            .min()
-            .unwrap_or(spec.restore_height)
-            .max(spec.restore_height);
-        let node = self.node()?;
-        let candidates = node.scan(&spec.view, from)?;
-        let unsigned = node.build_unsigned(
-            spec.network,
-            &spec.view,
-            &candidates,
-            &key_images,
-            &destinations,
-        )?;
+        let candidates = spendable_outputs(&state);
+        let balance = MoneroBalance::of(&state);
+        let unsigned = self
+            .node()?
+            .build_unsigned(spec.network, &spec.view, &candidates, &destinations)
+            .map_err(|e| match e {
+                MoneroError::Refused(text) if balance.unverified > 0 => {
+                    MoneroError::refused(format!(
+                        "{text}; {} more in {} output(s) has no key image yet: \
+                     `airlock xmr export-outputs`, `airlock-signer xmr sign-key-images`, \
+                     `airlock xmr import-key-images`",
+                        format_xmr(balance.unverified),
+                        balance.unverified_outputs
+                    ))
+                }
+                other => other,
+            })?;
         Ok(BuiltPayload {
             payload: unsigned.payload,
             spends: unsigned.spends,

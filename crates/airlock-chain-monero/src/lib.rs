@@ -1,17 +1,14 @@
-//! Monero for Airlock: offline wallet, view-only export, key images and offline signing (default
-//! build); view-only scanning, transaction building and broadcast against monerod behind `online`.
-#[cfg(feature = "online")]
-pub mod daemon;
+//! Monero for Airlock, the offline half the signer links: wallet (seeds, keys), view-only export,
+//! subaddress derivation, key images, review and signing. Scanning, building and broadcasting
+//! against monerod live in `airlock-chain-monero-online`.
+//!
+//! This crate must never contain network code: the signer links it.
 pub mod error;
 pub mod keyimages;
 pub mod keys;
 pub mod review;
-#[cfg(feature = "online")]
-pub mod scan;
 pub mod seed;
 pub mod subaddress;
-#[cfg(feature = "online")]
-pub mod tx;
 pub mod vault_spec;
 pub mod wallet;
 /// The chain name used in vault definitions.

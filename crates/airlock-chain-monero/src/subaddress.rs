@@ -99,17 +99,37 @@ pub fn subaddress_spend_key(spend_public: &Point, view_secret: &Scalar, at: Addr
     Point::from(derive_spend(&Point::into(*spend_public), &view_bytes, at))
 }
 
-fn derive_spend(spend: &EdwardsPoint, view_bytes: &[u8; 32], at: AddressIndex) -> EdwardsPoint {
+/// The scalar `m = Hs("SubAddr\0" || a || i || j)` a subaddress adds to the spend key (`D = B +
+/// m·G`, and an output's one-time secret gains the same `m`); `None` for the primary address.
+/// Derived from the view key alone: it cannot spend.
+pub fn subaddress_scalar(view_secret: &Scalar, at: AddressIndex) -> Option<Zeroizing<Scalar>> {
+    let view_bytes = Zeroizing::new(<[u8; 32]>::from(*view_secret));
+    subaddress_scalar_from_bytes(&view_bytes, at)
+}
+
+fn subaddress_scalar_from_bytes(
+    view_bytes: &[u8; 32],
+    at: AddressIndex,
+) -> Option<Zeroizing<Scalar>> {
     if at == AddressIndex::PRIMARY {
-        return *spend;
+        return None;
     }
     let mut preimage = Zeroizing::new([0u8; 8 + 32 + 8]);
     preimage[..8].copy_from_slice(b"SubAddr\0");
     preimage[8..40].copy_from_slice(view_bytes);
     preimage[40..44].copy_from_slice(&at.account.to_le_bytes());
     preimage[44..48].copy_from_slice(&at.index.to_le_bytes());
-    let m = Scalar::hash(preimage.as_slice()).into();
-    spend + &m * ED25519_BASEPOINT_TABLE
+    Some(Zeroizing::new(Scalar::hash(preimage.as_slice())))
+}
+
+fn derive_spend(spend: &EdwardsPoint, view_bytes: &[u8; 32], at: AddressIndex) -> EdwardsPoint {
+    match subaddress_scalar_from_bytes(view_bytes, at) {
+        None => *spend,
+        Some(m) => {
+            let m: curve25519_dalek::Scalar = (*m).into();
+            spend + &m * ED25519_BASEPOINT_TABLE
+        }
+    }
 }
 
 impl SubaddressTable {

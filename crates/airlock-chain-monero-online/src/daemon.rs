@@ -1,4 +1,4 @@
-//! The coordinator's blocking client for monerod (feature `online`): a thin wrapper over
+//! The coordinator's blocking client for monerod: a thin wrapper over
 //! monero-oxide's `monero-daemon-rpc` (with the `monero-simple-request-rpc` HTTP transport) that
 //! drives its async calls on a private single-threaded tokio runtime and turns every failure into
 //! a [`DaemonError`] naming the daemon's URL.

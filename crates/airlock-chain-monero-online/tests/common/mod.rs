@@ -12,7 +12,33 @@ use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use airlock_chain_monero::keys::{MoneroNetwork, ViewKeys};
+use airlock_chain_monero::subaddress::Lookahead;
+use airlock_chain_monero_online::daemon::DaemonClient;
+use airlock_chain_monero_online::scan::{ScanKeys, ScanState, SyncOptions, ViewScanner};
 use serde_json::{Value, json};
+
+/// The wallet of `view` scanned from `from` to the tip with the vault's scanner (a small
+/// subaddress lookahead: these wallets receive on the primary address and a few subaddresses).
+pub fn scan_wallet(url: &str, view: &ViewKeys, network: MoneroNetwork, from: u64) -> ScanState {
+    let keys = ScanKeys::from_view_keys(view, network).unwrap();
+    let lookahead = Lookahead {
+        accounts: 2,
+        indices: 10,
+    };
+    let mut scanner = ViewScanner::new(keys, lookahead);
+    let mut state = ScanState::new(scanner.keys(), from, lookahead);
+    sync_wallet(url, &mut scanner, &mut state);
+    state
+}
+
+/// Brings `state` to the tip.
+pub fn sync_wallet(url: &str, scanner: &mut ViewScanner, state: &mut ScanState) {
+    let client = DaemonClient::connect(url).unwrap();
+    scanner
+        .sync(state, &client, SyncOptions::default())
+        .expect("scan");
+}
 
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")

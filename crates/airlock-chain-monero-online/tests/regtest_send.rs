@@ -6,14 +6,14 @@
 
 mod common;
 
-use std::collections::BTreeMap;
-
 use airlock_chain_monero::keyimages::{KeyImagesFile, OutputsFile, sign_key_images};
 use airlock_chain_monero::keys::{MoneroNetwork, WalletKeys};
 use airlock_chain_monero::review::{ASSET, review_unsigned, verify_signed};
-use airlock_chain_monero::tx::{MoneroNode, outputs_file};
 use airlock_chain_monero::wallet::{OfflineWallet, SeedKind, ViewOnlyExport};
 use airlock_chain_monero::{CHAIN, Monero};
+use airlock_chain_monero_online::online_chain::spendable_outputs;
+use airlock_chain_monero_online::scan::{ScanKeys, ViewScanner};
+use airlock_chain_monero_online::tx::MoneroNode;
 use airlock_core::artifacts::{Intent, Proposal, Transfer};
 use airlock_core::chain::{ChainReview, check_against_intent};
 use airlock_core::vault::{CoordinatorRef, VaultDefinition};
@@ -109,10 +109,19 @@ fn cold_signing_round_trip_against_monerod_and_wallet_rpc() {
     node_proc.mine(&elsewhere, 300);
 
     // Online: scan.
-    let outputs = node.scan(&view, export.restore_height).unwrap();
-    assert_eq!(outputs.len(), 8, "one coinbase output per mined block");
-    assert!(outputs.iter().all(|o| o.coinbase));
-    let received: u64 = outputs.iter().map(|o| o.amount()).sum();
+    let mut state = common::scan_wallet(&node_proc.url(), &view, NET, export.restore_height);
+    assert_eq!(
+        state.outputs().len(),
+        8,
+        "one coinbase output per mined block"
+    );
+    assert!(state.outputs().iter().all(|o| o.coinbase));
+    let received: u64 = state.outputs().iter().map(|o| o.amount).sum();
+    assert_eq!(
+        state.balance().unverified,
+        received,
+        "no key image known yet"
+    );
 
     // The independent view-only wallet (address + view key) sees the same.
     peer.call(
@@ -125,7 +134,7 @@ fn cold_signing_round_trip_against_monerod_and_wallet_rpc() {
     assert_eq!(balance["balance"].as_u64().unwrap(), received);
 
     // Sync across the gap: outputs out, key images back (also imported into the peer).
-    let outputs_bytes = outputs_file(NET, &view, &outputs).to_bytes();
+    let outputs_bytes = state.outputs_file(NET, false).to_bytes();
     let offline_outputs = OutputsFile::from_bytes(&outputs_bytes).unwrap();
     let signed_images =
         sign_key_images(&offline_outputs, NET, wallet.keys(), &mut rand_core::OsRng).unwrap();
@@ -139,6 +148,10 @@ fn cold_signing_round_trip_against_monerod_and_wallet_rpc() {
         .key_images_spent(&images.values().copied().collect::<Vec<_>>())
         .unwrap();
     assert!(spent_before.iter().all(|s| !s));
+    assert_eq!(state.import_key_images_by_output_key(&images).unwrap(), 8);
+    assert_eq!(state.balance().unverified, 0);
+    let candidates = spendable_outputs(&state);
+    assert_eq!(candidates.len(), 8, "all unlocked after 300 blocks");
     let peer_import = peer.call(
         "import_key_images",
         json!({"signed_key_images": signed_images.key_images.iter().map(|k| json!({
@@ -163,7 +176,7 @@ fn cold_signing_round_trip_against_monerod_and_wallet_rpc() {
         (bob_address.clone(), pay_bob),
     ];
     let unsigned = node
-        .build_unsigned(NET, &view, &outputs, &images, &destinations)
+        .build_unsigned(NET, &view, &candidates, &destinations)
         .unwrap();
 
     // Offline: review and sign through ChainReview.
@@ -200,8 +213,7 @@ fn cold_signing_round_trip_against_monerod_and_wallet_rpc() {
         .build_unsigned(
             NET,
             &view,
-            &outputs,
-            &images,
+            &candidates,
             &[(alice_address.clone(), pay_alice)],
         )
         .unwrap();
@@ -227,37 +239,42 @@ fn cold_signing_round_trip_against_monerod_and_wallet_rpc() {
 
     // Confirm, rescan.
     node_proc.mine(&elsewhere, 1);
-    let alice_seen = node.scan(alice.view_keys(), 300).unwrap();
+    let alice_seen = common::scan_wallet(&node_proc.url(), alice.view_keys(), NET, 300);
     assert_eq!(
-        alice_seen.iter().map(|o| o.amount()).collect::<Vec<_>>(),
+        alice_seen
+            .outputs()
+            .iter()
+            .map(|o| o.amount)
+            .collect::<Vec<_>>(),
         vec![pay_alice]
     );
-    assert_eq!(hex::encode(alice_seen[0].output.transaction()), txid);
-    let after = node.scan(&view, 0).unwrap();
+    assert_eq!(hex::encode(alice_seen.outputs()[0].tx_hash), txid);
+    // The vault's next sync scans only the new block: it sees the change (key image unknown)
+    // and the spends of its inputs, by key image, in the broadcast transaction.
+    let keys = ScanKeys::from_view_keys(&view, NET).unwrap();
+    let mut scanner = ViewScanner::new(keys, state.lookahead());
+    let before = state.scanned_height();
+    common::sync_wallet(&node_proc.url(), &mut scanner, &mut state);
+    assert_eq!(state.scanned_height(), before + 1);
+    let after = state.outputs();
     assert_eq!(after.len(), 9, "the change output came back");
     let change = after
         .iter()
-        .find(|o| hex::encode(o.output.transaction()) == txid)
+        .find(|o| hex::encode(o.tx_hash) == txid)
         .expect("change output in the broadcast transaction");
-    assert_eq!(u128::from(change.amount()), description.change[0].amount);
-    // The online key-image import now marks the spent input as spent.
-    let states = node
-        .import_key_images(
-            &KeyImagesFile::from_bytes(&images_bytes).unwrap(),
-            NET,
-            &view,
-            &offline_outputs,
-        )
-        .unwrap();
-    assert_eq!(states.len(), 8);
-    let spent_inputs: Vec<String> = states
+    assert_eq!(u128::from(change.amount), description.change[0].amount);
+    assert!(change.needs_key_image());
+    let mut spent_inputs: Vec<String> = after
         .iter()
-        .filter(|s| s.spent)
-        .map(|s| hex::encode(s.key_image))
+        .filter(|o| {
+            o.spent
+                .as_ref()
+                .is_some_and(|s| hex::encode(s.tx_hash) == txid)
+        })
+        .map(|o| hex::encode(o.key_image.unwrap()))
         .collect();
     let mut expected_spent = unsigned.spends.clone();
     expected_spent.sort();
-    let mut spent_inputs = spent_inputs;
     spent_inputs.sort();
     assert_eq!(spent_inputs, expected_spent);
     let spent_keys: Vec<[u8; 32]> = unsigned
@@ -272,21 +289,17 @@ fn cold_signing_round_trip_against_monerod_and_wallet_rpc() {
             .all(|s| *s)
     );
 
-    // Airlock's balance: unspent by key image (the change has none yet: unverified but unspent).
-    let spent_set: BTreeMap<[u8; 32], ()> = spent_keys.iter().map(|k| (*k, ())).collect();
-    let airlock_balance: u64 = after
-        .iter()
-        .filter(|o| {
-            images
-                .get(&o.output_key())
-                .is_none_or(|ki| !spent_set.contains_key(ki))
-        })
-        .map(|o| o.amount())
-        .sum();
+    // Airlock's balance: unspent outputs (the change has no key image yet: unverified).
+    let airlock_balance = state.balance();
     assert_eq!(
-        airlock_balance,
+        airlock_balance.total,
         received - pay_alice - pay_bob - unsigned.fee
     );
+    assert_eq!(
+        u128::from(airlock_balance.unverified),
+        description.change[0].amount
+    );
+    let airlock_balance = airlock_balance.total;
 
     // The peer (view-only with imported key images) agrees and sees the transaction.
     peer.call("refresh", json!({}));

@@ -8,9 +8,9 @@ use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::time::Duration;
 
-use airlock_chain_monero::daemon::{DaemonClient, DaemonError};
-use airlock_chain_monero::scan::{ScanKeys, ScanState, SyncError, SyncOptions, ViewScanner};
 use airlock_chain_monero::subaddress::Lookahead;
+use airlock_chain_monero_online::daemon::{DaemonClient, DaemonError};
+use airlock_chain_monero_online::scan::{ScanKeys, ScanState, SyncError, SyncOptions, ViewScanner};
 
 fn scanner() -> ViewScanner {
     let wallet = scan_support::bench_wallet();

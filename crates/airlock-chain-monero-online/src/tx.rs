@@ -1,15 +1,16 @@
-//! The coordinator's half of sending (feature `online`): scan the view-only wallet's outputs
-//! (interim: monero-wallet's `Scanner` block by block; the vault's own scanner replaces it), build
-//! an unsigned transaction (destinations, fee rate and decoys from monerod, change to the vault's
-//! primary address), broadcast a signed one, and ask monerod which key images are spent.
+//! The coordinator's half of sending: build an unsigned transaction from outputs the vault's
+//! scan found (fee rate and decoys from monerod, change to the vault's primary address),
+//! broadcast a signed one, count confirmations, and ask monerod which key images are spent.
 //!
 //! The unsigned transaction is monero-wallet's `SignableTransaction` serialization; the proposal
 //! carries it as its payload and the key images of its inputs (known from the key-image sync) as
-//! its spends. Inputs whose key image is unknown are refused: the wallets must sync first.
+//! its spends. Only outputs with a known key image are inputs: the wallets sync first.
+//! monero-wallet builds from its own `WalletOutput`, whose fields are private, so each chosen
+//! input's block is fetched again and scanned with monero-wallet's `Scanner` (the input's
+//! subaddress registered): a second, independent scan of every coin spent.
 //!
 //! This module must never hold a spend key; it only sees the view key and public chain data.
 
-use std::collections::BTreeMap;
 use std::future::Future;
 
 use monero_simple_request_rpc::SimpleRequestTransport;
@@ -18,75 +19,40 @@ use monero_wallet::address::MoneroAddress;
 use monero_wallet::ringct::RctType;
 use monero_wallet::send::{Change, SendError, SignableTransaction};
 use monero_wallet::transaction::{Input, Transaction};
-use monero_wallet::{
-    COINBASE_LOCK_WINDOW, DEFAULT_LOCK_WINDOW, OutputWithDecoys, Scanner, WalletOutput,
-};
+use monero_wallet::{OutputWithDecoys, Scanner, WalletOutput};
 use rand_core::{OsRng, RngCore};
 use zeroize::Zeroizing;
 
 use crate::error::MoneroError;
-use crate::keyimages::{ExportedOutput, KeyImagesFile, OutputsFile};
 use crate::keys::{MoneroNetwork, ViewKeys, parse_address};
+use crate::scan::OwnedOutput;
+use crate::subaddress::AddressIndex;
 
-/// An output of the wallet found by [`MoneroNode::scan`].
-#[derive(Clone, Debug)]
-pub struct ScannedOutput {
-    pub output: WalletOutput,
-    /// Height of the block holding it.
-    pub block_height: u64,
-    /// A miner (coinbase) output: locked for 60 blocks rather than 10.
-    pub coinbase: bool,
-}
-
-impl ScannedOutput {
-    pub fn amount(&self) -> u64 {
-        self.output.commitment().amount
-    }
-
-    /// The one-time output key `P`.
-    pub fn output_key(&self) -> [u8; 32] {
-        self.output.key().compress().to_bytes()
-    }
-
-    /// Spendable at a chain of `chain_height` blocks (10 blocks, 60 for coinbase).
-    pub fn is_unlocked(&self, chain_height: u64) -> bool {
-        let window = if self.coinbase {
-            COINBASE_LOCK_WINDOW
-        } else {
-            DEFAULT_LOCK_WINDOW
-        } as u64;
-        self.block_height + window <= chain_height
-    }
-
-    pub fn to_exported(&self) -> ExportedOutput {
-        ExportedOutput {
-            output_key: self.output_key(),
-            key_offset: <[u8; 32]>::from(self.output.key_offset()),
-            amount: self.amount(),
-        }
-    }
-}
-
-/// The outputs file for the key-image sync.
-pub fn outputs_file(
-    network: MoneroNetwork,
-    view: &ViewKeys,
-    outputs: &[ScannedOutput],
-) -> OutputsFile {
-    OutputsFile {
-        network,
-        primary_address: view.primary_address(network).to_string(),
-        outputs: outputs.iter().map(ScannedOutput::to_exported).collect(),
-    }
-}
-
-/// One output's key image after the online import, with its spent status from monerod.
+/// An output the builder may spend: found by the vault's scan, with its key image known.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct KeyImageState {
+pub struct SpendableOutput {
+    /// The one-time output key `P`.
     pub output_key: [u8; 32],
     pub key_image: [u8; 32],
-    /// Spent in the chain or the pool.
-    pub spent: bool,
+    /// Atomic units.
+    pub amount: u64,
+    /// Height of the block holding it.
+    pub block_height: u64,
+    /// The wallet address that received it.
+    pub address: AddressIndex,
+}
+
+impl SpendableOutput {
+    /// From a scanned output; `None` while its key image is unknown.
+    pub fn from_owned(output: &OwnedOutput) -> Option<SpendableOutput> {
+        Some(SpendableOutput {
+            output_key: output.output_key,
+            key_image: output.key_image?,
+            amount: output.amount,
+            block_height: output.block_height,
+            address: output.address,
+        })
+    }
 }
 
 /// An unsigned transaction ready to be a proposal.
@@ -154,54 +120,53 @@ impl MoneroNode {
         Ok(())
     }
 
-    /// Interim view-only scan from `from_height` to the tip with monero-wallet's Scanner (primary
-    /// address only). Returns every output received, spent or not.
-    pub fn scan(
+    /// monero-wallet's own view of the output with key `output_key` that the vault's scan found
+    /// in block `block_height` for `address`: the block fetched again and scanned with
+    /// monero-wallet's `Scanner` (that subaddress registered). Fails when the output is not in
+    /// that block (the chain reorganized since the vault's sync, or the scan state is not this
+    /// wallet's).
+    pub fn wallet_output(
         &self,
         view: &ViewKeys,
-        from_height: u64,
-    ) -> Result<Vec<ScannedOutput>, MoneroError> {
+        output_key: &[u8; 32],
+        block_height: u64,
+        address: AddressIndex,
+    ) -> Result<WalletOutput, MoneroError> {
         let mut scanner = Scanner::new(view.view_pair());
-        let tip = self.height()?;
-        let mut found = Vec::new();
-        let mut start = from_height;
-        while start < tip {
-            let end = (start + 99).min(tip - 1);
-            let blocks = self.run(
-                "get blocks",
-                self.rpc
-                    .contiguous_scannable_blocks(start as usize..=end as usize),
-            )?;
-            for block in blocks {
-                let height = block.block.number() as u64;
-                let miner_tx = block.block.miner_transaction().hash();
-                let outputs = scanner
-                    .scan(block)
-                    .map_err(|e| MoneroError::daemon(format!("block {height} does not scan: {e}")))?
-                    .ignore_additional_timelock();
-                for output in outputs {
-                    found.push(ScannedOutput {
-                        coinbase: output.transaction() == miner_tx,
-                        output,
-                        block_height: height,
-                    });
-                }
-            }
-            start = end + 1;
+        if let Some(subaddress) = address.to_subaddress_index() {
+            scanner.register_subaddress(subaddress);
         }
-        Ok(found)
+        let height = block_height as usize;
+        let mut blocks = self.run(
+            "get block",
+            self.rpc.contiguous_scannable_blocks(height..=height),
+        )?;
+        let block = blocks
+            .pop()
+            .ok_or_else(|| MoneroError::daemon(format!("monerod sent no block {height}")))?;
+        let found = scanner
+            .scan(block)
+            .map_err(|e| MoneroError::daemon(format!("block {height} does not scan: {e}")))?
+            .ignore_additional_timelock();
+        found
+            .into_iter()
+            .find(|o| o.key().compress().to_bytes() == *output_key)
+            .ok_or_else(|| {
+                MoneroError::refused(format!(
+                    "output {} is not in block {height} any more (the chain reorganized?): sync the vault again",
+                    hex::encode(output_key)
+                ))
+            })
     }
 
     /// Builds an unsigned transaction paying `destinations` (address, atomic units) from
-    /// `candidates` (largest first, only unlocked ones with a known key image that is not spent),
-    /// with change to the wallet's primary address. `key_images` maps output key → key image
-    /// (from the verified key-image file).
+    /// `candidates` (the caller passes unlocked outputs with known key images; those monerod
+    /// reports spent are skipped), largest first, with change to the wallet's primary address.
     pub fn build_unsigned(
         &self,
         network: MoneroNetwork,
         view: &ViewKeys,
-        candidates: &[ScannedOutput],
-        key_images: &BTreeMap<[u8; 32], [u8; 32]>,
+        candidates: &[SpendableOutput],
         destinations: &[(String, u64)],
     ) -> Result<UnsignedMoneroTransaction, MoneroError> {
         if destinations.is_empty() {
@@ -222,38 +187,30 @@ impl MoneroNode {
                 .checked_add(*amount)
                 .ok_or_else(|| MoneroError::invalid("payment amounts overflow"))?;
         }
-        let height = self.height()?;
-        let mut usable: Vec<&ScannedOutput> = candidates
-            .iter()
-            .filter(|o| o.is_unlocked(height))
-            .collect();
-        if let Some(missing) = usable
-            .iter()
-            .find(|o| !key_images.contains_key(&o.output_key()))
-        {
-            return Err(MoneroError::refused(format!(
-                "output {} has no key image yet: sync outputs and key images with the signer first",
-                hex::encode(missing.output_key())
-            )));
-        }
-        let images: Vec<[u8; 32]> = usable.iter().map(|o| key_images[&o.output_key()]).collect();
+        let images: Vec<[u8; 32]> = candidates.iter().map(|o| o.key_image).collect();
         let spent = self.key_images_spent(&images)?;
-        usable = usable
-            .into_iter()
+        let mut usable: Vec<&SpendableOutput> = candidates
+            .iter()
             .zip(spent)
             .filter(|(_, spent)| !spent)
             .map(|(o, _)| o)
             .collect();
-        usable.sort_by_key(|o| std::cmp::Reverse(o.amount()));
+        usable.sort_by_key(|o| std::cmp::Reverse(o.amount));
 
         let (rct_type, ring_len, fee_rate) = self.network_parameters()?;
         let mut inputs: Vec<OutputWithDecoys> = Vec::new();
-        let mut chosen: Vec<&ScannedOutput> = Vec::new();
+        let mut chosen: Vec<&SpendableOutput> = Vec::new();
         let mut sum: u64 = 0;
         for output in usable {
-            inputs.push(self.with_decoys(output, ring_len)?);
+            let wallet_output = self.wallet_output(
+                view,
+                &output.output_key,
+                output.block_height,
+                output.address,
+            )?;
+            inputs.push(self.with_decoys(&wallet_output, ring_len)?);
             chosen.push(output);
-            sum = sum.saturating_add(output.amount());
+            sum = sum.saturating_add(output.amount);
             if sum <= total {
                 continue;
             }
@@ -271,11 +228,8 @@ impl MoneroNode {
                 Ok(stx) => {
                     return Ok(UnsignedMoneroTransaction {
                         payload: stx.serialize(),
-                        spends: chosen
-                            .iter()
-                            .map(|o| hex::encode(key_images[&o.output_key()]))
-                            .collect(),
-                        inputs: chosen.iter().map(|o| hex::encode(o.output_key())).collect(),
+                        spends: chosen.iter().map(|o| hex::encode(o.key_image)).collect(),
+                        inputs: chosen.iter().map(|o| hex::encode(o.output_key)).collect(),
                         fee: stx.necessary_fee(),
                     });
                 }
@@ -288,7 +242,9 @@ impl MoneroNode {
             }
         }
         Err(MoneroError::refused(format!(
-            "not enough unlocked, unspent funds: {sum} atomic units for {total} plus fee"
+            "not enough unlocked, unspent funds with known key images: {} for {} plus fee",
+            crate::review::format_xmr(sum),
+            crate::review::format_xmr(total)
         )))
     }
 
@@ -316,7 +272,7 @@ impl MoneroNode {
     /// `ring_len`.
     pub fn with_decoys(
         &self,
-        output: &ScannedOutput,
+        output: &WalletOutput,
         ring_len: u8,
     ) -> Result<OutputWithDecoys, MoneroError> {
         let height = self.height()?;
@@ -327,7 +283,7 @@ impl MoneroNode {
                 &self.rpc,
                 ring_len,
                 height as usize - 1,
-                output.output.clone(),
+                output.clone(),
             ),
         )
     }
@@ -404,32 +360,6 @@ impl MoneroNode {
                 format!(" ({reason})")
             }
         )))
-    }
-
-    /// Online import of a key-image file: checks it belongs to this wallet, covers only outputs it
-    /// exported and that every proof verifies ([`KeyImagesFile::verify`]), then asks monerod
-    /// which of the key images are spent.
-    pub fn import_key_images(
-        &self,
-        file: &KeyImagesFile,
-        network: MoneroNetwork,
-        view: &ViewKeys,
-        exported: &OutputsFile,
-    ) -> Result<Vec<KeyImageState>, MoneroError> {
-        let address = view.primary_address(network).to_string();
-        let verified = file.verify(network, &address, exported)?;
-        let pairs: Vec<([u8; 32], [u8; 32])> = verified.into_iter().collect();
-        let images: Vec<[u8; 32]> = pairs.iter().map(|(_, image)| *image).collect();
-        let spent = self.key_images_spent(&images)?;
-        Ok(pairs
-            .into_iter()
-            .zip(spent)
-            .map(|((output_key, key_image), spent)| KeyImageState {
-                output_key,
-                key_image,
-                spent,
-            })
-            .collect())
     }
 
     /// Confirmations of a transaction: `Some(0)` in the pool, `Some(n)` when mined `n` blocks

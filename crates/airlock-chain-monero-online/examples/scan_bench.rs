@@ -17,9 +17,9 @@ mod support;
 
 use std::time::Instant;
 
-use airlock_chain_monero::daemon::DaemonClient;
-use airlock_chain_monero::scan::{ScanKeys, ScanState, SyncOptions, ViewScanner};
 use airlock_chain_monero::subaddress::Lookahead;
+use airlock_chain_monero_online::daemon::DaemonClient;
+use airlock_chain_monero_online::scan::{ScanKeys, ScanState, SyncOptions, ViewScanner};
 use serde_json::json;
 
 struct Args {

@@ -14,8 +14,9 @@ use std::time::{Duration, Instant};
 use airlock_chain_monero::keyimages::sign_key_images;
 use airlock_chain_monero::keys::{MoneroNetwork, WalletKeys};
 use airlock_chain_monero::review::{review_unsigned, sign_unsigned};
-use airlock_chain_monero::tx::{MoneroNode, outputs_file};
 use airlock_chain_monero::wallet::{OfflineWallet, SeedKind};
+use airlock_chain_monero_online::online_chain::spendable_outputs;
+use airlock_chain_monero_online::tx::MoneroNode;
 
 const NET: MoneroNetwork = MoneroNetwork::Regtest;
 
@@ -43,13 +44,15 @@ fn main() {
     monerod.mine(&elsewhere.primary_address(NET).to_string(), 300);
 
     let view = wallet.keys().view_keys();
-    let outputs = node.scan(view, 0).unwrap();
-    let file = outputs_file(NET, view, &outputs);
+    let mut state = common::scan_wallet(&monerod.url(), view, NET, 0);
+    let file = state.outputs_file(NET, true);
     let images = sign_key_images(&file, NET, wallet.keys(), &mut rand_core::OsRng)
         .unwrap()
         .verify(NET, &wallet.primary_address().to_string(), &file)
         .unwrap();
-    let mut amounts: Vec<u64> = outputs.iter().map(|o| o.amount()).collect();
+    state.import_key_images_by_output_key(&images).unwrap();
+    let outputs = spendable_outputs(&state);
+    let mut amounts: Vec<u64> = outputs.iter().map(|o| o.amount).collect();
     amounts.sort();
     // More than the larger output alone: two inputs; one payment plus change: two outputs.
     let pay = amounts[1] + amounts[0] / 2;
@@ -58,7 +61,6 @@ fn main() {
             NET,
             view,
             &outputs,
-            &images,
             &[(elsewhere.primary_address(NET).to_string(), pay)],
         )
         .unwrap();

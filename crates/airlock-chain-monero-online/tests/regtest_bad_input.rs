@@ -5,11 +5,13 @@
 mod common;
 
 use airlock_chain_monero::keyimages::{KeyImagesFile, OutputsFile, sign_key_images};
+use airlock_chain_monero::keys::ViewKeys;
 use airlock_chain_monero::keys::{MoneroNetwork, WalletKeys};
 use airlock_chain_monero::review::{ASSET, ReviewedChange, review_unsigned};
-use airlock_chain_monero::tx::{MoneroNode, ScannedOutput, outputs_file};
 use airlock_chain_monero::wallet::{OfflineWallet, SeedKind};
 use airlock_chain_monero::{CHAIN, Monero};
+use airlock_chain_monero_online::scan::{OwnedOutput, ScanState};
+use airlock_chain_monero_online::tx::MoneroNode;
 use airlock_core::artifacts::{Intent, Proposal, Transfer};
 use airlock_core::chain::{ChainReview, ChainSecret};
 use airlock_core::vault::{CoordinatorRef, VaultDefinition};
@@ -75,8 +77,8 @@ struct Setup {
     node: MoneroNode,
     wallet: OfflineWallet,
     stranger: WalletKeys,
-    ours: Vec<ScannedOutput>,
-    theirs: Vec<ScannedOutput>,
+    ours: ScanState,
+    theirs: ScanState,
 }
 
 fn setup() -> Setup {
@@ -93,9 +95,9 @@ fn setup() -> Setup {
     let stranger = WalletKeys::random(&mut rand_core::OsRng);
     node_proc.mine(&wallet.primary_address().to_string(), 2);
     node_proc.mine(&stranger.primary_address(NET).to_string(), 500);
-    let ours = node.scan(wallet.keys().view_keys(), 0).unwrap();
-    let theirs = node.scan(stranger.view_keys(), 0).unwrap();
-    assert_eq!(ours.len(), 2);
+    let ours = common::scan_wallet(&node_proc.url(), wallet.keys().view_keys(), NET, 0);
+    let theirs = common::scan_wallet(&node_proc.url(), stranger.view_keys(), NET, 0);
+    assert_eq!(ours.outputs().len(), 2);
     Setup {
         node_proc,
         node,
@@ -109,12 +111,17 @@ fn setup() -> Setup {
 /// An unsigned transaction spending `input` with the given payments and change.
 fn assemble(
     s: &Setup,
-    input: &ScannedOutput,
+    view: &ViewKeys,
+    input: &OwnedOutput,
     payments: Vec<(MoneroAddress, u64)>,
     change: Change,
 ) -> Vec<u8> {
     let (rct_type, ring_len, fee_rate) = s.node.network_parameters().unwrap();
-    let with_decoys = s.node.with_decoys(input, ring_len).unwrap();
+    let input = s
+        .node
+        .wallet_output(view, &input.output_key, input.block_height, input.address)
+        .unwrap();
+    let with_decoys = s.node.with_decoys(&input, ring_len).unwrap();
     SignableTransaction::new(
         rct_type,
         Zeroizing::new([7u8; 32]),
@@ -145,7 +152,8 @@ fn hostile_payloads_and_files_are_refused() {
     let pay = 1_000_000_000_000u64;
     let honest = assemble(
         &s,
-        &s.ours[0],
+        keys.view_keys(),
+        &s.ours.outputs()[0],
         vec![(alice_address, pay)],
         Change::new(keys.view_keys().view_pair(), None),
     );
@@ -200,7 +208,13 @@ fn hostile_payloads_and_files_are_refused() {
             "not this wallet's",
         ),
     ] {
-        let payload = assemble(&s, &s.ours[0], vec![(alice_address, pay)], change);
+        let payload = assemble(
+            &s,
+            keys.view_keys(),
+            &s.ours.outputs()[0],
+            vec![(alice_address, pay)],
+            change,
+        );
         let review = review_unsigned(&payload, NET, keys.view_keys(), Some(keys)).unwrap();
         assert!(
             matches!(&review.change, ReviewedChange::Foreign { reason: r, .. } if r.contains(reason)),
@@ -233,7 +247,8 @@ fn hostile_payloads_and_files_are_refused() {
     let far = monero_wallet::address::SubaddressIndex::new(7, 100_000).unwrap();
     let payload = assemble(
         &s,
-        &s.ours[0],
+        keys.view_keys(),
+        &s.ours.outputs()[0],
         vec![(alice_address, pay)],
         Change::new(keys.view_keys().view_pair(), Some(far)),
     );
@@ -257,7 +272,8 @@ fn hostile_payloads_and_files_are_refused() {
     // 3. An input that is not the wallet's (the stranger's coinbase output).
     let payload = assemble(
         &s,
-        &s.theirs[0],
+        s.stranger.view_keys(),
+        &s.theirs.outputs()[0],
         vec![(alice_address, pay)],
         Change::new(keys.view_keys().view_pair(), None),
     );
@@ -349,7 +365,8 @@ fn hostile_payloads_and_files_are_refused() {
     }
 
     // 6. Outputs file from another wallet; key-image file from another wallet.
-    let their_outputs = outputs_file(NET, s.stranger.view_keys(), &s.theirs[..3]);
+    let mut their_outputs = s.theirs.outputs_file(NET, true);
+    their_outputs.outputs.truncate(3);
     let err = sign_key_images(
         &OutputsFile::from_bytes(&their_outputs.to_bytes()).unwrap(),
         NET,
@@ -361,7 +378,7 @@ fn hostile_payloads_and_files_are_refused() {
     assert!(err.contains("outputs file is for"), "{err}");
     let their_images =
         sign_key_images(&their_outputs, NET, &s.stranger, &mut rand_core::OsRng).unwrap();
-    let our_outputs = outputs_file(NET, keys.view_keys(), &s.ours);
+    let our_outputs = s.ours.outputs_file(NET, true);
     let err = KeyImagesFile::from_bytes(&their_images.to_bytes())
         .unwrap()
         .verify(NET, &own_address, &our_outputs)

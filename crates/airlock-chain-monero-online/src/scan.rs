@@ -1,4 +1,4 @@
-//! The view-only vault's scanner (feature `online`): finds the outputs a wallet received, from
+//! The view-only vault's scanner: finds the outputs a wallet received, from
 //! its primary address and secret view key alone, in blocks fetched from monerod; keeps the
 //! scan state (outputs, block hashes for reorg detection, key-image knowledge) in a file that is
 //! replaced atomically, so a daemon that dies or lies mid-sync leaves the previous state intact.
@@ -36,7 +36,9 @@ use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use crate::daemon::{DaemonClient, DaemonError};
-use crate::subaddress::{AddressIndex, Lookahead, SubaddressTable};
+use crate::keyimages::{ExportedOutput, OutputsFile};
+use crate::keys::MoneroNetwork;
+use crate::subaddress::{AddressIndex, Lookahead, SubaddressTable, subaddress_scalar};
 
 /// Blocks an ordinary output must be buried under before it can be spent (wallet2's
 /// `CRYPTONOTE_DEFAULT_TX_SPENDABLE_AGE`).
@@ -51,7 +53,8 @@ const MAX_BLOCK_NUMBER: u64 = 500_000_000;
 pub const REORG_WINDOW: u64 = 10_000;
 /// Highest hard-fork version this scanner understands.
 const MAX_HARDFORK: u8 = 16;
-const STATE_FORMAT: u32 = 1;
+/// Format 2 added each output's key offset (format 1 files are rescanned from the restore height).
+const STATE_FORMAT: u32 = 2;
 
 /// Errors in the wallet's public keys or view key.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -205,6 +208,11 @@ pub struct OwnedOutput {
     /// The one-time output public key.
     #[serde(with = "hex32")]
     pub output_key: [u8; 32],
+    /// The key offset `k` with `P = (b + k)·G`: the shared secret `Hs(8aR || o)` plus the
+    /// subaddress scalar. With the spend key `b` it gives the one-time secret, so the signer
+    /// needs it to derive the key image; derived from the view key alone, it cannot spend.
+    #[serde(with = "hex32")]
+    pub key_offset: [u8; 32],
     /// The key image, once a key-image import supplied it; `None` = unknown, so whether the
     /// output is spent cannot be known (Feather's crossed-out eye).
     #[serde(with = "hex32_opt", default)]
@@ -457,30 +465,83 @@ impl ScanState {
         Ok(updates.len())
     }
 
-    /// Asks the daemon which outputs with a known key image are spent and marks them (spends
-    /// found this way have no transaction hash or height). Returns how many were newly marked.
+    /// Records the key images of a verified key-image file (output key → key image, from
+    /// `KeyImagesFile::verify` against [`ScanState::outputs_file`]). All or nothing, as
+    /// [`ScanState::import_key_images`].
+    pub fn import_key_images_by_output_key(
+        &mut self,
+        verified: &BTreeMap<[u8; 32], [u8; 32]>,
+    ) -> Result<usize, KeyImageImportError> {
+        let by_key: HashMap<[u8; 32], OutputRef> = self
+            .outputs
+            .iter()
+            .map(|o| (o.output_key, o.output_ref()))
+            .collect();
+        let mut items = Vec::with_capacity(verified.len());
+        for (output_key, key_image) in verified {
+            let Some(output) = by_key.get(output_key) else {
+                return Err(KeyImageImportError::UnknownOutput {
+                    output: hex::encode(output_key),
+                    restore_height: self.restore_height,
+                });
+            };
+            items.push((*output, *key_image));
+        }
+        self.import_key_images(&items)
+    }
+
+    /// The outputs file for the signer's key-image sync: every output found (`all`), or only
+    /// those whose key image is unknown.
+    pub fn outputs_file(&self, network: MoneroNetwork, all: bool) -> OutputsFile {
+        OutputsFile {
+            network,
+            primary_address: self.primary_address.clone(),
+            outputs: self
+                .outputs
+                .iter()
+                .filter(|o| all || o.needs_key_image())
+                .map(|o| ExportedOutput {
+                    output_key: o.output_key,
+                    key_offset: o.key_offset,
+                    amount: o.amount,
+                })
+                .collect(),
+        }
+    }
+
+    /// Asks the daemon which outputs with a known key image are spent, in the chain or the pool,
+    /// and marks them. Spends known only from the daemon (no transaction hash or height: the
+    /// key image arrived after the spending block was scanned, or the spend is in the pool) are
+    /// asked again each time, so a pool transaction that is dropped frees its outputs. Returns
+    /// how many outputs are newly marked spent.
     pub fn refresh_spent_from_daemon(
         &mut self,
         daemon: &DaemonClient,
     ) -> Result<usize, DaemonError> {
+        let daemon_only = |spend: &Option<Spend>| {
+            spend
+                .as_ref()
+                .is_none_or(|s| s.tx_hash == [0; 32] && s.block_height == 0)
+        };
         let pending: Vec<(usize, [u8; 32])> = self
             .outputs
             .iter()
             .enumerate()
-            .filter(|(_, o)| o.spent.is_none())
+            .filter(|(_, o)| daemon_only(&o.spent))
             .filter_map(|(i, o)| o.key_image.map(|k| (i, k)))
             .collect();
         let key_images: Vec<[u8; 32]> = pending.iter().map(|(_, k)| *k).collect();
         let spent = daemon.key_images_spent(&key_images)?;
         let mut marked = 0;
         for ((at, _), is_spent) in pending.iter().zip(spent) {
-            if is_spent {
-                self.outputs[*at].spent = Some(Spend {
-                    tx_hash: [0; 32],
-                    block_height: 0,
-                });
+            let output = &mut self.outputs[*at];
+            if is_spent && output.spent.is_none() {
                 marked += 1;
             }
+            output.spent = is_spent.then_some(Spend {
+                tx_hash: [0; 32],
+                block_height: 0,
+            });
         }
         Ok(marked)
     }
@@ -979,6 +1040,14 @@ impl ViewScanner {
         };
         let prefix = job.tx.prefix();
         let output = &prefix.outputs[o];
+        let key_offset = match subaddress_scalar(&self.keys.view_secret, address) {
+            None => Zeroizing::new(<[u8; 32]>::from(*shared)),
+            Some(m) => {
+                let (shared, m): (DalekScalar, DalekScalar) = ((*shared).into(), (*m).into());
+                let sum = Zeroizing::new(shared + m);
+                Zeroizing::new(sum.to_bytes())
+            }
+        };
         let amount = match output.amount {
             Some(amount) => amount,
             None => {
@@ -1026,6 +1095,7 @@ impl ViewScanner {
                 }
             },
             output_key: output.key.to_bytes(),
+            key_offset: *key_offset,
             key_image: None,
             spent: None,
         }))
@@ -1348,6 +1418,7 @@ mod tests {
             coinbase: false,
             unlock_time: UnlockTime::None,
             output_key: [0; 32],
+            key_offset: [0; 32],
             key_image: None,
             spent: None,
         };

@@ -8,11 +8,11 @@ mod scan_support;
 
 use std::collections::{BTreeSet, HashSet};
 
-use airlock_chain_monero::daemon::DaemonClient;
-use airlock_chain_monero::scan::{
+use airlock_chain_monero::subaddress::{AddressIndex, Lookahead};
+use airlock_chain_monero_online::daemon::DaemonClient;
+use airlock_chain_monero_online::scan::{
     KeyImageImportError, OutputRef, ScanKeys, ScanState, SyncOptions, ViewScanner,
 };
-use airlock_chain_monero::subaddress::{AddressIndex, Lookahead};
 use monero_wallet::Scanner;
 use monero_wallet::address::SubaddressIndex;
 use serde_json::json;
@@ -98,7 +98,7 @@ fn scan_finds_exactly_the_bench_wallets_outputs_and_matches_monero_wallet() {
         "global indices are unique"
     );
 
-    // The same outputs as monero-wallet's own Scanner over the same blocks.
+    // The same outputs (key offsets included) as monero-wallet's own Scanner over the same blocks.
     let keys = ScanKeys::new(&s.wallet.address, &s.wallet.view_key).unwrap();
     let mut reference = Scanner::new(keys.view_pair());
     for account in 0..50 {
@@ -132,6 +132,7 @@ fn scan_finds_exactly_the_bench_wallets_outputs_and_matches_monero_wallet() {
                     output.index_on_blockchain(),
                     output.commitment().amount,
                     address,
+                    <[u8; 32]>::from(output.key_offset()),
                 ));
             }
         }
@@ -147,6 +148,7 @@ fn scan_finds_exactly_the_bench_wallets_outputs_and_matches_monero_wallet() {
                 o.global_index,
                 o.amount,
                 o.address,
+                o.key_offset,
             )
         })
         .collect();
