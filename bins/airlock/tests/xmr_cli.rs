@@ -361,25 +361,152 @@ fn monero_vault_from_offline_wallet_to_confirmed_payment() {
     ])
     .fails(1, "does not belong");
 
-    // 3. Funds: 300 coinbase outputs to the vault, then 60 blocks elsewhere to unlock them.
+    // 3. Funds: 300 coinbase outputs to the vault, 20 to a wallet2 wallet with spend keys (the
+    // funder), then 60 blocks elsewhere to unlock them.
+    let funder = wallet_rpc(&daemon);
+    funder.call(
+        "create_wallet",
+        json!({"filename": "funder", "password": "", "language": "English"}),
+    );
+    let funder_address = funder.call("get_address", json!({"account_index": 0}))["address"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     mine(&daemon, &address, 300);
+    mine(&daemon, &funder_address, 20);
     mine(&daemon, &carol, 60);
     let synced = w
         .airlock(&["--json", "xmr", "sync", "--vault", "cold"])
         .ok()
         .json();
-    let total = amount(&synced["total"]);
-    assert!(total > 0, "{synced}");
+    let coinbase_total = amount(&synced["total"]);
+    assert!(coinbase_total > 0, "{synced}");
     assert_eq!(synced["outputs"], 300);
-    assert_eq!(amount(&synced["unverified"]), total, "no key image yet");
-    assert_eq!(amount(&synced["unlocked"]), total, "60 blocks passed");
+    assert_eq!(synced["sync"]["scanned_from"], 0);
+    assert_eq!(
+        amount(&synced["unverified"]),
+        coinbase_total,
+        "no key image yet"
+    );
+    assert_eq!(
+        amount(&synced["unlocked"]),
+        coinbase_total,
+        "60 blocks passed"
+    );
+
+    // Receive addresses are subaddresses the scan watches: the funder pays 40 XMR to 0/1 (the
+    // account's next unused index) and 0.5 XMR to 1/5; one beyond the lookahead is refused.
+    let sub_0_1 = w
+        .airlock(&["--json", "xmr", "receive", "--vault", "cold"])
+        .ok()
+        .json();
+    assert_eq!(
+        (sub_0_1["account"].as_u64(), sub_0_1["index"].as_u64()),
+        (Some(0), Some(1))
+    );
+    let sub_1_5 = w
+        .airlock(&[
+            "--json",
+            "xmr",
+            "receive",
+            "--vault",
+            "cold",
+            "--account",
+            "1",
+            "--index",
+            "5",
+        ])
+        .ok()
+        .json();
+    assert_ne!(sub_0_1["address"], sub_1_5["address"]);
+    assert_ne!(sub_0_1["address"].as_str(), Some(address.as_str()));
+    w.airlock(&["xmr", "receive", "--vault", "cold", "--index", "500"])
+        .fails(1, "beyond what the vault's scan watches");
+    funder.call("refresh", json!({}));
+    let funding = funder.call(
+        "transfer",
+        json!({"destinations": [
+            {"amount": 40 * XMR, "address": sub_0_1["address"]},
+            {"amount": XMR / 2, "address": sub_1_5["address"]},
+        ]}),
+    );
+    assert!(funding["tx_hash"].is_string(), "{funding}");
+    mine(&daemon, &carol, 10);
+    let synced = w
+        .airlock(&["--json", "xmr", "sync", "--vault", "cold"])
+        .ok()
+        .json();
+    assert_eq!(
+        synced["sync"]["blocks_scanned"], 10,
+        "only the new blocks: {synced}"
+    );
+    assert_eq!(synced["sync"]["new_outputs"], 2, "{synced}");
+    let total = amount(&synced["total"]);
+    assert_eq!(total, coinbase_total + 40 * XMR + XMR / 2);
+    assert_eq!(amount(&synced["unlocked"]), total, "10 blocks passed");
+    let listed = w
+        .airlock(&["--json", "xmr", "outputs", "--vault", "cold"])
+        .ok()
+        .json();
+    let received_at: Vec<(u64, u64, u64, String)> = listed["outputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| o["coinbase"] == false)
+        .map(|o| {
+            (
+                o["account"].as_u64().unwrap(),
+                o["index"].as_u64().unwrap(),
+                amount(&o["amount"]),
+                o["status"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        received_at,
+        vec![
+            (0, 1, 40 * XMR, "needs key image".to_owned()),
+            (1, 5, XMR / 2, "needs key image".to_owned()),
+        ]
+    );
 
     // wallet2, view-only from the same address and view key, sees the same funds.
     let peer = wallet_rpc(&daemon);
     view_only_wallet(&peer, &view, "vault");
-    let theirs = peer.call("get_balance", json!({"account_index": 0}));
+    let theirs = peer.call("get_balance", json!({"all_accounts": true}));
     assert_eq!(amount(&theirs["balance"]), total, "{theirs}");
     assert_eq!(amount(&theirs["unlocked_balance"]), total, "{theirs}");
+
+    // A vault whose restore height is above the wallet's first output would miss funds: its
+    // first sync is refused, naming the block; one above the chain's height as well.
+    for (vault_id, height, expected) in [
+        ("late", "350", "above the wallet's first output"),
+        ("future", "100000", "above the chain's height"),
+    ] {
+        let late_account = account.replace("restore_height=0", &format!("restore_height={height}"));
+        w.make_vault(
+            &[
+                "--vault",
+                vault_id,
+                "--chain",
+                "monero",
+                "--network",
+                "regtest",
+                "--account",
+                &late_account,
+                "--signer",
+                &format!("alice:ops:{alice}:{address}"),
+                "--threshold",
+                "1",
+            ],
+            &["alice"],
+            &["alice"],
+        );
+        w.airlock(&["xmr", "sync", "--vault", vault_id])
+            .fails(1, expected);
+        w.airlock(&["xmr", "balance", "--vault", vault_id])
+            .fails(1, "never synced");
+    }
 
     // Without key images the coordinator cannot know what is spent: it refuses to build.
     w.airlock(&[
@@ -520,8 +647,28 @@ fn monero_vault_from_offline_wallet_to_confirmed_payment() {
         .ok()
         .json();
     assert_eq!(amount(&after["total"]), total - pay - fee, "{after}");
-    // The change output is new: its key image is not known yet.
-    assert!(amount(&after["unverified"]) > 0, "{after}");
+    // The change output is new: its key image is not known yet. The input was the largest
+    // output, the 40 XMR at subaddress 0/1: the scan saw it spent by key image.
+    assert_eq!(
+        amount(&after["unverified"]),
+        40 * XMR - pay - fee,
+        "{after}"
+    );
+    let listed = w
+        .airlock(&["--json", "xmr", "outputs", "--vault", "cold"])
+        .ok()
+        .json();
+    let spent: Vec<&Value> = listed["outputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| o["status"] == "spent")
+        .collect();
+    assert_eq!(spent.len(), 1, "{listed}");
+    assert_eq!(
+        (spent[0]["account"].as_u64(), spent[0]["index"].as_u64()),
+        (Some(0), Some(1))
+    );
 
     // The recipient's independent view-only wallet sees the payment.
     let carol_peer = wallet_rpc(&daemon);
@@ -549,6 +696,7 @@ fn monero_vault_from_offline_wallet_to_confirmed_payment() {
     // monerod goes away: the sync fails naming it, and the saved state is untouched.
     drop(carol_peer);
     drop(peer);
+    drop(funder);
     drop(daemon);
     w.airlock(&["xmr", "sync", "--vault", "cold"])
         .fails(1, "monerod");
@@ -556,7 +704,9 @@ fn monero_vault_from_offline_wallet_to_confirmed_payment() {
         .airlock(&["--json", "xmr", "balance", "--vault", "cold"])
         .ok()
         .json();
-    assert_eq!(kept, after);
+    let mut after_balance = after.clone();
+    after_balance.as_object_mut().unwrap().remove("sync");
+    assert_eq!(kept, after_balance);
 }
 
 /// `haystack` with every occurrence of `from` replaced by `to` (same length).

@@ -3,7 +3,8 @@
 //! state.
 //!
 //! - Scan state: one [`ScanState`] file per wallet in the coordinator's `monero/` directory
-//!   (`<first 16 bytes of SHA-256(primary address)>.scan.json`, replaced atomically): the outputs
+//!   and restore height (`<first 16 bytes of SHA-256("<primary address> <restore height>")>.scan.json`,
+//!   replaced atomically): the outputs
 //!   found from the vault's restore height on the primary address and every subaddress within
 //!   the lookahead (wallet2's 50 accounts × 200 indices, growing past each used one), block
 //!   hashes for reorg detection, and the key image of each output once the signer has sent it
@@ -25,7 +26,6 @@
 //!
 //! This module must never hold a spend key: it sees the vault's view key and public chain data.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use airlock_core::chain::{
@@ -141,9 +141,12 @@ impl MoneroOnline {
         DaemonClient::connect(&self.daemon).map_err(daemon_error)
     }
 
-    /// Where a wallet's scan state lives.
+    /// Where a wallet's scan state lives: one per primary address and restore height (vaults of
+    /// the same wallet with another restore height see other outputs).
     pub fn state_path(&self, spec: &MoneroVault) -> PathBuf {
-        let digest = sha2::Sha256::digest(spec.primary_address.as_bytes());
+        let digest = sha2::Sha256::digest(
+            format!("{} {}", spec.primary_address, spec.restore_height).as_bytes(),
+        );
         self.state_dir
             .join(format!("{}.scan.json", hex::encode(&digest[..16])))
     }
@@ -160,12 +163,16 @@ impl MoneroOnline {
             }
             Err(e) => return Err(MoneroError::File(e.to_string())),
         };
-        if state.primary_address() != spec.primary_address {
+        if state.primary_address() != spec.primary_address
+            || state.restore_height() != spec.restore_height
+        {
             return Err(MoneroError::File(format!(
-                "{} holds the state of {}, not {}",
+                "{} holds the state of {} from height {}, not {} from height {}",
                 path.display(),
                 state.primary_address(),
-                spec.primary_address
+                state.restore_height(),
+                spec.primary_address,
+                spec.restore_height
             )));
         }
         Ok(Some(state))
@@ -201,20 +208,9 @@ impl MoneroOnline {
                 spec.restore_height, self.daemon
             )));
         }
-        let previous = self.load_state(spec)?;
-        let mut carried_key_images = BTreeMap::new();
-        let mut state = match previous {
-            Some(state) if state.restore_height() == spec.restore_height => state,
-            other => {
-                // A new vault version with another restore height: rescan, keep what the
-                // signer already proved.
-                for o in other.iter().flat_map(|s| s.outputs()) {
-                    if let Some(image) = o.key_image {
-                        carried_key_images.insert(o.output_key, image);
-                    }
-                }
-                ScanState::new(&keys, spec.restore_height, self.lookahead)
-            }
+        let mut state = match self.load_state(spec)? {
+            Some(state) => state,
+            None => ScanState::new(&keys, spec.restore_height, self.lookahead),
         };
         let mut scanner = ViewScanner::new(keys, state.lookahead());
         if state.scanned_height() == spec.restore_height {
@@ -223,10 +219,6 @@ impl MoneroOnline {
         let report = scanner
             .sync(&mut state, &client, SyncOptions::default())
             .map_err(daemon_error)?;
-        carried_key_images.retain(|p, _| state.outputs().iter().any(|o| o.output_key == *p));
-        state
-            .import_key_images_by_output_key(&carried_key_images)
-            .map_err(|e| MoneroError::File(e.to_string()))?;
         state
             .refresh_spent_from_daemon(&client)
             .map_err(daemon_error)?;
