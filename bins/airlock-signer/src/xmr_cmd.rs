@@ -19,6 +19,8 @@ use airlock_chain_monero::keys::{MoneroNetwork, WalletKeys};
 use airlock_chain_monero::wallet::{OfflineWallet, SeedKind};
 use airlock_chain_monero::{CHAIN, MoneroVault};
 use airlock_cli_support::{CliError, CliResult, now, passphrase, print_json};
+use airlock_core::{AccountExport, Artifact};
+use airlock_custody::Passphrase;
 use airlock_signer_app::SignerHome;
 use airlock_signer_app::chain_keys::{ChainSigner, chain_key_file};
 use clap::{Subcommand, ValueEnum};
@@ -78,6 +80,10 @@ pub enum XmrCommand {
         /// The name Feather gives the view-only wallet.
         #[arg(long, default_value = "airlock-view-only")]
         wallet_name: String,
+        /// Also write the same facts as an Airlock account-export artifact signed by this
+        /// signer's identity key (armored, mode 0600), for `airlock xmr vault-account`.
+        #[arg(long)]
+        artifact: Option<PathBuf>,
     },
     /// Derive and sign the key images of the outputs a vault's coordinator exported.
     SignKeyImages {
@@ -178,15 +184,14 @@ fn records(h: &SignerHome) -> CliResult<Vec<WalletRecord>> {
 }
 
 /// Unseals the spend key of `address` (checked against it).
-fn unseal(h: &SignerHome, pass_file: Option<&Path>, address: &str) -> CliResult<WalletKeys> {
+fn unseal(h: &SignerHome, pass: &Passphrase, address: &str) -> CliResult<WalletKeys> {
     let path = chain_key_file(&h.dir, CHAIN, address);
     let sealed = airlock_transport::read_bounded(&path, 64 * 1024).map_err(|_| {
         CliError::new(format!(
             "this signer holds no spend key for {address} (create or restore it with `xmr new|restore`)"
         ))
     })?;
-    let pass = passphrase(pass_file, false)?;
-    let secret = airlock_custody::open(&sealed, &pass)?;
+    let secret = airlock_custody::open(&sealed, pass)?;
     wallet_keys(&secret, address)
 }
 
@@ -268,6 +273,7 @@ pub fn run(home: &Path, json: bool, pass_file: Option<&Path>, cmd: XmrCommand) -
             address,
             out,
             wallet_name,
+            artifact,
         } => {
             let all = records(&h)?;
             let record = match &address {
@@ -289,7 +295,8 @@ pub fn run(home: &Path, json: bool, pass_file: Option<&Path>, cmd: XmrCommand) -
                     }
                 },
             };
-            let keys = unseal(&h, pass_file, &record.primary_address)?;
+            let pass = passphrase(pass_file, false)?;
+            let keys = unseal(&h, &pass, &record.primary_address)?;
             let wallet = OfflineWallet::from_spend_key(
                 &keys.spend_secret_bytes(),
                 network(&record.network)?,
@@ -297,8 +304,27 @@ pub fn run(home: &Path, json: bool, pass_file: Option<&Path>, cmd: XmrCommand) -
             )?;
             let export = wallet.view_only_export();
             let feather = export.to_feather_json(&wallet_name);
-            airlock_transport::write_atomic_private(&out, feather.as_bytes())?;
             let spec = MoneroVault::from_export(&export)?;
+            let signed_export = match &artifact {
+                Some(path) => {
+                    let mut env = AccountExport {
+                        chain: CHAIN.to_owned(),
+                        network: record.network.clone(),
+                        account: spec.account_text(),
+                        chain_key: record.primary_address.clone(),
+                        created: now()?,
+                    }
+                    .envelope();
+                    env.sign(h.unlock(&pass)?.signing_key());
+                    Some((path, env))
+                }
+                None => None,
+            };
+            airlock_transport::write_atomic_private(&out, feather.as_bytes())?;
+            if let Some((path, env)) = &signed_export {
+                let armored = airlock_transport::armor("ACCOUNT-EXPORT", &env.to_bytes());
+                airlock_transport::write_atomic_private(path, armored.as_bytes())?;
+            }
             if json {
                 print_json(&json!({
                     "network": record.network,
@@ -307,6 +333,7 @@ pub fn run(home: &Path, json: bool, pass_file: Option<&Path>, cmd: XmrCommand) -
                     "restore_height": export.restore_height,
                     "account": spec.account_text(),
                     "file": out,
+                    "artifact": artifact,
                 }));
             } else {
                 println!(
@@ -315,6 +342,12 @@ pub fn run(home: &Path, json: bool, pass_file: Option<&Path>, cmd: XmrCommand) -
                     out.display()
                 );
                 println!("vault account: {}", spec.account_text());
+                if let Some(path) = &artifact {
+                    println!(
+                        "signed account export -> {} (airlock xmr vault-account --view-file)",
+                        path.display()
+                    );
+                }
             }
             Ok(())
         }

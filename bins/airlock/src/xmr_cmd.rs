@@ -24,22 +24,26 @@ use airlock_chain_monero::subaddress::Lookahead;
 use airlock_chain_monero::wallet::ViewOnlyExport;
 use airlock_chain_monero_online::online_chain::{MoneroBalance, MoneroOnline, MoneroSettings};
 use airlock_chain_monero_online::scan::{OwnedOutput, ScanState, SyncReport};
-use airlock_cli_support::{CliError, CliResult, print_json};
+use airlock_cli_support::{CliError, CliResult, print_json, read_signed_envelope};
 use airlock_coordinator::CoordinatorHome;
 use airlock_coordinator::chains::{self, ChainSettings};
+use airlock_core::{AccountExport, ArtifactKind};
 use clap::Subcommand;
 use serde_json::json;
 use zeroize::Zeroizing;
 
 #[derive(Subcommand)]
 pub enum XmrCommand {
-    /// Print the vault account text of a view-only wallet (Feather's view-only JSON).
+    /// Print the vault account text of a view-only wallet: the signer's signed account-export
+    /// artifact (`airlock-signer xmr export-view --artifact`, signature checked) or Feather's
+    /// view-only JSON.
     VaultAccount {
         #[arg(long)]
         view_file: PathBuf,
-        /// The wallet's network (Feather's JSON does not say): mainnet, testnet, stagenet, regtest.
-        #[arg(long, default_value = "mainnet")]
-        network: String,
+        /// The wallet's network: mainnet, testnet, stagenet, regtest. Feather's JSON does not say
+        /// (default mainnet); the artifact does, and must agree when this is given.
+        #[arg(long)]
+        network: Option<String>,
     },
     /// Scan a Monero vault's new blocks (the first time from its restore height) and show its
     /// balance.
@@ -277,6 +281,65 @@ fn receive_address(
     Ok((address, account, index))
 }
 
+/// A view-only wallet read from a file, and the signer identity that signed it (artifacts only).
+struct ViewOnlyAccount {
+    spec: MoneroVault,
+    signed_by: Option<String>,
+}
+
+/// Reads Feather's view-only JSON, or the signer's account-export artifact: every signature must
+/// verify, the chain must be monero, the account text must parse and name the export's wallet.
+fn view_only_account(path: &Path, network: Option<&str>) -> CliResult<ViewOnlyAccount> {
+    let bytes = Zeroizing::new(airlock_transport::read_bounded(path, 64 * 1024)?);
+    let bad = |what: String| CliError::new(format!("{}: {what}", path.display()));
+    if bytes.trim_ascii_start().starts_with(b"{") {
+        let text = std::str::from_utf8(&bytes).map_err(|_| bad("not UTF-8".into()))?;
+        let network = MoneroNetwork::parse(network.unwrap_or("mainnet"))?;
+        let export =
+            ViewOnlyExport::from_feather_json(text, network).map_err(|e| bad(e.to_string()))?;
+        return Ok(ViewOnlyAccount {
+            spec: MoneroVault::from_export(&export)?,
+            signed_by: None,
+        });
+    }
+    let env = read_signed_envelope(path)?;
+    if env.kind() != Some(ArtifactKind::AccountExport) {
+        return Err(bad(format!(
+            "a {} artifact, not an account export or Feather's view-only JSON",
+            env.kind().map(|k| k.name()).unwrap_or("unknown")
+        )));
+    }
+    let signers = env.valid_signers();
+    let [signer] = signers.as_slice() else {
+        return Err(bad(format!(
+            "an account export carries exactly one signer's signature, this one {}",
+            signers.len()
+        )));
+    };
+    let export: AccountExport = env.open().map_err(|e| bad(e.to_string()))?;
+    if export.chain != airlock_chain_monero::CHAIN {
+        return Err(bad(format!(
+            "an account export for chain {:?}, not monero",
+            export.chain
+        )));
+    }
+    if let Some(wanted) = network
+        && MoneroNetwork::parse(wanted)? != MoneroNetwork::parse(&export.network)?
+    {
+        return Err(bad(format!(
+            "the wallet is on {}, not {wanted}",
+            export.network
+        )));
+    }
+    // The account must be the wallet of the export's chain key (checked by the vault parser).
+    let spec = MoneroVault::parse(&export.network, &export.account, &[&export.chain_key])
+        .map_err(|e| bad(e.to_string()))?;
+    Ok(ViewOnlyAccount {
+        spec,
+        signed_by: Some(signer.to_hex()),
+    })
+}
+
 fn synced_state(home: &Path, vault: &str, spec: &MoneroVault) -> CliResult<ScanState> {
     chain(home)?.load_state(spec)?.ok_or_else(|| {
         CliError::new(format!(
@@ -288,21 +351,22 @@ fn synced_state(home: &Path, vault: &str, spec: &MoneroVault) -> CliResult<ScanS
 pub fn run(home: &Path, json: bool, cmd: XmrCommand) -> CliResult {
     match cmd {
         XmrCommand::VaultAccount { view_file, network } => {
-            let bytes = Zeroizing::new(airlock_transport::read_bounded(&view_file, 64 * 1024)?);
-            let text = std::str::from_utf8(&bytes)
-                .map_err(|_| CliError::new(format!("{}: not UTF-8", view_file.display())))?;
-            let export = ViewOnlyExport::from_feather_json(text, MoneroNetwork::parse(&network)?)
-                .map_err(|e| CliError::new(format!("{}: {e}", view_file.display())))?;
-            let spec = MoneroVault::from_export(&export)?;
+            let account = view_only_account(&view_file, network.as_deref())?;
             if json {
                 print_json(&json!({
-                    "network": network,
-                    "primary_address": spec.primary_address,
-                    "restore_height": spec.restore_height,
-                    "account": spec.account_text(),
+                    "network": account.spec.network.name(),
+                    "primary_address": account.spec.primary_address,
+                    "restore_height": account.spec.restore_height,
+                    "account": account.spec.account_text(),
+                    "signed_by": account.signed_by,
                 }));
             } else {
-                println!("{}", spec.account_text());
+                println!("{}", account.spec.account_text());
+                if let Some(signer) = &account.signed_by {
+                    eprintln!(
+                        "signed by signer {signer}: check it is the identity the vault lists for this wallet"
+                    );
+                }
             }
             Ok(())
         }

@@ -244,10 +244,19 @@ fn xmr_signer(w: &World, who: &str) -> (String, Value) {
         .ok()
         .json();
     let view_file = w.p(&format!("{who}-view.json"));
+    let artifact = w.p(&format!("{who}-view.airlock"));
     let view = w
         .signer(
             who,
-            &["--json", "xmr", "export-view", "--out", s(&view_file)],
+            &[
+                "--json",
+                "xmr",
+                "export-view",
+                "--out",
+                s(&view_file),
+                "--artifact",
+                s(&artifact),
+            ],
         )
         .ok()
         .json();
@@ -313,6 +322,57 @@ fn monero_vault_from_offline_wallet_to_confirmed_payment() {
         .trim()
         .to_owned();
     assert_eq!(account, view["account"].as_str().unwrap());
+    // The same account from the signer's signed account-export artifact, which names its
+    // network and the signer that signed it; altered or for another network, it is refused.
+    let artifact = w.p("alice-view.airlock");
+    let from_artifact = w
+        .airlock(&[
+            "--json",
+            "xmr",
+            "vault-account",
+            "--view-file",
+            s(&artifact),
+        ])
+        .ok()
+        .json();
+    assert_eq!(from_artifact["account"].as_str(), Some(account.as_str()));
+    assert_eq!(from_artifact["network"], "regtest");
+    assert_eq!(from_artifact["signed_by"].as_str(), Some(alice.as_str()));
+    w.airlock(&[
+        "xmr",
+        "vault-account",
+        "--view-file",
+        s(&artifact),
+        "--network",
+        "mainnet",
+    ])
+    .fails(1, "not mainnet");
+    let armored = std::fs::read_to_string(&artifact).unwrap();
+    let body_line = armored
+        .lines()
+        .position(|l| l.len() > 40 && !l.starts_with("-----"))
+        .unwrap();
+    let mut lines: Vec<String> = armored.lines().map(str::to_owned).collect();
+    let flipped: String = lines[body_line]
+        .chars()
+        .enumerate()
+        .map(|(i, c)| {
+            if i == 20 {
+                if c == 'A' { 'B' } else { 'A' }
+            } else {
+                c
+            }
+        })
+        .collect();
+    lines[body_line] = flipped;
+    let altered = w.p("altered.airlock");
+    std::fs::write(&altered, lines.join("\n") + "\n").unwrap();
+    let out = w.airlock(&["xmr", "vault-account", "--view-file", s(&altered)]);
+    assert_eq!(
+        out.code, 1,
+        "an altered account export was accepted: {out:?}"
+    );
+    assert!(!out.stdout.contains("view_key="), "{out:?}");
     assert!(
         account.starts_with(&format!("{address} view_key=")),
         "{account}"
@@ -448,7 +508,7 @@ fn monero_vault_from_offline_wallet_to_confirmed_payment() {
         .airlock(&["--json", "xmr", "outputs", "--vault", "cold"])
         .ok()
         .json();
-    let received_at: Vec<(u64, u64, u64, String)> = listed["outputs"]
+    let mut received_at: Vec<(u64, u64, u64, String)> = listed["outputs"]
         .as_array()
         .unwrap()
         .iter()
@@ -462,6 +522,7 @@ fn monero_vault_from_offline_wallet_to_confirmed_payment() {
             )
         })
         .collect();
+    received_at.sort(); // wallet2 shuffles a transaction's outputs
     assert_eq!(
         received_at,
         vec![

@@ -8,8 +8,8 @@
 use airlock_core::cbor::{self, Limits};
 use airlock_core::vault::describe_rule;
 use airlock_core::{
-    Approval, ArtifactKind, CheckpointArtifact, Envelope, Event, Finalized, LogRecord, Proposal,
-    ProposalBundle, PublicKey, TransferManifest, VaultDefinition, format_time,
+    AccountExport, Approval, ArtifactKind, CheckpointArtifact, Envelope, Event, Finalized,
+    LogRecord, Proposal, ProposalBundle, PublicKey, TransferManifest, VaultDefinition, format_time,
 };
 use serde_json::{Value as Json, json};
 
@@ -199,6 +199,11 @@ fn payload_json(env: &Envelope) -> Result<Json, String> {
         Some(ArtifactKind::TransferManifest) => {
             env.open::<TransferManifest>().map(|m| manifest_json(&m))
         }
+        Some(ArtifactKind::AccountExport) => env.open::<AccountExport>().map(|e| {
+            json!({ "chain": e.chain, "network": e.network, "account": e.account,
+                    "chain_key": e.chain_key, "created": e.created,
+                    "created_utc": format_time(e.created) })
+        }),
         None => {
             return Err(format!(
                 "unknown payload type {:?}; payload in CBOR diagnostic notation: {}",

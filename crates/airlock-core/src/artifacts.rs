@@ -421,6 +421,49 @@ impl Artifact for CheckpointArtifact {
     }
 }
 
+/// What a signer hands the coordinator to watch an account it holds the keys of: the chain, the
+/// network, the account text a vault definition takes (for Monero the primary address, secret
+/// view key and restore height) and the signer's public chain key. Signed by the signer's
+/// identity key, so the coordinator can tell which device it came from and that it was not
+/// altered on the way. It may carry a view key: it lets the holder see funds, never spend them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccountExport {
+    pub chain: String,
+    pub network: String,
+    pub account: String,
+    pub chain_key: String,
+    pub created: u64,
+}
+
+impl Artifact for AccountExport {
+    const KIND: ArtifactKind = ArtifactKind::AccountExport;
+
+    fn to_value(&self) -> Value {
+        MapBuilder::new()
+            .uint(0, ARTIFACT_FORMAT_VERSION)
+            .text(1, &self.chain)
+            .text(2, &self.network)
+            .text(3, &self.account)
+            .text(4, &self.chain_key)
+            .uint(5, self.created)
+            .build()
+    }
+
+    fn from_value(value: Value) -> Result<Self, FormatError> {
+        let mut f = Fields::open(value, "account export")?;
+        f.version(ARTIFACT_FORMAT_VERSION)?;
+        let e = AccountExport {
+            chain: f.text(1, "chain")?,
+            network: f.text(2, "network")?,
+            account: f.text(3, "account")?,
+            chain_key: f.text(4, "chain key")?,
+            created: f.uint(5, "created")?,
+        };
+        f.finish()?;
+        Ok(e)
+    }
+}
+
 /// The leaf kinds of the transparency log: every state transition, and every crossing of the
 /// air gap ("transfer": a transfer manifest this coordinator wrote or accepted).
 pub const LEAF_KINDS: [&str; 9] = [

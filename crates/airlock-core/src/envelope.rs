@@ -67,10 +67,11 @@ pub enum ArtifactKind {
     Checkpoint,
     ProposalBundle,
     TransferManifest,
+    AccountExport,
 }
 
 impl ArtifactKind {
-    pub const ALL: [ArtifactKind; 8] = [
+    pub const ALL: [ArtifactKind; 9] = [
         ArtifactKind::VaultDefinition,
         ArtifactKind::Proposal,
         ArtifactKind::Approval,
@@ -79,6 +80,7 @@ impl ArtifactKind {
         ArtifactKind::Checkpoint,
         ArtifactKind::ProposalBundle,
         ArtifactKind::TransferManifest,
+        ArtifactKind::AccountExport,
     ];
 
     /// The DSSE payload type.
@@ -92,6 +94,7 @@ impl ArtifactKind {
             ArtifactKind::Checkpoint => "application/vnd.airlock.checkpoint+cbor",
             ArtifactKind::ProposalBundle => "application/vnd.airlock.proposal-bundle+cbor",
             ArtifactKind::TransferManifest => "application/vnd.airlock.transfer-manifest+cbor",
+            ArtifactKind::AccountExport => "application/vnd.airlock.account-export+cbor",
         }
     }
 
@@ -106,6 +109,7 @@ impl ArtifactKind {
             ArtifactKind::Checkpoint => "checkpoint",
             ArtifactKind::ProposalBundle => "proposal-bundle",
             ArtifactKind::TransferManifest => "transfer-manifest",
+            ArtifactKind::AccountExport => "account-export",
         }
     }
 

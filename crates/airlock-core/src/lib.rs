@@ -17,8 +17,8 @@ pub mod transfer;
 pub mod vault;
 
 pub use artifacts::{
-    Approval, CheckpointArtifact, Decision, Event, EventKind, Finalized, Intent, LogEvidence,
-    LogRecord, Proposal, ProposalBundle, SeenCheckpoint, Transfer,
+    AccountExport, Approval, CheckpointArtifact, Decision, Event, EventKind, Finalized, Intent,
+    LogEvidence, LogRecord, Proposal, ProposalBundle, SeenCheckpoint, Transfer,
 };
 pub use envelope::{Artifact, ArtifactId, ArtifactKind, Envelope};
 pub use fields::FormatError;
