@@ -340,6 +340,19 @@ fn view_only_account(path: &Path, network: Option<&str>) -> CliResult<ViewOnlyAc
     })
 }
 
+/// Sync progress on stderr, when it is a terminal (scripts read stdout).
+fn show_progress(scanned: u64, chain_height: u64) {
+    use std::io::IsTerminal;
+    let mut err = std::io::stderr();
+    if err.is_terminal() {
+        use std::io::Write;
+        let _ = write!(err, "\rscanned {scanned} / {chain_height} blocks");
+        if scanned >= chain_height {
+            let _ = writeln!(err);
+        }
+    }
+}
+
 fn synced_state(home: &Path, vault: &str, spec: &MoneroVault) -> CliResult<ScanState> {
     chain(home)?.load_state(spec)?.ok_or_else(|| {
         CliError::new(format!(
@@ -372,7 +385,7 @@ pub fn run(home: &Path, json: bool, cmd: XmrCommand) -> CliResult {
         }
         XmrCommand::Sync { vault } => {
             let spec = vault_spec(home, &vault)?;
-            let (report, state) = chain(home)?.sync(&spec)?;
+            let (report, state) = chain(home)?.with_progress(show_progress).sync(&spec)?;
             show_balance(json, &vault, &state, Some(&report));
             Ok(())
         }

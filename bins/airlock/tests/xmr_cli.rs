@@ -49,6 +49,8 @@ fn binary(env: &str, name: &str) -> String {
     })
 }
 
+/// One JSON-RPC call. The answer is read to its Content-Length on a kept-alive connection:
+/// epee (monerod, monero-wallet-rpc) may cut a large answer short when asked to close.
 fn json_rpc(port: u16, method: &str, params: Value) -> Result<Value, String> {
     let body = json!({"jsonrpc": "2.0", "id": "0", "method": method, "params": params}).to_string();
     let mut stream =
@@ -58,36 +60,31 @@ fn json_rpc(port: u16, method: &str, params: Value) -> Result<Value, String> {
         .unwrap();
     write!(
         stream,
-        "POST /json_rpc HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "POST /json_rpc HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
     )
     .map_err(|e| e.to_string())?;
     let mut answer = Vec::new();
-    stream.read_to_end(&mut answer).map_err(|e| e.to_string())?;
-    let text = String::from_utf8_lossy(&answer);
-    let (head, payload) = text
-        .split_once("\r\n\r\n")
-        .ok_or_else(|| format!("no HTTP body from port {port}"))?;
-    let payload = if head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        let mut out = String::new();
-        let mut rest = payload;
-        while let Some((size, tail)) = rest.split_once("\r\n") {
-            let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
-            if n == 0 {
-                break;
-            }
-            out.push_str(&tail[..n]);
-            rest = &tail[n + 2..];
+    let mut byte = [0u8; 1];
+    while !answer.ends_with(b"\r\n\r\n") {
+        let n = stream.read(&mut byte).map_err(|e| e.to_string())?;
+        if n == 0 {
+            return Err(format!("no HTTP answer from port {port}"));
         }
-        out
-    } else {
-        payload.to_owned()
-    };
+        answer.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&answer).to_ascii_lowercase();
+    let length: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse().ok())
+        .ok_or_else(|| format!("no Content-Length from port {port}: {head}"))?;
+    let mut payload = vec![0u8; length];
+    stream
+        .read_exact(&mut payload)
+        .map_err(|e| format!("port {port}: answer cut short: {e}"))?;
     let value: Value =
-        serde_json::from_str(&payload).map_err(|e| format!("bad JSON from {port}: {e}"))?;
+        serde_json::from_slice(&payload).map_err(|e| format!("bad JSON from {port}: {e}"))?;
     if let Some(err) = value.get("error") {
         return Err(format!("{method}: {err}"));
     }
@@ -537,6 +534,26 @@ fn monero_vault_from_offline_wallet_to_confirmed_payment() {
     let theirs = peer.call("get_balance", json!({"all_accounts": true}));
     assert_eq!(amount(&theirs["balance"]), total, "{theirs}");
     assert_eq!(amount(&theirs["unlocked_balance"]), total, "{theirs}");
+    // … and the same transfers: per transaction and account, the same amounts.
+    let mut wallet2_transfers = std::collections::BTreeMap::new();
+    let incoming = peer.call("get_transfers", json!({"in": true, "all_accounts": true}));
+    for t in incoming["in"].as_array().unwrap() {
+        let key = (
+            t["txid"].as_str().unwrap().to_owned(),
+            t["subaddr_index"]["major"].as_u64().unwrap(),
+        );
+        *wallet2_transfers.entry(key).or_insert(0) += amount(&t["amount"]);
+    }
+    let mut airlock_transfers = std::collections::BTreeMap::new();
+    for o in listed["outputs"].as_array().unwrap() {
+        let key = (
+            o["tx_hash"].as_str().unwrap().to_owned(),
+            o["account"].as_u64().unwrap(),
+        );
+        *airlock_transfers.entry(key).or_insert(0) += amount(&o["amount"]);
+    }
+    assert_eq!(airlock_transfers.len(), 302);
+    assert_eq!(airlock_transfers, wallet2_transfers);
 
     // A vault whose restore height is above the wallet's first output would miss funds: its
     // first sync is refused, naming the block; one above the chain's height as well.

@@ -115,6 +115,7 @@ pub struct MoneroOnline {
     daemon: String,
     state_dir: PathBuf,
     lookahead: Lookahead,
+    progress: Option<fn(u64, u64)>,
 }
 
 fn daemon_error(e: impl std::fmt::Display) -> MoneroError {
@@ -129,7 +130,14 @@ impl MoneroOnline {
             daemon: daemon.to_owned(),
             state_dir: state_dir.to_owned(),
             lookahead: Lookahead::default(),
+            progress: None,
         }
+    }
+
+    /// Reports sync progress (height scanned, chain height) after each batch of blocks.
+    pub fn with_progress(mut self, progress: fn(u64, u64)) -> MoneroOnline {
+        self.progress = Some(progress);
+        self
     }
 
     /// monerod's RPC client for transactions and key-image status.
@@ -217,7 +225,14 @@ impl MoneroOnline {
             self.check_nothing_below_restore_height(&mut scanner, &client, spec)?;
         }
         let report = scanner
-            .sync(&mut state, &client, SyncOptions::default())
+            .sync(
+                &mut state,
+                &client,
+                SyncOptions {
+                    progress: self.progress,
+                    ..SyncOptions::default()
+                },
+            )
             .map_err(daemon_error)?;
         state
             .refresh_spent_from_daemon(&client)

@@ -725,6 +725,8 @@ pub struct SyncOptions {
     pub blocks_per_batch: u64,
     /// Batches fetched ahead of the scan.
     pub prefetch_batches: usize,
+    /// Called after each batch with the height scanned so far and the chain's height.
+    pub progress: Option<fn(u64, u64)>,
 }
 
 impl Default for SyncOptions {
@@ -732,6 +734,7 @@ impl Default for SyncOptions {
         SyncOptions {
             blocks_per_batch: 1000,
             prefetch_batches: 2,
+            progress: None,
         }
     }
 }
@@ -1241,6 +1244,9 @@ impl ViewScanner {
                         work.tip_timestamp = last.block.header.timestamp;
                     }
                     report.blocks_scanned += blocks.len() as u64;
+                    if let Some(progress) = options.progress {
+                        progress(work.scanned_height(), chain_height);
+                    }
                 }
                 drop(receiver);
                 Ok(())

@@ -61,6 +61,7 @@ fn daemon_killed_mid_sync_leaves_the_saved_state_unchanged() {
     let options = SyncOptions {
         blocks_per_batch: 3,
         prefetch_batches: 1,
+        progress: None,
     };
     let outcome = std::thread::scope(|scope| {
         let sync = scope.spawn(|| scanner.sync_file(&path, &client, options));
