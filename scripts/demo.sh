@@ -10,11 +10,14 @@
 # (vault v2, approved by a threshold of v1 and of v2); 6. the log is verified, a tampered approval
 # is refused. Chain "none" records decisions only. 7. the same flow moves real funds: a 2-of-3 Safe
 # on a local Ethereum node (anvil, installed from npm into target/peers), a payment executed on
-# chain and checked there.
+# chain and checked there. 8. Monero cold signing on a regtest monerod (Debian package monero):
+# an offline wallet, its view-only vault, the key-image sync across the gap, a payment signed
+# offline, broadcast and confirmed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/install-eth-peers.sh --node
+scripts/install-monero.sh
 ANVIL="$PWD/target/peers/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil"
 echo "== building (cargo build --bins) =="
 cargo build --quiet --bins
@@ -24,7 +27,8 @@ SIGNER="$BIN/airlock-signer"
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/airlock-demo.XXXXXX")
 ANVIL_PID=
-trap '[ -n "$ANVIL_PID" ] && kill "$ANVIL_PID" 2>/dev/null; rm -rf "$WORK"' EXIT
+MONEROD_PID=
+trap '[ -n "$ANVIL_PID" ] && kill "$ANVIL_PID" 2>/dev/null; [ -n "$MONEROD_PID" ] && kill "$MONEROD_PID" 2>/dev/null; rm -rf "$WORK"' EXIT
 cd "$WORK"
 mkdir usb   # the "USB stick" that carries files across the gap
 say() { printf '\n\033[1m== %s ==\033[0m\n' "$*"; }
@@ -153,5 +157,63 @@ GRANT=$("$AIRLOCK" --home coordinator --json status --vault dao | python3 -c 'im
 "$AIRLOCK" --home coordinator confirm "$GRANT"
 echo "recipient balance on chain: $(( $(rpc eth_getBalance '["0x00000000000000000000000000000000000A11cE", "latest"]') )) wei"
 "$AIRLOCK" --home coordinator eth status --vault dao
+
+say "8. Monero cold signing against a regtest monerod (free loopback ports)"
+XPORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+P2P=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+monerod --regtest --offline --fixed-difficulty 1 --non-interactive --no-igd --no-zmq --log-level 0 \
+  --data-dir monerod --rpc-bind-ip 127.0.0.1 --rpc-bind-port "$XPORT" \
+  --p2p-bind-ip 127.0.0.1 --p2p-bind-port "$P2P" >/dev/null 2>&1 &
+MONEROD_PID=$!
+DAEMON="http://127.0.0.1:$XPORT"
+xrpc() { python3 - "$DAEMON" "$@" <<'PY'
+import json, sys, time, urllib.request
+url, method, params = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+for _ in range(600):
+    try:
+        req = urllib.request.Request(url + "/json_rpc", json.dumps({"jsonrpc": "2.0", "id": "0", "method": method, "params": params}).encode(), {"Content-Type": "application/json"})
+        print(json.dumps(json.load(urllib.request.urlopen(req, timeout=60)).get("result"))); break
+    except OSError:
+        time.sleep(0.2)
+PY
+}
+xrpc get_info '{}' >/dev/null   # waits until monerod answers
+echo "-- alice's offline device: a new wallet, its view-only facts as a signed artifact --"
+XMR_ADDRESS=$("$SIGNER" --home alice --passphrase-file alice.pass --json xmr new --network regtest \
+  --words-out alice-xmr.words | json_field primary_address)   # seed words only in the 0600 file
+echo "alice's Monero wallet: $XMR_ADDRESS"
+"$SIGNER" --home alice --passphrase-file alice.pass xmr export-view --out usb/view.json --artifact usb/view.airlock
+"$AIRLOCK" --home coordinator chain monero --daemon "$DAEMON"
+XMR_ACCOUNT=$("$AIRLOCK" --home coordinator xmr vault-account --view-file usb/view.airlock)
+"$AIRLOCK" --home coordinator vault draft --vault cold --chain monero --network regtest --account "$XMR_ACCOUNT" \
+  --signer "alice:ops:$ALICE:$XMR_ADDRESS" --signer "carol:compliance:$CAROL" \
+  --threshold 2 --rule "all: => 1 ops, 1 compliance" --out usb/cold-v1.draft
+for who in alice carol; do
+  "$SIGNER" --home "$who" --passphrase-file "$who.pass" vault sign usb/cold-v1.draft --out "usb/cold-v1.$who" --yes | tail -n 1
+done
+"$AIRLOCK" --home coordinator vault submit usb/cold-v1.alice usb/cold-v1.carol
+"$AIRLOCK" --home coordinator vault show cold --out usb/cold-v1.airlock >/dev/null
+for who in alice carol; do "$SIGNER" --home "$who" vault register usb/cold-v1.airlock | sed -n 1p; done
+echo "-- mining 300 blocks to the vault, 60 elsewhere (decoys, unlock) --"
+ELSEWHERE=$("$SIGNER" --home dave --passphrase-file dave.pass --json xmr new --network regtest --words-out dave-xmr.words | json_field primary_address)
+xrpc generateblocks "{\"amount_of_blocks\": 300, \"wallet_address\": \"$XMR_ADDRESS\"}" >/dev/null
+xrpc generateblocks "{\"amount_of_blocks\": 60, \"wallet_address\": \"$ELSEWHERE\"}" >/dev/null
+"$AIRLOCK" --home coordinator xmr sync --vault cold
+echo "-- the key-image sync across the gap: outputs out, signed key images back --"
+"$AIRLOCK" --home coordinator xmr export-outputs --vault cold --out usb/outputs.bin
+"$SIGNER" --home alice --passphrase-file alice.pass xmr sign-key-images usb/outputs.bin --vault cold --out usb/key-images.bin
+"$AIRLOCK" --home coordinator xmr import-key-images --vault cold usb/key-images.bin
+"$AIRLOCK" --home coordinator propose --vault cold --to "$ELSEWHERE:1500000000000" --memo "1.5 XMR to dave" --out usb/xmr.bundle
+echo "-- alice's screen: the transaction recomputed from her own keys --"
+"$SIGNER" --home alice --passphrase-file alice.pass approve usb/xmr.bundle --out usb/xmr.alice --yes
+"$SIGNER" --home carol --passphrase-file carol.pass approve usb/xmr.bundle --out usb/xmr.carol --yes >/dev/null
+"$AIRLOCK" --home coordinator submit usb/xmr.alice usb/xmr.carol
+PAYMENT=$("$AIRLOCK" --home coordinator --json status --vault cold | python3 -c 'import json, sys; print(json.load(sys.stdin)[0]["proposal"])')
+"$AIRLOCK" --home coordinator finalize "$PAYMENT"
+"$AIRLOCK" --home coordinator broadcast "$PAYMENT"
+xrpc generateblocks "{\"amount_of_blocks\": 1, \"wallet_address\": \"$ELSEWHERE\"}" >/dev/null
+"$AIRLOCK" --home coordinator confirm "$PAYMENT"
+"$AIRLOCK" --home coordinator xmr sync --vault cold
+"$AIRLOCK" --home coordinator log verify | tail -n 1
 
 say "demo finished"

@@ -1,6 +1,6 @@
 #!/bin/sh
 # Installs the Monero reference daemon and wallet RPC (Debian bookworm package `monero`, 0.18):
-# `monerod` and `monero-wallet-rpc`, used by airlock-chain-monero's online tests and scan benchmark.
+# `monerod` and `monero-wallet-rpc`, used by airlock-chain-monero-online's tests and benchmarks, the CLI tests and the demo.
 # Idempotent: does nothing when both binaries are already on PATH.
 set -eu
 if command -v monerod >/dev/null 2>&1 && command -v monero-wallet-rpc >/dev/null 2>&1; then
