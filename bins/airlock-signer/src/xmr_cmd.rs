@@ -84,6 +84,10 @@ pub enum XmrCommand {
         /// signer's identity key (armored, mode 0600), for `airlock xmr vault-account`.
         #[arg(long)]
         artifact: Option<PathBuf>,
+        /// Also write the view-only JSON as one QR code (PNG, mode 0600), for a view-only wallet
+        /// made by scanning it.
+        #[arg(long)]
+        qr: Option<PathBuf>,
     },
     /// Derive and sign the key images of the outputs a vault's coordinator exported.
     SignKeyImages {
@@ -274,6 +278,7 @@ pub fn run(home: &Path, json: bool, pass_file: Option<&Path>, cmd: XmrCommand) -
             out,
             wallet_name,
             artifact,
+            qr,
         } => {
             let all = records(&h)?;
             let record = match &address {
@@ -320,7 +325,23 @@ pub fn run(home: &Path, json: bool, pass_file: Option<&Path>, cmd: XmrCommand) -
                 }
                 None => None,
             };
+            let qr_png = match &qr {
+                Some(_) => {
+                    let matrix =
+                        airlock_qr::render::qr(&feather, airlock_qr::Density::Medium, true)
+                            .map_err(|e| CliError::new(e.to_string()))?;
+                    let scale = airlock_qr::render::default_scale(&matrix);
+                    Some(Zeroizing::new(
+                        airlock_qr::render::png(&matrix, scale)
+                            .map_err(|e| CliError::new(e.to_string()))?,
+                    ))
+                }
+                None => None,
+            };
             airlock_transport::write_atomic_private(&out, feather.as_bytes())?;
+            if let (Some(path), Some(png)) = (&qr, &qr_png) {
+                airlock_transport::write_atomic_private(path, png)?;
+            }
             if let Some((path, env)) = &signed_export {
                 let armored = airlock_transport::armor("ACCOUNT-EXPORT", &env.to_bytes());
                 airlock_transport::write_atomic_private(path, armored.as_bytes())?;
@@ -334,6 +355,7 @@ pub fn run(home: &Path, json: bool, pass_file: Option<&Path>, cmd: XmrCommand) -
                     "account": spec.account_text(),
                     "file": out,
                     "artifact": artifact,
+                    "qr": qr,
                 }));
             } else {
                 println!(
@@ -342,6 +364,9 @@ pub fn run(home: &Path, json: bool, pass_file: Option<&Path>, cmd: XmrCommand) -
                     out.display()
                 );
                 println!("vault account: {}", spec.account_text());
+                if let Some(path) = &qr {
+                    println!("view-only JSON as a QR code -> {}", path.display());
+                }
                 if let Some(path) = &artifact {
                     println!(
                         "signed account export -> {} (airlock xmr vault-account --view-file)",

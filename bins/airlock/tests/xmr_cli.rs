@@ -896,14 +896,34 @@ fn offline_wallet_commands_and_their_refusals() {
     .fails(1, "15");
 
     let view_file = w.p("dave-view.json");
+    let view_qr = w.p("dave-view.png");
     let view = w
         .signer(
             "dave",
-            &["--json", "xmr", "export-view", "--out", s(&view_file)],
+            &[
+                "--json",
+                "xmr",
+                "export-view",
+                "--out",
+                s(&view_file),
+                "--qr",
+                s(&view_qr),
+            ],
         )
         .ok()
         .json();
     assert_eq!(view["restore_height"], 1000);
+    // The QR code holds exactly the view-only JSON (read back by zbar, an independent decoder).
+    let scanned = Command::new("zbarimg")
+        .args(["--raw", "-q"])
+        .arg(&view_qr)
+        .output()
+        .expect("zbarimg (Debian zbar-tools; scripts/test.sh installs it)");
+    assert!(scanned.status.success(), "{scanned:?}");
+    assert_eq!(
+        String::from_utf8(scanned.stdout).unwrap().trim_end(),
+        std::fs::read_to_string(&view_file).unwrap().trim_end()
+    );
     let account = w
         .airlock(&[
             "xmr",
