@@ -725,12 +725,14 @@ fn monero_vault_from_offline_wallet_to_confirmed_payment() {
         .ok()
         .json();
     assert_eq!(amount(&after["total"]), total - pay - fee, "{after}");
-    // The change output is new: its key image is not known yet. The input was the largest
-    // output, the 40 XMR at subaddress 0/1: the scan saw it spent by key image.
+    // The input was the largest output, the 40 XMR at subaddress 0/1: the scan saw it spent by
+    // key image. The change is new, yet its key image is known: the signer proved it with the
+    // signed transaction, and finalize kept it until the scan found the change.
+    assert_eq!(amount(&after["unverified"]), 0, "{after}");
     assert_eq!(
-        amount(&after["unverified"]),
-        40 * XMR - pay - fee,
-        "{after}"
+        amount(&after["unlocked"]),
+        total - 40 * XMR,
+        "the change is locked for 10 blocks: {after}"
     );
     let listed = w
         .airlock(&["--json", "xmr", "outputs", "--vault", "cold"])
@@ -747,6 +749,50 @@ fn monero_vault_from_offline_wallet_to_confirmed_payment() {
         (spent[0]["account"].as_u64(), spent[0]["index"].as_u64()),
         (Some(0), Some(1))
     );
+    let change = 40 * XMR - pay - fee;
+    let change_output: Vec<&Value> = listed["outputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| amount(&o["amount"]) == change)
+        .collect();
+    assert_eq!(change_output.len(), 1, "{listed}");
+    assert_eq!(change_output[0]["status"], "locked", "{listed}");
+
+    // 5. Ten blocks later the change (the largest output now) pays again, with no key-image
+    // round trip in between.
+    mine(&daemon, &carol, 10);
+    w.airlock(&["xmr", "sync", "--vault", "cold"]).ok();
+    let second = 2 * XMR;
+    let (proposal2, bundle2) = w.propose("cold", &format!("{carol}:{second}"), &[]);
+    let review2 = w
+        .signer("alice", &["--json", "review", s(&bundle2)])
+        .ok()
+        .json();
+    let fee2 = amount(&review2["fee"]);
+    // One input, the change: what comes back is the change less the payment and the fee.
+    assert_eq!(review2["spends"].as_array().unwrap().len(), 1, "{review2}");
+    assert_eq!(
+        amount(&review2["change"][0][1]),
+        change - second - fee2,
+        "{review2}"
+    );
+    let approval2 = w.approve("alice", &bundle2);
+    w.submit(&[&approval2]).ok();
+    w.airlock(&["finalize", &proposal2]).ok();
+    w.airlock(&["broadcast", &proposal2]).ok();
+    mine(&daemon, &carol, 1);
+    w.airlock(&["confirm", &proposal2]).ok();
+    let after = w
+        .airlock(&["--json", "xmr", "sync", "--vault", "cold"])
+        .ok()
+        .json();
+    assert_eq!(
+        amount(&after["total"]),
+        total - pay - fee - second - fee2,
+        "{after}"
+    );
+    assert_eq!(amount(&after["unverified"]), 0, "{after}");
 
     // The recipient's independent view-only wallet sees the payment.
     let carol_peer = wallet_rpc(&daemon);
@@ -759,7 +805,7 @@ fn monero_vault_from_offline_wallet_to_confirmed_payment() {
         .filter(|t| t["type"] == "in")
         .map(|t| amount(&t["amount"]))
         .sum();
-    assert_eq!(received, pay, "{transfers}");
+    assert_eq!(received, pay + second, "{transfers}");
     let _ = fin;
 
     // A replayed broadcast is refused with a clear error.

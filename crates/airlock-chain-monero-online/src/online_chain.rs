@@ -21,6 +21,9 @@
 //!   images.
 //! - `verify_signature` / `finalize`: the signer's material must be the proposal's transaction
 //!   signed ([`crate::review::verify_signed`]) with exactly the proposal's key images.
+//! - `finalize` also keeps the signer's proved key images of the transaction's change (checked:
+//!   this wallet's, outputs of that transaction), applied when the scan finds the change, so it
+//!   is spendable without another key-image round trip.
 //! - `broadcast` refuses a transaction whose key images are already spent (a replay), and names
 //!   monerod's reason for any rejection; `confirmations` asks monerod.
 //!
@@ -235,6 +238,9 @@ impl MoneroOnline {
             )
             .map_err(daemon_error)?;
         state
+            .apply_pending_key_images()
+            .map_err(|e| MoneroError::File(e.to_string()))?;
+        state
             .refresh_spent_from_daemon(&client)
             .map_err(daemon_error)?;
         self.save_state(spec, &state)?;
@@ -272,6 +278,40 @@ impl MoneroOnline {
             first = last + 1;
         }
         Ok(())
+    }
+
+    /// Keeps the signer's proved key images of a finalized transaction's change, checked to be
+    /// this wallet's and outputs of that transaction, so that the change is spendable after the
+    /// next sync without another key-image round trip.
+    fn remember_change_key_images(
+        &self,
+        spec: &MoneroVault,
+        signed: &crate::review::SignedMoneroTransaction,
+        file: &KeyImagesFile,
+    ) -> Result<(), MoneroError> {
+        let tx: monero_wallet::transaction::Transaction =
+            monero_wallet::transaction::Transaction::read(&mut signed.bytes.as_slice())
+                .map_err(|e| MoneroError::invalid(format!("the signed transaction: {e}")))?;
+        let outputs = OutputsFile {
+            network: spec.network,
+            primary_address: spec.primary_address.clone(),
+            outputs: tx
+                .prefix()
+                .outputs
+                .iter()
+                .map(|o| crate::keyimages::ExportedOutput {
+                    output_key: o.key.to_bytes(),
+                    key_offset: [0; 32],
+                    amount: 0,
+                })
+                .collect(),
+        };
+        let verified = file.verify(spec.network, &spec.primary_address, &outputs)?;
+        let mut state = self.require_state(spec)?;
+        state
+            .add_key_images_ahead(&verified)
+            .map_err(|e| MoneroError::not_ours(e.to_string()))?;
+        self.save_state(spec, &state)
     }
 
     /// The outputs file to carry to the signer (from the last sync): the outputs whose key
@@ -441,12 +481,15 @@ impl ChainOnline for MoneroOnline {
         proposal: &Proposal,
         materials: &[&[u8]],
     ) -> Result<FinalTransaction, ChainError> {
-        MoneroVault::from_vault(vault)?;
+        let spec = MoneroVault::from_vault(vault)?;
         let material = materials
             .iter()
             .find(|m| !m.is_empty())
             .ok_or_else(|| err("no approval carries the signed transaction"))?;
         let signed = checked_material(proposal, material)?;
+        if let Some(file) = &signed.change_key_images {
+            self.remember_change_key_images(&spec, &signed, file)?;
+        }
         Ok(FinalTransaction {
             bytes: signed.bytes,
             txid: signed.txid,

@@ -339,6 +339,19 @@ pub struct ScanState {
     tip_timestamp: u64,
     lookahead: Lookahead,
     outputs: Vec<OwnedOutput>,
+    /// Proved key images of outputs not scanned yet (the change of a transaction the signer
+    /// signed), applied when the scan finds them.
+    #[serde(default)]
+    pending_key_images: Vec<PendingKeyImage>,
+}
+
+/// A key image proved for an output the scan has not found yet.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct PendingKeyImage {
+    #[serde(with = "hex32")]
+    output_key: [u8; 32],
+    #[serde(with = "hex32")]
+    key_image: [u8; 32],
 }
 
 impl ScanState {
@@ -354,6 +367,7 @@ impl ScanState {
             tip_timestamp: 0,
             lookahead,
             outputs: Vec::new(),
+            pending_key_images: Vec::new(),
         }
     }
 
@@ -488,6 +502,49 @@ impl ScanState {
             items.push((*output, *key_image));
         }
         self.import_key_images(&items)
+    }
+
+    /// Records verified key images (output key → key image) for outputs that may not be scanned
+    /// yet, such as the change of a transaction just signed: those already found are imported
+    /// now, the others when [`ScanState::apply_pending_key_images`] finds them. Returns how many
+    /// were imported now.
+    pub fn add_key_images_ahead(
+        &mut self,
+        verified: &BTreeMap<[u8; 32], [u8; 32]>,
+    ) -> Result<usize, KeyImageImportError> {
+        for (output_key, key_image) in verified {
+            if !self
+                .pending_key_images
+                .iter()
+                .any(|p| p.output_key == *output_key)
+            {
+                self.pending_key_images.push(PendingKeyImage {
+                    output_key: *output_key,
+                    key_image: *key_image,
+                });
+            }
+        }
+        self.apply_pending_key_images()
+    }
+
+    /// Imports the pending key images whose outputs the scan has found. Returns how many.
+    pub fn apply_pending_key_images(&mut self) -> Result<usize, KeyImageImportError> {
+        let found: HashSet<[u8; 32]> = self.outputs.iter().map(|o| o.output_key).collect();
+        let ready: BTreeMap<[u8; 32], [u8; 32]> = self
+            .pending_key_images
+            .iter()
+            .filter(|p| found.contains(&p.output_key))
+            .map(|p| (p.output_key, p.key_image))
+            .collect();
+        let imported = self.import_key_images_by_output_key(&ready)?;
+        self.pending_key_images
+            .retain(|p| !ready.contains_key(&p.output_key));
+        Ok(imported)
+    }
+
+    /// Outputs whose key image is known ahead of the scan.
+    pub fn pending_key_images(&self) -> usize {
+        self.pending_key_images.len()
     }
 
     /// The outputs file for the signer's key-image sync: every output found (`all`), or only

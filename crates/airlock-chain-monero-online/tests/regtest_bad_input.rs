@@ -7,7 +7,7 @@ mod common;
 use airlock_chain_monero::keyimages::{KeyImagesFile, OutputsFile, sign_key_images};
 use airlock_chain_monero::keys::ViewKeys;
 use airlock_chain_monero::keys::{MoneroNetwork, WalletKeys};
-use airlock_chain_monero::review::{ASSET, ReviewedChange, review_unsigned};
+use airlock_chain_monero::review::{ASSET, ReviewedChange, review_unsigned, verify_signed};
 use airlock_chain_monero::wallet::{OfflineWallet, SeedKind};
 use airlock_chain_monero::{CHAIN, Monero};
 use airlock_chain_monero_online::scan::{OwnedOutput, ScanState};
@@ -159,14 +159,60 @@ fn hostile_payloads_and_files_are_refused() {
     );
     let intent = vec![xmr(&alice_address.to_string(), pay)];
 
-    // The honest payload signs.
-    signer
+    // The honest payload signs; the material carries the change's proved key image, for an
+    // output of the transaction and this wallet.
+    let material = signer
         .sign(
             &vault,
             &proposal(intent.clone(), honest.clone(), vec![]),
             &secret,
         )
         .unwrap();
+    let checked = verify_signed(&honest, &material).unwrap();
+    let change_images = checked.change_key_images.clone().expect("change key image");
+    assert_eq!(change_images.key_images.len(), 1);
+    assert_eq!(change_images.primary_address, own_address);
+    // Tampered material: garbage after the transaction; a key image for an output the
+    // transaction does not have; a forged proof.
+    let tx_len = checked.bytes.len();
+    let err = verify_signed(&honest, &[&checked.bytes[..], b"garbage"].concat())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("not a key-image file"), "{err}");
+    let mut stray = change_images.clone();
+    stray.key_images[0].output_key = s.theirs.outputs()[0].output_key;
+    let err = verify_signed(
+        &honest,
+        &[&checked.bytes[..], &stray.to_bytes()[..]].concat(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("not in the signed transaction"), "{err}");
+    let mut forged = material.clone();
+    let last = forged.len() - 1;
+    forged[last] ^= 1;
+    assert!(forged.len() > tx_len);
+    let forged = verify_signed(&honest, &forged)
+        .unwrap()
+        .change_key_images
+        .unwrap();
+    let tx_outputs = OutputsFile {
+        network: NET,
+        primary_address: own_address.clone(),
+        outputs: vec![airlock_chain_monero::keyimages::ExportedOutput {
+            output_key: forged.key_images[0].output_key,
+            key_offset: [0; 32],
+            amount: 0,
+        }],
+    };
+    let err = forged
+        .verify(NET, &own_address, &tx_outputs)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("does not verify") || err.contains("malformed"),
+        "{err}"
+    );
 
     // 1. Destinations differ from the stated intent: another amount, another address.
     for wrong in [

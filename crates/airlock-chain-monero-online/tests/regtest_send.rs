@@ -227,10 +227,11 @@ fn cold_signing_round_trip_against_monerod_and_wallet_rpc() {
 
     // Online: broadcast. Signing the same proposal again gives another transaction spending the
     // same key images: monerod refuses it (conflict with its pool).
-    let txid = node.broadcast(&signed).unwrap();
+    let txid = node.broadcast(&checked.bytes).unwrap();
     assert_eq!(txid, checked.txid);
     let resigned = signer.sign(&vault, &prop, &wallet.chain_secret()).unwrap();
     assert_ne!(resigned, signed, "CLSAG signing is randomised");
+    let resigned = verify_signed(&unsigned.payload, &resigned).unwrap().bytes;
     let err = node.broadcast(&resigned).unwrap_err().to_string();
     assert!(
         err.contains("monerod rejected") && err.contains("double spend"),
@@ -256,14 +257,42 @@ fn cold_signing_round_trip_against_monerod_and_wallet_rpc() {
     let before = state.scanned_height();
     common::sync_wallet(&node_proc.url(), &mut scanner, &mut state);
     assert_eq!(state.scanned_height(), before + 1);
-    let after = state.outputs();
+    let after = state.outputs().to_vec();
     assert_eq!(after.len(), 9, "the change output came back");
     let change = after
         .iter()
         .find(|o| hex::encode(o.tx_hash) == txid)
         .expect("change output in the broadcast transaction");
     assert_eq!(u128::from(change.amount), description.change[0].amount);
+    // The signer proved the change's key image with the signed transaction: verified against
+    // the wallet and the transaction's outputs, it is imported once the scan finds the change.
     assert!(change.needs_key_image());
+    let tx_outputs = OutputsFile {
+        network: NET,
+        primary_address: address.clone(),
+        outputs: vec![airlock_chain_monero::keyimages::ExportedOutput {
+            output_key: change.output_key,
+            key_offset: [0; 32],
+            amount: 0,
+        }],
+    };
+    let change_images = checked
+        .change_key_images
+        .as_ref()
+        .expect("the signer proves the change's key image")
+        .verify(NET, &address, &tx_outputs)
+        .unwrap();
+    assert_eq!(state.add_key_images_ahead(&change_images).unwrap(), 1);
+    let change = state
+        .outputs()
+        .iter()
+        .find(|o| hex::encode(o.tx_hash) == txid)
+        .unwrap();
+    assert!(!change.needs_key_image());
+    assert!(
+        !node.key_images_spent(&[change.key_image.unwrap()]).unwrap()[0],
+        "the change's key image is real and unspent"
+    );
     let mut spent_inputs: Vec<String> = after
         .iter()
         .filter(|o| {
@@ -289,16 +318,13 @@ fn cold_signing_round_trip_against_monerod_and_wallet_rpc() {
             .all(|s| *s)
     );
 
-    // Airlock's balance: unspent outputs (the change has no key image yet: unverified).
+    // Airlock's balance: unspent outputs, all with known key images.
     let airlock_balance = state.balance();
     assert_eq!(
         airlock_balance.total,
         received - pay_alice - pay_bob - unsigned.fee
     );
-    assert_eq!(
-        u128::from(airlock_balance.unverified),
-        description.change[0].amount
-    );
+    assert_eq!(airlock_balance.unverified, 0);
     let airlock_balance = airlock_balance.total;
 
     // The peer (view-only with imported key images) agrees and sees the transaction.
@@ -313,7 +339,7 @@ fn cold_signing_round_trip_against_monerod_and_wallet_rpc() {
     assert_eq!(seen["transfer"]["txid"], txid, "{seen}");
 
     // Replaying the mined transaction is refused with a clear error.
-    let err = node.broadcast(&signed).unwrap_err().to_string();
+    let err = node.broadcast(&checked.bytes).unwrap_err().to_string();
     assert!(
         err.contains("double spend") && err.contains("already spent in the chain"),
         "{err}"

@@ -44,7 +44,9 @@ use monero_wallet::{OutputWithDecoys, ViewPair};
 use zeroize::Zeroizing;
 
 use crate::error::MoneroError;
+use crate::keyimages::{ExportedOutput, KeyImagesFile, OutputsFile, sign_key_images};
 use crate::keys::{MoneroNetwork, ViewKeys, WalletKeys, public_of};
+use monero_wallet::extra::Extra;
 
 /// The asset name used in Airlock transfers for XMR amounts (atomic units, 1 XMR = 10¹²).
 /// Empty: Airlock's convention for a chain's native asset.
@@ -494,6 +496,79 @@ pub struct SignedMoneroTransaction {
     pub txid: String,
     /// Key images of the spent inputs (hex).
     pub key_images: Vec<String>,
+    /// The signer's proved key images of the transaction's outputs back to the wallet's primary
+    /// address (the change), so the vault knows them without another key-image sync.
+    pub change_key_images: Option<KeyImagesFile>,
+}
+
+impl SignedMoneroTransaction {
+    /// The approval's signature material: the transaction, followed by the change's key-image
+    /// file when there is change.
+    pub fn material(&self) -> Vec<u8> {
+        let mut out = self.bytes.clone();
+        if let Some(file) = &self.change_key_images {
+            out.extend_from_slice(&file.to_bytes());
+        }
+        out
+    }
+}
+
+/// The outputs of `tx` that pay `wallet`'s primary address, with their key offsets `k =
+/// Hs(8·a·R || o)` (`R` the transaction key or the output's additional key).
+fn outputs_to_primary(
+    tx: &Transaction,
+    network: MoneroNetwork,
+    wallet: &WalletKeys,
+) -> OutputsFile {
+    let prefix = tx.prefix();
+    let keys = Extra::read(&mut prefix.extra.as_slice())
+        .ok()
+        .and_then(|extra| extra.keys());
+    let mut outputs = Vec::new();
+    if let Some((tx_keys, additional)) = keys {
+        let view = wallet.view_keys();
+        for (o, output) in prefix.outputs.iter().enumerate() {
+            let Some(output_key) = output.key.decompress() else {
+                continue;
+            };
+            let output_key: EdwardsPoint = output_key.into();
+            let candidates = tx_keys
+                .iter()
+                .chain(additional.as_ref().and_then(|keys| keys.get(o)));
+            for tx_key in candidates {
+                let tx_key: EdwardsPoint = (*tx_key).into();
+                let derivation = (view.view_scalar() * tx_key)
+                    .mul_by_cofactor()
+                    .compress()
+                    .to_bytes();
+                let mut preimage = Zeroizing::new(derivation.to_vec());
+                let mut index = o as u64;
+                loop {
+                    let byte = (index & 0x7f) as u8;
+                    index >>= 7;
+                    if index == 0 {
+                        preimage.push(byte);
+                        break;
+                    }
+                    preimage.push(byte | 0x80);
+                }
+                let shared: DalekScalar = Scalar::hash(preimage.as_slice()).into();
+                if public_of(&shared) + view.spend_public() == output_key {
+                    outputs.push(ExportedOutput {
+                        output_key: output.key.to_bytes(),
+                        key_offset: shared.to_bytes(),
+                        amount: 0,
+                    });
+                    break;
+                }
+            }
+        }
+    }
+    OutputsFile {
+        network,
+        primary_address: wallet.primary_address(network).to_string(),
+        outputs,
+    }
 }
 
 /// Reviews with the spend key and signs the very bytes reviewed. Returns the review (what to
@@ -509,6 +584,17 @@ pub fn sign_unsigned(
     let tx = stx
         .sign(&mut rand_core::OsRng, &wallet.spend_for_signing())
         .map_err(|e| MoneroError::refused(format!("signing failed: {e}")))?;
+    let change = outputs_to_primary(&tx, network, wallet);
+    let change_key_images = if change.outputs.is_empty() {
+        None
+    } else {
+        Some(sign_key_images(
+            &change,
+            network,
+            wallet,
+            &mut rand_core::OsRng,
+        )?)
+    };
     let key_images = review
         .inputs
         .iter()
@@ -520,26 +606,57 @@ pub fn sign_unsigned(
             bytes: tx.serialize(),
             txid: hex::encode(tx.hash()),
             key_images,
+            change_key_images,
         },
     ))
 }
 
-/// Coordinator-side check of returned signature material (no secret, no network): `signed` must
-/// be the payload signed — the same inputs (matched by their rings), outputs, extra, fee and range
-/// proof as the unsigned transaction gives for its key images. Returns the transaction with its
-/// hash and key images. (The CLSAGs themselves are verified by monerod on broadcast.)
+/// Coordinator-side check of returned signature material (no secret, no network): `material`
+/// must be the payload signed — the same inputs (matched by their rings), outputs, extra, fee and
+/// range proof as the unsigned transaction gives for its key images — optionally followed by a
+/// key-image file for the change, whose entries must be outputs of this transaction (their
+/// proofs and wallet are checked by the caller, who knows the wallet). Returns the transaction
+/// with its hash and key images. (The CLSAGs themselves are verified by monerod on broadcast.)
 pub fn verify_signed(
     payload: &[u8],
-    signed: &[u8],
+    material: &[u8],
 ) -> Result<SignedMoneroTransaction, MoneroError> {
     let (stx, parsed) = parse(payload)?;
-    let tx: Transaction = Transaction::read(&mut &signed[..])
+    let mut reader = material;
+    let tx: Transaction = Transaction::read(&mut reader)
         .map_err(|e| MoneroError::invalid(format!("the signed transaction does not parse: {e}")))?;
+    let signed = &material[..material.len() - reader.len()];
     if tx.serialize() != signed {
         return Err(MoneroError::invalid(
-            "the signed transaction has trailing or non-canonical bytes",
+            "the signed transaction has non-canonical bytes",
         ));
     }
+    let change_key_images = if reader.is_empty() {
+        None
+    } else {
+        let file = KeyImagesFile::from_bytes(reader).map_err(|e| {
+            MoneroError::invalid(format!(
+                "the signed transaction has trailing bytes that are not a key-image file: {e}"
+            ))
+        })?;
+        let outputs: BTreeSet<[u8; 32]> = tx
+            .prefix()
+            .outputs
+            .iter()
+            .map(|o| o.key.to_bytes())
+            .collect();
+        if let Some(stray) = file
+            .key_images
+            .iter()
+            .find(|k| !outputs.contains(&k.output_key))
+        {
+            return Err(MoneroError::not_ours(format!(
+                "the change key images name output {}, which is not in the signed transaction",
+                hex::encode(stray.output_key)
+            )));
+        }
+        Some(file)
+    };
     let Transaction::V2 {
         prefix,
         proofs: Some(proofs),
@@ -608,6 +725,7 @@ pub fn verify_signed(
             .iter()
             .map(|k| hex::encode(k.to_bytes()))
             .collect(),
+        change_key_images,
     })
 }
 
@@ -752,7 +870,7 @@ impl ChainReview for Monero {
         check_against_intent(&proposal.intent, &description)
             .map_err(|e| ChainError::new(crate::CHAIN, e.to_string()))?;
         let (_, signed) = sign_unsigned(&proposal.payload, self.network, &wallet)?;
-        Ok(signed.bytes)
+        Ok(signed.material())
     }
 }
 
