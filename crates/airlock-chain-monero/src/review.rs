@@ -20,6 +20,10 @@
 //! - the fee exactly as the signed transaction will carry it (the fee rate's fee for the weight
 //!   when there is change, else everything not paid out).
 //!
+//! Signing returns the signed transaction followed by the proved key images of its outputs to
+//! the wallet's primary address (the change), so the coordinator can spend the change without
+//! another key-image sync.
+//!
 //! This module must never sign bytes other than the ones it reviewed, and never sign when the
 //! recomputed payments differ from the proposal's stated intent.
 
