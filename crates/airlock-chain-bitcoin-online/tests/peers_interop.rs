@@ -375,7 +375,6 @@ fn electrum_cosigns_an_airlock_signed_psbt_and_it_finalizes() {
 }
 
 #[test]
-#[ignore = "Airlock's combine() reviews each PSBT alone and refuses Electrum's finalized inputs (their derivations are cleared): 'does not belong to the vault'"]
 fn airlock_combines_and_finalizes_what_electrum_cosigned() {
     let dir = tempfile::tempdir().unwrap();
     let Some((bench, airlock_path, both_path, by_peer)) =
@@ -384,6 +383,39 @@ fn airlock_combines_and_finalizes_what_electrum_cosigned() {
         return;
     };
     airlock_combines_and_finalizes(&bench, &airlock_path, &both_path, &by_peer, "electrum");
+
+    // Electrum's final witnesses are checked, not trusted: a flipped bit in a signature, or a
+    // signature with another sighash type, is refused.
+    let vault = vault(&bench);
+    let policy = ReviewPolicy::default();
+    let mut tampered = read_psbt(&both_path);
+    let witness = tampered.inputs[0].final_script_witness.as_mut().unwrap();
+    let mut elements: Vec<Vec<u8>> = witness.iter().map(|e| e.to_vec()).collect();
+    let sig = elements
+        .iter()
+        .position(|e| e.len() > 60 && e.len() < 75)
+        .unwrap();
+    elements[sig][10] ^= 1;
+    *witness = bitcoin::Witness::from_slice(&elements);
+    let mut combined = combine(
+        &vault,
+        vec![read_psbt(&airlock_path), tampered.clone()],
+        &policy,
+    )
+    .expect("the tampered signature still parses");
+    let err = finalize(&vault, &mut combined, &policy)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("does not satisfy its script"), "{err}");
+    let last = elements[sig].len() - 1;
+    elements[sig][10] ^= 1;
+    elements[sig][last] = 0x83; // SIGHASH_SINGLE | ANYONECANPAY
+    *tampered.inputs[0].final_script_witness.as_mut().unwrap() =
+        bitcoin::Witness::from_slice(&elements);
+    let err = combine(&vault, vec![read_psbt(&airlock_path), tampered], &policy)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("sighash ALL"), "{err}");
 }
 
 #[test]

@@ -4,10 +4,12 @@
 //! the key must be one of the vault's keys re-derived at that input (or, for taproot, the output
 //! key or a key of a leaf of the vault's tree), the sighash type must be one the review accepts,
 //! and the signature must verify over the recomputed sighash. [`combine`] refuses a PSBT of a
-//! different unsigned transaction and verifies each PSBT before merging it; [`finalize`] verifies,
+//! different unsigned transaction and verifies each PSBT before merging it (inputs a peer already
+//! finalized get the coordinator's fields back, their final witnesses must use sighash ALL);
+//! [`finalize`] verifies,
 //! fills scripts the PSBT lacks (witness/redeem script, taproot tree) from the vault, then lets
-//! miniscript build the witnesses (`finalize_mut`, which also runs miniscript's
-//! interpreter) and extracts the transaction.
+//! miniscript build the witnesses (`finalize_mut`), runs miniscript's interpreter over every final
+//! witness (also those a peer built) and extracts the transaction.
 //!
 //! This code holds no secrets and makes no network calls; the coordinator uses it before
 //! broadcasting. It must never accept a signature it has not verified.
@@ -35,6 +37,57 @@ impl SignatureReport {
     pub fn total(&self) -> usize {
         self.per_input.iter().sum()
     }
+}
+
+/// Whether a PSBT input carries a final scriptSig or witness (a peer such as Electrum finalized it).
+fn is_final(input: &bitcoin::psbt::Input) -> bool {
+    input.final_script_witness.is_some() || input.final_script_sig.is_some()
+}
+
+/// A peer that finalizes an input clears its other fields, as BIP-174 asks (Electrum does). For
+/// each such input of `other`, the fields of the same input of `base` (the coordinator's PSBT of
+/// the same unsigned transaction) are restored, so that the input can be reviewed against the
+/// vault again; the final scriptSig/witness itself is checked by [`finalize`]. Signatures in a
+/// final witness must use sighash ALL (or taproot's DEFAULT), as partial signatures must.
+fn restore_finalized_inputs(
+    base: &Psbt,
+    other: &mut Psbt,
+    policy: &ReviewPolicy,
+) -> Result<(), BtcError> {
+    for (i, (theirs, ours)) in other.inputs.iter_mut().zip(&base.inputs).enumerate() {
+        if !is_final(theirs) {
+            continue;
+        }
+        if !policy.allow_non_default_sighash
+            && let Some(witness) = &theirs.final_script_witness
+        {
+            for element in witness.iter() {
+                let ecdsa_all = bitcoin::ecdsa::Signature::from_slice(element)
+                    .map(|s| s.sighash_type == bitcoin::EcdsaSighashType::All);
+                let schnorr_default = match element.len() {
+                    64 => Some(true),
+                    65 => Some(element[64] == bitcoin::TapSighashType::All as u8),
+                    _ => None,
+                };
+                let bad = matches!(ecdsa_all, Ok(false))
+                    || (ecdsa_all.is_err() && schnorr_default == Some(false));
+                if bad {
+                    return Err(BtcError::Signature(format!(
+                        "input {i}: a signature in the final witness does not use sighash ALL"
+                    )));
+                }
+            }
+        }
+        let final_script_sig = theirs.final_script_sig.take();
+        let final_script_witness = theirs.final_script_witness.take();
+        *theirs = ours.clone();
+        theirs.partial_sigs.clear();
+        theirs.tap_key_sig = None;
+        theirs.tap_script_sigs.clear();
+        theirs.final_script_sig = final_script_sig;
+        theirs.final_script_witness = final_script_witness;
+    }
+    Ok(())
 }
 
 /// Verifies every partial signature in `psbt` (see the module docs).
@@ -189,7 +242,7 @@ pub fn combine(
         .ok_or_else(|| BtcError::Finalize("no PSBT to combine".into()))?;
     verify_partial_signatures(vault, &base, policy)?;
     let txid = base.unsigned_tx.compute_txid();
-    for (n, other) in iter.enumerate() {
+    for (n, mut other) in iter.enumerate() {
         let other_txid = other.unsigned_tx.compute_txid();
         if other_txid != txid || other.unsigned_tx != base.unsigned_tx {
             return Err(BtcError::Finalize(format!(
@@ -197,6 +250,8 @@ pub fn combine(
                 n + 1
             )));
         }
+        restore_finalized_inputs(&base, &mut other, policy)
+            .map_err(|e| BtcError::Signature(format!("PSBT {}: {e}", n + 1)))?;
         verify_partial_signatures(vault, &other, policy)
             .map_err(|e| BtcError::Signature(format!("PSBT {}: {e}", n + 1)))?;
         base.combine(other)
@@ -241,6 +296,11 @@ pub fn finalize(
                 .collect::<Vec<_>>()
                 .join("; ")
         ))
+    })?;
+    // finalize_mut keeps inputs a peer finalized as they are: run miniscript's interpreter over
+    // every input's final scriptSig and witness against the spent outputs.
+    miniscript::psbt::interpreter_check(psbt, &secp).map_err(|e| {
+        BtcError::Finalize(format!("a final witness does not satisfy its script: {e}"))
     })?;
     Ok(psbt.clone().extract_tx_unchecked_fee_rate())
 }
