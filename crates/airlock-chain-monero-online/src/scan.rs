@@ -542,11 +542,6 @@ impl ScanState {
         Ok(imported)
     }
 
-    /// Outputs whose key image is known ahead of the scan.
-    pub fn pending_key_images(&self) -> usize {
-        self.pending_key_images.len()
-    }
-
     /// The outputs file for the signer's key-image sync: every output found (`all`), or only
     /// those whose key image is unknown.
     pub fn outputs_file(&self, network: MoneroNetwork, all: bool) -> OutputsFile {
