@@ -12,13 +12,13 @@ mod common;
 use std::time::{Duration, Instant};
 
 use airlock_chain_monero::keyimages::sign_key_images;
-use airlock_chain_monero::keys::{MoneroNetwork, WalletKeys};
+use airlock_chain_monero::keys::WalletKeys;
 use airlock_chain_monero::review::{review_unsigned, sign_unsigned};
 use airlock_chain_monero::wallet::{OfflineWallet, SeedKind};
 use airlock_chain_monero_online::online_chain::spendable_outputs;
 use airlock_chain_monero_online::tx::MoneroNode;
 
-const NET: MoneroNetwork = MoneroNetwork::Regtest;
+use common::NET;
 
 fn median(mut samples: Vec<Duration>) -> Duration {
     samples.sort();

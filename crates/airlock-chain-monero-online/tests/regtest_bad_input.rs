@@ -4,73 +4,21 @@
 
 mod common;
 
+use airlock_chain_monero::Monero;
 use airlock_chain_monero::keyimages::{KeyImagesFile, OutputsFile, sign_key_images};
 use airlock_chain_monero::keys::ViewKeys;
-use airlock_chain_monero::keys::{MoneroNetwork, WalletKeys};
-use airlock_chain_monero::review::{ASSET, ReviewedChange, review_unsigned, verify_signed};
+use airlock_chain_monero::keys::WalletKeys;
+use airlock_chain_monero::review::{ReviewedChange, review_unsigned, verify_signed};
 use airlock_chain_monero::wallet::{OfflineWallet, SeedKind};
-use airlock_chain_monero::{CHAIN, Monero};
 use airlock_chain_monero_online::scan::{OwnedOutput, ScanState};
 use airlock_chain_monero_online::tx::MoneroNode;
-use airlock_core::artifacts::{Intent, Proposal, Transfer};
 use airlock_core::chain::{ChainReview, ChainSecret};
-use airlock_core::vault::{CoordinatorRef, VaultDefinition};
-use airlock_core::{ArtifactId, PublicKey};
-use common::Monerod;
+use common::{Monerod, NET, proposal, vault_for, xmr};
 use monero_wallet::ViewPair;
 use monero_wallet::address::MoneroAddress;
 use monero_wallet::ed25519::{Point, Scalar};
 use monero_wallet::send::{Change, SignableTransaction};
 use zeroize::Zeroizing;
-
-const NET: MoneroNetwork = MoneroNetwork::Regtest;
-
-fn vault_for(address: &str) -> VaultDefinition {
-    VaultDefinition {
-        vault_id: "xmr-cold".into(),
-        version: 1,
-        previous: None,
-        chain: CHAIN.into(),
-        network: NET.name().into(),
-        account: address.into(),
-        coordinator: CoordinatorRef {
-            origin: "test".into(),
-            key: PublicKey([1; 32]),
-        },
-        signers: vec![],
-        threshold: 1,
-        rules: vec![],
-        created: 0,
-    }
-}
-
-fn proposal(transfers: Vec<Transfer>, payload: Vec<u8>, spends: Vec<String>) -> Proposal {
-    Proposal {
-        vault_id: "xmr-cold".into(),
-        vault_version: 1,
-        vault_artifact: ArtifactId([0; 32]),
-        chain: CHAIN.into(),
-        intent: Intent {
-            transfers,
-            memo: String::new(),
-        },
-        payload,
-        spends,
-        rule: "default".into(),
-        created: 0,
-        expires: 0,
-        proposer: PublicKey([2; 32]),
-        nonce: [0; 16],
-    }
-}
-
-fn xmr(destination: &str, amount: u64) -> Transfer {
-    Transfer {
-        destination: destination.into(),
-        amount: u128::from(amount),
-        asset: ASSET.into(),
-    }
-}
 
 struct Setup {
     node_proc: Monerod,

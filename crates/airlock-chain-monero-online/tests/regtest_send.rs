@@ -6,69 +6,17 @@
 
 mod common;
 
+use airlock_chain_monero::Monero;
 use airlock_chain_monero::keyimages::{KeyImagesFile, OutputsFile, sign_key_images};
-use airlock_chain_monero::keys::{MoneroNetwork, WalletKeys};
-use airlock_chain_monero::review::{ASSET, review_unsigned, verify_signed};
+use airlock_chain_monero::keys::WalletKeys;
+use airlock_chain_monero::review::{review_unsigned, verify_signed};
 use airlock_chain_monero::wallet::{OfflineWallet, SeedKind, ViewOnlyExport};
-use airlock_chain_monero::{CHAIN, Monero};
 use airlock_chain_monero_online::online_chain::spendable_outputs;
 use airlock_chain_monero_online::scan::{ScanKeys, ViewScanner};
 use airlock_chain_monero_online::tx::MoneroNode;
-use airlock_core::artifacts::{Intent, Proposal, Transfer};
 use airlock_core::chain::{ChainReview, check_against_intent};
-use airlock_core::vault::{CoordinatorRef, VaultDefinition};
-use airlock_core::{ArtifactId, PublicKey};
-use common::{Monerod, WalletRpc};
+use common::{Monerod, NET, WalletRpc, proposal, vault_for, xmr};
 use serde_json::json;
-
-const NET: MoneroNetwork = MoneroNetwork::Regtest;
-
-pub fn vault_for(address: &str) -> VaultDefinition {
-    VaultDefinition {
-        vault_id: "xmr-cold".into(),
-        version: 1,
-        previous: None,
-        chain: CHAIN.into(),
-        network: NET.name().into(),
-        account: address.into(),
-        coordinator: CoordinatorRef {
-            origin: "test".into(),
-            key: PublicKey([1; 32]),
-        },
-        signers: vec![],
-        threshold: 1,
-        rules: vec![],
-        created: 0,
-    }
-}
-
-pub fn proposal(transfers: Vec<Transfer>, payload: Vec<u8>, spends: Vec<String>) -> Proposal {
-    Proposal {
-        vault_id: "xmr-cold".into(),
-        vault_version: 1,
-        vault_artifact: ArtifactId([0; 32]),
-        chain: CHAIN.into(),
-        intent: Intent {
-            transfers,
-            memo: String::new(),
-        },
-        payload,
-        spends,
-        rule: "default".into(),
-        created: 0,
-        expires: 0,
-        proposer: PublicKey([2; 32]),
-        nonce: [0; 16],
-    }
-}
-
-fn xmr(destination: &str, amount: u64) -> Transfer {
-    Transfer {
-        destination: destination.into(),
-        amount: u128::from(amount),
-        asset: ASSET.into(),
-    }
-}
 
 #[test]
 fn cold_signing_round_trip_against_monerod_and_wallet_rpc() {

@@ -12,11 +12,69 @@ use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use airlock_chain_monero::CHAIN;
 use airlock_chain_monero::keys::{MoneroNetwork, ViewKeys};
+use airlock_chain_monero::review::ASSET;
 use airlock_chain_monero::subaddress::Lookahead;
 use airlock_chain_monero_online::daemon::DaemonClient;
 use airlock_chain_monero_online::scan::{ScanKeys, ScanState, SyncOptions, ViewScanner};
+use airlock_core::artifacts::{Intent, Proposal, Transfer};
+use airlock_core::vault::{CoordinatorRef, VaultDefinition};
+use airlock_core::{ArtifactId, PublicKey};
 use serde_json::{Value, json};
+
+/// The network of every regtest wallet in these tests.
+pub const NET: MoneroNetwork = MoneroNetwork::Regtest;
+
+/// A one-signer `monero` vault whose account is `address` (review needs no more).
+pub fn vault_for(address: &str) -> VaultDefinition {
+    VaultDefinition {
+        vault_id: "xmr-cold".into(),
+        version: 1,
+        previous: None,
+        chain: CHAIN.into(),
+        network: NET.name().into(),
+        account: address.into(),
+        coordinator: CoordinatorRef {
+            origin: "test".into(),
+            key: PublicKey([1; 32]),
+        },
+        signers: vec![],
+        threshold: 1,
+        rules: vec![],
+        created: 0,
+    }
+}
+
+/// A proposal of `vault_for`'s vault with the given intent, payload and spends.
+pub fn proposal(transfers: Vec<Transfer>, payload: Vec<u8>, spends: Vec<String>) -> Proposal {
+    Proposal {
+        vault_id: "xmr-cold".into(),
+        vault_version: 1,
+        vault_artifact: ArtifactId([0; 32]),
+        chain: CHAIN.into(),
+        intent: Intent {
+            transfers,
+            memo: String::new(),
+        },
+        payload,
+        spends,
+        rule: "default".into(),
+        created: 0,
+        expires: 0,
+        proposer: PublicKey([2; 32]),
+        nonce: [0; 16],
+    }
+}
+
+/// A payment of `amount` piconero to `destination`.
+pub fn xmr(destination: &str, amount: u64) -> Transfer {
+    Transfer {
+        destination: destination.into(),
+        amount: u128::from(amount),
+        asset: ASSET.into(),
+    }
+}
 
 /// The wallet of `view` scanned from `from` to the tip with the vault's scanner (a small
 /// subaddress lookahead: these wallets receive on the primary address and a few subaddresses).
@@ -70,40 +128,39 @@ pub fn http_json(port: u16, path: &str, body: &Value) -> Result<Value, String> {
     stream
         .set_read_timeout(Some(Duration::from_secs(300)))
         .unwrap();
+    // Kept alive and read to its Content-Length: epee may cut a large answer short when asked
+    // to close the connection.
     write!(
         stream,
-        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
     )
     .map_err(|e| e.to_string())?;
-    let mut answer = Vec::new();
-    stream.read_to_end(&mut answer).map_err(|e| e.to_string())?;
-    let text = String::from_utf8_lossy(&answer);
-    let (head, payload) = text
-        .split_once("\r\n\r\n")
-        .ok_or_else(|| format!("no HTTP body from port {port}"))?;
-    let payload = if head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        dechunk(payload)
-    } else {
-        payload.to_owned()
-    };
-    serde_json::from_str(&payload).map_err(|e| format!("bad JSON from port {port}: {e}: {payload}"))
-}
-
-fn dechunk(mut s: &str) -> String {
-    let mut out = String::new();
-    while let Some((size, rest)) = s.split_once("\r\n") {
-        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        let n = stream.read(&mut byte).map_err(|e| e.to_string())?;
         if n == 0 {
-            break;
+            return Err(format!("no HTTP answer from port {port}"));
         }
-        out.push_str(&rest[..n]);
-        s = &rest[n + 2..];
+        head.push(byte[0]);
     }
-    out
+    let head = String::from_utf8_lossy(&head).to_ascii_lowercase();
+    let length: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse().ok())
+        .ok_or_else(|| format!("no Content-Length from port {port}: {head}"))?;
+    let mut payload = vec![0u8; length];
+    stream
+        .read_exact(&mut payload)
+        .map_err(|e| format!("port {port}: answer cut short: {e}"))?;
+    serde_json::from_slice(&payload).map_err(|e| {
+        format!(
+            "bad JSON from port {port}: {e}: {}",
+            String::from_utf8_lossy(&payload)
+        )
+    })
 }
 
 pub fn json_rpc(port: u16, method: &str, params: Value) -> Result<Value, String> {
