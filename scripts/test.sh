@@ -52,5 +52,15 @@ cargo clippy --workspace --all-targets --all-features --quiet -- -D warnings
 echo "== building binaries (the CLI suites drive them) =="
 cargo build --workspace --bins --quiet
 
+# Fuzzing (fuzz/, its own workspace; fuzz/README.md): every decoder's target for a few seconds
+# from the committed seeds, so a decoder that panics on a seed or on a shallow mutation fails CI.
+# Before the tests: it is short, a decoder crash is worth stopping for, and `cargo test` then
+# closes the log with its summary. Its instrumented nightly build shares nothing with the
+# workspace build above. AIRLOCK_FUZZ_SECONDS=0 skips it.
+if [ "${AIRLOCK_FUZZ_SECONDS:-10}" != 0 ]; then
+  echo "== fuzzing: scripts/fuzz.sh ${AIRLOCK_FUZZ_SECONDS:-10} (every target) =="
+  scripts/fuzz.sh "${AIRLOCK_FUZZ_SECONDS:-10}"
+fi
+
 echo "== cargo test =="
 cargo test --workspace --all-targets --all-features

@@ -718,6 +718,11 @@ fn check_keys(
                         x.xkey,
                         paths.len()
                     ))
+                } else if paths[0] == paths[1] {
+                    Some(format!(
+                        "key {} has the same path in both multipath branches; receive and change must differ (<0;1>)",
+                        x.xkey
+                    ))
                 } else if x.wildcard != Wildcard::Unhardened {
                     Some(format!(
                         "key {} must end in an unhardened wildcard /* (a hardened or missing wildcard cannot be derived by watch-only wallets)",

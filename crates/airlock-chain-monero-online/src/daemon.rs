@@ -367,7 +367,10 @@ fn epee_err(e: monero_epee::EpeeError) -> String {
 }
 
 /// Decodes a `get_blocks.bin` answer into at most `limit` scannable blocks.
-fn parse_blocks_bin(raw: &[u8], limit: usize) -> EpeeResult<(u64, Vec<ScannableBlock>)> {
+///
+/// Public only for the fuzz target (`fuzz/`); callers use [`DaemonClient::scannable_blocks`].
+#[doc(hidden)]
+pub fn parse_blocks_bin(raw: &[u8], limit: usize) -> EpeeResult<(u64, Vec<ScannableBlock>)> {
     let mut epee = monero_epee::Epee::new(raw).map_err(epee_err)?;
     let mut fields = epee.entry().map_err(epee_err)?.fields().map_err(epee_err)?;
     let mut start_height = None;

@@ -234,6 +234,23 @@ impl BbqrDecoder {
                 body.len()
             )));
         }
+        // Each part's data is checked as it is read (parts before the last are whole bytes), so a
+        // damaged frame is refused now and a good copy later in the loop still counts.
+        let decodes = if enc == b'H' {
+            decode_hex(body).is_some()
+        } else {
+            base32::decode(body).is_some()
+        };
+        if !decodes {
+            return Err(QrError::Malformed(format!(
+                "BBQr part {index}: data is not {}",
+                if enc == b'H' {
+                    "upper-case hex"
+                } else {
+                    "base32"
+                }
+            )));
+        }
         match self.header {
             None => {
                 self.header = Some((enc, ft, total));

@@ -404,13 +404,18 @@ fn marker_label<'a>(
 
 /// Parses armored text produced by [`armor`], returning `(label, bytes)`.
 ///
-/// Tolerated: whitespace (including blank lines) before and after the block, CRLF line endings,
-/// whitespace at the ends of lines, and body lines of any width (text may be re-wrapped in
-/// transit). Rejected, each with its own [`ArmorError`]: no BEGIN line, no END line, text before
-/// or after the block, an invalid or mismatched label, an empty body, and a body that is not
-/// standard padded base64.
+/// Tolerated: ASCII whitespace (including blank lines) before and after the block, CRLF line
+/// endings, ASCII whitespace at the ends of lines, and body lines of any width (text may be
+/// re-wrapped in transit). Rejected, each with its own [`ArmorError`]: no BEGIN line, no END
+/// line, text before or after the block, an invalid or mismatched label, an empty body, and a
+/// body that is not standard padded base64.
 pub fn dearmor(text: &str) -> Result<(String, Vec<u8>), TransportError> {
-    let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
+    // ASCII whitespace only: exactly what `is_armored` skips, so the readers that route a file by
+    // `is_armored` never send text this function would accept down the binary path.
+    let mut lines = text
+        .lines()
+        .map(|l| l.trim_matches(|c: char| c.is_ascii_whitespace()))
+        .filter(|l| !l.is_empty());
 
     let first = lines.next().ok_or(ArmorError::MissingBegin)?;
     let begin = match marker_label(first, BEGIN_PREFIX, "BEGIN")? {

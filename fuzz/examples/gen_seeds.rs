@@ -1,0 +1,891 @@
+//! Writes the committed seed corpora under `fuzz/seeds/<target>/`: real, valid inputs made with
+//! Airlock's own encoders (artifacts, envelopes, PSBTs spending the harness vaults, QR frames,
+//! SLIP-39 shares, keystore files, Monero files, Ethereum payloads), plus the official SLIP-39
+//! vectors and the keystore v3 vectors already in the repository. The `get_blocks.bin` seed is a
+//! capture from monerod (see `fuzz/README.md`) and is not made here.
+//!
+//! `cargo run --manifest-path fuzz/Cargo.toml --example gen_seeds` (stable is fine). Seeds whose
+//! bytes are random each run (signatures over fresh nonces, salts) are rewritten; the others come
+//! out identical.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use airlock_chain_bitcoin::bitcoin::hashes::Hash as _;
+use airlock_chain_bitcoin::bitcoin::{
+    Amount, OutPoint, Psbt, ScriptBuf, Sequence, Transaction, TxIn, TxOut, Txid, Witness, absolute,
+    transaction,
+};
+use airlock_chain_bitcoin::{BtcVault, ReviewPolicy, export_descriptor_record, sign_psbt};
+use airlock_core::artifacts::{ConsistencyFrom, LogEvidence};
+use airlock_core::envelope::ArtifactKind;
+use airlock_core::transfer::{DeviceRole, entry_for};
+use airlock_core::vault::{CoordinatorRef, parse_rule};
+use airlock_core::{
+    AccountExport, Approval, Artifact, CheckpointArtifact, Decision, Envelope, Event, EventKind,
+    Finalized, Intent, LogRecord, Proposal, ProposalBundle, PublicKey, SeenCheckpoint, SignerEntry,
+    Transfer, TransferManifest, VaultDefinition,
+};
+use airlock_fuzz::{join_parts, test_key};
+use airlock_log::{CheckpointSigner, MemoryLog, prove_consistency, prove_inclusion};
+use miniscript::psbt::PsbtExt as _;
+
+struct Seeds {
+    root: PathBuf,
+    count: usize,
+    bytes: usize,
+}
+
+impl Seeds {
+    fn put(&mut self, target: &str, name: &str, data: &[u8]) {
+        let dir = self.root.join(target);
+        fs::create_dir_all(&dir).expect("mkdir");
+        fs::write(dir.join(name), data).expect("write seed");
+        self.count += 1;
+        self.bytes += data.len();
+    }
+
+    fn put_mode(&mut self, target: &str, name: &str, mode: u8, data: &[u8]) {
+        let mut v = vec![mode];
+        v.extend_from_slice(data);
+        self.put(target, name, &v);
+    }
+}
+
+fn pk(n: u8) -> PublicKey {
+    PublicKey(test_key(n).verifying_key().to_bytes())
+}
+
+const NOW: u64 = airlock_fuzz::transfer_manifest::NOW;
+
+fn vault() -> VaultDefinition {
+    let signer = |name: &str, role: &str, n: u8| SignerEntry {
+        name: name.into(),
+        role: role.into(),
+        identity: pk(n),
+        chain_key: String::new(),
+        custody: "keystore".into(),
+    };
+    VaultDefinition {
+        vault_id: "treasury".into(),
+        version: 1,
+        previous: None,
+        chain: "none".into(),
+        network: "".into(),
+        account: "".into(),
+        coordinator: CoordinatorRef {
+            origin: airlock_fuzz::envelope::LOG_ORIGIN.into(),
+            key: pk(1),
+        },
+        signers: vec![
+            signer("alice", "ops", 10),
+            signer("bob", "ops", 11),
+            signer("carol", "compliance", 12),
+        ],
+        threshold: 2,
+        rules: vec![
+            parse_rule(
+                "routine: max=1000, window=5000/24h, to=acme-rent|acme-payroll, days=mon-fri, hours=08:00-18:00 => 1 ops",
+            )
+            .expect("rule"),
+            parse_rule("large: expiry=2h => 2 ops, 1 compliance").expect("rule"),
+        ],
+        created: NOW - 86_400,
+    }
+}
+
+fn signed(a: &impl Artifact, keys: &[u8]) -> Envelope {
+    let mut env = a.envelope();
+    for k in keys {
+        env.sign(&test_key(*k));
+    }
+    env
+}
+
+fn artifacts(s: &mut Seeds) -> (Envelope, Envelope) {
+    let v = vault();
+    let venv = signed(&v, &[10, 11]);
+    let proposal = Proposal {
+        vault_id: v.vault_id.clone(),
+        vault_version: 1,
+        vault_artifact: venv.id(),
+        chain: "none".into(),
+        intent: Intent {
+            transfers: vec![
+                Transfer {
+                    destination: "acme-rent".into(),
+                    amount: 900,
+                    asset: "".into(),
+                },
+                Transfer {
+                    destination: "acme-payroll".into(),
+                    amount: u128::from(u64::MAX) + 7,
+                    asset: "USDC".into(),
+                },
+            ],
+            memo: "rent".into(),
+        },
+        payload: vec![],
+        spends: vec!["nonce:1".into()],
+        rule: "routine".into(),
+        created: NOW,
+        expires: NOW + 7200,
+        proposer: pk(1),
+        nonce: [9; 16],
+    };
+    let penv = signed(&proposal, &[1]);
+    let approval = Approval {
+        proposal: penv.id(),
+        vault_id: v.vault_id.clone(),
+        vault_version: 1,
+        decision: Decision::Approve,
+        reason: "".into(),
+        chain_signature: vec![],
+        signer: pk(10),
+        signed_at: NOW + 60,
+        seen_checkpoint: SeenCheckpoint {
+            size: 3,
+            root: [4; 32],
+        },
+        review_digest: [5; 32],
+    };
+    let rejection = Approval {
+        decision: Decision::Reject,
+        reason: "destination not on the list".into(),
+        signer: pk(12),
+        ..approval.clone()
+    };
+    let aenv = signed(&approval, &[10]);
+    let finalized = Finalized {
+        proposal: penv.id(),
+        approvals: vec![aenv.id()],
+        transaction: vec![],
+        txid: "".into(),
+        finalized_at: NOW + 120,
+    };
+    let event = Event {
+        kind: EventKind::Broadcast,
+        proposal: penv.id(),
+        detail: "txid 00ff".into(),
+        at: NOW + 180,
+    };
+    // A log holding the vault and the proposal; the bundle proves the proposal's leaf.
+    let mut log = MemoryLog::new();
+    let leaves = [
+        LogRecord {
+            kind: "vault-version".into(),
+            artifact: venv.id(),
+            vault_id: v.vault_id.clone(),
+            at: NOW - 86_400,
+        },
+        LogRecord {
+            kind: "proposal".into(),
+            artifact: penv.id(),
+            vault_id: v.vault_id.clone(),
+            at: NOW,
+        },
+    ];
+    log.append(&leaves[0].to_bytes());
+    log.append(b"another leaf");
+    log.append(&leaves[1].to_bytes());
+    let signer = CheckpointSigner::new(airlock_fuzz::envelope::LOG_ORIGIN, test_key(1))
+        .expect("checkpoint key");
+    let checkpoint = signer.sign(log.size(), log.root()).expect("checkpoint");
+    let inclusion = prove_inclusion(log.size(), 2, &log).expect("inclusion");
+    let consistency = prove_consistency(1, log.size(), &log).expect("consistency");
+    let bundle = ProposalBundle {
+        proposal: penv.to_bytes(),
+        vault: venv.to_bytes(),
+        evidence: LogEvidence {
+            leaf: leaves[1].to_bytes(),
+            leaf_index: 2,
+            tree_size: log.size(),
+            inclusion: inclusion.hashes,
+            checkpoint: checkpoint.note.clone(),
+            consistency: vec![ConsistencyFrom {
+                old_size: 1,
+                hashes: consistency.hashes,
+            }],
+        },
+    };
+    let benv = signed(&bundle, &[1]);
+    let cp = CheckpointArtifact {
+        note: checkpoint.note.clone(),
+    };
+    let export = AccountExport {
+        chain: "monero".into(),
+        network: "regtest".into(),
+        account: format!(
+            "{} view_key={} restore_height=0",
+            airlock_fuzz::monero_files::BENCH_ADDRESS,
+            airlock_fuzz::monero_files::BENCH_VIEW_KEY
+        ),
+        chain_key: airlock_fuzz::monero_files::BENCH_ADDRESS.into(),
+        created: NOW,
+    };
+    let vfile = venv.to_bytes();
+    let (ventry, _) = entry_for("treasury-v1.airlock", &vfile).expect("entry");
+    let bfile = benv.to_bytes();
+    let (bentry, _) = entry_for("rent.bundle", &bfile).expect("entry");
+    let manifest = TransferManifest {
+        entries: vec![ventry, bentry],
+        origin_key: pk(2),
+        origin_name: "example.org/airlock-log".into(),
+        origin_role: DeviceRole::Coordinator,
+        destination_role: DeviceRole::Signer,
+        purpose: "rent for alice".into(),
+        sequence: 2,
+        created: NOW - 60,
+        expires: NOW + 86_400,
+    };
+    let menv = signed(&manifest, &[2]);
+
+    // Envelopes (mode 0x00) and bare payloads (mode 130 + kind index, see `envelope`).
+    let all: Vec<(&str, Envelope)> = vec![
+        ("vault", venv.clone()),
+        ("proposal", penv.clone()),
+        ("approval", aenv.clone()),
+        ("rejection", signed(&rejection, &[12])),
+        ("finalized", signed(&finalized, &[1])),
+        ("event", signed(&event, &[1])),
+        ("checkpoint", signed(&cp, &[1])),
+        ("bundle", benv.clone()),
+        ("manifest", menv.clone()),
+        ("account-export", signed(&export, &[10])),
+    ];
+    for (name, env) in &all {
+        s.put_mode("envelope", &format!("env-{name}"), 0, &env.to_bytes());
+        let kind = env.kind().expect("kind");
+        let index = ArtifactKind::ALL.iter().position(|k| *k == kind).unwrap() as u8;
+        s.put_mode(
+            "envelope",
+            &format!("payload-{name}"),
+            130 + index,
+            &env.payload,
+        );
+        s.put("cbor", &format!("env-{name}"), &env.to_bytes());
+        s.put("cbor", &format!("payload-{name}"), &env.payload);
+        s.put(
+            "cbor_differential",
+            &format!("payload-{name}"),
+            &env.payload,
+        );
+        s.put(
+            "armor",
+            &format!("{name}.asc"),
+            airlock_transport::armor(&kind.name().to_ascii_uppercase(), &env.to_bytes()).as_bytes(),
+        );
+    }
+    s.put_mode("envelope", "payload-log-record", 139, &leaves[1].to_bytes());
+    s.put_mode(
+        "envelope",
+        "rule-text",
+        0xf0,
+        b"routine: max=1000, window=5000/24h, to=acme-rent|acme-payroll, days=mon-fri, hours=08:00-18:00, expiry=2h => 1 ops, 1 any",
+    );
+    let crlf = airlock_transport::armor("APPROVAL", &aenv.to_bytes()).replace('\n', "\r\n");
+    s.put("armor", "approval-crlf.asc", crlf.as_bytes());
+
+    // Transfer manifests: the payload, then the files.
+    let mut vf = b"name=treasury-v1.airlock\n".to_vec();
+    vf.extend_from_slice(&vfile);
+    let mut bf = b"name=rent.bundle\n".to_vec();
+    bf.extend_from_slice(&bfile);
+    s.put(
+        "transfer_manifest",
+        "coordinator-to-signer",
+        &join_parts(&[&menv.payload, &vf, &bf]),
+    );
+    let mut signer_manifest = manifest.clone();
+    signer_manifest.origin_role = DeviceRole::Signer;
+    signer_manifest.destination_role = DeviceRole::Coordinator;
+    signer_manifest.entries.truncate(1);
+    s.put(
+        "transfer_manifest",
+        "signer-to-coordinator",
+        &join_parts(&[&signer_manifest.to_bytes(), &vf]),
+    );
+    (venv, benv)
+}
+
+fn cbor_edges(s: &mut Seeds) {
+    let edges: &[(&str, &[u8])] = &[
+        (
+            "uint-max",
+            &[0x1b, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff],
+        ),
+        ("neg", &[0x38, 0x63]),
+        ("nested", &[0x81, 0x81, 0x81, 0xa1, 0x01, 0x80]),
+        (
+            "map-keys",
+            &[0xa3, 0x01, 0xf5, 0x20, 0xf6, 0x61, 0x61, 0x40],
+        ),
+        ("text-utf8", "\u{63}\u{c3}\u{a9}".as_bytes()),
+        ("non-shortest", &[0x18, 0x05]),
+        ("unsorted-map", &[0xa2, 0x02, 0x00, 0x01, 0x00]),
+        ("indefinite", &[0x9f, 0x01, 0xff]),
+    ];
+    for (name, b) in edges {
+        s.put("cbor", name, b);
+        s.put("cbor_differential", name, b);
+    }
+    // Outside Airlock's subset but deterministic: cbor-core accepts these.
+    let foreign: &[(&str, &[u8])] = &[
+        ("float16", &[0xf9, 0x3c, 0x00]),
+        ("tag-epoch", &[0xc1, 0x1a, 0x5f, 0x00, 0x00, 0x00]),
+        ("bignum", &[0xc2, 0x49, 0x01, 0, 0, 0, 0, 0, 0, 0, 0]),
+        ("undefined", &[0xf7]),
+        ("simple-32", &[0xf8, 0x20]),
+    ];
+    for (name, b) in foreign {
+        s.put("cbor_differential", name, b);
+    }
+    let mut deep = vec![0x81; 33];
+    deep.push(0x00);
+    s.put("cbor_differential", "nested-33", &deep);
+}
+
+/// A fake funding transaction paying `amounts` to the vault's receive addresses 0, 1, …
+fn funding(vault: &BtcVault, amounts: &[u64]) -> Transaction {
+    Transaction {
+        version: transaction::Version::TWO,
+        lock_time: absolute::LockTime::ZERO,
+        input: vec![TxIn {
+            previous_output: OutPoint::new(Txid::from_byte_array([7; 32]), 0),
+            script_sig: ScriptBuf::new(),
+            sequence: Sequence::MAX,
+            witness: Witness::new(),
+        }],
+        output: amounts
+            .iter()
+            .enumerate()
+            .map(|(i, a)| TxOut {
+                value: Amount::from_sat(*a),
+                script_pubkey: vault.script_pubkey(0, i as u32).expect("script"),
+            })
+            .collect(),
+    }
+}
+
+fn definite(
+    vault: &BtcVault,
+    branch: usize,
+    index: u32,
+) -> miniscript::Descriptor<miniscript::DefiniteDescriptorKey> {
+    vault
+        .descriptor()
+        .clone()
+        .into_single_descriptors()
+        .expect("branches")[branch]
+        .at_derivation_index(index)
+        .expect("index")
+}
+
+/// A PSBT spending every output of `funding` to a foreign payment plus change.
+fn spend(vault: &BtcVault, funding: &Transaction, pay: u64, change: u64) -> Psbt {
+    let payment = airlock_fuzz::psbt::vaults()[3]
+        .script_pubkey(0, 5)
+        .expect("foreign script");
+    let tx = Transaction {
+        version: transaction::Version::TWO,
+        lock_time: absolute::LockTime::from_height(100).expect("height"),
+        input: (0..funding.output.len())
+            .map(|vout| TxIn {
+                previous_output: OutPoint::new(funding.compute_txid(), vout as u32),
+                script_sig: ScriptBuf::new(),
+                sequence: Sequence::ENABLE_RBF_NO_LOCKTIME,
+                witness: Witness::new(),
+            })
+            .collect(),
+        output: vec![
+            TxOut {
+                value: Amount::from_sat(pay),
+                script_pubkey: payment,
+            },
+            TxOut {
+                value: Amount::from_sat(change),
+                script_pubkey: vault.script_pubkey(1, 0).expect("change"),
+            },
+        ],
+    };
+    let mut psbt = Psbt::from_unsigned_tx(tx).expect("unsigned");
+    for vout in 0..funding.output.len() {
+        psbt.inputs[vout].witness_utxo = Some(funding.output[vout].clone());
+        if !vault.is_taproot() {
+            psbt.inputs[vout].non_witness_utxo = Some(funding.clone());
+        }
+        psbt.update_input_with_descriptor(vout, &definite(vault, 0, vout as u32))
+            .expect("input fields");
+    }
+    psbt.update_output_with_descriptor(1, &definite(vault, 1, 0))
+        .expect("output fields");
+    psbt
+}
+
+fn compact(out: &mut Vec<u8>, n: usize) {
+    if n < 0xfd {
+        out.push(n as u8);
+    } else if n <= 0xffff {
+        out.push(0xfd);
+        out.extend_from_slice(&(n as u16).to_le_bytes());
+    } else {
+        out.push(0xfe);
+        out.extend_from_slice(&(n as u32).to_le_bytes());
+    }
+}
+
+fn read_compact(b: &[u8], at: &mut usize) -> usize {
+    let first = b[*at];
+    *at += 1;
+    match first {
+        0xfd => {
+            let n = u16::from_le_bytes([b[*at], b[*at + 1]]) as usize;
+            *at += 2;
+            n
+        }
+        0xfe => {
+            let n = u32::from_le_bytes(b[*at..*at + 4].try_into().unwrap()) as usize;
+            *at += 4;
+            n
+        }
+        n => n as usize,
+    }
+}
+
+fn pair(out: &mut Vec<u8>, key: &[u8], value: &[u8]) {
+    compact(out, key.len());
+    out.extend_from_slice(key);
+    compact(out, value.len());
+    out.extend_from_slice(value);
+}
+
+/// The raw key-value pairs of the map at `at` (key bytes, value bytes), separator consumed.
+fn map(b: &[u8], at: &mut usize) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let mut out = Vec::new();
+    loop {
+        let klen = read_compact(b, at);
+        if klen == 0 {
+            return out;
+        }
+        let key = b[*at..*at + klen].to_vec();
+        *at += klen;
+        let vlen = read_compact(b, at);
+        let value = b[*at..*at + vlen].to_vec();
+        *at += vlen;
+        out.push((key, value));
+    }
+}
+
+/// The BIP-370 (version 2) encoding of a version-0 PSBT.
+fn to_v2(psbt: &Psbt) -> Vec<u8> {
+    let v0 = psbt.serialize();
+    let mut at = 5;
+    let global = map(&v0, &mut at);
+    let tx = &psbt.unsigned_tx;
+    let inputs: Vec<_> = tx.input.iter().map(|_| map(&v0, &mut at)).collect();
+    let outputs: Vec<_> = tx.output.iter().map(|_| map(&v0, &mut at)).collect();
+    let mut out = b"psbt\xff".to_vec();
+    for (k, v) in global.iter().filter(|(k, _)| k[0] != 0x00 && k[0] != 0xfb) {
+        pair(&mut out, k, v);
+    }
+    pair(&mut out, &[0x02], &tx.version.0.to_le_bytes());
+    pair(
+        &mut out,
+        &[0x03],
+        &tx.lock_time.to_consensus_u32().to_le_bytes(),
+    );
+    let mut n = Vec::new();
+    compact(&mut n, tx.input.len());
+    pair(&mut out, &[0x04], &n);
+    n.clear();
+    compact(&mut n, tx.output.len());
+    pair(&mut out, &[0x05], &n);
+    pair(&mut out, &[0xfb], &2u32.to_le_bytes());
+    out.push(0);
+    for (txin, m) in tx.input.iter().zip(&inputs) {
+        for (k, v) in m {
+            pair(&mut out, k, v);
+        }
+        pair(
+            &mut out,
+            &[0x0e],
+            &txin.previous_output.txid.to_byte_array(),
+        );
+        pair(&mut out, &[0x0f], &txin.previous_output.vout.to_le_bytes());
+        pair(&mut out, &[0x10], &txin.sequence.0.to_le_bytes());
+        out.push(0);
+    }
+    for (txout, m) in tx.output.iter().zip(&outputs) {
+        for (k, v) in m {
+            pair(&mut out, k, v);
+        }
+        pair(&mut out, &[0x03], &txout.value.to_sat().to_le_bytes());
+        pair(&mut out, &[0x04], txout.script_pubkey.as_bytes());
+        out.push(0);
+    }
+    out
+}
+
+fn bitcoin(s: &mut Seeds) {
+    let vaults = airlock_fuzz::psbt::vaults();
+    let names = ["wsh-sortedmulti", "tr-multi-a", "wsh-recovery", "wpkh"];
+    let policy = ReviewPolicy::default();
+    for (i, (vault, name)) in vaults.iter().zip(names).enumerate() {
+        let fund = funding(vault, &[60_000, 45_000]);
+        let psbt = spend(vault, &fund, 70_000, 34_000);
+        let binary = psbt.serialize();
+        s.put("psbt", &format!("{name}.psbt"), &binary);
+        let v2 = to_v2(&psbt);
+        assert_eq!(
+            airlock_chain_bitcoin::parse_psbt(&v2).expect("v2 imports"),
+            psbt,
+            "the v2 encoding imports to the same PSBT"
+        );
+        s.put("psbt", &format!("{name}.v2.psbt"), &v2);
+        if i == 0 {
+            s.put(
+                "psbt",
+                &format!("{name}.b64"),
+                airlock_chain_bitcoin::psbt_to_base64(&psbt).as_bytes(),
+            );
+        }
+        let cosigner = if i == 3 { 4 } else { 0 };
+        let mut signed = psbt.clone();
+        sign_psbt(
+            vault,
+            &mut signed,
+            &airlock_fuzz::psbt::signer(cosigner),
+            &policy,
+        )
+        .expect("sign");
+        s.put("psbt", &format!("{name}.signed.psbt"), &signed.serialize());
+
+        let text = vault.descriptor_text();
+        s.put_mode("btc_vault", &format!("{name}.desc"), 3, text.as_bytes());
+        if let Ok(record) = export_descriptor_record(vault) {
+            s.put_mode("btc_vault", &format!("{name}.bsms"), 80, record.as_bytes());
+        }
+    }
+    let cache = vaults[0].build_derivation_cache(2).expect("cache");
+    s.put_mode("btc_vault", "cache-wsh", 160, &cache);
+    s.put_mode(
+        "btc_vault",
+        "cache-wsh-body",
+        208,
+        &cache[..cache.len() - 32],
+    );
+    let mainnet = "wpkh([d34db33f/84'/0'/0']xpub6DJ2dNUysrn5Vt36jH2KLBT2i1auw1tTSSomg8PhqNiUtx8QX2SvC9nrHu81fT41fvDUnhMjEzQgXnQjKEu3oaqMSzhSrHMxyyoEAmUHQbY/<0;1>/*)";
+    s.put_mode("btc_vault", "mainnet-wpkh.desc", 0, mainnet.as_bytes());
+}
+
+fn qr(s: &mut Seeds, venv: &Envelope) {
+    use airlock_qr::{Content, Density, Format, encode};
+    let message = venv.to_bytes();
+    let low = Density::parse("low").expect("density");
+    for (format, name) in [
+        (Format::Ur, "ur"),
+        (Format::Bbqr, "bbqr"),
+        (Format::AirlockRq, "airlock"),
+    ] {
+        let frames = encode(&message, format, Content::Artifact, low).expect("frames");
+        let text = frames.texts.join("\n");
+        s.put_mode("qr_frames", &format!("{name}-frames"), 0, text.as_bytes());
+        // The same frames, reversed and one lost.
+        let mut rev: Vec<&String> = frames.texts.iter().rev().collect();
+        rev.remove(1.min(rev.len() - 1));
+        let text: Vec<&str> = rev.iter().map(|s| s.as_str()).collect();
+        s.put_mode(
+            "qr_frames",
+            &format!("{name}-frames-lossy"),
+            0,
+            text.join("\n").as_bytes(),
+        );
+    }
+    let psbt = fs::read(s.root.join("psbt/wsh-sortedmulti.psbt")).expect("psbt seed");
+    let frames = encode(&psbt, Format::Ur, Content::Psbt, low).expect("frames");
+    s.put_mode(
+        "qr_frames",
+        "ur-crypto-psbt",
+        0,
+        frames.texts.join("\n").as_bytes(),
+    );
+    let frames = encode(&psbt, Format::Bbqr, Content::Psbt, low).expect("frames");
+    s.put_mode(
+        "qr_frames",
+        "bbqr-psbt",
+        0,
+        frames.texts.join("\n").as_bytes(),
+    );
+    // Round-trip mode: UR, BBQr, RaptorQ at the lowest density.
+    for (m, name) in [(0xf0, "rt-ur"), (0xf1, "rt-bbqr"), (0xf2, "rt-airlock")] {
+        s.put_mode("qr_frames", name, m, &message[..message.len().min(1500)]);
+    }
+}
+
+fn slip39(s: &mut Seeds, repo: &Path) {
+    let text =
+        fs::read_to_string(repo.join("crates/airlock-custody/tests/data/slip39_vectors.json"))
+            .expect("vectors");
+    let vectors: serde_json::Value = serde_json::from_str(&text).expect("json");
+    let mut written = 0;
+    for (i, v) in vectors.as_array().expect("array").iter().enumerate() {
+        let mnemonics: Vec<&str> = v[1]
+            .as_array()
+            .expect("mnemonics")
+            .iter()
+            .map(|m| m.as_str().expect("text"))
+            .collect();
+        // Every fourth vector, valid or not, keeps the corpus small.
+        if i % 4 != 0 {
+            continue;
+        }
+        s.put_mode(
+            "slip39",
+            &format!("vector-{:02}", i + 1),
+            0,
+            mnemonics.join("\n").as_bytes(),
+        );
+        written += 1;
+    }
+    assert!(written > 5);
+    // A 2-of-3 set at iteration exponent 0, so the harness recovers it.
+    let groups = airlock_custody::slip39::split(
+        &[0x42; 16],
+        "TREZOR",
+        1,
+        &[(2, 3)],
+        true,
+        0,
+        &mut rand_core::OsRng,
+    )
+    .expect("split");
+    let shares: Vec<String> = groups[0][..2].iter().map(|z| z.to_string()).collect();
+    s.put_mode("slip39", "split-2of3-e0", 0, shares.join("\n").as_bytes());
+    s.put_mode("slip39", "indices", 0x80, &[13; 40]);
+}
+
+fn keystores(s: &mut Seeds, repo: &Path) {
+    use airlock_custody::eth_keystore::{self, EthKdf, EthSecretKey};
+    use airlock_custody::keystore::{self, KdfParams, Passphrase};
+    let pass = Passphrase::new(airlock_fuzz::keystore::PASSPHRASE.into()).expect("pass");
+    let tiny = KdfParams {
+        memory_kib: 8,
+        iterations: 1,
+        parallelism: 1,
+    };
+    let sealed = keystore::seal(&[0x5a; 64], &pass, tiny).expect("seal");
+    s.put_mode("keystore", "airlock-tiny", 0, &sealed);
+    s.put_mode(
+        "keystore",
+        "airlock-tiny-body",
+        64,
+        &sealed[..sealed.len() - 32],
+    );
+    let key = EthSecretKey::from_bytes(&[0x11; 32]).expect("key");
+    for (name, kdf) in [
+        ("v3-pbkdf2-c1.json", EthKdf::Pbkdf2 { c: 1 }),
+        (
+            "v3-scrypt-n16.json",
+            EthKdf::Scrypt {
+                log_n: 4,
+                r: 2,
+                p: 1,
+            },
+        ),
+    ] {
+        let json = eth_keystore::encrypt_with_bytes(
+            &key,
+            airlock_fuzz::keystore::PASSPHRASE.as_bytes(),
+            kdf,
+        )
+        .expect("encrypt");
+        s.put_mode("keystore", name, 128, json.as_bytes());
+    }
+    for f in [
+        "eth_keystore_v3_pbkdf2.json",
+        "eth_keystore_v3_scrypt.json",
+        "eth_keystore_v3_scrypt_inconsistent.json",
+    ] {
+        let b = fs::read(repo.join("crates/airlock-custody/tests/data").join(f)).expect("vector");
+        s.put_mode("keystore", f, 128, &b);
+    }
+}
+
+fn monero(s: &mut Seeds) {
+    use airlock_chain_monero::keyimages::{
+        ExportedOutput, KeyImagesFile, OutputsFile, SignedKeyImage,
+    };
+    use airlock_chain_monero::keys::MoneroNetwork;
+    use airlock_chain_monero::seed::{Polyseed, legacy_seed_from_key};
+    use airlock_chain_monero::wallet::OfflineWallet;
+    use airlock_fuzz::monero_files::{BENCH_ADDRESS, BENCH_VIEW_KEY};
+    let outputs = OutputsFile {
+        network: MoneroNetwork::Regtest,
+        primary_address: BENCH_ADDRESS.into(),
+        outputs: (0..3u8)
+            .map(|i| ExportedOutput {
+                output_key: [i + 1; 32],
+                key_offset: [i + 7; 32],
+                amount: 1_000_000_000_000 * u64::from(i + 1),
+            })
+            .collect(),
+    };
+    s.put_mode("monero_files", "outputs.bin", 0, &outputs.to_bytes());
+    let images = KeyImagesFile {
+        network: MoneroNetwork::Regtest,
+        primary_address: BENCH_ADDRESS.into(),
+        key_images: (0..2u8)
+            .map(|i| SignedKeyImage {
+                output_key: [i + 1; 32],
+                key_image: [i + 40; 32],
+                proof: [i + 80; 64],
+            })
+            .collect(),
+    };
+    s.put_mode("monero_files", "key-images.bin", 1, &images.to_bytes());
+    let spend: [u8; 32] =
+        hex::decode("73ff4f5f609de73b949e6881777de262511ef9c9d31dc12d7579e21c3325b109")
+            .expect("hex")
+            .try_into()
+            .expect("32");
+    s.put_mode(
+        "monero_files",
+        "legacy-seed",
+        4,
+        legacy_seed_from_key(&spend).as_bytes(),
+    );
+    let poly = Polyseed::random(&mut rand_core::OsRng, 1_763_790_000);
+    s.put_mode("monero_files", "polyseed", 5, poly.to_phrase().as_bytes());
+    let wallet = OfflineWallet::from_spend_key(&spend, MoneroNetwork::Regtest, 0).expect("wallet");
+    s.put_mode(
+        "monero_files",
+        "feather.json",
+        6,
+        wallet
+            .view_only_export()
+            .to_feather_json("bench")
+            .as_bytes(),
+    );
+    s.put_mode(
+        "monero_files",
+        "vault-account",
+        7,
+        format!("{BENCH_ADDRESS} view_key={BENCH_VIEW_KEY} restore_height=0").as_bytes(),
+    );
+}
+
+fn ethereum(s: &mut Seeds) {
+    use airlock_chain_ethereum::calldata::{encode_erc20_transfer, encode_multisend};
+    use airlock_chain_ethereum::{Eip1559Request, EthAddress, EthPayload, SafeTx};
+    use airlock_fuzz::eth_payload::{MULTISEND, OWNERS, SAFE};
+    use alloy_primitives::U256;
+    let a = |s: &str| EthAddress::parse(s).expect("address");
+    let token = a("0x4444444444444444444444444444444444444444");
+    let dest = a("0x5555555555555555555555555555555555555555");
+    let transfer = encode_erc20_transfer(dest, U256::from(5_000_000u64));
+    let txs = EthPayload::Transactions {
+        chain_id: 31337,
+        txs: vec![
+            Eip1559Request {
+                nonce: 0,
+                max_fee_per_gas: 30_000_000_000,
+                max_priority_fee_per_gas: 1_000_000_000,
+                gas_limit: 21_000,
+                to: dest,
+                value: U256::from(10u64).pow(U256::from(18u64)),
+                input: vec![],
+            },
+            Eip1559Request {
+                nonce: 1,
+                max_fee_per_gas: 30_000_000_000,
+                max_priority_fee_per_gas: 1_000_000_000,
+                gas_limit: 80_000,
+                to: token,
+                value: U256::ZERO,
+                input: transfer.clone(),
+            },
+        ],
+    };
+    s.put_mode(
+        "eth_payload",
+        "eoa-transactions",
+        0,
+        &txs.to_bytes().expect("payload"),
+    );
+    let safe_tx = |to, data: Vec<u8>, operation| SafeTx {
+        to,
+        value: U256::ZERO,
+        data,
+        operation,
+        safe_tx_gas: U256::ZERO,
+        base_gas: U256::ZERO,
+        gas_price: U256::ZERO,
+        gas_token: EthAddress::parse("0x0000000000000000000000000000000000000000").unwrap(),
+        refund_receiver: EthAddress::parse("0x0000000000000000000000000000000000000000").unwrap(),
+        nonce: U256::from(3u64),
+    };
+    let multisend = encode_multisend(&[
+        (0, token, U256::ZERO, transfer.clone()),
+        (0, dest, U256::from(7u64), vec![]),
+    ]);
+    for (name, tx) in [
+        ("safe-erc20", safe_tx(token, transfer.clone(), 0)),
+        (
+            "safe-multisend",
+            safe_tx(a(MULTISEND), multisend.clone(), 1),
+        ),
+    ] {
+        let p = EthPayload::SafeTx {
+            chain_id: 31337,
+            safe: a(SAFE),
+            safe_version: "1.4.1".into(),
+            tx,
+        };
+        s.put_mode("eth_payload", name, 0, &p.to_bytes().expect("payload"));
+    }
+    let typed = r#"{"types":{"EIP712Domain":[{"name":"name","type":"string"},{"name":"version","type":"string"},{"name":"chainId","type":"uint256"},{"name":"verifyingContract","type":"address"}],"Person":[{"name":"name","type":"string"},{"name":"wallet","type":"address"}],"Mail":[{"name":"from","type":"Person"},{"name":"to","type":"Person"},{"name":"contents","type":"string"}]},"primaryType":"Mail","domain":{"name":"Ether Mail","version":"1","chainId":1,"verifyingContract":"0xCcCCccccCCCCcCCCCCCcCcCccCcCCCcCcccccccC"},"message":{"from":{"name":"Cow","wallet":"0xCD2a3d9F938E13CD947Ec05AbC7FE734Df8DD826"},"to":{"name":"Bob","wallet":"0xbBbBBBBbbBBBbbbBbbBbbbbBBbBbbbbBbBbbBBbB"},"contents":"Hello, Bob!"}}"#;
+    let p = EthPayload::TypedData { json: typed.into() };
+    s.put_mode(
+        "eth_payload",
+        "typed-data",
+        0,
+        &p.to_bytes().expect("payload"),
+    );
+    s.put_mode("eth_payload", "typed-data.json", 2, typed.as_bytes());
+    s.put_mode("eth_payload", "calldata-erc20", 1, &transfer);
+    s.put_mode("eth_payload", "calldata-multisend", 1, &multisend);
+    s.put_mode(
+        "eth_payload",
+        "vault-account",
+        3,
+        format!(
+            "sepolia\nsafe:{SAFE} threshold=2 version=1.3.0 multisend={MULTISEND} delegatecall={MULTISEND},{}",
+            OWNERS[2]
+        )
+        .as_bytes(),
+    );
+}
+
+fn main() {
+    let fuzz = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let repo = fuzz.parent().expect("repository").to_path_buf();
+    let mut s = Seeds {
+        root: fuzz.join("seeds"),
+        count: 0,
+        bytes: 0,
+    };
+    let (venv, _bundle) = artifacts(&mut s);
+    cbor_edges(&mut s);
+    bitcoin(&mut s);
+    qr(&mut s, &venv);
+    slip39(&mut s, &repo);
+    keystores(&mut s, &repo);
+    monero(&mut s);
+    ethereum(&mut s);
+    println!(
+        "wrote {} seeds, {} bytes, under {}",
+        s.count,
+        s.bytes,
+        s.root.display()
+    );
+}

@@ -1,0 +1,106 @@
+//! Airlock's fuzz targets, one module per decoder family.
+//!
+//! Each module has `run(data: &[u8])`: the body of the libFuzzer target of the same name
+//! (`fuzz_targets/<name>.rs`, built by `cargo fuzz`), and the function that
+//! `tests/replay_seeds.rs` calls on every committed seed with the stable toolchain. A target
+//! fails by panicking: a decoder that panics, or an invariant checked with `assert!` (a
+//! decode→encode round trip that changes the bytes, a differential disagreement, a reassembly
+//! that returns something other than what was encoded).
+//!
+//! | target | decoders |
+//! |---|---|
+//! | [`cbor`] | `airlock_core::cbor::decode` (canonical CBOR) under two limit sets |
+//! | [`cbor_differential`] | the same, against the `cbor-core` crate's strict CBOR::Core decoder |
+//! | [`envelope`] | envelopes, every artifact kind, log records, bundle evidence |
+//! | [`transfer_manifest`] | transfer manifests and the checks of a transfer's contents |
+//! | [`armor`] | ASCII armor (`airlock_transport::dearmor`) |
+//! | [`psbt`] | PSBT import (binary/base64, v0 and v2) and the signer's review against vaults |
+//! | [`btc_vault`] | descriptor vaults, BSMS records, the registration derivation cache |
+//! | [`qr_frames`] | BC-UR, BBQr and Airlock-RaptorQ frames and reassembly, base32, bounded inflate |
+//! | [`slip39`] | SLIP-39 shares and recovery |
+//! | [`keystore`] | Airlock's keystore files and Ethereum keystore v3 JSON |
+//! | [`monero_blocks_bin`] | monerod `get_blocks.bin` answers (epee portable storage) |
+//! | [`monero_files`] | outputs / key-image files, unsigned and signed transactions, seeds, Feather JSON, vault accounts |
+//! | [`eth_payload`] | Ethereum payloads, calldata, EIP-712 typed data, signature material, vault accounts |
+//!
+//! Inputs that need a signature to get past the first check (a transfer manifest, a signed
+//! checkpoint) are signed by the harness with fixed test keys, so the fuzzer explores what comes
+//! after the signature check instead of stopping at it.
+
+pub mod armor;
+pub mod btc_vault;
+pub mod cbor;
+pub mod cbor_differential;
+pub mod envelope;
+pub mod eth_payload;
+pub mod keystore;
+pub mod monero_blocks_bin;
+pub mod monero_files;
+pub mod psbt;
+pub mod qr_frames;
+pub mod slip39;
+pub mod transfer_manifest;
+
+/// A target's body.
+pub type Target = fn(&[u8]);
+
+/// Every target: name and body (for the replay test and the seed generator).
+pub const TARGETS: &[(&str, Target)] = &[
+    ("armor", armor::run),
+    ("btc_vault", btc_vault::run),
+    ("cbor", cbor::run),
+    ("cbor_differential", cbor_differential::run),
+    ("envelope", envelope::run),
+    ("eth_payload", eth_payload::run),
+    ("keystore", keystore::run),
+    ("monero_blocks_bin", monero_blocks_bin::run),
+    ("monero_files", monero_files::run),
+    ("psbt", psbt::run),
+    ("qr_frames", qr_frames::run),
+    ("slip39", slip39::run),
+    ("transfer_manifest", transfer_manifest::run),
+];
+
+/// Splits `data` into its first byte (a mode selector) and the rest.
+pub fn mode(data: &[u8]) -> (u8, &[u8]) {
+    match data.split_first() {
+        Some((m, rest)) => (*m, rest),
+        None => (0, data),
+    }
+}
+
+/// Splits `data` into parts separated by the 4-byte marker `"\0|\0|"`: several files or frames in
+/// one input. At most `max` parts (the rest is the last part).
+pub fn parts(data: &[u8], max: usize) -> Vec<&[u8]> {
+    const SEP: &[u8] = b"\0|\0|";
+    let mut out = Vec::new();
+    let mut rest = data;
+    while out.len() + 1 < max {
+        match rest.windows(SEP.len()).position(|w| w == SEP) {
+            Some(at) => {
+                out.push(&rest[..at]);
+                rest = &rest[at + SEP.len()..];
+            }
+            None => break,
+        }
+    }
+    out.push(rest);
+    out
+}
+
+/// Joins parts with the marker [`parts`] splits on (for the seed generator).
+pub fn join_parts(items: &[&[u8]]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (i, p) in items.iter().enumerate() {
+        if i > 0 {
+            out.extend_from_slice(b"\0|\0|");
+        }
+        out.extend_from_slice(p);
+    }
+    out
+}
+
+/// A fixed Ed25519 key for the harness (never a real key).
+pub fn test_key(n: u8) -> ed25519_dalek::SigningKey {
+    ed25519_dalek::SigningKey::from_bytes(&[n; 32])
+}
