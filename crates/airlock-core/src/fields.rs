@@ -254,9 +254,10 @@ impl Fields {
         }
     }
 
-    /// An array of text strings.
+    /// An array of text strings (required, like every field its encoder always writes: an
+    /// absent one would give a second encoding of the same record).
     pub fn texts(&mut self, key: u64, name: &str) -> Result<Vec<String>, FormatError> {
-        let items = self.array_or_empty(key, name)?;
+        let items = self.array(key, name)?;
         items
             .into_iter()
             .map(|v| match v {
