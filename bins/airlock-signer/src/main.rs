@@ -503,9 +503,12 @@ fn vault(dir: &Path, json: bool, pass_file: Option<&Path>, cmd: VaultCommand) ->
                 print!("{}", review.text);
             }
             confirm("sign", yes)?;
-            let key = h
-                .unlock(&passphrase(pass_file, false)?)
+            let pass = passphrase(pass_file, false)?;
+            let key = h.unlock(&pass).map_err(signer_err)?;
+            // The chain key the draft lists for this signer must derive from the key it holds.
+            h.verify_own_chain_key(&review.definition, &pass)
                 .map_err(signer_err)?;
+            drop(pass);
             let mut signed = env.clone();
             signed.sign(key.signing_key());
             write_envelope(&out, &signed, false)?;

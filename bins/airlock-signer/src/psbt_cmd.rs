@@ -1,7 +1,8 @@
 //! `airlock-signer psbt sign`: sign a plain PSBT file (binary or base64, as Sparrow, Electrum,
 //! Bitcoin Core or bdk hand it over) for a registered Bitcoin vault, outside Airlock's proposal
 //! flow. The signer still reviews it from its own registered vault (inputs tied to the vault,
-//! change re-derived, fees, sighash types), shows the review, asks for confirmation, refuses a
+//! change re-derived, fees, sighash types, every signature already present verified against the
+//! key it is filed under), shows the review, asks for confirmation, refuses a
 //! PSBT that spends coins this signer already approved spending elsewhere, and writes the PSBT with
 //! its signatures added (temp file, fsync, rename).
 //!
@@ -14,8 +15,8 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use airlock_chain_bitcoin::{
-    BtcVault, ReviewPolicy, SignerKey, encoding::serialize_psbt, parse_psbt, psbt_to_base64,
-    review, sign_reviewed,
+    ReviewPolicy, SignerKey, encoding::serialize_psbt, parse_psbt, psbt_to_base64, review,
+    sign_reviewed,
 };
 use airlock_cli_support::{CliError, CliResult, confirm, passphrase, print_json};
 use airlock_signer_app::SignerHome;
@@ -110,7 +111,7 @@ pub fn run(home: &Path, json: bool, pass_file: Option<&Path>, cmd: PsbtCommand) 
             def.chain
         )));
     }
-    let mut vault = BtcVault::parse(&def.account, &def.network)?;
+    let mut vault = airlock_chain_bitcoin::Bitcoin::vault(&def)?;
     let cache = h.bitcoin_cache_path(&def);
     if let Ok(bytes) = airlock_transport::read_bounded(&cache, 64 * 1024 * 1024) {
         vault.load_derivation_cache(&bytes)?;
@@ -123,7 +124,10 @@ pub fn run(home: &Path, json: bool, pass_file: Option<&Path>, cmd: PsbtCommand) 
         parse_psbt(&bytes).map_err(|e| CliError::new(format!("{}: {e}", file.display())))?;
     clock.lap("parse");
     let policy = ReviewPolicy::default();
-    let reviewed = review(&vault, &psbt, &policy)?;
+    // The review also verifies every signature the PSBT already carries (another cosigner's):
+    // one that does not verify is refused here, before this signer adds its own.
+    let reviewed = review(&vault, &psbt, &policy)
+        .map_err(|e| CliError::new(format!("{}: {e}", file.display())))?;
     let spends: Vec<String> = reviewed
         .inputs
         .iter()

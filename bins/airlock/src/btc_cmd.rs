@@ -4,7 +4,8 @@
 //!
 //! Payments go through `airlock propose --to ADDRESS:SATS` (the configured fee rate) or
 //! `airlock btc propose` (a fee rate per proposal); `btc sweep` moves everything to a new
-//! descriptor (key rotation); `btc import-psbt` proposes a PSBT built by another wallet. Coins and
+//! descriptor (key rotation); `btc import-psbt` proposes a PSBT built by another wallet (reviewed
+//! as signers review it, every signature it already carries verified, before anything is stored). Coins and
 //! confirmations arrive by `btc sync` (Electrum) or by hand (`btc add-tx`, as Electrum's
 //! `addtransaction`).
 //!
@@ -440,6 +441,15 @@ pub fn run(home: &Path, json: bool, cmd: BtcCommand) -> CliResult {
             let psbt = parse_psbt(&bytes)
                 .map_err(|e| CliError::new(format!("{}: {e}", file.display())))?;
             parse_network(&def.network)?;
+            // The signers' review, before anything is stored: the PSBT must be the vault's, and
+            // every signature it already carries (another wallet's cosigner) must verify against
+            // the key it is filed under, or every honest approval added to it would be refused.
+            airlock_chain_bitcoin::review(
+                &airlock_chain_bitcoin::Bitcoin::vault(&def)?,
+                &psbt,
+                &airlock_chain_bitcoin::ReviewPolicy::default(),
+            )
+            .map_err(|e| CliError::new(format!("{}: {e}", file.display())))?;
             let built = BuiltPayload {
                 spends: psbt
                     .unsigned_tx

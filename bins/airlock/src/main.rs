@@ -474,12 +474,17 @@ fn vault(home: &Path, json: bool, cmd: VaultCommand) -> CliResult {
             };
             let env = c.draft_vault(draft, now()?)?;
             let def: airlock_core::VaultDefinition = env.open()?;
+            // What every signer will be shown as a warning (exceptions the account allows).
+            let warnings = airlock_coordinator::chains::validate_vault(&def)?;
             write_envelope(&a.out, &env, a.armor)?;
             if json {
                 print_json(
-                    &json!({ "draft": env.id().to_hex(), "vault": def.vault_id, "version": def.version, "out": a.out }),
+                    &json!({ "draft": env.id().to_hex(), "vault": def.vault_id, "version": def.version, "out": a.out, "warnings": warnings }),
                 );
             } else {
+                for w in &warnings {
+                    println!("WARNING {w}");
+                }
                 println!(
                     "Drafted vault {} version {} ({}) -> {}",
                     def.vault_id,

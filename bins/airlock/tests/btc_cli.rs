@@ -382,7 +382,7 @@ fn bitcoin_bad_input_is_refused() {
     let w = World::new();
     w.init_coordinator();
     let (alice, ka) = btc_signer(&w, "alice", 0);
-    let (_bob, kb) = btc_signer(&w, "bob", 1);
+    let (bob, kb) = btc_signer(&w, "bob", 1);
     w.airlock(&[
         "btc",
         "descriptor",
@@ -436,6 +436,8 @@ fn bitcoin_bad_input_is_refused() {
             &descriptor,
             "--signer",
             &format!("alice:ops:{alice}:{ka}"),
+            "--signer",
+            &format!("bob:ops:{bob}:{kb}"),
             "--threshold",
             "1",
             "--rule",
@@ -519,4 +521,494 @@ fn bitcoin_bad_input_is_refused() {
     )
     .fails(1, "does not belong to the vault");
     assert!(!w.p("x.psbt").exists());
+}
+
+/// Cosigner `i`'s BIP-48 key at account `account` (`[fp/48'/1'/account'/2']tpub…`): a second key
+/// from the same seed when `account` is not 0.
+fn account_key(i: usize, account: u32) -> String {
+    use sha2::Digest;
+    let seed = sha2::Sha256::digest(format!("seed{i}"));
+    airlock_chain_bitcoin::SignerKey::from_seed(&seed, Network::Regtest)
+        .unwrap()
+        .export_key(&format!("m/48'/1'/{account}'/2'").parse().unwrap())
+        .unwrap()
+}
+
+/// `airlock btc descriptor`: a 2-of-N `wsh(sortedmulti)` of `keys`.
+fn descriptor_of(w: &World, keys: &[&str]) -> String {
+    let mut args = vec!["--json", "btc", "descriptor", "--threshold", "2"];
+    for k in keys {
+        args.extend_from_slice(&["--key", k]);
+    }
+    args.extend_from_slice(&["--network", "regtest"]);
+    w.airlock(&args).ok().json()["descriptor"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// `airlock vault draft` of a 2-of-3 regtest vault `cold` with these `--signer` values.
+fn draft_cold(w: &World, account: &str, signers: &[String], out: &Path) -> Out {
+    let mut args = vec![
+        "vault",
+        "draft",
+        "--vault",
+        "cold",
+        "--chain",
+        "bitcoin",
+        "--network",
+        "regtest",
+        "--account",
+        account,
+        "--threshold",
+        "2",
+        "--rule",
+        "all: => 2 ops",
+        "--out",
+        s(out),
+    ];
+    for signer in signers {
+        args.extend_from_slice(&["--signer", signer]);
+    }
+    w.airlock(&args)
+}
+
+/// Issue 12, item 8: a draft whose descriptor leaves out a listed member's key (replaced by a
+/// second key from another member's seed, so that one person holds 2 of 3 keys) is refused by
+/// the coordinator at `vault draft` and `vault submit`, by every signer at `vault sign` and at
+/// `vault register`, naming the missing key and its member. Relisting the member under the
+/// other seed's key is refused for the shared fingerprint, and even with the account's explicit
+/// `shared-fingerprint=` the member's own device refuses a key it does not hold; a key carrying
+/// the member's fingerprint on someone else's xpub is caught by deriving it after the
+/// passphrase.
+#[test]
+fn a_vault_that_leaves_out_a_members_key_is_refused_everywhere() {
+    let w = World::new();
+    w.init_coordinator();
+    let (alice, ka) = btc_signer(&w, "alice", 0);
+    let (bob, kb) = btc_signer(&w, "bob", 1);
+    let (carol, kc) = btc_signer(&w, "carol", 2);
+    let kb2 = account_key(1, 1);
+    assert!(kb2.starts_with("[74ee38f0/48'/1'/1'/2']tpub"), "{kb2}");
+    let signers = |alice_key: &str| {
+        vec![
+            format!("alice:ops:{alice}:{alice_key}"),
+            format!("bob:ops:{bob}:{kb}"),
+            format!("carol:ops:{carol}:{kc}"),
+        ]
+    };
+    let honest = descriptor_of(&w, &[&ka, &kb, &kc]);
+    let attack = descriptor_of(&w, &[&kb2, &kb, &kc]);
+
+    // The coordinator refuses to draft it, naming alice's missing key and the unlisted one.
+    let out = draft_cold(&w, &attack, &signers(&ka), &w.p("attack.draft")).fails(
+        1,
+        &format!("member alice's key {ka} is not in the descriptor: alice could never sign"),
+    );
+    assert!(
+        out.stderr.contains(&format!(
+            "the descriptor's key {kb2} is listed by no member"
+        )),
+        "{}",
+        out.stderr
+    );
+    assert!(!w.p("attack.draft").exists());
+
+    // A dishonest coordinator writes it anyway (from an honest draft): no signer signs it.
+    let honest_draft = w.p("honest.draft");
+    draft_cold(&w, &honest, &signers(&ka), &honest_draft).ok();
+    let forged = w.p("forged.draft");
+    w.forge_draft(&honest_draft, &attack, &[], &forged);
+    for who in ["alice", "bob", "carol"] {
+        let out = w.p(&format!("forged.{who}"));
+        w.signer(
+            who,
+            &["vault", "sign", s(&forged), "--out", s(&out), "--yes"],
+        )
+        .fails(
+            1,
+            &format!("member alice's key {ka} is not in the descriptor"),
+        );
+        assert!(!out.exists());
+    }
+    // Signed by tricked devices anyway: `vault submit` and `vault register` refuse it, and
+    // nothing changes.
+    let mut signed = Env::read(&forged);
+    signed.sign_with(&w.identity_key("bob"));
+    signed.sign_with(&w.identity_key("carol"));
+    let signed_file = w.p("forged.signed");
+    signed.write(&signed_file);
+    let before = w.coordinator_state();
+    w.airlock(&["vault", "submit", s(&signed_file)]).fails(
+        1,
+        &format!("member alice's key {ka} is not in the descriptor"),
+    );
+    assert_eq!(w.coordinator_state(), before);
+    let alice_files = w.signer_files("alice");
+    w.signer("alice", &["vault", "register", s(&signed_file)])
+        .fails(1, "is not in the descriptor");
+    assert_eq!(w.signer_files("alice"), alice_files);
+
+    // alice's entry relisted under bob's second key: one seed would hold two of three keys.
+    draft_cold(&w, &attack, &signers(&kb2), &w.p("relisted.draft"))
+        .fails(1, "share the master fingerprint 74ee38f0");
+    // Even when the account says so explicitly, alice's device holds no such key.
+    let flagged = format!("{attack} shared-fingerprint=74ee38f0");
+    let flagged_draft = w.p("flagged.draft");
+    draft_cold(&w, &flagged, &signers(&kb2), &flagged_draft)
+        .ok()
+        .says("WARNING 2 keys of this vault come from one master key");
+    w.signer(
+        "alice",
+        &[
+            "vault",
+            "sign",
+            s(&flagged_draft),
+            "--out",
+            s(&w.p("f.alice")),
+            "--yes",
+        ],
+    )
+    .fails(
+        1,
+        &format!("lists {kb2} as this signer's bitcoin key, but this signer holds no such key"),
+    );
+
+    // alice's fingerprint written on bob's second xpub: every count holds and the fingerprints
+    // differ, but alice's device derives its own key at that path after the passphrase.
+    let disguised = kb2.replacen("74ee38f0", "350826d2", 1);
+    let disguised_draft = w.p("disguised.draft");
+    draft_cold(
+        &w,
+        &descriptor_of(&w, &[&disguised, &kb, &kc]),
+        &signers(&disguised),
+        &disguised_draft,
+    )
+    .ok();
+    w.signer(
+        "alice",
+        &[
+            "vault",
+            "sign",
+            s(&disguised_draft),
+            "--out",
+            s(&w.p("d.alice")),
+            "--yes",
+        ],
+    )
+    .fails(1, "is not this signer's key at m/48'/1'/1'/2'");
+    assert!(!w.p("d.alice").exists());
+}
+
+/// Two keys of one seed in a vault (bob keeps his seed on a second device, "bobby", which lists
+/// his account-1 key): refused without the account's `shared-fingerprint=`, accepted with it,
+/// and then every signer is shown the warning before signing, and again after registering.
+#[test]
+fn two_keys_of_one_seed_need_the_flag_and_every_signer_is_warned() {
+    use sha2::Digest;
+    let w = World::new();
+    w.init_coordinator();
+    let (alice, ka) = btc_signer(&w, "alice", 0);
+    let (bob, kb) = btc_signer(&w, "bob", 1);
+    let (bobby, _, _) = btc_key(&w, "bobby", &hex::encode(sha2::Sha256::digest("seed1")));
+    let kb2 = account_key(1, 1);
+    let signers = [
+        format!("alice:ops:{alice}:{ka}"),
+        format!("bob:ops:{bob}:{kb}"),
+        format!("bobby:ops:{bobby}:{kb2}"),
+    ];
+    let descriptor = descriptor_of(&w, &[&ka, &kb, &kb2]);
+    draft_cold(&w, &descriptor, &signers, &w.p("plain.draft"))
+        .fails(1, "shared-fingerprint=74ee38f0");
+    let draft = w.p("cold.draft");
+    let account = format!("{descriptor} shared-fingerprint=74ee38f0");
+    draft_cold(&w, &account, &signers, &draft).ok();
+    let warning = "WARNING 2 keys of this vault come from one master key (fingerprint 74ee38f0";
+    let mut copies = Vec::new();
+    for who in ["alice", "bob", "bobby"] {
+        let out = w.p(&format!("cold.{who}"));
+        let shown = w
+            .signer(
+                who,
+                &["vault", "sign", s(&draft), "--out", s(&out), "--yes"],
+            )
+            .ok()
+            .stdout;
+        assert!(
+            shown.contains(warning) && shown.contains("(bob)") && shown.contains("(bobby)"),
+            "{who} is shown the shared fingerprint: {shown}"
+        );
+        copies.push(out);
+    }
+    let mut submit = vec!["vault", "submit"];
+    submit.extend(copies.iter().map(|c| s(c)));
+    w.airlock(&submit).ok();
+    let file = w.p("cold-v1.airlock");
+    w.airlock(&["vault", "show", "cold", "--out", s(&file)])
+        .ok();
+    for who in ["alice", "bob", "bobby"] {
+        w.signer(who, &["vault", "register", s(&file)]).ok();
+    }
+    w.signer("alice", &["vault", "show", "cold"])
+        .ok()
+        .says(warning);
+}
+
+/// Is embit (PyPI, `scripts/install-bitcoin-peers.sh`) there to sign as an independent cosigner?
+/// Missing: the test says so and uses Airlock's own signer, unless `AIRLOCK_REQUIRE_PEERS` is set.
+fn embit_available() -> bool {
+    let ok = std::process::Command::new("python3")
+        .args(["-c", "import embit"])
+        .output()
+        .is_ok_and(|o| o.status.success())
+        && Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../../shared/bench/psbt-sign/keys.json")
+            .is_file();
+    if !ok {
+        let message =
+            "embit or the PSBT benchmark's keys.json is missing (scripts/install-bitcoin-peers.sh)";
+        if std::env::var_os("AIRLOCK_REQUIRE_PEERS").is_some() {
+            panic!("{message} and AIRLOCK_REQUIRE_PEERS is set");
+        }
+        eprintln!("SKIPPED the embit part: {message}");
+    }
+    ok
+}
+
+/// The 2-of-3 vault `cold` of alice, bob and carol (cosigners 0, 1, 2), registered everywhere and
+/// funded with one coin of `sats` at its first address; returns the funding transaction.
+fn cold_vault(w: &World, sats: u64) -> Transaction {
+    let keys: Vec<(String, String)> = ["alice", "bob", "carol"]
+        .iter()
+        .enumerate()
+        .map(|(i, who)| btc_signer(w, who, i))
+        .collect();
+    let descriptor = descriptor_of(w, &[&keys[0].1, &keys[1].1, &keys[2].1]);
+    let signers: Vec<String> = ["alice", "bob", "carol"]
+        .iter()
+        .zip(&keys)
+        .map(|(who, (id, key))| format!("{who}:ops:{id}:{key}"))
+        .collect();
+    let mut args = vec![
+        "--vault",
+        "cold",
+        "--chain",
+        "bitcoin",
+        "--network",
+        "regtest",
+        "--account",
+        &descriptor,
+        "--threshold",
+        "2",
+        "--rule",
+        "all: => 2 ops",
+    ];
+    for signer in &signers {
+        args.extend_from_slice(&["--signer", signer]);
+    }
+    let everyone = ["alice", "bob", "carol"];
+    w.make_vault(&args, &everyone, &everyone);
+    let first = w
+        .airlock(&["--json", "btc", "receive", "--vault", "cold"])
+        .ok()
+        .json()["address"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let fund = funding(&first, sats, 5);
+    w.airlock(&[
+        "btc",
+        "add-tx",
+        "--vault",
+        "cold",
+        &hex::encode(serialize(&fund)),
+        "--height",
+        "100",
+    ])
+    .ok();
+    fund
+}
+
+/// Issue 12, item 6: a PSBT carrying a partial signature that does not verify (a flipped byte,
+/// or cosigner bob's valid signature filed under alice's key) or one filed under a key its input
+/// does not use is refused by `btc import-psbt` with nothing stored, and by a signer's review
+/// (`psbt sign`), each naming the input and the key; an honest PSBT partially signed elsewhere
+/// (by embit, an independent wallet, as cosigner bob) is imported, approved and finalized.
+#[test]
+fn an_imported_psbt_with_a_bad_signature_is_refused_and_changes_nothing() {
+    use airlock_chain_bitcoin::bitcoin::bip32::{DerivationPath, Fingerprint};
+    use airlock_chain_bitcoin::bitcoin::secp256k1::ecdsa;
+    use airlock_chain_bitcoin::{parse_psbt, serialize_psbt};
+    let w = World::new();
+    w.init_coordinator();
+    let fund = cold_vault(&w, 1_000_000);
+    // A PSBT of the vault, as another wallet would hand it over; its proposal then expires, so
+    // its coin is free for the imported one.
+    let (q, _) = w.propose("cold", &format!("{PAYEE}:300000"), &[]);
+    let plain = w.p("plain.psbt");
+    w.airlock(&["btc", "export-psbt", &q, "--out", s(&plain)])
+        .ok();
+    w.set_now(T0 + 3 * 24 * HOUR);
+    let by_bob = w.p("bob.psbt");
+    w.signer(
+        "bob",
+        &[
+            "psbt",
+            "sign",
+            s(&plain),
+            "--vault",
+            "cold",
+            "--out",
+            s(&by_bob),
+            "--yes",
+        ],
+    )
+    .ok();
+    let honest = parse_psbt(&std::fs::read(&by_bob).unwrap()).unwrap();
+    let (bob_key, bob_sig) = honest.inputs[0]
+        .partial_sigs
+        .iter()
+        .next()
+        .map(|(k, v)| (*k, *v))
+        .unwrap();
+    // alice's key at the input, and at the change output (wherever the wallet put it).
+    let alice_of = |derivations: &std::collections::BTreeMap<_, _>| {
+        derivations
+            .iter()
+            .find(|(_, (fp, _)): &(_, &(Fingerprint, DerivationPath))| {
+                fp.to_string() == FINGERPRINTS[0]
+            })
+            .map(|(k, _)| airlock_chain_bitcoin::bitcoin::PublicKey::new(*k))
+    };
+    let alice_key = alice_of(&honest.inputs[0].bip32_derivation).unwrap();
+    let alice_change_key = honest
+        .outputs
+        .iter()
+        .find_map(|o| alice_of(&o.bip32_derivation))
+        .expect("the change output names alice's key");
+
+    let mut flipped = honest.clone();
+    let mut compact = bob_sig.signature.serialize_compact();
+    compact[40] ^= 0x01;
+    flipped.inputs[0].partial_sigs.insert(
+        bob_key,
+        airlock_chain_bitcoin::bitcoin::ecdsa::Signature {
+            signature: ecdsa::Signature::from_compact(&compact).unwrap(),
+            sighash_type: bob_sig.sighash_type,
+        },
+    );
+    let mut misfiled = honest.clone();
+    misfiled.inputs[0].partial_sigs.clear();
+    misfiled.inputs[0].partial_sigs.insert(alice_key, bob_sig);
+    let mut foreign = honest.clone();
+    foreign.inputs[0]
+        .partial_sigs
+        .insert(alice_change_key, bob_sig);
+    let cases = [
+        ("flipped.psbt", &flipped, bob_key, "does not verify"),
+        ("misfiled.psbt", &misfiled, alice_key, "does not verify"),
+        (
+            "foreign.psbt",
+            &foreign,
+            alice_change_key,
+            "a key this input does not use",
+        ),
+    ];
+    let before = w.coordinator_state();
+    for (name, psbt, key, says) in cases {
+        let file = w.p(name);
+        std::fs::write(&file, serialize_psbt(psbt)).unwrap();
+        let out = w
+            .airlock(&["btc", "import-psbt", "--vault", "cold", s(&file)])
+            .fails(1, says);
+        assert!(
+            out.stderr.contains(name)
+                && out.stderr.contains("input 0")
+                && out.stderr.contains(&key.to_string()),
+            "{name}: the refusal names the file, the input and the key: {}",
+            out.stderr
+        );
+        assert_eq!(w.coordinator_state(), before, "{name}: nothing stored");
+        // A signer's review of the same PSBT refuses it before adding anything.
+        let signed = w.p(&format!("{name}.carol"));
+        w.signer(
+            "carol",
+            &[
+                "psbt",
+                "sign",
+                s(&file),
+                "--vault",
+                "cold",
+                "--out",
+                s(&signed),
+                "--yes",
+            ],
+        )
+        .fails(1, says);
+        assert!(!signed.exists());
+    }
+
+    // An honest PSBT partially signed by an independent wallet (embit as bob), or by bob's own
+    // Airlock signer when embit is missing: imported, reviewed, approved, finalized.
+    let cosigned = if embit_available() {
+        let out = w.p("embit.psbt");
+        let script =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/peers/bitcoin/sign_psbt.py");
+        let run = std::process::Command::new("python3")
+            .arg(&script)
+            .args([
+                "--peer",
+                "embit",
+                "--cosigner",
+                "1",
+                "--in",
+                s(&plain),
+                "--out",
+                s(&out),
+            ])
+            .output()
+            .unwrap();
+        assert!(run.status.success(), "{run:?}");
+        let signed = parse_psbt(&std::fs::read(&out).unwrap()).unwrap();
+        assert_eq!(
+            signed.inputs[0].partial_sigs.len(),
+            1,
+            "embit signed as bob"
+        );
+        out
+    } else {
+        by_bob.clone()
+    };
+    let bundle = w.p("imported.bundle");
+    let imported = w
+        .airlock(&[
+            "--json",
+            "btc",
+            "import-psbt",
+            "--vault",
+            "cold",
+            s(&cosigned),
+            "--out",
+            s(&bundle),
+        ])
+        .ok()
+        .json();
+    let p = imported["proposal"].as_str().unwrap().to_owned();
+    let review = w
+        .signer("alice", &["--json", "review", s(&bundle)])
+        .ok()
+        .json();
+    assert_eq!(review["can_approve"], true, "{review}");
+    assert!(
+        review.to_string().contains("signatures already present"),
+        "{review}"
+    );
+    let x = w.approve("alice", &bundle);
+    let y = w.approve("bob", &bundle);
+    w.submit(&[&x, &y]).ok();
+    w.airlock(&["finalize", &p]).ok();
+    let exported = w.airlock(&["--json", "btc", "export-tx", &p]).ok().json();
+    let tx: Transaction =
+        deserialize(&hex::decode(exported["hex"].as_str().unwrap()).unwrap()).unwrap();
+    consensus_verify(&tx, &[fund.output[0].clone()]);
 }

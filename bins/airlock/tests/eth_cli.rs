@@ -514,6 +514,96 @@ fn account_vault_sends_eth_and_erc20_in_one_batch() {
     drop(chain.node);
 }
 
+/// Issue 12, item 8 for Ethereum: a Safe vault's members must be exactly the Safe's owners on
+/// chain, with the Safe's threshold (checked against the node at `vault draft` and again at
+/// `vault submit`); an account vault has one key, listed by its holder only.
+#[test]
+fn a_safe_vault_lists_exactly_its_owners() {
+    let (w, chain) = world();
+    let (alice, a) = eth_signer(&w, "alice", 1);
+    let (bob, b) = eth_signer(&w, "bob", 2);
+    let (carol, c) = eth_signer(&w, "carol", 3);
+    let (dave, d) = eth_signer(&w, "dave", 4);
+    let account = create_funded_safe(&w, &chain, &[&a, &b, &c], 2);
+    let draft = |account: &str, signers: &[String], out: &str| {
+        let out = w.p(out);
+        let mut args = vec![
+            "vault",
+            "draft",
+            "--vault",
+            "dao",
+            "--chain",
+            "ethereum",
+            "--network",
+            "anvil",
+            "--account",
+            account,
+            "--threshold",
+            "2",
+            "--rule",
+            "all: => 2 ops",
+            "--out",
+            s(&out),
+        ];
+        for signer in signers {
+            args.extend_from_slice(&["--signer", signer]);
+        }
+        let result = w.airlock(&args);
+        (result, out)
+    };
+    let alice_s = format!("alice:ops:{alice}:{a}");
+    let bob_s = format!("bob:ops:{bob}:{b}");
+    let carol_s = format!("carol:ops:{carol}:{c}");
+    let dave_s = format!("dave:ops:{dave}:{d}");
+    // dave is not an owner, carol (an owner) is left out.
+    let (out, file) = draft(
+        &account,
+        &[alice_s.clone(), bob_s.clone(), dave_s],
+        "x.draft",
+    );
+    out.fails(1, "has owners");
+    assert!(!file.exists());
+    // An owner missing from the members.
+    draft(&account, &[alice_s.clone(), bob_s.clone()], "y.draft")
+        .0
+        .fails(1, "has owners");
+    // The account's threshold is not the Safe's.
+    let one = account.replace("threshold=2", "threshold=1");
+    draft(
+        &one,
+        &[alice_s.clone(), bob_s.clone(), carol_s.clone()],
+        "z.draft",
+    )
+    .0
+    .fails(1, "threshold on chain is 2");
+    // An account vault: bob lists an address that is not the account.
+    let (out, _) = draft(
+        &format!("eoa:{a}"),
+        &[alice_s.clone(), bob_s.clone()],
+        "eoa.draft",
+    );
+    out.fails(1, "member bob lists");
+
+    // The members are the owners: drafted and signed; the node is checked again at submit.
+    let (out, file) = draft(&account, &[alice_s, bob_s, carol_s], "dao.draft");
+    out.ok();
+    let mut copies = Vec::new();
+    for who in ["alice", "bob"] {
+        let copy = w.p(&format!("dao.{who}"));
+        w.signer(
+            who,
+            &["vault", "sign", s(&file), "--out", s(&copy), "--yes"],
+        )
+        .ok();
+        copies.push(copy);
+    }
+    let before = w.coordinator_state();
+    drop(chain.node);
+    w.airlock(&["vault", "submit", s(&copies[0]), s(&copies[1])])
+        .fails(1, "ethereum");
+    assert_eq!(w.coordinator_state(), before, "nothing activated");
+}
+
 /// Figure (not a check): time from `propose` to the confirmed `execTransaction` of a 2-of-3 Safe
 /// through the real binaries (seven process runs: propose, two approvals, submit, finalize,
 /// broadcast, confirm; signers use the test KDF). Run with

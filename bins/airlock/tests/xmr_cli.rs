@@ -1002,3 +1002,76 @@ fn offline_wallet_commands_and_their_refusals() {
     )
     .fails(1, "no Monero wallet");
 }
+
+/// Issue 12, item 8 for Monero (offline: no node needed): the vault's wallet has one spend key,
+/// so exactly its holder lists the account's primary address. The coordinator refuses a draft
+/// where alice is listed with another wallet's address, or where a second member lists one; a
+/// draft forged that way is refused by the signers' `vault sign`, naming the member.
+#[test]
+fn a_monero_vault_lists_its_wallet_holder() {
+    let w = World::new();
+    w.init_coordinator();
+    let (alice, view) = xmr_signer(&w, "alice");
+    let (bob, bob_view) = xmr_signer(&w, "bob");
+    let address = view["primary_address"].as_str().unwrap().to_owned();
+    let other = bob_view["primary_address"].as_str().unwrap().to_owned();
+    let account = view["account"].as_str().unwrap().to_owned();
+    let draft = |alice_key: &str, bob_key: &str, out: &Path| {
+        let bob_signer = if bob_key.is_empty() {
+            format!("bob:ops:{bob}")
+        } else {
+            format!("bob:ops:{bob}:{bob_key}")
+        };
+        w.airlock(&[
+            "vault",
+            "draft",
+            "--vault",
+            "cold",
+            "--chain",
+            "monero",
+            "--network",
+            "regtest",
+            "--account",
+            &account,
+            "--signer",
+            &format!("alice:ops:{alice}:{alice_key}"),
+            "--signer",
+            &bob_signer,
+            "--threshold",
+            "1",
+            "--out",
+            s(out),
+        ])
+    };
+    draft(&other, "", &w.p("x.draft")).fails(
+        1,
+        &format!("member alice lists {other}, which is not the vault's wallet"),
+    );
+    draft(&address, &other, &w.p("y.draft")).fails(1, "member bob lists");
+    assert!(!w.p("x.draft").exists() && !w.p("y.draft").exists());
+    let honest = w.p("cold.draft");
+    draft(&address, "", &honest).ok();
+    let forged = w.p("forged.draft");
+    w.forge_draft(&honest, &account, &[("alice", &other)], &forged);
+    for who in ["alice", "bob"] {
+        let out = w.p(&format!("forged.{who}"));
+        w.signer(
+            who,
+            &["vault", "sign", s(&forged), "--out", s(&out), "--yes"],
+        )
+        .fails(1, "member alice lists");
+        assert!(!out.exists());
+    }
+    w.signer(
+        "alice",
+        &[
+            "vault",
+            "sign",
+            s(&honest),
+            "--out",
+            s(&w.p("ok.alice")),
+            "--yes",
+        ],
+    )
+    .ok();
+}

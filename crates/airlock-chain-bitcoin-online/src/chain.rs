@@ -184,6 +184,10 @@ impl ChainReview for BitcoinOnline {
         CHAIN
     }
 
+    fn check_account(&self, vault: &VaultDefinition) -> Result<Vec<String>, ChainError> {
+        Ok(Bitcoin::check_vault_members(vault)?)
+    }
+
     fn describe(
         &self,
         vault: &VaultDefinition,

@@ -1,10 +1,14 @@
 //! `airlock_core::chain::ChainReview` for Bitcoin: the signer's entry points.
 //!
 //! - Vault: `chain` = "bitcoin", `network` = "bitcoin" | "testnet" | "testnet4" | "signet" |
-//!   "regtest", `account` = the vault's output descriptor text (multipath `<0;1>/*`, key origins).
+//!   "regtest", `account` = the vault's output descriptor text (multipath `<0;1>/*`, key origins),
+//!   optionally followed by options ([`crate::account`]).
+//! - `check_account`: the descriptor's keys are exactly the members' listed chain keys
+//!   ([`check_members`]).
 //! - Payload: the PSBT, binary (base64 text is accepted too).
-//! - `describe`: [`review`](fn@crate::review::review) mapped to `Description`; the proposal's stated
-//!   destinations must be addresses of the vault's network.
+//! - `describe`: [`review`](fn@crate::review::review) mapped to `Description` (a PSBT carrying a
+//!   signature that does not verify is refused there); the proposal's stated destinations must be
+//!   addresses of the vault's network.
 //! - `sign`: `ChainSecret` = the signer's BIP-32 seed bytes (16–64 bytes; normally the 64-byte
 //!   BIP-39 seed) or the ASCII text of a master `xprv`/`tprv`; returns the whole PSBT (binary)
 //!   with this signer's partial signatures added.
@@ -20,6 +24,7 @@ use sha2::{Digest, Sha256};
 use std::sync::Mutex;
 
 use crate::CHAIN;
+use crate::account::{BtcAccount, check_members};
 use crate::encoding::{parse_psbt, serialize_psbt};
 use crate::error::BtcError;
 use crate::keys::SignerKey;
@@ -107,7 +112,16 @@ impl Bitcoin {
                 definition.vault_id, definition.chain
             )));
         }
-        BtcVault::parse(&definition.account, &definition.network)
+        let account = BtcAccount::parse(&definition.account)?;
+        BtcVault::parse(&account.descriptor, &definition.network)
+    }
+
+    /// The vault's keys checked against its members ([`check_members`]): the warnings every
+    /// signer must be shown, or an error naming the keys and members at fault.
+    pub fn check_vault_members(definition: &VaultDefinition) -> Result<Vec<String>, BtcError> {
+        let vault = Self::vault(definition)?;
+        let account = BtcAccount::parse(&definition.account)?;
+        check_members(&vault, &account, &definition.signers)
     }
 
     fn review(
@@ -162,6 +176,10 @@ pub fn to_description(review: &PsbtReview) -> Description {
 impl ChainReview for Bitcoin {
     fn chain(&self) -> &'static str {
         CHAIN
+    }
+
+    fn check_account(&self, vault: &VaultDefinition) -> Result<Vec<String>, ChainError> {
+        Ok(Self::check_vault_members(vault)?)
     }
 
     fn describe(

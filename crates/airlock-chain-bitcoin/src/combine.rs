@@ -1,28 +1,32 @@
 //! Checking partial signatures, combining PSBTs, finalizing through miniscript and extracting.
 //!
-//! [`verify_partial_signatures`] re-runs the review and checks every signature a PSBT carries:
-//! the key must be one of the vault's keys re-derived at that input (or, for taproot, the output
-//! key or a key of a leaf of the vault's tree), the sighash type must be one the review accepts,
-//! and the signature must verify over the recomputed sighash. [`combine`] refuses a PSBT of a
-//! different unsigned transaction and verifies each PSBT before merging it (inputs a peer already
-//! finalized get the coordinator's fields back, their final witnesses must use sighash ALL);
-//! [`finalize`] verifies,
-//! fills scripts the PSBT lacks (witness/redeem script, taproot tree) from the vault, then lets
-//! miniscript build the witnesses (`finalize_mut`), runs miniscript's interpreter over every final
-//! witness (also those a peer built) and extracts the transaction.
+//! `check_partial_signatures` checks every signature a PSBT carries, and every
+//! [review](crate::review::review) runs it: the key must be one the input's script uses (one of
+//! the vault's keys re-derived at that input; for taproot, a key of a leaf of the vault's tree, or
+//! the output key when the internal key is spendable), the sighash type must be one the review
+//! accepts, and the signature must verify over the recomputed sighash; an error names the input
+//! and the key and says whether the signature "does not verify" or "is filed under a key this
+//! input does not use". [`verify_partial_signatures`] reviews and counts them. [`combine`] refuses
+//! a PSBT of a different unsigned transaction and verifies each PSBT before merging it (inputs a
+//! peer already finalized get the coordinator's fields back, their final witnesses must use
+//! sighash ALL); [`finalize`] verifies, fills scripts the PSBT lacks (witness/redeem script,
+//! taproot tree) from the vault, then lets miniscript build the witnesses (`finalize_mut`), runs
+//! miniscript's interpreter over every final witness (also those a peer built) and extracts the
+//! transaction.
 //!
 //! This code holds no secrets and makes no network calls; the coordinator uses it before
 //! broadcasting. It must never accept a signature it has not verified.
 
 use bitcoin::hashes::Hash as _;
-use bitcoin::secp256k1::{Message, Secp256k1, Signing, Verification};
+use bitcoin::secp256k1::{Message, Secp256k1, Verification};
 use bitcoin::sighash::{Prevouts, SighashCache};
 use bitcoin::{Psbt, Transaction};
 use miniscript::psbt::PsbtExt;
 use miniscript::{Descriptor, ForEachKey};
 
 use crate::error::BtcError;
-use crate::review::{PsbtReview, ReviewPolicy, review_with};
+use crate::parallel::map_ranges;
+use crate::review::{InputContext, PsbtReview, ReviewPolicy, review_with};
 use crate::sign::tap_leaves;
 use crate::vault::BtcVault;
 
@@ -90,143 +94,233 @@ fn restore_finalized_inputs(
     Ok(())
 }
 
-/// Verifies every partial signature in `psbt` (see the module docs).
+/// Verifies every partial signature in `psbt` (see the module docs): a [`review`] of the PSBT,
+/// which runs [`check_partial_signatures`], and the count of signatures per input.
+///
+/// [`review`]: crate::review::review
 pub fn verify_partial_signatures(
     vault: &BtcVault,
     psbt: &Psbt,
     policy: &ReviewPolicy,
 ) -> Result<SignatureReport, BtcError> {
-    let secp = Secp256k1::new();
-    let review = review_with(vault, psbt, policy, &secp)?;
-    verify_with_review(psbt, &review, policy, &secp)
+    let review = review_with(vault, psbt, policy, &Secp256k1::new())?;
+    Ok(review.signature_report())
 }
 
-fn verify_with_review<C: Signing + Verification>(
+/// The vault key (with its full origin `[fingerprint/path]`) whose derived key at this input is
+/// `matches`, for error messages.
+fn origin_of(
+    vault: &BtcVault,
+    context: &InputContext,
+    matches: impl Fn(&bitcoin::PublicKey) -> bool,
+) -> String {
+    context
+        .key_pubkeys
+        .iter()
+        .position(|k| k.as_ref().is_some_and(&matches))
+        .and_then(|position| vault.keys().get(position))
+        .map(|k| {
+            format!(
+                " [{}/{}]",
+                k.fingerprint,
+                k.full_path(context.branch, context.index)
+            )
+        })
+        .unwrap_or_default()
+}
+
+/// Checks every signature a PSBT already carries, against the input's re-derived script (from
+/// `review`, which must be of this PSBT) and the recomputed sighash: each ECDSA `partial_sigs`
+/// entry of a segwit v0 input, the taproot `tap_key_sig` (against the output key) and every
+/// `tap_script_sigs` entry (against its leaf of the vault's tree). A signature must be filed under
+/// a key the input's script uses, use sighash ALL (taproot: DEFAULT or ALL) unless the policy
+/// allows others, and verify. Errors name the input and the key, and say whether the signature
+/// "does not verify" or "is filed under a key this input does not use". Returns the verified
+/// signatures per input. Inputs are spread over the cores as the review's derivations are.
+///
+/// [`crate::review::review`] runs this on every PSBT it reviews, so every path a PSBT enters by
+/// (import, the signer's review of a proposal or a plain PSBT, the coordinator's verification of
+/// an approval, combine, finalize) refuses a PSBT carrying a signature that does not verify.
+pub(crate) fn check_partial_signatures<C: Verification + Sync>(
+    vault: &BtcVault,
     psbt: &Psbt,
     review: &PsbtReview,
     policy: &ReviewPolicy,
     secp: &Secp256k1<C>,
-) -> Result<SignatureReport, BtcError> {
-    let tx = &psbt.unsigned_tx;
-    let mut cache = SighashCache::new(tx);
+) -> Result<Vec<usize>, BtcError> {
+    let carries_signatures = |input: &bitcoin::psbt::Input| {
+        !input.partial_sigs.is_empty()
+            || input.tap_key_sig.is_some()
+            || !input.tap_script_sigs.is_empty()
+    };
+    if !psbt.inputs.iter().any(carries_signatures) {
+        return Ok(vec![0; review.contexts.len()]);
+    }
     let prevouts = Prevouts::All(&review.spent_outputs);
-    let mut per_input = Vec::with_capacity(tx.input.len());
-    for (i, context) in review.contexts.iter().enumerate() {
-        let input = &psbt.inputs[i];
-        let mut count = 0;
-        let mut vault_keys = Vec::new();
+    map_ranges(review.contexts.len(), |range| {
+        let mut cache = SighashCache::new(&psbt.unsigned_tx);
+        let mut counts = Vec::with_capacity(range.len());
+        for i in range {
+            let context = &review.contexts[i];
+            let input = &psbt.inputs[i];
+            if !carries_signatures(input) {
+                counts.push(0);
+                continue;
+            }
+            counts.push(check_input(
+                vault, input, i, context, review, &prevouts, &mut cache, policy, secp,
+            )?);
+        }
+        Ok::<_, BtcError>(counts)
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn check_input<C: Verification>(
+    vault: &BtcVault,
+    input: &bitcoin::psbt::Input,
+    i: usize,
+    context: &InputContext,
+    review: &PsbtReview,
+    prevouts: &Prevouts<'_, bitcoin::TxOut>,
+    cache: &mut SighashCache<&Transaction>,
+    policy: &ReviewPolicy,
+    secp: &Secp256k1<C>,
+) -> Result<usize, BtcError> {
+    let mut count = 0;
+    if !input.partial_sigs.is_empty() {
+        let mut script_keys = Vec::new();
         context.descriptor.for_each_key(|k| {
-            vault_keys.push(*k);
+            script_keys.push(*k);
             true
         });
-        if !input.partial_sigs.is_empty() {
-            let code = context.descriptor.script_code().map_err(|e| {
+        let code = context.descriptor.script_code().map_err(|e| {
+            BtcError::Signature(format!(
+                "input {i} carries ECDSA partial signatures but is not a segwit v0 input: {e}"
+            ))
+        })?;
+        for (pubkey, signature) in &input.partial_sigs {
+            if !script_keys.contains(pubkey) {
+                return Err(BtcError::Signature(format!(
+                    "input {i}: a partial signature is filed under key {pubkey}, a key this input does not use (its script is the vault's at {})",
+                    branch_path(context)
+                )));
+            }
+            let origin = origin_of(vault, context, |k| k == pubkey);
+            if signature.sighash_type != bitcoin::EcdsaSighashType::All
+                && !policy.allow_non_default_sighash
+            {
+                return Err(BtcError::Signature(format!(
+                    "input {i}: the partial signature filed under key {pubkey}{origin} uses sighash {}; only ALL is accepted",
+                    signature.sighash_type
+                )));
+            }
+            let sighash = cache
+                .p2wsh_signature_hash(
+                    i,
+                    &code,
+                    review.spent_outputs[i].value,
+                    signature.sighash_type,
+                )
+                .map_err(|e| BtcError::Signature(format!("input {i}: sighash: {e}")))?;
+            let message = Message::from_digest(sighash.to_byte_array());
+            secp.verify_ecdsa(&message, &signature.signature, &pubkey.inner)
+                .map_err(|_| {
+                    BtcError::Signature(format!(
+                        "input {i}: the partial signature filed under key {pubkey}{origin} does not verify"
+                    ))
+                })?;
+            count += 1;
+        }
+    }
+    if input.tap_key_sig.is_none() && input.tap_script_sigs.is_empty() {
+        return Ok(count);
+    }
+    let Descriptor::Tr(tr) = &context.descriptor else {
+        return Err(BtcError::Signature(format!(
+            "input {i} carries taproot signatures but is not a taproot input"
+        )));
+    };
+    let check_type = |t: bitcoin::TapSighashType, key: &str| {
+        if matches!(
+            t,
+            bitcoin::TapSighashType::Default | bitcoin::TapSighashType::All
+        ) || policy.allow_non_default_sighash
+        {
+            Ok(())
+        } else {
+            Err(BtcError::Signature(format!(
+                "input {i}: the taproot signature filed under key {key} uses sighash {t}; only DEFAULT/ALL are accepted"
+            )))
+        }
+    };
+    if let Some(signature) = &input.tap_key_sig {
+        let output_key = tr.spend_info().output_key().to_x_only_public_key();
+        let internal = tr.internal_key().inner.x_only_public_key().0;
+        if internal.serialize() == crate::vault::NUMS_INTERNAL_KEY {
+            return Err(BtcError::Signature(format!(
+                "input {i}: a key-path signature is filed under output key {output_key}, a key this input does not use (its internal key is the unspendable NUMS point: script paths only)"
+            )));
+        }
+        check_type(signature.sighash_type, &output_key.to_string())?;
+        let sighash = cache
+            .taproot_key_spend_signature_hash(i, prevouts, signature.sighash_type)
+            .map_err(|e| BtcError::Signature(format!("input {i}: sighash: {e}")))?;
+        let message = Message::from_digest(sighash.to_byte_array());
+        secp.verify_schnorr(&signature.signature, &message, &output_key)
+            .map_err(|_| {
+                let origin = origin_of(vault, context, |k| {
+                    k.inner.x_only_public_key().0 == internal
+                });
                 BtcError::Signature(format!(
-                    "input {i} carries ECDSA partial signatures but is not a segwit v0 input: {e}"
+                    "input {i}: the key-path signature filed under output key {output_key} (internal key {internal}{origin}) does not verify"
                 ))
             })?;
-            for (pubkey, signature) in &input.partial_sigs {
-                if !vault_keys.contains(pubkey) {
-                    return Err(BtcError::Signature(format!(
-                        "input {i}: partial signature by key {pubkey}, which is not a vault key at this input"
-                    )));
-                }
-                if signature.sighash_type != bitcoin::EcdsaSighashType::All
-                    && !policy.allow_non_default_sighash
-                {
-                    return Err(BtcError::Signature(format!(
-                        "input {i}: the partial signature of key {pubkey} uses sighash {}; only ALL is accepted",
-                        signature.sighash_type
-                    )));
-                }
-                let sighash = cache
-                    .p2wsh_signature_hash(
-                        i,
-                        &code,
-                        review.spent_outputs[i].value,
-                        signature.sighash_type,
-                    )
-                    .map_err(|e| BtcError::Signature(format!("input {i}: sighash: {e}")))?;
-                let message = Message::from_digest(sighash.to_byte_array());
-                secp.verify_ecdsa(&message, &signature.signature, &pubkey.inner)
-                    .map_err(|_| {
-                        BtcError::Signature(format!(
-                            "input {i}: the partial signature of key {pubkey} does not verify"
-                        ))
-                    })?;
-                count += 1;
-            }
-        }
-        if input.tap_key_sig.is_some() || !input.tap_script_sigs.is_empty() {
-            let Descriptor::Tr(tr) = &context.descriptor else {
+        count += 1;
+    }
+    if !input.tap_script_sigs.is_empty() {
+        let leaves = tap_leaves(&context.descriptor);
+        for ((xonly, leaf), signature) in &input.tap_script_sigs {
+            let Some((_, keys)) = leaves.iter().find(|(l, _)| l == leaf) else {
                 return Err(BtcError::Signature(format!(
-                    "input {i} carries taproot signatures but is not a taproot input"
+                    "input {i}: a script-path signature is filed under key {xonly} for leaf {leaf}, which is not a leaf of the vault's script tree at {}: a key this input does not use",
+                    branch_path(context)
                 )));
             };
-            let check_type = |t: bitcoin::TapSighashType| {
-                if matches!(
-                    t,
-                    bitcoin::TapSighashType::Default | bitcoin::TapSighashType::All
-                ) || policy.allow_non_default_sighash
-                {
-                    Ok(())
-                } else {
-                    Err(BtcError::Signature(format!(
-                        "input {i}: a taproot signature uses sighash {t}; only DEFAULT/ALL are accepted"
-                    )))
-                }
-            };
-            if let Some(signature) = &input.tap_key_sig {
-                check_type(signature.sighash_type)?;
-                let output_key = tr.spend_info().output_key().to_x_only_public_key();
-                let sighash = cache
-                    .taproot_key_spend_signature_hash(i, &prevouts, signature.sighash_type)
-                    .map_err(|e| BtcError::Signature(format!("input {i}: sighash: {e}")))?;
-                let message = Message::from_digest(sighash.to_byte_array());
-                secp.verify_schnorr(&signature.signature, &message, &output_key)
-                    .map_err(|_| {
-                        BtcError::Signature(format!(
-                            "input {i}: the key-path signature does not verify"
-                        ))
-                    })?;
-                count += 1;
+            if !keys.contains(xonly) {
+                return Err(BtcError::Signature(format!(
+                    "input {i}: a script-path signature is filed under key {xonly}, a key this input does not use (not in leaf {leaf})"
+                )));
             }
-            if !input.tap_script_sigs.is_empty() {
-                let leaves = tap_leaves(&context.descriptor);
-                for ((xonly, leaf), signature) in &input.tap_script_sigs {
-                    check_type(signature.sighash_type)?;
-                    let Some((_, keys)) = leaves.iter().find(|(l, _)| l == leaf) else {
-                        return Err(BtcError::Signature(format!(
-                            "input {i}: signature for leaf {leaf}, which is not a leaf of the vault's script tree"
-                        )));
-                    };
-                    if !keys.contains(xonly) {
-                        return Err(BtcError::Signature(format!(
-                            "input {i}: signature by key {xonly}, which is not in leaf {leaf}"
-                        )));
-                    }
-                    let sighash = cache
-                        .taproot_script_spend_signature_hash(
-                            i,
-                            &prevouts,
-                            *leaf,
-                            signature.sighash_type,
-                        )
-                        .map_err(|e| BtcError::Signature(format!("input {i}: sighash: {e}")))?;
-                    let message = Message::from_digest(sighash.to_byte_array());
-                    secp.verify_schnorr(&signature.signature, &message, xonly)
-                        .map_err(|_| {
-                            BtcError::Signature(format!(
-                                "input {i}: the script-path signature of key {xonly} does not verify"
-                            ))
-                        })?;
-                    count += 1;
-                }
-            }
+            let origin = origin_of(vault, context, |k| k.inner.x_only_public_key().0 == *xonly);
+            check_type(signature.sighash_type, &format!("{xonly}{origin}"))?;
+            let sighash = cache
+                .taproot_script_spend_signature_hash(i, prevouts, *leaf, signature.sighash_type)
+                .map_err(|e| BtcError::Signature(format!("input {i}: sighash: {e}")))?;
+            let message = Message::from_digest(sighash.to_byte_array());
+            secp.verify_schnorr(&signature.signature, &message, xonly)
+                .map_err(|_| {
+                    BtcError::Signature(format!(
+                        "input {i}: the script-path signature filed under key {xonly}{origin} (leaf {leaf}) does not verify"
+                    ))
+                })?;
+            count += 1;
         }
-        per_input.push(count);
     }
-    Ok(SignatureReport { per_input })
+    Ok(count)
+}
+
+/// `receive/N` or `change/N`: where an input sits in the vault.
+fn branch_path(context: &InputContext) -> String {
+    format!(
+        "{}/{}",
+        if context.branch == crate::vault::CHANGE {
+            "change"
+        } else {
+            "receive"
+        },
+        context.index
+    )
 }
 
 /// Merges signed copies of one PSBT after verifying each. The first PSBT is the base; every
@@ -268,8 +362,8 @@ pub fn finalize(
     policy: &ReviewPolicy,
 ) -> Result<Transaction, BtcError> {
     let secp = Secp256k1::new();
+    // The review verifies every signature the PSBT carries.
     let review = review_with(vault, psbt, policy, &secp)?;
-    verify_with_review(psbt, &review, policy, &secp)?;
     // Scripts a finalizer needs but the PSBT may lack, filled from the vault (never trusted from it).
     for (i, context) in review.contexts.iter().enumerate() {
         let input = &psbt.inputs[i];

@@ -154,6 +154,28 @@ impl SignerKey {
         ))
     }
 
+    /// Checks that a chain key a vault lists for this signer (`[fingerprint/path]xpub`) is this
+    /// key's: same master fingerprint, and the xpub at that path is the listed one.
+    pub fn check_listed_key(&self, listed: &str) -> Result<(), BtcError> {
+        let key = crate::account::ListedKey::parse(listed)?;
+        if key.fingerprint != self.fingerprint {
+            return Err(BtcError::Key(format!(
+                "the listed key {} has master fingerprint {}, this signer's is {}",
+                key.with_origin(),
+                key.fingerprint,
+                self.fingerprint
+            )));
+        }
+        if self.xpub_at(&key.origin_path)? != key.xpub {
+            return Err(BtcError::Key(format!(
+                "the listed key {} names this signer's fingerprint but is not this signer's key at m/{}",
+                key.with_origin(),
+                key.origin_path
+            )));
+        }
+        Ok(())
+    }
+
     /// The key a coordinator puts into a multisig vault: `[fp/48'/coin'/0'/2']xpub`.
     pub fn export_multisig_key(&self) -> Result<String, BtcError> {
         self.export_key(&self.multisig_path(0))

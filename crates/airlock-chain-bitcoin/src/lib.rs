@@ -16,6 +16,11 @@
 //!   (without checksum) as 8 hex digits; [`BtcVault::first_receive_address`] for comparing
 //!   devices; [`BtcVault::descriptor_text`] (multipath, with checksum: Sparrow, Bitcoin Core)
 //!   and [`BtcVault::branch_descriptors`] (`/0/*` and `/1/*`, for tools that want two).
+//! - [`BtcAccount`], [`check_members`] ([`account`]): the vault's `account` is the descriptor,
+//!   optionally followed by `shared-fingerprint=FP,…`; its extended keys (with origins) must be
+//!   exactly the members' listed chain keys, one per listing member (a recovery key's holder is
+//!   a member too), fixed keys only BIP-341's NUMS point, and two keys of one master
+//!   fingerprint only when the account names it (every signer is then shown a warning).
 //! - [`SignerKey`] ([`keys`]): a BIP-32 master key from seed bytes or a master xprv;
 //!   [`SignerKey::export_multisig_key`] = `[fp/48'/coin'/0'/2']xpub` (BIP-48),
 //!   [`SignerKey::single_key_descriptor`] for BIP-84 `wpkh` and BIP-86 `tr`.
@@ -24,17 +29,18 @@
 //! - [`review()`] ([`review`](mod@review)): from the vault only, recomputes what the PSBT does
 //!   (inputs re-derived and tied to the vault, UTXO data cross-checked, change only if it
 //!   re-derives to the exact script at its path, amounts, fee, fee rate over the estimated final
-//!   vsize, fee as % of payments, sighash types, lock time and sequences); limits and warnings
-//!   come from [`ReviewPolicy`].
+//!   vsize, fee as % of payments, sighash types, lock time and sequences) and verifies every
+//!   signature the PSBT already carries (a bad one is refused, naming the input and the key);
+//!   limits and warnings come from [`ReviewPolicy`].
 //! - [`sign_psbt`] / [`sign_reviewed`] ([`sign`]): ECDSA with RFC 6979 and low-R grinding
 //!   (byte-identical to Core/Electrum/BDK) for segwit v0 over BIP-143 sighashes from a shared
 //!   cache; BIP-340 Schnorr for taproot key and script paths (BIP-341 sighash over all spent
 //!   outputs, BIP-371 fields). Only inputs whose own derivation names this signer's key at the
 //!   reviewed position are signed.
 //! - [`verify_partial_signatures`], [`combine()`], [`finalize`] ([`combine`](mod@combine)): every
-//!   partial signature is checked against the vault's key at that input and the recomputed
-//!   sighash; PSBTs of another unsigned transaction are refused; finalization is miniscript's
-//!   `finalize_mut`; extraction follows.
+//!   partial signature must be filed under a key the input's script uses and verify over the
+//!   recomputed sighash (the one check every review runs); PSBTs of another unsigned transaction
+//!   are refused; finalization is miniscript's `finalize_mut`; extraction follows.
 //! - [`Bitcoin`] ([`chain`]): `airlock_core::chain::ChainReview`. Vault `account` = descriptor
 //!   text, `network` = "bitcoin" | "testnet" | "testnet4" | "signet" | "regtest", payload = PSBT
 //!   bytes. `ChainSecret` = the signer's BIP-32 seed (16–64 raw bytes; normally the 64-byte
@@ -73,6 +79,7 @@
 //! This crate must never sign something the person was not shown, never trust a description
 //! supplied by the coordinator, and never contain network code.
 
+pub mod account;
 pub mod bsms;
 pub mod chain;
 pub mod combine;
@@ -87,6 +94,7 @@ pub mod vault;
 /// The chain name in vault definitions.
 pub const CHAIN: &str = "bitcoin";
 
+pub use account::{BtcAccount, ListedKey, SHARED_FINGERPRINT, check_members};
 pub use bitcoin;
 pub use bsms::{export_descriptor_record, import_descriptor_record};
 pub use chain::{Bitcoin, NATIVE_ASSET, to_description};

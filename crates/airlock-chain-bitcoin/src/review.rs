@@ -11,10 +11,16 @@
 //!   maximum satisfaction weight), fee as a percentage of the payments, with warnings and hard
 //!   limits ([`ReviewPolicy`]); sighash types other than ALL (segwit v0) / DEFAULT or ALL
 //!   (taproot) are refused unless the policy allows them (then warned about); lock time and
-//!   sequence facts.
+//!   sequence facts;
+//! - every signature the PSBT already carries (partial ECDSA signatures, taproot key- and
+//!   script-path signatures) must be filed under a key the input's script uses and verify over
+//!   the recomputed sighash ([`crate::combine`]): a PSBT carrying one that does not is refused,
+//!   naming the input and the key, so that a bad signature can never poison the approvals
+//!   added to it.
 //!
 //! This module must never treat an output as change without re-deriving it, never accept an
-//! input it could not tie to the vault, and never accept a fee it could not compute.
+//! input it could not tie to the vault, never accept a fee it could not compute, and never
+//! accept a signature it has not verified.
 
 use std::collections::BTreeSet;
 
@@ -127,6 +133,8 @@ pub struct PsbtReview {
     pub warnings: Vec<String>,
     pub(crate) contexts: Vec<InputContext>,
     pub(crate) spent_outputs: Vec<TxOut>,
+    /// Signatures the PSBT already carried, verified, per input.
+    pub(crate) signatures: Vec<usize>,
 }
 
 impl PsbtReview {
@@ -138,6 +146,13 @@ impl PsbtReview {
     /// The spent outputs, in input order.
     pub fn spent_outputs(&self) -> &[TxOut] {
         &self.spent_outputs
+    }
+
+    /// The signatures the PSBT already carried when it was reviewed, each verified.
+    pub fn signature_report(&self) -> crate::combine::SignatureReport {
+        crate::combine::SignatureReport {
+            per_input: self.signatures.clone(),
+        }
     }
 
     /// Label/value facts for display.
@@ -178,6 +193,13 @@ impl PsbtReview {
             details.push(("fee / payments".to_owned(), format!("{percent:.2} %")));
         }
         details.push(("lock time".to_owned(), describe_lock_time(self.lock_time)));
+        let carried: usize = self.signatures.iter().sum();
+        if carried > 0 {
+            details.push((
+                "signatures already present".to_owned(),
+                format!("{carried}, each verified against the key it is filed under"),
+            ));
+        }
         details.push((
             "replaceable (RBF)".to_owned(),
             if self.replaceable { "yes" } else { "no" }.to_owned(),
@@ -621,7 +643,7 @@ pub(crate) fn review_with<C: Signing + Verification + Sync>(
         );
     }
     let replaceable = tx.input.iter().any(|i| i.sequence.is_rbf());
-    Ok(PsbtReview {
+    let mut review = PsbtReview {
         txid: tx.compute_txid(),
         network,
         inputs,
@@ -638,5 +660,11 @@ pub(crate) fn review_with<C: Signing + Verification + Sync>(
         warnings,
         contexts,
         spent_outputs,
-    })
+        signatures: Vec::new(),
+    };
+    // Every signature the PSBT already carries must verify against this review's scripts and
+    // sighashes: a bad one would poison every approval added to it.
+    review.signatures =
+        crate::combine::check_partial_signatures(vault, psbt, &review, policy, secp)?;
+    Ok(review)
 }

@@ -38,6 +38,13 @@ pub const RECEIVE: usize = 0;
 /// Change branch (`/1/*`, the second path of `<0;1>`).
 pub const CHANGE: usize = 1;
 
+/// BIP-341's provably unspendable internal key H (x-only): a taproot vault with it has script
+/// paths only. The only key a vault may carry that belongs to no member.
+pub const NUMS_INTERNAL_KEY: [u8; 32] = [
+    0x50, 0x92, 0x9b, 0x74, 0xc1, 0xa0, 0x49, 0x54, 0xb7, 0x8b, 0x4b, 0x60, 0x35, 0xe9, 0x7a, 0x5e,
+    0x07, 0x8a, 0x5a, 0x0f, 0x28, 0xec, 0x96, 0xd5, 0x47, 0xbf, 0xee, 0x9a, 0xce, 0x80, 0x3a, 0xc0,
+];
+
 /// Parses a network name as vault definitions write it.
 pub fn parse_network(name: &str) -> Result<Network, BtcError> {
     match name {

@@ -278,7 +278,7 @@ fn a_partial_signature_that_does_not_verify_is_refused() {
     let err = verify_partial_signatures(&vault, &with_stranger, &ReviewPolicy::default())
         .unwrap_err()
         .to_string();
-    assert!(err.contains("not a vault key"), "{err}");
+    assert!(err.contains("a key this input does not use"), "{err}");
 }
 
 #[test]

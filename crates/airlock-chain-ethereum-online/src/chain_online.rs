@@ -344,6 +344,10 @@ impl ChainReview for EthereumOnline {
         CHAIN
     }
 
+    fn check_account(&self, vault: &VaultDefinition) -> Result<Vec<String>, ChainError> {
+        Ethereum.check_account(vault)
+    }
+
     fn describe(
         &self,
         vault: &VaultDefinition,
@@ -367,6 +371,18 @@ impl ChainReview for EthereumOnline {
 impl ChainOnline for EthereumOnline {
     fn build(&self, vault: &VaultDefinition, intent: &Intent) -> Result<BuiltPayload, ChainError> {
         self.build_calls(vault, &calls_of_intent(intent)?)
+    }
+
+    /// A Safe vault: the node is on the vault's chain, and the Safe on chain has exactly the
+    /// members' addresses as owners and the account's threshold. An account (EOA) vault has
+    /// nothing on chain to compare.
+    fn check_vault(&self, vault: &VaultDefinition) -> Result<(), ChainError> {
+        let spec = EthVault::from_vault(vault)?;
+        if spec.safe_owners().is_none() {
+            return Ok(());
+        }
+        self.check_node(&spec)?;
+        self.check_safe(&spec)
     }
 
     fn normalize_intent(&self, mut intent: Intent) -> Result<Intent, ChainError> {

@@ -129,6 +129,10 @@ impl ChainReview for Ethereum {
         CHAIN
     }
 
+    fn check_account(&self, vault: &VaultDefinition) -> Result<Vec<String>, ChainError> {
+        Ok(crate::vault_spec::EthVault::check_members(vault)?)
+    }
+
     fn describe(
         &self,
         vault: &VaultDefinition,

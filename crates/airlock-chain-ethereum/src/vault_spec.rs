@@ -3,10 +3,13 @@
 //! - `network`: `mainnet` (1), `sepolia` (11155111), `holesky` (17000), `anvil` (31337) or
 //!   `eip155:<chain id>`. The vault signs for that chain id only.
 //! - `account`: the kind and address, then `key=value` settings, separated by spaces:
-//!   - `eoa:0x…`: one externally owned account; a signer of the vault must list the same address
-//!     as its chain key (that signer holds the key; the others approve without signing).
+//!   - `eoa:0x…`: one externally owned account; exactly one signer of the vault lists the same
+//!     address as its chain key (that signer holds the key; the others list none and approve
+//!     without signing; [`EthVault::check_members`] refuses a member listing another address).
 //!   - `safe:0x… threshold=2 version=1.4.1 [multisend=0x…] [delegatecall=0x…,0x…]`: a Safe
-//!     whose owners are exactly the chain keys (addresses) of the vault's signers.
+//!     whose owners are exactly the chain keys (addresses) of the vault's signers: the signed
+//!     definition states the owners through its members, and the coordinator checks them and
+//!     the threshold against the Safe on chain when a version is drafted and activated.
 //!     `delegatecall` is the only list of targets the Safe may delegatecall (usually the
 //!     MultiSendCallOnly 1.4.1 deployment); `multisend` is the MultiSendCallOnly the coordinator
 //!     uses for batches (it must be on the delegatecall list for signers to accept a batch).
@@ -191,6 +194,35 @@ impl EthVault {
         }
     }
 
+    /// Checks that the account's keys are exactly the members' listed chain keys: an account
+    /// (EOA) vault has one key, so exactly one member lists its address and no member lists
+    /// another; a Safe's owners are the members' addresses, each listed once (whether the Safe on
+    /// chain has exactly these owners and the threshold is checked by the coordinator against
+    /// its node when the version is drafted and activated, and before every build). Members
+    /// who list no address approve without signing. Returns the warnings to show (none today).
+    pub fn check_members(vault: &VaultDefinition) -> Result<Vec<String>, EthError> {
+        let spec = EthVault::from_vault(vault)?;
+        if let AccountKind::Eoa { address } = spec.account.kind {
+            let mut problems = Vec::new();
+            for s in vault.signers.iter().filter(|s| !s.chain_key.is_empty()) {
+                let listed = EthAddress::parse(&s.chain_key)?;
+                if listed != address {
+                    problems.push(format!(
+                        "member {} lists {listed}, which is not the account {address}",
+                        s.name
+                    ));
+                }
+            }
+            if !problems.is_empty() {
+                return Err(bad(format!(
+                    "an account (eoa) vault has one key, the account's: only its holder lists a chain key ({})",
+                    problems.join("; ")
+                )));
+            }
+        }
+        Ok(Vec::new())
+    }
+
     /// The account's address (the EOA or the Safe).
     pub fn address(&self) -> EthAddress {
         match &self.account.kind {
@@ -296,5 +328,54 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("same address"), "{e}");
+    }
+
+    #[test]
+    fn an_account_vault_has_one_listed_key() {
+        use airlock_core::PublicKey;
+        use airlock_core::vault::{CoordinatorRef, SignerEntry};
+        let member = |name: &str, n: u8, key: &str| SignerEntry {
+            name: name.into(),
+            role: "ops".into(),
+            identity: PublicKey([n; 32]),
+            chain_key: key.into(),
+            custody: "keystore".into(),
+        };
+        let def = |account: String, signers| VaultDefinition {
+            vault_id: "hot".into(),
+            version: 1,
+            previous: None,
+            chain: crate::CHAIN.into(),
+            network: "anvil".into(),
+            account,
+            coordinator: CoordinatorRef {
+                origin: "test/log".into(),
+                key: PublicKey([1; 32]),
+            },
+            signers,
+            threshold: 1,
+            rules: Vec::new(),
+            created: 0,
+        };
+        let eoa = format!("eoa:{A}");
+        EthVault::check_members(&def(
+            eoa.clone(),
+            vec![member("a", 2, A), member("b", 3, "")],
+        ))
+        .unwrap();
+        let e = EthVault::check_members(&def(eoa, vec![member("a", 2, A), member("b", 3, B)]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("member b lists") && e.contains("not the account"),
+            "{e}"
+        );
+        // A Safe's owners are the members' addresses.
+        let safe = format!("safe:{C} threshold=2");
+        EthVault::check_members(&def(
+            safe,
+            vec![member("a", 2, A), member("b", 3, B), member("c", 4, "")],
+        ))
+        .unwrap();
     }
 }

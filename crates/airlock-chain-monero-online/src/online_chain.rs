@@ -362,6 +362,10 @@ impl ChainReview for MoneroOnline {
         crate::CHAIN
     }
 
+    fn check_account(&self, vault: &VaultDefinition) -> Result<Vec<String>, ChainError> {
+        MoneroVaultReview.check_account(vault)
+    }
+
     fn describe(
         &self,
         vault: &VaultDefinition,

@@ -844,6 +844,10 @@ impl ChainReview for Monero {
         crate::CHAIN
     }
 
+    fn check_account(&self, vault: &VaultDefinition) -> Result<Vec<String>, ChainError> {
+        Ok(crate::vault_spec::MoneroVault::check_members(vault)?)
+    }
+
     fn describe(
         &self,
         vault: &VaultDefinition,

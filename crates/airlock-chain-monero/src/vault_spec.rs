@@ -7,7 +7,8 @@
 //!   is in the vault on purpose: the vault is view-only, and every member who can read the vault
 //!   definition can see the wallet's incoming funds (not spend them, nor see its spends).
 //! - exactly one signer lists the primary address as its chain key: that signer holds the spend
-//!   key (`airlock-signer xmr new|restore`); the other members approve without signing.
+//!   key (`airlock-signer xmr new|restore`); the other members list none and approve without
+//!   signing ([`MoneroVault::check_members`] names a member listing anything else).
 //!
 //! Parsing is strict: unknown, repeated or missing settings, an address of another network, a
 //! subaddress, or a view key that does not belong to the address are refused.
@@ -166,6 +167,40 @@ impl MoneroVault {
         })
     }
 
+    /// Checks that the wallet's one spend key is exactly the members' listed chain keys: one
+    /// member (the spend-key holder) lists the account's primary address (any network's
+    /// spelling), no member lists anything else. Errors name the member at fault. Returns the
+    /// warnings to show (none today).
+    pub fn check_members(vault: &VaultDefinition) -> Result<Vec<String>, MoneroError> {
+        let address = vault.account.split(' ').next().unwrap_or("");
+        let mut problems = Vec::new();
+        let mut holders = Vec::new();
+        for s in vault.signers.iter().filter(|s| !s.chain_key.is_empty()) {
+            if same_chain_key(&s.chain_key, address) {
+                holders.push(s.name.as_str());
+            } else {
+                problems.push(format!(
+                    "member {} lists {}, which is not the vault's wallet {address}",
+                    s.name, s.chain_key
+                ));
+            }
+        }
+        if holders.len() > 1 {
+            problems.push(format!(
+                "members {} all list the wallet: a Monero vault has one spend key, listed by its one holder",
+                holders.join(", ")
+            ));
+        }
+        if !problems.is_empty() {
+            return Err(bad(format!(
+                "the wallet's spend key must be exactly the members' chain keys: {}",
+                problems.join("; ")
+            )));
+        }
+        Self::from_vault(vault)?;
+        Ok(Vec::new())
+    }
+
     /// From a view-only export (the account text of a new vault).
     pub fn from_export(export: &ViewOnlyExport) -> Result<MoneroVault, MoneroError> {
         let view = export.view_keys()?;
@@ -202,6 +237,10 @@ pub struct MoneroVaultReview;
 impl ChainReview for MoneroVaultReview {
     fn chain(&self) -> &'static str {
         crate::CHAIN
+    }
+
+    fn check_account(&self, vault: &VaultDefinition) -> Result<Vec<String>, ChainError> {
+        Ok(MoneroVault::check_members(vault)?)
     }
 
     fn describe(
@@ -300,5 +339,55 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("exactly one signer"), "{e}");
+    }
+
+    #[test]
+    fn members_name_the_one_holder() {
+        use airlock_core::PublicKey;
+        use airlock_core::vault::{CoordinatorRef, SignerEntry};
+        let (_, address, view) = wallet(MoneroNetwork::Regtest);
+        let (_, other, _) = wallet(MoneroNetwork::Regtest);
+        let member = |name: &str, n: u8, key: &str| SignerEntry {
+            name: name.into(),
+            role: "ops".into(),
+            identity: PublicKey([n; 32]),
+            chain_key: key.into(),
+            custody: "keystore".into(),
+        };
+        let def = |signers| VaultDefinition {
+            vault_id: "cold".into(),
+            version: 1,
+            previous: None,
+            chain: crate::CHAIN.into(),
+            network: "regtest".into(),
+            account: format!("{address} view_key={view} restore_height=0"),
+            coordinator: CoordinatorRef {
+                origin: "test/log".into(),
+                key: PublicKey([1; 32]),
+            },
+            signers,
+            threshold: 1,
+            rules: Vec::new(),
+            created: 0,
+        };
+        let good = def(vec![member("alice", 2, &address), member("bob", 3, "")]);
+        assert!(MoneroVault::check_members(&good).unwrap().is_empty());
+        let e = MoneroVault::check_members(&def(vec![
+            member("alice", 2, &other),
+            member("bob", 3, ""),
+        ]))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("member alice lists") && e.contains("not the vault's wallet"),
+            "{e}"
+        );
+        let e = MoneroVault::check_members(&def(vec![
+            member("alice", 2, &address),
+            member("bob", 3, &address),
+        ]))
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("members alice, bob all list the wallet"), "{e}");
     }
 }

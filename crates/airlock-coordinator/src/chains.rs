@@ -5,13 +5,17 @@
 //! key that only pays gas for Safe `execTransaction` calls (mode 0600, like the identity key;
 //! it is never a vault owner, so losing it loses gas money, not vault funds).
 //!
+//! Vault versions are checked here when drafted and activated ([`check_vault`]): the account's
+//! keys must be exactly the members' chain keys (the chain's own `check_account`, which every
+//! signer runs too), and a Safe's owners and threshold on chain must match.
+//!
 //! This module must never hold a vault owner's key, and never reach a node other than the one
 //! configured.
 
 use std::path::{Path, PathBuf};
 
 use airlock_core::VaultDefinition;
-use airlock_core::chain::{ChainOnline, DecisionOnly};
+use airlock_core::chain::{ChainOnline, ChainReview, DecisionOnly};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
@@ -174,26 +178,47 @@ fn unavailable(name: &str) -> CoordinatorError {
     ))
 }
 
-/// Checks a vault definition's chain-specific parts (network, account, signers' chain keys)
-/// without reaching any node.
-pub fn validate_vault(def: &VaultDefinition) -> Result<()> {
-    match def.chain.as_str() {
-        DecisionOnly::NAME => Ok(()),
-        airlock_chain_ethereum::CHAIN => {
-            airlock_chain_ethereum::EthVault::from_vault(def).map_err(|e| {
-                CoordinatorError::Core(airlock_core::CoreError::Invalid(e.to_string()))
-            })?;
-            Ok(())
-        }
-        airlock_chain_bitcoin::CHAIN => {
-            airlock_chain_bitcoin::chain::Bitcoin::vault(def).map_err(|e| {
-                CoordinatorError::Core(airlock_core::CoreError::Invalid(e.to_string()))
-            })?;
-            Ok(())
-        }
-        airlock_chain_monero::CHAIN => airlock_chain_monero::MoneroVault::from_vault(def)
-            .map(drop)
-            .map_err(|e| CoordinatorError::Core(airlock_core::CoreError::Invalid(e.to_string()))),
+/// The offline half of a chain (what a signer runs), for checks that need no node.
+fn chain_review(name: &str) -> Result<Box<dyn ChainReview>> {
+    match name {
+        DecisionOnly::NAME => Ok(Box::new(DecisionOnly)),
+        airlock_chain_ethereum::CHAIN => Ok(Box::new(airlock_chain_ethereum::Ethereum)),
+        airlock_chain_bitcoin::CHAIN => Ok(Box::new(airlock_chain_bitcoin::Bitcoin::default())),
+        airlock_chain_monero::CHAIN => Ok(Box::new(airlock_chain_monero::MoneroVaultReview)),
         other => Err(unavailable(other)),
     }
+}
+
+/// Checks a vault definition's chain-specific parts without reaching any node: network and
+/// account, and that the account's keys are exactly the members' listed chain keys
+/// (`ChainReview::check_account`, the check every signer runs too). Returns the warnings every
+/// signer will be shown (exceptions the definition allows explicitly).
+pub fn validate_vault(def: &VaultDefinition) -> Result<Vec<String>> {
+    let invalid = |e: airlock_core::chain::ChainError| {
+        CoordinatorError::Core(airlock_core::CoreError::Invalid(e.to_string()))
+    };
+    chain_review(&def.chain)?
+        .check_account(def)
+        .map_err(invalid)
+}
+
+/// [`validate_vault`], then the chain's node check where the account has state on chain: a Safe
+/// vault's owners and threshold must be the members' addresses and the account's threshold on
+/// the configured node (`ChainOnline::check_vault`). Run when a version is drafted and when it
+/// is activated.
+pub fn check_vault(def: &VaultDefinition, settings: &ChainSettings) -> Result<Vec<String>> {
+    let warnings = validate_vault(def)?;
+    if def.chain == airlock_chain_ethereum::CHAIN
+        && airlock_chain_ethereum::EthVault::from_vault(def)
+            .is_ok_and(|v| v.safe_owners().is_some())
+    {
+        let chain = ethereum(settings).map_err(|e| {
+            CoordinatorError::Setup(format!(
+                "vault {:?} is a Safe: its owners and threshold are checked against the node, and {e}",
+                def.vault_id
+            ))
+        })?;
+        chain.check_vault(def)?;
+    }
+    Ok(warnings)
 }

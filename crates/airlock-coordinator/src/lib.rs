@@ -243,7 +243,7 @@ impl Coordinator {
             created: now,
         };
         def.validate()?;
-        chains::validate_vault(&def)?;
+        chains::check_vault(&def, &self.chains)?;
         if let Some(prev_id) = previous {
             let (prev, _) = self.vault_by_id(&prev_id)?;
             if prev.chain != def.chain || prev.network != def.network {
@@ -264,6 +264,11 @@ impl Coordinator {
         copies: &[Envelope],
         now: UnixTime,
     ) -> Result<(VaultDefinition, ArtifactId)> {
+        // The account against its members (and a Safe against the node) as at draft time, before
+        // the transaction: no node call holds the database. Every copy is of one definition.
+        if let Some(first) = copies.first() {
+            chains::check_vault(&first.open()?, &self.chains)?;
+        }
         let first = copies
             .first()
             .ok_or_else(|| CoordinatorError::Refused("no vault definition given".into()))?;

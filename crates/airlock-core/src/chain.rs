@@ -84,6 +84,15 @@ pub trait ChainReview {
     /// The chain name used in vault definitions ("bitcoin", "ethereum", "monero", "none").
     fn chain(&self) -> &'static str;
 
+    /// Cross-checks a vault definition's account against its members: the keys that can spend
+    /// from the account (descriptor keys, Safe owners, the Monero wallet) must be exactly the
+    /// members' listed chain keys, as each chain defines it, so that nobody holds a key the
+    /// members did not list and every listed member can sign. Offline. Returns warnings every
+    /// signer must be shown (exceptions the definition allows explicitly); an error names the
+    /// keys and members at fault. The coordinator calls it when drafting and activating a vault
+    /// version, each signer before signing a draft and before registering a version.
+    fn check_account(&self, vault: &VaultDefinition) -> Result<Vec<String>, ChainError>;
+
     /// Recomputes what the proposal's payload does, from the registered vault only.
     fn describe(
         &self,
@@ -128,6 +137,14 @@ pub trait ChainOnline: ChainReview {
     /// Checks a payload built elsewhere against the node before it is proposed (e.g. that its
     /// nonces are the account's next ones). The default accepts it.
     fn check_payload(&self, _vault: &VaultDefinition, _payload: &[u8]) -> Result<(), ChainError> {
+        Ok(())
+    }
+
+    /// Checks a vault definition's account against the node when a version is drafted and when
+    /// it is activated (e.g. that a Safe's owners and threshold on chain are the members' keys
+    /// and the definition's threshold). The default checks nothing: the chain's account is fully
+    /// described offline ([`ChainReview::check_account`]).
+    fn check_vault(&self, _vault: &VaultDefinition) -> Result<(), ChainError> {
         Ok(())
     }
 
@@ -194,6 +211,11 @@ impl DecisionOnly {
 impl ChainReview for DecisionOnly {
     fn chain(&self) -> &'static str {
         Self::NAME
+    }
+
+    /// A decision-only vault holds no funds: there is no account to compare keys with.
+    fn check_account(&self, _vault: &VaultDefinition) -> Result<Vec<String>, ChainError> {
+        Ok(Vec::new())
     }
 
     fn describe(

@@ -11,6 +11,14 @@
 //! token label, key label, public key). Approving then opens the token with its PIN and the chain
 //! signs its own digests through it (`ChainReview::sign_external`); the key never leaves the token.
 //!
+//! Before a vault version is signed or registered ([`SignerHome::check_vault_keys`]): the
+//! account's keys must be exactly the members' listed chain keys (the chain's
+//! `ChainReview::check_account`, as the coordinator checks), and the chain key the version lists
+//! for this signer must be one it holds; once the passphrase is typed to sign a draft,
+//! [`SignerHome::verify_own_chain_key`] unseals it and checks it derives to exactly the listed
+//! key (for Bitcoin: the xpub at the listed origin path, not only the fingerprint). A member
+//! listed without a chain key approves without one.
+//!
 //! This module must never write a secret unsealed, overwrite an existing key file, or print a
 //! secret.
 
@@ -329,6 +337,133 @@ impl SignerHome {
             )));
         }
         Ok(Some(ChainSigner::Secret(ChainSecret(secret))))
+    }
+}
+
+/// The account of a vault version checked against its members (`ChainReview::check_account`):
+/// the warnings every signer must be shown, or a refusal naming the keys and members at fault.
+pub fn check_vault_account(vault: &VaultDefinition) -> Result<Vec<String>> {
+    crate::chain_review(&vault.chain)?
+        .check_account(vault)
+        .map_err(|e| {
+            SignerError::Refused(format!(
+                "vault {:?} v{}: {e}",
+                vault.vault_id, vault.version
+            ))
+        })
+}
+
+impl SignerHome {
+    /// Checks a vault version before this signer signs or registers it, without the passphrase:
+    /// the account's keys are exactly the members' chain keys ([`check_vault_account`]), and the
+    /// chain key it lists for this signer, if any, is one this signer holds (its sealed file or
+    /// token record exists). Returns the account's warnings.
+    pub fn check_vault_keys(&self, vault: &VaultDefinition) -> Result<Vec<String>> {
+        let warnings = check_vault_account(vault)?;
+        let me = self.public_key()?;
+        if let Some(entry) = vault.signer(&me).filter(|e| !e.chain_key.is_empty()) {
+            let path = chain_key_file(&self.dir, &vault.chain, &entry.chain_key);
+            let held = if entry.custody == "hsm" {
+                path.with_extension("hsm")
+            } else {
+                path
+            };
+            if !held.is_file() {
+                return Err(SignerError::Refused(format!(
+                    "vault {:?} v{} lists {} as this signer's {} key, but this signer holds no such key                      (no {}): a vault must list this signer's own key (`airlock-signer key list`)",
+                    vault.vault_id,
+                    vault.version,
+                    entry.chain_key,
+                    vault.chain,
+                    held.display()
+                )));
+            }
+        }
+        Ok(warnings)
+    }
+
+    /// A note for the draft review when the version lists no chain key for this signer although
+    /// it holds keys of the vault's chain (it will approve without signing transactions).
+    pub fn unlisted_key_note(&self, vault: &VaultDefinition) -> Result<String> {
+        let me = self.public_key()?;
+        let listed_none = vault.signer(&me).is_some_and(|e| e.chain_key.is_empty());
+        let held = self
+            .chain_key_files()?
+            .into_iter()
+            .filter(|(chain, _)| *chain == vault.chain)
+            .count();
+        Ok(if listed_none && held > 0 {
+            format!(
+                "NOTE this signer holds {held} {} key(s), but this version lists none for it: it approves without signing transactions\n",
+                vault.chain
+            )
+        } else {
+            String::new()
+        })
+    }
+
+    /// Checks, with the passphrase, that the chain key a vault version lists for this signer is
+    /// exactly the key it holds: the sealed secret is unsealed and its public key (for Bitcoin
+    /// the xpub at the listed origin path) compared with the listing; a token key is compared
+    /// through its recorded public key. Nothing to check when the version lists none.
+    pub fn verify_own_chain_key(
+        &self,
+        vault: &VaultDefinition,
+        passphrase: &Passphrase,
+    ) -> Result<()> {
+        let me = self.public_key()?;
+        let Some(entry) = vault.signer(&me).filter(|e| !e.chain_key.is_empty()) else {
+            return Ok(());
+        };
+        let refused = |why: String| {
+            SignerError::Refused(format!(
+                "vault {:?} v{} lists {} as this signer's {} key, but {why}",
+                vault.vault_id, vault.version, entry.chain_key, vault.chain
+            ))
+        };
+        let path = chain_key_file(&self.dir, &vault.chain, &entry.chain_key);
+        if entry.custody == "hsm" {
+            let hsm_path = path.with_extension("hsm");
+            let bytes = airlock_transport::read_bounded(&hsm_path, 64 * 1024)
+                .map_err(|e| refused(format!("{} cannot be read: {e}", hsm_path.display())))?;
+            let reference: HsmKeyRef = serde_json::from_slice(&bytes).map_err(|e| {
+                SignerError::Setup(format!("{} is damaged: {e}", hsm_path.display()))
+            })?;
+            let public = hex::decode(&reference.public_key).map_err(|_| {
+                SignerError::Setup(format!("{} is damaged: bad public key", hsm_path.display()))
+            })?;
+            let held = chain_key_of_public(&vault.chain, &public)?;
+            if !same_chain_key(&vault.chain, &held, &entry.chain_key) {
+                return Err(refused(format!(
+                    "the token key this signer holds for it is {held}"
+                )));
+            }
+            return Ok(());
+        }
+        let sealed = airlock_transport::read_bounded(&path, 64 * 1024).map_err(|_| {
+            refused(format!(
+                "this signer holds no such key (no {})",
+                path.display()
+            ))
+        })?;
+        let secret: Zeroizing<Vec<u8>> = airlock_custody::open(&sealed, passphrase)?;
+        if vault.chain == airlock_chain_bitcoin::CHAIN {
+            let network = airlock_chain_bitcoin::parse_network(&vault.network)
+                .map_err(|e| refused(e.to_string()))?;
+            let key = airlock_chain_bitcoin::SignerKey::from_secret(&secret, network)
+                .map_err(|e| SignerError::Setup(e.to_string()))?;
+            return key
+                .check_listed_key(&entry.chain_key)
+                .map_err(|e| refused(format!("it is not this signer's key: {e}")));
+        }
+        let held = chain_key_of(&vault.chain, &secret)?;
+        if !same_chain_key(&vault.chain, &held, &entry.chain_key) {
+            return Err(refused(format!(
+                "this signer's key in {} is {held}",
+                path.display()
+            )));
+        }
+        Ok(())
     }
 }
 

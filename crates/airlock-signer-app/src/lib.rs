@@ -345,7 +345,10 @@ impl SignerHome {
                 def.version
             )));
         }
+        // The account's keys are exactly the members', and this signer's listed key is its own.
+        self.check_vault_keys(&def)?;
         let mut text = describe_vault(&def, previous.as_ref(), &me);
+        text.push_str(&self.unlisted_key_note(&def)?);
         if previous.is_none() && def.version > 1 {
             text.push_str(&format!(
                 "NOTE this signer joins at version {}: it has no registered history of this vault, so compare this draft's id with another signer's device before signing\n",
@@ -406,6 +409,7 @@ impl SignerHome {
                 def
             }
         };
+        self.check_vault_keys(&def)?;
         let dir = self.vault_dir(&def.vault_id);
         std::fs::create_dir_all(&dir).map_err(io)?;
         // Chain facts derived once at registration (written first: a vault file without its
@@ -721,6 +725,14 @@ pub fn describe_vault(
     for (label, value) in chain_summary(def) {
         t.push_str(&format!("  {label} {value}\n"));
     }
+    match chain_keys::check_vault_account(def) {
+        Ok(warnings) => {
+            for w in warnings {
+                t.push_str(&format!("WARNING {w}\n"));
+            }
+        }
+        Err(e) => t.push_str(&format!("WARNING {e}\n")),
+    }
     t.push_str(&format!(
         "SIGNERS (vault changes need {} of {})\n",
         def.threshold,
@@ -740,6 +752,9 @@ pub fn describe_vault(
             "  {:<12} role {:<12} key {} ({}){new}{marker}\n",
             s.name, s.role, s.identity, s.custody
         ));
+        if !s.chain_key.is_empty() {
+            t.push_str(&format!("  {:<12} chain key {}\n", "", s.chain_key));
+        }
     }
     if let Some(p) = previous {
         for s in p

@@ -402,6 +402,48 @@ impl World {
     pub fn journal(&self, who: &str) -> Value {
         self.signer(who, &["--json", "journal", "show"]).ok().json()
     }
+
+    /// A vault draft as a dishonest coordinator would write it: the draft file `draft` (written
+    /// by `vault draft`) with its account replaced by `account` and the chain key of each named
+    /// signer by the one given, written unsigned to `out`.
+    pub fn forge_draft(
+        &self,
+        draft: &Path,
+        account: &str,
+        chain_keys: &[(&str, &str)],
+        out: &Path,
+    ) {
+        let env = Env::read(draft);
+        let mut def = env.payload_cbor();
+        def.set(6, Cbor::T(account.to_owned()));
+        let Cbor::A(mut signers) = def.get(8).clone() else {
+            panic!("no signers")
+        };
+        for (name, key) in chain_keys {
+            let entry = signers
+                .iter_mut()
+                .find(|s| *s.get(1) == Cbor::T((*name).to_owned()))
+                .unwrap_or_else(|| panic!("no signer {name}"));
+            entry.set(4, Cbor::T((*key).to_owned()));
+        }
+        def.set(8, Cbor::A(signers));
+        Env {
+            payload: encode(&def),
+            sigs: Vec::new(),
+            ..env
+        }
+        .write(out);
+    }
+
+    /// `who`'s identity key, decrypted from its home with its passphrase: what a tricked or
+    /// compromised device signs with, for attacks a correct signer refuses to sign.
+    pub fn identity_key(&self, who: &str) -> SigningKey {
+        let pass = airlock_custody::Passphrase::from_file(&self.pass_file(who)).unwrap();
+        airlock_custody::load_encrypted_identity(&self.signer_home(who).join("identity.key"), &pass)
+            .unwrap()
+            .signing_key()
+            .clone()
+    }
 }
 
 impl Default for World {
