@@ -128,3 +128,9 @@ pub enum OnlineError {
     #[error("sync failed: {0}")]
     Sync(String),
 }
+
+impl airlock_core::Classify for OnlineError {
+    fn severity(&self) -> airlock_core::Severity {
+        airlock_core::Severity::Refused
+    }
+}

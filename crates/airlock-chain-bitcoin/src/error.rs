@@ -43,3 +43,9 @@ impl From<BtcError> for airlock_core::chain::ChainError {
         airlock_core::chain::ChainError::new(crate::CHAIN, e.to_string())
     }
 }
+
+impl airlock_core::Classify for BtcError {
+    fn severity(&self) -> airlock_core::Severity {
+        airlock_core::Severity::Refused
+    }
+}

@@ -857,6 +857,11 @@ impl Reader {
     }
 }
 
+impl airlock_core::Classify for RpcError {
+    fn severity(&self) -> airlock_core::Severity {
+        airlock_core::Severity::Refused
+    }
+}
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -46,3 +46,9 @@ impl From<EthError> for ChainError {
         ChainError::new("ethereum", e.to_string())
     }
 }
+
+impl airlock_core::Classify for EthError {
+    fn severity(&self) -> airlock_core::Severity {
+        airlock_core::Severity::Refused
+    }
+}

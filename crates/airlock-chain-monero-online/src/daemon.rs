@@ -527,3 +527,9 @@ pub fn parse_blocks_bin(raw: &[u8], limit: usize) -> EpeeResult<(u64, Vec<Scanna
     }
     Ok((start_height, blocks))
 }
+
+impl airlock_core::Classify for DaemonError {
+    fn severity(&self) -> airlock_core::Severity {
+        airlock_core::Severity::Refused
+    }
+}

@@ -41,3 +41,9 @@ impl From<MoneroError> for airlock_core::chain::ChainError {
         airlock_core::chain::ChainError::new(crate::CHAIN, e.to_string())
     }
 }
+
+impl airlock_core::Classify for MoneroError {
+    fn severity(&self) -> airlock_core::Severity {
+        airlock_core::Severity::Refused
+    }
+}

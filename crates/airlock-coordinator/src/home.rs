@@ -30,6 +30,15 @@ pub struct CoordinatorHome {
     pub config: CoordinatorConfig,
 }
 
+/// Moves `dir/file` (left by an interrupted init) to `dir/file.interrupted-<now>`.
+pub fn set_aside_interrupted(dir: &Path, file: &str, now: u64) -> std::io::Result<()> {
+    let path = dir.join(file);
+    if path.exists() {
+        std::fs::rename(&path, dir.join(format!("{file}.interrupted-{now}")))?;
+    }
+    Ok(())
+}
+
 fn valid_origin(origin: &str) -> bool {
     !origin.is_empty()
         && origin.len() <= 128
@@ -39,7 +48,7 @@ fn valid_origin(origin: &str) -> bool {
 impl CoordinatorHome {
     /// Creates a coordinator home with a new identity. Refuses a directory that already holds one.
     pub fn init(dir: &Path, origin: Option<&str>, now: u64) -> Result<CoordinatorHome> {
-        if dir.join(CONFIG_FILE).exists() || dir.join(IDENTITY_FILE).exists() {
+        if dir.join(CONFIG_FILE).exists() {
             return Err(CoordinatorError::Setup(format!(
                 "{} already holds a coordinator; refusing to overwrite it",
                 dir.display()
@@ -48,6 +57,11 @@ impl CoordinatorHome {
         std::fs::create_dir_all(dir).map_err(|e| {
             CoordinatorError::Setup(format!("cannot create {}: {e}", dir.display()))
         })?;
+        // `coordinator.json` is written last: it is init's commit point. An identity without it
+        // was left by an interrupted init and never used (nothing opens a home without its
+        // configuration); it is kept aside, never deleted.
+        set_aside_interrupted(dir, IDENTITY_FILE, now)
+            .map_err(|e| CoordinatorError::Setup(e.to_string()))?;
         let identity = IdentityKey::generate();
         let origin = match origin {
             Some(o) => o.to_owned(),

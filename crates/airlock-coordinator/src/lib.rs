@@ -7,8 +7,15 @@
 //! previous version's threshold, decisions against the proposal's vault version, chain signature
 //! material against the payload, and a signer's reported checkpoint against its own log.
 //!
-//! This module must never hold chain secrets, never change state outside a `Storage::append`
-//! transaction, and never report a transition that is not in the log.
+//! Every transition validates and appends inside one write transaction ([`Coordinator::transact`])
+//! that holds the database's write lock from its first read to its commit, so no interleaving of
+//! processes can append a transition that `log verify` rejects. Work that talks to a node
+//! (building, finalizing, broadcasting) runs before the transaction, on a snapshot; the
+//! transaction then checks again what it depends on.
+//!
+//! This module must never hold chain secrets, never change state outside a write transaction,
+//! never validate a transition outside the transaction that appends it, and never report a
+//! transition that is not in the log.
 
 pub mod chains;
 pub mod home;
@@ -24,8 +31,8 @@ use airlock_core::lifecycle::{ProposalState, Status};
 use airlock_core::vault::verify_vault_version;
 use airlock_core::{
     Approval, Artifact, ArtifactId, ArtifactKind, CoreError, Decision, Envelope, Event, EventKind,
-    Finalized, Intent, LogEvidence, LogRecord, Proposal, ProposalBundle, PublicKey, SignerEntry,
-    UnixTime, VaultDefinition, policy,
+    Finalized, Intent, LogEvidence, LogRecord, Proposal, ProposalBundle, PublicKey, ReleaseBundle,
+    SignerEntry, UnixTime, VaultDefinition, policy,
 };
 use airlock_custody::IdentityKey;
 use airlock_log::{CheckpointSigner, CheckpointVerifier};
@@ -60,10 +67,32 @@ pub enum CoordinatorError {
     /// A device reports a log state this log never had: a split view or rollback.
     #[error("SPLIT VIEW: {0}")]
     SplitView(String),
+    /// The stored log fails its own verification: tampered with or damaged.
+    #[error("LOG INVALID: {0}")]
+    LogInvalid(String),
     #[error("{0}")]
     Refused(String),
     #[error("{0}")]
     Setup(String),
+}
+
+impl airlock_core::Classify for CoordinatorError {
+    /// Alarms: a split view, a log or database that contradicts itself. Everything else is refused
+    /// (or busy, when another process held the database past the wait).
+    fn severity(&self) -> airlock_core::Severity {
+        use airlock_core::Severity;
+        match self {
+            CoordinatorError::SplitView(_) | CoordinatorError::LogInvalid(_) => Severity::Alarm,
+            CoordinatorError::Store(e) => e.severity(),
+            CoordinatorError::Log(e) => e.severity(),
+            CoordinatorError::Core(e) => e.severity(),
+            CoordinatorError::Chain(e) => e.severity(),
+            CoordinatorError::Custody(e) => e.severity(),
+            CoordinatorError::NotFound(_)
+            | CoordinatorError::Refused(_)
+            | CoordinatorError::Setup(_) => Severity::Refused,
+        }
+    }
 }
 
 pub type Result<T, E = CoordinatorError> = std::result::Result<T, E>;
@@ -129,6 +158,33 @@ impl Coordinator {
 
     pub fn store(&self) -> &dyn Storage {
         self.store.as_ref()
+    }
+
+    /// Runs a transition: `f` reads what it validates and appends, all inside one write
+    /// transaction that holds the write lock; it commits only if `f` succeeds. Nested calls join
+    /// the open transaction.
+    pub fn transact<T>(&mut self, f: impl FnOnce(&mut Coordinator) -> Result<T>) -> Result<T> {
+        let own = self.store.begin_write()?;
+        let result = f(self);
+        if own {
+            match &result {
+                Ok(_) => self.store.end(true)?,
+                Err(_) => {
+                    let _ = self.store.end(false);
+                }
+            }
+        }
+        result
+    }
+
+    /// Runs several reads on one consistent snapshot (or inside the open transaction).
+    pub fn read<T>(&self, f: impl FnOnce(&Coordinator) -> Result<T>) -> Result<T> {
+        let own = self.store.begin_read()?;
+        let result = f(self);
+        if own {
+            let _ = self.store.end(false);
+        }
+        result
     }
 
     fn append(&mut self, entries: Vec<NewEntry>) -> Result<store::Appended> {
@@ -269,6 +325,14 @@ impl Coordinator {
         if let Some(first) = copies.first() {
             chains::check_vault(&first.open()?, &self.chains)?;
         }
+        self.transact(|c| c.submit_vault_in_transaction(copies, now))
+    }
+
+    fn submit_vault_in_transaction(
+        &mut self,
+        copies: &[Envelope],
+        now: UnixTime,
+    ) -> Result<(VaultDefinition, ArtifactId)> {
         let first = copies
             .first()
             .ok_or_else(|| CoordinatorError::Refused("no vault definition given".into()))?;
@@ -336,7 +400,7 @@ impl Coordinator {
         expires_in: Option<u64>,
         now: UnixTime,
     ) -> Result<ArtifactId> {
-        let (vault, _) = self.vault_latest(vault_id)?;
+        let (vault, _) = self.read(|c| c.vault_latest(vault_id))?;
         let chain = self.chain_online(&vault.chain)?;
         let intent = chain.normalize_intent(intent)?;
         let built = chain.build(&vault, &intent)?;
@@ -355,10 +419,25 @@ impl Coordinator {
         expires_in: Option<u64>,
         now: UnixTime,
     ) -> Result<ArtifactId> {
+        // The node's view (e.g. next nonces) is checked first, outside the transaction; the log's
+        // state (vault version, windows, open spends) inside it.
+        let (vault, _) = self.read(|c| c.vault_latest(vault_id))?;
+        let chain = self.chain_online(&vault.chain)?;
+        chain.check_payload(&vault, &built.payload)?;
+        let intent = chain.normalize_intent(intent)?;
+        self.transact(|c| c.propose_in_transaction(vault_id, intent, built, expires_in, now))
+    }
+
+    fn propose_in_transaction(
+        &mut self,
+        vault_id: &str,
+        intent: Intent,
+        built: BuiltPayload,
+        expires_in: Option<u64>,
+        now: UnixTime,
+    ) -> Result<ArtifactId> {
         let (vault, vault_env) = self.vault_latest(vault_id)?;
         let chain = self.chain_online(&vault.chain)?;
-        let intent = chain.normalize_intent(intent)?;
-        chain.check_payload(&vault, &built.payload)?;
         // Precompute window sums (a closure cannot return errors).
         let mut windows = std::collections::BTreeMap::new();
         for rule in &vault.rules {
@@ -373,17 +452,21 @@ impl Coordinator {
         }
         let spent = |secs: u64| windows.get(&secs).copied().unwrap_or(0);
         let rule = policy::select_rule(&vault, &intent, now, &spent)?;
-        let open_spends: BTreeSet<String> = self
-            .proposals(Some(vault_id))?
-            .iter()
-            .filter(|s| {
-                matches!(
-                    s.status(now),
-                    Status::Collecting | Status::Ready | Status::Finalized | Status::Broadcast
-                )
-            })
-            .flat_map(|s| s.proposal.spends.clone())
-            .collect();
+        // Only a payload that spends something can conflict (decision-only vaults skip the scan).
+        let open_spends: BTreeSet<String> = if built.spends.is_empty() {
+            Vec::new()
+        } else {
+            self.proposals(Some(vault_id))?
+        }
+        .iter()
+        .filter(|s| {
+            matches!(
+                s.status(now),
+                Status::Collecting | Status::Ready | Status::Finalized | Status::Broadcast
+            )
+        })
+        .flat_map(|s| s.proposal.spends.clone())
+        .collect();
         if let Some(conflict) = built.spends.iter().find(|s| open_spends.contains(*s)) {
             return Err(CoordinatorError::Refused(format!(
                 "{conflict} is already spent by an open proposal"
@@ -468,8 +551,12 @@ impl Coordinator {
         Ok(LogRecord::from_bytes(&self.store.leaf(stored.log_index)?)?.at)
     }
 
-    /// Rebuilds the state of a proposal from the stored artifacts.
+    /// Rebuilds the state of a proposal from the stored artifacts (on one snapshot).
     pub fn proposal_state(&self, id: &ArtifactId) -> Result<ProposalState> {
+        self.read(|c| c.proposal_state_in_snapshot(id))
+    }
+
+    fn proposal_state_in_snapshot(&self, id: &ArtifactId) -> Result<ProposalState> {
         let stored = self
             .store
             .artifact(id)?
@@ -507,34 +594,95 @@ impl Coordinator {
         Ok(state)
     }
 
-    /// Every proposal (optionally of one vault), oldest first.
+    /// Every proposal (optionally of one vault), oldest first (on one snapshot).
     pub fn proposals(&self, vault_id: Option<&str>) -> Result<Vec<ProposalState>> {
-        self.store
-            .artifacts_of_kind(ArtifactKind::Proposal.name(), vault_id)?
-            .iter()
-            .map(|a| self.proposal_state(&a.id))
-            .collect()
+        self.read(|c| {
+            c.store
+                .artifacts_of_kind(ArtifactKind::Proposal.name(), vault_id)?
+                .iter()
+                .map(|a| c.proposal_state_in_snapshot(&a.id))
+                .collect()
+        })
     }
 
     /// The bundle a signer needs to review a proposal: the signed proposal, its vault version,
     /// the inclusion proof under the newest checkpoint, and consistency proofs from every
     /// checkpoint size the vault's signers may hold (plus `extra_sizes`).
     pub fn bundle(&mut self, id: &ArtifactId, extra_sizes: &[u64]) -> Result<ProposalBundle> {
+        self.transact(|c| c.bundle_in_transaction(id, extra_sizes))
+    }
+
+    fn bundle_in_transaction(
+        &mut self,
+        id: &ArtifactId,
+        extra_sizes: &[u64],
+    ) -> Result<ProposalBundle> {
         let state = self.proposal_state(id)?;
         let stored = self
             .store
             .artifact(id)?
             .ok_or_else(|| CoordinatorError::NotFound(format!("no proposal {}", id.short())))?;
         let (_, vault_env) = self.vault_version(&state.vault.vault_id, state.vault.version)?;
+        let evidence = self.evidence_for(stored.log_index, &state.vault, extra_sizes)?;
+        Ok(ProposalBundle {
+            proposal: stored.bytes,
+            vault: vault_env.to_bytes(),
+            evidence,
+        })
+    }
+
+    /// The bundle that tells a proposal's signers it was abandoned, so they end the reservation
+    /// their approvals hold: the signed "abandoned" event with its log evidence.
+    pub fn release_bundle(
+        &mut self,
+        id: &ArtifactId,
+        extra_sizes: &[u64],
+    ) -> Result<ReleaseBundle> {
+        self.transact(|c| {
+            let state = c.proposal_state(id)?;
+            let stored = c
+                .store
+                .artifacts_about(id, ArtifactKind::Event.name())?
+                .into_iter()
+                .find(|e| {
+                    Envelope::from_bytes(&e.bytes)
+                        .and_then(|env| env.open::<Event>())
+                        .is_ok_and(|ev| ev.kind == EventKind::Abandoned)
+                })
+                .ok_or_else(|| {
+                    CoordinatorError::Refused(format!(
+                        "proposal {} was not abandoned: record that with `airlock abandon` first",
+                        id.short()
+                    ))
+                })?;
+            let (_, vault_env) = c.vault_version(&state.vault.vault_id, state.vault.version)?;
+            let evidence = c.evidence_for(stored.log_index, &state.vault, extra_sizes)?;
+            Ok(ReleaseBundle {
+                event: stored.bytes,
+                vault: vault_env.to_bytes(),
+                evidence,
+            })
+        })
+    }
+
+    /// Evidence for a log leaf under the newest checkpoint: the inclusion proof, and consistency
+    /// proofs from every checkpoint size the vault's signers may hold (sizes shipped before,
+    /// sizes they reported, plus `extra_sizes`). Records the newest size as shipped.
+    fn evidence_for(
+        &mut self,
+        log_index: u64,
+        vault: &VaultDefinition,
+        extra_sizes: &[u64],
+    ) -> Result<LogEvidence> {
         let (size, note) = self
             .store
             .latest_checkpoint()?
             .ok_or_else(|| StoreError::Corrupt("the log has no checkpoint".into()))?;
         let hashes = StoreHashes(self.store.as_ref());
-        let inclusion = airlock_log::prove_inclusion(size, stored.log_index, &hashes)?;
+        let inclusion = airlock_log::prove_inclusion(size, log_index, &hashes)?;
         let mut sizes: BTreeSet<u64> = self.store.exported_sizes()?.into_iter().collect();
         sizes.extend(extra_sizes.iter().copied());
-        for s in &state.vault.signers {
+        for s in &vault.signers {
             if let Some(seen) = self.store.signer_seen(&s.identity.0)? {
                 sizes.insert(seen);
             }
@@ -554,19 +702,15 @@ impl Coordinator {
         }
         consistency.reverse();
         let evidence = LogEvidence {
-            leaf: self.store.leaf(stored.log_index)?,
-            leaf_index: stored.log_index,
+            leaf: self.store.leaf(log_index)?,
+            leaf_index: log_index,
             tree_size: size,
             inclusion: inclusion.hashes,
             checkpoint: note,
             consistency,
         };
         self.store.note_exported(size)?;
-        Ok(ProposalBundle {
-            proposal: stored.bytes,
-            vault: vault_env.to_bytes(),
-            evidence,
-        })
+        Ok(evidence)
     }
 
     /// Checks that a checkpoint a signer reports is a state of this log.
@@ -613,17 +757,30 @@ impl Coordinator {
         envs: &[Envelope],
         now: UnixTime,
     ) -> Result<Vec<(ArtifactId, Status)>> {
-        let (entries, outcomes) = self.prepare_decisions(envs, now)?;
-        if entries.is_empty() {
+        if envs.is_empty() {
             return Err(CoordinatorError::Refused("no decisions given".into()));
         }
-        self.append(entries)?;
-        Ok(outcomes)
+        // Chain material is verified on a snapshot first (it can be slow and need no lock), then
+        // everything is checked again, with the write lock held, before it is recorded.
+        self.read(|c| c.prepare_decisions(envs, now, true).map(|_| ()))?;
+        self.transact(|c| {
+            let (entries, outcomes) = c.prepare_decisions(envs, now, false)?;
+            c.append(entries)?;
+            Ok(outcomes)
+        })
     }
 
     /// Checks a batch of decisions and builds their log entries without recording anything;
     /// returns the entries and each decision's id with its proposal's status once recorded.
-    fn prepare_decisions(&self, envs: &[Envelope], now: UnixTime) -> Result<PreparedDecisions> {
+    ///
+    /// `verify_chain`: also verify each approval's chain signature material (the transaction
+    /// re-check skips it: the material is part of the artifact, so it cannot have changed).
+    fn prepare_decisions(
+        &self,
+        envs: &[Envelope],
+        now: UnixTime,
+        verify_chain: bool,
+    ) -> Result<PreparedDecisions> {
         let mut states: std::collections::BTreeMap<ArtifactId, ProposalState> = Default::default();
         let mut entries = Vec::new();
         let mut touched = Vec::new();
@@ -667,7 +824,7 @@ impl Coordinator {
                 &approval.seen_checkpoint.root,
             )
             .map_err(label)?;
-            if approval.decision == Decision::Approve {
+            if verify_chain && approval.decision == Decision::Approve {
                 let chain = self.chain_online(&state.vault.chain)?;
                 chain
                     .verify_signature(&state.vault, &state.proposal, &approval.chain_signature)
@@ -690,8 +847,57 @@ impl Coordinator {
     /// Finalizes a ready proposal: combines the approvals' chain material into the final
     /// transaction and records it.
     pub fn finalize(&mut self, id: &ArtifactId, now: UnixTime) -> Result<(ArtifactId, Finalized)> {
-        let mut state = self.proposal_state(id)?;
+        // Combine on a snapshot (chains may consult their node), then record inside the
+        // transaction only if the proposal is still ready with the same approvals.
+        let (tx, used) = self.read(|c| c.combine_ready(id, now))?;
+        self.transact(|c| {
+            let mut state = c.proposal_state(id)?;
+            let (_, now_used) = c.ready_approvals(&state, now)?;
+            if now_used != used {
+                return Err(CoordinatorError::Refused(format!(
+                    "proposal {} changed while it was being finalized; run finalize again",
+                    id.short()
+                )));
+            }
+            let record = Finalized {
+                proposal: *id,
+                approvals: used,
+                transaction: tx.bytes,
+                txid: tx.txid,
+                finalized_at: now,
+            };
+            let mut env = record.envelope();
+            env.sign(c.identity.signing_key());
+            state.finalize(env.id(), record.clone(), now)?;
+            let entry = c.entry(
+                &env,
+                "finalized",
+                &state.vault.vault_id,
+                None,
+                Some(*id),
+                now,
+            );
+            c.append(vec![entry])?;
+            Ok((env.id(), record))
+        })
+    }
+
+    /// The approvals a ready proposal would be finalized with; refuses any other status.
+    fn ready_approvals(
+        &self,
+        state: &ProposalState,
+        now: UnixTime,
+    ) -> Result<(Vec<Vec<u8>>, Vec<ArtifactId>)> {
         let status = state.status(now);
+        if matches!(
+            status,
+            Status::Finalized | Status::Broadcast | Status::Confirmed
+        ) {
+            return Err(CoordinatorError::Refused(format!(
+                "proposal {} is already finalized ({status})",
+                state.id.short()
+            )));
+        }
         if status != Status::Ready {
             let tally = state.tally();
             return Err(
@@ -706,38 +912,34 @@ impl Coordinator {
                 .into(),
             );
         }
-        let chain = self.chain_online(&state.vault.chain)?;
         let used = state.approvals_used();
-        let materials: Vec<&[u8]> = used
-            .iter()
-            .map(|d| d.approval.chain_signature.as_slice())
-            .collect();
-        let tx = chain.finalize(&state.vault, &state.proposal, &materials)?;
-        let record = Finalized {
-            proposal: *id,
-            approvals: used.iter().map(|d| d.id).collect(),
-            transaction: tx.bytes,
-            txid: tx.txid,
-            finalized_at: now,
-        };
-        let mut env = record.envelope();
-        env.sign(self.identity.signing_key());
-        state.finalize(env.id(), record.clone(), now)?;
-        let entry = self.entry(
-            &env,
-            "finalized",
-            &state.vault.vault_id,
-            None,
-            Some(*id),
-            now,
-        );
-        self.append(vec![entry])?;
-        Ok((env.id(), record))
+        Ok((
+            used.iter()
+                .map(|d| d.approval.chain_signature.clone())
+                .collect(),
+            used.iter().map(|d| d.id).collect(),
+        ))
     }
 
-    /// Broadcasts a finalized proposal's transaction through its chain and records it.
-    pub fn broadcast(&mut self, id: &ArtifactId, now: UnixTime) -> Result<Event> {
+    /// Combines a ready proposal's approvals into its final transaction (nothing is recorded).
+    fn combine_ready(
+        &self,
+        id: &ArtifactId,
+        now: UnixTime,
+    ) -> Result<(airlock_core::chain::FinalTransaction, Vec<ArtifactId>)> {
         let state = self.proposal_state(id)?;
+        let (materials, used) = self.ready_approvals(&state, now)?;
+        let chain = self.chain_online(&state.vault.chain)?;
+        let materials: Vec<&[u8]> = materials.iter().map(Vec::as_slice).collect();
+        let tx = chain.finalize(&state.vault, &state.proposal, &materials)?;
+        Ok((tx, used))
+    }
+
+    /// Broadcasts a finalized proposal's transaction through its chain and records it. An
+    /// expired proposal is not broadcast: its signers' reservations have ended, so they may have
+    /// approved a replacement spending the same coins.
+    pub fn broadcast(&mut self, id: &ArtifactId, now: UnixTime) -> Result<Event> {
+        let state = self.read(|c| c.proposal_state(id))?;
         let (_, record) = state.finalized.clone().ok_or_else(|| {
             CoordinatorError::Refused(format!(
                 "proposal {} is {}, not finalized",
@@ -745,17 +947,32 @@ impl Coordinator {
                 state.status(now)
             ))
         })?;
+        if state.status(now) != Status::Finalized {
+            return Err(CoordinatorError::Refused(format!(
+                "proposal {} is already {}",
+                id.short(),
+                state.status(now)
+            )));
+        }
+        if now >= state.proposal.expires {
+            return Err(CoordinatorError::Refused(format!(
+                "proposal {} expired at {} before it was broadcast; it is not broadcast now \
+                 (its signers may have approved a replacement): propose it again",
+                id.short(),
+                airlock_core::format_time(state.proposal.expires)
+            )));
+        }
         let chain = self.chain_online(&state.vault.chain)?;
         chain.broadcast(&airlock_core::chain::FinalTransaction {
             bytes: record.transaction.clone(),
             txid: record.txid.clone(),
         })?;
-        self.record_event(state, EventKind::Broadcast, record.txid, now)
+        self.record_event(id, EventKind::Broadcast, record.txid, now)
     }
 
     /// Checks confirmations of a broadcast proposal and records the first confirmation.
     pub fn check_confirmation(&mut self, id: &ArtifactId, now: UnixTime) -> Result<Option<Event>> {
-        let state = self.proposal_state(id)?;
+        let state = self.read(|c| c.proposal_state(id))?;
         if state.status(now) != Status::Broadcast {
             return Err(CoordinatorError::Refused(format!(
                 "proposal {} is {}, not broadcast",
@@ -771,7 +988,7 @@ impl Coordinator {
         let chain = self.chain_online(&state.vault.chain)?;
         match chain.confirmations(&txid)? {
             Some(n) if n > 0 => Ok(Some(self.record_event(
-                state,
+                id,
                 EventKind::Confirmed,
                 format!("{n} confirmation(s)"),
                 now,
@@ -780,32 +997,63 @@ impl Coordinator {
         }
     }
 
+    /// Records that a proposal will never be finalized (it was rejected, it expired, or the team
+    /// gave it up). Signers shown this signed, logged record end the reservation of the coins,
+    /// nonces or key images their approval of it held.
+    pub fn abandon(&mut self, id: &ArtifactId, reason: &str, now: UnixTime) -> Result<Event> {
+        let reason = reason.trim();
+        if reason.is_empty() {
+            return Err(CoordinatorError::Refused(
+                "abandoning a proposal needs a reason (--reason)".into(),
+            ));
+        }
+        let status = self.read(|c| c.proposal_state(id))?.status(now);
+        if status == Status::Abandoned {
+            return Err(CoordinatorError::Refused(format!(
+                "proposal {} is already abandoned; its release bundle: `airlock export {} --out FILE`",
+                id.short(),
+                id.to_hex()
+            )));
+        }
+        let detail = match status {
+            Status::Rejected => format!("rejected: {reason}"),
+            Status::Expired => format!("expired: {reason}"),
+            _ => reason.to_owned(),
+        };
+        self.record_event(id, EventKind::Abandoned, detail, now)
+    }
+
+    /// Records an event about a proposal: its state is read and the event checked against it
+    /// inside the transaction that appends it.
     fn record_event(
         &mut self,
-        mut state: ProposalState,
+        id: &ArtifactId,
         kind: EventKind,
         detail: String,
         now: UnixTime,
     ) -> Result<Event> {
-        let event = Event {
-            kind,
-            proposal: state.id,
-            detail,
-            at: now,
-        };
-        state.record_event(event.clone(), now)?;
-        let mut env = event.envelope();
-        env.sign(self.identity.signing_key());
-        let entry = self.entry(
-            &env,
-            kind.as_str(),
-            &state.vault.vault_id,
-            None,
-            Some(state.id),
-            now,
-        );
-        self.append(vec![entry])?;
-        Ok(event)
+        self.transact(|c| {
+            let mut state = c.proposal_state(id)?;
+            let event = Event {
+                kind,
+                proposal: state.id,
+                detail,
+                at: now,
+            };
+            state.record_event(event.clone(), now)?;
+            let mut env = event.envelope();
+            env.sign(c.identity.signing_key());
+            let entry = c.entry(
+                &env,
+                kind.as_str(),
+                &state.vault.vault_id,
+                None,
+                Some(state.id),
+                now,
+            );
+            c.append(vec![entry])?;
+            Ok(event)
+        })
     }
 
     /// The newest checkpoint (size, signed note).
@@ -817,11 +1065,7 @@ impl Coordinator {
 
     /// Re-checks the whole log: hashes, every checkpoint signature, and every transition.
     pub fn verify_log(&self) -> Result<LogReport> {
-        replay::verify(
-            self.store.as_ref(),
-            &self.log_verifier(),
-            &self.public_key(),
-        )
+        self.read(|c| replay::verify(c.store.as_ref(), &c.log_verifier(), &c.public_key()))
     }
 }
 

@@ -39,7 +39,7 @@ pub struct LogReport {
 }
 
 fn fail(index: u64, kind: &str, problem: impl std::fmt::Display) -> CoordinatorError {
-    CoordinatorError::Refused(format!("log leaf {index} ({kind}): {problem}"))
+    CoordinatorError::LogInvalid(format!("log leaf {index} ({kind}): {problem}"))
 }
 
 /// Verifies the log held by `store`, whose checkpoints `verifier` signs and whose records
@@ -111,6 +111,7 @@ pub fn verify(
         }
         let require_coordinator = || {
             env.require_signature(coordinator, "the coordinator")
+                .and_then(|()| env.require_only_signers(&[*coordinator], "the record"))
                 .map_err(|e| fail(i, kind, e))
         };
         match kind {
@@ -195,7 +196,7 @@ pub fn verify(
                     .map_err(|e| fail(i, kind, e))?;
                 report.finalized += 1;
             }
-            "broadcast" | "confirmed" | "expired" => {
+            "broadcast" | "confirmed" | "expired" | "abandoned" => {
                 require_coordinator()?;
                 let e: Event = env.open().map_err(|e| fail(i, kind, e))?;
                 if e.kind.as_str() != kind {
@@ -215,6 +216,7 @@ pub fn verify(
                 // only vault drafts). Its signature must verify by the key it names.
                 let m: TransferManifest = env.open().map_err(|e| fail(i, kind, e))?;
                 env.require_signature(&m.origin_key, &m.origin_name)
+                    .and_then(|()| env.require_only_signers(&[m.origin_key], "the manifest"))
                     .map_err(|e| fail(i, kind, e))?;
                 if m.origin_key == *coordinator {
                     if m.origin_role != DeviceRole::Coordinator {

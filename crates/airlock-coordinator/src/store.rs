@@ -29,6 +29,25 @@ pub enum StoreError {
     Other(String),
 }
 
+impl airlock_core::Classify for StoreError {
+    fn severity(&self) -> airlock_core::Severity {
+        use airlock_core::Severity;
+        match self {
+            StoreError::Corrupt(_) => Severity::Alarm,
+            StoreError::Log(e) => airlock_core::Classify::severity(e),
+            StoreError::Sqlite(rusqlite::Error::SqliteFailure(f, _))
+                if matches!(
+                    f.code,
+                    rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+                ) =>
+            {
+                Severity::Busy
+            }
+            StoreError::Sqlite(_) | StoreError::Other(_) => Severity::Refused,
+        }
+    }
+}
+
 /// An artifact as stored, with the columns used to find it.
 #[derive(Clone, Debug)]
 pub struct StoredArtifact {
@@ -67,8 +86,22 @@ pub struct Appended {
 pub type CheckpointSigning<'a> = &'a dyn Fn(u64, LogHash) -> Result<String, StoreError>;
 
 /// The coordinator's storage interface.
+///
+/// Transactions: a transition calls [`Storage::begin_write`], reads what it must validate,
+/// appends, and ends with [`Storage::end`]; the write lock is held from the first read to the
+/// commit, so no other writer (process or connection) can change what was validated. A reader
+/// that makes several queries opens a snapshot with [`Storage::begin_read`].
 pub trait Storage {
-    /// Appends entries to the log in one transaction and signs the new checkpoint.
+    /// Opens the write transaction a transition runs in, waiting for (then holding) the
+    /// database's write lock. Returns false (and does nothing) when one is already open.
+    fn begin_write(&self) -> Result<bool, StoreError>;
+    /// Opens a read snapshot: every read until [`Storage::end`] sees one state. Returns false
+    /// (and does nothing) inside an open transaction, which already is one.
+    fn begin_read(&self) -> Result<bool, StoreError>;
+    /// Commits (or rolls back) the open transaction.
+    fn end(&self, commit: bool) -> Result<(), StoreError>;
+    /// Appends entries to the log and signs the new checkpoint, all or nothing (inside the open
+    /// write transaction, or in one of its own).
     fn append(
         &mut self,
         entries: Vec<NewEntry>,
@@ -117,10 +150,16 @@ impl HashStore for StoreHashes<'_> {
     }
 }
 
-/// SQLite storage in one file (WAL, synchronous=FULL).
+/// SQLite storage in one file (WAL, synchronous=FULL). Write transactions are `BEGIN IMMEDIATE`:
+/// the write lock is taken before the first read (a deferred transaction that upgrades from read
+/// to write fails at once with "database is locked" instead of waiting), and a busy database is
+/// waited for up to [`BUSY_WAIT`].
 pub struct SqliteStore {
     conn: Connection,
 }
+
+/// How long a writer waits for another one's transaction before giving up (busy).
+pub const BUSY_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS artifacts (
@@ -148,7 +187,7 @@ impl SqliteStore {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
-        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        conn.busy_timeout(BUSY_WAIT)?;
         conn.execute_batch(SCHEMA)?;
         Ok(SqliteStore { conn })
     }
@@ -201,67 +240,120 @@ impl HashStore for ConnHashes<'_> {
     }
 }
 
+/// Writes entries, the new stored hashes and the signed checkpoint through `conn` (a savepoint
+/// of the open write transaction).
+fn append_entries(
+    conn: &Connection,
+    entries: Vec<NewEntry>,
+    sign: CheckpointSigning,
+) -> Result<Appended, StoreError> {
+    let mut size: u64 =
+        conn.query_row("SELECT COUNT(*) FROM leaves", [], |r| r.get::<_, i64>(0))? as u64;
+    let first_index = size;
+    {
+        let mut insert_leaf =
+            conn.prepare_cached("INSERT INTO leaves (idx, leaf) VALUES (?1, ?2)")?;
+        let mut insert_hash =
+            conn.prepare_cached("INSERT INTO hashes (idx, hash) VALUES (?1, ?2)")?;
+        let mut insert_artifact = conn.prepare_cached(
+            "INSERT INTO artifacts (id, kind, vault_id, version, subject, bytes, log_index)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )?;
+        let mut seen = conn.prepare_cached(
+            "INSERT INTO signer_seen (signer, size) VALUES (?1, ?2)
+             ON CONFLICT(signer) DO UPDATE SET size = MAX(size, excluded.size)",
+        )?;
+        for entry in entries {
+            if let Some(a) = &entry.artifact {
+                insert_artifact.execute(params![
+                    a.id.0.to_vec(),
+                    a.kind,
+                    a.vault_id,
+                    a.version.map(|v| v as i64),
+                    a.subject.map(|s| s.0.to_vec()),
+                    a.bytes,
+                    size as i64
+                ])?;
+            }
+            if let Some((signer, seen_size)) = entry.signer_seen {
+                seen.execute(params![signer.to_vec(), seen_size as i64])?;
+            }
+            let new_hashes = airlock_log::hashes_for_append(size, &entry.leaf, &ConnHashes(conn))?;
+            let start = airlock_log::stored_hash_count(size);
+            for (i, h) in new_hashes.iter().enumerate() {
+                insert_hash.execute(params![(start + i as u64) as i64, h.to_vec()])?;
+            }
+            insert_leaf.execute(params![size as i64, entry.leaf])?;
+            size += 1;
+        }
+    }
+    let root = airlock_log::tree_root(size, &ConnHashes(conn))?;
+    let checkpoint = sign(size, root)?;
+    conn.execute(
+        "INSERT OR REPLACE INTO checkpoints (size, note) VALUES (?1, ?2)",
+        params![size as i64, checkpoint],
+    )?;
+    airlock_transport::failpoint::hit("store.appended", &size);
+    Ok(Appended {
+        first_index,
+        size,
+        root,
+        checkpoint,
+    })
+}
+
 impl Storage for SqliteStore {
+    fn begin_write(&self) -> Result<bool, StoreError> {
+        if !self.conn.is_autocommit() {
+            return Ok(false);
+        }
+        self.conn.execute_batch("BEGIN IMMEDIATE")?;
+        Ok(true)
+    }
+
+    fn begin_read(&self) -> Result<bool, StoreError> {
+        if !self.conn.is_autocommit() {
+            return Ok(false);
+        }
+        // A deferred transaction's snapshot starts at its first read.
+        self.conn.execute_batch("BEGIN DEFERRED")?;
+        self.conn
+            .query_row("SELECT COUNT(*) FROM checkpoints", [], |r| {
+                r.get::<_, i64>(0)
+            })?;
+        Ok(true)
+    }
+
+    fn end(&self, commit: bool) -> Result<(), StoreError> {
+        if self.conn.is_autocommit() {
+            return Ok(());
+        }
+        if commit {
+            airlock_transport::failpoint::hit("store.commit", &"");
+            self.conn.execute_batch("COMMIT")?;
+            airlock_transport::failpoint::hit("store.committed", &"");
+        } else {
+            self.conn.execute_batch("ROLLBACK")?;
+        }
+        Ok(())
+    }
+
     fn append(
         &mut self,
         entries: Vec<NewEntry>,
         sign: CheckpointSigning,
     ) -> Result<Appended, StoreError> {
-        let tx = self.conn.transaction()?;
-        let mut size: u64 =
-            tx.query_row("SELECT COUNT(*) FROM leaves", [], |r| r.get::<_, i64>(0))? as u64;
-        let first_index = size;
-        {
-            let mut insert_leaf =
-                tx.prepare_cached("INSERT INTO leaves (idx, leaf) VALUES (?1, ?2)")?;
-            let mut insert_hash =
-                tx.prepare_cached("INSERT INTO hashes (idx, hash) VALUES (?1, ?2)")?;
-            let mut insert_artifact = tx.prepare_cached(
-                "INSERT INTO artifacts (id, kind, vault_id, version, subject, bytes, log_index)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            )?;
-            let mut seen = tx.prepare_cached(
-                "INSERT INTO signer_seen (signer, size) VALUES (?1, ?2)
-                 ON CONFLICT(signer) DO UPDATE SET size = MAX(size, excluded.size)",
-            )?;
-            for entry in entries {
-                if let Some(a) = &entry.artifact {
-                    insert_artifact.execute(params![
-                        a.id.0.to_vec(),
-                        a.kind,
-                        a.vault_id,
-                        a.version.map(|v| v as i64),
-                        a.subject.map(|s| s.0.to_vec()),
-                        a.bytes,
-                        size as i64
-                    ])?;
-                }
-                if let Some((signer, seen_size)) = entry.signer_seen {
-                    seen.execute(params![signer.to_vec(), seen_size as i64])?;
-                }
-                let new_hashes =
-                    airlock_log::hashes_for_append(size, &entry.leaf, &ConnHashes(&tx))?;
-                let start = airlock_log::stored_hash_count(size);
-                for (i, h) in new_hashes.iter().enumerate() {
-                    insert_hash.execute(params![(start + i as u64) as i64, h.to_vec()])?;
-                }
-                insert_leaf.execute(params![size as i64, entry.leaf])?;
-                size += 1;
-            }
+        let own = self.begin_write()?;
+        let result = (|| {
+            let savepoint = self.conn.savepoint()?;
+            let appended = append_entries(&savepoint, entries, sign)?;
+            savepoint.commit()?;
+            Ok(appended)
+        })();
+        if own {
+            self.end(result.is_ok())?;
         }
-        let root = airlock_log::tree_root(size, &ConnHashes(&tx))?;
-        let checkpoint = sign(size, root)?;
-        tx.execute(
-            "INSERT OR REPLACE INTO checkpoints (size, note) VALUES (?1, ?2)",
-            params![size as i64, checkpoint],
-        )?;
-        tx.commit()?;
-        Ok(Appended {
-            first_index,
-            size,
-            root,
-            checkpoint,
-        })
+        result
     }
 
     fn artifact(&self, id: &ArtifactId) -> Result<Option<StoredArtifact>, StoreError> {

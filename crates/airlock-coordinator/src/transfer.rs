@@ -159,14 +159,16 @@ impl Coordinator {
 
     /// Records a transfer this coordinator wrote (a `transfer` leaf holding the manifest).
     pub fn record_transfer_out(&mut self, t: &OutgoingTransfer, now: UnixTime) -> Result<()> {
-        if t.manifest.sequence != self.next_transfer_sequence()? {
-            return Err(CoordinatorError::Refused(
-                "another transfer was recorded meanwhile; prepare this one again".into(),
-            ));
-        }
-        let entry = self.entry(&t.envelope, "transfer", "", None, None, now);
-        self.append(vec![entry])?;
-        Ok(())
+        self.transact(|c| {
+            if t.manifest.sequence != c.next_transfer_sequence()? {
+                return Err(CoordinatorError::Refused(
+                    "another transfer was recorded meanwhile; prepare this one again".into(),
+                ));
+            }
+            let entry = c.entry(&t.envelope, "transfer", "", None, None, now);
+            c.append(vec![entry])?;
+            Ok(())
+        })
     }
 
     /// The keys this coordinator accepts transfers from, given the files of the transfer.
@@ -218,19 +220,24 @@ impl Coordinator {
         policy: &TransferPolicy,
         now: UnixTime,
     ) -> Result<ImportedTransfer> {
-        let checked = self.check_transfer(manifest_env, files, policy, now)?;
+        let checked = self.read(|c| c.check_transfer(manifest_env, files, policy, now))?;
         self.commit_transfer(checked)
     }
 
     /// Records a checked transfer (one transaction), unless the log changed since the check.
+    /// The log only grows, so an unchanged size inside the write transaction means nothing the
+    /// check read has changed.
     pub fn commit_transfer(&mut self, checked: CheckedTransfer) -> Result<ImportedTransfer> {
-        if self.store.log_size()? != checked.log_size {
-            return Err(CoordinatorError::Refused(
-                "the log changed since the transfer was checked; run `transfer in` again".into(),
-            ));
-        }
-        self.append(checked.entries)?;
-        Ok(checked.transfer)
+        self.transact(|c| {
+            if c.store.log_size()? != checked.log_size {
+                return Err(CoordinatorError::Refused(
+                    "the log changed since the transfer was checked; run `transfer in` again"
+                        .into(),
+                ));
+            }
+            c.append(checked.entries)?;
+            Ok(checked.transfer)
+        })
     }
 
     /// Everything `import_transfer` checks, without recording anything.
@@ -291,7 +298,7 @@ impl Coordinator {
                 }
             }
         }
-        let (mut entries, outcomes) = self.prepare_decisions(&decisions, now)?;
+        let (mut entries, outcomes) = self.prepare_decisions(&decisions, now, true)?;
         entries.push(self.entry(manifest_env, "transfer", "", None, None, now));
         Ok(CheckedTransfer {
             transfer: ImportedTransfer {

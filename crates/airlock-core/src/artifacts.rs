@@ -334,6 +334,9 @@ pub enum EventKind {
     Broadcast,
     Confirmed,
     Expired,
+    /// The coordinator's statement that the proposal will never be finalized (rejected,
+    /// expired, or given up): signers shown it end their approvals' reservations.
+    Abandoned,
 }
 
 impl EventKind {
@@ -342,6 +345,7 @@ impl EventKind {
             EventKind::Broadcast => "broadcast",
             EventKind::Confirmed => "confirmed",
             EventKind::Expired => "expired",
+            EventKind::Abandoned => "abandoned",
         }
     }
 
@@ -350,6 +354,7 @@ impl EventKind {
             EventKind::Broadcast,
             EventKind::Confirmed,
             EventKind::Expired,
+            EventKind::Abandoned,
         ]
         .into_iter()
         .find(|k| k.as_str() == s)
@@ -466,7 +471,7 @@ impl Artifact for AccountExport {
 
 /// The leaf kinds of the transparency log: every state transition, and every crossing of the
 /// air gap ("transfer": a transfer manifest this coordinator wrote or accepted).
-pub const LEAF_KINDS: [&str; 9] = [
+pub const LEAF_KINDS: [&str; 10] = [
     "vault-version",
     "proposal",
     "approval",
@@ -476,6 +481,7 @@ pub const LEAF_KINDS: [&str; 9] = [
     "confirmed",
     "expired",
     "transfer",
+    "abandoned",
 ];
 
 /// A leaf of the transparency log: one state transition.
@@ -619,6 +625,44 @@ impl Artifact for ProposalBundle {
         f.version(ARTIFACT_FORMAT_VERSION)?;
         let b = ProposalBundle {
             proposal: f.bytes(1, "proposal")?,
+            vault: f.bytes(2, "vault")?,
+            evidence: LogEvidence::from_fields(f.record_field(3, "log evidence")?)?,
+        };
+        f.finish()?;
+        Ok(b)
+    }
+}
+
+/// What a signer receives to end the reservation its approval of a proposal holds: the
+/// coordinator's signed "abandoned" event, the vault version, and evidence that the event is in
+/// the log the signer follows.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReleaseBundle {
+    /// The event envelope (kind "abandoned", signed by the coordinator), encoded.
+    pub event: Vec<u8>,
+    /// The vault version envelope the proposal is under, encoded.
+    pub vault: Vec<u8>,
+    /// Evidence for the event's log leaf.
+    pub evidence: LogEvidence,
+}
+
+impl Artifact for ReleaseBundle {
+    const KIND: ArtifactKind = ArtifactKind::ReleaseBundle;
+
+    fn to_value(&self) -> Value {
+        MapBuilder::new()
+            .uint(0, ARTIFACT_FORMAT_VERSION)
+            .bytes(1, &self.event)
+            .bytes(2, &self.vault)
+            .value(3, self.evidence.to_value())
+            .build()
+    }
+
+    fn from_value(value: Value) -> Result<Self, FormatError> {
+        let mut f = Fields::open(value, "release bundle")?;
+        f.version(ARTIFACT_FORMAT_VERSION)?;
+        let b = ReleaseBundle {
+            event: f.bytes(1, "event")?,
             vault: f.bytes(2, "vault")?,
             evidence: LogEvidence::from_fields(f.record_field(3, "log evidence")?)?,
         };

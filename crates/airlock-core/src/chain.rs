@@ -302,6 +302,11 @@ impl ChainOnline for DecisionOnly {
     }
 }
 
+impl crate::Classify for ChainError {
+    fn severity(&self) -> crate::Severity {
+        crate::Severity::Refused
+    }
+}
 #[cfg(test)]
 mod tests {
     use super::*;

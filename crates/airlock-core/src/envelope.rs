@@ -68,10 +68,11 @@ pub enum ArtifactKind {
     ProposalBundle,
     TransferManifest,
     AccountExport,
+    ReleaseBundle,
 }
 
 impl ArtifactKind {
-    pub const ALL: [ArtifactKind; 9] = [
+    pub const ALL: [ArtifactKind; 10] = [
         ArtifactKind::VaultDefinition,
         ArtifactKind::Proposal,
         ArtifactKind::Approval,
@@ -81,6 +82,7 @@ impl ArtifactKind {
         ArtifactKind::ProposalBundle,
         ArtifactKind::TransferManifest,
         ArtifactKind::AccountExport,
+        ArtifactKind::ReleaseBundle,
     ];
 
     /// The DSSE payload type.
@@ -95,6 +97,7 @@ impl ArtifactKind {
             ArtifactKind::ProposalBundle => "application/vnd.airlock.proposal-bundle+cbor",
             ArtifactKind::TransferManifest => "application/vnd.airlock.transfer-manifest+cbor",
             ArtifactKind::AccountExport => "application/vnd.airlock.account-export+cbor",
+            ArtifactKind::ReleaseBundle => "application/vnd.airlock.release-bundle+cbor",
         }
     }
 
@@ -110,6 +113,7 @@ impl ArtifactKind {
             ArtifactKind::ProposalBundle => "proposal-bundle",
             ArtifactKind::TransferManifest => "transfer-manifest",
             ArtifactKind::AccountExport => "account-export",
+            ArtifactKind::ReleaseBundle => "release-bundle",
         }
     }
 
@@ -237,6 +241,24 @@ impl Envelope {
                 "the {}'s signature by {} does not verify: it was altered or damaged after signing",
                 self.kind().map(|k| k.name()).unwrap_or("artifact"),
                 bad.key
+            ))),
+        }
+    }
+
+    /// Refuses an envelope that carries a signature (valid or not) by any key outside `allowed`.
+    ///
+    /// The rule for every artifact Airlock accepts: it holds exactly the signatures its kind asks
+    /// for (a decision: its signer's; a proposal, record or event: the coordinator's; a vault
+    /// version: its own and the previous version's signers'). A valid signature by a stranger is
+    /// not harmless noise to keep: it would be stored in the log as if it meant something, so the
+    /// artifact is refused, naming the key, and whoever carries it must bring the original.
+    pub fn require_only_signers(&self, allowed: &[PublicKey], what: &str) -> Result<(), CoreError> {
+        match self.signatures.iter().find(|s| !allowed.contains(&s.key)) {
+            None => Ok(()),
+            Some(stranger) => Err(CoreError::BadSignature(format!(
+                "{what} carries a signature by key {}, which has no role in it; refused \
+                 (an artifact holds only the signatures its kind asks for: bring the original file)",
+                stranger.key
             ))),
         }
     }

@@ -18,7 +18,7 @@ pub mod vault;
 
 pub use artifacts::{
     AccountExport, Approval, CheckpointArtifact, Decision, Event, EventKind, Finalized, Intent,
-    LogEvidence, LogRecord, Proposal, ProposalBundle, SeenCheckpoint, Transfer,
+    LogEvidence, LogRecord, Proposal, ProposalBundle, ReleaseBundle, SeenCheckpoint, Transfer,
 };
 pub use envelope::{Artifact, ArtifactId, ArtifactKind, Envelope};
 pub use fields::FormatError;
@@ -99,6 +99,26 @@ pub enum CoreError {
     Policy(String),
     #[error(transparent)]
     Lifecycle(#[from] lifecycle::LifecycleError),
+}
+
+pub use airlock_severity::{Classify, Severity};
+
+impl Classify for CoreError {
+    fn severity(&self) -> Severity {
+        Severity::Refused
+    }
+}
+
+impl Classify for cbor::DecodeError {
+    fn severity(&self) -> Severity {
+        Severity::Refused
+    }
+}
+
+impl Classify for FormatError {
+    fn severity(&self) -> Severity {
+        Severity::Refused
+    }
 }
 
 /// Seconds since the Unix epoch, as the callers' clock says.

@@ -28,6 +28,8 @@ pub enum Status {
     Expired,
     /// Enough rejections that the policy can no longer be met.
     Rejected,
+    /// The coordinator recorded that it will never be finalized.
+    Abandoned,
 }
 
 impl Status {
@@ -40,6 +42,7 @@ impl Status {
             Status::Confirmed => "confirmed",
             Status::Expired => "expired",
             Status::Rejected => "rejected",
+            Status::Abandoned => "abandoned",
         }
     }
 
@@ -128,6 +131,8 @@ pub struct ProposalState {
     pub finalized: Option<(ArtifactId, Finalized)>,
     pub broadcast: Option<Event>,
     pub confirmed: Option<Event>,
+    /// The coordinator's record that it will never be finalized.
+    pub abandoned: Option<Event>,
 }
 
 impl ProposalState {
@@ -171,6 +176,7 @@ impl ProposalState {
             finalized: None,
             broadcast: None,
             confirmed: None,
+            abandoned: None,
         })
     }
 
@@ -184,6 +190,9 @@ impl ProposalState {
         }
         if self.finalized.is_some() {
             return Status::Finalized;
+        }
+        if self.abandoned.is_some() {
+            return Status::Abandoned;
         }
         let tally = self.tally();
         if !tally.still_possible {
@@ -306,6 +315,7 @@ impl ProposalState {
                 version: self.vault.version,
             })?;
         env.require_signature(&approval.signer, &signer.name)?;
+        env.require_only_signers(&[approval.signer], &format!("{}'s decision", signer.name))?;
         if let Some(previous) = self
             .decisions
             .iter()
@@ -418,6 +428,10 @@ impl ProposalState {
             (EventKind::Broadcast, Status::Finalized) => self.broadcast = Some(event),
             (EventKind::Confirmed, Status::Broadcast) => self.confirmed = Some(event),
             (EventKind::Expired, Status::Expired) => {}
+            (
+                EventKind::Abandoned,
+                Status::Collecting | Status::Ready | Status::Rejected | Status::Expired,
+            ) => self.abandoned = Some(event),
             (kind, status) => {
                 return Err(LifecycleError::Other(format!(
                     "a {} event does not apply to a {status} proposal",
@@ -438,6 +452,11 @@ pub fn describe_gaps(gaps: &[Gap]) -> String {
         .join(", ")
 }
 
+impl crate::Classify for LifecycleError {
+    fn severity(&self) -> crate::Severity {
+        crate::Severity::Refused
+    }
+}
 #[cfg(test)]
 mod tests {
     use super::*;

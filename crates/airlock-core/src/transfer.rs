@@ -364,13 +364,16 @@ pub struct TransferPolicy {
 
 impl TransferPolicy {
     /// The most a device of `role` may ever send: a signer sends only its decisions and the vault
-    /// drafts it signed; a coordinator sends vault definitions and proposal bundles.
+    /// drafts it signed; a coordinator sends vault definitions, proposal bundles and release
+    /// bundles.
     pub fn send_ceiling(role: DeviceRole) -> &'static [ArtifactKind] {
         match role {
             DeviceRole::Signer => &[ArtifactKind::Approval, ArtifactKind::VaultDefinition],
-            DeviceRole::Coordinator => {
-                &[ArtifactKind::VaultDefinition, ArtifactKind::ProposalBundle]
-            }
+            DeviceRole::Coordinator => &[
+                ArtifactKind::VaultDefinition,
+                ArtifactKind::ProposalBundle,
+                ArtifactKind::ReleaseBundle,
+            ],
         }
     }
 
@@ -378,7 +381,11 @@ impl TransferPolicy {
     /// this side has no use for.
     pub fn accept_ceiling(role: DeviceRole) -> &'static [ArtifactKind] {
         match role {
-            DeviceRole::Signer => &[ArtifactKind::VaultDefinition, ArtifactKind::ProposalBundle],
+            DeviceRole::Signer => &[
+                ArtifactKind::VaultDefinition,
+                ArtifactKind::ProposalBundle,
+                ArtifactKind::ReleaseBundle,
+            ],
             DeviceRole::Coordinator => &[ArtifactKind::Approval, ArtifactKind::VaultDefinition],
         }
     }
@@ -493,6 +500,7 @@ pub fn check_manifest(
         )));
     };
     env.require_signature(&m.origin_key, name)?;
+    env.require_only_signers(&[m.origin_key], "the transfer manifest")?;
     if expect.now >= m.expires {
         return Err(CoreError::Invalid(format!(
             "the transfer expired at {} (made {})",
@@ -828,7 +836,10 @@ mod tests {
         let signer = TransferPolicy::default_for(DeviceRole::Signer);
         signer.validate(DeviceRole::Signer).unwrap();
         assert_eq!(signer.send, vec!["approval", "vault"]);
-        assert_eq!(signer.accept, vec!["vault", "proposal-bundle"]);
+        assert_eq!(
+            signer.accept,
+            vec!["vault", "proposal-bundle", "release-bundle"]
+        );
         let coordinator = TransferPolicy::default_for(DeviceRole::Coordinator);
         coordinator.validate(DeviceRole::Coordinator).unwrap();
         assert!(

@@ -498,6 +498,13 @@ pub fn verify_vault_version(
             def.threshold
         )));
     }
+    let members: Vec<PublicKey> = def
+        .signers
+        .iter()
+        .chain(previous.iter().flat_map(|(p, _)| p.signers.iter()))
+        .map(|s| s.identity)
+        .collect();
+    env.require_only_signers(&members, &label)?;
     Ok(def)
 }
 
@@ -515,6 +522,8 @@ pub fn verify_vault_anchor(env: &Envelope) -> Result<VaultDefinition, CoreError>
             def.vault_id, def.version, def.threshold
         )));
     }
+    // Signatures by keys outside this version are not refused here: a joining device cannot
+    // tell the previous version's signers (who sign it too) from strangers.
     Ok(def)
 }
 

@@ -752,6 +752,11 @@ pub fn encrypt_with_bytes(key: &EthSecretKey, password: &[u8], kdf: EthKdf) -> R
     Ok(text)
 }
 
+impl airlock_severity::Classify for EthKeystoreError {
+    fn severity(&self) -> airlock_severity::Severity {
+        airlock_severity::Severity::Refused
+    }
+}
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -933,6 +933,11 @@ impl HsmToken {
     }
 }
 
+impl airlock_severity::Classify for HsmError {
+    fn severity(&self) -> airlock_severity::Severity {
+        airlock_severity::Severity::Refused
+    }
+}
 #[cfg(test)]
 mod tests {
     use super::*;

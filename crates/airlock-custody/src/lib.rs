@@ -93,3 +93,9 @@ pub enum CustodyError {
     #[error(transparent)]
     Transport(#[from] airlock_transport::TransportError),
 }
+
+impl airlock_severity::Classify for CustodyError {
+    fn severity(&self) -> airlock_severity::Severity {
+        airlock_severity::Severity::Refused
+    }
+}

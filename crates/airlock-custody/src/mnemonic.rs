@@ -217,6 +217,11 @@ pub fn verify_backup(
     Ok(mnemonic_fingerprint(&m, passphrase)? == expected)
 }
 
+impl airlock_severity::Classify for MnemonicError {
+    fn severity(&self) -> airlock_severity::Severity {
+        airlock_severity::Severity::Refused
+    }
+}
 #[cfg(test)]
 mod tests {
     use super::*;

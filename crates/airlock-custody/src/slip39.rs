@@ -1070,6 +1070,11 @@ fn recover_ems(shares: &[Share]) -> Result<(Zeroizing<Vec<u8>>, &Share)> {
     Ok((ems, first))
 }
 
+impl airlock_severity::Classify for Slip39Error {
+    fn severity(&self) -> airlock_severity::Severity {
+        airlock_severity::Severity::Refused
+    }
+}
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -26,6 +26,14 @@ pub enum Advance {
         /// Size of the newly accepted checkpoint.
         to: u64,
     },
+    /// A smaller tree, proven (by a consistency proof the signer kept) to be a prefix of the
+    /// accepted one: an older bundle of the same history. It is checked, never accepted.
+    Behind {
+        /// Size of the offered checkpoint.
+        offered: u64,
+        /// Size of the last accepted checkpoint.
+        accepted: u64,
+    },
 }
 
 /// Decides whether `next` may replace `last` (the last accepted checkpoint),
@@ -80,5 +88,50 @@ pub fn check_advance(
             })
         }
         _ => Err(LogError::MissingConsistencyProof),
+    }
+}
+
+/// Decides what an offered checkpoint smaller than `last` (the last accepted checkpoint) is,
+/// given a consistency proof from `next.size` to `last.size` that the caller kept (checked
+/// against both roots here, so it may come from anywhere).
+///
+/// # Errors
+///
+/// - [`LogError::OriginMismatch`]: the checkpoints are of different logs;
+/// - [`LogError::StaleCheckpoint`]: no proof for these sizes; the offered checkpoint cannot be
+///   placed, which is not evidence of anything: ask for a fresh one;
+/// - [`LogError::Fork`]: the proof shows the offered root is not the accepted tree's prefix of
+///   that size (the log's key signed two histories).
+///
+/// A `next` that is not smaller than `last` is left to [`check_advance`].
+pub fn check_behind(
+    last: &Checkpoint,
+    next: &Checkpoint,
+    proof: Option<&ConsistencyProof>,
+) -> Result<Advance, LogError> {
+    if last.origin != next.origin {
+        return Err(LogError::OriginMismatch {
+            expected: last.origin.clone(),
+            found: next.origin.clone(),
+        });
+    }
+    if next.size >= last.size {
+        return check_advance(Some(last), next, None);
+    }
+    match proof {
+        Some(p) if p.old_size == next.size && p.new_size == last.size => {
+            verify_consistency(p, &next.root, &last.root).map_err(|_| LogError::Fork {
+                accepted_size: last.size,
+                offered_size: next.size,
+            })?;
+            Ok(Advance::Behind {
+                offered: next.size,
+                accepted: last.size,
+            })
+        }
+        _ => Err(LogError::StaleCheckpoint {
+            accepted_size: last.size,
+            offered_size: next.size,
+        }),
     }
 }

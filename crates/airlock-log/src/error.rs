@@ -32,6 +32,19 @@ pub enum LogError {
         offered_size: u64,
     },
 
+    /// A checkpoint for a smaller tree than the one already accepted, which the holder cannot
+    /// place in the accepted history (no proof kept for that size). Not evidence of an attack.
+    #[error(
+        "stale checkpoint: offered tree size {offered_size} is older than the accepted size \
+         {accepted_size}, and no proof is at hand that it is part of the same history"
+    )]
+    StaleCheckpoint {
+        /// Size of the last accepted checkpoint.
+        accepted_size: u64,
+        /// Size of the offered checkpoint.
+        offered_size: u64,
+    },
+
     /// A checkpoint that cannot be an extension of the one already accepted:
     /// same size with another root, or a consistency proof that fails.
     #[error(
@@ -96,4 +109,15 @@ pub enum LogError {
     /// The hash store failed or misbehaved.
     #[error("hash store error: {0}")]
     Store(String),
+}
+
+impl airlock_severity::Classify for LogError {
+    /// A rollback or fork contradicts a history this device accepted: an alarm. Everything else
+    /// is a proof, a note or input that does not check out: refused.
+    fn severity(&self) -> airlock_severity::Severity {
+        match self {
+            LogError::Rollback { .. } | LogError::Fork { .. } => airlock_severity::Severity::Alarm,
+            _ => airlock_severity::Severity::Refused,
+        }
+    }
 }

@@ -36,7 +36,7 @@ pub mod memory;
 pub mod proof;
 pub mod tree;
 
-pub use advance::{Advance, check_advance};
+pub use advance::{Advance, check_advance, check_behind};
 pub use checkpoint::{Checkpoint, CheckpointSigner, CheckpointVerifier, SignedCheckpoint};
 pub use error::LogError;
 pub use memory::MemoryLog;

@@ -526,6 +526,11 @@ pub fn decode_texts<S: AsRef<str>>(texts: &[S]) -> Result<Decoded> {
     d.finish()
 }
 
+impl airlock_severity::Classify for QrError {
+    fn severity(&self) -> airlock_severity::Severity {
+        airlock_severity::Severity::Refused
+    }
+}
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -80,6 +80,7 @@ impl StagedDir {
         fs::rename(&self.temp, &self.target)
             .map_err(io_err("rename temporary directory to", &self.target))?;
         self.committed = true;
+        crate::failpoint::hit("staged-dir.renamed", &self.target.display());
         if let Some(parent) = self.target.parent() {
             #[cfg(unix)]
             fs::File::open(parent)

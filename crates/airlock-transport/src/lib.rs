@@ -23,6 +23,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 pub mod dir;
+pub mod failpoint;
+pub mod lock;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -207,8 +209,10 @@ fn write_temp(dir: &Path, bytes: &[u8], private: bool) -> Result<TempGuard, Tran
     let _ = private;
     file.write_all(bytes)
         .map_err(io_err("write temporary file", &guard.path))?;
+    failpoint::hit("atomic-write.written", &guard.path.display());
     file.sync_all()
         .map_err(io_err("fsync temporary file", &guard.path))?;
+    failpoint::hit("atomic-write.synced", &guard.path.display());
     Ok(guard)
 }
 
@@ -230,6 +234,7 @@ fn write_atomic_impl(path: &Path, bytes: &[u8], private: bool) -> Result<(), Tra
     let mut guard = write_temp(dir, bytes, private)?;
     fs::rename(&guard.path, path).map_err(io_err("rename temporary file over", path))?;
     guard.armed = false;
+    failpoint::hit("atomic-write.renamed", &path.display());
     sync_dir(dir)
 }
 
@@ -283,6 +288,7 @@ pub fn write_atomic_private_new(path: &Path, bytes: &[u8]) -> Result<(), Transpo
         }
     }
     drop(guard);
+    failpoint::hit("atomic-write.renamed", &path.display());
     sync_dir(dir)
 }
 
@@ -468,4 +474,16 @@ pub fn is_armored(bytes: &[u8]) -> bool {
         .position(|b| !b.is_ascii_whitespace())
         .unwrap_or(bytes.len());
     bytes[start..].starts_with(BEGIN_PREFIX.as_bytes())
+}
+
+impl airlock_severity::Classify for TransportError {
+    fn severity(&self) -> airlock_severity::Severity {
+        airlock_severity::Severity::Refused
+    }
+}
+
+impl airlock_severity::Classify for ArmorError {
+    fn severity(&self) -> airlock_severity::Severity {
+        airlock_severity::Severity::Refused
+    }
 }
