@@ -159,7 +159,9 @@ pub fn run(home: &Path, json: bool, cmd: BackupCommand) -> CliResult {
                         ));
                     }
                     let mut s = Zeroizing::new(vec![0u8; usize::from(bits / 8)]);
-                    OsRng.try_fill_bytes(&mut s)?;
+                    OsRng.try_fill_bytes(&mut s).map_err(|e| {
+                        CliError::new(format!("the system random number generator failed: {e}"))
+                    })?;
                     s
                 }
                 (None, None) => {
@@ -429,7 +431,9 @@ fn split_bench(
     exponent: u8,
 ) -> CliResult {
     let mut secret = Zeroizing::new([0u8; 32]);
-    OsRng.try_fill_bytes(secret.as_mut())?;
+    OsRng
+        .try_fill_bytes(secret.as_mut())
+        .map_err(|e| CliError::new(format!("the system random number generator failed: {e}")))?;
     let runs = 5u32;
     let t = Instant::now();
     let mut shares = Vec::new();

@@ -124,7 +124,7 @@ fn secret_from_hex(path: &Path) -> CliResult<Zeroizing<Vec<u8>>> {
 }
 
 pub fn run(home: &Path, json: bool, pass_file: Option<&Path>, cmd: KeyCommand) -> CliResult {
-    let h = SignerHome::open(home).map_err(|e| CliError::new(e.to_string()))?;
+    let h = SignerHome::open(home).map_err(CliError::from)?;
     match cmd {
         KeyCommand::Add {
             chain,
@@ -149,7 +149,7 @@ pub fn run(home: &Path, json: bool, pass_file: Option<&Path>, cmd: KeyCommand) -
                 };
                 let (chain_key, path) = h
                     .store_hsm_chain_key(&chain, &reference, &pin)
-                    .map_err(|e| CliError::new(e.to_string()))?;
+                    .map_err(CliError::from)?;
                 if json {
                     print_json(
                         &json!({ "chain": chain, "chain_key": chain_key, "file": path, "custody": "hsm" }),
@@ -177,12 +177,12 @@ pub fn run(home: &Path, json: bool, pass_file: Option<&Path>, cmd: KeyCommand) -
             };
             // Refuse a secret of the wrong shape before asking for the passphrase.
             airlock_signer_app::chain_keys::chain_key_of(&chain, &secret)
-                .map_err(|e| CliError::new(e.to_string()))?;
+                .map_err(CliError::from)?;
             let exports = bitcoin_exports(&chain, &network, &secret)?;
             let pass = passphrase(pass_file, false)?;
             let (chain_key, path) = h
                 .store_chain_key(&chain, &secret, &pass)
-                .map_err(|e| CliError::new(e.to_string()))?;
+                .map_err(CliError::from)?;
             if let Some(exports) = exports {
                 if json {
                     print_json(&json!({
@@ -217,9 +217,7 @@ pub fn run(home: &Path, json: bool, pass_file: Option<&Path>, cmd: KeyCommand) -
             Ok(())
         }
         KeyCommand::List => {
-            let files = h
-                .chain_key_files()
-                .map_err(|e| CliError::new(e.to_string()))?;
+            let files = h.chain_key_files().map_err(CliError::from)?;
             if json {
                 let list: Vec<_> = files
                     .iter()

@@ -91,9 +91,9 @@ fn signer_passphrase(
     home: &Path,
     pass_file: Option<&Path>,
 ) -> CliResult<(Passphrase, keystore::KdfParams)> {
-    let h = SignerHome::open(home).map_err(|e| CliError::new(e.to_string()))?;
+    let h = SignerHome::open(home).map_err(CliError::from)?;
     let pass = passphrase(pass_file, false)?;
-    h.unlock(&pass).map_err(|e| CliError::new(e.to_string()))?;
+    h.unlock(&pass).map_err(CliError::from)?;
     let sealed = airlock_transport::read_bounded(
         &home.join(IDENTITY_FILE),
         keystore::MAX_SEALED_LEN as u64,
@@ -223,7 +223,7 @@ fn export_eth(
 }
 
 fn unlock_bench(home: &Path, json: bool, pass_file: Option<&Path>, runs: u32) -> CliResult {
-    let h = SignerHome::open(home).map_err(|e| CliError::new(e.to_string()))?;
+    let h = SignerHome::open(home).map_err(CliError::from)?;
     let path = home.join(IDENTITY_FILE);
     let sealed = airlock_transport::read_bounded(&path, keystore::MAX_SEALED_LEN as u64)?;
     let params = keystore::sealed_params(&sealed)?;
@@ -231,7 +231,7 @@ fn unlock_bench(home: &Path, json: bool, pass_file: Option<&Path>, runs: u32) ->
     let mut times = Vec::with_capacity(runs as usize);
     for _ in 0..runs {
         let t = Instant::now();
-        h.unlock(&pass).map_err(|e| CliError::new(e.to_string()))?;
+        h.unlock(&pass).map_err(CliError::from)?;
         times.push(t.elapsed().as_secs_f64() * 1000.0);
     }
     let mean = times.iter().sum::<f64>() / f64::from(runs);

@@ -28,7 +28,8 @@ use serde_json::json;
 #[command(
     name = "airlock-signer",
     version,
-    about = "Airlock offline signer: registered vaults, independent review, approvals and rejections"
+    about = "Airlock offline signer: registered vaults, independent review, approvals and rejections",
+    after_help = airlock_cli_support::EXIT_CODES_HELP
 )]
 struct Cli {
     /// State directory.
@@ -99,6 +100,9 @@ enum Command {
         #[arg(long)]
         armor: bool,
     },
+    /// End the reservation an approval holds on its coins, nonce or key images, given the
+    /// coordinator's signed record that the proposal was abandoned (`airlock abandon`).
+    Release { file: PathBuf },
     /// Write again the decision this signer made on a proposal (from the journal).
     Reexport {
         /// Proposal id (64 hex digits).
@@ -173,12 +177,41 @@ fn main() {
     exit_with(run(cli), json)
 }
 
-/// Security alarms get their own exit code.
+/// A signer error keeps its severity (alarms exit 3).
 fn signer_err(e: SignerError) -> CliError {
-    match e {
-        SignerError::SplitView(_) | SignerError::Journal(_) => CliError::alarm(e.to_string()),
-        other => CliError::new(other.to_string()),
-    }
+    CliError::from(e)
+}
+
+/// The name of a command that changes this signer's home (it runs under the home's lock), or
+/// `None` for commands that only read it or do not use it.
+fn changes_home(command: &Command) -> Option<&'static str> {
+    use backup_cmd::BackupCommand;
+    use key_cmd::KeyCommand;
+    use keystore_cmd::KeystoreCommand;
+    use transfer_cmd::TransferCommand;
+    use xmr_cmd::XmrCommand;
+    Some(match command {
+        Command::Init { .. } => "airlock-signer init",
+        Command::Vault(VaultCommand::Register { .. }) => "airlock-signer vault register",
+        Command::Approve { .. } => "airlock-signer approve",
+        Command::Reject { .. } => "airlock-signer reject",
+        Command::Release { .. } => "airlock-signer release",
+        Command::Transfer(TransferCommand::Out { .. }) => "airlock-signer transfer out",
+        Command::Transfer(TransferCommand::In { .. }) => "airlock-signer transfer in",
+        Command::Transfer(TransferCommand::AllowDir { .. }) => "airlock-signer transfer allow-dir",
+        Command::Key(KeyCommand::Add { .. }) => "airlock-signer key add",
+        Command::Keystore(KeystoreCommand::ImportEth { .. }) => {
+            "airlock-signer keystore import-eth"
+        }
+        Command::Xmr(XmrCommand::New { .. }) => "airlock-signer xmr new",
+        Command::Xmr(XmrCommand::Restore { .. }) => "airlock-signer xmr restore",
+        Command::Xmr(XmrCommand::SignKeyImages { .. }) => "airlock-signer xmr sign-key-images",
+        Command::Psbt(_) => "airlock-signer psbt sign",
+        Command::Backup(BackupCommand::Bip39New { .. } | BackupCommand::Bip39Verify { .. }) => {
+            "airlock-signer backup"
+        }
+        _ => return None,
+    })
 }
 
 fn home(dir: &Path) -> CliResult<SignerHome> {
@@ -213,14 +246,37 @@ fn known_keys(h: &SignerHome) -> Vec<(PublicKey, String)> {
 
 fn read_bundle(path: &Path) -> CliResult<ProposalBundle> {
     let env = read_signed_envelope(path)?;
-    env.open::<ProposalBundle>()
-        .map_err(|e| CliError::new(format!("{}: {e}", path.display())))
+    let bundle = env
+        .open::<ProposalBundle>()
+        .map_err(CliError::context(path.display()))?;
+    only_coordinator_signed(&env, &bundle.vault, path)?;
+    Ok(bundle)
+}
+
+/// A bundle's own envelope may carry the signature of the coordinator named by the vault inside
+/// it and nothing else (the review then checks that vault against the registered one).
+fn only_coordinator_signed(env: &airlock_core::Envelope, vault: &[u8], path: &Path) -> CliResult {
+    let def: airlock_core::VaultDefinition = airlock_core::Envelope::from_bytes(vault)
+        .and_then(|v| v.open())
+        .map_err(CliError::context(path.display()))?;
+    env.require_only_signers(&[def.coordinator.key], "the bundle")
+        .map_err(CliError::context(path.display()))
 }
 
 fn run(cli: Cli) -> CliResult {
     let hardening = airlock_custody::harden_process();
     let json = cli.json;
     let pass_file = cli.passphrase_file.as_deref();
+    // One writer per home: held from before the first read of the state a command validates
+    // until after its last write.
+    let _home_lock = match changes_home(&cli.command) {
+        Some(name) => airlock_cli_support::lock_home(
+            &cli.home,
+            matches!(cli.command, Command::Init { .. }),
+            name,
+        )?,
+        None => None,
+    };
     match cli.command {
         Command::Init { name, kdf } => {
             let params = match kdf {
@@ -305,6 +361,35 @@ fn run(cli: Cli) -> CliResult {
             armor,
             None,
         ),
+        Command::Release { file } => {
+            let h = home(&cli.home)?;
+            let env = read_signed_envelope(&file)?;
+            let bundle: airlock_core::ReleaseBundle =
+                env.open().map_err(CliError::context(file.display()))?;
+            only_coordinator_signed(&env, &bundle.vault, &file)?;
+            let released = h.release(&bundle, now()?).map_err(signer_err)?;
+            if json {
+                print_json(&json!({
+                    "proposal": released.proposal.to_hex(),
+                    "detail": released.detail,
+                    "already_released_at": released.already_at,
+                }));
+            } else if let Some(at) = released.already_at {
+                println!(
+                    "Proposal {} was already released at {}; nothing changed.",
+                    released.proposal.short(),
+                    airlock_core::format_time(at)
+                );
+            } else {
+                println!(
+                    "Released proposal {} (abandoned by the coordinator: {}). What it spends may be approved again; \
+                     its signature stays valid on chain, so only one of them can ever confirm.",
+                    released.proposal.short(),
+                    released.detail
+                );
+            }
+            Ok(())
+        }
         Command::Reexport { proposal, out } => {
             let h = home(&cli.home)?;
             let id = airlock_core::ArtifactId::from_hex(&proposal)?;
@@ -448,7 +533,43 @@ fn decide(
 ) -> CliResult {
     let h = home(dir)?;
     let now = now()?;
-    let review = h.review(&read_bundle(bundle)?, now).map_err(signer_err)?;
+    let bundle = read_bundle(bundle)?;
+    // Run again after a crash (or a lost file): the decision already in the journal is written
+    // again, byte for byte; a contradicting one is refused.
+    let proposal_id = airlock_core::Envelope::from_bytes(&bundle.proposal)?.id();
+    if let Some(entry) = h
+        .journal()
+        .map_err(signer_err)?
+        .decision_on(&proposal_id.to_hex())
+        .cloned()
+    {
+        if entry.decision != decision.as_str() {
+            return Err(CliError::new(format!(
+                "this signer already decided '{}' on proposal {} at {}; it cannot also {} it",
+                entry.decision,
+                proposal_id.short(),
+                airlock_core::format_time(entry.at),
+                decision.as_str()
+            )));
+        }
+        let env = h.decision_artifact(&proposal_id).map_err(signer_err)?;
+        write_envelope(out, &env, armor)?;
+        if json {
+            print_json(
+                &json!({ "decision": entry.decision, "proposal": proposal_id.to_hex(), "artifact": env.id().to_hex(), "out": out, "already_recorded_at": entry.at }),
+            );
+        } else {
+            println!(
+                "This signer already decided '{}' on this proposal at {}; the recorded decision {} was written again to {}",
+                entry.decision,
+                airlock_core::format_time(entry.at),
+                env.id().short(),
+                out.display()
+            );
+        }
+        return Ok(());
+    }
+    let review = h.review(&bundle, now).map_err(signer_err)?;
     if !json {
         print!("{}", review.text);
     }

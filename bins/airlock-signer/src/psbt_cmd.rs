@@ -100,10 +100,10 @@ pub fn run(home: &Path, json: bool, pass_file: Option<&Path>, cmd: PsbtCommand) 
         yes,
     } = cmd;
     let mut clock = Clock::start();
-    let h = SignerHome::open(home).map_err(|e| CliError::new(e.to_string()))?;
+    let h = SignerHome::open(home).map_err(CliError::from)?;
     let (def, _) = h
         .vault_latest(&vault_id)
-        .map_err(|e| CliError::new(e.to_string()))?
+        .map_err(CliError::from)?
         .ok_or_else(|| CliError::new(format!("vault {vault_id:?} is not registered here")))?;
     if def.chain != airlock_chain_bitcoin::CHAIN {
         return Err(CliError::new(format!(
@@ -133,8 +133,11 @@ pub fn run(home: &Path, json: bool, pass_file: Option<&Path>, cmd: PsbtCommand) 
         .iter()
         .map(|i| i.outpoint.to_string())
         .collect();
-    let journal = h.journal().map_err(|e| CliError::new(e.to_string()))?;
-    if let Some((entry, spend)) = journal.conflicting_approval("", &spends) {
+    // A tampered journal is an alarm (exit 3) here as everywhere.
+    let journal = h.journal().map_err(CliError::from)?;
+    if let Some((entry, spend)) =
+        journal.conflicting_approval("", &spends, airlock_cli_support::now()?)
+    {
         return Err(CliError::new(format!(
             "refused: {spend} is already spent by proposal {} that this signer approved",
             &entry.proposal[..12.min(entry.proposal.len())]
@@ -170,9 +173,7 @@ pub fn run(home: &Path, json: bool, pass_file: Option<&Path>, cmd: PsbtCommand) 
     confirm("sign", yes)?;
     let mut clock_unlock = Clock::start();
     let pass = passphrase(pass_file, false)?;
-    let signer = h
-        .chain_signer(&def, &pass, None)
-        .map_err(|e| CliError::new(e.to_string()))?;
+    let signer = h.chain_signer(&def, &pass, None).map_err(CliError::from)?;
     drop(pass);
     let key = match signer {
         Some(ChainSigner::Secret(secret)) => SignerKey::from_secret(&secret.0, vault.network())?,

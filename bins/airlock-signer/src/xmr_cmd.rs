@@ -329,11 +329,10 @@ pub fn run(home: &Path, json: bool, pass_file: Option<&Path>, cmd: XmrCommand) -
                 Some(_) => {
                     let matrix =
                         airlock_qr::render::qr(&feather, airlock_qr::Density::Medium, true)
-                            .map_err(|e| CliError::new(e.to_string()))?;
+                            .map_err(CliError::from)?;
                     let scale = airlock_qr::render::default_scale(&matrix);
                     Some(Zeroizing::new(
-                        airlock_qr::render::png(&matrix, scale)
-                            .map_err(|e| CliError::new(e.to_string()))?,
+                        airlock_qr::render::png(&matrix, scale).map_err(CliError::from)?,
                     ))
                 }
                 None => None,

@@ -28,7 +28,8 @@ use serde_json::json;
 #[command(
     name = "airlock",
     version,
-    about = "Airlock coordinator: watch-only vaults, proposals, approvals, the transparency log"
+    about = "Airlock coordinator: watch-only vaults, proposals, approvals, the transparency log",
+    after_help = airlock_cli_support::EXIT_CODES_HELP
 )]
 struct Cli {
     /// State directory.
@@ -85,6 +86,18 @@ enum Command {
         proposal: String,
         #[arg(long)]
         out: Option<PathBuf>,
+    },
+    /// Record that a proposal will never be finalized (rejected, expired or given up), and write
+    /// the release bundle that lets its signers end the reservation their approvals hold.
+    Abandon {
+        proposal: String,
+        #[arg(long)]
+        reason: String,
+        /// Where to write the release bundle for signers (also `airlock export` later).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        #[arg(long)]
+        armor: bool,
     },
     /// Broadcast a finalized proposal's transaction through its chain.
     Broadcast { proposal: String },
@@ -214,11 +227,39 @@ fn main() {
     exit_with(run(cli), json)
 }
 
-/// Split views are security alarms (exit 3); everything else is an ordinary refusal.
+/// A coordinator error keeps its severity (alarms exit 3, busy 4).
 pub(crate) fn coord_err(e: airlock_coordinator::CoordinatorError) -> CliError {
-    match e {
-        airlock_coordinator::CoordinatorError::SplitView(_) => CliError::alarm(e.to_string()),
-        other => CliError::new(other.to_string()),
+    CliError::from(e)
+}
+
+/// Whether a command changes the coordinator's home (it then runs under the home's lock: one
+/// writer at a time, however many processes start). Commands that only read it, or do not use
+/// it, return `None`; anything else, chain commands included, is treated as a writer.
+fn changes_home(command: &Command) -> Option<&'static str> {
+    use transfer_cmd::TransferCommand;
+    match command {
+        Command::Id
+        | Command::Status { .. }
+        | Command::Log(_)
+        | Command::Inspect { .. }
+        | Command::Bench(_)
+        | Command::Qr(_)
+        | Command::Vault(VaultCommand::List | VaultCommand::Show { .. } | VaultCommand::Draft(_))
+        | Command::Transfer(TransferCommand::Log | TransferCommand::Policy) => None,
+        Command::Init { .. } => Some("airlock init"),
+        Command::Vault(_) => Some("airlock vault submit"),
+        Command::Propose(_) => Some("airlock propose"),
+        Command::Export { .. } => Some("airlock export"),
+        Command::Submit { .. } => Some("airlock submit"),
+        Command::Finalize { .. } => Some("airlock finalize"),
+        Command::Abandon { .. } => Some("airlock abandon"),
+        Command::Broadcast { .. } => Some("airlock broadcast"),
+        Command::Confirm { .. } => Some("airlock confirm"),
+        Command::Transfer(_) => Some("airlock transfer"),
+        Command::Chain(_) => Some("airlock chain"),
+        Command::Eth(_) => Some("airlock eth"),
+        Command::Btc(_) => Some("airlock btc"),
+        Command::Xmr(_) => Some("airlock xmr"),
     }
 }
 
@@ -228,6 +269,15 @@ fn open(home: &Path) -> CliResult<Coordinator> {
 
 fn run(cli: Cli) -> CliResult {
     let json = cli.json;
+    // One writer per home, from before the first read a command validates to after its commit.
+    let _home_lock = match changes_home(&cli.command) {
+        Some(name) => airlock_cli_support::lock_home(
+            &cli.home,
+            matches!(cli.command, Command::Init { .. }),
+            name,
+        )?,
+        None => None,
+    };
     match cli.command {
         Command::Init { origin } => {
             let home = CoordinatorHome::init(&cli.home, origin.as_deref(), now()?)?;
@@ -267,6 +317,22 @@ fn run(cli: Cli) -> CliResult {
         } => {
             let mut c = open(&cli.home)?;
             let id = c.resolve(&proposal)?;
+            if c.proposal_state(&id)?.abandoned.is_some() {
+                let bundle = c.release_bundle(&id, &since)?;
+                write_release(&cli.home, &bundle, &out, armor)?;
+                if json {
+                    print_json(
+                        &json!({ "proposal": id.to_hex(), "release_bundle": out, "tree_size": bundle.evidence.tree_size }),
+                    );
+                } else {
+                    println!(
+                        "Proposal {} was abandoned: wrote its release bundle to {} (signers: `airlock-signer release`)",
+                        id.short(),
+                        out.display()
+                    );
+                }
+                return Ok(());
+            }
             let bundle = c.bundle(&id, &since)?;
             let mut env = bundle.envelope();
             env.sign(&identity_signing(&cli.home)?);
@@ -306,6 +372,39 @@ fn run(cli: Cli) -> CliResult {
                 );
                 if !record.txid.is_empty() {
                     println!("txid {}", record.txid);
+                }
+            }
+            Ok(())
+        }
+        Command::Abandon {
+            proposal,
+            reason,
+            out,
+            armor,
+        } => {
+            let mut c = open(&cli.home)?;
+            let id = c.resolve(&proposal)?;
+            let event = c.abandon(&id, &reason, now()?)?;
+            if let Some(out) = &out {
+                let bundle = c.release_bundle(&id, &[])?;
+                write_release(&cli.home, &bundle, out, armor)?;
+            }
+            if json {
+                print_json(
+                    &json!({ "proposal": id.to_hex(), "abandoned": event.detail, "release_bundle": out }),
+                );
+            } else {
+                println!("Proposal {} abandoned: {}", id.short(), event.detail);
+                match &out {
+                    Some(out) => println!(
+                        "Release bundle written to {}: each signer that approved it runs `airlock-signer release {}`",
+                        out.display(),
+                        out.display()
+                    ),
+                    None => println!(
+                        "Signers that approved it need its release bundle: `airlock export {} --out FILE`",
+                        id.short()
+                    ),
                 }
             }
             Ok(())
@@ -378,6 +477,18 @@ fn known_keys(c: &Coordinator) -> Vec<(PublicKey, String)> {
         }
     }
     out
+}
+
+/// Writes a release bundle, signed by the coordinator like a proposal bundle.
+fn write_release(
+    home: &Path,
+    bundle: &airlock_core::ReleaseBundle,
+    out: &Path,
+    armor: bool,
+) -> CliResult {
+    let mut env = bundle.envelope();
+    env.sign(&identity_signing(home)?);
+    write_envelope(out, &env, armor)
 }
 
 fn identity_signing(home: &Path) -> CliResult<ed25519_dalek::SigningKey> {

@@ -196,6 +196,17 @@ fn payload_json(env: &Envelope) -> Result<Json, String> {
             .open::<CheckpointArtifact>()
             .map(|c| json!({ "note": c.note })),
         Some(ArtifactKind::ProposalBundle) => env.open::<ProposalBundle>().map(|b| bundle_json(&b)),
+        Some(ArtifactKind::ReleaseBundle) => env.open::<airlock_core::ReleaseBundle>().map(|b| {
+            json!({
+                "event": Envelope::from_bytes(&b.event).map(|e| envelope_json(&e, &[])).unwrap_or_else(|e| json!(e.to_string())),
+                "vault": Envelope::from_bytes(&b.vault).map(|e| e.id().to_hex()).unwrap_or_else(|e| e.to_string()),
+                "evidence": {
+                    "leaf_index": b.evidence.leaf_index,
+                    "tree_size": b.evidence.tree_size,
+                    "checkpoint": b.evidence.checkpoint,
+                },
+            })
+        }),
         Some(ArtifactKind::TransferManifest) => {
             env.open::<TransferManifest>().map(|m| manifest_json(&m))
         }

@@ -15,18 +15,22 @@ use airlock_core::{Envelope, UnixTime};
 use airlock_custody::Passphrase;
 
 /// A command failure: the message, and the process exit code.
+///
+/// Every error converts into it through [`Classify`], so the exit code comes from the error's own
+/// severity (an alarm exits 3 however many layers it crossed); there is no conversion from a
+/// plain message that could lose it.
 #[derive(Debug)]
 pub struct CliError {
     pub message: String,
     pub code: i32,
 }
 
-/// Exit code for ordinary failures (bad input, refused operation).
-pub const EXIT_FAILURE: i32 = 1;
-/// Exit code for security alarms: split view, tampered journal, forged artifacts.
-pub const EXIT_ALARM: i32 = 3;
+pub use airlock_severity::{
+    Classify, EXIT_ALARM, EXIT_BUSY, EXIT_CODES_HELP, EXIT_REFUSED as EXIT_FAILURE, Severity,
+};
 
 impl CliError {
+    /// A refusal (exit code 1) with this message.
     pub fn new(message: impl Into<String>) -> Self {
         CliError {
             message: message.into(),
@@ -34,17 +38,29 @@ impl CliError {
         }
     }
 
+    /// An alarm (exit code 3) with this message.
     pub fn alarm(message: impl Into<String>) -> Self {
         CliError {
             message: message.into(),
             code: EXIT_ALARM,
         }
     }
+
+    /// Converts an error with a prefix (e.g. the file concerned); its severity stays.
+    pub fn context<E: Classify>(prefix: impl std::fmt::Display) -> impl FnOnce(E) -> CliError {
+        move |e| CliError {
+            message: format!("{prefix}: {e}"),
+            code: e.severity().exit_code(),
+        }
+    }
 }
 
-impl<E: std::fmt::Display> From<E> for CliError {
+impl<E: Classify> From<E> for CliError {
     fn from(e: E) -> Self {
-        CliError::new(e.to_string())
+        CliError {
+            message: e.to_string(),
+            code: e.severity().exit_code(),
+        }
     }
 }
 
@@ -66,6 +82,41 @@ pub fn exit_with(result: CliResult, json: bool) -> ! {
             std::process::exit(e.code)
         }
     }
+}
+
+/// Takes the exclusive lock of a device home for a command that changes its state, waiting for
+/// another process that holds it (saying so on standard error) or, with `AIRLOCK_LOCK_WAIT=SECS`
+/// set, at most that long (then exit code 4, busy). `create` makes the directory first (for
+/// `init`); otherwise a home that does not exist is not locked (the command then says it is
+/// missing). The lock is released when the returned guard drops or the process ends.
+///
+/// `command` names what runs ("airlock-signer approve"), for whoever has to wait.
+pub fn lock_home(
+    home: &Path,
+    create: bool,
+    command: &str,
+) -> CliResult<Option<airlock_transport::lock::HomeLock>> {
+    if !home.is_dir() {
+        if !create {
+            return Ok(None);
+        }
+        std::fs::create_dir_all(home).map_err(CliError::context(format!(
+            "cannot create {}",
+            home.display()
+        )))?;
+    }
+    let lock = airlock_transport::lock::lock_home(
+        home,
+        command,
+        airlock_transport::lock::Wait::from_env(),
+        &mut |holder| {
+            eprintln!(
+                "waiting for {}: another process is using it ({holder})…",
+                home.display()
+            )
+        },
+    )?;
+    Ok(Some(lock))
 }
 
 /// Restores the default SIGPIPE action, so that writing to a closed pipe (`… | head`) ends the

@@ -39,16 +39,31 @@ pub struct JournalEntry {
     pub approval: String,
     pub vault: String,
     pub version: u64,
-    /// "approve" or "reject".
+    /// "approve", "reject", or "release" (the reservation of an earlier approval ends: the
+    /// coordinator's signed, logged record says that proposal will never be finalized).
     pub decision: String,
     /// Total of the transfers approved (as the signer computed them).
     pub amount: u128,
     pub spends: Vec<String>,
     pub reason: String,
-    /// The approval envelope, hex-encoded, so a lost output file can be written again.
+    /// The approval envelope, hex-encoded, so a lost output file can be written again (for a
+    /// release: the coordinator's record that ended the reservation).
     pub envelope: String,
+    /// When the proposal expires (0 in entries written before expiry was journaled: such an
+    /// approval's reservation ends only by a release).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub expires: u64,
     pub hash: String,
 }
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// The journal's decision words.
+pub const APPROVE: &str = "approve";
+pub const REJECT: &str = "reject";
+pub const RELEASE: &str = "release";
 
 impl JournalEntry {
     fn compute_hash(&self) -> String {
@@ -68,6 +83,11 @@ impl JournalEntry {
             )
             .text(11, &self.reason)
             .text(12, &self.envelope)
+            // Absent in older entries, so that they keep their hashes.
+            .opt(
+                13,
+                (self.expires != 0).then_some(Value::Unsigned(self.expires)),
+            )
             .build();
         hex::encode(Sha256::digest(cbor::encode(&value)))
     }
@@ -85,6 +105,7 @@ pub struct NewJournalEntry {
     pub spends: Vec<String>,
     pub reason: String,
     pub envelope: Vec<u8>,
+    pub expires: u64,
 }
 
 /// An entry of a hash-chained file: numbered from 1, naming the previous entry's hash, and
@@ -99,9 +120,42 @@ pub trait ChainedEntry: Serialize + serde::de::DeserializeOwned {
     fn link(&mut self, seq: u64, prev: String, hash: String);
 }
 
-/// An append-only JSON-lines file whose entries are hash-chained, with a head file (written
-/// atomically after each fsynced append) naming the last entry so truncation is caught too.
-/// The decision journal and the transfer journal are both one.
+/// What a crash (a kill or a power cut at any write, fsync or rename of an append) can leave
+/// behind, as opposed to tampering. Both are told apart exactly: anything else that does not
+/// verify is tampering.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Residue {
+    /// Bytes after the last complete line (a line is complete with its newline): an append that
+    /// was cut short. The entry was never acknowledged; it is dropped.
+    TornLine { bytes: usize },
+    /// The last entry is complete and valid but the head still names the one before it: the
+    /// append was cut between the entry's fsync and the head's rename. The entry stands.
+    HeadBehind { seq: u64 },
+}
+
+impl std::fmt::Display for Residue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Residue::TornLine { bytes } => write!(
+                f,
+                "an interrupted append left {bytes} byte(s) of an unfinished entry (dropped)"
+            ),
+            Residue::HeadBehind { seq } => write!(
+                f,
+                "entry {seq} was written but its head update was interrupted (entry kept)"
+            ),
+        }
+    }
+}
+
+/// An append-only JSON-lines file whose entries are hash-chained, with a head file naming the
+/// last entry so truncation is caught too. The decision journal and the transfer journal are
+/// both one.
+///
+/// Commit point: an entry is recorded once its complete line (with the newline) is fsynced. The
+/// head is then replaced atomically; it may lag by exactly one entry after a crash, which
+/// [`Residue::HeadBehind`] recognizes. Readers tolerate the residue of a crash in memory; the next
+/// append (which runs under the home lock) repairs it on disk first.
 #[derive(Debug)]
 pub struct ChainedLog<E> {
     /// What the file is, for messages ("journal", "transfer journal").
@@ -109,6 +163,9 @@ pub struct ChainedLog<E> {
     path: PathBuf,
     head_path: PathBuf,
     entries: Vec<E>,
+    /// Length of the file's verified prefix (every complete entry).
+    verified_len: u64,
+    residue: Option<Residue>,
 }
 
 const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -123,12 +180,14 @@ impl<E: ChainedEntry> ChainedLog<E> {
     ) -> Result<ChainedLog<E>, SignerError> {
         let path = dir.join(file);
         let head_path = dir.join(head);
-        let entries = Self::read_verified(what, &path, &head_path)?;
+        let (entries, verified_len, residue) = Self::read_verified(what, &path, &head_path)?;
         Ok(ChainedLog {
             what,
             path,
             head_path,
             entries,
+            verified_len,
+            residue,
         })
     }
 
@@ -138,13 +197,26 @@ impl<E: ChainedEntry> ChainedLog<E> {
         ))
     }
 
-    fn read_verified(what: &str, path: &Path, head_path: &Path) -> Result<Vec<E>, SignerError> {
-        let text = match airlock_transport::read_bounded(path, MAX_JOURNAL_LEN) {
-            Ok(bytes) => String::from_utf8(bytes)
-                .map_err(|_| Self::tampered(what, "it is not UTF-8 text".into()))?,
-            Err(_) if !path.exists() => String::new(),
+    fn head_line(entry: &E) -> String {
+        format!("{} {}", entry.seq(), entry.hash())
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn read_verified(
+        what: &str,
+        path: &Path,
+        head_path: &Path,
+    ) -> Result<(Vec<E>, u64, Option<Residue>), SignerError> {
+        let bytes = match airlock_transport::read_bounded(path, MAX_JOURNAL_LEN) {
+            Ok(bytes) => bytes,
+            Err(_) if !path.exists() => Vec::new(),
             Err(e) => return Err(SignerError::Io(e.to_string())),
         };
+        // Complete lines end with a newline; what follows the last one is an unfinished append.
+        let complete = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+        let torn = bytes.len() - complete;
+        let text = std::str::from_utf8(&bytes[..complete])
+            .map_err(|_| Self::tampered(what, "it is not UTF-8 text".into()))?;
         let mut entries: Vec<E> = Vec::new();
         for (n, line) in text.lines().enumerate() {
             let entry: E = serde_json::from_str(line).map_err(|e| {
@@ -180,8 +252,18 @@ impl<E: ChainedEntry> ChainedLog<E> {
             Err(_) if !head_path.exists() => None,
             Err(e) => return Err(SignerError::Io(format!("{}: {e}", head_path.display()))),
         };
-        let actual = entries.last().map(|e| format!("{} {}", e.seq(), e.hash()));
-        if head != actual {
+        let actual = entries.last().map(Self::head_line);
+        let before_last = match entries.len() {
+            0 => None,
+            n => Some(entries[..n - 1].last().map(Self::head_line)),
+        };
+        let residue = if head == actual {
+            (torn > 0).then_some(Residue::TornLine { bytes: torn })
+        } else if torn == 0 && before_last.as_ref() == Some(&head) {
+            Some(Residue::HeadBehind {
+                seq: entries.len() as u64,
+            })
+        } else {
             let head_name = head_path
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
@@ -194,17 +276,53 @@ impl<E: ChainedEntry> ChainedLog<E> {
                     actual.unwrap_or_else(|| "nothing".into())
                 ),
             ));
-        }
-        Ok(entries)
+        };
+        Ok((entries, complete as u64, residue))
     }
 
     pub fn entries(&self) -> &[E] {
         &self.entries
     }
 
-    /// Appends an entry (its chain fields are set here): write, fsync, then update the head
-    /// atomically.
+    /// What a crash left behind, if anything (tolerated; repaired by the next append).
+    pub fn residue(&self) -> Option<&Residue> {
+        self.residue.as_ref()
+    }
+
+    fn io(&self) -> impl Fn(std::io::Error) -> SignerError + '_ {
+        move |e| SignerError::Io(format!("{}: {e}", self.path.display()))
+    }
+
+    /// Puts the files back into the shape of a completed append: drops a torn line, makes the
+    /// kept entries durable, then brings the head up to date. Only under the home lock.
+    fn repair(&mut self) -> Result<(), SignerError> {
+        if self.residue.is_none() {
+            return Ok(());
+        }
+        if self.path.exists() {
+            let file = OpenOptions::new()
+                .write(true)
+                .open(&self.path)
+                .map_err(self.io())?;
+            file.set_len(self.verified_len).map_err(self.io())?;
+            file.sync_all().map_err(self.io())?;
+        }
+        let head = self
+            .entries
+            .last()
+            .map(|e| format!("{}\n", Self::head_line(e)))
+            .unwrap_or_default();
+        airlock_transport::write_atomic(&self.head_path, head.as_bytes())
+            .map_err(|e| SignerError::Io(format!("{}: {e}", self.what)))?;
+        self.residue = None;
+        Ok(())
+    }
+
+    /// Appends an entry (its chain fields are set here): repair any crash residue, write the
+    /// line, fsync it (the commit point), then replace the head atomically. The caller holds the
+    /// home lock.
     pub fn append(&mut self, mut entry: E) -> Result<&E, SignerError> {
+        self.repair()?;
         let seq = self.entries.len() as u64 + 1;
         let prev = self
             .entries
@@ -216,19 +334,21 @@ impl<E: ChainedEntry> ChainedLog<E> {
         entry.link(seq, prev, hash);
         let mut line = serde_json::to_string(&entry).expect("entry serializes");
         line.push('\n');
-        let io = |e: std::io::Error| SignerError::Io(format!("{}: {e}", self.path.display()));
         let mut file = OpenOptions::new()
             .create(true)
             .append(true)
             .open(&self.path)
-            .map_err(io)?;
-        file.write_all(line.as_bytes()).map_err(io)?;
-        file.sync_all().map_err(io)?;
+            .map_err(self.io())?;
+        file.write_all(line.as_bytes()).map_err(self.io())?;
+        airlock_transport::failpoint::hit("chained-log.written", &self.path.display());
+        file.sync_all().map_err(self.io())?;
+        airlock_transport::failpoint::hit("chained-log.synced", &self.path.display());
         airlock_transport::write_atomic(
             &self.head_path,
-            format!("{} {}\n", entry.seq(), entry.hash()).as_bytes(),
+            format!("{}\n", Self::head_line(&entry)).as_bytes(),
         )
         .map_err(|e| SignerError::Io(format!("{}: {e}", self.what)))?;
+        self.verified_len += line.len() as u64;
         self.entries.push(entry);
         Ok(self.entries.last().expect("just pushed"))
     }
@@ -272,7 +392,13 @@ impl Journal {
         self.log.entries()
     }
 
-    /// Appends an entry: write, fsync, then update the head atomically.
+    /// What a crash left in the journal, if anything (tolerated; repaired by the next append).
+    pub fn residue(&self) -> Option<&Residue> {
+        self.log.residue()
+    }
+
+    /// Appends an entry: repair crash residue, write, fsync, then update the head atomically.
+    /// The caller holds the home lock.
     pub fn append(&mut self, new: NewJournalEntry) -> Result<&JournalEntry, SignerError> {
         self.log.append(JournalEntry {
             seq: 0,
@@ -287,40 +413,94 @@ impl Journal {
             spends: new.spends,
             reason: new.reason,
             envelope: hex::encode(new.envelope),
+            expires: new.expires,
             hash: String::new(),
         })
     }
 
-    /// The entry for a proposal, if this signer already decided on it.
+    /// The decision (approval or rejection) this signer made on a proposal, if any.
     pub fn decision_on(&self, proposal_hex: &str) -> Option<&JournalEntry> {
-        self.entries().iter().find(|e| e.proposal == proposal_hex)
+        self.entries()
+            .iter()
+            .find(|e| e.proposal == proposal_hex && e.decision != RELEASE)
     }
 
-    /// An approved proposal (other than `proposal_hex`) that consumes one of `spends`.
+    /// The release of a proposal's reservation, if one was recorded.
+    pub fn release_of(&self, proposal_hex: &str) -> Option<&JournalEntry> {
+        self.entries()
+            .iter()
+            .find(|e| e.proposal == proposal_hex && e.decision == RELEASE)
+    }
+
+    /// Why an approval no longer reserves what it spends at `now`, if it does not: its proposal
+    /// expired by this signer's clock, or the coordinator's record released it.
+    pub fn reservation_ended(&self, approval: &JournalEntry, now: u64) -> Option<String> {
+        if let Some(release) = self.release_of(&approval.proposal) {
+            return Some(format!(
+                "released at {}: {}",
+                airlock_core::format_time(release.at),
+                release.reason
+            ));
+        }
+        (approval.expires != 0 && now >= approval.expires)
+            .then(|| format!("expired at {}", airlock_core::format_time(approval.expires)))
+    }
+
+    /// Earlier approvals (of proposals other than `proposal_hex`) that spend one of `spends`,
+    /// each with the first shared spend and, when its reservation has ended, why.
+    pub fn approvals_spending(
+        &self,
+        proposal_hex: &str,
+        spends: &[String],
+        now: u64,
+    ) -> Vec<SpendConflict<'_>> {
+        self.entries()
+            .iter()
+            .filter(|e| e.decision == APPROVE && e.proposal != proposal_hex)
+            .filter_map(|e| {
+                let spend = spends.iter().find(|s| e.spends.contains(s))?;
+                Some(SpendConflict {
+                    approval: e,
+                    spend: spend.clone(),
+                    ended: self.reservation_ended(e, now),
+                })
+            })
+            .collect()
+    }
+
+    /// An approval whose reservation still holds (other than `proposal_hex`) that consumes one
+    /// of `spends`.
     pub fn conflicting_approval(
         &self,
         proposal_hex: &str,
         spends: &[String],
+        now: u64,
     ) -> Option<(&JournalEntry, String)> {
-        self.entries()
-            .iter()
-            .filter(|e| e.decision == "approve" && e.proposal != proposal_hex)
-            .find_map(|e| {
-                spends
-                    .iter()
-                    .find(|s| e.spends.contains(s))
-                    .map(|s| (e, s.clone()))
-            })
+        self.approvals_spending(proposal_hex, spends, now)
+            .into_iter()
+            .find(|c| c.ended.is_none())
+            .map(|c| (c.approval, c.spend))
     }
 
-    /// The amount this signer approved in a vault in the `secs` seconds before `now`.
+    /// The amount this signer approved in a vault in the `secs` seconds before `now`. Released
+    /// and expired approvals still count: their signatures do not expire on chain.
     pub fn approved_in_window(&self, vault: &str, now: u64, secs: u64) -> u128 {
         self.entries()
             .iter()
-            .filter(|e| e.decision == "approve" && e.vault == vault && e.at + secs > now)
+            .filter(|e| e.decision == APPROVE && e.vault == vault && e.at + secs > now)
             .map(|e| e.amount)
             .fold(0u128, u128::saturating_add)
     }
+}
+
+/// An earlier approval that spends what a new payload spends.
+#[derive(Debug)]
+pub struct SpendConflict<'a> {
+    pub approval: &'a JournalEntry,
+    /// The first spend both consume.
+    pub spend: String,
+    /// `None` while the earlier approval's reservation holds; otherwise why it ended.
+    pub ended: Option<String>,
 }
 
 #[cfg(test)]
@@ -339,6 +519,7 @@ mod tests {
             spends: spends.iter().map(|s| s.to_string()).collect(),
             reason: String::new(),
             envelope: vec![1, 2, 3],
+            expires: at + 3600,
         }
     }
 
@@ -350,8 +531,21 @@ mod tests {
         j.append(new("p2", &["utxo:2"], 2000)).unwrap();
         let j = Journal::open(dir.path()).unwrap();
         assert_eq!(j.entries().len(), 2);
-        assert!(j.conflicting_approval("p3", &["utxo:2".into()]).is_some());
-        assert!(j.conflicting_approval("p2", &["utxo:2".into()]).is_none());
+        assert!(
+            j.conflicting_approval("p3", &["utxo:2".into()], 2500)
+                .is_some()
+        );
+        assert!(
+            j.conflicting_approval("p2", &["utxo:2".into()], 2500)
+                .is_none()
+        );
+        // The reservation ends when the proposal expires by this signer's clock …
+        assert!(
+            j.conflicting_approval("p3", &["utxo:2".into()], 2000 + 3600)
+                .is_none()
+        );
+        let ended = j.approvals_spending("p3", &["utxo:2".into()], 2000 + 3600);
+        assert!(ended[0].ended.as_deref().unwrap().starts_with("expired"));
         assert_eq!(j.approved_in_window("treasury", 2500, 1000), 100);
         assert_eq!(j.approved_in_window("treasury", 2500, 2000), 200);
         assert!(j.decision_on("p1").is_some());
@@ -392,5 +586,82 @@ mod tests {
         assert!(Journal::open(dir.path()).is_err());
         std::fs::write(&path, &original).unwrap();
         assert!(Journal::open(dir.path()).is_ok());
+    }
+
+    #[test]
+    fn a_release_ends_a_reservation_and_old_entries_keep_their_hashes() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut j = Journal::open(dir.path()).unwrap();
+        let mut old = new("p1", &["utxo:1"], 1000);
+        old.expires = 0;
+        j.append(old).unwrap();
+        // An entry without an expiry (older journals) reserves until released.
+        assert!(
+            j.conflicting_approval("p2", &["utxo:1".into()], u64::MAX - 1)
+                .is_some()
+        );
+        let line = std::fs::read_to_string(dir.path().join(JOURNAL_FILE)).unwrap();
+        assert!(!line.contains("expires"), "{line}");
+        let mut release = new("p1", &[], 1500);
+        release.decision = RELEASE.into();
+        release.reason = "abandoned".into();
+        j.append(release).unwrap();
+        let j = Journal::open(dir.path()).unwrap();
+        assert!(
+            j.conflicting_approval("p2", &["utxo:1".into()], 1600)
+                .is_none()
+        );
+        assert_eq!(j.decision_on("p1").unwrap().decision, APPROVE);
+        assert!(j.release_of("p1").is_some());
+    }
+
+    /// Every state a crash can leave an append in opens (with the residue named), and the next
+    /// append repairs it; the same shapes made by hand beyond one entry are tampering.
+    #[test]
+    fn crash_residue_is_repaired_and_told_apart_from_tampering() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(JOURNAL_FILE);
+        let head = dir.path().join(HEAD_FILE);
+        let mut j = Journal::open(dir.path()).unwrap();
+        j.append(new("p1", &["utxo:1"], 1000)).unwrap();
+        let one_line = std::fs::read_to_string(&path).unwrap();
+        let one_head = std::fs::read_to_string(&head).unwrap();
+        j.append(new("p2", &["utxo:2"], 2000)).unwrap();
+        let two_lines = std::fs::read_to_string(&path).unwrap();
+
+        // Cut after the line was written, before the head was replaced: the entry stands.
+        std::fs::write(&head, &one_head).unwrap();
+        let j = Journal::open(dir.path()).unwrap();
+        assert_eq!(j.entries().len(), 2);
+        assert_eq!(j.residue(), Some(&Residue::HeadBehind { seq: 2 }));
+        // The first append ever, cut before its head existed.
+        let first = tempfile::tempdir().unwrap();
+        std::fs::write(first.path().join(JOURNAL_FILE), &one_line).unwrap();
+        assert_eq!(Journal::open(first.path()).unwrap().entries().len(), 1);
+
+        // Cut in the middle of writing the line: the unfinished entry is dropped.
+        let torn = &two_lines[..one_line.len() + 40];
+        std::fs::write(&path, torn).unwrap();
+        let mut j = Journal::open(dir.path()).unwrap();
+        assert_eq!(j.entries().len(), 1);
+        assert_eq!(j.residue(), Some(&Residue::TornLine { bytes: 40 }));
+        // The next append repairs first and continues the chain from entry 1.
+        j.append(new("p3", &["utxo:3"], 3000)).unwrap();
+        let j = Journal::open(dir.path()).unwrap();
+        assert_eq!(j.residue(), None);
+        assert_eq!(j.entries().len(), 2);
+        assert_eq!(j.entries()[1].proposal, "p3");
+
+        // Tampering stays tampering: a head two entries behind, a removed entry, an invalid
+        // complete last line.
+        let good = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(&head, "").unwrap();
+        assert!(Journal::open(dir.path()).is_err());
+        std::fs::write(&head, &one_head).unwrap();
+        std::fs::write(&path, &one_line[..one_line.len() - 1]).unwrap();
+        assert!(Journal::open(dir.path()).is_err());
+        std::fs::write(&path, format!("{one_line}{{\"seq\":2}}\n")).unwrap();
+        assert!(Journal::open(dir.path()).is_err());
+        std::fs::write(&path, good).unwrap();
     }
 }

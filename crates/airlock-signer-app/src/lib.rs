@@ -43,6 +43,9 @@ pub enum SignerError {
     Log(String),
     #[error("SPLIT VIEW: {0}")]
     SplitView(String),
+    /// A bundle older than what this signer accepted, which it cannot place: export it again.
+    #[error("{0}")]
+    Stale(String),
     #[error("journal: {0}")]
     Journal(String),
     #[error("{0}")]
@@ -51,6 +54,29 @@ pub enum SignerError {
     Setup(String),
     #[error("refused: {0}")]
     Refused(String),
+    /// The signer's own state (registered vaults, identity) was changed behind its back.
+    #[error("{0}")]
+    Tampered(String),
+}
+
+impl airlock_core::Classify for SignerError {
+    /// Alarms: a split view, a tampered journal or signer state. Everything else is refused.
+    fn severity(&self) -> airlock_core::Severity {
+        use airlock_core::Severity;
+        match self {
+            SignerError::SplitView(_) | SignerError::Journal(_) | SignerError::Tampered(_) => {
+                Severity::Alarm
+            }
+            SignerError::Core(e) => e.severity(),
+            SignerError::Custody(e) => e.severity(),
+            SignerError::Chain(e) => e.severity(),
+            SignerError::Log(_)
+            | SignerError::Stale(_)
+            | SignerError::Io(_)
+            | SignerError::Setup(_)
+            | SignerError::Refused(_) => Severity::Refused,
+        }
+    }
 }
 
 impl From<airlock_log::LogError> for SignerError {
@@ -156,7 +182,7 @@ impl SignerHome {
         params: KdfParams,
         now: u64,
     ) -> Result<SignerHome> {
-        if dir.join(CONFIG_FILE).exists() || dir.join(IDENTITY_FILE).exists() {
+        if dir.join(CONFIG_FILE).exists() {
             return Err(SignerError::Setup(format!(
                 "{} already holds a signer; refusing to overwrite it",
                 dir.display()
@@ -174,6 +200,17 @@ impl SignerHome {
         }
         std::fs::create_dir_all(dir)
             .map_err(|e| SignerError::Setup(format!("cannot create {}: {e}", dir.display())))?;
+        // `signer.json` is written last: it is init's commit point. An identity without it was
+        // left by an interrupted init and never used (nothing opens a home without it); it is
+        // kept aside as `identity.key.interrupted-<time>`, never deleted.
+        let leftover = dir.join(IDENTITY_FILE);
+        if leftover.exists() {
+            std::fs::rename(
+                &leftover,
+                dir.join(format!("{IDENTITY_FILE}.interrupted-{now}")),
+            )
+            .map_err(io)?;
+        }
         let key = IdentityKey::generate();
         airlock_custody::save_encrypted_identity(
             &dir.join(IDENTITY_FILE),
@@ -224,7 +261,7 @@ impl SignerHome {
         let key =
             airlock_custody::load_encrypted_identity(&self.dir.join(IDENTITY_FILE), passphrase)?;
         if key.verifying_key().to_bytes() != self.public_key()?.0 {
-            return Err(SignerError::Setup(
+            return Err(SignerError::Tampered(
                 "the identity key does not match signer.json; the home directory was tampered with"
                     .into(),
             ));
@@ -273,7 +310,7 @@ impl SignerHome {
                 def.version == p.version + 1 && def.previous == Some(pe.id())
             });
             if def.vault_id != vault_id || def.version != version || !follows {
-                return Err(SignerError::Setup(format!(
+                return Err(SignerError::Tampered(format!(
                     "{} does not continue the registered history of vault {vault_id:?}; the signer's state was tampered with",
                     path.display()
                 )));
@@ -495,6 +532,7 @@ impl SignerHome {
         }
         proposal_env.require_signature(&vault.coordinator.key, "the vault's coordinator")?;
         proposal_env.require_all_valid()?;
+        proposal_env.require_only_signers(&[vault.coordinator.key], "the proposal")?;
         if proposal.proposer != vault.coordinator.key {
             return Err(SignerError::Refused(
                 "the proposer is not the vault's coordinator".into(),
@@ -563,14 +601,21 @@ impl SignerHome {
                 airlock_core::format_time(previous.at)
             ));
         }
-        if let Some((entry, spend)) =
-            journal.conflicting_approval(&proposal_id.to_hex(), &description.spends)
+        for conflict in journal.approvals_spending(&proposal_id.to_hex(), &description.spends, now)
         {
-            problems.push(format!(
-                "{spend} is already spent by proposal {} that this signer approved at {}",
-                &entry.proposal[..12],
-                airlock_core::format_time(entry.at)
-            ));
+            let earlier = &conflict.approval.proposal[..12.min(conflict.approval.proposal.len())];
+            let at = airlock_core::format_time(conflict.approval.at);
+            match &conflict.ended {
+                None => problems.push(format!(
+                    "{} is already spent by proposal {earlier} that this signer approved at {at}",
+                    conflict.spend
+                )),
+                Some(why) => warnings.push(format!(
+                    "REPLACES proposal {earlier} that this signer approved at {at} ({why}): both spend {}. \
+                     A released signature does not expire on chain, so only one of the two can ever confirm",
+                    conflict.spend
+                )),
+            }
         }
         let mut review = Review {
             proposal_id,
@@ -617,6 +662,18 @@ impl SignerHome {
                 previous.decision
             )));
         }
+        if decision == Decision::Approve
+            && let Some((entry, spend)) = journal.conflicting_approval(
+                &review.proposal_id.to_hex(),
+                &review.description.spends,
+                now,
+            )
+        {
+            return Err(SignerError::Refused(format!(
+                "{spend} is already spent by proposal {} that this signer approved",
+                entry.proposal
+            )));
+        }
         let me = PublicKey(key.verifying_key().to_bytes());
         if review.vault.signer(&me).is_none() {
             return Err(SignerError::Refused(format!(
@@ -659,9 +716,16 @@ impl SignerHome {
             chain_signature,
             signer: me,
             signed_at: now,
-            seen_checkpoint: SeenCheckpoint {
-                size: review.log.checkpoint.size,
-                root: review.log.checkpoint.root,
+            // The newest checkpoint this signer holds (an older bundle's is behind it).
+            seen_checkpoint: match (&review.log.advance, &review.log.previous) {
+                (airlock_log::Advance::Behind { .. }, Some(accepted)) => SeenCheckpoint {
+                    size: accepted.size,
+                    root: accepted.root,
+                },
+                _ => SeenCheckpoint {
+                    size: review.log.checkpoint.size,
+                    root: review.log.checkpoint.root,
+                },
             },
             review_digest: review.digest,
         };
@@ -683,10 +747,90 @@ impl SignerHome {
             spends: review.description.spends.clone(),
             reason: approval.reason.clone(),
             envelope: env.to_bytes(),
+            expires: review.proposal.expires,
         })?;
-        self.log_state()
-            .accept(&review.log.checkpoint.origin, &review.log.note)?;
+        self.log_state().accept(&review.log)?;
         Ok(env)
+    }
+
+    /// Ends the reservation this signer's approval of a proposal holds, on the coordinator's
+    /// signed, logged record that the proposal was abandoned (checked like a proposal bundle:
+    /// the registered vault's coordinator signed it, and it is in the log this signer follows).
+    /// Returns the proposal released, and whether it was released before (nothing written then).
+    /// The caller holds the home lock.
+    pub fn release(&self, bundle: &airlock_core::ReleaseBundle, now: u64) -> Result<Released> {
+        let event_env = Envelope::from_bytes(&bundle.event)?;
+        let event: airlock_core::Event = event_env.open()?;
+        if event.kind != airlock_core::EventKind::Abandoned {
+            return Err(SignerError::Refused(format!(
+                "the record is a {} event, not an abandoned proposal",
+                event.kind.as_str()
+            )));
+        }
+        let proposal = event.proposal.to_hex();
+        let journal = self.journal()?;
+        let Some(approval) = journal
+            .decision_on(&proposal)
+            .filter(|e| e.decision == journal::APPROVE)
+            .cloned()
+        else {
+            return Err(SignerError::Refused(format!(
+                "this signer did not approve proposal {}: there is nothing to release",
+                event.proposal.short()
+            )));
+        };
+        let versions = self.vault_versions(&approval.vault)?;
+        let Some((vault, vault_env)) = versions.iter().find(|(v, _)| v.version == approval.version)
+        else {
+            return Err(SignerError::Refused(format!(
+                "vault {:?} v{} of the approval is not registered here",
+                approval.vault, approval.version
+            )));
+        };
+        if Envelope::from_bytes(&bundle.vault)?.id() != vault_env.id() {
+            return Err(SignerError::Refused(format!(
+                "the record names a vault that differs from the registered {:?} v{} ({})",
+                vault.vault_id,
+                vault.version,
+                vault_env.id().short()
+            )));
+        }
+        event_env.require_signature(&vault.coordinator.key, "the vault's coordinator")?;
+        event_env.require_only_signers(&[vault.coordinator.key], "an abandoned-proposal record")?;
+        let log = self.log_state().check_leaf(
+            vault,
+            &bundle.evidence,
+            "abandoned",
+            &event_env.id(),
+            now,
+        )?;
+        if let Some(earlier) = journal.release_of(&proposal) {
+            return Ok(Released {
+                proposal: event.proposal,
+                detail: event.detail,
+                already_at: Some(earlier.at),
+            });
+        }
+        let mut journal = journal;
+        journal.append(journal::NewJournalEntry {
+            at: now,
+            proposal: proposal.clone(),
+            approval: event_env.id().to_hex(),
+            vault: vault.vault_id.clone(),
+            version: vault.version,
+            decision: journal::RELEASE.to_owned(),
+            amount: 0,
+            spends: approval.spends.clone(),
+            reason: event.detail.clone(),
+            envelope: event_env.to_bytes(),
+            expires: 0,
+        })?;
+        self.log_state().accept(&log)?;
+        Ok(Released {
+            proposal: event.proposal,
+            detail: event.detail,
+            already_at: None,
+        })
     }
 
     /// Reads the decision artifact this signer issued for a proposal back from the journal.
@@ -702,6 +846,16 @@ impl SignerHome {
             .map_err(|_| SignerError::Journal("damaged envelope".into()))?;
         Ok(Envelope::from_bytes(&bytes)?)
     }
+}
+
+/// What [`SignerHome::release`] did.
+#[derive(Clone, Debug)]
+pub struct Released {
+    pub proposal: ArtifactId,
+    /// The coordinator's reason.
+    pub detail: String,
+    /// When it had been released already (nothing was written this time).
+    pub already_at: Option<u64>,
 }
 
 /// Describes a vault version for a person, marking this signer and what changed.

@@ -3,8 +3,13 @@
 //! checkpoint (a rollback or a fork: a split view).
 //!
 //! A proposal is accepted only with an inclusion proof under a checkpoint signed by the vault's
-//! coordinator key that is consistent with the last accepted one. This module must never accept a
-//! smaller or inconsistent checkpoint, and never discard evidence.
+//! coordinator key that is consistent with the last accepted one. A bundle that is merely older
+//! than the accepted checkpoint is checked against the consistency proofs kept from the accepted
+//! bundle (`<origin>.proofs`): part of the same history, it is reviewed; contradicting it, it is a
+//! fork (an alarm); if nothing kept covers its size, it is stale (export it again), not an alarm.
+//!
+//! This module must never accept (store) a smaller or inconsistent checkpoint, never alarm on
+//! what it cannot tell from an attack, and never discard evidence.
 
 use std::path::{Path, PathBuf};
 
@@ -24,6 +29,8 @@ pub struct LogCheck {
     pub leaf_index: u64,
     pub previous: Option<Checkpoint>,
     pub advance: Advance,
+    /// The bundle's consistency proofs into `checkpoint`, kept when it is accepted.
+    pub consistency: Vec<airlock_core::artifacts::ConsistencyFrom>,
 }
 
 impl LogCheck {
@@ -43,7 +50,41 @@ impl LogCheck {
                     "{position}; consistent with the checkpoint accepted before (size {from} → {to})"
                 )
             }
+            Advance::Behind { offered, accepted } => {
+                format!(
+                    "{position}; an older checkpoint (size {offered}) of the history this signer accepted at size {accepted}"
+                )
+            }
         }
+    }
+}
+
+/// The consistency proofs that came with the accepted checkpoint, each from an older size to it.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct KeptProofs {
+    /// The accepted checkpoint's size the proofs lead to.
+    size: u64,
+    proofs: Vec<KeptProof>,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct KeptProof {
+    old_size: u64,
+    hashes: Vec<String>,
+}
+
+impl KeptProof {
+    fn to_proof(&self, new_size: u64) -> Option<ConsistencyProof> {
+        let hashes = self
+            .hashes
+            .iter()
+            .map(|h| hex::decode(h).ok()?.try_into().ok())
+            .collect::<Option<Vec<[u8; 32]>>>()?;
+        Some(ConsistencyProof {
+            old_size: self.old_size,
+            new_size,
+            hashes,
+        })
     }
 }
 
@@ -76,6 +117,24 @@ impl LogState {
         self.dir.join(format!("{}.checkpoint", file_name(origin)))
     }
 
+    fn proofs_path(&self, origin: &str) -> PathBuf {
+        self.dir.join(format!("{}.proofs", file_name(origin)))
+    }
+
+    /// The consistency proofs kept from the accepted checkpoint's bundle (each from an older size
+    /// to the accepted size). Untrusted: every use checks a proof against both roots.
+    ///
+    /// Proofs kept for another checkpoint than `accepted_size` (a crash between the two writes of
+    /// [`LogState::accept`]) are not used.
+    fn kept_proofs(&self, origin: &str, accepted_size: u64) -> Vec<KeptProof> {
+        airlock_transport::read_bounded(&self.proofs_path(origin), 4 * 1024 * 1024)
+            .ok()
+            .and_then(|bytes| serde_json::from_slice::<KeptProofs>(&bytes).ok())
+            .filter(|k| k.size == accepted_size)
+            .map(|k| k.proofs)
+            .unwrap_or_default()
+    }
+
     /// The last accepted checkpoint (note text) of a log.
     pub fn accepted_note(&self, origin: &str) -> Result<Option<String>, SignerError> {
         let path = self.path(origin);
@@ -97,19 +156,45 @@ impl LogState {
         match self.accepted_note(verifier.origin())? {
             None => Ok(None),
             Some(note) => Ok(Some(verifier.open(&note).map_err(|e| {
-                SignerError::Io(format!(
-                    "the stored checkpoint of {:?} no longer verifies: {e}",
+                SignerError::Tampered(format!(
+                    "the checkpoint this signer accepted from {:?} no longer verifies ({e}): its log state was tampered with or damaged",
                     verifier.origin()
                 ))
             })?)),
         }
     }
 
-    /// Records a checkpoint as accepted (after a decision was journaled).
-    pub fn accept(&self, origin: &str, note: &str) -> Result<(), SignerError> {
+    /// Records the checkpoint of a verified bundle as accepted (after a decision was journaled),
+    /// with the bundle's consistency proofs into it, kept to place older bundles later. Only a
+    /// checkpoint that moved forward is recorded: checking an older bundle never moves the
+    /// accepted checkpoint back. The caller holds the home lock.
+    pub fn accept(&self, check: &LogCheck) -> Result<(), SignerError> {
+        if !matches!(check.advance, Advance::First | Advance::Forward { .. }) {
+            return Ok(());
+        }
+        let origin = &check.checkpoint.origin;
         std::fs::create_dir_all(&self.dir)
             .map_err(|e| SignerError::Io(format!("{}: {e}", self.dir.display())))?;
-        airlock_transport::write_atomic(&self.path(origin), note.as_bytes())
+        let kept = KeptProofs {
+            size: check.checkpoint.size,
+            proofs: check
+                .consistency
+                .iter()
+                .filter(|c| c.old_size > 0 && c.old_size < check.checkpoint.size)
+                .map(|c| KeptProof {
+                    old_size: c.old_size,
+                    hashes: c.hashes.iter().map(hex::encode).collect(),
+                })
+                .collect(),
+        };
+        // The proofs first: they are checked on use, so proofs without their checkpoint (a crash
+        // in between) are only unused, never trusted.
+        airlock_transport::write_atomic(
+            &self.proofs_path(origin),
+            &serde_json::to_vec(&kept).expect("serializes"),
+        )
+        .map_err(|e| SignerError::Io(e.to_string()))?;
+        airlock_transport::write_atomic(&self.path(origin), check.note.as_bytes())
             .map_err(|e| SignerError::Io(e.to_string()))
     }
 
@@ -151,6 +236,22 @@ impl LogState {
         unreachable!("the evidence directory has a free name")
     }
 
+    /// Keeps the evidence of a contradiction and returns the alarm.
+    fn split_view(
+        &self,
+        verifier: &CheckpointVerifier,
+        e: LogError,
+        offered: &str,
+        now: u64,
+    ) -> Result<SignerError, SignerError> {
+        let accepted = self.accepted_note(verifier.origin())?.unwrap_or_default();
+        let path = self.keep_evidence(verifier.origin(), &accepted, offered, now)?;
+        Ok(SignerError::SplitView(format!(
+            "{e}; the coordinator is showing this signer a different history. Both checkpoints are kept in {}",
+            path.display()
+        )))
+    }
+
     /// Verifies the evidence that `proposal_id` is in the vault coordinator's log, consistent with
     /// what this signer accepted before. On a rollback or fork both checkpoints are kept as evidence.
     pub fn check(
@@ -158,6 +259,18 @@ impl LogState {
         vault: &VaultDefinition,
         evidence: &LogEvidence,
         proposal_id: &ArtifactId,
+        now: u64,
+    ) -> Result<LogCheck, SignerError> {
+        self.check_leaf(vault, evidence, "proposal", proposal_id, now)
+    }
+
+    /// Like [`LogState::check`], for a leaf of kind `leaf_kind` recording `artifact`.
+    pub fn check_leaf(
+        &self,
+        vault: &VaultDefinition,
+        evidence: &LogEvidence,
+        leaf_kind: &str,
+        artifact: &ArtifactId,
         now: u64,
     ) -> Result<LogCheck, SignerError> {
         let key = VerifyingKey::from_bytes(&vault.coordinator.key.0).map_err(|_| {
@@ -177,9 +290,9 @@ impl LogState {
         }
         let record = LogRecord::from_bytes(&evidence.leaf)
             .map_err(|e| SignerError::Log(format!("the log leaf is malformed: {e}")))?;
-        if record.kind != "proposal" || record.artifact != *proposal_id {
+        if record.kind != leaf_kind || record.artifact != *artifact {
             return Err(SignerError::Log(format!(
-                "the log leaf records a {} of artifact {}, not this proposal",
+                "the log leaf records a {} of artifact {}, not this {leaf_kind}",
                 record.kind,
                 record.artifact.short()
             )));
@@ -199,6 +312,32 @@ impl LogState {
             ))
         })?;
         let previous = self.accepted(&verifier)?;
+        if let Some(prev) = previous.as_ref().filter(|p| checkpoint.size < p.size) {
+            let kept = self
+                .kept_proofs(verifier.origin(), prev.size)
+                .into_iter()
+                .find(|k| k.old_size == checkpoint.size)
+                .and_then(|k| k.to_proof(prev.size));
+            return match airlock_log::check_behind(prev, &checkpoint, kept.as_ref()) {
+                Ok(advance) => Ok(LogCheck {
+                    checkpoint,
+                    note: evidence.checkpoint.clone(),
+                    leaf_index: evidence.leaf_index,
+                    previous,
+                    advance,
+                    consistency: Vec::new(),
+                }),
+                Err(LogError::StaleCheckpoint {
+                    accepted_size,
+                    offered_size,
+                }) => Err(SignerError::Stale(format!(
+                    "stale bundle: its log checkpoint (size {offered_size}) is older than the one this signer \
+                     accepted (size {accepted_size}) and cannot be checked against it; export it again \
+                     from the coordinator (`airlock export PROPOSAL`) and bring the new file"
+                ))),
+                Err(e) => Err(self.split_view(&verifier, e, &evidence.checkpoint, now)?),
+            };
+        }
         let proof = previous.as_ref().and_then(|prev| {
             evidence
                 .consistency
@@ -217,15 +356,10 @@ impl LogState {
                 leaf_index: evidence.leaf_index,
                 previous,
                 advance,
+                consistency: evidence.consistency.clone(),
             }),
             Err(e @ (LogError::Rollback { .. } | LogError::Fork { .. })) => {
-                let accepted = self.accepted_note(verifier.origin())?.unwrap_or_default();
-                let path =
-                    self.keep_evidence(verifier.origin(), &accepted, &evidence.checkpoint, now)?;
-                Err(SignerError::SplitView(format!(
-                    "{e}; the coordinator is showing this signer a different history. Both checkpoints are kept in {}",
-                    path.display()
-                )))
+                Err(self.split_view(&verifier, e, &evidence.checkpoint, now)?)
             }
             Err(LogError::MissingConsistencyProof) => Err(SignerError::Log(format!(
                 "the bundle has no consistency proof from the checkpoint this signer accepted (size {}); \
