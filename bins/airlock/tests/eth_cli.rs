@@ -246,8 +246,8 @@ fn safe_vault_pays_batches_and_rotates_an_owner() {
     assert_eq!(balance(&chain.rpc, d1), U256::from(1000));
     assert_eq!(balance(&chain.rpc, d2), U256::from(2000));
 
-    // A replayed broadcast is refused by the node, and nothing changes.
-    w.airlock(&["broadcast", &p2]).fails(1, "ethereum");
+    // A replayed broadcast is refused (the proposal is already confirmed), and nothing changes.
+    w.airlock(&["broadcast", &p2]).fails(1, "already confirmed");
     assert_eq!(balance(&chain.rpc, d1), U256::from(1000));
 
     // Rotation: carol's key is lost; swapOwner(carol -> dave) under v1, then v2 lists dave.

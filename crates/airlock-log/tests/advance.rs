@@ -1,8 +1,8 @@
 //! The signer-side acceptance rule for successive checkpoints.
 
 use airlock_log::{
-    Advance, Checkpoint, ConsistencyProof, LogError, MemoryLog, check_advance, empty_root,
-    prove_consistency,
+    Advance, Checkpoint, ConsistencyProof, LogError, MemoryLog, check_advance, check_behind,
+    empty_root, prove_consistency,
 };
 
 const ORIGIN: &str = "airlock.example/log";
@@ -243,4 +243,45 @@ fn chain_of_advances() {
         accepted = Some(next);
     }
     assert_eq!(accepted.unwrap().root, log.root());
+}
+
+/// An older checkpoint is placed in the accepted history by a proof kept from the accepted
+/// bundle: part of it (Behind), contradicting it (Fork), or, without a proof for its size, stale.
+#[test]
+fn older_checkpoints_are_placed_with_a_kept_proof() {
+    let main = log_of(20, "main");
+    let mut fork = log_of(8, "main");
+    for i in 8..20 {
+        fork.append(format!("fork transition {i}").as_bytes());
+    }
+    let accepted = cp(&main, 20);
+    let kept = prove_consistency(12, 20, &main).unwrap();
+    assert_eq!(
+        check_behind(&accepted, &cp(&main, 12), Some(&kept)),
+        Ok(Advance::Behind {
+            offered: 12,
+            accepted: 20
+        })
+    );
+    // A checkpoint of the same size from a diverged history does not fit the kept proof.
+    assert_eq!(
+        check_behind(&accepted, &cp(&fork, 12), Some(&kept)),
+        Err(LogError::Fork {
+            accepted_size: 20,
+            offered_size: 12
+        })
+    );
+    // No proof for that size (or one for other sizes): stale, not an alarm.
+    let other = prove_consistency(11, 20, &main).unwrap();
+    for proof in [None, Some(&other)] {
+        assert_eq!(
+            check_behind(&accepted, &cp(&main, 12), proof),
+            Err(LogError::StaleCheckpoint {
+                accepted_size: 20,
+                offered_size: 12
+            })
+        );
+    }
+    // Not smaller: the forward rule decides.
+    assert_eq!(check_behind(&accepted, &accepted, None), Ok(Advance::Same));
 }
