@@ -1012,3 +1012,101 @@ fn an_imported_psbt_with_a_bad_signature_is_refused_and_changes_nothing() {
         deserialize(&hex::decode(exported["hex"].as_str().unwrap()).unwrap()).unwrap();
     consensus_verify(&tx, &[fund.output[0].clone()]);
 }
+
+/// Issue 12, item 7: a coin an approval reserved is free again once its proposal can no longer
+/// be finalized, never earlier. Expiry by the signer's own clock ends the reservation; so does the
+/// coordinator's release bundle for an abandoned proposal (before expiry); the review of the
+/// replacement says plainly that it replaces the earlier one. A tampered journal stops `psbt sign`
+/// with the alarm exit code like every other command.
+#[test]
+fn a_reserved_coin_is_released_by_expiry_or_abandonment_never_earlier() {
+    let w = World::new();
+    w.init_coordinator();
+    cold_vault(&w, 500_000);
+    // Alice approves p1 (the only coin); the proposal then stalls.
+    let (p1, b1) = w.propose("cold", &format!("{PAYEE}:100000"), &["--expires-in", "1h"]);
+    w.approve("alice", &b1);
+    // While p1 can still be finalized, a second proposal of the same coin is refused by the
+    // coordinator, and a copy of it made elsewhere would be refused by alice.
+    w.airlock(&[
+        "propose",
+        "--vault",
+        "cold",
+        "--to",
+        &format!("{PAYEE}:90000"),
+    ])
+    .fails(1, "already spent by an open proposal");
+
+    // p1 expires: the coordinator builds p2 from the same coin, alice approves it with a warning.
+    w.set_now(T0 + 2 * HOUR);
+    let (p2, b2) = w.propose("cold", &format!("{PAYEE}:90000"), &["--expires-in", "1h"]);
+    let review = w.signer("alice", &["--json", "review", s(&b2)]).ok().json();
+    assert_eq!(review["can_approve"], true, "{review}");
+    let warnings = review["warnings"].to_string();
+    assert!(
+        warnings.contains("REPLACES proposal") && warnings.contains(&p1[..12]),
+        "{review}"
+    );
+    w.approve("alice", &b2);
+
+    // Before p2 expires the coordinator abandons it; alice's release makes the coin free at once.
+    w.airlock(&[
+        "propose",
+        "--vault",
+        "cold",
+        "--to",
+        &format!("{PAYEE}:80000"),
+    ])
+    .fails(1, "already spent by an open proposal");
+    let release = w.p("p2.release");
+    w.airlock(&[
+        "abandon",
+        &p2,
+        "--reason",
+        "wrong amount",
+        "--out",
+        s(&release),
+    ])
+    .ok();
+    let (p3, b3) = w.propose("cold", &format!("{PAYEE}:80000"), &[]);
+    let out = w.p("early.approval");
+    w.signer("alice", &["approve", s(&b3), "--out", s(&out), "--yes"])
+        .fails(1, "already spent by proposal");
+    assert!(!out.exists());
+    w.signer("alice", &["release", s(&release)]).ok();
+    let review = w.signer("alice", &["--json", "review", s(&b3)]).ok().json();
+    assert_eq!(review["can_approve"], true, "{review}");
+    assert!(
+        review["warnings"].to_string().contains("released"),
+        "{review}"
+    );
+    let a3 = w.approve("alice", &b3);
+    w.submit(&[&a3]).ok();
+    w.airlock(&["log", "verify"]).ok();
+
+    // A tampered journal: every command that reads it raises the alarm, psbt sign included.
+    let journal = w.signer_home("alice").join("journal.log");
+    let text = std::fs::read_to_string(&journal).unwrap();
+    std::fs::write(
+        &journal,
+        text.replacen("\"amount\":100000", "\"amount\":1", 1),
+    )
+    .unwrap();
+    let plain = w.p("p3.psbt");
+    w.airlock(&["btc", "export-psbt", &p3, "--out", s(&plain), "--base64"])
+        .ok();
+    w.signer(
+        "alice",
+        &[
+            "psbt",
+            "sign",
+            s(&plain),
+            "--vault",
+            "cold",
+            "--out",
+            s(&w.p("x.psbt")),
+            "--yes",
+        ],
+    )
+    .fails(3, "tampered");
+}
