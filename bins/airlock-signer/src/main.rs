@@ -269,14 +269,11 @@ fn run(cli: Cli) -> CliResult {
     let pass_file = cli.passphrase_file.as_deref();
     // One writer per home: held from before the first read of the state a command validates
     // until after its last write.
-    let _home_lock = match changes_home(&cli.command) {
-        Some(name) => airlock_cli_support::lock_home(
-            &cli.home,
-            matches!(cli.command, Command::Init { .. }),
-            name,
-        )?,
-        None => None,
-    };
+    let _home_lock = airlock_cli_support::lock_home(
+        &cli.home,
+        matches!(cli.command, Command::Init { .. }),
+        changes_home(&cli.command),
+    )?;
     match cli.command {
         Command::Init { name, kdf } => {
             let params = match kdf {

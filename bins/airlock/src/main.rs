@@ -270,14 +270,11 @@ fn open(home: &Path) -> CliResult<Coordinator> {
 fn run(cli: Cli) -> CliResult {
     let json = cli.json;
     // One writer per home, from before the first read a command validates to after its commit.
-    let _home_lock = match changes_home(&cli.command) {
-        Some(name) => airlock_cli_support::lock_home(
-            &cli.home,
-            matches!(cli.command, Command::Init { .. }),
-            name,
-        )?,
-        None => None,
-    };
+    let _home_lock = airlock_cli_support::lock_home(
+        &cli.home,
+        matches!(cli.command, Command::Init { .. }),
+        changes_home(&cli.command),
+    )?;
     match cli.command {
         Command::Init { origin } => {
             let home = CoordinatorHome::init(&cli.home, origin.as_deref(), now()?)?;

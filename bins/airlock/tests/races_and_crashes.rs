@@ -231,7 +231,7 @@ fn concurrent_writers_wait_their_turn_and_lose_nothing() {
     let root = w.root.path().to_path_buf();
     let home = w.coordinator_home();
     let started = std::time::Instant::now();
-    let results: Vec<(Vec<String>, Vec<(String, String)>, usize)> = std::thread::scope(|scope| {
+    let results: Vec<WorkerResult> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..workers)
             .map(|n| {
                 let (root, home) = (root.clone(), home.clone());
@@ -272,14 +272,12 @@ fn concurrent_writers_wait_their_turn_and_lose_nothing() {
     verify_all(&w, &["alice", "bob", "carol"]);
 }
 
-/// One worker of the race above; returns (proposals acknowledged, approvals acknowledged as
-/// (proposal, signer), commands run). Panics on any failed command.
-fn worker(
-    n: usize,
-    ops: usize,
-    root: &Path,
-    home: &Path,
-) -> (Vec<String>, Vec<(String, String)>, usize) {
+/// What one worker of the race had acknowledged: proposals, approvals as (proposal, signer), and
+/// how many commands it ran.
+type WorkerResult = (Vec<String>, Vec<(String, String)>, usize);
+
+/// One worker of the race above. Panics on any failed command.
+fn worker(n: usize, ops: usize, root: &Path, home: &Path) -> WorkerResult {
     let signers = ["alice", "bob", "carol"];
     let mut proposals = Vec::new();
     let mut decisions = Vec::new();

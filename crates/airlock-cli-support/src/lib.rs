@@ -90,12 +90,16 @@ pub fn exit_with(result: CliResult, json: bool) -> ! {
 /// `init`); otherwise a home that does not exist is not locked (the command then says it is
 /// missing). The lock is released when the returned guard drops or the process ends.
 ///
-/// `command` names what runs ("airlock-signer approve"), for whoever has to wait.
+/// `command` names what runs ("airlock-signer approve"), for whoever has to wait; `None` (a
+/// command that only reads the home) takes no lock.
 pub fn lock_home(
     home: &Path,
     create: bool,
-    command: &str,
+    command: Option<&str>,
 ) -> CliResult<Option<airlock_transport::lock::HomeLock>> {
+    let Some(command) = command else {
+        return Ok(None);
+    };
     if !home.is_dir() {
         if !create {
             return Ok(None);

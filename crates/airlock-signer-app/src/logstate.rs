@@ -312,6 +312,14 @@ impl LogState {
             ))
         })?;
         let previous = self.accepted(&verifier)?;
+        let checked = |checkpoint: Checkpoint, previous, advance, consistency| LogCheck {
+            checkpoint,
+            note: evidence.checkpoint.clone(),
+            leaf_index: evidence.leaf_index,
+            previous,
+            advance,
+            consistency,
+        };
         if let Some(prev) = previous.as_ref().filter(|p| checkpoint.size < p.size) {
             let kept = self
                 .kept_proofs(verifier.origin(), prev.size)
@@ -319,14 +327,7 @@ impl LogState {
                 .find(|k| k.old_size == checkpoint.size)
                 .and_then(|k| k.to_proof(prev.size));
             return match airlock_log::check_behind(prev, &checkpoint, kept.as_ref()) {
-                Ok(advance) => Ok(LogCheck {
-                    checkpoint,
-                    note: evidence.checkpoint.clone(),
-                    leaf_index: evidence.leaf_index,
-                    previous,
-                    advance,
-                    consistency: Vec::new(),
-                }),
+                Ok(advance) => Ok(checked(checkpoint, previous.clone(), advance, Vec::new())),
                 Err(LogError::StaleCheckpoint {
                     accepted_size,
                     offered_size,
@@ -350,14 +351,12 @@ impl LogState {
                 })
         });
         match airlock_log::check_advance(previous.as_ref(), &checkpoint, proof.as_ref()) {
-            Ok(advance) => Ok(LogCheck {
+            Ok(advance) => Ok(checked(
                 checkpoint,
-                note: evidence.checkpoint.clone(),
-                leaf_index: evidence.leaf_index,
                 previous,
                 advance,
-                consistency: evidence.consistency.clone(),
-            }),
+                evidence.consistency.clone(),
+            )),
             Err(e @ (LogError::Rollback { .. } | LogError::Fork { .. })) => {
                 Err(self.split_view(&verifier, e, &evidence.checkpoint, now)?)
             }
