@@ -425,18 +425,29 @@ impl Coordinator {
         let chain = self.chain_online(&vault.chain)?;
         chain.check_payload(&vault, &built.payload)?;
         let intent = chain.normalize_intent(intent)?;
-        self.transact(|c| c.propose_in_transaction(vault_id, intent, built, expires_in, now))
+        self.transact(|c| {
+            c.propose_in_transaction(vault_id, vault.version, intent, built, expires_in, now)
+        })
     }
 
+    /// Records a proposal under `version`, the vault version its payload was built and checked
+    /// for, which must still be the newest.
     fn propose_in_transaction(
         &mut self,
         vault_id: &str,
+        version: u64,
         intent: Intent,
         built: BuiltPayload,
         expires_in: Option<u64>,
         now: UnixTime,
     ) -> Result<ArtifactId> {
         let (vault, vault_env) = self.vault_latest(vault_id)?;
+        if vault.version != version {
+            return Err(CoordinatorError::Refused(format!(
+                "vault {vault_id:?} moved to v{} while the proposal was being built for v{version}; propose again",
+                vault.version
+            )));
+        }
         let chain = self.chain_online(&vault.chain)?;
         // Precompute window sums (a closure cannot return errors).
         let mut windows = std::collections::BTreeMap::new();
