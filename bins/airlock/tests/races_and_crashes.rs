@@ -665,3 +665,54 @@ fn a_crash_during_init_never_leaves_a_stuck_home() {
     }
     assert!(injected >= 4, "{injected}");
 }
+
+/// Readers take no lock: `journal verify`, `status` and `review` running while another process
+/// appends decisions never see a false alarm (they read the head before the entries and re-read
+/// what looks tampered).
+#[test]
+fn readers_during_appends_never_raise_a_false_alarm() {
+    let w = treasury();
+    let bundles: Vec<PathBuf> = (0..30)
+        .map(|i| {
+            w.propose("treasury", &format!("acme-rent:{}", 40 + i), &[])
+                .1
+        })
+        .collect();
+    let home = w.signer_home("alice");
+    let pass = w.pass_file("alice");
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let (reads, alarms) = std::thread::scope(|scope| {
+        let reader = scope.spawn(|| {
+            let (mut reads, mut alarms) = (0, Vec::new());
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                for args in [
+                    vec!["journal", "verify"],
+                    vec!["status"],
+                    vec!["review", s(&bundles[0])],
+                ] {
+                    let out = run(&signer_bin(), &signer_args(&home, &pass, &args), T0, &[]);
+                    reads += 1;
+                    if out.code != 0 {
+                        alarms.push(out);
+                    }
+                }
+            }
+            (reads, alarms)
+        });
+        for b in &bundles[1..] {
+            let out = w.fresh("reader-race.approval");
+            run(
+                &signer_bin(),
+                &signer_args(&home, &pass, &["approve", s(b), "--out", s(&out), "--yes"]),
+                T0,
+                &[],
+            )
+            .ok();
+        }
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        reader.join().unwrap()
+    });
+    assert!(reads >= 3, "{reads}");
+    assert!(alarms.is_empty(), "{alarms:#?}");
+    w.signer("alice", &["journal", "verify"]).ok();
+}

@@ -170,6 +170,71 @@ pub struct ChainedLog<E> {
 
 const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
+/// What verifying a chained file found: its entries, the length of its verified prefix, and the
+/// residue of a crash, if any.
+pub type Verified<E> = (Vec<E>, u64, Option<Residue>);
+
+/// Verifies the bytes of a chained file against its head file's text (`None`: no head file).
+/// Pure: the file readers and the fuzz target share it. The error is the problem found, in words
+/// (every error is tampering: crash residue is not an error).
+pub fn verify_chained<E: ChainedEntry>(
+    bytes: &[u8],
+    head: Option<&str>,
+    what: &str,
+    head_name: &str,
+) -> Result<Verified<E>, String> {
+    // Complete lines end with a newline; what follows the last one is an unfinished append.
+    let complete = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+    let torn = bytes.len() - complete;
+    let text =
+        std::str::from_utf8(&bytes[..complete]).map_err(|_| "it is not UTF-8 text".to_owned())?;
+    let mut entries: Vec<E> = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let entry: E = serde_json::from_str(line)
+            .map_err(|e| format!("line {} is not a {what} entry ({e})", n + 1))?;
+        let expected_prev = entries.last().map(|e| e.hash()).unwrap_or(GENESIS);
+        if entry.seq() != n as u64 + 1 {
+            return Err(format!(
+                "line {} has sequence number {}",
+                n + 1,
+                entry.seq()
+            ));
+        }
+        if entry.prev() != expected_prev {
+            return Err(format!(
+                "entry {} does not follow entry {} (hash chain broken)",
+                entry.seq(),
+                n
+            ));
+        }
+        if entry.compute_hash() != entry.hash() {
+            return Err(format!("entry {} does not match its hash", entry.seq()));
+        }
+        entries.push(entry);
+    }
+    let head_line = |e: &E| format!("{} {}", e.seq(), e.hash());
+    let head = head.map(|h| h.trim().to_owned());
+    let actual = entries.last().map(head_line);
+    let before_last = match entries.len() {
+        0 => None,
+        n => Some(entries[..n - 1].last().map(head_line)),
+    };
+    let residue = if head == actual {
+        (torn > 0).then_some(Residue::TornLine { bytes: torn })
+    } else if torn == 0 && before_last.as_ref() == Some(&head) {
+        Some(Residue::HeadBehind {
+            seq: entries.len() as u64,
+        })
+    } else {
+        return Err(format!(
+            "{head_name} says {:?} but the {what} ends at {:?} (entries removed or added)",
+            head.unwrap_or_else(|| "nothing".into()),
+            actual.unwrap_or_else(|| "nothing".into())
+        ));
+    };
+    Ok((entries, complete as u64, residue))
+}
+
 impl<E: ChainedEntry> ChainedLog<E> {
     /// Opens and verifies `dir/file` with its head `dir/head`; a missing file is empty.
     pub fn open(
@@ -201,83 +266,49 @@ impl<E: ChainedEntry> ChainedLog<E> {
         format!("{} {}", entry.seq(), entry.hash())
     }
 
-    #[allow(clippy::type_complexity)]
+    /// Reads and verifies the files. A reader that holds no lock may meet appends in flight: the
+    /// head is read before the entries (so one append in flight reads as a head one behind), and
+    /// a read that looks tampered is read again after a pause; only a verdict that stands on a
+    /// second reading of unchanged files is reported.
     fn read_verified(
         what: &str,
         path: &Path,
         head_path: &Path,
-    ) -> Result<(Vec<E>, u64, Option<Residue>), SignerError> {
-        let bytes = match airlock_transport::read_bounded(path, MAX_JOURNAL_LEN) {
-            Ok(bytes) => bytes,
-            Err(_) if !path.exists() => Vec::new(),
-            Err(e) => return Err(SignerError::Io(e.to_string())),
+    ) -> Result<Verified<E>, SignerError> {
+        let read = || -> Result<(Option<String>, Vec<u8>), SignerError> {
+            let head = match std::fs::read_to_string(head_path) {
+                Ok(h) => Some(h),
+                Err(_) if !head_path.exists() => None,
+                Err(e) => return Err(SignerError::Io(format!("{}: {e}", head_path.display()))),
+            };
+            let bytes = match airlock_transport::read_bounded(path, MAX_JOURNAL_LEN) {
+                Ok(bytes) => bytes,
+                Err(_) if !path.exists() => Vec::new(),
+                Err(e) => return Err(SignerError::Io(e.to_string())),
+            };
+            Ok((head, bytes))
         };
-        // Complete lines end with a newline; what follows the last one is an unfinished append.
-        let complete = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
-        let torn = bytes.len() - complete;
-        let text = std::str::from_utf8(&bytes[..complete])
-            .map_err(|_| Self::tampered(what, "it is not UTF-8 text".into()))?;
-        let mut entries: Vec<E> = Vec::new();
-        for (n, line) in text.lines().enumerate() {
-            let entry: E = serde_json::from_str(line).map_err(|e| {
-                Self::tampered(what, format!("line {} is not a {what} entry ({e})", n + 1))
-            })?;
-            let expected_prev = entries.last().map(|e| e.hash()).unwrap_or(GENESIS);
-            if entry.seq() != n as u64 + 1 {
-                return Err(Self::tampered(
-                    what,
-                    format!("line {} has sequence number {}", n + 1, entry.seq()),
-                ));
+        let head_name = head_path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let mut files = read()?;
+        let mut attempts = 0;
+        loop {
+            let verdict = verify_chained::<E>(&files.1, files.0.as_deref(), what, &head_name);
+            match verdict {
+                Ok(v) => return Ok(v),
+                Err(problem) => {
+                    attempts += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                    let again = read()?;
+                    if again == files || attempts >= 20 {
+                        return Err(Self::tampered(what, problem));
+                    }
+                    files = again;
+                }
             }
-            if entry.prev() != expected_prev {
-                return Err(Self::tampered(
-                    what,
-                    format!(
-                        "entry {} does not follow entry {} (hash chain broken)",
-                        entry.seq(),
-                        n
-                    ),
-                ));
-            }
-            if entry.compute_hash() != entry.hash() {
-                return Err(Self::tampered(
-                    what,
-                    format!("entry {} does not match its hash", entry.seq()),
-                ));
-            }
-            entries.push(entry);
         }
-        let head = match std::fs::read_to_string(head_path) {
-            Ok(h) => Some(h.trim().to_owned()),
-            Err(_) if !head_path.exists() => None,
-            Err(e) => return Err(SignerError::Io(format!("{}: {e}", head_path.display()))),
-        };
-        let actual = entries.last().map(Self::head_line);
-        let before_last = match entries.len() {
-            0 => None,
-            n => Some(entries[..n - 1].last().map(Self::head_line)),
-        };
-        let residue = if head == actual {
-            (torn > 0).then_some(Residue::TornLine { bytes: torn })
-        } else if torn == 0 && before_last.as_ref() == Some(&head) {
-            Some(Residue::HeadBehind {
-                seq: entries.len() as u64,
-            })
-        } else {
-            let head_name = head_path
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            return Err(Self::tampered(
-                what,
-                format!(
-                    "{head_name} says {:?} but the {what} ends at {:?} (entries removed or added)",
-                    head.unwrap_or_else(|| "nothing".into()),
-                    actual.unwrap_or_else(|| "nothing".into())
-                ),
-            ));
-        };
-        Ok((entries, complete as u64, residue))
     }
 
     pub fn entries(&self) -> &[E] {

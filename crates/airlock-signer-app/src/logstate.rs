@@ -121,18 +121,36 @@ impl LogState {
         self.dir.join(format!("{}.proofs", file_name(origin)))
     }
 
-    /// The consistency proofs kept from the accepted checkpoint's bundle (each from an older size
-    /// to the accepted size). Untrusted: every use checks a proof against both roots.
+    /// The accepted checkpoint with the consistency proofs kept from its bundle (each from an
+    /// older size to the accepted size). The proofs are untrusted: every use checks one against
+    /// both roots.
     ///
-    /// Proofs kept for another checkpoint than `accepted_size` (a crash between the two writes of
-    /// [`LogState::accept`]) are not used.
-    fn kept_proofs(&self, origin: &str, accepted_size: u64) -> Vec<KeptProof> {
-        airlock_transport::read_bounded(&self.proofs_path(origin), 4 * 1024 * 1024)
+    /// Proofs kept for an older checkpoint (a crash between the two writes of
+    /// [`LogState::accept`]) are not used. Proofs for a newer one mean an `accept` is in flight in
+    /// another process (readers take no lock): the checkpoint is read again.
+    fn accepted_with_proofs(
+        &self,
+        verifier: &CheckpointVerifier,
+    ) -> Result<(Option<Checkpoint>, Vec<KeptProof>), SignerError> {
+        let mut attempts = 0;
+        loop {
+            let accepted = self.accepted(verifier)?;
+            let kept = airlock_transport::read_bounded(
+                &self.proofs_path(verifier.origin()),
+                4 * 1024 * 1024,
+            )
             .ok()
-            .and_then(|bytes| serde_json::from_slice::<KeptProofs>(&bytes).ok())
-            .filter(|k| k.size == accepted_size)
-            .map(|k| k.proofs)
-            .unwrap_or_default()
+            .and_then(|bytes| serde_json::from_slice::<KeptProofs>(&bytes).ok());
+            let size = accepted.as_ref().map_or(0, |c| c.size);
+            match kept {
+                Some(k) if k.size > size && attempts < 20 => {
+                    attempts += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                Some(k) if k.size == size => return Ok((accepted, k.proofs)),
+                _ => return Ok((accepted, Vec::new())),
+            }
+        }
     }
 
     /// The last accepted checkpoint (note text) of a log.
@@ -311,7 +329,7 @@ impl LogState {
                 "the proposal is not in the log the checkpoint commits to: {e}"
             ))
         })?;
-        let previous = self.accepted(&verifier)?;
+        let (previous, kept) = self.accepted_with_proofs(&verifier)?;
         let checked = |checkpoint: Checkpoint, previous, advance, consistency| LogCheck {
             checkpoint,
             note: evidence.checkpoint.clone(),
@@ -321,8 +339,7 @@ impl LogState {
             consistency,
         };
         if let Some(prev) = previous.as_ref().filter(|p| checkpoint.size < p.size) {
-            let kept = self
-                .kept_proofs(verifier.origin(), prev.size)
+            let kept = kept
                 .into_iter()
                 .find(|k| k.old_size == checkpoint.size)
                 .and_then(|k| k.to_proof(prev.size));
