@@ -260,7 +260,7 @@ fn artifacts(s: &mut Seeds) -> (Envelope, Envelope) {
         s.put_mode(
             "envelope",
             &format!("payload-{name}"),
-            130 + index,
+            0x80 + index,
             &env.payload,
         );
         s.put("cbor", &format!("env-{name}"), &env.to_bytes());
@@ -276,7 +276,12 @@ fn artifacts(s: &mut Seeds) -> (Envelope, Envelope) {
             airlock_transport::armor(&kind.name().to_ascii_uppercase(), &env.to_bytes()).as_bytes(),
         );
     }
-    s.put_mode("envelope", "payload-log-record", 139, &leaves[1].to_bytes());
+    s.put_mode(
+        "envelope",
+        "payload-log-record",
+        0x80 + 10,
+        &leaves[1].to_bytes(),
+    );
     s.put_mode(
         "envelope",
         "rule-text",
@@ -866,6 +871,96 @@ fn ethereum(s: &mut Seeds) {
     );
 }
 
+/// The signer's journals as written by the real code (with their head), a torn last line, a
+/// head one entry behind, an edited entry; and a release bundle for the envelope target.
+fn journals(s: &mut Seeds, bundle: &Envelope) {
+    use airlock_signer_app::journal::{Journal, NewJournalEntry};
+    let dir = std::env::temp_dir().join(format!("airlock-fuzz-journal-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).expect("mkdir");
+    let mut j = Journal::open(&dir).expect("journal");
+    for (n, decision) in ["approve", "reject"].iter().enumerate() {
+        j.append(NewJournalEntry {
+            at: 1_767_225_600 + n as u64,
+            proposal: hex::encode([n as u8; 32]),
+            approval: hex::encode([9; 32]),
+            vault: "treasury".into(),
+            version: 1,
+            decision: (*decision).into(),
+            amount: 100,
+            spends: vec![format!("utxo:{n}")],
+            reason: if n == 1 { "no".into() } else { String::new() },
+            envelope: vec![1, 2, 3],
+            expires: 1_767_229_200,
+        })
+        .expect("append");
+    }
+    let file = fs::read(dir.join("journal.log")).expect("journal file");
+    let head = fs::read(dir.join("journal.head")).expect("head file");
+    let first = file.iter().position(|b| *b == b'\n').expect("line") + 1;
+    let first_head = format!(
+        "1 {}",
+        serde_json_hash(&file[..first]).expect("first entry hash")
+    );
+    s.put_mode("journal", "two-entries", 0, &join_parts(&[&head, &file]));
+    s.put_mode(
+        "journal",
+        "torn",
+        0,
+        &join_parts(&[first_head.as_bytes(), &file[..first + 30]]),
+    );
+    s.put_mode(
+        "journal",
+        "head-behind",
+        0,
+        &join_parts(&[first_head.as_bytes(), &file]),
+    );
+    let edited = String::from_utf8(file.clone()).expect("utf-8").replacen(
+        "\"amount\":100",
+        "\"amount\":1",
+        1,
+    );
+    s.put_mode(
+        "journal",
+        "edited",
+        0,
+        &join_parts(&[&head, edited.as_bytes()]),
+    );
+    s.put_mode("journal", "no-head", 1, &file[..first]);
+    let _ = fs::remove_dir_all(&dir);
+
+    let b: ProposalBundle = bundle.open().expect("bundle");
+    let mut event = Event {
+        kind: EventKind::Abandoned,
+        proposal: Envelope::from_bytes(&b.proposal).expect("proposal").id(),
+        detail: "rejected: wrong invoice".into(),
+        at: 1_767_225_700,
+    }
+    .envelope();
+    event.sign(&test_key(1));
+    let release = airlock_core::ReleaseBundle {
+        event: event.to_bytes(),
+        vault: b.vault.clone(),
+        evidence: b.evidence.clone(),
+    };
+    s.put_mode(
+        "envelope",
+        "release-bundle-payload",
+        0x80 + 9,
+        &release.to_bytes(),
+    );
+    let mut env = release.envelope();
+    env.sign(&test_key(1));
+    s.put("envelope", "release-bundle", &env.to_bytes());
+}
+
+/// The `hash` field of a journal line.
+fn serde_json_hash(line: &[u8]) -> Option<String> {
+    let text = std::str::from_utf8(line).ok()?;
+    let at = text.find("\"hash\":\"")? + 8;
+    Some(text[at..at + 64].to_owned())
+}
+
 fn main() {
     let fuzz = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let repo = fuzz.parent().expect("repository").to_path_buf();
@@ -882,6 +977,7 @@ fn main() {
     keystores(&mut s, &repo);
     monero(&mut s);
     ethereum(&mut s);
+    journals(&mut s, &_bundle);
     println!(
         "wrote {} seeds, {} bytes, under {}",
         s.count,

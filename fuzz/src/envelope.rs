@@ -18,7 +18,7 @@ use airlock_core::envelope::ArtifactKind;
 use airlock_core::vault::{parse_duration, parse_rule, verify_vault_anchor};
 use airlock_core::{
     AccountExport, Approval, Artifact, CheckpointArtifact, Envelope, Event, Finalized, LogRecord,
-    Proposal, ProposalBundle, TransferManifest, VaultDefinition,
+    Proposal, ProposalBundle, ReleaseBundle, TransferManifest, VaultDefinition,
 };
 use airlock_log::{
     CheckpointVerifier, ConsistencyProof, InclusionProof, leaf_hash, verify_consistency,
@@ -85,7 +85,7 @@ fn bundle_checks(b: &ProposalBundle) {
 }
 
 fn payload(kind: u8, payload: &[u8]) {
-    match kind % 10 {
+    match kind % 11 {
         0 => {
             if let Some(v) = round_trip::<VaultDefinition>(payload) {
                 let _ = v.validate();
@@ -123,6 +123,15 @@ fn payload(kind: u8, payload: &[u8]) {
         8 => {
             round_trip::<AccountExport>(payload);
         }
+        9 => {
+            if let Some(b) = round_trip::<ReleaseBundle>(payload) {
+                if let Ok(event) = Envelope::from_bytes(&b.event) {
+                    let _ = event.open::<Event>();
+                }
+                let _ = Envelope::from_bytes(&b.vault).and_then(|v| v.open::<VaultDefinition>());
+                let _ = LogRecord::from_bytes(&b.evidence.leaf);
+            }
+        }
         _ => {
             if let Ok(r) = LogRecord::from_bytes(payload) {
                 assert_eq!(r.to_bytes(), payload, "log record re-encodes differently");
@@ -156,7 +165,7 @@ pub fn run(data: &[u8]) {
     let (m, rest) = crate::mode(data);
     match m {
         0x00..=0x7f => envelope(rest),
-        0x80..=0xef => payload(m, rest),
+        0x80..=0xef => payload(m - 0x80, rest),
         _ => {
             if let Ok(text) = std::str::from_utf8(rest) {
                 if let Ok(rule) = parse_rule(text) {

@@ -19,6 +19,7 @@
 //! | [`qr_frames`] | BC-UR, BBQr and Airlock-RaptorQ frames and reassembly, base32, bounded inflate |
 //! | [`slip39`] | SLIP-39 shares and recovery |
 //! | [`keystore`] | Airlock's keystore files and Ethereum keystore v3 JSON |
+//! | [`journal`] | the signer's decision and transfer journals against their head files |
 //! | [`monero_blocks_bin`] | monerod `get_blocks.bin` answers (epee portable storage) |
 //! | [`monero_files`] | outputs / key-image files, unsigned and signed transactions, seeds, Feather JSON, vault accounts |
 //! | [`eth_payload`] | Ethereum payloads, calldata, EIP-712 typed data, signature material, vault accounts |
@@ -33,6 +34,7 @@ pub mod cbor;
 pub mod cbor_differential;
 pub mod envelope;
 pub mod eth_payload;
+pub mod journal;
 pub mod keystore;
 pub mod monero_blocks_bin;
 pub mod monero_files;
@@ -52,6 +54,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("cbor_differential", cbor_differential::run),
     ("envelope", envelope::run),
     ("eth_payload", eth_payload::run),
+    ("journal", journal::run),
     ("keystore", keystore::run),
     ("monero_blocks_bin", monero_blocks_bin::run),
     ("monero_files", monero_files::run),
