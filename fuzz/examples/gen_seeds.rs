@@ -961,6 +961,28 @@ fn serde_json_hash(line: &[u8]) -> Option<String> {
     Some(text[at..at + 64].to_owned())
 }
 
+/// Tile paths (selector 0), entry bundles (1) and tree sizes (2).
+fn tiles(s: &mut Seeds) {
+    for (name, path) in [
+        ("full", "0/000"),
+        ("partial", "0/x001/234.p/7"),
+        ("level1", "1/000.p/3"),
+        ("entries", "entries/x012/345"),
+        ("entries-partial", "entries/000.p/255"),
+        ("zero-width", "0/000.p/0"),
+        ("level64", "64/000"),
+    ] {
+        s.put("tiles", &format!("path-{name}"), &[&[0u8][..], path.as_bytes()].concat());
+    }
+    let mut bundle = Vec::new();
+    for entry in [&b"first"[..], b"", &[7u8; 300][..]] {
+        airlock_log::tiles::push_entry(&mut bundle, entry).expect("fits");
+    }
+    s.put("tiles", "bundle", &[&[1u8][..], &bundle].concat());
+    s.put("tiles", "bundle-truncated", &[&[1u8][..], &bundle[..bundle.len() - 1]].concat());
+    s.put("tiles", "size-70000", &[&[0x83u8][..], &70_000u64.to_le_bytes()].concat());
+}
+
 fn main() {
     let fuzz = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let repo = fuzz.parent().expect("repository").to_path_buf();
@@ -978,6 +1000,7 @@ fn main() {
     monero(&mut s);
     ethereum(&mut s);
     journals(&mut s, &_bundle);
+    tiles(&mut s);
     println!(
         "wrote {} seeds, {} bytes, under {}",
         s.count,

@@ -19,6 +19,7 @@
 //! | [`qr_frames`] | BC-UR, BBQr and Airlock-RaptorQ frames and reassembly, base32, bounded inflate |
 //! | [`slip39`] | SLIP-39 shares and recovery |
 //! | [`keystore`] | Airlock's keystore files and Ethereum keystore v3 JSON |
+//! | [`tiles`] | C2SP tile paths and entry bundles of the published log |
 //! | [`journal`] | the signer's decision and transfer journals against their head files |
 //! | [`monero_blocks_bin`] | monerod `get_blocks.bin` answers (epee portable storage) |
 //! | [`monero_files`] | outputs / key-image files, unsigned and signed transactions, seeds, Feather JSON, vault accounts |
@@ -41,6 +42,7 @@ pub mod monero_files;
 pub mod psbt;
 pub mod qr_frames;
 pub mod slip39;
+pub mod tiles;
 pub mod transfer_manifest;
 
 /// A target's body.
@@ -61,6 +63,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("psbt", psbt::run),
     ("qr_frames", qr_frames::run),
     ("slip39", slip39::run),
+    ("tiles", tiles::run),
     ("transfer_manifest", transfer_manifest::run),
 ];
 

@@ -18,7 +18,7 @@ use airlock_cli_support::{
     write_envelope,
 };
 use airlock_coordinator::{Coordinator, CoordinatorHome, VaultDraft};
-use airlock_core::lifecycle::{ProposalState, describe_gaps};
+use airlock_core::lifecycle::describe_gaps;
 use airlock_core::vault::{describe_rule, parse_duration, parse_rule};
 use airlock_core::{Artifact, Intent, PublicKey, SignerEntry, Transfer, format_time};
 use clap::{Args, Parser, Subcommand};
@@ -106,6 +106,8 @@ enum Command {
     /// The transparency log.
     #[command(subcommand)]
     Log(LogCommand),
+    /// Serve this coordinator to a team over HTTP: the API, the log as C2SP tiles, /metrics.
+    Serve(ServeArgs),
     /// Print any artifact and check its signatures.
     Inspect { file: PathBuf },
     /// Measure log appends, proof verification and artifact decoding on this machine.
@@ -204,10 +206,44 @@ struct ProposeArgs {
     armor: bool,
 }
 
+#[derive(Args)]
+struct ServeArgs {
+    /// Address to listen on. Plain HTTP is served on loopback only, unless --allow-remote.
+    #[arg(long, default_value = "127.0.0.1:8320")]
+    listen: std::net::SocketAddr,
+    /// The database: the home's SQLite file when omitted (the only backend built so far).
+    #[arg(long)]
+    database: Option<String>,
+    /// Serve TLS with this PEM certificate chain (with --tls-key).
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Serve plain HTTP beyond loopback (without TLS, anyone on the path reads what is served).
+    #[arg(long)]
+    allow_remote: bool,
+    /// Most connections open at once.
+    #[arg(long, default_value_t = 2048)]
+    max_connections: usize,
+}
+
 #[derive(Subcommand)]
 enum LogCommand {
-    /// Re-check the whole log: hashes, checkpoints, every transition.
-    Verify,
+    /// Re-check the whole log: hashes, checkpoints, every transition. With --url, a log
+    /// published by `airlock serve` (or a mirror), from its tiles and artifacts alone.
+    Verify {
+        /// The service's base URL (http:// or https://).
+        #[arg(long)]
+        url: Option<String>,
+        /// The log's key as `airlock id` prints it ("log key"); without it the key the
+        /// service names is used, and the output says the key was not pinned.
+        #[arg(long, requires = "url")]
+        log_key: Option<String>,
+        /// A PEM certificate to trust for https (e.g. the service's self-signed one).
+        #[arg(long, requires = "url")]
+        ca_cert: Option<PathBuf>,
+    },
     /// Print (or write) the newest signed checkpoint.
     Checkpoint {
         #[arg(long)]
@@ -255,6 +291,7 @@ fn changes_home(command: &Command) -> Option<&'static str> {
         Command::Abandon { .. } => Some("airlock abandon"),
         Command::Broadcast { .. } => Some("airlock broadcast"),
         Command::Confirm { .. } => Some("airlock confirm"),
+        Command::Serve(_) => Some("airlock serve"),
         Command::Transfer(_) => Some("airlock transfer"),
         Command::Chain(_) => Some("airlock chain"),
         Command::Eth(_) => Some("airlock eth"),
@@ -330,9 +367,8 @@ fn run(cli: Cli) -> CliResult {
                 }
                 return Ok(());
             }
-            let bundle = c.bundle(&id, &since)?;
-            let mut env = bundle.envelope();
-            env.sign(&identity_signing(&cli.home)?);
+            let env = c.export_bundle(&id, &since)?;
+            let bundle: airlock_core::ProposalBundle = env.open()?;
             write_envelope(&out, &env, armor)?;
             if json {
                 print_json(
@@ -434,12 +470,13 @@ fn run(cli: Cli) -> CliResult {
             Ok(())
         }
         Command::Log(l) => log(&cli.home, json, l),
+        Command::Serve(args) => serve(&cli.home, json, args),
         Command::Inspect { file } => {
             let env = read_envelope(&file)?;
             let known = CoordinatorHome::open(&cli.home)
                 .ok()
                 .and_then(|h| h.coordinator().ok())
-                .map(|c| known_keys(&c))
+                .map(|c| c.known_keys())
                 .unwrap_or_default();
             if json {
                 print_json(&envelope_json(&env, &known));
@@ -456,24 +493,6 @@ fn run(cli: Cli) -> CliResult {
         Command::Btc(b) => btc_cmd::run(&cli.home, json, b),
         Command::Xmr(x) => xmr_cmd::run(&cli.home, json, x),
     }
-}
-
-/// The coordinator's own key and every signer of every vault, for naming signatures.
-fn known_keys(c: &Coordinator) -> Vec<(PublicKey, String)> {
-    let mut out = vec![(c.public_key(), format!("coordinator {}", c.origin()))];
-    for id in c.vault_ids().unwrap_or_default() {
-        for (def, _) in c.vault_history(&id).unwrap_or_default() {
-            for s in def.signers {
-                if !out.iter().any(|(k, _)| *k == s.identity) {
-                    out.push((
-                        s.identity,
-                        format!("{} ({} of vault {})", s.name, s.role, def.vault_id),
-                    ));
-                }
-            }
-        }
-    }
-    out
 }
 
 /// Writes a release bundle, signed by the coordinator like a proposal bundle.
@@ -672,7 +691,7 @@ fn vault(home: &Path, json: bool, cmd: VaultCommand) -> CliResult {
                 write_envelope(out, &env, armor)?;
             }
             if json {
-                print_json(&envelope_json(&env, &known_keys(&c)));
+                print_json(&envelope_json(&env, &c.known_keys()));
             } else {
                 print!("{}", airlock_signer_free_describe(&def));
                 println!("id {}", env.id());
@@ -823,26 +842,6 @@ fn submit(home: &Path, json: bool, files: Vec<PathBuf>) -> CliResult {
     Ok(())
 }
 
-fn state_json(s: &ProposalState, now: u64) -> serde_json::Value {
-    let t = s.tally();
-    json!({
-        "proposal": s.id.to_hex(),
-        "vault": s.vault.vault_id,
-        "vault_version": s.vault.version,
-        "status": s.status(now).as_str(),
-        "rule": s.rule.name,
-        "transfers": s.proposal.intent.transfers.iter().map(|t| json!({ "destination": t.destination, "amount": airlock_core::JsonAmount(t.amount), "asset": t.asset })).collect::<Vec<_>>(),
-        "memo": s.proposal.intent.memo,
-        "created": s.proposal.created,
-        "expires": s.proposal.expires,
-        "approved": t.approved,
-        "rejected": t.rejected.iter().map(|(n, r)| json!({ "signer": n, "reason": r })).collect::<Vec<_>>(),
-        "undecided": t.undecided,
-        "missing": t.missing.iter().map(|g| json!({ "role": g.role, "needed": g.needed, "have": g.have })).collect::<Vec<_>>(),
-        "finalized": s.finalized.as_ref().map(|(id, r)| json!({ "record": id.to_hex(), "txid": r.txid })),
-    })
-}
-
 fn status(home: &Path, json: bool, proposal: Option<String>, vault: Option<String>) -> CliResult {
     let c = open(home)?;
     let now = now()?;
@@ -854,7 +853,7 @@ fn status(home: &Path, json: bool, proposal: Option<String>, vault: Option<Strin
         print_json(&json!(
             states
                 .iter()
-                .map(|s| state_json(s, now))
+                .map(|s| airlock_coordinator::report::proposal_json(s, now))
                 .collect::<Vec<_>>()
         ));
         return Ok(());
@@ -901,10 +900,109 @@ fn status(home: &Path, json: bool, proposal: Option<String>, vault: Option<Strin
     Ok(())
 }
 
+fn serve(home: &Path, json: bool, args: ServeArgs) -> CliResult {
+    if let Some(db) = &args.database {
+        let sqlite = CoordinatorHome::open(home)?.database_path();
+        let same = db
+            .strip_prefix("sqlite:")
+            .map(|p| Path::new(p.trim_start_matches("//")) == sqlite)
+            .unwrap_or(false);
+        if !same {
+            return Err(CliError::new(format!(
+                "--database {db:?}: this build serves the home's SQLite database only (sqlite:{}); the PostgreSQL backend is not built yet",
+                sqlite.display()
+            )));
+        }
+    }
+    let config = airlock_service::ServeConfig {
+        home: home.to_path_buf(),
+        listen: args.listen,
+        allow_remote: args.allow_remote,
+        tls: args
+            .tls_cert
+            .zip(args.tls_key)
+            .map(|(cert, key)| airlock_service::TlsFiles { cert, key }),
+        limits: airlock_service::Limits {
+            max_connections: args.max_connections,
+            ..airlock_service::Limits::default()
+        },
+    };
+    airlock_service::init_logging();
+    let scheme = if config.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    airlock_service::run(config, |addr| {
+        if json {
+            // One line, so a supervisor or test can read where the service listens.
+            println!("{}", json!({ "listening": format!("{scheme}://{addr}") }));
+        } else {
+            println!(
+                "Serving {} on {scheme}://{addr} (SIGTERM or Ctrl-C stops it gracefully)",
+                home.display()
+            );
+        }
+    })?;
+    if !json {
+        println!("Stopped.");
+    }
+    Ok(())
+}
+
+fn verify_remote(json: bool, options: airlock_service::RemoteOptions) -> CliResult {
+    let report = airlock_service::verify_remote(&options, &mut |line| eprintln!("{line}"))?;
+    if json {
+        print_json(&serde_json::to_value(&report)?);
+    } else {
+        let l = &report.log;
+        println!(
+            "Log at {} verified: {} records, root {}",
+            report.url, l.size, l.root
+        );
+        println!(
+            "  checkpoint signed by {} ({}), {} vault versions, {} proposals, {} approvals, {} rejections, {} finalized, {} events, {} transfers",
+            report.log_key,
+            if report.key_pinned {
+                "pinned"
+            } else {
+                "NOT pinned: named by the service itself"
+            },
+            l.vault_versions,
+            l.proposals,
+            l.approvals,
+            l.rejections,
+            l.finalized,
+            l.events,
+            l.transfers
+        );
+        println!(
+            "  {} requests, {} artifacts, {} bytes",
+            report.requests, report.artifacts_read, report.bytes_read
+        );
+    }
+    Ok(())
+}
+
 fn log(home: &Path, json: bool, cmd: LogCommand) -> CliResult {
+    if let LogCommand::Verify {
+        url: Some(url),
+        log_key,
+        ca_cert,
+    } = cmd
+    {
+        return verify_remote(
+            json,
+            airlock_service::RemoteOptions {
+                url,
+                log_key,
+                ca_cert,
+            },
+        );
+    }
     let c = open(home)?;
     match cmd {
-        LogCommand::Verify => {
+        LogCommand::Verify { .. } => {
             let report = c
                 .verify_log()
                 .map_err(|e| CliError::alarm(format!("log verification FAILED: {e}")))?;

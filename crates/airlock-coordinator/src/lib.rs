@@ -20,6 +20,7 @@
 pub mod chains;
 pub mod home;
 pub mod replay;
+pub mod report;
 pub mod store;
 pub mod transfer;
 
@@ -640,6 +641,33 @@ impl Coordinator {
             vault: vault_env.to_bytes(),
             evidence,
         })
+    }
+
+    /// [`Coordinator::bundle`] as the signed artifact that crosses the gap: the coordinator's
+    /// identity signs it, so a signer knows which coordinator it came from.
+    pub fn export_bundle(&mut self, id: &ArtifactId, extra_sizes: &[u64]) -> Result<Envelope> {
+        let mut env = self.bundle(id, extra_sizes)?.envelope();
+        env.sign(self.identity.signing_key());
+        Ok(env)
+    }
+
+    /// The coordinator's own key and every signer of every vault, with a name for each, for
+    /// naming signatures.
+    pub fn known_keys(&self) -> Vec<(PublicKey, String)> {
+        let mut out = vec![(self.public_key(), format!("coordinator {}", self.origin()))];
+        for id in self.vault_ids().unwrap_or_default() {
+            for (def, _) in self.vault_history(&id).unwrap_or_default() {
+                for s in def.signers {
+                    if !out.iter().any(|(k, _)| *k == s.identity) {
+                        out.push((
+                            s.identity,
+                            format!("{} ({} of vault {})", s.name, s.role, def.vault_id),
+                        ));
+                    }
+                }
+            }
+        }
+        out
     }
 
     /// The bundle that tells a proposal's signers it was abandoned, so they end the reservation

@@ -82,10 +82,43 @@ pub fn verify(
         )));
     }
 
+    let mut report = replay_records(&leaves, coordinator, &mut |id| {
+        Ok(store.artifact(id)?.map(|a| a.bytes))
+    })?;
+    report.root = hex::encode(tree.root());
+    report.checkpoints = checkpoints.len();
+    // The other direction: every stored artifact must be recorded by the leaf it points at (a
+    // record cut from the log leaves its artifact behind, which `status` would still read).
+    for kind in ArtifactKind::ALL {
+        for a in store.artifacts_of_kind(kind.name(), None)? {
+            let recorded = leaves
+                .get(a.log_index as usize)
+                .and_then(|leaf| LogRecord::from_bytes(leaf).ok())
+                .is_some_and(|r| r.artifact == a.id);
+            if !recorded {
+                return Err(CoordinatorError::Refused(format!(
+                    "stored {} {} is not recorded in the log (its leaf {} is missing or records something else)",
+                    a.kind,
+                    a.id.short(),
+                    a.log_index
+                )));
+            }
+        }
+    }
+    Ok(report)
+}
+
+/// Replays every transition recorded by `leaves`, in order, through the core rules the
+/// coordinator applied when it accepted them; `artifact` returns the bytes of the artifact a
+/// record names (from the database, or fetched from a published log; either way each is checked
+/// against the id in its record). The tree and checkpoints are the caller's to check.
+pub fn replay_records(
+    leaves: &[Vec<u8>],
+    coordinator: &PublicKey,
+    artifact: &mut dyn FnMut(&ArtifactId) -> Result<Option<Vec<u8>>>,
+) -> Result<LogReport> {
     let mut report = LogReport {
-        size,
-        root: hex::encode(tree.root()),
-        checkpoints: checkpoints.len(),
+        size: leaves.len() as u64,
         ..LogReport::default()
     };
     let mut vaults: BTreeMap<String, Vec<(VaultDefinition, ArtifactId)>> = BTreeMap::new();
@@ -94,14 +127,14 @@ pub fn verify(
         let i = i as u64;
         let record = LogRecord::from_bytes(leaf).map_err(|e| fail(i, "?", e))?;
         let kind = record.kind.as_str();
-        let stored = store.artifact(&record.artifact)?.ok_or_else(|| {
+        let stored = artifact(&record.artifact)?.ok_or_else(|| {
             fail(
                 i,
                 kind,
                 format!("artifact {} is missing", record.artifact.short()),
             )
         })?;
-        let env = Envelope::from_bytes(&stored.bytes).map_err(|e| fail(i, kind, e))?;
+        let env = Envelope::from_bytes(&stored).map_err(|e| fail(i, kind, e))?;
         if env.id() != record.artifact {
             return Err(fail(
                 i,
@@ -250,24 +283,6 @@ pub fn verify(
                 report.transfers += 1;
             }
             other => return Err(fail(i, other, "unknown record kind")),
-        }
-    }
-    // The other direction: every stored artifact must be recorded by the leaf it points at (a
-    // record cut from the log leaves its artifact behind, which `status` would still read).
-    for kind in ArtifactKind::ALL {
-        for a in store.artifacts_of_kind(kind.name(), None)? {
-            let recorded = leaves
-                .get(a.log_index as usize)
-                .and_then(|leaf| LogRecord::from_bytes(leaf).ok())
-                .is_some_and(|r| r.artifact == a.id);
-            if !recorded {
-                return Err(CoordinatorError::Refused(format!(
-                    "stored {} {} is not recorded in the log (its leaf {} is missing or records something else)",
-                    a.kind,
-                    a.id.short(),
-                    a.log_index
-                )));
-            }
         }
     }
     Ok(report)

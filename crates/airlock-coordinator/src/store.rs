@@ -91,7 +91,7 @@ pub type CheckpointSigning<'a> = &'a dyn Fn(u64, LogHash) -> Result<String, Stor
 /// appends, and ends with [`Storage::end`]; the write lock is held from the first read to the
 /// commit, so no other writer (process or connection) can change what was validated. A reader
 /// that makes several queries opens a snapshot with [`Storage::begin_read`].
-pub trait Storage {
+pub trait Storage: Send {
     /// Opens the write transaction a transition runs in, waiting for (then holding) the
     /// database's write lock. Returns false (and does nothing) when one is already open.
     fn begin_write(&self) -> Result<bool, StoreError>;

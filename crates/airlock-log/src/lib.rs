@@ -18,7 +18,8 @@
 //! - [`proof`]: inclusion and consistency proofs, produced and verified;
 //! - [`memory`]: [`MemoryLog`], an in-memory [`HashStore`];
 //! - [`checkpoint`]: signed checkpoints;
-//! - [`advance`]: the rule for moving from one accepted checkpoint to the next.
+//! - [`advance`]: the rule for moving from one accepted checkpoint to the next;
+//! - [`tiles`]: the log's C2SP tlog-tiles names and entry bundles.
 //!
 //! This crate must never do I/O, open a network connection, read a clock or
 //! embed a storage engine: storage is reached only through [`HashStore`],
@@ -34,6 +35,7 @@ pub mod checkpoint;
 pub mod error;
 pub mod memory;
 pub mod proof;
+pub mod tiles;
 pub mod tree;
 
 pub use advance::{Advance, check_advance, check_behind};

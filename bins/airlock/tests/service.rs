@@ -1,0 +1,535 @@
+//! `airlock serve` end to end: the real binary serving a real coordinator home on a free loopback
+//! port, the real signer deciding offline on the bundle it served, decisions uploaded over HTTP,
+//! the log read back as C2SP tiles and verified remotely by `airlock log verify --url`; hostile
+//! requests answered with problem documents and nothing written; TLS with a self-signed
+//! certificate; a kill -9 under load losing nothing acknowledged.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::*;
+use serde_json::Value;
+
+/// A running `airlock serve`, killed when dropped.
+struct Server {
+    child: Child,
+    url: String,
+}
+
+impl Server {
+    fn start(w: &World, extra: &[&str]) -> Server {
+        Server::start_in(w, &w.coordinator_home(), extra)
+    }
+
+    fn start_in(w: &World, home: &Path, extra: &[&str]) -> Server {
+        let mut child = Command::new(airlock_bin())
+            .args([
+                "--home",
+                path_str(home),
+                "--json",
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+            ])
+            .args(extra)
+            .env("AIRLOCK_NOW", w.now.get().to_string())
+            .env("AIRLOCK_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("airlock serve starts");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("serve prints where it listens");
+        let v: Value =
+            serde_json::from_str(&line).unwrap_or_else(|e| panic!("serve printed {line:?}: {e}"));
+        let url = v["listening"].as_str().expect("listening").to_string();
+        Server { child, url }
+    }
+
+    fn terminate(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill");
+        for _ in 0..200 {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return status;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("airlock serve did not stop on SIGTERM");
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(60)))
+        .build()
+        .into()
+}
+
+struct Reply {
+    status: u16,
+    content_type: String,
+    cache: String,
+    body: Vec<u8>,
+}
+
+impl Reply {
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+    }
+
+    /// A problem document with this status whose detail mentions `needle`.
+    fn problem(&self, status: u16, needle: &str) -> Value {
+        assert_eq!(
+            self.status,
+            status,
+            "{}",
+            String::from_utf8_lossy(&self.body)
+        );
+        assert_eq!(self.content_type, "application/problem+json");
+        let v = self.json();
+        assert_eq!(v["status"].as_u64(), Some(status as u64));
+        assert!(
+            v["type"]
+                .as_str()
+                .unwrap()
+                .starts_with("urn:airlock:problem:")
+        );
+        assert!(
+            v["detail"].as_str().unwrap().contains(needle),
+            "problem detail {:?} does not mention {needle:?}",
+            v["detail"]
+        );
+        v
+    }
+}
+
+fn reply(mut r: ureq::http::Response<ureq::Body>) -> Reply {
+    let header = |name: &str| {
+        r.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string()
+    };
+    let content_type = header("content-type");
+    let cache = header("cache-control");
+    let status = r.status().as_u16();
+    let body = r
+        .body_mut()
+        .with_config()
+        .limit(64 << 20)
+        .read_to_vec()
+        .unwrap();
+    Reply {
+        status,
+        content_type,
+        cache,
+        body,
+    }
+}
+
+fn get(url: &str) -> Reply {
+    reply(agent().get(url).call().expect("GET"))
+}
+
+fn post(url: &str, content_type: &str, body: &[u8]) -> Reply {
+    reply(
+        agent()
+            .post(url)
+            .header("content-type", content_type)
+            .send(body)
+            .expect("POST"),
+    )
+}
+
+const ARTIFACT: &str = "application/vnd.airlock.artifact";
+
+fn log_size(w: &World) -> u64 {
+    w.airlock(&["--json", "log", "verify"]).ok().json()["size"]
+        .as_u64()
+        .unwrap()
+}
+
+#[test]
+fn a_team_decides_through_the_service_and_anyone_verifies_the_published_log() {
+    let w = treasury();
+    let (proposal, _) = w.propose("treasury", "vendor-x:5000", &[]);
+    let server = Server::start(&w, &[]);
+    let api = format!("{}/api/v1", server.url);
+
+    let health = get(&format!("{}/healthz", server.url));
+    assert_eq!(health.status, 200);
+    assert_eq!(health.json()["status"], "ok");
+
+    let listed = get(&format!("{api}/proposals")).json();
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+    assert_eq!(listed[0]["proposal"], proposal.as_str());
+    assert_eq!(listed[0]["status"], "collecting");
+    assert_eq!(listed[0]["rule"], "large");
+    let vaults = get(&format!("{api}/vaults")).json();
+    assert_eq!(vaults[0]["vault"], "treasury");
+    let vault = get(&format!("{api}/vaults/treasury")).json();
+    assert_eq!(vault["versions"].as_array().unwrap().len(), 1);
+
+    // The bundle the service hands out is what the offline signers review and decide on.
+    let downloaded = get(&format!("{api}/proposals/{}/bundle", &proposal[..12]));
+    assert_eq!(downloaded.status, 200);
+    assert_eq!(downloaded.content_type, ARTIFACT);
+    let bundle = w.p("served.bundle");
+    std::fs::write(&bundle, &downloaded.body).unwrap();
+    let armored = get(&format!("{api}/proposals/{proposal}/bundle?armor=true"));
+    assert!(String::from_utf8_lossy(&armored.body).contains("BEGIN AIRLOCK"));
+    let alice = w.approve("alice", &bundle);
+    let bob = w.approve("bob", &bundle);
+    let carol = w.reject("carol", &bundle, "vendor-x is not on the approved list");
+
+    // Whoever carries a decision may upload it: its signature authenticates it.
+    let size_before = log_size(&w);
+    let accepted = post(
+        &format!("{api}/decisions"),
+        ARTIFACT,
+        &std::fs::read(&alice).unwrap(),
+    );
+    assert_eq!(
+        accepted.status,
+        201,
+        "{}",
+        String::from_utf8_lossy(&accepted.body)
+    );
+    assert_eq!(accepted.json()[0]["decision"], "approve");
+    assert_eq!(accepted.json()[0]["status"], "collecting");
+
+    // Hostile and broken uploads: a clear problem each, nothing written.
+    let bob_bytes = std::fs::read(&bob).unwrap();
+    post(&format!("{api}/decisions"), "image/png", &bob_bytes).problem(415, "image/png");
+    post(&format!("{api}/decisions"), ARTIFACT, b"not an artifact").problem(400, "artifact 0");
+    let sig_at = bob_bytes.len() - 10; // inside the trailing signature
+    let mut forged = bob_bytes.clone();
+    forged[sig_at] ^= 1;
+    post(&format!("{api}/decisions"), ARTIFACT, &forged).problem(422, "does not verify");
+    post(
+        &format!("{api}/decisions"),
+        ARTIFACT,
+        &vec![0u8; 3 * 1024 * 1024],
+    )
+    .problem(413, "limited");
+    post(
+        &format!("{api}/decisions"),
+        "application/json",
+        br#"{"artifacts": "nope"}"#,
+    )
+    .problem(400, "expected");
+    let vault_file = w.p("treasury-v1.airlock");
+    post(
+        &format!("{api}/decisions"),
+        ARTIFACT,
+        &std::fs::read(&vault_file).unwrap(),
+    )
+    .problem(400, "not an approval");
+    post(
+        &format!("{api}/decisions"),
+        ARTIFACT,
+        &std::fs::read(&alice).unwrap(),
+    )
+    .problem(422, "");
+    get(&format!("{api}/nothing-here")).problem(404, "openapi");
+    reply(agent().delete(&format!("{api}/decisions")).call().unwrap()).problem(405, "method");
+    get(&format!("{api}/proposals/zz")).problem(404, "");
+    get(&format!("{api}/artifacts/12")).problem(400, "64 hex digits");
+    assert_eq!(
+        log_size(&w),
+        size_before + 1,
+        "refused uploads wrote nothing"
+    );
+
+    // A batch (bob's approval and carol's rejection) is one transaction.
+    use base64::Engine;
+    let b64 =
+        |p: &Path| base64::engine::general_purpose::STANDARD.encode(std::fs::read(p).unwrap());
+    let batch = serde_json::json!({ "artifacts": [b64(&bob), b64(&carol)] });
+    let accepted = post(
+        &format!("{api}/decisions"),
+        "application/json",
+        batch.to_string().as_bytes(),
+    );
+    assert_eq!(
+        accepted.status,
+        201,
+        "{}",
+        String::from_utf8_lossy(&accepted.body)
+    );
+    let state = get(&format!("{api}/proposals/{proposal}")).json();
+    assert_eq!(state["approved"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        state["rejected"][0]["reason"],
+        "vendor-x is not on the approved list"
+    );
+    assert_eq!(state["status"], "rejected");
+
+    // The log as C2SP tiles: the checkpoint verifies with the coordinator's log key, tiles are
+    // immutable, paths outside the tree or non-canonical are refused.
+    let size = log_size(&w);
+    let checkpoint = get(&format!("{}/log/checkpoint", server.url));
+    let note = String::from_utf8(checkpoint.body.clone()).unwrap();
+    assert!(note.starts_with("test.airlock/log\n"));
+    assert_eq!(note.lines().nth(1).unwrap(), size.to_string());
+    let entries = get(&format!("{}/log/tile/entries/000.p/{size}", server.url));
+    assert_eq!(entries.status, 200);
+    assert!(entries.cache.contains("immutable"));
+    let hashes = get(&format!("{}/log/tile/0/000.p/{size}", server.url));
+    assert_eq!(hashes.body.len() as u64, 32 * size);
+    get(&format!("{}/log/tile/0/000.p/{}", server.url, size + 1)).problem(404, "beyond");
+    get(&format!("{}/log/tile/0/000", server.url)).problem(404, "beyond");
+    get(&format!("{}/log/tile/0/0", server.url)).problem(404, "C2SP tile path");
+    get(&format!("{}/log/tile/8/data/000", server.url)).problem(404, "C2SP tile path");
+
+    // Anyone verifies the published log from tiles and artifacts: the same verdict as the
+    // coordinator's own `log verify`.
+    let local = w.airlock(&["--json", "log", "verify"]).ok().json();
+    let log_key = w.airlock(&["--json", "id"]).ok().json()["log_key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let remote = w
+        .airlock(&[
+            "--json",
+            "log",
+            "verify",
+            "--url",
+            &server.url,
+            "--log-key",
+            &log_key,
+        ])
+        .ok()
+        .json();
+    for field in [
+        "size",
+        "root",
+        "vault_versions",
+        "proposals",
+        "approvals",
+        "rejections",
+    ] {
+        assert_eq!(remote[field], local[field], "{field}");
+    }
+    assert_eq!(remote["key_pinned"], true);
+    // Another log's key: the checkpoint does not verify, an alarm.
+    let other = World::new();
+    other.init_coordinator();
+    let other_key = other.airlock(&["--json", "id"]).ok().json()["log_key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    w.airlock(&[
+        "log",
+        "verify",
+        "--url",
+        &server.url,
+        "--log-key",
+        &other_key,
+    ])
+    .fails(3, "checkpoint");
+
+    // Metrics from the counters and from the log.
+    let metrics = String::from_utf8(get(&format!("{}/metrics", server.url)).body).unwrap();
+    assert!(
+        metrics.contains(&format!("airlock_log_size {size}")),
+        "{metrics}"
+    );
+    assert!(metrics.contains("airlock_decision_uploads_total{outcome=\"accepted\"} 2"));
+    assert!(metrics.contains("airlock_proposals{vault=\"treasury\",state=\"rejected\"} 1"));
+    assert!(
+        get(&format!("{}/openapi.json", server.url)).json()["paths"]["/api/v1/decisions"]
+            .is_object()
+    );
+
+    // The service owns the home: a CLI writer is told who holds it instead of racing it.
+    let busy = run(
+        &airlock_bin(),
+        &[
+            "--home",
+            path_str(&w.coordinator_home()),
+            "submit",
+            path_str(&alice),
+        ],
+        w.now.get(),
+        &[("AIRLOCK_LOCK_WAIT", "0")],
+    );
+    assert_eq!(busy.code, 4, "{}", busy.stderr);
+    assert!(busy.stderr.contains("airlock serve"), "{}", busy.stderr);
+
+    let status = server.terminate();
+    assert!(status.success(), "SIGTERM is a graceful stop: {status:?}");
+    w.airlock(&["log", "verify"]).ok();
+}
+
+#[test]
+fn plain_http_is_served_on_loopback_only_unless_asked() {
+    let w = treasury();
+    let out = w.airlock(&["serve", "--listen", "0.0.0.0:0"]);
+    let out = out.fails(1, "--allow-remote");
+    assert!(out.stderr.contains("refusing to serve plain HTTP"));
+    w.airlock(&["serve", "--database", "postgres://db/airlock"])
+        .fails(1, "PostgreSQL backend is not built yet");
+}
+
+#[test]
+fn tls_with_a_self_signed_certificate() {
+    let w = treasury();
+    w.propose("treasury", "acme-payroll:100", &[]);
+    let cert = w.p("cert.pem");
+    let key = w.p("key.pem");
+    let made = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=airlock-test",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-addext",
+            "basicConstraints=critical,CA:FALSE",
+            "-addext",
+            "extendedKeyUsage=serverAuth",
+            "-keyout",
+            path_str(&key),
+            "-out",
+            path_str(&cert),
+        ])
+        .output()
+        .expect("openssl runs");
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let server = Server::start(
+        &w,
+        &["--tls-cert", path_str(&cert), "--tls-key", path_str(&key)],
+    );
+    assert!(server.url.starts_with("https://127.0.0.1:"));
+    let local = w.airlock(&["--json", "log", "verify"]).ok().json();
+    let remote = w
+        .airlock(&[
+            "--json",
+            "log",
+            "verify",
+            "--url",
+            &server.url,
+            "--ca-cert",
+            path_str(&cert),
+        ])
+        .ok()
+        .json();
+    assert_eq!(remote["root"], local["root"]);
+    assert_eq!(remote["key_pinned"], false);
+    // Without trusting the certificate, the client refuses to talk.
+    w.airlock(&["log", "verify", "--url", &server.url])
+        .fails(1, "GET");
+    // Plain HTTP to the TLS port gets nowhere.
+    let plain = server.url.replace("https://", "http://");
+    assert!(agent().get(&format!("{plain}/healthz")).call().is_err());
+}
+
+#[test]
+fn kill_9_under_load_loses_nothing_acknowledged() {
+    let w = treasury();
+    // Proposals under the routine rule (1 ops approval each), approved offline by alice and bob.
+    let mut decisions = Vec::new();
+    for i in 0..8 {
+        let (_, bundle) = w.propose("treasury", &format!("acme-payroll:{}", 10 + i), &[]);
+        decisions.push(w.approve("alice", &bundle));
+        decisions.push(w.approve("bob", &bundle));
+    }
+    let server = Server::start(&w, &[]);
+    let url = format!("{}/api/v1/decisions", server.url);
+    let acknowledged = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let threads: Vec<_> = decisions
+        .iter()
+        .map(|file| {
+            let bytes = std::fs::read(file).unwrap();
+            let url = url.clone();
+            let acknowledged = acknowledged.clone();
+            std::thread::spawn(move || {
+                let r = agent()
+                    .post(&url)
+                    .header("content-type", ARTIFACT)
+                    .send(&bytes[..]);
+                if let Ok(r) = r {
+                    let r = reply(r);
+                    if r.status == 201 {
+                        let id = r.json()[0]["id"].as_str().unwrap().to_string();
+                        acknowledged.lock().unwrap().push(id);
+                    }
+                }
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(30));
+    let mut server = server;
+    server.child.kill().expect("kill -9");
+    server.child.wait().unwrap();
+    for t in threads {
+        t.join().unwrap();
+    }
+    // Restarted, the log verifies and holds every decision the service acknowledged.
+    w.airlock(&["log", "verify"]).ok();
+    let restarted = Server::start(&w, &[]);
+    let acknowledged = acknowledged.lock().unwrap().clone();
+    for id in &acknowledged {
+        let r = get(&format!("{}/api/v1/artifacts/{id}", restarted.url));
+        assert_eq!(r.status, 200, "acknowledged decision {id} was lost");
+    }
+    // Uploading everything again completes the set: acknowledged ones are refused as
+    // already recorded, the rest are accepted now.
+    for file in &decisions {
+        let r = post(
+            &url.replace(&server.url, &restarted.url),
+            ARTIFACT,
+            &std::fs::read(file).unwrap(),
+        );
+        assert!(
+            r.status == 201 || r.status == 422,
+            "{}",
+            String::from_utf8_lossy(&r.body)
+        );
+    }
+    let states = get(&format!("{}/api/v1/proposals", restarted.url)).json();
+    assert!(
+        states
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["approved"].as_array().unwrap().len() == 2),
+        "{states}"
+    );
+    drop(restarted);
+    w.airlock(&["log", "verify"]).ok();
+}

@@ -1,0 +1,630 @@
+//! The HTTP surface: `/api/v1` (vaults, proposals, bundles, decisions, artifacts), the log as
+//! C2SP tiles under `/log`, `/healthz`, `/metrics` and `/openapi.json`.
+//!
+//! Every write here is a self-authenticating artifact (a decision signed by its signer, a vault
+//! version signed by its signers) handed to one coordinator transition; the artifact's own
+//! signatures decide, not who sent it. Every error is a problem document.
+//!
+//! This module must never run coordinator work on the async threads (it goes to blocking
+//! threads), never read a request body past the limit, and never serve a tile beyond the tree.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use airlock_cli_support::inspect::envelope_json;
+use airlock_coordinator::{Coordinator, CoordinatorError};
+use airlock_core::{Approval, ArtifactId, ArtifactKind, Envelope};
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Path as UrlPath, Query, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use base64::Engine;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tower_http::request_id::{MakeRequestId, RequestId};
+
+use crate::Limits;
+use crate::metrics::Metrics;
+use crate::pool::{Pool, now};
+use crate::problem::Problem;
+use crate::tiles;
+
+/// The media type of an Airlock artifact in its binary encoding.
+pub const ARTIFACT_MEDIA_TYPE: &str = "application/vnd.airlock.artifact";
+/// Most artifacts in one JSON batch upload.
+const MAX_BATCH: usize = 1000;
+/// Most tiles kept in memory (a full hash tile is 8 KiB).
+const TILE_CACHE: usize = 4096;
+const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+const OPENAPI: &str = include_str!("openapi.json");
+
+#[derive(Clone)]
+pub struct AppState {
+    pub pool: Arc<Pool>,
+    pub metrics: Arc<Metrics>,
+    tiles: Arc<Mutex<HashMap<String, Bytes>>>,
+    identity: Arc<Value>,
+    limits: Arc<Limits>,
+}
+
+impl AppState {
+    pub fn open(home: &Path, limits: Limits) -> Result<AppState, CoordinatorError> {
+        let pool = Pool::open(home)?;
+        let identity = pool.with(|c| {
+            Ok(json!({
+                "origin": c.origin(),
+                "identity": c.public_key().to_hex(),
+                "log_key": c.log_verifier().vkey(),
+            }))
+        })?;
+        Ok(AppState {
+            pool,
+            metrics: Arc::new(Metrics::default()),
+            tiles: Arc::new(Mutex::new(HashMap::new())),
+            identity: Arc::new(identity),
+            limits: Arc::new(limits),
+        })
+    }
+
+    pub fn shutdown(&self) {
+        self.pool.close();
+    }
+}
+
+/// Runs coordinator work on a blocking thread.
+async fn blocking<T: Send + 'static>(
+    state: &AppState,
+    f: impl FnOnce(&Pool) -> Result<T, CoordinatorError> + Send + 'static,
+) -> Result<T, Problem> {
+    let pool = Arc::clone(&state.pool);
+    tokio::task::spawn_blocking(move || f(&pool))
+        .await
+        .map_err(|e| Problem::internal(format!("the request's worker failed: {e}")))?
+        .map_err(Problem::from)
+}
+
+/// Request ids: a process-wide counter, sent back as `x-request-id` and put on every log line.
+#[derive(Clone, Default)]
+struct Counter(Arc<AtomicU64>);
+
+impl MakeRequestId for Counter {
+    fn make_request_id<B>(&mut self, _: &axum::http::Request<B>) -> Option<RequestId> {
+        let n = self.0.fetch_add(1, Ordering::Relaxed);
+        HeaderValue::from_str(&format!("{:x}-{n}", std::process::id()))
+            .ok()
+            .map(RequestId::new)
+    }
+}
+
+pub fn router(state: AppState) -> Router {
+    use tower_http::ServiceBuilderExt;
+    let limits = Arc::clone(&state.limits);
+    let api = Router::new()
+        .route("/healthz", get(health))
+        .route("/metrics", get(metrics))
+        .route("/openapi.json", get(openapi))
+        .route("/api/v1/identity", get(identity))
+        .route("/api/v1/vaults", get(vaults).post(submit_vault))
+        .route("/api/v1/vaults/{vault}", get(vault))
+        .route("/api/v1/proposals", get(proposals))
+        .route("/api/v1/proposals/{id}", get(proposal))
+        .route("/api/v1/proposals/{id}/bundle", get(bundle))
+        .route("/api/v1/decisions", post(decisions))
+        .route("/api/v1/artifacts/{id}", get(artifact))
+        .route("/log/checkpoint", get(checkpoint))
+        .route("/log/tile/{*path}", get(tile))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(limits.max_body))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            count_responses,
+        ))
+        .with_state(state);
+    let layers = tower::ServiceBuilder::new()
+        .set_x_request_id(Counter::default())
+        .layer(
+            tower_http::trace::TraceLayer::new_for_http().make_span_with(
+                |request: &axum::http::Request<_>| {
+                    let id = request
+                        .headers()
+                        .get("x-request-id")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("-");
+                    tracing::info_span!("request", id, method = %request.method(), path = %request.uri().path())
+                },
+            ),
+        )
+        .propagate_x_request_id()
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            limits.request_timeout,
+        ));
+    api.layer(layers)
+}
+
+async fn count_responses(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    state.metrics.response(response.status().as_u16());
+    response
+}
+
+async fn not_found() -> Problem {
+    Problem::not_found("no such resource (the API is under /api/v1; see /openapi.json)")
+}
+
+async fn method_not_allowed() -> Problem {
+    Problem::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method-not-allowed",
+        "Method not allowed",
+        "this resource does not take that method (see /openapi.json)",
+    )
+}
+
+async fn health(State(state): State<AppState>) -> Result<Response, Problem> {
+    let size = blocking(&state, |pool| pool.with(|c| Ok(c.store().log_size()?))).await?;
+    Ok(axum::Json(json!({ "status": "ok", "log_size": size })).into_response())
+}
+
+async fn metrics(State(state): State<AppState>) -> Result<Response, Problem> {
+    let metrics = Arc::clone(&state.metrics);
+    let now = now().map_err(Problem::from)?;
+    let text = blocking(&state, move |pool| pool.with(|c| metrics.render(c, now))).await?;
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+        )],
+        text,
+    )
+        .into_response())
+}
+
+async fn openapi() -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        OPENAPI,
+    )
+        .into_response()
+}
+
+async fn identity(State(state): State<AppState>) -> Response {
+    axum::Json(state.identity.as_ref().clone()).into_response()
+}
+
+async fn vaults(State(state): State<AppState>) -> Result<Response, Problem> {
+    let rows = blocking(&state, |pool| {
+        pool.with(|c| {
+            c.read(|c| {
+                let mut rows = Vec::new();
+                for id in c.vault_ids()? {
+                    let (def, env) = c.vault_latest(&id)?;
+                    rows.push(json!({ "vault": def.vault_id, "version": def.version, "chain": def.chain, "network": def.network, "signers": def.signers.len(), "threshold": def.threshold, "id": env.id().to_hex() }));
+                }
+                Ok(rows)
+            })
+        })
+    })
+    .await?;
+    Ok(axum::Json(json!(rows)).into_response())
+}
+
+#[derive(Deserialize)]
+struct VersionQuery {
+    version: Option<u64>,
+}
+
+async fn vault(
+    State(state): State<AppState>,
+    UrlPath(vault): UrlPath<String>,
+    Query(q): Query<VersionQuery>,
+) -> Result<Response, Problem> {
+    let body = blocking(&state, move |pool| {
+        pool.with(|c| {
+            c.read(|c| {
+                let (def, env) = match q.version {
+                    Some(v) => c.vault_version(&vault, v)?,
+                    None => c.vault_latest(&vault)?,
+                };
+                let history = c
+                    .vault_history(&vault)?
+                    .iter()
+                    .map(|(d, e)| json!({ "version": d.version, "id": e.id().to_hex(), "created": d.created }))
+                    .collect::<Vec<_>>();
+                Ok(json!({
+                    "vault": def.vault_id,
+                    "version": def.version,
+                    "id": env.id().to_hex(),
+                    "definition": envelope_json(&env, &c.known_keys()),
+                    "versions": history,
+                }))
+            })
+        })
+    })
+    .await?;
+    Ok(axum::Json(body).into_response())
+}
+
+#[derive(Deserialize)]
+struct VaultQuery {
+    vault: Option<String>,
+}
+
+async fn proposals(
+    State(state): State<AppState>,
+    Query(q): Query<VaultQuery>,
+) -> Result<Response, Problem> {
+    let now = now().map_err(Problem::from)?;
+    let rows = blocking(&state, move |pool| {
+        pool.with(|c| {
+            Ok(c.proposals(q.vault.as_deref())?
+                .iter()
+                .map(|s| airlock_coordinator::report::proposal_json(s, now))
+                .collect::<Vec<_>>())
+        })
+    })
+    .await?;
+    Ok(axum::Json(json!(rows)).into_response())
+}
+
+async fn proposal(
+    State(state): State<AppState>,
+    UrlPath(id): UrlPath<String>,
+) -> Result<Response, Problem> {
+    let now = now().map_err(Problem::from)?;
+    let body = blocking(&state, move |pool| {
+        pool.with(|c| {
+            let id = resolve_kind(c, &id, ArtifactKind::Proposal)?;
+            Ok(airlock_coordinator::report::proposal_json(
+                &c.proposal_state(&id)?,
+                now,
+            ))
+        })
+    })
+    .await?;
+    Ok(axum::Json(body).into_response())
+}
+
+/// Resolves an id or prefix, refusing one that names an artifact of another kind.
+fn resolve_kind(
+    c: &Coordinator,
+    id_or_prefix: &str,
+    kind: ArtifactKind,
+) -> Result<ArtifactId, CoordinatorError> {
+    let id = c.resolve(id_or_prefix)?;
+    let stored = c
+        .store()
+        .artifact(&id)?
+        .ok_or_else(|| CoordinatorError::NotFound(format!("no {} {}", kind.name(), id.short())))?;
+    if stored.kind != kind.name() {
+        return Err(CoordinatorError::NotFound(format!(
+            "{} is a {}, not a {}",
+            id.short(),
+            stored.kind,
+            kind.name()
+        )));
+    }
+    Ok(id)
+}
+
+#[derive(Deserialize)]
+struct BundleQuery {
+    /// `armor=true`: ASCII armor instead of the binary encoding.
+    #[serde(default)]
+    armor: bool,
+}
+
+async fn bundle(
+    State(state): State<AppState>,
+    UrlPath(id): UrlPath<String>,
+    Query(q): Query<BundleQuery>,
+) -> Result<Response, Problem> {
+    let env = blocking(&state, move |pool| {
+        pool.write(|c| {
+            let id = resolve_kind(c, &id, ArtifactKind::Proposal)?;
+            c.export_bundle(&id, &[])
+        })
+    })
+    .await?;
+    Ok(artifact_response(&env, q.armor, "no-store"))
+}
+
+fn artifact_response(env: &Envelope, armor: bool, cache: &'static str) -> Response {
+    let name = env.kind().map(|k| k.name()).unwrap_or("artifact");
+    let disposition = format!(
+        "attachment; filename=\"{name}-{}.airlock{}\"",
+        env.id().short(),
+        if armor { ".asc" } else { "" }
+    );
+    let (media, body) = if armor {
+        (
+            "text/plain; charset=utf-8",
+            airlock_transport::armor(&name.to_ascii_uppercase(), &env.to_bytes()).into_bytes(),
+        )
+    } else {
+        (ARTIFACT_MEDIA_TYPE, env.to_bytes())
+    };
+    let mut response = body.into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(media));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+    if let Ok(v) = HeaderValue::from_str(&disposition) {
+        headers.insert(header::CONTENT_DISPOSITION, v);
+    }
+    response
+}
+
+async fn artifact(
+    State(state): State<AppState>,
+    UrlPath(id): UrlPath<String>,
+) -> Result<Response, Problem> {
+    let id = ArtifactId::from_hex(&id)
+        .map_err(|e| Problem::bad_request(format!("artifact ids are 64 hex digits: {e}")))?;
+    let bytes = blocking(&state, move |pool| {
+        pool.with(|c| {
+            c.store()
+                .artifact(&id)?
+                .map(|a| a.bytes)
+                .ok_or_else(|| CoordinatorError::NotFound(format!("no artifact {}", id.short())))
+        })
+    })
+    .await?;
+    // Content-addressed: the bytes of an id never change.
+    Ok((
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(ARTIFACT_MEDIA_TYPE),
+            ),
+            (header::CACHE_CONTROL, HeaderValue::from_static(IMMUTABLE)),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
+/// Decodes the artifacts of an upload: one binary artifact, one ASCII-armored artifact, or a
+/// JSON batch `{"artifacts": ["<base64>", …]}`. Every signature each carries must verify.
+fn decode_upload(headers: &HeaderMap, body: &[u8]) -> Result<Vec<Envelope>, Problem> {
+    let media = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
+        .ok_or_else(|| {
+            Problem::unsupported_media(format!(
+                "give a Content-Type: {ARTIFACT_MEDIA_TYPE} (binary), text/plain (armored) or application/json (a batch)"
+            ))
+        })?;
+    let raw: Vec<Vec<u8>> = match media.as_str() {
+        ARTIFACT_MEDIA_TYPE | "application/octet-stream" => vec![body.to_vec()],
+        "text/plain" => {
+            let text = std::str::from_utf8(body)
+                .map_err(|_| Problem::bad_request("armored text is not UTF-8"))?;
+            vec![
+                airlock_transport::dearmor(text)
+                    .map_err(|e| Problem::bad_request(format!("armored artifact: {e}")))?
+                    .1,
+            ]
+        }
+        "application/json" => {
+            #[derive(Deserialize)]
+            #[serde(deny_unknown_fields)]
+            struct Batch {
+                artifacts: Vec<String>,
+            }
+            let batch: Batch = serde_json::from_slice(body).map_err(|e| {
+                Problem::bad_request(format!(
+                    "expected {{\"artifacts\": [\"<base64>\", …]}}: {e}"
+                ))
+            })?;
+            if batch.artifacts.is_empty() || batch.artifacts.len() > MAX_BATCH {
+                return Err(Problem::bad_request(format!(
+                    "a batch carries 1 to {MAX_BATCH} artifacts, not {}",
+                    batch.artifacts.len()
+                )));
+            }
+            batch
+                .artifacts
+                .iter()
+                .enumerate()
+                .map(|(i, b)| {
+                    base64::engine::general_purpose::STANDARD
+                        .decode(b)
+                        .map_err(|e| Problem::bad_request(format!("artifact {i}: not base64: {e}")))
+                })
+                .collect::<Result<_, _>>()?
+        }
+        other => {
+            return Err(Problem::unsupported_media(format!(
+                "{other:?} is not accepted here: give {ARTIFACT_MEDIA_TYPE} (binary), text/plain (armored) or application/json (a batch)"
+            )));
+        }
+    };
+    raw.iter()
+        .enumerate()
+        .map(|(i, bytes)| {
+            let env = Envelope::from_bytes(bytes)
+                .map_err(|e| Problem::bad_request(format!("artifact {i}: {e}")))?;
+            if let Some(bad) = env.check_signatures().into_iter().find(|c| !c.valid) {
+                return Err(Problem::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "bad-signature",
+                    "A signature does not verify",
+                    format!(
+                        "artifact {i}: the signature by key {} does not verify: it was altered or damaged after it was signed",
+                        bad.key
+                    ),
+                ));
+            }
+            Ok(env)
+        })
+        .collect()
+}
+
+fn body_problem(rejection: BytesRejection, max_body: usize) -> Problem {
+    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        Problem::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too-large",
+            "The request body is too large",
+            format!("bodies are limited to {max_body} bytes"),
+        )
+    } else {
+        Problem::bad_request(format!("cannot read the request body: {rejection}"))
+    }
+}
+
+async fn decisions(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, Problem> {
+    let started = Instant::now();
+    let body = body.map_err(|r| body_problem(r, state.limits.max_body))?;
+    let envelopes = decode_upload(&headers, &body)?;
+    let mut opened = Vec::with_capacity(envelopes.len());
+    for (i, env) in envelopes.iter().enumerate() {
+        if !matches!(env.kind(), Some(ArtifactKind::Approval)) {
+            return Err(Problem::bad_request(format!(
+                "artifact {i} is a {}, not an approval or rejection",
+                env.kind().map(|k| k.name()).unwrap_or("unknown kind")
+            )));
+        }
+        let approval: Approval = env
+            .open()
+            .map_err(|e| Problem::bad_request(format!("artifact {i}: {e}")))?;
+        opened.push(approval);
+    }
+    // One decision at a time through the group-commit writer; a batch upload is one transaction.
+    let outcomes = if envelopes.len() == 1 {
+        let env = envelopes.into_iter().next().expect("one");
+        let outcome = state.pool.submit_decision(env).await;
+        state.metrics.decision(outcome.is_ok(), started.elapsed());
+        vec![outcome.map_err(Problem::from)?]
+    } else {
+        let outcome = blocking(&state, move |pool| {
+            pool.write(|c| c.submit_decisions(&envelopes, now()?))
+        })
+        .await;
+        state.metrics.decision(outcome.is_ok(), started.elapsed());
+        outcome?
+    };
+    let rows: Vec<Value> = opened
+        .iter()
+        .zip(outcomes)
+        .map(|(a, (id, status))| {
+            json!({ "id": id.to_hex(), "proposal": a.proposal.to_hex(), "decision": a.decision.as_str(), "status": status.as_str() })
+        })
+        .collect();
+    let mut response = (StatusCode::CREATED, axum::Json(json!(rows))).into_response();
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
+}
+
+async fn submit_vault(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, Problem> {
+    let body = body.map_err(|r| body_problem(r, state.limits.max_body))?;
+    let copies = decode_upload(&headers, &body)?;
+    if let Some((i, _)) = copies
+        .iter()
+        .enumerate()
+        .find(|(_, e)| e.kind() != Some(ArtifactKind::VaultDefinition))
+    {
+        return Err(Problem::bad_request(format!(
+            "artifact {i} is not a vault definition"
+        )));
+    }
+    let (def, id) = blocking(&state, move |pool| {
+        pool.write(|c| c.submit_vault(&copies, now()?))
+    })
+    .await?;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(json!({ "vault": def.vault_id, "version": def.version, "id": id.to_hex() })),
+    )
+        .into_response())
+}
+
+async fn checkpoint(State(state): State<AppState>) -> Result<Response, Problem> {
+    let (_, note) = blocking(&state, |pool| pool.with(|c| c.latest_checkpoint())).await?;
+    Ok((
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; charset=utf-8"),
+            ),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+        ],
+        note,
+    )
+        .into_response())
+}
+
+async fn tile(
+    State(state): State<AppState>,
+    UrlPath(rest): UrlPath<String>,
+) -> Result<Response, Problem> {
+    let tile = tiles::parse(&rest)
+        .ok_or_else(|| Problem::not_found(format!("tile/{rest} is not a C2SP tile path")))?;
+    let key = tiles::path(&tile);
+    let cached = state
+        .tiles
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(&key)
+        .cloned();
+    let data = match cached {
+        Some(data) => data,
+        None => {
+            let data = blocking(&state, move |pool| {
+                pool.with(|c| {
+                    c.read(|c| {
+                        let size = c.store().log_size()?;
+                        tiles::read(c.store(), &tile, size).map_err(|e| match e {
+                            tiles::TileError::Store(e) => CoordinatorError::Store(e),
+                            tiles::TileError::Beyond(p) => {
+                                CoordinatorError::NotFound(format!("{p} is beyond the log's size"))
+                            }
+                            e => CoordinatorError::Refused(e.to_string()),
+                        })
+                    })
+                })
+            })
+            .await?;
+            let data = Bytes::from(data);
+            let mut cache = state.tiles.lock().unwrap_or_else(|p| p.into_inner());
+            if cache.len() >= TILE_CACHE {
+                cache.clear();
+            }
+            cache.insert(key, data.clone());
+            data
+        }
+    };
+    Ok((
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/octet-stream"),
+            ),
+            (header::CACHE_CONTROL, HeaderValue::from_static(IMMUTABLE)),
+        ],
+        data,
+    )
+        .into_response())
+}

@@ -1,0 +1,180 @@
+//! Coordinators for request handlers: a pool of open coordinators over one home (each its own
+//! SQLite connection), a gate that lets one write through at a time within this process (other
+//! processes are kept out by the database's write lock), and the decision writer that commits
+//! concurrent uploads together.
+//!
+//! Group commit: decisions that arrive while a write is in progress are checked and appended in
+//! one transaction (one fsync for many). If that batch is refused as a whole — one bad or
+//! conflicting decision refuses all — each is retried alone, so every upload gets the answer it
+//! would have got by itself. Either way each decision is validated inside the transaction that
+//! appends it, and a caller hears "accepted" only after the commit.
+//!
+//! This module must never hand one coordinator to two threads, never answer a decision before
+//! its transaction committed, and never drop a queued decision without an answer.
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+
+use airlock_coordinator::{Coordinator, CoordinatorHome, Result};
+use airlock_core::lifecycle::Status;
+use airlock_core::{ArtifactId, Envelope, UnixTime};
+
+/// Most open coordinators kept idle.
+const MAX_IDLE: usize = 16;
+/// Most decisions committed in one transaction.
+const MAX_BATCH: usize = 256;
+
+/// The answer to one decision upload.
+pub type DecisionOutcome = Result<(ArtifactId, Status)>;
+
+struct DecisionJob {
+    envelope: Envelope,
+    reply: tokio::sync::oneshot::Sender<DecisionOutcome>,
+}
+
+pub struct Pool {
+    home: PathBuf,
+    idle: Mutex<Vec<Coordinator>>,
+    write_gate: Mutex<()>,
+    decisions: Mutex<Option<mpsc::Sender<DecisionJob>>>,
+}
+
+impl Pool {
+    pub fn open(home: &Path) -> Result<Arc<Pool>> {
+        let first = CoordinatorHome::open(home)?.coordinator()?;
+        let pool = Arc::new(Pool {
+            home: home.to_path_buf(),
+            idle: Mutex::new(vec![first]),
+            write_gate: Mutex::new(()),
+            decisions: Mutex::new(None),
+        });
+        let (tx, rx) = mpsc::channel();
+        *pool.decisions.lock().unwrap_or_else(|p| p.into_inner()) = Some(tx);
+        let writer = Arc::clone(&pool);
+        std::thread::Builder::new()
+            .name("airlock-decisions".into())
+            .spawn(move || writer.decision_writer(rx))
+            .map_err(|e| {
+                airlock_coordinator::CoordinatorError::Setup(format!(
+                    "cannot start the decision writer: {e}"
+                ))
+            })?;
+        Ok(pool)
+    }
+
+    fn take(&self) -> Result<Coordinator> {
+        let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        match idle {
+            Some(c) => Ok(c),
+            None => CoordinatorHome::open(&self.home)?.coordinator(),
+        }
+    }
+
+    fn give_back(&self, c: Coordinator) {
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        if idle.len() < MAX_IDLE {
+            idle.push(c);
+        }
+    }
+
+    /// Runs `f` on a coordinator of the pool (blocking: call from a blocking thread). Reads in
+    /// `f` that must agree with each other go through [`Coordinator::read`].
+    pub fn with<T>(&self, f: impl FnOnce(&mut Coordinator) -> Result<T>) -> Result<T> {
+        let mut c = self.take()?;
+        let out = f(&mut c);
+        self.give_back(c);
+        out
+    }
+
+    /// Runs a write: one at a time within this process, each a coordinator transition.
+    pub fn write<T>(&self, f: impl FnOnce(&mut Coordinator) -> Result<T>) -> Result<T> {
+        let _gate = self.write_gate.lock().unwrap_or_else(|p| p.into_inner());
+        self.with(f)
+    }
+
+    /// Queues a decision for the writer and waits (asynchronously) for its committed outcome.
+    pub async fn submit_decision(&self, envelope: Envelope) -> DecisionOutcome {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let sent = self
+            .decisions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .map(|tx| tx.send(DecisionJob { envelope, reply }).is_ok())
+            .unwrap_or(false);
+        if !sent {
+            return Err(shutting_down());
+        }
+        answer.await.unwrap_or_else(|_| Err(shutting_down()))
+    }
+
+    /// Stops the decision writer once the queued decisions are answered.
+    pub fn close(&self) {
+        self.decisions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+    }
+
+    fn decision_writer(&self, jobs: mpsc::Receiver<DecisionJob>) {
+        while let Ok(first) = jobs.recv() {
+            let mut batch = vec![first];
+            while batch.len() < MAX_BATCH {
+                match jobs.try_recv() {
+                    Ok(job) => batch.push(job),
+                    Err(_) => break,
+                }
+            }
+            self.commit_decisions(batch);
+        }
+    }
+
+    fn commit_decisions(&self, batch: Vec<DecisionJob>) {
+        let now = match now() {
+            Ok(now) => now,
+            Err(e) => {
+                for job in batch {
+                    let _ = job.reply.send(Err(clone_error(&e)));
+                }
+                return;
+            }
+        };
+        if batch.len() > 1 {
+            let envelopes: Vec<Envelope> = batch.iter().map(|j| j.envelope.clone()).collect();
+            if let Ok(outcomes) = self.write(|c| c.submit_decisions(&envelopes, now))
+                && outcomes.len() == batch.len()
+            {
+                for (job, outcome) in batch.into_iter().zip(outcomes) {
+                    let _ = job.reply.send(Ok(outcome));
+                }
+                return;
+            }
+        }
+        for job in batch {
+            let outcome = self
+                .write(|c| c.submit_decisions(std::slice::from_ref(&job.envelope), now))
+                .and_then(|mut v| {
+                    v.pop().ok_or_else(|| {
+                        airlock_coordinator::CoordinatorError::Setup(
+                            "the coordinator recorded nothing".into(),
+                        )
+                    })
+                });
+            let _ = job.reply.send(outcome);
+        }
+    }
+}
+
+fn shutting_down() -> airlock_coordinator::CoordinatorError {
+    airlock_coordinator::CoordinatorError::Setup("the service is shutting down".into())
+}
+
+fn clone_error(e: &airlock_coordinator::CoordinatorError) -> airlock_coordinator::CoordinatorError {
+    airlock_coordinator::CoordinatorError::Setup(e.to_string())
+}
+
+/// The current time as the CLI reads it: the system clock, or `AIRLOCK_NOW` for rehearsals.
+pub fn now() -> Result<UnixTime> {
+    airlock_cli_support::now().map_err(|e| airlock_coordinator::CoordinatorError::Setup(e.message))
+}
