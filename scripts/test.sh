@@ -19,6 +19,10 @@ command -v rustfmt >/dev/null 2>&1 || rustup component add rustfmt
 apt_missing=()
 command -v zbarimg >/dev/null 2>&1 || apt_missing+=(zbar-tools)
 [ -e /usr/lib/softhsm/libsofthsm2.so ] || apt_missing+=(softhsm2)
+# The service suite: a self-signed certificate (openssl) and an HTTP client that sends
+# `Expect: 100-continue` (curl).
+command -v openssl >/dev/null 2>&1 || apt_missing+=(openssl)
+command -v curl >/dev/null 2>&1 || apt_missing+=(curl)
 if [ ${#apt_missing[@]} -gt 0 ]; then
   echo "== installing ${apt_missing[*]} (apt) =="
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${apt_missing[@]}" >/dev/null

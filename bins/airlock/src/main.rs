@@ -7,6 +7,7 @@ mod btc_cmd;
 mod eth_cmd;
 mod payload_proposal;
 mod qr_cmd;
+mod remote_cmd;
 mod transfer_cmd;
 mod xmr_cmd;
 
@@ -43,12 +44,19 @@ struct Cli {
     /// Machine-readable output.
     #[arg(long, global = true)]
     json: bool,
+    /// Run against an `airlock serve` instead of a local home (status, submit, export, vault
+    /// list/submit, log verify, id).
+    #[arg(long, global = true, env = "AIRLOCK_SERVER")]
+    server: Option<String>,
+    /// A PEM certificate to trust for an https --server (e.g. its self-signed one).
+    #[arg(long, global = true, env = "AIRLOCK_SERVER_CA", requires = "server")]
+    server_ca: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Subcommand)]
-enum Command {
+pub(crate) enum Command {
     /// Create the coordinator's state directory and identity key.
     Init {
         /// The log's origin name (also its checkpoint key name).
@@ -134,7 +142,7 @@ enum Command {
 }
 
 #[derive(Subcommand)]
-enum VaultCommand {
+pub(crate) enum VaultCommand {
     /// Draft version 1 of a new vault, or the next version of an existing one (signers sign it).
     Draft(DraftArgs),
     /// Merge signed copies of a draft and activate it once the signatures meet the rotation rule.
@@ -229,7 +237,7 @@ struct ServeArgs {
 }
 
 #[derive(Subcommand)]
-enum LogCommand {
+pub(crate) enum LogCommand {
     /// Re-check the whole log: hashes, checkpoints, every transition. With --url, a log
     /// published by `airlock serve` (or a mirror), from its tiles and artifacts alone.
     Verify {
@@ -306,6 +314,11 @@ fn open(home: &Path) -> CliResult<Coordinator> {
 
 fn run(cli: Cli) -> CliResult {
     let json = cli.json;
+    if let Some(server) = &cli.server
+        && !matches!(cli.command, Command::Serve(_))
+    {
+        return remote_cmd::run(server, cli.server_ca.as_deref(), json, cli.command);
+    }
     // One writer per home, from before the first read a command validates to after its commit.
     let _home_lock = airlock_cli_support::lock_home(
         &cli.home,
@@ -858,46 +871,84 @@ fn status(home: &Path, json: bool, proposal: Option<String>, vault: Option<Strin
         ));
         return Ok(());
     }
-    if states.is_empty() {
+    let rows: Vec<serde_json::Value> = states
+        .iter()
+        .map(|s| airlock_coordinator::report::proposal_json(s, now))
+        .collect();
+    print_status_rows(&rows);
+    Ok(())
+}
+
+/// Prints proposals (as `report::proposal_json` describes them) for people: the same text from
+/// a local home and from `--server`.
+pub(crate) fn print_status_rows(rows: &[serde_json::Value]) {
+    if rows.is_empty() {
         println!("No proposals.");
     }
-    for s in &states {
-        let t = s.tally();
-        let total: u128 = s.proposal.intent.transfers.iter().map(|t| t.amount).sum();
+    let text = |v: &serde_json::Value| v.as_str().unwrap_or("").to_string();
+    let names = |v: &serde_json::Value| {
+        v.as_array()
+            .map(|a| a.iter().map(text).collect::<Vec<_>>())
+            .unwrap_or_default()
+    };
+    for r in rows {
+        let transfers = r["transfers"].as_array().cloned().unwrap_or_default();
+        let total: u128 = transfers
+            .iter()
+            .map(|t| match &t["amount"] {
+                serde_json::Value::Number(n) => n.as_u64().map(u128::from).unwrap_or(0),
+                serde_json::Value::String(s) => s.parse().unwrap_or(0),
+                _ => 0,
+            })
+            .sum();
+        let status = text(&r["status"]);
         println!(
             "{}  {:<10} vault {} v{}  rule {}  {} to {}",
-            s.id.short(),
-            s.status(now).as_str().to_uppercase(),
-            s.vault.vault_id,
-            s.vault.version,
-            s.rule.name,
+            text(&r["proposal"]).chars().take(12).collect::<String>(),
+            status.to_uppercase(),
+            text(&r["vault"]),
+            r["vault_version"],
+            text(&r["rule"]),
             total,
-            s.proposal
-                .intent
-                .transfers
+            transfers
                 .iter()
-                .map(|t| t.destination.as_str())
+                .map(|t| text(&t["destination"]))
                 .collect::<Vec<_>>()
                 .join(", ")
         );
+        let approved = names(&r["approved"]);
         println!(
             "    approved:  {}",
-            if t.approved.is_empty() {
+            if approved.is_empty() {
                 "-".into()
             } else {
-                t.approved.join(", ")
+                approved.join(", ")
             }
         );
-        for (name, reason) in &t.rejected {
-            println!("    rejected:  {name} — {reason}");
+        for rejection in r["rejected"].as_array().into_iter().flatten() {
+            println!(
+                "    rejected:  {} — {}",
+                text(&rejection["signer"]),
+                text(&rejection["reason"])
+            );
         }
-        if !t.missing.is_empty() && s.status(now).is_open() {
-            println!("    missing:   {}", describe_gaps(&t.missing));
-            println!("    undecided: {}", t.undecided.join(", "));
+        let missing = r["missing"].as_array().cloned().unwrap_or_default();
+        if !missing.is_empty() && (status == "collecting" || status == "ready") {
+            let gaps: Vec<airlock_core::lifecycle::Gap> = missing
+                .iter()
+                .map(|g| airlock_core::lifecycle::Gap {
+                    role: text(&g["role"]),
+                    needed: g["needed"].as_u64().unwrap_or(0) as u32,
+                    have: g["have"].as_u64().unwrap_or(0) as u32,
+                })
+                .collect();
+            println!("    missing:   {}", describe_gaps(&gaps));
+            println!("    undecided: {}", names(&r["undecided"]).join(", "));
         }
-        println!("    expires:   {}", format_time(s.proposal.expires));
+        if let Some(expires) = r["expires"].as_u64() {
+            println!("    expires:   {}", format_time(expires));
+        }
     }
-    Ok(())
 }
 
 fn serve(home: &Path, json: bool, args: ServeArgs) -> CliResult {
@@ -950,7 +1001,7 @@ fn serve(home: &Path, json: bool, args: ServeArgs) -> CliResult {
     Ok(())
 }
 
-fn verify_remote(json: bool, options: airlock_service::RemoteOptions) -> CliResult {
+pub(crate) fn verify_remote(json: bool, options: airlock_service::RemoteOptions) -> CliResult {
     let report = airlock_service::verify_remote(&options, &mut |line| eprintln!("{line}"))?;
     if json {
         print_json(&serde_json::to_value(&report)?);

@@ -227,12 +227,26 @@ fn a_team_decides_through_the_service_and_anyone_verifies_the_published_log() {
     let mut forged = bob_bytes.clone();
     forged[sig_at] ^= 1;
     post(&format!("{api}/decisions"), ARTIFACT, &forged).problem(422, "does not verify");
-    post(
-        &format!("{api}/decisions"),
-        ARTIFACT,
-        &vec![0u8; 3 * 1024 * 1024],
-    )
-    .problem(413, "limited");
+    // Oversized: refused from its Content-Length before the body is read (curl sends
+    // `Expect: 100-continue` for large bodies, so it hears the 413 instead of a reset).
+    let big = w.p("big.bin");
+    std::fs::write(&big, vec![0u8; 3 * 1024 * 1024]).unwrap();
+    let curl = Command::new("curl")
+        .args([
+            "-s",
+            "-w",
+            "\n%{http_code}",
+            "-H",
+            &format!("content-type: {ARTIFACT}"),
+        ])
+        .arg("--data-binary")
+        .arg(format!("@{}", path_str(&big)))
+        .arg(format!("{api}/decisions"))
+        .output()
+        .expect("curl runs");
+    let out = String::from_utf8_lossy(&curl.stdout).to_string();
+    assert!(out.ends_with("\n413"), "{out}");
+    assert!(out.contains("limited to 2097152 bytes"), "{out}");
     post(
         &format!("{api}/decisions"),
         "application/json",
@@ -532,4 +546,52 @@ fn kill_9_under_load_loses_nothing_acknowledged() {
     );
     drop(restarted);
     w.airlock(&["log", "verify"]).ok();
+}
+
+#[test]
+fn the_cli_carries_files_through_the_service_without_the_database() {
+    let w = treasury();
+    let (proposal, _) = w.propose("treasury", "acme-payroll:250", &[]);
+    let server = Server::start(&w, &[]);
+    // A laptop with no coordinator home: everything goes through --server.
+    let laptop = w.p("laptop-home");
+    let remote = |args: &[&str]| {
+        let mut all = vec!["--home", path_str(&laptop), "--server", server.url.as_str()];
+        all.extend_from_slice(args);
+        run(&airlock_bin(), &all, w.now.get(), &[])
+    };
+    let local_status = w.airlock(&["--json", "status"]).ok().json();
+    let remote_status = remote(&["--json", "status"]).ok().json();
+    assert_eq!(
+        remote_status, local_status,
+        "the same view through the service"
+    );
+    assert_eq!(
+        remote(&["--json", "vault", "list"]).ok().json()[0]["vault"],
+        "treasury"
+    );
+    let id = remote(&["--json", "id"]).ok().json();
+    assert_eq!(id, {
+        let mut local = w.airlock(&["--json", "id"]).ok().json();
+        local.as_object_mut().unwrap().retain(|k, _| k != "home");
+        local
+    });
+
+    let bundle = w.p("laptop.bundle");
+    remote(&["export", &proposal[..10], "--out", path_str(&bundle)]).ok();
+    let alice = w.approve("alice", &bundle);
+    let accepted = remote(&["--json", "submit", path_str(&alice)]).ok().json();
+    assert_eq!(accepted[0]["status"], "ready");
+    let text = remote(&["status", &proposal]).ok().stdout;
+    assert!(
+        text.contains("READY") && text.contains("approved:  alice"),
+        "{text}"
+    );
+    // The same file again: refused by the coordinator's rules, exit 1, nothing written.
+    remote(&["submit", path_str(&alice)]).fails(1, "HTTP 422");
+    remote(&["log", "verify"]).ok();
+    // What needs to know who is asking is not served yet, and says so.
+    remote(&["finalize", &proposal]).fails(1, "not available with --server");
+    remote(&["status", "../x"]).fails(1, "ids and vault names");
+    assert!(!laptop.exists(), "--server never creates a local home");
 }

@@ -14,6 +14,7 @@
 //! limit.
 
 mod api;
+pub mod client;
 mod metrics;
 mod pool;
 pub mod problem;
@@ -31,6 +32,7 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
+pub use client::{ClientError, ServiceClient};
 pub use remote::{RemoteError, RemoteOptions, RemoteReport, verify_remote};
 
 /// A failure to start or run the service.

@@ -12,8 +12,6 @@
 //! signed checkpoint, and never read a response past a size bound.
 
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::time::Duration;
 
 use airlock_coordinator::LogReport;
 use airlock_core::{ArtifactId, PublicKey};
@@ -21,10 +19,8 @@ use airlock_log::{CheckpointVerifier, MemoryLog};
 use tlog_tiles::tile::{Tile, TileHashReader, TileReader};
 use tlog_tiles::tlog::{self, Hash, HashReader, stored_hash_index};
 
+use crate::client::{ClientError, ServiceClient};
 use crate::tiles;
-
-/// Largest response read (an artifact is at most 1 MiB; a full hash tile 8 KiB).
-const MAX_RESPONSE: u64 = 4 * 1024 * 1024;
 
 /// Where the log is and how to trust it.
 #[derive(Clone, Debug)]
@@ -65,6 +61,15 @@ pub enum RemoteError {
     Setup(String),
 }
 
+impl From<ClientError> for RemoteError {
+    fn from(e: ClientError) -> RemoteError {
+        match e {
+            ClientError::Setup(m) => RemoteError::Setup(m),
+            other => RemoteError::Fetch(other.to_string()),
+        }
+    }
+}
+
 impl airlock_core::Classify for RemoteError {
     fn severity(&self) -> airlock_core::Severity {
         match self {
@@ -74,88 +79,9 @@ impl airlock_core::Classify for RemoteError {
     }
 }
 
-struct Client {
-    agent: ureq::Agent,
-    base: String,
-    reads: std::cell::Cell<(usize, u64)>,
-}
-
-impl Client {
-    fn new(options: &RemoteOptions) -> Result<Client, RemoteError> {
-        let base = options.url.trim_end_matches('/').to_string();
-        if !(base.starts_with("http://") || base.starts_with("https://")) {
-            return Err(RemoteError::Setup(format!(
-                "{:?} is not an http:// or https:// URL",
-                options.url
-            )));
-        }
-        let mut tls = ureq::tls::TlsConfig::builder()
-            .provider(ureq::tls::TlsProvider::Rustls)
-            .unversioned_rustls_crypto_provider(Arc::new(
-                rustls::crypto::aws_lc_rs::default_provider(),
-            ));
-        if let Some(path) = &options.ca_cert {
-            let pem = std::fs::read(path)
-                .map_err(|e| RemoteError::Setup(format!("{}: {e}", path.display())))?;
-            let cert = ureq::tls::Certificate::from_pem(&pem).map_err(|e| {
-                RemoteError::Setup(format!("{}: not a PEM certificate: {e}", path.display()))
-            })?;
-            tls = tls.root_certs(ureq::tls::RootCerts::new_with_certs(&[cert]));
-        }
-        let agent = ureq::Agent::config_builder()
-            .timeout_global(Some(Duration::from_secs(60)))
-            .http_status_as_error(false)
-            .tls_config(tls.build())
-            .build()
-            .into();
-        Ok(Client {
-            agent,
-            base,
-            reads: std::cell::Cell::new((0, 0)),
-        })
-    }
-
-    /// GETs `path` (under the base URL); `Ok(None)` for 404.
-    fn get(&self, path: &str) -> Result<Option<Vec<u8>>, RemoteError> {
-        let url = format!("{}/{}", self.base, path.trim_start_matches('/'));
-        let mut response = self
-            .agent
-            .get(&url)
-            .call()
-            .map_err(|e| RemoteError::Fetch(format!("GET {url}: {e}")))?;
-        let status = response.status().as_u16();
-        if status == 404 {
-            return Ok(None);
-        }
-        let body = response
-            .body_mut()
-            .with_config()
-            .limit(MAX_RESPONSE)
-            .read_to_vec()
-            .map_err(|e| RemoteError::Fetch(format!("GET {url}: {e}")))?;
-        if status != 200 {
-            let detail = serde_json::from_slice::<serde_json::Value>(&body)
-                .ok()
-                .and_then(|v| v["detail"].as_str().map(str::to_string))
-                .unwrap_or_default();
-            return Err(RemoteError::Fetch(format!(
-                "GET {url}: HTTP {status} {detail}"
-            )));
-        }
-        let (n, bytes) = self.reads.get();
-        self.reads.set((n + 1, bytes + body.len() as u64));
-        Ok(Some(body))
-    }
-
-    fn require(&self, path: &str) -> Result<Vec<u8>, RemoteError> {
-        self.get(path)?
-            .ok_or_else(|| RemoteError::Fetch(format!("{}/{path}: not found (404)", self.base)))
-    }
-}
-
 /// Fetches hash tiles for `tlog_tiles`' verifying reader.
 struct HashTiles<'a> {
-    client: &'a Client,
+    client: &'a ServiceClient,
     count: std::cell::Cell<usize>,
 }
 
@@ -170,7 +96,7 @@ impl TileReader for HashTiles<'_> {
             .map(|t| {
                 self.count.set(self.count.get() + 1);
                 self.client
-                    .get(&format!("log/{}", tiles::path(t)))
+                    .get_optional(&format!("log/{}", tiles::path(t)))
                     .ok()
                     .flatten()
                     .ok_or(tlog::Error::InvalidTile)
@@ -186,12 +112,12 @@ pub fn verify_remote(
     options: &RemoteOptions,
     progress: &mut dyn FnMut(&str),
 ) -> Result<RemoteReport, RemoteError> {
-    let client = Client::new(options)?;
+    let client = ServiceClient::new(&options.url, options.ca_cert.as_deref())?;
     let (log_key, key_pinned) = match &options.log_key {
         Some(k) => (k.trim().to_string(), true),
         None => {
             let identity: serde_json::Value =
-                serde_json::from_slice(&client.require("api/v1/identity")?).map_err(|e| {
+                serde_json::from_slice(&client.get("api/v1/identity")?).map_err(|e| {
                     RemoteError::Fetch(format!("the service's identity is not JSON: {e}"))
                 })?;
             let key = identity["log_key"]
@@ -205,7 +131,7 @@ pub fn verify_remote(
     };
     let verifier = CheckpointVerifier::from_vkey(&log_key)
         .map_err(|e| RemoteError::Setup(format!("log key {log_key:?}: {e}")))?;
-    let note = String::from_utf8(client.require("log/checkpoint")?)
+    let note = String::from_utf8(client.get("log/checkpoint")?)
         .map_err(|_| RemoteError::Invalid("the checkpoint is not UTF-8".into()))?;
     let checkpoint = verifier
         .open(&note)
@@ -221,7 +147,7 @@ pub fn verify_remote(
     let mut leaves = Vec::with_capacity(size as usize);
     let mut tree = MemoryLog::new();
     for tile in tiles::tiles_for(size, true) {
-        let bundle = client.require(&format!("log/{}", tiles::path(&tile)))?;
+        let bundle = client.get(&format!("log/{}", tiles::path(&tile)))?;
         let entries = tiles::decode_entries(&bundle)
             .map_err(|e| RemoteError::Invalid(format!("{}: {e}", tiles::path(&tile))))?;
         if entries.len() != tile.width() as usize {
@@ -279,7 +205,7 @@ pub fn verify_remote(
     let mut fetch = |id: &ArtifactId| -> airlock_coordinator::Result<Option<Vec<u8>>> {
         artifacts_read += 1;
         client
-            .get(&format!("api/v1/artifacts/{}", id.to_hex()))
+            .get_optional(&format!("api/v1/artifacts/{}", id.to_hex()))
             .map_err(|e| {
                 let message = e.to_string();
                 fetch_failed = Some(e);
@@ -289,16 +215,16 @@ pub fn verify_remote(
     let replayed = airlock_coordinator::replay::replay_records(&leaves, &coordinator, &mut fetch);
     // A network failure is not a verdict on the log.
     if let Some(e) = fetch_failed {
-        return Err(e);
+        return Err(e.into());
     }
     let mut log =
         replayed.map_err(|e| RemoteError::Invalid(format!("log verification FAILED: {e}")))?;
     log.root = hex::encode(tree.root());
     log.checkpoints = 1;
-    let (requests, bytes_read) = client.reads.get();
+    let (requests, bytes_read) = client.reads();
     Ok(RemoteReport {
         log,
-        url: client.base.clone(),
+        url: client.base().to_string(),
         log_key,
         key_pinned,
         requests,

@@ -1,0 +1,187 @@
+//! `airlock --server URL …`: the usual coordinator commands against an `airlock serve`, so an
+//! online laptop can carry files for signers without holding the coordinator's database.
+//!
+//! Served: `id`, `status`, `submit`, `export` (proposal bundles), `vault list`, `vault submit`,
+//! `log verify`. Everything else needs the service to know who is asking (not built yet) and is
+//! refused with a pointer to run it on the service's host. This module must never touch a local
+//! home: with `--server` there is none.
+
+use std::path::{Path, PathBuf};
+
+use airlock_cli_support::{CliError, CliResult, print_json, read_signed_envelope};
+use airlock_service::ServiceClient;
+use serde_json::{Value, json};
+
+use crate::{Command, LogCommand, VaultCommand};
+
+pub fn run(server: &str, ca: Option<&Path>, json: bool, command: Command) -> CliResult {
+    let client = ServiceClient::new(server, ca)?;
+    match command {
+        Command::Id => {
+            let id = client.get_json("api/v1/identity")?;
+            if json {
+                print_json(&id);
+            } else {
+                println!("server     {}", client.base());
+                println!("identity   {}", id["identity"].as_str().unwrap_or(""));
+                println!("log origin {}", id["origin"].as_str().unwrap_or(""));
+                println!("log key    {}", id["log_key"].as_str().unwrap_or(""));
+            }
+            Ok(())
+        }
+        Command::Status { proposal, vault } => {
+            let rows = match (proposal, vault) {
+                (Some(p), _) => {
+                    vec![client.get_json(&format!("api/v1/proposals/{}", segment(&p)?))?]
+                }
+                (None, Some(v)) => {
+                    list(client.get_json(&format!("api/v1/proposals?vault={}", segment(&v)?))?)
+                }
+                (None, None) => list(client.get_json("api/v1/proposals")?),
+            };
+            if json {
+                print_json(&json!(rows));
+            } else {
+                crate::print_status_rows(&rows);
+            }
+            Ok(())
+        }
+        Command::Submit { files } => {
+            let answer = upload(&client, "api/v1/decisions", &files, "approval or rejection")?;
+            if json {
+                print_json(&answer);
+            } else {
+                for row in list(answer) {
+                    println!(
+                        "Accepted {} {} for proposal {}: now {}",
+                        row["decision"].as_str().unwrap_or(""),
+                        short(&row["id"]),
+                        short(&row["proposal"]),
+                        row["status"].as_str().unwrap_or("")
+                    );
+                }
+            }
+            Ok(())
+        }
+        Command::Export {
+            proposal,
+            out,
+            since,
+            armor,
+        } => {
+            if !since.is_empty() {
+                return Err(CliError::new(
+                    "--since is not available with --server: the service adds the sizes signers reported",
+                ));
+            }
+            let path = format!(
+                "api/v1/proposals/{}/bundle{}",
+                segment(&proposal)?,
+                if armor { "?armor=true" } else { "" }
+            );
+            let bytes = client.get(&path)?;
+            airlock_transport::write_atomic(&out, &bytes)?;
+            if json {
+                print_json(
+                    &json!({ "proposal": proposal, "bundle": out, "server": client.base() }),
+                );
+            } else {
+                println!(
+                    "Wrote the bundle of proposal {proposal} from {} to {}",
+                    client.base(),
+                    out.display()
+                );
+            }
+            Ok(())
+        }
+        Command::Vault(VaultCommand::List) => {
+            let rows = list(client.get_json("api/v1/vaults")?);
+            if json {
+                print_json(&json!(rows));
+            } else if rows.is_empty() {
+                println!("No vaults yet.");
+            } else {
+                for r in rows {
+                    println!(
+                        "{:<16} v{:<3} {} ({})  {} signers, threshold {}",
+                        r["vault"].as_str().unwrap_or(""),
+                        r["version"],
+                        r["chain"].as_str().unwrap_or(""),
+                        r["network"].as_str().unwrap_or(""),
+                        r["signers"],
+                        r["threshold"]
+                    );
+                }
+            }
+            Ok(())
+        }
+        Command::Vault(VaultCommand::Submit { files }) => {
+            let answer = upload(&client, "api/v1/vaults", &files, "signed vault definition")?;
+            if json {
+                print_json(&answer);
+            } else {
+                println!(
+                    "Vault {} version {} is active ({})",
+                    answer["vault"].as_str().unwrap_or(""),
+                    answer["version"],
+                    short(&answer["id"])
+                );
+            }
+            Ok(())
+        }
+        Command::Log(LogCommand::Verify {
+            url: None,
+            log_key,
+            ca_cert,
+        }) => crate::verify_remote(
+            json,
+            airlock_service::RemoteOptions {
+                url: server.to_string(),
+                log_key,
+                ca_cert: ca_cert.or_else(|| ca.map(Path::to_path_buf)),
+            },
+        ),
+        _ => Err(CliError::new(
+            "this command is not available with --server yet (the service does not yet know who is asking): run it on the service's host",
+        )),
+    }
+}
+
+/// Reads the files (every signature must verify) and uploads them as one batch.
+fn upload(client: &ServiceClient, path: &str, files: &[PathBuf], what: &str) -> CliResult<Value> {
+    if files.is_empty() {
+        return Err(CliError::new(format!("give one or more {what} files")));
+    }
+    let artifacts = files
+        .iter()
+        .map(|f| read_signed_envelope(f).map(|env| env.to_bytes()))
+        .collect::<CliResult<Vec<_>>>()?;
+    Ok(client.post_artifacts(path, &artifacts)?)
+}
+
+/// An id or name as one URL path segment (or query value): refused if it could escape it.
+fn segment(s: &str) -> CliResult<&str> {
+    if s.is_empty()
+        || s == "."
+        || s == ".."
+        || !s
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+    {
+        return Err(CliError::new(format!(
+            "{s:?}: ids and vault names are letters, digits, '-', '_' and '.'"
+        )));
+    }
+    Ok(s)
+}
+
+fn list(v: Value) -> Vec<Value> {
+    match v {
+        Value::Array(rows) => rows,
+        other => vec![other],
+    }
+}
+
+fn short(v: &Value) -> String {
+    v.as_str().unwrap_or("").chars().take(12).collect()
+}

@@ -1,0 +1,196 @@
+//! The HTTP client side of the service: what `airlock --server URL …` and `airlock log verify
+//! --url` use to talk to an `airlock serve` (or a mirror of its log).
+//!
+//! A problem document from the service comes back as [`ClientError::Problem`] with its status,
+//! kind and detail, and keeps its severity (a split view is an alarm, a busy database is busy),
+//! so the CLI exits as it would have run locally.
+//!
+//! This module must never read a response past its size bound, and never follow a redirect to
+//! another origin (redirects are not followed at all).
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+
+/// Largest response read (an artifact is at most 1 MiB; lists of proposals can be larger).
+const MAX_RESPONSE: u64 = 16 * 1024 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("{0}")]
+    Setup(String),
+    /// No answer (connection refused, TLS failure, timeout) or one that is not HTTP.
+    #[error("{0}")]
+    Unreachable(String),
+    /// The service answered with a problem document (or another non-success status).
+    #[error("{detail} (HTTP {status} from {url})")]
+    Problem {
+        status: u16,
+        kind: String,
+        detail: String,
+        url: String,
+    },
+}
+
+impl airlock_core::Classify for ClientError {
+    fn severity(&self) -> airlock_core::Severity {
+        use airlock_core::Severity;
+        match self {
+            ClientError::Problem { status: 503, .. } => Severity::Busy,
+            ClientError::Problem { kind, .. }
+                if kind == "split-view" || kind == "log-invalid" || kind == "alarm" =>
+            {
+                Severity::Alarm
+            }
+            _ => Severity::Refused,
+        }
+    }
+}
+
+/// A client of one service.
+pub struct ServiceClient {
+    agent: ureq::Agent,
+    base: String,
+    reads: std::cell::Cell<(usize, u64)>,
+}
+
+impl ServiceClient {
+    /// A client of the service at `url` (`http://…` or `https://…`), trusting `ca_cert` (PEM)
+    /// for TLS when given, else the Mozilla roots.
+    pub fn new(url: &str, ca_cert: Option<&Path>) -> Result<ServiceClient, ClientError> {
+        let base = url.trim_end_matches('/').to_string();
+        if !(base.starts_with("http://") || base.starts_with("https://")) {
+            return Err(ClientError::Setup(format!(
+                "{url:?} is not an http:// or https:// URL"
+            )));
+        }
+        let mut tls = ureq::tls::TlsConfig::builder()
+            .provider(ureq::tls::TlsProvider::Rustls)
+            .unversioned_rustls_crypto_provider(Arc::new(
+                rustls::crypto::aws_lc_rs::default_provider(),
+            ));
+        if let Some(path) = ca_cert {
+            let pem = std::fs::read(path)
+                .map_err(|e| ClientError::Setup(format!("{}: {e}", path.display())))?;
+            let cert = ureq::tls::Certificate::from_pem(&pem).map_err(|e| {
+                ClientError::Setup(format!("{}: not a PEM certificate: {e}", path.display()))
+            })?;
+            tls = tls.root_certs(ureq::tls::RootCerts::new_with_certs(&[cert]));
+        }
+        let agent = ureq::Agent::config_builder()
+            .timeout_global(Some(Duration::from_secs(60)))
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .tls_config(tls.build())
+            .build()
+            .into();
+        Ok(ServiceClient {
+            agent,
+            base,
+            reads: std::cell::Cell::new((0, 0)),
+        })
+    }
+
+    /// The service's base URL, without a trailing slash.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// Requests made and bytes received so far.
+    pub fn reads(&self) -> (usize, u64) {
+        self.reads.get()
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}/{}", self.base, path.trim_start_matches('/'))
+    }
+
+    fn finish(
+        &self,
+        method: &str,
+        url: &str,
+        response: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+        missing_ok: bool,
+    ) -> Result<Option<Vec<u8>>, ClientError> {
+        let mut response =
+            response.map_err(|e| ClientError::Unreachable(format!("{method} {url}: {e}")))?;
+        let status = response.status().as_u16();
+        let body = response
+            .body_mut()
+            .with_config()
+            .limit(MAX_RESPONSE)
+            .read_to_vec()
+            .map_err(|e| ClientError::Unreachable(format!("{method} {url}: {e}")))?;
+        let (n, bytes) = self.reads.get();
+        self.reads.set((n + 1, bytes + body.len() as u64));
+        if status == 404 && missing_ok {
+            return Ok(None);
+        }
+        if !(200..300).contains(&status) {
+            let problem = serde_json::from_slice::<Value>(&body).unwrap_or(Value::Null);
+            let kind = problem["type"]
+                .as_str()
+                .and_then(|t| t.strip_prefix("urn:airlock:problem:"))
+                .unwrap_or("http")
+                .to_string();
+            let detail = problem["detail"]
+                .as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| String::from_utf8_lossy(&body).chars().take(200).collect());
+            return Err(ClientError::Problem {
+                status,
+                kind,
+                detail,
+                url: url.to_string(),
+            });
+        }
+        Ok(Some(body))
+    }
+
+    /// GETs `path`; `Ok(None)` for 404.
+    pub fn get_optional(&self, path: &str) -> Result<Option<Vec<u8>>, ClientError> {
+        let url = self.url(path);
+        let response = self.agent.get(&url).call();
+        self.finish("GET", &url, response, true)
+    }
+
+    /// GETs `path`; 404 is an error like any other problem.
+    pub fn get(&self, path: &str) -> Result<Vec<u8>, ClientError> {
+        let url = self.url(path);
+        let response = self.agent.get(&url).call();
+        Ok(self
+            .finish("GET", &url, response, false)?
+            .unwrap_or_default())
+    }
+
+    /// GETs `path` as JSON.
+    pub fn get_json(&self, path: &str) -> Result<Value, ClientError> {
+        let body = self.get(path)?;
+        serde_json::from_slice(&body)
+            .map_err(|e| ClientError::Unreachable(format!("{}: not JSON: {e}", self.url(path))))
+    }
+
+    /// POSTs artifacts (encoded envelopes) as a JSON batch; returns the JSON answer.
+    pub fn post_artifacts(&self, path: &str, artifacts: &[Vec<u8>]) -> Result<Value, ClientError> {
+        use base64::Engine;
+        let batch = serde_json::json!({
+            "artifacts": artifacts
+                .iter()
+                .map(|a| base64::engine::general_purpose::STANDARD.encode(a))
+                .collect::<Vec<_>>()
+        });
+        let url = self.url(path);
+        let response = self
+            .agent
+            .post(&url)
+            .header("content-type", "application/json")
+            .send(batch.to_string().as_bytes());
+        let body = self
+            .finish("POST", &url, response, false)?
+            .unwrap_or_default();
+        serde_json::from_slice(&body)
+            .map_err(|e| ClientError::Unreachable(format!("{url}: not JSON: {e}")))
+    }
+}
