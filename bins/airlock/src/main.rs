@@ -48,6 +48,11 @@ struct Cli {
     /// list/submit, log verify, id).
     #[arg(long, global = true, env = "AIRLOCK_SERVER")]
     server: Option<String>,
+    /// A member's device key (`airlock member keygen`) that signs writes sent to --server
+    /// (propose, finalize, broadcast, confirm, abandon); its passphrase from
+    /// AIRLOCK_PASSPHRASE_FILE or a prompt.
+    #[arg(long, global = true, env = "AIRLOCK_MEMBER_KEY", requires = "server")]
+    member_key: Option<PathBuf>,
     /// A PEM certificate to trust for an https --server (e.g. its self-signed one).
     #[arg(long, global = true, env = "AIRLOCK_SERVER_CA", requires = "server")]
     server_ca: Option<PathBuf>,
@@ -116,6 +121,9 @@ pub(crate) enum Command {
     Log(LogCommand),
     /// Serve this coordinator to a team over HTTP: the API, the log as C2SP tiles, /metrics.
     Serve(ServeArgs),
+    /// The service's members: device keys with roles per vault (proposer, operator, viewer).
+    #[command(subcommand)]
+    Member(MemberCommand),
     /// Print any artifact and check its signatures.
     Inspect { file: PathBuf },
     /// Measure log appends, proof verification and artifact decoding on this machine.
@@ -196,22 +204,53 @@ struct DraftArgs {
 }
 
 #[derive(Args)]
-struct ProposeArgs {
+pub(crate) struct ProposeArgs {
     #[arg(long)]
-    vault: String,
+    pub(crate) vault: String,
     /// A payment as DESTINATION:AMOUNT[:ASSET] (amount in base units); repeat for several.
     #[arg(long = "to")]
-    to: Vec<String>,
+    pub(crate) to: Vec<String>,
     #[arg(long, default_value = "")]
-    memo: String,
+    pub(crate) memo: String,
     /// Override the rule's expiry (e.g. 30m, 24h).
     #[arg(long)]
-    expires_in: Option<String>,
+    pub(crate) expires_in: Option<String>,
     /// Where to write the bundle for signers.
     #[arg(long)]
-    out: Option<PathBuf>,
+    pub(crate) out: Option<PathBuf>,
     #[arg(long)]
-    armor: bool,
+    pub(crate) armor: bool,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum MemberCommand {
+    /// Make a device key for a member (Ed25519, sealed under a passphrase); prints its public key.
+    Keygen {
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long)]
+        passphrase_file: Option<PathBuf>,
+        /// Argon2 parameters: "default" or "insecure-fast" (tests only).
+        #[arg(long, default_value = "default")]
+        kdf: String,
+    },
+    /// Add a member, or give one more role to it.
+    Add {
+        name: String,
+        /// The member's device key (64 hex digits, from `member keygen`).
+        #[arg(long)]
+        key: String,
+        /// proposer, operator or viewer.
+        #[arg(long)]
+        role: String,
+        /// The vault the role is on; `*` for every vault.
+        #[arg(long, default_value = "*")]
+        vault: String,
+    },
+    /// Remove a member and all its roles.
+    Remove { name: String },
+    /// List the members and their roles.
+    List,
 }
 
 #[derive(Args)]
@@ -300,6 +339,9 @@ fn changes_home(command: &Command) -> Option<&'static str> {
         Command::Broadcast { .. } => Some("airlock broadcast"),
         Command::Confirm { .. } => Some("airlock confirm"),
         Command::Serve(_) => Some("airlock serve"),
+        // Members live in the database (one transaction per change), so they can be managed
+        // while `airlock serve` holds the home.
+        Command::Member(_) => None,
         Command::Transfer(_) => Some("airlock transfer"),
         Command::Chain(_) => Some("airlock chain"),
         Command::Eth(_) => Some("airlock eth"),
@@ -317,7 +359,13 @@ fn run(cli: Cli) -> CliResult {
     if let Some(server) = &cli.server
         && !matches!(cli.command, Command::Serve(_))
     {
-        return remote_cmd::run(server, cli.server_ca.as_deref(), json, cli.command);
+        return remote_cmd::run(
+            server,
+            cli.server_ca.as_deref(),
+            cli.member_key.as_deref(),
+            json,
+            cli.command,
+        );
     }
     // One writer per home, from before the first read a command validates to after its commit.
     let _home_lock = airlock_cli_support::lock_home(
@@ -484,6 +532,7 @@ fn run(cli: Cli) -> CliResult {
         }
         Command::Log(l) => log(&cli.home, json, l),
         Command::Serve(args) => serve(&cli.home, json, args),
+        Command::Member(m) => member(&cli.home, json, m),
         Command::Inspect { file } => {
             let env = read_envelope(&file)?;
             let known = CoordinatorHome::open(&cli.home)
@@ -745,7 +794,7 @@ fn airlock_signer_free_describe(def: &airlock_core::VaultDefinition) -> String {
     t
 }
 
-fn parse_transfer(spec: &str) -> CliResult<Transfer> {
+pub(crate) fn parse_transfer(spec: &str) -> CliResult<Transfer> {
     // The destination may itself contain ':' (URIs); amount and asset are taken from the right.
     let mut parts: Vec<&str> = spec.rsplitn(3, ':').collect();
     parts.reverse();
@@ -799,10 +848,7 @@ fn propose(home: &Path, json: bool, a: ProposeArgs) -> CliResult {
     )?;
     let state = c.proposal_state(&id)?;
     if let Some(out) = &a.out {
-        let bundle = c.bundle(&id, &[])?;
-        let mut env = bundle.envelope();
-        env.sign(&identity_signing(home)?);
-        write_envelope(out, &env, a.armor)?;
+        write_envelope(out, &c.export_bundle(&id, &[])?, a.armor)?;
     }
     if json {
         print_json(
@@ -949,6 +995,111 @@ pub(crate) fn print_status_rows(rows: &[serde_json::Value]) {
             println!("    expires:   {}", format_time(expires));
         }
     }
+}
+
+fn member(home: &Path, json: bool, cmd: MemberCommand) -> CliResult {
+    use airlock_coordinator::members::{Grant, Role};
+    if let MemberCommand::Keygen {
+        out,
+        passphrase_file,
+        kdf,
+    } = &cmd
+    {
+        let params = match kdf.as_str() {
+            "default" => airlock_custody::KdfParams::DEFAULT,
+            "insecure-fast" => airlock_custody::KdfParams::INSECURE_FAST,
+            other => {
+                return Err(CliError::new(format!(
+                    "--kdf {other:?}: give default or insecure-fast"
+                )));
+            }
+        };
+        if out.exists() {
+            return Err(CliError::new(format!(
+                "{} exists; refusing to overwrite a key",
+                out.display()
+            )));
+        }
+        let pass = airlock_cli_support::passphrase(passphrase_file.as_deref(), true)?;
+        let key = airlock_custody::IdentityKey::generate();
+        airlock_custody::save_encrypted_identity(out, &key, &pass, params)?;
+        let public = hex::encode(key.verifying_key().to_bytes());
+        if json {
+            print_json(&json!({ "key": public, "file": out }));
+        } else {
+            println!("Member key {public} sealed in {}", out.display());
+            println!(
+                "The service's operator adds it: `airlock member add NAME --key {public} --role proposer --vault VAULT`"
+            );
+        }
+        return Ok(());
+    }
+    let mut c = open(home)?;
+    match cmd {
+        MemberCommand::Keygen { .. } => unreachable!("handled above"),
+        MemberCommand::Add {
+            name,
+            key,
+            role,
+            vault,
+        } => {
+            let key = PublicKey::from_hex(&key)?;
+            let member = c.grant(
+                &name,
+                key,
+                Grant {
+                    vault,
+                    role: Role::parse(&role)?,
+                },
+            )?;
+            if json {
+                print_json(&member.to_json());
+            } else {
+                println!(
+                    "Member {} ({}): {}",
+                    member.name,
+                    member.key.short(),
+                    member
+                        .grants
+                        .iter()
+                        .map(|g| format!("{} on {}", g.role.as_str(), g.vault))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+            }
+        }
+        MemberCommand::Remove { name } => {
+            c.remove_member(&name)?;
+            if json {
+                print_json(&json!({ "removed": name }));
+            } else {
+                println!("Member {name} removed");
+            }
+        }
+        MemberCommand::List => {
+            let members = c.members()?;
+            if json {
+                print_json(&json!(
+                    members.iter().map(|m| m.to_json()).collect::<Vec<_>>()
+                ));
+            } else if members.is_empty() {
+                println!("No members (`airlock member add`).");
+            }
+            for m in members.iter().filter(|_| !json) {
+                println!(
+                    "{:<16} {}  {}",
+                    m.name,
+                    m.key.to_hex(),
+                    m.grants
+                        .iter()
+                        .map(|g| format!("{} on {}", g.role.as_str(), g.vault))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+            }
+        }
+    }
+    Ok(())
 }
 
 fn serve(home: &Path, json: bool, args: ServeArgs) -> CliResult {
@@ -1100,7 +1251,8 @@ fn log(home: &Path, json: bool, cmd: LogCommand) -> CliResult {
             let mut rows = Vec::new();
             for i in 0..size {
                 let r = airlock_core::LogRecord::from_bytes(&store.leaf(i)?)?;
-                rows.push(json!({ "index": i, "kind": r.kind, "artifact": r.artifact.to_hex(), "vault": r.vault_id, "at": r.at }));
+                let actor = c.actor_of(i)?;
+                rows.push(json!({ "index": i, "kind": r.kind, "artifact": r.artifact.to_hex(), "vault": r.vault_id, "at": r.at, "by": actor }));
                 if !json {
                     println!(
                         "{:>6}  {:<14} {}  vault {}  {}",

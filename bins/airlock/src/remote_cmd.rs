@@ -2,9 +2,9 @@
 //! online laptop can carry files for signers without holding the coordinator's database.
 //!
 //! Served: `id`, `status`, `submit`, `export` (proposal bundles), `vault list`, `vault submit`,
-//! `log verify`. Everything else needs the service to know who is asking (not built yet) and is
-//! refused with a pointer to run it on the service's host. This module must never touch a local
-//! home: with `--server` there is none.
+//! `log verify`, and — signed by a member's device key (`--member-key`) — `propose`, `finalize`,
+//! `broadcast`, `confirm`, `abandon`. Everything else is refused with a pointer to run it on the
+//! service's host. This module must never touch a local home: with `--server` there is none.
 
 use std::path::{Path, PathBuf};
 
@@ -14,9 +14,115 @@ use serde_json::{Value, json};
 
 use crate::{Command, LogCommand, VaultCommand};
 
-pub fn run(server: &str, ca: Option<&Path>, json: bool, command: Command) -> CliResult {
+pub fn run(
+    server: &str,
+    ca: Option<&Path>,
+    member_key: Option<&Path>,
+    json: bool,
+    command: Command,
+) -> CliResult {
     let client = ServiceClient::new(server, ca)?;
+    let signing_key = || -> CliResult<ed25519_dalek::SigningKey> {
+        let path = member_key.ok_or_else(|| {
+            CliError::new(
+                "this write is signed by a member's device key: give --member-key FILE (or AIRLOCK_MEMBER_KEY); `airlock member keygen` makes one",
+            )
+        })?;
+        let pass = airlock_cli_support::passphrase(None, false)?;
+        Ok(airlock_custody::load_encrypted_identity(path, &pass)?
+            .signing_key()
+            .clone())
+    };
     match command {
+        Command::Propose(a) => {
+            let transfers =
+                a.to.iter()
+                    .map(|t| crate::parse_transfer(t))
+                    .collect::<CliResult<Vec<_>>>()?;
+            let expires_in = a
+                .expires_in
+                .as_deref()
+                .map(airlock_core::vault::parse_duration)
+                .transpose()?;
+            let body = json!({
+                "vault": a.vault,
+                "transfers": transfers.iter().map(|t| json!({ "destination": t.destination, "amount": t.amount.to_string(), "asset": t.asset })).collect::<Vec<_>>(),
+                "memo": a.memo,
+                "expires_in": expires_in,
+            });
+            let row = client.post_signed(
+                "api/v1/proposals",
+                &body,
+                &signing_key()?,
+                airlock_cli_support::now()?,
+            )?;
+            let id = row["proposal"].as_str().unwrap_or("").to_string();
+            if let Some(out) = &a.out {
+                let bundle = client.get(&format!(
+                    "api/v1/proposals/{}/bundle{}",
+                    segment(&id)?,
+                    if a.armor { "?armor=true" } else { "" }
+                ))?;
+                airlock_transport::write_atomic(out, &bundle)?;
+            }
+            if json {
+                print_json(
+                    &json!({ "proposal": id, "rule": row["rule"], "expires": row["expires"], "bundle": a.out, "proposed_by": row["proposed_by"] }),
+                );
+            } else {
+                println!(
+                    "Proposal {id} under vault {} v{} (by {})",
+                    row["vault"].as_str().unwrap_or(""),
+                    row["vault_version"],
+                    row["proposed_by"].as_str().unwrap_or("")
+                );
+                println!("rule {}", row["rule"].as_str().unwrap_or(""));
+                if let Some(out) = a.out {
+                    println!("bundle for signers: {}", out.display());
+                }
+            }
+            Ok(())
+        }
+        Command::Finalize {
+            proposal,
+            out: None,
+        } => action(
+            &client,
+            json,
+            &proposal,
+            "finalize",
+            json!({}),
+            &signing_key()?,
+        ),
+        Command::Broadcast { proposal } => action(
+            &client,
+            json,
+            &proposal,
+            "broadcast",
+            json!({}),
+            &signing_key()?,
+        ),
+        Command::Confirm { proposal } => action(
+            &client,
+            json,
+            &proposal,
+            "confirm",
+            json!({}),
+            &signing_key()?,
+        ),
+        Command::Abandon {
+            proposal,
+            reason,
+            out: None,
+            ..
+        } => action(
+            &client,
+            json,
+            &proposal,
+            "abandon",
+            json!({ "reason": reason }),
+            &signing_key()?,
+        ),
         Command::Id => {
             let id = client.get_json("api/v1/identity")?;
             if json {
@@ -142,9 +248,38 @@ pub fn run(server: &str, ca: Option<&Path>, json: bool, command: Command) -> Cli
             },
         ),
         _ => Err(CliError::new(
-            "this command is not available with --server yet (the service does not yet know who is asking): run it on the service's host",
+            "this command is not available with --server (finalize --out and abandon --out write files only the service's host has: run them there, or without --out): run it on the service's host",
         )),
     }
+}
+
+/// A signed action on a proposal.
+fn action(
+    client: &ServiceClient,
+    json: bool,
+    proposal: &str,
+    action: &str,
+    body: Value,
+    key: &ed25519_dalek::SigningKey,
+) -> CliResult {
+    let row = client.post_signed(
+        &format!("api/v1/proposals/{}/{action}", segment(proposal)?),
+        &body,
+        key,
+        airlock_cli_support::now()?,
+    )?;
+    if json {
+        print_json(&row);
+    } else {
+        println!(
+            "Proposal {}: {action} by {} — now {} ({})",
+            short(&row["proposal"]),
+            row["by"].as_str().unwrap_or(""),
+            row["status"].as_str().unwrap_or(""),
+            row["result"]
+        );
+    }
+    Ok(())
 }
 
 /// Reads the files (every signature must verify) and uploads them as one batch.

@@ -590,8 +590,248 @@ fn the_cli_carries_files_through_the_service_without_the_database() {
     // The same file again: refused by the coordinator's rules, exit 1, nothing written.
     remote(&["submit", path_str(&alice)]).fails(1, "HTTP 422");
     remote(&["log", "verify"]).ok();
-    // What needs to know who is asking is not served yet, and says so.
-    remote(&["finalize", &proposal]).fails(1, "not available with --server");
+    // Writes that are not signed artifacts need a member's key.
+    remote(&["finalize", &proposal]).fails(1, "--member-key");
     remote(&["status", "../x"]).fails(1, "ids and vault names");
     assert!(!laptop.exists(), "--server never creates a local home");
+}
+
+#[test]
+fn members_sign_what_they_do_and_hold_only_their_roles() {
+    let w = treasury();
+    let pass = w.p("member.pass");
+    std::fs::write(&pass, "member passphrase\n").unwrap();
+    let keygen = |who: &str| {
+        let file = w.p(&format!("{who}.member-key"));
+        let out = w
+            .airlock(&[
+                "--json",
+                "member",
+                "keygen",
+                "--out",
+                path_str(&file),
+                "--passphrase-file",
+                path_str(&pass),
+                "--kdf",
+                "insecure-fast",
+            ])
+            .ok()
+            .json();
+        (file, out["key"].as_str().unwrap().to_string())
+    };
+    let (paul_file, paul) = keygen("paul");
+    let (olivia_file, olivia) = keygen("olivia");
+    let (mallory_file, _) = keygen("mallory");
+    w.airlock(&[
+        "member", "add", "paul", "--key", &paul, "--role", "proposer", "--vault", "treasury",
+    ])
+    .ok();
+    let server = Server::start(&w, &[]);
+    // Members are managed while the service runs (they live in the database, not under the lock).
+    w.airlock(&[
+        "member", "add", "olivia", "--key", &olivia, "--role", "operator",
+    ])
+    .ok();
+    w.airlock(&[
+        "member", "add", "olivia", "--key", &paul, "--role", "viewer",
+    ])
+    .fails(1, "already belongs to member paul");
+    let members = get(&format!("{}/api/v1/members", server.url)).json();
+    assert_eq!(members.as_array().unwrap().len(), 2);
+
+    let as_member = |file: &Path, args: &[&str]| {
+        let mut all = vec![
+            "--home",
+            "/nonexistent/airlock-laptop",
+            "--server",
+            server.url.as_str(),
+            "--member-key",
+            path_str(file),
+        ];
+        all.extend_from_slice(args);
+        run(
+            &airlock_bin(),
+            &all,
+            w.now.get(),
+            &[("AIRLOCK_PASSPHRASE_FILE", path_str(&pass))],
+        )
+    };
+    let bundle = w.p("member.bundle");
+    let proposed = as_member(
+        &paul_file,
+        &[
+            "--json",
+            "propose",
+            "--vault",
+            "treasury",
+            "--to",
+            "acme-payroll:100",
+            "--out",
+            path_str(&bundle),
+        ],
+    )
+    .ok()
+    .json();
+    assert_eq!(proposed["proposed_by"], "paul");
+    let proposal = proposed["proposal"].as_str().unwrap().to_string();
+    as_member(
+        &mallory_file,
+        &["propose", "--vault", "treasury", "--to", "acme-payroll:1"],
+    )
+    .fails(1, "not a member");
+    as_member(&paul_file, &["finalize", &proposal]).fails(1, "not a operator");
+
+    let alice = w.approve("alice", &bundle);
+    as_member(&paul_file, &["submit", path_str(&alice)]).ok();
+    let finalized = as_member(&olivia_file, &["--json", "finalize", &proposal[..12]])
+        .ok()
+        .json();
+    assert_eq!(finalized["status"], "finalized");
+    assert_eq!(finalized["by"], "olivia");
+    drop(server);
+    // The log says who made each write (signed decisions name their signer themselves).
+    let log = w.airlock(&["--json", "log", "show"]).ok().json();
+    let by: Vec<(String, Value)> = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["kind"].as_str().unwrap().to_string(), r["by"].clone()))
+        .collect();
+    assert!(
+        by.contains(&("proposal".into(), Value::from("paul"))),
+        "{by:?}"
+    );
+    assert!(
+        by.contains(&("finalized".into(), Value::from("olivia"))),
+        "{by:?}"
+    );
+    w.airlock(&["log", "verify"]).ok();
+}
+
+#[test]
+fn unsigned_forged_and_replayed_requests_are_refused_and_write_nothing() {
+    use airlock_service::httpsig;
+    let w = treasury();
+    let pass = w.p("member.pass");
+    std::fs::write(&pass, "member passphrase\n").unwrap();
+    let file = w.p("paul.member-key");
+    let paul = w
+        .airlock(&[
+            "--json",
+            "member",
+            "keygen",
+            "--out",
+            path_str(&file),
+            "--passphrase-file",
+            path_str(&pass),
+            "--kdf",
+            "insecure-fast",
+        ])
+        .ok()
+        .json()["key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    w.airlock(&[
+        "member", "add", "paul", "--key", &paul, "--role", "proposer",
+    ])
+    .ok();
+    let key = airlock_custody::load_encrypted_identity(
+        &file,
+        &airlock_custody::Passphrase::new("member passphrase".into()).unwrap(),
+    )
+    .unwrap()
+    .signing_key()
+    .clone();
+    let server = Server::start(&w, &[]);
+    let url = format!("{}/api/v1/proposals", server.url);
+    let body = br#"{"vault":"treasury","transfers":[{"destination":"acme-payroll","amount":5}]}"#;
+    let size = log_size(&w);
+    let send = |h: &httpsig::SignedHeaders, body: &[u8]| {
+        reply(
+            agent()
+                .post(&url)
+                .header("content-type", "application/json")
+                .header("content-digest", &h.content_digest)
+                .header("signature-input", &h.signature_input)
+                .header("signature", &h.signature)
+                .send(body)
+                .unwrap(),
+        )
+    };
+    post(&url, "application/json", body).problem(401, "not signed");
+    let now = w.now.get();
+    let signed = httpsig::sign(
+        &key,
+        "POST",
+        "/api/v1/proposals",
+        "",
+        body,
+        now,
+        "replay-test-nonce-1",
+    );
+    assert_eq!(send(&signed, body).status, 201);
+    send(&signed, body).problem(401, "replays are refused");
+    let other = httpsig::sign(
+        &key,
+        "POST",
+        "/api/v1/proposals",
+        "",
+        body,
+        now,
+        "replay-test-nonce-2",
+    );
+    send(
+        &other,
+        br#"{"vault":"treasury","transfers":[{"destination":"mallory","amount":5}]}"#,
+    )
+    .problem(401, "Content-Digest");
+    let elsewhere = httpsig::sign(
+        &key,
+        "POST",
+        "/api/v1/members",
+        "",
+        body,
+        now,
+        "replay-test-nonce-3",
+    );
+    send(&elsewhere, body).problem(401, "does not verify");
+    let old = httpsig::sign(
+        &key,
+        "POST",
+        "/api/v1/proposals",
+        "",
+        body,
+        now - 3600,
+        "replay-test-nonce-4",
+    );
+    send(&old, body).problem(401, "server's clock");
+    let stranger = ed25519_dalek::SigningKey::from_bytes(&[9u8; 32]);
+    let forged = httpsig::sign(
+        &stranger,
+        "POST",
+        "/api/v1/proposals",
+        "",
+        body,
+        now,
+        "replay-test-nonce-5",
+    );
+    send(&forged, body).problem(403, "not a member");
+    assert_eq!(log_size(&w), size + 1, "only the one good request wrote");
+    drop(server);
+    // Restarted, the service refuses requests signed before it started: a captured request
+    // cannot be replayed after a restart either.
+    w.set_now(now + 60);
+    let restarted = Server::start(&w, &[]);
+    let replay = reply(
+        agent()
+            .post(&format!("{}/api/v1/proposals", restarted.url))
+            .header("content-type", "application/json")
+            .header("content-digest", &signed.content_digest)
+            .header("signature-input", &signed.signature_input)
+            .header("signature", &signed.signature)
+            .send(&body[..])
+            .unwrap(),
+    );
+    replay.problem(401, "before the server started");
 }

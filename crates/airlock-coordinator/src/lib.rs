@@ -19,6 +19,7 @@
 
 pub mod chains;
 pub mod home;
+pub mod members;
 pub mod replay;
 pub mod report;
 pub mod store;
@@ -116,6 +117,8 @@ pub struct Coordinator {
     identity: IdentityKey,
     log_signer: CheckpointSigner,
     chains: chains::ChainSettings,
+    /// Who the transitions made now are made for (a service member), recorded beside them.
+    actor: Option<String>,
 }
 
 impl Coordinator {
@@ -131,6 +134,7 @@ impl Coordinator {
             identity,
             log_signer,
             chains: chains::ChainSettings::default(),
+            actor: None,
         })
     }
 
@@ -196,7 +200,23 @@ impl Coordinator {
                 .map(|s| s.note)
                 .map_err(|e| StoreError::Other(format!("signing the checkpoint: {e}")))
         };
-        Ok(self.store.append(entries, &sign)?)
+        let appended = self.store.append(entries, &sign)?;
+        if let Some(actor) = &self.actor {
+            self.store
+                .record_actor(appended.first_index, appended.size, actor)?;
+        }
+        Ok(appended)
+    }
+
+    /// Names who the following transitions are made for (`None`: the operator of this home);
+    /// each entry they append records it in the same transaction.
+    pub fn set_actor(&mut self, actor: Option<String>) {
+        self.actor = actor;
+    }
+
+    /// Who made the log entry at `index`, when a service member did.
+    pub fn actor_of(&self, index: u64) -> Result<Option<String>> {
+        Ok(self.store.actor(index)?)
     }
 
     fn entry(

@@ -137,6 +137,16 @@ pub trait Storage: Send {
     fn exported_sizes(&self) -> Result<Vec<u64>, StoreError>;
     /// Reads stored hashes (the log's `HashStore`).
     fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<LogHash>, StoreError>;
+    /// The service's members: (name, Ed25519 key, grants as JSON).
+    fn members(&self) -> Result<Vec<(String, [u8; 32], String)>, StoreError>;
+    /// Adds or replaces a member (by name; a key names one member only).
+    fn put_member(&self, name: &str, key: &[u8; 32], grants: &str) -> Result<(), StoreError>;
+    /// Removes a member; false when there was none of that name.
+    fn remove_member(&self, name: &str) -> Result<bool, StoreError>;
+    /// Records who made the log entries `first..end` (inside the transaction that appends them).
+    fn record_actor(&self, first: u64, end: u64, actor: &str) -> Result<(), StoreError>;
+    /// Who made the entry at `index`, when a member did through the service.
+    fn actor(&self, index: u64) -> Result<Option<String>, StoreError>;
 }
 
 /// Adapts a `Storage` to the log's `HashStore`.
@@ -178,6 +188,8 @@ CREATE TABLE IF NOT EXISTS hashes (idx INTEGER PRIMARY KEY, hash BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS checkpoints (size INTEGER PRIMARY KEY, note TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS signer_seen (signer BLOB PRIMARY KEY, size INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS exported (size INTEGER PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS members (name TEXT PRIMARY KEY, key BLOB NOT NULL UNIQUE, grants TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS actors (log_index INTEGER PRIMARY KEY, actor TEXT NOT NULL);
 ";
 
 impl SqliteStore {
@@ -494,6 +506,56 @@ impl Storage for SqliteStore {
             .map(|r| r.map(|s| s as u64))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(rows)
+    }
+
+    fn members(&self) -> Result<Vec<(String, [u8; 32], String)>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT name, key, grants FROM members ORDER BY name")?;
+        let rows = stmt
+            .query_map([], |r| {
+                let key: Vec<u8> = r.get(1)?;
+                Ok((r.get(0)?, to32(&key), r.get(2)?))
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+
+    fn put_member(&self, name: &str, key: &[u8; 32], grants: &str) -> Result<(), StoreError> {
+        self.conn.execute(
+            "INSERT INTO members (name, key, grants) VALUES (?1, ?2, ?3)
+             ON CONFLICT(name) DO UPDATE SET key = excluded.key, grants = excluded.grants",
+            params![name, key.to_vec(), grants],
+        )?;
+        Ok(())
+    }
+
+    fn remove_member(&self, name: &str) -> Result<bool, StoreError> {
+        Ok(self
+            .conn
+            .execute("DELETE FROM members WHERE name = ?1", params![name])?
+            > 0)
+    }
+
+    fn record_actor(&self, first: u64, end: u64, actor: &str) -> Result<(), StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("INSERT INTO actors (log_index, actor) VALUES (?1, ?2)")?;
+        for i in first..end {
+            stmt.execute(params![i as i64, actor])?;
+        }
+        Ok(())
+    }
+
+    fn actor(&self, index: u64) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT actor FROM actors WHERE log_index = ?1",
+                params![index as i64],
+                |r| r.get(0),
+            )
+            .optional()?)
     }
 
     fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<LogHash>, StoreError> {

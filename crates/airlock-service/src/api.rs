@@ -30,6 +30,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tower_http::request_id::{MakeRequestId, RequestId};
 
+use airlock_coordinator::members::Role;
+
 use crate::Limits;
 use crate::metrics::Metrics;
 use crate::pool::{Pool, now};
@@ -52,6 +54,7 @@ pub struct AppState {
     tiles: Arc<Mutex<HashMap<String, Bytes>>>,
     identity: Arc<Value>,
     limits: Arc<Limits>,
+    replay: Arc<crate::httpsig::ReplayGuard>,
 }
 
 impl AppState {
@@ -70,6 +73,7 @@ impl AppState {
             tiles: Arc::new(Mutex::new(HashMap::new())),
             identity: Arc::new(identity),
             limits: Arc::new(limits),
+            replay: Arc::new(crate::httpsig::ReplayGuard::new(now()?)),
         })
     }
 
@@ -113,8 +117,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/identity", get(identity))
         .route("/api/v1/vaults", get(vaults).post(submit_vault))
         .route("/api/v1/vaults/{vault}", get(vault))
-        .route("/api/v1/proposals", get(proposals))
+        .route("/api/v1/proposals", get(proposals).post(propose))
         .route("/api/v1/proposals/{id}", get(proposal))
+        .route("/api/v1/proposals/{id}/{action}", post(proposal_action))
+        .route("/api/v1/members", get(members))
         .route("/api/v1/proposals/{id}/bundle", get(bundle))
         .route("/api/v1/decisions", post(decisions))
         .route("/api/v1/artifacts/{id}", get(artifact))
@@ -627,4 +633,248 @@ async fn tile(
         data,
     )
         .into_response())
+}
+
+/// Checks a signed request and finds its member; the role is checked by the caller once it
+/// knows the vault.
+fn authenticate(
+    state: &AppState,
+    method: &axum::http::Method,
+    uri: &axum::http::Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<airlock_core::PublicKey, Problem> {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let now = now().map_err(Problem::from)?;
+    let key = crate::httpsig::verify(
+        method.as_str(),
+        uri.path(),
+        uri.query().unwrap_or(""),
+        body,
+        (
+            header("content-digest"),
+            header("signature-input"),
+            header("signature"),
+        ),
+        now,
+        &state.replay,
+    )
+    .map_err(|e| {
+        Problem::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+            "The request is not signed by a member's key",
+            e.to_string(),
+        )
+    })?;
+    Ok(airlock_core::PublicKey(key.to_bytes()))
+}
+
+/// The member behind `key`, holding `role` on `vault`.
+fn authorize(
+    c: &Coordinator,
+    key: &airlock_core::PublicKey,
+    role: Role,
+    vault: &str,
+) -> Result<airlock_coordinator::members::Member, CoordinatorError> {
+    let member = c.member_by_key(key)?.ok_or_else(|| {
+        CoordinatorError::Refused(format!(
+            "FORBIDDEN: key {} is not a member of this service",
+            key.to_hex()
+        ))
+    })?;
+    if !member.may(role, vault) {
+        return Err(CoordinatorError::Refused(format!(
+            "FORBIDDEN: member {} is not a {} of vault {vault}",
+            member.name,
+            role.as_str()
+        )));
+    }
+    Ok(member)
+}
+
+/// A refusal from [`authorize`] is a 403.
+fn forbidden_or(problem: Problem) -> Problem {
+    if problem.detail.starts_with("FORBIDDEN: ") {
+        Problem::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "The member may not do this",
+            problem.detail.trim_start_matches("FORBIDDEN: "),
+        )
+    } else {
+        problem
+    }
+}
+
+fn json_body<T: serde::de::DeserializeOwned>(
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<T, Problem> {
+    let media = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if media.split(';').next().unwrap_or("").trim() != "application/json" {
+        return Err(Problem::unsupported_media(format!(
+            "{media:?}: this resource takes application/json"
+        )));
+    }
+    serde_json::from_slice(body).map_err(|e| Problem::bad_request(format!("the JSON body: {e}")))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProposeRequest {
+    vault: String,
+    transfers: Vec<TransferRequest>,
+    #[serde(default)]
+    memo: String,
+    /// Seconds; the rule's expiry when absent.
+    expires_in: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TransferRequest {
+    destination: String,
+    /// Base units, as a number or a decimal string (amounts beyond 2^53).
+    amount: Value,
+    #[serde(default)]
+    asset: String,
+}
+
+async fn propose(
+    State(state): State<AppState>,
+    method: axum::http::Method,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, Problem> {
+    let body = body.map_err(|r| body_problem(r, state.limits.max_body))?;
+    let key = authenticate(&state, &method, &uri, &headers, &body)?;
+    let request: ProposeRequest = json_body(&headers, &body)?;
+    let mut transfers = Vec::new();
+    for (i, t) in request.transfers.into_iter().enumerate() {
+        let amount = match &t.amount {
+            Value::Number(n) => n.as_u64().map(u128::from),
+            Value::String(s) => s.parse::<u128>().ok(),
+            _ => None,
+        }
+        .ok_or_else(|| {
+            Problem::bad_request(format!(
+                "transfer {i}: amount must be a whole number of base units"
+            ))
+        })?;
+        transfers.push(airlock_core::Transfer {
+            destination: t.destination,
+            amount,
+            asset: t.asset,
+        });
+    }
+    let now = now().map_err(Problem::from)?;
+    let answer = blocking(&state, move |pool| {
+        let vault = request.vault.clone();
+        pool.write_as(
+            |c| Ok(authorize(c, &key, Role::Proposer, &vault)?.name),
+            |c, member| {
+                let id = c.propose(
+                    &request.vault,
+                    airlock_core::Intent {
+                        transfers,
+                        memo: request.memo,
+                    },
+                    request.expires_in,
+                    now,
+                )?;
+                let state = c.proposal_state(&id)?;
+                let mut row = airlock_coordinator::report::proposal_json(&state, now);
+                row["proposed_by"] = json!(member);
+                Ok(row)
+            },
+        )
+    })
+    .await
+    .map_err(forbidden_or)?;
+    Ok((StatusCode::CREATED, axum::Json(answer)).into_response())
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ActionRequest {
+    /// Why (abandon only).
+    reason: Option<String>,
+}
+
+async fn proposal_action(
+    State(state): State<AppState>,
+    UrlPath((id, action)): UrlPath<(String, String)>,
+    method: axum::http::Method,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, Problem> {
+    if !matches!(
+        action.as_str(),
+        "finalize" | "broadcast" | "confirm" | "abandon"
+    ) {
+        return Err(Problem::not_found(format!(
+            "no action {action:?}: finalize, broadcast, confirm or abandon"
+        )));
+    }
+    let body = body.map_err(|r| body_problem(r, state.limits.max_body))?;
+    let key = authenticate(&state, &method, &uri, &headers, &body)?;
+    let request: ActionRequest = if body.is_empty() {
+        ActionRequest::default()
+    } else {
+        json_body(&headers, &body)?
+    };
+    if action == "abandon" && request.reason.as_deref().unwrap_or("").trim().is_empty() {
+        return Err(Problem::bad_request(
+            "abandoning needs a reason: {\"reason\": \"…\"}",
+        ));
+    }
+    let now = now().map_err(Problem::from)?;
+    let answer = blocking(&state, move |pool| {
+        let id = pool.with(|c| resolve_kind(c, &id, ArtifactKind::Proposal))?;
+        pool.write_as(
+            |c| {
+                let vault = c.proposal_state(&id)?.vault.vault_id;
+                Ok(authorize(c, &key, Role::Operator, &vault)?.name)
+            },
+            |c, member| {
+                let detail = match action.as_str() {
+                    "finalize" => {
+                        let (record, f) = c.finalize(&id, now)?;
+                        json!({ "finalized": record.to_hex(), "txid": f.txid })
+                    }
+                    "broadcast" => json!({ "broadcast": c.broadcast(&id, now)?.detail }),
+                    "confirm" => {
+                        json!({ "confirmed": c.check_confirmation(&id, now)?.map(|e| e.detail) })
+                    }
+                    _ => {
+                        let reason = request.reason.unwrap_or_default();
+                        json!({ "abandoned": c.abandon(&id, &reason, now)?.detail })
+                    }
+                };
+                let mut row =
+                    airlock_coordinator::report::proposal_json(&c.proposal_state(&id)?, now);
+                row["action"] = json!(action);
+                row["result"] = detail;
+                row["by"] = json!(member);
+                Ok(row)
+            },
+        )
+    })
+    .await
+    .map_err(forbidden_or)?;
+    Ok(axum::Json(answer).into_response())
+}
+
+async fn members(State(state): State<AppState>) -> Result<Response, Problem> {
+    let rows = blocking(&state, |pool| {
+        pool.with(|c| Ok(c.members()?.iter().map(|m| m.to_json()).collect::<Vec<_>>()))
+    })
+    .await?;
+    Ok(axum::Json(json!(rows)).into_response())
 }

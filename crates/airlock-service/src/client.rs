@@ -172,6 +172,49 @@ impl ServiceClient {
             .map_err(|e| ClientError::Unreachable(format!("{}: not JSON: {e}", self.url(path))))
     }
 
+    /// POSTs a JSON body signed by a member's device key (HTTP Message Signatures, see
+    /// [`crate::httpsig`]), created at `now`; returns the JSON answer.
+    pub fn post_signed(
+        &self,
+        path: &str,
+        body: &Value,
+        key: &ed25519_dalek::SigningKey,
+        now: u64,
+    ) -> Result<Value, ClientError> {
+        use rand_core::RngCore;
+        let url = self.url(path);
+        let path_only = url
+            .split_once("://")
+            .and_then(|(_, rest)| rest.find('/').map(|i| &rest[i..]))
+            .unwrap_or("/");
+        let (path_only, query) = path_only.split_once('?').unwrap_or((path_only, ""));
+        let mut nonce = [0u8; 16];
+        rand_core::OsRng.fill_bytes(&mut nonce);
+        let bytes = body.to_string().into_bytes();
+        let signed = crate::httpsig::sign(
+            key,
+            "POST",
+            path_only,
+            query,
+            &bytes,
+            now,
+            &hex::encode(nonce),
+        );
+        let response = self
+            .agent
+            .post(&url)
+            .header("content-type", "application/json")
+            .header("content-digest", &signed.content_digest)
+            .header("signature-input", &signed.signature_input)
+            .header("signature", &signed.signature)
+            .send(&bytes[..]);
+        let answer = self
+            .finish("POST", &url, response, false)?
+            .unwrap_or_default();
+        serde_json::from_slice(&answer)
+            .map_err(|e| ClientError::Unreachable(format!("{url}: not JSON: {e}")))
+    }
+
     /// POSTs artifacts (encoded envelopes) as a JSON batch; returns the JSON answer.
     pub fn post_artifacts(&self, path: &str, artifacts: &[Vec<u8>]) -> Result<Value, ClientError> {
         use base64::Engine;

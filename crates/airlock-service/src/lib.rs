@@ -7,14 +7,19 @@
 //! by its signers), so whoever carries the file may upload it. The log is published as C2SP
 //! tlog-tiles ([`tiles`]); [`remote`] verifies such a log from its tiles and artifacts alone.
 //!
-//! This module must never accept a state change that is not a self-authenticating artifact
-//! (writes that need a caller's identity — propose, finalize, broadcast — are not served yet),
+//! Writes that are not self-authenticating artifacts (propose, finalize, broadcast, confirm,
+//! abandon) are HTTP Message Signatures ([`httpsig`]) by a member's device key, checked against
+//! the member's role on the vault, and each appended entry records the member.
+//!
+//! This module must never accept a state change that is neither a self-authenticating artifact
+//! nor a signed request by a member holding the role,
 //! never listen beyond loopback in plain HTTP unless told so explicitly, never answer an error
 //! with anything but an RFC 9457 problem document, and never keep a request's body beyond its
 //! limit.
 
 mod api;
 pub mod client;
+pub mod httpsig;
 mod metrics;
 mod pool;
 pub mod problem;

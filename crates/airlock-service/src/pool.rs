@@ -93,6 +93,25 @@ impl Pool {
         self.with(f)
     }
 
+    /// Runs a write made for a member, in one transaction with the check that lets it:
+    /// `authorize` names the member (or refuses), then `f` runs with each entry it appends
+    /// recording that member. The coordinator goes back to the pool with no actor set.
+    pub fn write_as<T>(
+        &self,
+        authorize: impl FnOnce(&Coordinator) -> Result<String>,
+        f: impl FnOnce(&mut Coordinator, &str) -> Result<T>,
+    ) -> Result<T> {
+        self.write(|c| {
+            c.transact(|c| {
+                let actor = authorize(c)?;
+                c.set_actor(Some(actor.clone()));
+                let out = f(c, &actor);
+                c.set_actor(None);
+                out
+            })
+        })
+    }
+
     /// Queues a decision for the writer and waits (asynchronously) for its committed outcome.
     pub async fn submit_decision(&self, envelope: Envelope) -> DecisionOutcome {
         let (reply, answer) = tokio::sync::oneshot::channel();
