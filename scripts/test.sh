@@ -38,6 +38,8 @@ if [ ${#pip_missing[@]} -gt 0 ]; then
   command -v pyenv >/dev/null 2>&1 && pyenv rehash || true
 fi
 #   Ethereum peers from npm under target/peers: anvil, the Safe 1.4.1 contracts, cast, protocol-kit.
+# The dashboard suite's browser: Debian's chromium and playwright-core.
+bash scripts/install-dashboard-peers.sh
 scripts/install-eth-peers.sh --all
 #   Electrum 4.3.4 (Debian), embit and bdkpython (PyPI): independent PSBT cosigners.
 bash scripts/install-bitcoin-peers.sh

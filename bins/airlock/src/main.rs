@@ -124,6 +124,9 @@ pub(crate) enum Command {
     /// The service's members: device keys with roles per vault (proposer, operator, viewer).
     #[command(subcommand)]
     Member(MemberCommand),
+    /// Sign the dashboard in: sign the challenge it shows with your member key (with --server
+    /// and --member-key).
+    Login { challenge: String },
     /// Print any artifact and check its signatures.
     Inspect { file: PathBuf },
     /// Measure log appends, proof verification and artifact decoding on this machine.
@@ -341,7 +344,7 @@ fn changes_home(command: &Command) -> Option<&'static str> {
         Command::Serve(_) => Some("airlock serve"),
         // Members live in the database (one transaction per change), so they can be managed
         // while `airlock serve` holds the home.
-        Command::Member(_) => None,
+        Command::Member(_) | Command::Login { .. } => None,
         Command::Transfer(_) => Some("airlock transfer"),
         Command::Chain(_) => Some("airlock chain"),
         Command::Eth(_) => Some("airlock eth"),
@@ -533,6 +536,9 @@ fn run(cli: Cli) -> CliResult {
         Command::Log(l) => log(&cli.home, json, l),
         Command::Serve(args) => serve(&cli.home, json, args),
         Command::Member(m) => member(&cli.home, json, m),
+        Command::Login { .. } => Err(CliError::new(
+            "login signs a dashboard in: give --server URL and --member-key FILE",
+        )),
         Command::Inspect { file } => {
             let env = read_envelope(&file)?;
             let known = CoordinatorHome::open(&cli.home)

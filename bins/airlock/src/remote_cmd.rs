@@ -83,6 +83,24 @@ pub fn run(
             }
             Ok(())
         }
+        Command::Login { challenge } => {
+            let answer = client.post_signed(
+                "api/v1/session/sign",
+                &json!({ "challenge": challenge }),
+                &signing_key()?,
+                airlock_cli_support::now()?,
+            )?;
+            if json {
+                print_json(&answer);
+            } else {
+                println!(
+                    "Signed in as {} on {}: the page continues by itself",
+                    answer["signed_in"].as_str().unwrap_or(""),
+                    client.base()
+                );
+            }
+            Ok(())
+        }
         Command::Finalize {
             proposal,
             out: None,
@@ -248,7 +266,7 @@ pub fn run(
             },
         ),
         _ => Err(CliError::new(
-            "this command is not available with --server (finalize --out and abandon --out write files only the service's host has: run them there, or without --out): run it on the service's host",
+            "this command is not available with --server: run it on the service's host (finalize --out and abandon --out write files only that host has; run them there, or without --out)",
         )),
     }
 }

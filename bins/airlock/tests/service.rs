@@ -6,75 +6,12 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use common::*;
 use serde_json::Value;
-
-/// A running `airlock serve`, killed when dropped.
-struct Server {
-    child: Child,
-    url: String,
-}
-
-impl Server {
-    fn start(w: &World, extra: &[&str]) -> Server {
-        Server::start_in(w, &w.coordinator_home(), extra)
-    }
-
-    fn start_in(w: &World, home: &Path, extra: &[&str]) -> Server {
-        let mut child = Command::new(airlock_bin())
-            .args([
-                "--home",
-                path_str(home),
-                "--json",
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-            ])
-            .args(extra)
-            .env("AIRLOCK_NOW", w.now.get().to_string())
-            .env("AIRLOCK_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("airlock serve starts");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout"))
-            .read_line(&mut line)
-            .expect("serve prints where it listens");
-        let v: Value =
-            serde_json::from_str(&line).unwrap_or_else(|e| panic!("serve printed {line:?}: {e}"));
-        let url = v["listening"].as_str().expect("listening").to_string();
-        Server { child, url }
-    }
-
-    fn terminate(mut self) -> std::process::ExitStatus {
-        let pid = self.child.id().to_string();
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .expect("kill");
-        for _ in 0..200 {
-            if let Some(status) = self.child.try_wait().expect("wait") {
-                return status;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("airlock serve did not stop on SIGTERM");
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn agent() -> ureq::Agent {
     ureq::Agent::config_builder()

@@ -55,10 +55,14 @@ pub struct AppState {
     identity: Arc<Value>,
     limits: Arc<Limits>,
     replay: Arc<crate::httpsig::ReplayGuard>,
+    sessions: Arc<crate::dashboard::Sessions>,
+    /// Set when the service stops: event streams end so connections can close.
+    stopping: Arc<tokio::sync::watch::Sender<bool>>,
+    tls: bool,
 }
 
 impl AppState {
-    pub fn open(home: &Path, limits: Limits) -> Result<AppState, CoordinatorError> {
+    pub fn open(home: &Path, limits: Limits, tls: bool) -> Result<AppState, CoordinatorError> {
         let pool = Pool::open(home)?;
         let identity = pool.with(|c| {
             Ok(json!({
@@ -74,7 +78,15 @@ impl AppState {
             identity: Arc::new(identity),
             limits: Arc::new(limits),
             replay: Arc::new(crate::httpsig::ReplayGuard::new(now()?)),
+            sessions: Arc::new(crate::dashboard::Sessions::default()),
+            stopping: Arc::new(tokio::sync::watch::channel(false).0),
+            tls,
         })
+    }
+
+    /// Ends the event streams (called when the service stops accepting connections).
+    pub fn stop_streams(&self) {
+        self.stopping.send_replace(true);
     }
 
     pub fn shutdown(&self) {
@@ -111,6 +123,16 @@ pub fn router(state: AppState) -> Router {
     use tower_http::ServiceBuilderExt;
     let limits = Arc::clone(&state.limits);
     let api = Router::new()
+        .route("/", get(dashboard_page))
+        .route("/assets/app.js", get(dashboard_js))
+        .route("/assets/app.css", get(dashboard_css))
+        .route("/api/v1/events", get(events))
+        .route("/api/v1/log/entries", get(log_entries))
+        .route("/api/v1/proposals/{id}/qr.gif", get(proposal_qr))
+        .route("/api/v1/session", get(session_info).delete(sign_out))
+        .route("/api/v1/session/challenge", post(new_challenge))
+        .route("/api/v1/session/challenge/{code}", get(poll_challenge))
+        .route("/api/v1/session/sign", post(sign_challenge))
         .route("/healthz", get(health))
         .route("/metrics", get(metrics))
         .route("/openapi.json", get(openapi))
@@ -177,7 +199,8 @@ async fn method_not_allowed() -> Problem {
 
 async fn health(State(state): State<AppState>) -> Result<Response, Problem> {
     let size = blocking(&state, |pool| pool.with(|c| Ok(c.store().log_size()?))).await?;
-    Ok(axum::Json(json!({ "status": "ok", "log_size": size })).into_response())
+    let now = now().map_err(Problem::from)?;
+    Ok(axum::Json(json!({ "status": "ok", "log_size": size, "now": now })).into_response())
 }
 
 async fn metrics(State(state): State<AppState>) -> Result<Response, Problem> {
@@ -646,6 +669,11 @@ fn authenticate(
 ) -> Result<airlock_core::PublicKey, Problem> {
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let now = now().map_err(Problem::from)?;
+    if header("signature-input").is_none()
+        && let Some(token) = header("cookie").and_then(crate::dashboard::cookie_token)
+    {
+        return session_key(state, token, header("x-csrf-token"), now);
+    }
     let key = crate::httpsig::verify(
         method.as_str(),
         uri.path(),
@@ -877,4 +905,319 @@ async fn members(State(state): State<AppState>) -> Result<Response, Problem> {
     })
     .await?;
     Ok(axum::Json(json!(rows)).into_response())
+}
+
+fn unauthenticated(detail: impl Into<String>) -> Problem {
+    Problem::new(
+        StatusCode::UNAUTHORIZED,
+        "unauthenticated",
+        "The request is not signed by a member's key",
+        detail,
+    )
+}
+
+/// A dashboard session's key, if the session is live and the CSRF token matches.
+fn session_key(
+    state: &AppState,
+    token: &str,
+    csrf: Option<&str>,
+    now: u64,
+) -> Result<airlock_core::PublicKey, Problem> {
+    let session = state
+        .sessions
+        .session(token, now)
+        .ok_or_else(|| unauthenticated("the session expired or does not exist: sign in again"))?;
+    if csrf != Some(session.csrf.as_str()) {
+        return Err(Problem::new(
+            StatusCode::FORBIDDEN,
+            "csrf",
+            "The request lacks the session's CSRF token",
+            "session writes must carry the X-CSRF-Token the session was given",
+        ));
+    }
+    Ok(session.key)
+}
+
+fn page(body: &'static str, media: &'static str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static(media)),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                HeaderValue::from_static(crate::dashboard::CSP),
+            ),
+            (
+                header::X_CONTENT_TYPE_OPTIONS,
+                HeaderValue::from_static("nosniff"),
+            ),
+            (
+                header::REFERRER_POLICY,
+                HeaderValue::from_static("no-referrer"),
+            ),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+async fn dashboard_page() -> Response {
+    page(crate::dashboard::INDEX_HTML, "text/html; charset=utf-8")
+}
+
+async fn dashboard_js() -> Response {
+    page(crate::dashboard::APP_JS, "text/javascript; charset=utf-8")
+}
+
+async fn dashboard_css() -> Response {
+    page(crate::dashboard::APP_CSS, "text/css; charset=utf-8")
+}
+
+/// Server-sent events: `log` with the new size whenever the log grows.
+async fn events(State(state): State<AppState>) -> Response {
+    use axum::response::sse::{Event, KeepAlive, Sse};
+    let stopping = state.stopping.subscribe();
+    let stream = futures_util::stream::unfold(
+        (state, stopping, None::<u64>),
+        |(state, mut stopping, last)| async move {
+            loop {
+                if *stopping.borrow() {
+                    return None;
+                }
+                let size = blocking(&state, |pool| pool.with(|c| Ok(c.store().log_size()?)))
+                    .await
+                    .ok();
+                if let Some(size) = size
+                    && Some(size) != last
+                {
+                    let event = Event::default()
+                        .event("log")
+                        .data(json!({ "size": size }).to_string());
+                    return Some((
+                        Ok::<_, std::convert::Infallible>(event),
+                        (state, stopping, Some(size)),
+                    ));
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(crate::dashboard::EVENT_POLL) => {}
+                    _ = stopping.changed() => {}
+                }
+            }
+        },
+    );
+    Sse::new(stream)
+        .keep_alive(KeepAlive::default())
+        .into_response()
+}
+
+#[derive(Deserialize)]
+struct EntriesQuery {
+    from: Option<u64>,
+    limit: Option<u64>,
+}
+
+/// Log records with who made them, newest first by default (`from` = first index).
+async fn log_entries(
+    State(state): State<AppState>,
+    Query(q): Query<EntriesQuery>,
+) -> Result<Response, Problem> {
+    let limit = q.limit.unwrap_or(50).min(1000);
+    let rows = blocking(&state, move |pool| {
+        pool.with(|c| {
+            c.read(|c| {
+                let size = c.store().log_size()?;
+                let from = q.from.unwrap_or(size.saturating_sub(limit)).min(size);
+                let mut rows = Vec::new();
+                for i in from..(from + limit).min(size) {
+                    let r = airlock_core::LogRecord::from_bytes(&c.store().leaf(i)?)?;
+                    rows.push(json!({ "index": i, "kind": r.kind, "artifact": r.artifact.to_hex(), "vault": r.vault_id, "at": r.at, "by": c.actor_of(i)? }));
+                }
+                Ok(json!({ "size": size, "entries": rows }))
+            })
+        })
+    })
+    .await?;
+    Ok(axum::Json(rows).into_response())
+}
+
+/// The bundle as an animated QR (BC-UR `bytes`, medium density) a signer's camera reads.
+async fn proposal_qr(
+    State(state): State<AppState>,
+    UrlPath(id): UrlPath<String>,
+) -> Result<Response, Problem> {
+    let env = blocking(&state, move |pool| {
+        pool.write(|c| {
+            let id = resolve_kind(c, &id, ArtifactKind::Proposal)?;
+            c.export_bundle(&id, &[])
+        })
+    })
+    .await?;
+    let gif = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, String> {
+        use airlock_qr::{Content, Density, Encoding};
+        let density = Density::Medium;
+        let format = Encoding::Ur.format_for(Content::Artifact);
+        let frames = airlock_qr::encode(&env.to_bytes(), format, Content::Artifact, density)
+            .map_err(|e| e.to_string())?;
+        let single = frames.texts.len() == 1;
+        let matrices = frames
+            .texts
+            .iter()
+            .map(|t| airlock_qr::render::qr(t, density, single))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| e.to_string())?;
+        let scale = airlock_qr::render::default_scale(&matrices[0]);
+        airlock_qr::render::gif(&matrices, scale, 5.0).map_err(|e| e.to_string())
+    })
+    .await
+    .map_err(|e| Problem::internal(format!("the QR worker failed: {e}")))?
+    .map_err(|e| Problem::internal(format!("cannot draw the QR code: {e}")))?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static("image/gif")),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+        ],
+        gif,
+    )
+        .into_response())
+}
+
+/// A sign-in challenge for the dashboard to show.
+async fn new_challenge(State(state): State<AppState>) -> Result<Response, Problem> {
+    let now = now().map_err(Problem::from)?;
+    let code = state.sessions.challenge(now);
+    Ok((
+        StatusCode::CREATED,
+        [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
+        axum::Json(json!({
+            "challenge": code,
+            "expires": now + crate::dashboard::CHALLENGE_LIFETIME,
+            "command": format!("airlock --server URL --member-key KEY login {code}"),
+        })),
+    )
+        .into_response())
+}
+
+/// The page polls its challenge; once a member signed it, the answer signs the page in.
+async fn poll_challenge(
+    State(state): State<AppState>,
+    UrlPath(code): UrlPath<String>,
+) -> Result<Response, Problem> {
+    let now = now().map_err(Problem::from)?;
+    match state.sessions.redeem(&code, now) {
+        Err(e) => Err(Problem::not_found(e)),
+        Ok(None) => Ok((
+            StatusCode::ACCEPTED,
+            [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
+            axum::Json(json!({ "signed": false })),
+        )
+            .into_response()),
+        Ok(Some((token, session))) => {
+            let cookie = format!(
+                "{}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{}",
+                crate::dashboard::COOKIE,
+                crate::dashboard::SESSION_LIFETIME,
+                if state.tls { "; Secure" } else { "" }
+            );
+            let mut response = axum::Json(json!({
+                "signed": true,
+                "member": session.member,
+                "csrf": session.csrf,
+                "expires": session.expires,
+            }))
+            .into_response();
+            let headers = response.headers_mut();
+            headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            if let Ok(v) = HeaderValue::from_str(&cookie) {
+                headers.insert(header::SET_COOKIE, v);
+            }
+            Ok(response)
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SignChallenge {
+    challenge: String,
+}
+
+/// A member's CLI signs a challenge (`airlock --server URL --member-key K login CODE`).
+async fn sign_challenge(
+    State(state): State<AppState>,
+    method: axum::http::Method,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, Problem> {
+    let body = body.map_err(|r| body_problem(r, state.limits.max_body))?;
+    if headers.get("signature-input").is_none() {
+        return Err(unauthenticated(
+            "signing in takes a signed request from the member's CLI, not a session",
+        ));
+    }
+    let key = authenticate(&state, &method, &uri, &headers, &body)?;
+    let request: SignChallenge = json_body(&headers, &body)?;
+    let member = blocking(&state, move |pool| {
+        pool.with(|c| {
+            c.member_by_key(&key)?.ok_or_else(|| {
+                CoordinatorError::Refused(format!(
+                    "FORBIDDEN: key {} is not a member of this service",
+                    key.to_hex()
+                ))
+            })
+        })
+    })
+    .await
+    .map_err(forbidden_or)?;
+    let now = now().map_err(Problem::from)?;
+    state
+        .sessions
+        .sign_challenge(&request.challenge, &member.name, member.key, now)
+        .map_err(Problem::not_found)?;
+    Ok(axum::Json(json!({ "signed_in": member.name })).into_response())
+}
+
+/// The signed-in member, with its roles and the CSRF token its writes carry.
+async fn session_info(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, Problem> {
+    let now = now().map_err(Problem::from)?;
+    let session = headers
+        .get(header::COOKIE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(crate::dashboard::cookie_token)
+        .and_then(|t| state.sessions.session(t, now))
+        .ok_or_else(|| unauthenticated("not signed in"))?;
+    let key = session.key;
+    let member = blocking(&state, move |pool| pool.with(|c| c.member_by_key(&key))).await?;
+    let Some(member) = member else {
+        return Err(unauthenticated("the member was removed: sign in again"));
+    };
+    let mut body = member.to_json();
+    body["csrf"] = json!(session.csrf);
+    body["expires"] = json!(session.expires);
+    Ok((
+        [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
+        axum::Json(body),
+    )
+        .into_response())
+}
+
+async fn sign_out(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, Problem> {
+    let now = now().map_err(Problem::from)?;
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let token = header("cookie")
+        .and_then(crate::dashboard::cookie_token)
+        .ok_or_else(|| unauthenticated("not signed in"))?;
+    session_key(&state, token, header("x-csrf-token"), now)?;
+    state.sessions.end(token);
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    if let Ok(v) = HeaderValue::from_str(&format!(
+        "{}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0",
+        crate::dashboard::COOKIE
+    )) {
+        response.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    Ok(response)
 }

@@ -19,6 +19,7 @@
 
 mod api;
 pub mod client;
+pub mod dashboard;
 pub mod httpsig;
 mod metrics;
 mod pool;
@@ -177,7 +178,7 @@ pub fn run_until(
 ) -> Result<(), ServiceError> {
     check_listen(&config)?;
     let tls = config.tls.as_ref().map(tls_acceptor).transpose()?;
-    let state = api::AppState::open(&config.home, config.limits.clone())?;
+    let state = api::AppState::open(&config.home, config.limits.clone(), tls.is_some())?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("airlock-serve")
@@ -270,6 +271,7 @@ async fn serve_until(
         });
     }
     drop(listener);
+    state.stop_streams();
     tracing::info!("shutting down: no new connections; finishing requests in flight");
     tokio::select! {
         _ = graceful.shutdown() => tracing::info!("all connections closed"),
