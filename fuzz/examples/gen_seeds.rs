@@ -961,6 +961,57 @@ fn serde_json_hash(line: &[u8]) -> Option<String> {
     Some(text[at..at + 64].to_owned())
 }
 
+/// Signed-request headers (selector 0), cookies (1), and whole requests (2), as the real client
+/// writes them.
+fn httpsig(s: &mut Seeds) {
+    use airlock_transport::httpsig;
+    let key = ed25519_dalek::SigningKey::from_bytes(&[3u8; 32]);
+    let body = br#"{"vault":"treasury","transfers":[{"destination":"acme","amount":5}]}"#;
+    let h = httpsig::sign(
+        &key,
+        "POST",
+        "/api/v1/proposals",
+        "",
+        body,
+        1_000,
+        "0123456789abcdef0123",
+    );
+    s.put(
+        "httpsig",
+        "input",
+        &[&[0u8][..], h.signature_input.as_bytes()].concat(),
+    );
+    s.put(
+        "httpsig",
+        "input-bad-alg",
+        &[
+            &[0u8][..],
+            h.signature_input.replace("ed25519", "rsa").as_bytes(),
+        ]
+        .concat(),
+    );
+    s.put(
+        "httpsig",
+        "cookie",
+        &[
+            &[1u8][..],
+            format!("a=b; airlock_session={}", "ab".repeat(32)).as_bytes(),
+        ]
+        .concat(),
+    );
+    let request = format!(
+        "{}\n{}\n{}",
+        h.signature_input,
+        h.signature,
+        String::from_utf8_lossy(body)
+    );
+    s.put(
+        "httpsig",
+        "request",
+        &[&[2u8][..], request.as_bytes()].concat(),
+    );
+}
+
 /// Tile paths (selector 0), entry bundles (1) and tree sizes (2).
 fn tiles(s: &mut Seeds) {
     for (name, path) in [
@@ -972,15 +1023,27 @@ fn tiles(s: &mut Seeds) {
         ("zero-width", "0/000.p/0"),
         ("level64", "64/000"),
     ] {
-        s.put("tiles", &format!("path-{name}"), &[&[0u8][..], path.as_bytes()].concat());
+        s.put(
+            "tiles",
+            &format!("path-{name}"),
+            &[&[0u8][..], path.as_bytes()].concat(),
+        );
     }
     let mut bundle = Vec::new();
     for entry in [&b"first"[..], b"", &[7u8; 300][..]] {
         airlock_log::tiles::push_entry(&mut bundle, entry).expect("fits");
     }
     s.put("tiles", "bundle", &[&[1u8][..], &bundle].concat());
-    s.put("tiles", "bundle-truncated", &[&[1u8][..], &bundle[..bundle.len() - 1]].concat());
-    s.put("tiles", "size-70000", &[&[0x83u8][..], &70_000u64.to_le_bytes()].concat());
+    s.put(
+        "tiles",
+        "bundle-truncated",
+        &[&[1u8][..], &bundle[..bundle.len() - 1]].concat(),
+    );
+    s.put(
+        "tiles",
+        "size-70000",
+        &[&[0x83u8][..], &70_000u64.to_le_bytes()].concat(),
+    );
 }
 
 fn main() {
@@ -1001,6 +1064,7 @@ fn main() {
     ethereum(&mut s);
     journals(&mut s, &_bundle);
     tiles(&mut s);
+    httpsig(&mut s);
     println!(
         "wrote {} seeds, {} bytes, under {}",
         s.count,

@@ -19,6 +19,7 @@
 //! | [`qr_frames`] | BC-UR, BBQr and Airlock-RaptorQ frames and reassembly, base32, bounded inflate |
 //! | [`slip39`] | SLIP-39 shares and recovery |
 //! | [`keystore`] | Airlock's keystore files and Ethereum keystore v3 JSON |
+//! | [`httpsig`] | `airlock serve`'s signed-request headers (RFC 9421 subset) and session cookies |
 //! | [`tiles`] | C2SP tile paths and entry bundles of the published log |
 //! | [`journal`] | the signer's decision and transfer journals against their head files |
 //! | [`monero_blocks_bin`] | monerod `get_blocks.bin` answers (epee portable storage) |
@@ -35,6 +36,7 @@ pub mod cbor;
 pub mod cbor_differential;
 pub mod envelope;
 pub mod eth_payload;
+pub mod httpsig;
 pub mod journal;
 pub mod keystore;
 pub mod monero_blocks_bin;
@@ -56,6 +58,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("cbor_differential", cbor_differential::run),
     ("envelope", envelope::run),
     ("eth_payload", eth_payload::run),
+    ("httpsig", httpsig::run),
     ("journal", journal::run),
     ("keystore", keystore::run),
     ("monero_blocks_bin", monero_blocks_bin::run),

@@ -647,7 +647,7 @@ fn members_sign_what_they_do_and_hold_only_their_roles() {
 
 #[test]
 fn unsigned_forged_and_replayed_requests_are_refused_and_write_nothing() {
-    use airlock_service::httpsig;
+    use airlock_transport::httpsig;
     let w = treasury();
     let pass = w.p("member.pass");
     std::fs::write(&pass, "member passphrase\n").unwrap();

@@ -54,7 +54,7 @@ pub struct AppState {
     tiles: Arc<Mutex<HashMap<String, Bytes>>>,
     identity: Arc<Value>,
     limits: Arc<Limits>,
-    replay: Arc<crate::httpsig::ReplayGuard>,
+    replay: Arc<airlock_transport::httpsig::ReplayGuard>,
     sessions: Arc<crate::dashboard::Sessions>,
     /// Set when the service stops: event streams end so connections can close.
     stopping: Arc<tokio::sync::watch::Sender<bool>>,
@@ -77,7 +77,7 @@ impl AppState {
             tiles: Arc::new(Mutex::new(HashMap::new())),
             identity: Arc::new(identity),
             limits: Arc::new(limits),
-            replay: Arc::new(crate::httpsig::ReplayGuard::new(now()?)),
+            replay: Arc::new(airlock_transport::httpsig::ReplayGuard::new(now()?)),
             sessions: Arc::new(crate::dashboard::Sessions::default()),
             stopping: Arc::new(tokio::sync::watch::channel(false).0),
             tls,
@@ -674,7 +674,7 @@ fn authenticate(
     {
         return session_key(state, token, header("x-csrf-token"), now);
     }
-    let key = crate::httpsig::verify(
+    let key = airlock_transport::httpsig::verify(
         method.as_str(),
         uri.path(),
         uri.query().unwrap_or(""),

@@ -173,7 +173,7 @@ impl ServiceClient {
     }
 
     /// POSTs a JSON body signed by a member's device key (HTTP Message Signatures, see
-    /// [`crate::httpsig`]), created at `now`; returns the JSON answer.
+    /// [`airlock_transport::httpsig`]), created at `now`; returns the JSON answer.
     pub fn post_signed(
         &self,
         path: &str,
@@ -191,7 +191,7 @@ impl ServiceClient {
         let mut nonce = [0u8; 16];
         rand_core::OsRng.fill_bytes(&mut nonce);
         let bytes = body.to_string().into_bytes();
-        let signed = crate::httpsig::sign(
+        let signed = airlock_transport::httpsig::sign(
             key,
             "POST",
             path_only,

@@ -3,7 +3,7 @@
 //! and sign-in by a challenge the member's CLI signs.
 //!
 //! Sign-in keeps no reusable secret on the server: the page asks for a challenge, the member runs
-//! `airlock --server URL --member-key K login CHALLENGE` (a signed request, see [`crate::httpsig`]),
+//! `airlock --server URL --member-key K login CHALLENGE` (a signed request, see [`airlock_transport::httpsig`]),
 //! and the page's next poll of that challenge gets a session cookie (HttpOnly, SameSite=Strict,
 //! one hour) and a CSRF token that every session write must echo in `X-CSRF-Token`. Challenges
 //! are single-use and expire after five minutes; sessions live in memory only (a restart signs
@@ -162,12 +162,7 @@ impl Sessions {
 
 /// The session token in a `Cookie` header.
 pub fn cookie_token(cookie_header: &str) -> Option<&str> {
-    cookie_header
-        .split(';')
-        .filter_map(|c| c.trim().split_once('='))
-        .find(|(name, _)| *name == COOKIE)
-        .map(|(_, v)| v)
-        .filter(|v| v.len() == 64 && v.bytes().all(|b| b.is_ascii_hexdigit()))
+    airlock_transport::httpsig::cookie_token(cookie_header, COOKIE)
 }
 
 /// The interval at which the event stream looks at the log.

@@ -8,7 +8,7 @@
 //! tlog-tiles ([`tiles`]); [`remote`] verifies such a log from its tiles and artifacts alone.
 //!
 //! Writes that are not self-authenticating artifacts (propose, finalize, broadcast, confirm,
-//! abandon) are HTTP Message Signatures ([`httpsig`]) by a member's device key, checked against
+//! abandon) are HTTP Message Signatures ([`airlock_transport::httpsig`]) by a member's device key, checked against
 //! the member's role on the vault, and each appended entry records the member.
 //!
 //! This module must never accept a state change that is neither a self-authenticating artifact
@@ -20,7 +20,6 @@
 mod api;
 pub mod client;
 pub mod dashboard;
-pub mod httpsig;
 mod metrics;
 mod pool;
 pub mod problem;

@@ -24,6 +24,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 pub mod dir;
 pub mod failpoint;
+pub mod httpsig;
 pub mod lock;
 
 use base64::Engine as _;

@@ -1,5 +1,5 @@
-//! Signed requests: the subset of HTTP Message Signatures (RFC 9421) with Ed25519 that the
-//! service requires for writes that are not self-authenticating artifacts (propose, finalize,
+//! Signed requests: the subset of HTTP Message Signatures (RFC 9421) with Ed25519 that
+//! `airlock serve` requires for writes that are not self-authenticating artifacts (propose, finalize,
 //! broadcast, confirm, abandon), with the body bound by `Content-Digest` (RFC 9530).
 //!
 //! A request carries
@@ -161,6 +161,22 @@ fn parse_input(input: &str) -> Result<(String, u64, String, String), SignatureEr
         keyid.ok_or(SignatureError::Malformed("Signature-Input (keyid)"))?,
         nonce,
     ))
+}
+
+/// The session token in a `Cookie` header (`name=<64 hex digits>`), for the dashboard.
+pub fn cookie_token<'a>(cookie_header: &'a str, name: &str) -> Option<&'a str> {
+    cookie_header
+        .split(';')
+        .filter_map(|c| c.trim().split_once('='))
+        .find(|(n, _)| *n == name)
+        .map(|(_, v)| v)
+        .filter(|v| v.len() == 64 && v.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// Parses a `Signature-Input` header as [`verify`] does, without checking anything else (for
+/// fuzzing and diagnostics): the signature parameters, `created`, `keyid` and `nonce`.
+pub fn parse_signature_input(input: &str) -> Result<(String, u64, String, String), SignatureError> {
+    parse_input(input)
 }
 
 /// The nonces seen, forgotten once their `created` is out of the window.
