@@ -276,6 +276,10 @@ struct ServeArgs {
     /// Most connections open at once.
     #[arg(long, default_value_t = 2048)]
     max_connections: usize,
+    /// Signed requests and dashboard writes per member key per second (0: no limit); bursts
+    /// of five times as many are let through.
+    #[arg(long, default_value_t = 20)]
+    member_rate: u32,
 }
 
 #[derive(Subcommand)]
@@ -1132,6 +1136,8 @@ fn serve(home: &Path, json: bool, args: ServeArgs) -> CliResult {
             .map(|(cert, key)| airlock_service::TlsFiles { cert, key }),
         limits: airlock_service::Limits {
             max_connections: args.max_connections,
+            member_rate: args.member_rate,
+            member_burst: args.member_rate.saturating_mul(5),
             ..airlock_service::Limits::default()
         },
     };

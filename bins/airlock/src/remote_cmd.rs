@@ -240,7 +240,20 @@ pub fn run(
             Ok(())
         }
         Command::Vault(VaultCommand::Submit { files }) => {
-            let answer = upload(&client, "api/v1/vaults", &files, "signed vault definition")?;
+            // A new vault takes an operator's signed request; a new version of one is
+            // authorized by its signers' signatures alone.
+            let answer = match member_key {
+                Some(_) => client.post_signed(
+                    "api/v1/vaults",
+                    &airlock_service::client::artifacts_batch(&read_files(
+                        &files,
+                        "signed vault definition",
+                    )?),
+                    &signing_key()?,
+                    airlock_cli_support::now()?,
+                )?,
+                None => upload(&client, "api/v1/vaults", &files, "signed vault definition")?,
+            };
             if json {
                 print_json(&answer);
             } else {
@@ -302,14 +315,18 @@ fn action(
 
 /// Reads the files (every signature must verify) and uploads them as one batch.
 fn upload(client: &ServiceClient, path: &str, files: &[PathBuf], what: &str) -> CliResult<Value> {
+    Ok(client.post_artifacts(path, &read_files(files, what)?)?)
+}
+
+/// Reads artifact files for an upload; every signature each carries must verify.
+fn read_files(files: &[PathBuf], what: &str) -> CliResult<Vec<Vec<u8>>> {
     if files.is_empty() {
         return Err(CliError::new(format!("give one or more {what} files")));
     }
-    let artifacts = files
+    files
         .iter()
         .map(|f| read_signed_envelope(f).map(|env| env.to_bytes()))
-        .collect::<CliResult<Vec<_>>>()?;
-    Ok(client.post_artifacts(path, &artifacts)?)
+        .collect()
 }
 
 /// An id or name as one URL path segment (or query value): refused if it could escape it.

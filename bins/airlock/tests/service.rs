@@ -620,6 +620,55 @@ fn members_sign_what_they_do_and_hold_only_their_roles() {
 
     let alice = w.approve("alice", &bundle);
     as_member(&paul_file, &["submit", path_str(&alice)]).ok();
+
+    // A new vault has no previous signers to authorize it: only an operator may create one.
+    let alice_key = w.signer_key("alice");
+    let draft = w.p("ops-fund.draft");
+    w.airlock(&[
+        "vault",
+        "draft",
+        "--vault",
+        "ops-fund",
+        "--signer",
+        &format!("alice:ops:{alice_key}"),
+        "--threshold",
+        "1",
+        "--out",
+        path_str(&draft),
+    ])
+    .ok();
+    let signed = w.p("ops-fund.signed");
+    w.signer(
+        "alice",
+        &[
+            "vault",
+            "sign",
+            path_str(&draft),
+            "--out",
+            path_str(&signed),
+            "--yes",
+        ],
+    )
+    .ok();
+    post(
+        &format!("{}/api/v1/vaults", server.url),
+        ARTIFACT,
+        &std::fs::read(&signed).unwrap(),
+    )
+    .problem(
+        403,
+        "creating a vault takes a signed request by an operator",
+    );
+    as_member(&paul_file, &["vault", "submit", path_str(&signed)]).fails(1, "not a operator");
+    as_member(&olivia_file, &["vault", "submit", path_str(&signed)]).ok();
+    assert_eq!(
+        get(&format!("{}/api/v1/vaults", server.url))
+            .json()
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
     let finalized = as_member(&olivia_file, &["--json", "finalize", &proposal[..12]])
         .ok()
         .json();
@@ -755,6 +804,27 @@ fn unsigned_forged_and_replayed_requests_are_refused_and_write_nothing() {
     );
     send(&forged, body).problem(403, "not a member");
     assert_eq!(log_size(&w), size + 1, "only the one good request wrote");
+    // One member cannot crowd out the others: past its burst, 429 with Retry-After.
+    let mut limited = None;
+    for i in 0..300 {
+        let h = httpsig::sign(
+            &key,
+            "POST",
+            "/api/v1/proposals",
+            "",
+            b"{}",
+            now,
+            &format!("burst-nonce-{i:08}"),
+        );
+        let r = send(&h, b"{}");
+        if r.status == 429 {
+            limited = Some(r);
+            break;
+        }
+    }
+    let limited = limited.expect("a burst of signed requests is limited");
+    limited.problem(429, "wait a moment");
+    assert_eq!(log_size(&w), size + 1, "nothing written by the burst");
     drop(server);
     // Restarted, the service refuses requests signed before it started: a captured request
     // cannot be replayed after a restart either.

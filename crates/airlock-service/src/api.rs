@@ -56,6 +56,7 @@ pub struct AppState {
     limits: Arc<Limits>,
     replay: Arc<airlock_transport::httpsig::ReplayGuard>,
     sessions: Arc<crate::dashboard::Sessions>,
+    limiter: Arc<RateLimiter>,
     /// Set when the service stops: event streams end so connections can close.
     stopping: Arc<tokio::sync::watch::Sender<bool>>,
     tls: bool,
@@ -76,9 +77,11 @@ impl AppState {
             metrics: Arc::new(Metrics::default()),
             tiles: Arc::new(Mutex::new(HashMap::new())),
             identity: Arc::new(identity),
+            limiter: Arc::new(RateLimiter::new(limits.member_rate, limits.member_burst)),
             limits: Arc::new(limits),
             replay: Arc::new(airlock_transport::httpsig::ReplayGuard::new(now()?)),
             sessions: Arc::new(crate::dashboard::Sessions::default()),
+
             stopping: Arc::new(tokio::sync::watch::channel(false).0),
             tls,
         })
@@ -540,7 +543,21 @@ async fn decisions(
         let env = envelopes.into_iter().next().expect("one");
         let outcome = state.pool.submit_decision(env).await;
         state.metrics.decision(outcome.is_ok(), started.elapsed());
-        vec![outcome.map_err(Problem::from)?]
+        vec![outcome.map_err(|e| {
+            if e.to_string() == crate::pool::SHUTTING_DOWN {
+                Problem {
+                    retry_after: Some(5),
+                    ..Problem::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "unavailable",
+                        "The service cannot take decisions now",
+                        e.to_string(),
+                    )
+                }
+            } else {
+                Problem::from(e)
+            }
+        })?]
     } else {
         let outcome = blocking(&state, move |pool| {
             pool.write(|c| c.submit_decisions(&envelopes, now()?))
@@ -565,24 +582,65 @@ async fn decisions(
 
 async fn submit_vault(
     State(state): State<AppState>,
+    method: axum::http::Method,
+    uri: axum::http::Uri,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, Problem> {
     let body = body.map_err(|r| body_problem(r, state.limits.max_body))?;
     let copies = decode_upload(&headers, &body)?;
-    if let Some((i, _)) = copies
-        .iter()
-        .enumerate()
-        .find(|(_, e)| e.kind() != Some(ArtifactKind::VaultDefinition))
-    {
-        return Err(Problem::bad_request(format!(
-            "artifact {i} is not a vault definition"
-        )));
+    let mut vault_id = None;
+    for (i, env) in copies.iter().enumerate() {
+        let def: airlock_core::VaultDefinition = match env.kind() {
+            Some(ArtifactKind::VaultDefinition) => env
+                .open()
+                .map_err(|e| Problem::bad_request(format!("artifact {i}: {e}")))?,
+            _ => {
+                return Err(Problem::bad_request(format!(
+                    "artifact {i} is not a vault definition"
+                )));
+            }
+        };
+        if vault_id.get_or_insert_with(|| def.vault_id.clone()) != &def.vault_id {
+            return Err(Problem::bad_request("the copies are of different vaults"));
+        }
     }
+    let vault_id = vault_id.unwrap_or_default();
+    // A new version of a vault is authorized by the previous version's signers (its own
+    // signatures); a new vault has no previous version, so it takes an operator of the service.
+    let signed = headers.contains_key("signature-input")
+        || headers
+            .get(header::COOKIE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(crate::dashboard::cookie_token)
+            .is_some();
+    let caller = if signed {
+        Some(authenticate(&state, &method, &uri, &headers, &body)?)
+    } else {
+        None
+    };
     let (def, id) = blocking(&state, move |pool| {
-        pool.write(|c| c.submit_vault(&copies, now()?))
+        pool.write_as(
+            |c| {
+                if !c.vault_ids()?.contains(&vault_id) {
+                    let key = caller.ok_or_else(|| {
+                        CoordinatorError::Refused(format!(
+                            "FORBIDDEN: vault {vault_id} does not exist yet: creating a vault takes a signed request by an operator of the service"
+                        ))
+                    })?;
+                    return Ok(authorize(c, &key, Role::Operator, &vault_id)?.name);
+                }
+                // Anyone may carry a version its signers signed; record the member if known.
+                Ok(match caller {
+                    Some(key) => c.member_by_key(&key)?.map(|m| m.name).unwrap_or_default(),
+                    None => String::new(),
+                })
+            },
+            |c, _| c.submit_vault(&copies, now()?),
+        )
     })
-    .await?;
+    .await
+    .map_err(forbidden_or)?;
     Ok((
         StatusCode::CREATED,
         axum::Json(json!({ "vault": def.vault_id, "version": def.version, "id": id.to_hex() })),
@@ -672,7 +730,9 @@ fn authenticate(
     if header("signature-input").is_none()
         && let Some(token) = header("cookie").and_then(crate::dashboard::cookie_token)
     {
-        return session_key(state, token, header("x-csrf-token"), now);
+        let key = session_key(state, token, header("x-csrf-token"), now)?;
+        state.limiter.check(&key)?;
+        return Ok(key);
     }
     let key = airlock_transport::httpsig::verify(
         method.as_str(),
@@ -695,7 +755,9 @@ fn authenticate(
             e.to_string(),
         )
     })?;
-    Ok(airlock_core::PublicKey(key.to_bytes()))
+    let key = airlock_core::PublicKey(key.to_bytes());
+    state.limiter.check(&key)?;
+    Ok(key)
 }
 
 /// The member behind `key`, holding `role` on `vault`.
@@ -1220,4 +1282,55 @@ async fn sign_out(State(state): State<AppState>, headers: HeaderMap) -> Result<R
         response.headers_mut().insert(header::SET_COOKIE, v);
     }
     Ok(response)
+}
+
+/// Per-identity rate limits on signed requests and session writes: a token bucket per member
+/// key, so one member (or one stolen key) cannot crowd out the others.
+pub struct RateLimiter {
+    per_second: f64,
+    burst: f64,
+    buckets: Mutex<HashMap<[u8; 32], (f64, Instant)>>,
+}
+
+impl RateLimiter {
+    pub fn new(per_second: u32, burst: u32) -> RateLimiter {
+        RateLimiter {
+            per_second: f64::from(per_second),
+            burst: f64::from(burst.max(1)),
+            buckets: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn check(&self, key: &airlock_core::PublicKey) -> Result<(), Problem> {
+        if self.per_second <= 0.0 {
+            return Ok(());
+        }
+        let now = Instant::now();
+        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        if buckets.len() > 100_000 {
+            buckets.retain(|_, (_, at)| now.duration_since(*at).as_secs() < 60);
+        }
+        let (tokens, at) = buckets.entry(key.0).or_insert((self.burst, now));
+        *tokens =
+            (*tokens + now.duration_since(*at).as_secs_f64() * self.per_second).min(self.burst);
+        *at = now;
+        if *tokens < 1.0 {
+            return Err(Problem {
+                retry_after: Some(1),
+                ..Problem::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "rate-limited",
+                    "Too many requests from this member",
+                    format!(
+                        "member key {} made more than {} requests in a burst ({}/s sustained): wait a moment",
+                        key.short(),
+                        self.burst,
+                        self.per_second
+                    ),
+                )
+            });
+        }
+        *tokens -= 1.0;
+        Ok(())
+    }
 }

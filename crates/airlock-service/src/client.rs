@@ -217,13 +217,7 @@ impl ServiceClient {
 
     /// POSTs artifacts (encoded envelopes) as a JSON batch; returns the JSON answer.
     pub fn post_artifacts(&self, path: &str, artifacts: &[Vec<u8>]) -> Result<Value, ClientError> {
-        use base64::Engine;
-        let batch = serde_json::json!({
-            "artifacts": artifacts
-                .iter()
-                .map(|a| base64::engine::general_purpose::STANDARD.encode(a))
-                .collect::<Vec<_>>()
-        });
+        let batch = artifacts_batch(artifacts);
         let url = self.url(path);
         let response = self
             .agent
@@ -236,4 +230,15 @@ impl ServiceClient {
         serde_json::from_slice(&body)
             .map_err(|e| ClientError::Unreachable(format!("{url}: not JSON: {e}")))
     }
+}
+
+/// The JSON batch an upload carries: `{"artifacts": ["<base64>", …]}`.
+pub fn artifacts_batch(artifacts: &[Vec<u8>]) -> Value {
+    use base64::Engine;
+    serde_json::json!({
+        "artifacts": artifacts
+            .iter()
+            .map(|a| base64::engine::general_purpose::STANDARD.encode(a))
+            .collect::<Vec<_>>()
+    })
 }

@@ -89,6 +89,10 @@ pub struct Limits {
     pub max_connections: usize,
     /// Longest graceful shutdown waits for requests in flight.
     pub shutdown_grace: Duration,
+    /// Signed requests and session writes per member key per second (0: no limit)…
+    pub member_rate: u32,
+    /// …and in a burst.
+    pub member_burst: u32,
 }
 
 impl Default for Limits {
@@ -99,6 +103,8 @@ impl Default for Limits {
             header_timeout: Duration::from_secs(10),
             max_connections: 2048,
             shutdown_grace: Duration::from_secs(30),
+            member_rate: 20,
+            member_burst: 100,
         }
     }
 }

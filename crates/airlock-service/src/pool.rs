@@ -94,7 +94,7 @@ impl Pool {
     }
 
     /// Runs a write made for a member, in one transaction with the check that lets it:
-    /// `authorize` names the member (or refuses), then `f` runs with each entry it appends
+    /// `authorize` names the member (or refuses; an empty name records nobody), then `f` runs with each entry it appends
     /// recording that member. The coordinator goes back to the pool with no actor set.
     pub fn write_as<T>(
         &self,
@@ -104,7 +104,7 @@ impl Pool {
         self.write(|c| {
             c.transact(|c| {
                 let actor = authorize(c)?;
-                c.set_actor(Some(actor.clone()));
+                c.set_actor((!actor.is_empty()).then(|| actor.clone()));
                 let out = f(c, &actor);
                 c.set_actor(None);
                 out
@@ -145,7 +145,15 @@ impl Pool {
                     Err(_) => break,
                 }
             }
-            self.commit_decisions(batch);
+            // A panic in one batch must not stop the writer: its callers hear "shutting down"
+            // (their reply channels close) and later uploads are served.
+            if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                self.commit_decisions(batch)
+            }))
+            .is_err()
+            {
+                tracing::error!("the decision writer recovered from a panic");
+            }
         }
     }
 
@@ -185,8 +193,11 @@ impl Pool {
     }
 }
 
+/// What a decision upload hears when the writer cannot answer it.
+pub const SHUTTING_DOWN: &str = "the service is shutting down";
+
 fn shutting_down() -> airlock_coordinator::CoordinatorError {
-    airlock_coordinator::CoordinatorError::Setup("the service is shutting down".into())
+    airlock_coordinator::CoordinatorError::Setup(SHUTTING_DOWN.into())
 }
 
 fn clone_error(e: &airlock_coordinator::CoordinatorError) -> airlock_coordinator::CoordinatorError {
