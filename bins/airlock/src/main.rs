@@ -727,25 +727,9 @@ fn vault(home: &Path, json: bool, cmd: VaultCommand) -> CliResult {
             let mut rows = Vec::new();
             for id in c.vault_ids()? {
                 let (def, env) = c.vault_latest(&id)?;
-                rows.push(json!({ "vault": def.vault_id, "version": def.version, "chain": def.chain, "network": def.network, "signers": def.signers.len(), "threshold": def.threshold, "id": env.id().to_hex() }));
+                rows.push(airlock_coordinator::report::vault_row(&def, &env));
             }
-            if json {
-                print_json(&json!(rows));
-            } else if rows.is_empty() {
-                println!("No vaults yet (`airlock vault draft`).");
-            } else {
-                for r in rows {
-                    println!(
-                        "{:<16} v{:<3} {} ({})  {} signers, threshold {}",
-                        r["vault"].as_str().unwrap_or(""),
-                        r["version"],
-                        r["chain"].as_str().unwrap_or(""),
-                        r["network"].as_str().unwrap_or(""),
-                        r["signers"],
-                        r["threshold"]
-                    );
-                }
-            }
+            print_vault_rows(&rows, json);
             Ok(())
         }
         VaultCommand::Show {
@@ -772,6 +756,27 @@ fn vault(home: &Path, json: bool, cmd: VaultCommand) -> CliResult {
                 }
             }
             Ok(())
+        }
+    }
+}
+
+/// Prints vaults (as `report::vault_row` describes them): the same from a home and `--server`.
+pub(crate) fn print_vault_rows(rows: &[serde_json::Value], json: bool) {
+    if json {
+        print_json(&json!(rows));
+    } else if rows.is_empty() {
+        println!("No vaults yet (`airlock vault draft`).");
+    } else {
+        for r in rows {
+            println!(
+                "{:<16} v{:<3} {} ({})  {} signers, threshold {}",
+                r["vault"].as_str().unwrap_or(""),
+                r["version"],
+                r["chain"].as_str().unwrap_or(""),
+                r["network"].as_str().unwrap_or(""),
+                r["signers"],
+                r["threshold"]
+            );
         }
     }
 }

@@ -219,24 +219,7 @@ pub fn run(
             Ok(())
         }
         Command::Vault(VaultCommand::List) => {
-            let rows = list(client.get_json("api/v1/vaults")?);
-            if json {
-                print_json(&json!(rows));
-            } else if rows.is_empty() {
-                println!("No vaults yet.");
-            } else {
-                for r in rows {
-                    println!(
-                        "{:<16} v{:<3} {} ({})  {} signers, threshold {}",
-                        r["vault"].as_str().unwrap_or(""),
-                        r["version"],
-                        r["chain"].as_str().unwrap_or(""),
-                        r["network"].as_str().unwrap_or(""),
-                        r["signers"],
-                        r["threshold"]
-                    );
-                }
-            }
+            crate::print_vault_rows(&list(client.get_json("api/v1/vaults")?), json);
             Ok(())
         }
         Command::Vault(VaultCommand::Submit { files }) => {

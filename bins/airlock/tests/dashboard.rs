@@ -27,24 +27,7 @@ fn the_whole_flow_in_a_real_browser() {
     let w = treasury();
     let pass = w.p("member.pass");
     std::fs::write(&pass, "member passphrase\n").unwrap();
-    let key_file = w.p("olivia.member-key");
-    let key = w
-        .airlock(&[
-            "--json",
-            "member",
-            "keygen",
-            "--out",
-            path_str(&key_file),
-            "--passphrase-file",
-            path_str(&pass),
-            "--kdf",
-            "insecure-fast",
-        ])
-        .ok()
-        .json()["key"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let (key_file, key) = member_keygen(&w, "olivia", &pass);
     for role in ["proposer", "operator"] {
         w.airlock(&[
             "member", "add", "olivia", "--key", &key, "--role", role, "--vault", "treasury",

@@ -538,24 +538,7 @@ fn members_sign_what_they_do_and_hold_only_their_roles() {
     let w = treasury();
     let pass = w.p("member.pass");
     std::fs::write(&pass, "member passphrase\n").unwrap();
-    let keygen = |who: &str| {
-        let file = w.p(&format!("{who}.member-key"));
-        let out = w
-            .airlock(&[
-                "--json",
-                "member",
-                "keygen",
-                "--out",
-                path_str(&file),
-                "--passphrase-file",
-                path_str(&pass),
-                "--kdf",
-                "insecure-fast",
-            ])
-            .ok()
-            .json();
-        (file, out["key"].as_str().unwrap().to_string())
-    };
+    let keygen = |who: &str| member_keygen(&w, who, &pass);
     let (paul_file, paul) = keygen("paul");
     let (olivia_file, olivia) = keygen("olivia");
     let (mallory_file, _) = keygen("mallory");
@@ -700,24 +683,7 @@ fn unsigned_forged_and_replayed_requests_are_refused_and_write_nothing() {
     let w = treasury();
     let pass = w.p("member.pass");
     std::fs::write(&pass, "member passphrase\n").unwrap();
-    let file = w.p("paul.member-key");
-    let paul = w
-        .airlock(&[
-            "--json",
-            "member",
-            "keygen",
-            "--out",
-            path_str(&file),
-            "--passphrase-file",
-            path_str(&pass),
-            "--kdf",
-            "insecure-fast",
-        ])
-        .ok()
-        .json()["key"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let (file, paul) = member_keygen(&w, "paul", &pass);
     w.airlock(&[
         "member", "add", "paul", "--key", &paul, "--role", "proposer",
     ])

@@ -5,7 +5,7 @@
 //! [`ProposalState`] itself).
 
 use airlock_core::lifecycle::ProposalState;
-use airlock_core::{JsonAmount, UnixTime};
+use airlock_core::{Envelope, JsonAmount, UnixTime, VaultDefinition};
 use serde_json::{Value, json};
 
 /// One proposal with everything that happened to it, as of `now` (which decides "expired").
@@ -30,4 +30,9 @@ pub fn proposal_json(s: &ProposalState, now: UnixTime) -> Value {
         "confirmed": s.confirmed.as_ref().map(|e| e.detail.clone()),
         "abandoned": s.abandoned.as_ref().map(|e| e.detail.clone()),
     })
+}
+
+/// A vault's current version in one line: `airlock vault list --json`, `GET /api/v1/vaults`.
+pub fn vault_row(def: &VaultDefinition, env: &Envelope) -> Value {
+    json!({ "vault": def.vault_id, "version": def.version, "chain": def.chain, "network": def.network, "signers": def.signers.len(), "threshold": def.threshold, "id": env.id().to_hex() })
 }

@@ -242,7 +242,7 @@ async fn vaults(State(state): State<AppState>) -> Result<Response, Problem> {
                 let mut rows = Vec::new();
                 for id in c.vault_ids()? {
                     let (def, env) = c.vault_latest(&id)?;
-                    rows.push(json!({ "vault": def.vault_id, "version": def.version, "chain": def.chain, "network": def.network, "signers": def.signers.len(), "threshold": def.threshold, "id": env.id().to_hex() }));
+                    rows.push(airlock_coordinator::report::vault_row(&def, &env));
                 }
                 Ok(rows)
             })

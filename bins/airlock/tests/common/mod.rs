@@ -897,3 +897,23 @@ impl Drop for Server {
         let _ = self.child.wait();
     }
 }
+
+/// `airlock member keygen` (fast KDF) under passphrase file `pass`: the key file and its key.
+pub fn member_keygen(w: &World, who: &str, pass: &Path) -> (PathBuf, String) {
+    let file = w.p(&format!("{who}.member-key"));
+    let out = w
+        .airlock(&[
+            "--json",
+            "member",
+            "keygen",
+            "--out",
+            path_str(&file),
+            "--passphrase-file",
+            path_str(pass),
+            "--kdf",
+            "insecure-fast",
+        ])
+        .ok()
+        .json();
+    (file, out["key"].as_str().expect("key").to_string())
+}
