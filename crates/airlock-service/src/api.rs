@@ -20,7 +20,7 @@ use airlock_core::{Approval, ArtifactId, ArtifactKind, Envelope};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, Path as UrlPath, Query, Request, State};
+use axum::extract::{DefaultBodyLimit, FromRequestParts, Path as UrlPath, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -259,8 +259,8 @@ struct VersionQuery {
 
 async fn vault(
     State(state): State<AppState>,
-    UrlPath(vault): UrlPath<String>,
-    Query(q): Query<VersionQuery>,
+    P(vault): P<String>,
+    Q(q): Q<VersionQuery>,
 ) -> Result<Response, Problem> {
     let body = blocking(&state, move |pool| {
         pool.with(|c| {
@@ -295,7 +295,7 @@ struct VaultQuery {
 
 async fn proposals(
     State(state): State<AppState>,
-    Query(q): Query<VaultQuery>,
+    Q(q): Q<VaultQuery>,
 ) -> Result<Response, Problem> {
     let now = now().map_err(Problem::from)?;
     let rows = blocking(&state, move |pool| {
@@ -310,10 +310,7 @@ async fn proposals(
     Ok(axum::Json(json!(rows)).into_response())
 }
 
-async fn proposal(
-    State(state): State<AppState>,
-    UrlPath(id): UrlPath<String>,
-) -> Result<Response, Problem> {
+async fn proposal(State(state): State<AppState>, P(id): P<String>) -> Result<Response, Problem> {
     let now = now().map_err(Problem::from)?;
     let body = blocking(&state, move |pool| {
         pool.with(|c| {
@@ -359,8 +356,8 @@ struct BundleQuery {
 
 async fn bundle(
     State(state): State<AppState>,
-    UrlPath(id): UrlPath<String>,
-    Query(q): Query<BundleQuery>,
+    P(id): P<String>,
+    Q(q): Q<BundleQuery>,
 ) -> Result<Response, Problem> {
     let env = blocking(&state, move |pool| {
         pool.write(|c| {
@@ -397,10 +394,7 @@ fn artifact_response(env: &Envelope, armor: bool, cache: &'static str) -> Respon
     response
 }
 
-async fn artifact(
-    State(state): State<AppState>,
-    UrlPath(id): UrlPath<String>,
-) -> Result<Response, Problem> {
+async fn artifact(State(state): State<AppState>, P(id): P<String>) -> Result<Response, Problem> {
     let id = ArtifactId::from_hex(&id)
         .map_err(|e| Problem::bad_request(format!("artifact ids are 64 hex digits: {e}")))?;
     let bytes = blocking(&state, move |pool| {
@@ -663,10 +657,7 @@ async fn checkpoint(State(state): State<AppState>) -> Result<Response, Problem> 
         .into_response())
 }
 
-async fn tile(
-    State(state): State<AppState>,
-    UrlPath(rest): UrlPath<String>,
-) -> Result<Response, Problem> {
+async fn tile(State(state): State<AppState>, P(rest): P<String>) -> Result<Response, Problem> {
     let tile = tiles::parse(&rest)
         .ok_or_else(|| Problem::not_found(format!("tile/{rest} is not a C2SP tile path")))?;
     let key = tiles::path(&tile);
@@ -898,7 +889,7 @@ struct ActionRequest {
 
 async fn proposal_action(
     State(state): State<AppState>,
-    UrlPath((id, action)): UrlPath<(String, String)>,
+    P((id, action)): P<(String, String)>,
     method: axum::http::Method,
     uri: axum::http::Uri,
     headers: HeaderMap,
@@ -1081,9 +1072,14 @@ struct EntriesQuery {
 /// Log records with who made them, newest first by default (`from` = first index).
 async fn log_entries(
     State(state): State<AppState>,
-    Query(q): Query<EntriesQuery>,
+    Q(q): Q<EntriesQuery>,
 ) -> Result<Response, Problem> {
-    let limit = q.limit.unwrap_or(50).min(1000);
+    let limit = q.limit.unwrap_or(50);
+    if !(1..=1000).contains(&limit) {
+        return Err(Problem::bad_request(format!(
+            "limit {limit}: give 1 to 1000 records"
+        )));
+    }
     let rows = blocking(&state, move |pool| {
         pool.with(|c| {
             c.read(|c| {
@@ -1103,10 +1099,7 @@ async fn log_entries(
 }
 
 /// The bundle as an animated QR (BC-UR `bytes`, medium density) a signer's camera reads.
-async fn proposal_qr(
-    State(state): State<AppState>,
-    UrlPath(id): UrlPath<String>,
-) -> Result<Response, Problem> {
+async fn proposal_qr(State(state): State<AppState>, P(id): P<String>) -> Result<Response, Problem> {
     let env = blocking(&state, move |pool| {
         pool.write(|c| {
             let id = resolve_kind(c, &id, ArtifactKind::Proposal)?;
@@ -1162,7 +1155,7 @@ async fn new_challenge(State(state): State<AppState>) -> Result<Response, Proble
 /// The page polls its challenge; once a member signed it, the answer signs the page in.
 async fn poll_challenge(
     State(state): State<AppState>,
-    UrlPath(code): UrlPath<String>,
+    P(code): P<String>,
 ) -> Result<Response, Problem> {
     let now = now().map_err(Problem::from)?;
     match state.sessions.redeem(&code, now) {
@@ -1332,5 +1325,39 @@ impl RateLimiter {
         }
         *tokens -= 1.0;
         Ok(())
+    }
+}
+
+/// `Query`, with a problem document for a query string that does not parse.
+struct Q<T>(T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned + Send> FromRequestParts<S> for Q<T> {
+    type Rejection = Problem;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Problem> {
+        Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Query(t)| Q(t))
+            .map_err(|e| Problem::bad_request(format!("the query string: {}", e.body_text())))
+    }
+}
+
+/// `Path`, with a problem document for path parameters that do not parse.
+struct P<T>(T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned + Send> FromRequestParts<S> for P<T> {
+    type Rejection = Problem;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Problem> {
+        UrlPath::<T>::from_request_parts(parts, state)
+            .await
+            .map(|UrlPath(t)| P(t))
+            .map_err(|e| Problem::bad_request(format!("the path: {}", e.body_text())))
     }
 }
