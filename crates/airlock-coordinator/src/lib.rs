@@ -74,6 +74,9 @@ pub enum CoordinatorError {
     LogInvalid(String),
     #[error("{0}")]
     Refused(String),
+    /// The caller (a service member) may not make this transition.
+    #[error("{0}")]
+    Forbidden(String),
     #[error("{0}")]
     Setup(String),
 }
@@ -92,6 +95,7 @@ impl airlock_core::Classify for CoordinatorError {
             CoordinatorError::Custody(e) => e.severity(),
             CoordinatorError::NotFound(_)
             | CoordinatorError::Refused(_)
+            | CoordinatorError::Forbidden(_)
             | CoordinatorError::Setup(_) => Severity::Refused,
         }
     }

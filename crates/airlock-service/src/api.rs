@@ -59,6 +59,8 @@ pub struct AppState {
     limiter: Arc<RateLimiter>,
     /// Set when the service stops: event streams end so connections can close.
     stopping: Arc<tokio::sync::watch::Sender<bool>>,
+    /// The log's size, polled once for every open event stream together.
+    log_size: Arc<tokio::sync::watch::Sender<u64>>,
     tls: bool,
 }
 
@@ -83,8 +85,34 @@ impl AppState {
             sessions: Arc::new(crate::dashboard::Sessions::default()),
 
             stopping: Arc::new(tokio::sync::watch::channel(false).0),
+            log_size: Arc::new(tokio::sync::watch::channel(0).0),
             tls,
         })
+    }
+
+    /// Watches the log's size for the event streams: one query per interval, made only while
+    /// a stream is open (call once, inside the runtime).
+    pub fn watch_log(&self) {
+        let state = self.clone();
+        tokio::spawn(async move {
+            let mut stopping = state.stopping.subscribe();
+            while !*stopping.borrow() {
+                if state.log_size.receiver_count() > 0
+                    && let Ok(size) =
+                        blocking(&state, |pool| pool.with(|c| Ok(c.store().log_size()?))).await
+                {
+                    state.log_size.send_if_modified(|current| {
+                        let changed = *current != size;
+                        *current = size;
+                        changed
+                    });
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(crate::dashboard::EVENT_POLL) => {}
+                    _ = stopping.changed() => {}
+                }
+            }
+        });
     }
 
     /// Ends the event streams (called when the service stops accepting connections).
@@ -618,8 +646,8 @@ async fn submit_vault(
             |c| {
                 if !c.vault_ids()?.contains(&vault_id) {
                     let key = caller.ok_or_else(|| {
-                        CoordinatorError::Refused(format!(
-                            "FORBIDDEN: vault {vault_id} does not exist yet: creating a vault takes a signed request by an operator of the service"
+                        CoordinatorError::Forbidden(format!(
+                            "vault {vault_id} does not exist yet: creating a vault takes a signed request by an operator of the service"
                         ))
                     })?;
                     return Ok(authorize(c, &key, Role::Operator, &vault_id)?.name);
@@ -633,8 +661,7 @@ async fn submit_vault(
             |c, _| c.submit_vault(&copies, now()?),
         )
     })
-    .await
-    .map_err(forbidden_or)?;
+    .await?;
     Ok((
         StatusCode::CREATED,
         axum::Json(json!({ "vault": def.vault_id, "version": def.version, "id": id.to_hex() })),
@@ -759,33 +786,19 @@ fn authorize(
     vault: &str,
 ) -> Result<airlock_coordinator::members::Member, CoordinatorError> {
     let member = c.member_by_key(key)?.ok_or_else(|| {
-        CoordinatorError::Refused(format!(
-            "FORBIDDEN: key {} is not a member of this service",
+        CoordinatorError::Forbidden(format!(
+            "key {} is not a member of this service",
             key.to_hex()
         ))
     })?;
     if !member.may(role, vault) {
-        return Err(CoordinatorError::Refused(format!(
-            "FORBIDDEN: member {} is not a {} of vault {vault}",
+        return Err(CoordinatorError::Forbidden(format!(
+            "member {} is not a {} of vault {vault}",
             member.name,
             role.as_str()
         )));
     }
     Ok(member)
-}
-
-/// A refusal from [`authorize`] is a 403.
-fn forbidden_or(problem: Problem) -> Problem {
-    if problem.detail.starts_with("FORBIDDEN: ") {
-        Problem::new(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            "The member may not do this",
-            problem.detail.trim_start_matches("FORBIDDEN: "),
-        )
-    } else {
-        problem
-    }
 }
 
 fn json_body<T: serde::de::DeserializeOwned>(
@@ -875,8 +888,7 @@ async fn propose(
             },
         )
     })
-    .await
-    .map_err(forbidden_or)?;
+    .await?;
     Ok((StatusCode::CREATED, axum::Json(answer)).into_response())
 }
 
@@ -947,8 +959,7 @@ async fn proposal_action(
             },
         )
     })
-    .await
-    .map_err(forbidden_or)?;
+    .await?;
     Ok(axum::Json(answer).into_response())
 }
 
@@ -1026,35 +1037,38 @@ async fn dashboard_css() -> Response {
     page(crate::dashboard::APP_CSS, "text/css; charset=utf-8")
 }
 
-/// Server-sent events: `log` with the new size whenever the log grows.
+/// Server-sent events: `log` with the log's size now, then whenever it grows.
 async fn events(State(state): State<AppState>) -> Response {
     use axum::response::sse::{Event, KeepAlive, Sse};
+    let event = |size: u64| {
+        Ok::<_, std::convert::Infallible>(
+            Event::default()
+                .event("log")
+                .data(json!({ "size": size }).to_string()),
+        )
+    };
+    let sizes = state.log_size.subscribe();
     let stopping = state.stopping.subscribe();
     let stream = futures_util::stream::unfold(
-        (state, stopping, None::<u64>),
-        |(state, mut stopping, last)| async move {
-            loop {
-                if *stopping.borrow() {
-                    return None;
-                }
+        (state, sizes, stopping, true),
+        move |(state, mut sizes, mut stopping, first)| async move {
+            if *stopping.borrow() {
+                return None;
+            }
+            if first {
                 let size = blocking(&state, |pool| pool.with(|c| Ok(c.store().log_size()?)))
                     .await
-                    .ok();
-                if let Some(size) = size
-                    && Some(size) != last
-                {
-                    let event = Event::default()
-                        .event("log")
-                        .data(json!({ "size": size }).to_string());
-                    return Some((
-                        Ok::<_, std::convert::Infallible>(event),
-                        (state, stopping, Some(size)),
-                    ));
+                    .ok()?;
+                sizes.borrow_and_update();
+                return Some((event(size), (state, sizes, stopping, false)));
+            }
+            tokio::select! {
+                changed = sizes.changed() => {
+                    changed.ok()?;
+                    let size = *sizes.borrow_and_update();
+                    Some((event(size), (state, sizes, stopping, false)))
                 }
-                tokio::select! {
-                    _ = tokio::time::sleep(crate::dashboard::EVENT_POLL) => {}
-                    _ = stopping.changed() => {}
-                }
+                _ = stopping.changed() => None,
             }
         },
     );
@@ -1215,15 +1229,14 @@ async fn sign_challenge(
     let member = blocking(&state, move |pool| {
         pool.with(|c| {
             c.member_by_key(&key)?.ok_or_else(|| {
-                CoordinatorError::Refused(format!(
-                    "FORBIDDEN: key {} is not a member of this service",
+                CoordinatorError::Forbidden(format!(
+                    "key {} is not a member of this service",
                     key.to_hex()
                 ))
             })
         })
     })
-    .await
-    .map_err(forbidden_or)?;
+    .await?;
     let now = now().map_err(Problem::from)?;
     state
         .sessions

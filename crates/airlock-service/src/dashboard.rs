@@ -165,7 +165,7 @@ pub fn cookie_token(cookie_header: &str) -> Option<&str> {
     airlock_transport::httpsig::cookie_token(cookie_header, COOKIE)
 }
 
-/// The interval at which the event stream looks at the log.
+/// The interval at which the event streams' watcher looks at the log.
 pub const EVENT_POLL: Duration = Duration::from_millis(400);
 
 #[cfg(test)]

@@ -225,6 +225,7 @@ async fn serve_until(
     shutdown: impl std::future::Future<Output = ()>,
 ) {
     let app = api::router(state.clone());
+    state.watch_log();
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     tokio::pin!(shutdown);

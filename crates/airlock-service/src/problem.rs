@@ -98,6 +98,12 @@ impl From<CoordinatorError> for Problem {
                 )
             },
             (CoordinatorError::NotFound(_), _) => Problem::not_found(detail),
+            (CoordinatorError::Forbidden(_), _) => Problem::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "The member may not do this",
+                detail,
+            ),
             (CoordinatorError::SplitView(_), _) => Problem::new(
                 StatusCode::CONFLICT,
                 "split-view",
