@@ -121,6 +121,13 @@ pub(crate) enum Command {
     Log(LogCommand),
     /// Serve this coordinator to a team over HTTP: the API, the log as C2SP tiles, /metrics.
     Serve(ServeArgs),
+    /// Move this home's state from its SQLite file into an empty PostgreSQL database (for a
+    /// service run as several processes); the log is verified identical before the switch.
+    Migrate {
+        /// The database: postgres://USER[:PASSWORD]@HOST:PORT/DATABASE
+        #[arg(long)]
+        to: String,
+    },
     /// The service's members: device keys with roles per vault (proposer, operator, viewer).
     #[command(subcommand)]
     Member(MemberCommand),
@@ -261,7 +268,8 @@ struct ServeArgs {
     /// Address to listen on. Plain HTTP is served on loopback only, unless --allow-remote.
     #[arg(long, default_value = "127.0.0.1:8320")]
     listen: std::net::SocketAddr,
-    /// The database: the home's SQLite file when omitted (the only backend built so far).
+    /// The database the home keeps its state in (checked, not switched: `airlock migrate --to`
+    /// moves a home to PostgreSQL). Omitted: the home's own (its SQLite file by default).
     #[arg(long)]
     database: Option<String>,
     /// Serve TLS with this PEM certificate chain (with --tls-key).
@@ -346,6 +354,7 @@ fn changes_home(command: &Command) -> Option<&'static str> {
         Command::Broadcast { .. } => Some("airlock broadcast"),
         Command::Confirm { .. } => Some("airlock confirm"),
         Command::Serve(_) => Some("airlock serve"),
+        Command::Migrate { .. } => Some("airlock migrate"),
         // Members live in the database (one transaction per change), so they can be managed
         // while `airlock serve` holds the home.
         Command::Member(_) | Command::Login { .. } => None,
@@ -539,6 +548,7 @@ fn run(cli: Cli) -> CliResult {
         }
         Command::Log(l) => log(&cli.home, json, l),
         Command::Serve(args) => serve(&cli.home, json, args),
+        Command::Migrate { to } => migrate(&cli.home, json, &to),
         Command::Member(m) => member(&cli.home, json, m),
         Command::Login { .. } => Err(CliError::new(
             "login signs a dashboard in: give --server URL and --member-key FILE",
@@ -1118,19 +1128,32 @@ fn member(home: &Path, json: bool, cmd: MemberCommand) -> CliResult {
 }
 
 fn serve(home: &Path, json: bool, args: ServeArgs) -> CliResult {
+    let opened = CoordinatorHome::open(home)?;
     if let Some(db) = &args.database {
-        let sqlite = CoordinatorHome::open(home)?.database_path();
-        let same = db
-            .strip_prefix("sqlite:")
-            .map(|p| Path::new(p.trim_start_matches("//")) == sqlite)
-            .unwrap_or(false);
+        let same = match &opened.config.database {
+            Some(url) => url == db,
+            None => db
+                .strip_prefix("sqlite:")
+                .map(|p| Path::new(p.trim_start_matches("//")) == opened.database_path())
+                .unwrap_or(false),
+        };
         if !same {
+            let hint = if airlock_coordinator::pgstore::is_postgres_url(db) {
+                format!(
+                    " (to move it there: airlock --home {} migrate --to URL)",
+                    home.display()
+                )
+            } else {
+                String::new()
+            };
             return Err(CliError::new(format!(
-                "--database {db:?}: this build serves the home's SQLite database only (sqlite:{}); the PostgreSQL backend is not built yet",
-                sqlite.display()
+                "--database {}: this home keeps its state in {}{hint}",
+                airlock_coordinator::pgstore::redacted(db),
+                opened.database_label()
             )));
         }
     }
+    let database = opened.database_label();
     let config = airlock_service::ServeConfig {
         home: home.to_path_buf(),
         listen: args.listen,
@@ -1158,13 +1181,37 @@ fn serve(home: &Path, json: bool, args: ServeArgs) -> CliResult {
             println!("{}", json!({ "listening": format!("{scheme}://{addr}") }));
         } else {
             println!(
-                "Serving {} on {scheme}://{addr} (SIGTERM or Ctrl-C stops it gracefully)",
+                "Serving {} ({database}) on {scheme}://{addr} (SIGTERM or Ctrl-C stops it gracefully)",
                 home.display()
             );
         }
     })?;
     if !json {
         println!("Stopped.");
+    }
+    Ok(())
+}
+
+fn migrate(home: &Path, json: bool, url: &str) -> CliResult {
+    let mut opened = CoordinatorHome::open(home)?;
+    let report = opened.migrate_to_postgres(url, &mut |step| eprintln!("{step}..."))?;
+    let database = opened.database_label();
+    if json {
+        print_json(&json!({
+            "database": database,
+            "size": report.size,
+            "root": report.root,
+            "checkpoints": report.checkpoints,
+        }));
+    } else {
+        println!(
+            "Migrated to {database}: {} records, root {}, {} checkpoints, verified identical",
+            report.size, report.root, report.checkpoints
+        );
+        println!(
+            "  {} is kept as it was and no longer used; every command and `airlock serve` on this home now use PostgreSQL",
+            opened.database_path().display()
+        );
     }
     Ok(())
 }

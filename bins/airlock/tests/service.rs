@@ -10,102 +10,9 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
+use common::http::*;
 use common::*;
 use serde_json::Value;
-
-fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(60)))
-        .build()
-        .into()
-}
-
-struct Reply {
-    status: u16,
-    content_type: String,
-    cache: String,
-    body: Vec<u8>,
-}
-
-impl Reply {
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
-    }
-
-    /// A problem document with this status whose detail mentions `needle`.
-    fn problem(&self, status: u16, needle: &str) -> Value {
-        assert_eq!(
-            self.status,
-            status,
-            "{}",
-            String::from_utf8_lossy(&self.body)
-        );
-        assert_eq!(self.content_type, "application/problem+json");
-        let v = self.json();
-        assert_eq!(v["status"].as_u64(), Some(status as u64));
-        assert!(
-            v["type"]
-                .as_str()
-                .unwrap()
-                .starts_with("urn:airlock:problem:")
-        );
-        assert!(
-            v["detail"].as_str().unwrap().contains(needle),
-            "problem detail {:?} does not mention {needle:?}",
-            v["detail"]
-        );
-        v
-    }
-}
-
-fn reply(mut r: ureq::http::Response<ureq::Body>) -> Reply {
-    let header = |name: &str| {
-        r.headers()
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_string()
-    };
-    let content_type = header("content-type");
-    let cache = header("cache-control");
-    let status = r.status().as_u16();
-    let body = r
-        .body_mut()
-        .with_config()
-        .limit(64 << 20)
-        .read_to_vec()
-        .unwrap();
-    Reply {
-        status,
-        content_type,
-        cache,
-        body,
-    }
-}
-
-fn get(url: &str) -> Reply {
-    reply(agent().get(url).call().expect("GET"))
-}
-
-fn post(url: &str, content_type: &str, body: &[u8]) -> Reply {
-    reply(
-        agent()
-            .post(url)
-            .header("content-type", content_type)
-            .send(body)
-            .expect("POST"),
-    )
-}
-
-const ARTIFACT: &str = "application/vnd.airlock.artifact";
-
-fn log_size(w: &World) -> u64 {
-    w.airlock(&["--json", "log", "verify"]).ok().json()["size"]
-        .as_u64()
-        .unwrap()
-}
 
 #[test]
 fn a_team_decides_through_the_service_and_anyone_verifies_the_published_log() {
@@ -340,8 +247,9 @@ fn plain_http_is_served_on_loopback_only_unless_asked() {
     let out = w.airlock(&["serve", "--listen", "0.0.0.0:0"]);
     let out = out.fails(1, "--allow-remote");
     assert!(out.stderr.contains("refusing to serve plain HTTP"));
+    // --database names the home's own store; moving a home to PostgreSQL is `migrate`.
     w.airlock(&["serve", "--database", "postgres://db/airlock"])
-        .fails(1, "PostgreSQL backend is not built yet");
+        .fails(1, "migrate --to");
 }
 
 #[test]
@@ -792,8 +700,8 @@ fn unsigned_forged_and_replayed_requests_are_refused_and_write_nothing() {
     limited.problem(429, "wait a moment");
     assert_eq!(log_size(&w), size + 1, "nothing written by the burst");
     drop(server);
-    // Restarted, the service refuses requests signed before it started: a captured request
-    // cannot be replayed after a restart either.
+    // Nonces are claimed in the database: a captured request cannot be replayed after a
+    // restart either.
     w.set_now(now + 60);
     let restarted = Server::start(&w, &[]);
     let replay = reply(
@@ -806,5 +714,5 @@ fn unsigned_forged_and_replayed_requests_are_refused_and_write_nothing() {
             .send(&body[..])
             .unwrap(),
     );
-    replay.problem(401, "before the server started");
+    replay.problem(401, "replays are refused");
 }

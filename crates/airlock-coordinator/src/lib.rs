@@ -20,9 +20,11 @@
 pub mod chains;
 pub mod home;
 pub mod members;
+pub mod pgstore;
 pub mod replay;
 pub mod report;
 pub mod store;
+pub mod test_server;
 pub mod transfer;
 
 use std::collections::BTreeSet;
@@ -847,6 +849,17 @@ impl Coordinator {
         let mut states: std::collections::BTreeMap<ArtifactId, ProposalState> = Default::default();
         let mut entries = Vec::new();
         let mut touched = Vec::new();
+        // What the loop looks up, read at once where the store gains by it.
+        let proposals: Vec<ArtifactId> = envs
+            .iter()
+            .filter_map(|env| env.open::<Approval>().ok().map(|a| a.proposal))
+            .collect();
+        let ids: Vec<ArtifactId> = envs
+            .iter()
+            .map(|e| e.id())
+            .chain(proposals.clone())
+            .collect();
+        self.store.prefetch(&ids, &proposals)?;
         for (n, env) in envs.iter().enumerate() {
             let label = |e: CoordinatorError| match e {
                 e if envs.len() == 1 => e,

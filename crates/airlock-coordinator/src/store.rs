@@ -1,8 +1,8 @@
 //! Coordinator storage: artifacts, the transparency log's leaves and stored hashes, checkpoints,
 //! and the few indexes the coordinator needs to find things.
 //!
-//! `Storage` is the interface; `SqliteStore` (embedded, the default) implements it. A PostgreSQL
-//! backend implements the same trait. Every state transition is one `append` call, which commits
+//! `Storage` is the interface; `SqliteStore` (embedded, the default) implements it, and
+//! [`crate::pgstore::PgStore`] implements the same trait on PostgreSQL. Every state transition is one `append` call, which commits
 //! the artifacts, the log leaves, the new stored hashes and the signed checkpoint in a single
 //! database transaction with synchronous commits: a crash loses nothing that was acknowledged and
 //! never leaves an artifact without its log entry (or the reverse).
@@ -21,6 +21,8 @@ use rusqlite::{Connection, OptionalExtension, params};
 pub enum StoreError {
     #[error("database: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    #[error("database: {}", postgres_message(.0))]
+    Postgres(#[from] postgres::Error),
     #[error("log: {0}")]
     Log(#[from] LogError),
     #[error("database is inconsistent: {0}")]
@@ -43,8 +45,20 @@ impl airlock_core::Classify for StoreError {
             {
                 Severity::Busy
             }
-            StoreError::Sqlite(_) | StoreError::Other(_) => Severity::Refused,
+            StoreError::Postgres(e) if crate::pgstore::is_busy(e) => Severity::Busy,
+            StoreError::Sqlite(_) | StoreError::Postgres(_) | StoreError::Other(_) => {
+                Severity::Refused
+            }
         }
+    }
+}
+
+/// A PostgreSQL error with the server's own message (the driver's `Display` alone says only
+/// "db error").
+fn postgres_message(e: &postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{}: {}", db.code().code(), db.message()),
+        None => e.to_string(),
     }
 }
 
@@ -147,6 +161,28 @@ pub trait Storage: Send {
     fn record_actor(&self, first: u64, end: u64, actor: &str) -> Result<(), StoreError>;
     /// Who made the entry at `index`, when a member did through the service.
     fn actor(&self, index: u64) -> Result<Option<String>, StoreError>;
+
+    /// A hint, inside an open transaction: the caller is about to look up the artifacts `ids`
+    /// and what concerns the proposals `subjects`. A store whose every query is a network round
+    /// trip reads them all at once; others may ignore it.
+    fn prefetch(&self, ids: &[ArtifactId], subjects: &[ArtifactId]) -> Result<(), StoreError> {
+        let _ = (ids, subjects);
+        Ok(())
+    }
+
+    // Short-lived state that every process serving this database must share (request nonces,
+    // sign-in challenges, sessions): keys with a value and an expiry, each call atomic on its
+    // own (never inside a transition's transaction).
+
+    /// Sets `key` to `value` until `expires` unless a live (unexpired) entry holds it; true when
+    /// this call set it.
+    fn claim(&self, key: &str, value: &str, expires: u64, now: u64) -> Result<bool, StoreError>;
+    /// The live value of `key`.
+    fn claimed(&self, key: &str, now: u64) -> Result<Option<String>, StoreError>;
+    /// Replaces the live value `old` of `key` by `new`; true when this call did.
+    fn swap_claim(&self, key: &str, old: &str, new: &str, now: u64) -> Result<bool, StoreError>;
+    /// Removes `key` (only while it holds `value`, when given); true when this call did.
+    fn release(&self, key: &str, value: Option<&str>) -> Result<bool, StoreError>;
 }
 
 /// Adapts a `Storage` to the log's `HashStore`.
@@ -190,6 +226,8 @@ CREATE TABLE IF NOT EXISTS signer_seen (signer BLOB PRIMARY KEY, size INTEGER NO
 CREATE TABLE IF NOT EXISTS exported (size INTEGER PRIMARY KEY);
 CREATE TABLE IF NOT EXISTS members (name TEXT PRIMARY KEY, key BLOB NOT NULL UNIQUE, grants TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS actors (log_index INTEGER PRIMARY KEY, actor TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS ephemeral (k TEXT PRIMARY KEY, v TEXT NOT NULL, expires INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS ephemeral_expires ON ephemeral(expires);
 ";
 
 impl SqliteStore {
@@ -560,6 +598,43 @@ impl Storage for SqliteStore {
 
     fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<LogHash>, StoreError> {
         read_hashes_with(&self.conn, indexes)
+    }
+
+    fn claim(&self, key: &str, value: &str, expires: u64, now: u64) -> Result<bool, StoreError> {
+        if rand_core::RngCore::next_u32(&mut rand_core::OsRng).is_multiple_of(64) {
+            self.conn.execute(
+                "DELETE FROM ephemeral WHERE expires <= ?1",
+                params![now as i64],
+            )?;
+        }
+        Ok(self.conn.execute(
+            "INSERT INTO ephemeral (k, v, expires) VALUES (?1, ?2, ?3)
+             ON CONFLICT(k) DO UPDATE SET v = excluded.v, expires = excluded.expires
+             WHERE ephemeral.expires <= ?4",
+            params![key, value, expires as i64, now as i64],
+        )? == 1)
+    }
+
+    fn claimed(&self, key: &str, now: u64) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT v FROM ephemeral WHERE k = ?1 AND expires > ?2")?
+            .query_row(params![key, now as i64], |r| r.get(0))
+            .optional()?)
+    }
+
+    fn swap_claim(&self, key: &str, old: &str, new: &str, now: u64) -> Result<bool, StoreError> {
+        Ok(self.conn.execute(
+            "UPDATE ephemeral SET v = ?3 WHERE k = ?1 AND v = ?2 AND expires > ?4",
+            params![key, old, new, now as i64],
+        )? == 1)
+    }
+
+    fn release(&self, key: &str, value: Option<&str>) -> Result<bool, StoreError> {
+        Ok(self.conn.execute(
+            "DELETE FROM ephemeral WHERE k = ?1 AND (?2 IS NULL OR v = ?2)",
+            params![key, value],
+        )? == 1)
     }
 }
 

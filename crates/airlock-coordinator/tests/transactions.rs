@@ -1,10 +1,13 @@
 //! The database's own guarantee, below the home lock the CLI takes: many coordinators on one
-//! SQLite file (separate connections, as separate processes or a service's workers have), racing
-//! the same transitions from threads. Each transition validates and appends inside one
-//! `BEGIN IMMEDIATE` transaction, so exactly one of conflicting transitions lands, nobody fails
-//! with "database is locked", and the log always verifies.
+//! database (separate connections, as separate processes or a service's workers have), racing
+//! the same transitions from threads — on the SQLite file and on a real PostgreSQL server. Each
+//! transition validates and appends inside one transaction holding the write lock (`BEGIN
+//! IMMEDIATE`; `pg_advisory_xact_lock`), so exactly one of conflicting transitions lands, nobody
+//! fails busy, and the log always verifies.
 
-use std::sync::Barrier;
+use std::sync::{Barrier, OnceLock};
+
+use airlock_coordinator::test_server::TestPostgres;
 
 use airlock_coordinator::{Coordinator, CoordinatorHome, VaultDraft};
 use airlock_core::{
@@ -19,12 +22,27 @@ fn pk(k: &IdentityKey) -> PublicKey {
     PublicKey(k.verifying_key().to_bytes())
 }
 
-/// A coordinator home with vault "treasury" (alice and bob, 1 of any needed).
+fn server() -> &'static TestPostgres {
+    static SERVER: OnceLock<TestPostgres> = OnceLock::new();
+    SERVER.get_or_init(|| TestPostgres::start().expect("a PostgreSQL test server starts"))
+}
+
+/// Runs `case` on a coordinator home on SQLite, then on one on PostgreSQL (database `name`).
+fn on_both(name: &str, case: impl Fn(&std::path::Path)) {
+    for postgres in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut home = CoordinatorHome::init(dir.path(), Some("test/log"), NOW).unwrap();
+        if postgres {
+            let url = server().create_database(name).unwrap();
+            home.set_database(Some(&url)).unwrap();
+        }
+        case(dir.path());
+    }
+}
+
+/// Vault "treasury" (alice and bob, 1 of any needed) in a new coordinator home.
 fn setup(dir: &std::path::Path) -> (IdentityKey, IdentityKey) {
-    let mut c = CoordinatorHome::init(dir, Some("test/log"), NOW)
-        .unwrap()
-        .coordinator()
-        .unwrap();
+    let mut c = open(dir);
     let (alice, bob) = (IdentityKey::generate(), IdentityKey::generate());
     let signer = |name: &str, k: &IdentityKey| SignerEntry {
         name: name.into(),
@@ -122,84 +140,87 @@ fn race<T: Send>(
 
 #[test]
 fn one_of_racing_finalizations_lands() {
-    let dir = tempfile::tempdir().unwrap();
-    let (alice, _) = setup(dir.path());
-    for round in 0..5 {
-        let p = propose(&mut open(dir.path()), 10 + round);
-        open(dir.path())
-            .submit_decision(&decision(&alice, p, Decision::Approve), NOW)
-            .unwrap();
-        let results = race(dir.path(), 4, |_, c| c.finalize(&p, NOW).map(|_| ()));
-        let ok = results.iter().filter(|r| r.is_ok()).count();
-        assert_eq!(ok, 1, "{results:?}");
-        for e in results.iter().filter_map(|r| r.as_ref().err()) {
-            assert!(e.to_string().contains("already finalized"), "{e}");
+    on_both("finalizations", |dir| {
+        let (alice, _) = setup(dir);
+        for round in 0..5 {
+            let p = propose(&mut open(dir), 10 + round);
+            open(dir)
+                .submit_decision(&decision(&alice, p, Decision::Approve), NOW)
+                .unwrap();
+            let results = race(dir, 4, |_, c| c.finalize(&p, NOW).map(|_| ()));
+            let ok = results.iter().filter(|r| r.is_ok()).count();
+            assert_eq!(ok, 1, "{results:?}");
+            for e in results.iter().filter_map(|r| r.as_ref().err()) {
+                assert!(e.to_string().contains("already finalized"), "{e}");
+            }
+            open(dir).verify_log().unwrap();
         }
-        open(dir.path()).verify_log().unwrap();
-    }
+    });
 }
 
 #[test]
 fn one_of_an_approval_and_a_rejection_by_one_signer_lands() {
-    let dir = tempfile::tempdir().unwrap();
-    let (alice, _) = setup(dir.path());
-    for round in 0..5 {
-        let p = propose(&mut open(dir.path()), 20 + round);
-        let envs = [
-            decision(&alice, p, Decision::Approve),
-            decision(&alice, p, Decision::Reject),
-        ];
-        let results = race(dir.path(), 2, |i, c| c.submit_decision(&envs[i], NOW));
-        assert_eq!(
-            results.iter().filter(|r| r.is_ok()).count(),
-            1,
-            "{results:?}"
-        );
-        let state = open(dir.path()).proposal_state(&p).unwrap();
-        assert_eq!(state.decisions.len(), 1);
-        open(dir.path()).verify_log().unwrap();
-    }
+    on_both("decisions", |dir| {
+        let (alice, _) = setup(dir);
+        for round in 0..5 {
+            let p = propose(&mut open(dir), 20 + round);
+            let envs = [
+                decision(&alice, p, Decision::Approve),
+                decision(&alice, p, Decision::Reject),
+            ];
+            let results = race(dir, 2, |i, c| c.submit_decision(&envs[i], NOW));
+            assert_eq!(
+                results.iter().filter(|r| r.is_ok()).count(),
+                1,
+                "{results:?}"
+            );
+            let state = open(dir).proposal_state(&p).unwrap();
+            assert_eq!(state.decisions.len(), 1);
+            open(dir).verify_log().unwrap();
+        }
+    });
 }
 
 #[test]
 fn racing_writers_wait_instead_of_failing_busy() {
-    let dir = tempfile::tempdir().unwrap();
-    let (alice, bob) = setup(dir.path());
-    let results = race(dir.path(), 8, |i, c| {
-        let mut done = Vec::new();
-        for k in 0..25 {
-            let p = c
-                .propose(
-                    "treasury",
-                    Intent {
-                        transfers: vec![Transfer {
-                            destination: "acme".into(),
-                            amount: (i * 100 + k) as u128 + 1,
-                            asset: String::new(),
-                        }],
-                        memo: String::new(),
-                    },
-                    None,
-                    NOW,
-                )
-                .map_err(|e| format!("propose: {e}"))?;
-            let who = if k % 2 == 0 { &alice } else { &bob };
-            c.submit_decision(&decision(who, p, Decision::Approve), NOW)
-                .map_err(|e| format!("submit: {e}"))?;
-            done.push(p);
+    on_both("writers", |dir| {
+        let (alice, bob) = setup(dir);
+        let results = race(dir, 8, |i, c| {
+            let mut done = Vec::new();
+            for k in 0..25 {
+                let p = c
+                    .propose(
+                        "treasury",
+                        Intent {
+                            transfers: vec![Transfer {
+                                destination: "acme".into(),
+                                amount: (i * 100 + k) as u128 + 1,
+                                asset: String::new(),
+                            }],
+                            memo: String::new(),
+                        },
+                        None,
+                        NOW,
+                    )
+                    .map_err(|e| format!("propose: {e}"))?;
+                let who = if k % 2 == 0 { &alice } else { &bob };
+                c.submit_decision(&decision(who, p, Decision::Approve), NOW)
+                    .map_err(|e| format!("submit: {e}"))?;
+                done.push(p);
+            }
+            Ok::<_, String>(done)
+        });
+        let c = open(dir);
+        let mut total = 0;
+        for r in results {
+            for p in r.expect("no writer fails") {
+                assert_eq!(c.proposal_state(&p).unwrap().decisions.len(), 1);
+                total += 1;
+            }
         }
-        Ok::<_, String>(done)
+        assert_eq!(total, 200);
+        let report = c.verify_log().unwrap();
+        assert_eq!(report.proposals, 200);
+        assert_eq!(report.approvals, 200);
     });
-    let c = open(dir.path());
-    let mut total = 0;
-    for r in results {
-        for p in r.expect("no writer fails") {
-            assert_eq!(c.proposal_state(&p).unwrap().decisions.len(), 1);
-            total += 1;
-        }
-    }
-    assert_eq!(total, 200);
-    let report = c.verify_log().unwrap();
-    assert_eq!(report.proposals, 200);
-    assert_eq!(report.approvals, 200);
 }

@@ -8,8 +8,14 @@
 //! as fast as they are answered; every 201 is a committed, fsynced log append. Then the same
 //! clients read tiles (full and partial hash tiles, entry bundles) for a fixed count.
 //!
+//! Backends: the home's SQLite file (default), or with `--postgres` a PostgreSQL server the
+//! benchmark starts itself (`initdb` into a temporary directory, `synchronous_commit=on`,
+//! `fsync=on`). `--servers 2` runs two service instances over the one database, each with its
+//! own runtime, pool, decision writer and connections (in this process; their only shared state
+//! is the database), and the clients alternate between them.
+//!
 //! Run: `cargo run --release -p airlock-service --example bench_service -- [--decisions N]
-//! [--clients C] [--tile-reads R] [--json]`.
+//! [--clients C] [--tile-reads R] [--postgres] [--servers 1|2] [--json]`.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -41,6 +47,8 @@ fn main() {
     let clients = arg("--clients", 64).max(1);
     let tile_reads = arg("--tile-reads", 100_000);
     let json = std::env::args().any(|a| a == "--json");
+    let postgres = std::env::args().any(|a| a == "--postgres");
+    let servers = arg("--servers", 1).clamp(1, 8);
     let dir = tempfile::tempdir().expect("temporary directory");
     let now = 1_767_225_600u64;
     // SAFETY of the environment: set before any thread starts; the service reads the clock
@@ -50,7 +58,20 @@ fn main() {
     eprintln!("set-up: coordinator, 4 signers, {decisions} proposals and approvals…");
     let setup = Instant::now();
     let home = dir.path().join("coordinator");
-    CoordinatorHome::init(&home, Some("bench.airlock/log"), now).expect("init");
+    let mut created = CoordinatorHome::init(&home, Some("bench.airlock/log"), now).expect("init");
+    let pg = postgres.then(|| {
+        airlock_coordinator::test_server::TestPostgres::start().expect("PostgreSQL starts")
+    });
+    if let Some(pg) = &pg {
+        pg.create_database("bench").expect("database");
+        // Through the Unix socket, as a service on the database's machine would connect.
+        let url = if std::env::args().any(|a| a == "--tcp") {
+            pg.url("bench")
+        } else {
+            pg.socket_url("bench")
+        };
+        created.set_database(Some(&url)).expect("use PostgreSQL");
+    }
     let mut c = CoordinatorHome::open(&home)
         .and_then(|h| h.coordinator())
         .expect("coordinator");
@@ -124,22 +145,28 @@ fn main() {
     drop(c);
     eprintln!("set-up took {:.1} s", setup.elapsed().as_secs_f64());
 
-    let (addr_tx, addr_rx) = std::sync::mpsc::channel();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let config = airlock_service::ServeConfig {
-        home: home.clone(),
-        listen: "127.0.0.1:0".parse().expect("address"),
-        allow_remote: false,
-        tls: None,
-        limits: airlock_service::Limits::default(),
-    };
-    let server = std::thread::spawn(move || {
-        airlock_service::run_until(config, |addr| addr_tx.send(addr).expect("send"), async {
-            let _ = stop_rx.await;
-        })
-        .expect("serve")
-    });
-    let base = format!("http://{}", addr_rx.recv().expect("address"));
+    let mut running = Vec::new();
+    let mut bases = Vec::new();
+    for _ in 0..servers {
+        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let config = airlock_service::ServeConfig {
+            home: home.clone(),
+            listen: "127.0.0.1:0".parse().expect("address"),
+            allow_remote: false,
+            tls: None,
+            limits: airlock_service::Limits::default(),
+        };
+        let server = std::thread::spawn(move || {
+            airlock_service::run_until(config, |addr| addr_tx.send(addr).expect("send"), async {
+                let _ = stop_rx.await;
+            })
+            .expect("serve")
+        });
+        bases.push(format!("http://{}", addr_rx.recv().expect("address")));
+        running.push((server, stop_tx));
+    }
+    let base = bases[0].clone();
 
     // Decision uploads.
     let queue = Arc::new(Mutex::new(uploads));
@@ -147,9 +174,9 @@ fn main() {
     let failures = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
     let workers: Vec<_> = (0..clients)
-        .map(|_| {
+        .map(|i| {
             let (queue, latencies, failures) = (queue.clone(), latencies.clone(), failures.clone());
-            let url = format!("{base}/api/v1/decisions");
+            let url = format!("{}/api/v1/decisions", bases[i % bases.len()]);
             std::thread::spawn(move || {
                 let agent: ureq::Agent = ureq::Agent::config_builder()
                     .http_status_as_error(false)
@@ -239,12 +266,20 @@ fn main() {
         r.join().expect("reader");
     }
     let tile_secs = started.elapsed().as_secs_f64();
-    let _ = stop_tx.send(());
-    server.join().expect("server");
+    for (server, stop) in running {
+        let _ = stop.send(());
+        server.join().expect("server");
+    }
+    drop(pg);
 
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     let figures = serde_json::json!({
-        "backend": "sqlite (synchronous=FULL, one serve process)",
+        "backend": if postgres {
+            "postgresql (synchronous_commit=on, fsync=on)"
+        } else {
+            "sqlite (synchronous=FULL)"
+        },
+        "servers": servers,
         "clients": clients,
         "decisions": decisions,
         "decision_failures": failed,
@@ -261,6 +296,10 @@ fn main() {
     if json {
         println!("{figures:#}");
     } else {
+        println!(
+            "backend: {}, {servers} service instance(s)",
+            figures["backend"]
+        );
         println!(
             "decision uploads: {} by {} clients in {:.2} s: {:.0}/s, p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms, {} failed",
             decisions,

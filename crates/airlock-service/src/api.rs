@@ -54,8 +54,6 @@ pub struct AppState {
     tiles: Arc<Mutex<HashMap<String, Bytes>>>,
     identity: Arc<Value>,
     limits: Arc<Limits>,
-    replay: Arc<airlock_transport::httpsig::ReplayGuard>,
-    sessions: Arc<crate::dashboard::Sessions>,
     limiter: Arc<RateLimiter>,
     /// Set when the service stops: event streams end so connections can close.
     stopping: Arc<tokio::sync::watch::Sender<bool>>,
@@ -81,9 +79,6 @@ impl AppState {
             identity: Arc::new(identity),
             limiter: Arc::new(RateLimiter::new(limits.member_rate, limits.member_burst)),
             limits: Arc::new(limits),
-            replay: Arc::new(airlock_transport::httpsig::ReplayGuard::new(now()?)),
-            sessions: Arc::new(crate::dashboard::Sessions::default()),
-
             stopping: Arc::new(tokio::sync::watch::channel(false).0),
             log_size: Arc::new(tokio::sync::watch::channel(0).0),
             tls,
@@ -637,7 +632,7 @@ async fn submit_vault(
             .and_then(crate::dashboard::cookie_token)
             .is_some();
     let caller = if signed {
-        Some(authenticate(&state, &method, &uri, &headers, &body)?)
+        Some(authenticate(&state, &method, &uri, &headers, &body).await?)
     } else {
         None
     };
@@ -734,9 +729,10 @@ async fn tile(State(state): State<AppState>, P(rest): P<String>) -> Result<Respo
         .into_response())
 }
 
-/// Checks a signed request and finds its member; the role is checked by the caller once it
-/// knows the vault.
-fn authenticate(
+/// Checks a signed request (or a dashboard session with its CSRF token) and finds its key; the
+/// member and role are checked by the caller once it knows the vault. A signed request's nonce
+/// is claimed in the database, so a replay is refused by every process serving it.
+async fn authenticate(
     state: &AppState,
     method: &axum::http::Method,
     uri: &axum::http::Uri,
@@ -748,11 +744,19 @@ fn authenticate(
     if header("signature-input").is_none()
         && let Some(token) = header("cookie").and_then(crate::dashboard::cookie_token)
     {
-        let key = session_key(state, token, header("x-csrf-token"), now)?;
+        let key = session_key(state, token, header("x-csrf-token"), now).await?;
         state.limiter.check(&key)?;
         return Ok(key);
     }
-    let key = airlock_transport::httpsig::verify(
+    let refused = |e: airlock_transport::httpsig::SignatureError| {
+        Problem::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+            "The request is not signed by a member's key",
+            e.to_string(),
+        )
+    };
+    let verified = airlock_transport::httpsig::verify_signature(
         method.as_str(),
         uri.path(),
         uri.query().unwrap_or(""),
@@ -763,18 +767,22 @@ fn authenticate(
             header("signature"),
         ),
         now,
-        &state.replay,
     )
-    .map_err(|e| {
-        Problem::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthenticated",
-            "The request is not signed by a member's key",
-            e.to_string(),
-        )
-    })?;
-    let key = airlock_core::PublicKey(key.to_bytes());
+    .map_err(refused)?;
+    let key = airlock_core::PublicKey(verified.key.to_bytes());
+    // Rate-limited before the claim, so a flood of signed requests costs no database writes.
     state.limiter.check(&key)?;
+    let nonce = format!("nonce/{}", verified.nonce);
+    let until = verified.claim_until;
+    let fresh = blocking(state, move |pool| {
+        pool.with(|c| Ok(c.store().claim(&nonce, "", until, now)?))
+    })
+    .await?;
+    if !fresh {
+        return Err(refused(
+            airlock_transport::httpsig::SignatureError::Replayed,
+        ));
+    }
     Ok(key)
 }
 
@@ -846,7 +854,7 @@ async fn propose(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, Problem> {
     let body = body.map_err(|r| body_problem(r, state.limits.max_body))?;
-    let key = authenticate(&state, &method, &uri, &headers, &body)?;
+    let key = authenticate(&state, &method, &uri, &headers, &body).await?;
     let request: ProposeRequest = json_body(&headers, &body)?;
     let mut transfers = Vec::new();
     for (i, t) in request.transfers.into_iter().enumerate() {
@@ -916,7 +924,7 @@ async fn proposal_action(
         )));
     }
     let body = body.map_err(|r| body_problem(r, state.limits.max_body))?;
-    let key = authenticate(&state, &method, &uri, &headers, &body)?;
+    let key = authenticate(&state, &method, &uri, &headers, &body).await?;
     let request: ActionRequest = if body.is_empty() {
         ActionRequest::default()
     } else {
@@ -981,16 +989,18 @@ fn unauthenticated(detail: impl Into<String>) -> Problem {
 }
 
 /// A dashboard session's key, if the session is live and the CSRF token matches.
-fn session_key(
+async fn session_key(
     state: &AppState,
     token: &str,
     csrf: Option<&str>,
     now: u64,
 ) -> Result<airlock_core::PublicKey, Problem> {
-    let session = state
-        .sessions
-        .session(token, now)
-        .ok_or_else(|| unauthenticated("the session expired or does not exist: sign in again"))?;
+    let token = token.to_string();
+    let session = blocking(state, move |pool| {
+        pool.with(|c| Ok(crate::dashboard::Sessions::session(c.store(), &token, now)?))
+    })
+    .await?
+    .ok_or_else(|| unauthenticated("the session expired or does not exist: sign in again"))?;
     if csrf != Some(session.csrf.as_str()) {
         return Err(Problem::new(
             StatusCode::FORBIDDEN,
@@ -1153,7 +1163,12 @@ async fn proposal_qr(State(state): State<AppState>, P(id): P<String>) -> Result<
 /// A sign-in challenge for the dashboard to show.
 async fn new_challenge(State(state): State<AppState>) -> Result<Response, Problem> {
     let now = now().map_err(Problem::from)?;
-    let code = state.sessions.challenge(now);
+    // Anyone may ask for a challenge: one bucket for all of them bounds the rows they make.
+    state.limiter.check(&airlock_core::PublicKey([0; 32]))?;
+    let code = blocking(&state, move |pool| {
+        pool.with(|c| Ok(crate::dashboard::Sessions::challenge(c.store(), now)?))
+    })
+    .await?;
     Ok((
         StatusCode::CREATED,
         [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
@@ -1172,7 +1187,11 @@ async fn poll_challenge(
     P(code): P<String>,
 ) -> Result<Response, Problem> {
     let now = now().map_err(Problem::from)?;
-    match state.sessions.redeem(&code, now) {
+    let redeemed = blocking(&state, move |pool| {
+        pool.with(|c| Ok(crate::dashboard::Sessions::redeem(c.store(), &code, now)?))
+    })
+    .await?;
+    match redeemed {
         Err(e) => Err(Problem::not_found(e)),
         Ok(None) => Ok((
             StatusCode::ACCEPTED,
@@ -1224,7 +1243,7 @@ async fn sign_challenge(
             "signing in takes a signed request from the member's CLI, not a session",
         ));
     }
-    let key = authenticate(&state, &method, &uri, &headers, &body)?;
+    let key = authenticate(&state, &method, &uri, &headers, &body).await?;
     let request: SignChallenge = json_body(&headers, &body)?;
     let member = blocking(&state, move |pool| {
         pool.with(|c| {
@@ -1238,11 +1257,22 @@ async fn sign_challenge(
     })
     .await?;
     let now = now().map_err(Problem::from)?;
-    state
-        .sessions
-        .sign_challenge(&request.challenge, &member.name, member.key, now)
-        .map_err(Problem::not_found)?;
-    Ok(axum::Json(json!({ "signed_in": member.name })).into_response())
+    let name = member.name.clone();
+    blocking(&state, move |pool| {
+        pool.with(|c| {
+            Ok(crate::dashboard::Sessions::sign_challenge(
+                c.store(),
+                &request.challenge,
+                &member.name,
+                member.key,
+                now,
+            )?)
+        })
+    })
+    .await?
+    .map_err(Problem::not_found)?;
+    let member = name;
+    Ok(axum::Json(json!({ "signed_in": member })).into_response())
 }
 
 /// The signed-in member, with its roles and the CSRF token its writes carry.
@@ -1251,12 +1281,17 @@ async fn session_info(
     headers: HeaderMap,
 ) -> Result<Response, Problem> {
     let now = now().map_err(Problem::from)?;
-    let session = headers
+    let token = headers
         .get(header::COOKIE)
         .and_then(|v| v.to_str().ok())
         .and_then(crate::dashboard::cookie_token)
-        .and_then(|t| state.sessions.session(t, now))
-        .ok_or_else(|| unauthenticated("not signed in"))?;
+        .ok_or_else(|| unauthenticated("not signed in"))?
+        .to_string();
+    let session = blocking(&state, move |pool| {
+        pool.with(|c| Ok(crate::dashboard::Sessions::session(c.store(), &token, now)?))
+    })
+    .await?
+    .ok_or_else(|| unauthenticated("not signed in"))?;
     let key = session.key;
     let member = blocking(&state, move |pool| pool.with(|c| c.member_by_key(&key))).await?;
     let Some(member) = member else {
@@ -1278,8 +1313,12 @@ async fn sign_out(State(state): State<AppState>, headers: HeaderMap) -> Result<R
     let token = header("cookie")
         .and_then(crate::dashboard::cookie_token)
         .ok_or_else(|| unauthenticated("not signed in"))?;
-    session_key(&state, token, header("x-csrf-token"), now)?;
-    state.sessions.end(token);
+    session_key(&state, token, header("x-csrf-token"), now).await?;
+    let token = token.to_string();
+    blocking(&state, move |pool| {
+        pool.with(|c| Ok(crate::dashboard::Sessions::end(c.store(), &token)?))
+    })
+    .await?;
     let mut response = StatusCode::NO_CONTENT.into_response();
     if let Ok(v) = HeaderValue::from_str(&format!(
         "{}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0",

@@ -184,6 +184,9 @@ pub fn run_until(
     check_listen(&config)?;
     let tls = config.tls.as_ref().map(tls_acceptor).transpose()?;
     let state = api::AppState::open(&config.home, config.limits.clone(), tls.is_some())?;
+    // The pool outlives the runtime: its database connections (PostgreSQL's client runs its own
+    // runtime) must be closed outside any async context.
+    let pool = Arc::clone(&state.pool);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("airlock-serve")
@@ -198,8 +201,11 @@ pub fn run_until(
             .map_err(io_error("cannot read the bound address"))?;
         ready(local);
         serve_until(listener, tls, state, &config.limits, shutdown).await;
-        Ok(())
-    })
+        Ok::<(), ServiceError>(())
+    })?;
+    drop(runtime);
+    drop(pool);
+    Ok(())
 }
 
 async fn shutdown_signal() {

@@ -1,5 +1,6 @@
 //! Coordinators for request handlers: a pool of open coordinators over one home (each its own
-//! SQLite connection), a gate that lets one write through at a time within this process (other
+//! database connection, at most [`MAX_OPEN`] at once: a request beyond that waits for one to be
+//! given back), a gate that lets one write through at a time within this process (other
 //! processes are kept out by the database's write lock), and the decision writer that commits
 //! concurrent uploads together.
 //!
@@ -14,19 +15,25 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 
 use airlock_coordinator::{Coordinator, CoordinatorHome, Result};
 use airlock_core::lifecycle::Status;
 use airlock_core::{ArtifactId, Envelope, UnixTime};
 
-/// Most open coordinators kept idle.
-const MAX_IDLE: usize = 16;
+/// Most coordinators (database connections) open at once; all are kept once opened.
+pub const MAX_OPEN: usize = 24;
 /// Most decisions committed in one transaction.
 const MAX_BATCH: usize = 256;
 
 /// The answer to one decision upload.
 pub type DecisionOutcome = Result<(ArtifactId, Status)>;
+
+/// The coordinators not in use, and how many are open in all.
+struct Idle {
+    coordinators: Vec<Coordinator>,
+    open: usize,
+}
 
 struct DecisionJob {
     envelope: Envelope,
@@ -35,7 +42,8 @@ struct DecisionJob {
 
 pub struct Pool {
     home: PathBuf,
-    idle: Mutex<Vec<Coordinator>>,
+    idle: Mutex<Idle>,
+    returned: Condvar,
     write_gate: Mutex<()>,
     decisions: Mutex<Option<mpsc::Sender<DecisionJob>>>,
 }
@@ -45,7 +53,11 @@ impl Pool {
         let first = CoordinatorHome::open(home)?.coordinator()?;
         let pool = Arc::new(Pool {
             home: home.to_path_buf(),
-            idle: Mutex::new(vec![first]),
+            idle: Mutex::new(Idle {
+                coordinators: vec![first],
+                open: 1,
+            }),
+            returned: Condvar::new(),
             write_gate: Mutex::new(()),
             decisions: Mutex::new(None),
         });
@@ -63,28 +75,50 @@ impl Pool {
         Ok(pool)
     }
 
+    /// An idle coordinator, a new one while fewer than [`MAX_OPEN`] are open, or else the next
+    /// one given back.
     fn take(&self) -> Result<Coordinator> {
-        let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
-        match idle {
-            Some(c) => Ok(c),
-            None => CoordinatorHome::open(&self.home)?.coordinator(),
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            if let Some(c) = idle.coordinators.pop() {
+                return Ok(c);
+            }
+            if idle.open < MAX_OPEN {
+                idle.open += 1;
+                drop(idle);
+                let opened = CoordinatorHome::open(&self.home).and_then(|h| h.coordinator());
+                if opened.is_err() {
+                    self.forget_one();
+                }
+                return opened;
+            }
+            idle = self.returned.wait(idle).unwrap_or_else(|p| p.into_inner());
         }
     }
 
     fn give_back(&self, c: Coordinator) {
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-        if idle.len() < MAX_IDLE {
-            idle.push(c);
-        }
+        idle.coordinators.push(c);
+        drop(idle);
+        self.returned.notify_one();
+    }
+
+    /// A coordinator taken will not come back (it failed to open, or its user panicked).
+    fn forget_one(&self) {
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        idle.open -= 1;
+        drop(idle);
+        self.returned.notify_one();
     }
 
     /// Runs `f` on a coordinator of the pool (blocking: call from a blocking thread). Reads in
     /// `f` that must agree with each other go through [`Coordinator::read`].
     pub fn with<T>(&self, f: impl FnOnce(&mut Coordinator) -> Result<T>) -> Result<T> {
-        let mut c = self.take()?;
-        let out = f(&mut c);
-        self.give_back(c);
-        out
+        let mut lease = Lease {
+            pool: self,
+            coordinator: Some(self.take()?),
+        };
+        f(lease.coordinator.as_mut().expect("leased"))
     }
 
     /// Runs a write: one at a time within this process, each a coordinator transition.
@@ -189,6 +223,26 @@ impl Pool {
                     })
                 });
             let _ = job.reply.send(outcome);
+        }
+    }
+}
+
+/// A coordinator out of the pool, given back when dropped (or forgotten when its user
+/// panicked: its connection may be mid-transaction).
+struct Lease<'a> {
+    pool: &'a Pool,
+    coordinator: Option<Coordinator>,
+}
+
+impl Drop for Lease<'_> {
+    fn drop(&mut self) {
+        if let Some(c) = self.coordinator.take() {
+            if std::thread::panicking() {
+                drop(c);
+                self.pool.forget_one();
+            } else {
+                self.pool.give_back(c);
+            }
         }
     }
 }

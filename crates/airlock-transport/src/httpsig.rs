@@ -7,8 +7,11 @@
 //! `Signature-Input: airlock=("@method" "@path" "@query" "content-digest");created=<unix>;keyid="<hex key>";alg="ed25519";nonce="<random>"`
 //! and `Signature: airlock=:<base64 signature>:`; the signature base is RFC 9421 §2.5's, one line
 //! per covered component then `"@signature-params"`. The server accepts exactly this component
-//! list, a `created` within [`MAX_SKEW`] of its clock and not before it started, and a nonce it
-//! has not seen (so a captured request cannot be replayed, before or after a restart).
+//! list, a `created` within [`MAX_SKEW`] of its clock, and a nonce it has not seen (so a
+//! captured request cannot be replayed). [`verify_signature`] checks everything but the nonce
+//! and names the nonce to claim: `airlock serve` claims it in its database, so a replay is
+//! refused by every process serving that database, before or after a restart.
+//! [`ReplayGuard`] is the in-memory claim, for one process.
 //!
 //! This module must never accept a signature over fewer components, a body that does not match
 //! its digest, or a request it cannot attribute to one key.
@@ -179,33 +182,27 @@ pub fn parse_signature_input(input: &str) -> Result<(String, u64, String, String
     parse_input(input)
 }
 
-/// The nonces seen, forgotten once their `created` is out of the window.
-pub struct ReplayGuard {
-    started: u64,
-    seen: Mutex<HashMap<String, u64>>,
+/// A request whose signature verified: its key, and the nonce to claim (`<keyid>/<nonce>`)
+/// until `claim_until` (after which its `created` is outside the window anyway).
+#[derive(Debug, PartialEq, Eq)]
+pub struct VerifiedRequest {
+    pub key: VerifyingKey,
+    pub nonce: String,
+    pub claim_until: u64,
 }
 
-impl ReplayGuard {
-    pub fn new(started: u64) -> ReplayGuard {
-        ReplayGuard {
-            started,
-            seen: Mutex::new(HashMap::new()),
-        }
-    }
-}
-
-/// Verifies a signed request; returns the signing key. `headers` are the request's
-/// (`Content-Digest`, `Signature-Input`, `Signature`), `now` the server's clock.
-#[allow(clippy::too_many_arguments)]
-pub fn verify(
+/// Verifies a signed request, all but its nonce (the caller claims [`VerifiedRequest::nonce`]
+/// once, refusing the request as [`SignatureError::Replayed`] when it was claimed before).
+/// `headers` are the request's (`Content-Digest`, `Signature-Input`, `Signature`), `now` the
+/// server's clock.
+pub fn verify_signature(
     method: &str,
     path: &str,
     query: &str,
     body: &[u8],
     headers: (Option<&str>, Option<&str>, Option<&str>),
     now: u64,
-    guard: &ReplayGuard,
-) -> Result<VerifyingKey, SignatureError> {
+) -> Result<VerifiedRequest, SignatureError> {
     let (Some(digest), Some(input), Some(signature)) = headers else {
         return Err(SignatureError::Missing);
     };
@@ -233,18 +230,54 @@ pub fn verify(
     let base = signature_base(method, path, query, digest.trim(), &params);
     key.verify(base.as_bytes(), &Signature::from_bytes(&sig_bytes))
         .map_err(|_| SignatureError::BadSignature)?;
-    // Nonces are remembered in memory only: a request signed before this process started
-    // could have been seen by the one before it, so it is refused (a client whose clock lags
-    // the server's signs again a moment later).
-    if created + MAX_SKEW < now || created > now + MAX_SKEW || created < guard.started {
+    if created + MAX_SKEW < now || created > now + MAX_SKEW {
+        return Err(SignatureError::Stale { created, now });
+    }
+    Ok(VerifiedRequest {
+        key,
+        nonce: format!("{keyid}/{nonce}"),
+        claim_until: created + MAX_SKEW + 1,
+    })
+}
+
+/// Nonces remembered in one process's memory.
+pub struct ReplayGuard {
+    started: u64,
+    seen: Mutex<HashMap<String, u64>>,
+}
+
+impl ReplayGuard {
+    /// A guard for a process started at `started`: nonces are remembered in memory only, so a
+    /// request signed before then (which the process before it may have seen) is refused.
+    pub fn new(started: u64) -> ReplayGuard {
+        ReplayGuard {
+            started,
+            seen: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+/// Verifies a signed request, its nonce claimed in `guard`; returns the signing key.
+pub fn verify(
+    method: &str,
+    path: &str,
+    query: &str,
+    body: &[u8],
+    headers: (Option<&str>, Option<&str>, Option<&str>),
+    now: u64,
+    guard: &ReplayGuard,
+) -> Result<VerifyingKey, SignatureError> {
+    let verified = verify_signature(method, path, query, body, headers, now)?;
+    let created = verified.claim_until - MAX_SKEW - 1;
+    if created < guard.started {
         return Err(SignatureError::Stale { created, now });
     }
     let mut seen = guard.seen.lock().unwrap_or_else(|p| p.into_inner());
-    seen.retain(|_, at| *at + MAX_SKEW >= now);
-    if seen.insert(format!("{keyid}/{nonce}"), created).is_some() {
+    seen.retain(|_, until| *until > now);
+    if seen.insert(verified.nonce, verified.claim_until).is_some() {
         return Err(SignatureError::Replayed);
     }
-    Ok(key)
+    Ok(verified.key)
 }
 
 #[cfg(test)]
