@@ -23,6 +23,9 @@ command -v zbarimg >/dev/null 2>&1 || apt_missing+=(zbar-tools)
 # `Expect: 100-continue` (curl).
 command -v openssl >/dev/null 2>&1 || apt_missing+=(openssl)
 command -v curl >/dev/null 2>&1 || apt_missing+=(curl)
+# The PostgreSQL backend's suites start their own server from Debian's binaries (initdb into a
+# temporary directory, a free loopback port; under root, as the package's `postgres` account).
+compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || apt_missing+=(postgresql)
 if [ ${#apt_missing[@]} -gt 0 ]; then
   echo "== installing ${apt_missing[*]} (apt) =="
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${apt_missing[@]}" >/dev/null
