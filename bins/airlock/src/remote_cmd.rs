@@ -2,7 +2,7 @@
 //! online laptop can carry files for signers without holding the coordinator's database.
 //!
 //! Served: `id`, `status`, `submit`, `export` (proposal bundles), `vault list`, `vault submit`,
-//! `log verify`, and — signed by a member's device key (`--member-key`) — `propose`, `finalize`,
+//! `transfer in` (a signer's transfer directory), `transfer log`, `log verify`, and — signed by a member's device key (`--member-key`) — `propose`, `finalize`,
 //! `broadcast`, `confirm`, `abandon`. Everything else is refused with a pointer to run it on the
 //! service's host. This module must never touch a local home: with `--server` there is none.
 
@@ -246,6 +246,55 @@ pub fn run(
                     answer["version"],
                     short(&answer["id"])
                 );
+            }
+            Ok(())
+        }
+        Command::Transfer(crate::transfer_cmd::TransferCommand::In { dir }) => {
+            let (manifest, files) = airlock_cli_support::transfer::read_transfer(&dir)?;
+            let body = airlock_service::client::transfer_upload(&manifest.to_bytes(), &files);
+            let answer = client
+                .post_json("api/v1/transfers", &body)
+                .map_err(CliError::context("transfer refused, nothing imported"))?;
+            if json {
+                print_json(&answer);
+            } else {
+                println!(
+                    "Accepted transfer {} from {} (sequence {}): {}",
+                    short(&answer["manifest"]),
+                    answer["origin"].as_str().unwrap_or(""),
+                    answer["sequence"],
+                    answer["purpose"].as_str().unwrap_or("")
+                );
+                for d in answer["decisions"].as_array().into_iter().flatten() {
+                    println!(
+                        "  decision {} recorded: proposal now {}",
+                        short(&d["id"]),
+                        d["status"].as_str().unwrap_or("")
+                    );
+                }
+            }
+            Ok(())
+        }
+        Command::Transfer(crate::transfer_cmd::TransferCommand::Log) => {
+            let records = client.get_json("api/v1/transfers")?;
+            if json {
+                print_json(&records);
+            } else if records.as_array().is_none_or(|r| r.is_empty()) {
+                println!("No transfers yet.");
+            } else {
+                for t in records.as_array().into_iter().flatten() {
+                    let m = &t["manifest"];
+                    println!(
+                        "{:>6}  {:<3} {} seq {} from {} ({}): {}",
+                        t["log_index"],
+                        t["direction"].as_str().unwrap_or(""),
+                        short(&t["manifest_id"]),
+                        m["sequence"],
+                        m["origin"]["name"].as_str().unwrap_or(""),
+                        m["origin"]["role"].as_str().unwrap_or(""),
+                        m["purpose"].as_str().unwrap_or("")
+                    );
+                }
             }
             Ok(())
         }

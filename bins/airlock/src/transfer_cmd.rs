@@ -3,7 +3,6 @@
 
 use std::path::{Path, PathBuf};
 
-use airlock_cli_support::inspect::manifest_json;
 use airlock_cli_support::transfer::{
     StagedDir, allow_dir, export_target, load_policy, read_transfer, report_transfer_out,
     stage_transfer, transfer_file_name,
@@ -167,10 +166,13 @@ pub fn run(home: &Path, json: bool, cmd: TransferCommand) -> CliResult {
                 print_json(&json!(
                     records
                         .iter()
-                        .map(|t| json!({
-                            "direction": t.direction.as_str(), "at": t.at, "log_index": t.log_index,
-                            "manifest_id": t.manifest_id.to_hex(), "manifest": manifest_json(&t.manifest),
-                        }))
+                        .map(|t| airlock_cli_support::inspect::transfer_record_json(
+                            t.direction.as_str(),
+                            t.at,
+                            t.log_index,
+                            &t.manifest_id,
+                            &t.manifest,
+                        ))
                         .collect::<Vec<_>>()
                 ));
             } else if records.is_empty() {

@@ -716,3 +716,94 @@ fn unsigned_forged_and_replayed_requests_are_refused_and_write_nothing() {
     );
     replay.problem(401, "replays are refused");
 }
+
+#[test]
+fn a_signers_transfer_is_uploaded_by_whoever_carries_it() {
+    let w = treasury();
+    let (proposal, bundle) = w.propose("treasury", "acme-payroll:40", &[]);
+    let approval = w.approve("alice", &bundle);
+    let usb = w.p("usb");
+    std::fs::create_dir_all(&usb).unwrap();
+    w.signer("alice", &["transfer", "allow-dir", path_str(&usb)])
+        .ok();
+    let out = w
+        .signer(
+            "alice",
+            &[
+                "--json",
+                "transfer",
+                "out",
+                path_str(&approval),
+                "--to",
+                path_str(&usb),
+                "--purpose",
+                "approval of payroll",
+            ],
+        )
+        .ok()
+        .json();
+    let dir = std::path::PathBuf::from(out["dir"].as_str().unwrap());
+    let body = |tamper: bool| {
+        let mut manifest = Vec::new();
+        let mut files = Vec::new();
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let entry = entry.unwrap();
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let mut data = std::fs::read(entry.path()).unwrap();
+            if name == "manifest.airlock" {
+                manifest = data;
+            } else {
+                if tamper {
+                    let last = data.len() - 1;
+                    data[last] ^= 1;
+                }
+                files.push((name, data));
+            }
+        }
+        airlock_service::client::transfer_upload(&manifest, &files)
+            .to_string()
+            .into_bytes()
+    };
+    let server = Server::start(&w, &[]);
+    let url = format!("{}/api/v1/transfers", server.url);
+    let size = log_size(&w);
+    // A tampered file, a body that is not JSON, a manifest that is not base64: refused,
+    // nothing written.
+    post(&url, "application/json", &body(true)).problem(422, "altered in transit");
+    post(&url, "application/json", b"{\"manifest\": 1}").problem(400, "JSON");
+    post(
+        &url,
+        "application/json",
+        br#"{"manifest":"%%%","files":[]}"#,
+    )
+    .problem(400, "not base64");
+    post(&url, "text/plain", &body(false)).problem(415, "application/json");
+    assert_eq!(log_size(&w), size);
+
+    // A laptop with no coordinator home carries the directory to the service.
+    let laptop = |args: &[&str]| {
+        let mut all = vec![
+            "--home",
+            "/nonexistent/airlock-laptop",
+            "--server",
+            server.url.as_str(),
+            "--json",
+        ];
+        all.extend_from_slice(args);
+        run(&airlock_bin(), &all, w.now.get(), &[])
+    };
+    let got = laptop(&["transfer", "in", path_str(&dir)]).ok().json();
+    assert_eq!(got["origin"], "alice");
+    assert_eq!(got["decisions"][0]["status"], "ready");
+    assert_eq!(w.status(&proposal)["approved"][0], "alice");
+    // The same transfer again: its sequence number was used.
+    post(&url, "application/json", &body(false)).problem(422, "sequence");
+    laptop(&["transfer", "in", path_str(&dir)]).fails(1, "sequence");
+    let listed = laptop(&["transfer", "log"]).ok().json();
+    assert_eq!(listed, get(&url).json());
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+    assert_eq!(listed[0]["direction"], "in");
+    assert_eq!(listed[0]["manifest"]["origin"]["name"], "alice");
+    drop(server);
+    w.airlock(&["log", "verify"]).ok();
+}

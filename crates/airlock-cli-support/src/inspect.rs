@@ -166,6 +166,20 @@ pub fn manifest_json(m: &TransferManifest) -> Json {
     })
 }
 
+/// A recorded transfer as JSON (`airlock transfer log --json`, `GET /api/v1/transfers`).
+pub fn transfer_record_json(
+    direction: &str,
+    at: u64,
+    log_index: u64,
+    manifest_id: &airlock_core::ArtifactId,
+    m: &TransferManifest,
+) -> Json {
+    json!({
+        "direction": direction, "at": at, "log_index": log_index,
+        "manifest_id": manifest_id.to_hex(), "manifest": manifest_json(m),
+    })
+}
+
 fn ed25519_dalek_key(k: &PublicKey) -> Option<ed25519_dalek::VerifyingKey> {
     ed25519_dalek::VerifyingKey::from_bytes(&k.0).ok()
 }

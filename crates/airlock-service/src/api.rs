@@ -169,6 +169,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/proposals/{id}", get(proposal))
         .route("/api/v1/proposals/{id}/{action}", post(proposal_action))
         .route("/api/v1/members", get(members))
+        .route("/api/v1/transfers", get(transfers).post(upload_transfer))
         .route("/api/v1/proposals/{id}/bundle", get(bundle))
         .route("/api/v1/decisions", post(decisions))
         .route("/api/v1/artifacts/{id}", get(artifact))
@@ -969,6 +970,98 @@ async fn proposal_action(
     })
     .await?;
     Ok(axum::Json(answer).into_response())
+}
+
+/// Every transfer in the log (both directions), oldest first.
+async fn transfers(State(state): State<AppState>) -> Result<Response, Problem> {
+    let records = blocking(&state, |pool| pool.with(|c| c.transfers())).await?;
+    Ok(axum::Json(json!(
+        records
+            .iter()
+            .map(|t| airlock_cli_support::inspect::transfer_record_json(
+                t.direction.as_str(),
+                t.at,
+                t.log_index,
+                &t.manifest_id,
+                &t.manifest,
+            ))
+            .collect::<Vec<_>>()
+    ))
+    .into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TransferUpload {
+    /// The signed manifest (`manifest.airlock`), base64.
+    manifest: String,
+    files: Vec<TransferFile>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TransferFile {
+    name: String,
+    /// Base64.
+    data: String,
+}
+
+/// A signer's transfer (what `airlock transfer in DIR` imports), uploaded as JSON: the manifest
+/// is signed by the sender, so whoever carries it may upload it. Checked and recorded all or
+/// nothing, under the home's transfer policy.
+async fn upload_transfer(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, Problem> {
+    use base64::Engine;
+    let body = body.map_err(|r| body_problem(r, state.limits.max_body))?;
+    let upload: TransferUpload = json_body(&headers, &body)?;
+    let decode = |what: &str, data: &str| {
+        base64::engine::general_purpose::STANDARD
+            .decode(data)
+            .map_err(|e| Problem::bad_request(format!("{what}: not base64 ({e})")))
+    };
+    let manifest = Envelope::from_bytes(&decode("manifest", &upload.manifest)?)
+        .map_err(|e| Problem::bad_request(format!("manifest: {e}")))?;
+    let mut files = Vec::with_capacity(upload.files.len());
+    for f in &upload.files {
+        files.push((
+            f.name.clone(),
+            decode(&format!("file {:?}", f.name), &f.data)?,
+        ));
+    }
+    let imported = blocking(&state, move |pool| {
+        let policy = airlock_cli_support::transfer::load_policy(
+            pool.home(),
+            airlock_core::transfer::DeviceRole::Coordinator,
+        )
+        .map_err(|e| CoordinatorError::Setup(e.message))?;
+        pool.write(|c| {
+            let checked = c.check_transfer(&manifest, &files, &policy, now()?)?;
+            if !checked.transfer.drafts.is_empty() {
+                return Err(CoordinatorError::Refused(
+                    "this transfer carries signed vault drafts, which go to the coordinator's inbox: import it with `airlock transfer in` on the service's host".into(),
+                ));
+            }
+            c.commit_transfer(checked)
+        })
+    })
+    .await?;
+    let m = &imported.manifest;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(json!({
+            "direction": "in",
+            "manifest": imported.manifest_id.to_hex(),
+            "origin": m.origin_name,
+            "origin_key": m.origin_key.to_hex(),
+            "sequence": m.sequence,
+            "purpose": m.purpose,
+            "decisions": imported.decisions.iter().map(|(id, s)| json!({ "id": id.to_hex(), "status": s.as_str() })).collect::<Vec<_>>(),
+        })),
+    )
+        .into_response())
 }
 
 async fn members(State(state): State<AppState>) -> Result<Response, Problem> {

@@ -217,19 +217,37 @@ impl ServiceClient {
 
     /// POSTs artifacts (encoded envelopes) as a JSON batch; returns the JSON answer.
     pub fn post_artifacts(&self, path: &str, artifacts: &[Vec<u8>]) -> Result<Value, ClientError> {
-        let batch = artifacts_batch(artifacts);
+        self.post_json(path, &artifacts_batch(artifacts))
+    }
+
+    /// POSTs a JSON body (unsigned: for self-authenticating uploads); returns the JSON answer.
+    pub fn post_json(&self, path: &str, body: &Value) -> Result<Value, ClientError> {
         let url = self.url(path);
         let response = self
             .agent
             .post(&url)
             .header("content-type", "application/json")
-            .send(batch.to_string().as_bytes());
+            .send(body.to_string().as_bytes());
         let body = self
             .finish("POST", &url, response, false)?
             .unwrap_or_default();
         serde_json::from_slice(&body)
             .map_err(|e| ClientError::Unreachable(format!("{url}: not JSON: {e}")))
     }
+}
+
+/// The JSON body of `POST /api/v1/transfers`: a transfer directory's signed manifest and its
+/// files, base64.
+pub fn transfer_upload(manifest: &[u8], files: &[(String, Vec<u8>)]) -> Value {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    serde_json::json!({
+        "manifest": b64.encode(manifest),
+        "files": files
+            .iter()
+            .map(|(name, data)| serde_json::json!({ "name": name, "data": b64.encode(data) }))
+            .collect::<Vec<_>>(),
+    })
 }
 
 /// The JSON batch an upload carries: `{"artifacts": ["<base64>", …]}`.

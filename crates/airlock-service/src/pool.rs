@@ -75,6 +75,11 @@ impl Pool {
         Ok(pool)
     }
 
+    /// The coordinator home this pool serves.
+    pub fn home(&self) -> &Path {
+        &self.home
+    }
+
     /// An idle coordinator, a new one while fewer than [`MAX_OPEN`] are open, or else the next
     /// one given back.
     fn take(&self) -> Result<Coordinator> {
