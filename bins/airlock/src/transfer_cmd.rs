@@ -163,18 +163,7 @@ pub fn run(home: &Path, json: bool, cmd: TransferCommand) -> CliResult {
             let c = CoordinatorHome::open(home)?.coordinator()?;
             let records = c.transfers()?;
             if json {
-                print_json(&json!(
-                    records
-                        .iter()
-                        .map(|t| airlock_cli_support::inspect::transfer_record_json(
-                            t.direction.as_str(),
-                            t.at,
-                            t.log_index,
-                            &t.manifest_id,
-                            &t.manifest,
-                        ))
-                        .collect::<Vec<_>>()
-                ));
+                print_json(&airlock_service::transfers_json(&records));
             } else if records.is_empty() {
                 println!("No transfers yet.");
             } else {

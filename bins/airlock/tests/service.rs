@@ -589,36 +589,12 @@ fn members_sign_what_they_do_and_hold_only_their_roles() {
 fn unsigned_forged_and_replayed_requests_are_refused_and_write_nothing() {
     use airlock_transport::httpsig;
     let w = treasury();
-    let pass = w.p("member.pass");
-    std::fs::write(&pass, "member passphrase\n").unwrap();
-    let (file, paul) = member_keygen(&w, "paul", &pass);
-    w.airlock(&[
-        "member", "add", "paul", "--key", &paul, "--role", "proposer",
-    ])
-    .ok();
-    let key = airlock_custody::load_encrypted_identity(
-        &file,
-        &airlock_custody::Passphrase::new("member passphrase".into()).unwrap(),
-    )
-    .unwrap()
-    .signing_key()
-    .clone();
+    let key = add_member(&w, "paul", "proposer").key;
     let server = Server::start(&w, &[]);
     let url = format!("{}/api/v1/proposals", server.url);
     let body = br#"{"vault":"treasury","transfers":[{"destination":"acme-payroll","amount":5}]}"#;
     let size = log_size(&w);
-    let send = |h: &httpsig::SignedHeaders, body: &[u8]| {
-        reply(
-            agent()
-                .post(&url)
-                .header("content-type", "application/json")
-                .header("content-digest", &h.content_digest)
-                .header("signature-input", &h.signature_input)
-                .header("signature", &h.signature)
-                .send(body)
-                .unwrap(),
-        )
-    };
+    let send = |h: &httpsig::SignedHeaders, body: &[u8]| post_signed(&url, h, body);
     post(&url, "application/json", body).problem(401, "not signed");
     let now = w.now.get();
     let signed = httpsig::sign(
@@ -704,17 +680,12 @@ fn unsigned_forged_and_replayed_requests_are_refused_and_write_nothing() {
     // restart either.
     w.set_now(now + 60);
     let restarted = Server::start(&w, &[]);
-    let replay = reply(
-        agent()
-            .post(&format!("{}/api/v1/proposals", restarted.url))
-            .header("content-type", "application/json")
-            .header("content-digest", &signed.content_digest)
-            .header("signature-input", &signed.signature_input)
-            .header("signature", &signed.signature)
-            .send(&body[..])
-            .unwrap(),
-    );
-    replay.problem(401, "replays are refused");
+    post_signed(
+        &format!("{}/api/v1/proposals", restarted.url),
+        &signed,
+        body,
+    )
+    .problem(401, "replays are refused");
 }
 
 #[test]

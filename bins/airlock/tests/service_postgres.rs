@@ -125,13 +125,7 @@ fn second_home(w: &World) -> std::path::PathBuf {
 #[test]
 fn two_services_on_one_database_serve_the_team_at_once() {
     let w = treasury();
-    let pass = w.p("member.pass");
-    std::fs::write(&pass, "member passphrase\n").unwrap();
-    let (paul_file, paul) = member_keygen(&w, "paul", &pass);
-    w.airlock(&[
-        "member", "add", "paul", "--key", &paul, "--role", "proposer",
-    ])
-    .ok();
+    let paul = add_member(&w, "paul", "proposer");
     let mut decisions = Vec::new();
     for i in 0..12 {
         let (_, bundle) = w.propose("treasury", &format!("acme-payroll:{}", 10 + i), &[]);
@@ -156,16 +150,9 @@ fn two_services_on_one_database_serve_the_team_at_once() {
     w.airlock(&["log", "verify", "--url", &b.url]).ok();
 
     // A signed request made to one is refused when replayed to the other.
-    let key = airlock_custody::load_encrypted_identity(
-        &paul_file,
-        &airlock_custody::Passphrase::new("member passphrase".into()).unwrap(),
-    )
-    .unwrap()
-    .signing_key()
-    .clone();
     let body = br#"{"vault":"treasury","transfers":[{"destination":"acme-payroll","amount":7}]}"#;
     let signed = airlock_transport::httpsig::sign(
-        &key,
+        &paul.key,
         "POST",
         "/api/v1/proposals",
         "",
@@ -173,18 +160,7 @@ fn two_services_on_one_database_serve_the_team_at_once() {
         w.now.get(),
         "two-services-nonce",
     );
-    let send = |base: &str| {
-        reply(
-            agent()
-                .post(&format!("{base}/api/v1/proposals"))
-                .header("content-type", "application/json")
-                .header("content-digest", &signed.content_digest)
-                .header("signature-input", &signed.signature_input)
-                .header("signature", &signed.signature)
-                .send(&body[..])
-                .unwrap(),
-        )
-    };
+    let send = |base: &str| post_signed(&format!("{base}/api/v1/proposals"), &signed, body);
     assert_eq!(send(&a.url).status, 201);
     send(&b.url).problem(401, "replays are refused");
 
@@ -199,12 +175,12 @@ fn two_services_on_one_database_serve_the_team_at_once() {
             "--server",
             &b.url,
             "--member-key",
-            path_str(&paul_file),
+            path_str(&paul.file),
             "login",
             code,
         ],
         w.now.get(),
-        &[("AIRLOCK_PASSPHRASE_FILE", path_str(&pass))],
+        &[("AIRLOCK_PASSPHRASE_FILE", path_str(&paul.pass))],
     )
     .ok();
     let signed_in = get(&format!("{}/api/v1/session/challenge/{code}", a.url));

@@ -975,7 +975,12 @@ async fn proposal_action(
 /// Every transfer in the log (both directions), oldest first.
 async fn transfers(State(state): State<AppState>) -> Result<Response, Problem> {
     let records = blocking(&state, |pool| pool.with(|c| c.transfers())).await?;
-    Ok(axum::Json(json!(
+    Ok(axum::Json(transfers_json(&records)).into_response())
+}
+
+/// Transfer records as `GET /api/v1/transfers` and `airlock transfer log --json` print them.
+pub fn transfers_json(records: &[airlock_coordinator::transfer::TransferRecord]) -> Value {
+    json!(
         records
             .iter()
             .map(|t| airlock_cli_support::inspect::transfer_record_json(
@@ -986,8 +991,7 @@ async fn transfers(State(state): State<AppState>) -> Result<Response, Problem> {
                 &t.manifest,
             ))
             .collect::<Vec<_>>()
-    ))
-    .into_response())
+    )
 }
 
 #[derive(Deserialize)]

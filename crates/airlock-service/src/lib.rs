@@ -37,6 +37,7 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
+pub use api::transfers_json;
 pub use client::{ClientError, ServiceClient};
 pub use remote::{RemoteError, RemoteOptions, RemoteReport, verify_remote};
 

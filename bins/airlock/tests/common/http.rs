@@ -100,3 +100,46 @@ pub fn log_size(w: &World) -> u64 {
         .as_u64()
         .unwrap()
 }
+
+/// A JSON POST carrying a signed request's headers (RFC 9421), sent as signed or replayed.
+pub fn post_signed(
+    url: &str,
+    signed: &airlock_transport::httpsig::SignedHeaders,
+    body: &[u8],
+) -> Reply {
+    reply(
+        agent()
+            .post(url)
+            .header("content-type", "application/json")
+            .header("content-digest", &signed.content_digest)
+            .header("signature-input", &signed.signature_input)
+            .header("signature", &signed.signature)
+            .send(body)
+            .unwrap(),
+    )
+}
+
+/// A member of the service made on this world: its key file, passphrase file and signing key.
+pub struct TestMember {
+    pub file: std::path::PathBuf,
+    pub pass: std::path::PathBuf,
+    pub key: ed25519_dalek::SigningKey,
+}
+
+/// Makes a device key for `name` (passphrase "member passphrase") and adds it with `role` on
+/// every vault.
+pub fn add_member(w: &World, name: &str, role: &str) -> TestMember {
+    let pass = w.p(&format!("{name}.pass"));
+    std::fs::write(&pass, "member passphrase\n").unwrap();
+    let (file, hex_key) = super::member_keygen(w, name, &pass);
+    w.airlock(&["member", "add", name, "--key", &hex_key, "--role", role])
+        .ok();
+    let key = airlock_custody::load_encrypted_identity(
+        &file,
+        &airlock_custody::Passphrase::new("member passphrase".into()).unwrap(),
+    )
+    .unwrap()
+    .signing_key()
+    .clone();
+    TestMember { file, pass, key }
+}
