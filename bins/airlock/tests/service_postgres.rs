@@ -232,3 +232,65 @@ fn two_services_on_one_database_serve_the_team_at_once() {
     w.airlock(&["log", "verify"]).ok();
     w.airlock_in(Path::new(&home2), &["log", "verify"]).ok();
 }
+
+#[test]
+fn a_migration_crashed_at_any_point_is_finished_by_running_it_again() {
+    let w = treasury();
+    let (_, bundle) = w.propose("treasury", "acme-payroll:75", &[]);
+    w.submit(&[&w.approve("alice", &bundle)]).ok();
+    let before = w.airlock(&["--json", "log", "verify"]).ok().json();
+    let original = w.coordinator_home();
+    let migrate = |home: &Path, url: &str, failpoint: &str| {
+        run(
+            &airlock_bin(),
+            &["--home", path_str(home), "migrate", "--to", url],
+            w.now.get(),
+            &[("AIRLOCK_FAILPOINT", failpoint)],
+        )
+    };
+    // Every point where `migrate` writes, fsyncs, renames or commits, in order.
+    let listing = w.p("home-listed");
+    copy_dir(&original, &listing);
+    let listed = migrate(
+        &listing,
+        &server().create_database("crash_list").unwrap(),
+        "list",
+    )
+    .ok();
+    let points: Vec<String> = listed
+        .stderr
+        .lines()
+        .filter_map(|l| l.strip_prefix("failpoint: "))
+        .filter_map(|l| l.split_whitespace().next())
+        .map(str::to_owned)
+        .collect();
+    assert!(
+        points.iter().any(|p| p.starts_with("store.committed"))
+            && points.iter().any(|p| p.starts_with("atomic-write.renamed")),
+        "{points:?}"
+    );
+    for (i, point) in points.iter().enumerate() {
+        let home = w.p(&format!("home-crash-{i}"));
+        copy_dir(&original, &home);
+        let url = server().create_database(&format!("crash_{i}")).unwrap();
+        let crashed = migrate(&home, &url, point);
+        assert_ne!(crashed.code, 0, "{point}: the crash was injected");
+        // Run again: it finishes (or finds it finished); the log is the same log either way.
+        let again = migrate(&home, &url, "");
+        assert!(
+            again.code == 0 || again.stderr.contains("already keeps its state"),
+            "{point}: {}",
+            again.stderr
+        );
+        let after = w
+            .airlock_in(&home, &["--json", "log", "verify"])
+            .ok()
+            .json();
+        assert_eq!(after["root"], before["root"], "{point}");
+        assert_eq!(after["size"], before["size"], "{point}");
+        assert_eq!(leaves_in(&url), before["size"].as_i64().unwrap(), "{point}");
+        let config = std::fs::read_to_string(home.join("coordinator.json")).unwrap();
+        assert!(config.contains(&url), "{point}: the home uses the database");
+    }
+    eprintln!("migrate crashed and finished at {} points", points.len());
+}
