@@ -202,6 +202,23 @@ fn multisig_vault_pays_and_sweeps_to_a_rotated_descriptor() {
         .ok()
         .json();
     assert_eq!(balance["confirmed"], 1_000_000);
+    // The service shows the same synced state on the vault's page and in /metrics.
+    {
+        let server = Server::start(&w, &[]);
+        let page = common::http::get(&format!("{}/api/v1/vaults/cold", server.url)).json();
+        assert_eq!(page["synced"]["confirmed"], "1000000", "{page}");
+        assert_eq!(page["synced"]["height"], balance["tip_height"], "{page}");
+        let metrics = common::http::get(&format!("{}/metrics", server.url));
+        let metrics = String::from_utf8_lossy(&metrics.body);
+        assert!(
+            metrics.contains(&format!(
+                "airlock_vault_synced_height{{vault=\"cold\"}} {}",
+                balance["tip_height"]
+            )),
+            "{metrics}"
+        );
+        assert!(metrics.contains("airlock_vault_sync_age_seconds{vault=\"cold\"}"));
+    }
 
     // A payment: proposed with the default fee rate, approved by two of three.
     let (p, bundle) = w.propose("cold", &format!("{PAYEE}:300000"), &[]);

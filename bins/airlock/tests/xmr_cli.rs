@@ -691,6 +691,20 @@ fn monero_vault_from_offline_wallet_to_confirmed_payment() {
         .json();
     assert_eq!(amount(&verified["unverified"]), 0, "{verified}");
     assert_eq!(amount(&verified["total"]), total);
+    // The service shows the same synced state on the vault's page and in /metrics.
+    {
+        let server = Server::start(&w, &[]);
+        let page = common::http::get(&format!("{}/api/v1/vaults/cold", server.url)).json();
+        assert_eq!(page["synced"]["balance"], total.to_string(), "{page}");
+        assert_eq!(page["synced"]["unverified"], "0", "{page}");
+        let metrics = common::http::get(&format!("{}/metrics", server.url));
+        let metrics = String::from_utf8_lossy(&metrics.body);
+        assert!(
+            metrics.contains("airlock_vault_synced_height{vault=\"cold\"}")
+                && metrics.contains("airlock_vault_sync_age_seconds{vault=\"cold\"}"),
+            "{metrics}"
+        );
+    }
 
     // A Monero vault pays XMR only.
     w.airlock(&[

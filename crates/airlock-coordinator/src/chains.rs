@@ -222,3 +222,64 @@ pub fn check_vault(def: &VaultDefinition, settings: &ChainSettings) -> Result<Ve
     }
     Ok(warnings)
 }
+
+/// What this home last learned of a vault's funds by syncing (`airlock btc sync`, `airlock xmr
+/// sync`), read from its local state without asking any node: the chain height synced to, the
+/// balance in base units (as decimal strings), and when the state was last written (`synced_at`,
+/// Unix seconds). `None` for a vault never synced here, and for chains whose state is read live
+/// from the node when a payment is built (Ethereum, decision-only vaults).
+pub fn synced_state(
+    def: &VaultDefinition,
+    settings: &ChainSettings,
+) -> Result<Option<serde_json::Value>> {
+    let written_at = |path: &Path| {
+        std::fs::metadata(path)
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map(|d| d.as_secs())
+    };
+    match def.chain.as_str() {
+        airlock_chain_monero::CHAIN => {
+            let Some(monero) = settings.monero.as_ref() else {
+                return Ok(None);
+            };
+            let chain = monero.chain();
+            let spec = airlock_chain_monero::MoneroVault::from_vault(def)
+                .map_err(airlock_core::chain::ChainError::from)?;
+            let Some(state) = chain
+                .load_state(&spec)
+                .map_err(|e| CoordinatorError::Setup(format!("monero: {e}")))?
+            else {
+                return Ok(None);
+            };
+            let b = airlock_chain_monero_online::online_chain::MoneroBalance::of(&state);
+            Ok(Some(serde_json::json!({
+                "chain": def.chain,
+                "height": b.chain_height,
+                "balance": b.total.to_string(),
+                "unlocked": b.unlocked.to_string(),
+                "unverified": b.unverified.to_string(),
+                "synced_at": written_at(&chain.state_path(&spec)),
+            })))
+        }
+        airlock_chain_bitcoin::CHAIN => {
+            let chain = bitcoin(settings)?;
+            let path = chain.wallet_path(def)?;
+            if !path.is_file() {
+                return Ok(None);
+            }
+            let wallet = chain.wallet(def)?;
+            let b = wallet.balance();
+            Ok(Some(serde_json::json!({
+                "chain": def.chain,
+                "height": wallet.tip_height(),
+                "balance": b.total().to_sat().to_string(),
+                "confirmed": b.confirmed.to_sat().to_string(),
+                "unconfirmed": b.unconfirmed().to_sat().to_string(),
+                "synced_at": written_at(&path),
+            })))
+        }
+        _ => Ok(None),
+    }
+}

@@ -268,6 +268,13 @@ impl Coordinator {
         self.vault_by_id(id)
     }
 
+    /// What this home last learned of a vault's funds by syncing, from local state only
+    /// ([`chains::synced_state`]).
+    pub fn vault_synced(&self, vault_id: &str) -> Result<Option<serde_json::Value>> {
+        let (def, _) = self.vault_latest(vault_id)?;
+        chains::synced_state(&def, &self.chains)
+    }
+
     /// A specific version of a vault.
     pub fn vault_version(
         &self,

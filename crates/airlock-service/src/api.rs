@@ -304,6 +304,8 @@ async fn vault(
                     "id": env.id().to_hex(),
                     "definition": envelope_json(&env, &c.known_keys()),
                     "versions": history,
+                    // The home's last sync (local state; null when never synced or read live).
+                    "synced": c.vault_synced(&def.vault_id)?,
                 }))
             })
         })

@@ -149,6 +149,13 @@ async function act(id, action) {
   }
 }
 
+// The home's last sync of a vault (base units, as the chain counts them).
+function syncedText(synced) {
+  if (!synced) return "Synced balance: not synced here (or read live from the node).";
+  const at = synced.synced_at ? ` at ${new Date(synced.synced_at * 1000).toISOString().replace(".000Z", "Z")}` : "";
+  return `Synced balance: ${synced.balance} base units at height ${synced.height}${at}.`;
+}
+
 function renderVaults() {
   const box = $("vault-list");
   box.replaceChildren();
@@ -160,6 +167,7 @@ function renderVaults() {
     box.append(el("div", { class: "panel" },
       el("h3", {}, `${v.vault} — version ${v.version} (${v.chain}, ${v.network})`),
       el("p", {}, `Vault changes need ${v.threshold} of ${v.signers} signers. Versions: ${(v.detail && v.detail.versions || []).map((x) => "v" + x.version).join(", ")}`),
+      el("p", {}, syncedText(v.detail && v.detail.synced)),
       el("h4", {}, "Members"),
       el("ul", {}, ...signers.map((s) => el("li", {}, `${s.name} (${s.role})`))),
       el("h4", {}, "Rules"),
