@@ -268,8 +268,9 @@ struct ServeArgs {
     /// Address to listen on. Plain HTTP is served on loopback only, unless --allow-remote.
     #[arg(long, default_value = "127.0.0.1:8320")]
     listen: std::net::SocketAddr,
-    /// The database the home keeps its state in (checked, not switched: `airlock migrate --to`
-    /// moves a home to PostgreSQL). Omitted: the home's own (its SQLite file by default).
+    /// The database the home keeps its state in. A new home (nothing recorded yet) adopts a
+    /// postgres:// URL given here; a home with records is moved by `airlock migrate --to`.
+    /// Omitted: the home's own (its SQLite file by default).
     #[arg(long)]
     database: Option<String>,
     /// Serve TLS with this PEM certificate chain (with --tls-key).
@@ -1128,7 +1129,20 @@ fn member(home: &Path, json: bool, cmd: MemberCommand) -> CliResult {
 }
 
 fn serve(home: &Path, json: bool, args: ServeArgs) -> CliResult {
-    let opened = CoordinatorHome::open(home)?;
+    let mut opened = CoordinatorHome::open(home)?;
+    if let Some(db) = &args.database
+        && opened.config.database.is_none()
+        && airlock_coordinator::pgstore::is_postgres_url(db)
+        && home_is_empty(&opened)?
+    {
+        // A new home adopts the database it is told to serve (there is nothing to move; the
+        // same checks as `airlock migrate` run, and coordinator.json names it from now on).
+        opened.migrate_to_postgres(db, &mut |step| eprintln!("{step}..."))?;
+        eprintln!(
+            "This home now keeps its state in {}",
+            opened.database_label()
+        );
+    }
     if let Some(db) = &args.database {
         let same = match &opened.config.database {
             Some(url) => url == db,
@@ -1190,6 +1204,12 @@ fn serve(home: &Path, json: bool, args: ServeArgs) -> CliResult {
         println!("Stopped.");
     }
     Ok(())
+}
+
+/// Whether a home on SQLite has recorded nothing yet (no log entry, no member).
+fn home_is_empty(home: &CoordinatorHome) -> CliResult<bool> {
+    let c = home.coordinator()?;
+    Ok(c.store().log_size()? == 0 && c.store().members()?.is_empty())
 }
 
 fn migrate(home: &Path, json: bool, url: &str) -> CliResult {

@@ -294,3 +294,25 @@ fn a_migration_crashed_at_any_point_is_finished_by_running_it_again() {
     }
     eprintln!("migrate crashed and finished at {} points", points.len());
 }
+
+#[test]
+fn a_new_home_serves_the_database_it_is_given() {
+    let w = World::new();
+    w.init_coordinator();
+    let url = server().create_database("adopted").unwrap();
+    let served = Server::start(&w, &["--database", &url]);
+    let health = get(&format!("{}/healthz", served.url)).json();
+    assert_eq!(health["status"], "ok");
+    drop(served);
+    let config = std::fs::read_to_string(w.coordinator_home().join("coordinator.json")).unwrap();
+    assert!(config.contains(&url), "{config}");
+    // Served again (or from a copy of the home), it is the same database.
+    let again = Server::start(&w, &["--database", &url]);
+    assert_eq!(get(&format!("{}/healthz", again.url)).status, 200);
+    drop(again);
+    // A home with records is not switched by serving: it is migrated.
+    let busy = treasury();
+    let other = server().create_database("not_adopted").unwrap();
+    busy.airlock(&["serve", "--database", &other])
+        .fails(1, "migrate --to");
+}
