@@ -111,10 +111,20 @@ struct TransactionReads {
 
 fn connect(url: &str) -> Result<Client, StoreError> {
     let mut client = Client::connect(url, NoTls).map_err(|e| {
-        StoreError::Other(format!(
-            "cannot connect to PostgreSQL at {}: {e}",
+        let message = match e.as_db_error() {
+            Some(db) => format!("{}: {}", db.code().code(), db.message()),
+            None => e.to_string(),
+        };
+        let message = format!(
+            "cannot connect to PostgreSQL at {}: {message}",
             redacted(url)
-        ))
+        );
+        // The server answered and refused (no such database, authentication): not transient.
+        if e.as_db_error().is_some() {
+            StoreError::Other(message)
+        } else {
+            StoreError::Unavailable(message)
+        }
     })?;
     client.batch_execute(&format!(
         "SET synchronous_commit = on; SET lock_timeout = '{LOCK_TIMEOUT}'; SET default_transaction_isolation = 'read committed'"

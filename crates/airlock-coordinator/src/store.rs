@@ -27,6 +27,9 @@ pub enum StoreError {
     Log(#[from] LogError),
     #[error("database is inconsistent: {0}")]
     Corrupt(String),
+    /// The database server cannot be reached now (try again).
+    #[error("{0}")]
+    Unavailable(String),
     #[error("{0}")]
     Other(String),
 }
@@ -46,6 +49,7 @@ impl airlock_core::Classify for StoreError {
                 Severity::Busy
             }
             StoreError::Postgres(e) if crate::pgstore::is_busy(e) => Severity::Busy,
+            StoreError::Unavailable(_) => Severity::Busy,
             StoreError::Sqlite(_) | StoreError::Postgres(_) | StoreError::Other(_) => {
                 Severity::Refused
             }
