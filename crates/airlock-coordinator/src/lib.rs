@@ -834,7 +834,31 @@ impl Coordinator {
         }
         // Chain material is verified on a snapshot first (it can be slow and need no lock), then
         // everything is checked again, with the write lock held, before it is recorded.
-        self.read(|c| c.prepare_decisions(envs, now, true).map(|_| ()))?;
+        self.precheck_decisions(envs, now)?;
+        self.record_prechecked_decisions(envs, now)
+    }
+
+    /// The first half of [`Coordinator::submit_decisions`]: checks decisions on a snapshot,
+    /// their chain signature material included, recording nothing and holding no lock.
+    pub fn precheck_decisions(&self, envs: &[Envelope], now: UnixTime) -> Result<()> {
+        if envs.is_empty() {
+            return Err(CoordinatorError::Refused("no decisions given".into()));
+        }
+        self.read(|c| c.prepare_decisions(envs, now, true).map(|_| ()))
+    }
+
+    /// The second half of [`Coordinator::submit_decisions`], for decisions that passed
+    /// [`Coordinator::precheck_decisions`] (on any earlier snapshot): everything is checked again
+    /// inside the write transaction but their chain signature material — part of the artifact,
+    /// so the precheck's verdict on it still holds — and then recorded.
+    pub fn record_prechecked_decisions(
+        &mut self,
+        envs: &[Envelope],
+        now: UnixTime,
+    ) -> Result<Vec<(ArtifactId, Status)>> {
+        if envs.is_empty() {
+            return Err(CoordinatorError::Refused("no decisions given".into()));
+        }
         self.transact(|c| {
             let (entries, outcomes) = c.prepare_decisions(envs, now, false)?;
             c.append(entries)?;

@@ -10,6 +10,11 @@
 //! would have got by itself. Either way each decision is validated inside the transaction that
 //! appends it, and a caller hears "accepted" only after the commit.
 //!
+//! The writer is a pipeline of two threads: a checker runs a batch's snapshot check (signatures,
+//! chain material: [`Coordinator::precheck_decisions`]) while the committer records the batch
+//! before it ([`Coordinator::record_prechecked_decisions`], which checks everything again in its
+//! transaction but the chain material). At most one checked batch waits for the committer.
+//!
 //! This module must never hand one coordinator to two threads, never answer a decision before
 //! its transaction committed, and never drop a queued decision without an answer.
 
@@ -62,16 +67,23 @@ impl Pool {
             decisions: Mutex::new(None),
         });
         let (tx, rx) = mpsc::channel();
+        let (checked_tx, checked_rx) = mpsc::sync_channel(1);
         *pool.decisions.lock().unwrap_or_else(|p| p.into_inner()) = Some(tx);
-        let writer = Arc::clone(&pool);
+        let started = |e: std::io::Error| {
+            airlock_coordinator::CoordinatorError::Setup(format!(
+                "cannot start the decision writer: {e}"
+            ))
+        };
+        let checker = Arc::clone(&pool);
+        std::thread::Builder::new()
+            .name("airlock-check".into())
+            .spawn(move || checker.decision_checker(rx, checked_tx))
+            .map_err(started)?;
+        let committer = Arc::clone(&pool);
         std::thread::Builder::new()
             .name("airlock-decisions".into())
-            .spawn(move || writer.decision_writer(rx))
-            .map_err(|e| {
-                airlock_coordinator::CoordinatorError::Setup(format!(
-                    "cannot start the decision writer: {e}"
-                ))
-            })?;
+            .spawn(move || committer.decision_committer(checked_rx))
+            .map_err(started)?;
         Ok(pool)
     }
 
@@ -175,7 +187,13 @@ impl Pool {
             .take();
     }
 
-    fn decision_writer(&self, jobs: mpsc::Receiver<DecisionJob>) {
+    /// Forms batches of the queued decisions and runs their snapshot check, handing each to the
+    /// committer with the check's verdict.
+    fn decision_checker(
+        &self,
+        jobs: mpsc::Receiver<DecisionJob>,
+        checked: mpsc::SyncSender<CheckedBatch>,
+    ) {
         while let Ok(first) = jobs.recv() {
             let mut batch = vec![first];
             while batch.len() < MAX_BATCH {
@@ -184,10 +202,33 @@ impl Pool {
                     Err(_) => break,
                 }
             }
+            let at = now();
+            let passed = match &at {
+                Ok(now) => {
+                    let envelopes: Vec<Envelope> =
+                        batch.iter().map(|j| j.envelope.clone()).collect();
+                    // A panic here is a failed check: the committer then takes each alone.
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        self.with(|c| c.precheck_decisions(&envelopes, *now))
+                    }))
+                    .is_ok_and(|r| r.is_ok())
+                }
+                _ => false,
+            };
+            if checked.send(CheckedBatch { batch, at, passed }).is_err() {
+                return;
+            }
+        }
+    }
+
+    /// Records checked batches; a batch that failed its check (or whose recording is refused as
+    /// a whole) is submitted decision by decision.
+    fn decision_committer(&self, batches: mpsc::Receiver<CheckedBatch>) {
+        while let Ok(checked) = batches.recv() {
             // A panic in one batch must not stop the writer: its callers hear "shutting down"
             // (their reply channels close) and later uploads are served.
             if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                self.commit_decisions(batch)
+                self.commit_decisions(checked)
             }))
             .is_err()
             {
@@ -196,8 +237,9 @@ impl Pool {
         }
     }
 
-    fn commit_decisions(&self, batch: Vec<DecisionJob>) {
-        let now = match now() {
+    fn commit_decisions(&self, checked: CheckedBatch) {
+        let CheckedBatch { batch, at, passed } = checked;
+        let now = match at {
             Ok(now) => now,
             Err(e) => {
                 for job in batch {
@@ -206,9 +248,9 @@ impl Pool {
                 return;
             }
         };
-        if batch.len() > 1 {
+        if passed {
             let envelopes: Vec<Envelope> = batch.iter().map(|j| j.envelope.clone()).collect();
-            if let Ok(outcomes) = self.write(|c| c.submit_decisions(&envelopes, now))
+            if let Ok(outcomes) = self.write(|c| c.record_prechecked_decisions(&envelopes, now))
                 && outcomes.len() == batch.len()
             {
                 for (job, outcome) in batch.into_iter().zip(outcomes) {
@@ -230,6 +272,15 @@ impl Pool {
             let _ = job.reply.send(outcome);
         }
     }
+}
+
+/// A batch of decisions with the outcome of its snapshot check.
+struct CheckedBatch {
+    batch: Vec<DecisionJob>,
+    /// The time the batch is judged at (both halves use the same).
+    at: Result<UnixTime>,
+    /// Whether the whole batch passed [`Coordinator::precheck_decisions`].
+    passed: bool,
 }
 
 /// A coordinator out of the pool, given back when dropped (or forgotten when its user
