@@ -371,12 +371,90 @@ impl Envelope {
 }
 
 /// Verifies a raw Ed25519 signature; false for an invalid key or signature.
+///
+/// Verdicts that a signature is valid are remembered ([`VerifiedSignatures`]): the coordinator
+/// checks the same stored artifact many times (each decision re-reads its proposal, a batch is
+/// checked on a snapshot and again under the write lock), and a repeated check then costs one
+/// SHA-256 instead of a point decompression and a double-base multiplication.
 pub fn verify_raw(key: &PublicKey, message: &[u8], signature: &[u8; 64]) -> bool {
+    let memo = VerifiedSignatures::key_of(key, message, signature);
+    if VERIFIED.holds(&memo) {
+        return true;
+    }
     let Ok(vk) = VerifyingKey::from_bytes(&key.0) else {
         return false;
     };
-    vk.verify(message, &Signature::from_bytes(signature))
-        .is_ok()
+    let valid = vk
+        .verify(message, &Signature::from_bytes(signature))
+        .is_ok();
+    if valid {
+        VERIFIED.remember(memo);
+    }
+    valid
+}
+
+static VERIFIED: VerifiedSignatures = VerifiedSignatures::new();
+
+/// Forgets every remembered valid verdict, so the next check of each signature verifies it in
+/// full (benchmarks call it so that set-up work does not flatter what they measure).
+pub fn forget_verified_signatures() {
+    let mut seen = VERIFIED
+        .seen
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    *seen = None;
+}
+
+/// A bounded, process-wide memory of (key, message, signature) triples that verified.
+///
+/// Only valid verdicts are kept, under the SHA-256 of the length-prefixed key, signature and
+/// message: finding a triple here is as hard as finding a SHA-256 collision, so a hit proves the
+/// same signature over the same message verified before, with the same verifier. It must never
+/// hold a verdict that a signature is invalid (nothing is saved by that and a caller could be
+/// made to fill it), nor anything else. When full it is emptied at once: memory stays bounded and
+/// the cost is a later re-verification, never a wrong answer.
+struct VerifiedSignatures {
+    seen: std::sync::Mutex<Option<std::collections::HashSet<[u8; 32]>>>,
+}
+
+impl VerifiedSignatures {
+    const CAPACITY: usize = 1 << 16;
+
+    const fn new() -> Self {
+        VerifiedSignatures {
+            seen: std::sync::Mutex::new(None),
+        }
+    }
+
+    fn key_of(key: &PublicKey, message: &[u8], signature: &[u8; 64]) -> [u8; 32] {
+        let mut h = Sha256::new();
+        h.update(b"airlock verified ed25519 signature\0");
+        h.update(key.0);
+        h.update(signature);
+        h.update((message.len() as u64).to_be_bytes());
+        h.update(message);
+        h.finalize().into()
+    }
+
+    fn holds(&self, memo: &[u8; 32]) -> bool {
+        let seen = self
+            .seen
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        seen.as_ref().is_some_and(|s| s.contains(memo))
+    }
+
+    fn remember(&self, memo: [u8; 32]) {
+        let mut seen = self
+            .seen
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let set = seen.get_or_insert_with(Default::default);
+        if set.len() >= Self::CAPACITY {
+            set.clear();
+        }
+        set.insert(memo);
+    }
 }
 
 #[cfg(test)]
@@ -393,6 +471,32 @@ mod tests {
             payload: cbor::encode(&Value::Unsigned(7)),
             signatures: vec![],
         }
+    }
+
+    #[test]
+    fn remembered_verdicts_never_vouch_for_another_message_key_or_signature() {
+        let signer = key(9);
+        let public = PublicKey(signer.verifying_key().to_bytes());
+        let other = PublicKey(key(10).verifying_key().to_bytes());
+        let signature = signer.sign(b"pay alice 1").to_bytes();
+        // Twice: the second answer comes from the memory of valid verdicts.
+        assert!(verify_raw(&public, b"pay alice 1", &signature));
+        assert!(verify_raw(&public, b"pay alice 1", &signature));
+        assert!(!verify_raw(&public, b"pay alice 2", &signature));
+        assert!(!verify_raw(&other, b"pay alice 1", &signature));
+        let mut bent = signature;
+        bent[0] ^= 1;
+        assert!(!verify_raw(&public, b"pay alice 1", &bent));
+        // Filling the memory past its bound forgets, never errs.
+        for n in 0..(VerifiedSignatures::CAPACITY as u32 + 3) {
+            VERIFIED.remember(VerifiedSignatures::key_of(
+                &other,
+                &n.to_be_bytes(),
+                &[0; 64],
+            ));
+        }
+        assert!(verify_raw(&public, b"pay alice 1", &signature));
+        assert!(!verify_raw(&public, b"pay alice 2", &signature));
     }
 
     #[test]

@@ -143,6 +143,9 @@ fn main() {
         uploads.push(env.to_bytes());
     }
     drop(c);
+    // Set-up verified the proposals (the signers reviewed them): the service must verify every
+    // signature it meets again, as a server that did not make them would.
+    airlock_core::envelope::forget_verified_signatures();
     eprintln!("set-up took {:.1} s", setup.elapsed().as_secs_f64());
 
     let mut running = Vec::new();
@@ -156,6 +159,7 @@ fn main() {
             allow_remote: false,
             tls: None,
             limits: airlock_service::Limits::default(),
+            sync_every: None,
         };
         let server = std::thread::spawn(move || {
             airlock_service::run_until(config, |addr| addr_tx.send(addr).expect("send"), async {
