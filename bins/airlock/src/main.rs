@@ -289,6 +289,11 @@ struct ServeArgs {
     /// of five times as many are let through.
     #[arg(long, default_value_t = 20)]
     member_rate: u32,
+    /// Sync every Bitcoin and Monero vault from the configured nodes every SECS seconds (as
+    /// `airlock btc sync` / `xmr sync` do, which the home's lock keeps out while serving).
+    /// Omitted: an operator syncs one on demand (POST /api/v1/vaults/VAULT/sync).
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    sync_every: Option<u64>,
 }
 
 #[derive(Subcommand)]
@@ -1182,6 +1187,7 @@ fn serve(home: &Path, json: bool, args: ServeArgs) -> CliResult {
             member_burst: args.member_rate.saturating_mul(5),
             ..airlock_service::Limits::default()
         },
+        sync_every: args.sync_every.map(std::time::Duration::from_secs),
     };
     airlock_service::init_logging();
     let scheme = if config.tls.is_some() {

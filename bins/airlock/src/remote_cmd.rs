@@ -3,7 +3,8 @@
 //!
 //! Served: `id`, `status`, `submit`, `export` (proposal bundles), `vault list`, `vault submit`,
 //! `transfer in` (a signer's transfer directory), `transfer log`, `log verify`, and — signed by a member's device key (`--member-key`) — `propose`, `finalize`,
-//! `broadcast`, `confirm`, `abandon`. Everything else is refused with a pointer to run it on the
+//! `broadcast`, `confirm`, `abandon`, `btc sync` and `xmr sync` (the service syncs from its
+//! nodes). Everything else is refused with a pointer to run it on the
 //! service's host. This module must never touch a local home: with `--server` there is none.
 
 use std::path::{Path, PathBuf};
@@ -295,6 +296,27 @@ pub fn run(
                         m["purpose"].as_str().unwrap_or("")
                     );
                 }
+            }
+            Ok(())
+        }
+        Command::Btc(crate::btc_cmd::BtcCommand::Sync { vault })
+        | Command::Xmr(crate::xmr_cmd::XmrCommand::Sync { vault }) => {
+            let answer = client.post_signed(
+                &format!("api/v1/vaults/{}/sync", segment(&vault)?),
+                &json!({}),
+                &signing_key()?,
+                airlock_cli_support::now()?,
+            )?;
+            if json {
+                print_json(&answer);
+            } else {
+                let synced = &answer["synced"];
+                println!(
+                    "synced {vault} on the service (by {}): height {}, balance {}",
+                    answer["by"].as_str().unwrap_or(""),
+                    synced["height"],
+                    synced["balance"].as_str().unwrap_or("?")
+                );
             }
             Ok(())
         }

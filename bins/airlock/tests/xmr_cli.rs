@@ -704,6 +704,72 @@ fn monero_vault_from_offline_wallet_to_confirmed_payment() {
                 && metrics.contains("airlock_vault_sync_age_seconds{vault=\"cold\"}"),
             "{metrics}"
         );
+
+        // While the service holds the home, the service syncs: on an operator's signed request
+        // (here through `airlock --server … xmr sync`), never a proposer's or a stranger's.
+        let height = page["synced"]["height"].as_u64().unwrap();
+        mine(&daemon, &carol, 2);
+        let home = w.coordinator_home();
+        run(
+            &airlock_bin(),
+            &["--home", s(&home), "xmr", "sync", "--vault", "cold"],
+            w.now.get(),
+            &[("AIRLOCK_LOCK_WAIT", "0.2")],
+        )
+        .fails(4, "is busy");
+        let olga = common::http::add_member(&w, "olga", "operator");
+        let pete = common::http::add_member(&w, "pete", "proposer");
+        let remote_sync = |member: &common::http::TestMember| {
+            run(
+                &airlock_bin(),
+                &[
+                    "--home",
+                    "/nonexistent/airlock-laptop",
+                    "--server",
+                    &server.url,
+                    "--member-key",
+                    s(&member.file),
+                    "--json",
+                    "xmr",
+                    "sync",
+                    "--vault",
+                    "cold",
+                ],
+                w.now.get(),
+                &[("AIRLOCK_PASSPHRASE_FILE", s(&member.pass))],
+            )
+        };
+        remote_sync(&pete).fails(1, "not a operator of vault cold");
+        let unsigned = common::http::post(
+            &format!("{}/api/v1/vaults/cold/sync", server.url),
+            "application/json",
+            b"{}",
+        );
+        unsigned.problem(401, "not signed");
+        let answer = remote_sync(&olga).ok().json();
+        assert_eq!(answer["by"], "olga", "{answer}");
+        assert_eq!(answer["synced"]["height"], height + 2, "{answer}");
+        assert_eq!(answer["synced"]["summary"]["blocks_scanned"], 2, "{answer}");
+        assert_eq!(answer["synced"]["balance"], total.to_string(), "{answer}");
+        let page = common::http::get(&format!("{}/api/v1/vaults/cold", server.url)).json();
+        assert_eq!(page["synced"]["height"], height + 2, "{page}");
+        drop(server);
+
+        // `serve --sync-every` keeps every vault synced by itself.
+        let server = Server::start(&w, &["--sync-every", "1"]);
+        mine(&daemon, &carol, 1);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let page = common::http::get(&format!("{}/api/v1/vaults/cold", server.url)).json();
+            if page["synced"]["height"] == height + 3 {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the service did not sync within 60 s: {page}"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
     }
 
     // A Monero vault pays XMR only.

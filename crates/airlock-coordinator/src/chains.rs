@@ -223,6 +223,73 @@ pub fn check_vault(def: &VaultDefinition, settings: &ChainSettings) -> Result<Ve
     Ok(warnings)
 }
 
+/// Whether a vault's chain keeps synced state in this home (Bitcoin wallets, Monero scan
+/// states): only those have anything for [`sync_vault`] to do.
+pub fn keeps_synced_state(def: &VaultDefinition) -> bool {
+    matches!(
+        def.chain.as_str(),
+        airlock_chain_bitcoin::CHAIN | airlock_chain_monero::CHAIN
+    )
+}
+
+/// Brings a vault's synced state up to its node's tip, as `airlock btc sync` / `airlock xmr sync`
+/// do, and returns [`synced_state`] afterwards with a `summary` of what the sync found. Chains
+/// without synced state are refused (their funds are read live from the node). Writes chain state
+/// under the home only, never the log; callers serialize syncs of one home (the CLI by the home's
+/// lock, `airlock serve` by one sync at a time).
+pub fn sync_vault(def: &VaultDefinition, settings: &ChainSettings) -> Result<serde_json::Value> {
+    let summary = match def.chain.as_str() {
+        airlock_chain_bitcoin::CHAIN => {
+            let chain = bitcoin(settings)?;
+            let source = chain.source().cloned().ok_or_else(|| {
+                CoordinatorError::Setup(
+                    "no Electrum server configured: `airlock chain bitcoin --electrum URL`".into(),
+                )
+            })?;
+            let summary = chain
+                .wallet(def)?
+                .sync(
+                    &source,
+                    true,
+                    airlock_chain_bitcoin_online::DEFAULT_STOP_GAP,
+                )
+                .map_err(|e| CoordinatorError::Setup(format!("bitcoin: {e}")))?;
+            serde_json::json!(format!("{summary:?}"))
+        }
+        airlock_chain_monero::CHAIN => {
+            let monero = settings.monero.as_ref().ok_or_else(|| {
+                CoordinatorError::Setup(
+                    "no monerod configured: `airlock chain monero --daemon URL`".into(),
+                )
+            })?;
+            let spec = airlock_chain_monero::MoneroVault::from_vault(def)
+                .map_err(airlock_core::chain::ChainError::from)?;
+            let (report, _) = monero
+                .chain()
+                .sync(&spec)
+                .map_err(|e| CoordinatorError::Setup(format!("monero: {e}")))?;
+            serde_json::json!({
+                "scanned_from": report.scanned_from,
+                "blocks_scanned": report.blocks_scanned,
+                "new_outputs": report.new_outputs,
+                "new_spends": report.new_spends,
+                "reorg_fork_height": report.reorg_fork_height,
+                "rolled_back_outputs": report.rolled_back_outputs,
+            })
+        }
+        other => {
+            return Err(CoordinatorError::Refused(format!(
+                "vault {:?} is on {other:?}, whose funds are read live from the node when a \
+                 payment is built: there is nothing to sync",
+                def.vault_id
+            )));
+        }
+    };
+    let mut state = synced_state(def, settings)?.unwrap_or_else(|| serde_json::json!({}));
+    state["summary"] = summary;
+    Ok(state)
+}
+
 /// What this home last learned of a vault's funds by syncing (`airlock btc sync`, `airlock xmr
 /// sync`), read from its local state without asking any node: the chain height synced to, the
 /// balance in base units (as decimal strings), and when the state was last written (`synced_at`,

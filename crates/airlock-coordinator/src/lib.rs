@@ -275,6 +275,13 @@ impl Coordinator {
         chains::synced_state(&def, &self.chains)
     }
 
+    /// Syncs a vault's chain state from the configured node ([`chains::sync_vault`]) and returns
+    /// what [`Coordinator::vault_synced`] shows afterwards, with a summary of the sync.
+    pub fn sync_vault(&self, vault_id: &str) -> Result<serde_json::Value> {
+        let (def, _) = self.vault_latest(vault_id)?;
+        chains::sync_vault(&def, &self.chains)
+    }
+
     /// A specific version of a vault.
     pub fn vault_version(
         &self,

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use airlock_cli_support::inspect::envelope_json;
 use airlock_coordinator::{Coordinator, CoordinatorError};
@@ -165,6 +165,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/identity", get(identity))
         .route("/api/v1/vaults", get(vaults).post(submit_vault))
         .route("/api/v1/vaults/{vault}", get(vault))
+        .route("/api/v1/vaults/{vault}/sync", post(sync_vault))
         .route("/api/v1/proposals", get(proposals).post(propose))
         .route("/api/v1/proposals/{id}", get(proposal))
         .route("/api/v1/proposals/{id}/{action}", post(proposal_action))
@@ -312,6 +313,76 @@ async fn vault(
     })
     .await?;
     Ok(axum::Json(body).into_response())
+}
+
+/// Syncs a vault's chain state from the home's node now (an operator of the vault, signed):
+/// what `airlock btc sync` / `airlock xmr sync` do, which the home's lock keeps out while the
+/// service runs. Records nothing in the log; the answer is the vault's `synced` state after it.
+async fn sync_vault(
+    State(state): State<AppState>,
+    P(vault): P<String>,
+    method: axum::http::Method,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, Problem> {
+    let body = body.map_err(|r| body_problem(r, state.limits.max_body))?;
+    let key = authenticate(&state, &method, &uri, &headers, &body).await?;
+    if !body.is_empty() {
+        // The vault is in the path: nothing else may be asked for.
+        let _: SyncRequest = json_body(&headers, &body)?;
+    }
+    let answer = blocking(&state, move |pool| {
+        let member = pool.with(|c| authorize(c, &key, Role::Operator, &vault))?;
+        let synced = pool.sync_vault(&vault)?;
+        tracing::info!(vault = %vault, member = %member.name, "vault synced");
+        Ok(json!({ "vault": vault, "synced": synced, "by": member.name }))
+    })
+    .await?;
+    Ok(axum::Json(answer).into_response())
+}
+
+/// A sync request's body, when there is one: an empty JSON object.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SyncRequest {}
+
+/// Syncs every vault whose chain keeps synced state, every `every`, until the service stops;
+/// a failure is logged and retried at the next round (call once, inside the runtime).
+pub fn sync_periodically(state: &AppState, every: Duration) {
+    let state = state.clone();
+    tokio::spawn(async move {
+        let mut stopping = state.stopping.subscribe();
+        while !*stopping.borrow() {
+            let round = blocking(&state, |pool| {
+                let vaults = pool.with(|c| {
+                    let mut out = Vec::new();
+                    for id in c.vault_ids()? {
+                        let (def, _) = c.vault_latest(&id)?;
+                        if airlock_coordinator::chains::keeps_synced_state(&def) {
+                            out.push(id);
+                        }
+                    }
+                    Ok(out)
+                })?;
+                for vault in vaults {
+                    match pool.sync_vault(&vault) {
+                        Ok(synced) => tracing::info!(vault = %vault, height = %synced["height"], "vault synced"),
+                        Err(e) => tracing::warn!(vault = %vault, error = %e, "vault sync failed"),
+                    }
+                }
+                Ok(())
+            })
+            .await;
+            if let Err(e) = round {
+                tracing::warn!(error = %e.detail, "periodic sync could not list the vaults");
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(every) => {}
+                _ = stopping.changed() => {}
+            }
+        }
+    });
 }
 
 #[derive(Deserialize)]

@@ -120,6 +120,9 @@ pub struct ServeConfig {
     pub allow_remote: bool,
     pub tls: Option<TlsFiles>,
     pub limits: Limits,
+    /// Sync every vault whose chain keeps synced state (Bitcoin, Monero) this often, from the
+    /// home's configured nodes (None: only when an operator asks, `POST /api/v1/vaults/{id}/sync`).
+    pub sync_every: Option<Duration>,
 }
 
 /// Refuses plain HTTP on a non-loopback address unless `allow_remote`: decisions are
@@ -201,7 +204,7 @@ pub fn run_until(
             .local_addr()
             .map_err(io_error("cannot read the bound address"))?;
         ready(local);
-        serve_until(listener, tls, state, &config.limits, shutdown).await;
+        serve_until(listener, tls, state, &config, shutdown).await;
         Ok::<(), ServiceError>(())
     })?;
     drop(runtime);
@@ -228,11 +231,15 @@ async fn serve_until(
     listener: TcpListener,
     tls: Option<tokio_rustls::TlsAcceptor>,
     state: api::AppState,
-    limits: &Limits,
+    config: &ServeConfig,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
+    let limits = &config.limits;
     let app = api::router(state.clone());
     state.watch_log();
+    if let Some(every) = config.sync_every {
+        api::sync_periodically(&state, every);
+    }
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     tokio::pin!(shutdown);

@@ -50,6 +50,8 @@ pub struct Pool {
     idle: Mutex<Idle>,
     returned: Condvar,
     write_gate: Mutex<()>,
+    /// One chain sync at a time: syncs write the home's chain state files, never the log.
+    sync_gate: Mutex<()>,
     decisions: Mutex<Option<mpsc::Sender<DecisionJob>>>,
 }
 
@@ -64,6 +66,7 @@ impl Pool {
             }),
             returned: Condvar::new(),
             write_gate: Mutex::new(()),
+            sync_gate: Mutex::new(()),
             decisions: Mutex::new(None),
         });
         let (tx, rx) = mpsc::channel();
@@ -161,6 +164,13 @@ impl Pool {
                 out
             })
         })
+    }
+
+    /// Syncs a vault's chain state from its node ([`Coordinator::sync_vault`]), one sync at a
+    /// time in this process (the home's lock keeps the CLI's syncs out while the service runs).
+    pub fn sync_vault(&self, vault_id: &str) -> Result<serde_json::Value> {
+        let _gate = self.sync_gate.lock().unwrap_or_else(|p| p.into_inner());
+        self.with(|c| c.sync_vault(vault_id))
     }
 
     /// Queues a decision for the writer and waits (asynchronously) for its committed outcome.
