@@ -1046,6 +1046,65 @@ fn tiles(s: &mut Seeds) {
     );
 }
 
+/// Witness requests (selector 0), verifier keys (1), lines and notes (2), cosigned bodies (3).
+fn witness(s: &mut Seeds) {
+    use airlock_log::witness::{AddCheckpoint, WitnessSigner};
+    let mut log = airlock_log::MemoryLog::new();
+    for i in 0..9u32 {
+        log.append(&i.to_be_bytes());
+    }
+    let signer = airlock_log::CheckpointSigner::new(
+        "seed.example/log",
+        ed25519_dalek::SigningKey::from_bytes(&[3; 32]),
+    )
+    .expect("origin");
+    let note = signer.sign(log.size(), log.root()).expect("sign").note;
+    let request = AddCheckpoint {
+        old_size: 4,
+        proof: airlock_log::prove_consistency(4, 9, &log)
+            .expect("proof")
+            .hashes,
+        checkpoint: note.clone(),
+    };
+    s.put(
+        "witness",
+        "request",
+        &[&[0u8][..], &request.to_bytes()].concat(),
+    );
+    s.put(
+        "witness",
+        "request-first",
+        &[&b"\x00old 0\n\n"[..], note.as_bytes()].concat(),
+    );
+    let w = WitnessSigner::new(
+        "witness.fuzz/w1",
+        ed25519_dalek::SigningKey::from_bytes(&[0x5a; 32]),
+    )
+    .expect("name");
+    s.put(
+        "witness",
+        "vkey",
+        &[&[1u8][..], w.verifier().vkey().as_bytes()].concat(),
+    );
+    let body = airlock_log::witness::note_body(&note).expect("note");
+    let line = w.cosign(body, 1_767_225_600);
+    s.put(
+        "witness",
+        "line",
+        &[&[2u8][..], body.as_bytes(), b"\0", line.as_bytes()].concat(),
+    );
+    s.put(
+        "witness",
+        "cosigned-note",
+        &[&[2u8][..], note.as_bytes(), line.as_bytes()].concat(),
+    );
+    s.put(
+        "witness",
+        "cosign",
+        &[&[3u8][..], &1_767_225_600u64.to_le_bytes(), body.as_bytes()].concat(),
+    );
+}
+
 fn main() {
     let fuzz = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let repo = fuzz.parent().expect("repository").to_path_buf();
@@ -1065,6 +1124,7 @@ fn main() {
     journals(&mut s, &_bundle);
     tiles(&mut s);
     httpsig(&mut s);
+    witness(&mut s);
     println!(
         "wrote {} seeds, {} bytes, under {}",
         s.count,

@@ -21,6 +21,7 @@
 //! | [`keystore`] | Airlock's keystore files and Ethereum keystore v3 JSON |
 //! | [`httpsig`] | `airlock serve`'s signed-request headers (RFC 9421 subset) and session cookies |
 //! | [`tiles`] | C2SP tile paths and entry bundles of the published log |
+//! | [`witness`] | C2SP tlog-witness `add-checkpoint` bodies, witness verifier keys, cosignature lines |
 //! | [`journal`] | the signer's decision and transfer journals against their head files |
 //! | [`monero_blocks_bin`] | monerod `get_blocks.bin` answers (epee portable storage) |
 //! | [`monero_files`] | outputs / key-image files, unsigned and signed transactions, seeds, Feather JSON, vault accounts |
@@ -46,6 +47,7 @@ pub mod qr_frames;
 pub mod slip39;
 pub mod tiles;
 pub mod transfer_manifest;
+pub mod witness;
 
 /// A target's body.
 pub type Target = fn(&[u8]);
@@ -68,6 +70,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("slip39", slip39::run),
     ("tiles", tiles::run),
     ("transfer_manifest", transfer_manifest::run),
+    ("witness", witness::run),
 ];
 
 /// Splits `data` into its first byte (a mode selector) and the rest.

@@ -100,6 +100,10 @@ pub enum LogError {
     #[error("invalid verifier key: {0}")]
     InvalidVerifierKey(String),
 
+    /// A witness `add-checkpoint` request body that is not well formed.
+    #[error("malformed add-checkpoint request: {0}")]
+    MalformedWitnessRequest(String),
+
     /// A leaf index not below the tree size, a tree size beyond
     /// [`crate::MAX_TREE_SIZE`], an old size above a new size, or a stored
     /// hash index that the store does not hold.

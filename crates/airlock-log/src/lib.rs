@@ -19,7 +19,8 @@
 //! - [`memory`]: [`MemoryLog`], an in-memory [`HashStore`];
 //! - [`checkpoint`]: signed checkpoints;
 //! - [`advance`]: the rule for moving from one accepted checkpoint to the next;
-//! - [`tiles`]: the log's C2SP tlog-tiles names and entry bundles.
+//! - [`tiles`]: the log's C2SP tlog-tiles names and entry bundles;
+//! - [`witness`]: C2SP tlog-witness requests and tlog-cosignature cosignatures.
 //!
 //! This crate must never do I/O, open a network connection, read a clock or
 //! embed a storage engine: storage is reached only through [`HashStore`],
@@ -37,6 +38,7 @@ pub mod memory;
 pub mod proof;
 pub mod tiles;
 pub mod tree;
+pub mod witness;
 
 pub use advance::{Advance, check_advance, check_behind};
 pub use checkpoint::{Checkpoint, CheckpointSigner, CheckpointVerifier, SignedCheckpoint};

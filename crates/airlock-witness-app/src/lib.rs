@@ -1,0 +1,380 @@
+//! `airlock-witness-app`: the witness, an independent party that cosigns the coordinator's checkpoints.
+//!
+//! A witness keeps, for every log it was told to trust (origin and the log's checkpoint key), the
+//! latest checkpoint it cosigned. It answers C2SP tlog-witness `add-checkpoint` requests
+//! ([`WitnessHome::add_checkpoint`], served over HTTP by [`server`]): a checkpoint signed by the
+//! log's key and proven consistent with the latest one gets a C2SP `cosignature/v1` line; any
+//! other gets the protocol's status code and changes nothing. A coordinator that shows two
+//! signers two different histories then needs the witnesses to cosign both, which they never do.
+//!
+//! The home directory holds `witness.json` (the name), `witness.key` (the Ed25519 cosigning key,
+//! mode 0600, plain like a TLS key so the service restarts unattended: it signs cosignatures only
+//! and moves no funds) and `witness.db` (SQLite: trusted logs and the latest cosigned checkpoint of
+//! each). Check and update happen in one `BEGIN IMMEDIATE` transaction committed before the answer
+//! is sent, so no interleaving of requests or processes can roll a log back, and a crash at any
+//! point leaves the old state or the new one.
+//!
+//! This crate must never cosign a checkpoint it has not verified against the stored state, never
+//! answer 200 before the new state is durable, and never hold or ask for a key that moves funds.
+
+pub mod server;
+
+use std::path::{Path, PathBuf};
+
+use airlock_log::witness::{AddCheckpoint, WitnessSigner, note_body};
+use airlock_log::{
+    CheckpointVerifier, ConsistencyProof, LogError, LogHash, empty_root, verify_consistency,
+};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use serde::{Deserialize, Serialize};
+
+const CONFIG_FILE: &str = "witness.json";
+const KEY_FILE: &str = "witness.key";
+const DATABASE_FILE: &str = "witness.db";
+
+/// Why a witness refused a request; each maps to the protocol's HTTP status.
+#[derive(Debug, thiserror::Error)]
+pub enum Refusal {
+    /// 400: the body is not an add-checkpoint request, or the checkpoint is not well formed.
+    #[error("{0}")]
+    Malformed(String),
+    /// 400: the old size is larger than the checkpoint's.
+    #[error("old size {old} is larger than the checkpoint's size {new}")]
+    OldAfterNew { old: u64, new: u64 },
+    /// 404: no trusted log has this origin.
+    #[error("this witness does not know the log {0:?}")]
+    UnknownLog(String),
+    /// 403: no signature by the log's trusted key verifies.
+    #[error("the checkpoint is not signed by the trusted key of log {origin:?}: {why}")]
+    NotSigned { origin: String, why: String },
+    /// 409: the old size is not the latest cosigned size, or the same size with another root.
+    #[error("{why}")]
+    Conflict { latest: u64, why: String },
+    /// 422: the consistency proof does not verify.
+    #[error("the consistency proof from size {old} to {new} does not verify")]
+    BadProof { old: u64, new: u64 },
+}
+
+/// A witness failure that is not a refusal of the request.
+#[derive(Debug, thiserror::Error)]
+pub enum WitnessError {
+    #[error(transparent)]
+    Refused(#[from] Refusal),
+    #[error("{0}")]
+    Setup(String),
+    #[error("witness database: {0}")]
+    Database(#[from] rusqlite::Error),
+    #[error(transparent)]
+    Log(#[from] LogError),
+}
+
+impl airlock_severity::Classify for WitnessError {
+    fn severity(&self) -> airlock_severity::Severity {
+        match self {
+            WitnessError::Refused(Refusal::Conflict { .. }) => airlock_severity::Severity::Alarm,
+            WitnessError::Database(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::DatabaseBusy =>
+            {
+                airlock_severity::Severity::Busy
+            }
+            _ => airlock_severity::Severity::Refused,
+        }
+    }
+}
+
+pub type Result<T, E = WitnessError> = std::result::Result<T, E>;
+
+/// `witness.json`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Config {
+    name: String,
+}
+
+/// A log the witness trusts and the latest checkpoint it cosigned for it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct LogState {
+    pub origin: String,
+    /// The log's checkpoint verifier key.
+    pub vkey: String,
+    /// Latest cosigned size (0: none yet).
+    pub size: u64,
+    /// Its root, hex.
+    pub root: String,
+    /// When it was cosigned (Unix seconds; 0: never).
+    pub cosigned_at: u64,
+}
+
+/// A cosigned checkpoint: what was recorded and the cosignature line(s) to answer.
+#[derive(Clone, Debug)]
+pub struct Cosigned {
+    pub origin: String,
+    pub size: u64,
+    /// Signed-note signature lines, each ending in a newline.
+    pub cosignatures: String,
+}
+
+/// A witness's state directory.
+pub struct WitnessHome {
+    dir: PathBuf,
+    signer: WitnessSigner,
+}
+
+impl WitnessHome {
+    /// Creates a witness home: a fresh cosigning key under `name` (a schema-less URL, e.g.
+    /// `witness.example/w1`). Refuses a directory that already holds a witness. Callers hold the
+    /// home's lock (two inits at once would replace each other's key).
+    pub fn init(dir: &Path, name: &str) -> Result<WitnessHome> {
+        let key = airlock_custody::IdentityKey::generate();
+        // The name is checked before anything is written.
+        WitnessSigner::new(name, key.signing_key().clone())?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| WitnessError::Setup(format!("cannot create {}: {e}", dir.display())))?;
+        if dir.join(CONFIG_FILE).exists() {
+            return Err(WitnessError::Setup(format!(
+                "{} already holds a witness",
+                dir.display()
+            )));
+        }
+        // A key without the configuration is what an interrupted init leaves (the configuration
+        // is written last): that key was never shown to anyone, so a new one replaces it.
+        match std::fs::remove_file(dir.join(KEY_FILE)) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                return Err(WitnessError::Setup(format!(
+                    "cannot replace the key an interrupted init left in {}: {e}",
+                    dir.display()
+                )));
+            }
+        }
+        airlock_custody::save_plain_identity(&dir.join(KEY_FILE), &key)
+            .map_err(|e| WitnessError::Setup(e.to_string()))?;
+        let config = serde_json::to_vec_pretty(&Config {
+            name: name.to_owned(),
+        })
+        .expect("config serializes");
+        // Written last: a home without it is not a witness yet, and init may run again.
+        airlock_transport::write_atomic(&dir.join(CONFIG_FILE), &config)
+            .map_err(|e| WitnessError::Setup(e.to_string()))?;
+        let home = WitnessHome::open(dir)?;
+        home.connect()?;
+        Ok(home)
+    }
+
+    /// Opens a witness home.
+    pub fn open(dir: &Path) -> Result<WitnessHome> {
+        let config_path = dir.join(CONFIG_FILE);
+        let bytes = airlock_transport::read_bounded(&config_path, 64 * 1024).map_err(|e| {
+            WitnessError::Setup(format!(
+                "{} is not a witness home ({e}); create one with `airlock-witness init --name NAME`",
+                dir.display()
+            ))
+        })?;
+        let config: Config = serde_json::from_slice(&bytes).map_err(|e| {
+            WitnessError::Setup(format!("{} is damaged: {e}", config_path.display()))
+        })?;
+        let key = airlock_custody::load_plain_identity(&dir.join(KEY_FILE))
+            .map_err(|e| WitnessError::Setup(e.to_string()))?;
+        Ok(WitnessHome {
+            dir: dir.to_owned(),
+            signer: WitnessSigner::new(&config.name, key.signing_key().clone())?,
+        })
+    }
+
+    /// The witness's name and key as a signed-note verifier key (for the coordinator and the
+    /// vault policies that name this witness).
+    pub fn vkey(&self) -> String {
+        self.signer.verifier().vkey()
+    }
+
+    pub fn name(&self) -> &str {
+        self.signer.name()
+    }
+
+    /// A connection to the witness database, schema created.
+    pub fn connect(&self) -> Result<Connection> {
+        let conn = Connection::open(self.dir.join(DATABASE_FILE))?;
+        conn.busy_timeout(std::time::Duration::from_secs(30))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.execute_batch(
+            "CREATE TABLE IF NOT EXISTS logs (
+                origin TEXT PRIMARY KEY,
+                vkey TEXT NOT NULL,
+                size INTEGER NOT NULL DEFAULT 0,
+                root BLOB NOT NULL,
+                note TEXT NOT NULL DEFAULT '',
+                cosigned_at INTEGER NOT NULL DEFAULT 0
+            ) STRICT;",
+        )?;
+        Ok(conn)
+    }
+
+    /// Trusts a log: its checkpoints, signed by this key, will be cosigned. Adding a log already
+    /// trusted with the same key changes nothing; another key for a known origin is refused.
+    pub fn trust_log(&self, vkey: &str) -> Result<LogState> {
+        let verifier = CheckpointVerifier::from_vkey(vkey)?;
+        let mut conn = self.connect()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let known: Option<String> = tx
+            .query_row(
+                "SELECT vkey FROM logs WHERE origin = ?1",
+                [verifier.origin()],
+                |r| r.get(0),
+            )
+            .optional()?;
+        match known {
+            Some(k) if k == verifier.vkey() => {}
+            Some(k) => {
+                return Err(WitnessError::Setup(format!(
+                    "log {:?} is already trusted with key {k}; a log keeps its key",
+                    verifier.origin()
+                )));
+            }
+            None => {
+                tx.execute(
+                    "INSERT INTO logs (origin, vkey, root) VALUES (?1, ?2, ?3)",
+                    params![verifier.origin(), verifier.vkey(), empty_root().to_vec()],
+                )?;
+            }
+        }
+        tx.commit()?;
+        self.log(verifier.origin())?
+            .ok_or_else(|| WitnessError::Setup("the log vanished".into()))
+    }
+
+    /// Every trusted log with its latest cosigned checkpoint.
+    pub fn logs(&self) -> Result<Vec<LogState>> {
+        let conn = self.connect()?;
+        let mut stmt =
+            conn.prepare("SELECT origin, vkey, size, root, cosigned_at FROM logs ORDER BY origin")?;
+        let rows = stmt.query_map([], row_state)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// One trusted log.
+    pub fn log(&self, origin: &str) -> Result<Option<LogState>> {
+        let conn = self.connect()?;
+        Ok(conn
+            .query_row(
+                "SELECT origin, vkey, size, root, cosigned_at FROM logs WHERE origin = ?1",
+                [origin],
+                row_state,
+            )
+            .optional()?)
+    }
+
+    /// Handles one add-checkpoint request body at time `now` (Unix seconds), on `conn`: verifies
+    /// the checkpoint's signature, the old size against the latest cosigned one and the
+    /// consistency proof, records the checkpoint, commits, then cosigns. Refusals change nothing.
+    pub fn add_checkpoint(&self, conn: &mut Connection, body: &[u8], now: u64) -> Result<Cosigned> {
+        let request = AddCheckpoint::parse(body).map_err(|e| Refusal::Malformed(e.to_string()))?;
+        let origin = request
+            .checkpoint
+            .split_once('\n')
+            .map(|(first, _)| first.to_owned())
+            .ok_or_else(|| Refusal::Malformed("the checkpoint has no origin line".into()))?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let stored = tx
+            .query_row(
+                "SELECT vkey, size, root FROM logs WHERE origin = ?1",
+                [&origin],
+                |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, i64>(1)?,
+                        r.get::<_, Vec<u8>>(2)?,
+                    ))
+                },
+            )
+            .optional()?;
+        let Some((vkey, latest, latest_root)) = stored else {
+            return Err(Refusal::UnknownLog(origin).into());
+        };
+        let latest = u64::try_from(latest)
+            .map_err(|_| WitnessError::Setup("a stored size is negative".into()))?;
+        let latest_root: LogHash = latest_root
+            .try_into()
+            .map_err(|_| WitnessError::Setup("a stored root is not 32 bytes".into()))?;
+        let verifier = CheckpointVerifier::from_vkey(&vkey)?;
+        let checkpoint = verifier.open(&request.checkpoint).map_err(|e| match e {
+            LogError::MalformedCheckpoint(why) => Refusal::Malformed(why),
+            other => Refusal::NotSigned {
+                origin: origin.clone(),
+                why: other.to_string(),
+            },
+        })?;
+        if request.old_size > checkpoint.size {
+            return Err(Refusal::OldAfterNew {
+                old: request.old_size,
+                new: checkpoint.size,
+            }
+            .into());
+        }
+        if request.old_size != latest {
+            return Err(Refusal::Conflict {
+                latest,
+                why: format!(
+                    "old size {} is not the latest size this witness cosigned for {origin:?} ({latest})",
+                    request.old_size
+                ),
+            }
+            .into());
+        }
+        if checkpoint.size == latest {
+            if checkpoint.root != latest_root || !request.proof.is_empty() {
+                return Err(Refusal::Conflict {
+                    latest,
+                    why: format!(
+                        "a checkpoint of size {latest} with another root than the one this witness cosigned: a split view"
+                    ),
+                }
+                .into());
+            }
+        } else {
+            let proof = ConsistencyProof {
+                old_size: latest,
+                new_size: checkpoint.size,
+                hashes: request.proof.clone(),
+            };
+            verify_consistency(&proof, &latest_root, &checkpoint.root).map_err(|_| {
+                Refusal::BadProof {
+                    old: latest,
+                    new: checkpoint.size,
+                }
+            })?;
+        }
+        let size = i64::try_from(checkpoint.size)
+            .map_err(|_| Refusal::Malformed("the checkpoint's size is too large".into()))?;
+        tx.execute(
+            "UPDATE logs SET size = ?2, root = ?3, note = ?4, cosigned_at = ?5 WHERE origin = ?1",
+            params![
+                origin,
+                size,
+                checkpoint.root.to_vec(),
+                request.checkpoint,
+                now.min(i64::MAX as u64) as i64
+            ],
+        )?;
+        airlock_transport::failpoint::hit("witness.commit", &checkpoint.size);
+        tx.commit()?;
+        airlock_transport::failpoint::hit("witness.committed", &checkpoint.size);
+        let body = note_body(&request.checkpoint)?;
+        Ok(Cosigned {
+            origin,
+            size: checkpoint.size,
+            cosignatures: self.signer.cosign(body, now),
+        })
+    }
+}
+
+fn row_state(r: &rusqlite::Row<'_>) -> rusqlite::Result<LogState> {
+    Ok(LogState {
+        origin: r.get(0)?,
+        vkey: r.get(1)?,
+        size: r.get::<_, i64>(2)?.max(0) as u64,
+        root: hex::encode(r.get::<_, Vec<u8>>(3)?),
+        cosigned_at: r.get::<_, i64>(4)?.max(0) as u64,
+    })
+}
