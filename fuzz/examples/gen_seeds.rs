@@ -91,6 +91,7 @@ fn vault() -> VaultDefinition {
             parse_rule("large: expiry=2h => 2 ops, 1 compliance").expect("rule"),
         ],
         created: NOW - 86_400,
+        witnesses: Default::default(),
     }
 }
 
@@ -276,6 +277,24 @@ fn artifacts(s: &mut Seeds) -> (Envelope, Envelope) {
             airlock_transport::armor(&kind.name().to_ascii_uppercase(), &env.to_bytes()).as_bytes(),
         );
     }
+    let mut witnessed = vault();
+    witnessed.witnesses = airlock_core::vault::WitnessPolicy {
+        witnesses: vec![airlock_core::vault::WitnessKey {
+            name: "witness.seed/w1".into(),
+            key: airlock_core::PublicKey(test_key(12).verifying_key().to_bytes()),
+        }],
+        threshold: 1,
+    };
+    let index = ArtifactKind::ALL
+        .iter()
+        .position(|k| *k == ArtifactKind::VaultDefinition)
+        .unwrap() as u8;
+    s.put_mode(
+        "envelope",
+        "payload-vault-witnessed",
+        0x80 + index,
+        &witnessed.envelope().payload,
+    );
     s.put_mode(
         "envelope",
         "payload-log-record",

@@ -9,6 +9,7 @@ mod payload_proposal;
 mod qr_cmd;
 mod remote_cmd;
 mod transfer_cmd;
+mod witness_cmd;
 mod xmr_cmd;
 
 use std::path::{Path, PathBuf};
@@ -154,6 +155,9 @@ pub(crate) enum Command {
     /// a fee rate, sweeps, PSBT import/export.
     #[command(subcommand)]
     Btc(btc_cmd::BtcCommand),
+    /// Independent witnesses that cosign this log's checkpoints (C2SP tlog-witness).
+    #[command(subcommand)]
+    Witness(witness_cmd::WitnessCommand),
     /// Monero: view-only vault sync, balance, outputs and key-image sync with the signer.
     #[command(subcommand)]
     Xmr(xmr_cmd::XmrCommand),
@@ -207,6 +211,16 @@ struct DraftArgs {
     /// A rule: 'NAME: CONDITIONS => COUNT ROLE, …' (first match applies); replaces the rule list.
     #[arg(long = "rule")]
     rules: Vec<String>,
+    /// A witness whose cosignature every bundle's checkpoint must carry, as `airlock-witness id`
+    /// prints its key; replaces the witness list (default: the current version's).
+    #[arg(long = "witness", value_name = "WITNESS_KEY")]
+    witnesses: Vec<String>,
+    /// How many distinct witnesses of the list must have cosigned (default: all of them).
+    #[arg(long, requires = "witnesses")]
+    witness_threshold: Option<u32>,
+    /// Drop the current version's witnesses.
+    #[arg(long, conflicts_with = "witnesses")]
+    no_witnesses: bool,
     #[arg(long)]
     out: PathBuf,
     #[arg(long)]
@@ -368,8 +382,51 @@ fn changes_home(command: &Command) -> Option<&'static str> {
         Command::Chain(_) => Some("airlock chain"),
         Command::Eth(_) => Some("airlock eth"),
         Command::Btc(_) => Some("airlock btc"),
+        Command::Witness(witness_cmd::WitnessCommand::Add { .. }) => Some("airlock witness add"),
+        // Reads the home; the witnesses' state is theirs.
+        Command::Witness(_) => None,
         Command::Xmr(_) => Some("airlock xmr"),
     }
+}
+
+/// A release bundle's checkpoint with the home's witnesses' cosignatures (signers of a vault
+/// with witnesses check them on releases too).
+fn witness_release(
+    c: &Coordinator,
+    home: &Path,
+    bundle: &mut airlock_core::artifacts::ReleaseBundle,
+) -> CliResult {
+    let (note, outcomes) = airlock_service::witnesses::witness_note(
+        c,
+        home,
+        bundle.evidence.tree_size,
+        &bundle.evidence.checkpoint,
+    )?;
+    witness_cmd::report(&outcomes);
+    bundle.evidence.checkpoint = note;
+    Ok(())
+}
+
+/// A vault's witness policy from `--witness` keys and `--witness-threshold` (default: all).
+fn witness_policy(
+    keys: &[String],
+    threshold: Option<u32>,
+) -> CliResult<airlock_core::vault::WitnessPolicy> {
+    let witnesses = keys
+        .iter()
+        .map(|k| {
+            let v = airlock_log::witness::WitnessVerifier::from_vkey(k)
+                .map_err(|e| CliError::new(format!("--witness: {e}")))?;
+            Ok(airlock_core::vault::WitnessKey {
+                name: v.name().to_owned(),
+                key: airlock_core::PublicKey(v.public_key()),
+            })
+        })
+        .collect::<CliResult<Vec<_>>>()?;
+    Ok(airlock_core::vault::WitnessPolicy {
+        threshold: threshold.unwrap_or(witnesses.len() as u32),
+        witnesses,
+    })
 }
 
 fn open(home: &Path) -> CliResult<Coordinator> {
@@ -435,7 +492,8 @@ fn run(cli: Cli) -> CliResult {
             let mut c = open(&cli.home)?;
             let id = c.resolve(&proposal)?;
             if c.proposal_state(&id)?.abandoned.is_some() {
-                let bundle = c.release_bundle(&id, &since)?;
+                let mut bundle = c.release_bundle(&id, &since)?;
+                witness_release(&c, &cli.home, &mut bundle)?;
                 write_release(&cli.home, &bundle, &out, armor)?;
                 if json {
                     print_json(
@@ -450,14 +508,16 @@ fn run(cli: Cli) -> CliResult {
                 }
                 return Ok(());
             }
-            let env = c.export_bundle(&id, &since)?;
+            let (env, witnessed) =
+                airlock_service::witnesses::export_bundle(&mut c, &cli.home, &id, &since)?;
             let bundle: airlock_core::ProposalBundle = env.open()?;
             write_envelope(&out, &env, armor)?;
             if json {
                 print_json(
-                    &json!({ "proposal": id.to_hex(), "bundle": out, "tree_size": bundle.evidence.tree_size }),
+                    &json!({ "proposal": id.to_hex(), "bundle": out, "tree_size": bundle.evidence.tree_size, "witnesses": witnessed }),
                 );
             } else {
+                witness_cmd::report(&witnessed);
                 println!(
                     "Wrote the bundle of proposal {} to {}",
                     id.short(),
@@ -502,7 +562,8 @@ fn run(cli: Cli) -> CliResult {
             let id = c.resolve(&proposal)?;
             let event = c.abandon(&id, &reason, now()?)?;
             if let Some(out) = &out {
-                let bundle = c.release_bundle(&id, &[])?;
+                let mut bundle = c.release_bundle(&id, &[])?;
+                witness_release(&c, &cli.home, &mut bundle)?;
                 write_release(&cli.home, &bundle, out, armor)?;
             }
             if json {
@@ -579,6 +640,7 @@ fn run(cli: Cli) -> CliResult {
         Command::Chain(c) => eth_cmd::run_chain(&cli.home, json, c),
         Command::Eth(e) => eth_cmd::run_eth(&cli.home, json, e),
         Command::Btc(b) => btc_cmd::run(&cli.home, json, b),
+        Command::Witness(w) => witness_cmd::run(&cli.home, json, w),
         Command::Xmr(x) => xmr_cmd::run(&cli.home, json, x),
     }
 }
@@ -686,6 +748,16 @@ fn vault(home: &Path, json: bool, cmd: VaultCommand) -> CliResult {
                     .unwrap_or(1),
                 signers,
                 rules,
+                witnesses: if a.no_witnesses {
+                    Default::default()
+                } else if a.witnesses.is_empty() {
+                    current
+                        .as_ref()
+                        .map(|c| c.witnesses.clone())
+                        .unwrap_or_default()
+                } else {
+                    witness_policy(&a.witnesses, a.witness_threshold)?
+                },
             };
             let env = c.draft_vault(draft, now()?)?;
             let def: airlock_core::VaultDefinition = env.open()?;
@@ -879,7 +951,9 @@ fn propose(home: &Path, json: bool, a: ProposeArgs) -> CliResult {
     )?;
     let state = c.proposal_state(&id)?;
     if let Some(out) = &a.out {
-        write_envelope(out, &c.export_bundle(&id, &[])?, a.armor)?;
+        let (env, witnessed) = airlock_service::witnesses::export_bundle(&mut c, home, &id, &[])?;
+        witness_cmd::report(&witnessed);
+        write_envelope(out, &env, a.armor)?;
     }
     if json {
         print_json(

@@ -70,9 +70,8 @@ pub fn propose_built(
     let id = c.propose_payload(vault_id, intent, built, expires_in, now()?)?;
     let state = c.proposal_state(&id)?;
     if let Some(path) = &out.out {
-        let bundle = c.bundle(&id, &[])?;
-        let mut env = airlock_core::Artifact::envelope(&bundle);
-        env.sign(CoordinatorHome::open(home)?.identity()?.signing_key());
+        let (env, witnessed) = airlock_service::witnesses::export_bundle(&mut c, home, &id, &[])?;
+        crate::witness_cmd::report(&witnessed);
         write_envelope(path, &env, out.armor)?;
     }
     if json {

@@ -28,6 +28,7 @@ fn definition(descriptor: &str, network: &str) -> VaultDefinition {
         threshold: 1,
         rules: Vec::new(),
         created: 0,
+        witnesses: Default::default(),
     }
 }
 

@@ -263,6 +263,7 @@ fn the_chain_interface_refuses_a_poisoned_proposal() {
         threshold: 1,
         rules: Vec::new(),
         created: 0,
+        witnesses: Default::default(),
     };
     let proposal = |payload: Vec<u8>| Proposal {
         vault_id: "treasury".into(),

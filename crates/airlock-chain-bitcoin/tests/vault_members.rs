@@ -46,6 +46,7 @@ fn definition(account: &str, signers: Vec<SignerEntry>) -> VaultDefinition {
         threshold: 2,
         rules: Vec::new(),
         created: 0,
+        witnesses: Default::default(),
     }
 }
 

@@ -356,6 +356,7 @@ mod tests {
             threshold: 1,
             rules: Vec::new(),
             created: 0,
+            witnesses: Default::default(),
         };
         let eoa = format!("eoa:{A}");
         EthVault::check_members(&def(

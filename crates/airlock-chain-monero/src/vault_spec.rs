@@ -369,6 +369,7 @@ mod tests {
             threshold: 1,
             rules: Vec::new(),
             created: 0,
+            witnesses: Default::default(),
         };
         let good = def(vec![member("alice", 2, &address), member("bob", 3, "")]);
         assert!(MoneroVault::check_members(&good).unwrap().is_empty());

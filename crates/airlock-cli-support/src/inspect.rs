@@ -41,6 +41,10 @@ fn vault_json(d: &VaultDefinition) -> Json {
         "rules": d.rules.iter().map(describe_rule).collect::<Vec<_>>(),
         "created": d.created,
         "created_utc": format_time(d.created),
+        "witnesses": d.witnesses.witnesses.iter().map(|w| json!({
+            "name": w.name, "key": w.key.to_hex(),
+        })).collect::<Vec<_>>(),
+        "witness_threshold": d.witnesses.threshold,
     })
 }
 

@@ -115,6 +115,8 @@ pub struct VaultDraft {
     pub signers: Vec<SignerEntry>,
     pub threshold: u32,
     pub rules: Vec<airlock_core::Rule>,
+    /// Witnesses whose cosignatures bundles must carry.
+    pub witnesses: airlock_core::vault::WitnessPolicy,
 }
 
 /// The coordinator service over a storage backend.
@@ -338,6 +340,7 @@ impl Coordinator {
             threshold: draft.threshold,
             rules: draft.rules,
             created: now,
+            witnesses: draft.witnesses,
         };
         def.validate()?;
         chains::check_vault(&def, &self.chains)?;
@@ -686,9 +689,48 @@ impl Coordinator {
     /// [`Coordinator::bundle`] as the signed artifact that crosses the gap: the coordinator's
     /// identity signs it, so a signer knows which coordinator it came from.
     pub fn export_bundle(&mut self, id: &ArtifactId, extra_sizes: &[u64]) -> Result<Envelope> {
-        let mut env = self.bundle(id, extra_sizes)?.envelope();
+        self.export_bundle_witnessed(id, extra_sizes, |_, _, note| Ok(note.to_owned()))
+    }
+
+    /// [`Coordinator::export_bundle`] with the bundle's checkpoint note passed through `cosign`
+    /// (given this coordinator, the checkpoint's size and its note) before the bundle is signed:
+    /// witnesses' cosignature lines are appended there. Signers ignore note signatures by keys
+    /// they do not know, so a cosigned note is read like a plain one.
+    pub fn export_bundle_witnessed(
+        &mut self,
+        id: &ArtifactId,
+        extra_sizes: &[u64],
+        cosign: impl FnOnce(&Coordinator, u64, &str) -> Result<String>,
+    ) -> Result<Envelope> {
+        let mut bundle = self.bundle(id, extra_sizes)?;
+        bundle.evidence.checkpoint =
+            cosign(self, bundle.evidence.tree_size, &bundle.evidence.checkpoint)?;
+        let mut env = bundle.envelope();
         env.sign(self.identity.signing_key());
         Ok(env)
+    }
+
+    /// A C2SP tlog-witness `add-checkpoint` body for this log's checkpoint `note` of `size`,
+    /// from `old_size` (the size the witness last cosigned): the consistency proof comes from
+    /// this log's own tree. A witness ahead of `size` is refused here (it cannot cosign `note`).
+    pub fn witness_request(&self, old_size: u64, size: u64, note: &str) -> Result<Vec<u8>> {
+        if old_size > size {
+            return Err(CoordinatorError::Refused(format!(
+                "the witness has cosigned size {old_size}, past this checkpoint ({size})"
+            )));
+        }
+        let proof = if old_size == 0 || old_size == size {
+            Vec::new()
+        } else {
+            airlock_log::prove_consistency(old_size, size, &StoreHashes(self.store.as_ref()))?
+                .hashes
+        };
+        Ok(airlock_log::witness::AddCheckpoint {
+            old_size,
+            proof,
+            checkpoint: note.to_owned(),
+        }
+        .to_bytes())
     }
 
     /// The coordinator's own key and every signer of every vault, with a name for each, for

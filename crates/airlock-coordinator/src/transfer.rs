@@ -349,6 +349,7 @@ mod tests {
             }],
             threshold: 1,
             rules: vec![airlock_core::vault::parse_rule("default: => 1 any").unwrap()],
+            witnesses: Default::default(),
         };
         let mut env = c.draft_vault(draft, NOW).unwrap();
         env.sign(alice.signing_key());

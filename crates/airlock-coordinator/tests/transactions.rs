@@ -61,6 +61,7 @@ fn setup(dir: &std::path::Path) -> (IdentityKey, IdentityKey) {
                 signers: vec![signer("alice", &alice), signer("bob", &bob)],
                 threshold: 1,
                 rules: vec![airlock_core::vault::parse_rule("default: => 1 any").unwrap()],
+                witnesses: Default::default(),
             },
             NOW,
         )

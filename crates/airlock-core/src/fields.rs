@@ -273,6 +273,18 @@ impl Fields {
         Fields::open(v, &format!("{} field {key} ({name})", self.record))
     }
 
+    /// A nested record that may be absent.
+    pub fn opt_record_field(
+        &mut self,
+        key: u64,
+        name: &str,
+    ) -> Result<Option<Fields>, FormatError> {
+        match self.take(key) {
+            None => Ok(None),
+            Some(v) => Fields::open(v, &format!("{} field {key} ({name})", self.record)).map(Some),
+        }
+    }
+
     /// Checks the record's format version (field 0).
     pub fn version(&mut self, supported: u64) -> Result<(), FormatError> {
         let v = self.uint(0, "format version")?;

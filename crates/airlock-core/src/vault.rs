@@ -81,6 +81,30 @@ pub struct CoordinatorRef {
     pub key: PublicKey,
 }
 
+/// A witness a vault names: its signed-note key name and Ed25519 cosigning key (C2SP
+/// tlog-cosignature `cosignature/v1`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WitnessKey {
+    pub name: String,
+    pub key: PublicKey,
+}
+
+/// The independent witnesses whose cosignatures the checkpoint of every bundle under this vault
+/// version must carry before a signer approves: `threshold` distinct ones of `witnesses`. A
+/// coordinator that shows two signers different histories then needs that many witnesses to
+/// cosign both, which honest witnesses never do. Empty (threshold 0): no witness is required.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct WitnessPolicy {
+    pub witnesses: Vec<WitnessKey>,
+    pub threshold: u32,
+}
+
+impl WitnessPolicy {
+    pub fn is_empty(&self) -> bool {
+        self.witnesses.is_empty()
+    }
+}
+
 /// One version of a vault.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct VaultDefinition {
@@ -98,6 +122,8 @@ pub struct VaultDefinition {
     pub threshold: u32,
     pub rules: Vec<Rule>,
     pub created: u64,
+    /// Witnesses whose cosignatures bundles must carry (none by default).
+    pub witnesses: WitnessPolicy,
 }
 
 impl VaultDefinition {
@@ -175,6 +201,31 @@ impl VaultDefinition {
         if self.rules.is_empty() {
             return bad("a vault needs at least one rule".into());
         }
+        let w = &self.witnesses;
+        if w.witnesses.len() > MAX_WITNESSES {
+            return bad(format!("at most {MAX_WITNESSES} witnesses"));
+        }
+        if w.threshold as usize > w.witnesses.len() || (w.threshold == 0) != w.witnesses.is_empty()
+        {
+            return bad(format!(
+                "witness threshold {} must be between 1 and the number of witnesses ({}), or 0 with none",
+                w.threshold,
+                w.witnesses.len()
+            ));
+        }
+        let mut witness_names = BTreeSet::new();
+        let mut witness_keys = BTreeSet::new();
+        for wk in &w.witnesses {
+            if !valid_key_name(&wk.name) {
+                return bad(format!(
+                    "witness name {:?}: 1-255 characters without spaces, '+' or control characters",
+                    wk.name
+                ));
+            }
+            if !witness_names.insert(wk.name.as_str()) || !witness_keys.insert(wk.key) {
+                return bad(format!("witness {:?} appears twice", wk.name));
+            }
+        }
         let mut rule_names = BTreeSet::new();
         for rule in &self.rules {
             if !rule_names.insert(rule.name.as_str()) {
@@ -234,6 +285,18 @@ impl VaultDefinition {
     }
 }
 
+/// Most witnesses a vault version names.
+pub const MAX_WITNESSES: usize = 32;
+
+/// A signed-note key name: non-empty, no whitespace, no '+', no control characters.
+fn valid_key_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 255
+        && !s
+            .chars()
+            .any(|c| c.is_whitespace() || c == '+' || c.is_control())
+}
+
 fn valid_name(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 64
@@ -278,6 +341,28 @@ impl Artifact for VaultDefinition {
             .uint(9, self.threshold as u64)
             .array(10, rules)
             .uint(11, self.created)
+            // Written only when there are witnesses: a vault without keeps its encoding (and id).
+            .opt(
+                12,
+                (!self.witnesses.is_empty()).then(|| {
+                    MapBuilder::new()
+                        .array(
+                            1,
+                            self.witnesses
+                                .witnesses
+                                .iter()
+                                .map(|w| {
+                                    MapBuilder::new()
+                                        .text(1, &w.name)
+                                        .bytes(2, &w.key.0)
+                                        .build()
+                                })
+                                .collect(),
+                        )
+                        .uint(2, self.witnesses.threshold as u64)
+                        .build()
+                }),
+            )
             .build()
     }
 
@@ -314,6 +399,22 @@ impl Artifact for VaultDefinition {
             rules.push(rule_from_fields(r)?);
         }
         let created = f.uint(11, "created")?;
+        let mut witnesses = WitnessPolicy::default();
+        if let Some(mut w) = f.opt_record_field(12, "witnesses")? {
+            for mut k in records(w.array(1, "witness keys")?, "witness")? {
+                witnesses.witnesses.push(WitnessKey {
+                    name: k.text(1, "name")?,
+                    key: PublicKey(k.fixed::<32>(2, "key")?),
+                });
+                k.finish()?;
+            }
+            witnesses.threshold = u32::try_from(w.uint(2, "witness threshold")?)
+                .map_err(|_| w.error("witness threshold out of range"))?;
+            w.finish()?;
+            if witnesses.is_empty() {
+                return Err(f.error("an empty witness set is written by leaving it out"));
+            }
+        }
         f.finish()?;
         Ok(VaultDefinition {
             vault_id,
@@ -327,6 +428,7 @@ impl Artifact for VaultDefinition {
             threshold,
             rules,
             created,
+            witnesses,
         })
     }
 }
@@ -763,6 +865,7 @@ pub(crate) mod tests {
                 parse_rule("default: => 2 ops, 1 compliance").unwrap(),
             ],
             created: 1_700_000_000,
+            witnesses: Default::default(),
         }
     }
 
@@ -772,6 +875,47 @@ pub(crate) mod tests {
             env.sign(&key(*s));
         }
         env
+    }
+
+    #[test]
+    fn witness_policies_round_trip_and_are_checked() {
+        let plain = sample_vault();
+        // Without witnesses the encoding has no field 12 (ids of such vaults do not change).
+        assert!(!matches!(
+            crate::cbor::decode(&plain.to_bytes(), crate::cbor::Limits::ARTIFACT),
+            Ok(crate::cbor::Value::Map(ref m)) if m.iter().any(|(k, _)| *k == crate::cbor::Value::Unsigned(12))
+        ));
+        let mut d = sample_vault();
+        d.witnesses = WitnessPolicy {
+            witnesses: vec![
+                WitnessKey {
+                    name: "w1.example/a".into(),
+                    key: pk(50),
+                },
+                WitnessKey {
+                    name: "w2.example/b".into(),
+                    key: pk(51),
+                },
+            ],
+            threshold: 2,
+        };
+        d.validate().unwrap();
+        assert_eq!(VaultDefinition::from_bytes(&d.to_bytes()).unwrap(), d);
+        assert_ne!(d.to_bytes(), plain.to_bytes());
+        for (threshold, ok) in [(0, false), (1, true), (3, false)] {
+            let mut t = d.clone();
+            t.witnesses.threshold = threshold;
+            assert_eq!(t.validate().is_ok(), ok, "threshold {threshold}");
+        }
+        let mut twice = d.clone();
+        twice.witnesses.witnesses[1].name = "w1.example/a".into();
+        assert!(twice.validate().unwrap_err().to_string().contains("twice"));
+        let mut spaced = d.clone();
+        spaced.witnesses.witnesses[0].name = "bad name".into();
+        assert!(spaced.validate().is_err());
+        let mut none = plain.clone();
+        none.witnesses.threshold = 1;
+        assert!(none.validate().is_err());
     }
 
     #[test]

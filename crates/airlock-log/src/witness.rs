@@ -247,6 +247,26 @@ pub struct WitnessVerifier {
 }
 
 impl WitnessVerifier {
+    /// The verifier for witness `name` with Ed25519 public key `key`.
+    ///
+    /// # Errors
+    ///
+    /// [`LogError::InvalidVerifierKey`] for an unusable name, a point that is not a key, or a
+    /// weak key.
+    pub fn new(name: &str, key: &[u8; 32]) -> Result<WitnessVerifier, LogError> {
+        let bad = |why: &str| LogError::InvalidVerifierKey(format!("witness {name:?}: {why}"));
+        check_name(name).map_err(|_| bad("not a usable key name"))?;
+        let key = VerifyingKey::from_bytes(key).map_err(|_| bad("not an Ed25519 point"))?;
+        if key.is_weak() {
+            return Err(bad("a weak (small-order) key proves nothing"));
+        }
+        Ok(WitnessVerifier {
+            name: name.to_owned(),
+            key_id: key_id(name, &key),
+            key,
+        })
+    }
+
     /// Parses a witness verifier key string.
     ///
     /// # Errors

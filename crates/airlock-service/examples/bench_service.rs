@@ -107,6 +107,7 @@ fn main() {
             .collect(),
         threshold: 1,
         rules: vec![airlock_core::vault::parse_rule("all: => 1 ops").expect("rule")],
+        witnesses: Default::default(),
     };
     let draft = c.draft_vault(draft, now).expect("draft");
     let mut signed = draft.clone();

@@ -456,14 +456,23 @@ async fn bundle(
     P(id): P<String>,
     Q(q): Q<BundleQuery>,
 ) -> Result<Response, Problem> {
-    let env = blocking(&state, move |pool| {
-        pool.write(|c| {
-            let id = resolve_kind(c, &id, ArtifactKind::Proposal)?;
-            c.export_bundle(&id, &[])
-        })
-    })
-    .await?;
+    let env = blocking(&state, move |pool| export_witnessed(pool, &id)).await?;
     Ok(artifact_response(&env, q.armor, "no-store"))
+}
+
+/// A proposal's bundle with the home's witnesses' cosignatures on its checkpoint. Not behind
+/// the write gate: the bundle's own transaction is short, and the witnesses are asked outside it
+/// (a slow witness must not hold up this process's other writes).
+fn export_witnessed(pool: &Pool, id: &str) -> Result<Envelope, CoordinatorError> {
+    let home = pool.home().to_path_buf();
+    pool.with(|c| {
+        let id = resolve_kind(c, id, ArtifactKind::Proposal)?;
+        let (env, outcomes) = crate::witnesses::export_bundle(c, &home, &id, &[])?;
+        for o in outcomes.iter().filter(|o| o.error.is_some()) {
+            tracing::warn!(witness = %o.witness, error = ?o.error, "no cosignature");
+        }
+        Ok(env)
+    })
 }
 
 fn artifact_response(env: &Envelope, armor: bool, cache: &'static str) -> Response {
@@ -1294,13 +1303,7 @@ async fn log_entries(
 
 /// The bundle as an animated QR (BC-UR `bytes`, medium density) a signer's camera reads.
 async fn proposal_qr(State(state): State<AppState>, P(id): P<String>) -> Result<Response, Problem> {
-    let env = blocking(&state, move |pool| {
-        pool.write(|c| {
-            let id = resolve_kind(c, &id, ArtifactKind::Proposal)?;
-            c.export_bundle(&id, &[])
-        })
-    })
-    .await?;
+    let env = blocking(&state, move |pool| export_witnessed(pool, &id)).await?;
     let gif = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, String> {
         use airlock_qr::{Content, Density, Encoding};
         let density = Density::Medium;

@@ -25,6 +25,7 @@ mod pool;
 pub mod problem;
 pub mod remote;
 pub mod tiles;
+pub mod witnesses;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

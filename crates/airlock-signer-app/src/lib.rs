@@ -927,6 +927,23 @@ pub fn describe_vault(
     for r in &def.rules {
         t.push_str(&format!("  {}\n", airlock_core::vault::describe_rule(r)));
     }
+    let was = previous.map(|p| &p.witnesses);
+    if !def.witnesses.is_empty() {
+        t.push_str(&format!(
+            "WITNESSES (every bundle's checkpoint needs cosignatures by {} of {})\n",
+            def.witnesses.threshold,
+            def.witnesses.witnesses.len()
+        ));
+        for w in &def.witnesses.witnesses {
+            let new = match was {
+                Some(p) if !p.witnesses.contains(w) => "  [NEW]",
+                _ => "",
+            };
+            t.push_str(&format!("  {} key {}{new}\n", w.name, w.key));
+        }
+    } else if was.is_some_and(|p| !p.is_empty()) {
+        t.push_str("WITNESSES REMOVED: bundles will no longer need witness cosignatures\n");
+    }
     t
 }
 

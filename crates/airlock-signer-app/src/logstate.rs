@@ -306,6 +306,7 @@ impl LogState {
                 evidence.tree_size, checkpoint.size
             )));
         }
+        check_witnesses(vault, &evidence.checkpoint)?;
         let record = LogRecord::from_bytes(&evidence.leaf)
             .map_err(|e| SignerError::Log(format!("the log leaf is malformed: {e}")))?;
         if record.kind != leaf_kind || record.artifact != *artifact {
@@ -386,4 +387,39 @@ impl LogState {
             Err(e) => Err(SignerError::Log(e.to_string())),
         }
     }
+}
+
+/// Requires the vault version's witness quorum on a checkpoint note: cosignatures that verify
+/// (C2SP `cosignature/v1`) by at least `threshold` distinct witnesses of the vault's set. Lines
+/// by other keys, or that do not verify, count for nothing.
+fn check_witnesses(vault: &VaultDefinition, note: &str) -> Result<(), SignerError> {
+    let policy = &vault.witnesses;
+    if policy.is_empty() {
+        return Ok(());
+    }
+    let mut cosigned = Vec::new();
+    for w in &policy.witnesses {
+        let verifier = airlock_log::witness::WitnessVerifier::new(&w.name, &w.key.0)
+            .map_err(|e| SignerError::Log(format!("vault {:?}: {e}", vault.vault_id)))?;
+        if verifier.cosigned_at(note).is_some() {
+            cosigned.push(w.name.as_str());
+        }
+    }
+    if cosigned.len() < policy.threshold as usize {
+        let missing: Vec<&str> = policy
+            .witnesses
+            .iter()
+            .map(|w| w.name.as_str())
+            .filter(|n| !cosigned.contains(n))
+            .collect();
+        return Err(SignerError::Log(format!(
+            "the checkpoint carries valid cosignatures by {} of vault {:?}'s witnesses, and {} are required (missing: {}): \
+             a checkpoint the witnesses have not seen may be a history shown only to you; ask the coordinator to export the bundle again once its witnesses cosign",
+            cosigned.len(),
+            vault.vault_id,
+            policy.threshold,
+            missing.join(", ")
+        )));
+    }
+    Ok(())
 }

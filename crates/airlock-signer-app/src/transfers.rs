@@ -423,6 +423,7 @@ mod tests {
             threshold: 1,
             rules: vec![parse_rule("default: => 1 any").unwrap()],
             created: NOW,
+            witnesses: Default::default(),
         };
         let mut env = def.envelope();
         env.sign(alice.signing_key());

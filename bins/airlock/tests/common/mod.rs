@@ -43,6 +43,20 @@ pub fn signer_bin() -> PathBuf {
     path
 }
 
+/// The `airlock-witness` binary (built by `cargo build --bins`, as the signer's is).
+pub fn witness_bin() -> PathBuf {
+    let path = airlock_bin()
+        .parent()
+        .expect("the airlock binary has a directory")
+        .join(format!("airlock-witness{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        path.is_file(),
+        "the witness binary {} is missing: run `cargo build --bins` first",
+        path.display()
+    );
+    path
+}
+
 /// What a command did.
 #[derive(Debug)]
 pub struct Out {

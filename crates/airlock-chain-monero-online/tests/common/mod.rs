@@ -43,6 +43,7 @@ pub fn vault_for(address: &str) -> VaultDefinition {
         threshold: 1,
         rules: vec![],
         created: 0,
+        witnesses: Default::default(),
     }
 }
 

@@ -1,0 +1,276 @@
+//! The coordinator and its witnesses, as real processes: `airlock witness add` registers an
+//! `airlock-witness` serving on loopback; every bundle the coordinator exports then carries the
+//! witness's C2SP cosignature on its checkpoint (verified here with the witness's published key,
+//! and still accepted by the offline signer); a copied coordinator home that diverges is refused
+//! by the witness as a split view, and the export stops with an alarm.
+
+mod common;
+
+use std::io::BufRead;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+use airlock_log::witness::WitnessVerifier;
+use common::*;
+
+struct Witness {
+    child: Child,
+    url: String,
+    vkey: String,
+}
+
+impl Drop for Witness {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_witness(w: &World, log_key: &str) -> Witness {
+    let home = w.p("witness-home");
+    let home = path_str(&home);
+    let made = run(
+        &witness_bin(),
+        &[
+            "--home",
+            home,
+            "--json",
+            "init",
+            "--name",
+            "witness.test/w1",
+        ],
+        w.now.get(),
+        &[],
+    )
+    .ok()
+    .json();
+    run(
+        &witness_bin(),
+        &["--home", home, "log", "add", log_key],
+        w.now.get(),
+        &[],
+    )
+    .ok();
+    let mut child = Command::new(witness_bin())
+        .args(["--home", home, "--json", "serve", "--listen", "127.0.0.1:0"])
+        .env("AIRLOCK_NOW", w.now.get().to_string())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("the witness starts");
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+    Witness {
+        child,
+        url: v["listening"].as_str().unwrap().to_owned(),
+        vkey: made["vkey"].as_str().unwrap().to_owned(),
+    }
+}
+
+/// The checkpoint note inside a bundle file.
+fn bundle_checkpoint(bundle: &Path) -> String {
+    let env = airlock_cli_support::read_signed_envelope(bundle).unwrap();
+    let bundle: airlock_core::ProposalBundle = env.open().unwrap();
+    bundle.evidence.checkpoint
+}
+
+#[test]
+fn exported_bundles_carry_the_witness_cosignature_and_a_diverging_copy_is_refused() {
+    let w = treasury();
+    let log_key = w.airlock(&["--json", "id"]).ok().json()["log_key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let witness = start_witness(&w, &log_key);
+    let verifier = WitnessVerifier::from_vkey(&witness.vkey).unwrap();
+    w.airlock(&["witness", "add", "not a key", "--url", &witness.url])
+        .fails(1, "witness key");
+    w.airlock(&["witness", "add", &witness.vkey, "--url", "ftp://x"])
+        .fails(1, "http(s)://");
+    w.airlock(&["witness", "add", &witness.vkey, "--url", &witness.url])
+        .ok();
+    let listed = w.airlock(&["--json", "witness", "list"]).ok().json();
+    assert_eq!(listed[0]["vkey"], witness.vkey.as_str());
+
+    // Every exported bundle's checkpoint carries the witness's cosignature, which verifies
+    // with its published key; the signer reads the bundle as before.
+    let (p1, bundle1) = w.propose("treasury", "acme-payroll:100", &[]);
+    let note = bundle_checkpoint(&bundle1);
+    assert_eq!(verifier.cosigned_at(&note), Some(w.now.get()), "{note}");
+    let approval = w.approve("alice", &bundle1);
+    w.submit(&[&approval]).ok();
+    let exported = w.fresh("again.bundle");
+    let out = w
+        .airlock(&["--json", "export", &p1, "--out", path_str(&exported)])
+        .ok()
+        .json();
+    assert!(out["witnesses"][0]["cosigned_at"].is_u64(), "{out}");
+    assert!(
+        verifier
+            .cosigned_at(&bundle_checkpoint(&exported))
+            .is_some()
+    );
+    let cosigned = w.airlock(&["--json", "witness", "cosign"]).ok().json();
+    assert!(
+        verifier
+            .cosigned_at(cosigned["checkpoint"].as_str().unwrap())
+            .is_some(),
+        "{cosigned}"
+    );
+
+    // A copy of the home that diverges (a coordinator showing another history to someone):
+    // the witness has cosigned the original's history, so the copy's checkpoint is refused
+    // and its export stops with an alarm, before any signer sees it.
+    let copy = w.p("diverged-home");
+    copy_dir(&w.coordinator_home(), &copy);
+    w.propose("treasury", "acme-rent:7", &[]);
+    let fork_bundle = w.fresh("fork.bundle");
+    w.airlock_in(
+        &copy,
+        &[
+            "propose",
+            "--vault",
+            "treasury",
+            "--to",
+            "acme-rent:8",
+            "--out",
+            path_str(&fork_bundle),
+        ],
+    )
+    .fails(3, "split view");
+    w.airlock_in(&copy, &["witness", "cosign"])
+        .fails(3, "split view");
+    // The original goes on being cosigned.
+    let (_, bundle3) = w.propose("treasury", "acme-payroll:300", &[]);
+    assert!(verifier.cosigned_at(&bundle_checkpoint(&bundle3)).is_some());
+}
+
+/// Issue 14, item 2: a vault version names a witness set and k; its signers refuse a bundle
+/// whose checkpoint lacks k valid cosignatures by that set, whatever the coordinator does.
+#[test]
+fn signers_refuse_bundles_without_the_vaults_witness_quorum() {
+    let w = World::new();
+    w.init_coordinator();
+    let alice = w.init_signer("alice");
+    let bob = w.init_signer("bob");
+    let log_key = w.airlock(&["--json", "id"]).ok().json()["log_key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let witness = start_witness(&w, &log_key);
+    let alice_entry = format!("alice:ops:{alice}");
+    let bob_entry = format!("bob:ops:{bob}");
+    let base = [
+        "--vault",
+        "guarded",
+        "--signer",
+        alice_entry.as_str(),
+        "--signer",
+        bob_entry.as_str(),
+        "--threshold",
+        "2",
+        "--rule",
+        "default: => 1 ops",
+    ];
+    // Bad policies are refused when drafted.
+    let draft = w.fresh("bad.draft");
+    let mut bad = base.to_vec();
+    bad.extend_from_slice(&["--witness", "not-a-key", "--out", path_str(&draft)]);
+    let mut args = vec!["vault", "draft"];
+    args.extend_from_slice(&bad);
+    w.airlock(&args).fails(1, "--witness");
+    let mut bad = base.to_vec();
+    bad.extend_from_slice(&[
+        "--witness",
+        &witness.vkey,
+        "--witness-threshold",
+        "2",
+        "--out",
+        path_str(&draft),
+    ]);
+    let mut args = vec!["vault", "draft"];
+    args.extend_from_slice(&bad);
+    w.airlock(&args).fails(1, "witness threshold 2");
+
+    let mut good = base.to_vec();
+    good.extend_from_slice(&["--witness", &witness.vkey]);
+    let vault_file = w.make_vault(&good, &["alice", "bob"], &["alice", "bob"]);
+    let shown = w
+        .airlock(&["--json", "inspect", path_str(&vault_file)])
+        .ok()
+        .json();
+    assert_eq!(shown["payload"]["witness_threshold"], 1, "{shown}");
+
+    // The coordinator has not registered the witness: its bundles carry no cosignature, and
+    // the signer refuses to approve, naming what is missing.
+    let (_, bundle) = w.propose("guarded", "payee:10", &[]);
+    w.signer(
+        "alice",
+        &[
+            "approve",
+            path_str(&bundle),
+            "--yes",
+            "--out",
+            path_str(&w.fresh("a.approval")),
+        ],
+    )
+    .fails(
+        1,
+        "cosignatures by 0 of vault \"guarded\"'s witnesses, and 1 are required",
+    );
+
+    // Registered, the witness cosigns every export and the same signer approves.
+    w.airlock(&["witness", "add", &witness.vkey, "--url", &witness.url])
+        .ok();
+    let (p2, bundle2) = w.propose("guarded", "payee:20", &[]);
+    let approval = w.approve("alice", &bundle2);
+    w.submit(&[&approval]).ok();
+    assert_eq!(w.status(&p2)["status"], "ready");
+    // Releases carry the cosignature too: abandoned, alice's reservation is released.
+    let release = w.fresh("p2.release");
+    w.airlock(&[
+        "abandon",
+        &p2,
+        "--reason",
+        "wrong payee",
+        "--out",
+        path_str(&release),
+    ])
+    .ok();
+    w.signer("alice", &["release", path_str(&release)]).ok();
+
+    // A coordinator that strips the cosignature from a bundle (and signs the bundle again with
+    // its own key) gains nothing: the checkpoint alone is not enough.
+    let (_, bundle3) = w.propose("guarded", "payee:30", &[]);
+    let env = airlock_cli_support::read_signed_envelope(&bundle3).unwrap();
+    let mut forged: airlock_core::ProposalBundle = env.open().unwrap();
+    // Keep only the coordinator's own signature line: the witness's is dropped.
+    let note = forged.evidence.checkpoint.clone();
+    let body_end = note.find("\n\n").unwrap() + 2;
+    let own = note[body_end..]
+        .lines()
+        .find(|l| l.starts_with(&format!("— {} ", "test.airlock/log")))
+        .unwrap();
+    forged.evidence.checkpoint = format!("{}{own}\n", &note[..body_end]);
+    let mut resigned = airlock_core::Artifact::envelope(&forged);
+    let coordinator_key =
+        airlock_custody::load_plain_identity(&w.coordinator_home().join("identity.key")).unwrap();
+    resigned.sign(coordinator_key.signing_key());
+    let stripped = w.fresh("stripped.bundle");
+    airlock_cli_support::write_envelope(&stripped, &resigned, false).unwrap();
+    w.signer(
+        "bob",
+        &[
+            "approve",
+            path_str(&stripped),
+            "--yes",
+            "--out",
+            path_str(&w.fresh("b.approval")),
+        ],
+    )
+    .fails(1, "and 1 are required");
+}
