@@ -5,8 +5,10 @@
 //! old size above the checkpoint's, 403 when no signature by the log's trusted key verifies, 404
 //! for an unknown log, 409 (`text/x.tlog.size`: the latest cosigned size) when the old size is not
 //! the latest or a same-size checkpoint has another root, 422 for a consistency proof that does
-//! not verify; 413 for a body over the bound. Each request's check-and-update runs on a blocking
-//! thread in one database transaction ([`WitnessHome::add_checkpoint`]).
+//! not verify; 413 for a body over the bound, 408 for a request that takes over 30 s. Each
+//! request's check-and-update runs on a blocking thread in one database transaction
+//! ([`WitnessHome::add_checkpoint`]). Slow headers and idle connections are not bounded yet (the
+//! service's hyper set-up does; the witness uses `axum::serve`).
 //!
 //! This module must never answer 200 before the transaction committed, and never run database
 //! work on the async threads.
@@ -23,6 +25,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
 use crate::{Refusal, WitnessError, WitnessHome};
+
+/// Longest a request may take, body included.
+const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Where and how the witness listens.
 #[derive(Clone, Debug)]
@@ -124,6 +129,11 @@ pub fn router(home: WitnessHome, prefix: &str, clock: fn() -> u64) -> Result<Rou
         .route(&format!("{prefix}/logs"), get(logs))
         .route("/healthz", get(|| async { "ok\n" }))
         .layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES))
+        // A client that drips its body is cut off (408) instead of holding a connection.
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            REQUEST_TIMEOUT,
+        ))
         .with_state(shared))
 }
 
