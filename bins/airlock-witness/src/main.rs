@@ -60,6 +60,11 @@ enum LogCommand {
     Add {
         /// The log's checkpoint verifier key, `<origin>+<key id>+<key>`.
         vkey: String,
+        /// Verifying mode: the log's `airlock serve` URL. Before each cosignature the witness
+        /// fetches the new entries from its tiles and replays every transition with the
+        /// coordinator's own rules; an invalid transition is never cosigned.
+        #[arg(long)]
+        verify_url: Option<String>,
     },
     /// Every trusted log and the latest checkpoint cosigned for it.
     List,
@@ -117,9 +122,9 @@ fn run(cli: Cli) -> CliResult {
             }
             Ok(())
         }
-        Command::Log(LogCommand::Add { vkey }) => {
+        Command::Log(LogCommand::Add { vkey, verify_url }) => {
             let home = open(&cli.home)?;
-            let state = home.trust_log(&vkey)?;
+            let state = home.trust_log(&vkey, verify_url.as_deref())?;
             if json {
                 print_json(&serde_json::to_value(&state).expect("state serializes"));
             } else {

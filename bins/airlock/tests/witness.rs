@@ -27,7 +27,11 @@ impl Drop for Witness {
 }
 
 fn start_witness(w: &World, log_key: &str) -> Witness {
-    let home = w.p("witness-home");
+    start_witness_in(w, "witness-home", log_key)
+}
+
+fn start_witness_in(w: &World, dir: &str, log_key: &str) -> Witness {
+    let home = w.p(dir);
     let home = path_str(&home);
     let made = run(
         &witness_bin(),
@@ -273,4 +277,130 @@ fn signers_refuse_bundles_without_the_vaults_witness_quorum() {
         ],
     )
     .fails(1, "and 1 are required");
+}
+
+/// Issue 14, item 1: a verifying witness fetches every new entry from the service's published
+/// tiles and replays it with the coordinator's own rules before cosigning; a transition written
+/// straight into the coordinator's database that breaks them is never cosigned, and the
+/// service's export stops.
+#[test]
+fn a_verifying_witness_replays_the_published_log_and_refuses_an_invalid_transition() {
+    let w = treasury();
+    let (proposal, _) = w.propose("treasury", "acme-payroll:100", &[]);
+    let approval = w.approve("alice", &w.propose("treasury", "acme-payroll:200", &[]).1);
+    w.submit(&[&approval]).ok();
+    let log_key = w.airlock(&["--json", "id"]).ok().json()["log_key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let witness = start_witness_in(&w, "verifying-witness", &log_key);
+    let witness_home = w.p("verifying-witness");
+    let verifier = WitnessVerifier::from_vkey(&witness.vkey).unwrap();
+    w.airlock(&["witness", "add", &witness.vkey, "--url", &witness.url])
+        .ok();
+    let server = Server::start(&w, &[]);
+    run(
+        &witness_bin(),
+        &[
+            "--home",
+            path_str(&witness_home),
+            "log",
+            "add",
+            &log_key,
+            "--verify-url",
+            &server.url,
+        ],
+        w.now.get(),
+        &[],
+    )
+    .ok();
+    let bundle_url = format!("{}/api/v1/proposals/{proposal}/bundle", server.url);
+    let bundle = |url: &str| -> (u16, Vec<u8>) {
+        let r = common::http::get(url);
+        (r.status, r.body)
+    };
+    let (status, body) = bundle(&bundle_url);
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    let env = airlock_core::Envelope::from_bytes(&body).unwrap();
+    let note = env
+        .open::<airlock_core::ProposalBundle>()
+        .unwrap()
+        .evidence
+        .checkpoint;
+    assert!(verifier.cosigned_at(&note).is_some(), "{note}");
+    let cosigned_size = || {
+        run(
+            &witness_bin(),
+            &["--home", path_str(&witness_home), "--json", "log", "list"],
+            w.now.get(),
+            &[],
+        )
+        .ok()
+        .json()[0]["size"]
+            .as_u64()
+            .unwrap()
+    };
+    let good_size = cosigned_size();
+    assert_eq!(good_size, common::http::log_size(&w));
+    drop(server);
+
+    // A leaf written straight into the database: a "proposal" record naming the vault's own
+    // definition (signed by its signers, not by the coordinator), under a validly signed
+    // checkpoint. The tree and signature are fine; the transition is not.
+    {
+        let home = airlock_coordinator::CoordinatorHome::open(&w.coordinator_home()).unwrap();
+        let identity = home.identity().unwrap();
+        let (_, vault_env) = home
+            .coordinator()
+            .unwrap()
+            .vault_latest("treasury")
+            .unwrap();
+        let mut store = home.open_store(&identity).unwrap();
+        let signer =
+            airlock_log::CheckpointSigner::new("test.airlock/log", identity.signing_key().clone())
+                .unwrap();
+        let leaf = airlock_core::LogRecord {
+            kind: "proposal".into(),
+            artifact: vault_env.id(),
+            vault_id: "treasury".into(),
+            at: w.now.get(),
+        };
+        let sign =
+            |size: u64, root: airlock_log::LogHash| Ok(signer.sign(size, root).unwrap().note);
+        store
+            .append(
+                vec![airlock_coordinator::store::NewEntry {
+                    artifact: None,
+                    leaf: leaf.to_bytes(),
+                    signer_seen: None,
+                }],
+                &sign,
+            )
+            .unwrap();
+    }
+    let server = Server::start(&w, &[]);
+    // The restarted service listens on another port.
+    run(
+        &witness_bin(),
+        &[
+            "--home",
+            path_str(&witness_home),
+            "log",
+            "add",
+            &log_key,
+            "--verify-url",
+            &server.url,
+        ],
+        w.now.get(),
+        &[],
+    )
+    .ok();
+    let (status, body) = bundle(&format!(
+        "{}/api/v1/proposals/{proposal}/bundle",
+        server.url
+    ));
+    let text = String::from_utf8_lossy(&body);
+    assert_eq!(status, 409, "{text}");
+    assert!(text.contains("invalid transition"), "{text}");
+    assert_eq!(cosigned_size(), good_size, "nothing invalid was cosigned");
 }

@@ -117,14 +117,54 @@ pub fn replay_records(
     coordinator: &PublicKey,
     artifact: &mut dyn FnMut(&ArtifactId) -> Result<Option<Vec<u8>>>,
 ) -> Result<LogReport> {
-    let mut report = LogReport {
-        size: leaves.len() as u64,
-        ..LogReport::default()
-    };
-    let mut vaults: BTreeMap<String, Vec<(VaultDefinition, ArtifactId)>> = BTreeMap::new();
-    let mut proposals: BTreeMap<ArtifactId, ProposalState> = BTreeMap::new();
-    for (i, leaf) in leaves.iter().enumerate() {
-        let i = i as u64;
+    let mut replayer = Replayer::new(*coordinator);
+    for leaf in leaves {
+        replayer.push(leaf, artifact)?;
+    }
+    Ok(replayer.report)
+}
+
+/// [`replay_records`] one leaf at a time, for a watcher (a witness) that follows a log as it
+/// grows: it keeps every vault's versions and every proposal's state between leaves. A leaf
+/// that is refused leaves the replayer as it was before it, as far as later leaves can tell
+/// (nothing is recorded for it), but a caller should stop at the first refusal: the log is bad.
+#[derive(Clone, Debug)]
+pub struct Replayer {
+    coordinator: PublicKey,
+    vaults: BTreeMap<String, Vec<(VaultDefinition, ArtifactId)>>,
+    proposals: BTreeMap<ArtifactId, ProposalState>,
+    report: LogReport,
+}
+
+impl Replayer {
+    /// A replayer for a log whose records `coordinator` signs, at size 0.
+    pub fn new(coordinator: PublicKey) -> Replayer {
+        Replayer {
+            coordinator,
+            vaults: BTreeMap::new(),
+            proposals: BTreeMap::new(),
+            report: LogReport::default(),
+        }
+    }
+
+    /// Leaves replayed so far.
+    pub fn size(&self) -> u64 {
+        self.report.size
+    }
+
+    /// What has been replayed (its `root` is left for the caller to fill).
+    pub fn report(&self) -> &LogReport {
+        &self.report
+    }
+
+    /// Replays the next leaf.
+    pub fn push(
+        &mut self,
+        leaf: &[u8],
+        artifact: &mut dyn FnMut(&ArtifactId) -> Result<Option<Vec<u8>>>,
+    ) -> Result<()> {
+        let i = self.report.size;
+        let coordinator = self.coordinator;
         let record = LogRecord::from_bytes(leaf).map_err(|e| fail(i, "?", e))?;
         let kind = record.kind.as_str();
         let stored = artifact(&record.artifact)?.ok_or_else(|| {
@@ -143,32 +183,34 @@ pub fn replay_records(
             ));
         }
         let require_coordinator = || {
-            env.require_signature(coordinator, "the coordinator")
-                .and_then(|()| env.require_only_signers(&[*coordinator], "the record"))
+            env.require_signature(&coordinator, "the coordinator")
+                .and_then(|()| env.require_only_signers(&[coordinator], "the record"))
                 .map_err(|e| fail(i, kind, e))
         };
         match kind {
             "vault-version" => {
-                let history = vaults.entry(record.vault_id.clone()).or_default();
+                let history = self.vaults.entry(record.vault_id.clone()).or_default();
                 let previous = history.last().map(|(d, id)| (d, *id));
                 let def = verify_vault_version(&env, previous).map_err(|e| fail(i, kind, e))?;
                 if def.vault_id != record.vault_id {
                     return Err(fail(i, kind, "the record names another vault"));
                 }
                 history.push((def, env.id()));
-                report.vault_versions += 1;
+                self.report.vault_versions += 1;
             }
             "proposal" => {
                 require_coordinator()?;
                 let p: Proposal = env.open().map_err(|e| fail(i, kind, e))?;
-                let history = vaults.get(&p.vault_id).ok_or_else(|| {
+                let history = self.vaults.get(&p.vault_id).ok_or_else(|| {
                     fail(
                         i,
                         kind,
                         format!("vault {:?} does not exist yet", p.vault_id),
                     )
                 })?;
-                let (current, current_id) = history.last().expect("history is never empty");
+                let (current, current_id) = history.last().ok_or_else(|| {
+                    fail(i, kind, format!("vault {:?} has no version", p.vault_id))
+                })?;
                 if p.vault_version != current.version {
                     return Err(fail(
                         i,
@@ -181,8 +223,8 @@ pub fn replay_records(
                 }
                 let state = ProposalState::open(&env, current, *current_id)
                     .map_err(|e| fail(i, kind, e))?;
-                proposals.insert(env.id(), state);
-                report.proposals += 1;
+                self.proposals.insert(env.id(), state);
+                self.report.proposals += 1;
             }
             "approval" | "rejection" => {
                 let a: Approval = env.open().map_err(|e| fail(i, kind, e))?;
@@ -194,7 +236,7 @@ pub fn replay_records(
                 if a.decision != expected {
                     return Err(fail(i, kind, "the record kind does not match the decision"));
                 }
-                let state = proposals.get_mut(&a.proposal).ok_or_else(|| {
+                let state = self.proposals.get_mut(&a.proposal).ok_or_else(|| {
                     fail(
                         i,
                         kind,
@@ -204,7 +246,8 @@ pub fn replay_records(
                         ),
                     )
                 })?;
-                let current = vaults
+                let current = self
+                    .vaults
                     .get(&state.vault.vault_id)
                     .and_then(|h| h.last())
                     .map(|(d, _)| d.version)
@@ -213,21 +256,22 @@ pub fn replay_records(
                     .add_decision(&env, record.at, current)
                     .map_err(|e| fail(i, kind, e))?;
                 if kind == "approval" {
-                    report.approvals += 1;
+                    self.report.approvals += 1;
                 } else {
-                    report.rejections += 1;
+                    self.report.rejections += 1;
                 }
             }
             "finalized" => {
                 require_coordinator()?;
                 let f: Finalized = env.open().map_err(|e| fail(i, kind, e))?;
-                let state = proposals
+                let state = self
+                    .proposals
                     .get_mut(&f.proposal)
                     .ok_or_else(|| fail(i, kind, "its proposal is not in the log before it"))?;
                 state
                     .finalize(env.id(), f, record.at)
                     .map_err(|e| fail(i, kind, e))?;
-                report.finalized += 1;
+                self.report.finalized += 1;
             }
             "broadcast" | "confirmed" | "expired" | "abandoned" => {
                 require_coordinator()?;
@@ -235,13 +279,14 @@ pub fn replay_records(
                 if e.kind.as_str() != kind {
                     return Err(fail(i, kind, "the record kind does not match the event"));
                 }
-                let state = proposals
+                let state = self
+                    .proposals
                     .get_mut(&e.proposal)
                     .ok_or_else(|| fail(i, kind, "its proposal is not in the log before it"))?;
                 state
                     .record_event(e, record.at)
                     .map_err(|e| fail(i, kind, e))?;
-                report.events += 1;
+                self.report.events += 1;
             }
             "transfer" => {
                 // A crossing: the manifest this coordinator wrote, or one it accepted from a
@@ -251,7 +296,7 @@ pub fn replay_records(
                 env.require_signature(&m.origin_key, &m.origin_name)
                     .and_then(|()| env.require_only_signers(&[m.origin_key], "the manifest"))
                     .map_err(|e| fail(i, kind, e))?;
-                if m.origin_key == *coordinator {
+                if m.origin_key == coordinator {
                     if m.origin_role != DeviceRole::Coordinator {
                         return Err(fail(
                             i,
@@ -260,7 +305,8 @@ pub fn replay_records(
                         ));
                     }
                 } else {
-                    let known = vaults
+                    let known = self
+                        .vaults
                         .values()
                         .flatten()
                         .any(|(d, _)| d.signer(&m.origin_key).is_some());
@@ -280,10 +326,11 @@ pub fn replay_records(
                         ));
                     }
                 }
-                report.transfers += 1;
+                self.report.transfers += 1;
             }
             other => return Err(fail(i, other, "unknown record kind")),
         }
+        self.report.size += 1;
+        Ok(())
     }
-    Ok(report)
 }

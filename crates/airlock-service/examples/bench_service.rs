@@ -15,7 +15,11 @@
 //! is the database), and the clients alternate between them.
 //!
 //! Run: `cargo run --release -p airlock-service --example bench_service -- [--decisions N]
-//! [--clients C] [--tile-reads R] [--postgres] [--servers 1|2] [--json]`.
+//! [--clients C] [--tile-reads R] [--postgres] [--servers 1|2] [--witness] [--json]`.
+//!
+//! `--witness`: then a verifying witness (`airlock_witness_app`) meets the served log for the
+//! first time: it fetches every entry from the tiles and every artifact by id, replays every
+//! transition with the coordinator's rules and cosigns (entries per second).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -49,6 +53,7 @@ fn main() {
     let json = std::env::args().any(|a| a == "--json");
     let postgres = std::env::args().any(|a| a == "--postgres");
     let servers = arg("--servers", 1).clamp(1, 8);
+    let witness = std::env::args().any(|a| a == "--witness");
     let dir = tempfile::tempdir().expect("temporary directory");
     let now = 1_767_225_600u64;
     // SAFETY of the environment: set before any thread starts; the service reads the clock
@@ -271,6 +276,43 @@ fn main() {
         r.join().expect("reader");
     }
     let tile_secs = started.elapsed().as_secs_f64();
+
+    // A verifying witness meeting this log for the first time: every entry fetched from the
+    // published tiles, each artifact fetched by id, every transition replayed, then cosigned.
+    let witness_figures = witness.then(|| {
+        airlock_core::envelope::forget_verified_signatures();
+        let whome = airlock_witness_app::WitnessHome::init(
+            &dir.path().join("witness"),
+            "bench.example/witness",
+        )
+        .expect("witness home");
+        let log_key = airlock_coordinator::CoordinatorHome::open(&home)
+            .and_then(|h| h.coordinator())
+            .expect("coordinator")
+            .log_verifier()
+            .vkey();
+        whome
+            .trust_log(&log_key, Some(&base))
+            .expect("trust the log");
+        let note = ureq::get(&format!("{base}/log/checkpoint"))
+            .call()
+            .expect("checkpoint")
+            .body_mut()
+            .read_to_string()
+            .expect("checkpoint text");
+        let body = airlock_log::witness::AddCheckpoint {
+            old_size: 0,
+            proof: vec![],
+            checkpoint: note,
+        }
+        .to_bytes();
+        let mut conn = whome.connect().expect("witness database");
+        let started = Instant::now();
+        let cosigned = whome
+            .add_checkpoint(&mut conn, &body, now)
+            .expect("the witness cosigns a valid log");
+        (cosigned.size, started.elapsed().as_secs_f64())
+    });
     for (server, stop) in running {
         let _ = stop.send(());
         server.join().expect("server");
@@ -297,6 +339,8 @@ fn main() {
         "tile_reads_per_second": tile_reads as f64 / tile_secs,
         "tiles_distinct": paths.len(),
         "loadavg": load.trim(),
+        "witness_entries": witness_figures.map(|(n, _)| n),
+        "witness_entries_per_second": witness_figures.map(|(n, secs)| n as f64 / secs),
     });
     if json {
         println!("{figures:#}");
@@ -324,6 +368,12 @@ fn main() {
             figures["tile_reads_per_second"].as_f64().unwrap_or(0.0),
             tile_failures.load(Ordering::Relaxed)
         );
+        if let Some((entries, secs)) = witness_figures {
+            println!(
+                "verifying witness: {entries} entries fetched, replayed and cosigned in {secs:.2} s: {:.0} entries/s",
+                entries as f64 / secs
+            );
+        }
         println!("load average at the end: {}", load.trim());
     }
 }

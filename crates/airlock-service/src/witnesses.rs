@@ -246,8 +246,9 @@ fn ask(
             }
             422 => {
                 return Err(Asked::SplitView(format!(
-                    "witness {} refuses the consistency proof from size {old}: it cosigned a history this log does not extend (a split view)",
-                    verifier.name()
+                    "witness {} refuses checkpoint {size} (from size {old}): {} — it cosigned a history this log does not extend (a split view), or found an invalid transition in it",
+                    verifier.name(),
+                    text.trim()
                 )));
             }
             403 | 404 => {

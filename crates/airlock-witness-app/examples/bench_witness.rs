@@ -90,7 +90,8 @@ fn main() {
     // Straight through the library.
     let dir = tempfile::tempdir().expect("temporary directory");
     let home = WitnessHome::init(&dir.path().join("w"), "bench.example/witness").expect("init");
-    home.trust_log(&signer.verifier().vkey()).expect("trust");
+    home.trust_log(&signer.verifier().vkey(), None)
+        .expect("trust");
     let mut conn = home.connect().expect("database");
     let mut took = Vec::new();
     let start = Instant::now();
@@ -104,7 +105,8 @@ fn main() {
     // Over HTTP, to a fresh home.
     let dir = tempfile::tempdir().expect("temporary directory");
     let home = WitnessHome::init(&dir.path().join("w"), "bench.example/witness").expect("init");
-    home.trust_log(&signer.verifier().vkey()).expect("trust");
+    home.trust_log(&signer.verifier().vkey(), None)
+        .expect("trust");
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         airlock_witness_app::server::run(

@@ -53,6 +53,13 @@ pub enum Refusal {
     /// 422: the consistency proof does not verify.
     #[error("the consistency proof from size {old} to {new} does not verify")]
     BadProof { old: u64, new: u64 },
+    /// 422 (verifying mode): the log's entries up to the checkpoint do not hash to its root, or
+    /// a transition among them breaks the coordinator's own rules.
+    #[error("{0}")]
+    Invalid(String),
+    /// 503 (verifying mode): the log's entries or artifacts could not be fetched.
+    #[error("cannot verify the log's entries now: {0}")]
+    Unverifiable(String),
 }
 
 /// A witness failure that is not a refusal of the request.
@@ -103,6 +110,9 @@ pub struct LogState {
     pub root: String,
     /// When it was cosigned (Unix seconds; 0: never).
     pub cosigned_at: u64,
+    /// Verifying mode: the published log (`airlock serve`) whose entries are replayed before
+    /// each cosignature.
+    pub verify_url: Option<String>,
 }
 
 /// A cosigned checkpoint: what was recorded and the cosignature line(s) to answer.
@@ -118,6 +128,16 @@ pub struct Cosigned {
 pub struct WitnessHome {
     dir: PathBuf,
     signer: WitnessSigner,
+    /// Verifying mode: each followed log's entries so far and their replay (in memory; rebuilt
+    /// from the published log after a restart).
+    followers: std::sync::Mutex<std::collections::HashMap<String, Follower>>,
+}
+
+/// A log followed in verifying mode: the tree of the entries replayed and the replay state.
+#[derive(Clone)]
+struct Follower {
+    tree: airlock_log::MemoryLog,
+    replayer: airlock_coordinator::replay::Replayer,
 }
 
 impl WitnessHome {
@@ -179,6 +199,7 @@ impl WitnessHome {
         Ok(WitnessHome {
             dir: dir.to_owned(),
             signer: WitnessSigner::new(&config.name, key.signing_key().clone())?,
+            followers: Default::default(),
         })
     }
 
@@ -205,7 +226,8 @@ impl WitnessHome {
                 size INTEGER NOT NULL DEFAULT 0,
                 root BLOB NOT NULL,
                 note TEXT NOT NULL DEFAULT '',
-                cosigned_at INTEGER NOT NULL DEFAULT 0
+                cosigned_at INTEGER NOT NULL DEFAULT 0,
+                verify_url TEXT
             ) STRICT;",
         )?;
         Ok(conn)
@@ -213,8 +235,20 @@ impl WitnessHome {
 
     /// Trusts a log: its checkpoints, signed by this key, will be cosigned. Adding a log already
     /// trusted with the same key changes nothing; another key for a known origin is refused.
-    pub fn trust_log(&self, vkey: &str) -> Result<LogState> {
+    ///
+    /// `verify_url` (an `airlock serve` base URL) turns on the verifying mode for this log: before
+    /// cosigning, the witness fetches the entries up to the checkpoint from the published tiles,
+    /// checks they hash to its root, and replays every new transition with the coordinator's own
+    /// rules; an invalid one is never cosigned.
+    pub fn trust_log(&self, vkey: &str, verify_url: Option<&str>) -> Result<LogState> {
         let verifier = CheckpointVerifier::from_vkey(vkey)?;
+        if let Some(url) = verify_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return Err(WitnessError::Setup(format!(
+                "--verify-url {url:?}: give the service's http(s):// base URL"
+            )));
+        }
         let mut conn = self.connect()?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let known: Option<String> = tx
@@ -225,7 +259,12 @@ impl WitnessHome {
             )
             .optional()?;
         match known {
-            Some(k) if k == verifier.vkey() => {}
+            Some(k) if k == verifier.vkey() => {
+                tx.execute(
+                    "UPDATE logs SET verify_url = ?2 WHERE origin = ?1",
+                    params![verifier.origin(), verify_url],
+                )?;
+            }
             Some(k) => {
                 return Err(WitnessError::Setup(format!(
                     "log {:?} is already trusted with key {k}; a log keeps its key",
@@ -234,8 +273,13 @@ impl WitnessHome {
             }
             None => {
                 tx.execute(
-                    "INSERT INTO logs (origin, vkey, root) VALUES (?1, ?2, ?3)",
-                    params![verifier.origin(), verifier.vkey(), empty_root().to_vec()],
+                    "INSERT INTO logs (origin, vkey, root, verify_url) VALUES (?1, ?2, ?3, ?4)",
+                    params![
+                        verifier.origin(),
+                        verifier.vkey(),
+                        empty_root().to_vec(),
+                        verify_url
+                    ],
                 )?;
             }
         }
@@ -247,8 +291,9 @@ impl WitnessHome {
     /// Every trusted log with its latest cosigned checkpoint.
     pub fn logs(&self) -> Result<Vec<LogState>> {
         let conn = self.connect()?;
-        let mut stmt =
-            conn.prepare("SELECT origin, vkey, size, root, cosigned_at FROM logs ORDER BY origin")?;
+        let mut stmt = conn.prepare(
+            "SELECT origin, vkey, size, root, cosigned_at, verify_url FROM logs ORDER BY origin",
+        )?;
         let rows = stmt.query_map([], row_state)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
@@ -258,7 +303,7 @@ impl WitnessHome {
         let conn = self.connect()?;
         Ok(conn
             .query_row(
-                "SELECT origin, vkey, size, root, cosigned_at FROM logs WHERE origin = ?1",
+                "SELECT origin, vkey, size, root, cosigned_at, verify_url FROM logs WHERE origin = ?1",
                 [origin],
                 row_state,
             )
@@ -278,18 +323,19 @@ impl WitnessHome {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let stored = tx
             .query_row(
-                "SELECT vkey, size, root FROM logs WHERE origin = ?1",
+                "SELECT vkey, size, root, verify_url FROM logs WHERE origin = ?1",
                 [&origin],
                 |r| {
                     Ok((
                         r.get::<_, String>(0)?,
                         r.get::<_, i64>(1)?,
                         r.get::<_, Vec<u8>>(2)?,
+                        r.get::<_, Option<String>>(3)?,
                     ))
                 },
             )
             .optional()?;
-        let Some((vkey, latest, latest_root)) = stored else {
+        let Some((vkey, latest, latest_root, verify_url)) = stored else {
             return Err(Refusal::UnknownLog(origin).into());
         };
         let latest = u64::try_from(latest)
@@ -347,6 +393,10 @@ impl WitnessHome {
         }
         let size = i64::try_from(checkpoint.size)
             .map_err(|_| Refusal::Malformed("the checkpoint's size is too large".into()))?;
+        let followed = match &verify_url {
+            Some(url) => Some(self.follow(&origin, url, &verifier, &checkpoint)?),
+            None => None,
+        };
         tx.execute(
             "UPDATE logs SET size = ?2, root = ?3, note = ?4, cosigned_at = ?5 WHERE origin = ?1",
             params![
@@ -360,6 +410,12 @@ impl WitnessHome {
         airlock_transport::failpoint::hit("witness.commit", &checkpoint.size);
         tx.commit()?;
         airlock_transport::failpoint::hit("witness.committed", &checkpoint.size);
+        if let Some(f) = followed {
+            self.followers
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(origin.clone(), f);
+        }
         let body = note_body(&request.checkpoint)?;
         Ok(Cosigned {
             origin,
@@ -369,6 +425,145 @@ impl WitnessHome {
     }
 }
 
+impl WitnessHome {
+    /// Verifying mode: brings the followed log up to `checkpoint` from the service at `url`
+    /// (entry tiles, then each new entry's artifact) and replays every new transition; returns
+    /// the follower to keep once the checkpoint is committed. Nothing is kept on a refusal.
+    fn follow(
+        &self,
+        origin: &str,
+        url: &str,
+        verifier: &CheckpointVerifier,
+        checkpoint: &airlock_log::Checkpoint,
+    ) -> Result<Follower> {
+        let mut f = self
+            .followers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(origin)
+            .cloned()
+            .unwrap_or_else(|| Follower {
+                tree: airlock_log::MemoryLog::new(),
+                replayer: airlock_coordinator::replay::Replayer::new(airlock_core::PublicKey(
+                    verifier.public_key().to_bytes(),
+                )),
+            });
+        let start = f.replayer.size();
+        if checkpoint.size <= start {
+            let root = f.tree.root_at(checkpoint.size)?;
+            if root != checkpoint.root {
+                return Err(Refusal::Invalid(format!(
+                    "the checkpoint of size {} is not the root of the entries this witness replayed: a split view",
+                    checkpoint.size
+                ))
+                .into());
+            }
+            return Ok(f);
+        }
+        let unverifiable = |e: airlock_service::ClientError| Refusal::Unverifiable(e.to_string());
+        let client = airlock_service::ServiceClient::new(url, None).map_err(unverifiable)?;
+        let mut fresh = Vec::new();
+        for tile in airlock_log::tiles::tiles_for(checkpoint.size, true) {
+            let first = tile.level_index() * airlock_log::tiles::TILE_WIDTH;
+            if first + u64::from(tile.width()) <= start {
+                continue;
+            }
+            let path = format!("log/{}", airlock_log::tiles::path(&tile));
+            let bundle = client.get(&path).map_err(unverifiable)?;
+            let entries = airlock_log::tiles::decode_entries(&bundle)
+                .map_err(|e| Refusal::Invalid(format!("{url}/{path}: {e}")))?;
+            if entries.len() != tile.width() as usize {
+                return Err(Refusal::Invalid(format!(
+                    "{url}/{path} holds {} entries, not {}",
+                    entries.len(),
+                    tile.width()
+                ))
+                .into());
+            }
+            for (k, entry) in entries.into_iter().enumerate() {
+                if first + k as u64 >= start {
+                    f.tree.append(&entry);
+                    fresh.push(entry);
+                }
+            }
+        }
+        if f.tree.root() != checkpoint.root {
+            return Err(Refusal::Invalid(format!(
+                "the entries {url} publishes hash to another root than the checkpoint of size {}: a split view",
+                checkpoint.size
+            ))
+            .into());
+        }
+        let mut fetched = prefetch_artifacts(url, &fresh);
+        let mut fetch_failed = None;
+        let mut fetch = |id: &airlock_core::ArtifactId| {
+            if let Some(bytes) = fetched.remove(id) {
+                return Ok(Some(bytes));
+            }
+            client
+                .get_optional(&format!("api/v1/artifacts/{}", id.to_hex()))
+                .map_err(|e| {
+                    let message = e.to_string();
+                    fetch_failed = Some(message.clone());
+                    airlock_coordinator::CoordinatorError::NotFound(message)
+                })
+        };
+        for leaf in &fresh {
+            if let Err(e) = f.replayer.push(leaf, &mut fetch) {
+                return Err(match fetch_failed.take() {
+                    Some(why) => Refusal::Unverifiable(why),
+                    None => Refusal::Invalid(format!("invalid transition: {e}")),
+                }
+                .into());
+            }
+        }
+        Ok(f)
+    }
+}
+
+/// Connections that fetch a batch of new entries' artifacts at once.
+const FETCHERS: usize = 8;
+
+/// The artifacts the `leaves` name, fetched from the service over [`FETCHERS`] connections at
+/// once (one request each would otherwise wait on the last). What cannot be fetched here is
+/// left out: the replay asks again for it, one at a time, and reports the failure.
+fn prefetch_artifacts(
+    url: &str,
+    leaves: &[Vec<u8>],
+) -> std::collections::HashMap<airlock_core::ArtifactId, Vec<u8>> {
+    let ids: Vec<airlock_core::ArtifactId> = leaves
+        .iter()
+        .filter_map(|leaf| airlock_core::LogRecord::from_bytes(leaf).ok())
+        .map(|r| r.artifact)
+        .collect();
+    let chunk = ids.len().div_ceil(FETCHERS).max(1);
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = ids
+            .chunks(chunk)
+            .map(|part| {
+                scope.spawn(move || {
+                    let Ok(client) = airlock_service::ServiceClient::new(url, None) else {
+                        return Vec::new();
+                    };
+                    part.iter()
+                        .filter_map(|id| {
+                            client
+                                .get_optional(&format!("api/v1/artifacts/{}", id.to_hex()))
+                                .ok()
+                                .flatten()
+                                .map(|bytes| (*id, bytes))
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap_or_default())
+            .collect()
+    })
+}
+
 fn row_state(r: &rusqlite::Row<'_>) -> rusqlite::Result<LogState> {
     Ok(LogState {
         origin: r.get(0)?,
@@ -376,5 +571,6 @@ fn row_state(r: &rusqlite::Row<'_>) -> rusqlite::Result<LogState> {
         size: r.get::<_, i64>(2)?.max(0) as u64,
         root: hex::encode(r.get::<_, Vec<u8>>(3)?),
         cosigned_at: r.get::<_, i64>(4)?.max(0) as u64,
+        verify_url: r.get(5)?,
     })
 }

@@ -60,7 +60,8 @@ fn answer(outcome: Result<crate::Cosigned, WitnessError>) -> Response {
                 Refusal::Malformed(_) | Refusal::OldAfterNew { .. } => StatusCode::BAD_REQUEST,
                 Refusal::UnknownLog(_) => StatusCode::NOT_FOUND,
                 Refusal::NotSigned { .. } => StatusCode::FORBIDDEN,
-                Refusal::BadProof { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+                Refusal::BadProof { .. } | Refusal::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+                Refusal::Unverifiable(_) => StatusCode::SERVICE_UNAVAILABLE,
                 Refusal::Conflict { latest, why } => {
                     tracing::warn!(%why, "add-checkpoint conflict");
                     return text(StatusCode::CONFLICT, SIZE_MEDIA_TYPE, format!("{latest}\n"));
