@@ -298,22 +298,26 @@ fn a_verifying_witness_replays_the_published_log_and_refuses_an_invalid_transiti
     let verifier = WitnessVerifier::from_vkey(&witness.vkey).unwrap();
     w.airlock(&["witness", "add", &witness.vkey, "--url", &witness.url])
         .ok();
+    // The witness replays the log this service publishes.
+    let verify_from = |url: &str| {
+        run(
+            &witness_bin(),
+            &[
+                "--home",
+                path_str(&witness_home),
+                "log",
+                "add",
+                &log_key,
+                "--verify-url",
+                url,
+            ],
+            w.now.get(),
+            &[],
+        )
+        .ok();
+    };
     let server = Server::start(&w, &[]);
-    run(
-        &witness_bin(),
-        &[
-            "--home",
-            path_str(&witness_home),
-            "log",
-            "add",
-            &log_key,
-            "--verify-url",
-            &server.url,
-        ],
-        w.now.get(),
-        &[],
-    )
-    .ok();
+    verify_from(&server.url);
     let bundle_url = format!("{}/api/v1/proposals/{proposal}/bundle", server.url);
     let bundle = |url: &str| -> (u16, Vec<u8>) {
         let r = common::http::get(url);
@@ -380,21 +384,7 @@ fn a_verifying_witness_replays_the_published_log_and_refuses_an_invalid_transiti
     }
     let server = Server::start(&w, &[]);
     // The restarted service listens on another port.
-    run(
-        &witness_bin(),
-        &[
-            "--home",
-            path_str(&witness_home),
-            "log",
-            "add",
-            &log_key,
-            "--verify-url",
-            &server.url,
-        ],
-        w.now.get(),
-        &[],
-    )
-    .ok();
+    verify_from(&server.url);
     let (status, body) = bundle(&format!(
         "{}/api/v1/proposals/{proposal}/bundle",
         server.url

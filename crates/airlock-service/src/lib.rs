@@ -213,7 +213,9 @@ pub fn run_until(
     Ok(())
 }
 
-async fn shutdown_signal() {
+/// Completes on SIGTERM or Ctrl-C (SIGINT): the signal a supervisor or a person stops a
+/// long-running Airlock process with.
+pub async fn shutdown_signal() {
     let term = async {
         match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
             Ok(mut s) => {

@@ -160,23 +160,8 @@ pub fn run(
             .map_err(|e| WitnessError::Setup(format!("cannot read the bound address: {e}")))?;
         ready(local);
         axum::serve(listener, app)
-            .with_graceful_shutdown(stop_signal())
+            .with_graceful_shutdown(airlock_service::shutdown_signal())
             .await
             .map_err(|e| WitnessError::Setup(format!("serving failed: {e}")))
     })
-}
-
-async fn stop_signal() {
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! {
-        _ = term => {}
-        _ = tokio::signal::ctrl_c() => {}
-    }
 }
