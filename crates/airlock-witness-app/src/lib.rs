@@ -1,4 +1,5 @@
-//! `airlock-witness-app`: the witness, an independent party that cosigns the coordinator's checkpoints.
+//! `airlock-witness-app`: the witness, an independent party that cosigns a coordinator's
+//! checkpoints.
 //!
 //! A witness keeps, for every log it was told to trust (origin and the log's checkpoint key), the
 //! latest checkpoint it cosigned. It answers C2SP tlog-witness `add-checkpoint` requests
@@ -13,6 +14,11 @@
 //! each). Check and update happen in one `BEGIN IMMEDIATE` transaction committed before the answer
 //! is sent, so no interleaving of requests or processes can roll a log back, and a crash at any
 //! point leaves the old state or the new one.
+//!
+//! In verifying mode (a log added with the URL of the service that publishes it) the witness also
+//! fetches the new entries and their artifacts and replays every transition with the
+//! coordinator's own rules (`coordinator::replay::Replayer`) before it cosigns; the replay state
+//! lives in memory and is rebuilt from the published log after a restart.
 //!
 //! This crate must never cosign a checkpoint it has not verified against the stored state, never
 //! answer 200 before the new state is durable, and never hold or ask for a key that moves funds.
