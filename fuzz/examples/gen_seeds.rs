@@ -194,7 +194,19 @@ fn artifacts(s: &mut Seeds) -> (Envelope, Envelope) {
     let checkpoint = signer.sign(log.size(), log.root()).expect("checkpoint");
     let inclusion = prove_inclusion(log.size(), 2, &log).expect("inclusion");
     let consistency = prove_consistency(1, log.size(), &log).expect("consistency");
+    let halt = airlock_core::halt::Halt {
+        log_origin: airlock_fuzz::envelope::LOG_ORIGIN.into(),
+        vault_id: v.vault_id.clone(),
+        reason: "anomaly".into(),
+        detail: "3 proposals within an hour".into(),
+        log_size: 3,
+        issued: NOW,
+        witness: "witness.example/w1".into(),
+        nonce: [7; 16],
+    };
+    let henv = signed(&halt, &[14]);
     let bundle = ProposalBundle {
+        halts: vec![henv.to_bytes()],
         proposal: penv.to_bytes(),
         vault: venv.to_bytes(),
         evidence: LogEvidence {
@@ -253,6 +265,7 @@ fn artifacts(s: &mut Seeds) -> (Envelope, Envelope) {
         ("bundle", benv.clone()),
         ("manifest", menv.clone()),
         ("account-export", signed(&export, &[10])),
+        ("halt", henv.clone()),
     ];
     for (name, env) in &all {
         s.put_mode("envelope", &format!("env-{name}"), 0, &env.to_bytes());

@@ -4,7 +4,7 @@
 //! - `0x00..=0x7f`: an envelope (`Envelope::from_bytes`); an accepted one must re-encode to the
 //!   input, its signatures are checked (never panicking on garbage keys), and its payload is opened
 //!   as the kind its payload type names, with that artifact's own checks;
-//! - `0x80..=0xef`: a bare payload of artifact kind `byte % 10` (the nine kinds, then
+//! - `0x80..=0xef`: a bare payload of artifact kind `byte % 12` (the eleven kinds, then
 //!   `LogRecord`), so the fuzzer needs no envelope around it;
 //! - `0xf0..=0xff`: text for the rule and duration parsers (`vault::parse_rule`).
 //!
@@ -55,6 +55,11 @@ fn bundle_checks(b: &ProposalBundle) {
             }
         }
     }
+    for h in &b.halts {
+        if let Ok(env) = Envelope::from_bytes(h) {
+            let _ = airlock_core::halt::check_halt(&env, LOG_ORIGIN, std::iter::empty());
+        }
+    }
     let e = &b.evidence;
     if let Ok(r) = LogRecord::from_bytes(&e.leaf) {
         assert_eq!(r.to_bytes(), e.leaf);
@@ -85,7 +90,7 @@ fn bundle_checks(b: &ProposalBundle) {
 }
 
 fn payload(kind: u8, payload: &[u8]) {
-    match kind % 11 {
+    match kind % 12 {
         0 => {
             if let Some(v) = round_trip::<VaultDefinition>(payload) {
                 let _ = v.validate();
@@ -130,6 +135,11 @@ fn payload(kind: u8, payload: &[u8]) {
                 }
                 let _ = Envelope::from_bytes(&b.vault).and_then(|v| v.open::<VaultDefinition>());
                 let _ = LogRecord::from_bytes(&b.evidence.leaf);
+            }
+        }
+        10 => {
+            if let Some(h) = round_trip::<airlock_core::halt::Halt>(payload) {
+                let _ = h.scope();
             }
         }
         _ => {

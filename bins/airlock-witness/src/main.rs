@@ -42,6 +42,26 @@ enum Command {
     /// The logs this witness cosigns for.
     #[command(subcommand)]
     Log(LogCommand),
+    /// Circuit breakers: HALTs this witness signs (it signs them itself on a split view, an
+    /// invalid transition or an anomaly rule; `issue` signs one on its operator's judgement).
+    #[command(subcommand)]
+    Halt(HaltCommand),
+    /// Anomaly rules checked on every proposal the verifying replay accepts (shown without
+    /// options). A rule that fires halts the proposal's vault.
+    Rules {
+        /// Most proposals one vault may make within an hour.
+        #[arg(long)]
+        max_proposals_per_hour: Option<u32>,
+        /// A payment above this amount (base units) to a destination the vault never proposed to.
+        #[arg(long)]
+        first_destination_above: Option<u128>,
+        /// LIMIT/SECONDS: most proposed out of every vault of one chain within the window.
+        #[arg(long)]
+        outflow: Option<String>,
+        /// Turn every rule off.
+        #[arg(long, conflicts_with_all = ["max_proposals_per_hour", "first_destination_above", "outflow"])]
+        clear: bool,
+    },
     /// Answer C2SP tlog-witness add-checkpoint requests (POST <prefix>/add-checkpoint) until
     /// SIGTERM or Ctrl-C.
     Serve {
@@ -70,6 +90,29 @@ enum LogCommand {
     List,
 }
 
+#[derive(Subcommand)]
+enum HaltCommand {
+    /// Sign a HALT for a trusted log (every vault, or --vault); it is delivered to the log's
+    /// service in verifying mode, and written to --out for `airlock halt import`.
+    Issue {
+        /// The log's origin (see `airlock-witness log list`).
+        #[arg(long)]
+        log: String,
+        #[arg(long)]
+        vault: Option<String>,
+        /// manual, or chain (an on-chain movement no finalized proposal explains).
+        #[arg(long, default_value = "manual")]
+        reason: String,
+        /// What was seen, for the people who must decide to resume.
+        #[arg(long)]
+        detail: String,
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Every halt this witness signed, and whether its coordinator recorded it.
+    List,
+}
+
 fn main() {
     airlock_cli_support::reset_sigpipe();
     let cli = Cli::parse();
@@ -91,6 +134,7 @@ fn run(cli: Cli) -> CliResult {
     let writes = match &cli.command {
         Command::Init { .. } => Some("airlock-witness init"),
         Command::Log(LogCommand::Add { .. }) => Some("airlock-witness log add"),
+        Command::Rules { .. } => Some("airlock-witness rules"),
         _ => None,
     };
     let _lock = airlock_cli_support::lock_home(
@@ -148,6 +192,151 @@ fn run(cli: Cli) -> CliResult {
                         l.origin, l.size, l.cosigned_at, l.vkey
                     );
                 }
+            }
+            Ok(())
+        }
+        Command::Halt(HaltCommand::Issue {
+            log,
+            vault,
+            reason,
+            detail,
+            out,
+        }) => {
+            let home = open(&cli.home)?;
+            if !["manual", "chain"].contains(&reason.as_str()) {
+                return Err(CliError::new(format!(
+                    "--reason {reason:?}: give manual or chain (the witness issues the others itself)"
+                )));
+            }
+            if detail.trim().is_empty() {
+                return Err(CliError::new(
+                    "--detail: say what was seen, for the people who decide to resume",
+                ));
+            }
+            let state = home.log(&log)?.ok_or_else(|| {
+                CliError::new(format!(
+                    "this witness does not trust a log {log:?} (see `airlock-witness log list`)"
+                ))
+            })?;
+            let env = home.issue_halt(
+                &home.connect()?,
+                airlock_witness_app::halts::NewHalt {
+                    origin: &log,
+                    vault_id: vault.as_deref().unwrap_or(""),
+                    reason: &reason,
+                    detail: detail.trim(),
+                    log_size: state.size,
+                    // The same halt given twice in one second is one halt.
+                    cause: &format!(
+                        "{reason}:{}:{}:{}",
+                        clock(),
+                        vault.as_deref().unwrap_or(""),
+                        detail.trim()
+                    ),
+                },
+                clock(),
+            )?;
+            if let Some(out) = &out {
+                airlock_cli_support::write_envelope(out, &env, false)?;
+            }
+            let delivered = match &state.verify_url {
+                Some(url) => home.deliver_halts(&log, url)?,
+                None => 0,
+            };
+            if json {
+                print_json(
+                    &json!({ "halt": env.id().to_hex(), "out": out, "delivered": delivered > 0 }),
+                );
+            } else {
+                println!("HALT {} signed", env.id().short());
+                if delivered > 0 {
+                    println!("delivered to {}", state.verify_url.unwrap_or_default());
+                } else if out.is_none() {
+                    eprintln!(
+                        "note: not delivered; write it with --out and run `airlock halt import FILE` on the coordinator"
+                    );
+                }
+            }
+            Ok(())
+        }
+        Command::Halt(HaltCommand::List) => {
+            let halts = open(&cli.home)?.halts()?;
+            if json {
+                print_json(&serde_json::to_value(&halts).expect("halts serialize"));
+            } else if halts.is_empty() {
+                println!("no halts");
+            } else {
+                for h in halts {
+                    println!(
+                        "{}  {}  {}  {}: {}  [{}]",
+                        &h.id[..12],
+                        h.origin,
+                        if h.vault.is_empty() {
+                            "every vault"
+                        } else {
+                            &h.vault
+                        },
+                        h.reason,
+                        h.detail,
+                        if h.delivery.is_empty() {
+                            "not delivered"
+                        } else {
+                            &h.delivery
+                        }
+                    );
+                }
+            }
+            Ok(())
+        }
+        Command::Rules {
+            max_proposals_per_hour,
+            first_destination_above,
+            outflow,
+            clear,
+        } => {
+            let home = open(&cli.home)?;
+            let conn = home.connect()?;
+            let changing = clear
+                || max_proposals_per_hour.is_some()
+                || first_destination_above.is_some()
+                || outflow.is_some();
+            if changing {
+                let mut rules = if clear {
+                    Default::default()
+                } else {
+                    home.rules(&conn)?
+                };
+                if let Some(n) = max_proposals_per_hour {
+                    rules.max_proposals_per_hour = Some(n);
+                }
+                if let Some(a) = first_destination_above {
+                    rules.first_destination_above = Some(a);
+                }
+                if let Some(o) = outflow {
+                    let parsed = o.split_once('/').and_then(|(l, w)| {
+                        Some(airlock_witness_app::halts::Outflow {
+                            limit: l.trim().parse().ok()?,
+                            window_secs: w.trim().parse().ok()?,
+                        })
+                    });
+                    rules.outflow = Some(parsed.ok_or_else(|| {
+                        CliError::new(format!(
+                            "--outflow {o:?}: give LIMIT/SECONDS, e.g. 1000000/86400"
+                        ))
+                    })?);
+                }
+                home.set_rules(&rules)?;
+            }
+            let rules = home.rules(&conn)?;
+            if json {
+                print_json(&serde_json::to_value(&rules).expect("rules serialize"));
+            } else if rules.is_empty() {
+                println!("no anomaly rules");
+            } else {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&rules).expect("rules serialize")
+                );
             }
             Ok(())
         }

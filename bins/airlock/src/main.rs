@@ -5,6 +5,7 @@
 mod bench;
 mod btc_cmd;
 mod eth_cmd;
+mod halt_cmd;
 mod payload_proposal;
 mod qr_cmd;
 mod remote_cmd;
@@ -158,6 +159,9 @@ pub(crate) enum Command {
     /// Independent witnesses that cosign this log's checkpoints (C2SP tlog-witness).
     #[command(subcommand)]
     Witness(witness_cmd::WitnessCommand),
+    /// Witnesses' HALTs (circuit breakers): record, list, and propose the RESUME that lifts one.
+    #[command(subcommand)]
+    Halt(halt_cmd::HaltCommand),
     /// Monero: view-only vault sync, balance, outputs and key-image sync with the signer.
     #[command(subcommand)]
     Xmr(xmr_cmd::XmrCommand),
@@ -385,6 +389,8 @@ fn changes_home(command: &Command) -> Option<&'static str> {
         Command::Witness(witness_cmd::WitnessCommand::Add { .. }) => Some("airlock witness add"),
         // Reads the home; the witnesses' state is theirs.
         Command::Witness(_) => None,
+        Command::Halt(halt_cmd::HaltCommand::List { .. }) => None,
+        Command::Halt(_) => Some("airlock halt"),
         Command::Xmr(_) => Some("airlock xmr"),
     }
 }
@@ -641,6 +647,7 @@ fn run(cli: Cli) -> CliResult {
         Command::Eth(e) => eth_cmd::run_eth(&cli.home, json, e),
         Command::Btc(b) => btc_cmd::run(&cli.home, json, b),
         Command::Witness(w) => witness_cmd::run(&cli.home, json, w),
+        Command::Halt(h) => halt_cmd::run(&cli.home, json, h),
         Command::Xmr(x) => xmr_cmd::run(&cli.home, json, x),
     }
 }

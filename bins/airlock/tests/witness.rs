@@ -151,6 +151,25 @@ fn exported_bundles_carry_the_witness_cosignature_and_a_diverging_copy_is_refuse
     // The original goes on being cosigned.
     let (_, bundle3) = w.propose("treasury", "acme-payroll:300", &[]);
     assert!(verifier.cosigned_at(&bundle_checkpoint(&bundle3)).is_some());
+    // The witness signed one HALT for the split view (asked twice, one event), for every vault.
+    let halts = run(
+        &witness_bin(),
+        &[
+            "--home",
+            path_str(&w.p("witness-home")),
+            "--json",
+            "halt",
+            "list",
+        ],
+        w.now.get(),
+        &[],
+    )
+    .ok()
+    .json();
+    let halts = halts.as_array().unwrap();
+    assert_eq!(halts.len(), 1, "{halts:?}");
+    assert_eq!(halts[0]["reason"], "split-view");
+    assert_eq!(halts[0]["vault"], "");
 }
 
 /// Issue 14, item 2: a vault version names a witness set and k; its signers refuse a bundle
@@ -393,4 +412,323 @@ fn a_verifying_witness_replays_the_published_log_and_refuses_an_invalid_transiti
     assert_eq!(status, 409, "{text}");
     assert!(text.contains("invalid transition"), "{text}");
     assert_eq!(cosigned_size(), good_size, "nothing invalid was cosigned");
+    // The witness halted every vault of the log for it and delivered the halt; the coordinator
+    // refused it (the treasury vault names no witness: a halt outside its set is reported, never
+    // obeyed), and the witness keeps the refusal.
+    let halts = run(
+        &witness_bin(),
+        &["--home", path_str(&witness_home), "--json", "halt", "list"],
+        w.now.get(),
+        &[],
+    )
+    .ok()
+    .json();
+    assert_eq!(halts[0]["reason"], "invalid-transition", "{halts}");
+    assert_eq!(halts[0]["vault"], "", "{halts}");
+    let delivery = halts[0]["delivery"].as_str().unwrap();
+    assert!(
+        delivery.starts_with("refused") && delivery.contains("signed by no witness"),
+        "{halts}"
+    );
+}
+
+/// A vault "guarded" (alice and bob, 2 to change it, 1 ops to pay) naming `witness` in its
+/// witness set, with the witness registered on the coordinator.
+fn guarded_vault(w: &World, witness: &Witness) {
+    let alice = w.signer_key("alice");
+    let bob = w.signer_key("bob");
+    let alice_entry = format!("alice:ops:{alice}");
+    let bob_entry = format!("bob:ops:{bob}");
+    w.make_vault(
+        &[
+            "--vault",
+            "guarded",
+            "--signer",
+            &alice_entry,
+            "--signer",
+            &bob_entry,
+            "--threshold",
+            "2",
+            "--rule",
+            "default: => 1 ops",
+            "--witness",
+            &witness.vkey,
+        ],
+        &["alice", "bob"],
+        &["alice", "bob"],
+    );
+    w.airlock(&["witness", "add", &witness.vkey, "--url", &witness.url])
+        .ok();
+}
+
+fn log_key(w: &World) -> String {
+    w.airlock(&["--json", "id"]).ok().json()["log_key"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// Issue 14, item 3: a HALT signed by a witness of the vault's set stops the signers (they
+/// refuse to approve) and the coordinator (it finalizes nothing) until a RESUME approved by the
+/// vault's threshold of signers is finalized; a halt signed by a key outside the set is refused
+/// and changes nothing; the log with its halt and resume verifies.
+#[test]
+fn a_witness_halt_stops_approvals_and_finalization_until_the_signers_resume() {
+    let w = World::new();
+    w.init_coordinator();
+    w.init_signer("alice");
+    w.init_signer("bob");
+    let log_key = log_key(&w);
+    let witness = start_witness(&w, &log_key);
+    guarded_vault(&w, &witness);
+    let (ready, ready_bundle) = w.propose("guarded", "payee:10", &[]);
+    let approval = w.approve("alice", &ready_bundle);
+    w.submit(&[&approval]).ok();
+    assert_eq!(w.status(&ready)["status"], "ready");
+
+    // A witness outside the vault's set: its halt is refused, nothing is recorded.
+    let rogue = w.p("rogue-witness");
+    let rogue = path_str(&rogue);
+    run(
+        &witness_bin(),
+        &["--home", rogue, "init", "--name", "witness.test/rogue"],
+        w.now.get(),
+        &[],
+    )
+    .ok();
+    run(
+        &witness_bin(),
+        &["--home", rogue, "log", "add", &log_key],
+        w.now.get(),
+        &[],
+    )
+    .ok();
+    let rogue_halt = w.fresh("rogue.halt");
+    run(
+        &witness_bin(),
+        &[
+            "--home",
+            rogue,
+            "halt",
+            "issue",
+            "--log",
+            "test.airlock/log",
+            "--vault",
+            "guarded",
+            "--detail",
+            "I say so",
+            "--out",
+            path_str(&rogue_halt),
+        ],
+        w.now.get(),
+        &[],
+    )
+    .ok();
+    let size_before = common::http::log_size(&w);
+    w.airlock(&["halt", "import", path_str(&rogue_halt)]).fails(
+        1,
+        "signed by no witness of that vault's witness set: ignored",
+    );
+    assert_eq!(common::http::log_size(&w), size_before, "nothing recorded");
+
+    // The vault's own witness halts it.
+    let witness_home = w.p("witness-home");
+    let halt_file = w.fresh("chain.halt");
+    let issued = run(
+        &witness_bin(),
+        &[
+            "--home",
+            path_str(&witness_home),
+            "--json",
+            "halt",
+            "issue",
+            "--log",
+            "test.airlock/log",
+            "--vault",
+            "guarded",
+            "--reason",
+            "chain",
+            "--detail",
+            "0.5 BTC left the vault without a finalized proposal",
+            "--out",
+            path_str(&halt_file),
+        ],
+        w.now.get(),
+        &[],
+    )
+    .ok()
+    .json();
+    let halt_id = issued["halt"].as_str().unwrap().to_owned();
+    let recorded = w
+        .airlock(&["--json", "halt", "import", path_str(&halt_file)])
+        .ok()
+        .json();
+    assert_eq!(recorded["new"], true, "{recorded}");
+    // Importing it again changes nothing.
+    let again = w
+        .airlock(&["--json", "halt", "import", path_str(&halt_file)])
+        .ok()
+        .json();
+    assert_eq!(again["new"], false, "{again}");
+    let listed = w.airlock(&["--json", "halt", "list"]).ok().json();
+    assert_eq!(listed[0]["in_force_for"][0], "guarded", "{listed}");
+
+    // The coordinator finalizes nothing; the signers approve nothing.
+    w.airlock(&["finalize", &ready])
+        .fails(1, "vault \"guarded\" is halted");
+    let (blocked, blocked_bundle) = w.propose("guarded", "payee:20", &[]);
+    w.signer(
+        "bob",
+        &[
+            "approve",
+            path_str(&blocked_bundle),
+            "--yes",
+            "--out",
+            path_str(&w.fresh("blocked.approval")),
+        ],
+    )
+    .fails(1, "HALT in force: witness witness.test/w1 halted guarded");
+
+    // The RESUME: one approval is not enough (the vault's threshold is 2)…
+    let resume_bundle = w.fresh("resume.bundle");
+    let resume = w
+        .airlock(&[
+            "--json",
+            "halt",
+            "resume",
+            &halt_id[..16],
+            "--vault",
+            "guarded",
+            "--memo",
+            "the movement was our own cold-storage sweep, checked on chain",
+            "--out",
+            path_str(&resume_bundle),
+        ])
+        .ok()
+        .json()["proposal"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let shown = w
+        .signer("alice", &["--json", "review", path_str(&resume_bundle)])
+        .ok()
+        .json();
+    assert!(
+        shown
+            .to_string()
+            .contains("RESUME: approving lifts this halt"),
+        "{shown}"
+    );
+    let a1 = w.approve("alice", &resume_bundle);
+    w.submit(&[&a1]).ok();
+    w.airlock(&["finalize", &resume]).fails(1, "");
+    let a2 = w.approve("bob", &resume_bundle);
+    w.submit(&[&a2]).ok();
+    w.airlock(&["finalize", &resume]).ok();
+    w.airlock(&["broadcast", &resume])
+        .fails(1, "nothing to broadcast");
+    let listed = w.airlock(&["--json", "halt", "list"]).ok().json();
+    assert_eq!(listed[0]["in_force_for"], serde_json::json!([]), "{listed}");
+
+    // Lifted: the ready payment finalizes, a fresh bundle of the blocked one is approved.
+    w.airlock(&["finalize", &ready]).ok();
+    let fresh = w.fresh("blocked-again.bundle");
+    w.airlock(&["export", &blocked, "--out", path_str(&fresh)])
+        .ok();
+    let approval = w.approve("bob", &fresh);
+    w.submit(&[&approval]).ok();
+    assert_eq!(w.status(&blocked)["status"], "ready");
+    let report = w.airlock(&["--json", "log", "verify"]).ok().json();
+    assert_eq!(report["halts"], 1, "{report}");
+}
+
+/// Issue 14, items 1 and 3: a verifying witness with an anomaly rule halts the vault whose
+/// proposal fires it, delivers the halt to the service (which records it), and the bundle the
+/// service hands out carries the halt, so the signer refuses to approve.
+#[test]
+fn an_anomaly_rule_on_the_verifying_witness_halts_the_vault_through_the_service() {
+    let w = World::new();
+    w.init_coordinator();
+    w.init_signer("alice");
+    w.init_signer("bob");
+    let log_key = log_key(&w);
+    let witness = start_witness(&w, &log_key);
+    guarded_vault(&w, &witness);
+    let witness_home = w.p("witness-home");
+    let rules = run(
+        &witness_bin(),
+        &[
+            "--home",
+            path_str(&witness_home),
+            "--json",
+            "rules",
+            "--first-destination-above",
+            "50",
+        ],
+        w.now.get(),
+        &[],
+    )
+    .ok()
+    .json();
+    assert_eq!(rules["first_destination_above"], 50, "{rules}");
+    let (small, _) = w.propose("guarded", "payee:40", &[]);
+    let (large, _) = w.propose("guarded", "stranger:100", &[]);
+
+    let server = Server::start(&w, &[]);
+    run(
+        &witness_bin(),
+        &[
+            "--home",
+            path_str(&witness_home),
+            "log",
+            "add",
+            &log_key,
+            "--verify-url",
+            &server.url,
+        ],
+        w.now.get(),
+        &[],
+    )
+    .ok();
+    let r = common::http::get(&format!("{}/api/v1/proposals/{large}/bundle", server.url));
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let env = airlock_core::Envelope::from_bytes(&r.body).unwrap();
+    let bundle: airlock_core::ProposalBundle = env.open().unwrap();
+    assert_eq!(bundle.halts.len(), 1, "the bundle carries the halt");
+    let verifier = WitnessVerifier::from_vkey(&witness.vkey).unwrap();
+    assert!(verifier.cosigned_at(&bundle.evidence.checkpoint).is_some());
+    let halts = common::http::get(&format!("{}/api/v1/halts", server.url));
+    let halts: serde_json::Value = serde_json::from_slice(&halts.body).unwrap();
+    assert_eq!(halts[0]["reason"], "anomaly", "{halts}");
+    assert_eq!(halts[0]["in_force_for"][0], "guarded", "{halts}");
+    assert!(
+        halts[0]["detail"].as_str().unwrap().contains("stranger"),
+        "{halts}"
+    );
+    let delivered = run(
+        &witness_bin(),
+        &["--home", path_str(&witness_home), "--json", "halt", "list"],
+        w.now.get(),
+        &[],
+    )
+    .ok()
+    .json();
+    assert_eq!(delivered[0]["delivery"], "recorded", "{delivered}");
+    // The small proposal's bundle carries it too: the whole vault is halted.
+    let r = common::http::get(&format!("{}/api/v1/proposals/{small}/bundle", server.url));
+    assert_eq!(r.status, 200);
+    let bundle_file = w.fresh("small.bundle");
+    std::fs::write(&bundle_file, &r.body).unwrap();
+    drop(server);
+    w.signer(
+        "alice",
+        &[
+            "approve",
+            path_str(&bundle_file),
+            "--yes",
+            "--out",
+            path_str(&w.fresh("small.approval")),
+        ],
+    )
+    .fails(1, "HALT in force");
 }

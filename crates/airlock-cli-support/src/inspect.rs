@@ -101,6 +101,17 @@ fn bundle_json(b: &ProposalBundle) -> Json {
             "checkpoint": b.evidence.checkpoint,
         }
     });
+    if !b.halts.is_empty() {
+        out["halts"] = b
+            .halts
+            .iter()
+            .map(|h| {
+                Envelope::from_bytes(h)
+                    .map(|e| envelope_json(&e, &[]))
+                    .unwrap_or_else(|e| json!(e.to_string()))
+            })
+            .collect();
+    }
     match (&proposal, &vault) {
         (Ok(p), Ok(v)) => {
             out["proposal"] = envelope_json(p, &[]);
@@ -228,6 +239,12 @@ fn payload_json(env: &Envelope) -> Result<Json, String> {
         Some(ArtifactKind::TransferManifest) => {
             env.open::<TransferManifest>().map(|m| manifest_json(&m))
         }
+        Some(ArtifactKind::Halt) => env.open::<airlock_core::halt::Halt>().map(|h| {
+            json!({ "log_origin": h.log_origin, "vault": h.vault_id, "scope": h.scope(),
+                    "reason": h.reason, "detail": h.detail, "log_size": h.log_size,
+                    "witness": h.witness, "issued": h.issued,
+                    "issued_utc": format_time(h.issued) })
+        }),
         Some(ArtifactKind::AccountExport) => env.open::<AccountExport>().map(|e| {
             json!({ "chain": e.chain, "network": e.network, "account": e.account,
                     "chain_key": e.chain_key, "created": e.created,

@@ -18,6 +18,7 @@
 //! transition that is not in the log.
 
 pub mod chains;
+pub mod halts;
 pub mod home;
 pub mod members;
 pub mod pgstore;
@@ -679,10 +680,17 @@ impl Coordinator {
             .ok_or_else(|| CoordinatorError::NotFound(format!("no proposal {}", id.short())))?;
         let (_, vault_env) = self.vault_version(&state.vault.vault_id, state.vault.version)?;
         let evidence = self.evidence_for(stored.log_index, &state.vault, extra_sizes)?;
+        let halts = self
+            .halts_in_force_now(&state.vault)?
+            .into_iter()
+            .map(|(_, _, bytes)| bytes)
+            .take(airlock_core::artifacts::MAX_BUNDLE_HALTS)
+            .collect();
         Ok(ProposalBundle {
             proposal: stored.bytes,
             vault: vault_env.to_bytes(),
             evidence,
+            halts,
         })
     }
 
@@ -700,11 +708,26 @@ impl Coordinator {
         &mut self,
         id: &ArtifactId,
         extra_sizes: &[u64],
-        cosign: impl FnOnce(&Coordinator, u64, &str) -> Result<String>,
+        mut cosign: impl FnMut(&Coordinator, u64, &str) -> Result<String>,
     ) -> Result<Envelope> {
         let mut bundle = self.bundle(id, extra_sizes)?;
         bundle.evidence.checkpoint =
             cosign(self, bundle.evidence.tree_size, &bundle.evidence.checkpoint)?;
+        // A witness may halt the vault while it checks this very checkpoint (an anomaly rule
+        // that fired on this proposal): the bundle is then made again, carrying the halt.
+        let halts_now = self.read(|c| {
+            let state = c.proposal_state_in_snapshot(id)?;
+            Ok(c.halts_in_force_now(&state.vault)?
+                .into_iter()
+                .map(|(_, _, bytes)| bytes)
+                .take(airlock_core::artifacts::MAX_BUNDLE_HALTS)
+                .collect::<Vec<_>>())
+        })?;
+        if halts_now != bundle.halts {
+            bundle = self.bundle(id, extra_sizes)?;
+            bundle.evidence.checkpoint =
+                cosign(self, bundle.evidence.tree_size, &bundle.evidence.checkpoint)?;
+        }
         let mut env = bundle.envelope();
         env.sign(self.identity.signing_key());
         Ok(env)
@@ -980,7 +1003,13 @@ impl Coordinator {
                 &approval.seen_checkpoint.root,
             )
             .map_err(label)?;
-            if verify_chain && approval.decision == Decision::Approve {
+            let resume = airlock_core::halt::resume_target(&state.proposal).is_some();
+            if resume && !approval.chain_signature.is_empty() {
+                return Err(label(CoordinatorError::Refused(
+                    "an approval of a RESUME carries no chain signature".into(),
+                )));
+            }
+            if verify_chain && approval.decision == Decision::Approve && !resume {
                 let chain = self.chain_online(&state.vault.chain)?;
                 chain
                     .verify_signature(&state.vault, &state.proposal, &approval.chain_signature)
@@ -1008,6 +1037,10 @@ impl Coordinator {
         let (tx, used) = self.read(|c| c.combine_ready(id, now))?;
         self.transact(|c| {
             let mut state = c.proposal_state(id)?;
+            // A RESUME is what lifts a halt; anything else waits for it.
+            if airlock_core::halt::resume_target(&state.proposal).is_none() {
+                c.refuse_if_halted(&state.vault, "it finalizes")?;
+            }
             let (_, now_used) = c.ready_approvals(&state, now)?;
             if now_used != used {
                 return Err(CoordinatorError::Refused(format!(
@@ -1085,6 +1118,16 @@ impl Coordinator {
     ) -> Result<(airlock_core::chain::FinalTransaction, Vec<ArtifactId>)> {
         let state = self.proposal_state(id)?;
         let (materials, used) = self.ready_approvals(&state, now)?;
+        if airlock_core::halt::resume_target(&state.proposal).is_some() {
+            // A RESUME moves nothing: its record is the decision itself.
+            return Ok((
+                airlock_core::chain::FinalTransaction {
+                    bytes: Vec::new(),
+                    txid: String::new(),
+                },
+                used,
+            ));
+        }
         let chain = self.chain_online(&state.vault.chain)?;
         let materials: Vec<&[u8]> = materials.iter().map(Vec::as_slice).collect();
         let tx = chain.finalize(&state.vault, &state.proposal, &materials)?;
@@ -1108,6 +1151,12 @@ impl Coordinator {
                 "proposal {} is already {}",
                 id.short(),
                 state.status(now)
+            )));
+        }
+        if airlock_core::halt::resume_target(&state.proposal).is_some() {
+            return Err(CoordinatorError::Refused(format!(
+                "proposal {} is a RESUME: finalizing it lifted its halt, and there is nothing to broadcast",
+                id.short()
             )));
         }
         if now >= state.proposal.expires {

@@ -35,6 +35,7 @@ pub struct LogReport {
     pub rejections: usize,
     pub finalized: usize,
     pub events: usize,
+    pub halts: usize,
     pub transfers: usize,
 }
 
@@ -133,6 +134,9 @@ pub struct Replayer {
     coordinator: PublicKey,
     vaults: BTreeMap<String, Vec<(VaultDefinition, ArtifactId)>>,
     proposals: BTreeMap<ArtifactId, ProposalState>,
+    halts: airlock_core::halt::HaltBook,
+    /// The log's origin, learned from the first vault version (halts must name it).
+    origin: Option<String>,
     report: LogReport,
 }
 
@@ -143,6 +147,8 @@ impl Replayer {
             coordinator,
             vaults: BTreeMap::new(),
             proposals: BTreeMap::new(),
+            halts: Default::default(),
+            origin: None,
             report: LogReport::default(),
         }
     }
@@ -155,6 +161,11 @@ impl Replayer {
     /// What has been replayed (its `root` is left for the caller to fill).
     pub fn report(&self) -> &LogReport {
         &self.report
+    }
+
+    /// A proposal replayed so far, with its decisions and records.
+    pub fn proposal(&self, id: &ArtifactId) -> Option<&ProposalState> {
+        self.proposals.get(id)
     }
 
     /// Replays the next leaf.
@@ -195,6 +206,8 @@ impl Replayer {
                 if def.vault_id != record.vault_id {
                     return Err(fail(i, kind, "the record names another vault"));
                 }
+                self.origin
+                    .get_or_insert_with(|| def.coordinator.origin.clone());
                 history.push((def, env.id()));
                 self.report.vault_versions += 1;
             }
@@ -268,9 +281,50 @@ impl Replayer {
                     .proposals
                     .get_mut(&f.proposal)
                     .ok_or_else(|| fail(i, kind, "its proposal is not in the log before it"))?;
+                // Nothing but a RESUME is finalized while a halt is in force for the vault.
+                let resume = airlock_core::halt::resume_target(&state.proposal);
+                match resume {
+                    Some(target) => {
+                        if self.halts.get(&target).is_none() {
+                            return Err(fail(
+                                i,
+                                kind,
+                                format!(
+                                    "a RESUME of halt {}, which is not in the log",
+                                    target.short()
+                                ),
+                            ));
+                        }
+                    }
+                    None => {
+                        let latest = self
+                            .vaults
+                            .get(&state.vault.vault_id)
+                            .and_then(|h| h.last())
+                            .map(|(d, _)| d)
+                            .unwrap_or(&state.vault);
+                        if let Some((id, h)) = self.halts.in_force(latest).next() {
+                            return Err(fail(
+                                i,
+                                kind,
+                                format!(
+                                    "finalized while halt {} by witness {} ({}) was in force for vault {:?}",
+                                    id.short(),
+                                    h.witness,
+                                    h.reason,
+                                    state.vault.vault_id
+                                ),
+                            ));
+                        }
+                    }
+                }
                 state
                     .finalize(env.id(), f, record.at)
                     .map_err(|e| fail(i, kind, e))?;
+                if let Some(target) = resume {
+                    let vault_id = state.vault.vault_id.clone();
+                    self.halts.lift(&vault_id, target);
+                }
                 self.report.finalized += 1;
             }
             "broadcast" | "confirmed" | "expired" | "abandoned" => {
@@ -287,6 +341,30 @@ impl Replayer {
                     .record_event(e, record.at)
                     .map_err(|e| fail(i, kind, e))?;
                 self.report.events += 1;
+            }
+            "halt" => {
+                // A witness's circuit breaker: signed by a witness of the vault it names (of any
+                // vault when it names every vault), as the coordinator checked when it recorded it.
+                let origin = self
+                    .origin
+                    .clone()
+                    .ok_or_else(|| fail(i, kind, "a halt before any vault"))?;
+                let latest: Vec<&VaultDefinition> = self
+                    .vaults
+                    .values()
+                    .filter_map(|h| h.last().map(|(d, _)| d))
+                    .collect();
+                let halt = airlock_core::halt::check_halt(&env, &origin, latest)
+                    .map_err(|e| fail(i, kind, e))?;
+                if halt.vault_id != record.vault_id {
+                    return Err(fail(
+                        i,
+                        kind,
+                        "the record names another vault than the halt",
+                    ));
+                }
+                self.halts.add(&env, halt);
+                self.report.halts += 1;
             }
             "transfer" => {
                 // A crossing: the manifest this coordinator wrote, or one it accepted from a

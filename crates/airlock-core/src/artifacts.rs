@@ -471,7 +471,7 @@ impl Artifact for AccountExport {
 
 /// The leaf kinds of the transparency log: every state transition, and every crossing of the
 /// air gap ("transfer": a transfer manifest this coordinator wrote or accepted).
-pub const LEAF_KINDS: [&str; 10] = [
+pub const LEAF_KINDS: [&str; 11] = [
     "vault-version",
     "proposal",
     "approval",
@@ -482,6 +482,7 @@ pub const LEAF_KINDS: [&str; 10] = [
     "expired",
     "transfer",
     "abandoned",
+    "halt",
 ];
 
 /// A leaf of the transparency log: one state transition.
@@ -606,30 +607,59 @@ pub struct ProposalBundle {
     /// The vault version envelope, encoded.
     pub vault: Vec<u8>,
     pub evidence: LogEvidence,
+    /// The halts (encoded envelopes, `crate::halt::Halt`) the coordinator holds in force for
+    /// the vault; absent from the encoding when there are none.
+    pub halts: Vec<Vec<u8>>,
 }
+
+/// Most halts one bundle may carry.
+pub const MAX_BUNDLE_HALTS: usize = 64;
 
 impl Artifact for ProposalBundle {
     const KIND: ArtifactKind = ArtifactKind::ProposalBundle;
 
     fn to_value(&self) -> Value {
+        let halts = (!self.halts.is_empty())
+            .then(|| Value::Array(self.halts.iter().map(|h| Value::Bytes(h.clone())).collect()));
         MapBuilder::new()
             .uint(0, ARTIFACT_FORMAT_VERSION)
             .bytes(1, &self.proposal)
             .bytes(2, &self.vault)
             .value(3, self.evidence.to_value())
+            .opt(4, halts)
             .build()
     }
 
     fn from_value(value: Value) -> Result<Self, FormatError> {
         let mut f = Fields::open(value, "proposal bundle")?;
         f.version(ARTIFACT_FORMAT_VERSION)?;
-        let b = ProposalBundle {
-            proposal: f.bytes(1, "proposal")?,
-            vault: f.bytes(2, "vault")?,
-            evidence: LogEvidence::from_fields(f.record_field(3, "log evidence")?)?,
+        let proposal = f.bytes(1, "proposal")?;
+        let vault = f.bytes(2, "vault")?;
+        let evidence = LogEvidence::from_fields(f.record_field(3, "log evidence")?)?;
+        let halts = match f.take(4) {
+            None => Vec::new(),
+            Some(Value::Array(items)) if !items.is_empty() && items.len() <= MAX_BUNDLE_HALTS => {
+                items
+                    .into_iter()
+                    .map(|v| match v {
+                        Value::Bytes(b) => Ok(b),
+                        _ => Err(f.error("halts: every halt must be a byte string")),
+                    })
+                    .collect::<Result<_, _>>()?
+            }
+            Some(_) => {
+                return Err(f.error(format!(
+                    "halts: give 1 to {MAX_BUNDLE_HALTS} halt envelopes, or leave the field out"
+                )));
+            }
         };
         f.finish()?;
-        Ok(b)
+        Ok(ProposalBundle {
+            proposal,
+            vault,
+            evidence,
+            halts,
+        })
     }
 }
 
@@ -672,7 +702,7 @@ impl Artifact for ReleaseBundle {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::cbor;
 

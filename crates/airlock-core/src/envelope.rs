@@ -69,10 +69,11 @@ pub enum ArtifactKind {
     TransferManifest,
     AccountExport,
     ReleaseBundle,
+    Halt,
 }
 
 impl ArtifactKind {
-    pub const ALL: [ArtifactKind; 10] = [
+    pub const ALL: [ArtifactKind; 11] = [
         ArtifactKind::VaultDefinition,
         ArtifactKind::Proposal,
         ArtifactKind::Approval,
@@ -83,6 +84,7 @@ impl ArtifactKind {
         ArtifactKind::TransferManifest,
         ArtifactKind::AccountExport,
         ArtifactKind::ReleaseBundle,
+        ArtifactKind::Halt,
     ];
 
     /// The DSSE payload type.
@@ -98,6 +100,7 @@ impl ArtifactKind {
             ArtifactKind::TransferManifest => "application/vnd.airlock.transfer-manifest+cbor",
             ArtifactKind::AccountExport => "application/vnd.airlock.account-export+cbor",
             ArtifactKind::ReleaseBundle => "application/vnd.airlock.release-bundle+cbor",
+            ArtifactKind::Halt => "application/vnd.airlock.halt+cbor",
         }
     }
 
@@ -114,6 +117,7 @@ impl ArtifactKind {
             ArtifactKind::TransferManifest => "transfer-manifest",
             ArtifactKind::AccountExport => "account-export",
             ArtifactKind::ReleaseBundle => "release-bundle",
+            ArtifactKind::Halt => "halt",
         }
     }
 

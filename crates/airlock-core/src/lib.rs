@@ -11,6 +11,7 @@ pub mod cbor;
 pub mod chain;
 pub mod envelope;
 pub mod fields;
+pub mod halt;
 pub mod lifecycle;
 pub mod policy;
 pub mod transfer;

@@ -166,7 +166,7 @@ impl ProposalState {
                 proposal.chain, vault.chain
             )));
         }
-        let rule = policy::rule_named(vault, &proposal.rule)?.clone();
+        let rule = policy::rule_named(vault, &proposal.rule)?;
         Ok(ProposalState {
             id: proposal_env.id(),
             proposal,

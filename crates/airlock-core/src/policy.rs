@@ -110,13 +110,31 @@ pub fn select_rule<'a>(
 }
 
 /// Finds a rule by name.
-pub fn rule_named<'a>(vault: &'a VaultDefinition, name: &str) -> Result<&'a Rule, CoreError> {
-    vault.rules.iter().find(|r| r.name == name).ok_or_else(|| {
-        CoreError::Policy(format!(
-            "vault {:?} v{} has no rule named {name:?}",
-            vault.vault_id, vault.version
-        ))
-    })
+/// The rule `name` of `vault`. The reserved [`crate::halt::RESUME_RULE`] is the vault's own
+/// threshold of signers of any role (the quorum that changes the vault), without conditions.
+pub fn rule_named(vault: &VaultDefinition, name: &str) -> Result<Rule, CoreError> {
+    if name == crate::halt::RESUME_RULE {
+        return Ok(Rule {
+            name: name.to_owned(),
+            conditions: Vec::new(),
+            requirements: vec![crate::vault::Requirement {
+                role: crate::vault::ANY_ROLE.to_owned(),
+                count: vault.threshold,
+            }],
+            expiry_secs: crate::vault::DEFAULT_EXPIRY_SECS,
+        });
+    }
+    vault
+        .rules
+        .iter()
+        .find(|r| r.name == name)
+        .cloned()
+        .ok_or_else(|| {
+            CoreError::Policy(format!(
+                "vault {:?} v{} has no rule named {name:?}",
+                vault.vault_id, vault.version
+            ))
+        })
 }
 
 #[cfg(test)]

@@ -231,6 +231,12 @@ impl VaultDefinition {
             if !rule_names.insert(rule.name.as_str()) {
                 return bad(format!("rule name {:?} appears twice", rule.name));
             }
+            if rule.name.starts_with('@') {
+                return bad(format!(
+                    "rule name {:?}: names starting with '@' are reserved",
+                    rule.name
+                ));
+            }
             if rule.requirements.is_empty() {
                 return bad(format!("rule {:?} requires no approvals", rule.name));
             }

@@ -170,6 +170,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/proposals/{id}", get(proposal))
         .route("/api/v1/proposals/{id}/{action}", post(proposal_action))
         .route("/api/v1/members", get(members))
+        .route("/api/v1/halts", get(halts).post(record_halt))
         .route("/api/v1/transfers", get(transfers).post(upload_transfer))
         .route("/api/v1/proposals/{id}/bundle", get(bundle))
         .route("/api/v1/decisions", post(decisions))
@@ -1148,6 +1149,51 @@ async fn upload_transfer(
         })),
     )
         .into_response())
+}
+
+/// Every recorded halt and where it stands (`?vault=` for one vault's).
+async fn halts(
+    State(state): State<AppState>,
+    Query(query): Query<std::collections::HashMap<String, String>>,
+) -> Result<Response, Problem> {
+    let vault = query.get("vault").cloned();
+    let rows = blocking(&state, move |pool| {
+        pool.with(|c| c.halts(vault.as_deref(), now()?))
+    })
+    .await?;
+    Ok(axum::Json(json!(rows)).into_response())
+}
+
+/// A witness delivers a HALT it signed. The halt authenticates itself (a witness of the vault it
+/// names signed it, checked as the log replay checks it); any other is refused (422) and
+/// nothing is recorded. Recording one already in the log changes nothing (200).
+async fn record_halt(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, Problem> {
+    let body = body.map_err(|r| body_problem(r, state.limits.max_body))?;
+    let copies = decode_upload(&headers, &body)?;
+    let [env] = copies.as_slice() else {
+        return Err(Problem::bad_request("give one halt"));
+    };
+    if env.kind() != Some(ArtifactKind::Halt) {
+        return Err(Problem::bad_request("the artifact is not a halt"));
+    }
+    let env = env.clone();
+    let recorded = blocking(&state, move |pool| {
+        pool.write(|c| c.record_halt(&env, now()?))
+    })
+    .await?;
+    if recorded.new {
+        tracing::warn!(halt = %recorded.id, vault = %recorded.vault, reason = %recorded.reason, witness = %recorded.witness, "HALT recorded");
+    }
+    let status = if recorded.new {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, axum::Json(json!(recorded))).into_response())
 }
 
 async fn members(State(state): State<AppState>) -> Result<Response, Problem> {

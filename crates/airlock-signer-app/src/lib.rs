@@ -548,10 +548,19 @@ impl SignerHome {
             .log_state()
             .check(vault, &bundle.evidence, &proposal_id, now)?;
         let chain = self.chain_for(vault)?;
-        let description = chain.describe(vault, &proposal)?;
+        let resume = airlock_core::halt::resume_target(&proposal);
+        let description = match resume {
+            // A RESUME moves nothing: what it does is lift the halt it names.
+            Some(_) => airlock_core::chain::Description {
+                spends: proposal.spends.clone(),
+                ..Default::default()
+            },
+            None => chain.describe(vault, &proposal)?,
+        };
 
         let mut problems = Vec::new();
         let mut warnings = description.warnings.clone();
+        check_halts(vault, &bundle.halts, resume, &mut problems, &mut warnings);
         if let Err(e) = check_against_intent(&proposal.intent, &description) {
             problems.push(e.to_string());
         }
@@ -582,7 +591,7 @@ impl SignerHome {
             ));
         }
         let journal = self.journal()?;
-        let rule = policy::rule_named(vault, &proposal.rule)?.clone();
+        let rule = policy::rule_named(vault, &proposal.rule)?;
         let spent = |secs: u64| journal.approved_in_window(&vault.vault_id, now, secs);
         let stated = airlock_core::Intent {
             transfers: description.transfers.clone(),
@@ -681,7 +690,10 @@ impl SignerHome {
                 review.vault.vault_id, review.vault.version
             )));
         }
+        let resume = airlock_core::halt::resume_target(&review.proposal).is_some();
         let chain_signature = match decision {
+            // A RESUME is decided by the identity signature alone.
+            Decision::Approve if resume => Vec::new(),
             Decision::Approve => {
                 let chain = self.chain_for(&review.vault)?;
                 let listed = review
@@ -945,6 +957,68 @@ pub fn describe_vault(
         t.push_str("WITNESSES REMOVED: bundles will no longer need witness cosignatures\n");
     }
     t
+}
+
+/// The halts a bundle carries, against the registered `vault`: one signed by a witness of the
+/// vault's set is a problem (no approval while it is in force), except the one a RESUME lifts,
+/// which is described; one signed by anybody else is reported and ignored. A RESUME whose halt
+/// the bundle does not carry, signed by the vault's witness set, is a problem.
+fn check_halts(
+    vault: &VaultDefinition,
+    halts: &[Vec<u8>],
+    resume: Option<ArtifactId>,
+    problems: &mut Vec<String>,
+    warnings: &mut Vec<String>,
+) {
+    let mut resumed = None;
+    for bytes in halts {
+        let env = match Envelope::from_bytes(bytes) {
+            Ok(env) => env,
+            Err(e) => {
+                problems.push(format!("the bundle carries a damaged halt: {e}"));
+                continue;
+            }
+        };
+        let halt = match airlock_core::halt::check_halt(
+            &env,
+            &vault.coordinator.origin,
+            std::iter::once(vault),
+        ) {
+            Ok(halt) => halt,
+            Err(e) => {
+                warnings.push(format!("ignored halt {}: {e}", env.id().short()));
+                continue;
+            }
+        };
+        let said = format!(
+            "witness {} halted {} at {} ({}: {}) [halt {}]",
+            halt.witness,
+            halt.scope(),
+            airlock_core::format_time(halt.issued),
+            halt.reason,
+            halt.detail,
+            env.id().short()
+        );
+        if resume == Some(env.id()) {
+            resumed = Some(said);
+        } else {
+            problems.push(format!(
+                "HALT in force: {said}; no approval until the vault's signers approve a RESUME"
+            ));
+        }
+    }
+    match (resume, resumed) {
+        (Some(_), Some(said)) => warnings.push(format!(
+            "RESUME: approving lifts this halt for vault {:?} once {} of its signers approve: {said}",
+            vault.vault_id, vault.threshold
+        )),
+        (Some(target), None) => problems.push(format!(
+            "the RESUME names halt {}, which the bundle does not carry signed by a witness of vault {:?}",
+            target.short(),
+            vault.vault_id
+        )),
+        (None, _) => {}
+    }
 }
 
 /// Checks a decision made by `identity` for the bundle id it names (used by tests and inspect).

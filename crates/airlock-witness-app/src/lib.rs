@@ -23,6 +23,7 @@
 //! This crate must never cosign a checkpoint it has not verified against the stored state, never
 //! answer 200 before the new state is durable, and never hold or ask for a key that moves funds.
 
+pub mod halts;
 pub mod server;
 
 use std::path::{Path, PathBuf};
@@ -134,6 +135,8 @@ pub struct Cosigned {
 pub struct WitnessHome {
     dir: PathBuf,
     signer: WitnessSigner,
+    /// The same key, for the halts this witness signs (envelopes).
+    identity: airlock_custody::IdentityKey,
     /// Verifying mode: each followed log's entries so far and their replay (in memory; rebuilt
     /// from the published log after a restart).
     followers: std::sync::Mutex<std::collections::HashMap<String, Follower>>,
@@ -144,6 +147,7 @@ pub struct WitnessHome {
 struct Follower {
     tree: airlock_log::MemoryLog,
     replayer: airlock_coordinator::replay::Replayer,
+    anomalies: halts::AnomalyState,
 }
 
 impl WitnessHome {
@@ -205,6 +209,7 @@ impl WitnessHome {
         Ok(WitnessHome {
             dir: dir.to_owned(),
             signer: WitnessSigner::new(&config.name, key.signing_key().clone())?,
+            identity: key,
             followers: Default::default(),
         })
     }
@@ -236,6 +241,7 @@ impl WitnessHome {
                 verify_url TEXT
             ) STRICT;",
         )?;
+        conn.execute_batch(halts::SCHEMA)?;
         Ok(conn)
     }
 
@@ -319,7 +325,45 @@ impl WitnessHome {
     /// Handles one add-checkpoint request body at time `now` (Unix seconds), on `conn`: verifies
     /// the checkpoint's signature, the old size against the latest cosigned one and the
     /// consistency proof, records the checkpoint, commits, then cosigns. Refusals change nothing.
+    ///
+    /// A split view (another root at the size cosigned, a consistency proof that fails) and, in
+    /// verifying mode, an invalid transition make the witness sign a HALT for every vault of the
+    /// log; an anomaly rule that fires halts the proposal's vault while the checkpoint is still
+    /// cosigned. Halts are stored before the answer and delivered to the followed service.
     pub fn add_checkpoint(&self, conn: &mut Connection, body: &[u8], now: u64) -> Result<Cosigned> {
+        let outcome = self.check_checkpoint(conn, body, now);
+        let Ok(request) = AddCheckpoint::parse(body) else {
+            return outcome;
+        };
+        let origin = request.checkpoint.split('\n').next().unwrap_or_default();
+        if let Err(WitnessError::Refused(refusal)) = &outcome
+            && let Some((reason, cause)) = halt_worthy(refusal)
+        {
+            let size = parse_checkpoint_size(&request.checkpoint);
+            let detail = refusal.to_string();
+            self.issue_halt(
+                conn,
+                halts::NewHalt {
+                    origin,
+                    vault_id: "",
+                    reason,
+                    detail: &detail,
+                    log_size: size,
+                    cause: &cause,
+                },
+                now,
+            )?;
+        }
+        if let Some(url) = self.log(origin).ok().flatten().and_then(|l| l.verify_url) {
+            // Best effort: what cannot be delivered now stays pending for the next request.
+            if let Err(e) = self.deliver_halts(origin, &url) {
+                tracing::warn!(error = %e, "delivering halts failed");
+            }
+        }
+        outcome
+    }
+
+    fn check_checkpoint(&self, conn: &mut Connection, body: &[u8], now: u64) -> Result<Cosigned> {
         let request = AddCheckpoint::parse(body).map_err(|e| Refusal::Malformed(e.to_string()))?;
         let origin = request
             .checkpoint
@@ -400,7 +444,26 @@ impl WitnessHome {
         let size = i64::try_from(checkpoint.size)
             .map_err(|_| Refusal::Malformed("the checkpoint's size is too large".into()))?;
         let followed = match &verify_url {
-            Some(url) => Some(self.follow(&origin, url, &verifier, &checkpoint)?),
+            Some(url) => {
+                let rules = self.rules(&tx)?;
+                let (follower, anomalies) =
+                    self.follow(&origin, url, &verifier, &checkpoint, &rules)?;
+                for a in anomalies {
+                    self.issue_halt(
+                        &tx,
+                        halts::NewHalt {
+                            origin: &origin,
+                            vault_id: &a.vault_id,
+                            reason: "anomaly",
+                            detail: &a.detail,
+                            log_size: checkpoint.size,
+                            cause: &a.cause,
+                        },
+                        now,
+                    )?;
+                }
+                Some(follower)
+            }
             None => None,
         };
         tx.execute(
@@ -441,7 +504,8 @@ impl WitnessHome {
         url: &str,
         verifier: &CheckpointVerifier,
         checkpoint: &airlock_log::Checkpoint,
-    ) -> Result<Follower> {
+        rules: &halts::AnomalyRules,
+    ) -> Result<(Follower, Vec<halts::Anomaly>)> {
         let mut f = self
             .followers
             .lock()
@@ -453,6 +517,7 @@ impl WitnessHome {
                 replayer: airlock_coordinator::replay::Replayer::new(airlock_core::PublicKey(
                     verifier.public_key().to_bytes(),
                 )),
+                anomalies: Default::default(),
             });
         let start = f.replayer.size();
         if checkpoint.size <= start {
@@ -464,7 +529,7 @@ impl WitnessHome {
                 ))
                 .into());
             }
-            return Ok(f);
+            return Ok((f, Vec::new()));
         }
         let unverifiable = |e: airlock_service::ClientError| Refusal::Unverifiable(e.to_string());
         let client = airlock_service::ServiceClient::new(url, None).map_err(unverifiable)?;
@@ -514,7 +579,9 @@ impl WitnessHome {
                     airlock_coordinator::CoordinatorError::NotFound(message)
                 })
         };
+        let mut anomalies = Vec::new();
         for leaf in &fresh {
+            let index = f.replayer.size();
             if let Err(e) = f.replayer.push(leaf, &mut fetch) {
                 return Err(match fetch_failed.take() {
                     Some(why) => Refusal::Unverifiable(why),
@@ -522,8 +589,23 @@ impl WitnessHome {
                 }
                 .into());
             }
+            if rules.is_empty() {
+                continue;
+            }
+            // The replay just decoded this leaf.
+            let Ok(record) = airlock_core::LogRecord::from_bytes(leaf) else {
+                continue;
+            };
+            if record.kind == "proposal"
+                && let Some(state) = f.replayer.proposal(&record.artifact)
+            {
+                anomalies.extend(
+                    f.anomalies
+                        .observe(rules, index, record.at, &state.proposal),
+                );
+            }
         }
-        Ok(f)
+        Ok((f, anomalies))
     }
 }
 
@@ -568,6 +650,32 @@ fn prefetch_artifacts(
             .flat_map(|w| w.join().unwrap_or_default())
             .collect()
     })
+}
+
+/// Whether a refusal is one a witness halts for (a split view, an invalid transition), with the
+/// halt's reason and the cause that keeps one event from being halted for twice.
+fn halt_worthy(refusal: &Refusal) -> Option<(&'static str, String)> {
+    match refusal {
+        Refusal::BadProof { old, new } => Some(("split-view", format!("bad-proof:{old}:{new}"))),
+        Refusal::Conflict { latest, why } if why.contains("split view") => {
+            Some(("split-view", format!("same-size:{latest}")))
+        }
+        // The replay's refusals say which they are: the entries' root differs (a split view) or
+        // a transition is invalid; the message names the leaf, so one event is one cause.
+        Refusal::Invalid(why) if why.contains("split view") => {
+            Some(("split-view", format!("replay:{why}")))
+        }
+        Refusal::Invalid(why) => Some(("invalid-transition", format!("replay:{why}"))),
+        _ => None,
+    }
+}
+
+/// The size line of a checkpoint note (0 when it has none).
+fn parse_checkpoint_size(note: &str) -> u64 {
+    note.lines()
+        .nth(1)
+        .and_then(airlock_log::witness::parse_decimal)
+        .unwrap_or(0)
 }
 
 fn row_state(r: &rusqlite::Row<'_>) -> rusqlite::Result<LogState> {
