@@ -312,6 +312,12 @@ struct ServeArgs {
     /// Omitted: an operator syncs one on demand (POST /api/v1/vaults/VAULT/sync).
     #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
     sync_every: Option<u64>,
+    /// Ask the registered witnesses (`airlock witness add`) to cosign the newest checkpoint
+    /// every SECS seconds: verifying witnesses then replay new entries (and act on their
+    /// anomaly rules) within one round, and /log/checkpoint carries their cosignatures.
+    /// Omitted: witnesses are asked when a bundle leaves.
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    witness_every: Option<u64>,
 }
 
 #[derive(Subcommand)]
@@ -1269,6 +1275,7 @@ fn serve(home: &Path, json: bool, args: ServeArgs) -> CliResult {
             ..airlock_service::Limits::default()
         },
         sync_every: args.sync_every.map(std::time::Duration::from_secs),
+        witness_every: args.witness_every.map(std::time::Duration::from_secs),
     };
     airlock_service::init_logging();
     let scheme = if config.tls.is_some() {

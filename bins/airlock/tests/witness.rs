@@ -674,7 +674,9 @@ fn an_anomaly_rule_on_the_verifying_witness_halts_the_vault_through_the_service(
     let (small, _) = w.propose("guarded", "payee:40", &[]);
     let (large, _) = w.propose("guarded", "stranger:100", &[]);
 
-    let server = Server::start(&w, &[]);
+    // The service asks its witnesses every second: once the witness verifies, the rule fires
+    // within a round, without any bundle leaving, and the published checkpoint is cosigned.
+    let server = Server::start(&w, &["--witness-every", "1"]);
     run(
         &witness_bin(),
         &[
@@ -690,12 +692,28 @@ fn an_anomaly_rule_on_the_verifying_witness_halts_the_vault_through_the_service(
         &[],
     )
     .ok();
+    let verifier = WitnessVerifier::from_vkey(&witness.vkey).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let halts = common::http::get(&format!("{}/api/v1/halts", server.url));
+        let halts: serde_json::Value = serde_json::from_slice(&halts.body).unwrap();
+        let checkpoint = common::http::get(&format!("{}/log/checkpoint", server.url));
+        let note = String::from_utf8(checkpoint.body).unwrap();
+        if halts.as_array().is_some_and(|a| !a.is_empty()) && verifier.cosigned_at(&note).is_some()
+        {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no halt within 60 s: {halts}\n{note}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
     let r = common::http::get(&format!("{}/api/v1/proposals/{large}/bundle", server.url));
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     let env = airlock_core::Envelope::from_bytes(&r.body).unwrap();
     let bundle: airlock_core::ProposalBundle = env.open().unwrap();
     assert_eq!(bundle.halts.len(), 1, "the bundle carries the halt");
-    let verifier = WitnessVerifier::from_vkey(&witness.vkey).unwrap();
     assert!(verifier.cosigned_at(&bundle.evidence.checkpoint).is_some());
     let halts = common::http::get(&format!("{}/api/v1/halts", server.url));
     let halts: serde_json::Value = serde_json::from_slice(&halts.body).unwrap();
@@ -731,4 +749,65 @@ fn an_anomaly_rule_on_the_verifying_witness_halts_the_vault_through_the_service(
         ],
     )
     .fails(1, "HALT in force");
+}
+
+/// Issue 14, item 5: the dashboard (Debian's chromium, driven by playwright-core:
+/// `tests/dashboard/halt.mjs`) shows the vault's witness set and the halt in force.
+#[test]
+fn the_dashboard_shows_the_witness_set_and_a_halt_in_force() {
+    let playwright =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/peers/dashboard");
+    assert!(
+        playwright
+            .join("node_modules/playwright-core/package.json")
+            .is_file(),
+        "the dashboard suite needs chromium and playwright-core: run scripts/install-dashboard-peers.sh"
+    );
+    let w = World::new();
+    w.init_coordinator();
+    w.init_signer("alice");
+    w.init_signer("bob");
+    let witness = start_witness(&w, &log_key(&w));
+    guarded_vault(&w, &witness);
+    let detail = "a Safe owner changed outside Airlock";
+    let halt_file = w.fresh("owner.halt");
+    run(
+        &witness_bin(),
+        &[
+            "--home",
+            path_str(&w.p("witness-home")),
+            "halt",
+            "issue",
+            "--log",
+            "test.airlock/log",
+            "--reason",
+            "chain",
+            "--detail",
+            detail,
+            "--out",
+            path_str(&halt_file),
+        ],
+        w.now.get(),
+        &[],
+    )
+    .ok();
+    w.airlock(&["halt", "import", path_str(&halt_file)]).ok();
+    let server = Server::start(&w, &[]);
+    let out = Command::new("node")
+        .arg(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/dashboard/halt.mjs"))
+        .env("PLAYWRIGHT_DIR", &playwright)
+        .env("SERVICE_URL", &server.url)
+        .env("HALT_DETAIL", detail)
+        .env(
+            "SHOTS_DIR",
+            std::env::var("AIRLOCK_DASHBOARD_SHOTS").unwrap_or_default(),
+        )
+        .output()
+        .expect("node runs");
+    assert!(
+        out.status.success(),
+        "the browser check failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -166,6 +166,7 @@ fn main() {
             tls: None,
             limits: airlock_service::Limits::default(),
             sync_every: None,
+            witness_every: None,
         };
         let server = std::thread::spawn(move || {
             airlock_service::run_until(config, |addr| addr_tx.send(addr).expect("send"), async {

@@ -59,6 +59,9 @@ pub struct AppState {
     stopping: Arc<tokio::sync::watch::Sender<bool>>,
     /// The log's size, polled once for every open event stream together.
     log_size: Arc<tokio::sync::watch::Sender<u64>>,
+    /// The newest checkpoint note with the witnesses' cosignatures (size, note), served at
+    /// `/log/checkpoint` while it is the latest.
+    cosigned: Arc<Mutex<Option<(u64, String)>>>,
     tls: bool,
 }
 
@@ -81,6 +84,7 @@ impl AppState {
             limits: Arc::new(limits),
             stopping: Arc::new(tokio::sync::watch::channel(false).0),
             log_size: Arc::new(tokio::sync::watch::channel(0).0),
+            cosigned: Arc::new(Mutex::new(None)),
             tls,
         })
     }
@@ -341,6 +345,46 @@ async fn sync_vault(
     })
     .await?;
     Ok(axum::Json(answer).into_response())
+}
+
+/// Asks the home's witnesses to cosign the newest checkpoint every `every` (when it moved),
+/// until the service stops: verifying witnesses replay the new entries within one round (so
+/// their anomaly rules and halts act without waiting for a bundle export), and
+/// `/log/checkpoint` serves the cosigned note. A split view is logged as an alarm and the
+/// checkpoint is served without that witness's cosignature (call once, inside the runtime).
+pub fn witness_periodically(state: &AppState, every: Duration) {
+    let state = state.clone();
+    tokio::spawn(async move {
+        let mut stopping = state.stopping.subscribe();
+        while !*stopping.borrow() {
+            let cosigned = Arc::clone(&state.cosigned);
+            let round = blocking(&state, move |pool| {
+                let home = pool.home().to_path_buf();
+                pool.with(|c| {
+                    let (size, note) = c.latest_checkpoint()?;
+                    let witnesses = crate::witnesses::load(&home)?;
+                    let (note, outcomes) = crate::witnesses::cosign(c, &witnesses, size, &note)?;
+                    for o in &outcomes {
+                        if o.split_view {
+                            tracing::error!(witness = %o.witness, error = ?o.error, "SPLIT VIEW reported by a witness");
+                        } else if let Some(e) = &o.error {
+                            tracing::warn!(witness = %o.witness, error = %e, "no cosignature");
+                        }
+                    }
+                    *cosigned.lock().unwrap_or_else(|p| p.into_inner()) = Some((size, note));
+                    Ok(())
+                })
+            })
+            .await;
+            if let Err(e) = round {
+                tracing::warn!(error = %e.detail, "periodic cosigning failed");
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(every) => {}
+                _ = stopping.changed() => {}
+            }
+        }
+    });
 }
 
 /// A sync request's body, when there is one: an empty JSON object.
@@ -749,7 +793,18 @@ async fn submit_vault(
 }
 
 async fn checkpoint(State(state): State<AppState>) -> Result<Response, Problem> {
-    let (_, note) = blocking(&state, |pool| pool.with(|c| c.latest_checkpoint())).await?;
+    let (size, mut note) = blocking(&state, |pool| pool.with(|c| c.latest_checkpoint())).await?;
+    // The witnesses' cosignatures, while the note they cosigned is still the newest.
+    if let Some((cosigned_size, cosigned)) = state
+        .cosigned
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .as_ref()
+        && *cosigned_size == size
+        && cosigned.starts_with(note.trim_end_matches('\n'))
+    {
+        note = cosigned.clone();
+    }
     Ok((
         [
             (

@@ -124,6 +124,9 @@ pub struct ServeConfig {
     /// Sync every vault whose chain keeps synced state (Bitcoin, Monero) this often, from the
     /// home's configured nodes (None: only when an operator asks, `POST /api/v1/vaults/{id}/sync`).
     pub sync_every: Option<Duration>,
+    /// Ask the registered witnesses to cosign the newest checkpoint this often (None: only
+    /// when a bundle leaves).
+    pub witness_every: Option<Duration>,
 }
 
 /// Refuses plain HTTP on a non-loopback address unless `allow_remote`: decisions are
@@ -240,6 +243,9 @@ async fn serve_until(
     let limits = &config.limits;
     let app = api::router(state.clone());
     state.watch_log();
+    if let Some(every) = config.witness_every {
+        api::witness_periodically(&state, every);
+    }
     if let Some(every) = config.sync_every {
         api::sync_periodically(&state, every);
     }

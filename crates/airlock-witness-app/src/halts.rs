@@ -270,9 +270,11 @@ impl WitnessHome {
         };
         let mut env = halt.envelope();
         env.sign(self.identity.signing_key());
-        conn.execute(
+        // Another process may have halted for the same cause meanwhile: its halt stands.
+        let inserted = conn.execute(
             "INSERT INTO halts (id, origin, vault, reason, detail, issued, log_size, cause, envelope)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+             ON CONFLICT (origin, cause) DO NOTHING",
             params![
                 env.id().0.to_vec(),
                 halt.log_origin,
@@ -285,6 +287,15 @@ impl WitnessHome {
                 env.to_bytes()
             ],
         )?;
+        if inserted == 0 {
+            let bytes: Vec<u8> = conn.query_row(
+                "SELECT envelope FROM halts WHERE origin = ?1 AND cause = ?2",
+                params![new.origin, new.cause],
+                |r| r.get(0),
+            )?;
+            return Envelope::from_bytes(&bytes)
+                .map_err(|e| WitnessError::Setup(format!("a stored halt is damaged: {e}")));
+        }
         tracing::warn!(origin = %halt.log_origin, vault = %halt.scope(), reason = %halt.reason, detail = %halt.detail, "HALT issued");
         Ok(env)
     }

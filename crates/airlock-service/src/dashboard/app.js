@@ -149,6 +149,18 @@ async function act(id, action) {
   }
 }
 
+// The vault version's witness set: who must cosign the checkpoints its signers accept.
+function witnessText(def) {
+  const ws = def.witnesses || [];
+  if (ws.length === 0) return "None: signers accept checkpoints the coordinator alone signed.";
+  return `${def.witness_threshold} of ${ws.map((w) => w.name).join(", ")} must cosign every checkpoint; a halt by any of them stops the vault.`;
+}
+
+// The halts in force for a vault.
+function haltsFor(vault) {
+  return (state.halts || []).filter((h) => (h.in_force_for || []).includes(vault));
+}
+
 // The home's last sync of a vault (base units, as the chain counts them).
 function syncedText(synced) {
   if (!synced) return "Synced balance: not synced here (or read live from the node).";
@@ -172,6 +184,10 @@ function renderVaults() {
       el("ul", {}, ...signers.map((s) => el("li", {}, `${s.name} (${s.role})`))),
       el("h4", {}, "Rules"),
       el("ul", {}, ...rules.map((r) => el("li", {}, typeof r === "string" ? r : (r.name || JSON.stringify(r))))),
+      el("h4", {}, "Witnesses"),
+      el("p", {}, witnessText(def)),
+      ...haltsFor(v.vault).map((h) => el("p", { class: "error halted", role: "alert" },
+        `HALTED by witness ${h.witness} (${h.reason}): ${h.detail} — halt ${short(h.id)}. Nothing is finalized until the signers approve a RESUME (airlock halt resume ${short(h.id)} --vault ${v.vault}).`)),
     ));
   }
   const select = $("p-vault");
@@ -195,8 +211,10 @@ async function renderLog() {
 }
 
 async function refresh() {
-  const [{ body: proposals }, { body: vaults }] = await Promise.all([api("/api/v1/proposals"), api("/api/v1/vaults")]);
+  const [{ body: proposals }, { body: vaults }, { body: halts }] = await Promise.all([
+    api("/api/v1/proposals"), api("/api/v1/vaults"), api("/api/v1/halts")]);
   state.proposals = proposals;
+  state.halts = halts;
   state.vaults = await Promise.all(vaults.map(async (v) => {
     try { v.detail = (await api(`/api/v1/vaults/${encodeURIComponent(v.vault)}`)).body; } catch (_) { v.detail = null; }
     return v;
