@@ -365,6 +365,39 @@ fn a_verifying_witness_replays_the_published_log_and_refuses_an_invalid_transiti
     };
     let good_size = cosigned_size();
     assert_eq!(good_size, common::http::log_size(&w));
+    // What the witness fetched: the leaves' artifacts a range at a time, each the artifact its
+    // leaf names; ranges past the log or wider than a tile are refused.
+    let range = common::http::get(&format!(
+        "{}/api/v1/log/artifacts?start=0&count={good_size}",
+        server.url
+    ));
+    assert_eq!(range.status, 200);
+    let artifacts = airlock_log::tiles::decode_entries(&range.body).unwrap();
+    assert_eq!(artifacts.len() as u64, good_size);
+    let first = common::http::get(&format!("{}/api/v1/log/entries?from=0&limit=1", server.url));
+    let first: serde_json::Value = serde_json::from_slice(&first.body).unwrap();
+    assert_eq!(
+        airlock_core::Envelope::from_bytes(&artifacts[0])
+            .unwrap()
+            .id()
+            .to_hex(),
+        first["entries"][0]["artifact"].as_str().unwrap()
+    );
+    for bad in [
+        format!("start={good_size}&count=1"),
+        "start=0&count=0".to_owned(),
+        "start=0&count=257".to_owned(),
+        "start=18446744073709551615&count=2".to_owned(),
+        "start=0".to_owned(),
+    ] {
+        let r = common::http::get(&format!("{}/api/v1/log/artifacts?{bad}", server.url));
+        assert!(
+            r.status == 400 || r.status == 404,
+            "{bad}: {} {}",
+            r.status,
+            String::from_utf8_lossy(&r.body)
+        );
+    }
     drop(server);
 
     // A leaf written straight into the database: a "proposal" record naming the vault's own

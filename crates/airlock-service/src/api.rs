@@ -179,6 +179,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/proposals/{id}/bundle", get(bundle))
         .route("/api/v1/decisions", post(decisions))
         .route("/api/v1/artifacts/{id}", get(artifact))
+        .route("/api/v1/log/artifacts", get(log_artifacts))
         .route("/log/checkpoint", get(checkpoint))
         .route("/log/tile/{*path}", get(tile))
         .fallback(not_found)
@@ -567,6 +568,73 @@ async fn artifact(State(state): State<AppState>, P(id): P<String>) -> Result<Res
             (header::CACHE_CONTROL, HeaderValue::from_static(IMMUTABLE)),
         ],
         bytes,
+    )
+        .into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RangeQuery {
+    start: u64,
+    count: u64,
+}
+
+/// The artifacts the log's leaves `start .. start + count` name (at most one tile's width), in
+/// leaf order, as a C2SP entry bundle (each a big-endian u16 length and the bytes); an artifact
+/// over 65,535 bytes is sent empty, for the reader to fetch by id. What a verifying witness
+/// fetches instead of one request per entry; immutable, as the log only grows.
+async fn log_artifacts(
+    State(state): State<AppState>,
+    Q(q): Q<RangeQuery>,
+) -> Result<Response, Problem> {
+    let width = airlock_log::tiles::TILE_WIDTH;
+    if !(1..=width).contains(&q.count) {
+        return Err(Problem::bad_request(format!(
+            "count {}: give 1 to {width}",
+            q.count
+        )));
+    }
+    let bundle = blocking(&state, move |pool| {
+        pool.with(|c| {
+            c.read(|c| {
+                let size = c.store().log_size()?;
+                let end = q
+                    .start
+                    .checked_add(q.count)
+                    .filter(|end| *end <= size)
+                    .ok_or_else(|| {
+                        CoordinatorError::NotFound(format!(
+                            "the log holds {size} entries: leaves {} to {} are not all there",
+                            q.start,
+                            q.start.saturating_add(q.count)
+                        ))
+                    })?;
+                let mut bundle = Vec::new();
+                for i in q.start..end {
+                    let record = airlock_core::LogRecord::from_bytes(&c.store().leaf(i)?)?;
+                    let bytes = c
+                        .store()
+                        .artifact(&record.artifact)?
+                        .map(|a| a.bytes)
+                        .unwrap_or_default();
+                    if airlock_log::tiles::push_entry(&mut bundle, &bytes).is_none() {
+                        airlock_log::tiles::push_entry(&mut bundle, &[]).expect("empty fits");
+                    }
+                }
+                Ok(bundle)
+            })
+        })
+    })
+    .await?;
+    Ok((
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/octet-stream"),
+            ),
+            (header::CACHE_CONTROL, HeaderValue::from_static(IMMUTABLE)),
+        ],
+        bundle,
     )
         .into_response())
 }

@@ -565,11 +565,11 @@ impl WitnessHome {
             ))
             .into());
         }
-        let mut fetched = prefetch_artifacts(url, &fresh);
+        let fetched = fetch_artifact_ranges(url, start, &fresh);
         let mut fetch_failed = None;
         let mut fetch = |id: &airlock_core::ArtifactId| {
-            if let Some(bytes) = fetched.remove(id) {
-                return Ok(Some(bytes));
+            if let Some(bytes) = fetched.get(id) {
+                return Ok(Some(bytes.clone()));
             }
             client
                 .get_optional(&format!("api/v1/artifacts/{}", id.to_hex()))
@@ -580,7 +580,11 @@ impl WitnessHome {
                 })
         };
         let mut anomalies = Vec::new();
-        for leaf in &fresh {
+        for (k, leaf) in fresh.iter().enumerate() {
+            if k % WARM_WINDOW == 0 {
+                let end = (k + WARM_WINDOW).min(fresh.len());
+                warm_signatures(&fresh[k..end], &fetched);
+            }
             let index = f.replayer.size();
             if let Err(e) = f.replayer.push(leaf, &mut fetch) {
                 return Err(match fetch_failed.take() {
@@ -611,6 +615,110 @@ impl WitnessHome {
 
 /// Connections that fetch a batch of new entries' artifacts at once.
 const FETCHERS: usize = 8;
+
+/// Leaves whose signatures are checked ahead of their replay at once (well under the 65,536
+/// verdicts `airlock_core::envelope` remembers, so none is forgotten before it is used).
+const WARM_WINDOW: usize = 16_384;
+
+/// Checks the signatures of the artifacts `leaves` name on every core at once, so that the
+/// replay, which must run in order on one thread, finds their verdicts remembered
+/// (`airlock_core::envelope::verify_raw`): a valid signature is then one SHA-256, not a
+/// verification. An invalid one is not remembered and fails again in the replay, in order.
+fn warm_signatures(
+    leaves: &[Vec<u8>],
+    fetched: &std::collections::HashMap<airlock_core::ArtifactId, Vec<u8>>,
+) {
+    let artifacts: Vec<&[u8]> = leaves
+        .iter()
+        .filter_map(|leaf| airlock_core::LogRecord::from_bytes(leaf).ok())
+        .filter_map(|r| fetched.get(&r.artifact).map(Vec::as_slice))
+        .collect();
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let chunk = artifacts.len().div_ceil(threads).max(1);
+    std::thread::scope(|scope| {
+        for part in artifacts.chunks(chunk) {
+            scope.spawn(move || {
+                for bytes in part {
+                    if let Ok(env) = airlock_core::Envelope::from_bytes(bytes) {
+                        env.check_signatures();
+                    }
+                }
+            });
+        }
+    });
+}
+
+/// The artifacts of the new leaves (`leaves[k]` is leaf `start + k`), fetched a tile's width at
+/// a time from the service's `/api/v1/log/artifacts` over [`FETCHERS`] connections; an
+/// artifact too large for that bundle, or a range the service does not answer (an older
+/// service), is fetched by id instead ([`prefetch_artifacts`]). Bytes are keyed by the id their
+/// leaf names and checked against it by the replay.
+fn fetch_artifact_ranges(
+    url: &str,
+    start: u64,
+    leaves: &[Vec<u8>],
+) -> std::collections::HashMap<airlock_core::ArtifactId, Vec<u8>> {
+    let width = airlock_log::tiles::TILE_WIDTH;
+    let end = start + leaves.len() as u64;
+    // Ranges aligned to tiles, so that every reader asks the same (cacheable) ranges.
+    let mut ranges = Vec::new();
+    let mut at = start;
+    while at < end {
+        let next = ((at / width + 1) * width).min(end);
+        ranges.push((at, next - at));
+        at = next;
+    }
+    let per_worker = ranges.len().div_ceil(FETCHERS).max(1);
+    let answered: Vec<(u64, Vec<Vec<u8>>)> = std::thread::scope(|scope| {
+        let workers: Vec<_> = ranges
+            .chunks(per_worker)
+            .map(|part| {
+                scope.spawn(move || {
+                    let Ok(client) = airlock_service::ServiceClient::new(url, None) else {
+                        return Vec::new();
+                    };
+                    part.iter()
+                        .filter_map(|(from, count)| {
+                            let bundle = client
+                                .get(&format!("api/v1/log/artifacts?start={from}&count={count}"))
+                                .ok()?;
+                            let entries = airlock_log::tiles::decode_entries(&bundle).ok()?;
+                            (entries.len() as u64 == *count).then_some((*from, entries))
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap_or_default())
+            .collect()
+    });
+    let mut fetched = std::collections::HashMap::new();
+    let mut have = vec![false; leaves.len()];
+    for (from, entries) in answered {
+        for (k, bytes) in entries.into_iter().enumerate() {
+            let i = (from - start) as usize + k;
+            if bytes.is_empty() {
+                continue;
+            }
+            if let Ok(record) = airlock_core::LogRecord::from_bytes(&leaves[i]) {
+                fetched.insert(record.artifact, bytes);
+                have[i] = true;
+            }
+        }
+    }
+    let missing: Vec<Vec<u8>> = leaves
+        .iter()
+        .zip(&have)
+        .filter(|(_, got)| !**got)
+        .map(|(leaf, _)| leaf.clone())
+        .collect();
+    if !missing.is_empty() {
+        fetched.extend(prefetch_artifacts(url, &missing));
+    }
+    fetched
+}
 
 /// The artifacts the `leaves` name, fetched from the service over [`FETCHERS`] connections at
 /// once (one request each would otherwise wait on the last). What cannot be fetched here is
