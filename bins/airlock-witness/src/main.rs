@@ -71,6 +71,17 @@ enum Command {
         /// The submission prefix (e.g. /witness): requests go to <prefix>/add-checkpoint.
         #[arg(long, default_value = "")]
         prefix: String,
+        /// Read every followed Ethereum vault's account from this witness's own node (`chain
+        /// --ethereum-rpc`) every SECS seconds, and halt a vault whose Safe owners or threshold
+        /// changed, or whose balance fell without a finalized proposal.
+        #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
+        watch_every: Option<u64>,
+    },
+    /// This witness's own chain nodes, for watching vaults (shown without options).
+    Chain {
+        /// An Ethereum JSON-RPC URL (checked by asking its chain id).
+        #[arg(long)]
+        ethereum_rpc: Option<String>,
     },
 }
 
@@ -135,6 +146,7 @@ fn run(cli: Cli) -> CliResult {
         Command::Init { .. } => Some("airlock-witness init"),
         Command::Log(LogCommand::Add { .. }) => Some("airlock-witness log add"),
         Command::Rules { .. } => Some("airlock-witness rules"),
+        Command::Chain { .. } => Some("airlock-witness chain"),
         _ => None,
     };
     let _lock = airlock_cli_support::lock_home(
@@ -340,7 +352,32 @@ fn run(cli: Cli) -> CliResult {
             }
             Ok(())
         }
-        Command::Serve { listen, prefix } => {
+        Command::Chain { ethereum_rpc } => {
+            let home = open(&cli.home)?;
+            if let Some(url) = &ethereum_rpc {
+                let chain_id = home.set_ethereum_rpc(url)?;
+                if !json {
+                    println!("ethereum node {url} (chain {chain_id})");
+                }
+            }
+            let current = home.ethereum_rpc()?;
+            if json {
+                print_json(&json!({ "ethereum_rpc": current }));
+            } else if ethereum_rpc.is_none() {
+                println!(
+                    "ethereum: {}",
+                    current
+                        .as_deref()
+                        .unwrap_or("no node (`--ethereum-rpc URL`)")
+                );
+            }
+            Ok(())
+        }
+        Command::Serve {
+            listen,
+            prefix,
+            watch_every,
+        } => {
             let home = open(&cli.home)?;
             if !listen.ip().is_loopback() {
                 eprintln!(
@@ -359,6 +396,7 @@ fn run(cli: Cli) -> CliResult {
                     listen,
                     prefix: prefix.clone(),
                     clock,
+                    watch_every: watch_every.map(std::time::Duration::from_secs),
                 },
                 |addr| {
                     if json {

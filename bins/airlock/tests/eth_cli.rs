@@ -793,3 +793,177 @@ fn safe_owner_signs_through_a_softhsm_token() {
     assert_eq!(balance(&chain.rpc, to), U256::from(777));
     drop(chain.node);
 }
+
+/// Issue 14, item 4 (Ethereum): a witness that follows the service's log and watches the chain
+/// with its own node (`airlock-witness chain --ethereum-rpc`, `serve --watch-every 1`) halts a
+/// Safe vault within a poll of an owner being added behind Airlock's back (the Safe made to call
+/// itself on anvil); the halt reaches the service, and the coordinator finalizes nothing.
+#[test]
+fn a_witness_watching_the_chain_halts_a_safe_whose_owners_changed_outside_airlock() {
+    let (w, chain) = world();
+    let (alice, a) = eth_signer(&w, "alice", 1);
+    let (bob, b) = eth_signer(&w, "bob", 2);
+    let (carol, c) = eth_signer(&w, "carol", 3);
+    let account = create_funded_safe(&w, &chain, &[&a, &b, &c], 2);
+    let safe = account
+        .split(|ch: char| !ch.is_ascii_alphanumeric())
+        .find(|part| part.len() == 42 && part.starts_with("0x"))
+        .unwrap_or_else(|| panic!("no address in {account}"))
+        .to_owned();
+    let log_key = w.airlock(&["--json", "id"]).ok().json()["log_key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let witness = start_witness_process(&w, "witness-home", &log_key, &["--watch-every", "1"]);
+    let witness_home = w.p("witness-home");
+    run(
+        &witness_bin(),
+        &[
+            "--home",
+            s(&witness_home),
+            "chain",
+            "--ethereum-rpc",
+            &chain.node.url,
+        ],
+        w.now.get(),
+        &[],
+    )
+    .ok();
+    let signers = [
+        format!("alice:ops:{alice}:{a}"),
+        format!("bob:ops:{bob}:{b}"),
+        format!("carol:ops:{carol}:{c}"),
+    ];
+    w.make_vault(
+        &[
+            "--vault",
+            "dao",
+            "--chain",
+            "ethereum",
+            "--network",
+            "anvil",
+            "--account",
+            &account,
+            "--signer",
+            &signers[0],
+            "--signer",
+            &signers[1],
+            "--signer",
+            &signers[2],
+            "--threshold",
+            "2",
+            "--rule",
+            "all: => 2 ops",
+            "--witness",
+            &witness.vkey,
+        ],
+        &["alice", "bob", "carol"],
+        &["alice", "bob", "carol"],
+    );
+    w.airlock(&["witness", "add", &witness.vkey, "--url", &witness.url])
+        .ok();
+    let to = "0x00000000000000000000000000000000000A11cE";
+    let (p1, bundle) = w.propose("dao", &format!("{to}:{}", ETH), &[]);
+    let approvals = [w.approve("alice", &bundle), w.approve("bob", &bundle)];
+    w.submit(&[&approvals[0], &approvals[1]]).ok();
+    assert_eq!(w.status(&p1)["status"], "ready");
+
+    let server = Server::start(&w, &["--witness-every", "1"]);
+    run(
+        &witness_bin(),
+        &[
+            "--home",
+            s(&witness_home),
+            "log",
+            "add",
+            &log_key,
+            "--verify-url",
+            &server.url,
+        ],
+        w.now.get(),
+        &[],
+    )
+    .ok();
+    // The witness replays the log (so it knows the vault) before anything moves on chain.
+    let size = common::http::log_size(&w);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while run(
+        &witness_bin(),
+        &["--home", s(&witness_home), "--json", "log", "list"],
+        w.now.get(),
+        &[],
+    )
+    .ok()
+    .json()[0]["size"]
+        .as_u64()
+        != Some(size)
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the witness never followed"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let halts = common::http::get(&format!("{}/api/v1/halts", server.url));
+    assert_eq!(halts.body, b"[]", "nothing is wrong yet");
+
+    // Behind Airlock's back: the Safe adds an owner (anvil lets the test act as the Safe).
+    let intruder = "0x000000000000000000000000000000000000bad1";
+    chain
+        .rpc
+        .call("anvil_impersonateAccount", json!([safe]))
+        .unwrap();
+    let mut data = hex::decode("0d582f13").unwrap(); // addOwnerWithThreshold(address,uint256)
+    data.extend_from_slice(&[0u8; 12]);
+    data.extend_from_slice(EthAddress::parse(intruder).unwrap().0.as_slice());
+    data.extend_from_slice(&U256::from(2u64).to_be_bytes::<32>());
+    chain
+        .rpc
+        .call(
+            "eth_sendTransaction",
+            json!([{ "from": safe, "to": safe, "data": format!("0x{}", hex::encode(&data)) }]),
+        )
+        .unwrap();
+    // Two things moved that no finalized proposal explains: the owners, and the Safe's own
+    // balance (it paid the gas of that call). Each halts the vault once.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let halts = loop {
+        let halts = common::http::get(&format!("{}/api/v1/halts", server.url));
+        let halts: serde_json::Value = serde_json::from_slice(&halts.body).unwrap();
+        if halts.as_array().is_some_and(|a| a.len() >= 2) {
+            break halts;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no halts within 60 s: {halts}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    let halts = halts.as_array().unwrap();
+    assert_eq!(halts.len(), 2, "{halts:?}");
+    for halt in halts {
+        assert_eq!(halt["reason"], "chain", "{halt}");
+        assert_eq!(halt["in_force_for"][0], "dao", "{halt}");
+    }
+    let details: Vec<String> = halts
+        .iter()
+        .map(|h| h["detail"].as_str().unwrap().to_lowercase())
+        .collect();
+    assert!(
+        details
+            .iter()
+            .any(|d| d.contains("owners") && d.contains(&intruder[2..])),
+        "{details:?}"
+    );
+    assert!(
+        details
+            .iter()
+            .any(|d| d.contains("balance")
+                && d.contains("no proposal of vault \"dao\" was finalized")),
+        "{details:?}"
+    );
+    drop(server);
+    w.airlock(&["finalize", &p1])
+        .fails(1, "vault \"dao\" is halted");
+}

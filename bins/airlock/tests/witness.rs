@@ -6,73 +6,20 @@
 
 mod common;
 
-use std::io::BufRead;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 
 use airlock_log::witness::WitnessVerifier;
 use common::*;
 
-struct Witness {
-    child: Child,
-    url: String,
-    vkey: String,
-}
-
-impl Drop for Witness {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+type Witness = WitnessProcess;
 
 fn start_witness(w: &World, log_key: &str) -> Witness {
     start_witness_in(w, "witness-home", log_key)
 }
 
 fn start_witness_in(w: &World, dir: &str, log_key: &str) -> Witness {
-    let home = w.p(dir);
-    let home = path_str(&home);
-    let made = run(
-        &witness_bin(),
-        &[
-            "--home",
-            home,
-            "--json",
-            "init",
-            "--name",
-            "witness.test/w1",
-        ],
-        w.now.get(),
-        &[],
-    )
-    .ok()
-    .json();
-    run(
-        &witness_bin(),
-        &["--home", home, "log", "add", log_key],
-        w.now.get(),
-        &[],
-    )
-    .ok();
-    let mut child = Command::new(witness_bin())
-        .args(["--home", home, "--json", "serve", "--listen", "127.0.0.1:0"])
-        .env("AIRLOCK_NOW", w.now.get().to_string())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("the witness starts");
-    let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let v: serde_json::Value = serde_json::from_str(&line).unwrap();
-    Witness {
-        child,
-        url: v["listening"].as_str().unwrap().to_owned(),
-        vkey: made["vkey"].as_str().unwrap().to_owned(),
-    }
+    start_witness_process(w, dir, log_key, &[])
 }
 
 /// The checkpoint note inside a bundle file.

@@ -1034,7 +1034,15 @@ impl Coordinator {
     pub fn finalize(&mut self, id: &ArtifactId, now: UnixTime) -> Result<(ArtifactId, Finalized)> {
         // Combine on a snapshot (chains may consult their node), then record inside the
         // transaction only if the proposal is still ready with the same approvals.
-        let (tx, used) = self.read(|c| c.combine_ready(id, now))?;
+        let (tx, used) = self.read(|c| {
+            // A halt is said first (the chain would not be asked to combine under it), and
+            // checked again where the record is written.
+            let state = c.proposal_state_in_snapshot(id)?;
+            if airlock_core::halt::resume_target(&state.proposal).is_none() {
+                c.refuse_if_halted(&state.vault, "it finalizes")?;
+            }
+            c.combine_ready(id, now)
+        })?;
         self.transact(|c| {
             let mut state = c.proposal_state(id)?;
             // A RESUME is what lifts a halt; anything else waits for it.

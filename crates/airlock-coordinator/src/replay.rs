@@ -163,6 +163,21 @@ impl Replayer {
         &self.report
     }
 
+    /// The newest version of every vault replayed so far.
+    pub fn latest_vaults(&self) -> impl Iterator<Item = &VaultDefinition> {
+        self.vaults
+            .values()
+            .filter_map(|h| h.last().map(|(d, _)| d))
+    }
+
+    /// How many proposals of a vault have been finalized so far.
+    pub fn finalized_in(&self, vault_id: &str) -> usize {
+        self.proposals
+            .values()
+            .filter(|s| s.vault.vault_id == vault_id && s.finalized.is_some())
+            .count()
+    }
+
     /// A proposal replayed so far, with its decisions and records.
     pub fn proposal(&self, id: &ArtifactId) -> Option<&ProposalState> {
         self.proposals.get(id)

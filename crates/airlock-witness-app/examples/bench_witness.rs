@@ -115,6 +115,7 @@ fn main() {
                 listen: "127.0.0.1:0".parse().expect("address"),
                 prefix: String::new(),
                 clock: || 1_767_225_600,
+                watch_every: None,
             },
             |addr| tx.send(addr).expect("report address"),
         )

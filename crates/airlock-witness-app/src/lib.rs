@@ -25,6 +25,7 @@
 
 pub mod halts;
 pub mod server;
+pub mod watch;
 
 use std::path::{Path, PathBuf};
 

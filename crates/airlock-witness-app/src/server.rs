@@ -37,10 +37,13 @@ pub struct ServeConfig {
     pub prefix: String,
     /// The clock (Unix seconds) cosignatures are timestamped with.
     pub clock: fn() -> u64,
+    /// Poll the witness's own chain nodes this often ([`WitnessHome::watch_chains`]).
+    pub watch_every: Option<std::time::Duration>,
 }
 
 struct Shared {
     home: WitnessHome,
+    watch: crate::watch::WatchState,
     /// One connection, one request at a time in this process (other processes on the same
     /// home are kept in order by SQLite's write lock).
     conn: Mutex<rusqlite::Connection>,
@@ -118,14 +121,24 @@ async fn logs(State(shared): State<Arc<Shared>>) -> Response {
 
 /// The witness's routes over `home`.
 pub fn router(home: WitnessHome, prefix: &str, clock: fn() -> u64) -> Result<Router, WitnessError> {
+    Ok(build(home, prefix, clock)?.0)
+}
+
+fn build(
+    home: WitnessHome,
+    prefix: &str,
+    clock: fn() -> u64,
+) -> Result<(Router, Arc<Shared>), WitnessError> {
     let conn = home.connect()?;
     let shared = Arc::new(Shared {
         home,
+        watch: Default::default(),
         conn: Mutex::new(conn),
         clock,
     });
+    let state = Arc::clone(&shared);
     let prefix = prefix.trim_end_matches('/');
-    Ok(Router::new()
+    let router = Router::new()
         .route(&format!("{prefix}/add-checkpoint"), post(add_checkpoint))
         .route(&format!("{prefix}/logs"), get(logs))
         .route("/healthz", get(|| async { "ok\n" }))
@@ -135,7 +148,30 @@ pub fn router(home: WitnessHome, prefix: &str, clock: fn() -> u64) -> Result<Rou
             StatusCode::REQUEST_TIMEOUT,
             REQUEST_TIMEOUT,
         ))
-        .with_state(shared))
+        .with_state(state);
+    Ok((router, shared))
+}
+
+/// Polls the chains every `every` until the process stops (inside the runtime).
+fn watch_periodically(shared: Arc<Shared>, every: std::time::Duration) {
+    tokio::spawn(async move {
+        loop {
+            let polled = {
+                let shared = Arc::clone(&shared);
+                tokio::task::spawn_blocking(move || {
+                    shared.home.watch_chains(&shared.watch, (shared.clock)())
+                })
+                .await
+            };
+            match polled {
+                Ok(Ok(p)) if p.halts > 0 => tracing::warn!(halts = p.halts, "chain watch halted"),
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => tracing::warn!(error = %e, "chain watch failed"),
+                Err(e) => tracing::warn!(error = %e, "chain watch failed"),
+            }
+            tokio::time::sleep(every).await;
+        }
+    });
 }
 
 /// Serves until SIGTERM or Ctrl-C (requests in flight finish); `ready` hears the bound address.
@@ -144,7 +180,7 @@ pub fn run(
     config: ServeConfig,
     ready: impl FnOnce(SocketAddr),
 ) -> Result<(), WitnessError> {
-    let app = router(home, &config.prefix, config.clock)?;
+    let (app, shared) = build(home, &config.prefix, config.clock)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -159,6 +195,9 @@ pub fn run(
             .local_addr()
             .map_err(|e| WitnessError::Setup(format!("cannot read the bound address: {e}")))?;
         ready(local);
+        if let Some(every) = config.watch_every {
+            watch_periodically(shared, every);
+        }
         axum::serve(listener, app)
             .with_graceful_shutdown(airlock_service::shutdown_signal())
             .await

@@ -933,3 +933,72 @@ pub fn member_keygen(w: &World, who: &str, pass: &Path) -> (PathBuf, String) {
         .json();
     (file, out["key"].as_str().expect("key").to_string())
 }
+
+/// An `airlock-witness serve` process on loopback (killed when dropped).
+pub struct WitnessProcess {
+    pub child: std::process::Child,
+    pub url: String,
+    pub vkey: String,
+}
+
+impl Drop for WitnessProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Creates a witness named witness.test/w1 in `dir`, trusting the log `log_key`, and serves it
+/// on a free loopback port with `serve_args` added.
+pub fn start_witness_process(
+    w: &World,
+    dir: &str,
+    log_key: &str,
+    serve_args: &[&str],
+) -> WitnessProcess {
+    use std::io::BufRead;
+    let home = w.p(dir);
+    let home = path_str(&home);
+    let made = run(
+        &witness_bin(),
+        &[
+            "--home",
+            home,
+            "--json",
+            "init",
+            "--name",
+            "witness.test/w1",
+        ],
+        w.now.get(),
+        &[],
+    )
+    .ok()
+    .json();
+    run(
+        &witness_bin(),
+        &["--home", home, "log", "add", log_key],
+        w.now.get(),
+        &[],
+    )
+    .ok();
+    let mut args = vec!["--home", home, "--json", "serve", "--listen", "127.0.0.1:0"];
+    args.extend_from_slice(serve_args);
+    let mut child = std::process::Command::new(witness_bin())
+        .args(&args)
+        .env("AIRLOCK_NOW", w.now.get().to_string())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit())
+        .spawn()
+        .expect("the witness starts");
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+    WitnessProcess {
+        child,
+        url: v["listening"].as_str().unwrap().to_owned(),
+        vkey: made["vkey"].as_str().unwrap().to_owned(),
+    }
+}

@@ -1,0 +1,231 @@
+//! The witness watching the chains with its own node (issue 14, item 4, for Ethereum): every
+//! poll, for each Ethereum vault of each log it follows in verifying mode (the vault versions
+//! its replay holds, newest first), it reads the account from its own node and halts the vault
+//! when what is on chain is not what the log explains:
+//! - a Safe whose owners or threshold differ from the vault's members and threshold (an owner
+//!   changed behind Airlock's back);
+//! - a balance that went down while no proposal of the vault was finalized since the last poll
+//!   (funds moved by a key used outside Airlock).
+//!
+//! The node is the witness's own (`airlock-witness chain --ethereum-rpc URL`, stored in
+//! `witness.db`), never the coordinator's. A node that cannot be read halts nothing (it is
+//! logged); a halt is issued once per cause and delivered like every other.
+//!
+//! This module must never halt on a failure to read its node, and never read a node the
+//! coordinator names.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use airlock_chain_ethereum_online::online::SafeClient;
+use airlock_chain_ethereum_online::rpc::RpcClient;
+use airlock_chain_ethereum_online::{EthAddress, EthVault};
+use rusqlite::OptionalExtension;
+
+use crate::halts::NewHalt;
+use crate::{Result, WitnessError, WitnessHome};
+
+/// What the last poll saw of one vault: its balance (wei, as a decimal string) and how many
+/// of its proposals the log had finalized then.
+#[derive(Clone, Debug, Default)]
+struct Seen {
+    balance: Option<String>,
+    finalized: usize,
+}
+
+/// The previous poll's view, per (log, vault).
+#[derive(Default)]
+pub struct WatchState {
+    seen: Mutex<HashMap<(String, String), Seen>>,
+}
+
+/// What one poll found.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct Polled {
+    pub vaults: usize,
+    pub halts: usize,
+    pub errors: Vec<String>,
+}
+
+impl WitnessHome {
+    /// The witness's own Ethereum node, if set.
+    pub fn ethereum_rpc(&self) -> Result<Option<String>> {
+        Ok(self
+            .connect()?
+            .query_row(
+                "SELECT value FROM settings WHERE name = 'ethereum_rpc'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    /// Sets the witness's own Ethereum node (checked by asking its chain id).
+    pub fn set_ethereum_rpc(&self, url: &str) -> Result<u64> {
+        let chain_id = RpcClient::new(url)
+            .and_then(|rpc| rpc.chain_id())
+            .map_err(|e| WitnessError::Setup(format!("--ethereum-rpc {url}: {e}")))?;
+        self.connect()?.execute(
+            "INSERT INTO settings (name, value) VALUES ('ethereum_rpc', ?1)
+             ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+            [url],
+        )?;
+        Ok(chain_id)
+    }
+
+    /// One poll of every followed log's Ethereum vaults against the witness's own node; halts
+    /// are stored and delivered to the followed service.
+    pub fn watch_chains(&self, state: &WatchState, now: u64) -> Result<Polled> {
+        let mut polled = Polled::default();
+        let Some(url) = self.ethereum_rpc()? else {
+            return Ok(polled);
+        };
+        let rpc = RpcClient::new(&url).map_err(|e| WitnessError::Setup(format!("{url}: {e}")))?;
+        let followed: Vec<Followed> = self
+            .followers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|(origin, f)| {
+                let vaults = f
+                    .replayer
+                    .latest_vaults()
+                    .filter(|v| v.chain == airlock_chain_ethereum_online::CHAIN)
+                    .map(|v| (v.clone(), f.replayer.finalized_in(&v.vault_id)))
+                    .collect();
+                (origin.clone(), vaults, f.replayer.size())
+            })
+            .collect();
+        let conn = self.connect()?;
+        for (origin, vaults, size) in followed {
+            let mut halted = false;
+            for (vault, finalized) in vaults {
+                polled.vaults += 1;
+                let found = match look(&rpc, &vault) {
+                    Ok(found) => found,
+                    Err(e) => {
+                        tracing::warn!(vault = %vault.vault_id, error = %e, "cannot read the vault's account");
+                        polled.errors.push(format!("{}: {e}", vault.vault_id));
+                        continue;
+                    }
+                };
+                let key = (origin.clone(), vault.vault_id.clone());
+                let mut seen = state.seen.lock().unwrap_or_else(|p| p.into_inner());
+                let before = seen.get(&key).cloned().unwrap_or_default();
+                let mut causes = Vec::new();
+                if let Some(mismatch) = &found.mismatch {
+                    causes.push((
+                        format!("safe:{}:{mismatch}", vault.version),
+                        mismatch.clone(),
+                    ));
+                }
+                if let (Some(was), Some(is)) = (&before.balance, &found.balance)
+                    && let (Ok(was_n), Ok(is_n)) = (was.parse::<u128>(), is.parse::<u128>())
+                    && is_n < was_n
+                    && finalized == before.finalized
+                {
+                    causes.push((
+                        format!("balance:{was}:{is}:{finalized}"),
+                        format!(
+                            "the balance of {} fell from {was} to {is} wei while no proposal of vault {:?} was finalized: funds moved outside Airlock",
+                            found.address, vault.vault_id
+                        ),
+                    ));
+                }
+                seen.insert(
+                    key,
+                    Seen {
+                        balance: found.balance.clone(),
+                        finalized,
+                    },
+                );
+                drop(seen);
+                for (cause, detail) in causes {
+                    self.issue_halt(
+                        &conn,
+                        NewHalt {
+                            origin: &origin,
+                            vault_id: &vault.vault_id,
+                            reason: "chain",
+                            detail: &detail,
+                            log_size: size,
+                            cause: &cause,
+                        },
+                        now,
+                    )?;
+                    polled.halts += 1;
+                    halted = true;
+                }
+            }
+            if halted && let Some(url) = self.log(&origin)?.and_then(|l| l.verify_url) {
+                self.deliver_halts(&origin, &url)?;
+            }
+        }
+        Ok(polled)
+    }
+}
+
+/// A followed log's origin, its Ethereum vaults (each with how many of its proposals are
+/// finalized) and the size replayed.
+type Followed = (String, Vec<(airlock_core::VaultDefinition, usize)>, u64);
+
+/// What the witness's node says of a vault's account.
+struct Found {
+    address: String,
+    balance: Option<String>,
+    /// How the Safe differs from the vault, when it does.
+    mismatch: Option<String>,
+}
+
+fn look(rpc: &RpcClient, vault: &airlock_core::VaultDefinition) -> Result<Found, String> {
+    let spec = EthVault::from_vault(vault).map_err(|e| e.to_string())?;
+    let node = rpc.chain_id().map_err(|e| e.to_string())?;
+    if node != spec.chain_id {
+        return Err(format!(
+            "the witness's node is chain {node}, the vault is chain {}",
+            spec.chain_id
+        ));
+    }
+    let address = spec.address();
+    let balance = rpc
+        .balance(address.0)
+        .map_err(|e| e.to_string())?
+        .to_string();
+    let mismatch = match spec.safe_owners() {
+        None => None,
+        Some((owners, threshold)) => {
+            let safe = SafeClient::new(rpc, address.0);
+            let mut onchain: Vec<String> = safe
+                .owners()
+                .map_err(|e| e.to_string())?
+                .into_iter()
+                .map(|a| EthAddress(a).to_string())
+                .collect();
+            let mut ours: Vec<String> = owners.iter().map(|o| o.to_string()).collect();
+            onchain.sort();
+            ours.sort();
+            let t = safe.threshold().map_err(|e| e.to_string())?.to_string();
+            if onchain != ours {
+                Some(format!(
+                    "the Safe {address} has owners [{}] on chain, vault {:?} v{} lists [{}]",
+                    onchain.join(", "),
+                    vault.vault_id,
+                    vault.version,
+                    ours.join(", ")
+                ))
+            } else if t != threshold.to_string() {
+                Some(format!(
+                    "the Safe {address} has threshold {t} on chain, vault {:?} v{} says {threshold}",
+                    vault.vault_id, vault.version
+                ))
+            } else {
+                None
+            }
+        }
+    };
+    Ok(Found {
+        address: address.to_string(),
+        balance: Some(balance),
+        mismatch,
+    })
+}
