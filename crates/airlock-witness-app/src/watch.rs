@@ -4,8 +4,11 @@
 //! when what is on chain is not what the log explains:
 //! - a Safe whose owners or threshold differ from the vault's members and threshold (an owner
 //!   changed behind Airlock's back);
-//! - a balance that went down while no proposal of the vault was finalized since the last poll
-//!   (funds moved by a key used outside Airlock).
+//! - a balance that went down with no finalized proposal of the vault left to explain it (funds
+//!   moved by a key used outside Airlock). Each proposal finalized since the witness started
+//!   watching explains one fall, whenever it comes (it is broadcast after it is finalized); a
+//!   proposal that moves no ether (a token payment from a Safe) leaves its explanation unused,
+//!   so it can hide one later fall: the rule is a tripwire for a vault's ether, not an audit.
 //!
 //! The node is the witness's own (`airlock-witness chain --ethereum-rpc URL`, stored in
 //! `witness.db`), never the coordinator's. A node that cannot be read halts nothing (it is
@@ -25,12 +28,15 @@ use rusqlite::OptionalExtension;
 use crate::halts::NewHalt;
 use crate::{Result, WitnessError, WitnessHome};
 
-/// What the last poll saw of one vault: its balance (wei, as a decimal string) and how many
-/// of its proposals the log had finalized then.
+/// What the last poll saw of one vault: its balance (wei, as a decimal string), how many of its
+/// proposals the log had finalized then, and how many of those have not yet been matched to a
+/// fall of the balance (a proposal finalized now is broadcast later: the fall it explains can
+/// come a poll or more after it).
 #[derive(Clone, Debug, Default)]
 struct Seen {
     balance: Option<String>,
     finalized: usize,
+    unmatched: usize,
 }
 
 /// The previous poll's view, per (log, vault).
@@ -119,15 +125,26 @@ impl WitnessHome {
                         mismatch.clone(),
                     ));
                 }
-                if let (Some(was), Some(is)) = (&before.balance, &found.balance)
-                    && let (Ok(was_n), Ok(is_n)) = (was.parse::<u128>(), is.parse::<u128>())
-                    && is_n < was_n
-                    && finalized == before.finalized
-                {
+                // The first look is the baseline: what was finalized before it is history.
+                let mut unmatched = if before.balance.is_none() {
+                    0
+                } else {
+                    before.unmatched + finalized.saturating_sub(before.finalized)
+                };
+                let fell = matches!(
+                    (&before.balance, &found.balance),
+                    (Some(was), Some(is)) if matches!(
+                        (was.parse::<u128>(), is.parse::<u128>()),
+                        (Ok(w), Ok(i)) if i < w
+                    )
+                );
+                if fell && unmatched > 0 {
+                    unmatched -= 1;
+                } else if fell && let (Some(was), Some(is)) = (&before.balance, &found.balance) {
                     causes.push((
                         format!("balance:{was}:{is}:{finalized}"),
                         format!(
-                            "the balance of {} fell from {was} to {is} wei while no proposal of vault {:?} was finalized: funds moved outside Airlock",
+                            "the balance of {} fell from {was} to {is} wei and no finalized proposal of vault {:?} is left to explain it: funds moved outside Airlock",
                             found.address, vault.vault_id
                         ),
                     ));
@@ -137,6 +154,7 @@ impl WitnessHome {
                     Seen {
                         balance: found.balance.clone(),
                         finalized,
+                        unmatched,
                     },
                 );
                 drop(seen);
