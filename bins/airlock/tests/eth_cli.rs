@@ -959,8 +959,7 @@ fn a_witness_watching_the_chain_halts_a_safe_whose_owners_changed_outside_airloc
     assert!(
         details
             .iter()
-            .any(|d| d.contains("balance")
-                && d.contains("no finalized proposal of vault \"dao\"")),
+            .any(|d| d.contains("balance") && d.contains("no finalized proposal of vault \"dao\"")),
         "{details:?}"
     );
     drop(server);

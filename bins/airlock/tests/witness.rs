@@ -552,6 +552,32 @@ fn a_witness_halt_stops_approvals_and_finalization_until_the_signers_resume() {
     assert_eq!(again["new"], false, "{again}");
     let listed = w.airlock(&["--json", "halt", "list"]).ok().json();
     assert_eq!(listed[0]["in_force_for"][0], "guarded", "{listed}");
+    // A second halt, for every vault of the log, by the same witness.
+    let second_file = w.fresh("all.halt");
+    let second = run(
+        &witness_bin(),
+        &[
+            "--home",
+            path_str(&witness_home),
+            "--json",
+            "halt",
+            "issue",
+            "--log",
+            "test.airlock/log",
+            "--detail",
+            "stop everything while we look",
+            "--out",
+            path_str(&second_file),
+        ],
+        w.now.get(),
+        &[],
+    )
+    .ok()
+    .json()["halt"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    w.airlock(&["halt", "import", path_str(&second_file)]).ok();
 
     // The coordinator finalizes nothing; the signers approve nothing.
     w.airlock(&["finalize", &ready])
@@ -599,6 +625,13 @@ fn a_witness_halt_stops_approvals_and_finalization_until_the_signers_resume() {
             .contains("RESUME: approving lifts this halt"),
         "{shown}"
     );
+    // The other halt does not block this RESUME; it stays in force after it.
+    assert!(
+        shown
+            .to_string()
+            .contains("another HALT stays in force after this RESUME"),
+        "{shown}"
+    );
     let a1 = w.approve("alice", &resume_bundle);
     w.submit(&[&a1]).ok();
     w.airlock(&["finalize", &resume]).fails(1, "");
@@ -609,6 +642,30 @@ fn a_witness_halt_stops_approvals_and_finalization_until_the_signers_resume() {
         .fails(1, "nothing to broadcast");
     let listed = w.airlock(&["--json", "halt", "list"]).ok().json();
     assert_eq!(listed[0]["in_force_for"], serde_json::json!([]), "{listed}");
+    assert_eq!(listed[1]["in_force_for"][0], "guarded", "{listed}");
+    w.airlock(&["finalize", &ready])
+        .fails(1, "stop everything while we look");
+    let second_bundle = w.fresh("resume-2.bundle");
+    let second_resume = w
+        .airlock(&[
+            "--json",
+            "halt",
+            "resume",
+            &second[..12],
+            "--vault",
+            "guarded",
+            "--out",
+            path_str(&second_bundle),
+        ])
+        .ok()
+        .json()["proposal"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let b1 = w.approve("alice", &second_bundle);
+    let b2 = w.approve("bob", &second_bundle);
+    w.submit(&[&b1, &b2]).ok();
+    w.airlock(&["finalize", &second_resume]).ok();
 
     // Lifted: the ready payment finalizes, a fresh bundle of the blocked one is approved.
     w.airlock(&["finalize", &ready]).ok();
@@ -619,7 +676,7 @@ fn a_witness_halt_stops_approvals_and_finalization_until_the_signers_resume() {
     w.submit(&[&approval]).ok();
     assert_eq!(w.status(&blocked)["status"], "ready");
     let report = w.airlock(&["--json", "log", "verify"]).ok().json();
-    assert_eq!(report["halts"], 1, "{report}");
+    assert_eq!(report["halts"], 2, "{report}");
 }
 
 /// Issue 14, items 1 and 3: a verifying witness with an anomaly rule halts the vault whose

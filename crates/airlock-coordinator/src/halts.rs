@@ -88,14 +88,6 @@ impl Coordinator {
         &self,
         vault: &VaultDefinition,
     ) -> Result<Vec<(ArtifactId, Halt, Vec<u8>)>> {
-        let mut lifted = std::collections::BTreeSet::new();
-        for p in self.resumes_of(&vault.vault_id)? {
-            if p.finalized.is_some()
-                && let Some(target) = resume_target(&p.proposal)
-            {
-                lifted.insert(target);
-            }
-        }
         let mut halts = Vec::new();
         for stored in self
             .store
@@ -103,12 +95,21 @@ impl Coordinator {
         {
             let env = Envelope::from_bytes(&stored.bytes)?;
             let halt: Halt = env.open()?;
-            if halt.applies_to(vault)
-                && halt_signed_by(&env, vault).is_some()
-                && !lifted.contains(&stored.id)
-            {
+            if halt.applies_to(vault) && halt_signed_by(&env, vault).is_some() {
                 halts.push((stored.id, halt, stored.bytes));
             }
+        }
+        // The vault's proposals are read only when some halt names it (the usual case is none).
+        if !halts.is_empty() {
+            let mut lifted = std::collections::BTreeSet::new();
+            for p in self.resumes_of(&vault.vault_id)? {
+                if p.finalized.is_some()
+                    && let Some(target) = resume_target(&p.proposal)
+                {
+                    lifted.insert(target);
+                }
+            }
+            halts.retain(|(id, _, _)| !lifted.contains(id));
         }
         Ok(halts)
     }

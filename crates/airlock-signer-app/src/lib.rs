@@ -960,9 +960,10 @@ pub fn describe_vault(
 }
 
 /// The halts a bundle carries, against the registered `vault`: one signed by a witness of the
-/// vault's set is a problem (no approval while it is in force), except the one a RESUME lifts,
-/// which is described; one signed by anybody else is reported and ignored. A RESUME whose halt
-/// the bundle does not carry, signed by the vault's witness set, is a problem.
+/// vault's set is a problem (no approval while it is in force), except on a RESUME, which lifts
+/// its own halt (described) whatever other halts are in force (listed); one signed by anybody
+/// else is reported and ignored. A RESUME whose halt the bundle does not carry, signed by the
+/// vault's witness set, is a problem.
 fn check_halts(
     vault: &VaultDefinition,
     halts: &[Vec<u8>],
@@ -1001,6 +1002,11 @@ fn check_halts(
         );
         if resume == Some(env.id()) {
             resumed = Some(said);
+        } else if resume.is_some() {
+            // Each halt is lifted by its own RESUME: the others do not block this one.
+            warnings.push(format!(
+                "another HALT stays in force after this RESUME: {said}"
+            ));
         } else {
             problems.push(format!(
                 "HALT in force: {said}; no approval until the vault's signers approve a RESUME"

@@ -355,11 +355,20 @@ impl WitnessHome {
                 now,
             )?;
         }
-        if let Some(url) = self.log(origin).ok().flatten().and_then(|l| l.verify_url) {
-            // Best effort: what cannot be delivered now stays pending for the next request.
-            if let Err(e) = self.deliver_halts(origin, &url) {
-                tracing::warn!(error = %e, "delivering halts failed");
-            }
+        // Halts not delivered yet go to the followed service (best effort: what cannot be
+        // delivered now stays pending for the next request). One query when there are none.
+        let pending: Option<String> = conn
+            .query_row(
+                "SELECT l.verify_url FROM logs l WHERE l.origin = ?1 AND l.verify_url IS NOT NULL
+                 AND EXISTS (SELECT 1 FROM halts h WHERE h.origin = ?1 AND h.delivery = '')",
+                [origin],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if let Some(url) = pending
+            && let Err(e) = self.deliver_halts(origin, &url)
+        {
+            tracing::warn!(error = %e, "delivering halts failed");
         }
         outcome
     }
