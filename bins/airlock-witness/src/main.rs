@@ -361,8 +361,9 @@ fn run(cli: Cli) -> CliResult {
                 }
             }
             let current = home.ethereum_rpc()?;
+            let watched = home.watched()?;
             if json {
-                print_json(&json!({ "ethereum_rpc": current }));
+                print_json(&json!({ "ethereum_rpc": current, "watched": watched }));
             } else if ethereum_rpc.is_none() {
                 println!(
                     "ethereum: {}",
@@ -370,6 +371,15 @@ fn run(cli: Cli) -> CliResult {
                         .as_deref()
                         .unwrap_or("no node (`--ethereum-rpc URL`)")
                 );
+                for v in watched {
+                    println!(
+                        "  {} {}: balance {} wei, looked at {}",
+                        v.origin,
+                        v.vault,
+                        v.balance.as_deref().unwrap_or("?"),
+                        v.looked_at
+                    );
+                }
             }
             Ok(())
         }

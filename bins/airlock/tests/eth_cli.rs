@@ -904,7 +904,24 @@ fn a_witness_watching_the_chain_halts_a_safe_whose_owners_changed_outside_airloc
         );
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
-    std::thread::sleep(std::time::Duration::from_millis(1500));
+    // …and has looked at the vault's account once (its baseline).
+    while run(
+        &witness_bin(),
+        &["--home", s(&witness_home), "--json", "chain"],
+        w.now.get(),
+        &[],
+    )
+    .ok()
+    .json()["watched"][0]["balance"]
+        .as_str()
+        .is_none()
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the witness never looked at the vault"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
     let halts = common::http::get(&format!("{}/api/v1/halts", server.url));
     assert_eq!(halts.body, b"[]", "nothing is wrong yet");
 

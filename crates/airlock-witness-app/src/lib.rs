@@ -243,6 +243,7 @@ impl WitnessHome {
             ) STRICT;",
         )?;
         conn.execute_batch(halts::SCHEMA)?;
+        conn.execute_batch(watch::SCHEMA)?;
         Ok(conn)
     }
 

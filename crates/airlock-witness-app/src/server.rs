@@ -43,7 +43,6 @@ pub struct ServeConfig {
 
 struct Shared {
     home: WitnessHome,
-    watch: crate::watch::WatchState,
     /// One connection, one request at a time in this process (other processes on the same
     /// home are kept in order by SQLite's write lock).
     conn: Mutex<rusqlite::Connection>,
@@ -132,7 +131,6 @@ fn build(
     let conn = home.connect()?;
     let shared = Arc::new(Shared {
         home,
-        watch: Default::default(),
         conn: Mutex::new(conn),
         clock,
     });
@@ -158,10 +156,8 @@ fn watch_periodically(shared: Arc<Shared>, every: std::time::Duration) {
         loop {
             let polled = {
                 let shared = Arc::clone(&shared);
-                tokio::task::spawn_blocking(move || {
-                    shared.home.watch_chains(&shared.watch, (shared.clock)())
-                })
-                .await
+                tokio::task::spawn_blocking(move || shared.home.watch_chains((shared.clock)()))
+                    .await
             };
             match polled {
                 Ok(Ok(p)) if p.halts > 0 => tracing::warn!(halts = p.halts, "chain watch halted"),

@@ -17,32 +17,49 @@
 //! This module must never halt on a failure to read its node, and never read a node the
 //! coordinator names.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-
 use airlock_chain_ethereum_online::online::SafeClient;
 use airlock_chain_ethereum_online::rpc::RpcClient;
 use airlock_chain_ethereum_online::{EthAddress, EthVault};
-use rusqlite::OptionalExtension;
+use rusqlite::{OptionalExtension, params};
 
 use crate::halts::NewHalt;
 use crate::{Result, WitnessError, WitnessHome};
 
-/// What the last poll saw of one vault: its balance (wei, as a decimal string), how many of its
-/// proposals the log had finalized then, and how many of those have not yet been matched to a
-/// fall of the balance (a proposal finalized now is broadcast later: the fall it explains can
-/// come a poll or more after it).
-#[derive(Clone, Debug, Default)]
-struct Seen {
-    balance: Option<String>,
-    finalized: usize,
-    unmatched: usize,
+/// What the last poll saw of one vault (kept in `watched` in `witness.db`, so a restart keeps
+/// its baseline): its balance (wei, decimal), how many of its proposals the log had finalized
+/// then, and how many of those have not yet been matched to a fall of the balance (a proposal
+/// finalized now is broadcast later: the fall it explains can come a poll or more after it).
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct Watched {
+    pub origin: String,
+    pub vault: String,
+    pub balance: Option<String>,
+    pub finalized: usize,
+    pub unmatched: usize,
+    /// When the witness last read the account (Unix seconds).
+    pub looked_at: u64,
 }
 
-/// The previous poll's view, per (log, vault).
-#[derive(Default)]
-pub struct WatchState {
-    seen: Mutex<HashMap<(String, String), Seen>>,
+pub(crate) const SCHEMA: &str = "
+    CREATE TABLE IF NOT EXISTS watched (
+        origin TEXT NOT NULL,
+        vault TEXT NOT NULL,
+        balance TEXT,
+        finalized INTEGER NOT NULL,
+        unmatched INTEGER NOT NULL,
+        looked_at INTEGER NOT NULL,
+        PRIMARY KEY (origin, vault)
+    ) STRICT;";
+
+fn row_watched(r: &rusqlite::Row<'_>) -> rusqlite::Result<Watched> {
+    Ok(Watched {
+        origin: r.get(0)?,
+        vault: r.get(1)?,
+        balance: r.get(2)?,
+        finalized: r.get::<_, i64>(3)?.max(0) as usize,
+        unmatched: r.get::<_, i64>(4)?.max(0) as usize,
+        looked_at: r.get::<_, i64>(5)?.max(0) as u64,
+    })
 }
 
 /// What one poll found.
@@ -79,9 +96,19 @@ impl WitnessHome {
         Ok(chain_id)
     }
 
+    /// What the last polls saw of every watched vault.
+    pub fn watched(&self) -> Result<Vec<Watched>> {
+        let conn = self.connect()?;
+        let mut stmt = conn.prepare(
+            "SELECT origin, vault, balance, finalized, unmatched, looked_at FROM watched ORDER BY origin, vault",
+        )?;
+        let rows = stmt.query_map([], row_watched)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     /// One poll of every followed log's Ethereum vaults against the witness's own node; halts
     /// are stored and delivered to the followed service.
-    pub fn watch_chains(&self, state: &WatchState, now: u64) -> Result<Polled> {
+    pub fn watch_chains(&self, now: u64) -> Result<Polled> {
         let mut polled = Polled::default();
         let Some(url) = self.ethereum_rpc()? else {
             return Ok(polled);
@@ -115,9 +142,18 @@ impl WitnessHome {
                         continue;
                     }
                 };
-                let key = (origin.clone(), vault.vault_id.clone());
-                let mut seen = state.seen.lock().unwrap_or_else(|p| p.into_inner());
-                let before = seen.get(&key).cloned().unwrap_or_default();
+                // The look before, the new one and any halt it found are one transaction (a
+                // second process polling the same home fails its write and tries next poll).
+                let tx = conn.unchecked_transaction()?;
+                let before = tx
+                    .query_row(
+                        "SELECT origin, vault, balance, finalized, unmatched, looked_at FROM watched
+                         WHERE origin = ?1 AND vault = ?2",
+                        params![origin, vault.vault_id],
+                        row_watched,
+                    )
+                    .optional()?
+                    .unwrap_or_default();
                 let mut causes = Vec::new();
                 if let Some(mismatch) = &found.mismatch {
                     causes.push((
@@ -149,18 +185,24 @@ impl WitnessHome {
                         ),
                     ));
                 }
-                seen.insert(
-                    key,
-                    Seen {
-                        balance: found.balance.clone(),
-                        finalized,
-                        unmatched,
-                    },
-                );
-                drop(seen);
+                tx.execute(
+                    "INSERT INTO watched (origin, vault, balance, finalized, unmatched, looked_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                     ON CONFLICT (origin, vault) DO UPDATE SET balance = excluded.balance,
+                       finalized = excluded.finalized, unmatched = excluded.unmatched,
+                       looked_at = excluded.looked_at",
+                    params![
+                        origin,
+                        vault.vault_id,
+                        found.balance,
+                        finalized as i64,
+                        unmatched as i64,
+                        now.min(i64::MAX as u64) as i64
+                    ],
+                )?;
                 for (cause, detail) in causes {
                     self.issue_halt(
-                        &conn,
+                        &tx,
                         NewHalt {
                             origin: &origin,
                             vault_id: &vault.vault_id,
@@ -174,6 +216,7 @@ impl WitnessHome {
                     polled.halts += 1;
                     halted = true;
                 }
+                tx.commit()?;
             }
             if halted && let Some(url) = self.log(&origin)?.and_then(|l| l.verify_url) {
                 self.deliver_halts(&origin, &url)?;
