@@ -1,7 +1,7 @@
 //! The witness watching the chains with its own node (issue 14, item 4, for Ethereum): every
-//! poll, for each Ethereum vault of each log it follows in verifying mode (the vault versions
-//! its replay holds, newest first), it reads the account from its own node and halts the vault
-//! when what is on chain is not what the log explains:
+//! poll, for each Ethereum vault of each log it follows in verifying mode (the newest version its
+//! replay holds), it reads the account from its own node and halts the vault when what is on
+//! chain is not what the log explains:
 //! - a Safe whose owners or threshold differ from the vault's members and threshold (an owner
 //!   changed behind Airlock's back);
 //! - a balance that went down with no finalized proposal of the vault left to explain it (funds
@@ -11,7 +11,8 @@
 //!   so it can hide one later fall: the rule is a tripwire for a vault's ether, not an audit.
 //!
 //! The node is the witness's own (`airlock-witness chain --ethereum-rpc URL`, stored in
-//! `witness.db`), never the coordinator's. A node that cannot be read halts nothing (it is
+//! `witness.db`), never the coordinator's. The last look at each vault is kept in `watched`
+//! and replaced, with the halts it found, in one transaction. A node that cannot be read halts nothing (it is
 //! logged); a halt is issued once per cause and delivered like every other.
 //!
 //! This module must never halt on a failure to read its node, and never read a node the
