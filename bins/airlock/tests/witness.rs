@@ -14,6 +14,11 @@ use common::*;
 
 type Witness = WitnessProcess;
 
+/// Runs `airlock-witness` with `args` at the world's clock.
+fn witness_cli(w: &World, args: &[&str]) -> Out {
+    run(&witness_bin(), args, w.now.get(), &[])
+}
+
 fn start_witness(w: &World, log_key: &str) -> Witness {
     start_witness_in(w, "witness-home", log_key)
 }
@@ -99,8 +104,8 @@ fn exported_bundles_carry_the_witness_cosignature_and_a_diverging_copy_is_refuse
     let (_, bundle3) = w.propose("treasury", "acme-payroll:300", &[]);
     assert!(verifier.cosigned_at(&bundle_checkpoint(&bundle3)).is_some());
     // The witness signed one HALT for the split view (asked twice, one event), for every vault.
-    let halts = run(
-        &witness_bin(),
+    let halts = witness_cli(
+        &w,
         &[
             "--home",
             path_str(&w.p("witness-home")),
@@ -108,8 +113,6 @@ fn exported_bundles_carry_the_witness_cosignature_and_a_diverging_copy_is_refuse
             "halt",
             "list",
         ],
-        w.now.get(),
-        &[],
     )
     .ok()
     .json();
@@ -266,8 +269,8 @@ fn a_verifying_witness_replays_the_published_log_and_refuses_an_invalid_transiti
         .ok();
     // The witness replays the log this service publishes.
     let verify_from = |url: &str| {
-        run(
-            &witness_bin(),
+        witness_cli(
+            &w,
             &[
                 "--home",
                 path_str(&witness_home),
@@ -277,8 +280,6 @@ fn a_verifying_witness_replays_the_published_log_and_refuses_an_invalid_transiti
                 "--verify-url",
                 url,
             ],
-            w.now.get(),
-            &[],
         )
         .ok();
     };
@@ -299,11 +300,9 @@ fn a_verifying_witness_replays_the_published_log_and_refuses_an_invalid_transiti
         .checkpoint;
     assert!(verifier.cosigned_at(&note).is_some(), "{note}");
     let cosigned_size = || {
-        run(
-            &witness_bin(),
+        witness_cli(
+            &w,
             &["--home", path_str(&witness_home), "--json", "log", "list"],
-            w.now.get(),
-            &[],
         )
         .ok()
         .json()[0]["size"]
@@ -395,11 +394,9 @@ fn a_verifying_witness_replays_the_published_log_and_refuses_an_invalid_transiti
     // The witness halted every vault of the log for it and delivered the halt; the coordinator
     // refused it (the treasury vault names no witness: a halt outside its set is reported, never
     // obeyed), and the witness keeps the refusal.
-    let halts = run(
-        &witness_bin(),
+    let halts = witness_cli(
+        &w,
         &["--home", path_str(&witness_home), "--json", "halt", "list"],
-        w.now.get(),
-        &[],
     )
     .ok()
     .json();
@@ -469,23 +466,15 @@ fn a_witness_halt_stops_approvals_and_finalization_until_the_signers_resume() {
     // A witness outside the vault's set: its halt is refused, nothing is recorded.
     let rogue = w.p("rogue-witness");
     let rogue = path_str(&rogue);
-    run(
-        &witness_bin(),
+    witness_cli(
+        &w,
         &["--home", rogue, "init", "--name", "witness.test/rogue"],
-        w.now.get(),
-        &[],
     )
     .ok();
-    run(
-        &witness_bin(),
-        &["--home", rogue, "log", "add", &log_key],
-        w.now.get(),
-        &[],
-    )
-    .ok();
+    witness_cli(&w, &["--home", rogue, "log", "add", &log_key]).ok();
     let rogue_halt = w.fresh("rogue.halt");
-    run(
-        &witness_bin(),
+    witness_cli(
+        &w,
         &[
             "--home",
             rogue,
@@ -500,8 +489,6 @@ fn a_witness_halt_stops_approvals_and_finalization_until_the_signers_resume() {
             "--out",
             path_str(&rogue_halt),
         ],
-        w.now.get(),
-        &[],
     )
     .ok();
     let size_before = common::http::log_size(&w);
@@ -514,8 +501,8 @@ fn a_witness_halt_stops_approvals_and_finalization_until_the_signers_resume() {
     // The vault's own witness halts it.
     let witness_home = w.p("witness-home");
     let halt_file = w.fresh("chain.halt");
-    let issued = run(
-        &witness_bin(),
+    let issued = witness_cli(
+        &w,
         &[
             "--home",
             path_str(&witness_home),
@@ -533,8 +520,6 @@ fn a_witness_halt_stops_approvals_and_finalization_until_the_signers_resume() {
             "--out",
             path_str(&halt_file),
         ],
-        w.now.get(),
-        &[],
     )
     .ok()
     .json();
@@ -554,8 +539,8 @@ fn a_witness_halt_stops_approvals_and_finalization_until_the_signers_resume() {
     assert_eq!(listed[0]["in_force_for"][0], "guarded", "{listed}");
     // A second halt, for every vault of the log, by the same witness.
     let second_file = w.fresh("all.halt");
-    let second = run(
-        &witness_bin(),
+    let second = witness_cli(
+        &w,
         &[
             "--home",
             path_str(&witness_home),
@@ -569,8 +554,6 @@ fn a_witness_halt_stops_approvals_and_finalization_until_the_signers_resume() {
             "--out",
             path_str(&second_file),
         ],
-        w.now.get(),
-        &[],
     )
     .ok()
     .json()["halt"]
@@ -634,7 +617,7 @@ fn a_witness_halt_stops_approvals_and_finalization_until_the_signers_resume() {
     );
     let a1 = w.approve("alice", &resume_bundle);
     w.submit(&[&a1]).ok();
-    w.airlock(&["finalize", &resume]).fails(1, "");
+    w.airlock(&["finalize", &resume]).fails(1, "not ready");
     let a2 = w.approve("bob", &resume_bundle);
     w.submit(&[&a2]).ok();
     w.airlock(&["finalize", &resume]).ok();
@@ -692,8 +675,8 @@ fn an_anomaly_rule_on_the_verifying_witness_halts_the_vault_through_the_service(
     let witness = start_witness(&w, &log_key);
     guarded_vault(&w, &witness);
     let witness_home = w.p("witness-home");
-    let rules = run(
-        &witness_bin(),
+    let rules = witness_cli(
+        &w,
         &[
             "--home",
             path_str(&witness_home),
@@ -702,8 +685,6 @@ fn an_anomaly_rule_on_the_verifying_witness_halts_the_vault_through_the_service(
             "--first-destination-above",
             "50",
         ],
-        w.now.get(),
-        &[],
     )
     .ok()
     .json();
@@ -714,8 +695,8 @@ fn an_anomaly_rule_on_the_verifying_witness_halts_the_vault_through_the_service(
     // The service asks its witnesses every second: once the witness verifies, the rule fires
     // within a round, without any bundle leaving, and the published checkpoint is cosigned.
     let server = Server::start(&w, &["--witness-every", "1"]);
-    run(
-        &witness_bin(),
+    witness_cli(
+        &w,
         &[
             "--home",
             path_str(&witness_home),
@@ -725,8 +706,6 @@ fn an_anomaly_rule_on_the_verifying_witness_halts_the_vault_through_the_service(
             "--verify-url",
             &server.url,
         ],
-        w.now.get(),
-        &[],
     )
     .ok();
     let verifier = WitnessVerifier::from_vkey(&witness.vkey).unwrap();
@@ -760,11 +739,9 @@ fn an_anomaly_rule_on_the_verifying_witness_halts_the_vault_through_the_service(
         halts[0]["detail"].as_str().unwrap().contains("stranger"),
         "{halts}"
     );
-    let delivered = run(
-        &witness_bin(),
+    let delivered = witness_cli(
+        &w,
         &["--home", path_str(&witness_home), "--json", "halt", "list"],
-        w.now.get(),
-        &[],
     )
     .ok()
     .json();
@@ -808,8 +785,8 @@ fn the_dashboard_shows_the_witness_set_and_a_halt_in_force() {
     guarded_vault(&w, &witness);
     let detail = "a Safe owner changed outside Airlock";
     let halt_file = w.fresh("owner.halt");
-    run(
-        &witness_bin(),
+    witness_cli(
+        &w,
         &[
             "--home",
             path_str(&w.p("witness-home")),
@@ -824,8 +801,6 @@ fn the_dashboard_shows_the_witness_set_and_a_halt_in_force() {
             "--out",
             path_str(&halt_file),
         ],
-        w.now.get(),
-        &[],
     )
     .ok();
     w.airlock(&["halt", "import", path_str(&halt_file)]).ok();

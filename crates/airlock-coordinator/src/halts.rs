@@ -129,17 +129,6 @@ impl Coordinator {
         Ok(out)
     }
 
-    /// The halts in force for a vault (on one snapshot).
-    pub fn halts_in_force(&self, vault_id: &str) -> Result<Vec<(ArtifactId, Halt)>> {
-        self.read(|c| {
-            let (vault, _) = c.vault_latest(vault_id)?;
-            Ok(c.halts_in_force_now(&vault)?
-                .into_iter()
-                .map(|(id, h, _)| (id, h))
-                .collect())
-        })
-    }
-
     /// Refuses when a halt is in force for `vault` (its newest version's witness set decides;
     /// inside the caller's transaction).
     pub(crate) fn refuse_if_halted(&self, vault: &VaultDefinition, what: &str) -> Result<()> {

@@ -715,9 +715,9 @@ impl Coordinator {
             cosign(self, bundle.evidence.tree_size, &bundle.evidence.checkpoint)?;
         // A witness may halt the vault while it checks this very checkpoint (an anomaly rule
         // that fired on this proposal): the bundle is then made again, carrying the halt.
+        let vault: VaultDefinition = Envelope::from_bytes(&bundle.vault)?.open()?;
         let halts_now = self.read(|c| {
-            let state = c.proposal_state_in_snapshot(id)?;
-            Ok(c.halts_in_force_now(&state.vault)?
+            Ok(c.halts_in_force_now(&vault)?
                 .into_iter()
                 .map(|(_, _, bytes)| bytes)
                 .take(airlock_core::artifacts::MAX_BUNDLE_HALTS)

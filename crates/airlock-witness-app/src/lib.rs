@@ -333,10 +333,8 @@ impl WitnessHome {
     /// log; an anomaly rule that fires halts the proposal's vault while the checkpoint is still
     /// cosigned. Halts are stored before the answer and delivered to the followed service.
     pub fn add_checkpoint(&self, conn: &mut Connection, body: &[u8], now: u64) -> Result<Cosigned> {
-        let outcome = self.check_checkpoint(conn, body, now);
-        let Ok(request) = AddCheckpoint::parse(body) else {
-            return outcome;
-        };
+        let request = AddCheckpoint::parse(body).map_err(|e| Refusal::Malformed(e.to_string()))?;
+        let outcome = self.check_checkpoint(conn, &request, now);
         let origin = request.checkpoint.split('\n').next().unwrap_or_default();
         if let Err(WitnessError::Refused(refusal)) = &outcome
             && let Some((reason, cause)) = halt_worthy(refusal)
@@ -374,8 +372,12 @@ impl WitnessHome {
         outcome
     }
 
-    fn check_checkpoint(&self, conn: &mut Connection, body: &[u8], now: u64) -> Result<Cosigned> {
-        let request = AddCheckpoint::parse(body).map_err(|e| Refusal::Malformed(e.to_string()))?;
+    fn check_checkpoint(
+        &self,
+        conn: &mut Connection,
+        request: &AddCheckpoint,
+        now: u64,
+    ) -> Result<Cosigned> {
         let origin = request
             .checkpoint
             .split_once('\n')
@@ -679,31 +681,12 @@ fn fetch_artifact_ranges(
         ranges.push((at, next - at));
         at = next;
     }
-    let per_worker = ranges.len().div_ceil(FETCHERS).max(1);
-    let answered: Vec<(u64, Vec<Vec<u8>>)> = std::thread::scope(|scope| {
-        let workers: Vec<_> = ranges
-            .chunks(per_worker)
-            .map(|part| {
-                scope.spawn(move || {
-                    let Ok(client) = airlock_service::ServiceClient::new(url, None) else {
-                        return Vec::new();
-                    };
-                    part.iter()
-                        .filter_map(|(from, count)| {
-                            let bundle = client
-                                .get(&format!("api/v1/log/artifacts?start={from}&count={count}"))
-                                .ok()?;
-                            let entries = airlock_log::tiles::decode_entries(&bundle).ok()?;
-                            (entries.len() as u64 == *count).then_some((*from, entries))
-                        })
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        workers
-            .into_iter()
-            .flat_map(|w| w.join().unwrap_or_default())
-            .collect()
+    let answered: Vec<(u64, Vec<Vec<u8>>)> = on_fetchers(url, &ranges, |client, (from, count)| {
+        let bundle = client
+            .get(&format!("api/v1/log/artifacts?start={from}&count={count}"))
+            .ok()?;
+        let entries = airlock_log::tiles::decode_entries(&bundle).ok()?;
+        (entries.len() as u64 == *count).then_some((*from, entries))
     });
     let mut fetched = std::collections::HashMap::new();
     let mut have = vec![false; leaves.len()];
@@ -743,23 +726,37 @@ fn prefetch_artifacts(
         .filter_map(|leaf| airlock_core::LogRecord::from_bytes(leaf).ok())
         .map(|r| r.artifact)
         .collect();
-    let chunk = ids.len().div_ceil(FETCHERS).max(1);
+    on_fetchers(url, &ids, |client, id| {
+        client
+            .get_optional(&format!("api/v1/artifacts/{}", id.to_hex()))
+            .ok()
+            .flatten()
+            .map(|bytes| (*id, bytes))
+    })
+    .into_iter()
+    .collect()
+}
+
+/// Runs `fetch` on every item over [`FETCHERS`] connections to the service at `url` at once
+/// (each worker its own client and a contiguous share of the items); what a fetch does not
+/// return is left out, for the caller to ask again or report.
+fn on_fetchers<T: Sync, R: Send>(
+    url: &str,
+    items: &[T],
+    fetch: impl Fn(&airlock_service::ServiceClient, &T) -> Option<R> + Sync,
+) -> Vec<R> {
+    let share = items.len().div_ceil(FETCHERS).max(1);
+    let fetch = &fetch;
     std::thread::scope(|scope| {
-        let workers: Vec<_> = ids
-            .chunks(chunk)
+        let workers: Vec<_> = items
+            .chunks(share)
             .map(|part| {
                 scope.spawn(move || {
                     let Ok(client) = airlock_service::ServiceClient::new(url, None) else {
                         return Vec::new();
                     };
                     part.iter()
-                        .filter_map(|id| {
-                            client
-                                .get_optional(&format!("api/v1/artifacts/{}", id.to_hex()))
-                                .ok()
-                                .flatten()
-                                .map(|bytes| (*id, bytes))
-                        })
+                        .filter_map(|item| fetch(&client, item))
                         .collect::<Vec<_>>()
                 })
             })
