@@ -266,6 +266,25 @@ fn artifacts(s: &mut Seeds) -> (Envelope, Envelope) {
         ("manifest", menv.clone()),
         ("account-export", signed(&export, &[10])),
         ("halt", henv.clone()),
+        (
+            "state-commitment",
+            signed(
+                &airlock_core::commitment::StateCommitment::new(
+                    &v.vault_id,
+                    1,
+                    "bitcoin",
+                    101,
+                    "00",
+                    [
+                        "utxo 0707070707070707070707070707070707070707070707070707070707070707:0 1000000 0014".to_string(),
+                        "utxo 0808080808080808080808080808080808080808080808080808080808080808:1 5000 0014".to_string(),
+                    ],
+                    NOW,
+                )
+                .expect("commitment"),
+                &[1],
+            ),
+        ),
     ];
     for (name, env) in &all {
         s.put_mode("envelope", &format!("env-{name}"), 0, &env.to_bytes());
@@ -311,7 +330,7 @@ fn artifacts(s: &mut Seeds) -> (Envelope, Envelope) {
     s.put_mode(
         "envelope",
         "payload-log-record",
-        0x80 + 10,
+        0x80 + 12,
         &leaves[1].to_bytes(),
     );
     s.put_mode(

@@ -90,7 +90,7 @@ fn bundle_checks(b: &ProposalBundle) {
 }
 
 fn payload(kind: u8, payload: &[u8]) {
-    match kind % 12 {
+    match kind % 13 {
         0 => {
             if let Some(v) = round_trip::<VaultDefinition>(payload) {
                 let _ = v.validate();
@@ -140,6 +140,12 @@ fn payload(kind: u8, payload: &[u8]) {
         10 => {
             if let Some(h) = round_trip::<airlock_core::halt::Halt>(payload) {
                 let _ = h.scope();
+            }
+        }
+        11 => {
+            if let Some(c) = round_trip::<airlock_core::commitment::StateCommitment>(payload) {
+                let _ = c.fact("nonce");
+                let _ = airlock_core::commitment::StateDiff::between(&c, &c).describe(3);
             }
         }
         _ => {

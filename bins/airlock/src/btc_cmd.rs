@@ -63,7 +63,8 @@ pub enum BtcCommand {
         #[arg(long)]
         vault: String,
     },
-    /// Feed a raw transaction by hand (hex or a file), confirmed at a height or unconfirmed.
+    /// Feed a raw transaction by hand (hex or a file), confirmed at a height or unconfirmed; the
+    /// vault's new state is committed to the log as a sync's is.
     AddTx {
         #[arg(long)]
         vault: String,
@@ -348,9 +349,12 @@ pub fn run(home: &Path, json: bool, cmd: BtcCommand) -> CliResult {
                 height.map(|h| BlockConfirmation::at(h, time.unwrap_or(now().unwrap_or(0))));
             let txid = wallet.add_raw_transaction(&raw, confirmation)?;
             let b = wallet.balance();
+            drop(wallet);
+            // Fed by hand is synced by hand: the new state is committed like a sync's.
+            let commitment = crate::commit_state(home, &vault)?;
             if json {
                 print_json(
-                    &json!({ "vault": vault, "txid": txid.to_string(), "confirmed": b.confirmed.to_sat(), "total": b.total().to_sat() }),
+                    &json!({ "vault": vault, "txid": txid.to_string(), "confirmed": b.confirmed.to_sat(), "total": b.total().to_sat(), "commitment": commitment }),
                 );
             } else {
                 println!(
@@ -375,8 +379,12 @@ pub fn run(home: &Path, json: bool, cmd: BtcCommand) -> CliResult {
                 true,
                 airlock_chain_bitcoin_online::DEFAULT_STOP_GAP,
             )?;
+            drop(wallet);
+            let commitment = crate::commit_state(home, &vault)?;
             if json {
-                print_json(&json!({ "vault": vault, "summary": format!("{summary:?}") }));
+                print_json(
+                    &json!({ "vault": vault, "summary": format!("{summary:?}"), "commitment": commitment }),
+                );
             } else {
                 println!("synced {vault}: {summary:?}");
             }

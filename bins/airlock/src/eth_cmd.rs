@@ -58,6 +58,12 @@ pub enum ChainCommand {
 
 #[derive(Subcommand)]
 pub enum EthCommand {
+    /// Read a vault's account (balance, nonce, a Safe's owners and threshold) from the node at
+    /// its latest block and commit it to the log when it changed (witnesses recompute it).
+    Sync {
+        #[arg(long)]
+        vault: String,
+    },
     /// Deploy the Safe 1.4.1 contracts (singleton, proxy factory, MultiSendCallOnly, fallback
     /// handler) from the relayer, on a development chain; writes their addresses as JSON.
     DeploySafeContracts {
@@ -252,6 +258,20 @@ fn parse_call(spec: &str) -> CliResult<Call> {
 pub fn run_eth(home: &Path, json: bool, cmd: EthCommand) -> CliResult {
     CoordinatorHome::open(home)?;
     match cmd {
+        EthCommand::Sync { vault } => {
+            let (def, _) = crate::open(home)?.vault_latest(&vault)?;
+            if def.chain != airlock_chain_ethereum::CHAIN {
+                return Err(CliError::new(format!(
+                    "vault {vault:?} is a {} vault, not an Ethereum vault",
+                    def.chain
+                )));
+            }
+            let commitment = crate::commit_state(home, &vault)?;
+            if json {
+                print_json(&json!({ "vault": vault, "commitment": commitment }));
+            }
+            Ok(())
+        }
         EthCommand::DeploySafeContracts { out } => {
             let chain = ethereum(home)?;
             let artifacts = deploy::SafeArtifacts::load(&deploy::peers_dir())?;

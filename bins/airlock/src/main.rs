@@ -185,6 +185,9 @@ pub(crate) enum VaultCommand {
         #[arg(long)]
         armor: bool,
     },
+    /// Show the vault's newest state commitment in the log (written by each sync that found its
+    /// on-chain state changed): height, block, Merkle root and every leaf.
+    State { vault: String },
 }
 
 #[derive(Args)]
@@ -372,7 +375,12 @@ fn changes_home(command: &Command) -> Option<&'static str> {
         | Command::Inspect { .. }
         | Command::Bench(_)
         | Command::Qr(_)
-        | Command::Vault(VaultCommand::List | VaultCommand::Show { .. } | VaultCommand::Draft(_))
+        | Command::Vault(
+            VaultCommand::List
+            | VaultCommand::Show { .. }
+            | VaultCommand::State { .. }
+            | VaultCommand::Draft(_),
+        )
         | Command::Transfer(TransferCommand::Log | TransferCommand::Policy) => None,
         Command::Init { .. } => Some("airlock init"),
         Command::Vault(_) => Some("airlock vault submit"),
@@ -443,6 +451,29 @@ fn witness_policy(
 
 fn open(home: &Path) -> CliResult<Coordinator> {
     Ok(CoordinatorHome::open(home)?.coordinator()?)
+}
+
+/// After a sync: commits the vault's chain state to the log when it changed
+/// (`Coordinator::commit_state`) and says so on stderr.
+fn commit_state(
+    home: &Path,
+    vault: &str,
+) -> CliResult<Option<airlock_coordinator::commitments::StateCommitted>> {
+    let committed = open(home)?.commit_state(vault, now()?)?;
+    if let Some(c) = &committed {
+        eprintln!(
+            "state of {vault} at height {}: root {} over {} leaves ({})",
+            c.height,
+            &c.root[..16],
+            c.leaves,
+            if c.new {
+                "committed to the log"
+            } else {
+                "unchanged since the last commitment"
+            }
+        );
+    }
+    Ok(committed)
 }
 
 fn run(cli: Cli) -> CliResult {
@@ -854,6 +885,42 @@ fn vault(home: &Path, json: bool, cmd: VaultCommand) -> CliResult {
                 println!("id {}", env.id());
                 if let Some(out) = out {
                     println!("written to {}", out.display());
+                }
+            }
+            Ok(())
+        }
+        VaultCommand::State { vault } => {
+            let c = open(home)?;
+            c.vault_latest(&vault)?;
+            let Some((id, state)) = c.latest_commitment(&vault)? else {
+                return Err(CliError::new(format!(
+                    "vault {vault:?} has no state commitment yet: sync it (`airlock btc|xmr|eth sync --vault {vault}`)"
+                )));
+            };
+            if json {
+                print_json(&json!({
+                    "id": id.to_hex(), "vault": state.vault_id, "vault_version": state.vault_version,
+                    "chain": state.chain, "height": state.height, "block": state.block,
+                    "root": hex::encode(state.root), "leaves": state.leaves, "created": state.created,
+                }));
+            } else {
+                println!(
+                    "{} v{} ({}) at height {} block {}\nroot {} over {} leaves (commitment {})",
+                    state.vault_id,
+                    state.vault_version,
+                    state.chain,
+                    state.height,
+                    if state.block.is_empty() {
+                        "?"
+                    } else {
+                        &state.block
+                    },
+                    hex::encode(state.root),
+                    state.leaves.len(),
+                    id
+                );
+                for leaf in &state.leaves {
+                    println!("  {leaf}");
                 }
             }
             Ok(())

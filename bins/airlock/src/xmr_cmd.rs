@@ -386,6 +386,7 @@ pub fn run(home: &Path, json: bool, cmd: XmrCommand) -> CliResult {
         XmrCommand::Sync { vault } => {
             let spec = vault_spec(home, &vault)?;
             let (report, state) = chain(home)?.with_progress(show_progress).sync(&spec)?;
+            crate::commit_state(home, &vault)?;
             show_balance(json, &vault, &state, Some(&report));
             Ok(())
         }

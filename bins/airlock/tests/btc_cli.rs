@@ -1127,3 +1127,162 @@ fn a_reserved_coin_is_released_by_expiry_or_abandonment_never_earlier() {
     )
     .fails(3, "tampered");
 }
+
+/// Issue 14, item 4 (Bitcoin): every change of the vault's synced state is committed to the log
+/// (here fed by hand with `btc add-tx`); a coin spent by a finalized proposal leaves the
+/// committed UTXO set explained, one spent outside Airlock does not, and the witness replaying
+/// the log halts the vault naming that coin.
+#[test]
+fn a_coin_spent_outside_airlock_halts_the_vault_at_the_next_state_commitment() {
+    let w = World::new();
+    w.init_coordinator();
+    let log_key = w.airlock(&["--json", "id"]).ok().json()["log_key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let witness = start_witness_process(&w, "witness-home", &log_key, &[]);
+    let (alice, ka) = btc_signer(&w, "alice", 0);
+    let (bob, kb) = btc_signer(&w, "bob", 1);
+    let desc = w
+        .airlock(&[
+            "--json",
+            "btc",
+            "descriptor",
+            "--threshold",
+            "2",
+            "--key",
+            &ka,
+            "--key",
+            &kb,
+            "--network",
+            "regtest",
+        ])
+        .ok()
+        .json();
+    let first = desc["first_receive_address"].as_str().unwrap().to_owned();
+    w.make_vault(
+        &[
+            "--vault",
+            "cold",
+            "--chain",
+            "bitcoin",
+            "--network",
+            "regtest",
+            "--account",
+            desc["descriptor"].as_str().unwrap(),
+            "--signer",
+            &format!("alice:ops:{alice}:{ka}"),
+            "--signer",
+            &format!("bob:ops:{bob}:{kb}"),
+            "--threshold",
+            "2",
+            "--rule",
+            "all: => 2 ops",
+            "--witness",
+            &witness.vkey,
+        ],
+        &["alice", "bob"],
+        &["alice", "bob"],
+    );
+    w.airlock(&["witness", "add", &witness.vkey, "--url", &witness.url])
+        .ok();
+    let add_tx = |tx: &Transaction, height: u32| {
+        w.airlock(&[
+            "--json",
+            "btc",
+            "add-tx",
+            "--vault",
+            "cold",
+            &hex::encode(serialize(tx)),
+            "--height",
+            &height.to_string(),
+        ])
+        .ok()
+        .json()
+    };
+    let fund = funding(&first, 1_000_000, 7);
+    let added = add_tx(&fund, 100);
+    assert_eq!(added["commitment"]["new"], true, "{added}");
+    assert_eq!(added["commitment"]["leaves"], 1, "one coin: {added}");
+
+    // Spent by a finalized proposal: explained.
+    let (p, bundle) = w.propose("cold", &format!("{PAYEE}:300000"), &[]);
+    let x = w.approve("alice", &bundle);
+    let y = w.approve("bob", &bundle);
+    w.submit(&[&x, &y]).ok();
+    w.airlock(&["finalize", &p]).ok();
+    let exported = w.airlock(&["--json", "btc", "export-tx", &p]).ok().json();
+    let paid: Transaction =
+        deserialize(&hex::decode(exported["hex"].as_str().unwrap()).unwrap()).unwrap();
+    assert_eq!(add_tx(&paid, 101)["commitment"]["leaves"], 1, "the change");
+    let second = funding(&first, 500_000, 8);
+    assert_eq!(add_tx(&second, 102)["commitment"]["leaves"], 2);
+
+    // Spent outside Airlock (the node accepted it; here it is fed as confirmed).
+    let mut stolen = funding(PAYEE, 499_000, 0);
+    stolen.input[0].previous_output = OutPoint {
+        txid: second.compute_txid(),
+        vout: 0,
+    };
+    assert_eq!(add_tx(&stolen, 103)["commitment"]["leaves"], 1);
+    let state = w.airlock(&["--json", "vault", "state", "cold"]).ok().json();
+    assert_eq!(state["height"], 103, "{state}");
+    let change = paid
+        .output
+        .iter()
+        .position(|o| o.value != Amount::from_sat(300_000))
+        .unwrap();
+    let expected = format!(
+        "utxo {}:{change} {} ",
+        paid.compute_txid(),
+        paid.output[change].value.to_sat()
+    );
+    assert!(
+        state["leaves"].as_array().unwrap().len() == 1
+            && state["leaves"][0].as_str().unwrap().starts_with(&expected),
+        "only the change is left ({expected}): {state}"
+    );
+
+    let server = Server::start(&w, &["--witness-every", "1"]);
+    run(
+        &witness_bin(),
+        &[
+            "--home",
+            s(&w.p("witness-home")),
+            "log",
+            "add",
+            &log_key,
+            "--verify-url",
+            &server.url,
+        ],
+        w.now.get(),
+        &[],
+    )
+    .ok();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let halts = loop {
+        let halts = common::http::get(&format!("{}/api/v1/halts", server.url)).json();
+        if halts.as_array().is_some_and(|a| !a.is_empty()) {
+            break halts;
+        }
+        assert!(std::time::Instant::now() < deadline, "no halt within 60 s");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    let halts = halts.as_array().unwrap();
+    assert_eq!(
+        halts.len(),
+        1,
+        "only the coin spent outside Airlock: {halts:?}"
+    );
+    assert_eq!(halts[0]["reason"], "chain");
+    let detail = halts[0]["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("1 coin(s) of vault \"cold\" spent that no finalized proposal spends")
+            && detail.contains(&format!("{}:0", second.compute_txid())),
+        "{detail}"
+    );
+    drop(server);
+    let verified = w.airlock(&["--json", "log", "verify"]).ok().json();
+    assert_eq!(verified["state_commitments"], 4, "{verified}");
+    drop(witness);
+}

@@ -983,3 +983,235 @@ fn a_witness_watching_the_chain_halts_a_safe_whose_owners_changed_outside_airloc
     w.airlock(&["finalize", &p1])
         .fails(1, "vault \"dao\" is halted");
 }
+
+/// An account vault `hot` (alice's anvil account, alice and bob deciding) guarded by a
+/// witness process that follows the log in verifying mode; with `witness_node`, the witness
+/// watches the chain with that node of its own every second.
+struct GuardedAccount {
+    witness: WitnessProcess,
+    witness_home: std::path::PathBuf,
+    log_key: String,
+    alice_address: String,
+}
+
+fn guarded_account(w: &World, witness_node: Option<&str>) -> GuardedAccount {
+    let (alice, a) = eth_signer(w, "alice", 1);
+    let bob = w.init_signer("bob");
+    let log_key = w.airlock(&["--json", "id"]).ok().json()["log_key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let witness = start_witness_process(w, "witness-home", &log_key, &["--watch-every", "1"]);
+    let witness_home = w.p("witness-home");
+    if let Some(node) = witness_node {
+        run(
+            &witness_bin(),
+            &["--home", s(&witness_home), "chain", "--ethereum-rpc", node],
+            w.now.get(),
+            &[],
+        )
+        .ok();
+    }
+    w.make_vault(
+        &[
+            "--vault",
+            "hot",
+            "--chain",
+            "ethereum",
+            "--network",
+            "anvil",
+            "--account",
+            &format!("eoa:{a}"),
+            "--signer",
+            &format!("alice:ops:{alice}:{a}"),
+            "--signer",
+            &format!("bob:compliance:{bob}"),
+            "--threshold",
+            "2",
+            "--rule",
+            "all: => 1 ops, 1 compliance",
+            "--witness",
+            &witness.vkey,
+        ],
+        &["alice", "bob"],
+        &["alice", "bob"],
+    );
+    w.airlock(&["witness", "add", &witness.vkey, "--url", &witness.url])
+        .ok();
+    GuardedAccount {
+        witness,
+        witness_home,
+        log_key,
+        alice_address: a,
+    }
+}
+
+impl GuardedAccount {
+    /// Points the witness's verifying mode at the service.
+    fn follow(&self, w: &World, server: &Server) {
+        run(
+            &witness_bin(),
+            &[
+                "--home",
+                s(&self.witness_home),
+                "log",
+                "add",
+                &self.log_key,
+                "--verify-url",
+                &server.url,
+            ],
+            w.now.get(),
+            &[],
+        )
+        .ok();
+    }
+}
+
+/// Waits (60 s at most) until the service holds at least `count` halts; returns them.
+fn wait_for_halts(server: &Server, count: usize) -> Vec<serde_json::Value> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let halts = common::http::get(&format!("{}/api/v1/halts", server.url));
+        let halts: serde_json::Value = serde_json::from_slice(&halts.body).unwrap();
+        if halts.as_array().is_some_and(|a| a.len() >= count) {
+            return halts.as_array().unwrap().clone();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "fewer than {count} halts within 60 s: {halts}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+/// Issue 14, item 4: `airlock eth sync` commits the account's state (balance, nonce) to the log
+/// once per change; a payment through Airlock moves the nonce and is explained by its finalized
+/// proposal; a transaction sent with the vault's key outside Airlock is not, and the witness
+/// that replays the next commitment (made by `serve --sync-every`) halts the vault with the
+/// nonce no proposal used, without any node of its own.
+#[test]
+fn a_state_commitment_showing_a_transaction_sent_outside_airlock_halts_the_vault() {
+    let (w, chain) = world();
+    let guarded = guarded_account(&w, None);
+    let first = w
+        .airlock(&["--json", "eth", "sync", "--vault", "hot"])
+        .ok()
+        .json();
+    assert_eq!(first["commitment"]["new"], true, "{first}");
+    assert_eq!(
+        first["commitment"]["leaves"], 2,
+        "balance and nonce: {first}"
+    );
+    let again = w
+        .airlock(&["--json", "eth", "sync", "--vault", "hot"])
+        .ok()
+        .json();
+    assert_eq!(again["commitment"]["new"], false, "nothing moved: {again}");
+    assert_eq!(again["commitment"]["id"], first["commitment"]["id"]);
+
+    // A payment through Airlock uses nonce 0: the next commitment shows it, explained.
+    let to = "0x000000000000000000000000000000000000b0b0";
+    let (p, bundle) = w.propose("hot", &format!("{to}:3000"), &[]);
+    let x = w.approve("alice", &bundle);
+    let y = w.approve("bob", &bundle);
+    w.submit(&[&x, &y]).ok();
+    execute(&w, &p);
+    let paid = w
+        .airlock(&["--json", "eth", "sync", "--vault", "hot"])
+        .ok()
+        .json();
+    assert_eq!(paid["commitment"]["new"], true, "{paid}");
+    let verified = w.airlock(&["--json", "log", "verify"]).ok().json();
+    assert_eq!(verified["state_commitments"], 2, "{verified}");
+
+    let server = Server::start(&w, &["--witness-every", "1", "--sync-every", "1"]);
+    guarded.follow(&w, &server);
+    // The witness replays both commitments: the nonce went 0 → 1 with proposal p finalized.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let size = common::http::log_size(&w);
+    while run(
+        &witness_bin(),
+        &["--home", s(&guarded.witness_home), "--json", "log", "list"],
+        w.now.get(),
+        &[],
+    )
+    .ok()
+    .json()[0]["size"]
+        .as_u64()
+        .is_none_or(|s| s < size)
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the witness never followed"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let halts = common::http::get(&format!("{}/api/v1/halts", server.url));
+    assert_eq!(halts.body, b"[]", "every move so far is explained");
+
+    // Behind Airlock's back: alice's key (anvil holds it) sends a transaction with nonce 1.
+    chain
+        .rpc
+        .call(
+            "eth_sendTransaction",
+            json!([{ "from": guarded.alice_address, "to": to, "value": "0x1" }]),
+        )
+        .unwrap();
+    let halts = wait_for_halts(&server, 1);
+    assert_eq!(halts.len(), 1, "{halts:?}");
+    assert_eq!(halts[0]["reason"], "chain", "{halts:?}");
+    assert_eq!(halts[0]["in_force_for"][0], "hot", "{halts:?}");
+    let detail = halts[0]["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("went from 1 to 2") && detail.contains("used nonce 1"),
+        "{detail}"
+    );
+    drop(server);
+    // The log with its commitments and halt still verifies.
+    let verified = w.airlock(&["--json", "log", "verify"]).ok().json();
+    assert_eq!(verified["halts"], 1, "{verified}");
+    assert!(
+        verified["state_commitments"].as_u64().unwrap() >= 3,
+        "{verified}"
+    );
+    drop(guarded.witness);
+}
+
+/// Issue 14, item 4: a coordinator fed by a lying node commits a state the chain never had; the
+/// witness, reading the same block from its own node, halts the vault within a poll and names
+/// what differs.
+#[test]
+fn a_witness_with_its_own_node_halts_a_vault_whose_commitment_the_chain_contradicts() {
+    let (w, chain) = world();
+    let guarded = guarded_account(&w, Some(&chain.node.url));
+    // The coordinator's node from now on: another chain 31337 where alice holds 123 wei.
+    let liar = Anvil::start(&peers_dir()).unwrap_or_else(|e| panic!("{e}"));
+    liar.rpc()
+        .call("anvil_setBalance", json!([guarded.alice_address, "0x7b"]))
+        .unwrap();
+    let relayer = w.p("relayer.hex");
+    w.airlock(&[
+        "chain",
+        "ethereum",
+        "--rpc",
+        &liar.url,
+        "--relayer-key-file",
+        s(&relayer),
+    ])
+    .ok();
+    let server = Server::start(&w, &["--witness-every", "1", "--sync-every", "1"]);
+    guarded.follow(&w, &server);
+    let halts = wait_for_halts(&server, 1);
+    assert_eq!(halts.len(), 1, "{halts:?}");
+    assert_eq!(halts[0]["reason"], "chain", "{halts:?}");
+    let detail = halts[0]["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("does not match the witness's own node")
+            && detail.contains("committed but not on chain: [balance 123")
+            && detail.contains("on chain but not committed: [balance 10000"),
+        "{detail}"
+    );
+    drop(server);
+    drop(liar);
+    drop(guarded.witness);
+}

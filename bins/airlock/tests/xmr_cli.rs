@@ -498,6 +498,9 @@ fn monero_vault_from_offline_wallet_to_confirmed_payment() {
         "only the new blocks: {synced}"
     );
     assert_eq!(synced["sync"]["new_outputs"], 2, "{synced}");
+    // Each sync that found something committed the vault's outputs to the log.
+    let verified = w.airlock(&["--json", "log", "verify"]).ok().json();
+    assert_eq!(verified["state_commitments"], 2, "{verified}");
     let total = amount(&synced["total"]);
     assert_eq!(total, coinbase_total + 40 * XMR + XMR / 2);
     assert_eq!(amount(&synced["unlocked"]), total, "10 blocks passed");

@@ -798,6 +798,47 @@ impl WatchOnlyVault {
         self.apply_confirmed(None, block)
     }
 
+    /// The vault's UTXO set at its tip as state-commitment leaves (`airlock_core::commitment`):
+    /// `utxo <txid>:<vout> <sats> <scriptPubKey hex>` for every output confirmed at or below the
+    /// tip that no transaction confirmed at or below it spends (what a node's UTXO set holds for
+    /// the vault at that height; mempool transactions change nothing). Returns the tip's height
+    /// and hash with them.
+    pub fn state_leaves(&self) -> (u32, String, Vec<String>) {
+        let tip = self.wallet.latest_checkpoint();
+        let height = tip.height();
+        let confirmed = |position: &ChainPosition<ConfirmationBlockTime>| match position {
+            ChainPosition::Confirmed { anchor, .. } => anchor.block_id.height <= height,
+            ChainPosition::Unconfirmed { .. } => false,
+        };
+        let spent: std::collections::HashSet<_> = self
+            .wallet
+            .transactions()
+            .filter(|t| confirmed(&t.chain_position))
+            .flat_map(|t| {
+                t.tx_node
+                    .tx
+                    .input
+                    .iter()
+                    .map(|i| i.previous_output)
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        let leaves = self
+            .wallet
+            .list_output()
+            .filter(|o| confirmed(&o.chain_position) && !spent.contains(&o.outpoint))
+            .map(|o| {
+                format!(
+                    "utxo {} {} {}",
+                    o.outpoint,
+                    o.txout.value.to_sat(),
+                    o.txout.script_pubkey.to_hex_string()
+                )
+            })
+            .collect();
+        (height, tip.hash().to_string(), leaves)
+    }
+
     /// Height of the best block the vault knows.
     pub fn tip_height(&self) -> u32 {
         self.wallet.latest_checkpoint().height()

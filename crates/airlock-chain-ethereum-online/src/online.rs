@@ -236,19 +236,36 @@ pub struct SafeExecution {
 pub struct SafeClient<'a> {
     pub rpc: &'a RpcClient,
     pub address: Address,
+    /// The block its reads are made at (`None`: `latest`).
+    pub block: Option<u64>,
 }
 
 impl<'a> SafeClient<'a> {
     pub fn new(rpc: &'a RpcClient, address: Address) -> Self {
-        SafeClient { rpc, address }
+        SafeClient {
+            rpc,
+            address,
+            block: None,
+        }
+    }
+
+    /// The same Safe, read as it was at block `block`.
+    pub fn at_block(self, block: u64) -> Self {
+        SafeClient {
+            block: Some(block),
+            ..self
+        }
     }
 
     fn read<C: SolCall>(&self, call: C) -> Result<C::Return, ChainError> {
-        let out = self.rpc.eth_call(&CallRequest {
-            to: Some(self.address),
-            data: call.abi_encode().into(),
-            ..CallRequest::default()
-        })?;
+        let out = self.rpc.eth_call_at(
+            &CallRequest {
+                to: Some(self.address),
+                data: call.abi_encode().into(),
+                ..CallRequest::default()
+            },
+            self.block,
+        )?;
         if out.is_empty() {
             return Err(err(format!(
                 "{}: no answer from {} (is it a Safe on this chain?)",
@@ -443,6 +460,41 @@ impl<'a> SafeClient<'a> {
             });
         Ok(SafeExecution { receipt, executed })
     }
+}
+
+/// A vault's account as state-commitment leaves (`airlock_core::commitment`), read at block
+/// `block` of `rpc`'s chain: `balance <wei>`, `nonce <n>` (the account's transaction count, or
+/// for a Safe its own nonce), and for a Safe `owner <0x… checksummed>` per owner and
+/// `threshold <k>`. Returns the block's hash (hex) with them. The coordinator commits these at
+/// its sync; a witness reads the same at the same block from its own node and compares.
+pub fn state_leaves(
+    rpc: &RpcClient,
+    vault: &crate::EthVault,
+    block: u64,
+) -> Result<(String, Vec<String>), ChainError> {
+    let hash = rpc
+        .block_hash(block)?
+        .ok_or_else(|| err(format!("the node has no block {block}")))?;
+    let address = vault.address();
+    let mut leaves = vec![format!(
+        "balance {}",
+        rpc.balance_at(address.0, Some(block))?
+    )];
+    match vault.safe_owners() {
+        None => leaves.push(format!(
+            "nonce {}",
+            rpc.transaction_count_at(address.0, block)?
+        )),
+        Some(_) => {
+            let safe = SafeClient::new(rpc, address.0).at_block(block);
+            leaves.push(format!("nonce {}", safe.nonce()?));
+            leaves.push(format!("threshold {}", safe.threshold()?));
+            for owner in safe.owners()? {
+                leaves.push(format!("owner {}", EthAddress(owner)));
+            }
+        }
+    }
+    Ok((hex::encode(hash), leaves))
 }
 
 #[cfg(test)]

@@ -472,9 +472,36 @@ impl RpcClient {
 
     /// `eth_getBalance` at `latest`, in wei.
     pub fn balance(&self, address: Address) -> Result<U256, RpcError> {
+        self.balance_at(address, None)
+    }
+
+    /// `eth_getBalance` at block `block` (`None`: `latest`), in wei.
+    pub fn balance_at(&self, address: Address, block: Option<u64>) -> Result<U256, RpcError> {
         let m = "eth_getBalance";
-        let v = self.call(m, json!([address.to_string(), "latest"]))?;
+        let v = self.call(m, json!([address.to_string(), block_tag(block)]))?;
         self.quantity(m, &v)
+    }
+
+    /// `eth_getTransactionCount` at block `block`: the transactions the account had sent by then.
+    pub fn transaction_count_at(&self, address: Address, block: u64) -> Result<u64, RpcError> {
+        let m = "eth_getTransactionCount";
+        let v = self.call(m, json!([address.to_string(), block_tag(Some(block))]))?;
+        self.quantity_u64(m, &v)
+    }
+
+    /// The hash of block `number` (`eth_getBlockByNumber`), `None` when the node has no such block.
+    pub fn block_hash(&self, number: u64) -> Result<Option<B256>, RpcError> {
+        let m = "eth_getBlockByNumber";
+        let v = self.call(m, json!([block_tag(Some(number)), false]))?;
+        if v.is_null() {
+            return Ok(None);
+        }
+        let hash = v
+            .get("hash")
+            .and_then(Value::as_str)
+            .and_then(|h| h.parse::<B256>().ok())
+            .ok_or_else(|| self.garbage(m, &format!("block {number} without a hash")))?;
+        Ok(Some(hash))
     }
 
     /// `eth_getCode` at `latest`.
@@ -564,8 +591,13 @@ impl RpcClient {
 
     /// `eth_call` at `latest`: the return data.
     pub fn eth_call(&self, call: &CallRequest) -> Result<Bytes, RpcError> {
+        self.eth_call_at(call, None)
+    }
+
+    /// `eth_call` at block `block` (`None`: `latest`): the return data.
+    pub fn eth_call_at(&self, call: &CallRequest, block: Option<u64>) -> Result<Bytes, RpcError> {
         let m = "eth_call";
-        let v = self.call(m, json!([call.to_json(), "latest"]))?;
+        let v = self.call(m, json!([call.to_json(), block_tag(block)]))?;
         self.data(m, &v)
     }
 
@@ -692,6 +724,14 @@ fn field<'a>(v: &'a Value, name: &str) -> &'a Value {
 }
 
 /// Parses a JSON-RPC hex quantity ("0x0", "0x1a").
+/// A JSON-RPC block parameter: the number as a quantity, or `latest`.
+fn block_tag(block: Option<u64>) -> String {
+    match block {
+        Some(n) => format!("0x{n:x}"),
+        None => "latest".into(),
+    }
+}
+
 pub fn parse_quantity(s: &str) -> Option<U256> {
     let h = s.strip_prefix("0x")?;
     if h.is_empty() || h.len() > 64 || !h.bytes().all(|b| b.is_ascii_hexdigit()) {

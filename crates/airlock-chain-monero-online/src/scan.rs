@@ -401,6 +401,25 @@ impl ScanState {
         &self.outputs
     }
 
+    /// The scanned state as state-commitment leaves (`airlock_core::commitment`): an
+    /// `output <tx hash>:<index> <piconero>` per output the view key found, and
+    /// `spent <tx hash>:<index> <key image>` per output whose key image was seen spent on chain.
+    /// With [`ScanState::scanned_height`] and [`ScanState::tip_hash`] they say what the vault
+    /// held when the scan stopped.
+    pub fn state_leaves(&self) -> Vec<String> {
+        let mut leaves = Vec::with_capacity(self.outputs.len());
+        for o in &self.outputs {
+            let at = format!("{}:{}", hex::encode(o.tx_hash), o.index_in_tx);
+            leaves.push(format!("output {at} {}", o.amount));
+            if o.spent.is_some()
+                && let Some(image) = o.key_image
+            {
+                leaves.push(format!("spent {at} {}", hex::encode(image)));
+            }
+        }
+        leaves
+    }
+
     /// Owned outputs not known to be spent.
     pub fn unspent_outputs(&self) -> impl Iterator<Item = &OwnedOutput> {
         self.outputs.iter().filter(|o| o.spent.is_none())

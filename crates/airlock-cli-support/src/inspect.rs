@@ -245,6 +245,14 @@ fn payload_json(env: &Envelope) -> Result<Json, String> {
                     "witness": h.witness, "issued": h.issued,
                     "issued_utc": format_time(h.issued) })
         }),
+        Some(ArtifactKind::StateCommitment) => env
+            .open::<airlock_core::commitment::StateCommitment>()
+            .map(|c| {
+                json!({ "vault": c.vault_id, "vault_version": c.vault_version,
+                        "chain": c.chain, "height": c.height, "block": c.block,
+                        "root": hex::encode(c.root), "leaves": c.leaves,
+                        "created": c.created, "created_utc": format_time(c.created) })
+            }),
         Some(ArtifactKind::AccountExport) => env.open::<AccountExport>().map(|e| {
             json!({ "chain": e.chain, "network": e.network, "account": e.account,
                     "chain_key": e.chain_key, "created": e.created,

@@ -232,6 +232,65 @@ pub fn keeps_synced_state(def: &VaultDefinition) -> bool {
     )
 }
 
+/// Whether a vault's chain state is committed to the log at each sync (Bitcoin, Monero and
+/// Ethereum vaults; decision-only vaults have no chain state).
+pub fn commits_state(def: &VaultDefinition) -> bool {
+    keeps_synced_state(def) || def.chain == airlock_chain_ethereum::CHAIN
+}
+
+/// A vault's on-chain state as this home sees it, as state-commitment leaves
+/// (`airlock_core::commitment`): the Bitcoin wallet's UTXO set at its synced tip, the Monero
+/// scan's outputs and seen spends, or the Ethereum account read from the node at its latest
+/// block. Returns (height, block hash hex, leaves); `None` for a vault never synced here and
+/// for chains without state. Reads the node only for Ethereum.
+pub fn chain_state(
+    def: &VaultDefinition,
+    settings: &ChainSettings,
+) -> Result<Option<(u64, String, Vec<String>)>> {
+    match def.chain.as_str() {
+        airlock_chain_bitcoin::CHAIN => {
+            let chain = bitcoin(settings)?;
+            if !chain.wallet_path(def)?.is_file() {
+                return Ok(None);
+            }
+            let (height, block, leaves) = chain.wallet(def)?.state_leaves();
+            Ok(Some((u64::from(height), block, leaves)))
+        }
+        airlock_chain_monero::CHAIN => {
+            let Some(monero) = settings.monero.as_ref() else {
+                return Ok(None);
+            };
+            let spec = airlock_chain_monero::MoneroVault::from_vault(def)
+                .map_err(airlock_core::chain::ChainError::from)?;
+            let Some(state) = monero
+                .chain()
+                .load_state(&spec)
+                .map_err(|e| CoordinatorError::Setup(format!("monero: {e}")))?
+            else {
+                return Ok(None);
+            };
+            Ok(Some((
+                state.scanned_height(),
+                state.tip_hash().map(hex::encode).unwrap_or_default(),
+                state.state_leaves(),
+            )))
+        }
+        airlock_chain_ethereum::CHAIN => {
+            let spec = airlock_chain_ethereum::EthVault::from_vault(def)
+                .map_err(airlock_core::chain::ChainError::from)?;
+            let chain = ethereum(settings)?;
+            let rpc = chain.rpc();
+            let block = rpc
+                .block_number()
+                .map_err(|e| CoordinatorError::Setup(format!("ethereum: {e}")))?;
+            let (hash, leaves) =
+                airlock_chain_ethereum_online::online::state_leaves(rpc, &spec, block)?;
+            Ok(Some((block, hash, leaves)))
+        }
+        _ => Ok(None),
+    }
+}
+
 /// Brings a vault's synced state up to its node's tip, as `airlock btc sync` / `airlock xmr sync`
 /// do, and returns [`synced_state`] afterwards with a `summary` of what the sync found. Chains
 /// without synced state are refused (their funds are read live from the node). Writes chain state
@@ -277,10 +336,14 @@ pub fn sync_vault(def: &VaultDefinition, settings: &ChainSettings) -> Result<ser
                 "rolled_back_outputs": report.rolled_back_outputs,
             })
         }
+        airlock_chain_ethereum::CHAIN => {
+            // Funds are read live from the node when a payment is built; a sync only reads the
+            // account for the state commitment.
+            serde_json::json!("read live from the node")
+        }
         other => {
             return Err(CoordinatorError::Refused(format!(
-                "vault {:?} is on {other:?}, whose funds are read live from the node when a \
-                 payment is built: there is nothing to sync",
+                "vault {:?} is on {other:?}, which has no chain state: there is nothing to sync",
                 def.vault_id
             )));
         }

@@ -18,6 +18,7 @@
 //! transition that is not in the log.
 
 pub mod chains;
+pub mod commitments;
 pub mod halts;
 pub mod home;
 pub mod members;
@@ -278,11 +279,16 @@ impl Coordinator {
         chains::synced_state(&def, &self.chains)
     }
 
-    /// Syncs a vault's chain state from the configured node ([`chains::sync_vault`]) and returns
-    /// what [`Coordinator::vault_synced`] shows afterwards, with a summary of the sync.
-    pub fn sync_vault(&self, vault_id: &str) -> Result<serde_json::Value> {
+    /// Syncs a vault's chain state from the configured node ([`chains::sync_vault`]), commits it
+    /// to the log when it changed ([`Coordinator::commit_state`]) and returns what
+    /// [`Coordinator::vault_synced`] shows afterwards, with a summary of the sync and the
+    /// `commitment`.
+    pub fn sync_vault(&mut self, vault_id: &str, now: UnixTime) -> Result<serde_json::Value> {
         let (def, _) = self.vault_latest(vault_id)?;
-        chains::sync_vault(&def, &self.chains)
+        let mut synced = chains::sync_vault(&def, &self.chains)?;
+        synced["commitment"] = serde_json::to_value(self.commit_state(vault_id, now)?)
+            .unwrap_or(serde_json::Value::Null);
+        Ok(synced)
     }
 
     /// A specific version of a vault.

@@ -772,6 +772,20 @@ impl Storage for PgStore {
         )
     }
 
+    fn latest_of_kind(
+        &self,
+        kind: &str,
+        vault_id: &str,
+    ) -> Result<Option<StoredArtifact>, StoreError> {
+        Ok(self
+            .artifacts(
+                "SELECT id, kind, vault_id, version, subject, bytes, log_index FROM artifacts
+                 WHERE kind = $1 AND vault_id = $2 ORDER BY log_index DESC LIMIT 1",
+                &[&kind, &vault_id],
+            )?
+            .pop())
+    }
+
     fn vault_versions(&self, vault_id: &str) -> Result<Vec<(u64, ArtifactId)>, StoreError> {
         self.remembered(|r| &mut r.vault_versions, &vault_id.to_string(), || {
             Ok(self

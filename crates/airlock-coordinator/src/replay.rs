@@ -11,6 +11,7 @@
 
 use std::collections::BTreeMap;
 
+use airlock_core::commitment::StateCommitment;
 use airlock_core::lifecycle::ProposalState;
 use airlock_core::vault::verify_vault_version;
 use airlock_core::{
@@ -37,6 +38,7 @@ pub struct LogReport {
     pub events: usize,
     pub halts: usize,
     pub transfers: usize,
+    pub state_commitments: usize,
 }
 
 fn fail(index: u64, kind: &str, problem: impl std::fmt::Display) -> CoordinatorError {
@@ -135,6 +137,8 @@ pub struct Replayer {
     vaults: BTreeMap<String, Vec<(VaultDefinition, ArtifactId)>>,
     proposals: BTreeMap<ArtifactId, ProposalState>,
     halts: airlock_core::halt::HaltBook,
+    /// Each vault's newest state commitment.
+    commitments: BTreeMap<String, StateCommitment>,
     /// The log's origin, learned from the first vault version (halts must name it).
     origin: Option<String>,
     report: LogReport,
@@ -148,6 +152,7 @@ impl Replayer {
             vaults: BTreeMap::new(),
             proposals: BTreeMap::new(),
             halts: Default::default(),
+            commitments: BTreeMap::new(),
             origin: None,
             report: LogReport::default(),
         }
@@ -176,6 +181,21 @@ impl Replayer {
             .values()
             .filter(|s| s.vault.vault_id == vault_id && s.finalized.is_some())
             .count()
+    }
+
+    /// The newest state commitment of a vault replayed so far.
+    pub fn latest_commitment(&self, vault_id: &str) -> Option<&StateCommitment> {
+        self.commitments.get(vault_id)
+    }
+
+    /// The proposals of a vault finalized so far, in no particular order.
+    pub fn finalized_proposals<'a>(
+        &'a self,
+        vault_id: &'a str,
+    ) -> impl Iterator<Item = &'a ProposalState> + 'a {
+        self.proposals
+            .values()
+            .filter(move |s| s.vault.vault_id == vault_id && s.finalized.is_some())
     }
 
     /// A proposal replayed so far, with its decisions and records.
@@ -380,6 +400,39 @@ impl Replayer {
                 }
                 self.halts.add(&env, halt);
                 self.report.halts += 1;
+            }
+            "state" => {
+                // A state commitment: the coordinator's, for a vault of the log, under the
+                // version current when it was appended and on that vault's chain.
+                require_coordinator()?;
+                let c: StateCommitment = env.open().map_err(|e| fail(i, kind, e))?;
+                let current = self
+                    .vaults
+                    .get(&c.vault_id)
+                    .and_then(|h| h.last())
+                    .map(|(d, _)| d)
+                    .ok_or_else(|| {
+                        fail(
+                            i,
+                            kind,
+                            format!("vault {:?} does not exist yet", c.vault_id),
+                        )
+                    })?;
+                if c.vault_id != record.vault_id {
+                    return Err(fail(i, kind, "the record names another vault"));
+                }
+                if c.vault_version != current.version || c.chain != current.chain {
+                    return Err(fail(
+                        i,
+                        kind,
+                        format!(
+                            "a commitment for {} v{} while vault {:?} is {} v{}",
+                            c.chain, c.vault_version, c.vault_id, current.chain, current.version
+                        ),
+                    ));
+                }
+                self.commitments.insert(c.vault_id.clone(), c);
+                self.report.state_commitments += 1;
             }
             "transfer" => {
                 // A crossing: the manifest this coordinator wrote, or one it accepted from a

@@ -140,6 +140,12 @@ pub trait Storage: Send {
         kind: &str,
         vault_id: Option<&str>,
     ) -> Result<Vec<StoredArtifact>, StoreError>;
+    /// The newest artifact of a kind in one vault (the last in log order).
+    fn latest_of_kind(
+        &self,
+        kind: &str,
+        vault_id: &str,
+    ) -> Result<Option<StoredArtifact>, StoreError>;
     /// (version, artifact id) of every version of a vault, ascending.
     fn vault_versions(&self, vault_id: &str) -> Result<Vec<(u64, ArtifactId)>, StoreError>;
     fn vault_ids(&self) -> Result<Vec<String>, StoreError>;
@@ -458,6 +464,21 @@ impl Storage for SqliteStore {
             .query_map(params![kind, vault_id], Self::row_to_artifact)?
             .collect::<Result<Vec<_>, _>>()?;
         Ok(rows)
+    }
+
+    fn latest_of_kind(
+        &self,
+        kind: &str,
+        vault_id: &str,
+    ) -> Result<Option<StoredArtifact>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, kind, vault_id, version, subject, bytes, log_index FROM artifacts
+             WHERE kind = ?1 AND vault_id = ?2 ORDER BY log_index DESC LIMIT 1",
+        )?;
+        Ok(stmt
+            .query_map(params![kind, vault_id], Self::row_to_artifact)?
+            .next()
+            .transpose()?)
     }
 
     fn vault_versions(&self, vault_id: &str) -> Result<Vec<(u64, ArtifactId)>, StoreError> {

@@ -471,7 +471,7 @@ impl Artifact for AccountExport {
 
 /// The leaf kinds of the transparency log: every state transition, and every crossing of the
 /// air gap ("transfer": a transfer manifest this coordinator wrote or accepted).
-pub const LEAF_KINDS: [&str; 11] = [
+pub const LEAF_KINDS: [&str; 12] = [
     "vault-version",
     "proposal",
     "approval",
@@ -483,6 +483,7 @@ pub const LEAF_KINDS: [&str; 11] = [
     "transfer",
     "abandoned",
     "halt",
+    "state",
 ];
 
 /// A leaf of the transparency log: one state transition.

@@ -70,10 +70,11 @@ pub enum ArtifactKind {
     AccountExport,
     ReleaseBundle,
     Halt,
+    StateCommitment,
 }
 
 impl ArtifactKind {
-    pub const ALL: [ArtifactKind; 11] = [
+    pub const ALL: [ArtifactKind; 12] = [
         ArtifactKind::VaultDefinition,
         ArtifactKind::Proposal,
         ArtifactKind::Approval,
@@ -85,6 +86,7 @@ impl ArtifactKind {
         ArtifactKind::AccountExport,
         ArtifactKind::ReleaseBundle,
         ArtifactKind::Halt,
+        ArtifactKind::StateCommitment,
     ];
 
     /// The DSSE payload type.
@@ -101,6 +103,7 @@ impl ArtifactKind {
             ArtifactKind::AccountExport => "application/vnd.airlock.account-export+cbor",
             ArtifactKind::ReleaseBundle => "application/vnd.airlock.release-bundle+cbor",
             ArtifactKind::Halt => "application/vnd.airlock.halt+cbor",
+            ArtifactKind::StateCommitment => "application/vnd.airlock.state-commitment+cbor",
         }
     }
 
@@ -118,6 +121,7 @@ impl ArtifactKind {
             ArtifactKind::AccountExport => "account-export",
             ArtifactKind::ReleaseBundle => "release-bundle",
             ArtifactKind::Halt => "halt",
+            ArtifactKind::StateCommitment => "state-commitment",
         }
     }
 

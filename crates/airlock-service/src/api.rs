@@ -322,8 +322,9 @@ async fn vault(
 }
 
 /// Syncs a vault's chain state from the home's node now (an operator of the vault, signed):
-/// what `airlock btc sync` / `airlock xmr sync` do, which the home's lock keeps out while the
-/// service runs. Records nothing in the log; the answer is the vault's `synced` state after it.
+/// what `airlock btc sync` / `airlock xmr sync` / `airlock eth sync` do, which the home's lock
+/// keeps out while the service runs. The state is committed to the log when it changed; the
+/// answer is the vault's `synced` state after it, with the `commitment`.
 async fn sync_vault(
     State(state): State<AppState>,
     P(vault): P<String>,
@@ -393,7 +394,7 @@ pub fn witness_periodically(state: &AppState, every: Duration) {
 #[serde(deny_unknown_fields)]
 struct SyncRequest {}
 
-/// Syncs every vault whose chain keeps synced state, every `every`, until the service stops;
+/// Syncs (and commits the state of) every vault with chain state, every `every`, until the service stops;
 /// a failure is logged and retried at the next round (call once, inside the runtime).
 pub fn sync_periodically(state: &AppState, every: Duration) {
     let state = state.clone();
@@ -405,7 +406,7 @@ pub fn sync_periodically(state: &AppState, every: Duration) {
                     let mut out = Vec::new();
                     for id in c.vault_ids()? {
                         let (def, _) = c.vault_latest(&id)?;
-                        if airlock_coordinator::chains::keeps_synced_state(&def) {
+                        if airlock_coordinator::chains::commits_state(&def) {
                             out.push(id);
                         }
                     }

@@ -170,7 +170,8 @@ impl Pool {
     /// time in this process (the home's lock keeps the CLI's syncs out while the service runs).
     pub fn sync_vault(&self, vault_id: &str) -> Result<serde_json::Value> {
         let _gate = self.sync_gate.lock().unwrap_or_else(|p| p.into_inner());
-        self.with(|c| c.sync_vault(vault_id))
+        let now = now()?;
+        self.with(|c| c.sync_vault(vault_id, now))
     }
 
     /// Queues a decision for the writer and waits (asynchronously) for its committed outcome.

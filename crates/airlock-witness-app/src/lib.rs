@@ -23,6 +23,7 @@
 //! This crate must never cosign a checkpoint it has not verified against the stored state, never
 //! answer 200 before the new state is durable, and never hold or ask for a key that moves funds.
 
+pub mod commitments;
 pub mod halts;
 pub mod server;
 pub mod watch;
@@ -330,7 +331,8 @@ impl WitnessHome {
     ///
     /// A split view (another root at the size cosigned, a consistency proof that fails) and, in
     /// verifying mode, an invalid transition make the witness sign a HALT for every vault of the
-    /// log; an anomaly rule that fires halts the proposal's vault while the checkpoint is still
+    /// log; an anomaly rule that fires, or a state commitment showing a movement no finalized
+    /// proposal explains (`commitments`), halts that vault while the checkpoint is still
     /// cosigned. Halts are stored before the answer and delivered to the followed service.
     pub fn add_checkpoint(&self, conn: &mut Connection, body: &[u8], now: u64) -> Result<Cosigned> {
         let request = AddCheckpoint::parse(body).map_err(|e| Refusal::Malformed(e.to_string()))?;
@@ -459,15 +461,15 @@ impl WitnessHome {
         let followed = match &verify_url {
             Some(url) => {
                 let rules = self.rules(&tx)?;
-                let (follower, anomalies) =
+                let (follower, findings) =
                     self.follow(&origin, url, &verifier, &checkpoint, &rules)?;
-                for a in anomalies {
+                for (reason, a) in findings {
                     self.issue_halt(
                         &tx,
                         halts::NewHalt {
                             origin: &origin,
                             vault_id: &a.vault_id,
-                            reason: "anomaly",
+                            reason,
                             detail: &a.detail,
                             log_size: checkpoint.size,
                             cause: &a.cause,
@@ -518,7 +520,7 @@ impl WitnessHome {
         verifier: &CheckpointVerifier,
         checkpoint: &airlock_log::Checkpoint,
         rules: &halts::AnomalyRules,
-    ) -> Result<(Follower, Vec<halts::Anomaly>)> {
+    ) -> Result<(Follower, Findings)> {
         let mut f = self
             .followers
             .lock()
@@ -592,13 +594,18 @@ impl WitnessHome {
                     airlock_coordinator::CoordinatorError::NotFound(message)
                 })
         };
-        let mut anomalies = Vec::new();
+        let mut findings = Vec::new();
         for (k, leaf) in fresh.iter().enumerate() {
             if k % WARM_WINDOW == 0 {
                 let end = (k + WARM_WINDOW).min(fresh.len());
                 warm_signatures(&fresh[k..end], &fetched);
             }
             let index = f.replayer.size();
+            let record = airlock_core::LogRecord::from_bytes(leaf).ok();
+            let commitment_before = record
+                .as_ref()
+                .filter(|r| r.kind == "state")
+                .and_then(|r| f.replayer.latest_commitment(&r.vault_id).cloned());
             if let Err(e) = f.replayer.push(leaf, &mut fetch) {
                 return Err(match fetch_failed.take() {
                     Some(why) => Refusal::Unverifiable(why),
@@ -606,25 +613,47 @@ impl WitnessHome {
                 }
                 .into());
             }
-            if rules.is_empty() {
-                continue;
-            }
-            // The replay just decoded this leaf.
-            let Ok(record) = airlock_core::LogRecord::from_bytes(leaf) else {
+            // The replay accepted (so decoded) this leaf.
+            let Some(record) = record else {
                 continue;
             };
+            if record.kind == "state"
+                && let Some(after) = f.replayer.latest_commitment(&record.vault_id)
+                && let Some(vault) = f
+                    .replayer
+                    .latest_vaults()
+                    .find(|v| v.vault_id == record.vault_id)
+            {
+                findings.extend(
+                    commitments::unexplained(
+                        vault,
+                        commitment_before.as_ref(),
+                        after,
+                        f.replayer.finalized_proposals(&record.vault_id),
+                    )
+                    .into_iter()
+                    .map(|a| ("chain", a)),
+                );
+            }
             if record.kind == "proposal"
+                && !rules.is_empty()
                 && let Some(state) = f.replayer.proposal(&record.artifact)
             {
-                anomalies.extend(
+                findings.extend(
                     f.anomalies
-                        .observe(rules, index, record.at, &state.proposal),
+                        .observe(rules, index, record.at, &state.proposal)
+                        .into_iter()
+                        .map(|a| ("anomaly", a)),
                 );
             }
         }
-        Ok((f, anomalies))
+        Ok((f, findings))
     }
 }
+
+/// What a replay found that halts a vault: each with its halt reason (`anomaly`: a rule fired;
+/// `chain`: a state commitment shows a movement no finalized proposal explains).
+type Findings = Vec<(&'static str, halts::Anomaly)>;
 
 /// Connections that fetch a batch of new entries' artifacts at once.
 const FETCHERS: usize = 8;

@@ -2,6 +2,10 @@
 //! poll, for each Ethereum vault of each log it follows in verifying mode (the newest version its
 //! replay holds), it reads the account from its own node and halts the vault when what is on
 //! chain is not what the log explains:
+//! - the coordinator's newest state commitment (`airlock_core::commitment`) differs from the
+//!   same leaves read from the witness's node at the committed block (a lying coordinator, or
+//!   one fed by a lying node); the node must keep that block's state (an archive node, or a
+//!   recent block);
 //! - a Safe whose owners or threshold differ from the vault's members and threshold (an owner
 //!   changed behind Airlock's back);
 //! - a balance that went down with no finalized proposal of the vault left to explain it (funds
@@ -21,6 +25,7 @@
 use airlock_chain_ethereum_online::online::SafeClient;
 use airlock_chain_ethereum_online::rpc::RpcClient;
 use airlock_chain_ethereum_online::{EthAddress, EthVault};
+use airlock_core::commitment::{StateCommitment, StateDiff};
 use rusqlite::{OptionalExtension, params};
 
 use crate::halts::NewHalt;
@@ -125,7 +130,13 @@ impl WitnessHome {
                     .replayer
                     .latest_vaults()
                     .filter(|v| v.chain == airlock_chain_ethereum_online::CHAIN)
-                    .map(|v| (v.clone(), f.replayer.finalized_in(&v.vault_id)))
+                    .map(|v| {
+                        (
+                            v.clone(),
+                            f.replayer.finalized_in(&v.vault_id),
+                            f.replayer.latest_commitment(&v.vault_id).cloned(),
+                        )
+                    })
                     .collect();
                 (origin.clone(), vaults, f.replayer.size())
             })
@@ -133,8 +144,9 @@ impl WitnessHome {
         let conn = self.connect()?;
         for (origin, vaults, size) in followed {
             let mut halted = false;
-            for (vault, finalized) in vaults {
+            for (vault, finalized, commitment) in vaults {
                 polled.vaults += 1;
+                let recomputed = commitment.as_ref().map(|c| recompute(&rpc, &vault, c));
                 let found = match look(&rpc, &vault) {
                     Ok(found) => found,
                     Err(e) => {
@@ -161,6 +173,14 @@ impl WitnessHome {
                         format!("safe:{}:{mismatch}", vault.version),
                         mismatch.clone(),
                     ));
+                }
+                match recomputed {
+                    Some(Ok(Some(cause))) => causes.push(cause),
+                    Some(Err(e)) => {
+                        tracing::warn!(vault = %vault.vault_id, error = %e, "cannot recompute the state commitment");
+                        polled.errors.push(format!("{}: {e}", vault.vault_id));
+                    }
+                    _ => {}
                 }
                 // The first look is the baseline: what was finalized before it is history.
                 let mut unmatched = if before.balance.is_none() {
@@ -228,8 +248,61 @@ impl WitnessHome {
 }
 
 /// A followed log's origin, its Ethereum vaults (each with how many of its proposals are
-/// finalized) and the size replayed.
-type Followed = (String, Vec<(airlock_core::VaultDefinition, usize)>, u64);
+/// finalized and its newest state commitment) and the size replayed.
+type Followed = (
+    String,
+    Vec<(
+        airlock_core::VaultDefinition,
+        usize,
+        Option<StateCommitment>,
+    )>,
+    u64,
+);
+
+/// Reads the vault's account from the witness's own node at the block of the coordinator's
+/// newest commitment and compares: the (cause, detail) of a halt when they differ.
+fn recompute(
+    rpc: &RpcClient,
+    vault: &airlock_core::VaultDefinition,
+    committed: &StateCommitment,
+) -> Result<Option<(String, String)>, String> {
+    let spec = EthVault::from_vault(vault).map_err(|e| e.to_string())?;
+    let (block, leaves) =
+        airlock_chain_ethereum_online::online::state_leaves(rpc, &spec, committed.height)
+            .map_err(|e| e.to_string())?;
+    let ours = StateCommitment::new(
+        &vault.vault_id,
+        committed.vault_version,
+        &committed.chain,
+        committed.height,
+        &block,
+        leaves,
+        committed.created,
+    )
+    .map_err(|e| e.to_string())?;
+    if ours.root == committed.root && (committed.block.is_empty() || committed.block == block) {
+        return Ok(None);
+    }
+    let diff = StateDiff::between(committed, &ours);
+    let block_note = if committed.block.is_empty() || committed.block == block {
+        String::new()
+    } else {
+        format!(
+            " (its block {} is {block} on the witness's node)",
+            committed.block
+        )
+    };
+    Ok(Some((
+        format!("commitment:{}", hex::encode(committed.root)),
+        format!(
+            "the coordinator's state commitment of vault {:?} at block {}{block_note} does not match the witness's own node: committed but not on chain: [{}]; on chain but not committed: [{}]",
+            vault.vault_id,
+            committed.height,
+            diff.gone.join("; "),
+            diff.new.join("; ")
+        ),
+    )))
+}
 
 /// What the witness's node says of a vault's account.
 struct Found {
