@@ -1136,10 +1136,7 @@ fn a_reserved_coin_is_released_by_expiry_or_abandonment_never_earlier() {
 fn a_coin_spent_outside_airlock_halts_the_vault_at_the_next_state_commitment() {
     let w = World::new();
     w.init_coordinator();
-    let log_key = w.airlock(&["--json", "id"]).ok().json()["log_key"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let log_key = log_key(&w);
     let witness = start_witness_process(&w, "witness-home", &log_key, &[]);
     let (alice, ka) = btc_signer(&w, "alice", 0);
     let (bob, kb) = btc_signer(&w, "bob", 1);
@@ -1244,31 +1241,8 @@ fn a_coin_spent_outside_airlock_halts_the_vault_at_the_next_state_commitment() {
     );
 
     let server = Server::start(&w, &["--witness-every", "1"]);
-    run(
-        &witness_bin(),
-        &[
-            "--home",
-            s(&w.p("witness-home")),
-            "log",
-            "add",
-            &log_key,
-            "--verify-url",
-            &server.url,
-        ],
-        w.now.get(),
-        &[],
-    )
-    .ok();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    let halts = loop {
-        let halts = common::http::get(&format!("{}/api/v1/halts", server.url)).json();
-        if halts.as_array().is_some_and(|a| !a.is_empty()) {
-            break halts;
-        }
-        assert!(std::time::Instant::now() < deadline, "no halt within 60 s");
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    };
-    let halts = halts.as_array().unwrap();
+    witness_follow(&w, &w.p("witness-home"), &log_key, &server.url);
+    let halts = wait_for_halts(&server.url, 1);
     assert_eq!(
         halts.len(),
         1,

@@ -810,10 +810,7 @@ fn a_witness_watching_the_chain_halts_a_safe_whose_owners_changed_outside_airloc
         .find(|part| part.len() == 42 && part.starts_with("0x"))
         .unwrap_or_else(|| panic!("no address in {account}"))
         .to_owned();
-    let log_key = w.airlock(&["--json", "id"]).ok().json()["log_key"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let log_key = log_key(&w);
     let witness = start_witness_process(&w, "witness-home", &log_key, &["--watch-every", "1"]);
     let witness_home = w.p("witness-home");
     run(
@@ -869,21 +866,7 @@ fn a_witness_watching_the_chain_halts_a_safe_whose_owners_changed_outside_airloc
     assert_eq!(w.status(&p1)["status"], "ready");
 
     let server = Server::start(&w, &["--witness-every", "1"]);
-    run(
-        &witness_bin(),
-        &[
-            "--home",
-            s(&witness_home),
-            "log",
-            "add",
-            &log_key,
-            "--verify-url",
-            &server.url,
-        ],
-        w.now.get(),
-        &[],
-    )
-    .ok();
+    witness_follow(&w, &witness_home, &log_key, &server.url);
     // The witness replays the log (so it knows the vault) before anything moves on chain.
     let size = common::http::log_size(&w);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
@@ -944,22 +927,9 @@ fn a_witness_watching_the_chain_halts_a_safe_whose_owners_changed_outside_airloc
         .unwrap();
     // Two things moved that no finalized proposal explains: the owners, and the Safe's own
     // balance (it paid the gas of that call). Each halts the vault once.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    let halts = loop {
-        let halts = common::http::get(&format!("{}/api/v1/halts", server.url));
-        let halts: serde_json::Value = serde_json::from_slice(&halts.body).unwrap();
-        if halts.as_array().is_some_and(|a| a.len() >= 2) {
-            break halts;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no halts within 60 s: {halts}"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    };
-    let halts = halts.as_array().unwrap();
+    let halts = wait_for_halts(&server.url, 2);
     assert_eq!(halts.len(), 2, "{halts:?}");
-    for halt in halts {
+    for halt in &halts {
         assert_eq!(halt["reason"], "chain", "{halt}");
         assert_eq!(halt["in_force_for"][0], "dao", "{halt}");
     }
@@ -997,10 +967,7 @@ struct GuardedAccount {
 fn guarded_account(w: &World, witness_node: Option<&str>) -> GuardedAccount {
     let (alice, a) = eth_signer(w, "alice", 1);
     let bob = w.init_signer("bob");
-    let log_key = w.airlock(&["--json", "id"]).ok().json()["log_key"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let log_key = log_key(w);
     let witness = start_witness_process(w, "witness-home", &log_key, &["--watch-every", "1"]);
     let witness_home = w.p("witness-home");
     if let Some(node) = witness_node {
@@ -1049,38 +1016,7 @@ fn guarded_account(w: &World, witness_node: Option<&str>) -> GuardedAccount {
 impl GuardedAccount {
     /// Points the witness's verifying mode at the service.
     fn follow(&self, w: &World, server: &Server) {
-        run(
-            &witness_bin(),
-            &[
-                "--home",
-                s(&self.witness_home),
-                "log",
-                "add",
-                &self.log_key,
-                "--verify-url",
-                &server.url,
-            ],
-            w.now.get(),
-            &[],
-        )
-        .ok();
-    }
-}
-
-/// Waits (60 s at most) until the service holds at least `count` halts; returns them.
-fn wait_for_halts(server: &Server, count: usize) -> Vec<serde_json::Value> {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    loop {
-        let halts = common::http::get(&format!("{}/api/v1/halts", server.url));
-        let halts: serde_json::Value = serde_json::from_slice(&halts.body).unwrap();
-        if halts.as_array().is_some_and(|a| a.len() >= count) {
-            return halts.as_array().unwrap().clone();
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "fewer than {count} halts within 60 s: {halts}"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(100));
+        witness_follow(w, &self.witness_home, &self.log_key, &server.url);
     }
 }
 
@@ -1157,7 +1093,7 @@ fn a_state_commitment_showing_a_transaction_sent_outside_airlock_halts_the_vault
             json!([{ "from": guarded.alice_address, "to": to, "value": "0x1" }]),
         )
         .unwrap();
-    let halts = wait_for_halts(&server, 1);
+    let halts = wait_for_halts(&server.url, 1);
     assert_eq!(halts.len(), 1, "{halts:?}");
     assert_eq!(halts[0]["reason"], "chain", "{halts:?}");
     assert_eq!(halts[0]["in_force_for"][0], "hot", "{halts:?}");
@@ -1201,7 +1137,7 @@ fn a_witness_with_its_own_node_halts_a_vault_whose_commitment_the_chain_contradi
     .ok();
     let server = Server::start(&w, &["--witness-every", "1", "--sync-every", "1"]);
     guarded.follow(&w, &server);
-    let halts = wait_for_halts(&server, 1);
+    let halts = wait_for_halts(&server.url, 1);
     assert_eq!(halts.len(), 1, "{halts:?}");
     assert_eq!(halts[0]["reason"], "chain", "{halts:?}");
     let detail = halts[0]["detail"].as_str().unwrap();

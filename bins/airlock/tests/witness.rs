@@ -37,10 +37,7 @@ fn bundle_checkpoint(bundle: &Path) -> String {
 #[test]
 fn exported_bundles_carry_the_witness_cosignature_and_a_diverging_copy_is_refused() {
     let w = treasury();
-    let log_key = w.airlock(&["--json", "id"]).ok().json()["log_key"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let log_key = log_key(&w);
     let witness = start_witness(&w, &log_key);
     let verifier = WitnessVerifier::from_vkey(&witness.vkey).unwrap();
     w.airlock(&["witness", "add", "not a key", "--url", &witness.url])
@@ -130,10 +127,7 @@ fn signers_refuse_bundles_without_the_vaults_witness_quorum() {
     w.init_coordinator();
     let alice = w.init_signer("alice");
     let bob = w.init_signer("bob");
-    let log_key = w.airlock(&["--json", "id"]).ok().json()["log_key"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let log_key = log_key(&w);
     let witness = start_witness(&w, &log_key);
     let alice_entry = format!("alice:ops:{alice}");
     let bob_entry = format!("bob:ops:{bob}");
@@ -258,31 +252,14 @@ fn a_verifying_witness_replays_the_published_log_and_refuses_an_invalid_transiti
     let (proposal, _) = w.propose("treasury", "acme-payroll:100", &[]);
     let approval = w.approve("alice", &w.propose("treasury", "acme-payroll:200", &[]).1);
     w.submit(&[&approval]).ok();
-    let log_key = w.airlock(&["--json", "id"]).ok().json()["log_key"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let log_key = log_key(&w);
     let witness = start_witness_in(&w, "verifying-witness", &log_key);
     let witness_home = w.p("verifying-witness");
     let verifier = WitnessVerifier::from_vkey(&witness.vkey).unwrap();
     w.airlock(&["witness", "add", &witness.vkey, "--url", &witness.url])
         .ok();
     // The witness replays the log this service publishes.
-    let verify_from = |url: &str| {
-        witness_cli(
-            &w,
-            &[
-                "--home",
-                path_str(&witness_home),
-                "log",
-                "add",
-                &log_key,
-                "--verify-url",
-                url,
-            ],
-        )
-        .ok();
-    };
+    let verify_from = |url: &str| witness_follow(&w, &witness_home, &log_key, url);
     let server = Server::start(&w, &[]);
     verify_from(&server.url);
     let bundle_url = format!("{}/api/v1/proposals/{proposal}/bundle", server.url);
@@ -436,13 +413,6 @@ fn guarded_vault(w: &World, witness: &Witness) {
     );
     w.airlock(&["witness", "add", &witness.vkey, "--url", &witness.url])
         .ok();
-}
-
-fn log_key(w: &World) -> String {
-    w.airlock(&["--json", "id"]).ok().json()["log_key"]
-        .as_str()
-        .unwrap()
-        .to_owned()
 }
 
 /// Issue 14, item 3: a HALT signed by a witness of the vault's set stops the signers (they
@@ -695,19 +665,7 @@ fn an_anomaly_rule_on_the_verifying_witness_halts_the_vault_through_the_service(
     // The service asks its witnesses every second: once the witness verifies, the rule fires
     // within a round, without any bundle leaving, and the published checkpoint is cosigned.
     let server = Server::start(&w, &["--witness-every", "1"]);
-    witness_cli(
-        &w,
-        &[
-            "--home",
-            path_str(&witness_home),
-            "log",
-            "add",
-            &log_key,
-            "--verify-url",
-            &server.url,
-        ],
-    )
-    .ok();
+    witness_follow(&w, &witness_home, &log_key, &server.url);
     let verifier = WitnessVerifier::from_vkey(&witness.vkey).unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     loop {

@@ -1002,3 +1002,47 @@ pub fn start_witness_process(
         vkey: made["vkey"].as_str().unwrap().to_owned(),
     }
 }
+
+/// The coordinator's log key (`airlock id`), which witnesses trust.
+pub fn log_key(w: &World) -> String {
+    w.airlock(&["--json", "id"]).ok().json()["log_key"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// Turns on a witness home's verifying mode for the log `log_key`, published by the service at
+/// `url`.
+pub fn witness_follow(w: &World, witness_home: &Path, log_key: &str, url: &str) {
+    run(
+        &witness_bin(),
+        &[
+            "--home",
+            path_str(witness_home),
+            "log",
+            "add",
+            log_key,
+            "--verify-url",
+            url,
+        ],
+        w.now.get(),
+        &[],
+    )
+    .ok();
+}
+
+/// Waits (60 s at most) until the service at `url` holds at least `count` halts; returns them.
+pub fn wait_for_halts(url: &str, count: usize) -> Vec<serde_json::Value> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let halts = http::get(&format!("{url}/api/v1/halts")).json();
+        if let Some(list) = halts.as_array().filter(|a| a.len() >= count) {
+            return list.clone();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "fewer than {count} halts within 60 s: {halts}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
