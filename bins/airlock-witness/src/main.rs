@@ -71,9 +71,10 @@ enum Command {
         /// The submission prefix (e.g. /witness): requests go to <prefix>/add-checkpoint.
         #[arg(long, default_value = "")]
         prefix: String,
-        /// Read every followed Ethereum vault's account from this witness's own node (`chain
-        /// --ethereum-rpc`) every SECS seconds, and halt a vault whose Safe owners or threshold
-        /// changed, or whose balance fell without a finalized proposal.
+        /// Every SECS seconds, read every followed vault from this witness's own nodes (`chain
+        /// --ethereum-rpc`, `--monero-daemon`) and halt a vault whose newest state commitment
+        /// they contradict, whose Safe owners or threshold changed, or whose ether balance fell
+        /// without a finalized proposal.
         #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
         watch_every: Option<u64>,
     },
@@ -82,6 +83,10 @@ enum Command {
         /// An Ethereum JSON-RPC URL (checked by asking its chain id).
         #[arg(long)]
         ethereum_rpc: Option<String>,
+        /// A monerod RPC URL (checked by asking its height): Monero vaults' state commitments
+        /// are recomputed with the witness's own view-only scan of it.
+        #[arg(long)]
+        monero_daemon: Option<String>,
     },
 }
 
@@ -352,7 +357,10 @@ fn run(cli: Cli) -> CliResult {
             }
             Ok(())
         }
-        Command::Chain { ethereum_rpc } => {
+        Command::Chain {
+            ethereum_rpc,
+            monero_daemon,
+        } => {
             let home = open(&cli.home)?;
             if let Some(url) = &ethereum_rpc {
                 let chain_id = home.set_ethereum_rpc(url)?;
@@ -360,11 +368,26 @@ fn run(cli: Cli) -> CliResult {
                     println!("ethereum node {url} (chain {chain_id})");
                 }
             }
+            if let Some(url) = &monero_daemon {
+                let height = home.set_monero_daemon(url)?;
+                if !json {
+                    println!("monerod {url} (height {height})");
+                }
+            }
             let current = home.ethereum_rpc()?;
+            let monero = home.monero_daemon()?;
             let watched = home.watched()?;
             if json {
-                print_json(&json!({ "ethereum_rpc": current, "watched": watched }));
-            } else if ethereum_rpc.is_none() {
+                print_json(
+                    &json!({ "ethereum_rpc": current, "monero_daemon": monero, "watched": watched }),
+                );
+            } else if ethereum_rpc.is_none() && monero_daemon.is_none() {
+                println!(
+                    "monero: {}",
+                    monero
+                        .as_deref()
+                        .unwrap_or("no node (`--monero-daemon URL`)")
+                );
                 println!(
                     "ethereum: {}",
                     current

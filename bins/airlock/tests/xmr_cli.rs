@@ -1158,3 +1158,109 @@ fn a_monero_vault_lists_its_wallet_holder() {
     )
     .ok();
 }
+
+/// Every `*.scan.json` under `dir`, recursively.
+fn scan_files(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            found.extend(scan_files(&path));
+        } else if path.to_string_lossy().ends_with(".scan.json") {
+            found.push(path);
+        }
+    }
+    found
+}
+
+/// Issue 14, item 4 (Monero): each `xmr sync` that finds new outputs commits them to the log; a
+/// coordinator that hides one (its scan state altered, then synced again) commits a state the
+/// chain contradicts, and a witness that scans the vault itself with the view key from the log
+/// and its own monerod (`airlock-witness chain --monero-daemon`) halts the vault naming the
+/// hidden output.
+#[test]
+fn a_witness_scanning_with_its_own_monerod_halts_a_vault_whose_commitment_hides_an_output() {
+    let daemon = monerod();
+    let w = World::new();
+    w.init_coordinator();
+    let url = format!("http://127.0.0.1:{}", daemon.port);
+    w.airlock(&["chain", "monero", "--daemon", &url]).ok();
+    let (alice, view) = xmr_signer(&w, "alice");
+    let address = view["primary_address"].as_str().unwrap().to_owned();
+    let log_key = log_key(&w);
+    let witness = start_witness_process(&w, "witness-home", &log_key, &["--watch-every", "1"]);
+    let witness_home = w.p("witness-home");
+    run(
+        &witness_bin(),
+        &["--home", s(&witness_home), "chain", "--monero-daemon", &url],
+        w.now.get(),
+        &[],
+    )
+    .ok();
+    w.make_vault(
+        &[
+            "--vault",
+            "cold",
+            "--chain",
+            "monero",
+            "--network",
+            "regtest",
+            "--account",
+            view["account"].as_str().unwrap(),
+            "--signer",
+            &format!("alice:ops:{alice}:{address}"),
+            "--threshold",
+            "1",
+            "--witness",
+            &witness.vkey,
+        ],
+        &["alice"],
+        &["alice"],
+    );
+    w.airlock(&["witness", "add", &witness.vkey, "--url", &witness.url])
+        .ok();
+    mine(&daemon, &address, 5);
+    w.airlock(&["xmr", "sync", "--vault", "cold"]).ok();
+    let honest = w.airlock(&["--json", "vault", "state", "cold"]).ok().json();
+    let outputs: Vec<&str> = honest["leaves"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|l| l.as_str().filter(|l| l.starts_with("output ")))
+        .collect();
+    assert_eq!(outputs.len(), 5, "five coinbase outputs: {honest}");
+
+    // The coordinator hides its newest output and commits what it now claims.
+    let scans = scan_files(&w.coordinator_home());
+    assert_eq!(scans.len(), 1, "{scans:?}");
+    let mut state: Value = serde_json::from_slice(&std::fs::read(&scans[0]).unwrap()).unwrap();
+    let hidden = state["outputs"].as_array_mut().unwrap().pop().unwrap();
+    std::fs::write(&scans[0], serde_json::to_vec(&state).unwrap()).unwrap();
+    w.airlock(&["xmr", "sync", "--vault", "cold"]).ok();
+    let lying = w.airlock(&["--json", "vault", "state", "cold"]).ok().json();
+    assert_ne!(lying["root"], honest["root"]);
+    let hidden_leaf = format!(
+        "output {}:{} {}",
+        hidden["tx_hash"].as_str().unwrap(),
+        hidden["index_in_tx"],
+        hidden["amount"]
+    );
+    assert!(
+        outputs.contains(&hidden_leaf.as_str()),
+        "{hidden_leaf} in {outputs:?}"
+    );
+
+    let server = Server::start(&w, &["--witness-every", "1"]);
+    witness_follow(&w, &witness_home, &log_key, &server.url);
+    let halts = wait_for_halts(&server.url, 1);
+    assert_eq!(halts.len(), 1, "{halts:?}");
+    assert_eq!(halts[0]["reason"], "chain", "{halts:?}");
+    let detail = halts[0]["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("does not match the witness's own scan")
+            && detail.contains(&format!("on chain but not committed: [{hidden_leaf}]")),
+        "{detail}"
+    );
+    drop(server);
+    drop(witness);
+}

@@ -407,8 +407,15 @@ impl ScanState {
     /// With [`ScanState::scanned_height`] and [`ScanState::tip_hash`] they say what the vault
     /// held when the scan stopped.
     pub fn state_leaves(&self) -> Vec<String> {
+        self.state_leaves_below(self.scanned_height())
+    }
+
+    /// [`ScanState::state_leaves`] as they stood when the scan had reached `height`: only the
+    /// outputs of blocks below it (a witness that scanned further compares at a coordinator's
+    /// committed height). Spends are listed as known now.
+    pub fn state_leaves_below(&self, height: u64) -> Vec<String> {
         let mut leaves = Vec::with_capacity(self.outputs.len());
-        for o in &self.outputs {
+        for o in self.outputs.iter().filter(|o| o.block_height < height) {
             let at = format!("{}:{}", hex::encode(o.tx_hash), o.index_in_tx);
             leaves.push(format!("output {at} {}", o.amount));
             if o.spent.is_some()

@@ -1,4 +1,9 @@
-//! The witness watching the chains with its own node (issue 14, item 4, for Ethereum): every
+//! The witness watching the chains with its own node (issue 14, item 4). Monero: every poll,
+//! each Monero vault's newest state commitment is recomputed with the witness's own view-only
+//! scan (the view key is in the vault definition) of its own monerod
+//! (`airlock-witness chain --monero-daemon URL`; scans kept under `monero-scans/`): the outputs
+//! received below the committed height must be the committed ones, and every key image committed
+//! as spent must be spent on that node. Ethereum: every
 //! poll, for each Ethereum vault of each log it follows in verifying mode (the newest version its
 //! replay holds), it reads the account from its own node and halts the vault when what is on
 //! chain is not what the log explains:
@@ -112,10 +117,45 @@ impl WitnessHome {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// One poll of every followed log's Ethereum vaults against the witness's own node; halts
-    /// are stored and delivered to the followed service.
+    /// The witness's own monerod, if set.
+    pub fn monero_daemon(&self) -> Result<Option<String>> {
+        Ok(self
+            .connect()?
+            .query_row(
+                "SELECT value FROM settings WHERE name = 'monero_daemon'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    /// Sets the witness's own monerod (checked by asking its height).
+    pub fn set_monero_daemon(&self, url: &str) -> Result<u64> {
+        let height =
+            airlock_chain_monero_online::online_chain::MoneroOnline::new(url, &self.monero_scans())
+                .node()
+                .and_then(|node| node.height())
+                .map_err(|e| WitnessError::Setup(format!("--monero-daemon {url}: {e}")))?;
+        self.connect()?.execute(
+            "INSERT INTO settings (name, value) VALUES ('monero_daemon', ?1)
+             ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+            [url],
+        )?;
+        Ok(height)
+    }
+
+    /// Where the witness keeps its own view-only scans of Monero vaults.
+    fn monero_scans(&self) -> std::path::PathBuf {
+        self.dir.join("monero-scans")
+    }
+
+    /// One poll of every followed log's vaults against the witness's own nodes (Ethereum,
+    /// Monero); halts are stored and delivered to the followed service.
     pub fn watch_chains(&self, now: u64) -> Result<Polled> {
         let mut polled = Polled::default();
+        if let Some(daemon) = self.monero_daemon()? {
+            self.watch_monero(&daemon, now, &mut polled)?;
+        }
         let Some(url) = self.ethereum_rpc()? else {
             return Ok(polled);
         };
@@ -245,6 +285,178 @@ impl WitnessHome {
         }
         Ok(polled)
     }
+}
+
+impl WitnessHome {
+    /// The newest version of every vault of `chain` in each followed log, with its newest state
+    /// commitment, and the size replayed.
+    fn followed_commitments(&self, chain: &str) -> Vec<FollowedCommitments> {
+        self.followers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|(origin, f)| {
+                let vaults = f
+                    .replayer
+                    .latest_vaults()
+                    .filter(|v| v.chain == chain)
+                    .map(|v| {
+                        (
+                            v.clone(),
+                            f.replayer.latest_commitment(&v.vault_id).cloned(),
+                        )
+                    })
+                    .collect();
+                (origin.clone(), vaults, f.replayer.size())
+            })
+            .collect()
+    }
+
+    /// Recomputes each Monero vault's newest commitment with the witness's own view-only scan
+    /// (the view key is in the vault definition) of its own monerod.
+    fn watch_monero(&self, daemon: &str, now: u64, polled: &mut Polled) -> Result<()> {
+        let chain = airlock_chain_monero_online::online_chain::MoneroOnline::new(
+            daemon,
+            &self.monero_scans(),
+        );
+        for (origin, vaults, size) in self.followed_commitments(airlock_chain_monero_online::CHAIN)
+        {
+            let mut halted = false;
+            for (vault, commitment) in vaults {
+                polled.vaults += 1;
+                let Some(committed) = commitment else {
+                    continue;
+                };
+                let cause = match recompute_monero(&chain, &vault, &committed) {
+                    Ok(cause) => cause,
+                    Err(e) => {
+                        tracing::warn!(vault = %vault.vault_id, error = %e, "cannot recompute the state commitment");
+                        polled.errors.push(format!("{}: {e}", vault.vault_id));
+                        continue;
+                    }
+                };
+                if let Some((cause, detail)) = cause {
+                    let conn = self.connect()?;
+                    self.issue_halt(
+                        &conn,
+                        NewHalt {
+                            origin: &origin,
+                            vault_id: &vault.vault_id,
+                            reason: "chain",
+                            detail: &detail,
+                            log_size: size,
+                            cause: &cause,
+                        },
+                        now,
+                    )?;
+                    polled.halts += 1;
+                    halted = true;
+                }
+            }
+            if halted && let Some(url) = self.log(&origin)?.and_then(|l| l.verify_url) {
+                self.deliver_halts(&origin, &url)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A followed log's origin, its vaults of one chain with their newest commitments, and the size
+/// replayed.
+type FollowedCommitments = (
+    String,
+    Vec<(airlock_core::VaultDefinition, Option<StateCommitment>)>,
+    u64,
+);
+
+/// Scans the vault with the witness's own monerod up to (at least) the committed height and
+/// compares the outputs received below it, and checks that every key image the commitment says
+/// is spent is spent on the witness's node: the (cause, detail) of a halt when they differ.
+/// `None` also while the witness's node is behind the commitment.
+fn recompute_monero(
+    chain: &airlock_chain_monero_online::online_chain::MoneroOnline,
+    vault: &airlock_core::VaultDefinition,
+    committed: &StateCommitment,
+) -> Result<Option<(String, String)>, String> {
+    let spec = airlock_chain_monero_online::vault_spec::MoneroVault::from_vault(vault)
+        .map_err(|e| e.to_string())?;
+    let (_, state) = chain.sync(&spec).map_err(|e| e.to_string())?;
+    if state.scanned_height() < committed.height {
+        return Ok(None);
+    }
+    let ours: std::collections::BTreeSet<String> = state
+        .state_leaves_below(committed.height)
+        .into_iter()
+        .filter(|l| l.starts_with("output "))
+        .collect();
+    let theirs: std::collections::BTreeSet<String> = committed
+        .leaves
+        .iter()
+        .filter(|l| l.starts_with("output "))
+        .cloned()
+        .collect();
+    let mut problems = Vec::new();
+    let hidden: Vec<&String> = ours.difference(&theirs).collect();
+    let invented: Vec<&String> = theirs.difference(&ours).collect();
+    if !invented.is_empty() {
+        problems.push(format!(
+            "committed but not on chain: [{}]",
+            invented
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join("; ")
+        ));
+    }
+    if !hidden.is_empty() {
+        problems.push(format!(
+            "on chain but not committed: [{}]",
+            hidden
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join("; ")
+        ));
+    }
+    let claimed: Vec<(String, [u8; 32])> = committed
+        .facts("spent")
+        .filter_map(|f| {
+            let image = f.rsplit(' ').next()?;
+            let bytes: [u8; 32] = hex::decode(image).ok()?.try_into().ok()?;
+            Some((f.to_owned(), bytes))
+        })
+        .collect();
+    if !claimed.is_empty() {
+        let images: Vec<[u8; 32]> = claimed.iter().map(|(_, k)| *k).collect();
+        let spent = chain
+            .node()
+            .and_then(|node| node.key_images_spent(&images))
+            .map_err(|e| e.to_string())?;
+        let unspent: Vec<&str> = claimed
+            .iter()
+            .zip(spent)
+            .filter(|(_, s)| !s)
+            .map(|((f, _), _)| f.as_str())
+            .collect();
+        if !unspent.is_empty() {
+            problems.push(format!(
+                "committed as spent but unspent on chain: [{}]",
+                unspent.join("; ")
+            ));
+        }
+    }
+    if problems.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some((
+        format!("commitment:{}", hex::encode(committed.root)),
+        format!(
+            "the coordinator's state commitment of vault {:?} at height {} does not match the witness's own scan of its own monerod: {}",
+            vault.vault_id,
+            committed.height,
+            problems.join("; ")
+        ),
+    )))
 }
 
 /// A followed log's origin, its Ethereum vaults (each with how many of its proposals are
