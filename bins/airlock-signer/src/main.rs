@@ -103,6 +103,10 @@ enum Command {
     /// End the reservation an approval holds on its coins, nonce or key images, given the
     /// coordinator's signed record that the proposal was abandoned (`airlock abandon`).
     Release { file: PathBuf },
+    /// Halts handed over by a witness's operator (not through the coordinator): kept when a
+    /// witness of a registered vault signed them, and weighed in every review of that vault.
+    #[command(subcommand)]
+    Halt(HaltCommand),
     /// Write again the decision this signer made on a proposal (from the journal).
     Reexport {
         /// Proposal id (64 hex digits).
@@ -163,6 +167,15 @@ enum VaultCommand {
 }
 
 #[derive(Subcommand)]
+enum HaltCommand {
+    /// Keep a witness's HALT (a file from `airlock-witness halt issue --out`): approvals of the
+    /// vaults it names stop until this signer approves its RESUME.
+    Import { file: PathBuf },
+    /// The halts held here and the vaults each stops.
+    List,
+}
+
+#[derive(Subcommand)]
 enum JournalCommand {
     /// Check the journal's hash chain and head.
     Verify,
@@ -196,6 +209,7 @@ fn changes_home(command: &Command) -> Option<&'static str> {
         Command::Approve { .. } => "airlock-signer approve",
         Command::Reject { .. } => "airlock-signer reject",
         Command::Release { .. } => "airlock-signer release",
+        Command::Halt(HaltCommand::Import { .. }) => "airlock-signer halt import",
         Command::Transfer(TransferCommand::Out { .. }) => "airlock-signer transfer out",
         Command::Transfer(TransferCommand::In { .. }) => "airlock-signer transfer in",
         Command::Transfer(TransferCommand::AllowDir { .. }) => "airlock-signer transfer allow-dir",
@@ -358,6 +372,53 @@ fn run(cli: Cli) -> CliResult {
             armor,
             None,
         ),
+        Command::Halt(HaltCommand::Import { file }) => {
+            let h = home(&cli.home)?;
+            let env = read_signed_envelope(&file)?;
+            let held = h
+                .import_halt(&env)
+                .map_err(CliError::context(file.display()))?;
+            if json {
+                print_json(&serde_json::to_value(&held).expect("serializes"));
+            } else {
+                println!(
+                    "HALT {} {}: witness {} halted {} ({}: {}). No approval for {} until this signer approves its RESUME.",
+                    &held.id[..12],
+                    if held.new { "kept" } else { "was already held" },
+                    held.witness,
+                    held.vaults.join(", "),
+                    held.reason,
+                    held.detail,
+                    if held.vaults.len() == 1 { "it" } else { "them" }
+                );
+            }
+            Ok(())
+        }
+        Command::Halt(HaltCommand::List) => {
+            let h = home(&cli.home)?;
+            let held = h.held_halt_status().map_err(signer_err)?;
+            if json {
+                print_json(&serde_json::to_value(&held).expect("serializes"));
+            } else if held.is_empty() {
+                println!("No halts held here.");
+            } else {
+                for s in held {
+                    println!(
+                        "{}  {} ({}): {}  in force for: {}",
+                        &s.id[..12],
+                        s.witness,
+                        s.reason,
+                        s.detail,
+                        if s.in_force_for.is_empty() {
+                            "nothing (resumed here)".to_owned()
+                        } else {
+                            s.in_force_for.join(", ")
+                        }
+                    );
+                }
+            }
+            Ok(())
+        }
         Command::Release { file } => {
             let h = home(&cli.home)?;
             let env = read_signed_envelope(&file)?;

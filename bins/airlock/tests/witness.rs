@@ -632,6 +632,144 @@ fn a_witness_halt_stops_approvals_and_finalization_until_the_signers_resume() {
     assert_eq!(report["halts"], 2, "{report}");
 }
 
+/// Issue 14, item 3: a halt handed to a signer directly (`airlock-signer halt import`) stops
+/// its approvals even though the coordinator's bundles leave the halt out; a halt by a key
+/// outside the vault's witness set, or a file that is no halt, is refused and nothing is kept;
+/// approving the halt's RESUME ends it on that signer.
+#[test]
+fn a_halt_handed_to_a_signer_stops_it_even_when_the_coordinator_leaves_it_out() {
+    let w = World::new();
+    w.init_coordinator();
+    w.init_signer("alice");
+    w.init_signer("bob");
+    let log_key = log_key(&w);
+    let witness = start_witness(&w, &log_key);
+    guarded_vault(&w, &witness);
+    let issue = |home: &str, out: &Path| {
+        witness_cli(
+            &w,
+            &[
+                "--home",
+                home,
+                "--json",
+                "halt",
+                "issue",
+                "--log",
+                "test.airlock/log",
+                "--vault",
+                "guarded",
+                "--reason",
+                "chain",
+                "--detail",
+                "coins left the vault outside Airlock",
+                "--out",
+                path_str(out),
+            ],
+        )
+        .ok()
+        .json()["halt"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let halt_file = w.fresh("direct.halt");
+    let halt_id = issue(path_str(&w.p("witness-home")), &halt_file);
+    let rogue = w.p("rogue-witness");
+    witness_cli(
+        &w,
+        &[
+            "--home",
+            path_str(&rogue),
+            "init",
+            "--name",
+            "witness.test/rogue",
+        ],
+    )
+    .ok();
+    witness_cli(&w, &["--home", path_str(&rogue), "log", "add", &log_key]).ok();
+    let rogue_file = w.fresh("rogue.halt");
+    issue(path_str(&rogue), &rogue_file);
+
+    // Refusals keep nothing.
+    w.signer("alice", &["halt", "import", path_str(&rogue_file)])
+        .fails(1, "signed by no witness of a vault registered here");
+    let not_a_halt = w.fresh("not-a-halt.bin");
+    std::fs::write(&not_a_halt, b"\x01\x02 no envelope").unwrap();
+    w.signer("alice", &["halt", "import", path_str(&not_a_halt)])
+        .fails(1, "not-a-halt.bin");
+    let held = w.signer("alice", &["--json", "halt", "list"]).ok().json();
+    assert_eq!(held, serde_json::json!([]), "{held}");
+
+    let kept = w
+        .signer("alice", &["--json", "halt", "import", path_str(&halt_file)])
+        .ok()
+        .json();
+    assert_eq!(kept["vaults"], serde_json::json!(["guarded"]), "{kept}");
+    assert_eq!(kept["new"], true, "{kept}");
+    let again = w
+        .signer("alice", &["--json", "halt", "import", path_str(&halt_file)])
+        .ok()
+        .json();
+    assert_eq!(again["new"], false, "{again}");
+
+    // The coordinator never recorded the halt: its bundle does not carry it. Alice refuses
+    // anyway; Bob, who was not handed the halt, would approve.
+    let (p, bundle) = w.propose("guarded", "payee:10", &[]);
+    let review = w
+        .signer("alice", &["--json", "review", path_str(&bundle)])
+        .ok()
+        .json();
+    assert_eq!(review["can_approve"], false, "{review}");
+    w.signer(
+        "alice",
+        &[
+            "approve",
+            path_str(&bundle),
+            "--yes",
+            "--out",
+            path_str(&w.fresh("refused.approval")),
+        ],
+    )
+    .fails(1, "HALT in force: witness witness.test/w1 halted guarded");
+    let bob_review = w
+        .signer("bob", &["--json", "review", path_str(&bundle)])
+        .ok()
+        .json();
+    assert_eq!(bob_review["can_approve"], true, "{bob_review}");
+
+    // The team lifts it: the coordinator records it, both approve its RESUME; on Alice the held
+    // halt ends with her own approval of the RESUME.
+    w.airlock(&["halt", "import", path_str(&halt_file)]).ok();
+    let resume_bundle = w.fresh("resume.bundle");
+    let resume = w
+        .airlock(&[
+            "--json",
+            "halt",
+            "resume",
+            &halt_id[..16],
+            "--vault",
+            "guarded",
+            "--out",
+            path_str(&resume_bundle),
+        ])
+        .ok()
+        .json()["proposal"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let a = w.approve("alice", &resume_bundle);
+    let b = w.approve("bob", &resume_bundle);
+    w.submit(&[&a, &b]).ok();
+    w.airlock(&["finalize", &resume]).ok();
+    let held = w.signer("alice", &["--json", "halt", "list"]).ok().json();
+    assert_eq!(held[0]["in_force_for"], serde_json::json!([]), "{held}");
+    let fresh = w.fresh("after.bundle");
+    w.airlock(&["export", &p, "--out", path_str(&fresh)]).ok();
+    let approval = w.approve("alice", &fresh);
+    w.submit(&[&approval]).ok();
+    assert_eq!(w.status(&p)["status"], "ready");
+}
+
 /// Issue 14, items 1 and 3: a verifying witness with an anomaly rule halts the vault whose
 /// proposal fires it, delivers the halt to the service (which records it), and the bundle the
 /// service hands out carries the halt, so the signer refuses to approve.

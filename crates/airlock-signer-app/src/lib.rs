@@ -10,6 +10,7 @@
 //! and never write a decision that is not first in the journal.
 
 pub mod chain_keys;
+pub mod halts;
 pub mod journal;
 pub mod logstate;
 pub mod review;
@@ -560,7 +561,14 @@ impl SignerHome {
 
         let mut problems = Vec::new();
         let mut warnings = description.warnings.clone();
-        check_halts(vault, &bundle.halts, resume, &mut problems, &mut warnings);
+        // The halts the bundle carries, and those handed to this signer directly.
+        let mut halts = bundle.halts.clone();
+        for held in self.held_halts_for(vault)? {
+            if !halts.contains(&held) {
+                halts.push(held);
+            }
+        }
+        check_halts(vault, &halts, resume, &mut problems, &mut warnings);
         if let Err(e) = check_against_intent(&proposal.intent, &description) {
             problems.push(e.to_string());
         }
