@@ -1264,3 +1264,145 @@ fn a_witness_scanning_with_its_own_monerod_halts_a_vault_whose_commitment_hides_
     drop(server);
     drop(witness);
 }
+
+/// Issue 14, item 4 (Monero): a payment through Airlock is explained by its finalized proposal;
+/// the vault's seed used outside Airlock (restored into wallet2, which spends an output) shows
+/// at the coordinator's next sync, once the signer's key images are imported, as an output spent
+/// with a key image no finalized proposal spends; the verifying witness halts the vault from the
+/// log alone, naming that output only.
+#[test]
+fn a_monero_output_spent_with_the_vault_seed_outside_airlock_halts_the_vault() {
+    let daemon = monerod();
+    let w = World::new();
+    w.init_coordinator();
+    let url = format!("http://127.0.0.1:{}", daemon.port);
+    w.airlock(&["chain", "monero", "--daemon", &url]).ok();
+    let (alice, view) = xmr_signer(&w, "alice");
+    let address = view["primary_address"].as_str().unwrap().to_owned();
+    let (_, carol) = xmr_signer(&w, "carol");
+    let carol = carol["primary_address"].as_str().unwrap().to_owned();
+    let log_key = log_key(&w);
+    let witness = start_witness_process(&w, "witness-home", &log_key, &[]);
+    w.make_vault(
+        &[
+            "--vault",
+            "cold",
+            "--chain",
+            "monero",
+            "--network",
+            "regtest",
+            "--account",
+            view["account"].as_str().unwrap(),
+            "--signer",
+            &format!("alice:ops:{alice}:{address}"),
+            "--threshold",
+            "1",
+            "--witness",
+            &witness.vkey,
+        ],
+        &["alice"],
+        &["alice"],
+    );
+    w.airlock(&["witness", "add", &witness.vkey, "--url", &witness.url])
+        .ok();
+    // Enough other outputs for wallet2's rings, then the vault's, then 60 blocks to unlock them.
+    mine(&daemon, &carol, 300);
+    mine(&daemon, &address, 3);
+    mine(&daemon, &carol, 60);
+    w.airlock(&["xmr", "sync", "--vault", "cold"]).ok();
+    // The signer's key images, so the coordinator can see spends.
+    let outputs = w.p("outputs.bin");
+    w.airlock(&[
+        "xmr",
+        "export-outputs",
+        "--vault",
+        "cold",
+        "--out",
+        s(&outputs),
+    ])
+    .ok();
+    let key_images = w.p("ki.bin");
+    w.signer(
+        "alice",
+        &[
+            "xmr",
+            "sign-key-images",
+            s(&outputs),
+            "--vault",
+            "cold",
+            "--out",
+            s(&key_images),
+        ],
+    )
+    .ok();
+    w.airlock(&[
+        "xmr",
+        "import-key-images",
+        "--vault",
+        "cold",
+        s(&key_images),
+    ])
+    .ok();
+
+    // Through Airlock: a payment, whose spend the finalized proposal explains.
+    let (proposal, bundle) = w.propose("cold", &format!("{carol}:{XMR}"), &[]);
+    let approval = w.approve("alice", &bundle);
+    w.submit(&[&approval]).ok();
+    w.airlock(&["finalize", &proposal]).ok();
+    w.airlock(&["broadcast", &proposal]).ok();
+    mine(&daemon, &carol, 1);
+    w.airlock(&["xmr", "sync", "--vault", "cold"]).ok();
+    let paid = w.airlock(&["--json", "vault", "state", "cold"]).ok().json();
+    let explained: Vec<String> = paid["leaves"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|l| l.as_str().filter(|l| l.starts_with("spent ")))
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(explained.len(), 1, "the payment's input: {paid}");
+
+    // Outside Airlock: the seed words restored into wallet2, which spends.
+    let thief = wallet_rpc(&daemon);
+    let words = std::fs::read_to_string(w.p("alice.words")).unwrap();
+    thief.call(
+        "restore_deterministic_wallet",
+        json!({"filename": "thief", "password": "", "seed": words.trim(), "restore_height": 0}),
+    );
+    thief.call("refresh", json!({}));
+    let sent = thief.call(
+        "transfer",
+        json!({"destinations": [{"amount": XMR, "address": carol}]}),
+    );
+    assert!(sent["tx_hash"].is_string(), "{sent}");
+    mine(&daemon, &carol, 1);
+    w.airlock(&["xmr", "sync", "--vault", "cold"]).ok();
+    let state = w.airlock(&["--json", "vault", "state", "cold"]).ok().json();
+    let spent: Vec<&str> = state["leaves"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|l| {
+            l.as_str()
+                .filter(|l| l.starts_with("spent ") && !explained.iter().any(|e| e == l))
+        })
+        .collect();
+    assert!(!spent.is_empty(), "the coordinator saw the spend: {state}");
+
+    let server = Server::start(&w, &["--witness-every", "1"]);
+    witness_follow(&w, &w.p("witness-home"), &log_key, &server.url);
+    let halts = wait_for_halts(&server.url, 1);
+    assert_eq!(halts.len(), 1, "{halts:?}");
+    assert_eq!(halts[0]["reason"], "chain", "{halts:?}");
+    let detail = halts[0]["detail"].as_str().unwrap();
+    let first_spent = spent[0].split(' ').nth(1).unwrap();
+    let paid_spent = explained[0].split(' ').nth(1).unwrap();
+    assert!(
+        detail.contains("spent with key images no finalized proposal spends")
+            && detail.contains(first_spent)
+            && !detail.contains(paid_spent),
+        "only the spend outside Airlock is named: {detail}"
+    );
+    drop(server);
+    drop(witness);
+}

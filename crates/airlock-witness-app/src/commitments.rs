@@ -10,8 +10,9 @@
 //!   Safe transaction changing its owners), and a Safe's committed owners and threshold must be
 //!   the vault's.
 //!
-//! Monero commitments are replayed and kept but not explained here: which outputs a Monero
-//! proposal spends is not in its payload in a form this module reads.
+//! - Monero: every output newly committed as spent must be spent with a key image that a
+//!   finalized proposal of the vault spends (a Monero proposal's spends are its inputs' key
+//!   images). The coordinator sees a spend only once the signers' key images are imported.
 //!
 //! A witness with its own node also recomputes the commitment itself (`watch`); this module
 //! needs only the log. It must never read a node, and never call a movement explained without a
@@ -136,6 +137,39 @@ pub fn unexplained<'a>(
                         spec.address(),
                         vault.vault_id,
                         name_some(&unexplained)
+                    ),
+                });
+            }
+        }
+        airlock_chain_monero_online::CHAIN => {
+            let Some(before) = before else {
+                return found;
+            };
+            // A Monero proposal's spends are the key images of its inputs (the signers check
+            // them against their own keys before approving).
+            let spent: BTreeSet<&str> = finalized
+                .iter()
+                .flat_map(|p| p.proposal.spends.iter().map(String::as_str))
+                .collect();
+            let gone: Vec<String> = StateDiff::between(before, after)
+                .new
+                .into_iter()
+                .filter_map(|leaf| {
+                    let (at, image) = leaf.strip_prefix("spent ")?.split_once(' ')?;
+                    (!spent.contains(image)).then(|| format!("{at} (key image {image})"))
+                })
+                .collect();
+            if !gone.is_empty() {
+                found.push(Anomaly {
+                    vault_id: vault.vault_id.clone(),
+                    cause: format!("state:{root}:spent"),
+                    detail: format!(
+                        "between heights {} and {} the coordinator's state commitments show {} output(s) of vault {:?} spent with key images no finalized proposal spends ({}): a key used outside Airlock",
+                        before.height,
+                        after.height,
+                        gone.len(),
+                        vault.vault_id,
+                        name_some(&gone)
                     ),
                 });
             }
