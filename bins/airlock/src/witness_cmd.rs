@@ -56,7 +56,8 @@ pub fn run(home: &Path, json: bool, cmd: WitnessCommand) -> CliResult {
             Ok(())
         }
         WitnessCommand::List => {
-            let all = witnesses::load(home)?;
+            let c = crate::open(home)?;
+            let all = witnesses::overview(&c, home)?;
             if json {
                 print_json(&serde_json::to_value(&all).expect("witnesses serialize"));
             } else if all.is_empty() {
@@ -64,6 +65,37 @@ pub fn run(home: &Path, json: bool, cmd: WitnessCommand) -> CliResult {
             } else {
                 for w in all {
                     println!("{}  {}", w.vkey, w.url);
+                    let cosigned = match (w.status.cosigned_size, w.status.cosigned_at) {
+                        (Some(size), Some(at)) => {
+                            format!("cosigned size {size} at {}", airlock_core::format_time(at))
+                        }
+                        _ => "has cosigned nothing yet".into(),
+                    };
+                    let last = match (&w.status.error, w.status.split_view) {
+                        (Some(e), true) => format!("; SPLIT VIEW at the last ask: {e}"),
+                        (Some(e), false) => format!("; the last ask failed: {e}"),
+                        (None, _) => String::new(),
+                    };
+                    println!("  {cosigned}{last}");
+                    println!(
+                        "  in the witness set of: {}",
+                        if w.vaults.is_empty() {
+                            "no vault".to_owned()
+                        } else {
+                            w.vaults.join(", ")
+                        }
+                    );
+                    for (id, reason, in_force_for) in &w.halts {
+                        println!(
+                            "  halt {} ({reason}): {}",
+                            &id[..12],
+                            if in_force_for.is_empty() {
+                                "lifted".to_owned()
+                            } else {
+                                format!("in force for {}", in_force_for.join(", "))
+                            }
+                        );
+                    }
                 }
             }
             Ok(())
@@ -77,7 +109,7 @@ pub fn run(home: &Path, json: bool, cmd: WitnessCommand) -> CliResult {
             }
             let c = crate::open(home)?;
             let (size, note) = c.latest_checkpoint()?;
-            let (cosigned, outcomes) = witnesses::cosign(&c, &all, size, &note)?;
+            let (cosigned, outcomes) = witnesses::cosign(&c, home, &all, size, &note)?;
             if let Some(split) = outcomes.iter().find(|o| o.split_view) {
                 return Err(CliError::alarm(split.error.clone().unwrap_or_default()));
             }

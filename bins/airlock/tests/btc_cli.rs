@@ -1241,6 +1241,9 @@ fn a_coin_spent_outside_airlock_halts_the_vault_at_the_next_state_commitment() {
     );
 
     let server = Server::start(&w, &["--witness-every", "1"]);
+    let page = common::http::get(&format!("{}/api/v1/vaults/cold", server.url)).json();
+    assert_eq!(page["state"]["height"], 103, "{page}");
+    assert_eq!(page["state"]["root"], state["root"], "{page}");
     witness_follow(&w, &w.p("witness-home"), &log_key, &server.url);
     let halts = wait_for_halts(&server.url, 1);
     assert_eq!(

@@ -861,8 +861,10 @@ fn an_anomaly_rule_on_the_verifying_witness_halts_the_vault_through_the_service(
     .fails(1, "HALT in force");
 }
 
-/// Issue 14, item 5: the dashboard (Debian's chromium, driven by playwright-core:
-/// `tests/dashboard/halt.mjs`) shows the vault's witness set and the halt in force.
+/// Issue 14, item 5: `airlock witness list` and `GET /api/v1/witnesses` show each witness's
+/// largest cosigned size, the vaults that name it and its halts; the dashboard (Debian's
+/// chromium, driven by playwright-core: `tests/dashboard/halt.mjs`) shows the same, the vault's
+/// witness set and the halt in force.
 #[test]
 fn the_dashboard_shows_the_witness_set_and_a_halt_in_force() {
     let playwright =
@@ -899,13 +901,35 @@ fn the_dashboard_shows_the_witness_set_and_a_halt_in_force() {
         ],
     )
     .ok();
-    w.airlock(&["halt", "import", path_str(&halt_file)]).ok();
+    let halt = w
+        .airlock(&["--json", "halt", "import", path_str(&halt_file)])
+        .ok()
+        .json();
+    w.airlock(&["witness", "cosign"]).ok();
+    let size = common::http::log_size(&w);
+    let listed = w.airlock(&["--json", "witness", "list"]).ok().json();
+    assert_eq!(listed[0]["cosigned_size"], size, "{listed}");
+    assert_eq!(
+        listed[0]["vaults"],
+        serde_json::json!(["guarded"]),
+        "{listed}"
+    );
+    assert_eq!(listed[0]["halts"][0][0], halt["id"], "{listed}");
+    assert_eq!(
+        listed[0]["halts"][0][2],
+        serde_json::json!(["guarded"]),
+        "{listed}"
+    );
     let server = Server::start(&w, &[]);
+    let served = common::http::get(&format!("{}/api/v1/witnesses", server.url)).json();
+    assert_eq!(served, listed, "the service shows what the CLI shows");
     let out = Command::new("node")
         .arg(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/dashboard/halt.mjs"))
         .env("PLAYWRIGHT_DIR", &playwright)
         .env("SERVICE_URL", &server.url)
         .env("HALT_DETAIL", detail)
+        .env("HALT_ID", halt["id"].as_str().unwrap())
+        .env("COSIGNED_SIZE", size.to_string())
         .env(
             "SHOTS_DIR",
             std::env::var("AIRLOCK_DASHBOARD_SHOTS").unwrap_or_default(),

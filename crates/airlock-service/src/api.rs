@@ -175,6 +175,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/proposals/{id}/{action}", post(proposal_action))
         .route("/api/v1/members", get(members))
         .route("/api/v1/halts", get(halts).post(record_halt))
+        .route("/api/v1/witnesses", get(witnesses))
         .route("/api/v1/transfers", get(transfers).post(upload_transfer))
         .route("/api/v1/proposals/{id}/bundle", get(bundle))
         .route("/api/v1/decisions", post(decisions))
@@ -313,6 +314,12 @@ async fn vault(
                     "versions": history,
                     // The home's last sync (local state; null when never synced or read live).
                     "synced": c.vault_synced(&def.vault_id)?,
+                    // The newest state commitment in the log (null before the first).
+                    "state": c.latest_commitment(&def.vault_id)?.map(|(id, s)| json!({
+                        "id": id.to_hex(), "height": s.height, "block": s.block,
+                        "root": hex::encode(s.root), "leaves": s.leaves.len(),
+                        "created": s.created,
+                    })),
                 }))
             })
         })
@@ -365,7 +372,7 @@ pub fn witness_periodically(state: &AppState, every: Duration) {
                 pool.with(|c| {
                     let (size, note) = c.latest_checkpoint()?;
                     let witnesses = crate::witnesses::load(&home)?;
-                    let (note, outcomes) = crate::witnesses::cosign(c, &witnesses, size, &note)?;
+                    let (note, outcomes) = crate::witnesses::cosign(c, &home, &witnesses, size, &note)?;
                     for o in &outcomes {
                         if o.split_view {
                             tracing::error!(witness = %o.witness, error = ?o.error, "SPLIT VIEW reported by a witness");
@@ -1283,6 +1290,17 @@ async fn halts(
     let vault = query.get("vault").cloned();
     let rows = blocking(&state, move |pool| {
         pool.with(|c| c.halts(vault.as_deref(), now()?))
+    })
+    .await?;
+    Ok(axum::Json(json!(rows)).into_response())
+}
+
+/// The registered witnesses: what each last answered (the largest size it cosigned, the last
+/// error or split view), the vaults whose witness set names it, and the halts it signed.
+async fn witnesses(State(state): State<AppState>) -> Result<Response, Problem> {
+    let rows = blocking(&state, move |pool| {
+        let home = pool.home().to_path_buf();
+        pool.with(|c| crate::witnesses::overview(c, &home))
     })
     .await?;
     Ok(axum::Json(json!(rows)).into_response())

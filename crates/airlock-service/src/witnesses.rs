@@ -90,6 +90,62 @@ pub fn add(home: &Path, vkey: &str, url: &str) -> Result<Witness, CoordinatorErr
     Ok(witness)
 }
 
+/// The file in the coordinator's home where the last answer of each witness is kept (a status
+/// cache for people: `airlock witness list`, `GET /api/v1/witnesses`, the dashboard; nothing is
+/// decided from it).
+pub const STATUS_FILE: &str = "witness-status.json";
+
+/// What this coordinator last heard from one witness.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WitnessStatus {
+    /// The largest checkpoint size it cosigned for this coordinator, and when (its timestamp).
+    pub cosigned_size: Option<u64>,
+    pub cosigned_at: Option<u64>,
+    /// When it was last asked (Unix seconds), and what went wrong then, if anything.
+    pub asked_at: Option<u64>,
+    pub error: Option<String>,
+    /// Its last answer was a split view.
+    pub split_view: bool,
+}
+
+/// The last answer of every witness, by verifier key (empty before any was asked).
+pub fn statuses(
+    home: &Path,
+) -> Result<std::collections::BTreeMap<String, WitnessStatus>, CoordinatorError> {
+    let path = home.join(STATUS_FILE);
+    if !path.exists() {
+        return Ok(Default::default());
+    }
+    let bytes = airlock_transport::read_bounded(&path, 1024 * 1024)
+        .map_err(|e| CoordinatorError::Setup(format!("{}: {e}", path.display())))?;
+    serde_json::from_slice(&bytes)
+        .map_err(|e| CoordinatorError::Setup(format!("{} is damaged: {e}", path.display())))
+}
+
+/// Serializes this process's updates of the status file (another process's update may win over
+/// one of ours: it is a cache of observations, each true when made).
+static STATUS_WRITES: Mutex<()> = Mutex::new(());
+
+fn record_statuses(home: &Path, witnesses: &[Witness], outcomes: &[Outcome], size: u64, now: u64) {
+    let _gate = STATUS_WRITES.lock().unwrap_or_else(|p| p.into_inner());
+    // A damaged cache is replaced, not fatal.
+    let mut all = statuses(home).unwrap_or_default();
+    for (w, o) in witnesses.iter().zip(outcomes) {
+        let s = all.entry(w.vkey.clone()).or_default();
+        s.asked_at = Some(now);
+        s.error = o.error.clone();
+        s.split_view = o.split_view;
+        if o.cosigned_at.is_some() && s.cosigned_size.is_none_or(|had| had <= size) {
+            s.cosigned_size = Some(size);
+            s.cosigned_at = o.cosigned_at;
+        }
+    }
+    let json = serde_json::to_vec_pretty(&all).expect("statuses serialize");
+    if let Err(e) = airlock_transport::write_atomic(&home.join(STATUS_FILE), &json) {
+        tracing::warn!(error = %e, "cannot record the witnesses' answers");
+    }
+}
+
 /// What one witness answered.
 #[derive(Clone, Debug, Serialize)]
 pub struct Outcome {
@@ -125,8 +181,25 @@ fn remember_size(vkey: &str, size: u64) {
 }
 
 /// Asks every witness to cosign `note` (this log's checkpoint of `size`); returns the note with
-/// the verified cosignature lines appended, and each witness's outcome.
+/// the verified cosignature lines appended, and each witness's outcome (also kept in the home's
+/// [`STATUS_FILE`]).
 pub fn cosign(
+    c: &Coordinator,
+    home: &Path,
+    witnesses: &[Witness],
+    size: u64,
+    note: &str,
+) -> Result<(String, Vec<Outcome>), CoordinatorError> {
+    let (cosigned, outcomes) = ask_all(c, witnesses, size, note)?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    record_statuses(home, witnesses, &outcomes, size, now);
+    Ok((cosigned, outcomes))
+}
+
+fn ask_all(
     c: &Coordinator,
     witnesses: &[Witness],
     size: u64,
@@ -282,7 +355,7 @@ pub fn witness_note(
     if witnesses.is_empty() {
         return Ok((note.to_owned(), Vec::new()));
     }
-    let (cosigned, outcomes) = cosign(c, &witnesses, size, note)?;
+    let (cosigned, outcomes) = cosign(c, home, &witnesses, size, note)?;
     if let Some(split) = outcomes.iter().find(|o| o.split_view) {
         return Err(CoordinatorError::SplitView(
             split.error.clone().unwrap_or_default(),
@@ -308,4 +381,55 @@ pub fn export_bundle(
         Ok(cosigned)
     })?;
     Ok((env, outcomes))
+}
+
+/// One registered witness as people see it: its answers so far, the vaults whose newest version
+/// names it, and the halts it signed that this log recorded.
+#[derive(Clone, Debug, Serialize)]
+pub struct WitnessView {
+    pub name: String,
+    pub vkey: String,
+    pub url: String,
+    #[serde(flatten)]
+    pub status: WitnessStatus,
+    pub vaults: Vec<String>,
+    /// (halt id, reason, the vaults it is in force for).
+    pub halts: Vec<(String, String, Vec<String>)>,
+}
+
+/// Every registered witness with its state ([`WitnessView`]), as `airlock witness list`, `GET
+/// /api/v1/witnesses` and the dashboard show them.
+pub fn overview(c: &Coordinator, home: &Path) -> Result<Vec<WitnessView>, CoordinatorError> {
+    let statuses = statuses(home)?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let halts = c.halts(None, now)?;
+    let mut vaults = Vec::new();
+    for id in c.vault_ids()? {
+        vaults.push(c.vault_latest(&id)?.0);
+    }
+    let mut out = Vec::new();
+    for w in load(home)? {
+        let verifier = w.verifier()?;
+        let key = verifier.public_key();
+        out.push(WitnessView {
+            name: verifier.name().to_owned(),
+            status: statuses.get(&w.vkey).cloned().unwrap_or_default(),
+            vaults: vaults
+                .iter()
+                .filter(|v| v.witnesses.witnesses.iter().any(|k| k.key.0 == key))
+                .map(|v| v.vault_id.clone())
+                .collect(),
+            halts: halts
+                .iter()
+                .filter(|h| h.witness == verifier.name())
+                .map(|h| (h.id.clone(), h.reason.clone(), h.in_force_for.clone()))
+                .collect(),
+            vkey: w.vkey,
+            url: w.url,
+        });
+    }
+    Ok(out)
 }

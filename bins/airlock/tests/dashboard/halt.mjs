@@ -26,6 +26,11 @@ try {
   if (!panel.includes("1 of witness.test/w1 must cosign every checkpoint")) {
     throw new Error(`the vault panel does not show its witness set: ${panel}`);
   }
+  const witnesses = await page.locator("#witness-list").innerText();
+  for (const needle of ["witness.test/w1", `Cosigned size ${env.COSIGNED_SIZE} at`,
+    "In the witness set of: guarded", `Halt ${env.HALT_ID.slice(0, 12)}`, "in force for guarded"]) {
+    if (!witnesses.includes(needle)) throw new Error(`the witness panel lacks ${JSON.stringify(needle)}: ${witnesses}`);
+  }
   if (env.SHOTS_DIR) await page.screenshot({ path: join(env.SHOTS_DIR, "dashboard-halt.png"), fullPage: true });
 } finally {
   await browser.close();

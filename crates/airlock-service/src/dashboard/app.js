@@ -168,6 +168,39 @@ function syncedText(synced) {
   return `Synced balance: ${synced.balance} base units at height ${synced.height}${at}.`;
 }
 
+// The newest state commitment the coordinator logged for a vault.
+function stateText(st) {
+  if (!st) return "State commitment: none yet (each sync that finds the vault's on-chain state changed logs one).";
+  return `State commitment: ${st.leaves} leaves at height ${st.height}, root ${st.root.slice(0, 16)}… (${short(st.id)}).`;
+}
+
+function utc(secs) {
+  return new Date(secs * 1000).toISOString().replace(".000Z", "Z");
+}
+
+function renderWitnesses() {
+  const box = $("witness-list");
+  box.replaceChildren();
+  const all = state.witnesses || [];
+  if (all.length === 0) box.append(el("p", {}, "No witnesses registered (airlock witness add KEY --url URL)."));
+  for (const w of all) {
+    const cosigned = w.cosigned_size != null
+      ? `Cosigned size ${w.cosigned_size} at ${utc(w.cosigned_at)}.`
+      : "Has cosigned nothing for this log yet.";
+    const alarm = w.split_view ? { class: "error halted", role: "alert" } : { class: "error" };
+    const last = w.error ? el("p", alarm, `${w.split_view ? "SPLIT VIEW" : "Last ask failed"}: ${w.error}`) : null;
+    box.append(el("div", { class: "panel" },
+      el("h3", {}, w.name),
+      el("p", {}, `${w.url} · `, el("code", {}, w.vkey)),
+      el("p", {}, cosigned),
+      ...(last ? [last] : []),
+      el("p", {}, `In the witness set of: ${w.vaults.length ? w.vaults.join(", ") : "no vault"}.`),
+      ...w.halts.map(([id, reason, inForce]) => el("p", {},
+        `Halt ${short(id)} (${reason}): ${inForce.length ? "in force for " + inForce.join(", ") : "lifted"}.`)),
+    ));
+  }
+}
+
 function renderVaults() {
   const box = $("vault-list");
   box.replaceChildren();
@@ -180,6 +213,7 @@ function renderVaults() {
       el("h3", {}, `${v.vault} — version ${v.version} (${v.chain}, ${v.network})`),
       el("p", {}, `Vault changes need ${v.threshold} of ${v.signers} signers. Versions: ${(v.detail && v.detail.versions || []).map((x) => "v" + x.version).join(", ")}`),
       el("p", {}, syncedText(v.detail && v.detail.synced)),
+      ...(v.chain === "none" ? [] : [el("p", {}, stateText(v.detail && v.detail.state))]),
       el("h4", {}, "Members"),
       el("ul", {}, ...signers.map((s) => el("li", {}, `${s.name} (${s.role})`))),
       el("h4", {}, "Rules"),
@@ -211,16 +245,18 @@ async function renderLog() {
 }
 
 async function refresh() {
-  const [{ body: proposals }, { body: vaults }, { body: halts }] = await Promise.all([
-    api("/api/v1/proposals"), api("/api/v1/vaults"), api("/api/v1/halts")]);
+  const [{ body: proposals }, { body: vaults }, { body: halts }, { body: witnesses }] = await Promise.all([
+    api("/api/v1/proposals"), api("/api/v1/vaults"), api("/api/v1/halts"), api("/api/v1/witnesses")]);
   state.proposals = proposals;
   state.halts = halts;
+  state.witnesses = witnesses;
   state.vaults = await Promise.all(vaults.map(async (v) => {
     try { v.detail = (await api(`/api/v1/vaults/${encodeURIComponent(v.vault)}`)).body; } catch (_) { v.detail = null; }
     return v;
   }));
   renderProposals();
   renderVaults();
+  renderWitnesses();
   await renderLog();
 }
 
