@@ -99,8 +99,13 @@ enum LogCommand {
         /// Verifying mode: the log's `airlock serve` URL. Before each cosignature the witness
         /// fetches the new entries from its tiles and replays every transition with the
         /// coordinator's own rules; an invalid transition is never cosigned.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "verify_dir")]
         verify_url: Option<String>,
+        /// Verifying mode on one machine: a directory the coordinator publishes its log into
+        /// (`airlock log publish DIR`), read like the service's tiles. Halts are not delivered
+        /// (there is no service): carry them with `airlock-witness halt export`.
+        #[arg(long)]
+        verify_dir: Option<PathBuf>,
     },
     /// Every trusted log and the latest checkpoint cosigned for it.
     List,
@@ -127,6 +132,16 @@ enum HaltCommand {
     },
     /// Every halt this witness signed, and whether its coordinator recorded it.
     List,
+    /// Write a halt this witness signed to a file, to carry to the coordinator (`airlock halt
+    /// import`) and to each signer (`airlock-signer halt import`).
+    Export {
+        /// The halt's id, or a unique prefix of six hex digits or more.
+        halt: String,
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long)]
+        armor: bool,
+    },
 }
 
 fn main() {
@@ -183,8 +198,28 @@ fn run(cli: Cli) -> CliResult {
             }
             Ok(())
         }
-        Command::Log(LogCommand::Add { vkey, verify_url }) => {
+        Command::Log(LogCommand::Add {
+            vkey,
+            verify_url,
+            verify_dir,
+        }) => {
             let home = open(&cli.home)?;
+            let verify_url = match verify_dir {
+                Some(dir) => {
+                    let dir = std::path::absolute(&dir).map_err(|e| {
+                        CliError::new(format!("--verify-dir {}: {e}", dir.display()))
+                    })?;
+                    if !dir.join("log/checkpoint").is_file() {
+                        return Err(CliError::new(format!(
+                            "--verify-dir {}: no published log there (on the coordinator: `airlock log publish {}`)",
+                            dir.display(),
+                            dir.display()
+                        )));
+                    }
+                    Some(format!("file://{}", dir.display()))
+                }
+                None => verify_url,
+            };
             let state = home.trust_log(&vkey, verify_url.as_deref())?;
             if json {
                 print_json(&serde_json::to_value(&state).expect("state serializes"));
@@ -273,6 +308,16 @@ fn run(cli: Cli) -> CliResult {
                         "note: not delivered; write it with --out and run `airlock halt import FILE` on the coordinator"
                     );
                 }
+            }
+            Ok(())
+        }
+        Command::Halt(HaltCommand::Export { halt, out, armor }) => {
+            let env = open(&cli.home)?.halt_envelope(&halt)?;
+            airlock_cli_support::write_envelope(&out, &env, armor)?;
+            if json {
+                print_json(&json!({ "halt": env.id().to_hex(), "out": out }));
+            } else {
+                println!("HALT {} written to {}", env.id().short(), out.display());
             }
             Ok(())
         }

@@ -339,6 +339,11 @@ pub(crate) enum LogCommand {
         #[arg(long, requires = "url")]
         ca_cert: Option<PathBuf>,
     },
+    /// Publish the log into a directory as the service serves it (C2SP tiles, the checkpoint,
+    /// every artifact), for a verifying witness on this machine (`airlock-witness log add KEY
+    /// --verify-dir DIR`) or a static web server. Incremental; the directory is remembered and
+    /// published again before every round of asking the witnesses.
+    Publish { dir: PathBuf },
     /// Print (or write) the newest signed checkpoint.
     Checkpoint {
         #[arg(long)]
@@ -371,7 +376,9 @@ fn changes_home(command: &Command) -> Option<&'static str> {
     match command {
         Command::Id
         | Command::Status { .. }
-        | Command::Log(_)
+        | Command::Log(
+            LogCommand::Verify { .. } | LogCommand::Checkpoint { .. } | LogCommand::Show,
+        )
         | Command::Inspect { .. }
         | Command::Bench(_)
         | Command::Qr(_)
@@ -383,6 +390,7 @@ fn changes_home(command: &Command) -> Option<&'static str> {
         )
         | Command::Transfer(TransferCommand::Log | TransferCommand::Policy) => None,
         Command::Init { .. } => Some("airlock init"),
+        Command::Log(LogCommand::Publish { .. }) => Some("airlock log publish"),
         Command::Vault(_) => Some("airlock vault submit"),
         Command::Propose(_) => Some("airlock propose"),
         Command::Export { .. } => Some("airlock export"),
@@ -1470,6 +1478,23 @@ fn log(home: &Path, json: bool, cmd: LogCommand) -> CliResult {
                     report.finalized,
                     report.events,
                     report.transfers
+                );
+            }
+            Ok(())
+        }
+        LogCommand::Publish { dir } => {
+            let published = airlock_service::mirror::publish(&c, home, &dir)?;
+            if json {
+                print_json(&serde_json::to_value(&published).expect("serializes"));
+            } else {
+                println!(
+                    "published {} entries into {} ({} new since {}: {} tiles, {} artifacts written)",
+                    published.size,
+                    published.dir,
+                    published.size - published.previous_size,
+                    published.previous_size,
+                    published.tiles_written,
+                    published.artifacts_written
                 );
             }
             Ok(())

@@ -632,6 +632,139 @@ fn a_witness_halt_stops_approvals_and_finalization_until_the_signers_resume() {
     assert_eq!(report["halts"], 2, "{report}");
 }
 
+/// Issue 14, item 1, on one machine: the coordinator publishes its log into a directory
+/// (`airlock log publish`, then again before every round of asking the witnesses); a witness
+/// verifies from it (`--verify-dir`), replays every proposal, and its anomaly rule halts the
+/// vault; with no service to deliver to, the operator exports the halt and carries it to the
+/// coordinator and a signer.
+#[test]
+fn a_witness_on_the_same_machine_verifies_from_the_published_directory() {
+    let w = World::new();
+    w.init_coordinator();
+    w.init_signer("alice");
+    w.init_signer("bob");
+    let log_key = log_key(&w);
+    let witness = start_witness(&w, &log_key);
+    guarded_vault(&w, &witness);
+    let witness_home = w.p("witness-home");
+    let dir = w.p("published");
+    witness_cli(
+        &w,
+        &[
+            "--home",
+            path_str(&witness_home),
+            "log",
+            "add",
+            &log_key,
+            "--verify-dir",
+            path_str(&dir),
+        ],
+    )
+    .fails(1, "no published log there");
+    let published = w
+        .airlock(&["--json", "log", "publish", path_str(&dir)])
+        .ok()
+        .json();
+    assert_eq!(published["size"], common::http::log_size(&w), "{published}");
+    assert!(dir.join("log/checkpoint").is_file());
+    let again = w
+        .airlock(&["--json", "log", "publish", path_str(&dir)])
+        .ok()
+        .json();
+    assert_eq!(again["artifacts_written"], 0, "nothing new: {again}");
+    witness_cli(
+        &w,
+        &[
+            "--home",
+            path_str(&witness_home),
+            "log",
+            "add",
+            &log_key,
+            "--verify-dir",
+            path_str(&dir),
+        ],
+    )
+    .ok();
+    witness_cli(
+        &w,
+        &[
+            "--home",
+            path_str(&witness_home),
+            "rules",
+            "--max-proposals-per-hour",
+            "1",
+        ],
+    )
+    .ok();
+    let (first, _) = w.propose("guarded", "payee:10", &[]);
+    let (_, bundle) = w.propose("guarded", "payee:20", &[]);
+    // The witness replayed both proposals from the directory and cosigned.
+    let size = common::http::log_size(&w);
+    let logs = witness_cli(
+        &w,
+        &["--home", path_str(&witness_home), "--json", "log", "list"],
+    )
+    .ok()
+    .json();
+    assert_eq!(logs[0]["size"], size, "{logs}");
+    let halts = witness_cli(
+        &w,
+        &["--home", path_str(&witness_home), "--json", "halt", "list"],
+    )
+    .ok()
+    .json();
+    assert_eq!(halts.as_array().map(Vec::len), Some(1), "{halts}");
+    assert_eq!(halts[0]["reason"], "anomaly", "{halts}");
+    assert_eq!(halts[0]["delivery"], "", "nothing to deliver to: {halts}");
+    // The bundle still verifies for Bob (cosigned); the halt is carried by hand.
+    let review = w
+        .signer("bob", &["--json", "review", path_str(&bundle)])
+        .ok()
+        .json();
+    assert_eq!(review["can_approve"], true, "{review}");
+    let halt_file = w.fresh("anomaly.halt");
+    witness_cli(
+        &w,
+        &[
+            "--home",
+            path_str(&witness_home),
+            "halt",
+            "export",
+            &halts[0]["id"].as_str().unwrap()[..12],
+            "--out",
+            path_str(&halt_file),
+        ],
+    )
+    .ok();
+    w.airlock(&["halt", "import", path_str(&halt_file)]).ok();
+    w.signer("bob", &["halt", "import", path_str(&halt_file)])
+        .ok();
+    let review = w
+        .signer("bob", &["--json", "review", path_str(&bundle)])
+        .ok()
+        .json();
+    assert_eq!(
+        review["can_approve"], false,
+        "the held halt stops Bob: {review}"
+    );
+    let listed = w.airlock(&["--json", "halt", "list"]).ok().json();
+    assert_eq!(listed[0]["in_force_for"][0], "guarded", "{listed}");
+    let fresh = w.fresh("first-again.bundle");
+    w.airlock(&["export", &first, "--out", path_str(&fresh)])
+        .ok();
+    w.signer(
+        "alice",
+        &[
+            "approve",
+            path_str(&fresh),
+            "--yes",
+            "--out",
+            path_str(&w.fresh("no.approval")),
+        ],
+    )
+    .fails(1, "HALT in force");
+}
+
 /// Issue 14, item 3: a halt handed to a signer directly (`airlock-signer halt import`) stops
 /// its approvals even though the coordinator's bundles leave the halt out; a halt by a key
 /// outside the vault's witness set, or a file that is no halt, is refused and nothing is kept;

@@ -21,6 +21,7 @@ mod api;
 pub mod client;
 pub mod dashboard;
 mod metrics;
+pub mod mirror;
 mod pool;
 pub mod problem;
 pub mod remote;

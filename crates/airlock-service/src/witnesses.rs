@@ -190,6 +190,10 @@ pub fn cosign(
     size: u64,
     note: &str,
 ) -> Result<(String, Vec<Outcome>), CoordinatorError> {
+    // A witness on this machine verifies from the published directory: publish first.
+    if let Err(e) = crate::mirror::publish_remembered(c, home) {
+        tracing::warn!(error = %e, "cannot publish the log to its directory");
+    }
     let (cosigned, outcomes) = ask_all(c, witnesses, size, note)?;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

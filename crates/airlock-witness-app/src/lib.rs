@@ -251,14 +251,17 @@ impl WitnessHome {
     /// Trusts a log: its checkpoints, signed by this key, will be cosigned. Adding a log already
     /// trusted with the same key changes nothing; another key for a known origin is refused.
     ///
-    /// `verify_url` (an `airlock serve` base URL) turns on the verifying mode for this log: before
+    /// `verify_url` (an `airlock serve` base URL, or `file:///DIR` for a directory written by
+    /// `airlock log publish`) turns on the verifying mode for this log: before
     /// cosigning, the witness fetches the entries up to the checkpoint from the published tiles,
     /// checks they hash to its root, and replays every new transition with the coordinator's own
     /// rules; an invalid one is never cosigned.
     pub fn trust_log(&self, vkey: &str, verify_url: Option<&str>) -> Result<LogState> {
         let verifier = CheckpointVerifier::from_vkey(vkey)?;
         if let Some(url) = verify_url
-            && !(url.starts_with("http://") || url.starts_with("https://"))
+            && !(url.starts_with("http://")
+                || url.starts_with("https://")
+                || url.starts_with("file:///"))
         {
             return Err(WitnessError::Setup(format!(
                 "--verify-url {url:?}: give the service's http(s):// base URL"
@@ -546,8 +549,7 @@ impl WitnessHome {
             }
             return Ok((f, Vec::new()));
         }
-        let unverifiable = |e: airlock_service::ClientError| Refusal::Unverifiable(e.to_string());
-        let client = airlock_service::ServiceClient::new(url, None).map_err(unverifiable)?;
+        let client = PublishedLog::open(url).map_err(Refusal::Unverifiable)?;
         let mut fresh = Vec::new();
         for tile in airlock_log::tiles::tiles_for(checkpoint.size, true) {
             let first = tile.level_index() * airlock_log::tiles::TILE_WIDTH;
@@ -555,7 +557,7 @@ impl WitnessHome {
                 continue;
             }
             let path = format!("log/{}", airlock_log::tiles::path(&tile));
-            let bundle = client.get(&path).map_err(unverifiable)?;
+            let bundle = client.get(&path).map_err(Refusal::Unverifiable)?;
             let entries = airlock_log::tiles::decode_entries(&bundle)
                 .map_err(|e| Refusal::Invalid(format!("{url}/{path}: {e}")))?;
             if entries.len() != tile.width() as usize {
@@ -580,7 +582,11 @@ impl WitnessHome {
             ))
             .into());
         }
-        let fetched = fetch_artifact_ranges(url, start, &fresh);
+        let fetched = match client {
+            PublishedLog::Service(_) => fetch_artifact_ranges(url, start, &fresh),
+            // Files: each artifact is read when the replay needs it.
+            PublishedLog::Dir(_) => Default::default(),
+        };
         let mut fetch_failed = None;
         let mut fetch = |id: &airlock_core::ArtifactId| {
             if let Some(bytes) = fetched.get(id) {
@@ -588,8 +594,7 @@ impl WitnessHome {
             }
             client
                 .get_optional(&format!("api/v1/artifacts/{}", id.to_hex()))
-                .map_err(|e| {
-                    let message = e.to_string();
+                .map_err(|message| {
                     fetch_failed = Some(message.clone());
                     airlock_coordinator::CoordinatorError::NotFound(message)
                 })
@@ -654,6 +659,53 @@ impl WitnessHome {
 /// What a replay found that halts a vault: each with its halt reason (`anomaly`: a rule fired;
 /// `chain`: a state commitment shows a movement no finalized proposal explains).
 type Findings = Vec<(&'static str, halts::Anomaly)>;
+
+/// Where a followed log is published: the service (`--verify-url`), or a directory written by
+/// `airlock log publish` on this machine (`--verify-dir`, kept as a `file://` URL), holding the
+/// same paths.
+enum PublishedLog {
+    Service(airlock_service::ServiceClient),
+    Dir(std::path::PathBuf),
+}
+
+impl PublishedLog {
+    fn open(url: &str) -> Result<PublishedLog, String> {
+        match url.strip_prefix("file://") {
+            Some(dir) => Ok(PublishedLog::Dir(dir.into())),
+            None => airlock_service::ServiceClient::new(url, None)
+                .map(PublishedLog::Service)
+                .map_err(|e| e.to_string()),
+        }
+    }
+
+    /// A path the service answers (`log/tile/…`, `api/v1/artifacts/<hex>`); `None` when absent.
+    fn get_optional(&self, path: &str) -> Result<Option<Vec<u8>>, String> {
+        match self {
+            PublishedLog::Service(client) => client.get_optional(path).map_err(|e| e.to_string()),
+            PublishedLog::Dir(dir) => {
+                let file = dir.join(path);
+                match airlock_transport::read_bounded(&file, 64 * 1024 * 1024) {
+                    Ok(bytes) => Ok(Some(bytes)),
+                    Err(_) if !file.exists() => Ok(None),
+                    Err(e) => Err(format!("{}: {e}", file.display())),
+                }
+            }
+        }
+    }
+
+    fn get(&self, path: &str) -> Result<Vec<u8>, String> {
+        match self {
+            PublishedLog::Service(client) => client.get(path).map_err(|e| e.to_string()),
+            PublishedLog::Dir(dir) => self.get_optional(path)?.ok_or_else(|| {
+                format!(
+                    "{} is missing: publish the log first (`airlock log publish {}`)",
+                    dir.join(path).display(),
+                    dir.display()
+                )
+            }),
+        }
+    }
+}
 
 /// Connections that fetch a batch of new entries' artifacts at once.
 const FETCHERS: usize = 8;
