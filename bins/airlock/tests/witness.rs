@@ -532,6 +532,43 @@ fn a_witness_halt_stops_approvals_and_finalization_until_the_signers_resume() {
         .to_owned();
     w.airlock(&["halt", "import", path_str(&second_file)]).ok();
 
+    // A rotation cannot lift it by dropping the witness, even signed by every signer.
+    let dropped = w.p("guarded-unwitnessed.draft");
+    w.airlock(&[
+        "vault",
+        "draft",
+        "--vault",
+        "guarded",
+        "--no-witnesses",
+        "--out",
+        path_str(&dropped),
+    ])
+    .ok();
+    let mut copies = Vec::new();
+    for who in ["alice", "bob"] {
+        let out = w.fresh(&format!("unwitnessed-{who}"));
+        w.signer(
+            who,
+            &[
+                "vault",
+                "sign",
+                path_str(&dropped),
+                "--out",
+                path_str(&out),
+                "--yes",
+            ],
+        )
+        .ok();
+        copies.push(out);
+    }
+    w.airlock(&[
+        "vault",
+        "submit",
+        path_str(&copies[0]),
+        path_str(&copies[1]),
+    ])
+    .fails(1, "cannot drop that witness while the halt is in force");
+
     // The coordinator finalizes nothing; the signers approve nothing.
     w.airlock(&["finalize", &ready])
         .fails(1, "vault \"guarded\" is halted");

@@ -412,6 +412,17 @@ impl Coordinator {
             Some((_, id)) => Some((self.vault_by_id(id)?.0, *id)),
         };
         let def = verify_vault_version(&merged, previous.as_ref().map(|(d, id)| (d, *id)))?;
+        if let Some((previous, _)) = &previous {
+            for (id, halt, bytes) in self.halts_in_force_now(previous)? {
+                if airlock_core::halt::halt_signed_by(&Envelope::from_bytes(&bytes)?, &def)
+                    .is_none()
+                {
+                    return Err(CoordinatorError::Refused(
+                        airlock_core::halt::stranded_halt_refusal(previous, &id, &halt),
+                    ));
+                }
+            }
+        }
         let entry = self.entry(
             &merged,
             "vault-version",

@@ -241,6 +241,15 @@ impl Replayer {
                 if def.vault_id != record.vault_id {
                     return Err(fail(i, kind, "the record names another vault"));
                 }
+                if let Some((previous, _)) = previous
+                    && let Some((id, halt)) = self.halts.stranded_by(previous, &def).next()
+                {
+                    return Err(fail(
+                        i,
+                        kind,
+                        airlock_core::halt::stranded_halt_refusal(previous, id, halt),
+                    ));
+                }
                 self.origin
                     .get_or_insert_with(|| def.coordinator.origin.clone());
                 history.push((def, env.id()));

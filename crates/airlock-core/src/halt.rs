@@ -234,6 +234,37 @@ impl HaltBook {
     }
 }
 
+impl HaltBook {
+    /// The halts in force for `previous` that a new version `next` would leave signed by no
+    /// witness of its set: a rotation must not lift a halt by dropping the witness that signed
+    /// it (only a finalized RESUME lifts one).
+    pub fn stranded_by<'a>(
+        &'a self,
+        previous: &'a VaultDefinition,
+        next: &'a VaultDefinition,
+    ) -> impl Iterator<Item = (&'a ArtifactId, &'a Halt)> + 'a {
+        self.in_force(previous).filter(move |(id, _)| {
+            let signers = &self.halts[*id].1;
+            !next
+                .witnesses
+                .witnesses
+                .iter()
+                .any(|w| signers.contains(&w.key))
+        })
+    }
+}
+
+/// Why a new vault version may not drop the witness of halt `id` in force for it.
+pub fn stranded_halt_refusal(vault: &VaultDefinition, id: &ArtifactId, halt: &Halt) -> String {
+    format!(
+        "vault {:?} is halted by witness {} (halt {}, {}): a new version cannot drop that witness while the halt is in force; its signers lift it with a RESUME first",
+        vault.vault_id,
+        halt.witness,
+        id.short(),
+        halt.reason
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
