@@ -27,7 +27,10 @@ use crate::fields::{Fields, FormatError, MapBuilder};
 
 /// The most leaves one commitment carries (a vault with more UTXOs or outputs than this is
 /// refused a commitment rather than given a partial one).
-pub const MAX_LEAVES: usize = 200_000;
+pub const MAX_LEAVES: usize = 100_000;
+/// The most leaf bytes one commitment carries, so that the signed artifact stays well inside
+/// the 16 MiB every reader accepts (about 80,000 Bitcoin UTXOs with P2WSH scripts).
+pub const MAX_LEAF_BYTES: usize = 12 * 1024 * 1024;
 /// The longest leaf, in bytes (a Bitcoin leaf with a 10,000-byte script would not fit; no
 /// standard output script comes close).
 pub const MAX_LEAF_LEN: usize = 1024;
@@ -108,6 +111,12 @@ fn check_leaves(leaves: &[String]) -> Result<(), String> {
         return Err(format!(
             "{} leaves: more than the {MAX_LEAVES} one commitment may carry",
             leaves.len()
+        ));
+    }
+    let total: usize = leaves.iter().map(String::len).sum();
+    if total > MAX_LEAF_BYTES {
+        return Err(format!(
+            "{total} bytes of leaves: more than the {MAX_LEAF_BYTES} one commitment may carry"
         ));
     }
     for (i, leaf) in leaves.iter().enumerate() {
