@@ -1375,19 +1375,32 @@ fn a_monero_output_spent_with_the_vault_seed_outside_airlock_halts_the_vault() {
         json!({"destinations": [{"amount": XMR, "address": carol}]}),
     );
     assert!(sent["tx_hash"].is_string(), "{sent}");
-    mine(&daemon, &carol, 1);
-    w.airlock(&["xmr", "sync", "--vault", "cold"]).ok();
-    let state = w.airlock(&["--json", "vault", "state", "cold"]).ok().json();
-    let spent: Vec<&str> = state["leaves"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|l| {
-            l.as_str()
-                .filter(|l| l.starts_with("spent ") && !explained.iter().any(|e| e == l))
-        })
-        .collect();
-    assert!(!spent.is_empty(), "the coordinator saw the spend: {state}");
+    // Mined (a block or two: the pool may take it a moment) and seen by the coordinator's sync.
+    let unexplained_spends = |state: &Value| -> Vec<String> {
+        state["leaves"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|l| l.as_str())
+            .filter(|l| l.starts_with("spent ") && !explained.iter().any(|e| e == l))
+            .map(str::to_owned)
+            .collect()
+    };
+    let mut state = Value::Null;
+    for _ in 0..10 {
+        mine(&daemon, &carol, 1);
+        w.airlock(&["xmr", "sync", "--vault", "cold"]).ok();
+        state = w.airlock(&["--json", "vault", "state", "cold"]).ok().json();
+        if !unexplained_spends(&state).is_empty() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let spent = unexplained_spends(&state);
+    assert!(
+        !spent.is_empty(),
+        "the coordinator never saw wallet2's spend {sent}: {state}"
+    );
 
     let server = Server::start(&w, &["--witness-every", "1"]);
     witness_follow(&w, &w.p("witness-home"), &log_key, &server.url);

@@ -4,9 +4,10 @@
 //! witnesses can recompute it from their own nodes and compare it with what the log finalized.
 //!
 //! The node is read before the transaction; the commitment is made, checked against the last
-//! one and appended inside it, under the vault version current at that moment. This module must
-//! never commit a state it did not read from this home's chain source, nor append a commitment
-//! equal to the vault's last one.
+//! one and appended inside it, under the vault version current at that moment; a state read at a
+//! lower height than the last commitment's (two processes syncing at once) is not appended, so
+//! commitments never go back in height. This module must never commit a state it did not read
+//! from this home's chain source, nor append a commitment equal to the vault's last one.
 
 use airlock_core::commitment::StateCommitment;
 use airlock_core::{Artifact, ArtifactId, ArtifactKind, Envelope, UnixTime};
@@ -23,7 +24,8 @@ pub struct StateCommitted {
     pub height: u64,
     pub root: String,
     pub leaves: usize,
-    /// False when the state equals the vault's last commitment (nothing was written).
+    /// False when the state equals the vault's last commitment, or is older than it (nothing
+    /// was written; the fields are the last commitment's).
     pub new: bool,
 }
 
@@ -52,8 +54,10 @@ impl Coordinator {
                 now,
             )
             .map_err(|e| CoordinatorError::Refused(format!("vault {vault_id:?}: {e}")))?;
+            // Unchanged, or older than the last one (another process of this service, reading
+            // another node or a lagging wallet, committed a later height first): nothing to add.
             if let Some((id, last)) = c.latest_commitment(vault_id)?
-                && last.root == commitment.root
+                && (last.root == commitment.root || last.height > commitment.height)
             {
                 return Ok(Some(StateCommitted {
                     id: id.to_hex(),
