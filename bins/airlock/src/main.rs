@@ -130,6 +130,18 @@ pub(crate) enum Command {
         #[arg(long)]
         to: String,
     },
+    /// Rebuild this home's lost database from its published log (a service URL, or a directory
+    /// `airlock log publish` wrote): verified in full with this home's own log key first, then
+    /// written in one transaction. Restore `coordinator.json` and `identity.key` from their
+    /// backup before; sync the vaults' chain state after (docs/RECOVERY.md).
+    Recover {
+        /// http(s)://SERVICE, or a directory written by `airlock log publish`.
+        #[arg(long)]
+        from_log: String,
+        /// A PEM certificate to trust for https.
+        #[arg(long)]
+        ca_cert: Option<PathBuf>,
+    },
     /// The service's members: device keys with roles per vault (proposer, operator, viewer).
     #[command(subcommand)]
     Member(MemberCommand),
@@ -401,6 +413,7 @@ fn changes_home(command: &Command) -> Option<&'static str> {
         Command::Confirm { .. } => Some("airlock confirm"),
         Command::Serve(_) => Some("airlock serve"),
         Command::Migrate { .. } => Some("airlock migrate"),
+        Command::Recover { .. } => Some("airlock recover"),
         // Members live in the database (one transaction per change), so they can be managed
         // while `airlock serve` holds the home.
         Command::Member(_) | Command::Login { .. } => None,
@@ -667,6 +680,7 @@ fn run(cli: Cli) -> CliResult {
         Command::Log(l) => log(&cli.home, json, l),
         Command::Serve(args) => serve(&cli.home, json, args),
         Command::Migrate { to } => migrate(&cli.home, json, &to),
+        Command::Recover { from_log, ca_cert } => recover(&cli.home, json, &from_log, ca_cert),
         Command::Member(m) => member(&cli.home, json, m),
         Command::Login { .. } => Err(CliError::new(
             "login signs a dashboard in: give --server URL and --member-key FILE",
@@ -1405,6 +1419,89 @@ fn migrate(home: &Path, json: bool, url: &str) -> CliResult {
     Ok(())
 }
 
+/// A published log's location: a URL as given, or a directory as `file:///ABSOLUTE`.
+fn published_url(at: &str) -> CliResult<String> {
+    if at.contains("://") {
+        return Ok(at.to_owned());
+    }
+    let dir = std::path::absolute(at).map_err(|e| CliError::new(format!("{at}: {e}")))?;
+    Ok(format!("file://{}", dir.display()))
+}
+
+/// `airlock recover`: verify the published log with this home's own key, then write it into the
+/// home's empty database; nothing is written (not even an empty database) when anything fails.
+fn recover(home: &Path, json: bool, from: &str, ca_cert: Option<PathBuf>) -> CliResult {
+    let coordinator_home = CoordinatorHome::open(home)?;
+    let database = coordinator_home.database_path();
+    let had_database = database.exists();
+    let result = (|| -> CliResult<serde_json::Value> {
+        let mut c = coordinator_home.coordinator()?;
+        let held = c.store().log_size()?;
+        if held != 0 {
+            return Err(CliError::new(format!(
+                "this home's database already holds {held} log entries: recover only into an empty one (move {} aside first)",
+                database.display()
+            )));
+        }
+        let options = airlock_service::RemoteOptions {
+            url: published_url(from)?,
+            log_key: Some(c.log_verifier().vkey()),
+            ca_cert,
+        };
+        let verified =
+            airlock_service::remote::verify_and_keep(&options, &mut |line| eprintln!("{line}"))?;
+        let (size, note) = c.restore_log(&verified.leaves, &verified.artifacts)?;
+        let local = c.verify_log()?;
+        let published = &verified.report.log;
+        if local.size != published.size || local.root != published.root {
+            return Err(CliError::new(format!(
+                "the rebuilt log ({} entries, root {}) is not the published one ({} entries, root {})",
+                local.size, local.root, published.size, published.root
+            )));
+        }
+        Ok(json!({
+            "from": verified.report.url,
+            "size": size,
+            "root": local.root,
+            "checkpoint_identical": note == verified.checkpoint,
+            "log": local,
+        }))
+    })();
+    match result {
+        Ok(report) => {
+            if json {
+                print_json(&report);
+            } else {
+                println!(
+                    "Recovered {} log entries from {} (root {}); the checkpoint is {}",
+                    report["size"],
+                    report["from"].as_str().unwrap_or(""),
+                    report["root"].as_str().unwrap_or(""),
+                    if report["checkpoint_identical"] == true {
+                        "the published one"
+                    } else {
+                        "re-signed"
+                    }
+                );
+                println!(
+                    "Next: sync each vault's chain state (`airlock btc|xmr|eth sync --vault V`); re-add service members."
+                );
+            }
+            Ok(())
+        }
+        Err(e) => {
+            // An empty database this command created is removed: a failed recovery leaves the
+            // home as it found it.
+            if !had_database {
+                for suffix in ["", "-wal", "-shm"] {
+                    let _ = std::fs::remove_file(format!("{}{suffix}", database.display()));
+                }
+            }
+            Err(e)
+        }
+    }
+}
+
 pub(crate) fn verify_remote(json: bool, options: airlock_service::RemoteOptions) -> CliResult {
     let report = airlock_service::verify_remote(&options, &mut |line| eprintln!("{line}"))?;
     if json {
@@ -1449,7 +1546,7 @@ fn log(home: &Path, json: bool, cmd: LogCommand) -> CliResult {
         return verify_remote(
             json,
             airlock_service::RemoteOptions {
-                url,
+                url: published_url(&url)?,
                 log_key,
                 ca_cert,
             },

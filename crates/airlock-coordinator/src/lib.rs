@@ -23,6 +23,7 @@ pub mod halts;
 pub mod home;
 pub mod members;
 pub mod pgstore;
+pub mod recover;
 pub mod replay;
 pub mod report;
 pub mod store;

@@ -1,5 +1,6 @@
 //! The HTTP client side of the service: what `airlock --server URL …` and `airlock log verify
-//! --url` use to talk to an `airlock serve` (or a mirror of its log).
+//! --url` use to talk to an `airlock serve` (or a mirror of its log, including a directory
+//! written by `airlock log publish`, given as `file:///DIR`).
 //!
 //! A problem document from the service comes back as [`ClientError::Problem`] with its status,
 //! kind and detail, and keeps its severity (a split view is an alarm, a busy database is busy),
@@ -53,17 +54,34 @@ impl airlock_core::Classify for ClientError {
 pub struct ServiceClient {
     agent: ureq::Agent,
     base: String,
+    /// A log published as files (`airlock log publish DIR`, given as `file:///DIR`): GETs read
+    /// the same paths from it, and nothing can be posted.
+    dir: Option<std::path::PathBuf>,
     reads: std::cell::Cell<(usize, u64)>,
 }
 
 impl ServiceClient {
     /// A client of the service at `url` (`http://…` or `https://…`), trusting `ca_cert` (PEM)
-    /// for TLS when given, else the Mozilla roots.
+    /// for TLS when given, else the Mozilla roots; or of a published log directory
+    /// (`file:///DIR`), read-only.
     pub fn new(url: &str, ca_cert: Option<&Path>) -> Result<ServiceClient, ClientError> {
         let base = url.trim_end_matches('/').to_string();
+        if let Some(dir) = base.strip_prefix("file://") {
+            if !dir.starts_with('/') {
+                return Err(ClientError::Setup(format!(
+                    "{url:?}: a published directory is given as file:///ABSOLUTE/PATH"
+                )));
+            }
+            return Ok(ServiceClient {
+                agent: ureq::Agent::new_with_defaults(),
+                dir: Some(dir.into()),
+                base,
+                reads: std::cell::Cell::new((0, 0)),
+            });
+        }
         if !(base.starts_with("http://") || base.starts_with("https://")) {
             return Err(ClientError::Setup(format!(
-                "{url:?} is not an http:// or https:// URL"
+                "{url:?} is not an http:// or https:// URL (nor a file:/// directory)"
             )));
         }
         let mut tls = ureq::tls::TlsConfig::builder()
@@ -89,8 +107,36 @@ impl ServiceClient {
         Ok(ServiceClient {
             agent,
             base,
+            dir: None,
             reads: std::cell::Cell::new((0, 0)),
         })
+    }
+
+    /// A GET from a published directory: the file at `path` (`None` when absent).
+    fn read_published(&self, dir: &Path, path: &str) -> Result<Option<Vec<u8>>, ClientError> {
+        let path = path.trim_start_matches('/');
+        if path.contains('?') || path.split('/').any(|part| part == "..") {
+            return Ok(None);
+        }
+        let file = dir.join(path);
+        if !file.is_file() {
+            return Ok(None);
+        }
+        let body = airlock_transport::read_bounded(&file, MAX_RESPONSE)
+            .map_err(|e| ClientError::Unreachable(format!("{}: {e}", file.display())))?;
+        let (n, bytes) = self.reads.get();
+        self.reads.set((n + 1, bytes + body.len() as u64));
+        Ok(Some(body))
+    }
+
+    fn refuse_posts(&self) -> Result<(), ClientError> {
+        match &self.dir {
+            Some(dir) => Err(ClientError::Setup(format!(
+                "{} is a published log directory: it can only be read",
+                dir.display()
+            ))),
+            None => Ok(()),
+        }
     }
 
     /// The service's base URL, without a trailing slash.
@@ -151,6 +197,9 @@ impl ServiceClient {
 
     /// GETs `path`; `Ok(None)` for 404.
     pub fn get_optional(&self, path: &str) -> Result<Option<Vec<u8>>, ClientError> {
+        if let Some(dir) = &self.dir {
+            return self.read_published(dir, path);
+        }
         let url = self.url(path);
         let response = self.agent.get(&url).call();
         self.finish("GET", &url, response, true)
@@ -158,6 +207,16 @@ impl ServiceClient {
 
     /// GETs `path`; 404 is an error like any other problem.
     pub fn get(&self, path: &str) -> Result<Vec<u8>, ClientError> {
+        if let Some(dir) = &self.dir {
+            return self
+                .read_published(dir, path)?
+                .ok_or_else(|| ClientError::Problem {
+                    status: 404,
+                    kind: "not-found".into(),
+                    detail: format!("{} is not in the published directory", path),
+                    url: self.url(path),
+                });
+        }
         let url = self.url(path);
         let response = self.agent.get(&url).call();
         Ok(self
@@ -182,6 +241,7 @@ impl ServiceClient {
         now: u64,
     ) -> Result<Value, ClientError> {
         use rand_core::RngCore;
+        self.refuse_posts()?;
         let url = self.url(path);
         let path_only = url
             .split_once("://")
@@ -222,6 +282,7 @@ impl ServiceClient {
 
     /// POSTs a JSON body (unsigned: for self-authenticating uploads); returns the JSON answer.
     pub fn post_json(&self, path: &str, body: &Value) -> Result<Value, ClientError> {
+        self.refuse_posts()?;
         let url = self.url(path);
         let response = self
             .agent

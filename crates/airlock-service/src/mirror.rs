@@ -1,7 +1,8 @@
 //! The log published as files, for one machine without `airlock serve`: `airlock log publish
 //! DIR` writes the same paths the service answers (`log/checkpoint`, `log/tile/…` entry bundles
-//! and hash tiles, `api/v1/artifacts/<id>`), so a verifying witness (`airlock-witness log add
-//! KEY --verify-dir DIR`) or any static file server reads it exactly as it reads the service.
+//! and hash tiles, `api/v1/artifacts/<id>`, `api/v1/identity`), so a verifying witness
+//! (`airlock-witness log add KEY --verify-dir DIR`), `airlock log verify --url file:///DIR`,
+//! `airlock recover --from-log DIR` or any static file server read it exactly as the service.
 //!
 //! Publishing is incremental: full tiles and artifacts already written are kept (they never
 //! change), partial tiles and the artifacts of the entries since the last checkpoint written
@@ -139,6 +140,16 @@ fn write_dir(c: &Coordinator, dir: &Path) -> Result<Published, CoordinatorError>
         })?;
         write_file(&path, &stored.bytes)?;
         artifacts_written += 1;
+    }
+    // What `GET /api/v1/identity` answers, so a reader finds the log key as it does at a service.
+    let identity = serde_json::json!({
+        "origin": origin,
+        "identity": c.public_key().to_hex(),
+        "log_key": c.log_verifier().vkey(),
+    });
+    let identity_path = dir.join("api/v1/identity");
+    if !identity_path.exists() {
+        write_file(&identity_path, identity.to_string().as_bytes())?;
     }
     write_file(&dir.join("log/checkpoint"), note.as_bytes())?;
     Ok(Published {

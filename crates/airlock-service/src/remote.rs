@@ -112,6 +112,23 @@ pub fn verify_remote(
     options: &RemoteOptions,
     progress: &mut dyn FnMut(&str),
 ) -> Result<RemoteReport, RemoteError> {
+    Ok(verify_and_keep(options, progress)?.report)
+}
+
+/// A published log that verified, with everything read: the signed checkpoint note, every
+/// entry and every artifact the entries name (what `airlock recover` rebuilds a database from).
+pub struct VerifiedLog {
+    pub report: RemoteReport,
+    pub checkpoint: String,
+    pub leaves: Vec<Vec<u8>>,
+    pub artifacts: std::collections::HashMap<ArtifactId, Vec<u8>>,
+}
+
+/// [`verify_remote`], keeping what it read.
+pub fn verify_and_keep(
+    options: &RemoteOptions,
+    progress: &mut dyn FnMut(&str),
+) -> Result<VerifiedLog, RemoteError> {
     let client = ServiceClient::new(&options.url, options.ca_cert.as_deref())?;
     let (log_key, key_pinned) = match &options.log_key {
         Some(k) => (k.trim().to_string(), true),
@@ -202,15 +219,20 @@ pub fn verify_remote(
     let coordinator = PublicKey(verifier.public_key().to_bytes());
     let mut artifacts_read = 0usize;
     let mut fetch_failed = None;
+    let mut artifacts = std::collections::HashMap::new();
     let mut fetch = |id: &ArtifactId| -> airlock_coordinator::Result<Option<Vec<u8>>> {
         artifacts_read += 1;
-        client
+        let got = client
             .get_optional(&format!("api/v1/artifacts/{}", id.to_hex()))
             .map_err(|e| {
                 let message = e.to_string();
                 fetch_failed = Some(e);
                 airlock_coordinator::CoordinatorError::NotFound(message)
-            })
+            })?;
+        if let Some(bytes) = &got {
+            artifacts.insert(*id, bytes.clone());
+        }
+        Ok(got)
     };
     let replayed = airlock_coordinator::replay::replay_records(&leaves, &coordinator, &mut fetch);
     // A network failure is not a verdict on the log.
@@ -222,13 +244,18 @@ pub fn verify_remote(
     log.root = hex::encode(tree.root());
     log.checkpoints = 1;
     let (requests, bytes_read) = client.reads();
-    Ok(RemoteReport {
-        log,
-        url: client.base().to_string(),
-        log_key,
-        key_pinned,
-        requests,
-        artifacts_read,
-        bytes_read,
+    Ok(VerifiedLog {
+        report: RemoteReport {
+            log,
+            url: client.base().to_string(),
+            log_key,
+            key_pinned,
+            requests,
+            artifacts_read,
+            bytes_read,
+        },
+        checkpoint: note,
+        leaves,
+        artifacts,
     })
 }

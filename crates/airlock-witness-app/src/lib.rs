@@ -549,7 +549,9 @@ impl WitnessHome {
             }
             return Ok((f, Vec::new()));
         }
-        let client = PublishedLog::open(url).map_err(Refusal::Unverifiable)?;
+        let unverifiable = |e: airlock_service::ClientError| Refusal::Unverifiable(e.to_string());
+        // The service, or a directory `airlock log publish` writes (`file:///DIR`).
+        let client = airlock_service::ServiceClient::new(url, None).map_err(unverifiable)?;
         let mut fresh = Vec::new();
         for tile in airlock_log::tiles::tiles_for(checkpoint.size, true) {
             let first = tile.level_index() * airlock_log::tiles::TILE_WIDTH;
@@ -557,7 +559,7 @@ impl WitnessHome {
                 continue;
             }
             let path = format!("log/{}", airlock_log::tiles::path(&tile));
-            let bundle = client.get(&path).map_err(Refusal::Unverifiable)?;
+            let bundle = client.get(&path).map_err(unverifiable)?;
             let entries = airlock_log::tiles::decode_entries(&bundle)
                 .map_err(|e| Refusal::Invalid(format!("{url}/{path}: {e}")))?;
             if entries.len() != tile.width() as usize {
@@ -582,11 +584,7 @@ impl WitnessHome {
             ))
             .into());
         }
-        let fetched = match client {
-            PublishedLog::Service(_) => fetch_artifact_ranges(url, start, &fresh),
-            // Files: each artifact is read when the replay needs it.
-            PublishedLog::Dir(_) => Default::default(),
-        };
+        let fetched = fetch_artifact_ranges(url, start, &fresh);
         let mut fetch_failed = None;
         let mut fetch = |id: &airlock_core::ArtifactId| {
             if let Some(bytes) = fetched.get(id) {
@@ -594,7 +592,8 @@ impl WitnessHome {
             }
             client
                 .get_optional(&format!("api/v1/artifacts/{}", id.to_hex()))
-                .map_err(|message| {
+                .map_err(|e| {
+                    let message = e.to_string();
                     fetch_failed = Some(message.clone());
                     airlock_coordinator::CoordinatorError::NotFound(message)
                 })
@@ -659,53 +658,6 @@ impl WitnessHome {
 /// What a replay found that halts a vault: each with its halt reason (`anomaly`: a rule fired;
 /// `chain`: a state commitment shows a movement no finalized proposal explains).
 type Findings = Vec<(&'static str, halts::Anomaly)>;
-
-/// Where a followed log is published: the service (`--verify-url`), or a directory written by
-/// `airlock log publish` on this machine (`--verify-dir`, kept as a `file://` URL), holding the
-/// same paths.
-enum PublishedLog {
-    Service(airlock_service::ServiceClient),
-    Dir(std::path::PathBuf),
-}
-
-impl PublishedLog {
-    fn open(url: &str) -> Result<PublishedLog, String> {
-        match url.strip_prefix("file://") {
-            Some(dir) => Ok(PublishedLog::Dir(dir.into())),
-            None => airlock_service::ServiceClient::new(url, None)
-                .map(PublishedLog::Service)
-                .map_err(|e| e.to_string()),
-        }
-    }
-
-    /// A path the service answers (`log/tile/…`, `api/v1/artifacts/<hex>`); `None` when absent.
-    fn get_optional(&self, path: &str) -> Result<Option<Vec<u8>>, String> {
-        match self {
-            PublishedLog::Service(client) => client.get_optional(path).map_err(|e| e.to_string()),
-            PublishedLog::Dir(dir) => {
-                let file = dir.join(path);
-                match airlock_transport::read_bounded(&file, 64 * 1024 * 1024) {
-                    Ok(bytes) => Ok(Some(bytes)),
-                    Err(_) if !file.exists() => Ok(None),
-                    Err(e) => Err(format!("{}: {e}", file.display())),
-                }
-            }
-        }
-    }
-
-    fn get(&self, path: &str) -> Result<Vec<u8>, String> {
-        match self {
-            PublishedLog::Service(client) => client.get(path).map_err(|e| e.to_string()),
-            PublishedLog::Dir(dir) => self.get_optional(path)?.ok_or_else(|| {
-                format!(
-                    "{} is missing: publish the log first (`airlock log publish {}`)",
-                    dir.join(path).display(),
-                    dir.display()
-                )
-            }),
-        }
-    }
-}
 
 /// Connections that fetch a batch of new entries' artifacts at once.
 const FETCHERS: usize = 8;
