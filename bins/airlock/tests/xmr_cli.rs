@@ -600,30 +600,7 @@ fn monero_vault_from_offline_wallet_to_confirmed_payment() {
     .fails(1, "no key image yet");
 
     // Key images across the gap.
-    let outputs = w.p("outputs.bin");
-    w.airlock(&[
-        "xmr",
-        "export-outputs",
-        "--vault",
-        "cold",
-        "--out",
-        s(&outputs),
-    ])
-    .ok();
-    let key_images = w.p("ki.bin");
-    w.signer(
-        "alice",
-        &[
-            "xmr",
-            "sign-key-images",
-            s(&outputs),
-            "--vault",
-            "cold",
-            "--out",
-            s(&key_images),
-        ],
-    )
-    .ok();
+    let (outputs, key_images) = sign_key_images(&w, "alice", "cold");
 
     // Hostile files first: another wallet's labels, a forged key image; nothing changes.
     let good_ki = std::fs::read(&key_images).unwrap();
@@ -914,6 +891,36 @@ fn monero_vault_from_offline_wallet_to_confirmed_payment() {
     let mut after_balance = after.clone();
     after_balance.as_object_mut().unwrap().remove("sync");
     assert_eq!(kept, after_balance);
+}
+
+/// The coordinator exports `vault`'s outputs and signer `who` signs their key images; returns the
+/// two files (outputs, key images).
+fn sign_key_images(w: &World, who: &str, vault: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+    let outputs = w.p("outputs.bin");
+    w.airlock(&[
+        "xmr",
+        "export-outputs",
+        "--vault",
+        vault,
+        "--out",
+        s(&outputs),
+    ])
+    .ok();
+    let key_images = w.p("ki.bin");
+    w.signer(
+        who,
+        &[
+            "xmr",
+            "sign-key-images",
+            s(&outputs),
+            "--vault",
+            vault,
+            "--out",
+            s(&key_images),
+        ],
+    )
+    .ok();
+    (outputs, key_images)
 }
 
 /// `haystack` with every occurrence of `from` replaced by `to` (same length).
@@ -1311,30 +1318,7 @@ fn a_monero_output_spent_with_the_vault_seed_outside_airlock_halts_the_vault() {
     mine(&daemon, &carol, 60);
     w.airlock(&["xmr", "sync", "--vault", "cold"]).ok();
     // The signer's key images, so the coordinator can see spends.
-    let outputs = w.p("outputs.bin");
-    w.airlock(&[
-        "xmr",
-        "export-outputs",
-        "--vault",
-        "cold",
-        "--out",
-        s(&outputs),
-    ])
-    .ok();
-    let key_images = w.p("ki.bin");
-    w.signer(
-        "alice",
-        &[
-            "xmr",
-            "sign-key-images",
-            s(&outputs),
-            "--vault",
-            "cold",
-            "--out",
-            s(&key_images),
-        ],
-    )
-    .ok();
+    let (_, key_images) = sign_key_images(&w, "alice", "cold");
     w.airlock(&[
         "xmr",
         "import-key-images",

@@ -262,16 +262,11 @@ impl WitnessHome {
                     ],
                 )?;
                 for (cause, detail) in causes {
-                    self.issue_halt(
+                    self.halt_for_chain(
                         &tx,
-                        NewHalt {
-                            origin: &origin,
-                            vault_id: &vault.vault_id,
-                            reason: "chain",
-                            detail: &detail,
-                            log_size: size,
-                            cause: &cause,
-                        },
+                        (&origin, size),
+                        &vault.vault_id,
+                        (&cause, &detail),
                         now,
                     )?;
                     polled.halts += 1;
@@ -279,8 +274,8 @@ impl WitnessHome {
                 }
                 tx.commit()?;
             }
-            if halted && let Some(url) = self.log(&origin)?.and_then(|l| l.verify_url) {
-                self.deliver_halts(&origin, &url)?;
+            if halted {
+                self.deliver_to_followed(&origin)?;
             }
         }
         Ok(polled)
@@ -288,6 +283,38 @@ impl WitnessHome {
 }
 
 impl WitnessHome {
+    /// Issues a `chain` halt of `vault` in log `origin` (replayed to `size`) for `cause`.
+    fn halt_for_chain(
+        &self,
+        conn: &rusqlite::Connection,
+        (origin, size): (&str, u64),
+        vault: &str,
+        (cause, detail): (&str, &str),
+        now: u64,
+    ) -> Result<()> {
+        self.issue_halt(
+            conn,
+            NewHalt {
+                origin,
+                vault_id: vault,
+                reason: "chain",
+                detail,
+                log_size: size,
+                cause,
+            },
+            now,
+        )?;
+        Ok(())
+    }
+
+    /// Delivers the pending halts of `origin` to the service it is followed from, if any.
+    fn deliver_to_followed(&self, origin: &str) -> Result<()> {
+        if let Some(url) = self.log(origin)?.and_then(|l| l.verify_url) {
+            self.deliver_halts(origin, &url)?;
+        }
+        Ok(())
+    }
+
     /// The newest version of every vault of `chain` in each followed log, with its newest state
     /// commitment, and the size replayed.
     fn followed_commitments(&self, chain: &str) -> Vec<FollowedCommitments> {
@@ -337,24 +364,19 @@ impl WitnessHome {
                 };
                 if let Some((cause, detail)) = cause {
                     let conn = self.connect()?;
-                    self.issue_halt(
+                    self.halt_for_chain(
                         &conn,
-                        NewHalt {
-                            origin: &origin,
-                            vault_id: &vault.vault_id,
-                            reason: "chain",
-                            detail: &detail,
-                            log_size: size,
-                            cause: &cause,
-                        },
+                        (&origin, size),
+                        &vault.vault_id,
+                        (&cause, &detail),
                         now,
                     )?;
                     polled.halts += 1;
                     halted = true;
                 }
             }
-            if halted && let Some(url) = self.log(&origin)?.and_then(|l| l.verify_url) {
-                self.deliver_halts(&origin, &url)?;
+            if halted {
+                self.deliver_to_followed(&origin)?;
             }
         }
         Ok(())
