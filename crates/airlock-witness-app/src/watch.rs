@@ -82,16 +82,28 @@ pub struct Polled {
 }
 
 impl WitnessHome {
-    /// The witness's own Ethereum node, if set.
-    pub fn ethereum_rpc(&self) -> Result<Option<String>> {
+    /// A node setting (`ethereum_rpc`, `monero_daemon`), if set.
+    fn node_setting(&self, name: &str) -> Result<Option<String>> {
         Ok(self
             .connect()?
-            .query_row(
-                "SELECT value FROM settings WHERE name = 'ethereum_rpc'",
-                [],
-                |r| r.get(0),
-            )
+            .query_row("SELECT value FROM settings WHERE name = ?1", [name], |r| {
+                r.get(0)
+            })
             .optional()?)
+    }
+
+    fn set_node_setting(&self, name: &str, url: &str) -> Result<()> {
+        self.connect()?.execute(
+            "INSERT INTO settings (name, value) VALUES (?1, ?2)
+             ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+            [name, url],
+        )?;
+        Ok(())
+    }
+
+    /// The witness's own Ethereum node, if set.
+    pub fn ethereum_rpc(&self) -> Result<Option<String>> {
+        self.node_setting("ethereum_rpc")
     }
 
     /// Sets the witness's own Ethereum node (checked by asking its chain id).
@@ -99,11 +111,7 @@ impl WitnessHome {
         let chain_id = RpcClient::new(url)
             .and_then(|rpc| rpc.chain_id())
             .map_err(|e| WitnessError::Setup(format!("--ethereum-rpc {url}: {e}")))?;
-        self.connect()?.execute(
-            "INSERT INTO settings (name, value) VALUES ('ethereum_rpc', ?1)
-             ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-            [url],
-        )?;
+        self.set_node_setting("ethereum_rpc", url)?;
         Ok(chain_id)
     }
 
@@ -119,14 +127,7 @@ impl WitnessHome {
 
     /// The witness's own monerod, if set.
     pub fn monero_daemon(&self) -> Result<Option<String>> {
-        Ok(self
-            .connect()?
-            .query_row(
-                "SELECT value FROM settings WHERE name = 'monero_daemon'",
-                [],
-                |r| r.get(0),
-            )
-            .optional()?)
+        self.node_setting("monero_daemon")
     }
 
     /// Sets the witness's own monerod (checked by asking its height).
@@ -136,11 +137,7 @@ impl WitnessHome {
                 .node()
                 .and_then(|node| node.height())
                 .map_err(|e| WitnessError::Setup(format!("--monero-daemon {url}: {e}")))?;
-        self.connect()?.execute(
-            "INSERT INTO settings (name, value) VALUES ('monero_daemon', ?1)
-             ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-            [url],
-        )?;
+        self.set_node_setting("monero_daemon", url)?;
         Ok(height)
     }
 
