@@ -66,16 +66,19 @@ fn published_checkpoint(dir: &Path) -> Result<Option<(String, u64)>, Coordinator
 /// `dir` in `home` for later rounds.
 pub fn publish(c: &Coordinator, home: &Path, dir: &Path) -> Result<Published, CoordinatorError> {
     let dir = std::path::absolute(dir).map_err(setup)?;
-    let published = c.read(|c| write_dir(c, &dir))?;
+    let published = c.read(|c| write_dir(c, &dir, 0))?;
     let config = serde_json::to_vec_pretty(&MirrorConfig { dir: dir.clone() }).map_err(setup)?;
     airlock_transport::write_atomic(&home.join(MIRROR_FILE), &config).map_err(setup)?;
     Ok(published)
 }
 
-/// Publishes into the directory remembered in `home`, if any.
+/// Publishes into the directory remembered in `home`, if any, with the tiles of a tree of
+/// `also_size` too (the checkpoint about to be offered to the witnesses, when the log has grown
+/// past it since: a reader at that size finds its partial tiles).
 pub fn publish_remembered(
     c: &Coordinator,
     home: &Path,
+    also_size: u64,
 ) -> Result<Option<Published>, CoordinatorError> {
     let path = home.join(MIRROR_FILE);
     if !path.exists() {
@@ -84,11 +87,12 @@ pub fn publish_remembered(
     let bytes = airlock_transport::read_bounded(&path, 64 * 1024).map_err(setup)?;
     let config: MirrorConfig = serde_json::from_slice(&bytes)
         .map_err(|e| setup(format!("{} is damaged: {e}", path.display())))?;
-    Ok(Some(c.read(|c| write_dir(c, &config.dir))?))
+    Ok(Some(c.read(|c| write_dir(c, &config.dir, also_size))?))
 }
 
-fn write_dir(c: &Coordinator, dir: &Path) -> Result<Published, CoordinatorError> {
+fn write_dir(c: &Coordinator, dir: &Path, also_size: u64) -> Result<Published, CoordinatorError> {
     let (size, note) = c.latest_checkpoint()?;
+    let also_size = also_size.min(size);
     let origin = c.origin().to_owned();
     let previous_size = match published_checkpoint(dir)? {
         None => 0,
@@ -109,15 +113,18 @@ fn write_dir(c: &Coordinator, dir: &Path) -> Result<Published, CoordinatorError>
     };
     let store = c.store();
     let mut tiles_written = 0;
-    let tiles = crate::tiles::tiles_for(size, false)
-        .into_iter()
-        .chain(crate::tiles::tiles_for(size, true));
+    let tiles = [size, also_size].into_iter().flat_map(|at| {
+        crate::tiles::tiles_for(at, false)
+            .into_iter()
+            .chain(crate::tiles::tiles_for(at, true))
+    });
     for tile in tiles {
         let path = dir.join("log").join(crate::tiles::path(&tile));
         // A full tile never changes; a partial one has a path of its own width.
         if path.exists() {
             continue;
         }
+        // A tile of the smaller tree is within the larger one: read under the log's size.
         let bytes = crate::tiles::read(store, &tile, size).map_err(|e| match e {
             crate::tiles::TileError::Store(e) => CoordinatorError::Store(e),
             e => CoordinatorError::Refused(e.to_string()),

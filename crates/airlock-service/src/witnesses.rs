@@ -191,7 +191,7 @@ pub fn cosign(
     note: &str,
 ) -> Result<(String, Vec<Outcome>), CoordinatorError> {
     // A witness on this machine verifies from the published directory: publish first.
-    if let Err(e) = crate::mirror::publish_remembered(c, home) {
+    if let Err(e) = crate::mirror::publish_remembered(c, home, size) {
         tracing::warn!(error = %e, "cannot publish the log to its directory");
     }
     let (cosigned, outcomes) = ask_all(c, witnesses, size, note)?;
