@@ -191,12 +191,39 @@ pub struct StateDiff {
 
 impl StateDiff {
     pub fn between(before: &StateCommitment, after: &StateCommitment) -> StateDiff {
-        let a: BTreeSet<&String> = before.leaves.iter().collect();
-        let b: BTreeSet<&String> = after.leaves.iter().collect();
+        StateDiff::of_leaves(&before.leaves, &after.leaves)
+    }
+
+    /// The difference between two sets of leaves.
+    pub fn of_leaves<'a>(
+        before: impl IntoIterator<Item = &'a String>,
+        after: impl IntoIterator<Item = &'a String>,
+    ) -> StateDiff {
+        let a: BTreeSet<&String> = before.into_iter().collect();
+        let b: BTreeSet<&String> = after.into_iter().collect();
         StateDiff {
             gone: a.difference(&b).map(|s| (*s).clone()).collect(),
             new: b.difference(&a).map(|s| (*s).clone()).collect(),
         }
+    }
+
+    /// A committed state (`before`) against the chain (`after`), for a halt: what was committed
+    /// but is not on chain, and what is on chain but was not committed (the empty side left out).
+    pub fn contradiction(&self) -> String {
+        let mut parts = Vec::new();
+        if !self.gone.is_empty() {
+            parts.push(format!(
+                "committed but not on chain: [{}]",
+                self.gone.join("; ")
+            ));
+        }
+        if !self.new.is_empty() {
+            parts.push(format!(
+                "on chain but not committed: [{}]",
+                self.new.join("; ")
+            ));
+        }
+        parts.join("; ")
     }
 
     /// The leaves gone and new, as one line a person can read (at most `max` of each).

@@ -403,39 +403,14 @@ fn recompute_monero(
     if state.scanned_height() < committed.height {
         return Ok(None);
     }
-    let ours: std::collections::BTreeSet<String> = state
-        .state_leaves_below(committed.height)
-        .into_iter()
-        .filter(|l| l.starts_with("output "))
-        .collect();
-    let theirs: std::collections::BTreeSet<String> = committed
-        .leaves
-        .iter()
-        .filter(|l| l.starts_with("output "))
-        .cloned()
-        .collect();
+    let received = state.state_leaves_below(committed.height);
+    let diff = StateDiff::of_leaves(
+        committed.leaves.iter().filter(|l| l.starts_with("output ")),
+        received.iter().filter(|l| l.starts_with("output ")),
+    );
     let mut problems = Vec::new();
-    let hidden: Vec<&String> = ours.difference(&theirs).collect();
-    let invented: Vec<&String> = theirs.difference(&ours).collect();
-    if !invented.is_empty() {
-        problems.push(format!(
-            "committed but not on chain: [{}]",
-            invented
-                .iter()
-                .map(|s| s.as_str())
-                .collect::<Vec<_>>()
-                .join("; ")
-        ));
-    }
-    if !hidden.is_empty() {
-        problems.push(format!(
-            "on chain but not committed: [{}]",
-            hidden
-                .iter()
-                .map(|s| s.as_str())
-                .collect::<Vec<_>>()
-                .join("; ")
-        ));
+    if diff != StateDiff::default() {
+        problems.push(diff.contradiction());
     }
     let claimed: Vec<(String, [u8; 32])> = committed
         .facts("spent")
@@ -526,11 +501,10 @@ fn recompute(
     Ok(Some((
         format!("commitment:{}", hex::encode(committed.root)),
         format!(
-            "the coordinator's state commitment of vault {:?} at block {}{block_note} does not match the witness's own node: committed but not on chain: [{}]; on chain but not committed: [{}]",
+            "the coordinator's state commitment of vault {:?} at block {}{block_note} does not match the witness's own node: {}",
             vault.vault_id,
             committed.height,
-            diff.gone.join("; "),
-            diff.new.join("; ")
+            diff.contradiction()
         ),
     )))
 }
