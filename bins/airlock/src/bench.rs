@@ -28,6 +28,12 @@ pub struct BenchArgs {
     /// Artifact decodes to time.
     #[arg(long, default_value_t = 100_000)]
     decodes: u64,
+    /// Log entries to compute `airlock metrics` over.
+    #[arg(long, default_value_t = 1_000_000)]
+    metrics_entries: u64,
+    /// Of those, entries to replay in full (signatures and rules), as `metrics` without --quick.
+    #[arg(long, default_value_t = 100_000)]
+    replay_entries: u64,
 }
 
 fn rate(n: u64, secs: f64) -> f64 {
@@ -219,6 +225,13 @@ pub fn run(args: BenchArgs, json_out: bool) -> CliResult {
     let proof = proofs(args.verifications)?;
     let decode = decoding(args.decodes)?;
     let state = commitments(50_000)?;
+    if !json_out {
+        eprintln!(
+            "generating a signed log of {} entries for the metrics figure…",
+            args.metrics_entries
+        );
+    }
+    let metrics = crate::metrics_bench::metrics_figures(args.metrics_entries, args.replay_entries)?;
     let report = json!({
         "durable_appends": {
             "leaves": args.appends,
@@ -230,6 +243,7 @@ pub fn run(args: BenchArgs, json_out: bool) -> CliResult {
         "proofs": proof,
         "artifacts": decode,
         "state_commitment": state,
+        "metrics": metrics,
     });
     if json_out {
         print_json(&report);
@@ -266,6 +280,18 @@ pub fn run(args: BenchArgs, json_out: bool) -> CliResult {
         println!(
             "  made and signed in {} ms, decoded with its root re-checked in {} ms",
             state["make_and_sign_ms"], state["decode_and_check_ms"]
+        );
+        println!(
+            "airlock metrics over {} log entries ({} proposals)",
+            metrics["entries"], metrics["proposals"]
+        );
+        println!(
+            "  --quick: Merkle root {} s + figures {} s = {} s",
+            metrics["merkle_root_s"], metrics["metrics_s"], metrics["quick_total_s"]
+        );
+        println!(
+            "  full replay (the default adds it): {} s for {} entries, {} s per million",
+            metrics["replay_s"], metrics["replayed_entries"], metrics["replay_per_million_s"]
         );
     }
     Ok(())

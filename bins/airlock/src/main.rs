@@ -6,6 +6,8 @@ mod bench;
 mod btc_cmd;
 mod eth_cmd;
 mod halt_cmd;
+mod metrics_bench;
+mod metrics_cmd;
 mod payload_proposal;
 mod qr_cmd;
 mod remote_cmd;
@@ -142,6 +144,10 @@ pub(crate) enum Command {
         #[arg(long)]
         ca_cert: Option<PathBuf>,
     },
+    /// How the signing process performs, computed from the log alone: time to each decision,
+    /// to ready, finalized, broadcast and confirmed (p50/p90/max per vault, rule and signer),
+    /// approval/rejection/expiry rates, disputes, signer responsiveness, air-gap crossings.
+    Metrics(metrics_cmd::MetricsArgs),
     /// The service's members: device keys with roles per vault (proposer, operator, viewer).
     #[command(subcommand)]
     Member(MemberCommand),
@@ -393,6 +399,7 @@ fn changes_home(command: &Command) -> Option<&'static str> {
         )
         | Command::Inspect { .. }
         | Command::Bench(_)
+        | Command::Metrics(_)
         | Command::Qr(_)
         | Command::Vault(
             VaultCommand::List
@@ -681,6 +688,7 @@ fn run(cli: Cli) -> CliResult {
         Command::Serve(args) => serve(&cli.home, json, args),
         Command::Migrate { to } => migrate(&cli.home, json, &to),
         Command::Recover { from_log, ca_cert } => recover(&cli.home, json, &from_log, ca_cert),
+        Command::Metrics(args) => metrics_cmd::run(&cli.home, json, args),
         Command::Member(m) => member(&cli.home, json, m),
         Command::Login { .. } => Err(CliError::new(
             "login signs a dashboard in: give --server URL and --member-key FILE",

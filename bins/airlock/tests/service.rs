@@ -216,6 +216,22 @@ fn a_team_decides_through_the_service_and_anyone_verifies_the_published_log() {
     );
     assert!(metrics.contains("airlock_decision_uploads_total{outcome=\"accepted\"} 2"));
     assert!(metrics.contains("airlock_proposals{vault=\"treasury\",state=\"rejected\"} 1"));
+    // `airlock metrics`' figures, the same through the API as from the CLI on the same log.
+    assert!(
+        metrics.contains("airlock_process_proposals{vault=\"treasury\",outcome=\"rejected\"} 1"),
+        "{metrics}"
+    );
+    let api = get(&format!("{}/api/v1/metrics?vault=treasury", server.url)).json();
+    let cli = w
+        .airlock(&["--json", "metrics", "--quick", "--vault", "treasury"])
+        .ok()
+        .json();
+    assert_eq!(api["outcomes"]["rejected"], 1, "{api}");
+    assert_eq!(api["latency"], cli["latency"], "{api}\n{cli}");
+    assert_eq!(api["signers"], cli["signers"]);
+    let chart = get(&format!("{}/api/v1/metrics/charts/stages.svg", server.url));
+    assert!(String::from_utf8(chart.body).unwrap().starts_with("<svg"));
+    get(&format!("{}/api/v1/metrics/charts/secrets.svg", server.url)).problem(404, "no chart");
     assert!(
         get(&format!("{}/openapi.json", server.url)).json()["paths"]["/api/v1/decisions"]
             .is_object()

@@ -22,6 +22,8 @@ pub mod commitments;
 pub mod halts;
 pub mod home;
 pub mod members;
+pub mod metrics;
+pub mod metrics_chart;
 pub mod pgstore;
 pub mod recover;
 pub mod replay;
@@ -1297,6 +1299,57 @@ impl Coordinator {
     /// Re-checks the whole log: hashes, every checkpoint signature, and every transition.
     pub fn verify_log(&self) -> Result<LogReport> {
         self.read(|c| replay::verify(c.store.as_ref(), &c.log_verifier(), &c.public_key()))
+    }
+
+    /// The process metrics of this coordinator's log, read in one snapshot. With `replay` the
+    /// log is first verified in full (every signature and rule, as `verify_log`); without, only
+    /// its integrity is checked: the leaves' Merkle root against the newest signed checkpoint,
+    /// and every artifact against the id its leaf names.
+    pub fn metrics(
+        &self,
+        options: metrics::MetricsOptions,
+        replay: bool,
+    ) -> Result<metrics::MetricsReport> {
+        self.read(|c| {
+            let store = c.store.as_ref();
+            if replay {
+                replay::verify(store, &c.log_verifier(), &c.public_key()).map_err(|e| {
+                    CoordinatorError::LogInvalid(format!("log verification FAILED: {e}"))
+                })?;
+            }
+            let size = store.log_size()?;
+            let mut tree = airlock_log::MemoryLog::new();
+            let mut leaves = Vec::with_capacity(size as usize);
+            for i in 0..size {
+                let leaf = store.leaf(i)?;
+                tree.append(&leaf);
+                leaves.push(leaf);
+            }
+            if size > 0 {
+                let (at, note) = store.latest_checkpoint()?.ok_or_else(|| {
+                    CoordinatorError::LogInvalid("the log has leaves but no checkpoint".into())
+                })?;
+                let checkpoint = c.log_verifier().open(&note).map_err(|e| {
+                    CoordinatorError::LogInvalid(format!("the checkpoint at size {at}: {e}"))
+                })?;
+                if checkpoint.size != size || checkpoint.root != tree.root() {
+                    return Err(CoordinatorError::LogInvalid(format!(
+                        "the newest signed checkpoint (size {}) does not match the log's {size} leaves",
+                        checkpoint.size
+                    )));
+                }
+            }
+            let mut artifacts: std::collections::HashMap<ArtifactId, Vec<u8>> =
+                std::collections::HashMap::new();
+            for kind in ArtifactKind::ALL {
+                for a in store.artifacts_of_kind(kind.name(), None)? {
+                    artifacts.insert(a.id, a.bytes);
+                }
+            }
+            let mut builder = metrics::MetricsBuilder::new(options);
+            builder.push_all(&leaves, &|id| artifacts.get(id).map(Vec::as_slice))?;
+            Ok(builder.finish())
+        })
     }
 }
 

@@ -139,6 +139,28 @@ pub fn format_time(t: UnixTime) -> String {
     )
 }
 
+/// The Unix time of midnight UTC at the start of a `YYYY-MM-DD` date; `None` when `s` is not
+/// such a date (a month or day out of range included).
+pub fn parse_date(s: &str) -> Option<UnixTime> {
+    let mut parts = s.trim().splitn(3, '-');
+    let y: i64 = parts.next()?.parse().ok()?;
+    let m: u32 = parts.next()?.parse().ok()?;
+    let d: u32 = parts.next()?.parse().ok()?;
+    if !(1970..=9999).contains(&y) || !(1..=12).contains(&m) || d == 0 {
+        return None;
+    }
+    // Hinnant's days_from_civil, the inverse of `civil_from_days`.
+    let yy = if m <= 2 { y - 1 } else { y };
+    let era = yy.div_euclid(400);
+    let yoe = yy - era * 400;
+    let mp = if m > 2 { m - 3 } else { m + 9 } as i64;
+    let doy = (153 * mp + 2) / 5 + d as i64 - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    // A day past the month's end comes back as another date.
+    (civil_from_days(days) == (y, m, d)).then_some(days as UnixTime * 86_400)
+}
+
 /// Days since 1970-01-01 to a proleptic Gregorian date (H. Hinnant's algorithm).
 fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let z = z + 719_468;
@@ -162,6 +184,23 @@ mod tests {
         assert_eq!(format_time(0), "1970-01-01 00:00:00 UTC");
         assert_eq!(format_time(951_782_400), "2000-02-29 00:00:00 UTC");
         assert_eq!(format_time(1_795_000_000), "2026-11-18 11:06:40 UTC");
+    }
+
+    #[test]
+    fn parses_dates() {
+        assert_eq!(parse_date("1970-01-01"), Some(0));
+        assert_eq!(parse_date("2000-02-29"), Some(951_782_400));
+        assert_eq!(parse_date("2026-11-18"), Some(1_795_000_000 - 40_000));
+        for bad in [
+            "2001-02-29",
+            "2026-13-01",
+            "2026-04-31",
+            "26-1-1x",
+            "",
+            "1969-12-31",
+        ] {
+            assert_eq!(parse_date(bad), None, "{bad}");
+        }
     }
 
     #[test]

@@ -176,6 +176,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/members", get(members))
         .route("/api/v1/halts", get(halts).post(record_halt))
         .route("/api/v1/witnesses", get(witnesses))
+        .route("/api/v1/metrics", get(process_metrics))
+        .route("/api/v1/metrics/charts/{name}", get(metrics_chart))
         .route("/api/v1/transfers", get(transfers).post(upload_transfer))
         .route("/api/v1/proposals/{id}/bundle", get(bundle))
         .route("/api/v1/decisions", post(decisions))
@@ -282,6 +284,71 @@ async fn vaults(State(state): State<AppState>) -> Result<Response, Problem> {
     })
     .await?;
     Ok(axum::Json(json!(rows)).into_response())
+}
+
+#[derive(Deserialize)]
+struct MetricsQuery {
+    vault: Option<String>,
+    since: Option<u64>,
+}
+
+impl MetricsQuery {
+    fn options(self) -> Result<airlock_coordinator::metrics::MetricsOptions, Problem> {
+        Ok(airlock_coordinator::metrics::MetricsOptions {
+            vault: self.vault,
+            since: self.since,
+            as_of: Some(now().map_err(Problem::from)?),
+        })
+    }
+}
+
+/// The process metrics of the log (`airlock metrics --quick`: the service's own database, its
+/// integrity checked against the newest signed checkpoint), judged at the service's time.
+async fn process_metrics(
+    State(state): State<AppState>,
+    Q(q): Q<MetricsQuery>,
+) -> Result<Response, Problem> {
+    let options = q.options()?;
+    let report = blocking(&state, move |pool| pool.with(|c| c.metrics(options, false))).await?;
+    Ok(axum::Json(report).into_response())
+}
+
+/// One chart of the process metrics, as SVG.
+async fn metrics_chart(
+    State(state): State<AppState>,
+    P(name): P<String>,
+    Q(q): Q<MetricsQuery>,
+) -> Result<Response, Problem> {
+    use airlock_coordinator::metrics_chart::{CHART_NAMES, charts};
+    if !CHART_NAMES.contains(&name.as_str()) {
+        return Err(Problem::not_found(format!(
+            "no chart {name:?} (there are {})",
+            CHART_NAMES.join(", ")
+        )));
+    }
+    let options = q.options()?;
+    let svg = blocking(&state, move |pool| {
+        pool.with(|c| {
+            let report = c.metrics(options, false)?;
+            Ok(charts(&report)?
+                .into_iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, svg)| svg)
+                .unwrap_or_default())
+        })
+    })
+    .await?;
+    Ok((
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("image/svg+xml"),
+            ),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+        ],
+        svg,
+    )
+        .into_response())
 }
 
 #[derive(Deserialize)]

@@ -1,6 +1,7 @@
 //! `/metrics` in Prometheus text: what the service counted since it started (requests by
 //! status class, decision uploads, refused connections, upload latency) and what the log says now
-//! (proposals by state, log size, how long signers took to decide).
+//! (proposals by state, log size, how long signers took to decide, and every `airlock metrics`
+//! figure as `airlock_process_*`).
 //!
 //! This module must never block a request on the database: the log-derived figures are computed
 //! when `/metrics` is read, on a blocking thread.
@@ -119,6 +120,14 @@ impl Metrics {
         let _ = writeln!(out, "airlock_log_size {size}");
         render_proposals(&mut out, &states, now);
         render_sync(&mut out, c, now)?;
+        // The process figures `airlock metrics` computes from the log, judged now.
+        let options = airlock_coordinator::metrics::MetricsOptions {
+            as_of: Some(now),
+            ..Default::default()
+        };
+        out.push_str(&airlock_coordinator::metrics::prometheus(
+            &c.metrics(options, false)?,
+        ));
         Ok(out)
     }
 }

@@ -109,6 +109,12 @@ try {
   await page.waitForFunction((n) => Number(document.getElementById("log-size").textContent) > n, sizeBefore);
   const log = await page.textContent("#log-table tbody");
   check(log.includes("finalized") && log.includes("olivia"), `the log shows the finalization by olivia: ${log}`);
+  // The metrics section: figures from the log and three charts that load.
+  await page.waitForFunction(() => /\d+ proposals: [1-9]\d* finalized/.test(document.getElementById("metrics-summary").textContent));
+  await page.waitForFunction(() => ["stages", "outcomes", "signers"].every((n) => {
+    const img = document.getElementById(`chart-${n}`);
+    return img.complete && img.naturalWidth > 0;
+  }), null, { timeout: 30000 });
   if (shots) await page.screenshot({ path: join(shots, "dashboard-overview.png"), fullPage: true });
 
   // A session write without the CSRF token is refused.

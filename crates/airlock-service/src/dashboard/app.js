@@ -231,6 +231,29 @@ function renderVaults() {
   $("propose-form").hidden = select.options.length === 0;
 }
 
+function seconds(s) {
+  if (s == null) return "–";
+  if (s < 120) return `${s} s`;
+  if (s < 7200) return `${(s / 60).toFixed(1)} min`;
+  if (s < 172800) return `${(s / 3600).toFixed(1)} h`;
+  return `${(s / 86400).toFixed(1)} d`;
+}
+
+function renderMetrics(size) {
+  const m = state.metrics;
+  if (!m) return;
+  const o = m.outcomes;
+  const pct = (r) => (r == null ? "–" : `${Math.round(r * 100)}%`);
+  $("metrics-summary").textContent =
+    `${o.proposals} proposals: ${o.finalized + o.broadcast + o.confirmed} finalized, ${o.rejected} rejected, ${o.expired} expired, ` +
+    `${o.collecting + o.ready} open. Ready in ${seconds(m.latency.ready.p50)} (p50), ${seconds(m.latency.ready.p90)} (p90). ` +
+    `Approval rate ${pct(o.approval_rate)}; ${m.disputes.total} disputes (${m.disputes.unresolved} unresolved); ` +
+    `${m.crossings.total} air-gap crossings.`;
+  for (const name of ["stages", "outcomes", "signers"]) {
+    $(`chart-${name}`).src = `/api/v1/metrics/charts/${name}.svg?v=${size}`;
+  }
+}
+
 async function renderLog() {
   const [{ body: entries }, { body: checkpoint }] = await Promise.all([
     api("/api/v1/log/entries?limit=20"), api("/log/checkpoint"),
@@ -245,9 +268,10 @@ async function renderLog() {
 }
 
 async function refresh() {
-  const [{ body: proposals }, { body: vaults }, { body: halts }, { body: witnesses }] = await Promise.all([
-    api("/api/v1/proposals"), api("/api/v1/vaults"), api("/api/v1/halts"), api("/api/v1/witnesses")]);
+  const [{ body: proposals }, { body: vaults }, { body: halts }, { body: witnesses }, { body: metrics }] = await Promise.all([
+    api("/api/v1/proposals"), api("/api/v1/vaults"), api("/api/v1/halts"), api("/api/v1/witnesses"), api("/api/v1/metrics")]);
   state.proposals = proposals;
+  state.metrics = metrics;
   state.halts = halts;
   state.witnesses = witnesses;
   state.vaults = await Promise.all(vaults.map(async (v) => {
@@ -257,6 +281,7 @@ async function refresh() {
   renderProposals();
   renderVaults();
   renderWitnesses();
+  renderMetrics(metrics.log_size);
   await renderLog();
 }
 
