@@ -327,9 +327,10 @@ async fn metrics_chart(
         )));
     }
     let options = q.options()?;
+    let metrics = Arc::clone(&state.metrics);
     let svg = blocking(&state, move |pool| {
         pool.with(|c| {
-            let report = c.metrics(options, false)?;
+            let report = metrics.process(c, options)?;
             Ok(charts(&report)?
                 .into_iter()
                 .find(|(n, _)| *n == name)

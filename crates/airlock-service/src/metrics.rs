@@ -10,7 +10,10 @@ use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use airlock_coordinator::Coordinator;
+use airlock_coordinator::metrics::{MetricsOptions, MetricsReport};
 use airlock_core::lifecycle::ProposalState;
 
 /// Upper bounds (seconds) of the upload latency histogram.
@@ -20,8 +23,15 @@ const DECISION_BUCKETS: [f64; 8] = [
     60.0, 300.0, 900.0, 3600.0, 14400.0, 43200.0, 86400.0, 604800.0,
 ];
 
+/// What a cached process report was computed for: log size, vault, since, minute of its time.
+type ProcessKey = (u64, Option<String>, Option<u64>, u64);
+
 #[derive(Default)]
 pub struct Metrics {
+    /// The newest process report (`airlock metrics`), reused while the log has not grown and
+    /// the minute has not changed: the dashboard asks for it and its three charts on every
+    /// refresh, and each computation reads the whole log.
+    process: std::sync::Mutex<Option<(ProcessKey, Arc<MetricsReport>)>>,
     responses: [AtomicU64; 5],
     decisions_accepted: AtomicU64,
     decisions_refused: AtomicU64,
@@ -32,6 +42,31 @@ pub struct Metrics {
 }
 
 impl Metrics {
+    /// The process report for `options` (whose `as_of` is the caller's time), from the cache
+    /// when the log has not grown since it was computed in the same minute.
+    pub fn process(
+        &self,
+        c: &Coordinator,
+        options: MetricsOptions,
+    ) -> airlock_coordinator::Result<Arc<MetricsReport>> {
+        let size = c.store().log_size()?;
+        let key = |size: u64, o: &MetricsOptions| -> ProcessKey {
+            (size, o.vault.clone(), o.since, o.as_of.unwrap_or(0) / 60)
+        };
+        if let Ok(cached) = self.process.lock()
+            && let Some((k, report)) = cached.as_ref()
+            && *k == key(size, &options)
+        {
+            return Ok(Arc::clone(report));
+        }
+        let wanted = options.clone();
+        let report = Arc::new(c.metrics(options, false)?);
+        if let Ok(mut cached) = self.process.lock() {
+            *cached = Some((key(report.log_size, &wanted), Arc::clone(&report)));
+        }
+        Ok(report)
+    }
+
     pub fn response(&self, status: u16) {
         let class = usize::from(status / 100).clamp(1, 5) - 1;
         self.responses[class].fetch_add(1, Ordering::Relaxed);
@@ -121,12 +156,12 @@ impl Metrics {
         render_proposals(&mut out, &states, now);
         render_sync(&mut out, c, now)?;
         // The process figures `airlock metrics` computes from the log, judged now.
-        let options = airlock_coordinator::metrics::MetricsOptions {
+        let options = MetricsOptions {
             as_of: Some(now),
             ..Default::default()
         };
         out.push_str(&airlock_coordinator::metrics::prometheus(
-            &c.metrics(options, false)?,
+            &*self.process(c, options)?,
         ));
         Ok(out)
     }
