@@ -200,7 +200,17 @@ pub fn pae(payload_type: &str, payload: &[u8]) -> Vec<u8> {
 
 impl Envelope {
     pub fn id(&self) -> ArtifactId {
-        ArtifactId(Sha256::digest(pae(&self.payload_type, &self.payload)).into())
+        // The SHA-256 of `pae(payload_type, payload)`, hashed in pieces (no copy of the payload).
+        let mut h = Sha256::new();
+        h.update(b"DSSEv1 ");
+        h.update(self.payload_type.len().to_string().as_bytes());
+        h.update(b" ");
+        h.update(self.payload_type.as_bytes());
+        h.update(b" ");
+        h.update(self.payload.len().to_string().as_bytes());
+        h.update(b" ");
+        h.update(&self.payload);
+        ArtifactId(h.finalize().into())
     }
 
     pub fn kind(&self) -> Option<ArtifactKind> {
@@ -339,7 +349,7 @@ impl Envelope {
         let payload = f.bytes(2, "payload")?;
         let mut signatures = Vec::new();
         for (i, item) in f.array(3, "signatures")?.into_iter().enumerate() {
-            let mut s = Fields::open(item, &format!("envelope signature {i}"))?;
+            let mut s = Fields::open(item, format!("envelope signature {i}"))?;
             let key = PublicKey(s.fixed::<32>(1, "public key")?);
             let signature = s.fixed::<64>(2, "signature")?;
             s.finish()?;
@@ -471,6 +481,19 @@ mod tests {
 
     fn key(seed: u8) -> SigningKey {
         SigningKey::from_bytes(&[seed; 32])
+    }
+
+    #[test]
+    fn the_id_is_the_sha256_of_the_pae() {
+        for payload in [Vec::new(), vec![7u8; 1], vec![0xab; 4096]] {
+            let env = Envelope {
+                payload_type: ArtifactKind::Proposal.payload_type().into(),
+                payload,
+                signatures: Vec::new(),
+            };
+            let pae = pae(&env.payload_type, &env.payload);
+            assert_eq!(env.id().0, <[u8; 32]>::from(Sha256::digest(&pae)));
+        }
     }
 
     fn sample() -> Envelope {

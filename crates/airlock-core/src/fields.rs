@@ -86,16 +86,21 @@ impl MapBuilder {
 
 /// Reads the fields of an integer-keyed map.
 pub struct Fields {
-    record: String,
+    /// A static name for top-level records (no allocation per record read), built for nested ones.
+    record: std::borrow::Cow<'static, str>,
     entries: Vec<(u64, Option<Value>)>,
 }
 
 impl Fields {
     /// Opens `value` as the record named `record` (used in error messages).
-    pub fn open(value: Value, record: &str) -> Result<Fields, FormatError> {
+    pub fn open(
+        value: Value,
+        record: impl Into<std::borrow::Cow<'static, str>>,
+    ) -> Result<Fields, FormatError> {
+        let record = record.into();
         let Value::Map(entries) = value else {
             return Err(FormatError::new(
-                record,
+                record.into_owned(),
                 format!("expected a map, found a {}", value.type_name()),
             ));
         };
@@ -105,7 +110,7 @@ impl Fields {
                 Value::Unsigned(n) => out.push((n, Some(v))),
                 other => {
                     return Err(FormatError::new(
-                        record,
+                        record.into_owned(),
                         format!(
                             "field key must be an unsigned integer, found a {}",
                             other.type_name()
@@ -115,7 +120,7 @@ impl Fields {
             }
         }
         Ok(Fields {
-            record: record.to_owned(),
+            record,
             entries: out,
         })
     }
@@ -125,7 +130,7 @@ impl Fields {
     }
 
     pub fn error(&self, problem: impl Into<String>) -> FormatError {
-        FormatError::new(self.record.clone(), problem)
+        FormatError::new(self.record.clone().into_owned(), problem)
     }
 
     /// Takes field `key` if present.
@@ -270,7 +275,7 @@ impl Fields {
     /// A nested record.
     pub fn record_field(&mut self, key: u64, name: &str) -> Result<Fields, FormatError> {
         let v = self.required(key, name)?;
-        Fields::open(v, &format!("{} field {key} ({name})", self.record))
+        Fields::open(v, format!("{} field {key} ({name})", self.record))
     }
 
     /// A nested record that may be absent.
@@ -281,7 +286,7 @@ impl Fields {
     ) -> Result<Option<Fields>, FormatError> {
         match self.take(key) {
             None => Ok(None),
-            Some(v) => Fields::open(v, &format!("{} field {key} ({name})", self.record)).map(Some),
+            Some(v) => Fields::open(v, format!("{} field {key} ({name})", self.record)).map(Some),
         }
     }
 
@@ -345,6 +350,6 @@ pub fn records(items: Vec<Value>, record: &str) -> Result<Vec<Fields>, FormatErr
     items
         .into_iter()
         .enumerate()
-        .map(|(i, v)| Fields::open(v, &format!("{record}[{i}]")))
+        .map(|(i, v)| Fields::open(v, format!("{record}[{i}]")))
         .collect()
 }
