@@ -77,6 +77,9 @@ enum Command {
         /// without a finalized proposal.
         #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
         watch_every: Option<u64>,
+        /// A client that has not sent a request's headers within SECS seconds is cut off.
+        #[arg(long, value_name = "SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=300))]
+        header_timeout: u64,
     },
     /// This witness's own chain nodes, for watching vaults (shown without options).
     Chain {
@@ -455,6 +458,7 @@ fn run(cli: Cli) -> CliResult {
             listen,
             prefix,
             watch_every,
+            header_timeout,
         } => {
             let home = open(&cli.home)?;
             if !listen.ip().is_loopback() {
@@ -475,6 +479,7 @@ fn run(cli: Cli) -> CliResult {
                     prefix: prefix.clone(),
                     clock,
                     watch_every: watch_every.map(std::time::Duration::from_secs),
+                    header_timeout: std::time::Duration::from_secs(header_timeout),
                 },
                 |addr| {
                     if json {

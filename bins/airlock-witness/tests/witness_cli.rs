@@ -52,10 +52,15 @@ impl Drop for Server {
 }
 
 fn serve(home: &Path, envs: &[(&str, &str)]) -> Server {
+    serve_with(home, envs, &[])
+}
+
+fn serve_with(home: &Path, envs: &[(&str, &str)], extra: &[&str]) -> Server {
     let mut child = Command::new(bin())
         .arg("--home")
         .arg(home)
         .args(["--json", "serve", "--listen", "127.0.0.1:0"])
+        .args(extra)
         .env("AIRLOCK_NOW", NOW.to_string())
         .envs(envs.iter().copied())
         .stdin(Stdio::null())
@@ -249,6 +254,32 @@ fn add_checkpoint_answers_with_the_protocols_codes_and_refusals_change_nothing()
     let out = witness(&home, &["log", "add", &log_vkey(2)], &[]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("already trusted"));
+}
+
+/// A client that opens a connection and drips its headers is cut off after the header timeout,
+/// while the witness goes on answering others.
+#[test]
+fn a_client_that_never_finishes_its_headers_is_cut_off() {
+    use std::io::{Read, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("w");
+    new_witness(&home);
+    let server = serve_with(&home, &[], &["--header-timeout", "1"]);
+    let address = server.url.trim_start_matches("http://");
+    let mut slow = std::net::TcpStream::connect(address).unwrap();
+    slow.write_all(b"POST /add-checkpoint HTTP/1.1\r\nHost: w\r\n")
+        .unwrap();
+    // Without a header timeout the read below would block until its own 20 s timeout (an error).
+    slow.set_read_timeout(Some(std::time::Duration::from_secs(20)))
+        .unwrap();
+    let mut answer = Vec::new();
+    let read = slow.read_to_end(&mut answer);
+    assert!(
+        read.is_ok(),
+        "the half-sent request's connection was not closed by the witness: {read:?}"
+    );
+    let (status, _, body) = post(&server.url, b"not a request").unwrap();
+    assert_eq!(status, 400, "{body}");
 }
 
 fn hex(bytes: &[u8]) -> String {

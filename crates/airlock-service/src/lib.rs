@@ -250,8 +250,45 @@ async fn serve_until(
     if let Some(every) = config.sync_every {
         api::sync_periodically(&state, every);
     }
+    let metrics = Arc::clone(&state.metrics);
+    let graceful = accept_connections(
+        listener,
+        tls,
+        app,
+        limits.header_timeout,
+        limits.max_connections,
+        move || metrics.connection_refused(),
+        shutdown,
+    )
+    .await;
+    state.stop_streams();
+    tracing::info!("shutting down: no new connections; finishing requests in flight");
+    tokio::select! {
+        _ = graceful.shutdown() => tracing::info!("all connections closed"),
+        _ = tokio::time::sleep(limits.shutdown_grace) => {
+            tracing::warn!("shutdown grace period over; closing the remaining connections")
+        }
+    }
+    state.shutdown();
+}
+
+/// Accepts connections on `listener` until `shutdown` resolves, and serves each with `app`
+/// through hyper (HTTP/1.1): at most `max_connections` at once (one over is closed at once and
+/// `refused` is told), headers (and a TLS handshake, with `tls`) within `header_timeout` or the
+/// connection is cut (slow-drip clients hold nothing for long). Returns what tracks the
+/// connections still open, for a graceful shutdown. `airlock serve` and `airlock-witness serve`
+/// both serve this way.
+pub async fn accept_connections(
+    listener: TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    app: axum::Router,
+    header_timeout: Duration,
+    max_connections: usize,
+    refused: impl Fn() + Send + 'static,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> hyper_util::server::graceful::GracefulShutdown {
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let slots = Arc::new(Semaphore::new(max_connections));
     tokio::pin!(shutdown);
     loop {
         let (tcp, peer) = tokio::select! {
@@ -267,7 +304,7 @@ async fn serve_until(
             _ = &mut shutdown => break,
         };
         let Ok(permit) = slots.clone().try_acquire_owned() else {
-            state.metrics.connection_refused();
+            refused();
             drop(tcp);
             continue;
         };
@@ -275,7 +312,6 @@ async fn serve_until(
         let service = TowerToHyperService::new(app.clone());
         let watcher = graceful.watcher();
         let tls = tls.clone();
-        let header_timeout = limits.header_timeout;
         tokio::spawn(async move {
             let mut http = hyper::server::conn::http1::Builder::new();
             http.timer(TokioTimer::new())
@@ -300,16 +336,7 @@ async fn serve_until(
             drop(permit);
         });
     }
-    drop(listener);
-    state.stop_streams();
-    tracing::info!("shutting down: no new connections; finishing requests in flight");
-    tokio::select! {
-        _ = graceful.shutdown() => tracing::info!("all connections closed"),
-        _ = tokio::time::sleep(limits.shutdown_grace) => {
-            tracing::warn!("shutdown grace period over; closing the remaining connections")
-        }
-    }
-    state.shutdown();
+    graceful
 }
 
 /// Sets up structured logs on stderr (`AIRLOCK_LOG`, e.g. `info` or `airlock_service=debug`).

@@ -116,6 +116,7 @@ fn main() {
                 prefix: String::new(),
                 clock: || 1_767_225_600,
                 watch_every: None,
+                header_timeout: std::time::Duration::from_secs(10),
             },
             |addr| tx.send(addr).expect("report address"),
         )

@@ -7,8 +7,9 @@
 //! the latest or a same-size checkpoint has another root, 422 for a consistency proof that does
 //! not verify; 413 for a body over the bound, 408 for a request that takes over 30 s. Each
 //! request's check-and-update runs on a blocking thread in one database transaction
-//! ([`WitnessHome::add_checkpoint`]). Slow headers and idle connections are not bounded yet (the
-//! service's hyper set-up does; the witness uses `axum::serve`).
+//! ([`WitnessHome::add_checkpoint`]). Connections are served as the service serves them
+//! (`airlock_service::accept_connections`): at most [`MAX_CONNECTIONS`] at once, and a client that
+//! does not send its headers within the header timeout is cut off.
 //!
 //! This module must never answer 200 before the transaction committed, and never run database
 //! work on the async threads.
@@ -28,6 +29,10 @@ use crate::{Refusal, WitnessError, WitnessHome};
 
 /// Longest a request may take, body included.
 const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+/// Most connections open at once; further ones are closed at once.
+pub const MAX_CONNECTIONS: usize = 256;
+/// Longest a graceful stop waits for requests in flight.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Where and how the witness listens.
 #[derive(Clone, Debug)]
@@ -39,6 +44,8 @@ pub struct ServeConfig {
     pub clock: fn() -> u64,
     /// Poll the witness's own chain nodes this often ([`WitnessHome::watch_chains`]).
     pub watch_every: Option<std::time::Duration>,
+    /// Longest a client may take to send a request's headers.
+    pub header_timeout: std::time::Duration,
 }
 
 struct Shared {
@@ -194,9 +201,18 @@ pub fn run(
         if let Some(every) = config.watch_every {
             watch_periodically(shared, every);
         }
-        axum::serve(listener, app)
-            .with_graceful_shutdown(airlock_service::shutdown_signal())
-            .await
-            .map_err(|e| WitnessError::Setup(format!("serving failed: {e}")))
+        let graceful = airlock_service::accept_connections(
+            listener,
+            None,
+            app,
+            config.header_timeout,
+            MAX_CONNECTIONS,
+            || {},
+            airlock_service::shutdown_signal(),
+        )
+        .await;
+        // Requests in flight finish (each is one transaction), within a bound.
+        let _ = tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown()).await;
+        Ok(())
     })
 }
