@@ -1,6 +1,7 @@
 //! Disaster recovery (issue 17, item 4): a coordinator's home lost in the middle of a payment is
 //! rebuilt from its published log (`airlock log publish`, `airlock recover --from-log`) and the
-//! payment finishes; a log that does not verify is refused and nothing is written.
+//! payment finishes; a log that does not verify is refused and nothing is written; a standby
+//! home is rebuilt from a running service's URL.
 
 mod common;
 
@@ -123,4 +124,56 @@ fn a_home_lost_mid_payment_is_recovered_from_its_published_log_and_the_payment_f
     assert_eq!(w.status(&p)["status"], "finalized");
     let report = w.airlock(&["--json", "log", "verify"]).ok().json();
     assert_eq!(report["finalized"], 1, "{report}");
+}
+
+/// A standby machine rebuilds the coordinator's database from the running service's own tiles
+/// and artifacts (`--from-log http://…`): the same log, and `airlock metrics` computed from the
+/// service, from the rebuilt home and from the original home agree.
+#[test]
+fn a_standby_home_is_recovered_from_a_running_service_and_its_metrics_agree() {
+    let w = treasury();
+    let (p, bundle) = w.propose("treasury", "acme-rent:900", &[]);
+    w.set_now(T0 + 600);
+    let a = w.approve("alice", &bundle);
+    w.submit(&[&a]).ok();
+    w.set_now(T0 + 900);
+    w.airlock(&["finalize", &p]).ok();
+    w.propose("treasury", "vendor:5000", &[]);
+    let original = w.airlock(&["--json", "log", "verify"]).ok().json();
+    let server = Server::start(&w, &[]);
+
+    let standby = w.p("standby");
+    std::fs::create_dir_all(&standby).unwrap();
+    for file in ["coordinator.json", "identity.key"] {
+        std::fs::copy(w.coordinator_home().join(file), standby.join(file)).unwrap();
+    }
+    let recovered = w
+        .airlock_in(&standby, &["--json", "recover", "--from-log", &server.url])
+        .ok()
+        .json();
+    assert_eq!(recovered["size"], original["size"], "{recovered}");
+    assert_eq!(recovered["checkpoint_identical"], true, "{recovered}");
+    let rebuilt = w
+        .airlock_in(&standby, &["--json", "log", "verify"])
+        .ok()
+        .json();
+    assert_eq!(rebuilt["root"], original["root"]);
+
+    let here = w.airlock(&["--json", "metrics"]).ok().json();
+    let there = w
+        .airlock_in(&standby, &["--json", "metrics"])
+        .ok()
+        .json();
+    let remote = w
+        .airlock_in(
+            &standby,
+            &["--json", "metrics", "--from-log", &server.url],
+        )
+        .ok()
+        .json();
+    assert_eq!(there, here);
+    assert_eq!(remote, here);
+    assert_eq!(here["outcomes"]["finalized"], 1, "{here}");
+    assert_eq!(here["latency"]["ready"]["p50"], 600, "{here}");
+    drop(server);
 }
