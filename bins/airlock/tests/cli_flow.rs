@@ -613,3 +613,22 @@ fn armored_artifacts_work_end_to_end() {
     w.signer("bob", &["vault", "register", path_str(&vault)])
         .fails(1, "already registered");
 }
+
+/// A signer back after a busy absence (more bundles exported meanwhile than a bundle carries
+/// consistency proofs for) still connects the checkpoint it last accepted: the coordinator
+/// always proves consistency from the size each signer of the vault last reported.
+#[test]
+fn a_signer_back_after_many_exports_still_connects_its_checkpoint() {
+    let w = treasury();
+    let (_, first) = w.propose("treasury", "acme-rent:100", &[]);
+    let a = w.approve("alice", &first);
+    w.submit(&[&a]).ok();
+    let mut newest = None;
+    for i in 0..70 {
+        newest = Some(w.propose("treasury", &format!("acme-rent:{}", 101 + i), &[]));
+    }
+    let (p, bundle) = newest.unwrap();
+    let a = w.approve("alice", &bundle);
+    w.submit(&[&a]).ok();
+    assert_eq!(w.status(&p)["status"], "ready");
+}

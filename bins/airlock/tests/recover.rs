@@ -160,15 +160,9 @@ fn a_standby_home_is_recovered_from_a_running_service_and_its_metrics_agree() {
     assert_eq!(rebuilt["root"], original["root"]);
 
     let here = w.airlock(&["--json", "metrics"]).ok().json();
-    let there = w
-        .airlock_in(&standby, &["--json", "metrics"])
-        .ok()
-        .json();
+    let there = w.airlock_in(&standby, &["--json", "metrics"]).ok().json();
     let remote = w
-        .airlock_in(
-            &standby,
-            &["--json", "metrics", "--from-log", &server.url],
-        )
+        .airlock_in(&standby, &["--json", "metrics", "--from-log", &server.url])
         .ok()
         .json();
     assert_eq!(there, here);

@@ -844,20 +844,31 @@ impl Coordinator {
             .ok_or_else(|| StoreError::Corrupt("the log has no checkpoint".into()))?;
         let hashes = StoreHashes(self.store.as_ref());
         let inclusion = airlock_log::prove_inclusion(size, log_index, &hashes)?;
-        let mut sizes: BTreeSet<u64> = self.store.exported_sizes()?.into_iter().collect();
-        sizes.extend(extra_sizes.iter().copied());
+        // Proofs from every size asked for and every size a signer of the vault last reported
+        // (a signer back after a busy absence must connect its own checkpoint, however many
+        // bundles were exported meanwhile), then from the newest exported sizes up to the cap.
+        let mut wanted: BTreeSet<u64> = extra_sizes.iter().copied().collect();
         for s in &vault.signers {
             if let Some(seen) = self.store.signer_seen(&s.identity.0)? {
-                sizes.insert(seen);
+                wanted.insert(seen);
             }
         }
+        wanted.retain(|s| *s > 0 && *s < size);
+        let mut sizes: Vec<u64> = wanted.iter().copied().collect();
+        let room = MAX_CONSISTENCY_PROOFS.saturating_sub(sizes.len());
+        sizes.extend(
+            self.store
+                .exported_sizes()?
+                .into_iter()
+                .filter(|s| *s > 0 && *s < size && !wanted.contains(s))
+                .collect::<BTreeSet<u64>>()
+                .into_iter()
+                .rev()
+                .take(room),
+        );
+        sizes.sort_unstable();
         let mut consistency = Vec::new();
-        for old in sizes
-            .into_iter()
-            .filter(|s| *s > 0 && *s < size)
-            .rev()
-            .take(MAX_CONSISTENCY_PROOFS)
-        {
+        for old in sizes.into_iter().rev() {
             let proof = airlock_log::prove_consistency(old, size, &hashes)?;
             consistency.push(airlock_core::artifacts::ConsistencyFrom {
                 old_size: old,
