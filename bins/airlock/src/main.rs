@@ -11,6 +11,7 @@ mod metrics_cmd;
 mod payload_proposal;
 mod qr_cmd;
 mod remote_cmd;
+mod sim_cmd;
 mod transfer_cmd;
 mod witness_cmd;
 mod xmr_cmd;
@@ -148,6 +149,10 @@ pub(crate) enum Command {
     /// to ready, finalized, broadcast and confirmed (p50/p90/max per vault, rule and signer),
     /// approval/rejection/expiry rates, disputes, signer responsiveness, air-gap crossings.
     Metrics(metrics_cmd::MetricsArgs),
+    /// Simulate the team through a scenario file's failures (key loss, outages, a compromised
+    /// signer) with the real coordinator and signer code on a virtual clock; exit 3 when an
+    /// invariant broke.
+    Sim(sim_cmd::SimArgs),
     /// The service's members: device keys with roles per vault (proposer, operator, viewer).
     #[command(subcommand)]
     Member(MemberCommand),
@@ -400,6 +405,7 @@ fn changes_home(command: &Command) -> Option<&'static str> {
         | Command::Inspect { .. }
         | Command::Bench(_)
         | Command::Metrics(_)
+        | Command::Sim(_)
         | Command::Qr(_)
         | Command::Vault(
             VaultCommand::List
@@ -689,6 +695,7 @@ fn run(cli: Cli) -> CliResult {
         Command::Migrate { to } => migrate(&cli.home, json, &to),
         Command::Recover { from_log, ca_cert } => recover(&cli.home, json, &from_log, ca_cert),
         Command::Metrics(args) => metrics_cmd::run(&cli.home, json, args),
+        Command::Sim(args) => sim_cmd::run(json, args),
         Command::Member(m) => member(&cli.home, json, m),
         Command::Login { .. } => Err(CliError::new(
             "login signs a dashboard in: give --server URL and --member-key FILE",

@@ -1,0 +1,210 @@
+//! `airlock sim` (issue 17, item 2): the scenario files in `scenarios/` run through the real
+//! coordinator and signer code (at a lighter load than the files', to keep the suite short),
+//! each checked for what its failure must cause; the same seed gives the same report; a weaker
+//! policy lets a stolen key through, and the report says how much; bad scenario files are
+//! refused with what is wrong.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::*;
+use serde_json::Value;
+
+fn scenario_file(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../scenarios")
+        .join(format!("{name}.toml"))
+}
+
+/// The scenario `name` with `(from, to)` replacements written to a file in `w`.
+fn variant(w: &World, name: &str, edits: &[(&str, &str)]) -> PathBuf {
+    let mut text = std::fs::read_to_string(scenario_file(name)).unwrap();
+    for (from, to) in edits {
+        assert!(text.contains(from), "{name}.toml has no {from:?}");
+        text = text.replace(from, to);
+    }
+    let path = w.p(&format!("{name}.toml"));
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn sim(w: &World, file: &Path) -> Value {
+    w.airlock(&["--json", "sim", path_str(file)]).ok().json()
+}
+
+fn invariants_hold(report: &Value) {
+    for i in report["invariants"].as_array().unwrap() {
+        assert_eq!(i["holds"], true, "{i}");
+    }
+}
+
+fn timeline_says(report: &Value, needle: &str) -> bool {
+    report["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|h| h["what"].as_str().unwrap().contains(needle))
+}
+
+#[test]
+fn a_signer_outage_defers_its_decisions_and_the_quorum_holds() {
+    let w = World::new();
+    let file = variant(
+        &w,
+        "signer-outage",
+        &[("proposals_per_day = 200", "proposals_per_day = 40")],
+    );
+    let r = sim(&w, &file);
+    invariants_hold(&r);
+    assert!(
+        r["counts"]["decisions_deferred"].as_u64().unwrap() > 0,
+        "{r}"
+    );
+    assert!(timeline_says(&r, "alice is unreachable for 12 h"), "{r}");
+    // Two of the three ops signers are enough: payments still finalize during the absence.
+    assert!(r["counts"]["finalized"].as_u64().unwrap() > 60, "{r}");
+    assert_eq!(r["funds"]["to_attacker"], 0);
+
+    // The same seed gives the same run (the keys, and so the log's hashes, are fresh each time).
+    let again = sim(&w, &file);
+    for field in ["counts", "funds", "timeline"] {
+        assert_eq!(again[field], r[field], "{field}");
+    }
+    assert_eq!(again["metrics"]["latency"], r["metrics"]["latency"]);
+    assert_eq!(again["metrics"]["log_size"], r["metrics"]["log_size"]);
+}
+
+#[test]
+fn a_coordinator_outage_loses_no_decision() {
+    let w = World::new();
+    let file = variant(
+        &w,
+        "coordinator-outage",
+        &[("proposals_per_day = 200", "proposals_per_day = 40")],
+    );
+    let r = sim(&w, &file);
+    invariants_hold(&r);
+    assert!(
+        r["counts"]["proposals_deferred"].as_u64().unwrap() > 0,
+        "{r}"
+    );
+    assert!(timeline_says(&r, "the coordinator is back"), "{r}");
+    let c = &r["counts"];
+    assert_eq!(
+        c["decisions_made"].as_u64().unwrap(),
+        c["decisions_recorded"].as_u64().unwrap() + c["decisions_refused"].as_u64().unwrap(),
+        "{r}"
+    );
+}
+
+#[test]
+fn a_lost_key_is_replaced_by_a_rotation_and_payments_go_on() {
+    let w = World::new();
+    let file = variant(
+        &w,
+        "key-loss",
+        &[("proposals_per_day = 150", "proposals_per_day = 30")],
+    );
+    let r = sim(&w, &file);
+    invariants_hold(&r);
+    assert!(r["counts"]["decisions_missed"].as_u64().unwrap() > 0, "{r}");
+    assert_eq!(r["vault_versions"], 2, "{r}");
+    assert_eq!(r["hours_to_recover"], 24.0, "{r}");
+    assert!(timeline_says(&r, "replaced by carol-2"), "{r}");
+    assert!(
+        r["metrics"]["signers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["name"] == "carol-2" && s["decided"].as_u64().unwrap() > 0)
+    );
+}
+
+#[test]
+fn a_stolen_key_is_stopped_by_the_policy_and_rotated_out() {
+    let w = World::new();
+    let file = variant(
+        &w,
+        "compromised-signer",
+        &[("proposals_per_day = 150", "proposals_per_day = 30")],
+    );
+    let r = sim(&w, &file);
+    invariants_hold(&r);
+    let f = &r["funds"];
+    assert!(f["attacks"].as_u64().unwrap() > 0, "{r}");
+    assert!(f["attack_rejections"].as_u64().unwrap() > 0, "{r}");
+    assert_eq!(f["to_attacker"], 0, "{r}");
+    assert_eq!(f["attacks_the_key_alone_could_pass"], 0, "{r}");
+    // Rotated out `respond_hours` (4) after the first honest rejection.
+    let detect = r["hours_to_detect"].as_f64().unwrap();
+    let recover = r["hours_to_recover"].as_f64().unwrap();
+    assert!(detect > 0.0 && (recover - detect - 4.0).abs() < 0.02, "{r}");
+    assert_eq!(r["vault_versions"], 2, "{r}");
+
+    // A policy where one ops approval moves anything: the stolen key alone pays the attacker
+    // until the rotation, and the report counts it.
+    let weak = variant(
+        &w,
+        "compromised-signer",
+        &[
+            ("proposals_per_day = 150", "proposals_per_day = 30"),
+            (
+                "routine: max=1000, to=acme-payroll|acme-rent|vendor-a|vendor-b, expiry=6h => 1 ops",
+                "routine: max=1000, expiry=6h => 1 ops",
+            ),
+        ],
+    );
+    let r = sim(&w, &weak);
+    invariants_hold(&r);
+    let f = &r["funds"];
+    assert!(f["to_attacker"].as_u64().unwrap() > 0, "{r}");
+    assert!(
+        f["attacks_the_key_alone_could_pass"].as_u64().unwrap() > 0,
+        "{r}"
+    );
+    assert!(timeline_says(&r, "finalized to attacker-wallet"), "{r}");
+}
+
+#[test]
+fn bad_scenario_files_are_refused_with_what_is_wrong() {
+    let w = World::new();
+    let cases: &[(&[(&str, &str)], &str)] = &[
+        (
+            &[("days = 2", "days = 2\ncolour = \"red\"")],
+            "unknown field `colour`",
+        ),
+        (&[("threshold = 3", "threshold = 9")], "team.threshold = 9"),
+        (
+            &[("signer = \"alice\"", "signer = \"mallory\"")],
+            "\"mallory\" is not in team.signers",
+        ),
+        (
+            &[("at_hours = 6", "at_hours = 600")],
+            "outside the 48 simulated hours",
+        ),
+        (
+            &[("decision_minutes = [5, 240]", "decision_minutes = [240, 5]")],
+            "must be a range",
+        ),
+        (
+            &[("\"routine: max=1000", "\"routine: max=lots")],
+            "team.rules",
+        ),
+        (
+            &[("kind = \"signer-outage\"", "kind = \"meteor\"")],
+            "unknown variant `meteor`",
+        ),
+    ];
+    for (edits, needle) in cases {
+        let file = variant(&w, "signer-outage", edits);
+        w.airlock(&["sim", path_str(&file)]).fails(1, needle);
+    }
+    let busy = w.p("busy");
+    std::fs::create_dir_all(&busy).unwrap();
+    std::fs::write(busy.join("keep"), b"x").unwrap();
+    let file = scenario_file("signer-outage");
+    w.airlock(&["sim", path_str(&file), "--work", path_str(&busy)])
+        .fails(1, "is not empty");
+    assert_eq!(std::fs::read(busy.join("keep")).unwrap(), b"x");
+}

@@ -1,0 +1,266 @@
+//! Scenario files: a team, its load and the failures injected, as TOML a team writes for its own
+//! vault. Unknown fields and impossible parameters are refused with what is wrong.
+//!
+//! This module must never accept a scenario it cannot run as written (a signer it does not
+//! know, a failure outside the simulated time, a rule the vault would refuse).
+
+use serde::Deserialize;
+
+use crate::SimError;
+
+/// A whole scenario file.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    pub name: String,
+    /// Seed of every random choice (arrivals, amounts, delays, rejections).
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+    /// Simulated time, in days.
+    pub days: f64,
+    pub team: Team,
+    pub load: Load,
+    /// Failures injected, in any order.
+    #[serde(default, rename = "inject")]
+    pub injects: Vec<Inject>,
+}
+
+fn default_seed() -> u64 {
+    1
+}
+
+/// The vault and who signs for it.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Team {
+    /// `name:role`, e.g. `alice:ops`.
+    pub signers: Vec<String>,
+    /// Signatures of the current version's signers a new vault version needs.
+    pub threshold: u32,
+    /// Policy rules in `airlock vault draft --rule` syntax, tried in order.
+    pub rules: Vec<String>,
+}
+
+/// The payments the team makes and how its signers answer.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Load {
+    pub proposals_per_day: u32,
+    /// Amounts are drawn uniformly from 1 to this.
+    pub max_amount: u64,
+    /// The team's usual payees (drawn uniformly).
+    #[serde(default = "default_payees")]
+    pub payees: Vec<String>,
+    /// Each signer decides after a delay drawn uniformly from this range, in minutes.
+    pub decision_minutes: [u64; 2],
+    /// Honest rejections of ordinary payments, per thousand decisions.
+    #[serde(default)]
+    pub reject_per_mille: u32,
+}
+
+fn default_payees() -> Vec<String> {
+    ["acme-payroll", "acme-rent", "vendor-a", "vendor-b"]
+        .map(String::from)
+        .to_vec()
+}
+
+/// A failure injected at a time (hours from the start).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum Inject {
+    /// A signer is unreachable for a while; it decides what is still open when it is back.
+    SignerOutage {
+        signer: String,
+        at_hours: f64,
+        hours: f64,
+    },
+    /// The coordinator is down: nothing is proposed, accepted or finalized until it is back;
+    /// signers' decisions made meanwhile are delivered then.
+    CoordinatorOutage { at_hours: f64, hours: f64 },
+    /// A signer's device and key are lost; after a while the team rotates the vault to a new
+    /// version with a replacement signer (the lost one's role).
+    KeyLoss {
+        signer: String,
+        at_hours: f64,
+        replace_after_hours: f64,
+    },
+    /// An attacker holds a signer's key: it proposes payments to its own address (through a
+    /// colluding requester) and approves them with the stolen key. The honest signers review
+    /// each; the team rotates the key out once an honest signer has rejected an attacker payment
+    /// and `respond_hours` have passed.
+    CompromisedSigner {
+        signer: String,
+        at_hours: f64,
+        attacks_per_day: u32,
+        amount: u64,
+        respond_hours: f64,
+    },
+}
+
+impl Inject {
+    pub fn at_hours(&self) -> f64 {
+        match self {
+            Inject::SignerOutage { at_hours, .. }
+            | Inject::CoordinatorOutage { at_hours, .. }
+            | Inject::KeyLoss { at_hours, .. }
+            | Inject::CompromisedSigner { at_hours, .. } => *at_hours,
+        }
+    }
+
+    pub fn signer(&self) -> Option<&str> {
+        match self {
+            Inject::SignerOutage { signer, .. }
+            | Inject::KeyLoss { signer, .. }
+            | Inject::CompromisedSigner { signer, .. } => Some(signer),
+            Inject::CoordinatorOutage { .. } => None,
+        }
+    }
+}
+
+fn bad(what: impl Into<String>) -> SimError {
+    SimError::Scenario(what.into())
+}
+
+impl Scenario {
+    /// Parses and checks a scenario file's text.
+    pub fn parse(text: &str) -> Result<Scenario, SimError> {
+        let scenario: Scenario = toml::from_str(text).map_err(|e| bad(e.to_string()))?;
+        scenario.check()?;
+        Ok(scenario)
+    }
+
+    /// (name, role) of every signer, as listed.
+    pub fn signers(&self) -> Vec<(String, String)> {
+        self.team
+            .signers
+            .iter()
+            .map(|s| {
+                let (name, role) = s.split_once(':').unwrap_or((s, ""));
+                (name.to_owned(), role.to_owned())
+            })
+            .collect()
+    }
+
+    fn check(&self) -> Result<(), SimError> {
+        if !(self.days > 0.0 && self.days <= 366.0) {
+            return Err(bad(format!(
+                "days = {} must be more than 0 and at most 366",
+                self.days
+            )));
+        }
+        let signers = self.signers();
+        if signers.is_empty() || signers.len() > 20 {
+            return Err(bad("team.signers must list 1 to 20 signers"));
+        }
+        for (i, (name, role)) in signers.iter().enumerate() {
+            if name.is_empty()
+                || role.is_empty()
+                || !name
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            {
+                return Err(bad(format!(
+                    "team.signers[{i}] = {:?} must be name:role (name of a-z, 0-9, '-')",
+                    self.team.signers[i]
+                )));
+            }
+            if signers[..i].iter().any(|(n, _)| n == name) {
+                return Err(bad(format!("signer {name:?} is listed twice")));
+            }
+        }
+        if self.team.threshold == 0 || self.team.threshold as usize > signers.len() {
+            return Err(bad(format!(
+                "team.threshold = {} must be between 1 and the {} signers",
+                self.team.threshold,
+                signers.len()
+            )));
+        }
+        if self.team.rules.is_empty() {
+            return Err(bad("team.rules must hold at least one rule"));
+        }
+        for rule in &self.team.rules {
+            airlock_core::vault::parse_rule(rule)
+                .map_err(|e| bad(format!("team.rules: {rule:?}: {e}")))?;
+        }
+        let load = &self.load;
+        if load.proposals_per_day == 0 || load.proposals_per_day > 100_000 {
+            return Err(bad(format!(
+                "load.proposals_per_day = {} must be 1 to 100000",
+                load.proposals_per_day
+            )));
+        }
+        if load.max_amount == 0 {
+            return Err(bad("load.max_amount must be at least 1"));
+        }
+        if load.payees.is_empty() {
+            return Err(bad("load.payees must name at least one payee"));
+        }
+        let [low, high] = load.decision_minutes;
+        if low > high || high > 7 * 24 * 60 {
+            return Err(bad(format!(
+                "load.decision_minutes = [{low}, {high}] must be a range within a week"
+            )));
+        }
+        if load.reject_per_mille > 1000 {
+            return Err(bad("load.reject_per_mille must be at most 1000"));
+        }
+        let end = self.days * 24.0;
+        for (i, inject) in self.injects.iter().enumerate() {
+            let at = inject.at_hours();
+            if !(0.0..end).contains(&at) {
+                return Err(bad(format!(
+                    "inject[{i}]: at_hours = {at} is outside the {end} simulated hours"
+                )));
+            }
+            if let Some(signer) = inject.signer()
+                && !signers.iter().any(|(n, _)| n == signer)
+            {
+                return Err(bad(format!(
+                    "inject[{i}]: signer {signer:?} is not in team.signers"
+                )));
+            }
+            let positive = |what: &str, v: f64| {
+                if v > 0.0 && v.is_finite() {
+                    Ok(())
+                } else {
+                    Err(bad(format!(
+                        "inject[{i}]: {what} = {v} must be more than 0"
+                    )))
+                }
+            };
+            match inject {
+                Inject::SignerOutage { hours, .. } | Inject::CoordinatorOutage { hours, .. } => {
+                    positive("hours", *hours)?
+                }
+                Inject::KeyLoss {
+                    replace_after_hours,
+                    ..
+                } => positive("replace_after_hours", *replace_after_hours)?,
+                Inject::CompromisedSigner {
+                    attacks_per_day,
+                    amount,
+                    respond_hours,
+                    ..
+                } => {
+                    positive("respond_hours", *respond_hours)?;
+                    if *attacks_per_day == 0 || *attacks_per_day > 10_000 || *amount == 0 {
+                        return Err(bad(format!(
+                            "inject[{i}]: attacks_per_day must be 1 to 10000 and amount at least 1"
+                        )));
+                    }
+                }
+            }
+        }
+        let rotations = self
+            .injects
+            .iter()
+            .filter(|i| matches!(i, Inject::KeyLoss { .. } | Inject::CompromisedSigner { .. }))
+            .count();
+        if rotations > 1 {
+            return Err(bad(
+                "at most one key-loss or compromised-signer inject per scenario (each ends in a vault rotation)",
+            ));
+        }
+        Ok(())
+    }
+}
