@@ -80,6 +80,12 @@ fn print_text(r: &SimReport) {
         c.decisions_missed,
         c.approvals_refused_by_review
     );
+    if c.split_view_alarms > 0 || c.forged_bundles_reviewed > 0 {
+        println!(
+            "Split-view alarms raised by signers' reviews: {}; bundles from a forked log that a review let through to its person: {}",
+            c.split_view_alarms, c.forged_bundles_reviewed
+        );
+    }
     let f = &r.funds;
     println!(
         "Funds: {} paid to payees; {} finalized to the attacker ({} attacks, {} rejections by honest reviews; {} of them, {} in all, under a rule the stolen key alone meets)",

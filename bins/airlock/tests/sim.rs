@@ -167,6 +167,26 @@ fn a_stolen_key_is_stopped_by_the_policy_and_rotated_out() {
 }
 
 #[test]
+fn a_forked_coordinator_is_caught_by_a_split_view_and_pays_the_attacker_nothing() {
+    let w = World::new();
+    let file = variant(
+        &w,
+        "compromised-coordinator",
+        &[("proposals_per_day = 150", "proposals_per_day = 30")],
+    );
+    let r = sim(&w, &file);
+    invariants_hold(&r);
+    assert!(r["funds"]["attacks"].as_u64().unwrap() > 0, "{r}");
+    assert_eq!(r["funds"]["to_attacker"], 0, "{r}");
+    assert!(
+        r["counts"]["split_view_alarms"].as_u64().unwrap() > 0,
+        "{r}"
+    );
+    assert!(r["hours_to_detect"].as_f64().is_some(), "{r}");
+    assert!(timeline_says(&r, "raised a split-view alarm"), "{r}");
+}
+
+#[test]
 fn bad_scenario_files_are_refused_with_what_is_wrong() {
     let w = World::new();
     let cases: &[(&[(&str, &str)], &str)] = &[

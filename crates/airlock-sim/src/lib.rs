@@ -95,6 +95,10 @@ pub struct Counts {
     pub finalized: u64,
     /// Open proposals abandoned when the vault was rotated.
     pub abandoned_by_rotation: u64,
+    /// Reviews that refused a bundle because the coordinator showed a different history.
+    pub split_view_alarms: u64,
+    /// Bundles from a forked log that a signer's review accepted (and its person then judged).
+    pub forged_bundles_reviewed: u64,
 }
 
 #[derive(Clone, Debug, Default, Serialize)]
@@ -164,6 +168,9 @@ enum Event {
     Lose { member: usize },
     Compromise { member: usize },
     Rotate { member: usize, reason: &'static str },
+    Fork,
+    ForgedPropose,
+    ReviewForged { bundle: usize, member: usize },
 }
 
 struct Proposed {
@@ -180,6 +187,9 @@ struct Sim<'a> {
     rng: ChaCha8Rng,
     end: u64,
     c: Coordinator,
+    /// The attacker's copy of the coordinator, from its fork on.
+    fork: Option<Coordinator>,
+    forged: Vec<airlock_core::ProposalBundle>,
     members: Vec<Member>,
     queue: BinaryHeap<Reverse<(u64, u64)>>,
     events: Vec<Option<Event>>,
@@ -198,6 +208,18 @@ struct Sim<'a> {
     incident_at: Option<u64>,
     detected_at: Option<u64>,
     recovered_at: Option<u64>,
+}
+
+/// The amount an attacker of the scenario asks for.
+fn attack_amount(injects: &[Inject]) -> u64 {
+    injects
+        .iter()
+        .find_map(|i| match i {
+            Inject::CompromisedSigner { amount, .. }
+            | Inject::CompromisedCoordinator { amount, .. } => Some(*amount),
+            _ => None,
+        })
+        .unwrap_or(1)
 }
 
 fn hours(t: u64) -> f64 {
@@ -341,13 +363,7 @@ impl Sim<'_> {
         }
         let (destination, amount) = match (attacker, &self.scenario.injects[..]) {
             (true, injects) => {
-                let amount = injects
-                    .iter()
-                    .find_map(|i| match i {
-                        Inject::CompromisedSigner { amount, .. } => Some(*amount),
-                        _ => None,
-                    })
-                    .unwrap_or(1);
+                let amount = attack_amount(injects);
                 (ATTACKER.to_owned(), u128::from(amount))
             }
             (false, _) => {
@@ -461,7 +477,26 @@ impl Sim<'_> {
             if !matches!(status, Status::Collecting | Status::Ready) {
                 return Ok(());
             }
-            self.c.bundle(&proposal, &[]).map_err(setup)?
+            let mut bundle = self.c.bundle(&proposal, &[]).map_err(setup)?;
+            // As a signer's refusal asks: export again with a proof from the checkpoint this
+            // signer accepted, when the bundle has none (the coordinator did not know it).
+            let accepted = self.members[m]
+                .home
+                .log_state()
+                .accepted(&self.c.log_verifier())
+                .ok()
+                .flatten();
+            if let Some(accepted) = accepted
+                && accepted.size < bundle.evidence.tree_size
+                && !bundle
+                    .evidence
+                    .consistency
+                    .iter()
+                    .any(|p| p.old_size == accepted.size)
+            {
+                bundle = self.c.bundle(&proposal, &[accepted.size]).map_err(setup)?;
+            }
+            bundle
         } else {
             info.bundle.clone()
         };
@@ -469,7 +504,8 @@ impl Sim<'_> {
         let review = match member.home.review(&bundle, t) {
             Ok(r) => r,
             Err(e) => {
-                self.refused(format!("{}'s review failed: {e}", member.name));
+                let name = member.name.clone();
+                self.review_failed(t, &name, e);
                 return Ok(());
             }
         };
@@ -549,6 +585,107 @@ impl Sim<'_> {
             self.held.push(env);
             Ok(())
         }
+    }
+
+    /// A review that refused a bundle: a split view is an alarm (the first one detects the
+    /// compromise); anything else is a refusal by the real code.
+    fn review_failed(&mut self, t: u64, name: &str, e: airlock_signer_app::SignerError) {
+        if matches!(e, airlock_signer_app::SignerError::SplitView(_)) {
+            self.counts.split_view_alarms += 1;
+            if self.detected_at.is_none() && self.compromised_at.is_some() {
+                self.detected_at = Some(t);
+                self.note(
+                    t,
+                    format!("{name}'s review raised a split-view alarm: the fork is detected"),
+                );
+            }
+        } else {
+            self.refused(format!("{name}'s review failed: {e}"));
+        }
+    }
+
+    /// The attacker forks the coordinator: a copy of its home (database and keys) as it is now.
+    fn fork(&mut self, t: u64) -> Result<(), SimError> {
+        let from = self.work.join("coordinator");
+        let to = self.work.join("coordinator-fork");
+        std::fs::create_dir_all(&to).map_err(setup)?;
+        for entry in std::fs::read_dir(&from).map_err(setup)? {
+            let entry = entry.map_err(setup)?;
+            if entry.path().is_file() {
+                std::fs::copy(entry.path(), to.join(entry.file_name())).map_err(setup)?;
+            }
+        }
+        self.fork = Some(
+            CoordinatorHome::open(&to)
+                .and_then(|h| h.coordinator())
+                .map_err(setup)?,
+        );
+        self.compromised_at = Some(t);
+        self.incident_at.get_or_insert(t);
+        self.note(
+            t,
+            "an attacker holds the coordinator's keys and forks its log".into(),
+        );
+        Ok(())
+    }
+
+    /// The attacker records a payment to itself on its fork and shows it to every signer.
+    fn forged_propose(&mut self, t: u64) -> Result<(), SimError> {
+        let Some(fork) = self.fork.as_mut() else {
+            return Ok(());
+        };
+        let intent = Intent {
+            transfers: vec![Transfer {
+                destination: ATTACKER.into(),
+                amount: u128::from(attack_amount(&self.scenario.injects)),
+                asset: String::new(),
+            }],
+            memo: String::new(),
+        };
+        let Ok(id) = fork.propose(VAULT, intent, None, t) else {
+            return Ok(());
+        };
+        let bundle = fork.bundle(&id, &[]).map_err(setup)?;
+        self.funds.attacks += 1;
+        self.forged.push(bundle);
+        let index = self.forged.len() - 1;
+        let [low, high] = self.scenario.load.decision_minutes;
+        for m in 0..self.members.len() {
+            if self.members[m].lost {
+                continue;
+            }
+            let delay = (low + self.below(high - low + 1)) * 60;
+            self.at(
+                t + delay,
+                Event::ReviewForged {
+                    bundle: index,
+                    member: m,
+                },
+            );
+        }
+        Ok(())
+    }
+
+    /// A signer reviews a bundle from the fork: its review refuses it (split view), or, when
+    /// the signer has followed nothing past the fork, its person rejects the unknown payee.
+    fn review_forged(&mut self, t: u64, bundle: usize, m: usize) -> Result<(), SimError> {
+        let member = &self.members[m];
+        let name = member.name.clone();
+        match member.home.review(&self.forged[bundle], t) {
+            Err(e) => self.review_failed(t, &name, e),
+            Ok(review) => {
+                self.counts.forged_bundles_reviewed += 1;
+                let reason = format!("{ATTACKER} is not one of our payees");
+                if member
+                    .home
+                    .decide(&review, Decision::Reject, &reason, &member.key, None, t)
+                    .is_ok()
+                {
+                    self.funds.attack_rejections += 1;
+                }
+            }
+        }
+        Ok(())
     }
 
     fn submit(&mut self, t: u64, env: Envelope) -> Result<(), SimError> {
@@ -694,6 +831,9 @@ impl Sim<'_> {
                 Ok(())
             }
             Event::Rotate { member, reason } => self.rotate(t, member, reason),
+            Event::Fork => self.fork(t),
+            Event::ForgedPropose => self.forged_propose(t),
+            Event::ReviewForged { bundle, member } => self.review_forged(t, bundle, member),
         }
     }
 
@@ -802,6 +942,8 @@ pub fn run(
         rng: ChaCha8Rng::seed_from_u64(scenario.seed),
         end,
         c: coordinator,
+        fork: None,
+        forged: Vec::new(),
         members: Vec::new(),
         queue: BinaryHeap::new(),
         events: Vec::new(),
@@ -876,6 +1018,17 @@ pub fn run(
                 let mut a = at + 60;
                 while a < end {
                     sim.at(a, Event::Propose { attacker: true });
+                    a += every.max(1);
+                }
+            }
+            Inject::CompromisedCoordinator {
+                attacks_per_day, ..
+            } => {
+                sim.at(at, Event::Fork);
+                let every = 86_400 / u64::from(*attacks_per_day).max(1);
+                let mut a = at + 60;
+                while a < end {
+                    sim.at(a, Event::ForgedPropose);
                     a += every.max(1);
                 }
             }

@@ -95,6 +95,14 @@ pub enum Inject {
         amount: u64,
         respond_hours: f64,
     },
+    /// An attacker holds the coordinator's keys and forks its log: on the fork it records
+    /// payments to its own address and shows signers their bundles (a split view), while the
+    /// real coordinator goes on. Signers that followed the real log raise a split-view alarm.
+    CompromisedCoordinator {
+        at_hours: f64,
+        attacks_per_day: u32,
+        amount: u64,
+    },
 }
 
 impl Inject {
@@ -103,7 +111,8 @@ impl Inject {
             Inject::SignerOutage { at_hours, .. }
             | Inject::CoordinatorOutage { at_hours, .. }
             | Inject::KeyLoss { at_hours, .. }
-            | Inject::CompromisedSigner { at_hours, .. } => *at_hours,
+            | Inject::CompromisedSigner { at_hours, .. }
+            | Inject::CompromisedCoordinator { at_hours, .. } => *at_hours,
         }
     }
 
@@ -112,7 +121,7 @@ impl Inject {
             Inject::SignerOutage { signer, .. }
             | Inject::KeyLoss { signer, .. }
             | Inject::CompromisedSigner { signer, .. } => Some(signer),
-            Inject::CoordinatorOutage { .. } => None,
+            Inject::CoordinatorOutage { .. } | Inject::CompromisedCoordinator { .. } => None,
         }
     }
 }
@@ -205,6 +214,15 @@ impl Scenario {
             return Err(bad("load.reject_per_mille must be at most 1000"));
         }
         let end = self.days * 24.0;
+        let attacks = |i: usize, per_day: u32, amount: u64| {
+            if per_day == 0 || per_day > 10_000 || amount == 0 {
+                Err(bad(format!(
+                    "inject[{i}]: attacks_per_day must be 1 to 10000 and amount at least 1"
+                )))
+            } else {
+                Ok(())
+            }
+        };
         for (i, inject) in self.injects.iter().enumerate() {
             let at = inject.at_hours();
             if !(0.0..end).contains(&at) {
@@ -243,12 +261,13 @@ impl Scenario {
                     ..
                 } => {
                     positive("respond_hours", *respond_hours)?;
-                    if *attacks_per_day == 0 || *attacks_per_day > 10_000 || *amount == 0 {
-                        return Err(bad(format!(
-                            "inject[{i}]: attacks_per_day must be 1 to 10000 and amount at least 1"
-                        )));
-                    }
+                    attacks(i, *attacks_per_day, *amount)?;
                 }
+                Inject::CompromisedCoordinator {
+                    attacks_per_day,
+                    amount,
+                    ..
+                } => attacks(i, *attacks_per_day, *amount)?,
             }
         }
         let rotations = self
@@ -259,6 +278,21 @@ impl Scenario {
         if rotations > 1 {
             return Err(bad(
                 "at most one key-loss or compromised-signer inject per scenario (each ends in a vault rotation)",
+            ));
+        }
+        let attackers = self
+            .injects
+            .iter()
+            .filter(|i| {
+                matches!(
+                    i,
+                    Inject::CompromisedSigner { .. } | Inject::CompromisedCoordinator { .. }
+                )
+            })
+            .count();
+        if attackers > 1 {
+            return Err(bad(
+                "at most one compromised-signer or compromised-coordinator inject per scenario",
             ));
         }
         Ok(())
