@@ -46,28 +46,8 @@ fn team_history() -> World {
     // Carol's approval crosses the gap in a signed transfer directory.
     at(3300);
     let approval = w.approve("carol", &b3);
-    let usb = w.p("usb");
-    std::fs::create_dir_all(&usb).unwrap();
-    w.signer("carol", &["transfer", "allow-dir", path_str(&usb)])
-        .ok();
-    let out = w
-        .signer(
-            "carol",
-            &[
-                "--json",
-                "transfer",
-                "out",
-                path_str(&approval),
-                "--to",
-                path_str(&usb),
-                "--purpose",
-                "approval of the vendor payment",
-            ],
-        )
-        .ok()
-        .json();
-    w.airlock(&["transfer", "in", out["dir"].as_str().unwrap()])
-        .ok();
+    let dir = w.transfer_out("carol", &approval, "approval of the vendor payment");
+    w.airlock(&["transfer", "in", path_str(&dir)]).ok();
     at(3400);
     w.airlock(&["finalize", &p3]).ok();
 

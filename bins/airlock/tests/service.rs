@@ -709,27 +709,7 @@ fn a_signers_transfer_is_uploaded_by_whoever_carries_it() {
     let w = treasury();
     let (proposal, bundle) = w.propose("treasury", "acme-payroll:40", &[]);
     let approval = w.approve("alice", &bundle);
-    let usb = w.p("usb");
-    std::fs::create_dir_all(&usb).unwrap();
-    w.signer("alice", &["transfer", "allow-dir", path_str(&usb)])
-        .ok();
-    let out = w
-        .signer(
-            "alice",
-            &[
-                "--json",
-                "transfer",
-                "out",
-                path_str(&approval),
-                "--to",
-                path_str(&usb),
-                "--purpose",
-                "approval of payroll",
-            ],
-        )
-        .ok()
-        .json();
-    let dir = std::path::PathBuf::from(out["dir"].as_str().unwrap());
+    let dir = w.transfer_out("alice", &approval, "approval of payroll");
     let body = |tamper: bool| {
         let mut manifest = Vec::new();
         let mut files = Vec::new();

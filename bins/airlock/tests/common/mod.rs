@@ -355,6 +355,31 @@ impl World {
         out
     }
 
+    /// `who` carries `file` across the gap: a signed transfer directory written under `usb`
+    /// (allowed first); returns the directory.
+    pub fn transfer_out(&self, who: &str, file: &Path, purpose: &str) -> PathBuf {
+        let usb = self.p("usb");
+        std::fs::create_dir_all(&usb).unwrap();
+        self.signer(who, &["transfer", "allow-dir", s(&usb)]).ok();
+        let out = self
+            .signer(
+                who,
+                &[
+                    "--json",
+                    "transfer",
+                    "out",
+                    s(file),
+                    "--to",
+                    s(&usb),
+                    "--purpose",
+                    purpose,
+                ],
+            )
+            .ok()
+            .json();
+        PathBuf::from(out["dir"].as_str().expect("transfer dir"))
+    }
+
     /// `who` rejects a bundle; returns the rejection file.
     pub fn reject(&self, who: &str, bundle: &Path, reason: &str) -> PathBuf {
         let out = self.fresh(&format!("{who}.rejection"));
