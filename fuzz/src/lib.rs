@@ -26,6 +26,7 @@
 //! | [`monero_blocks_bin`] | monerod `get_blocks.bin` answers (epee portable storage) |
 //! | [`monero_files`] | outputs / key-image files, unsigned and signed transactions, seeds, Feather JSON, vault accounts |
 //! | [`eth_payload`] | Ethereum payloads, calldata, EIP-712 typed data, signature material, vault accounts |
+//! | [`sim_scenario`] | `airlock sim` scenario files (TOML and their checks) |
 //!
 //! Inputs that need a signature to get past the first check (a transfer manifest, a signed
 //! checkpoint) are signed by the harness with fixed test keys, so the fuzzer explores what comes
@@ -44,6 +45,7 @@ pub mod monero_blocks_bin;
 pub mod monero_files;
 pub mod psbt;
 pub mod qr_frames;
+pub mod sim_scenario;
 pub mod slip39;
 pub mod tiles;
 pub mod transfer_manifest;
@@ -67,6 +69,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("monero_files", monero_files::run),
     ("psbt", psbt::run),
     ("qr_frames", qr_frames::run),
+    ("sim_scenario", sim_scenario::run),
     ("slip39", slip39::run),
     ("tiles", tiles::run),
     ("transfer_manifest", transfer_manifest::run),

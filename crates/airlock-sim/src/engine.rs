@@ -1,0 +1,1066 @@
+//! The simulation itself (feature `run`, on by default): the real coordinator and signers on a
+//! virtual clock. Without the feature the crate is only the scenario format (what the fuzz
+//! target builds).
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::path::Path;
+use std::time::Instant;
+
+use airlock_coordinator::metrics::{MetricsOptions, MetricsReport};
+use airlock_coordinator::{Coordinator, CoordinatorHome, VaultDraft};
+use airlock_core::lifecycle::Status;
+use airlock_core::{
+    ArtifactId, Decision, Envelope, Intent, PublicKey, SignerEntry, Transfer, VaultDefinition,
+};
+use airlock_custody::{IdentityKey, KdfParams, Passphrase};
+use airlock_signer_app::SignerHome;
+use rand_chacha::ChaCha8Rng;
+use rand_core::{RngCore, SeedableRng};
+use serde::Serialize;
+
+use crate::SimError;
+use crate::scenario::{Inject, Scenario};
+
+/// The simulated clock starts here (2027-01-15 08:00 UTC), so runs are reproducible.
+pub const START: u64 = 1_800_000_000;
+/// The simulated vault.
+const VAULT: &str = "team";
+/// Where the attacker of a compromised-signer scenario wants the money.
+pub const ATTACKER: &str = "attacker-wallet";
+
+fn setup(e: impl std::fmt::Display) -> SimError {
+    SimError::Setup(e.to_string())
+}
+
+/// A control that fired, or a failure injected, at a simulated time.
+#[derive(Clone, Debug, Serialize)]
+pub struct Happening {
+    /// Hours from the start.
+    pub at_hours: f64,
+    pub what: String,
+}
+
+/// An invariant checked at the end.
+#[derive(Clone, Debug, Serialize)]
+pub struct Invariant {
+    pub name: String,
+    pub holds: bool,
+    pub detail: String,
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Counts {
+    pub proposed: u64,
+    /// Proposals the coordinator refused (no rule applies…), with the first reasons.
+    pub proposals_refused: u64,
+    /// Proposals made later than asked because the coordinator was down.
+    pub proposals_deferred: u64,
+    pub decisions_made: u64,
+    pub decisions_recorded: u64,
+    /// Decisions the coordinator refused when they arrived (the proposal had expired…).
+    pub decisions_refused: u64,
+    /// Decisions made later than they would have been because the signer was away.
+    pub decisions_deferred: u64,
+    /// Decisions a lost device could not make.
+    pub decisions_missed: u64,
+    /// Approvals a signer's review would not allow (expired, superseded…).
+    pub approvals_refused_by_review: u64,
+    pub finalized: u64,
+    /// Open proposals abandoned when the vault was rotated.
+    pub abandoned_by_rotation: u64,
+    /// Reviews that refused a bundle because the coordinator showed a different history.
+    pub split_view_alarms: u64,
+    /// Bundles from a forked log that a signer's review accepted (and its person then judged).
+    pub forged_bundles_reviewed: u64,
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Funds {
+    /// Paid to the team's payees (finalized).
+    pub paid: u128,
+    /// Finalized to the attacker.
+    pub to_attacker: u128,
+    /// Attacker payments proposed, and the rejections the honest signers' reviews gave them.
+    pub attacks: u64,
+    pub attack_rejections: u64,
+    /// Attacker payments whose rule the stolen key alone would meet (what the policy still
+    /// lets through), and their total.
+    pub attacks_the_key_alone_could_pass: u64,
+    pub at_risk_from_the_key_alone: u128,
+}
+
+/// What a run found.
+#[derive(Clone, Debug, Serialize)]
+pub struct SimReport {
+    pub scenario: String,
+    pub seed: u64,
+    pub days: f64,
+    pub signers: usize,
+    pub counts: Counts,
+    pub funds: Funds,
+    /// Hours from a compromise to the first honest rejection of an attacker payment.
+    pub hours_to_detect: Option<f64>,
+    /// Hours from the key loss or compromise to the rotated vault version.
+    pub hours_to_recover: Option<f64>,
+    pub vault_versions: u64,
+    pub timeline: Vec<Happening>,
+    pub invariants: Vec<Invariant>,
+    /// `airlock metrics` over the simulated log, judged at the end.
+    pub metrics: MetricsReport,
+    pub wall_seconds: f64,
+    pub simulated_days_per_second: f64,
+    /// The first reasons of refusals, as the real code gave them.
+    pub refusals: Vec<String>,
+}
+
+impl SimReport {
+    pub fn invariants_hold(&self) -> bool {
+        self.invariants.iter().all(|i| i.holds)
+    }
+}
+
+struct Member {
+    name: String,
+    role: String,
+    home: SignerHome,
+    key: IdentityKey,
+    lost: bool,
+    compromised: bool,
+}
+
+impl Member {
+    fn identity(&self) -> PublicKey {
+        PublicKey(self.key.verifying_key().to_bytes())
+    }
+}
+
+enum Event {
+    Propose { attacker: bool },
+    Decide { proposal: ArtifactId, member: usize },
+    Deliver,
+    Lose { member: usize },
+    Compromise { member: usize },
+    Rotate { member: usize, reason: &'static str },
+    Fork,
+    ForgedPropose,
+    ReviewForged { bundle: usize, member: usize },
+}
+
+struct Proposed {
+    attacker: bool,
+    amount: u128,
+    /// The bundle as exported when it was made (what a signer holds while the coordinator is
+    /// down).
+    bundle: airlock_core::ProposalBundle,
+}
+
+struct Sim<'a> {
+    scenario: &'a Scenario,
+    work: &'a Path,
+    rng: ChaCha8Rng,
+    end: u64,
+    c: Coordinator,
+    /// The attacker's copy of the coordinator, from its fork on.
+    fork: Option<Coordinator>,
+    forged: Vec<airlock_core::ProposalBundle>,
+    members: Vec<Member>,
+    queue: BinaryHeap<Reverse<(u64, u64)>>,
+    events: Vec<Option<Event>>,
+    /// (member, or None for the coordinator; from; until).
+    outages: Vec<(Option<usize>, u64, u64)>,
+    proposals: HashMap<ArtifactId, Proposed>,
+    /// Decisions made while the coordinator was down, delivered when it is back.
+    held: Vec<Envelope>,
+    /// Every decision made, and whether its fate is known (recorded or refused).
+    made: Vec<(ArtifactId, bool)>,
+    counts: Counts,
+    funds: Funds,
+    timeline: Vec<Happening>,
+    refusals: Vec<String>,
+    compromised_at: Option<u64>,
+    incident_at: Option<u64>,
+    detected_at: Option<u64>,
+    recovered_at: Option<u64>,
+}
+
+/// The amount an attacker of the scenario asks for.
+fn attack_amount(injects: &[Inject]) -> u64 {
+    injects
+        .iter()
+        .find_map(|i| match i {
+            Inject::CompromisedSigner { amount, .. }
+            | Inject::CompromisedCoordinator { amount, .. } => Some(*amount),
+            _ => None,
+        })
+        .unwrap_or(1)
+}
+
+fn hours(t: u64) -> f64 {
+    ((t.saturating_sub(START)) as f64 / 3600.0 * 100.0).round() / 100.0
+}
+
+impl Sim<'_> {
+    fn at(&mut self, t: u64, event: Event) {
+        let seq = self.events.len() as u64;
+        self.events.push(Some(event));
+        self.queue.push(Reverse((t, seq)));
+    }
+
+    fn note(&mut self, t: u64, what: String) {
+        self.timeline.push(Happening {
+            at_hours: hours(t),
+            what,
+        });
+    }
+
+    fn refused(&mut self, what: String) {
+        if self.refusals.len() < 20 && !self.refusals.contains(&what) {
+            self.refusals.push(what);
+        }
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.rng.next_u64() % n.max(1)
+    }
+
+    /// The end of an outage of `who` (None: the coordinator) at `t`, if one is on.
+    fn away_until(&self, who: Option<usize>, t: u64) -> Option<u64> {
+        self.outages
+            .iter()
+            .filter(|(w, from, until)| *w == who && *from <= t && t < *until)
+            .map(|(_, _, until)| *until)
+            .max()
+    }
+
+    fn make_member(&mut self, name: &str, role: &str, t: u64) -> Result<usize, SimError> {
+        let pass = Passphrase::new(format!("simulated passphrase of {name}")).map_err(setup)?;
+        let home = SignerHome::init(
+            &self.work.join("signers").join(name),
+            name,
+            &pass,
+            KdfParams::INSECURE_FAST,
+            t,
+        )
+        .map_err(setup)?;
+        let key = home.unlock(&pass).map_err(setup)?;
+        self.members.push(Member {
+            name: name.to_owned(),
+            role: role.to_owned(),
+            home,
+            key,
+            lost: false,
+            compromised: false,
+        });
+        Ok(self.members.len() - 1)
+    }
+
+    fn current_vault(&self) -> Result<VaultDefinition, SimError> {
+        Ok(self.c.vault_latest(VAULT).map_err(setup)?.0)
+    }
+
+    fn member_of(&self, identity: &PublicKey) -> Option<usize> {
+        self.members.iter().position(|m| m.identity() == *identity)
+    }
+
+    /// Drafts a version listing `listed`, signed by `signing` (current signers) and every
+    /// listed member, activates it, and has every member register every version it lacks.
+    fn new_version(
+        &mut self,
+        listed: &[usize],
+        signing: &[usize],
+        t: u64,
+    ) -> Result<VaultDefinition, SimError> {
+        let rules = self
+            .scenario
+            .team
+            .rules
+            .iter()
+            .map(|r| airlock_core::vault::parse_rule(r))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(setup)?;
+        let draft = VaultDraft {
+            vault_id: VAULT.into(),
+            chain: "none".into(),
+            network: "main".into(),
+            account: String::new(),
+            signers: listed
+                .iter()
+                .map(|&m| SignerEntry {
+                    name: self.members[m].name.clone(),
+                    role: self.members[m].role.clone(),
+                    identity: self.members[m].identity(),
+                    chain_key: String::new(),
+                    custody: "keystore".into(),
+                })
+                .collect(),
+            threshold: self.scenario.team.threshold,
+            rules,
+            witnesses: Default::default(),
+        };
+        let env = self.c.draft_vault(draft, t).map_err(setup)?;
+        let mut copies = Vec::new();
+        let mut signers: Vec<usize> = signing.to_vec();
+        signers.extend(listed.iter().filter(|m| !signing.contains(m)));
+        for m in signers {
+            let member = &self.members[m];
+            member.home.review_vault_draft(&env).map_err(setup)?;
+            let mut signed = env.clone();
+            signed.sign(member.key.signing_key());
+            copies.push(signed);
+        }
+        let (def, _) = self.c.submit_vault(&copies, t).map_err(setup)?;
+        // Every member still holding its device registers each version that lists it (a new
+        // member starts at the first version that names it).
+        let history = self.c.vault_history(VAULT).map_err(setup)?;
+        for member in self.members.iter().filter(|m| !m.lost) {
+            let me = member.identity();
+            let known = member.home.vault_versions(VAULT).map_err(setup)?;
+            for (version_def, version) in &history {
+                if version_def.signer(&me).is_none()
+                    || known.iter().any(|(_, e)| e.id() == version.id())
+                {
+                    continue;
+                }
+                member.home.register_vault(version).map_err(setup)?;
+            }
+        }
+        Ok(def)
+    }
+
+    fn propose(&mut self, t: u64, attacker: bool) -> Result<(), SimError> {
+        if let Some(back) = self.away_until(None, t) {
+            self.counts.proposals_deferred += 1;
+            let when = back + 1 + self.below(60);
+            self.at(when, Event::Propose { attacker });
+            return Ok(());
+        }
+        let (destination, amount) = match (attacker, &self.scenario.injects[..]) {
+            (true, injects) => {
+                let amount = attack_amount(injects);
+                (ATTACKER.to_owned(), u128::from(amount))
+            }
+            (false, _) => {
+                let payees = &self.scenario.load.payees;
+                let payee = payees[self.below(payees.len() as u64) as usize].clone();
+                (
+                    payee,
+                    u128::from(1 + self.below(self.scenario.load.max_amount)),
+                )
+            }
+        };
+        let intent = Intent {
+            transfers: vec![Transfer {
+                destination,
+                amount,
+                asset: String::new(),
+            }],
+            memo: String::new(),
+        };
+        let id = match self.c.propose(VAULT, intent, None, t) {
+            Ok(id) => id,
+            Err(e) => {
+                self.counts.proposals_refused += 1;
+                self.refused(format!("proposal refused: {e}"));
+                return Ok(());
+            }
+        };
+        self.counts.proposed += 1;
+        if attacker {
+            self.funds.attacks += 1;
+            // The rule the coordinator chose for it: can the stolen key alone meet it?
+            let state = self.c.proposal_state(&id).map_err(setup)?;
+            let roles: Vec<&str> = self
+                .members
+                .iter()
+                .filter(|m| m.compromised)
+                .map(|m| m.role.as_str())
+                .collect();
+            let alone = match &state.rule.requirements[..] {
+                [r] => {
+                    r.count <= 1
+                        && (r.role == airlock_core::vault::ANY_ROLE
+                            || roles.contains(&r.role.as_str()))
+                }
+                [] => true,
+                _ => false,
+            };
+            if alone {
+                self.funds.attacks_the_key_alone_could_pass += 1;
+                self.funds.at_risk_from_the_key_alone += amount;
+            }
+        }
+        let bundle = self.c.bundle(&id, &[]).map_err(setup)?;
+        self.proposals.insert(
+            id,
+            Proposed {
+                attacker,
+                amount,
+                bundle,
+            },
+        );
+        let vault = self.current_vault()?;
+        let [low, high] = self.scenario.load.decision_minutes;
+        for entry in &vault.signers {
+            let Some(m) = self.member_of(&entry.identity) else {
+                continue;
+            };
+            // The attacker approves its own payments at once with the stolen key.
+            let delay = if attacker && self.members[m].compromised {
+                60
+            } else {
+                (low + self.below(high - low + 1)) * 60
+            };
+            self.at(
+                t + delay,
+                Event::Decide {
+                    proposal: id,
+                    member: m,
+                },
+            );
+        }
+        Ok(())
+    }
+
+    fn decide(&mut self, t: u64, proposal: ArtifactId, m: usize) -> Result<(), SimError> {
+        let Some(info) = self.proposals.get(&proposal) else {
+            return Ok(());
+        };
+        let attacker = info.attacker;
+        let stolen = attacker && self.members[m].compromised;
+        if self.members[m].lost && !stolen {
+            self.counts.decisions_missed += 1;
+            return Ok(());
+        }
+        if !stolen && let Some(back) = self.away_until(Some(m), t) {
+            self.counts.decisions_deferred += 1;
+            let when = back + 60 + self.below(600);
+            self.at(
+                when,
+                Event::Decide {
+                    proposal,
+                    member: m,
+                },
+            );
+            return Ok(());
+        }
+        let coordinator_up = self.away_until(None, t).is_none();
+        let bundle = if coordinator_up {
+            // A signer fetches the proposal's current bundle; a closed proposal is not decided.
+            let status = self.c.proposal_state(&proposal).map_err(setup)?.status(t);
+            if !matches!(status, Status::Collecting | Status::Ready) {
+                return Ok(());
+            }
+            let mut bundle = self.c.bundle(&proposal, &[]).map_err(setup)?;
+            // As a signer's refusal asks: export again with a proof from the checkpoint this
+            // signer accepted, when the bundle has none (the coordinator did not know it).
+            let accepted = self.members[m]
+                .home
+                .log_state()
+                .accepted(&self.c.log_verifier())
+                .ok()
+                .flatten();
+            if let Some(accepted) = accepted
+                && accepted.size < bundle.evidence.tree_size
+                && !bundle
+                    .evidence
+                    .consistency
+                    .iter()
+                    .any(|p| p.old_size == accepted.size)
+            {
+                bundle = self.c.bundle(&proposal, &[accepted.size]).map_err(setup)?;
+            }
+            bundle
+        } else {
+            info.bundle.clone()
+        };
+        let member = &self.members[m];
+        let review = match member.home.review(&bundle, t) {
+            Ok(r) => r,
+            Err(e) => {
+                let name = member.name.clone();
+                self.review_failed(t, &name, e);
+                return Ok(());
+            }
+        };
+        let payee = review
+            .proposal
+            .intent
+            .transfers
+            .iter()
+            .any(|x| x.destination == ATTACKER);
+        let (decision, reason) = if stolen {
+            (Decision::Approve, String::new())
+        } else if payee {
+            (
+                Decision::Reject,
+                format!("{ATTACKER} is not one of our payees"),
+            )
+        } else if self.below(1000) < u64::from(self.scenario.load.reject_per_mille) {
+            (Decision::Reject, "not expected this week".to_owned())
+        } else {
+            (Decision::Approve, String::new())
+        };
+        if decision == Decision::Approve && !review.can_approve() {
+            self.counts.approvals_refused_by_review += 1;
+            let problems = review.problems.join("; ");
+            self.refused(format!(
+                "{}'s review did not allow an approval: {problems}",
+                self.members[m].name
+            ));
+            return Ok(());
+        }
+        let member = &self.members[m];
+        let env = match member
+            .home
+            .decide(&review, decision, &reason, &member.key, None, t)
+        {
+            Ok(env) => env,
+            Err(e) => {
+                self.refused(format!("{}'s decision failed: {e}", member.name));
+                return Ok(());
+            }
+        };
+        self.counts.decisions_made += 1;
+        self.made.push((env.id(), false));
+        if payee && !stolen {
+            self.funds.attack_rejections += 1;
+            if self.detected_at.is_none() {
+                self.detected_at = Some(t);
+                let name = self.members[m].name.clone();
+                self.note(
+                    t,
+                    format!("{name} rejected a payment to {ATTACKER}: the compromise is detected"),
+                );
+                if let Some((victim, respond)) =
+                    self.scenario.injects.iter().find_map(|i| match i {
+                        Inject::CompromisedSigner {
+                            signer,
+                            respond_hours,
+                            ..
+                        } => Some((signer.clone(), *respond_hours)),
+                        _ => None,
+                    })
+                    && let Some(victim) = self.members.iter().position(|x| x.name == victim)
+                {
+                    self.at(
+                        t + (respond * 3600.0) as u64,
+                        Event::Rotate {
+                            member: victim,
+                            reason: "its key was compromised",
+                        },
+                    );
+                }
+            }
+        }
+        if coordinator_up {
+            self.submit(t, env)
+        } else {
+            self.held.push(env);
+            Ok(())
+        }
+    }
+
+    /// A review that refused a bundle: a split view is an alarm (the first one detects the
+    /// compromise); anything else is a refusal by the real code.
+    fn review_failed(&mut self, t: u64, name: &str, e: airlock_signer_app::SignerError) {
+        if matches!(e, airlock_signer_app::SignerError::SplitView(_)) {
+            self.counts.split_view_alarms += 1;
+            if self.detected_at.is_none() && self.compromised_at.is_some() {
+                self.detected_at = Some(t);
+                self.note(
+                    t,
+                    format!("{name}'s review raised a split-view alarm: the fork is detected"),
+                );
+            }
+        } else {
+            self.refused(format!("{name}'s review failed: {e}"));
+        }
+    }
+
+    /// The attacker forks the coordinator: a copy of its home (database and keys) as it is now.
+    fn fork(&mut self, t: u64) -> Result<(), SimError> {
+        let from = self.work.join("coordinator");
+        let to = self.work.join("coordinator-fork");
+        std::fs::create_dir_all(&to).map_err(setup)?;
+        for entry in std::fs::read_dir(&from).map_err(setup)? {
+            let entry = entry.map_err(setup)?;
+            if entry.path().is_file() {
+                std::fs::copy(entry.path(), to.join(entry.file_name())).map_err(setup)?;
+            }
+        }
+        self.fork = Some(
+            CoordinatorHome::open(&to)
+                .and_then(|h| h.coordinator())
+                .map_err(setup)?,
+        );
+        self.compromised_at = Some(t);
+        self.incident_at.get_or_insert(t);
+        self.note(
+            t,
+            "an attacker holds the coordinator's keys and forks its log".into(),
+        );
+        Ok(())
+    }
+
+    /// The attacker records a payment to itself on its fork and shows it to every signer.
+    fn forged_propose(&mut self, t: u64) -> Result<(), SimError> {
+        let Some(fork) = self.fork.as_mut() else {
+            return Ok(());
+        };
+        let intent = Intent {
+            transfers: vec![Transfer {
+                destination: ATTACKER.into(),
+                amount: u128::from(attack_amount(&self.scenario.injects)),
+                asset: String::new(),
+            }],
+            memo: String::new(),
+        };
+        let Ok(id) = fork.propose(VAULT, intent, None, t) else {
+            return Ok(());
+        };
+        let bundle = fork.bundle(&id, &[]).map_err(setup)?;
+        self.funds.attacks += 1;
+        self.forged.push(bundle);
+        let index = self.forged.len() - 1;
+        let [low, high] = self.scenario.load.decision_minutes;
+        for m in 0..self.members.len() {
+            if self.members[m].lost {
+                continue;
+            }
+            let delay = (low + self.below(high - low + 1)) * 60;
+            self.at(
+                t + delay,
+                Event::ReviewForged {
+                    bundle: index,
+                    member: m,
+                },
+            );
+        }
+        Ok(())
+    }
+
+    /// A signer reviews a bundle from the fork: its review refuses it (split view), or, when
+    /// the signer has followed nothing past the fork, its person rejects the unknown payee.
+    fn review_forged(&mut self, t: u64, bundle: usize, m: usize) -> Result<(), SimError> {
+        let member = &self.members[m];
+        let name = member.name.clone();
+        match member.home.review(&self.forged[bundle], t) {
+            Err(e) => self.review_failed(t, &name, e),
+            Ok(review) => {
+                self.counts.forged_bundles_reviewed += 1;
+                let reason = format!("{ATTACKER} is not one of our payees");
+                if member
+                    .home
+                    .decide(&review, Decision::Reject, &reason, &member.key, None, t)
+                    .is_ok()
+                {
+                    self.funds.attack_rejections += 1;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn submit(&mut self, t: u64, env: Envelope) -> Result<(), SimError> {
+        let id = env.id();
+        match self.c.submit_decision(&env, t) {
+            Ok((_, status)) => {
+                self.counts.decisions_recorded += 1;
+                self.settle(id);
+                if status == Status::Ready {
+                    let approval: airlock_core::Approval = env.open().map_err(setup)?;
+                    self.finalize(t, approval.proposal)?;
+                }
+            }
+            Err(e) => {
+                self.counts.decisions_refused += 1;
+                self.settle(id);
+                self.refused(format!("decision refused by the coordinator: {e}"));
+            }
+        }
+        Ok(())
+    }
+
+    fn settle(&mut self, id: ArtifactId) {
+        if let Some(entry) = self.made.iter_mut().find(|(d, _)| *d == id) {
+            entry.1 = true;
+        }
+    }
+
+    fn finalize(&mut self, t: u64, proposal: ArtifactId) -> Result<(), SimError> {
+        match self.c.finalize(&proposal, t) {
+            Ok(_) => {
+                self.counts.finalized += 1;
+                let info = &self.proposals[&proposal];
+                if info.attacker {
+                    self.funds.to_attacker += info.amount;
+                    let amount = info.amount;
+                    self.note(t, format!("{amount} finalized to {ATTACKER}"));
+                } else {
+                    self.funds.paid += info.amount;
+                }
+            }
+            Err(e) => self.refused(format!("finalize refused: {e}")),
+        }
+        Ok(())
+    }
+
+    fn rotate(&mut self, t: u64, m: usize, reason: &str) -> Result<(), SimError> {
+        let vault = self.current_vault()?;
+        if vault.signer(&self.members[m].identity()).is_none() {
+            return Ok(());
+        }
+        let old = self.members[m].name.clone();
+        let role = self.members[m].role.clone();
+        let replacement = self.make_member(&format!("{old}-2"), &role, t)?;
+        let mut listed: Vec<usize> = vault
+            .signers
+            .iter()
+            .filter_map(|s| self.member_of(&s.identity))
+            .filter(|x| *x != m)
+            .collect();
+        let signing: Vec<usize> = listed
+            .iter()
+            .copied()
+            .filter(|x| !self.members[*x].lost)
+            .collect();
+        listed.push(replacement);
+        match self.new_version(&listed, &signing, t) {
+            Ok(def) => {
+                self.recovered_at = Some(t);
+                self.note(
+                    t,
+                    format!(
+                        "vault rotated to v{}: {old} ({reason}) replaced by {old}-2",
+                        def.version
+                    ),
+                );
+                // Proposals under the old version can no longer be decided: abandoned, so the
+                // signers' reservations end; the requesters propose them again.
+                for state in self.c.proposals(Some(VAULT)).map_err(setup)? {
+                    if state.vault.version < def.version
+                        && matches!(state.status(t), Status::Collecting | Status::Ready)
+                        && self
+                            .c
+                            .abandon(&state.id, "the vault was rotated", t)
+                            .is_ok()
+                    {
+                        self.counts.abandoned_by_rotation += 1;
+                        let attacker = self.proposals.get(&state.id).is_some_and(|p| p.attacker);
+                        if !attacker {
+                            let when = t + 60 + self.below(600);
+                            self.at(when, Event::Propose { attacker: false });
+                        }
+                    }
+                }
+            }
+            Err(e) => {
+                self.note(t, format!("rotating {old} out failed: {e}"));
+                self.refused(format!("rotation refused: {e}"));
+            }
+        }
+        Ok(())
+    }
+
+    fn step(&mut self, t: u64, event: Event) -> Result<(), SimError> {
+        match event {
+            Event::Propose { attacker } => self.propose(t, attacker),
+            Event::Decide { proposal, member } => self.decide(t, proposal, member),
+            Event::Deliver => {
+                let held = std::mem::take(&mut self.held);
+                if !held.is_empty() {
+                    self.note(
+                        t,
+                        format!(
+                            "the coordinator is back: {} decisions made meanwhile delivered",
+                            held.len()
+                        ),
+                    );
+                }
+                for env in held {
+                    self.submit(t, env)?;
+                }
+                // Proposals that became ready while it was down are finalized now.
+                for state in self.c.proposals(Some(VAULT)).map_err(setup)? {
+                    if state.status(t) == Status::Ready {
+                        self.finalize(t, state.id)?;
+                    }
+                }
+                Ok(())
+            }
+            Event::Lose { member } => {
+                self.members[member].lost = true;
+                self.incident_at.get_or_insert(t);
+                let name = self.members[member].name.clone();
+                self.note(t, format!("{name}'s device and key are lost"));
+                Ok(())
+            }
+            Event::Compromise { member } => {
+                self.members[member].compromised = true;
+                self.compromised_at = Some(t);
+                self.incident_at.get_or_insert(t);
+                let name = self.members[member].name.clone();
+                self.note(t, format!("an attacker holds {name}'s key"));
+                Ok(())
+            }
+            Event::Rotate { member, reason } => self.rotate(t, member, reason),
+            Event::Fork => self.fork(t),
+            Event::ForgedPropose => self.forged_propose(t),
+            Event::ReviewForged { bundle, member } => self.review_forged(t, bundle, member),
+        }
+    }
+
+    fn invariants(&self, end: u64) -> Result<Vec<Invariant>, SimError> {
+        let mut out = Vec::new();
+        let verified = self.c.verify_log();
+        out.push(Invariant {
+            name: "the log verifies".into(),
+            holds: verified.is_ok(),
+            detail: match &verified {
+                Ok(r) => format!("{} entries, root {}", r.size, r.root),
+                Err(e) => e.to_string(),
+            },
+        });
+        let states = self.c.proposals(Some(VAULT)).map_err(setup)?;
+        let unapproved: Vec<String> = states
+            .iter()
+            .filter(|s| s.finalized.is_some() && !s.tally().satisfied)
+            .map(|s| s.id.short())
+            .collect();
+        out.push(Invariant {
+            name: "nothing finalized without its rule's approvals".into(),
+            holds: unapproved.is_empty(),
+            detail: format!(
+                "{} finalized; without approvals: {}",
+                states.iter().filter(|s| s.finalized.is_some()).count(),
+                if unapproved.is_empty() {
+                    "none".to_owned()
+                } else {
+                    unapproved.join(", ")
+                }
+            ),
+        });
+        let mut lost = Vec::new();
+        for (id, settled) in &self.made {
+            let in_log = self.c.store().artifact(id).map_err(setup)?.is_some();
+            let held = self.held.iter().any(|e| e.id() == *id);
+            if !(in_log || *settled || held) {
+                lost.push(id.short());
+            }
+        }
+        out.push(Invariant {
+            name: "no decision lost".into(),
+            holds: lost.is_empty(),
+            detail: format!(
+                "{} made: {} recorded, {} refused with a reason, {} still held{}",
+                self.made.len(),
+                self.counts.decisions_recorded,
+                self.counts.decisions_refused,
+                self.held.len(),
+                if lost.is_empty() {
+                    String::new()
+                } else {
+                    format!("; lost: {}", lost.join(", "))
+                }
+            ),
+        });
+        let mut journals = Vec::new();
+        for m in &self.members {
+            match m.home.journal() {
+                Ok(j) => {
+                    let mut seen = std::collections::HashSet::new();
+                    if let Some(e) = j.entries().iter().find(|e| !seen.insert(&e.proposal)) {
+                        journals.push(format!("{} decided {} twice", m.name, e.proposal));
+                    }
+                }
+                Err(e) => journals.push(format!("{}: {e}", m.name)),
+            }
+        }
+        out.push(Invariant {
+            name: "every signer's journal verifies, one decision per proposal".into(),
+            holds: journals.is_empty(),
+            detail: if journals.is_empty() {
+                format!("{} journals", self.members.len())
+            } else {
+                journals.join("; ")
+            },
+        });
+        let _ = end;
+        Ok(out)
+    }
+}
+
+/// Runs `scenario` in `work` (an empty or new directory: the coordinator's and every signer's
+/// home are made there); `progress` hears each simulated day.
+pub fn run(
+    scenario: &Scenario,
+    work: &Path,
+    progress: &mut dyn FnMut(&str),
+) -> Result<SimReport, SimError> {
+    if work.exists() && std::fs::read_dir(work).map_err(setup)?.next().is_some() {
+        return Err(SimError::Setup(format!(
+            "{} is not empty: the simulation makes its homes in an empty directory",
+            work.display()
+        )));
+    }
+    let started = Instant::now();
+    let end = START + (scenario.days * 86_400.0) as u64;
+    let coordinator =
+        CoordinatorHome::init(&work.join("coordinator"), Some("sim.airlock/log"), START)
+            .and_then(|h| h.coordinator())
+            .map_err(setup)?;
+    let mut sim = Sim {
+        scenario,
+        work,
+        rng: ChaCha8Rng::seed_from_u64(scenario.seed),
+        end,
+        c: coordinator,
+        fork: None,
+        forged: Vec::new(),
+        members: Vec::new(),
+        queue: BinaryHeap::new(),
+        events: Vec::new(),
+        outages: Vec::new(),
+        proposals: HashMap::new(),
+        held: Vec::new(),
+        made: Vec::new(),
+        counts: Counts::default(),
+        funds: Funds::default(),
+        timeline: Vec::new(),
+        refusals: Vec::new(),
+        compromised_at: None,
+        incident_at: None,
+        detected_at: None,
+        recovered_at: None,
+    };
+    for (name, role) in scenario.signers() {
+        sim.make_member(&name, &role, START)?;
+    }
+    let everyone: Vec<usize> = (0..sim.members.len()).collect();
+    sim.new_version(&everyone, &everyone, START)?;
+
+    // The load: arrivals spread around the mean interval.
+    let interval = 86_400.0 / f64::from(scenario.load.proposals_per_day);
+    let mut t = START as f64;
+    loop {
+        let jitter = 0.5 + (sim.rng.next_u64() % 1000) as f64 / 1000.0;
+        t += interval * jitter;
+        if t >= end as f64 {
+            break;
+        }
+        sim.at(t as u64, Event::Propose { attacker: false });
+    }
+    for inject in &scenario.injects {
+        let at = START + (inject.at_hours() * 3600.0) as u64;
+        let member = inject
+            .signer()
+            .and_then(|s| sim.members.iter().position(|m| m.name == s));
+        match inject {
+            Inject::SignerOutage { hours: h, .. } => {
+                let until = at + (h * 3600.0) as u64;
+                sim.outages.push((member, at, until));
+                let name = inject.signer().unwrap_or_default();
+                sim.note(at, format!("{name} is unreachable for {h} h"));
+            }
+            Inject::CoordinatorOutage { hours: h, .. } => {
+                let until = at + (h * 3600.0) as u64;
+                sim.outages.push((None, at, until));
+                sim.note(at, format!("the coordinator is down for {h} h"));
+                sim.at(until, Event::Deliver);
+            }
+            Inject::KeyLoss {
+                replace_after_hours,
+                ..
+            } => {
+                let m = member.expect("checked signer");
+                sim.at(at, Event::Lose { member: m });
+                sim.at(
+                    at + (replace_after_hours * 3600.0) as u64,
+                    Event::Rotate {
+                        member: m,
+                        reason: "its key was lost",
+                    },
+                );
+            }
+            Inject::CompromisedSigner {
+                attacks_per_day, ..
+            } => {
+                let m = member.expect("checked signer");
+                sim.at(at, Event::Compromise { member: m });
+                let every = 86_400 / u64::from(*attacks_per_day).max(1);
+                let mut a = at + 60;
+                while a < end {
+                    sim.at(a, Event::Propose { attacker: true });
+                    a += every.max(1);
+                }
+            }
+            Inject::CompromisedCoordinator {
+                attacks_per_day, ..
+            } => {
+                sim.at(at, Event::Fork);
+                let every = 86_400 / u64::from(*attacks_per_day).max(1);
+                let mut a = at + 60;
+                while a < end {
+                    sim.at(a, Event::ForgedPropose);
+                    a += every.max(1);
+                }
+            }
+        }
+    }
+
+    let mut day = 0;
+    while let Some(Reverse((t, seq))) = sim.queue.pop() {
+        if t >= sim.end {
+            break;
+        }
+        let event = sim.events[seq as usize]
+            .take()
+            .expect("each event runs once");
+        let today = (t - START) / 86_400;
+        if today > day {
+            day = today;
+            progress(&format!(
+                "day {day}: {} proposed, {} finalized",
+                sim.counts.proposed, sim.counts.finalized
+            ));
+        }
+        sim.step(t, event)?;
+    }
+    // Decisions held at the end stay held (the coordinator was still down).
+    let invariants = sim.invariants(end)?;
+    let metrics = sim
+        .c
+        .metrics(
+            MetricsOptions {
+                as_of: Some(end),
+                ..Default::default()
+            },
+            false,
+        )
+        .map_err(setup)?;
+    let wall = started.elapsed().as_secs_f64();
+    let since = |at: Option<u64>, from: Option<u64>| match (at, from) {
+        (Some(a), Some(f)) => Some(((a.saturating_sub(f)) as f64 / 3600.0 * 100.0).round() / 100.0),
+        _ => None,
+    };
+    sim.timeline
+        .sort_by(|a, b| a.at_hours.total_cmp(&b.at_hours));
+    Ok(SimReport {
+        scenario: scenario.name.clone(),
+        seed: scenario.seed,
+        days: scenario.days,
+        signers: scenario.team.signers.len(),
+        hours_to_detect: since(sim.detected_at, sim.compromised_at),
+        hours_to_recover: since(sim.recovered_at, sim.incident_at),
+        vault_versions: sim.c.vault_history(VAULT).map_err(setup)?.len() as u64,
+        counts: sim.counts,
+        funds: sim.funds,
+        timeline: sim.timeline,
+        invariants,
+        metrics,
+        wall_seconds: (wall * 1000.0).round() / 1000.0,
+        simulated_days_per_second: ((scenario.days / wall.max(1e-9)) * 1000.0).round() / 1000.0,
+        refusals: sim.refusals,
+    })
+}
