@@ -488,13 +488,28 @@ fn monero_vault_from_offline_wallet_to_confirmed_payment() {
         ]}),
     );
     assert!(funding["tx_hash"].is_string(), "{funding}");
-    mine(&daemon, &carol, 10);
+    // The funding transaction must be in the first block mined after it: monerod can build that
+    // block from a template made before the transaction reached its pool. Mine one block at a
+    // time until it is in one, then the rest of the ten that unlock it.
+    let mut mined = 0;
+    loop {
+        mine(&daemon, &carol, 1);
+        mined += 1;
+        funder.call("refresh", json!({}));
+        let t = funder.call("get_transfer_by_txid", json!({"txid": funding["tx_hash"]}));
+        if t["transfer"]["height"].as_u64().unwrap_or(0) > 0 {
+            break;
+        }
+        assert!(mined < 10, "the funding transaction was never mined: {t}");
+    }
+    mine(&daemon, &carol, 9);
     let synced = w
         .airlock(&["--json", "xmr", "sync", "--vault", "cold"])
         .ok()
         .json();
     assert_eq!(
-        synced["sync"]["blocks_scanned"], 10,
+        synced["sync"]["blocks_scanned"],
+        mined + 9,
         "only the new blocks: {synced}"
     );
     assert_eq!(synced["sync"]["new_outputs"], 2, "{synced}");
