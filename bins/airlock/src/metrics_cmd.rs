@@ -184,18 +184,12 @@ fn print_text(r: &MetricsReport) {
             .map(|v| format!("; vault {v}"))
             .unwrap_or_default()
     );
-    println!(
-        "Proposals: {} ({} collecting, {} ready, {} finalized, {} broadcast, {} confirmed, {} rejected, {} expired, {} abandoned)",
-        o.proposals,
-        o.collecting,
-        o.ready,
-        o.finalized,
-        o.broadcast,
-        o.confirmed,
-        o.rejected,
-        o.expired,
-        o.abandoned
-    );
+    let outcomes: Vec<String> = o
+        .by_name()
+        .iter()
+        .map(|(name, n)| format!("{n} {name}"))
+        .collect();
+    println!("Proposals: {} ({})", o.proposals, outcomes.join(", "));
     println!(
         "Decisions: {} approvals, {} rejections; approval rate {}, rejection rate {}, expiry rate {}",
         o.approvals,

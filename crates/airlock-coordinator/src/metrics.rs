@@ -123,6 +123,22 @@ pub struct Outcomes {
     pub expiry_rate: Option<f64>,
 }
 
+impl Outcomes {
+    /// Where the proposals stand, by name, in the order every output lists them.
+    pub fn by_name(&self) -> [(&'static str, u64); 8] {
+        [
+            ("collecting", self.collecting),
+            ("ready", self.ready),
+            ("finalized", self.finalized),
+            ("broadcast", self.broadcast),
+            ("confirmed", self.confirmed),
+            ("rejected", self.rejected),
+            ("expired", self.expired),
+            ("abandoned", self.abandoned),
+        ]
+    }
+}
+
 /// The figures of one group of proposals (a vault, a rule of a vault, or all).
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct GroupMetrics {
@@ -511,24 +527,8 @@ impl MetricsBuilder {
             && self.options.since.is_none_or(|s| at >= s)
     }
 
-    /// Takes the next leaf's record and the artifact it names (whose id the caller has checked).
-    pub fn push(&mut self, record: &LogRecord, artifact: &Envelope) -> Result<()> {
-        let opened = open_artifact(self.size, &record.kind, artifact)?;
-        self.apply(decoded(record, opened))
-    }
-
-    /// Takes the next leaf's bytes, with `artifact` returning the bytes of the artifact a record
-    /// names; each is checked to hash to the id in its record.
-    pub fn push_leaf<'m>(
-        &mut self,
-        leaf: &[u8],
-        artifact: &dyn Fn(&ArtifactId) -> Option<&'m [u8]>,
-    ) -> Result<()> {
-        let leaf = open_leaf(self.size, leaf, artifact)?;
-        self.apply(leaf)
-    }
-
-    /// [`MetricsBuilder::push_leaf`] for many leaves: rounds of leaves are decoded on every core
+    /// Takes many leaves, with `artifact` returning the bytes of the artifact a record names
+    /// (each checked to hash to the id in its record): rounds of leaves are decoded on every core
     /// while the round before is applied, in log order (the first bad leaf in log order is the
     /// error).
     pub fn push_all<'m>(
@@ -977,30 +977,9 @@ pub fn prometheus(report: &MetricsReport) -> String {
         .iter()
         .map(|v| (v.vault.as_str(), &v.figures))
         .collect();
-    let outcome_names = [
-        "collecting",
-        "ready",
-        "finalized",
-        "broadcast",
-        "confirmed",
-        "rejected",
-        "expired",
-        "abandoned",
-    ];
     let mut lines = Vec::new();
     for (vault, g) in &vaults {
-        let o = &g.outcomes;
-        let values = [
-            o.collecting,
-            o.ready,
-            o.finalized,
-            o.broadcast,
-            o.confirmed,
-            o.rejected,
-            o.expired,
-            o.abandoned,
-        ];
-        for (name, value) in outcome_names.iter().zip(values) {
+        for (name, value) in g.outcomes.by_name() {
             lines.push((
                 labels(&[("vault", vault), ("outcome", name)]),
                 value.to_string(),

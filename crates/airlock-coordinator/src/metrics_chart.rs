@@ -114,16 +114,7 @@ pub fn charts(report: &MetricsReport) -> Result<Vec<(&'static str, String)>> {
     )?;
 
     let o = &report.all.outcomes;
-    let outcome_values = [
-        ("collecting", o.collecting),
-        ("ready", o.ready),
-        ("finalized", o.finalized),
-        ("broadcast", o.broadcast),
-        ("confirmed", o.confirmed),
-        ("rejected", o.rejected),
-        ("expired", o.expired),
-        ("abandoned", o.abandoned),
-    ];
+    let outcome_values = o.by_name();
     let counts: Vec<f64> = outcome_values.iter().map(|(_, v)| *v as f64).collect();
     let outcomes = bars(
         &format!(
