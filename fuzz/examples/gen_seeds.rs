@@ -285,6 +285,35 @@ fn artifacts(s: &mut Seeds) -> (Envelope, Envelope) {
                 &[1],
             ),
         ),
+        (
+            "drill",
+            signed(
+                &airlock_core::drill::DrillRecord {
+                    vault_id: v.vault_id.clone(),
+                    vault_version: 1,
+                    facilitator: "ops lead".into(),
+                    started: NOW - 600,
+                    finished: NOW,
+                    answers: vec![
+                        airlock_core::drill::DrillAnswer {
+                            inject: "key-loss:alice".into(),
+                            question: "key-loss:alice/rule:routine".into(),
+                            expected: "yes".into(),
+                            given: "yes".into(),
+                            seconds: 120,
+                        },
+                        airlock_core::drill::DrillAnswer {
+                            inject: "coordinator".into(),
+                            question: "coordinator/fork".into(),
+                            expected: "no".into(),
+                            given: "yes".into(),
+                            seconds: 200,
+                        },
+                    ],
+                },
+                &[1],
+            ),
+        ),
     ];
     for (name, env) in &all {
         s.put_mode("envelope", &format!("env-{name}"), 0, &env.to_bytes());

@@ -142,6 +142,12 @@ fn payload(kind: u8, payload: &[u8]) {
                 let _ = h.scope();
             }
         }
+        12 => {
+            if let Some(d) = round_trip::<airlock_core::drill::DrillRecord>(payload) {
+                assert!(d.validate().is_ok(), "a decoded drill record is valid");
+                let _ = d.correct();
+            }
+        }
         11 => {
             if let Some(c) = round_trip::<airlock_core::commitment::StateCommitment>(payload) {
                 let _ = c.fact("nonce");
