@@ -4,6 +4,7 @@
 
 mod bench;
 mod btc_cmd;
+mod drill_cmd;
 mod eth_cmd;
 mod halt_cmd;
 mod metrics_bench;
@@ -153,6 +154,10 @@ pub(crate) enum Command {
     /// signer) with the real coordinator and signer code on a virtual clock; exit 3 when an
     /// invariant broke.
     Sim(sim_cmd::SimArgs),
+    /// A tabletop drill on the team's real vault: the failures to rehearse, the answers its
+    /// policy gives, and the team's answers and timings recorded in the log.
+    #[command(subcommand)]
+    Drill(drill_cmd::DrillCommand),
     /// The service's members: device keys with roles per vault (proposer, operator, viewer).
     #[command(subcommand)]
     Member(MemberCommand),
@@ -406,6 +411,7 @@ fn changes_home(command: &Command) -> Option<&'static str> {
         | Command::Bench(_)
         | Command::Metrics(_)
         | Command::Sim(_)
+        | Command::Drill(drill_cmd::DrillCommand::Plan(_) | drill_cmd::DrillCommand::List { .. })
         | Command::Qr(_)
         | Command::Vault(
             VaultCommand::List
@@ -440,6 +446,7 @@ fn changes_home(command: &Command) -> Option<&'static str> {
         Command::Halt(halt_cmd::HaltCommand::List { .. }) => None,
         Command::Halt(_) => Some("airlock halt"),
         Command::Xmr(_) => Some("airlock xmr"),
+        Command::Drill(_) => Some("airlock drill run"),
     }
 }
 
@@ -696,6 +703,7 @@ fn run(cli: Cli) -> CliResult {
         Command::Recover { from_log, ca_cert } => recover(&cli.home, json, &from_log, ca_cert),
         Command::Metrics(args) => metrics_cmd::run(&cli.home, json, args),
         Command::Sim(args) => sim_cmd::run(json, args),
+        Command::Drill(d) => drill_cmd::run(&cli.home, json, d),
         Command::Member(m) => member(&cli.home, json, m),
         Command::Login { .. } => Err(CliError::new(
             "login signs a dashboard in: give --server URL and --member-key FILE",

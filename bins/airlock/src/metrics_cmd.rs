@@ -274,4 +274,17 @@ fn print_text(r: &MetricsReport) {
             .map(|p| format!("; {p:.1} per finalized proposal"))
             .unwrap_or_default()
     );
+    let d = &r.drills;
+    if d.total > 0 {
+        println!(
+            "Tabletop drills: {} ({} of {} answers matched the policy, {}); time to answer p50 {}, p90 {}, max {}",
+            d.total,
+            d.correct,
+            d.questions,
+            percent(d.correct_rate),
+            duration(d.answer.p50),
+            duration(d.answer.p90),
+            duration(d.answer.max)
+        );
+    }
 }

@@ -86,6 +86,12 @@ fn print_text(r: &SimReport) {
             c.split_view_alarms, c.forged_bundles_reviewed
         );
     }
+    if c.witness_refusals > 0 || c.witness_halts > 0 || c.missing_cosignatures > 0 {
+        println!(
+            "Witnesses: {} checkpoints refused, {} halts signed and recorded; {} reviews refused a bundle without the witness quorum; {} exports stopped by a split view",
+            c.witness_refusals, c.witness_halts, c.missing_cosignatures, c.exports_stopped
+        );
+    }
     let f = &r.funds;
     println!(
         "Funds: {} paid to payees; {} finalized to the attacker ({} attacks, {} rejections by honest reviews; {} of them, {} in all, under a rule the stolen key alone meets)",

@@ -1,8 +1,9 @@
 //! `airlock sim` (issue 17, item 2): the scenario files in `scenarios/` run through the real
 //! coordinator and signer code (at a lighter load than the files', to keep the suite short),
 //! each checked for what its failure must cause; the same seed gives the same report; a weaker
-//! policy lets a stolen key through, and the report says how much; bad scenario files are
-//! refused with what is wrong.
+//! policy lets a stolen key through, and the report says how much; an equivocating witness
+//! cannot carry a fork past the witness quorum; bad scenario files are refused with what is
+//! wrong.
 
 mod common;
 
@@ -187,6 +188,58 @@ fn a_forked_coordinator_is_caught_by_a_split_view_and_pays_the_attacker_nothing(
 }
 
 #[test]
+fn an_equivocating_witness_alone_cannot_get_a_fork_past_the_witness_quorum() {
+    let w = World::new();
+    let light = [
+        ("days = 2", "days = 1"),
+        ("proposals_per_day = 100", "proposals_per_day = 30"),
+    ];
+    // The attacker shows its fork two hours after forking: the honest witnesses (w2, w3) have
+    // cosigned the real log past the fork point and refuse it, so its bundles carry only w1's
+    // cosignature and every signer's review refuses them (2 of 3 are required).
+    let file = variant(&w, "equivocating-witness", &light);
+    let r = sim(&w, &file);
+    invariants_hold(&r);
+    let c = &r["counts"];
+    assert_eq!(r["funds"]["to_attacker"], 0, "{r}");
+    assert!(r["funds"]["attacks"].as_u64().unwrap() > 0, "{r}");
+    assert!(c["witness_refusals"].as_u64().unwrap() > 0, "{r}");
+    assert!(c["missing_cosignatures"].as_u64().unwrap() > 0, "{r}");
+    assert_eq!(c["forged_bundles_reviewed"], 0, "{r}");
+    assert!(timeline_says(&r, "lacks the witness quorum"), "{r}");
+    assert!(r["hours_to_detect"].as_f64().unwrap() >= 2.0, "{r}");
+    // The real log goes on: its bundles carry the honest witnesses' cosignatures.
+    assert!(c["finalized"].as_u64().unwrap() > 10, "{r}");
+    assert_eq!(c["exports_stopped"], 0, "{r}");
+
+    // Shown at once, before the real log moves on, the fork is what the honest witnesses
+    // cosign first: the real log is then the history they refuse. They halt every vault, the
+    // coordinator records the halt and stops exporting (a split view), and no payment reaches
+    // the attacker: its bundles pass the reviews, and the signers' people reject its payee.
+    let file = variant(
+        &w,
+        "equivocating-witness",
+        &[
+            light[0],
+            light[1],
+            ("first_attack_hours = 2", "first_attack_hours = 0.01"),
+        ],
+    );
+    let r = sim(&w, &file);
+    invariants_hold(&r);
+    let c = &r["counts"];
+    assert_eq!(r["funds"]["to_attacker"], 0, "{r}");
+    assert!(c["witness_halts"].as_u64().unwrap() >= 1, "{r}");
+    assert!(c["exports_stopped"].as_u64().unwrap() > 0, "{r}");
+    assert!(timeline_says(&r, "halted every vault of the log"), "{r}");
+    assert!(timeline_says(&r, "the coordinator's exports stop"), "{r}");
+    assert_eq!(
+        r["funds"]["attack_rejections"], c["forged_bundles_reviewed"],
+        "{r}"
+    );
+}
+
+#[test]
 fn bad_scenario_files_are_refused_with_what_is_wrong() {
     let w = World::new();
     let cases: &[(&[(&str, &str)], &str)] = &[
@@ -218,6 +271,24 @@ fn bad_scenario_files_are_refused_with_what_is_wrong() {
     ];
     for (edits, needle) in cases {
         let file = variant(&w, "signer-outage", edits);
+        w.airlock(&["sim", path_str(&file)]).fails(1, needle);
+    }
+    let witness_cases: &[(&[(&str, &str)], &str)] = &[
+        (
+            &[("witness = \"w1\"", "witness = \"w7\"")],
+            "witness \"w7\" is not one of the team's 3 witnesses",
+        ),
+        (
+            &[("witness_threshold = 2", "witness_threshold = 4")],
+            "team.witness_threshold = 4",
+        ),
+        (
+            &[("first_attack_hours = 2", "first_attack_hours = -1")],
+            "first_attack_hours = -1 must be more than 0",
+        ),
+    ];
+    for (edits, needle) in witness_cases {
+        let file = variant(&w, "equivocating-witness", edits);
         w.airlock(&["sim", path_str(&file)]).fails(1, needle);
     }
     let busy = w.p("busy");

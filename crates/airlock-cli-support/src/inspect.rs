@@ -199,6 +199,20 @@ fn ed25519_dalek_key(k: &PublicKey) -> Option<ed25519_dalek::VerifyingKey> {
     ed25519_dalek::VerifyingKey::from_bytes(&k.0).ok()
 }
 
+/// A drill record as JSON (`airlock inspect`, `airlock drill --json`).
+pub fn drill_json(d: &airlock_core::drill::DrillRecord) -> Json {
+    json!({
+        "vault": d.vault_id, "vault_version": d.vault_version, "facilitator": d.facilitator,
+        "started": d.started, "started_utc": format_time(d.started),
+        "finished": d.finished, "finished_utc": format_time(d.finished),
+        "correct": d.correct(), "questions": d.answers.len(),
+        "answers": d.answers.iter().map(|a| json!({
+            "inject": a.inject, "question": a.question, "expected": a.expected,
+            "given": a.given, "correct": a.correct(), "seconds": a.seconds,
+        })).collect::<Vec<_>>(),
+    })
+}
+
 /// The payload as JSON, or an error string.
 fn payload_json(env: &Envelope) -> Result<Json, String> {
     let r = match env.kind() {
@@ -253,6 +267,9 @@ fn payload_json(env: &Envelope) -> Result<Json, String> {
                         "root": hex::encode(c.root), "leaves": c.leaves,
                         "created": c.created, "created_utc": format_time(c.created) })
             }),
+        Some(ArtifactKind::DrillRecord) => env
+            .open::<airlock_core::drill::DrillRecord>()
+            .map(|d| drill_json(&d)),
         Some(ArtifactKind::AccountExport) => env.open::<AccountExport>().map(|e| {
             json!({ "chain": e.chain, "network": e.network, "account": e.account,
                     "chain_key": e.chain_key, "created": e.created,

@@ -19,6 +19,7 @@
 
 pub mod chains;
 pub mod commitments;
+pub mod drill;
 pub mod halts;
 pub mod home;
 pub mod members;

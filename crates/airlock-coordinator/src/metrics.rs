@@ -230,6 +230,33 @@ pub struct Crossings {
     pub devices: Vec<DeviceCrossings>,
 }
 
+/// One tabletop drill recorded in the log (`airlock drill`).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct DrillSummary {
+    pub vault: String,
+    pub vault_version: u64,
+    pub facilitator: String,
+    /// When it was recorded.
+    pub at: u64,
+    pub minutes: u64,
+    pub questions: u64,
+    pub correct: u64,
+}
+
+/// The tabletop drills in the log: how often the team rehearses, how well and how fast it
+/// answers.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Drills {
+    pub total: u64,
+    pub questions: u64,
+    pub correct: u64,
+    pub correct_rate: Option<f64>,
+    /// Seconds the team took per answer.
+    pub answer: Stats,
+    /// Newest first.
+    pub items: Vec<DrillSummary>,
+}
+
 /// Everything `airlock metrics` reports.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct MetricsReport {
@@ -246,6 +273,7 @@ pub struct MetricsReport {
     pub signers: Vec<SignerMetrics>,
     pub disputes: Disputes,
     pub crossings: Crossings,
+    pub drills: Drills,
 }
 
 /// A vault version, as the figures need it.
@@ -376,6 +404,7 @@ enum Opened {
     Finalized(ArtifactId),
     Event(ArtifactId),
     Transfer(Manifest),
+    Drill(DrillSummary, Vec<u64>),
     Other,
 }
 
@@ -426,6 +455,21 @@ fn open_artifact(i: u64, kind: &str, env: &Envelope) -> Result<Opened> {
                 },
                 entries: m.entries.iter().map(|e| e.artifact).collect(),
             })
+        }
+        "drill" => {
+            let d: airlock_core::drill::DrillRecord = env.open().map_err(fail)?;
+            Opened::Drill(
+                DrillSummary {
+                    minutes: (d.finished - d.started).div_ceil(60),
+                    questions: d.answers.len() as u64,
+                    correct: d.correct() as u64,
+                    facilitator: d.facilitator,
+                    vault: d.vault_id,
+                    vault_version: d.vault_version,
+                    at: 0,
+                },
+                d.answers.iter().map(|a| a.seconds).collect(),
+            )
         }
         // Halts and state commitments are the witnesses' and the chain's, not the team's
         // process.
@@ -496,6 +540,7 @@ pub struct MetricsBuilder {
     /// Each logged decision's proposal.
     decision_of: IdMap<ArtifactId>,
     manifests: Vec<Manifest>,
+    drills: Vec<(DrillSummary, Vec<u64>)>,
 }
 
 fn bad(index: u64, kind: &str, problem: impl std::fmt::Display) -> CoordinatorError {
@@ -518,6 +563,7 @@ impl MetricsBuilder {
             proposals: IdMap::default(),
             order: Vec::new(),
             decision_of: IdMap::default(),
+            drills: Vec::new(),
             manifests: Vec::new(),
         }
     }
@@ -690,6 +736,12 @@ impl MetricsBuilder {
                     self.manifests.push(m);
                 }
             }
+            Opened::Drill(mut summary, seconds) => {
+                if self.wanted(&summary.vault, at) {
+                    summary.at = at;
+                    self.drills.push((summary, seconds));
+                }
+            }
             Opened::Other => {}
         }
         Ok(())
@@ -774,6 +826,25 @@ impl MetricsBuilder {
             signers,
             disputes: self.disputes(&included, as_of),
             crossings: self.crossings(&all),
+            drills: self.drills(),
+        }
+    }
+
+    fn drills(&self) -> Drills {
+        let questions: u64 = self.drills.iter().map(|(d, _)| d.questions).sum();
+        let correct: u64 = self.drills.iter().map(|(d, _)| d.correct).sum();
+        Drills {
+            total: self.drills.len() as u64,
+            questions,
+            correct,
+            correct_rate: ratio(correct, questions),
+            answer: Stats::of(
+                self.drills
+                    .iter()
+                    .flat_map(|(_, s)| s.iter().copied())
+                    .collect(),
+            ),
+            items: self.drills.iter().rev().map(|(d, _)| d.clone()).collect(),
         }
     }
 
@@ -1106,6 +1177,33 @@ pub fn prometheus(report: &MetricsReport) -> String {
                 c.to_coordinator.to_string(),
             ),
         ],
+    );
+    let d = &report.drills;
+    family(
+        "airlock_process_drills",
+        "gauge",
+        "Tabletop drills recorded in the log.",
+        vec![(String::new(), d.total.to_string())],
+    );
+    family(
+        "airlock_process_drill_answers",
+        "gauge",
+        "Drill answers, by whether they matched the vault's policy.",
+        vec![
+            (labels(&[("result", "correct")]), d.correct.to_string()),
+            (
+                labels(&[("result", "wrong")]),
+                (d.questions - d.correct).to_string(),
+            ),
+        ],
+    );
+    let mut lines = Vec::new();
+    summary_lines(&mut lines, &[], &d.answer);
+    family(
+        "airlock_process_drill_answer_seconds",
+        "summary",
+        "Time the team took to answer a drill question.",
+        lines,
     );
     out
 }

@@ -39,6 +39,8 @@ pub struct LogReport {
     pub halts: usize,
     pub transfers: usize,
     pub state_commitments: usize,
+    /// Tabletop drills recorded.
+    pub drills: usize,
 }
 
 fn fail(index: u64, kind: &str, problem: impl std::fmt::Display) -> CoordinatorError {
@@ -482,6 +484,37 @@ impl Replayer {
                     }
                 }
                 self.report.transfers += 1;
+            }
+            "drill" => {
+                // A tabletop drill: the coordinator's record, for a vault of the log, about a
+                // version that vault has had, appended after the drill finished.
+                require_coordinator()?;
+                let d: airlock_core::drill::DrillRecord =
+                    env.open().map_err(|e| fail(i, kind, e))?;
+                if d.vault_id != record.vault_id {
+                    return Err(fail(i, kind, "the record names another vault"));
+                }
+                let versions = self.vaults.get(&d.vault_id).ok_or_else(|| {
+                    fail(
+                        i,
+                        kind,
+                        format!("vault {:?} does not exist yet", d.vault_id),
+                    )
+                })?;
+                if !versions.iter().any(|(v, _)| v.version == d.vault_version) {
+                    return Err(fail(
+                        i,
+                        kind,
+                        format!(
+                            "a drill on v{} of vault {:?}, a version it has not had",
+                            d.vault_version, d.vault_id
+                        ),
+                    ));
+                }
+                if d.finished > record.at {
+                    return Err(fail(i, kind, "the drill finished after it was recorded"));
+                }
+                self.report.drills += 1;
             }
             other => return Err(fail(i, other, "unknown record kind")),
         }

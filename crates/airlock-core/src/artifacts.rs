@@ -470,8 +470,9 @@ impl Artifact for AccountExport {
 }
 
 /// The leaf kinds of the transparency log: every state transition, and every crossing of the
-/// air gap ("transfer": a transfer manifest this coordinator wrote or accepted).
-pub const LEAF_KINDS: [&str; 12] = [
+/// air gap ("transfer": a transfer manifest this coordinator wrote or accepted), and every
+/// tabletop drill the team held ("drill").
+pub const LEAF_KINDS: [&str; 13] = [
     "vault-version",
     "proposal",
     "approval",
@@ -484,6 +485,7 @@ pub const LEAF_KINDS: [&str; 12] = [
     "abandoned",
     "halt",
     "state",
+    "drill",
 ];
 
 /// A leaf of the transparency log: one state transition.

@@ -71,10 +71,11 @@ pub enum ArtifactKind {
     ReleaseBundle,
     Halt,
     StateCommitment,
+    DrillRecord,
 }
 
 impl ArtifactKind {
-    pub const ALL: [ArtifactKind; 12] = [
+    pub const ALL: [ArtifactKind; 13] = [
         ArtifactKind::VaultDefinition,
         ArtifactKind::Proposal,
         ArtifactKind::Approval,
@@ -87,6 +88,7 @@ impl ArtifactKind {
         ArtifactKind::ReleaseBundle,
         ArtifactKind::Halt,
         ArtifactKind::StateCommitment,
+        ArtifactKind::DrillRecord,
     ];
 
     /// The DSSE payload type.
@@ -104,6 +106,7 @@ impl ArtifactKind {
             ArtifactKind::ReleaseBundle => "application/vnd.airlock.release-bundle+cbor",
             ArtifactKind::Halt => "application/vnd.airlock.halt+cbor",
             ArtifactKind::StateCommitment => "application/vnd.airlock.state-commitment+cbor",
+            ArtifactKind::DrillRecord => "application/vnd.airlock.drill+cbor",
         }
     }
 
@@ -122,6 +125,7 @@ impl ArtifactKind {
             ArtifactKind::ReleaseBundle => "release-bundle",
             ArtifactKind::Halt => "halt",
             ArtifactKind::StateCommitment => "state-commitment",
+            ArtifactKind::DrillRecord => "drill",
         }
     }
 

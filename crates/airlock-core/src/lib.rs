@@ -10,6 +10,7 @@ pub mod artifacts;
 pub mod cbor;
 pub mod chain;
 pub mod commitment;
+pub mod drill;
 pub mod envelope;
 pub mod fields;
 pub mod halt;

@@ -11,7 +11,7 @@ use std::fmt;
 
 use crate::artifacts::{Approval, Decision, Event, EventKind, Finalized, Proposal};
 use crate::envelope::{ArtifactId, Envelope};
-use crate::vault::{ANY_ROLE, Requirement, Rule, SignerEntry, VaultDefinition};
+use crate::vault::{Requirement, Rule, SignerEntry, VaultDefinition, fills};
 use crate::{CoreError, UnixTime, policy};
 
 /// Where a proposal stands.
@@ -212,7 +212,7 @@ impl ProposalState {
         self.decisions
             .iter()
             .filter(|d| d.approval.decision == Decision::Approve)
-            .filter(|d| role == ANY_ROLE || d.signer.role == role)
+            .filter(|d| fills(role, &d.signer.role))
             .count() as u32
     }
 
@@ -220,7 +220,7 @@ impl ProposalState {
         self.vault
             .signers
             .iter()
-            .filter(|s| role == ANY_ROLE || s.role == role)
+            .filter(|s| fills(role, &s.role))
             .filter(|s| {
                 !self
                     .decisions

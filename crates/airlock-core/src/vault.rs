@@ -126,6 +126,22 @@ pub struct VaultDefinition {
     pub witnesses: WitnessPolicy,
 }
 
+/// Whether a signer of `role` counts toward a requirement of `required` ("any" counts every
+/// signer). The one definition the tally, the drills and the simulations share.
+pub fn fills(required: &str, role: &str) -> bool {
+    required == ANY_ROLE || required == role
+}
+
+impl Rule {
+    /// Whether approvals from signers of these roles (one entry per approving signer) meet every
+    /// requirement of the rule, each counted on its own as the tally counts them.
+    pub fn met_by(&self, roles: &[&str]) -> bool {
+        self.requirements.iter().all(|r| {
+            roles.iter().filter(|role| fills(&r.role, role)).count() as u64 >= u64::from(r.count)
+        })
+    }
+}
+
 impl VaultDefinition {
     /// The signer with this identity key.
     pub fn signer(&self, key: &PublicKey) -> Option<&SignerEntry> {

@@ -15,6 +15,7 @@ use airlock_core::{
 };
 use airlock_custody::{IdentityKey, KdfParams, Passphrase};
 use airlock_signer_app::SignerHome;
+use airlock_witness_app::WitnessHome;
 use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
 use serde::Serialize;
@@ -73,6 +74,14 @@ pub struct Counts {
     pub split_view_alarms: u64,
     /// Bundles from a forked log that a signer's review accepted (and its person then judged).
     pub forged_bundles_reviewed: u64,
+    /// Reviews that refused a bundle for lack of the vault's witness quorum.
+    pub missing_cosignatures: u64,
+    /// Checkpoints a witness refused to cosign (a split view, or behind what it cosigned).
+    pub witness_refusals: u64,
+    /// Halts the witnesses signed (each recorded by the coordinator).
+    pub witness_halts: u64,
+    /// Bundle exports the coordinator stopped because a witness holds another history.
+    pub exports_stopped: u64,
 }
 
 #[derive(Clone, Debug, Default, Serialize)]
@@ -120,6 +129,16 @@ impl SimReport {
     }
 }
 
+/// A witness of the simulated vault: the real witness code in its own home.
+struct SimWitness {
+    /// Short name (w1, w2, …).
+    name: String,
+    home: WitnessHome,
+    /// An equivocating witness's second state, copied at the compromise: the same key, used
+    /// for the attacker's fork.
+    fork_home: Option<WitnessHome>,
+}
+
 struct Member {
     name: String,
     role: String,
@@ -151,8 +170,8 @@ struct Proposed {
     attacker: bool,
     amount: u128,
     /// The bundle as exported when it was made (what a signer holds while the coordinator is
-    /// down).
-    bundle: airlock_core::ProposalBundle,
+    /// down); none when the export was stopped.
+    bundle: Option<airlock_core::ProposalBundle>,
 }
 
 struct Sim<'a> {
@@ -165,6 +184,11 @@ struct Sim<'a> {
     fork: Option<Coordinator>,
     forged: Vec<airlock_core::ProposalBundle>,
     members: Vec<Member>,
+    witnesses: Vec<SimWitness>,
+    /// Halts already taken from the witnesses to the coordinator (witness, halt id).
+    halts_delivered: Vec<(usize, String)>,
+    /// When a witness first told the real coordinator it holds another history (exports stop).
+    export_stopped: Option<u64>,
     queue: BinaryHeap<Reverse<(u64, u64)>>,
     events: Vec<Option<Event>>,
     /// (member, or None for the coordinator; from; until).
@@ -190,7 +214,8 @@ fn attack_amount(injects: &[Inject]) -> u64 {
         .iter()
         .find_map(|i| match i {
             Inject::CompromisedSigner { amount, .. }
-            | Inject::CompromisedCoordinator { amount, .. } => Some(*amount),
+            | Inject::CompromisedCoordinator { amount, .. }
+            | Inject::EquivocatingWitness { amount, .. } => Some(*amount),
             _ => None,
         })
         .unwrap_or(1)
@@ -296,7 +321,7 @@ impl Sim<'_> {
                 .collect(),
             threshold: self.scenario.team.threshold,
             rules,
-            witnesses: Default::default(),
+            witnesses: self.witness_policy()?,
         };
         let env = self.c.draft_vault(draft, t).map_err(setup)?;
         let mut copies = Vec::new();
@@ -326,6 +351,169 @@ impl Sim<'_> {
             }
         }
         Ok(def)
+    }
+
+    fn witness_policy(&self) -> Result<airlock_core::vault::WitnessPolicy, SimError> {
+        let mut witnesses = Vec::new();
+        for w in &self.witnesses {
+            let v =
+                airlock_log::witness::WitnessVerifier::from_vkey(&w.home.vkey()).map_err(setup)?;
+            witnesses.push(airlock_core::vault::WitnessKey {
+                name: v.name().to_owned(),
+                key: PublicKey(v.public_key()),
+            });
+        }
+        Ok(airlock_core::vault::WitnessPolicy {
+            threshold: if witnesses.is_empty() {
+                0
+            } else {
+                self.scenario.team.witness_threshold()
+            },
+            witnesses,
+        })
+    }
+
+    /// The witnesses' cosignatures on a checkpoint `note` of `size`, from the real log or (when
+    /// `fork`) the attacker's: each witness is sent a C2SP add-checkpoint request from the size it
+    /// last cosigned, as a coordinator sends it, and checks it with its own code. Refusals are
+    /// counted; a witness's halts reach the coordinator (as `airlock serve` receives them).
+    fn cosign(
+        &mut self,
+        t: u64,
+        fork: bool,
+        size: u64,
+        note: &str,
+    ) -> Result<Option<String>, SimError> {
+        let mut out = note.to_owned();
+        for i in 0..self.witnesses.len() {
+            let origin = self.c.origin().to_owned();
+            let w = &self.witnesses[i];
+            let home = match (&w.fork_home, fork) {
+                (Some(copy), true) => copy,
+                _ => &w.home,
+            };
+            let coordinator = match (&self.fork, fork) {
+                (Some(f), true) => f,
+                _ => &self.c,
+            };
+            let old = home
+                .log(&origin)
+                .map_err(setup)?
+                .map(|l| l.size)
+                .unwrap_or(0);
+            // (the answer, whether the refusal says the histories differ)
+            let answer = match coordinator.witness_request(old, size, note) {
+                Err(e) => Err((e.to_string(), false)),
+                Ok(body) => {
+                    let mut conn = home.connect().map_err(setup)?;
+                    home.add_checkpoint(&mut conn, &body, t).map_err(|e| {
+                        let split = matches!(
+                            e,
+                            airlock_witness_app::WitnessError::Refused(
+                                airlock_witness_app::Refusal::Conflict { .. }
+                                    | airlock_witness_app::Refusal::BadProof { .. }
+                            )
+                        );
+                        (e.to_string(), split)
+                    })
+                }
+            };
+            let name = w.name.clone();
+            let mut split_view = None;
+            match answer {
+                Ok(cosigned) => out.push_str(&cosigned.cosignatures),
+                Err((e, split)) => {
+                    self.counts.witness_refusals += 1;
+                    self.refused(format!(
+                        "witness {name} refused to cosign {} checkpoint: {e}",
+                        if fork { "the fork's" } else { "the log's" }
+                    ));
+                    if split && !fork {
+                        split_view = Some(format!("witness {name}: {e}"));
+                    }
+                }
+            }
+            self.deliver_halts(t, i)?;
+            // As `airlock serve` does: a witness that holds another history for this log stops
+            // the export (an alarm for the team to investigate), so no bundle leaves.
+            if let Some(why) = split_view {
+                if self.export_stopped.is_none() {
+                    self.export_stopped = Some(t);
+                    self.note(t, format!("the coordinator's exports stop: {why}"));
+                }
+                return Ok(None);
+            }
+        }
+        Ok(Some(out))
+    }
+
+    /// Takes a witness's new halts to the coordinator, which records them.
+    fn deliver_halts(&mut self, t: u64, i: usize) -> Result<(), SimError> {
+        let records = self.witnesses[i].home.halts().map_err(setup)?;
+        for record in records {
+            if self.halts_delivered.contains(&(i, record.id.clone())) {
+                continue;
+            }
+            self.halts_delivered.push((i, record.id.clone()));
+            self.counts.witness_halts += 1;
+            let env = self.witnesses[i]
+                .home
+                .halt_envelope(&record.id)
+                .map_err(setup)?;
+            let name = self.witnesses[i].name.clone();
+            if self.detected_at.is_none() && self.compromised_at.is_some() {
+                self.detected_at = Some(t);
+            }
+            if let Err(e) = self.c.record_halt(&env, t) {
+                self.refused(format!(
+                    "the coordinator refused witness {name}'s halt: {e}"
+                ));
+            }
+            // The first halt of each witness goes on the timeline; the rest are counted.
+            if self.halts_delivered.iter().filter(|(w, _)| *w == i).count() > 1 {
+                continue;
+            }
+            self.note(
+                t,
+                format!(
+                    "witness {name} halted {} ({}): {}",
+                    if record.vault.is_empty() {
+                        "every vault of the log".to_owned()
+                    } else {
+                        format!("vault {}", record.vault)
+                    },
+                    record.reason,
+                    record.detail
+                ),
+            );
+        }
+        Ok(())
+    }
+
+    /// A proposal's bundle from the real coordinator, with its witnesses' cosignatures; none
+    /// once a witness has reported a split view (the export stops, as `airlock serve`'s does).
+    fn real_bundle(
+        &mut self,
+        t: u64,
+        proposal: &ArtifactId,
+        extra: &[u64],
+    ) -> Result<Option<airlock_core::ProposalBundle>, SimError> {
+        if self.export_stopped.is_some() {
+            self.counts.exports_stopped += 1;
+            return Ok(None);
+        }
+        let mut bundle = self.c.bundle(proposal, extra).map_err(setup)?;
+        if !self.witnesses.is_empty() {
+            let size = bundle.evidence.tree_size;
+            match self.cosign(t, false, size, &bundle.evidence.checkpoint)? {
+                Some(note) => bundle.evidence.checkpoint = note,
+                None => {
+                    self.counts.exports_stopped += 1;
+                    return Ok(None);
+                }
+            }
+        }
+        Ok(Some(bundle))
     }
 
     fn propose(&mut self, t: u64, attacker: bool) -> Result<(), SimError> {
@@ -376,21 +564,12 @@ impl Sim<'_> {
                 .filter(|m| m.compromised)
                 .map(|m| m.role.as_str())
                 .collect();
-            let alone = match &state.rule.requirements[..] {
-                [r] => {
-                    r.count <= 1
-                        && (r.role == airlock_core::vault::ANY_ROLE
-                            || roles.contains(&r.role.as_str()))
-                }
-                [] => true,
-                _ => false,
-            };
-            if alone {
+            if state.rule.met_by(&roles) {
                 self.funds.attacks_the_key_alone_could_pass += 1;
                 self.funds.at_risk_from_the_key_alone += amount;
             }
         }
-        let bundle = self.c.bundle(&id, &[]).map_err(setup)?;
+        let bundle = self.real_bundle(t, &id, &[])?;
         self.proposals.insert(
             id,
             Proposed {
@@ -423,10 +602,9 @@ impl Sim<'_> {
     }
 
     fn decide(&mut self, t: u64, proposal: ArtifactId, m: usize) -> Result<(), SimError> {
-        let Some(info) = self.proposals.get(&proposal) else {
+        let Some(attacker) = self.proposals.get(&proposal).map(|p| p.attacker) else {
             return Ok(());
         };
-        let attacker = info.attacker;
         let stolen = attacker && self.members[m].compromised;
         if self.members[m].lost && !stolen {
             self.counts.decisions_missed += 1;
@@ -452,6 +630,7 @@ impl Sim<'_> {
                 return Ok(());
             }
             let mut bundle = self.c.bundle(&proposal, &[]).map_err(setup)?;
+            let mut extra = Vec::new();
             // As a signer's refusal asks: export again with a proof from the checkpoint this
             // signer accepted, when the bundle has none (the coordinator did not know it).
             let accepted = self.members[m]
@@ -468,18 +647,27 @@ impl Sim<'_> {
                     .iter()
                     .any(|p| p.old_size == accepted.size)
             {
-                bundle = self.c.bundle(&proposal, &[accepted.size]).map_err(setup)?;
+                extra.push(accepted.size);
+            }
+            if !extra.is_empty() || !self.witnesses.is_empty() {
+                match self.real_bundle(t, &proposal, &extra)? {
+                    Some(b) => bundle = b,
+                    None => return Ok(()),
+                }
             }
             bundle
         } else {
-            info.bundle.clone()
+            match self.proposals[&proposal].bundle.clone() {
+                Some(b) => b,
+                None => return Ok(()),
+            }
         };
         let member = &self.members[m];
         let review = match member.home.review(&bundle, t) {
             Ok(r) => r,
             Err(e) => {
                 let name = member.name.clone();
-                self.review_failed(t, &name, e);
+                self.review_failed(t, &name, false, e);
                 return Ok(());
             }
         };
@@ -563,7 +751,26 @@ impl Sim<'_> {
 
     /// A review that refused a bundle: a split view is an alarm (the first one detects the
     /// compromise); anything else is a refusal by the real code.
-    fn review_failed(&mut self, t: u64, name: &str, e: airlock_signer_app::SignerError) {
+    fn review_failed(
+        &mut self,
+        t: u64,
+        name: &str,
+        forged: bool,
+        e: airlock_signer_app::SignerError,
+    ) {
+        let text = e.to_string();
+        if text.contains("valid cosignatures by") {
+            self.counts.missing_cosignatures += 1;
+            if forged && self.detected_at.is_none() {
+                self.detected_at = Some(t);
+                self.note(
+                    t,
+                    format!(
+                        "{name}'s review refused a bundle of the fork: it lacks the witness quorum (only the equivocating witness cosigned it)"
+                    ),
+                );
+            }
+        }
         if matches!(e, airlock_signer_app::SignerError::SplitView(_)) {
             self.counts.split_view_alarms += 1;
             if self.detected_at.is_none() && self.compromised_at.is_some() {
@@ -594,6 +801,31 @@ impl Sim<'_> {
                 .and_then(|h| h.coordinator())
                 .map_err(setup)?,
         );
+        // An equivocating witness: the attacker runs a second copy of it (same key) for the fork.
+        let equivocating = self.scenario.injects.iter().find_map(|i| match i {
+            Inject::EquivocatingWitness { witness, .. } => Some(witness.clone()),
+            _ => None,
+        });
+        if let Some(name) = equivocating
+            && let Some(w) = self.witnesses.iter_mut().find(|w| w.name == name)
+        {
+            let from = self.work.join("witnesses").join(&name);
+            let to = self.work.join("witnesses").join(format!("{name}-fork"));
+            std::fs::create_dir_all(&to).map_err(setup)?;
+            for entry in std::fs::read_dir(&from).map_err(setup)? {
+                let entry = entry.map_err(setup)?;
+                if entry.path().is_file() {
+                    std::fs::copy(entry.path(), to.join(entry.file_name())).map_err(setup)?;
+                }
+            }
+            w.fork_home = Some(WitnessHome::open(&to).map_err(setup)?);
+            self.note(
+                t,
+                format!(
+                    "the attacker also holds witness {name}'s key: {name} cosigns the fork too"
+                ),
+            );
+        }
         self.compromised_at = Some(t);
         self.incident_at.get_or_insert(t);
         self.note(
@@ -605,9 +837,6 @@ impl Sim<'_> {
 
     /// The attacker records a payment to itself on its fork and shows it to every signer.
     fn forged_propose(&mut self, t: u64) -> Result<(), SimError> {
-        let Some(fork) = self.fork.as_mut() else {
-            return Ok(());
-        };
         let intent = Intent {
             transfers: vec![Transfer {
                 destination: ATTACKER.into(),
@@ -616,10 +845,19 @@ impl Sim<'_> {
             }],
             memo: String::new(),
         };
+        let Some(fork) = self.fork.as_mut() else {
+            return Ok(());
+        };
         let Ok(id) = fork.propose(VAULT, intent, None, t) else {
             return Ok(());
         };
-        let bundle = fork.bundle(&id, &[]).map_err(setup)?;
+        let mut bundle = fork.bundle(&id, &[]).map_err(setup)?;
+        if !self.witnesses.is_empty() {
+            let size = bundle.evidence.tree_size;
+            if let Some(note) = self.cosign(t, true, size, &bundle.evidence.checkpoint)? {
+                bundle.evidence.checkpoint = note;
+            }
+        }
         self.funds.attacks += 1;
         self.forged.push(bundle);
         let index = self.forged.len() - 1;
@@ -646,7 +884,7 @@ impl Sim<'_> {
         let member = &self.members[m];
         let name = member.name.clone();
         match member.home.review(&self.forged[bundle], t) {
-            Err(e) => self.review_failed(t, &name, e),
+            Err(e) => self.review_failed(t, &name, true, e),
             Ok(review) => {
                 self.counts.forged_bundles_reviewed += 1;
                 let reason = format!("{ATTACKER} is not one of our payees");
@@ -918,6 +1156,9 @@ pub fn run(
         fork: None,
         forged: Vec::new(),
         members: Vec::new(),
+        witnesses: Vec::new(),
+        halts_delivered: Vec::new(),
+        export_stopped: None,
         queue: BinaryHeap::new(),
         events: Vec::new(),
         outages: Vec::new(),
@@ -935,6 +1176,18 @@ pub fn run(
     };
     for (name, role) in scenario.signers() {
         sim.make_member(&name, &role, START)?;
+    }
+    let vkey = sim.c.log_verifier().vkey();
+    for name in scenario.team.witness_names() {
+        let dir = work.join("witnesses").join(&name);
+        std::fs::create_dir_all(&dir).map_err(setup)?;
+        let home = WitnessHome::init(&dir, &format!("sim.witness/{name}")).map_err(setup)?;
+        home.trust_log(&vkey, None).map_err(setup)?;
+        sim.witnesses.push(SimWitness {
+            name,
+            home,
+            fork_home: None,
+        });
     }
     let everyone: Vec<usize> = (0..sim.members.len()).collect();
     sim.new_version(&everyone, &everyone, START)?;
@@ -996,10 +1249,13 @@ pub fn run(
             }
             Inject::CompromisedCoordinator {
                 attacks_per_day, ..
+            }
+            | Inject::EquivocatingWitness {
+                attacks_per_day, ..
             } => {
                 sim.at(at, Event::Fork);
                 let every = 86_400 / u64::from(*attacks_per_day).max(1);
-                let mut a = at + 60;
+                let mut a = at + (inject.first_attack_hours() * 3600.0) as u64;
                 while a < end {
                     sim.at(a, Event::ForgedPropose);
                     a += every.max(1);

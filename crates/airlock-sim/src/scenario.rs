@@ -39,6 +39,25 @@ pub struct Team {
     pub threshold: u32,
     /// Policy rules in `airlock vault draft --rule` syntax, tried in order.
     pub rules: Vec<String>,
+    /// Independent witnesses (named w1, w2, …) that cosign the log's checkpoints; none by
+    /// default.
+    #[serde(default)]
+    pub witnesses: u32,
+    /// Cosignatures every bundle's checkpoint must carry (1 to `witnesses`; all when absent).
+    #[serde(default)]
+    pub witness_threshold: Option<u32>,
+}
+
+impl Team {
+    /// The witnesses' names.
+    pub fn witness_names(&self) -> Vec<String> {
+        (1..=self.witnesses).map(|i| format!("w{i}")).collect()
+    }
+
+    /// Cosignatures a bundle needs (0 without witnesses).
+    pub fn witness_threshold(&self) -> u32 {
+        self.witness_threshold.unwrap_or(self.witnesses)
+    }
 }
 
 /// The payments the team makes and how its signers answer.
@@ -102,6 +121,21 @@ pub enum Inject {
         at_hours: f64,
         attacks_per_day: u32,
         amount: u64,
+        /// Hours from the fork to the first forged payment (a minute when absent).
+        #[serde(default)]
+        first_attack_hours: Option<f64>,
+    },
+    /// As `compromised-coordinator`, and the attacker also holds one witness's key: that
+    /// witness cosigns the fork as well as the real log (it equivocates), while the honest
+    /// witnesses check every checkpoint against the history they cosigned.
+    EquivocatingWitness {
+        witness: String,
+        at_hours: f64,
+        attacks_per_day: u32,
+        amount: u64,
+        /// Hours from the fork to the first forged payment (a minute when absent).
+        #[serde(default)]
+        first_attack_hours: Option<f64>,
     },
 }
 
@@ -112,7 +146,21 @@ impl Inject {
             | Inject::CoordinatorOutage { at_hours, .. }
             | Inject::KeyLoss { at_hours, .. }
             | Inject::CompromisedSigner { at_hours, .. }
-            | Inject::CompromisedCoordinator { at_hours, .. } => *at_hours,
+            | Inject::CompromisedCoordinator { at_hours, .. }
+            | Inject::EquivocatingWitness { at_hours, .. } => *at_hours,
+        }
+    }
+
+    /// Hours from a fork to the attacker's first forged payment.
+    pub fn first_attack_hours(&self) -> f64 {
+        match self {
+            Inject::CompromisedCoordinator {
+                first_attack_hours, ..
+            }
+            | Inject::EquivocatingWitness {
+                first_attack_hours, ..
+            } => first_attack_hours.unwrap_or(1.0 / 60.0),
+            _ => 0.0,
         }
     }
 
@@ -121,7 +169,9 @@ impl Inject {
             Inject::SignerOutage { signer, .. }
             | Inject::KeyLoss { signer, .. }
             | Inject::CompromisedSigner { signer, .. } => Some(signer),
-            Inject::CoordinatorOutage { .. } | Inject::CompromisedCoordinator { .. } => None,
+            Inject::CoordinatorOutage { .. }
+            | Inject::CompromisedCoordinator { .. }
+            | Inject::EquivocatingWitness { .. } => None,
         }
     }
 }
@@ -183,6 +233,22 @@ impl Scenario {
                 self.team.threshold,
                 signers.len()
             )));
+        }
+        if self.team.witnesses > 16 {
+            return Err(bad(format!(
+                "team.witnesses = {} must be at most 16",
+                self.team.witnesses
+            )));
+        }
+        let wt = self.team.witness_threshold();
+        if self.team.witnesses > 0 && !(1..=self.team.witnesses).contains(&wt) {
+            return Err(bad(format!(
+                "team.witness_threshold = {wt} must be between 1 and the {} witnesses",
+                self.team.witnesses
+            )));
+        }
+        if self.team.witnesses == 0 && self.team.witness_threshold.is_some_and(|t| t > 0) {
+            return Err(bad("team.witness_threshold needs team.witnesses"));
         }
         if self.team.rules.is_empty() {
             return Err(bad("team.rules must hold at least one rule"));
@@ -267,7 +333,25 @@ impl Scenario {
                     attacks_per_day,
                     amount,
                     ..
-                } => attacks(i, *attacks_per_day, *amount)?,
+                } => {
+                    positive("first_attack_hours", inject.first_attack_hours())?;
+                    attacks(i, *attacks_per_day, *amount)?
+                }
+                Inject::EquivocatingWitness {
+                    witness,
+                    attacks_per_day,
+                    amount,
+                    ..
+                } => {
+                    if !self.team.witness_names().contains(witness) {
+                        return Err(bad(format!(
+                            "inject[{i}]: witness {witness:?} is not one of the team's {} witnesses (w1 … w{})",
+                            self.team.witnesses, self.team.witnesses
+                        )));
+                    }
+                    positive("first_attack_hours", inject.first_attack_hours())?;
+                    attacks(i, *attacks_per_day, *amount)?
+                }
             }
         }
         let rotations = self
@@ -286,13 +370,15 @@ impl Scenario {
             .filter(|i| {
                 matches!(
                     i,
-                    Inject::CompromisedSigner { .. } | Inject::CompromisedCoordinator { .. }
+                    Inject::CompromisedSigner { .. }
+                        | Inject::CompromisedCoordinator { .. }
+                        | Inject::EquivocatingWitness { .. }
                 )
             })
             .count();
         if attackers > 1 {
             return Err(bad(
-                "at most one compromised-signer or compromised-coordinator inject per scenario",
+                "at most one compromised-signer, compromised-coordinator or equivocating-witness inject per scenario",
             ));
         }
         Ok(())
