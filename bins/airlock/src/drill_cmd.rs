@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use airlock_cli_support::{CliError, CliResult, now, print_json};
 use airlock_coordinator::drill::{
-    DrillPlan, GivenAnswers, InjectSpec, grade, normalize_answer, plan,
+    DrillPlan, GivenAnswers, InjectSpec, grade, normalize_answer, parse_answers, plan,
 };
 use airlock_coordinator::{Coordinator, CoordinatorHome};
 use clap::{Args, Subcommand};
@@ -248,63 +248,17 @@ fn ask(plan: &DrillPlan) -> CliResult<GivenAnswers> {
     Ok(out)
 }
 
-/// Reads an answers file: {"facilitator"?, "answers": [{"question", "answer", "seconds"}]}.
+/// Reads an answers file (`airlock_core::drill::parse_answers`): the facilitator it names, or
+/// `facilitator`, and the answers.
 fn read_answers(file: &Path, facilitator: &str) -> CliResult<(String, GivenAnswers)> {
     let what = file.display();
-    let text = std::fs::read_to_string(file).map_err(|e| CliError::new(format!("{what}: {e}")))?;
-    let v: Value =
-        serde_json::from_str(&text).map_err(|e| CliError::new(format!("{what}: not JSON: {e}")))?;
-    let obj = v
-        .as_object()
-        .ok_or_else(|| CliError::new(format!("{what}: expected a JSON object")))?;
-    if let Some(k) = obj.keys().find(|k| *k != "facilitator" && *k != "answers") {
-        return Err(CliError::new(format!(
-            "{what}: unknown field {k:?} (expected facilitator, answers)"
-        )));
-    }
-    let facilitator = match obj.get("facilitator") {
-        None => facilitator.to_owned(),
-        Some(Value::String(s)) => s.clone(),
-        Some(_) => return Err(CliError::new(format!("{what}: facilitator must be text"))),
-    };
-    let items = obj
-        .get("answers")
-        .and_then(Value::as_array)
-        .ok_or_else(|| CliError::new(format!("{what}: \"answers\" must be an array")))?;
-    let mut out: GivenAnswers = Vec::new();
-    for (i, item) in items.iter().enumerate() {
-        let bad = |m: &str| CliError::new(format!("{what}: answers[{i}]: {m}"));
-        let o = item.as_object().ok_or_else(|| bad("expected an object"))?;
-        if let Some(k) = o
-            .keys()
-            .find(|k| !["question", "answer", "seconds"].contains(&k.as_str()))
-        {
-            return Err(bad(&format!(
-                "unknown field {k:?} (expected question, answer, seconds)"
-            )));
-        }
-        let question = o
-            .get("question")
-            .and_then(Value::as_str)
-            .ok_or_else(|| bad("\"question\" must be text"))?;
-        let answer = o
-            .get("answer")
-            .and_then(Value::as_str)
-            .ok_or_else(|| bad("\"answer\" must be text"))?;
-        let seconds = o
-            .get("seconds")
-            .and_then(Value::as_u64)
-            .filter(|s| *s <= 7 * 86_400)
-            .ok_or_else(|| bad("\"seconds\" must be a whole number of seconds, at most a week"))?;
-        if out
-            .iter()
-            .any(|(q, _, _): &(String, String, u64)| q == question)
-        {
-            return Err(bad(&format!("question {question:?} is answered twice")));
-        }
-        out.push((question.to_owned(), answer.to_owned(), seconds));
-    }
-    Ok((facilitator, out))
+    let bytes = airlock_transport::read_bounded(file, airlock_core::drill::MAX_ANSWERS_FILE as u64)
+        .map_err(|e| CliError::new(format!("{what}: {e}")))?;
+    let text =
+        String::from_utf8(bytes).map_err(|_| CliError::new(format!("{what}: not UTF-8 text")))?;
+    let (named, answers) =
+        parse_answers(&text).map_err(|e| CliError::new(format!("{what}: {e}")))?;
+    Ok((named.unwrap_or_else(|| facilitator.to_owned()), answers))
 }
 
 fn debrief(plan: &DrillPlan, record: &airlock_core::drill::DrillRecord) {

@@ -240,6 +240,25 @@ fn an_equivocating_witness_alone_cannot_get_a_fork_past_the_witness_quorum() {
 }
 
 #[test]
+fn an_outage_that_outlasts_the_simulation_ends_with_it() {
+    let w = World::new();
+    let file = variant(
+        &w,
+        "signer-outage",
+        &[
+            ("proposals_per_day = 200", "proposals_per_day = 20"),
+            ("hours = 12", "hours = 1e300"),
+        ],
+    );
+    let r = sim(&w, &file);
+    invariants_hold(&r);
+    assert!(
+        r["counts"]["decisions_deferred"].as_u64().unwrap() > 0,
+        "{r}"
+    );
+}
+
+#[test]
 fn bad_scenario_files_are_refused_with_what_is_wrong() {
     let w = World::new();
     let cases: &[(&[(&str, &str)], &str)] = &[

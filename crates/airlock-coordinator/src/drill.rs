@@ -12,6 +12,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use airlock_core::drill::{DrillAnswer, DrillRecord};
+pub use airlock_core::drill::{GivenAnswers, parse_answers};
 use airlock_core::{Artifact, ArtifactId, Envelope, Requirement, Rule, UnixTime, VaultDefinition};
 use serde::Serialize;
 
@@ -463,9 +464,6 @@ impl Coordinator {
         Ok(out)
     }
 }
-
-/// The team's answers: (question id, answer, seconds taken).
-pub type GivenAnswers = Vec<(String, String, u64)>;
 
 /// A drill's record from the plan and the team's answers, checked: every question answered with
 /// one of its choices, no answer to a question the drill does not ask.

@@ -111,6 +111,85 @@ impl DrillRecord {
     }
 }
 
+/// The team's answers: (question id, answer, seconds taken).
+pub type GivenAnswers = Vec<(String, String, u64)>;
+
+/// Longest answers file read.
+pub const MAX_ANSWERS_FILE: usize = 1024 * 1024;
+
+/// Reads an answers file (a drill held on paper, or by a script):
+/// `{"facilitator"?: TEXT, "answers": [{"question": ID, "answer": TEXT, "seconds": N}]}`.
+/// Unknown fields, a question answered twice, more answers than a drill holds, texts longer than
+/// a record allows and times over a week are refused with where they are.
+pub fn parse_answers(text: &str) -> Result<(Option<String>, GivenAnswers), String> {
+    use serde_json::Value;
+    if text.len() > MAX_ANSWERS_FILE {
+        return Err(format!("larger than {MAX_ANSWERS_FILE} bytes"));
+    }
+    let v: Value = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
+    let obj = v.as_object().ok_or("expected a JSON object")?;
+    if let Some(k) = obj.keys().find(|k| *k != "facilitator" && *k != "answers") {
+        return Err(format!(
+            "unknown field {k:?} (expected facilitator, answers)"
+        ));
+    }
+    let text_ok = |s: &str| !s.is_empty() && s.len() <= MAX_DRILL_TEXT;
+    let facilitator = match obj.get("facilitator") {
+        None => None,
+        Some(Value::String(s)) if text_ok(s) => Some(s.clone()),
+        Some(_) => {
+            return Err(format!(
+                "\"facilitator\" must be text of 1 to {MAX_DRILL_TEXT} bytes"
+            ));
+        }
+    };
+    let items = obj
+        .get("answers")
+        .and_then(Value::as_array)
+        .ok_or("\"answers\" must be an array")?;
+    if items.len() > MAX_DRILL_ANSWERS {
+        return Err(format!(
+            "{} answers; a drill holds at most {MAX_DRILL_ANSWERS}",
+            items.len()
+        ));
+    }
+    let mut out: GivenAnswers = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let bad = |m: &str| format!("answers[{i}]: {m}");
+        let o = item.as_object().ok_or_else(|| bad("expected an object"))?;
+        if let Some(k) = o
+            .keys()
+            .find(|k| !["question", "answer", "seconds"].contains(&k.as_str()))
+        {
+            return Err(bad(&format!(
+                "unknown field {k:?} (expected question, answer, seconds)"
+            )));
+        }
+        let field = |name: &str| {
+            o.get(name)
+                .and_then(Value::as_str)
+                .filter(|s| text_ok(s))
+                .ok_or_else(|| {
+                    bad(&format!(
+                        "{name:?} must be text of 1 to {MAX_DRILL_TEXT} bytes"
+                    ))
+                })
+        };
+        let question = field("question")?;
+        let answer = field("answer")?;
+        let seconds = o
+            .get("seconds")
+            .and_then(Value::as_u64)
+            .filter(|s| *s <= 7 * 86_400)
+            .ok_or_else(|| bad("\"seconds\" must be a whole number of seconds, at most a week"))?;
+        if out.iter().any(|(q, _, _)| q == question) {
+            return Err(bad(&format!("question {question:?} is answered twice")));
+        }
+        out.push((question.to_owned(), answer.to_owned(), seconds));
+    }
+    Ok((facilitator, out))
+}
+
 impl Artifact for DrillRecord {
     const KIND: ArtifactKind = ArtifactKind::DrillRecord;
 
@@ -208,6 +287,36 @@ mod tests {
         let back = DrillRecord::from_bytes(&r.to_bytes()).unwrap();
         assert_eq!(back, r);
         assert_eq!(r.correct(), 1);
+    }
+
+    #[test]
+    fn answers_files_are_read_strictly() {
+        let (who, answers) = parse_answers(
+            r#"{"facilitator": "lead", "answers": [{"question": "q1", "answer": "yes", "seconds": 30}]}"#,
+        )
+        .unwrap();
+        assert_eq!(who.as_deref(), Some("lead"));
+        assert_eq!(answers, vec![("q1".into(), "yes".into(), 30)]);
+        for (text, needle) in [
+            ("[]", "expected a JSON object"),
+            (r#"{"answers": [], "score": 1}"#, "unknown field \"score\""),
+            (
+                r#"{"answers": [{"question": "q", "answer": "", "seconds": 1}]}"#,
+                "\"answer\" must be text",
+            ),
+            (
+                r#"{"answers": [{"question": "q", "answer": "y", "seconds": 1e9}]}"#,
+                "\"seconds\" must be",
+            ),
+            (
+                r#"{"answers": [{"question": "q", "answer": "y", "seconds": 1}, {"question": "q", "answer": "n", "seconds": 1}]}"#,
+                "answered twice",
+            ),
+            ("{", "not JSON"),
+        ] {
+            let e = parse_answers(text).unwrap_err();
+            assert!(e.contains(needle), "{text}: {e}");
+        }
     }
 
     #[test]

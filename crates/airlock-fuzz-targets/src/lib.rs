@@ -27,6 +27,7 @@
 //! | [`monero_files`] | outputs / key-image files, unsigned and signed transactions, seeds, Feather JSON, vault accounts |
 //! | [`eth_payload`] | Ethereum payloads, calldata, EIP-712 typed data, signature material, vault accounts |
 //! | [`sim_scenario`] | `airlock sim` scenario files (TOML and their checks) |
+//! | [`drill_answers`] | `airlock drill run --answers` files (JSON and their checks) |
 //!
 //! Inputs that need a signature to get past the first check (a transfer manifest, a signed
 //! checkpoint) are signed by the harness with fixed test keys, so the fuzzer explores what comes
@@ -36,6 +37,7 @@ pub mod armor;
 pub mod btc_vault;
 pub mod cbor;
 pub mod cbor_differential;
+pub mod drill_answers;
 pub mod envelope;
 pub mod eth_payload;
 pub mod httpsig;
@@ -60,6 +62,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("btc_vault", btc_vault::run),
     ("cbor", cbor::run),
     ("cbor_differential", cbor_differential::run),
+    ("drill_answers", drill_answers::run),
     ("envelope", envelope::run),
     ("eth_payload", eth_payload::run),
     ("httpsig", httpsig::run),

@@ -32,9 +32,29 @@ pub fn run(data: &[u8]) {
         }
         | Inject::CompromisedCoordinator {
             attacks_per_day, ..
+        }
+        | Inject::EquivocatingWitness {
+            attacks_per_day, ..
         } = inject
         {
             assert!(*attacks_per_day >= 1);
         }
+        if let Inject::CompromisedCoordinator { .. } | Inject::EquivocatingWitness { .. } = inject {
+            let first = inject.first_attack_hours();
+            assert!(first > 0.0 && first.is_finite());
+        }
+        if let Inject::EquivocatingWitness { witness, .. } = inject {
+            assert!(
+                s.team.witness_names().contains(witness),
+                "unknown {witness}"
+            );
+        }
     }
+    let wt = s.team.witness_threshold();
+    assert!(s.team.witnesses <= 16);
+    assert!(if s.team.witnesses == 0 {
+        wt == 0
+    } else {
+        (1..=s.team.witnesses).contains(&wt)
+    });
 }

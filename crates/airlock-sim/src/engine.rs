@@ -732,7 +732,7 @@ impl Sim<'_> {
                     && let Some(victim) = self.members.iter().position(|x| x.name == victim)
                 {
                     self.at(
-                        t + (respond * 3600.0) as u64,
+                        t.saturating_add((respond * 3600.0) as u64),
                         Event::Rotate {
                             member: victim,
                             reason: "its key was compromised",
@@ -1210,13 +1210,13 @@ pub fn run(
             .and_then(|s| sim.members.iter().position(|m| m.name == s));
         match inject {
             Inject::SignerOutage { hours: h, .. } => {
-                let until = at + (h * 3600.0) as u64;
+                let until = at.saturating_add((h * 3600.0) as u64).min(end);
                 sim.outages.push((member, at, until));
                 let name = inject.signer().unwrap_or_default();
                 sim.note(at, format!("{name} is unreachable for {h} h"));
             }
             Inject::CoordinatorOutage { hours: h, .. } => {
-                let until = at + (h * 3600.0) as u64;
+                let until = at.saturating_add((h * 3600.0) as u64).min(end);
                 sim.outages.push((None, at, until));
                 sim.note(at, format!("the coordinator is down for {h} h"));
                 sim.at(until, Event::Deliver);
@@ -1228,7 +1228,7 @@ pub fn run(
                 let m = member.expect("checked signer");
                 sim.at(at, Event::Lose { member: m });
                 sim.at(
-                    at + (replace_after_hours * 3600.0) as u64,
+                    at.saturating_add((replace_after_hours * 3600.0) as u64),
                     Event::Rotate {
                         member: m,
                         reason: "its key was lost",
@@ -1255,7 +1255,7 @@ pub fn run(
             } => {
                 sim.at(at, Event::Fork);
                 let every = 86_400 / u64::from(*attacks_per_day).max(1);
-                let mut a = at + (inject.first_attack_hours() * 3600.0) as u64;
+                let mut a = at.saturating_add((inject.first_attack_hours() * 3600.0) as u64);
                 while a < end {
                     sim.at(a, Event::ForgedPropose);
                     a += every.max(1);
