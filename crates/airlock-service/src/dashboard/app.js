@@ -248,7 +248,10 @@ function renderMetrics(size) {
     `${o.proposals} proposals: ${o.finalized + o.broadcast + o.confirmed} finalized, ${o.rejected} rejected, ${o.expired} expired, ` +
     `${o.collecting + o.ready} open. Ready in ${seconds(m.latency.ready.p50)} (p50), ${seconds(m.latency.ready.p90)} (p90). ` +
     `Approval rate ${pct(o.approval_rate)}; ${m.disputes.total} disputes (${m.disputes.unresolved} unresolved); ` +
-    `${m.crossings.total} air-gap crossings.`;
+    `${m.crossings.total} air-gap crossings.` +
+    (m.drills && m.drills.total > 0
+      ? ` ${m.drills.total} tabletop drills: ${m.drills.correct} of ${m.drills.questions} answers matched the policy.`
+      : "");
   for (const name of ["stages", "outcomes", "signers"]) {
     $(`chart-${name}`).src = `/api/v1/metrics/charts/${name}.svg?v=${size}`;
   }
