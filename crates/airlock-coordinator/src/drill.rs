@@ -178,13 +178,7 @@ pub fn default_injects(def: &VaultDefinition) -> Vec<InjectSpec> {
         out.push(InjectSpec::KeyLoss(lost.name.clone()));
     }
     let alone = |role: &str| def.rules.iter().filter(|r| r.met_by(&[role])).count();
-    if let Some(stolen) = def
-        .signers
-        .iter()
-        .rev()
-        .max_by_key(|s| alone(&s.role))
-        .filter(|_| def.signers.len() > 1)
-    {
+    if let Some(stolen) = def.signers.iter().rev().max_by_key(|s| alone(&s.role)) {
         out.push(InjectSpec::StolenKey(stolen.name.clone()));
     }
     out.push(InjectSpec::Coordinator);
@@ -592,6 +586,63 @@ mod tests {
         assert_eq!(expected(InjectSpec::Coordinator, "new-signer"), "no");
         // The default drill loses dave (the one compliance signer: "large" unreachable).
         assert_eq!(default_injects(&def)[0], InjectSpec::KeyLoss("dave".into()));
+    }
+
+    #[test]
+    fn witness_questions_follow_the_witness_quorum() {
+        let witness = |name: &str, seed: u8| airlock_core::vault::WitnessKey {
+            name: name.into(),
+            key: airlock_core::PublicKey([seed; 32]),
+        };
+        for (threshold, fork_alone) in [(1, "yes"), (2, "no")] {
+            let mut def = team();
+            def.witnesses = airlock_core::vault::WitnessPolicy {
+                witnesses: vec![witness("w1.example", 50), witness("w2.example", 51)],
+                threshold,
+            };
+            let defaults = default_injects(&def);
+            assert_eq!(
+                defaults.last(),
+                Some(&InjectSpec::Witness("w1.example".into()))
+            );
+            let plan = plan(&def, &defaults).unwrap();
+            let expected = |id: &str| {
+                plan.questions()
+                    .find(|(_, q)| q.id == id)
+                    .map(|(_, q)| (q.expected.clone(), q.choices.clone()))
+                    .unwrap()
+            };
+            let (needed, choices) = expected("coordinator/witnesses");
+            assert_eq!(needed, threshold.to_string());
+            assert_eq!(choices, ["0", "1", "2"]);
+            assert_eq!(expected("witness:w1.example/fork").0, fork_alone);
+        }
+        let e = plan(&team(), &[InjectSpec::Witness("w9".into())]).unwrap_err();
+        assert!(e.to_string().contains("names no witness \"w9\""), "{e}");
+    }
+
+    #[test]
+    fn a_single_signer_vault_is_rehearsed_for_its_one_key() {
+        let mut def = team();
+        def.signers.truncate(1);
+        def.threshold = 1;
+        def.rules = vec![parse_rule("all: => 1 ops").unwrap()];
+        let defaults = default_injects(&def);
+        assert!(
+            defaults.contains(&InjectSpec::StolenKey("alice".into())),
+            "{defaults:?}"
+        );
+        let plan = plan(&def, &defaults).unwrap();
+        let expected = |id: &str| {
+            plan.questions()
+                .find(|(_, q)| q.id == id)
+                .map(|(_, q)| q.expected.clone())
+                .unwrap()
+        };
+        // The one key passes everything and can change the vault; nobody can rotate it out.
+        assert_eq!(expected("stolen-key:alice/rule:all"), "yes");
+        assert_eq!(expected("stolen-key:alice/change-vault"), "yes");
+        assert_eq!(expected("key-loss:alice/rotate"), "no");
     }
 
     #[test]
