@@ -103,22 +103,29 @@ impl EthKey {
         EthAddress(Address::from_public_key(self.key.verifying_key()))
     }
 
-    /// Signs a 32-byte hash: deterministic (RFC 6979), low-S, with its recovery parity.
+    /// Signs a 32-byte hash: deterministic (RFC 6979), low-S, with its recovery parity. The
+    /// signature is libsecp256k1's (RFC 6979 without extra entropy, low-S), which is the same 65
+    /// bytes k256 and `cast` produce for the key and hash; the secret is copied into
+    /// libsecp256k1's key for the call and erased after.
     pub fn sign_hash(&self, hash: &B256) -> Result<Signature, EthError> {
-        let (sig, recid) = self
-            .key
-            .sign_prehash_recoverable(hash.as_slice())
+        let secret = Zeroizing::new(<[u8; 32]>::from(self.key.to_bytes()));
+        let mut sk = secp256k1::SecretKey::from_slice(&secret[..])
             .map_err(|e| EthError::Signature(format!("signing failed: {e}")))?;
-        let mut parity = recid.is_y_odd();
-        let sig = match sig.normalize_s() {
-            Some(low) => {
-                parity = !parity;
-                low
-            }
-            None => sig,
-        };
-        Ok(Signature::from_signature_and_parity(sig, parity))
+        let msg = secp256k1::Message::from_digest(hash.0);
+        let signature = signing_context().sign_ecdsa_recoverable(&msg, &sk);
+        sk.non_secure_erase();
+        let (recid, rs) = signature.serialize_compact();
+        let r = alloy_primitives::U256::from_be_slice(&rs[..32]);
+        let s = alloy_primitives::U256::from_be_slice(&rs[32..]);
+        Ok(Signature::new(r, s, recid.to_i32() == 1))
     }
+}
+
+/// One libsecp256k1 signing context for the process (its creation costs more than a signature).
+fn signing_context() -> &'static secp256k1::Secp256k1<secp256k1::SignOnly> {
+    static CONTEXT: std::sync::OnceLock<secp256k1::Secp256k1<secp256k1::SignOnly>> =
+        std::sync::OnceLock::new();
+    CONTEXT.get_or_init(secp256k1::Secp256k1::signing_only)
 }
 
 fn scalar_from(bytes: &[u8]) -> Result<NonZeroScalar, EthError> {
@@ -127,4 +134,39 @@ fn scalar_from(bytes: &[u8]) -> Result<NonZeroScalar, EthError> {
     let s: Option<Scalar> = Scalar::from_repr(repr).into();
     let s = s.ok_or_else(|| EthError::Key("derived value is not below the curve order".into()))?;
     Option::from(NonZeroScalar::new(s)).ok_or_else(|| EthError::Key("derived a zero key".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// k256's recoverable signature, low-S normalized: the signer before libsecp256k1 signed.
+    fn k256_signature(key: &EthKey, hash: &B256) -> Signature {
+        let (sig, recid) = key.key.sign_prehash_recoverable(hash.as_slice()).unwrap();
+        let mut parity = recid.is_y_odd();
+        let sig = match sig.normalize_s() {
+            Some(low) => {
+                parity = !parity;
+                low
+            }
+            None => sig,
+        };
+        Signature::from_signature_and_parity(sig, parity)
+    }
+
+    #[test]
+    fn libsecp256k1_signs_the_same_bytes_as_k256_and_recovers_the_address() {
+        for index in 0..4 {
+            let key = EthKey::from_seed(&[7u8; 64], index).unwrap();
+            for i in 0u32..64 {
+                let hash = alloy_primitives::keccak256(i.to_be_bytes());
+                let ours = key.sign_hash(&hash).unwrap();
+                assert_eq!(ours, k256_signature(&key, &hash), "key {index}, hash {i}");
+                assert_eq!(
+                    ours.recover_address_from_prehash(&hash).unwrap(),
+                    key.address().0
+                );
+            }
+        }
+    }
 }
