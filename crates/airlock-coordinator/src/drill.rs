@@ -551,15 +551,20 @@ mod tests {
         }
     }
 
+    /// The question `id` of a plan.
+    fn question<'a>(plan: &'a DrillPlan, id: &str) -> &'a Question {
+        plan.questions()
+            .map(|(_, q)| q)
+            .find(|q| q.id == id)
+            .unwrap_or_else(|| panic!("no question {id}"))
+    }
+
     #[test]
     fn expected_answers_follow_the_vaults_own_rules() {
         let def = team();
         let expected = |spec: InjectSpec, id: &str| {
-            let plan = plan(&def, &[spec]).unwrap();
-            plan.questions()
-                .find(|(_, q)| q.id.ends_with(id))
-                .map(|(_, q)| q.expected.clone())
-                .unwrap()
+            let plan = plan(&def, std::slice::from_ref(&spec)).unwrap();
+            question(&plan, &format!("{spec}/{id}")).expected.clone()
         };
         // Two ops remain without alice, but no compliance signer without dave.
         assert_eq!(
@@ -606,16 +611,13 @@ mod tests {
                 Some(&InjectSpec::Witness("w1.example".into()))
             );
             let plan = plan(&def, &defaults).unwrap();
-            let expected = |id: &str| {
-                plan.questions()
-                    .find(|(_, q)| q.id == id)
-                    .map(|(_, q)| (q.expected.clone(), q.choices.clone()))
-                    .unwrap()
-            };
-            let (needed, choices) = expected("coordinator/witnesses");
-            assert_eq!(needed, threshold.to_string());
-            assert_eq!(choices, ["0", "1", "2"]);
-            assert_eq!(expected("witness:w1.example/fork").0, fork_alone);
+            let needed = question(&plan, "coordinator/witnesses");
+            assert_eq!(needed.expected, threshold.to_string());
+            assert_eq!(needed.choices, ["0", "1", "2"]);
+            assert_eq!(
+                question(&plan, "witness:w1.example/fork").expected,
+                fork_alone
+            );
         }
         let e = plan(&team(), &[InjectSpec::Witness("w9".into())]).unwrap_err();
         assert!(e.to_string().contains("names no witness \"w9\""), "{e}");
@@ -633,12 +635,7 @@ mod tests {
             "{defaults:?}"
         );
         let plan = plan(&def, &defaults).unwrap();
-        let expected = |id: &str| {
-            plan.questions()
-                .find(|(_, q)| q.id == id)
-                .map(|(_, q)| q.expected.clone())
-                .unwrap()
-        };
+        let expected = |id: &str| question(&plan, id).expected.clone();
         // The one key passes everything and can change the vault; nobody can rotate it out.
         assert_eq!(expected("stolen-key:alice/rule:all"), "yes");
         assert_eq!(expected("stolen-key:alice/change-vault"), "yes");
