@@ -222,6 +222,19 @@ fn artifacts(s: &mut Seeds) -> (Envelope, Envelope) {
         },
     };
     let benv = signed(&bundle, &[1]);
+    let batch = airlock_core::ProposalBatch {
+        vault: bundle.vault.clone(),
+        halts: bundle.halts.clone(),
+        tree_size: bundle.evidence.tree_size,
+        checkpoint: bundle.evidence.checkpoint.clone(),
+        consistency: bundle.evidence.consistency.clone(),
+        items: vec![airlock_core::BatchItem {
+            proposal: bundle.proposal.clone(),
+            leaf: bundle.evidence.leaf.clone(),
+            leaf_index: bundle.evidence.leaf_index,
+            inclusion: bundle.evidence.inclusion.clone(),
+        }],
+    };
     let cp = CheckpointArtifact {
         note: checkpoint.note.clone(),
     };
@@ -263,6 +276,16 @@ fn artifacts(s: &mut Seeds) -> (Envelope, Envelope) {
         ("event", signed(&event, &[1])),
         ("checkpoint", signed(&cp, &[1])),
         ("bundle", benv.clone()),
+        ("proposal-batch", signed(&batch, &[1])),
+        (
+            "decision-batch",
+            signed(
+                &airlock_core::DecisionBatch {
+                    decisions: vec![aenv.to_bytes(), signed(&rejection, &[12]).to_bytes()],
+                },
+                &[12],
+            ),
+        ),
         ("manifest", menv.clone()),
         ("account-export", signed(&export, &[10])),
         ("halt", henv.clone()),
@@ -1007,6 +1030,43 @@ fn journals(s: &mut Seeds, bundle: &Envelope) {
         &join_parts(&[&head, edited.as_bytes()]),
     );
     s.put_mode("journal", "no-head", 1, &file[..first]);
+    // A batch of three after the two: whole, whole with the head not moved, and cut inside.
+    let entry = |n: u8| NewJournalEntry {
+        at: 1_767_225_700,
+        proposal: hex::encode([n; 32]),
+        approval: hex::encode([8; 32]),
+        vault: "treasury".into(),
+        version: 1,
+        decision: "approve".into(),
+        amount: 10,
+        spends: vec![format!("utxo:{n}")],
+        reason: String::new(),
+        envelope: vec![4, 5, 6],
+        expires: 1_767_229_200,
+    };
+    j.append_batch(vec![entry(10), entry(11), entry(12)])
+        .expect("batch");
+    let batched = fs::read(dir.join("journal.log")).expect("journal file");
+    let batched_head = fs::read(dir.join("journal.head")).expect("head file");
+    s.put_mode("journal", "batch", 0, &join_parts(&[&batched_head, &batched]));
+    s.put_mode(
+        "journal",
+        "batch-head-behind",
+        0,
+        &join_parts(&[&head, &batched]),
+    );
+    let second_line = file.len()
+        + batched[file.len()..]
+            .iter()
+            .position(|b| *b == b'\n')
+            .expect("line")
+        + 1;
+    s.put_mode(
+        "journal",
+        "batch-torn",
+        0,
+        &join_parts(&[&head, &batched[..second_line + 20]]),
+    );
     let _ = fs::remove_dir_all(&dir);
 
     let b: ProposalBundle = bundle.open().expect("bundle");

@@ -3,6 +3,7 @@
 //! process against core dumps before touching keys, and signs nothing a person was not shown.
 
 mod backup_cmd;
+mod batch_cmd;
 mod hsm_cmd;
 mod key_cmd;
 mod keystore_cmd;
@@ -191,7 +192,7 @@ fn main() {
 }
 
 /// A signer error keeps its severity (alarms exit 3).
-fn signer_err(e: SignerError) -> CliError {
+pub(crate) fn signer_err(e: SignerError) -> CliError {
     CliError::from(e)
 }
 
@@ -228,7 +229,7 @@ fn changes_home(command: &Command) -> Option<&'static str> {
     })
 }
 
-fn home(dir: &Path) -> CliResult<SignerHome> {
+pub(crate) fn home(dir: &Path) -> CliResult<SignerHome> {
     SignerHome::open(dir).map_err(signer_err)
 }
 
@@ -269,7 +270,11 @@ fn read_bundle(path: &Path) -> CliResult<ProposalBundle> {
 
 /// A bundle's own envelope may carry the signature of the coordinator named by the vault inside
 /// it and nothing else (the review then checks that vault against the registered one).
-fn only_coordinator_signed(env: &airlock_core::Envelope, vault: &[u8], path: &Path) -> CliResult {
+pub(crate) fn only_coordinator_signed(
+    env: &airlock_core::Envelope,
+    vault: &[u8],
+    path: &Path,
+) -> CliResult {
     let def: airlock_core::VaultDefinition = airlock_core::Envelope::from_bytes(vault)
         .and_then(|v| v.open())
         .map_err(CliError::context(path.display()))?;
@@ -326,6 +331,10 @@ fn run(cli: Cli) -> CliResult {
         }
         Command::Vault(v) => vault(&cli.home, json, pass_file, v),
         Command::Review { bundle } => {
+            let env = read_signed_envelope(&bundle)?;
+            if env.kind() == Some(airlock_core::ArtifactKind::ProposalBatch) {
+                return batch_cmd::review(&cli.home, json, &batch_cmd::open_batch(&env, &bundle)?);
+            }
             let h = home(&cli.home)?;
             let review = h
                 .review(&read_bundle(&bundle)?, now()?)
@@ -589,6 +598,22 @@ fn decide(
     armor: bool,
     hsm_pin_file: Option<&Path>,
 ) -> CliResult {
+    let env = read_signed_envelope(bundle)?;
+    if env.kind() == Some(airlock_core::ArtifactKind::ProposalBatch) {
+        let batch = batch_cmd::open_batch(&env, bundle)?;
+        return batch_cmd::decide(
+            dir,
+            json,
+            pass_file,
+            &batch,
+            decision,
+            reason,
+            confirmed,
+            out,
+            armor,
+            hsm_pin_file,
+        );
+    }
     let h = home(dir)?;
     let now = now()?;
     let bundle = read_bundle(bundle)?;

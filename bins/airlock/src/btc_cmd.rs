@@ -292,7 +292,7 @@ pub fn run(home: &Path, json: bool, cmd: BtcCommand) -> CliResult {
             let a = wallet.next_unused_address()?;
             if json {
                 print_json(
-                    &json!({ "vault": vault, "address": a.address.to_string(), "index": a.index }),
+                    &json!({ "vault": vault, "address": a.address.to_string(), "index": a.index, "script_pubkey": hex::encode(a.address.script_pubkey().as_bytes()) }),
                 );
             } else {
                 println!("{} (receive index {})", a.address, a.index);

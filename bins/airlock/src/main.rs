@@ -81,9 +81,15 @@ pub(crate) enum Command {
     Vault(VaultCommand),
     /// Propose a payment under a vault's newest version and write the bundle for signers.
     Propose(ProposeArgs),
-    /// Write a proposal's bundle (with fresh log proofs) for signers.
+    /// Write a proposal's bundle (with fresh log proofs) for signers; with several proposals (or
+    /// `--open VAULT`), one batch for signers to decide in one session.
     Export {
-        proposal: String,
+        /// Proposal ids (or unique prefixes). Two or more make a batch.
+        #[arg(required_unless_present = "open")]
+        proposals: Vec<String>,
+        /// Batch every proposal of this vault that is still open for decisions.
+        #[arg(long, value_name = "VAULT", conflicts_with = "proposals")]
+        open: Option<String>,
         #[arg(long)]
         out: PathBuf,
         /// Also prove consistency from this checkpoint size (a signer's last accepted size).
@@ -568,13 +574,26 @@ fn run(cli: Cli) -> CliResult {
         Command::Vault(v) => vault(&cli.home, json, v),
         Command::Propose(args) => propose(&cli.home, json, args),
         Command::Export {
-            proposal,
+            proposals,
+            open: open_vault,
             out,
             since,
             armor,
         } => {
             let mut c = open(&cli.home)?;
-            let id = c.resolve(&proposal)?;
+            if proposals.len() != 1 {
+                return export_batch(
+                    &mut c,
+                    &cli.home,
+                    json,
+                    &proposals,
+                    open_vault.as_deref(),
+                    &out,
+                    &since,
+                    armor,
+                );
+            }
+            let id = c.resolve(&proposals[0])?;
             if c.proposal_state(&id)?.abandoned.is_some() {
                 let mut bundle = c.release_bundle(&id, &since)?;
                 witness_release(&c, &cli.home, &mut bundle)?;
@@ -1098,6 +1117,66 @@ fn propose(home: &Path, json: bool, a: ProposeArgs) -> CliResult {
     Ok(())
 }
 
+/// `airlock export` of several proposals (or every open one of a vault) as one batch.
+#[allow(clippy::too_many_arguments)]
+fn export_batch(
+    c: &mut Coordinator,
+    home: &Path,
+    json: bool,
+    proposals: &[String],
+    open_vault: Option<&str>,
+    out: &Path,
+    since: &[u64],
+    armor: bool,
+) -> CliResult {
+    let now = now()?;
+    let ids: Vec<airlock_core::ArtifactId> = match open_vault {
+        Some(vault) => {
+            let open: Vec<_> = c
+                .proposals(Some(vault))?
+                .into_iter()
+                .filter(|s| {
+                    matches!(
+                        s.status(now),
+                        airlock_core::lifecycle::Status::Collecting
+                            | airlock_core::lifecycle::Status::Ready
+                    ) && s.vault.version == c.vault_latest(vault).map(|v| v.0.version).unwrap_or(0)
+                })
+                .map(|s| s.id)
+                .collect();
+            if open.is_empty() {
+                return Err(CliError::new(format!(
+                    "vault {vault:?} has no proposal open for decisions under its newest version"
+                )));
+            }
+            open
+        }
+        None => proposals
+            .iter()
+            .map(|p| c.resolve(p))
+            .collect::<Result<_, _>>()?,
+    };
+    let (env, witnessed) = airlock_service::witnesses::export_batch(c, home, &ids, since, now)?;
+    let batch: airlock_core::ProposalBatch = env.open()?;
+    write_envelope(out, &env, armor)?;
+    if json {
+        print_json(&json!({
+            "batch": out, "items": ids.len(), "tree_size": batch.tree_size,
+            "proposals": ids.iter().map(|i| i.to_hex()).collect::<Vec<_>>(),
+            "witnesses": witnessed,
+        }));
+    } else {
+        witness_cmd::report(&witnessed);
+        println!(
+            "Wrote a batch of {} proposal(s) to {} (signers: `airlock-signer approve {}`)",
+            ids.len(),
+            out.display(),
+            out.display()
+        );
+    }
+    Ok(())
+}
+
 fn submit(home: &Path, json: bool, files: Vec<PathBuf>) -> CliResult {
     if files.is_empty() {
         return Err(CliError::new(
@@ -1106,13 +1185,37 @@ fn submit(home: &Path, json: bool, files: Vec<PathBuf>) -> CliResult {
     }
     let mut c = open(home)?;
     let mut results = Vec::new();
-    // Read and decode every file, then check all decisions before recording any.
-    let envs = files
-        .iter()
-        .map(|f| read_signed_envelope(f))
-        .collect::<CliResult<Vec<_>>>()?;
+    // Read and decode every file (a decision batch gives each of its decisions), then check all
+    // decisions before recording any: they are recorded in one transaction, or none is.
+    let mut envs = Vec::new();
+    let mut sources = Vec::new();
+    for file in &files {
+        let env = read_signed_envelope(file)?;
+        if env.kind() == Some(airlock_core::ArtifactKind::DecisionBatch) {
+            let batch: airlock_core::DecisionBatch =
+                env.open().map_err(CliError::context(file.display()))?;
+            for (n, bytes) in batch.decisions.iter().enumerate() {
+                let item = airlock_core::Envelope::from_bytes(bytes).map_err(CliError::context(
+                    format!("{} decision {}", file.display(), n + 1),
+                ))?;
+                if let Some(bad) = item.check_signatures().into_iter().find(|c| !c.valid) {
+                    return Err(CliError::new(format!(
+                        "{} decision {}: the signature by key {} does not verify",
+                        file.display(),
+                        n + 1,
+                        bad.key
+                    )));
+                }
+                envs.push(item);
+                sources.push(file.clone());
+            }
+        } else {
+            envs.push(env);
+            sources.push(file.clone());
+        }
+    }
     let outcomes = c.submit_decisions(&envs, now()?).map_err(coord_err)?;
-    for ((file, env), (id, status)) in files.iter().zip(&envs).zip(outcomes) {
+    for ((file, env), (id, status)) in sources.iter().zip(&envs).zip(outcomes) {
         let approval: airlock_core::Approval = env.open()?;
         results.push(json!({ "file": file, "id": id.to_hex(), "proposal": approval.proposal.to_hex(), "decision": approval.decision.as_str(), "status": status.as_str() }));
         if !json {

@@ -189,11 +189,21 @@ pub fn run(
             Ok(())
         }
         Command::Export {
-            proposal,
+            proposals,
+            open,
             out,
             since,
             armor,
         } => {
+            let [proposal] = &proposals[..] else {
+                return Err(CliError::new(
+                    "a batch (several proposals or --open) is not available with --server yet: export it from the coordinator's home",
+                ));
+            };
+            let proposal = proposal.clone();
+            if open.is_some() {
+                return Err(CliError::new("--open is not available with --server yet"));
+            }
             if !since.is_empty() {
                 return Err(CliError::new(
                     "--since is not available with --server: the service adds the sizes signers reported",

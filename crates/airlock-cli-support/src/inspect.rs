@@ -270,6 +270,22 @@ fn payload_json(env: &Envelope) -> Result<Json, String> {
         Some(ArtifactKind::DrillRecord) => env
             .open::<airlock_core::drill::DrillRecord>()
             .map(|d| drill_json(&d)),
+        Some(ArtifactKind::ProposalBatch) => env.open::<airlock_core::ProposalBatch>().map(|b| {
+            json!({
+                "vault": Envelope::from_bytes(&b.vault).map(|e| e.id().to_hex()).unwrap_or_else(|e| e.to_string()),
+                "items": b.items.len(),
+                "proposals": b.items.iter().map(|i| Envelope::from_bytes(&i.proposal).map(|e| e.id().to_hex()).unwrap_or_else(|e| e.to_string())).collect::<Vec<_>>(),
+                "halts": b.halts.len(),
+                "tree_size": b.tree_size,
+                "checkpoint": b.checkpoint,
+                "consistency_from": b.consistency.iter().map(|c| c.old_size).collect::<Vec<_>>(),
+            })
+        }),
+        Some(ArtifactKind::DecisionBatch) => env.open::<airlock_core::DecisionBatch>().map(|b| {
+            json!({
+                "decisions": b.decisions.iter().map(|d| Envelope::from_bytes(d).map(|e| envelope_json(&e, &[])).unwrap_or_else(|e| json!(e.to_string()))).collect::<Vec<_>>(),
+            })
+        }),
         Some(ArtifactKind::AccountExport) => env.open::<AccountExport>().map(|e| {
             json!({ "chain": e.chain, "network": e.network, "account": e.account,
                     "chain_key": e.chain_key, "created": e.created,

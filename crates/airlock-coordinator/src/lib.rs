@@ -754,6 +754,133 @@ impl Coordinator {
         Ok(env)
     }
 
+    /// Many proposals of one vault version as one batch for signers (one session, one
+    /// decision file): the vault, halts, checkpoint and consistency proofs once, and for each
+    /// proposal its signed envelope, log leaf and inclusion proof under that one checkpoint.
+    /// Every proposal must still be open for decisions (collecting or ready), and none twice.
+    pub fn proposal_batch(
+        &mut self,
+        ids: &[ArtifactId],
+        extra_sizes: &[u64],
+        now: UnixTime,
+    ) -> Result<airlock_core::ProposalBatch> {
+        self.transact(|c| c.proposal_batch_in_transaction(ids, extra_sizes, now))
+    }
+
+    fn proposal_batch_in_transaction(
+        &mut self,
+        ids: &[ArtifactId],
+        extra_sizes: &[u64],
+        now: UnixTime,
+    ) -> Result<airlock_core::ProposalBatch> {
+        if ids.is_empty() || ids.len() > airlock_core::artifacts::MAX_BATCH_ITEMS {
+            return Err(CoordinatorError::Refused(format!(
+                "a batch holds 1 to {} proposals ({} given)",
+                airlock_core::artifacts::MAX_BATCH_ITEMS,
+                ids.len()
+            )));
+        }
+        let mut seen = BTreeSet::new();
+        let mut stored_items = Vec::with_capacity(ids.len());
+        let mut vault_of_batch: Option<VaultDefinition> = None;
+        for id in ids {
+            if !seen.insert(*id) {
+                return Err(CoordinatorError::Refused(format!(
+                    "proposal {} is named twice",
+                    id.short()
+                )));
+            }
+            let state = self.proposal_state(id)?;
+            let status = state.status(now);
+            if !matches!(status, Status::Collecting | Status::Ready) {
+                return Err(CoordinatorError::Refused(format!(
+                    "proposal {} is {}: only open proposals go into a batch",
+                    id.short(),
+                    status.as_str()
+                )));
+            }
+            match &vault_of_batch {
+                None => vault_of_batch = Some(state.vault.clone()),
+                Some(v)
+                    if v.vault_id != state.vault.vault_id || v.version != state.vault.version =>
+                {
+                    return Err(CoordinatorError::Refused(format!(
+                        "proposal {} is under vault {:?} v{}, the batch's first under {:?} v{}: a batch is one vault version",
+                        id.short(),
+                        state.vault.vault_id,
+                        state.vault.version,
+                        v.vault_id,
+                        v.version
+                    )));
+                }
+                Some(_) => {}
+            }
+            let stored = self
+                .store
+                .artifact(id)?
+                .ok_or_else(|| CoordinatorError::NotFound(format!("no proposal {}", id.short())))?;
+            stored_items.push(stored);
+        }
+        let vault = vault_of_batch.expect("at least one proposal");
+        let (_, vault_env) = self.vault_version(&vault.vault_id, vault.version)?;
+        let shared = self.evidence_for(stored_items[0].log_index, &vault, extra_sizes)?;
+        let hashes = StoreHashes(self.store.as_ref());
+        let mut items = Vec::with_capacity(stored_items.len());
+        for stored in stored_items {
+            let inclusion =
+                airlock_log::prove_inclusion(shared.tree_size, stored.log_index, &hashes)?;
+            items.push(airlock_core::BatchItem {
+                leaf: self.store.leaf(stored.log_index)?,
+                leaf_index: stored.log_index,
+                inclusion: inclusion.hashes,
+                proposal: stored.bytes,
+            });
+        }
+        let halts = self
+            .halts_in_force_now(&vault)?
+            .into_iter()
+            .map(|(_, _, bytes)| bytes)
+            .take(airlock_core::artifacts::MAX_BUNDLE_HALTS)
+            .collect();
+        Ok(airlock_core::ProposalBatch {
+            vault: vault_env.to_bytes(),
+            halts,
+            tree_size: shared.tree_size,
+            checkpoint: shared.checkpoint,
+            consistency: shared.consistency,
+            items,
+        })
+    }
+
+    /// [`Coordinator::proposal_batch`] as the signed artifact that crosses the gap, its
+    /// checkpoint note passed through `cosign` first (as [`Coordinator::export_bundle_witnessed`]).
+    pub fn export_batch_witnessed(
+        &mut self,
+        ids: &[ArtifactId],
+        extra_sizes: &[u64],
+        now: UnixTime,
+        mut cosign: impl FnMut(&Coordinator, u64, &str) -> Result<String>,
+    ) -> Result<Envelope> {
+        let mut batch = self.proposal_batch(ids, extra_sizes, now)?;
+        batch.checkpoint = cosign(self, batch.tree_size, &batch.checkpoint)?;
+        // A witness may halt the vault while it checks this checkpoint: the batch is made again.
+        let vault: VaultDefinition = Envelope::from_bytes(&batch.vault)?.open()?;
+        let halts_now = self.read(|c| {
+            Ok(c.halts_in_force_now(&vault)?
+                .into_iter()
+                .map(|(_, _, bytes)| bytes)
+                .take(airlock_core::artifacts::MAX_BUNDLE_HALTS)
+                .collect::<Vec<_>>())
+        })?;
+        if halts_now != batch.halts {
+            batch = self.proposal_batch(ids, extra_sizes, now)?;
+            batch.checkpoint = cosign(self, batch.tree_size, &batch.checkpoint)?;
+        }
+        let mut env = batch.envelope();
+        env.sign(self.identity.signing_key());
+        Ok(env)
+    }
+
     /// A C2SP tlog-witness `add-checkpoint` body for this log's checkpoint `note` of `size`,
     /// from `old_size` (the size the witness last cosigned): the consistency proof comes from
     /// this log's own tree. A witness ahead of `size` is refused here (it cannot cosign `note`).

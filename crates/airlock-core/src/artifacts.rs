@@ -555,23 +555,13 @@ pub struct LogEvidence {
 
 impl LogEvidence {
     fn to_value(&self) -> Value {
-        let consistency = self
-            .consistency
-            .iter()
-            .map(|c| {
-                MapBuilder::new()
-                    .uint(1, c.old_size)
-                    .value(2, hashes_value(&c.hashes))
-                    .build()
-            })
-            .collect();
         MapBuilder::new()
             .bytes(1, &self.leaf)
             .uint(2, self.leaf_index)
             .uint(3, self.tree_size)
             .value(4, hashes_value(&self.inclusion))
             .text(5, &self.checkpoint)
-            .array(6, consistency)
+            .value(6, consistency_value(&self.consistency))
             .build()
     }
 
@@ -582,14 +572,7 @@ impl LogEvidence {
         let items = f.array(4, "inclusion proof")?;
         let inclusion = hashes_from(items, &f, "inclusion proof")?;
         let checkpoint = f.text(5, "checkpoint")?;
-        let mut consistency = Vec::new();
-        for mut c in records(f.array(6, "consistency proofs")?, "consistency proof")? {
-            let old_size = c.uint(1, "old size")?;
-            let items = c.array(2, "hashes")?;
-            let hashes = hashes_from(items, &c, "hashes")?;
-            c.finish()?;
-            consistency.push(ConsistencyFrom { old_size, hashes });
-        }
+        let consistency = consistency_from(f.array(6, "consistency proofs")?)?;
         f.finish()?;
         Ok(LogEvidence {
             leaf,
@@ -701,6 +684,219 @@ impl Artifact for ReleaseBundle {
         };
         f.finish()?;
         Ok(b)
+    }
+}
+
+/// Most items one proposal batch or decision batch may carry.
+pub const MAX_BATCH_ITEMS: usize = 10_000;
+
+/// One proposal of a [`ProposalBatch`] with what places it in the batch's checkpoint.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BatchItem {
+    /// The proposal envelope (signed by the coordinator), encoded.
+    pub proposal: Vec<u8>,
+    /// Its log leaf (an encoded `LogRecord`).
+    pub leaf: Vec<u8>,
+    pub leaf_index: u64,
+    /// Its inclusion proof under the batch's checkpoint.
+    pub inclusion: Vec<[u8; 32]>,
+}
+
+/// Many proposals of one vault version for signers to decide in one session: what a
+/// [`ProposalBundle`] carries, with the vault, the halts, the checkpoint and its consistency
+/// proofs given once for every item. Each item still carries its own signed proposal, log leaf
+/// and inclusion proof, so each is checked on its own.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProposalBatch {
+    /// The vault version envelope every proposal is under, encoded.
+    pub vault: Vec<u8>,
+    /// The halts in force for the vault (encoded envelopes); absent when there are none.
+    pub halts: Vec<Vec<u8>>,
+    pub tree_size: u64,
+    /// The signed checkpoint note for `tree_size`.
+    pub checkpoint: String,
+    /// Consistency proofs into `tree_size` from sizes signers were last known to hold.
+    pub consistency: Vec<ConsistencyFrom>,
+    pub items: Vec<BatchItem>,
+}
+
+impl ProposalBatch {
+    /// Item `index` as the bundle a signer reviews; the consistency proofs are copied only when
+    /// `with_consistency` (the checkpoint is the same for every item: one check places it).
+    pub fn bundle(&self, index: usize, with_consistency: bool) -> Option<ProposalBundle> {
+        let item = self.items.get(index)?;
+        Some(ProposalBundle {
+            proposal: item.proposal.clone(),
+            vault: self.vault.clone(),
+            evidence: LogEvidence {
+                leaf: item.leaf.clone(),
+                leaf_index: item.leaf_index,
+                tree_size: self.tree_size,
+                inclusion: item.inclusion.clone(),
+                checkpoint: self.checkpoint.clone(),
+                consistency: if with_consistency {
+                    self.consistency.clone()
+                } else {
+                    Vec::new()
+                },
+            },
+            halts: self.halts.clone(),
+        })
+    }
+}
+
+fn consistency_value(consistency: &[ConsistencyFrom]) -> Value {
+    Value::Array(
+        consistency
+            .iter()
+            .map(|c| {
+                MapBuilder::new()
+                    .uint(1, c.old_size)
+                    .value(2, hashes_value(&c.hashes))
+                    .build()
+            })
+            .collect(),
+    )
+}
+
+fn consistency_from(items: Vec<Value>) -> Result<Vec<ConsistencyFrom>, FormatError> {
+    let mut consistency = Vec::new();
+    for mut c in records(items, "consistency proof")? {
+        let old_size = c.uint(1, "old size")?;
+        let items = c.array(2, "hashes")?;
+        let hashes = hashes_from(items, &c, "hashes")?;
+        c.finish()?;
+        consistency.push(ConsistencyFrom { old_size, hashes });
+    }
+    Ok(consistency)
+}
+
+fn batch_count(f: &Fields, what: &str, n: usize) -> Result<(), FormatError> {
+    if n == 0 || n > MAX_BATCH_ITEMS {
+        return Err(f.error(format!(
+            "{what}: give 1 to {MAX_BATCH_ITEMS} items (this batch has {n})"
+        )));
+    }
+    Ok(())
+}
+
+fn byte_strings(items: Vec<Value>, f: &Fields, what: &str) -> Result<Vec<Vec<u8>>, FormatError> {
+    items
+        .into_iter()
+        .map(|v| match v {
+            Value::Bytes(b) => Ok(b),
+            _ => Err(f.error(format!("{what}: every item must be a byte string"))),
+        })
+        .collect()
+}
+
+impl Artifact for ProposalBatch {
+    const KIND: ArtifactKind = ArtifactKind::ProposalBatch;
+
+    fn to_value(&self) -> Value {
+        let halts = (!self.halts.is_empty())
+            .then(|| Value::Array(self.halts.iter().map(|h| Value::Bytes(h.clone())).collect()));
+        let items = self
+            .items
+            .iter()
+            .map(|item| {
+                MapBuilder::new()
+                    .bytes(1, &item.proposal)
+                    .bytes(2, &item.leaf)
+                    .uint(3, item.leaf_index)
+                    .value(4, hashes_value(&item.inclusion))
+                    .build()
+            })
+            .collect();
+        MapBuilder::new()
+            .uint(0, ARTIFACT_FORMAT_VERSION)
+            .bytes(1, &self.vault)
+            .opt(2, halts)
+            .uint(3, self.tree_size)
+            .text(4, &self.checkpoint)
+            .value(5, consistency_value(&self.consistency))
+            .array(6, items)
+            .build()
+    }
+
+    fn from_value(value: Value) -> Result<Self, FormatError> {
+        let mut f = Fields::open(value, "proposal batch")?;
+        f.version(ARTIFACT_FORMAT_VERSION)?;
+        let vault = f.bytes(1, "vault")?;
+        let halts = match f.take(2) {
+            None => Vec::new(),
+            Some(Value::Array(items)) if !items.is_empty() && items.len() <= MAX_BUNDLE_HALTS => {
+                byte_strings(items, &f, "halts")?
+            }
+            Some(_) => {
+                return Err(f.error(format!(
+                    "halts: give 1 to {MAX_BUNDLE_HALTS} halt envelopes, or leave the field out"
+                )));
+            }
+        };
+        let tree_size = f.uint(3, "tree size")?;
+        let checkpoint = f.text(4, "checkpoint")?;
+        let consistency = consistency_from(f.array(5, "consistency proofs")?)?;
+        let records_in = f.array(6, "items")?;
+        batch_count(&f, "items", records_in.len())?;
+        let mut items = Vec::with_capacity(records_in.len());
+        for mut r in records(records_in, "batch item")? {
+            let proposal = r.bytes(1, "proposal")?;
+            let leaf = r.bytes(2, "leaf")?;
+            let leaf_index = r.uint(3, "leaf index")?;
+            let inclusion = hashes_from(r.array(4, "inclusion proof")?, &r, "inclusion proof")?;
+            r.finish()?;
+            items.push(BatchItem {
+                proposal,
+                leaf,
+                leaf_index,
+                inclusion,
+            });
+        }
+        f.finish()?;
+        Ok(ProposalBatch {
+            vault,
+            halts,
+            tree_size,
+            checkpoint,
+            consistency,
+            items,
+        })
+    }
+}
+
+/// A signer's decisions on a [`ProposalBatch`], as one file: each decision is its own signed
+/// approval (or rejection) envelope, recorded in the log on its own; the batch only carries them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DecisionBatch {
+    /// The decision envelopes, encoded, in the batch's order.
+    pub decisions: Vec<Vec<u8>>,
+}
+
+impl Artifact for DecisionBatch {
+    const KIND: ArtifactKind = ArtifactKind::DecisionBatch;
+
+    fn to_value(&self) -> Value {
+        MapBuilder::new()
+            .uint(0, ARTIFACT_FORMAT_VERSION)
+            .array(
+                1,
+                self.decisions
+                    .iter()
+                    .map(|d| Value::Bytes(d.clone()))
+                    .collect(),
+            )
+            .build()
+    }
+
+    fn from_value(value: Value) -> Result<Self, FormatError> {
+        let mut f = Fields::open(value, "decision batch")?;
+        f.version(ARTIFACT_FORMAT_VERSION)?;
+        let items = f.array(1, "decisions")?;
+        batch_count(&f, "decisions", items.len())?;
+        let decisions = byte_strings(items, &f, "decisions")?;
+        f.finish()?;
+        Ok(DecisionBatch { decisions })
     }
 }
 

@@ -72,10 +72,12 @@ pub enum ArtifactKind {
     Halt,
     StateCommitment,
     DrillRecord,
+    ProposalBatch,
+    DecisionBatch,
 }
 
 impl ArtifactKind {
-    pub const ALL: [ArtifactKind; 13] = [
+    pub const ALL: [ArtifactKind; 15] = [
         ArtifactKind::VaultDefinition,
         ArtifactKind::Proposal,
         ArtifactKind::Approval,
@@ -89,6 +91,8 @@ impl ArtifactKind {
         ArtifactKind::Halt,
         ArtifactKind::StateCommitment,
         ArtifactKind::DrillRecord,
+        ArtifactKind::ProposalBatch,
+        ArtifactKind::DecisionBatch,
     ];
 
     /// The DSSE payload type.
@@ -107,6 +111,8 @@ impl ArtifactKind {
             ArtifactKind::Halt => "application/vnd.airlock.halt+cbor",
             ArtifactKind::StateCommitment => "application/vnd.airlock.state-commitment+cbor",
             ArtifactKind::DrillRecord => "application/vnd.airlock.drill+cbor",
+            ArtifactKind::ProposalBatch => "application/vnd.airlock.proposal-batch+cbor",
+            ArtifactKind::DecisionBatch => "application/vnd.airlock.decision-batch+cbor",
         }
     }
 
@@ -126,6 +132,8 @@ impl ArtifactKind {
             ArtifactKind::Halt => "halt",
             ArtifactKind::StateCommitment => "state-commitment",
             ArtifactKind::DrillRecord => "drill",
+            ArtifactKind::ProposalBatch => "proposal-batch",
+            ArtifactKind::DecisionBatch => "decision-batch",
         }
     }
 

@@ -20,8 +20,9 @@ pub mod transfer;
 pub mod vault;
 
 pub use artifacts::{
-    AccountExport, Approval, CheckpointArtifact, Decision, Event, EventKind, Finalized, Intent,
-    LogEvidence, LogRecord, Proposal, ProposalBundle, ReleaseBundle, SeenCheckpoint, Transfer,
+    AccountExport, Approval, BatchItem, CheckpointArtifact, Decision, DecisionBatch, Event,
+    EventKind, Finalized, Intent, LogEvidence, LogRecord, Proposal, ProposalBatch, ProposalBundle,
+    ReleaseBundle, SeenCheckpoint, Transfer,
 };
 pub use envelope::{Artifact, ArtifactId, ArtifactKind, Envelope};
 pub use fields::FormatError;

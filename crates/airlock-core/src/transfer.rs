@@ -368,11 +368,16 @@ impl TransferPolicy {
     /// bundles.
     pub fn send_ceiling(role: DeviceRole) -> &'static [ArtifactKind] {
         match role {
-            DeviceRole::Signer => &[ArtifactKind::Approval, ArtifactKind::VaultDefinition],
+            DeviceRole::Signer => &[
+                ArtifactKind::Approval,
+                ArtifactKind::VaultDefinition,
+                ArtifactKind::DecisionBatch,
+            ],
             DeviceRole::Coordinator => &[
                 ArtifactKind::VaultDefinition,
                 ArtifactKind::ProposalBundle,
                 ArtifactKind::ReleaseBundle,
+                ArtifactKind::ProposalBatch,
             ],
         }
     }
@@ -385,8 +390,13 @@ impl TransferPolicy {
                 ArtifactKind::VaultDefinition,
                 ArtifactKind::ProposalBundle,
                 ArtifactKind::ReleaseBundle,
+                ArtifactKind::ProposalBatch,
             ],
-            DeviceRole::Coordinator => &[ArtifactKind::Approval, ArtifactKind::VaultDefinition],
+            DeviceRole::Coordinator => &[
+                ArtifactKind::Approval,
+                ArtifactKind::VaultDefinition,
+                ArtifactKind::DecisionBatch,
+            ],
         }
     }
 
@@ -835,10 +845,15 @@ mod tests {
     fn policies_stay_under_the_role_ceiling() {
         let signer = TransferPolicy::default_for(DeviceRole::Signer);
         signer.validate(DeviceRole::Signer).unwrap();
-        assert_eq!(signer.send, vec!["approval", "vault"]);
+        assert_eq!(signer.send, vec!["approval", "vault", "decision-batch"]);
         assert_eq!(
             signer.accept,
-            vec!["vault", "proposal-bundle", "release-bundle"]
+            vec![
+                "vault",
+                "proposal-bundle",
+                "release-bundle",
+                "proposal-batch"
+            ]
         );
         let coordinator = TransferPolicy::default_for(DeviceRole::Coordinator);
         coordinator.validate(DeviceRole::Coordinator).unwrap();

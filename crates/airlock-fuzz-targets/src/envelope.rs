@@ -90,7 +90,7 @@ fn bundle_checks(b: &ProposalBundle) {
 }
 
 fn payload(kind: u8, payload: &[u8]) {
-    match kind % 13 {
+    match kind % 16 {
         0 => {
             if let Some(v) = round_trip::<VaultDefinition>(payload) {
                 let _ = v.validate();
@@ -146,6 +146,27 @@ fn payload(kind: u8, payload: &[u8]) {
             if let Some(d) = round_trip::<airlock_core::drill::DrillRecord>(payload) {
                 assert!(d.validate().is_ok(), "a decoded drill record is valid");
                 let _ = d.correct();
+            }
+        }
+        13 => {
+            if let Some(b) = round_trip::<airlock_core::ProposalBatch>(payload) {
+                assert!(!b.items.is_empty(), "a decoded batch has items");
+                for i in 0..b.items.len().min(8) {
+                    let bundle = b.bundle(i, i == 0).expect("an item of the batch");
+                    assert_eq!(bundle.evidence.tree_size, b.tree_size);
+                    bundle_checks(&bundle);
+                }
+            }
+        }
+        14 => {
+            if let Some(b) = round_trip::<airlock_core::DecisionBatch>(payload) {
+                for d in &b.decisions {
+                    if let Ok(env) = Envelope::from_bytes(d) {
+                        assert_eq!(&env.to_bytes(), d);
+                        let _ = env.check_signatures();
+                        let _ = env.open::<Approval>();
+                    }
+                }
             }
         }
         11 => {

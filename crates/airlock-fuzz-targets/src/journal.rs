@@ -4,7 +4,8 @@
 //! Input: `head text \0|\0| file bytes`; the mode byte picks the entry type. Checks: the
 //! verdict never panics; an accepted file's verified prefix ends at a line break and lies inside
 //! the input; a torn line is exactly what follows that prefix; entries are numbered 1.. and
-//! chained; the head names the last entry (or, for a head one behind, the one before it).
+//! chained; the head names the last entry (or, for a head one behind, the one before it or
+//! before a whole batch); a torn batch drops exactly what follows the entry the head names.
 
 use airlock_signer_app::journal::{ChainedEntry, JournalEntry, Residue, Verified, verify_chained};
 use airlock_signer_app::transfers::TransferEntry;
@@ -35,8 +36,35 @@ fn check<E: ChainedEntry>(verdict: Result<Verified<E>, String>, file: &[u8], hea
         Some(Residue::HeadBehind { seq }) => {
             assert_eq!(seq as usize, entries.len());
             assert_eq!(verified_len, file.len());
-            let before = entries.len().checked_sub(2).map(|i| line(&entries[i]));
-            assert_eq!(head.map(str::to_owned), before);
+            // The head names the entry before the unacknowledged append: one entry, or a whole
+            // batch whose entries all name its last.
+            let named = match head.filter(|h| !h.is_empty()) {
+                None => 0,
+                Some(h) => {
+                    entries
+                        .iter()
+                        .position(|e| line(e) == h)
+                        .expect("the head names an entry")
+                        + 1
+                }
+            };
+            let tail = &entries[named..];
+            assert!(
+                tail.len() == 1 || tail.iter().all(|e| e.batch_end() == seq),
+                "a head behind by more than one entry outside a batch"
+            );
+        }
+        Some(Residue::TornBatch {
+            entries: dropped,
+            bytes,
+        }) => {
+            assert!(dropped > 0 && bytes > 0);
+            assert_eq!(verified_len + bytes, file.len());
+            let kept = entries.last().map(line);
+            match head.filter(|h| !h.is_empty()) {
+                None => assert!(kept.is_none()),
+                Some(h) => assert_eq!(Some(h.to_owned()), kept),
+            }
         }
     }
 }

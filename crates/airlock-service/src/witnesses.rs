@@ -387,6 +387,23 @@ pub fn export_bundle(
     Ok((env, outcomes))
 }
 
+/// [`export_bundle`] for a batch of proposals ([`Coordinator::export_batch_witnessed`]).
+pub fn export_batch(
+    c: &mut Coordinator,
+    home: &Path,
+    ids: &[airlock_core::ArtifactId],
+    extra_sizes: &[u64],
+    now: u64,
+) -> Result<(airlock_core::Envelope, Vec<Outcome>), CoordinatorError> {
+    let mut outcomes = Vec::new();
+    let env = c.export_batch_witnessed(ids, extra_sizes, now, |c, size, note| {
+        let (cosigned, all) = witness_note(c, home, size, note)?;
+        outcomes = all;
+        Ok(cosigned)
+    })?;
+    Ok((env, outcomes))
+}
+
 /// One registered witness as people see it: its answers so far, the vaults whose newest version
 /// names it, and the halts it signed that this log recorded.
 #[derive(Clone, Debug, Serialize)]

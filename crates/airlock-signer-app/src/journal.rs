@@ -53,6 +53,10 @@ pub struct JournalEntry {
     /// approval's reservation ends only by a release).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub expires: u64,
+    /// For an entry written by a batch decision: the sequence number of the batch's last entry
+    /// (0 otherwise). A batch is one commit: entries of a batch cut short by a crash are dropped.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub batch_end: u64,
     pub hash: String,
 }
 
@@ -88,6 +92,10 @@ impl JournalEntry {
                 13,
                 (self.expires != 0).then_some(Value::Unsigned(self.expires)),
             )
+            .opt(
+                14,
+                (self.batch_end != 0).then_some(Value::Unsigned(self.batch_end)),
+            )
             .build();
         hex::encode(Sha256::digest(cbor::encode(&value)))
     }
@@ -118,6 +126,13 @@ pub trait ChainedEntry: Serialize + serde::de::DeserializeOwned {
     fn compute_hash(&self) -> String;
     /// Sets the chain fields of a new entry.
     fn link(&mut self, seq: u64, prev: String, hash: String);
+    /// The sequence number of the last entry of the batch this entry was appended with (0: not
+    /// part of a batch). Files whose entries are never batched keep the default.
+    fn batch_end(&self) -> u64 {
+        0
+    }
+    /// Marks a new entry as part of a batch ending at `end` (before its hash is computed).
+    fn set_batch_end(&mut self, _end: u64) {}
 }
 
 /// What a crash (a kill or a power cut at any write, fsync or rename of an append) can leave
@@ -129,8 +144,12 @@ pub enum Residue {
     /// was cut short. The entry was never acknowledged; it is dropped.
     TornLine { bytes: usize },
     /// The last entry is complete and valid but the head still names the one before it: the
-    /// append was cut between the entry's fsync and the head's rename. The entry stands.
+    /// append was cut between the entry's fsync and the head's rename. The entry stands (for a
+    /// batch: every entry of the batch is there, and they all stand).
     HeadBehind { seq: u64 },
+    /// Only part of a batch reached the file (a crash during its write): the whole batch was
+    /// never acknowledged, and all of it is dropped.
+    TornBatch { entries: usize, bytes: usize },
 }
 
 impl std::fmt::Display for Residue {
@@ -143,6 +162,10 @@ impl std::fmt::Display for Residue {
             Residue::HeadBehind { seq } => write!(
                 f,
                 "entry {seq} was written but its head update was interrupted (entry kept)"
+            ),
+            Residue::TornBatch { entries, bytes } => write!(
+                f,
+                "an interrupted batch left {entries} of its entries ({bytes} bytes) (dropped: a batch is recorded whole or not at all)"
             ),
         }
     }
@@ -189,7 +212,11 @@ pub fn verify_chained<E: ChainedEntry>(
     let text =
         std::str::from_utf8(&bytes[..complete]).map_err(|_| "it is not UTF-8 text".to_owned())?;
     let mut entries: Vec<E> = Vec::new();
-    for (n, line) in text.lines().enumerate() {
+    // The byte offset just past each entry's line.
+    let mut line_ends: Vec<usize> = Vec::new();
+    for (n, line) in text.split_inclusive('\n').enumerate() {
+        line_ends.push(line_ends.last().copied().unwrap_or(0) + line.len());
+        let line = line.trim_end_matches('\n');
         let entry: E = serde_json::from_str(line)
             .map_err(|e| format!("line {} is not a {what} entry ({e})", n + 1))?;
         let expected_prev = entries.last().map(|e| e.hash()).unwrap_or(GENESIS);
@@ -210,6 +237,12 @@ pub fn verify_chained<E: ChainedEntry>(
         if entry.compute_hash() != entry.hash() {
             return Err(format!("entry {} does not match its hash", entry.seq()));
         }
+        if entry.batch_end() != 0 && entry.batch_end() < entry.seq() {
+            return Err(format!(
+                "entry {} names a batch that ended before it",
+                entry.seq()
+            ));
+        }
         entries.push(entry);
     }
     let head_line = |e: &E| format!("{} {}", e.seq(), e.hash());
@@ -219,8 +252,43 @@ pub fn verify_chained<E: ChainedEntry>(
         0 => None,
         n => Some(entries[..n - 1].last().map(head_line)),
     };
+    // An unacknowledged batch: the head names the entry just before it, and every entry after
+    // the head belongs to that one batch.
+    let head_at = match head.as_deref() {
+        None | Some("") => Some(0),
+        Some(h) => entries
+            .iter()
+            .position(|e| head_line(e) == h)
+            .map(|i| i + 1),
+    };
+    let batch_tail = head_at.filter(|&at| at < entries.len()).and_then(|at| {
+        let end = entries[at].batch_end();
+        let first = entries[at].seq();
+        (end != 0
+            && entries[at..]
+                .iter()
+                .all(|e| e.batch_end() == end && e.seq() >= first))
+        .then_some((at, end))
+    });
     let residue = if head == actual {
         (torn > 0).then_some(Residue::TornLine { bytes: torn })
+    } else if let Some((at, end)) = batch_tail {
+        let last = entries.last().map(|e| e.seq()).unwrap_or(0);
+        if last == end && torn == 0 {
+            Some(Residue::HeadBehind { seq: last })
+        } else {
+            let kept_len = if at == 0 { 0 } else { line_ends[at - 1] };
+            let dropped = entries.len() - at;
+            entries.truncate(at);
+            return Ok((
+                entries,
+                kept_len as u64,
+                Some(Residue::TornBatch {
+                    entries: dropped,
+                    bytes: bytes.len() - kept_len,
+                }),
+            ));
+        }
     } else if torn == 0 && before_last.as_ref() == Some(&head) {
         Some(Residue::HeadBehind {
             seq: entries.len() as u64,
@@ -383,6 +451,61 @@ impl<E: ChainedEntry> ChainedLog<E> {
         self.entries.push(entry);
         Ok(self.entries.last().expect("just pushed"))
     }
+
+    /// Appends several entries as one commit: repair any crash residue, write every line with
+    /// one write, fsync once, then replace the head. Each entry names the batch's last sequence
+    /// number, so a crash that leaves only part of the batch in the file drops all of it
+    /// ([`Residue::TornBatch`]). One entry is a plain [`ChainedLog::append`]. The caller holds
+    /// the home lock.
+    pub fn append_batch(&mut self, batch: Vec<E>) -> Result<&[E], SignerError> {
+        let count = batch.len();
+        if count <= 1 {
+            if let Some(entry) = batch.into_iter().next() {
+                self.append(entry)?;
+            }
+            let start = self.entries.len() - count;
+            return Ok(&self.entries[start..]);
+        }
+        self.repair()?;
+        let first_seq = self.entries.len() as u64 + 1;
+        let end = first_seq + count as u64 - 1;
+        let mut prev = self
+            .entries
+            .last()
+            .map(|e| e.hash().to_owned())
+            .unwrap_or_else(|| GENESIS.to_owned());
+        let mut text = String::new();
+        let mut linked = Vec::with_capacity(count);
+        for (n, mut entry) in batch.into_iter().enumerate() {
+            let seq = first_seq + n as u64;
+            entry.set_batch_end(end);
+            entry.link(seq, prev.clone(), String::new());
+            let hash = entry.compute_hash();
+            entry.link(seq, prev, hash.clone());
+            prev = hash;
+            text.push_str(&serde_json::to_string(&entry).expect("entry serializes"));
+            text.push('\n');
+            linked.push(entry);
+        }
+        let mut file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.path)
+            .map_err(self.io())?;
+        file.write_all(text.as_bytes()).map_err(self.io())?;
+        airlock_transport::failpoint::hit("chained-log.batch-written", &self.path.display());
+        file.sync_all().map_err(self.io())?;
+        airlock_transport::failpoint::hit("chained-log.synced", &self.path.display());
+        let last = linked.last().expect("a batch of two or more");
+        airlock_transport::write_atomic(
+            &self.head_path,
+            format!("{}\n", Self::head_line(last)).as_bytes(),
+        )
+        .map_err(|e| SignerError::Io(format!("{}: {e}", self.what)))?;
+        self.verified_len += text.len() as u64;
+        self.entries.extend(linked);
+        Ok(&self.entries[self.entries.len() - count..])
+    }
 }
 
 impl ChainedEntry for JournalEntry {
@@ -402,6 +525,12 @@ impl ChainedEntry for JournalEntry {
         self.seq = seq;
         self.prev = prev;
         self.hash = hash;
+    }
+    fn batch_end(&self) -> u64 {
+        self.batch_end
+    }
+    fn set_batch_end(&mut self, end: u64) {
+        self.batch_end = end;
     }
 }
 
@@ -431,7 +560,21 @@ impl Journal {
     /// Appends an entry: repair crash residue, write, fsync, then update the head atomically.
     /// The caller holds the home lock.
     pub fn append(&mut self, new: NewJournalEntry) -> Result<&JournalEntry, SignerError> {
-        self.log.append(JournalEntry {
+        self.log.append(Self::unlinked(new))
+    }
+
+    /// Appends the decisions of a batch as one commit (see [`ChainedLog::append_batch`]): after
+    /// a crash either all of them are in the journal or none is. The caller holds the home lock.
+    pub fn append_batch(
+        &mut self,
+        batch: Vec<NewJournalEntry>,
+    ) -> Result<&[JournalEntry], SignerError> {
+        self.log
+            .append_batch(batch.into_iter().map(Self::unlinked).collect())
+    }
+
+    fn unlinked(new: NewJournalEntry) -> JournalEntry {
+        JournalEntry {
             seq: 0,
             prev: String::new(),
             at: new.at,
@@ -445,8 +588,9 @@ impl Journal {
             reason: new.reason,
             envelope: hex::encode(new.envelope),
             expires: new.expires,
+            batch_end: 0,
             hash: String::new(),
-        })
+        }
     }
 
     /// The decision (approval or rejection) this signer made on a proposal, if any.
@@ -694,5 +838,77 @@ mod tests {
         std::fs::write(&path, format!("{one_line}{{\"seq\":2}}\n")).unwrap();
         assert!(Journal::open(dir.path()).is_err());
         std::fs::write(&path, good).unwrap();
+    }
+
+    #[test]
+    fn a_batch_is_recorded_whole_or_not_at_all() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(JOURNAL_FILE);
+        let head = dir.path().join(HEAD_FILE);
+        let mut j = Journal::open(dir.path()).unwrap();
+        j.append(new("p1", &["utxo:1"], 1000)).unwrap();
+        let before = std::fs::read_to_string(&path).unwrap();
+        let before_head = std::fs::read_to_string(&head).unwrap();
+        let written = j
+            .append_batch(vec![
+                new("p2", &["utxo:2"], 2000),
+                new("p3", &["utxo:3"], 2000),
+                new("p4", &["utxo:4"], 2000),
+            ])
+            .unwrap();
+        assert_eq!(written.len(), 3);
+        assert!(written.iter().all(|e| e.batch_end == 4));
+        let full = std::fs::read_to_string(&path).unwrap();
+        let j = Journal::open(dir.path()).unwrap();
+        assert_eq!(j.entries().len(), 4);
+        assert_eq!(j.residue(), None);
+
+        // Every cut of the batch's write at a line boundary or inside a line, before the head
+        // moved: nothing of the batch stands, and the next append continues from entry 1.
+        let lines: Vec<usize> = full
+            .match_indices('\n')
+            .map(|(i, _)| i + 1)
+            .filter(|&end| end > before.len())
+            .collect();
+        for cut in [
+            before.len() + 1,
+            lines[0],
+            lines[0] + 7,
+            lines[1],
+            lines[2] - 1,
+        ] {
+            std::fs::write(&path, &full[..cut]).unwrap();
+            std::fs::write(&head, &before_head).unwrap();
+            let j = Journal::open(dir.path()).unwrap();
+            assert_eq!(j.entries().len(), 1, "cut at {cut}");
+            assert!(
+                matches!(
+                    j.residue(),
+                    Some(Residue::TornBatch { .. }) | Some(Residue::TornLine { .. })
+                ),
+                "cut at {cut}: {:?}",
+                j.residue()
+            );
+            assert!(j.decision_on("p2").is_none());
+        }
+        // The whole batch written, the head not yet moved: the batch stands.
+        std::fs::write(&path, &full).unwrap();
+        let j = Journal::open(dir.path()).unwrap();
+        assert_eq!(j.entries().len(), 4);
+        assert_eq!(j.residue(), Some(&Residue::HeadBehind { seq: 4 }));
+        // A torn batch is repaired by the next append, which chains from entry 1.
+        std::fs::write(&path, &full[..lines[1]]).unwrap();
+        let mut j = Journal::open(dir.path()).unwrap();
+        j.append(new("p5", &["utxo:5"], 3000)).unwrap();
+        let j = Journal::open(dir.path()).unwrap();
+        assert_eq!(j.residue(), None);
+        let proposals: Vec<&str> = j.entries().iter().map(|e| e.proposal.as_str()).collect();
+        assert_eq!(proposals, ["p1", "p5"]);
+
+        // Tampering stays tampering: batch entries after a head that names a later entry, and
+        // plain entries presented as the tail of a batch.
+        std::fs::write(&path, &full).unwrap();
+        std::fs::write(&head, "").unwrap();
+        assert!(Journal::open(dir.path()).is_err());
     }
 }

@@ -9,6 +9,7 @@
 //! crates (a test in `bins/airlock-signer` enforces it). It must never sign what it did not show,
 //! and never write a decision that is not first in the journal.
 
+pub mod batch;
 pub mod chain_keys;
 pub mod halts;
 pub mod journal;
@@ -497,10 +498,21 @@ impl SignerHome {
     /// Verifies a proposal bundle and builds the review. Hard failures (forgery, unknown vault,
     /// bad log evidence, split view) are errors; policy problems are listed in the review.
     pub fn review(&self, bundle: &ProposalBundle, now: u64) -> Result<Review> {
+        self.review_in(bundle, now, &mut batch::ReviewContext::open(self)?)
+    }
+
+    /// [`SignerHome::review`] with what a batch reads once (journal, vault versions, chains,
+    /// held halts, the checkpoint's verdict) and what its earlier items reserve in `ctx`.
+    pub(crate) fn review_in(
+        &self,
+        bundle: &ProposalBundle,
+        now: u64,
+        ctx: &mut batch::ReviewContext,
+    ) -> Result<Review> {
         let proposal_env = Envelope::from_bytes(&bundle.proposal)?;
         let proposal: Proposal = proposal_env.open()?;
         let proposal_id = proposal_env.id();
-        let versions = self.vault_versions(&proposal.vault_id)?;
+        let versions = ctx.vault_versions(self, &proposal.vault_id)?;
         let Some((latest, _)) = versions.last() else {
             return Err(SignerError::Refused(format!(
                 "vault {:?} is not registered on this signer",
@@ -545,10 +557,8 @@ impl SignerHome {
                 proposal.chain, vault.chain
             )));
         }
-        let log = self
-            .log_state()
-            .check(vault, &bundle.evidence, &proposal_id, now)?;
-        let chain = self.chain_for(vault)?;
+        let log = ctx.check_log(self, vault, &bundle.evidence, &proposal_id, now)?;
+        let chain = ctx.chain(self, vault)?;
         let resume = airlock_core::halt::resume_target(&proposal);
         let description = match resume {
             // A RESUME moves nothing: what it does is lift the halt it names.
@@ -563,7 +573,7 @@ impl SignerHome {
         let mut warnings = description.warnings.clone();
         // The halts the bundle carries, and those handed to this signer directly.
         let mut halts = bundle.halts.clone();
-        for held in self.held_halts_for(vault)? {
+        for held in ctx.held_halts(self, vault)? {
             if !halts.contains(&held) {
                 halts.push(held);
             }
@@ -591,16 +601,19 @@ impl SignerHome {
                 airlock_core::format_time(proposal.created)
             ));
         }
-        let me = self.public_key()?;
-        if vault.signer(&me).is_none() {
+        if vault.signer(&ctx.me).is_none() {
             problems.push(format!(
                 "this signer is not a signer of vault {:?} v{}",
                 vault.vault_id, vault.version
             ));
         }
-        let journal = self.journal()?;
+        let journal = &ctx.journal;
         let rule = policy::rule_named(vault, &proposal.rule)?;
-        let spent = |secs: u64| journal.approved_in_window(&vault.vault_id, now, secs);
+        let spent = |secs: u64| {
+            journal
+                .approved_in_window(&vault.vault_id, now, secs)
+                .saturating_add(ctx.pending_amount(&vault.vault_id))
+        };
         let stated = airlock_core::Intent {
             transfers: description.transfers.clone(),
             memo: proposal.intent.memo.clone(),
@@ -618,6 +631,7 @@ impl SignerHome {
                 airlock_core::format_time(previous.at)
             ));
         }
+        problems.extend(ctx.conflicts_in_batch(&proposal_id, &description.spends));
         for conflict in journal.approvals_spending(&proposal_id.to_hex(), &description.spends, now)
         {
             let earlier = &conflict.approval.proposal[..12.min(conflict.approval.proposal.len())];
@@ -634,10 +648,12 @@ impl SignerHome {
                 )),
             }
         }
+        let vault = vault.clone();
+        ctx.reserve(&vault.vault_id, &proposal_id, &description);
         let mut review = Review {
             proposal_id,
             proposal,
-            vault: vault.clone(),
+            vault,
             description,
             rule,
             log,
@@ -661,6 +677,39 @@ impl SignerHome {
         chain_signer: Option<&chain_keys::ChainSigner>,
         now: u64,
     ) -> Result<Envelope> {
+        let mut journal = self.journal()?;
+        let chain = match decision {
+            Decision::Approve => Some(self.chain_for(&review.vault)?),
+            Decision::Reject => None,
+        };
+        let (env, entry) = self.decision_for(
+            review,
+            decision,
+            reason,
+            key,
+            chain.as_deref().zip(chain_signer),
+            &journal,
+            now,
+        )?;
+        journal.append(entry)?;
+        self.log_state().accept(&review.log)?;
+        Ok(env)
+    }
+
+    /// Checks a decision against the journal and makes its signed artifact and journal entry,
+    /// recording nothing. `chain`: the vault's chain with this signer's unlocked chain key, for
+    /// an approval that needs a chain signature.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn decision_for(
+        &self,
+        review: &Review,
+        decision: Decision,
+        reason: &str,
+        key: &IdentityKey,
+        chain: Option<(&dyn ChainReview, &chain_keys::ChainSigner)>,
+        journal: &journal::Journal,
+        now: u64,
+    ) -> Result<(Envelope, journal::NewJournalEntry)> {
         if decision == Decision::Approve && !review.can_approve() {
             return Err(SignerError::Refused(format!(
                 "cannot approve: {}",
@@ -672,7 +721,6 @@ impl SignerHome {
                 "a rejection needs a reason (--reason)".into(),
             ));
         }
-        let mut journal = self.journal()?;
         if let Some(previous) = journal.decision_on(&review.proposal_id.to_hex()) {
             return Err(SignerError::Refused(format!(
                 "this signer already decided on this proposal ({})",
@@ -703,18 +751,17 @@ impl SignerHome {
             // A RESUME is decided by the identity signature alone.
             Decision::Approve if resume => Vec::new(),
             Decision::Approve => {
-                let chain = self.chain_for(&review.vault)?;
                 let listed = review
                     .vault
                     .signer(&me)
                     .is_some_and(|s| !s.chain_key.is_empty());
-                match (listed, chain_signer) {
+                match (listed, chain) {
                     // A member without a key of this account approves without a chain signature.
                     (false, _) => Vec::new(),
-                    (true, Some(chain_keys::ChainSigner::Secret(secret))) => {
+                    (true, Some((chain, chain_keys::ChainSigner::Secret(secret)))) => {
                         chain.sign(&review.vault, &review.proposal, secret)?
                     }
-                    (true, Some(chain_keys::ChainSigner::Hsm(hsm))) => {
+                    (true, Some((chain, chain_keys::ChainSigner::Hsm(hsm)))) => {
                         chain.sign_external(&review.vault, &review.proposal, hsm)?
                     }
                     (true, None) => {
@@ -756,7 +803,7 @@ impl SignerHome {
             .transfers
             .iter()
             .fold(0u128, |acc, t| acc.saturating_add(t.amount));
-        journal.append(journal::NewJournalEntry {
+        let entry = journal::NewJournalEntry {
             at: now,
             proposal: review.proposal_id.to_hex(),
             approval: env.id().to_hex(),
@@ -768,9 +815,8 @@ impl SignerHome {
             reason: approval.reason.clone(),
             envelope: env.to_bytes(),
             expires: review.proposal.expires,
-        })?;
-        self.log_state().accept(&review.log)?;
-        Ok(env)
+        };
+        Ok((env, entry))
     }
 
     /// Ends the reservation this signer's approval of a proposal holds, on the coordinator's

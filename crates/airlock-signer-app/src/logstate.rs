@@ -389,6 +389,52 @@ impl LogState {
     }
 }
 
+/// Places a proposal under a checkpoint already checked in full for another item of the same
+/// batch (`first`): the evidence must carry that very checkpoint, and the proposal's own leaf
+/// and inclusion proof must lead to its root. Reads and writes nothing.
+pub(crate) fn check_under(
+    first: &LogCheck,
+    evidence: &LogEvidence,
+    proposal_id: &ArtifactId,
+) -> Result<LogCheck, SignerError> {
+    if evidence.checkpoint != first.note || evidence.tree_size != first.checkpoint.size {
+        return Err(SignerError::Log(
+            "the proposal is under another checkpoint than the batch's first item".into(),
+        ));
+    }
+    let record = LogRecord::from_bytes(&evidence.leaf)
+        .map_err(|e| SignerError::Log(format!("the log leaf is malformed: {e}")))?;
+    if record.kind != "proposal" || record.artifact != *proposal_id {
+        return Err(SignerError::Log(format!(
+            "the log leaf records a {} of artifact {}, not this proposal",
+            record.kind,
+            record.artifact.short()
+        )));
+    }
+    airlock_log::verify_inclusion(
+        &InclusionProof {
+            leaf_index: evidence.leaf_index,
+            tree_size: evidence.tree_size,
+            hashes: evidence.inclusion.clone(),
+        },
+        &airlock_log::leaf_hash(&evidence.leaf),
+        &first.checkpoint.root,
+    )
+    .map_err(|e| {
+        SignerError::Log(format!(
+            "the proposal is not in the log the checkpoint commits to: {e}"
+        ))
+    })?;
+    Ok(LogCheck {
+        checkpoint: first.checkpoint.clone(),
+        note: first.note.clone(),
+        leaf_index: evidence.leaf_index,
+        previous: first.previous.clone(),
+        advance: first.advance,
+        consistency: Vec::new(),
+    })
+}
+
 /// Requires the vault version's witness quorum on a checkpoint note: cosignatures that verify
 /// (C2SP `cosignature/v1`) by at least `threshold` distinct witnesses of the vault's set. Lines
 /// by other keys, or that do not verify, count for nothing.

@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# Batch decisions (issue 18, item 1), measured end to end on real homes (release build):
+# a 2-of-3 P2WSH Bitcoin vault (the keys of ../shared/bench/psbt-sign) funded by hand with N
+# coins, N single-input proposals made by the coordinator, exported as one batch
+# (`airlock export --open`), and cosigner 0 deciding the whole batch in one session
+# (`airlock-signer approve BATCH`, keystore at the default Argon2id parameters). The figure it is
+# held to, printed side by side from the same run: the pure signing cost of the same number of
+# decisions — N low-R ECDSA signatures (libsecp256k1, what each input needs) plus N Ed25519
+# signatures (the identity signature of each decision) — timed in one process
+# (`raw_sign_figure`). Prints the signer's phases and the ratio of the session (without the
+# unlock) to that cost.
+#   N=1000 RUNS=3 ./scripts/bench-batch.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+N=${N:-1000}
+RUNS=${RUNS:-3}
+cargo build --release --quiet -p airlock -p airlock-signer
+cargo build --release --quiet -p airlock-chain-bitcoin --example raw_sign_figure
+AIRLOCK="$PWD/target/release/airlock"
+SIGNER="$PWD/target/release/airlock-signer"
+FIGURE="$PWD/target/release/examples/raw_sign_figure"
+W=$(mktemp -d "${TMPDIR:-/tmp}/airlock-batch-bench.XXXXXX")
+trap 'rm -rf "$W"' EXIT
+json_field() { python3 -c "import json, sys; print(json.load(sys.stdin)[\"$1\"])"; }
+
+setup() {  # $1: directory of one run
+  local D=$1 i
+  "$AIRLOCK" --home "$D/coordinator" init --origin bench.airlock/log >/dev/null
+  KEYS=()
+  for i in 0 1 2; do
+    printf 'benchmark passphrase %s\n' "$i" > "$D/s$i.pass"
+    local kdf=insecure-fast; [ "$i" = 0 ] && kdf=default
+    "$SIGNER" --home "$D/s$i" --passphrase-file "$D/s$i.pass" init --name "s$i" --kdf "$kdf" >/dev/null
+    python3 -c "import hashlib; print(hashlib.sha256(b'seed$i').hexdigest())" > "$D/s$i.seed"
+    KEYS+=("$("$SIGNER" --home "$D/s$i" --passphrase-file "$D/s$i.pass" --json key add --chain bitcoin \
+      --secret-file "$D/s$i.seed" --network regtest | json_field multisig_key)")
+  done
+  ID() { "$SIGNER" --home "$D/$1" --json id | json_field identity; }
+  local DESC
+  DESC=$("$AIRLOCK" --home "$D/coordinator" --json btc descriptor --threshold 2 --network regtest \
+    --key "${KEYS[0]}" --key "${KEYS[1]}" --key "${KEYS[2]}" | json_field descriptor)
+  "$AIRLOCK" --home "$D/coordinator" vault draft --vault bench --chain bitcoin --network regtest --account "$DESC" \
+    --signer "s0:ops:$(ID s0):${KEYS[0]}" --signer "s1:ops:$(ID s1):${KEYS[1]}" --signer "s2:ops:$(ID s2):${KEYS[2]}" \
+    --threshold 2 --rule "all: => 2 ops, expiry=24h" --out "$D/v1.draft" >/dev/null
+  for i in 0 1 2; do
+    "$SIGNER" --home "$D/s$i" --passphrase-file "$D/s$i.pass" vault sign "$D/v1.draft" --out "$D/v1.s$i" --yes >/dev/null
+  done
+  "$AIRLOCK" --home "$D/coordinator" vault submit "$D/v1.s0" "$D/v1.s1" "$D/v1.s2" >/dev/null
+  "$AIRLOCK" --home "$D/coordinator" vault show bench --out "$D/v1.airlock" >/dev/null
+  "$SIGNER" --home "$D/s0" vault register "$D/v1.airlock" >/dev/null
+  # One funding transaction with N outputs of 100,000 sat to the vault's first address.
+  local SPK
+  SPK=$("$AIRLOCK" --home "$D/coordinator" --json btc receive --vault bench | json_field script_pubkey)
+  python3 - "$SPK" "$N" > "$D/funding.hex" <<'PY'
+import struct, sys
+spk, n = bytes.fromhex(sys.argv[1]), int(sys.argv[2])
+def varint(v):
+    if v < 0xfd: return bytes([v])
+    if v <= 0xffff: return b"\xfd" + struct.pack("<H", v)
+    return b"\xfe" + struct.pack("<I", v)
+tx = struct.pack("<i", 2) + varint(1) + bytes([7]) * 32 + struct.pack("<I", 0) + varint(0) + struct.pack("<I", 0xffffffff)
+tx += varint(n) + b"".join(struct.pack("<q", 100_000) + varint(len(spk)) + spk for _ in range(n))
+tx += struct.pack("<I", 0)
+print(tx.hex())
+PY
+  "$AIRLOCK" --home "$D/coordinator" btc add-tx --vault bench "@$D/funding.hex" --height 100 >/dev/null
+  local k
+  for k in $(seq "$N"); do
+    "$AIRLOCK" --home "$D/coordinator" propose --vault bench \
+      --to "bcrt1q6rz28mcfaxtmd6v789l9rrlrusdprr9pqcpvkl:$((50000 + k))" >/dev/null
+  done
+  "$AIRLOCK" --home "$D/coordinator" export --open bench --out "$D/batch" >/dev/null
+}
+
+echo "== batch of $N single-input Bitcoin proposals, $RUNS run(s); load $(cut -d' ' -f1-3 /proc/loadavg) =="
+for r in $(seq "$RUNS"); do
+  D="$W/run$r"; mkdir -p "$D"
+  start=$(date +%s)
+  setup "$D"
+  echo "run $r: set up in $(( $(date +%s) - start )) s ($(stat -c %s "$D/batch") byte batch)"
+  "$FIGURE" "$N"
+  /usr/bin/time -f "process: %e s wall, %U s user, %S s sys, %M KiB" \
+    "$SIGNER" --home "$D/s0" --passphrase-file "$D/s0.pass" --json approve "$D/batch" \
+    --out "$D/decisions" --yes > "$D/approve.json"
+  python3 - "$D/approve.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+t = r["timing_ms"]
+print(f"airlock-signer approve: {r['items']} decisions; review {t['review']} ms, unlock {t['unlock']} ms, "
+      f"sign and record {t['decide_and_record']} ms; session without unlock {t['review'] + t['decide_and_record']:.1f} ms")
+PY
+  "$AIRLOCK" --home "$D/coordinator" submit "$D/decisions" > /dev/null
+  echo "coordinator accepted the decision batch"
+done
