@@ -20,7 +20,7 @@ AIRLOCK="$PWD/target/release/airlock"
 SIGNER="$PWD/target/release/airlock-signer"
 FIGURE="$PWD/target/release/examples/raw_sign_figure"
 W=$(mktemp -d "${TMPDIR:-/tmp}/airlock-batch-bench.XXXXXX")
-trap 'rm -rf "$W"' EXIT
+[ -n "${KEEP:-}" ] && echo "keeping $W" || trap 'rm -rf "$W"' EXIT
 json_field() { python3 -c "import json, sys; print(json.load(sys.stdin)[\"$1\"])"; }
 
 setup() {  # $1: directory of one run
@@ -41,33 +41,36 @@ setup() {  # $1: directory of one run
     --key "${KEYS[0]}" --key "${KEYS[1]}" --key "${KEYS[2]}" | json_field descriptor)
   "$AIRLOCK" --home "$D/coordinator" vault draft --vault bench --chain bitcoin --network regtest --account "$DESC" \
     --signer "s0:ops:$(ID s0):${KEYS[0]}" --signer "s1:ops:$(ID s1):${KEYS[1]}" --signer "s2:ops:$(ID s2):${KEYS[2]}" \
-    --threshold 2 --rule "all: => 2 ops, expiry=24h" --out "$D/v1.draft" >/dev/null
+    --threshold 2 --rule "all: expiry=24h => 2 ops" --out "$D/v1.draft" >/dev/null
   for i in 0 1 2; do
     "$SIGNER" --home "$D/s$i" --passphrase-file "$D/s$i.pass" vault sign "$D/v1.draft" --out "$D/v1.s$i" --yes >/dev/null
   done
   "$AIRLOCK" --home "$D/coordinator" vault submit "$D/v1.s0" "$D/v1.s1" "$D/v1.s2" >/dev/null
   "$AIRLOCK" --home "$D/coordinator" vault show bench --out "$D/v1.airlock" >/dev/null
   "$SIGNER" --home "$D/s0" vault register "$D/v1.airlock" >/dev/null
-  # One funding transaction with N outputs of 100,000 sat to the vault's first address.
-  local SPK
+  # N coins of 100,000 sat to the vault's first address, ten per funding transaction (each
+  # input of a proposal carries its whole previous transaction).
+  local SPK t
   SPK=$("$AIRLOCK" --home "$D/coordinator" --json btc receive --vault bench | json_field script_pubkey)
-  python3 - "$SPK" "$N" > "$D/funding.hex" <<'PY'
+  python3 - "$SPK" "$N" "$D" <<'PY'
 import struct, sys
-spk, n = bytes.fromhex(sys.argv[1]), int(sys.argv[2])
+spk, n, d = bytes.fromhex(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 def varint(v):
-    if v < 0xfd: return bytes([v])
-    if v <= 0xffff: return b"\xfd" + struct.pack("<H", v)
-    return b"\xfe" + struct.pack("<I", v)
-tx = struct.pack("<i", 2) + varint(1) + bytes([7]) * 32 + struct.pack("<I", 0) + varint(0) + struct.pack("<I", 0xffffffff)
-tx += varint(n) + b"".join(struct.pack("<q", 100_000) + varint(len(spk)) + spk for _ in range(n))
-tx += struct.pack("<I", 0)
-print(tx.hex())
+    return bytes([v]) if v < 0xfd else b"\xfd" + struct.pack("<H", v)
+for t in range((n + 9) // 10):
+    outs = min(10, n - 10 * t)
+    tx = struct.pack("<i", 2) + varint(1) + struct.pack("<I", t) * 8 + struct.pack("<I", 0) + varint(0) + struct.pack("<I", 0xffffffff)
+    tx += varint(outs) + b"".join(struct.pack("<q", 100_000) + varint(len(spk)) + spk for _ in range(outs))
+    tx += struct.pack("<I", 0)
+    open(f"{d}/funding-{t}.hex", "w").write(tx.hex())
 PY
-  "$AIRLOCK" --home "$D/coordinator" btc add-tx --vault bench "@$D/funding.hex" --height 100 >/dev/null
+  for t in "$D"/funding-*.hex; do
+    "$AIRLOCK" --home "$D/coordinator" btc add-tx --vault bench "@$t" --height 100 >/dev/null
+  done
   local k
   for k in $(seq "$N"); do
     "$AIRLOCK" --home "$D/coordinator" propose --vault bench \
-      --to "bcrt1q6rz28mcfaxtmd6v789l9rrlrusdprr9pqcpvkl:$((50000 + k))" >/dev/null
+      --to "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080:$((50000 + k))" >/dev/null
   done
   "$AIRLOCK" --home "$D/coordinator" export --open bench --out "$D/batch" >/dev/null
 }

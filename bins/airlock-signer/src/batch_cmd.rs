@@ -68,10 +68,7 @@ pub(crate) fn decide(
     drop(journal);
     if !decided.is_empty() {
         if decided.len() == ids.len() && decided.iter().all(|(_, d)| d == decision.as_str()) {
-            let pass = passphrase(pass_file, false)?;
-            let key = h.unlock(&pass).map_err(signer_err)?;
-            drop(pass);
-            let env = h.recorded_batch(&ids, &key).map_err(signer_err)?;
+            let env = h.recorded_batch(&ids).map_err(signer_err)?;
             write_envelope(out, &env, armor)?;
             if json {
                 print_json(

@@ -143,6 +143,10 @@ pub fn run(home: &Path, json: bool, pass_file: Option<&Path>, cmd: TransferComma
                             "  proposal bundle: `airlock-signer review {0}`, then `approve {0} --out FILE` or `reject {0} --reason … --out FILE`",
                             p.display()
                         ),
+                        ArtifactKind::ProposalBatch => println!(
+                            "  proposal batch: `airlock-signer review {0}`, then `approve {0} --out FILE` (every proposal in one session)",
+                            p.display()
+                        ),
                         ArtifactKind::VaultDefinition => println!(
                             "  vault definition: a draft → `airlock-signer vault sign {0} --out FILE`; an approved version → `airlock-signer vault register {0}`",
                             p.display()

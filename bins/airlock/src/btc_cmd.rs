@@ -410,7 +410,10 @@ pub fn run(home: &Path, json: bool, cmd: BtcCommand) -> CliResult {
             } else {
                 airlock_chain_bitcoin_online::SpendPath::Normal
             };
-            let built = chain(home)?.build_payment(&def, &intent, fee_rate, path)?;
+            let reserved = CoordinatorHome::open(home)?
+                .coordinator()?
+                .open_spends(&vault, now()?)?;
+            let built = chain(home)?.build_payment(&def, &intent, fee_rate, path, &reserved)?;
             propose_built(
                 home,
                 json,

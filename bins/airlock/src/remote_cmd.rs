@@ -172,7 +172,20 @@ pub fn run(
             Ok(())
         }
         Command::Submit { files } => {
-            let answer = upload(&client, "api/v1/decisions", &files, "approval or rejection")?;
+            // A decision batch goes up as its decisions: the service records them in one
+            // transaction, as it does any upload of several.
+            let mut decisions = Vec::new();
+            for bytes in read_files(&files, "approval or rejection")? {
+                let env = airlock_core::Envelope::from_bytes(&bytes)?;
+                match env.kind() {
+                    Some(airlock_core::ArtifactKind::DecisionBatch) => {
+                        let batch: airlock_core::DecisionBatch = env.open()?;
+                        decisions.extend(batch.decisions);
+                    }
+                    _ => decisions.push(bytes),
+                }
+            }
+            let answer = client.post_artifacts("api/v1/decisions", &decisions)?;
             if json {
                 print_json(&answer);
             } else {

@@ -168,7 +168,36 @@ fn a_batch_is_decided_in_one_session_and_recorded_whole() {
         ],
     )
     .ok();
-    w.submit(&[&rejected]).ok();
+    // Through `airlock serve`: the decision batch goes up as its six decisions, one transaction.
+    let server = Server::start(&w, &[]);
+    let laptop = w.p("laptop-home");
+    let accepted = run(
+        &airlock_bin(),
+        &[
+            "--home",
+            path_str(&laptop),
+            "--server",
+            server.url.as_str(),
+            "--json",
+            "submit",
+            path_str(&rejected),
+        ],
+        w.now.get(),
+        &[],
+    )
+    .ok()
+    .json();
+    assert_eq!(accepted.as_array().unwrap().len(), 6, "{accepted}");
+    drop(server);
+    let journal = w.journal("bob");
+    assert!(
+        journal
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["decision"] == "reject" && e["reason"] == "duplicate run"),
+        "{journal}"
+    );
     w.airlock(&["log", "verify"]).ok();
 }
 

@@ -1263,3 +1263,110 @@ fn a_coin_spent_outside_airlock_halts_the_vault_at_the_next_state_commitment() {
     assert_eq!(verified["state_commitments"], 4, "{verified}");
     drop(witness);
 }
+
+/// Issue 18, item 1 on Bitcoin: proposals open at once each get coins no other open proposal
+/// spends (the coordinator leaves reserved coins out of selection); exported as one batch, two
+/// cosigners each decide all of them in one session, the coordinator records each decision batch
+/// whole, and every finalized transaction is accepted by Bitcoin Core's interpreter.
+#[test]
+fn open_proposals_take_distinct_coins_and_are_cosigned_as_one_batch() {
+    let w = World::new();
+    w.init_coordinator();
+    let first = cold_vault(&w, 200_000);
+    let mut funding_txs = vec![first];
+    for salt in 20..22u8 {
+        let address = w
+            .airlock(&["--json", "btc", "receive", "--vault", "cold"])
+            .ok()
+            .json()["address"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let fund = funding(&address, 200_000, salt);
+        w.airlock(&[
+            "btc",
+            "add-tx",
+            "--vault",
+            "cold",
+            &hex::encode(serialize(&fund)),
+            "--height",
+            "100",
+        ])
+        .ok();
+        funding_txs.push(fund);
+    }
+    // Three proposals open at once: each needs one coin, and each gets its own.
+    let ids: Vec<String> = (0..3)
+        .map(|i| {
+            w.propose("cold", &format!("{PAYEE}:{}", 100_000 + i), &[])
+                .0
+        })
+        .collect();
+    let spends: Vec<Vec<String>> = ids
+        .iter()
+        .map(|id| {
+            w.status(id)["spends"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| s.as_str().unwrap().to_owned())
+                .collect()
+        })
+        .collect();
+    let mut all: Vec<&String> = spends.iter().flatten().collect();
+    all.sort();
+    all.dedup();
+    assert_eq!(all.len(), 3, "{spends:?}");
+    // A fourth finds every coin reserved, and says so.
+    w.airlock(&[
+        "propose",
+        "--vault",
+        "cold",
+        "--to",
+        &format!("{PAYEE}:1000"),
+    ])
+    .fails(1, "already spent by an open proposal");
+
+    let batch = w.p("cold.batch");
+    let mut args = vec!["export"];
+    args.extend(ids.iter().map(String::as_str));
+    args.extend(["--out", s(&batch)]);
+    w.airlock(&args).ok();
+    let review = w
+        .signer("alice", &["--json", "review", s(&batch)])
+        .ok()
+        .json();
+    assert_eq!(review["can_approve"], true, "{review}");
+    assert_eq!(review["per_destination"][0]["name"], PAYEE, "{review}");
+    assert_eq!(review["per_destination"][0]["amount"], "300003", "{review}");
+    let mut decisions = Vec::new();
+    for who in ["alice", "bob"] {
+        let out = w.p(&format!("{who}.decisions"));
+        w.signer(who, &["approve", s(&batch), "--out", s(&out), "--yes"])
+            .ok();
+        decisions.push(out);
+    }
+    w.submit(&[&decisions[0], &decisions[1]]).ok();
+    let spent_outputs: Vec<TxOut> = funding_txs.iter().map(|t| t.output[0].clone()).collect();
+    for id in &ids {
+        assert_eq!(w.status(id)["status"], "ready", "{id}");
+        w.airlock(&["finalize", id]).ok();
+        let exported = w.airlock(&["--json", "btc", "export-tx", id]).ok().json();
+        let tx: Transaction =
+            deserialize(&hex::decode(exported["hex"].as_str().unwrap()).unwrap()).unwrap();
+        let spent: Vec<TxOut> = tx
+            .input
+            .iter()
+            .map(|i| {
+                funding_txs
+                    .iter()
+                    .zip(&spent_outputs)
+                    .find(|(f, _)| f.compute_txid() == i.previous_output.txid)
+                    .map(|(_, o)| o.clone())
+                    .expect("a funding coin")
+            })
+            .collect();
+        consensus_verify(&tx, &spent);
+    }
+    w.airlock(&["log", "verify"]).ok();
+}

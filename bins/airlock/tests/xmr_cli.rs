@@ -67,7 +67,11 @@ fn json_rpc(port: u16, method: &str, params: Value) -> Result<Value, String> {
     let mut answer = Vec::new();
     let mut byte = [0u8; 1];
     while !answer.ends_with(b"\r\n\r\n") {
-        let n = stream.read(&mut byte).map_err(|e| e.to_string())?;
+        // A signal may interrupt the read (EINTR): read again.
+        let n = match stream.read(&mut byte) {
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            other => other.map_err(|e| e.to_string())?,
+        };
         if n == 0 {
             return Err(format!("no HTTP answer from port {port}"));
         }

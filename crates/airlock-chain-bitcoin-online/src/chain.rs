@@ -97,8 +97,11 @@ impl BitcoinOnline {
         intent: &Intent,
         fee_rate: Option<f64>,
         path: super::SpendPath,
+        reserved: &std::collections::BTreeSet<String>,
     ) -> Result<BuiltPayload, ChainError> {
         let mut wallet = self.wallet(vault)?;
+        // Coins open proposals spend (their `spends` are outpoints) are left out of selection.
+        wallet.set_reserved_coins(reserved.iter().filter_map(|s| s.parse().ok()).collect());
         let mut payments = Vec::with_capacity(intent.transfers.len());
         for t in &intent.transfers {
             if !t.asset.is_empty() {
@@ -113,7 +116,25 @@ impl BitcoinOnline {
         }
         let psbt = wallet
             .build_payment_on_path(&payments, fee_rate.unwrap_or(self.fee_rate), path)
-            .map_err(|e| err(e.to_string()))?;
+            .map_err(|e| {
+                let held: Vec<String> = wallet
+                    .utxos()
+                    .iter()
+                    .map(|u| u.outpoint.to_string())
+                    .filter(|o| reserved.contains(o))
+                    .collect();
+                match held.first() {
+                    None => err(e.to_string()),
+                    Some(first) => err(format!(
+                        "{e}: {first}{} is already spent by an open proposal (left out of coin selection)",
+                        if held.len() > 1 {
+                            format!(" and {} more coin(s)", held.len() - 1)
+                        } else {
+                            String::new()
+                        }
+                    )),
+                }
+            })?;
         Ok(BuiltPayload {
             spends: psbt
                 .unsigned_tx
@@ -208,7 +229,16 @@ impl ChainReview for BitcoinOnline {
 
 impl ChainOnline for BitcoinOnline {
     fn build(&self, vault: &VaultDefinition, intent: &Intent) -> Result<BuiltPayload, ChainError> {
-        self.build_payment(vault, intent, None, super::SpendPath::Normal)
+        self.build_avoiding(vault, intent, &Default::default())
+    }
+
+    fn build_avoiding(
+        &self,
+        vault: &VaultDefinition,
+        intent: &Intent,
+        reserved: &std::collections::BTreeSet<String>,
+    ) -> Result<BuiltPayload, ChainError> {
+        self.build_payment(vault, intent, None, super::SpendPath::Normal, reserved)
     }
 
     fn verify_signature(

@@ -273,6 +273,7 @@ pub struct WatchOnlyVault {
     network: Network,
     path: PathBuf,
     spend_unconfirmed_incoming: bool,
+    reserved_coins: Vec<OutPoint>,
 }
 
 impl std::fmt::Debug for WatchOnlyVault {
@@ -495,6 +496,7 @@ impl WatchOnlyVault {
                 network,
                 path: path.to_path_buf(),
                 spend_unconfirmed_incoming: false,
+                reserved_coins: Vec::new(),
             })
         })();
         if result.is_err() {
@@ -537,6 +539,7 @@ impl WatchOnlyVault {
             network,
             path: path.to_path_buf(),
             spend_unconfirmed_incoming: false,
+            reserved_coins: Vec::new(),
         })
     }
 
@@ -569,18 +572,29 @@ impl WatchOnlyVault {
         self.spend_unconfirmed_incoming = allow;
     }
 
+    /// Coins that open proposals already spend: coin selection leaves them out, so that a new
+    /// proposal never conflicts with one still waiting for approvals. Not stored in the vault
+    /// file (the coordinator's log is what knows the open proposals).
+    pub fn set_reserved_coins(&mut self, coins: Vec<OutPoint>) {
+        self.reserved_coins = coins;
+    }
+
     /// Coins proposals must not spend under the current settings.
     fn unspendable_coins(&self) -> Vec<OutPoint> {
+        let mut coins = self.reserved_coins.clone();
         if self.spend_unconfirmed_incoming {
-            return Vec::new();
+            return coins;
         }
-        self.wallet
-            .list_unspent()
-            .filter(|output| {
-                output.keychain == KeychainKind::External && !output.chain_position.is_confirmed()
-            })
-            .map(|output| output.outpoint)
-            .collect()
+        coins.extend(
+            self.wallet
+                .list_unspent()
+                .filter(|output| {
+                    output.keychain == KeychainKind::External
+                        && !output.chain_position.is_confirmed()
+                })
+                .map(|output| output.outpoint),
+        );
+        coins
     }
 
     /// The file the vault lives in.

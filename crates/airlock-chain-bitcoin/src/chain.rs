@@ -21,7 +21,8 @@ use airlock_core::chain::{ChainError, ChainReview, ChainSecret, Description};
 use airlock_core::vault::VaultDefinition;
 use bitcoin::Psbt;
 use sha2::{Digest, Sha256};
-use std::sync::Mutex;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use crate::CHAIN;
 use crate::account::{BtcAccount, check_members};
@@ -29,7 +30,7 @@ use crate::encoding::{parse_psbt, serialize_psbt};
 use crate::error::BtcError;
 use crate::keys::SignerKey;
 use crate::review::{PsbtReview, ReviewPolicy, review};
-use crate::sign::sign_reviewed;
+use crate::sign::{PreparedSigner, sign_reviewed_prepared};
 use crate::vault::{BtcVault, parse_address};
 
 /// The asset name of bitcoin in Airlock transfers: empty, Airlock's convention for a chain's
@@ -38,21 +39,58 @@ pub const NATIVE_ASSET: &str = "";
 
 /// The Bitcoin chain for Airlock's signer, with its review limits.
 ///
-/// It remembers the last review it computed in `describe` (keyed by SHA-256 over the vault's
-/// network, descriptor and the payload bytes), so that `sign` of the same bytes signs under that
-/// very review instead of recomputing it; anything else is reviewed afresh.
-#[derive(Debug, Default)]
+/// It remembers the reviews it computed in `describe` (keyed by SHA-256 over the vault's
+/// network, descriptor and the payload bytes; up to [`MAX_CACHED_REVIEWS`], for a batch), so that
+/// `sign` of the same bytes signs under that very review instead of recomputing it; anything else
+/// is reviewed afresh. Parsed vaults (with their registration derivation cache loaded) and this
+/// signer's branch keys of the last vault it signed for are kept too, so that a batch parses and
+/// derives them once; the keys are erased when the chain is dropped.
+#[derive(Default)]
 pub struct Bitcoin {
     pub policy: ReviewPolicy,
-    last_review: Mutex<Option<CachedReview>>,
+    reviews: Mutex<HashMap<[u8; 32], CachedReview>>,
     /// Registration derivation caches by vault (network + descriptor), checked when added.
     derivation_caches: Vec<([u8; 32], Vec<u8>)>,
+    /// Vaults parsed (and their derivation caches loaded), by the same key.
+    vaults: Mutex<Vec<([u8; 32], Arc<Registered>)>>,
+    /// This signer's branch keys for the last vault signed for, by a hash of vault and secret.
+    prepared: Mutex<Option<([u8; 32], Arc<PreparedSigner>)>>,
+}
+
+impl std::fmt::Debug for Bitcoin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Bitcoin")
+            .field("policy", &self.policy)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Most reviews kept between `describe` and `sign` (a batch's size).
+pub const MAX_CACHED_REVIEWS: usize = 10_000;
+
+/// A parsed vault with the line every description shows about it (computed once: it formats
+/// the whole descriptor).
+#[derive(Debug)]
+struct Registered {
+    vault: BtcVault,
+    summary: String,
+}
+
+impl Registered {
+    fn new(vault: BtcVault) -> Registered {
+        let summary = format!(
+            "{} {}, wallet fingerprint {}",
+            vault.kind(),
+            vault.policy_summary(),
+            vault.wallet_fingerprint()
+        );
+        Registered { vault, summary }
+    }
 }
 
 #[derive(Debug)]
 struct CachedReview {
-    key: [u8; 32],
-    vault: BtcVault,
+    vault: Arc<Registered>,
     psbt: Psbt,
     review: PsbtReview,
 }
@@ -74,8 +112,7 @@ impl Bitcoin {
     pub fn new(policy: ReviewPolicy) -> Self {
         Bitcoin {
             policy,
-            last_review: Mutex::new(None),
-            derivation_caches: Vec::new(),
+            ..Bitcoin::default()
         }
     }
 
@@ -92,16 +129,62 @@ impl Bitcoin {
         let key = cache_key(definition, &[]);
         self.derivation_caches.retain(|(k, _)| *k != key);
         self.derivation_caches.push((key, cache));
+        // The vault just loaded is the one reviews use (loading a cache parses every key in it).
+        let registered = Arc::new(Registered::new(vault));
+        if let Ok(mut vaults) = self.vaults.lock() {
+            vaults.retain(|(k, _)| *k != key);
+            vaults.push((key, registered));
+        }
         Ok(())
     }
 
-    fn registered_vault(&self, definition: &VaultDefinition) -> Result<BtcVault, BtcError> {
-        let mut vault = Self::vault(definition)?;
+    fn registered_vault(&self, definition: &VaultDefinition) -> Result<Arc<Registered>, BtcError> {
         let key = cache_key(definition, &[]);
+        if let Some((_, vault)) = self
+            .vaults
+            .lock()
+            .ok()
+            .and_then(|v| v.iter().find(|(k, _)| *k == key).cloned())
+        {
+            return Ok(vault);
+        }
+        let mut vault = Self::vault(definition)?;
         if let Some((_, cache)) = self.derivation_caches.iter().find(|(k, _)| *k == key) {
             vault.load_derivation_cache(cache)?;
         }
+        let vault = Arc::new(Registered::new(vault));
+        if let Ok(mut vaults) = self.vaults.lock() {
+            vaults.push((key, vault.clone()));
+        }
         Ok(vault)
+    }
+
+    /// This signer's branch keys for `vault`, derived on first use and kept for the next PSBT of
+    /// the same vault and secret.
+    fn prepared_signer(
+        &self,
+        definition: &VaultDefinition,
+        vault: &BtcVault,
+        secret: &ChainSecret,
+    ) -> Result<Arc<PreparedSigner>, BtcError> {
+        let mut hasher = Sha256::new();
+        hasher.update(cache_key(definition, &[]));
+        hasher.update(&secret.0);
+        let key: [u8; 32] = hasher.finalize().into();
+        if let Some((_, prepared)) = self
+            .prepared
+            .lock()
+            .ok()
+            .and_then(|p| p.as_ref().filter(|(k, _)| *k == key).cloned())
+        {
+            return Ok(prepared);
+        }
+        let signer = SignerKey::from_secret(&secret.0, vault.network())?;
+        let prepared = Arc::new(PreparedSigner::new(vault, &signer)?);
+        if let Ok(mut slot) = self.prepared.lock() {
+            *slot = Some((key, prepared.clone()));
+        }
+        Ok(prepared)
     }
 
     /// The registered vault of a vault definition.
@@ -131,12 +214,11 @@ impl Bitcoin {
     ) -> Result<CachedReview, BtcError> {
         let vault = self.registered_vault(definition)?;
         for transfer in &proposal.intent.transfers {
-            parse_address(&transfer.destination, vault.network())?;
+            parse_address(&transfer.destination, vault.vault.network())?;
         }
         let psbt = parse_psbt(&proposal.payload)?;
-        let review = review(&vault, &psbt, &self.policy)?;
+        let review = review(&vault.vault, &psbt, &self.policy)?;
         Ok(CachedReview {
-            key: cache_key(definition, &proposal.payload),
             vault,
             psbt,
             review,
@@ -144,11 +226,7 @@ impl Bitcoin {
     }
 
     fn take_cached(&self, key: &[u8; 32]) -> Option<CachedReview> {
-        let mut slot = self.last_review.lock().ok()?;
-        match slot.take() {
-            Some(cached) if cached.key == *key => Some(cached),
-            _ => None,
-        }
+        self.reviews.lock().ok()?.remove(key)
     }
 }
 
@@ -187,23 +265,35 @@ impl ChainReview for Bitcoin {
         vault: &VaultDefinition,
         proposal: &Proposal,
     ) -> Result<Description, ChainError> {
-        let cached = self.review(vault, proposal)?;
-        let mut description = to_description(&cached.review);
-        description.details.insert(
-            0,
-            (
-                "vault".to_owned(),
-                format!(
-                    "{} {}, wallet fingerprint {}",
-                    cached.vault.kind(),
-                    cached.vault.policy_summary(),
-                    cached.vault.wallet_fingerprint()
-                ),
-            ),
-        );
-        if let Ok(mut slot) = self.last_review.lock() {
-            *slot = Some(cached);
-        }
+        let key = cache_key(vault, &proposal.payload);
+        // A review of these very bytes made earlier (a batch's parallel pass) is used as is.
+        let known = self.reviews.lock().ok().and_then(|r| {
+            r.get(&key)
+                .map(|c| (c.vault.clone(), to_description(&c.review)))
+        });
+        let (btc_vault, mut description) = match known {
+            Some((btc_vault, description)) => {
+                for transfer in &proposal.intent.transfers {
+                    parse_address(&transfer.destination, btc_vault.vault.network())?;
+                }
+                (btc_vault, description)
+            }
+            None => {
+                let cached = self.review(vault, proposal)?;
+                let description = to_description(&cached.review);
+                let btc_vault = cached.vault.clone();
+                if let Ok(mut reviews) = self.reviews.lock() {
+                    if reviews.len() >= MAX_CACHED_REVIEWS {
+                        reviews.clear();
+                    }
+                    reviews.insert(key, cached);
+                }
+                (btc_vault, description)
+            }
+        };
+        description
+            .details
+            .insert(0, ("vault".to_owned(), btc_vault.summary.clone()));
         Ok(description)
     }
 
@@ -220,10 +310,19 @@ impl ChainReview for Bitcoin {
             None => self.review(vault, proposal)?,
         };
         for transfer in &proposal.intent.transfers {
-            parse_address(&transfer.destination, cached.vault.network())?;
+            parse_address(&transfer.destination, cached.vault.vault.network())?;
         }
-        let signer = SignerKey::from_secret(&secret.0, cached.vault.network())?;
-        sign_reviewed(&cached.vault, &mut cached.psbt, &cached.review, &signer)?;
+        let prepared = self.prepared_signer(vault, &cached.vault.vault, secret)?;
+        sign_reviewed_prepared(
+            &cached.vault.vault,
+            &mut cached.psbt,
+            &cached.review,
+            &prepared,
+        )?;
         Ok(serialize_psbt(&cached.psbt))
+    }
+
+    fn as_sync(&self) -> Option<&(dyn ChainReview + Sync)> {
+        Some(self)
     }
 }

@@ -103,7 +103,7 @@ pub fn verify_partial_signatures(
     psbt: &Psbt,
     policy: &ReviewPolicy,
 ) -> Result<SignatureReport, BtcError> {
-    let review = review_with(vault, psbt, policy, &Secp256k1::new())?;
+    let review = review_with(vault, psbt, policy, crate::secp())?;
     Ok(review.signature_report())
 }
 

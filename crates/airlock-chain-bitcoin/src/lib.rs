@@ -94,6 +94,14 @@ pub mod vault;
 /// The chain name in vault definitions.
 pub const CHAIN: &str = "bitcoin";
 
+/// One libsecp256k1 context for the process (creating one randomizes it, which costs an
+/// elliptic-curve multiplication: too much to pay per PSBT of a batch).
+pub(crate) fn secp() -> &'static bitcoin::secp256k1::Secp256k1<bitcoin::secp256k1::All> {
+    static CONTEXT: std::sync::OnceLock<bitcoin::secp256k1::Secp256k1<bitcoin::secp256k1::All>> =
+        std::sync::OnceLock::new();
+    CONTEXT.get_or_init(bitcoin::secp256k1::Secp256k1::new)
+}
+
 pub use account::{BtcAccount, ListedKey, SHARED_FINGERPRINT, check_members};
 pub use bitcoin;
 pub use bsms::{export_descriptor_record, import_descriptor_record};
@@ -103,5 +111,5 @@ pub use encoding::{MAX_PSBT_BYTES, parse_psbt, psbt_to_base64, serialize_psbt};
 pub use error::BtcError;
 pub use keys::{SignerKey, SingleKeyScript};
 pub use review::{PsbtReview, ReviewPolicy, ReviewedInput, ReviewedOutput, review};
-pub use sign::{SignReport, sign_psbt, sign_reviewed};
+pub use sign::{PreparedSigner, SignReport, sign_psbt, sign_reviewed, sign_reviewed_prepared};
 pub use vault::{BtcVault, CHANGE, RECEIVE, VaultKey, VaultKind, parse_address, parse_network};

@@ -430,7 +430,7 @@ pub fn review(
     psbt: &Psbt,
     policy: &ReviewPolicy,
 ) -> Result<PsbtReview, BtcError> {
-    review_with(vault, psbt, policy, &Secp256k1::new())
+    review_with(vault, psbt, policy, crate::secp())
 }
 
 pub(crate) fn review_with<C: Signing + Verification + Sync>(

@@ -50,9 +50,9 @@ pub fn sign_psbt(
     key: &SignerKey,
     policy: &ReviewPolicy,
 ) -> Result<SignReport, BtcError> {
-    let secp = Secp256k1::new();
-    let review = review_with(vault, psbt, policy, &secp)?;
-    let (signed_inputs, signatures) = sign_reviewed_with(vault, psbt, &review, key, &secp)?;
+    let secp = crate::secp();
+    let review = review_with(vault, psbt, policy, secp)?;
+    let (signed_inputs, signatures) = sign_reviewed_with(vault, psbt, &review, key, secp)?;
     Ok(SignReport {
         review,
         signed_inputs,
@@ -69,7 +69,57 @@ pub fn sign_reviewed(
     review: &PsbtReview,
     key: &SignerKey,
 ) -> Result<(usize, usize), BtcError> {
-    sign_reviewed_with(vault, psbt, review, key, &Secp256k1::new())
+    sign_reviewed_with(vault, psbt, review, key, crate::secp())
+}
+
+/// This signer's branch keys for one vault, derived once (the account derivation, its check
+/// against the vault's xpub, and both branch keys cost several elliptic-curve multiplications),
+/// for signing many PSBTs of that vault ([`sign_reviewed_prepared`]). The keys are erased when it
+/// is dropped.
+pub struct PreparedSigner {
+    fingerprint: bitcoin::bip32::Fingerprint,
+    mine: Vec<(usize, BranchSigner)>,
+    /// The vault's keys at those positions, as prepared (a vault with other keys is refused).
+    prepared_for: Vec<crate::vault::VaultKey>,
+}
+
+impl PreparedSigner {
+    /// Derives `key`'s branch keys for every position of `vault` that names its fingerprint;
+    /// fails when none does, or when one names it with another key.
+    pub fn new(vault: &BtcVault, key: &SignerKey) -> Result<PreparedSigner, BtcError> {
+        let mine: Vec<(usize, BranchSigner)> = vault
+            .keys()
+            .iter()
+            .enumerate()
+            .filter(|(_, k)| k.fingerprint == key.fingerprint())
+            .map(|(position, k)| key.branch_signer(k).map(|s| (position, s)))
+            .collect::<Result<_, _>>()?;
+        if mine.is_empty() {
+            return Err(BtcError::Key(format!(
+                "this signer's key (fingerprint {}) is not a key of the vault",
+                key.fingerprint()
+            )));
+        }
+        let prepared_for = mine
+            .iter()
+            .map(|(position, _)| vault.keys()[*position].clone())
+            .collect();
+        Ok(PreparedSigner {
+            fingerprint: key.fingerprint(),
+            mine,
+            prepared_for,
+        })
+    }
+}
+
+/// [`sign_reviewed`] with branch keys derived beforehand for this vault.
+pub fn sign_reviewed_prepared(
+    vault: &BtcVault,
+    psbt: &mut Psbt,
+    review: &PsbtReview,
+    prepared: &PreparedSigner,
+) -> Result<(usize, usize), BtcError> {
+    sign_prepared(vault, psbt, review, prepared, crate::secp())
 }
 
 fn sign_reviewed_with(
@@ -79,6 +129,15 @@ fn sign_reviewed_with(
     key: &SignerKey,
     secp: &Secp256k1<All>,
 ) -> Result<(usize, usize), BtcError> {
+    check_review_matches(vault, psbt, review)?;
+    sign_prepared(vault, psbt, review, &PreparedSigner::new(vault, key)?, secp)
+}
+
+fn check_review_matches(
+    vault: &BtcVault,
+    psbt: &Psbt,
+    review: &PsbtReview,
+) -> Result<(), BtcError> {
     if review.txid != psbt.unsigned_tx.compute_txid()
         || review.contexts.len() != psbt.inputs.len()
         || review.network != vault.network()
@@ -87,28 +146,36 @@ fn sign_reviewed_with(
             "the review is of another transaction or vault: review this PSBT first",
         ));
     }
-    let mine: Vec<(usize, BranchSigner)> = vault
-        .keys()
+    Ok(())
+}
+
+fn sign_prepared(
+    vault: &BtcVault,
+    psbt: &mut Psbt,
+    review: &PsbtReview,
+    prepared: &PreparedSigner,
+    secp: &Secp256k1<All>,
+) -> Result<(usize, usize), BtcError> {
+    check_review_matches(vault, psbt, review)?;
+    let mine = &prepared.mine;
+    if mine
         .iter()
-        .enumerate()
-        .filter(|(_, k)| k.fingerprint == key.fingerprint())
-        .map(|(position, k)| key.branch_signer(k).map(|s| (position, s)))
-        .collect::<Result<_, _>>()?;
-    if mine.is_empty() {
-        return Err(BtcError::Key(format!(
-            "this signer's key (fingerprint {}) is not a key of the vault",
-            key.fingerprint()
-        )));
+        .zip(&prepared.prepared_for)
+        .any(|((position, _), key)| vault.keys().get(*position) != Some(key))
+    {
+        return Err(BtcError::Key(
+            "the prepared keys are of another vault: prepare them for this one".into(),
+        ));
     }
     let (signed_inputs, signatures) = if vault.is_taproot() {
-        sign_taproot(vault, psbt, review, &mine, secp)?
+        sign_taproot(vault, psbt, review, mine, secp)?
     } else {
-        sign_segwit_v0(vault, psbt, review, &mine, secp)?
+        sign_segwit_v0(vault, psbt, review, mine, secp)?
     };
     if signatures == 0 {
         return Err(BtcError::Key(format!(
             "no input names this signer's key (fingerprint {}) in its derivations: nothing signed",
-            key.fingerprint()
+            prepared.fingerprint
         )));
     }
     Ok((signed_inputs, signatures))

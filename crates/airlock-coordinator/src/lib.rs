@@ -469,8 +469,25 @@ impl Coordinator {
         let (vault, _) = self.read(|c| c.vault_latest(vault_id))?;
         let chain = self.chain_online(&vault.chain)?;
         let intent = chain.normalize_intent(intent)?;
-        let built = chain.build(&vault, &intent)?;
+        let reserved = self.read(|c| c.open_spends(vault_id, now))?;
+        let built = chain.build_avoiding(&vault, &intent, &reserved)?;
         self.propose_payload(vault_id, intent, built, expires_in, now)
+    }
+
+    /// What the vault's open proposals (collecting, ready, finalized or broadcast) spend: a new
+    /// payload must spend none of it.
+    pub fn open_spends(&self, vault_id: &str, now: UnixTime) -> Result<BTreeSet<String>> {
+        Ok(self
+            .proposals(Some(vault_id))?
+            .iter()
+            .filter(|s| {
+                matches!(
+                    s.status(now),
+                    Status::Collecting | Status::Ready | Status::Finalized | Status::Broadcast
+                )
+            })
+            .flat_map(|s| s.proposal.spends.clone())
+            .collect())
     }
 
     /// Creates a proposal with a payload built elsewhere (arbitrary calls, typed data, a PSBT
@@ -530,20 +547,11 @@ impl Coordinator {
         let spent = |secs: u64| windows.get(&secs).copied().unwrap_or(0);
         let rule = policy::select_rule(&vault, &intent, now, &spent)?;
         // Only a payload that spends something can conflict (decision-only vaults skip the scan).
-        let open_spends: BTreeSet<String> = if built.spends.is_empty() {
-            Vec::new()
+        let open_spends = if built.spends.is_empty() {
+            BTreeSet::new()
         } else {
-            self.proposals(Some(vault_id))?
-        }
-        .iter()
-        .filter(|s| {
-            matches!(
-                s.status(now),
-                Status::Collecting | Status::Ready | Status::Finalized | Status::Broadcast
-            )
-        })
-        .flat_map(|s| s.proposal.spends.clone())
-        .collect();
+            self.open_spends(vault_id, now)?
+        };
         if let Some(conflict) = built.spends.iter().find(|s| open_spends.contains(*s)) {
             return Err(CoordinatorError::Refused(format!(
                 "{conflict} is already spent by an open proposal"

@@ -19,6 +19,7 @@ pub fn proposal_json(s: &ProposalState, now: UnixTime) -> Value {
         "rule": s.rule.name,
         "transfers": s.proposal.intent.transfers.iter().map(|t| json!({ "destination": t.destination, "amount": JsonAmount(t.amount), "asset": t.asset })).collect::<Vec<_>>(),
         "memo": s.proposal.intent.memo,
+        "spends": s.proposal.spends,
         "created": s.proposal.created,
         "expires": s.proposal.expires,
         "approved": t.approved,

@@ -866,7 +866,8 @@ impl Artifact for ProposalBatch {
 }
 
 /// A signer's decisions on a [`ProposalBatch`], as one file: each decision is its own signed
-/// approval (or rejection) envelope, recorded in the log on its own; the batch only carries them.
+/// approval (or rejection) envelope, recorded in the log on its own; the batch only carries them
+/// and is not signed itself.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DecisionBatch {
     /// The decision envelopes, encoded, in the batch's order.

@@ -121,12 +121,31 @@ pub trait ChainReview {
             "this chain cannot sign with an external (HSM) key",
         ))
     }
+
+    /// This chain as one that many threads may use at once (describing and signing the items of
+    /// a batch in parallel), when it is one; `None` (the default) keeps a batch on one thread.
+    fn as_sync(&self) -> Option<&(dyn ChainReview + Sync)> {
+        None
+    }
 }
 
 /// The online half of a chain: compiled into the coordinator only.
 pub trait ChainOnline: ChainReview {
     /// Builds an unsigned payload for an intent.
     fn build(&self, vault: &VaultDefinition, intent: &Intent) -> Result<BuiltPayload, ChainError>;
+
+    /// [`ChainOnline::build`] choosing none of `reserved` (spends held by the vault's open
+    /// proposals, as their `spends` name them), so that many proposals can be open at once.
+    /// The default ignores them (the coordinator still refuses a payload that conflicts).
+    fn build_avoiding(
+        &self,
+        vault: &VaultDefinition,
+        intent: &Intent,
+        reserved: &std::collections::BTreeSet<String>,
+    ) -> Result<BuiltPayload, ChainError> {
+        let _ = reserved;
+        self.build(vault, intent)
+    }
 
     /// Writes an intent's destinations and assets in the chain's canonical form (e.g. EIP-55
     /// checksummed addresses), refusing malformed ones. The default keeps the intent as is.

@@ -315,6 +315,35 @@ impl Envelope {
         }
     }
 
+    /// [`Envelope::require_signature`], [`Envelope::require_all_valid`] and
+    /// [`Envelope::require_only_signers`] for an artifact `key` alone signs, in that order and
+    /// with their errors, verifying each signature once.
+    pub fn require_sole_signer(
+        &self,
+        key: &PublicKey,
+        who: &str,
+        what: &str,
+    ) -> Result<(), CoreError> {
+        let checks = self.check_signatures();
+        let kind = self.kind().map(|k| k.name()).unwrap_or("artifact");
+        if !checks.iter().any(|c| c.valid && c.key == *key) {
+            return Err(CoreError::BadSignature(
+                if checks.iter().any(|c| c.key == *key) {
+                    format!("the {kind}'s signature by {who} ({key}) does not verify")
+                } else {
+                    format!("the {kind} is not signed by {who} ({key})")
+                },
+            ));
+        }
+        if let Some(bad) = checks.iter().find(|c| !c.valid) {
+            return Err(CoreError::BadSignature(format!(
+                "the {kind}'s signature by {} does not verify: it was altered or damaged after signing",
+                bad.key
+            )));
+        }
+        self.require_only_signers(std::slice::from_ref(key), what)
+    }
+
     /// Decodes the payload as `A`, refusing a different payload type.
     pub fn open<A: Artifact>(&self) -> Result<A, CoreError> {
         if self.payload_type != A::KIND.payload_type() {
@@ -513,6 +542,46 @@ mod tests {
             payload_type: ArtifactKind::Event.payload_type().into(),
             payload: cbor::encode(&Value::Unsigned(7)),
             signatures: vec![],
+        }
+    }
+
+    /// `require_sole_signer` gives the verdict (and the error) of the three checks it replaces.
+    #[test]
+    fn the_sole_signer_check_matches_the_three_checks_it_replaces() {
+        let coordinator = key(1);
+        let coordinator_key = PublicKey(coordinator.verifying_key().to_bytes());
+        let three = |env: &Envelope| {
+            env.require_signature(&coordinator_key, "the coordinator")
+                .and_then(|()| env.require_all_valid())
+                .and_then(|()| env.require_only_signers(&[coordinator_key], "the event"))
+                .map_err(|e| e.to_string())
+        };
+        let mut signed = sample();
+        signed.sign(&coordinator);
+        let mut damaged = signed.clone();
+        damaged.signatures[0].signature[3] ^= 1;
+        let mut stranger = signed.clone();
+        stranger.sign(&key(2));
+        let mut stranger_bad = stranger.clone();
+        for s in &mut stranger_bad.signatures {
+            if s.key != coordinator_key {
+                s.signature[0] ^= 1;
+            }
+        }
+        let mut only_stranger = sample();
+        only_stranger.sign(&key(2));
+        for env in [
+            sample(),
+            signed,
+            damaged,
+            stranger,
+            stranger_bad,
+            only_stranger,
+        ] {
+            let one = env
+                .require_sole_signer(&coordinator_key, "the coordinator", "the event")
+                .map_err(|e| e.to_string());
+            assert_eq!(one, three(&env), "{env:?}");
         }
     }
 

@@ -15,6 +15,7 @@ pub mod envelope;
 pub mod fields;
 pub mod halt;
 pub mod lifecycle;
+pub mod parallel;
 pub mod policy;
 pub mod transfer;
 pub mod vault;

@@ -16,12 +16,14 @@
 //! This module must never approve a batch with a problem in any item, never sign an item whose
 //! own review it did not make, and never record part of a batch.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+
+use sha2::{Digest, Sha256};
 
 use airlock_core::PublicKey;
 use airlock_core::chain::{ChainReview, Description};
 use airlock_core::{
-    Artifact, ArtifactId, Decision, DecisionBatch, Envelope, LogEvidence, ProposalBatch,
+    Artifact, ArtifactId, Decision, DecisionBatch, Envelope, LogEvidence, Proposal, ProposalBatch,
     VaultDefinition,
 };
 use airlock_custody::IdentityKey;
@@ -42,6 +44,18 @@ pub struct ReviewContext {
     log: Option<LogCheck>,
     /// Earlier items of the batch: proposal, vault, total amount, spends.
     reserved: Vec<(ArtifactId, String, u128, Vec<String>)>,
+    /// Proposal envelopes (by [`sole_signer_key`]) whose only signature, by that coordinator,
+    /// a parallel pass of this batch verified.
+    preverified: HashSet<[u8; 32]>,
+}
+
+/// What [`ReviewContext::preverified`] holds for a proposal envelope's bytes and the coordinator
+/// key its sole signature was verified against.
+pub(crate) fn sole_signer_key(coordinator: &PublicKey, envelope: &[u8]) -> [u8; 32] {
+    let mut hasher = Sha256::new();
+    hasher.update(coordinator.0);
+    hasher.update(envelope);
+    hasher.finalize().into()
 }
 
 impl ReviewContext {
@@ -54,7 +68,61 @@ impl ReviewContext {
             halts: BTreeMap::new(),
             log: None,
             reserved: Vec::new(),
+            preverified: HashSet::new(),
         })
+    }
+
+    /// Whether a parallel pass already verified that `coordinator` alone signed these bytes.
+    pub(crate) fn preverified(&self, coordinator: &PublicKey, envelope: &[u8]) -> bool {
+        !self.preverified.is_empty()
+            && self
+                .preverified
+                .contains(&sole_signer_key(coordinator, envelope))
+    }
+
+    /// Decodes every item, verifies its coordinator signature and describes its payload over the
+    /// machine's cores, when the vault's chain allows threads: the in-order review then finds
+    /// the verdicts (kept here) and descriptions (kept by the chain) instead of recomputing
+    /// them. Anything that fails here is left for the in-order review to report.
+    fn prepare_in_parallel(&mut self, home: &SignerHome, batch: &ProposalBatch, vault_id: &str) {
+        let threads = airlock_core::parallel::cores(8);
+        if threads < 2 || batch.items.len() < PARALLEL_MIN_ITEMS {
+            return;
+        }
+        let Ok(versions) = self.vault_versions(home, vault_id) else {
+            return;
+        };
+        let Some((registered, _)) = versions.last() else {
+            return;
+        };
+        let coordinator = registered.coordinator.key;
+        let Ok(chain) = self.chain(home, registered) else {
+            return;
+        };
+        let Some(chain) = chain.as_sync() else {
+            return;
+        };
+        let verified = airlock_core::parallel::map_ranges(threads, batch.items.len(), |range| {
+            Ok::<_, std::convert::Infallible>(
+                range
+                    .map(|i| {
+                        let bytes = &batch.items[i].proposal;
+                        let env = Envelope::from_bytes(bytes).ok()?;
+                        let proposal: Proposal = env.open().ok()?;
+                        let _ = chain.describe(registered, &proposal);
+                        env.require_sole_signer(
+                            &coordinator,
+                            "the vault's coordinator",
+                            "the proposal",
+                        )
+                        .ok()?;
+                        Some(sole_signer_key(&coordinator, bytes))
+                    })
+                    .collect::<Vec<_>>(),
+            )
+        });
+        let Ok(verified) = verified;
+        self.preverified.extend(verified.into_iter().flatten());
     }
 
     pub(crate) fn vault_versions(
@@ -164,6 +232,9 @@ impl ReviewContext {
     }
 }
 
+/// Below this many items a batch is reviewed and signed on one thread.
+pub const PARALLEL_MIN_ITEMS: usize = 16;
+
 /// One line of a batch summary: a total per destination or per rule.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct BatchTotal {
@@ -182,6 +253,9 @@ pub struct BatchReview {
     pub per_rule: Vec<BatchTotal>,
     /// The text shown to the person: anything unusual first, then the totals.
     pub text: String,
+    /// The vault's chain as the review used it: it keeps what it computed for each item (a
+    /// Bitcoin review signs under the very review it showed).
+    chain: Option<Box<dyn ChainReview>>,
 }
 
 impl BatchReview {
@@ -315,6 +389,7 @@ impl SignerHome {
     pub fn review_batch(&self, batch: &ProposalBatch, now: u64) -> Result<BatchReview> {
         let vault: VaultDefinition = Envelope::from_bytes(&batch.vault)?.open()?;
         let mut ctx = ReviewContext::open(self)?;
+        ctx.prepare_in_parallel(self, batch, &vault.vault_id);
         let mut reviews = Vec::with_capacity(batch.items.len());
         for index in 0..batch.items.len() {
             let bundle = batch
@@ -347,6 +422,7 @@ impl SignerHome {
         }
         per_destination.sort_by(|a, b| b.amount.cmp(&a.amount).then(a.name.cmp(&b.name)));
         per_rule.sort_by(|a, b| a.name.cmp(&b.name));
+        let chain = ctx.chains.remove(&(vault.vault_id.clone(), vault.version));
         let mut review = BatchReview {
             reviews,
             vault_id: vault.vault_id,
@@ -354,14 +430,15 @@ impl SignerHome {
             per_destination,
             per_rule,
             text: String::new(),
+            chain,
         };
         review.text = render(&review);
         Ok(review)
     }
 
     /// Decides every item of a reviewed batch the same way and records all the decisions as one
-    /// journal commit; returns the decision batch (signed by this signer's identity) to give to
-    /// the coordinator. An approval is refused while any item lists a problem.
+    /// journal commit; returns the decision batch to give to the coordinator (not signed itself:
+    /// each decision in it is). An approval is refused while any item lists a problem.
     pub fn decide_batch(
         &self,
         batch: &BatchReview,
@@ -382,13 +459,16 @@ impl SignerHome {
             .first()
             .ok_or_else(|| SignerError::Refused("the batch is empty".into()))?;
         let mut journal = self.journal()?;
-        let chain = match decision {
-            Decision::Approve => Some(self.chain_for(&first.vault)?),
-            Decision::Reject => None,
+        let fresh;
+        let chain: Option<&dyn ChainReview> = match (decision, &batch.chain) {
+            (Decision::Reject, _) => None,
+            (Decision::Approve, Some(chain)) => Some(chain.as_ref()),
+            (Decision::Approve, None) => {
+                fresh = self.chain_for(&first.vault)?;
+                Some(fresh.as_ref())
+            }
         };
         let mut seen = BTreeSet::new();
-        let mut entries = Vec::with_capacity(batch.reviews.len());
-        let mut decisions = Vec::with_capacity(batch.reviews.len());
         for (index, review) in batch.reviews.iter().enumerate() {
             if !seen.insert(review.proposal_id) {
                 return Err(SignerError::Refused(format!(
@@ -396,30 +476,55 @@ impl SignerHome {
                     index + 1
                 )));
             }
-            let (env, entry) = self
-                .decision_for(
-                    review,
-                    decision,
-                    reason,
-                    key,
-                    chain.as_deref().zip(chain_signer),
-                    &journal,
-                    now,
-                )
-                .map_err(|e| label_item(e, index, batch.reviews.len()))?;
+        }
+        let count = batch.reviews.len();
+        let reviews = &batch.reviews;
+        let one = |index: usize,
+                   chain: Option<&dyn ChainReview>,
+                   with: Option<chain_keys::SignWith<'_>>| {
+            self.decision_for(
+                &reviews[index],
+                decision,
+                reason,
+                key,
+                chain.zip(with),
+                &journal,
+                now,
+            )
+            .map_err(|e| label_item(e, index, count))
+        };
+        // Items are signed over the cores when the chain allows threads and the key is in this
+        // process (an HSM session signs one digest at a time).
+        let threads = airlock_core::parallel::cores(8);
+        let made: Vec<(Envelope, crate::journal::NewJournalEntry)> =
+            match (chain.map(|c| c.as_sync()), chain_signer) {
+                (Some(Some(sync)), Some(chain_keys::ChainSigner::Secret(secret)))
+                    if threads > 1 && count >= PARALLEL_MIN_ITEMS =>
+                {
+                    airlock_core::parallel::map_ranges(threads, count, |range| {
+                        range
+                            .map(|i| one(i, Some(sync), Some(chain_keys::SignWith::Secret(secret))))
+                            .collect()
+                    })?
+                }
+                _ => (0..count)
+                    .map(|i| one(i, chain, chain_signer.map(chain_keys::ChainSigner::borrow)))
+                    .collect::<Result<_>>()?,
+            };
+        let mut entries = Vec::with_capacity(count);
+        let mut decisions = Vec::with_capacity(count);
+        for (env, entry) in made {
             decisions.push(env.to_bytes());
             entries.push(entry);
         }
         journal.append_batch(entries)?;
         self.log_state().accept(&first.log)?;
-        let mut env = DecisionBatch { decisions }.envelope();
-        env.sign(key.signing_key());
-        Ok(env)
+        Ok(DecisionBatch { decisions }.envelope())
     }
 
     /// The decision batch for proposals this signer already decided (a run again after a crash or
     /// a lost output file): the recorded artifacts, byte for byte.
-    pub fn recorded_batch(&self, proposals: &[ArtifactId], key: &IdentityKey) -> Result<Envelope> {
+    pub fn recorded_batch(&self, proposals: &[ArtifactId]) -> Result<Envelope> {
         let mut decisions = Vec::with_capacity(proposals.len());
         let journal = self.journal()?;
         for p in proposals {
@@ -431,9 +536,7 @@ impl SignerHome {
                     .map_err(|_| SignerError::Journal("damaged envelope".into()))?,
             );
         }
-        let mut env = DecisionBatch { decisions }.envelope();
-        env.sign(key.signing_key());
-        Ok(env)
+        Ok(DecisionBatch { decisions }.envelope())
     }
 }
 

@@ -112,6 +112,23 @@ pub enum ChainSigner {
     Hsm(HsmSigner),
 }
 
+/// A borrowed [`ChainSigner`]: a secret reference may be shared by threads (a batch signed over
+/// the cores), a token session may not.
+#[derive(Clone, Copy)]
+pub enum SignWith<'a> {
+    Secret(&'a ChainSecret),
+    Hsm(&'a HsmSigner),
+}
+
+impl ChainSigner {
+    pub fn borrow(&self) -> SignWith<'_> {
+        match self {
+            ChainSigner::Secret(s) => SignWith::Secret(s),
+            ChainSigner::Hsm(h) => SignWith::Hsm(h),
+        }
+    }
+}
+
 /// A secp256k1 key in a PKCS#11 token, as a [`DigestSigner`].
 pub struct HsmSigner {
     token: HsmToken,

@@ -543,9 +543,13 @@ impl SignerHome {
                 vault_env.id().short()
             )));
         }
-        proposal_env.require_signature(&vault.coordinator.key, "the vault's coordinator")?;
-        proposal_env.require_all_valid()?;
-        proposal_env.require_only_signers(&[vault.coordinator.key], "the proposal")?;
+        if !ctx.preverified(&vault.coordinator.key, &bundle.proposal) {
+            proposal_env.require_sole_signer(
+                &vault.coordinator.key,
+                "the vault's coordinator",
+                "the proposal",
+            )?;
+        }
         if proposal.proposer != vault.coordinator.key {
             return Err(SignerError::Refused(
                 "the proposer is not the vault's coordinator".into(),
@@ -687,7 +691,9 @@ impl SignerHome {
             decision,
             reason,
             key,
-            chain.as_deref().zip(chain_signer),
+            chain
+                .as_deref()
+                .zip(chain_signer.map(chain_keys::ChainSigner::borrow)),
             &journal,
             now,
         )?;
@@ -706,7 +712,7 @@ impl SignerHome {
         decision: Decision,
         reason: &str,
         key: &IdentityKey,
-        chain: Option<(&dyn ChainReview, &chain_keys::ChainSigner)>,
+        chain: Option<(&dyn ChainReview, chain_keys::SignWith<'_>)>,
         journal: &journal::Journal,
         now: u64,
     ) -> Result<(Envelope, journal::NewJournalEntry)> {
@@ -758,10 +764,10 @@ impl SignerHome {
                 match (listed, chain) {
                     // A member without a key of this account approves without a chain signature.
                     (false, _) => Vec::new(),
-                    (true, Some((chain, chain_keys::ChainSigner::Secret(secret)))) => {
+                    (true, Some((chain, chain_keys::SignWith::Secret(secret)))) => {
                         chain.sign(&review.vault, &review.proposal, secret)?
                     }
-                    (true, Some((chain, chain_keys::ChainSigner::Hsm(hsm)))) => {
+                    (true, Some((chain, chain_keys::SignWith::Hsm(hsm)))) => {
                         chain.sign_external(&review.vault, &review.proposal, hsm)?
                     }
                     (true, None) => {

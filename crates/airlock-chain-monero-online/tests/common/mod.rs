@@ -140,7 +140,11 @@ pub fn http_json(port: u16, path: &str, body: &Value) -> Result<Value, String> {
     let mut head = Vec::new();
     let mut byte = [0u8; 1];
     while !head.ends_with(b"\r\n\r\n") {
-        let n = stream.read(&mut byte).map_err(|e| e.to_string())?;
+        // A signal may interrupt the read (EINTR): read again.
+        let n = match stream.read(&mut byte) {
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            other => other.map_err(|e| e.to_string())?,
+        };
         if n == 0 {
             return Err(format!("no HTTP answer from port {port}"));
         }
