@@ -90,6 +90,9 @@ pub(crate) enum Command {
         /// Batch every proposal of this vault that is still open for decisions.
         #[arg(long, value_name = "VAULT", conflicts_with = "proposals")]
         open: Option<String>,
+        /// With --open: only the proposals this signer (by name) has not decided yet.
+        #[arg(long, value_name = "SIGNER", requires = "open")]
+        undecided_by: Option<String>,
         #[arg(long)]
         out: PathBuf,
         /// Also prove consistency from this checkpoint size (a signer's last accepted size).
@@ -576,6 +579,7 @@ fn run(cli: Cli) -> CliResult {
         Command::Export {
             proposals,
             open: open_vault,
+            undecided_by,
             out,
             since,
             armor,
@@ -587,7 +591,7 @@ fn run(cli: Cli) -> CliResult {
                     &cli.home,
                     json,
                     &proposals,
-                    open_vault.as_deref(),
+                    open_vault.as_deref().map(|v| (v, undecided_by.as_deref())),
                     &out,
                     &since,
                     armor,
@@ -1124,29 +1128,46 @@ fn export_batch(
     home: &Path,
     json: bool,
     proposals: &[String],
-    open_vault: Option<&str>,
+    open_vault: Option<(&str, Option<&str>)>,
     out: &Path,
     since: &[u64],
     armor: bool,
 ) -> CliResult {
     let now = now()?;
     let ids: Vec<airlock_core::ArtifactId> = match open_vault {
-        Some(vault) => {
+        Some((vault, undecided_by)) => {
+            let newest = c.vault_latest(vault)?.0;
+            if let Some(name) = undecided_by
+                && !newest.signers.iter().any(|s| s.name == name)
+            {
+                return Err(CliError::new(format!(
+                    "{name:?} is not a signer of vault {vault:?} v{}",
+                    newest.version
+                )));
+            }
             let open: Vec<_> = c
                 .proposals(Some(vault))?
                 .into_iter()
                 .filter(|s| {
+                    let tally = s.tally();
                     matches!(
                         s.status(now),
                         airlock_core::lifecycle::Status::Collecting
                             | airlock_core::lifecycle::Status::Ready
-                    ) && s.vault.version == c.vault_latest(vault).map(|v| v.0.version).unwrap_or(0)
+                    ) && s.vault.version == newest.version
+                        && undecided_by.is_none_or(|name| {
+                            !tally.approved.iter().any(|a| a == name)
+                                && !tally.rejected.iter().any(|(r, _)| r == name)
+                        })
                 })
                 .map(|s| s.id)
                 .collect();
             if open.is_empty() {
                 return Err(CliError::new(format!(
-                    "vault {vault:?} has no proposal open for decisions under its newest version"
+                    "vault {vault:?} has no proposal open for decisions under its newest version{}",
+                    undecided_by
+                        .map(|n| format!(" that {n} has not decided"))
+                        .unwrap_or_default()
                 )));
             }
             open

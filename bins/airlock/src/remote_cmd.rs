@@ -204,6 +204,7 @@ pub fn run(
         Command::Export {
             proposals,
             open,
+            undecided_by: _,
             out,
             since,
             armor,

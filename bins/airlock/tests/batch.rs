@@ -141,7 +141,28 @@ fn a_batch_is_decided_in_one_session_and_recorded_whole() {
     w.submit(&[&again]).fails(1, "already submitted");
     assert_eq!(log_size(&w), size);
 
-    // `export --open` batches what is still open: bob's view of the six ready proposals.
+    // `export --open` batches what is still open; `--undecided-by` leaves out what a signer
+    // already decided: nothing left for alice, all six for bob.
+    w.airlock(&[
+        "export",
+        "--open",
+        "treasury",
+        "--undecided-by",
+        "alice",
+        "--out",
+        path_str(&w.fresh("none")),
+    ])
+    .fails(1, "that alice has not decided");
+    w.airlock(&[
+        "export",
+        "--open",
+        "treasury",
+        "--undecided-by",
+        "mallory",
+        "--out",
+        path_str(&w.fresh("none")),
+    ])
+    .fails(1, "not a signer");
     let open = w.fresh("open-batch");
     let out = w
         .airlock(&[
@@ -149,6 +170,8 @@ fn a_batch_is_decided_in_one_session_and_recorded_whole() {
             "export",
             "--open",
             "treasury",
+            "--undecided-by",
+            "bob",
             "--out",
             path_str(&open),
         ])

@@ -17,6 +17,7 @@
 //! own review it did not make, and never record part of a batch.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
@@ -37,7 +38,7 @@ use crate::{Result, SignerError, SignerHome, chain_keys};
 pub struct ReviewContext {
     pub(crate) journal: Journal,
     pub(crate) me: PublicKey,
-    versions: BTreeMap<String, Vec<(VaultDefinition, Envelope)>>,
+    versions: BTreeMap<String, Arc<Vec<(VaultDefinition, Envelope)>>>,
     chains: BTreeMap<(String, u64), Box<dyn ChainReview>>,
     halts: BTreeMap<(String, u64), Vec<Vec<u8>>>,
     /// The full check of the batch's first item; the others are placed under its checkpoint.
@@ -108,14 +109,15 @@ impl ReviewContext {
                     .map(|i| {
                         let bytes = &batch.items[i].proposal;
                         let env = Envelope::from_bytes(bytes).ok()?;
-                        let proposal: Proposal = env.open().ok()?;
-                        let _ = chain.describe(registered, &proposal);
                         env.require_sole_signer(
                             &coordinator,
                             "the vault's coordinator",
                             "the proposal",
                         )
                         .ok()?;
+                        // Only what the coordinator signed is described ahead.
+                        let proposal: Proposal = env.open().ok()?;
+                        let _ = chain.describe(registered, &proposal);
                         Some(sole_signer_key(&coordinator, bytes))
                     })
                     .collect::<Vec<_>>(),
@@ -129,11 +131,11 @@ impl ReviewContext {
         &mut self,
         home: &SignerHome,
         vault_id: &str,
-    ) -> Result<Vec<(VaultDefinition, Envelope)>> {
+    ) -> Result<Arc<Vec<(VaultDefinition, Envelope)>>> {
         if let Some(v) = self.versions.get(vault_id) {
             return Ok(v.clone());
         }
-        let v = home.vault_versions(vault_id)?;
+        let v = Arc::new(home.vault_versions(vault_id)?);
         self.versions.insert(vault_id.to_owned(), v.clone());
         Ok(v)
     }
