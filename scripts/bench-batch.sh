@@ -21,33 +21,12 @@ SIGNER="$PWD/target/release/airlock-signer"
 FIGURE="$PWD/target/release/examples/raw_sign_figure"
 W=$(mktemp -d "${TMPDIR:-/tmp}/airlock-batch-bench.XXXXXX")
 [ -n "${KEEP:-}" ] && echo "keeping $W" || trap 'rm -rf "$W"' EXIT
-json_field() { python3 -c "import json, sys; print(json.load(sys.stdin)[\"$1\"])"; }
+. scripts/bench-btc-vault.sh
+json_field() { bench_json_field "$@"; }
 
 setup() {  # $1: directory of one run
-  local D=$1 i
-  "$AIRLOCK" --home "$D/coordinator" init --origin bench.airlock/log >/dev/null
-  KEYS=()
-  for i in 0 1 2; do
-    printf 'benchmark passphrase %s\n' "$i" > "$D/s$i.pass"
-    local kdf=insecure-fast; [ "$i" = 0 ] && kdf=default
-    "$SIGNER" --home "$D/s$i" --passphrase-file "$D/s$i.pass" init --name "s$i" --kdf "$kdf" >/dev/null
-    python3 -c "import hashlib; print(hashlib.sha256(b'seed$i').hexdigest())" > "$D/s$i.seed"
-    KEYS+=("$("$SIGNER" --home "$D/s$i" --passphrase-file "$D/s$i.pass" --json key add --chain bitcoin \
-      --secret-file "$D/s$i.seed" --network regtest | json_field multisig_key)")
-  done
-  ID() { "$SIGNER" --home "$D/$1" --json id | json_field identity; }
-  local DESC
-  DESC=$("$AIRLOCK" --home "$D/coordinator" --json btc descriptor --threshold 2 --network regtest \
-    --key "${KEYS[0]}" --key "${KEYS[1]}" --key "${KEYS[2]}" | json_field descriptor)
-  "$AIRLOCK" --home "$D/coordinator" vault draft --vault bench --chain bitcoin --network regtest --account "$DESC" \
-    --signer "s0:ops:$(ID s0):${KEYS[0]}" --signer "s1:ops:$(ID s1):${KEYS[1]}" --signer "s2:ops:$(ID s2):${KEYS[2]}" \
-    --threshold 2 --rule "all: expiry=24h => 2 ops" --out "$D/v1.draft" >/dev/null
-  for i in 0 1 2; do
-    "$SIGNER" --home "$D/s$i" --passphrase-file "$D/s$i.pass" vault sign "$D/v1.draft" --out "$D/v1.s$i" --yes >/dev/null
-  done
-  "$AIRLOCK" --home "$D/coordinator" vault submit "$D/v1.s0" "$D/v1.s1" "$D/v1.s2" >/dev/null
-  "$AIRLOCK" --home "$D/coordinator" vault show bench --out "$D/v1.airlock" >/dev/null
-  "$SIGNER" --home "$D/s0" vault register "$D/v1.airlock" >/dev/null
+  local D=$1
+  bench_vault "$D" "all: expiry=24h => 2 ops" >/dev/null
   # N coins of 100,000 sat to the vault's first address, ten per funding transaction (each
   # input of a proposal carries its whole previous transaction).
   local SPK t

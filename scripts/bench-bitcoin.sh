@@ -17,31 +17,9 @@ AIRLOCK="$PWD/target/release/airlock"
 SIGNER="$PWD/target/release/airlock-signer"
 W=$(mktemp -d "${TMPDIR:-/tmp}/airlock-btc-bench.XXXXXX")
 trap 'rm -rf "$W"' EXIT
-json_field() { python3 -c "import json, sys; print(json.load(sys.stdin)[\"$1\"])"; }
-
 # The benchmark wallet as an Airlock vault: three signers with the fixture's seeds.
-"$AIRLOCK" --home "$W/coordinator" init --origin bench.airlock/log >/dev/null
-KEYS=()
-for i in 0 1 2; do
-  printf 'benchmark passphrase %s\n' "$i" > "$W/s$i.pass"
-  kdf=insecure-fast; [ "$i" = 0 ] && kdf=default   # cosigner 0 unlocks at the real parameters
-  "$SIGNER" --home "$W/s$i" --passphrase-file "$W/s$i.pass" init --name "s$i" --kdf "$kdf" >/dev/null
-  python3 -c "import hashlib; print(hashlib.sha256(b'seed$i').hexdigest())" > "$W/s$i.seed"
-  KEYS+=("$("$SIGNER" --home "$W/s$i" --passphrase-file "$W/s$i.pass" --json key add --chain bitcoin \
-    --secret-file "$W/s$i.seed" --network regtest | json_field multisig_key)")
-done
-ID() { "$SIGNER" --home "$W/$1" --json id | json_field identity; }
-DESC=$("$AIRLOCK" --home "$W/coordinator" --json btc descriptor --threshold 2 --network regtest \
-  --key "${KEYS[0]}" --key "${KEYS[1]}" --key "${KEYS[2]}" | json_field descriptor)
-"$AIRLOCK" --home "$W/coordinator" vault draft --vault bench --chain bitcoin --network regtest --account "$DESC" \
-  --signer "s0:ops:$(ID s0):${KEYS[0]}" --signer "s1:ops:$(ID s1):${KEYS[1]}" --signer "s2:ops:$(ID s2):${KEYS[2]}" \
-  --threshold 2 --rule "all: => 2 ops" --out "$W/v1.draft" >/dev/null
-for i in 0 1 2; do
-  "$SIGNER" --home "$W/s$i" --passphrase-file "$W/s$i.pass" vault sign "$W/v1.draft" --out "$W/v1.s$i" --yes >/dev/null
-done
-"$AIRLOCK" --home "$W/coordinator" vault submit "$W/v1.s0" "$W/v1.s1" "$W/v1.s2" >/dev/null
-"$AIRLOCK" --home "$W/coordinator" vault show bench --out "$W/v1.airlock" >/dev/null
-"$SIGNER" --home "$W/s0" vault register "$W/v1.airlock" | head -n 1
+. scripts/bench-btc-vault.sh
+bench_vault "$W" "all: => 2 ops"
 
 echo "== Airlock's phases (psbt_1000, $RUNS runs): wall and CPU ms, unlock separate =="
 for _ in $(seq "$RUNS"); do

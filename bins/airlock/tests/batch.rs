@@ -137,9 +137,9 @@ fn a_batch_is_decided_in_one_session_and_recorded_whole() {
     );
     assert_eq!(journal_len(&w, "alice"), 6);
     // Submitting the same decisions again is refused and changes nothing.
-    let size = log_size(&w);
+    let size = w.log_size();
     w.submit(&[&again]).fails(1, "already submitted");
-    assert_eq!(log_size(&w), size);
+    assert_eq!(w.log_size(), size);
 
     // `export --open` batches what is still open; `--undecided-by` leaves out what a signer
     // already decided: nothing left for alice, all six for bob.
@@ -222,12 +222,6 @@ fn a_batch_is_decided_in_one_session_and_recorded_whole() {
         "{journal}"
     );
     w.airlock(&["log", "verify"]).ok();
-}
-
-fn log_size(w: &World) -> u64 {
-    w.airlock(&["--json", "log", "verify"]).ok().json()["size"]
-        .as_u64()
-        .unwrap()
 }
 
 #[test]
@@ -331,15 +325,15 @@ fn items_are_checked_on_their_own_and_a_bad_batch_changes_nothing() {
     altered.sign_with(&w.identity_key("alice"));
     let altered_path = w.fresh("altered");
     altered.write(&altered_path);
-    let size = log_size(&w);
+    let size = w.log_size();
     w.submit(&[&altered_path]).fails(1, "decision 2");
     assert_eq!(
-        log_size(&w),
+        w.log_size(),
         size,
         "a refused decision batch was recorded in part"
     );
     w.submit(&[&decisions]).ok();
-    assert_eq!(log_size(&w), size + 2);
+    assert_eq!(w.log_size(), size + 2);
     for id in &ids[2..] {
         assert_eq!(w.status(id)["status"], "collecting");
     }
@@ -361,19 +355,6 @@ fn items_are_checked_on_their_own_and_a_bad_batch_changes_nothing() {
         assert_eq!(w.status(id)["status"], "ready");
     }
     w.airlock(&["log", "verify"]).ok();
-}
-
-fn crashed(out: &Out) -> bool {
-    out.code == -1 && out.stderr.contains("failpoint: crashing at")
-}
-
-fn failpoints(out: &Out) -> Vec<String> {
-    out.stderr
-        .lines()
-        .filter_map(|l| l.strip_prefix("failpoint: "))
-        .filter_map(|l| l.split_whitespace().next())
-        .map(str::to_owned)
-        .collect()
 }
 
 fn approve_args<'a>(

@@ -34,12 +34,6 @@ fn answer_of<'a>(answers: &'a [(String, String)], id: &str) -> &'a str {
         .1
 }
 
-fn log_size(w: &World) -> u64 {
-    w.airlock(&["--json", "log", "verify"]).ok().json()["size"]
-        .as_u64()
-        .unwrap()
-}
-
 #[test]
 fn a_drill_on_the_real_vault_is_graded_by_its_policy_recorded_and_counted() {
     let w = treasury();
@@ -91,7 +85,7 @@ fn a_drill_on_the_real_vault_is_graded_by_its_policy_recorded_and_counted() {
         json!({"facilitator": "ops lead", "answers": answers}).to_string(),
     )
     .unwrap();
-    let before = log_size(&w);
+    let before = w.log_size();
     w.set_now(T0 + 7200);
     let run = w
         .airlock(&["--json", "drill", "run", "--answers", path_str(&file)])
@@ -107,7 +101,7 @@ fn a_drill_on_the_real_vault_is_graded_by_its_policy_recorded_and_counted() {
     assert_eq!(run["started"], T0 + 7200 - total, "{run}");
 
     // One leaf more; the log replays it.
-    assert_eq!(log_size(&w), before + 1);
+    assert_eq!(w.log_size(), before + 1);
     let verified = w.airlock(&["--json", "log", "verify"]).ok().json();
     assert_eq!(verified["drills"], 1, "{verified}");
     let listed = w.airlock(&["--json", "drill", "list"]).ok().json();
@@ -199,7 +193,7 @@ fn answers_typed_at_the_prompt_are_timed_and_recorded() {
 fn bad_drills_and_bad_answers_are_refused_and_nothing_is_recorded() {
     let w = treasury();
     w.set_now(T0);
-    let before = log_size(&w);
+    let before = w.log_size();
     w.airlock(&["drill", "plan", "--inject", "key-loss:mallory"])
         .fails(1, "has no signer \"mallory\"");
     w.airlock(&["drill", "plan", "--inject", "witness:w1"])
@@ -286,7 +280,7 @@ fn bad_drills_and_bad_answers_are_refused_and_nothing_is_recorded() {
     ])
     .ok()
     .says("Not recorded");
-    assert_eq!(log_size(&w), before, "nothing was recorded");
+    assert_eq!(w.log_size(), before, "nothing was recorded");
     w.airlock(&["drill", "list"])
         .ok()
         .says("No drill is recorded");

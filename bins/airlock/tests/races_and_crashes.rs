@@ -57,16 +57,6 @@ fn signer_args<'a>(home: &'a Path, pass: &'a Path, args: &[&'a str]) -> Vec<&'a 
     all
 }
 
-/// The failpoints a command reaches, in order, as `NAME@N` (from `AIRLOCK_FAILPOINT=list`).
-fn failpoints(out: &Out) -> Vec<String> {
-    out.stderr
-        .lines()
-        .filter_map(|l| l.strip_prefix("failpoint: "))
-        .filter_map(|l| l.split_whitespace().next())
-        .map(str::to_owned)
-        .collect()
-}
-
 fn verify_all(w: &World, signers: &[&str]) {
     w.airlock(&["log", "verify"]).ok();
     for who in signers {
@@ -381,11 +371,6 @@ struct Campaign {
     double_decisions: usize,
     lost: usize,
     log_verify_failures: usize,
-}
-
-fn crashed(out: &Out) -> bool {
-    // abort(): killed by SIGABRT (no exit code), as a `kill -9` or a power cut leaves it.
-    out.code == -1 && out.stderr.contains("failpoint: crashing at")
 }
 
 /// `approve` (and `reject`) killed at every write, fsync and rename it reaches: the signer is

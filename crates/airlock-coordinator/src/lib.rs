@@ -709,12 +709,7 @@ impl Coordinator {
             .ok_or_else(|| CoordinatorError::NotFound(format!("no proposal {}", id.short())))?;
         let (_, vault_env) = self.vault_version(&state.vault.vault_id, state.vault.version)?;
         let evidence = self.evidence_for(stored.log_index, &state.vault, extra_sizes)?;
-        let halts = self
-            .halts_in_force_now(&state.vault)?
-            .into_iter()
-            .map(|(_, _, bytes)| bytes)
-            .take(airlock_core::artifacts::MAX_BUNDLE_HALTS)
-            .collect();
+        let halts = self.bundle_halts(&state.vault)?;
         Ok(ProposalBundle {
             proposal: stored.bytes,
             vault: vault_env.to_bytes(),
@@ -745,14 +740,7 @@ impl Coordinator {
         // A witness may halt the vault while it checks this very checkpoint (an anomaly rule
         // that fired on this proposal): the bundle is then made again, carrying the halt.
         let vault: VaultDefinition = Envelope::from_bytes(&bundle.vault)?.open()?;
-        let halts_now = self.read(|c| {
-            Ok(c.halts_in_force_now(&vault)?
-                .into_iter()
-                .map(|(_, _, bytes)| bytes)
-                .take(airlock_core::artifacts::MAX_BUNDLE_HALTS)
-                .collect::<Vec<_>>())
-        })?;
-        if halts_now != bundle.halts {
+        if self.read(|c| c.bundle_halts(&vault))? != bundle.halts {
             bundle = self.bundle(id, extra_sizes)?;
             bundle.evidence.checkpoint =
                 cosign(self, bundle.evidence.tree_size, &bundle.evidence.checkpoint)?;
@@ -760,6 +748,17 @@ impl Coordinator {
         let mut env = bundle.envelope();
         env.sign(self.identity.signing_key());
         Ok(env)
+    }
+
+    /// The halts in force for a vault now, as a bundle or batch carries them (encoded, at most
+    /// [`airlock_core::artifacts::MAX_BUNDLE_HALTS`]).
+    fn bundle_halts(&self, vault: &VaultDefinition) -> Result<Vec<Vec<u8>>> {
+        Ok(self
+            .halts_in_force_now(vault)?
+            .into_iter()
+            .map(|(_, _, bytes)| bytes)
+            .take(airlock_core::artifacts::MAX_BUNDLE_HALTS)
+            .collect())
     }
 
     /// Many proposals of one vault version as one batch for signers (one session, one
@@ -844,12 +843,7 @@ impl Coordinator {
                 proposal: stored.bytes,
             });
         }
-        let halts = self
-            .halts_in_force_now(&vault)?
-            .into_iter()
-            .map(|(_, _, bytes)| bytes)
-            .take(airlock_core::artifacts::MAX_BUNDLE_HALTS)
-            .collect();
+        let halts = self.bundle_halts(&vault)?;
         Ok(airlock_core::ProposalBatch {
             vault: vault_env.to_bytes(),
             halts,
@@ -873,14 +867,7 @@ impl Coordinator {
         batch.checkpoint = cosign(self, batch.tree_size, &batch.checkpoint)?;
         // A witness may halt the vault while it checks this checkpoint: the batch is made again.
         let vault: VaultDefinition = Envelope::from_bytes(&batch.vault)?.open()?;
-        let halts_now = self.read(|c| {
-            Ok(c.halts_in_force_now(&vault)?
-                .into_iter()
-                .map(|(_, _, bytes)| bytes)
-                .take(airlock_core::artifacts::MAX_BUNDLE_HALTS)
-                .collect::<Vec<_>>())
-        })?;
-        if halts_now != batch.halts {
+        if self.read(|c| c.bundle_halts(&vault))? != batch.halts {
             batch = self.proposal_batch(ids, extra_sizes, now)?;
             batch.checkpoint = cosign(self, batch.tree_size, &batch.checkpoint)?;
         }

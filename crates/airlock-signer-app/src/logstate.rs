@@ -307,29 +307,7 @@ impl LogState {
             )));
         }
         check_witnesses(vault, &evidence.checkpoint)?;
-        let record = LogRecord::from_bytes(&evidence.leaf)
-            .map_err(|e| SignerError::Log(format!("the log leaf is malformed: {e}")))?;
-        if record.kind != leaf_kind || record.artifact != *artifact {
-            return Err(SignerError::Log(format!(
-                "the log leaf records a {} of artifact {}, not this {leaf_kind}",
-                record.kind,
-                record.artifact.short()
-            )));
-        }
-        airlock_log::verify_inclusion(
-            &InclusionProof {
-                leaf_index: evidence.leaf_index,
-                tree_size: evidence.tree_size,
-                hashes: evidence.inclusion.clone(),
-            },
-            &airlock_log::leaf_hash(&evidence.leaf),
-            &checkpoint.root,
-        )
-        .map_err(|e| {
-            SignerError::Log(format!(
-                "the proposal is not in the log the checkpoint commits to: {e}"
-            ))
-        })?;
+        check_leaf_under(evidence, leaf_kind, artifact, &checkpoint.root)?;
         let (previous, kept) = self.accepted_with_proofs(&verifier)?;
         let checked = |checkpoint: Checkpoint, previous, advance, consistency| LogCheck {
             checkpoint,
@@ -389,6 +367,39 @@ impl LogState {
     }
 }
 
+/// The evidence's leaf records `artifact` as a `leaf_kind`, and its inclusion proof leads to
+/// `root`.
+fn check_leaf_under(
+    evidence: &LogEvidence,
+    leaf_kind: &str,
+    artifact: &ArtifactId,
+    root: &[u8; 32],
+) -> Result<(), SignerError> {
+    let record = LogRecord::from_bytes(&evidence.leaf)
+        .map_err(|e| SignerError::Log(format!("the log leaf is malformed: {e}")))?;
+    if record.kind != leaf_kind || record.artifact != *artifact {
+        return Err(SignerError::Log(format!(
+            "the log leaf records a {} of artifact {}, not this {leaf_kind}",
+            record.kind,
+            record.artifact.short()
+        )));
+    }
+    airlock_log::verify_inclusion(
+        &InclusionProof {
+            leaf_index: evidence.leaf_index,
+            tree_size: evidence.tree_size,
+            hashes: evidence.inclusion.clone(),
+        },
+        &airlock_log::leaf_hash(&evidence.leaf),
+        root,
+    )
+    .map_err(|e| {
+        SignerError::Log(format!(
+            "the proposal is not in the log the checkpoint commits to: {e}"
+        ))
+    })
+}
+
 /// Places a proposal under a checkpoint already checked in full for another item of the same
 /// batch (`first`): the evidence must carry that very checkpoint, and the proposal's own leaf
 /// and inclusion proof must lead to its root. Reads and writes nothing.
@@ -402,29 +413,7 @@ pub(crate) fn check_under(
             "the proposal is under another checkpoint than the batch's first item".into(),
         ));
     }
-    let record = LogRecord::from_bytes(&evidence.leaf)
-        .map_err(|e| SignerError::Log(format!("the log leaf is malformed: {e}")))?;
-    if record.kind != "proposal" || record.artifact != *proposal_id {
-        return Err(SignerError::Log(format!(
-            "the log leaf records a {} of artifact {}, not this proposal",
-            record.kind,
-            record.artifact.short()
-        )));
-    }
-    airlock_log::verify_inclusion(
-        &InclusionProof {
-            leaf_index: evidence.leaf_index,
-            tree_size: evidence.tree_size,
-            hashes: evidence.inclusion.clone(),
-        },
-        &airlock_log::leaf_hash(&evidence.leaf),
-        &first.checkpoint.root,
-    )
-    .map_err(|e| {
-        SignerError::Log(format!(
-            "the proposal is not in the log the checkpoint commits to: {e}"
-        ))
-    })?;
+    check_leaf_under(evidence, "proposal", proposal_id, &first.checkpoint.root)?;
     Ok(LogCheck {
         checkpoint: first.checkpoint.clone(),
         note: first.note.clone(),

@@ -147,6 +147,22 @@ fn s(p: &Path) -> &str {
     p.to_str().expect("temporary paths are UTF-8")
 }
 
+/// The failpoints a command reaches, in order, as `NAME@N` (from `AIRLOCK_FAILPOINT=list`).
+pub fn failpoints(out: &Out) -> Vec<String> {
+    out.stderr
+        .lines()
+        .filter_map(|l| l.strip_prefix("failpoint: "))
+        .filter_map(|l| l.split_whitespace().next())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Whether a command was stopped by its failpoint: abort() (killed by SIGABRT, no exit code), as
+/// a `kill -9` or a power cut leaves it.
+pub fn crashed(out: &Out) -> bool {
+    out.code == -1 && out.stderr.contains("failpoint: crashing at")
+}
+
 // ----- worlds -----------------------------------------------------------------------------------
 
 /// One coordinator and any number of signers, each in its own directory under a temporary root,
@@ -406,6 +422,13 @@ impl World {
         let mut args = vec!["--json", "submit"];
         args.extend(files.iter().map(|f| s(f)));
         self.airlock(&args)
+    }
+
+    /// The coordinator's log size, as `log verify` finds it.
+    pub fn log_size(&self) -> u64 {
+        self.airlock(&["--json", "log", "verify"]).ok().json()["size"]
+            .as_u64()
+            .unwrap()
     }
 
     /// The status of one proposal (JSON object).
