@@ -48,6 +48,8 @@ pub struct ReviewContext {
     /// Proposal envelopes (by [`sole_signer_key`]) whose only signature, by that coordinator,
     /// a parallel pass of this batch verified.
     preverified: HashSet<[u8; 32]>,
+    /// The journal's window sums, by (vault, window seconds, now).
+    window_sums: BTreeMap<(String, u64, u64), u128>,
 }
 
 /// What [`ReviewContext::preverified`] holds for a proposal envelope's bytes and the coordinator
@@ -70,6 +72,7 @@ impl ReviewContext {
             log: None,
             reserved: Vec::new(),
             preverified: HashSet::new(),
+            window_sums: BTreeMap::new(),
         })
     }
 
@@ -186,6 +189,29 @@ impl ReviewContext {
             }
             Some(first) => crate::logstate::check_under(first, evidence, proposal_id),
         }
+    }
+
+    /// What this signer approved in `vault_id` within each rolling window `rule` names, before
+    /// `now`, by the journal (kept for the batch: its items share `now`).
+    pub(crate) fn window_sums(
+        &mut self,
+        vault_id: &str,
+        rule: &airlock_core::Rule,
+        now: u64,
+    ) -> BTreeMap<u64, u128> {
+        let mut sums = BTreeMap::new();
+        for condition in &rule.conditions {
+            if let airlock_core::Condition::WindowAmount { window_secs, .. } = condition {
+                let key = (vault_id.to_owned(), *window_secs, now);
+                let journal = &self.journal;
+                let sum = *self
+                    .window_sums
+                    .entry(key)
+                    .or_insert_with(|| journal.approved_in_window(vault_id, now, *window_secs));
+                sums.insert(*window_secs, sum);
+            }
+        }
+        sums
     }
 
     /// The total amount earlier items of the batch approve from `vault_id`.

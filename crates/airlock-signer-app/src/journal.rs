@@ -12,6 +12,7 @@
 //!
 //! This module must never rewrite or drop an entry, and never trust a journal that fails `verify`.
 
+use std::collections::HashMap;
 use std::fs::OpenOptions;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -534,18 +535,48 @@ impl ChainedEntry for JournalEntry {
     }
 }
 
-/// The decision journal in a signer's home directory.
+/// The decision journal in a signer's home directory, with in-memory indexes so that the checks
+/// a review makes per proposal (one decision per proposal, funds already reserved) do not scan
+/// every entry: a batch of thousands against a journal of tens of thousands stays linear.
 #[derive(Debug)]
 pub struct Journal {
     log: ChainedLog<JournalEntry>,
+    /// Per proposal: the position of its first decision and of its first release.
+    by_proposal: HashMap<String, (Option<usize>, Option<usize>)>,
+    /// Per spend: the positions of the approvals that consume it, in journal order.
+    by_spend: HashMap<String, Vec<usize>>,
 }
 
 impl Journal {
     /// Opens and verifies the journal; a missing journal is empty.
     pub fn open(dir: &Path) -> Result<Journal, SignerError> {
-        Ok(Journal {
+        let mut journal = Journal {
             log: ChainedLog::open(dir, JOURNAL_FILE, HEAD_FILE, "journal")?,
-        })
+            by_proposal: HashMap::new(),
+            by_spend: HashMap::new(),
+        };
+        journal.index_from(0);
+        Ok(journal)
+    }
+
+    /// Adds the entries from position `start` on to the indexes.
+    fn index_from(&mut self, start: usize) {
+        for (at, e) in self.log.entries().iter().enumerate().skip(start) {
+            let slot = self.by_proposal.entry(e.proposal.clone()).or_default();
+            if e.decision == RELEASE {
+                slot.1.get_or_insert(at);
+            } else {
+                slot.0.get_or_insert(at);
+            }
+            if e.decision == APPROVE {
+                for spend in &e.spends {
+                    let positions = self.by_spend.entry(spend.clone()).or_default();
+                    if positions.last() != Some(&at) {
+                        positions.push(at);
+                    }
+                }
+            }
+        }
     }
 
     pub fn entries(&self) -> &[JournalEntry] {
@@ -560,7 +591,10 @@ impl Journal {
     /// Appends an entry: repair crash residue, write, fsync, then update the head atomically.
     /// The caller holds the home lock.
     pub fn append(&mut self, new: NewJournalEntry) -> Result<&JournalEntry, SignerError> {
-        self.log.append(Self::unlinked(new))
+        let start = self.entries().len();
+        self.log.append(Self::unlinked(new))?;
+        self.index_from(start);
+        Ok(&self.entries()[start])
     }
 
     /// Appends the decisions of a batch as one commit (see [`ChainedLog::append_batch`]): after
@@ -569,8 +603,11 @@ impl Journal {
         &mut self,
         batch: Vec<NewJournalEntry>,
     ) -> Result<&[JournalEntry], SignerError> {
+        let start = self.entries().len();
         self.log
-            .append_batch(batch.into_iter().map(Self::unlinked).collect())
+            .append_batch(batch.into_iter().map(Self::unlinked).collect())?;
+        self.index_from(start);
+        Ok(&self.entries()[start..])
     }
 
     fn unlinked(new: NewJournalEntry) -> JournalEntry {
@@ -595,16 +632,14 @@ impl Journal {
 
     /// The decision (approval or rejection) this signer made on a proposal, if any.
     pub fn decision_on(&self, proposal_hex: &str) -> Option<&JournalEntry> {
-        self.entries()
-            .iter()
-            .find(|e| e.proposal == proposal_hex && e.decision != RELEASE)
+        let at = self.by_proposal.get(proposal_hex)?.0?;
+        self.entries().get(at)
     }
 
     /// The release of a proposal's reservation, if one was recorded.
     pub fn release_of(&self, proposal_hex: &str) -> Option<&JournalEntry> {
-        self.entries()
-            .iter()
-            .find(|e| e.proposal == proposal_hex && e.decision == RELEASE)
+        let at = self.by_proposal.get(proposal_hex)?.1?;
+        self.entries().get(at)
     }
 
     /// Why an approval no longer reserves what it spends at `now`, if it does not: its proposal
@@ -629,8 +664,18 @@ impl Journal {
         spends: &[String],
         now: u64,
     ) -> Vec<SpendConflict<'_>> {
-        self.entries()
+        // The approvals consuming any of `spends`, in journal order.
+        let mut positions: Vec<usize> = spends
             .iter()
+            .filter_map(|s| self.by_spend.get(s))
+            .flatten()
+            .copied()
+            .collect();
+        positions.sort_unstable();
+        positions.dedup();
+        positions
+            .into_iter()
+            .filter_map(|at| self.entries().get(at))
             .filter(|e| e.decision == APPROVE && e.proposal != proposal_hex)
             .filter_map(|e| {
                 let spend = spends.iter().find(|s| e.spends.contains(s))?;
@@ -910,5 +955,74 @@ mod tests {
         std::fs::write(&path, &full).unwrap();
         std::fs::write(&head, "").unwrap();
         assert!(Journal::open(dir.path()).is_err());
+    }
+
+    /// The indexed lookups answer exactly what a scan of every entry answers, after single
+    /// appends, batches and a reopen.
+    #[test]
+    fn indexed_lookups_match_a_scan_of_every_entry() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut j = Journal::open(dir.path()).unwrap();
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        let made = |next: &mut dyn FnMut(u64) -> u64| {
+            let mut e = new(
+                &format!("p{}", next(40)),
+                &[&format!("utxo:{}", next(30)), &format!("utxo:{}", next(30))],
+                1000 + next(5000),
+            );
+            e.decision = [APPROVE, APPROVE, REJECT, RELEASE][next(4) as usize].into();
+            e
+        };
+        for round in 0..30 {
+            if round % 3 == 0 {
+                let batch = (0..1 + next(4)).map(|_| made(&mut next)).collect();
+                j.append_batch(batch).unwrap();
+            } else {
+                j.append(made(&mut next)).unwrap();
+            }
+        }
+        let check = |j: &Journal| {
+            for p in 0..42 {
+                let p = format!("p{p}");
+                let scan = j
+                    .entries()
+                    .iter()
+                    .find(|e| e.proposal == p && e.decision != RELEASE);
+                assert_eq!(j.decision_on(&p), scan);
+                let scan = j
+                    .entries()
+                    .iter()
+                    .find(|e| e.proposal == p && e.decision == RELEASE);
+                assert_eq!(j.release_of(&p), scan);
+                for spends in [
+                    vec!["utxo:1".to_string()],
+                    vec!["utxo:2".into(), "utxo:7".into()],
+                ] {
+                    let scan: Vec<(u64, String)> = j
+                        .entries()
+                        .iter()
+                        .filter(|e| e.decision == APPROVE && e.proposal != p)
+                        .filter_map(|e| {
+                            let s = spends.iter().find(|s| e.spends.contains(s))?;
+                            Some((e.seq, s.clone()))
+                        })
+                        .collect();
+                    let indexed: Vec<(u64, String)> = j
+                        .approvals_spending(&p, &spends, 3000)
+                        .into_iter()
+                        .map(|c| (c.approval.seq, c.spend))
+                        .collect();
+                    assert_eq!(indexed, scan, "{p} {spends:?}");
+                }
+            }
+        };
+        check(&j);
+        check(&Journal::open(dir.path()).unwrap());
     }
 }

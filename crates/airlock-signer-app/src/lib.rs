@@ -611,13 +611,19 @@ impl SignerHome {
                 vault.vault_id, vault.version
             ));
         }
-        let journal = &ctx.journal;
         let rule = policy::rule_named(vault, &proposal.rule)?;
+        // The journal's sums for the rule's windows (read once per batch), plus what earlier
+        // items of the batch approve.
+        let windows = ctx.window_sums(&vault.vault_id, &rule, now);
+        let pending = ctx.pending_amount(&vault.vault_id);
         let spent = |secs: u64| {
-            journal
-                .approved_in_window(&vault.vault_id, now, secs)
-                .saturating_add(ctx.pending_amount(&vault.vault_id))
+            windows
+                .get(&secs)
+                .copied()
+                .unwrap_or(0)
+                .saturating_add(pending)
         };
+        let journal = &ctx.journal;
         let stated = airlock_core::Intent {
             transfers: description.transfers.clone(),
             memo: proposal.intent.memo.clone(),
