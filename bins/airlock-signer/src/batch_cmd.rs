@@ -5,9 +5,7 @@
 use std::path::Path;
 use std::time::Instant;
 
-use airlock_cli_support::{
-    CliError, CliResult, confirm, now, passphrase, print_json, write_envelope,
-};
+use airlock_cli_support::{CliError, CliResult, confirm, now, print_json, write_envelope};
 use airlock_core::{Decision, DecisionBatch, Envelope, ProposalBatch};
 use serde_json::json;
 
@@ -116,20 +114,13 @@ pub(crate) fn decide(
     } else if reason.trim().is_empty() {
         return Err(CliError::new("a rejection needs a reason (--reason)"));
     }
-    let pass = passphrase(pass_file, false)?;
+    let first = review
+        .reviews
+        .first()
+        .ok_or_else(|| CliError::new("the batch is empty"))?;
     let unlock_started = Instant::now();
-    let key = h.unlock(&pass).map_err(signer_err)?;
-    let chain_signer = match (decision, review.reviews.first()) {
-        (Decision::Approve, Some(first)) => {
-            let pin = hsm_pin_file
-                .map(airlock_custody::hsm::Pin::from_file)
-                .transpose()?;
-            h.chain_signer(&first.vault, &pass, pin.as_ref())
-                .map_err(signer_err)?
-        }
-        _ => None,
-    };
-    drop(pass);
+    let (key, chain_signer) =
+        crate::unlock_to_decide(&h, pass_file, decision, &first.vault, hsm_pin_file)?;
     let unlocked = unlock_started.elapsed();
     let sign_started = Instant::now();
     let env = h

@@ -665,19 +665,8 @@ fn decide(
         }
         confirm("approve", confirmed)?;
     }
-    let pass = passphrase(pass_file, false)?;
-    let key = h.unlock(&pass).map_err(signer_err)?;
-    let chain_signer = match decision {
-        Decision::Approve => {
-            let pin = hsm_pin_file
-                .map(airlock_custody::hsm::Pin::from_file)
-                .transpose()?;
-            h.chain_signer(&review.vault, &pass, pin.as_ref())
-                .map_err(signer_err)?
-        }
-        Decision::Reject => None,
-    };
-    drop(pass);
+    let (key, chain_signer) =
+        unlock_to_decide(&h, pass_file, decision, &review.vault, hsm_pin_file)?;
     let env = h
         .decide(&review, decision, reason, &key, chain_signer.as_ref(), now)
         .map_err(signer_err)?;
@@ -695,6 +684,33 @@ fn decide(
         );
     }
     Ok(())
+}
+
+/// One unlock for a decision: the identity key, and for an approval the chain key the vault
+/// lists for this signer (from the keystore, or the token with its PIN).
+pub(crate) fn unlock_to_decide(
+    h: &SignerHome,
+    pass_file: Option<&Path>,
+    decision: Decision,
+    vault: &airlock_core::VaultDefinition,
+    hsm_pin_file: Option<&Path>,
+) -> CliResult<(
+    airlock_custody::IdentityKey,
+    Option<airlock_signer_app::chain_keys::ChainSigner>,
+)> {
+    let pass = passphrase(pass_file, false)?;
+    let key = h.unlock(&pass).map_err(signer_err)?;
+    let chain_signer = match decision {
+        Decision::Approve => {
+            let pin = hsm_pin_file
+                .map(airlock_custody::hsm::Pin::from_file)
+                .transpose()?;
+            h.chain_signer(vault, &pass, pin.as_ref())
+                .map_err(signer_err)?
+        }
+        Decision::Reject => None,
+    };
+    Ok((key, chain_signer))
 }
 
 fn vault(dir: &Path, json: bool, pass_file: Option<&Path>, cmd: VaultCommand) -> CliResult {

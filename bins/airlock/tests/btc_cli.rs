@@ -825,14 +825,20 @@ fn cold_vault(w: &World, sats: u64) -> Transaction {
     }
     let everyone = ["alice", "bob", "carol"];
     w.make_vault(&args, &everyone, &everyone);
-    let first = w
+    fund_next_address(w, sats, 5)
+}
+
+/// Funds the vault "cold"'s next receive address with `sats` (a funding transaction made from
+/// `salt`, fed by hand at height 100); returns that transaction.
+fn fund_next_address(w: &World, sats: u64, salt: u8) -> Transaction {
+    let address = w
         .airlock(&["--json", "btc", "receive", "--vault", "cold"])
         .ok()
         .json()["address"]
         .as_str()
         .unwrap()
         .to_owned();
-    let fund = funding(&first, sats, 5);
+    let fund = funding(&address, sats, salt);
     w.airlock(&[
         "btc",
         "add-tx",
@@ -1275,25 +1281,7 @@ fn open_proposals_take_distinct_coins_and_are_cosigned_as_one_batch() {
     let first = cold_vault(&w, 200_000);
     let mut funding_txs = vec![first];
     for salt in 20..22u8 {
-        let address = w
-            .airlock(&["--json", "btc", "receive", "--vault", "cold"])
-            .ok()
-            .json()["address"]
-            .as_str()
-            .unwrap()
-            .to_owned();
-        let fund = funding(&address, 200_000, salt);
-        w.airlock(&[
-            "btc",
-            "add-tx",
-            "--vault",
-            "cold",
-            &hex::encode(serialize(&fund)),
-            "--height",
-            "100",
-        ])
-        .ok();
-        funding_txs.push(fund);
+        funding_txs.push(fund_next_address(&w, 200_000, salt));
     }
     // Three proposals open at once: each needs one coin, and each gets its own.
     let ids: Vec<String> = (0..3)

@@ -77,7 +77,6 @@ pub fn sign_reviewed(
 /// for signing many PSBTs of that vault ([`sign_reviewed_prepared`]). The keys are erased when it
 /// is dropped.
 pub struct PreparedSigner {
-    fingerprint: bitcoin::bip32::Fingerprint,
     mine: Vec<(usize, BranchSigner)>,
     /// The vault's keys at those positions, as prepared (a vault with other keys is refused).
     prepared_for: Vec<crate::vault::VaultKey>,
@@ -104,11 +103,7 @@ impl PreparedSigner {
             .iter()
             .map(|(position, _)| vault.keys()[*position].clone())
             .collect();
-        Ok(PreparedSigner {
-            fingerprint: key.fingerprint(),
-            mine,
-            prepared_for,
-        })
+        Ok(PreparedSigner { mine, prepared_for })
     }
 }
 
@@ -175,7 +170,11 @@ fn sign_prepared(
     if signatures == 0 {
         return Err(BtcError::Key(format!(
             "no input names this signer's key (fingerprint {}) in its derivations: nothing signed",
-            prepared.fingerprint
+            prepared
+                .prepared_for
+                .first()
+                .map(|k| k.fingerprint.to_string())
+                .unwrap_or_default()
         )));
     }
     Ok((signed_inputs, signatures))
