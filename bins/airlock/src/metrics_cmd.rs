@@ -139,7 +139,7 @@ fn published(
     let verified =
         airlock_service::remote::verify_and_keep(&remote, &mut |line| eprintln!("{line}"))?;
     let mut builder = MetricsBuilder::new(options);
-    builder.push_all(&verified.leaves, &|id| {
+    builder.push_all(&verified.leaves, &|_, id| {
         verified.artifacts.get(id).map(Vec::as_slice)
     })?;
     Ok(builder.finish())

@@ -1452,13 +1452,26 @@ impl Coordinator {
                 })?;
             }
             let size = store.log_size()?;
-            let mut tree = airlock_log::MemoryLog::new();
             let mut leaves = Vec::with_capacity(size as usize);
-            for i in 0..size {
-                let leaf = store.leaf(i)?;
-                tree.append(&leaf);
-                leaves.push(leaf);
+            for start in (0..size).step_by(LEAVES_PER_READ as usize) {
+                leaves.extend(store.leaves(start, (start + LEAVES_PER_READ).min(size))?);
             }
+            // Each artifact is filed under the leaf that logged it: held in log order, they are
+            // read in the order the leaves are (each is still checked against its leaf's id).
+            let mut by_leaf: Vec<Vec<u8>> = vec![Vec::new(); leaves.len()];
+            for kind in ArtifactKind::ALL {
+                for a in store.artifacts_of_kind(kind.name(), None)? {
+                    if let Some(slot) = by_leaf.get_mut(a.log_index as usize) {
+                        *slot = a.bytes;
+                    }
+                }
+            }
+            let (report, root) = metrics::report_and_root(options, &leaves, &|i, _| {
+                by_leaf
+                    .get(i as usize)
+                    .filter(|bytes| !bytes.is_empty())
+                    .map(Vec::as_slice)
+            });
             if size > 0 {
                 let (at, note) = store.latest_checkpoint()?.ok_or_else(|| {
                     CoordinatorError::LogInvalid("the log has leaves but no checkpoint".into())
@@ -1466,26 +1479,20 @@ impl Coordinator {
                 let checkpoint = c.log_verifier().open(&note).map_err(|e| {
                     CoordinatorError::LogInvalid(format!("the checkpoint at size {at}: {e}"))
                 })?;
-                if checkpoint.size != size || checkpoint.root != tree.root() {
+                if checkpoint.size != size || checkpoint.root != root {
                     return Err(CoordinatorError::LogInvalid(format!(
                         "the newest signed checkpoint (size {}) does not match the log's {size} leaves",
                         checkpoint.size
                     )));
                 }
             }
-            let mut artifacts: std::collections::HashMap<ArtifactId, Vec<u8>> =
-                std::collections::HashMap::new();
-            for kind in ArtifactKind::ALL {
-                for a in store.artifacts_of_kind(kind.name(), None)? {
-                    artifacts.insert(a.id, a.bytes);
-                }
-            }
-            let mut builder = metrics::MetricsBuilder::new(options);
-            builder.push_all(&leaves, &|id| artifacts.get(id).map(Vec::as_slice))?;
-            Ok(builder.finish())
+            report
         })
     }
 }
+
+/// Log leaves read per query when a whole log is read.
+pub(crate) const LEAVES_PER_READ: u64 = 1 << 16;
 
 /// Opens the coordinator in a home directory.
 pub fn open(home: &Path) -> Result<Coordinator> {

@@ -48,21 +48,35 @@ pub struct Stats {
 }
 
 impl Stats {
+    /// Nearest-rank percentiles by selection (linear time) rather than a full sort.
     pub fn of(mut samples: Vec<u64>) -> Stats {
-        samples.sort_unstable();
-        let rank = |q: f64| -> Option<u64> {
-            if samples.is_empty() {
-                return None;
-            }
-            let k = ((q * samples.len() as f64).ceil() as usize).clamp(1, samples.len());
-            Some(samples[k - 1])
+        let n = samples.len();
+        let sum = samples.iter().sum();
+        if n == 0 {
+            return Stats {
+                count: 0,
+                p50: None,
+                p90: None,
+                max: None,
+                sum,
+            };
+        }
+        let rank = |q: f64| ((q * n as f64).ceil() as usize).clamp(1, n) - 1;
+        let (k50, k90) = (rank(0.5), rank(0.9));
+        let (below, p90, above) = samples.select_nth_unstable(k90);
+        let p90 = *p90;
+        let max = above.iter().copied().max().unwrap_or(p90);
+        let p50 = if k50 == k90 {
+            p90
+        } else {
+            *below.select_nth_unstable(k50).1
         };
         Stats {
-            count: samples.len() as u64,
-            p50: rank(0.5),
-            p90: rank(0.9),
-            max: samples.last().copied(),
-            sum: samples.iter().sum(),
+            count: n as u64,
+            p50: Some(p50),
+            p90: Some(p90),
+            max: Some(max),
+            sum,
         }
     }
 }
@@ -408,7 +422,8 @@ enum Opened {
     Other,
 }
 
-fn open_artifact(i: u64, kind: &str, env: &Envelope) -> Result<Opened> {
+/// Opens the artifact of leaf `i`; `id` is the envelope's id, already checked against the leaf.
+fn open_artifact(i: u64, kind: &str, id: ArtifactId, env: &Envelope) -> Result<Opened> {
     let fail = |e: airlock_core::CoreError| bad(i, kind, e);
     Ok(match kind {
         "vault-version" => Opened::Vault(env.open().map_err(fail)?),
@@ -423,7 +438,7 @@ fn open_artifact(i: u64, kind: &str, env: &Envelope) -> Result<Opened> {
                 payments.update(t.amount.to_be_bytes());
             }
             Opened::Proposal {
-                id: env.id(),
+                id,
                 vault: p.vault_id,
                 version: p.vault_version,
                 rule: p.rule,
@@ -434,7 +449,7 @@ fn open_artifact(i: u64, kind: &str, env: &Envelope) -> Result<Opened> {
         "approval" | "rejection" => {
             let a: Approval = env.open().map_err(fail)?;
             Opened::Decision {
-                id: env.id(),
+                id,
                 proposal: a.proposal,
                 signer: a.signer,
                 approve: a.decision == Decision::Approve,
@@ -502,10 +517,10 @@ fn decoded(record: &LogRecord, opened: Opened) -> Decoded {
 fn open_leaf<'m>(
     i: u64,
     leaf: &[u8],
-    artifact: &dyn Fn(&ArtifactId) -> Option<&'m [u8]>,
+    artifact: &dyn Fn(u64, &ArtifactId) -> Option<&'m [u8]>,
 ) -> Result<Decoded> {
     let record = LogRecord::from_bytes(leaf).map_err(|e| bad(i, "?", e))?;
-    let bytes = artifact(&record.artifact).ok_or_else(|| {
+    let bytes = artifact(i, &record.artifact).ok_or_else(|| {
         bad(
             i,
             &record.kind,
@@ -513,15 +528,36 @@ fn open_leaf<'m>(
         )
     })?;
     let env = Envelope::from_bytes(bytes).map_err(|e| bad(i, &record.kind, e))?;
-    if env.id() != record.artifact {
+    let id = env.id();
+    if id != record.artifact {
         return Err(bad(
             i,
             &record.kind,
             "the artifact does not hash to the id in the log",
         ));
     }
-    let opened = open_artifact(i, &record.kind, &env)?;
+    let opened = open_artifact(i, &record.kind, id, &env)?;
     Ok(decoded(&record, opened))
+}
+
+/// Computes the report of `leaves` (as [`MetricsBuilder::push_all`] reads them) and, on another
+/// thread meanwhile, the leaves' Merkle root. The caller must check that root against a signed
+/// checkpoint before it looks at the report (or its error: a leaf that does not decode in a log
+/// whose root is wrong is a tampered log first).
+pub fn report_and_root<'m>(
+    options: MetricsOptions,
+    leaves: &[Vec<u8>],
+    artifact: &(dyn Fn(u64, &ArtifactId) -> Option<&'m [u8]> + Sync),
+) -> (Result<MetricsReport>, airlock_log::LogHash) {
+    std::thread::scope(|scope| {
+        let root = scope.spawn(|| airlock_log::root_of_leaves(leaves.iter().map(Vec::as_slice)));
+        let mut builder = MetricsBuilder::new(options);
+        let report = builder
+            .push_all(leaves, artifact)
+            .map(|()| builder.finish());
+        let root = root.join().expect("the Merkle root thread panicked");
+        (report, root)
+    })
 }
 
 /// Reads a log leaf by leaf and computes its [`MetricsReport`].
@@ -573,14 +609,15 @@ impl MetricsBuilder {
             && self.options.since.is_none_or(|s| at >= s)
     }
 
-    /// Takes many leaves, with `artifact` returning the bytes of the artifact a record names
-    /// (each checked to hash to the id in its record): rounds of leaves are decoded on every core
+    /// Takes many leaves, with `artifact` returning the bytes of the artifact a record names,
+    /// given the leaf's log index and that id (a store that files each artifact under the leaf
+    /// that logged it reads them in log order; each is checked to hash to the id): rounds of leaves are decoded on every core
     /// while the round before is applied, in log order (the first bad leaf in log order is the
     /// error).
     pub fn push_all<'m>(
         &mut self,
         leaves: &[Vec<u8>],
-        artifact: &(dyn Fn(&ArtifactId) -> Option<&'m [u8]> + Sync),
+        artifact: &(dyn Fn(u64, &ArtifactId) -> Option<&'m [u8]> + Sync),
     ) -> Result<()> {
         type Round = Vec<Result<Decoded>>;
         let threads = std::thread::available_parallelism()
@@ -776,9 +813,52 @@ impl MetricsBuilder {
         }
         let all: Vec<&Tracked> = included.iter().map(|(_, t)| *t).collect();
 
-        // Signers.
+        // The groups, the signers and the disputes are independent: each on its own thread.
+        std::thread::scope(|scope| {
+            let figures_of_all = scope.spawn(|| group(&all, as_of));
+            let per_vault = scope.spawn(|| {
+                vaults
+                    .iter()
+                    .map(|(vault, ts)| VaultMetrics {
+                        vault: vault.to_string(),
+                        chain: self.chains.get(*vault).cloned().unwrap_or_default(),
+                        figures: group(ts, as_of),
+                    })
+                    .collect()
+            });
+            let per_rule = scope.spawn(|| {
+                rules
+                    .iter()
+                    .map(|((vault, rule), ts)| RuleMetrics {
+                        vault: vault.to_string(),
+                        rule: rule.to_string(),
+                        figures: group(ts, as_of),
+                    })
+                    .collect()
+            });
+            let disputes = scope.spawn(|| self.disputes(&included, as_of));
+            let signers = self.signers(&all);
+            let crossings = self.crossings(&all);
+            let joined = "a metrics thread panicked";
+            MetricsReport {
+                log_size: self.size,
+                as_of,
+                since: self.options.since,
+                vault: self.options.vault.clone(),
+                all: figures_of_all.join().expect(joined),
+                vaults: per_vault.join().expect(joined),
+                rules: per_rule.join().expect(joined),
+                signers,
+                disputes: disputes.join().expect(joined),
+                crossings,
+                drills: self.drills(),
+            }
+        })
+    }
+
+    fn signers(&self, all: &[&Tracked]) -> Vec<SignerMetrics> {
         let mut signers: BTreeMap<PublicKey, (u64, Vec<(bool, u64)>)> = BTreeMap::new();
-        for t in &all {
+        for t in all {
             for (key, _) in &self.versions[t.version].signers {
                 let entry = signers.entry(*key).or_default();
                 entry.0 += 1;
@@ -787,7 +867,7 @@ impl MetricsBuilder {
                 }
             }
         }
-        let signers = signers
+        signers
             .into_iter()
             .map(|(key, (asked, decided))| SignerMetrics {
                 name: self.names.get(&key).cloned().unwrap_or_default(),
@@ -799,35 +879,7 @@ impl MetricsBuilder {
                 response_rate: ratio(decided.len() as u64, asked),
                 latency: Stats::of(decided.iter().map(|(_, d)| *d).collect()),
             })
-            .collect();
-
-        MetricsReport {
-            log_size: self.size,
-            as_of,
-            since: self.options.since,
-            vault: self.options.vault.clone(),
-            all: group(&all, as_of),
-            vaults: vaults
-                .iter()
-                .map(|(vault, ts)| VaultMetrics {
-                    vault: vault.to_string(),
-                    chain: self.chains.get(*vault).cloned().unwrap_or_default(),
-                    figures: group(ts, as_of),
-                })
-                .collect(),
-            rules: rules
-                .iter()
-                .map(|((vault, rule), ts)| RuleMetrics {
-                    vault: vault.to_string(),
-                    rule: rule.to_string(),
-                    figures: group(ts, as_of),
-                })
-                .collect(),
-            signers,
-            disputes: self.disputes(&included, as_of),
-            crossings: self.crossings(&all),
-            drills: self.drills(),
-        }
+            .collect()
     }
 
     fn drills(&self) -> Drills {
@@ -1257,6 +1309,35 @@ mod tests {
     }
 
     #[test]
+    fn selected_percentiles_equal_those_of_a_sorted_copy() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        for n in 1..300usize {
+            let samples: Vec<u64> = (0..n)
+                .map(|_| {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 7;
+                    seed ^= seed << 17;
+                    seed % 50
+                })
+                .collect();
+            let mut sorted = samples.clone();
+            sorted.sort_unstable();
+            let at = |q: f64| sorted[((q * n as f64).ceil() as usize).clamp(1, n) - 1];
+            let s = Stats::of(samples);
+            assert_eq!(
+                (s.p50, s.p90, s.max, s.sum),
+                (
+                    Some(at(0.5)),
+                    Some(at(0.9)),
+                    sorted.last().copied(),
+                    sorted.iter().sum()
+                ),
+                "{n} samples"
+            );
+        }
+    }
+
+    #[test]
     fn prometheus_labels_are_escaped() {
         assert_eq!(
             labels(&[("vault", "a\"b\\c\nd"), ("rule", "r")]),
@@ -1283,16 +1364,18 @@ mod tests {
         .to_bytes();
         let mut b = MetricsBuilder::new(MetricsOptions::default());
         let e = b
-            .push_all(std::slice::from_ref(&leaf), &|_| None)
+            .push_all(std::slice::from_ref(&leaf), &|_, _| None)
             .unwrap_err();
         assert!(
             e.to_string().contains("log leaf 0 (broadcast): artifact"),
             "{e}"
         );
         let bytes = env.to_bytes();
-        let e = b.push_all(&[leaf], &|_| Some(&bytes)).unwrap_err();
+        let e = b.push_all(&[leaf], &|_, _| Some(&bytes)).unwrap_err();
         assert!(e.to_string().contains("does not hash to the id"), "{e}");
-        let e = b.push_all(&[b"not cbor".to_vec()], &|_| None).unwrap_err();
+        let e = b
+            .push_all(&[b"not cbor".to_vec()], &|_, _| None)
+            .unwrap_err();
         assert!(e.to_string().contains("log leaf 0"), "{e}");
     }
 }

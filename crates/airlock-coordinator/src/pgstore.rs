@@ -843,6 +843,19 @@ impl Storage for PgStore {
         )
     }
 
+    fn leaves(&self, start: u64, end: u64) -> Result<Vec<Vec<u8>>, StoreError> {
+        let rows = self.query(
+            "SELECT idx, leaf FROM leaves WHERE idx >= $1 AND idx < $2 ORDER BY idx",
+            &[&(start as i64), &(end as i64)],
+        )?;
+        crate::store::contiguous_leaves(
+            start,
+            end,
+            rows.iter()
+                .map(|r| Ok::<_, StoreError>((r.get::<_, i64>(0) as u64, r.get(1)))),
+        )
+    }
+
     fn checkpoints(&self) -> Result<Vec<(u64, String)>, StoreError> {
         Ok(self
             .query("SELECT size, note FROM checkpoints ORDER BY size", &[])?

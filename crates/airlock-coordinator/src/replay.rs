@@ -57,10 +57,11 @@ pub fn verify(
     let size = store.log_size()?;
     let mut tree = MemoryLog::new();
     let mut leaves = Vec::with_capacity(size as usize);
-    for i in 0..size {
-        let leaf = store.leaf(i)?;
-        tree.append(&leaf);
-        leaves.push(leaf);
+    for start in (0..size).step_by(crate::LEAVES_PER_READ as usize) {
+        for leaf in store.leaves(start, (start + crate::LEAVES_PER_READ).min(size))? {
+            tree.append(&leaf);
+            leaves.push(leaf);
+        }
     }
     let stored_root = airlock_log::tree_root(size, &StoreHashes(store))?;
     if stored_root != tree.root() {

@@ -103,6 +103,32 @@ pub struct Appended {
 /// Signs a checkpoint for (size, root), returning the signed note.
 pub type CheckpointSigning<'a> = &'a dyn Fn(u64, LogHash) -> Result<String, StoreError>;
 
+/// Collects the rows `(index, leaf)` of a range query for `start..end`, which must be every
+/// index of the range in order: the first index missing is named.
+pub(crate) fn contiguous_leaves<E>(
+    start: u64,
+    end: u64,
+    rows: impl Iterator<Item = Result<(u64, Vec<u8>), E>>,
+) -> Result<Vec<Vec<u8>>, StoreError>
+where
+    StoreError: From<E>,
+{
+    let mut out = Vec::with_capacity(end.saturating_sub(start).min(1 << 20) as usize);
+    for row in rows {
+        let (index, leaf) = row?;
+        let expected = start + out.len() as u64;
+        if index != expected {
+            break;
+        }
+        out.push(leaf);
+    }
+    let next = start + out.len() as u64;
+    if next < end {
+        return Err(StoreError::Corrupt(format!("log leaf {next} is missing")));
+    }
+    Ok(out)
+}
+
 /// The coordinator's storage interface.
 ///
 /// Transactions: a transition calls [`Storage::begin_write`], reads what it must validate,
@@ -151,6 +177,8 @@ pub trait Storage: Send {
     fn vault_ids(&self) -> Result<Vec<String>, StoreError>;
     fn log_size(&self) -> Result<u64, StoreError>;
     fn leaf(&self, index: u64) -> Result<Vec<u8>, StoreError>;
+    /// The leaves `start..end` in one query (an error names the first one missing).
+    fn leaves(&self, start: u64, end: u64) -> Result<Vec<Vec<u8>>, StoreError>;
     /// Every checkpoint as (size, note), ascending.
     fn checkpoints(&self) -> Result<Vec<(u64, String)>, StoreError>;
     fn latest_checkpoint(&self) -> Result<Option<(u64, String)>, StoreError>;
@@ -519,6 +547,16 @@ impl Storage for SqliteStore {
             .query_row(params![index as i64], |r| r.get(0))
             .optional()?
             .ok_or_else(|| StoreError::Corrupt(format!("log leaf {index} is missing")))
+    }
+
+    fn leaves(&self, start: u64, end: u64) -> Result<Vec<Vec<u8>>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT idx, leaf FROM leaves WHERE idx >= ?1 AND idx < ?2 ORDER BY idx",
+        )?;
+        let rows = stmt.query_map(params![start as i64, end as i64], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?))
+        })?;
+        contiguous_leaves(start, end, rows.map(|r| r.map(|(i, l)| (i as u64, l))))
     }
 
     fn checkpoints(&self) -> Result<Vec<(u64, String)>, StoreError> {

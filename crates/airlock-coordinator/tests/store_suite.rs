@@ -106,6 +106,17 @@ fn appends_match_an_in_memory_log_and_survive_reopening() {
         let hashes = store.read_hashes(&[0, 1, 2]).unwrap();
         assert_eq!(hashes.len(), 3);
         assert!(store.leaf(u64::from(next)).is_err());
+        // A range read equals the leaves read one by one; a range past the end names the
+        // first missing leaf.
+        let end = u64::from(next);
+        let one_by_one: Vec<Vec<u8>> = (3..end).map(|i| store.leaf(i).unwrap()).collect();
+        assert_eq!(store.leaves(3, end).unwrap(), one_by_one);
+        assert_eq!(store.leaves(4, 4).unwrap(), Vec::<Vec<u8>>::new());
+        let past = store.leaves(end - 2, end + 3).unwrap_err().to_string();
+        assert!(
+            past.contains(&format!("log leaf {end} is missing")),
+            "{past}"
+        );
     });
 }
 

@@ -390,11 +390,18 @@ impl Envelope {
         let payload = f.bytes(2, "payload")?;
         let mut signatures = Vec::new();
         for (i, item) in f.array(3, "signatures")?.into_iter().enumerate() {
-            let mut s = Fields::open(item, format!("envelope signature {i}"))?;
-            let key = PublicKey(s.fixed::<32>(1, "public key")?);
-            let signature = s.fixed::<64>(2, "signature")?;
-            s.finish()?;
-            signatures.push(EnvelopeSignature { key, signature });
+            // The record's name (with its index) is built only for an error.
+            let read = || -> Result<EnvelopeSignature, FormatError> {
+                let mut s = Fields::open(item, "envelope signature")?;
+                let key = PublicKey(s.fixed::<32>(1, "public key")?);
+                let signature = s.fixed::<64>(2, "signature")?;
+                s.finish()?;
+                Ok(EnvelopeSignature { key, signature })
+            };
+            signatures.push(read().map_err(|e| FormatError {
+                record: format!("envelope signature {i}"),
+                ..e
+            })?);
         }
         f.finish()?;
         if signatures.windows(2).any(|w| w[0].key.0 >= w[1].key.0) {

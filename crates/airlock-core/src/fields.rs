@@ -88,7 +88,9 @@ impl MapBuilder {
 pub struct Fields {
     /// A static name for top-level records (no allocation per record read), built for nested ones.
     record: std::borrow::Cow<'static, str>,
-    entries: Vec<(u64, Option<Value>)>,
+    /// The map's entries as decoded. Every key is an unsigned integer when opened; a field
+    /// taken leaves `Null` for its key and value (no second copy of the map is made).
+    entries: Vec<(Value, Value)>,
 }
 
 impl Fields {
@@ -104,25 +106,19 @@ impl Fields {
                 format!("expected a map, found a {}", value.type_name()),
             ));
         };
-        let mut out = Vec::with_capacity(entries.len());
-        for (k, v) in entries {
-            match k {
-                Value::Unsigned(n) => out.push((n, Some(v))),
-                other => {
-                    return Err(FormatError::new(
-                        record.into_owned(),
-                        format!(
-                            "field key must be an unsigned integer, found a {}",
-                            other.type_name()
-                        ),
-                    ));
-                }
-            }
+        if let Some((other, _)) = entries
+            .iter()
+            .find(|(k, _)| !matches!(k, Value::Unsigned(_)))
+        {
+            return Err(FormatError::new(
+                record.into_owned(),
+                format!(
+                    "field key must be an unsigned integer, found a {}",
+                    other.type_name()
+                ),
+            ));
         }
-        Ok(Fields {
-            record,
-            entries: out,
-        })
+        Ok(Fields { record, entries })
     }
 
     pub fn record(&self) -> &str {
@@ -137,8 +133,11 @@ impl Fields {
     pub fn take(&mut self, key: u64) -> Option<Value> {
         self.entries
             .iter_mut()
-            .find(|(k, _)| *k == key)
-            .and_then(|(_, v)| v.take())
+            .find(|(k, _)| matches!(k, Value::Unsigned(n) if *n == key))
+            .map(|(k, v)| {
+                *k = Value::Null;
+                std::mem::replace(v, Value::Null)
+            })
     }
 
     fn required(&mut self, key: u64, name: &str) -> Result<Value, FormatError> {
@@ -306,8 +305,10 @@ impl Fields {
         let unknown: Vec<String> = self
             .entries
             .iter()
-            .filter(|(_, v)| v.is_some())
-            .map(|(k, _)| k.to_string())
+            .filter_map(|(k, _)| match k {
+                Value::Unsigned(n) => Some(n.to_string()),
+                _ => None,
+            })
             .collect();
         if unknown.is_empty() {
             Ok(())

@@ -49,8 +49,8 @@ pub use proof::{
     verify_inclusion,
 };
 pub use tree::{
-    HashStore, MAX_TREE_SIZE, empty_root, hashes_for_append, leaf_hash, stored_hash_count,
-    tree_root,
+    HashStore, MAX_TREE_SIZE, empty_root, hashes_for_append, leaf_hash, root_of_leaves,
+    stored_hash_count, tree_root,
 };
 
 /// Length in bytes of every hash in the log (SHA-256).

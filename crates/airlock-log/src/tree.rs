@@ -62,6 +62,34 @@ pub(crate) fn node_hash(left: &LogHash, right: &LogHash) -> LogHash {
     tlog::node_hash(Hash(*left), Hash(*right)).0
 }
 
+/// The RFC 6962 root of `leaves`, computed as they stream past: only the root of each complete
+/// subtree so far is held (one per set bit of the count), and nothing is stored. For a reader
+/// that checks a whole log against its checkpoint without serving proofs from it.
+#[must_use]
+pub fn root_of_leaves<'a>(leaves: impl IntoIterator<Item = &'a [u8]>) -> LogHash {
+    // The complete subtrees, largest (leftmost) first.
+    let mut subtrees: Vec<LogHash> = Vec::with_capacity(64);
+    for (count, leaf) in (0u64..).zip(leaves) {
+        let mut hash = leaf_hash(leaf);
+        // Each trailing one bit of the count is a subtree of the new one's size to merge with.
+        let mut merges = count.trailing_ones();
+        while merges > 0 {
+            let Some(left) = subtrees.pop() else { break };
+            hash = node_hash(&left, &hash);
+            merges -= 1;
+        }
+        subtrees.push(hash);
+    }
+    // MTH(D[0:n]) = node(largest subtree, MTH(the rest)): fold from the smallest subtree.
+    let Some(mut root) = subtrees.pop() else {
+        return empty_root();
+    };
+    while let Some(left) = subtrees.pop() {
+        root = node_hash(&left, &root);
+    }
+    root
+}
+
 /// The number of hashes stored for a tree of `size` leaves, which is also the
 /// stored index at which the hashes for appending leaf number `size` start.
 ///

@@ -15,8 +15,8 @@
 
 use airlock_log::{
     ConsistencyProof, InclusionProof, LogError, LogHash, MemoryLog, empty_root, leaf_hash,
-    prove_consistency, prove_inclusion, stored_hash_count, tree_root, verify_consistency,
-    verify_inclusion,
+    prove_consistency, prove_inclusion, root_of_leaves, stored_hash_count, tree_root,
+    verify_consistency, verify_inclusion,
 };
 use tlog_tiles::tlog::stored_hash_index;
 
@@ -207,9 +207,29 @@ fn roots_match_reference_for_every_size() {
         assert_eq!(log.size(), i as u64 + 1);
         assert_eq!(log.root(), roots[i + 1], "root of size {}", i + 1);
     }
-    // The same roots again, for every prefix of the full log.
+    // The same roots again, for every prefix of the full log, from the stored hashes and
+    // streamed from the leaves.
+    let leaves = leaf_inputs();
     for (size, want) in roots.iter().enumerate() {
         assert_eq!(&tree_root(size as u64, &log).unwrap(), want, "size {size}");
+        let streamed = root_of_leaves(leaves[..size].iter().map(Vec::as_slice));
+        assert_eq!(&streamed, want, "streamed, size {size}");
+    }
+}
+
+#[test]
+fn streamed_roots_equal_stored_roots_for_every_size_to_300() {
+    let mut log = MemoryLog::new();
+    let mut leaves = Vec::new();
+    for i in 0u32..300 {
+        assert_eq!(
+            root_of_leaves(leaves.iter().map(Vec::as_slice)),
+            log.root(),
+            "size {i}"
+        );
+        let leaf = i.to_be_bytes().repeat(1 + i as usize % 3);
+        log.append(&leaf);
+        leaves.push(leaf);
     }
 }
 
