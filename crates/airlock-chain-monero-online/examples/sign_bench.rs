@@ -2,8 +2,12 @@
 //! size 16, CLSAG + Bulletproofs+), median of N runs; also the review alone and one key-image
 //! proof. Builds the transaction against its own regtest monerod (Debian package `monero`).
 //!
+//! Beside it, in the same run, the floor the signature cannot go below: monero-oxide's own CLSAG
+//! signing of the same two rings and its Bulletproofs+ proof of two outputs, called directly
+//! (issue 18, item 3 measures signing against their sum).
+//!
 //! ```sh
-//! cargo run --release -p airlock-chain-monero --features online --example sign_bench -- 25
+//! cargo run --release -p airlock-chain-monero-online --example sign_bench -- 25
 //! ```
 
 #[path = "../tests/common/mod.rs"]
@@ -19,6 +23,54 @@ use airlock_chain_monero_online::online_chain::spendable_outputs;
 use airlock_chain_monero_online::tx::MoneroNode;
 
 use common::NET;
+use monero_wallet::OutputWithDecoys;
+use monero_wallet::ed25519::{Commitment, Point, Scalar};
+use monero_wallet::io::{read_byte, read_vec};
+use monero_wallet::ringct::bulletproofs::Bulletproof;
+use monero_wallet::ringct::clsag::{Clsag, ClsagContext, Decoys};
+use zeroize::Zeroizing;
+
+/// The inputs (with their rings) of a serialized `SignableTransaction`: its type byte and
+/// outgoing view key come first.
+fn inputs_of(payload: &[u8]) -> Vec<OutputWithDecoys> {
+    let mut r = payload;
+    read_byte(&mut r).unwrap();
+    r = &r[32..];
+    read_vec(OutputWithDecoys::read, Some(16), &mut r).unwrap()
+}
+
+/// One CLSAG signing of `inputs`' rings (the real member replaced by a key of our own, which
+/// costs the same) and one Bulletproofs+ proof of `outputs` commitments: the proving floor.
+fn proving_floor(inputs: &[OutputWithDecoys], outputs: usize) -> (Duration, Duration) {
+    let rng = &mut rand_core::OsRng;
+    let mut signing = Vec::new();
+    let mut mask_sum = curve25519_dalek::Scalar::ZERO;
+    for input in inputs {
+        let decoys = input.decoys();
+        let key = Scalar::random(rng).into();
+        let commitment = Commitment::new(Scalar::random(rng), 1_000_000);
+        mask_sum += commitment.mask.into();
+        let mut ring = decoys.ring().to_vec();
+        ring[usize::from(decoys.signer_index())] = [
+            Point::from(&key * curve25519_dalek::constants::ED25519_BASEPOINT_TABLE),
+            commitment.commit(),
+        ];
+        let decoys = Decoys::new(decoys.offsets().to_vec(), decoys.signer_index(), ring).unwrap();
+        signing.push((
+            Zeroizing::new(Scalar::from(key)),
+            ClsagContext::new(decoys, commitment).unwrap(),
+        ));
+    }
+    let start = Instant::now();
+    std::hint::black_box(Clsag::sign(rng, signing, Scalar::from(mask_sum), [7; 32]).unwrap());
+    let clsag = start.elapsed();
+    let commitments = (0..outputs)
+        .map(|i| Commitment::new(Scalar::random(rng), 1_000 + i as u64))
+        .collect();
+    let start = Instant::now();
+    std::hint::black_box(Bulletproof::prove_plus(rng, commitments).unwrap());
+    (clsag, start.elapsed())
+}
 
 fn median(mut samples: Vec<Duration>) -> Duration {
     samples.sort();
@@ -72,9 +124,17 @@ fn main() {
         "one payment (+ change = two outputs)"
     );
 
+    let inputs = inputs_of(&unsigned.payload);
+
     let mut sign_times = Vec::with_capacity(runs);
     let mut review_times = Vec::with_capacity(runs);
+    let mut clsag_times = Vec::with_capacity(runs);
+    let mut bp_times = Vec::with_capacity(runs);
     for _ in 0..runs {
+        let (clsag, bp) = proving_floor(&inputs, 2);
+
+        clsag_times.push(clsag);
+        bp_times.push(bp);
         let start = Instant::now();
         let (_, signed) = sign_unsigned(&unsigned.payload, NET, wallet.keys()).unwrap();
         sign_times.push(start.elapsed());
@@ -112,5 +172,16 @@ fn main() {
         ms(*sign_times.iter().max().unwrap())
     );
     println!("  review alone (median): {}", ms(median(review_times)));
+    let floor = median(clsag_times.clone()) + median(bp_times.clone());
+    println!(
+        "  monero-oxide alone, same run (median): CLSAG x2 {} + Bulletproofs+ x2 outputs {} = {}",
+        ms(median(clsag_times)),
+        ms(median(bp_times)),
+        ms(floor)
+    );
+    println!(
+        "  signing / proving floor: {:.2}x (issue 18, item 3: <= 1.25x)",
+        median(sign_times.clone()).as_secs_f64() / floor.as_secs_f64()
+    );
     println!("  key image + proof per output: {}", ms(per_image));
 }

@@ -8,7 +8,7 @@ use airlock_chain_monero::Monero;
 use airlock_chain_monero::keyimages::{KeyImagesFile, OutputsFile, sign_key_images};
 use airlock_chain_monero::keys::ViewKeys;
 use airlock_chain_monero::keys::WalletKeys;
-use airlock_chain_monero::review::{ReviewedChange, review_unsigned, verify_signed};
+use airlock_chain_monero::review::{ReviewedChange, review_unsigned, sign_unsigned, verify_signed};
 use airlock_chain_monero::wallet::{OfflineWallet, SeedKind};
 use airlock_chain_monero_online::scan::{OwnedOutput, ScanState};
 use airlock_chain_monero_online::tx::MoneroNode;
@@ -272,9 +272,16 @@ fn hostile_payloads_and_files_are_refused() {
         Change::new(keys.view_keys().view_pair(), None),
     );
     let err = signer
-        .describe(&vault, &proposal(intent.clone(), payload, vec![]))
+        .describe(&vault, &proposal(intent.clone(), payload.clone(), vec![]))
         .unwrap_err()
         .to_string();
+    assert!(
+        err.contains("is not derivable from this wallet's keys"),
+        "{err}"
+    );
+    // Signing runs the review beside monero-wallet's signing: the review's verdict is the answer
+    // and no signed transaction comes out.
+    let err = sign_unsigned(&payload, NET, keys).unwrap_err().to_string();
     assert!(
         err.contains("is not derivable from this wallet's keys"),
         "{err}"

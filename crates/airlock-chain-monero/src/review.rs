@@ -582,7 +582,41 @@ pub fn sign_unsigned(
     network: MoneroNetwork,
     wallet: &WalletKeys,
 ) -> Result<(MoneroReview, SignedMoneroTransaction), MoneroError> {
-    let review = review_unsigned(payload, network, wallet.view_keys(), Some(wallet))?;
+    // The review runs on a second core while the transaction is signed (its proofs are most of
+    // the time). The signature is returned only when the review passes: a payload the review
+    // refuses never yields a signed transaction, it is dropped here.
+    let (review, signed) = std::thread::scope(|scope| {
+        let review =
+            scope.spawn(|| review_unsigned(payload, network, wallet.view_keys(), Some(wallet)));
+        let signed = sign_payload(payload, network, wallet);
+        (review.join(), signed)
+    });
+    let review = review
+        .map_err(|_| MoneroError::refused("the review of the transaction failed unexpectedly"))??;
+    let (bytes, txid, change_key_images) = signed?;
+    let key_images = review
+        .inputs
+        .iter()
+        .filter_map(|i| i.key_image.clone())
+        .collect();
+    Ok((
+        review,
+        SignedMoneroTransaction {
+            bytes,
+            txid,
+            key_images,
+            change_key_images,
+        },
+    ))
+}
+
+/// Signs `payload` with monero-wallet (key images, Bulletproofs+, CLSAGs) and proves the key
+/// images of its change: the signed bytes, the txid and the change's key-image file.
+fn sign_payload(
+    payload: &[u8],
+    network: MoneroNetwork,
+    wallet: &WalletKeys,
+) -> Result<(Vec<u8>, String, Option<KeyImagesFile>), MoneroError> {
     let stx = SignableTransaction::read(&mut &payload[..])
         .map_err(io_err("rejected by monero-wallet"))?;
     let tx = stx
@@ -599,20 +633,7 @@ pub fn sign_unsigned(
             &mut rand_core::OsRng,
         )?)
     };
-    let key_images = review
-        .inputs
-        .iter()
-        .filter_map(|i| i.key_image.clone())
-        .collect();
-    Ok((
-        review,
-        SignedMoneroTransaction {
-            bytes: tx.serialize(),
-            txid: hex::encode(tx.hash()),
-            key_images,
-            change_key_images,
-        },
-    ))
+    Ok((tx.serialize(), hex::encode(tx.hash()), change_key_images))
 }
 
 /// Coordinator-side check of returned signature material (no secret, no network): `material`

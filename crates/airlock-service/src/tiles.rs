@@ -28,8 +28,8 @@ pub fn read(store: &dyn Storage, tile: &Tile, size: u64) -> Result<Vec<u8>, Tile
     let width = u64::from(tile.width());
     if tile.is_data() {
         let mut out = Vec::new();
-        for i in start..start + width {
-            push_entry(&mut out, &store.leaf(i)?).ok_or(TileError::EntryTooLong(i))?;
+        for (i, leaf) in (start..).zip(store.leaves(start, start + width)?) {
+            push_entry(&mut out, &leaf).ok_or(TileError::EntryTooLong(i))?;
         }
         return Ok(out);
     }
