@@ -291,6 +291,37 @@ fn multisig_vault_pays_and_sweeps_to_a_rotated_descriptor() {
         .json();
     assert_eq!(out["signed_inputs"], 1);
     assert!(out["unlock"]["wall_ms"].as_f64().is_some());
+    // With --yes and a passphrase file the keystore is unlocked beside the review.
+    assert_eq!(out["unlock_beside_review"], true);
+    // A wrong passphrase, unlocked beside the review: refused, nothing written.
+    let wrong = w.p("wrong.pass");
+    std::fs::write(&wrong, "not carol's passphrase").unwrap();
+    let refused = w.p("refused.psbt");
+    let carol = w.signer_home("carol");
+    let sign_with = |pass: &Path, psbt: &Path| {
+        w.signer_raw(&[
+            "--home",
+            s(&carol),
+            "--passphrase-file",
+            s(pass),
+            "psbt",
+            "sign",
+            s(psbt),
+            "--vault",
+            "cold",
+            "--out",
+            s(&refused),
+            "--yes",
+        ])
+    };
+    sign_with(&wrong, &plain).fails(1, "wrong passphrase");
+    assert!(!refused.exists());
+    // A PSBT the review refuses and a wrong passphrase: the review's reason is the answer.
+    let garbage = w.p("garbage.psbt");
+    std::fs::write(&garbage, "cHNidP8BAgM=").unwrap();
+    let err = sign_with(&wrong, &garbage).fails(1, "garbage.psbt");
+    assert!(!err.stderr.contains("passphrase"), "{}", err.stderr);
+    assert!(!refused.exists());
     drop(bundle);
 
     // Rotation: carol out, dave in; the coins are swept to the new descriptor.

@@ -197,6 +197,12 @@ pub fn write_envelope(path: &Path, env: &Envelope, armor: bool) -> CliResult {
     Ok(())
 }
 
+/// Whether [`passphrase`] will read the passphrase from a file (`file`, or
+/// `AIRLOCK_PASSPHRASE_FILE`) rather than ask for it.
+pub fn passphrase_is_given(file: Option<&Path>) -> bool {
+    file.is_some() || std::env::var_os("AIRLOCK_PASSPHRASE_FILE").is_some()
+}
+
 /// Gets a passphrase: from `file` when given, else from `AIRLOCK_PASSPHRASE_FILE`, else by asking
 /// on the terminal (twice when `confirm`). Refuses to guess when there is no terminal.
 pub fn passphrase(file: Option<&Path>, confirm: bool) -> CliResult<Passphrase> {
