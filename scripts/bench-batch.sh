@@ -7,8 +7,8 @@
 # held to, printed side by side from the same run: the pure signing cost of the same number of
 # decisions — N low-R ECDSA signatures (libsecp256k1, what each input needs) plus N Ed25519
 # signatures (the identity signature of each decision) — timed in one process
-# (`raw_sign_figure`). Prints the signer's phases and the ratio of the session (without the
-# unlock) to that cost.
+# (`raw_sign_figure`). Prints the signer's phases and the session beyond the unlock (with
+# --yes and a passphrase file the unlock runs beside the review), to set against that cost.
 #   N=1000 RUNS=3 ./scripts/bench-batch.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -68,8 +68,10 @@ for r in $(seq "$RUNS"); do
 import json, sys
 r = json.load(open(sys.argv[1]))
 t = r["timing_ms"]
-print(f"airlock-signer approve: {r['items']} decisions; review {t['review']} ms, unlock {t['unlock']} ms, "
-      f"sign and record {t['decide_and_record']} ms; session without unlock {t['review'] + t['decide_and_record']:.1f} ms")
+beside = " (beside the review)" if t.get("unlock_beside_review") else ""
+print(f"airlock-signer approve: {r['items']} decisions; review {t['review']} ms, unlock {t['unlock']} ms{beside}, "
+      f"sign and record {t['decide_and_record']} ms; session beyond the unlock {t['beyond_unlock']} ms "
+      f"(review + sign and record one after another: {t['review'] + t['decide_and_record']:.1f} ms)")
 PY
   "$AIRLOCK" --home "$D/coordinator" submit "$D/decisions" > /dev/null
   echo "coordinator accepted the decision batch"

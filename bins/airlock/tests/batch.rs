@@ -87,6 +87,24 @@ fn a_batch_is_decided_in_one_session_and_recorded_whole() {
     );
 
     let decisions = w.fresh("decisions");
+    // A wrong passphrase: refused after the review, nothing written or recorded.
+    let wrong = w.fresh("wrong.pass");
+    std::fs::write(&wrong, "not alice's passphrase").unwrap();
+    let before = w.signer_files("alice");
+    w.signer_raw(&[
+        "--home",
+        path_str(&w.signer_home("alice")),
+        "--passphrase-file",
+        path_str(&wrong),
+        "approve",
+        path_str(&batch),
+        "--out",
+        path_str(&decisions),
+        "--yes",
+    ])
+    .fails(1, "wrong passphrase");
+    assert!(!decisions.exists());
+    assert_eq!(w.signer_files("alice"), before);
     let approved = w
         .signer(
             "alice",
@@ -102,6 +120,11 @@ fn a_batch_is_decided_in_one_session_and_recorded_whole() {
         .ok()
         .json();
     assert_eq!(approved["items"], 6, "{approved}");
+    // With --yes and a passphrase file the keys were unlocked beside the review.
+    assert_eq!(
+        approved["timing_ms"]["unlock_beside_review"], true,
+        "{approved}"
+    );
     // One journal commit: six entries that name the batch's last entry.
     let journal = w.journal("alice");
     let entries = journal.as_array().unwrap();
@@ -266,6 +289,27 @@ fn items_are_checked_on_their_own_and_a_bad_batch_changes_nothing() {
         before,
         "a refused batch changed the signer"
     );
+    // The same batch with a wrong passphrase (unlocked beside the review): the review's reason
+    // is the answer, and still nothing changes.
+    let wrong = w.fresh("wrong.pass");
+    std::fs::write(&wrong, "not alice's passphrase").unwrap();
+    let home = w.signer_home("alice");
+    let refused = w
+        .signer_raw(&[
+            "--home",
+            path_str(&home),
+            "--passphrase-file",
+            path_str(&wrong),
+            "approve",
+            path_str(&batch),
+            "--out",
+            path_str(&out),
+            "--yes",
+        ])
+        .fails(1, "batch approval refused");
+    assert!(!refused.stderr.contains("passphrase"), "{}", refused.stderr);
+    assert!(!out.exists());
+    assert_eq!(w.signer_files("alice"), before);
 
     // The coordinator will not batch a proposal twice, nor a decided-on one.
     w.airlock(&["export", &ids[2], &ids[2], "--out", path_str(&w.fresh("x"))])
