@@ -91,17 +91,17 @@ fn a_batch_is_decided_in_one_session_and_recorded_whole() {
     let wrong = w.fresh("wrong.pass");
     std::fs::write(&wrong, "not alice's passphrase").unwrap();
     let before = w.signer_files("alice");
-    w.signer_raw(&[
-        "--home",
-        path_str(&w.signer_home("alice")),
-        "--passphrase-file",
-        path_str(&wrong),
-        "approve",
-        path_str(&batch),
-        "--out",
-        path_str(&decisions),
-        "--yes",
-    ])
+    w.signer_with_passphrase(
+        "alice",
+        &wrong,
+        &[
+            "approve",
+            path_str(&batch),
+            "--out",
+            path_str(&decisions),
+            "--yes",
+        ],
+    )
     .fails(1, "wrong passphrase");
     assert!(!decisions.exists());
     assert_eq!(w.signer_files("alice"), before);
@@ -293,19 +293,18 @@ fn items_are_checked_on_their_own_and_a_bad_batch_changes_nothing() {
     // is the answer, and still nothing changes.
     let wrong = w.fresh("wrong.pass");
     std::fs::write(&wrong, "not alice's passphrase").unwrap();
-    let home = w.signer_home("alice");
     let refused = w
-        .signer_raw(&[
-            "--home",
-            path_str(&home),
-            "--passphrase-file",
-            path_str(&wrong),
-            "approve",
-            path_str(&batch),
-            "--out",
-            path_str(&out),
-            "--yes",
-        ])
+        .signer_with_passphrase(
+            "alice",
+            &wrong,
+            &[
+                "approve",
+                path_str(&batch),
+                "--out",
+                path_str(&out),
+                "--yes",
+            ],
+        )
         .fails(1, "batch approval refused");
     assert!(!refused.stderr.contains("passphrase"), "{}", refused.stderr);
     assert!(!out.exists());

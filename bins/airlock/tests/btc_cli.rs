@@ -297,22 +297,21 @@ fn multisig_vault_pays_and_sweeps_to_a_rotated_descriptor() {
     let wrong = w.p("wrong.pass");
     std::fs::write(&wrong, "not carol's passphrase").unwrap();
     let refused = w.p("refused.psbt");
-    let carol = w.signer_home("carol");
     let sign_with = |pass: &Path, psbt: &Path| {
-        w.signer_raw(&[
-            "--home",
-            s(&carol),
-            "--passphrase-file",
-            s(pass),
-            "psbt",
-            "sign",
-            s(psbt),
-            "--vault",
-            "cold",
-            "--out",
-            s(&refused),
-            "--yes",
-        ])
+        w.signer_with_passphrase(
+            "carol",
+            pass,
+            &[
+                "psbt",
+                "sign",
+                s(psbt),
+                "--vault",
+                "cold",
+                "--out",
+                s(&refused),
+                "--yes",
+            ],
+        )
     };
     sign_with(&wrong, &plain).fails(1, "wrong passphrase");
     assert!(!refused.exists());

@@ -216,9 +216,13 @@ impl World {
 
     /// `airlock-signer --home <who> --passphrase-file <who>.pass ARGS`.
     pub fn signer(&self, who: &str, args: &[&str]) -> Out {
+        self.signer_with_passphrase(who, &self.pass_file(who), args)
+    }
+
+    /// `airlock-signer` in `who`'s home with the passphrase in `pass` (e.g. a wrong one).
+    pub fn signer_with_passphrase(&self, who: &str, pass: &Path, args: &[&str]) -> Out {
         let home = self.signer_home(who);
-        let pass = self.pass_file(who);
-        let mut all = vec!["--home", s(&home), "--passphrase-file", s(&pass)];
+        let mut all = vec!["--home", s(&home), "--passphrase-file", s(pass)];
         all.extend_from_slice(args);
         run(&self.signer_bin, &all, self.now.get(), &[])
     }
