@@ -264,17 +264,15 @@ fn items_are_checked_on_their_own_and_a_bad_batch_changes_nothing() {
     w.set_now(T0 + 3 * 3600);
     let before = w.signer_files("alice");
     let out = w.fresh("decisions");
+    let approve = [
+        "approve",
+        path_str(&batch),
+        "--out",
+        path_str(&out),
+        "--yes",
+    ];
     let refused = w
-        .signer(
-            "alice",
-            &[
-                "approve",
-                path_str(&batch),
-                "--out",
-                path_str(&out),
-                "--yes",
-            ],
-        )
+        .signer("alice", &approve)
         .fails(1, "batch approval refused");
     assert!(refused.stdout.contains("PROBLEMS"), "{}", refused.stdout);
     assert!(
@@ -294,17 +292,7 @@ fn items_are_checked_on_their_own_and_a_bad_batch_changes_nothing() {
     let wrong = w.fresh("wrong.pass");
     std::fs::write(&wrong, "not alice's passphrase").unwrap();
     let refused = w
-        .signer_with_passphrase(
-            "alice",
-            &wrong,
-            &[
-                "approve",
-                path_str(&batch),
-                "--out",
-                path_str(&out),
-                "--yes",
-            ],
-        )
+        .signer_with_passphrase("alice", &wrong, &approve)
         .fails(1, "batch approval refused");
     assert!(!refused.stderr.contains("passphrase"), "{}", refused.stderr);
     assert!(!out.exists());
