@@ -2,10 +2,10 @@
 //! session: one review screen for the whole batch (every item verified on its own), one unlock,
 //! one journal commit, one decision file.
 //!
-//! When nobody has to be asked anything (`--yes`, a passphrase file), the keys are unlocked on a
-//! second core while the batch is reviewed, for this signer's own registered copy of the vault
-//! version the batch names. Nothing is signed before the review passed; a review that fails
-//! drops the keys unused.
+//! When nobody has to be asked anything (`--yes`, a passphrase file, no HSM PIN), the keys are
+//! unlocked on a second core while the batch is reviewed, for this signer's own registered copy
+//! of the vault version the batch names. Nothing is signed before the review passed; a review
+//! that fails drops the keys unused.
 
 use std::path::Path;
 use std::time::Instant;
@@ -101,7 +101,11 @@ pub(crate) fn decide(
             if decided.len() > 5 { ", …" } else { "" }
         )));
     }
-    let registered = if confirmed && airlock_cli_support::passphrase_is_given(pass_file) {
+    // A token session (an HSM PIN) is opened where it is used: never beside the review.
+    let registered = if confirmed
+        && hsm_pin_file.is_none()
+        && airlock_cli_support::passphrase_is_given(pass_file)
+    {
         registered_version(&h, &batch.vault)
     } else {
         None
