@@ -114,6 +114,7 @@ pub fn sign_reviewed_prepared(
     review: &PsbtReview,
     prepared: &PreparedSigner,
 ) -> Result<(usize, usize), BtcError> {
+    check_review_matches(vault, psbt, review)?;
     sign_prepared(vault, psbt, review, prepared, crate::secp())
 }
 
@@ -144,6 +145,7 @@ fn check_review_matches(
     Ok(())
 }
 
+/// Signs with `prepared`; its callers have checked that `review` is of this PSBT and vault.
 fn sign_prepared(
     vault: &BtcVault,
     psbt: &mut Psbt,
@@ -151,7 +153,6 @@ fn sign_prepared(
     prepared: &PreparedSigner,
     secp: &Secp256k1<All>,
 ) -> Result<(usize, usize), BtcError> {
-    check_review_matches(vault, psbt, review)?;
     let mine = &prepared.mine;
     if mine
         .iter()
