@@ -6,6 +6,8 @@
 #                    used through its Python API by Debian's own /usr/bin/python3.
 #   embit 0.8.0      PyPI, pinned, for the `python3` on PATH.
 #   bdkpython 3.1.1  PyPI, pinned, for the `python3` on PATH.
+#   urtypes 1.0.1    PyPI, pinned: Foundation Devices' BC-UR registry types (Passport, Krux), an
+#                    independent reader of the crypto-output / crypto-account CBOR Airlock writes.
 #
 # Each peer is checked by importing it; a failed check after installing exits non-zero.
 set -euo pipefail
@@ -13,6 +15,7 @@ set -euo pipefail
 ELECTRUM_VERSION=4.3.4
 EMBIT_VERSION=0.8.0
 BDKPYTHON_VERSION=3.1.1
+URTYPES_VERSION=1.0.1
 SYSTEM_PYTHON=/usr/bin/python3
 PYTHON=${PYTHON:-python3}
 
@@ -23,6 +26,9 @@ electrum_ok() {
 }
 embit_ok() {
   "$PYTHON" -c "import importlib.metadata as m, embit.psbt; assert m.version('embit') == '$EMBIT_VERSION'" >/dev/null 2>&1
+}
+urtypes_ok() {
+  "$PYTHON" -c "import importlib.metadata as m, urtypes.crypto; assert m.version('urtypes') == '$URTYPES_VERSION'" >/dev/null 2>&1
 }
 bdk_ok() {
   "$PYTHON" -c "import importlib.metadata as m, bdkpython; assert m.version('bdkpython') == '$BDKPYTHON_VERSION'" >/dev/null 2>&1
@@ -44,10 +50,12 @@ fi
 pip_missing=()
 embit_ok || pip_missing+=("embit==$EMBIT_VERSION")
 bdk_ok || pip_missing+=("bdkpython==$BDKPYTHON_VERSION")
+urtypes_ok || pip_missing+=("urtypes==$URTYPES_VERSION")
 if [ ${#pip_missing[@]} -gt 0 ]; then
   echo "== installing ${pip_missing[*]} (pip) =="
   "$PYTHON" -m pip install -q --disable-pip-version-check --root-user-action=ignore "${pip_missing[@]}"
   command -v pyenv >/dev/null 2>&1 && pyenv rehash || true
   embit_ok || { echo "embit $EMBIT_VERSION does not import with $PYTHON" >&2; exit 1; }
   bdk_ok || { echo "bdkpython $BDKPYTHON_VERSION does not import with $PYTHON" >&2; exit 1; }
+  urtypes_ok || { echo "urtypes $URTYPES_VERSION does not import with $PYTHON" >&2; exit 1; }
 fi

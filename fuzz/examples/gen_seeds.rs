@@ -684,6 +684,48 @@ fn bitcoin(s: &mut Seeds) {
     );
     let mainnet = "wpkh([d34db33f/84'/0'/0']xpub6DJ2dNUysrn5Vt36jH2KLBT2i1auw1tTSSomg8PhqNiUtx8QX2SvC9nrHu81fT41fvDUnhMjEzQgXnQjKEu3oaqMSzhSrHMxyyoEAmUHQbY/<0;1>/*)";
     s.put_mode("btc_vault", "mainnet-wpkh.desc", 0, mainnet.as_bytes());
+    device_exports(s, &vaults);
+}
+
+/// Seeds for `device_exports`: each harness multisig vault in every format Airlock writes (text
+/// modes for regtest = 3, `crypto-output` CBOR = mode 129 + 9 → regtest), a member-key JSON.
+fn device_exports(s: &mut Seeds, vaults: &[airlock_chain_bitcoin::BtcVault]) {
+    use airlock_chain_bitcoin::devices::{self, coldcard, ur_registry, wallet_files};
+    for (i, vault) in vaults.iter().enumerate() {
+        let sparrow = wallet_files::write_descriptor_file(vault);
+        s.put_mode("device_exports", &format!("v{i}.sparrow"), 3, sparrow.as_bytes());
+        if let Ok(specter) = wallet_files::write_specter(vault, "seed") {
+            s.put_mode("device_exports", &format!("v{i}.specter"), 3, specter.as_bytes());
+        }
+        if let Some(shape) = devices::multisig_shape(vault) {
+            let file = coldcard::write_setup_file(vault, "seed").expect("coldcard");
+            s.put_mode("device_exports", &format!("v{i}.coldcard"), 3, file.as_bytes());
+            let keys: Vec<_> = vault
+                .keys()
+                .iter()
+                .map(|k| (k.fingerprint, k.origin_path.clone(), k.xpub))
+                .collect();
+            let cbor = ur_registry::encode_multisig_output(shape.nested, shape.threshold, &keys);
+            // 138: 138 % 3 = 0 (crypto-output), (138 / 3) % 4 = 2 (signet: test keys).
+            s.put_mode("device_exports", &format!("v{i}.crypto-output"), 138, &cbor);
+            let k = &vault.keys()[0];
+            let ccxp = format!(
+                r#"{{"xfp": "{}", "account": 0, "p2wsh_deriv": "m/{}", "p2wsh": "{}"}}"#,
+                k.fingerprint, k.origin_path, k.xpub
+            );
+            s.put_mode("device_exports", &format!("v{i}.ccxp.json"), 3, ccxp.as_bytes());
+        }
+    }
+    // BCR-2020-015's crypto-account vector: mode 145 = crypto-account (145 % 3 = 1) on bitcoin.
+    let account = hex::decode(concat!(
+        "a2011a37b5eed40282d90134d90193d9012fa403582103eb3e2863911826374de86c231a4b76f0b89dfa174afb78d7f478199884d9dd32",
+        "0458206456a5df2db0f6d9af72b2a1af4b25f45200ed6fcc29c3440b311d4796b70b5b06d90130a20186182cf500f500f5021a37b5eed4",
+        "081a99f9cdf7d90134d90191d9019ad9012fa40358210260563ee80c26844621b06b74070baf0e23fb76ce439d0237e87502ebbd3ca346",
+        "0458202fa0e41c9dc43dc4518659bfcef935ba8101b57dbc0812805dd983bc1d34b81306d90130a201881830f500f500f502f5021a37b5",
+        "eed4081a59b69b2a",
+    ))
+    .expect("hex");
+    s.put_mode("device_exports", "bcr-2020-015-account", 145, &account);
 }
 
 fn qr(s: &mut Seeds, venv: &Envelope) {

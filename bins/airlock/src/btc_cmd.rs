@@ -36,9 +36,13 @@ pub enum BtcCommand {
         /// A signer's key with origin; repeat.
         #[arg(long = "key")]
         keys: Vec<String>,
+        /// A member device's key export (Coldcard JSON, UR crypto-account / crypto-hdkey text,
+        /// …): its P2WSH multisig key (m/48'/coin'/account'/2') is used; repeat.
+        #[arg(long = "key-file")]
+        key_files: Vec<PathBuf>,
         /// A BSMS descriptor record (4 lines: BSMS 1.0, descriptor template, path restrictions,
         /// first address); its first address is re-derived and checked.
-        #[arg(long, conflicts_with = "keys")]
+        #[arg(long, conflicts_with_all = ["keys", "key_files"])]
         from_bsms: Option<PathBuf>,
         /// "wsh" (sortedmulti, P2WSH) or "tr" (multi_a under an unspendable internal key).
         #[arg(long, default_value = "wsh")]
@@ -46,12 +50,34 @@ pub enum BtcCommand {
         #[arg(long, default_value = "bitcoin")]
         network: String,
     },
-    /// Export a vault's descriptor: plain text (Sparrow, Electrum, Bitcoin Core) or a BSMS record.
+    /// Export a vault for other wallets and devices: descriptor text (Electrum, Bitcoin Core),
+    /// a BSMS record, a Coldcard multisig file, Specter JSON, Sparrow's descriptor file, or QR
+    /// frames (UR crypto-output, BBQr of the Coldcard file) for devices to register it.
     Export {
         #[arg(long)]
         vault: String,
-        #[arg(long)]
+        /// Same as --format bsms.
+        #[arg(long, conflicts_with = "format")]
         bsms: bool,
+        /// descriptor | bsms | coldcard | specter | sparrow | ur | bbqr.
+        #[arg(long, default_value = "descriptor")]
+        format: String,
+        /// Write to this file (atomically) instead of printing.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// QR density for ur / bbqr frames: low, medium, high, max.
+        #[arg(long, default_value = "medium")]
+        density: String,
+    },
+    /// Read another wallet's or device's export: member keys (Coldcard JSON, UR crypto-account,
+    /// crypto-hdkey, crypto-output cosigner) or a whole vault (Coldcard multisig file, UR
+    /// crypto-output, Specter JSON, Sparrow descriptor file, BSMS). UR text may be many parts,
+    /// one per line, in any order. Nothing is stored: the output is what `btc descriptor --key`
+    /// and `vault draft --account` take.
+    ImportDevice {
+        file: PathBuf,
+        #[arg(long, default_value = "bitcoin")]
+        network: String,
     },
     /// The next unused receive address of a vault.
     Receive {
@@ -201,7 +227,8 @@ pub fn run(home: &Path, json: bool, cmd: BtcCommand) -> CliResult {
     match cmd {
         BtcCommand::Descriptor {
             threshold,
-            keys,
+            mut keys,
+            key_files,
             from_bsms,
             script,
             network,
@@ -225,6 +252,13 @@ pub fn run(home: &Path, json: bool, cmd: BtcCommand) -> CliResult {
                     println!("first receive address {}", vault.first_receive_address()?);
                 }
                 return Ok(());
+            }
+            for file in &key_files {
+                let export = read_device_file(file, parse_network(&network)?)?;
+                let key = export
+                    .multisig_key()
+                    .map_err(|e| CliError::new(format!("{}: {e}", file.display())))?;
+                keys.push(key.with_origin());
             }
             if threshold == 0 || threshold as usize > keys.len() {
                 return Err(CliError::new(format!(
@@ -269,22 +303,21 @@ pub fn run(home: &Path, json: bool, cmd: BtcCommand) -> CliResult {
             }
             Ok(())
         }
-        BtcCommand::Export { vault, bsms } => {
+        BtcCommand::Export {
+            vault,
+            bsms,
+            format,
+            out,
+            density,
+        } => {
             let def = vault_def(home, &vault)?;
             let v = airlock_chain_bitcoin::Bitcoin::vault(&def)?;
-            let text = if bsms {
-                airlock_chain_bitcoin::export_descriptor_record(&v)?
-            } else {
-                v.descriptor_text()
-            };
-            if json {
-                print_json(
-                    &json!({ "vault": vault, "text": text, "wallet_fingerprint": v.wallet_fingerprint() }),
-                );
-            } else {
-                println!("{text}");
-            }
-            Ok(())
+            let format = if bsms { "bsms".to_owned() } else { format };
+            export_vault(&vault, &v, &format, out.as_deref(), &density, json)
+        }
+        BtcCommand::ImportDevice { file, network } => {
+            let export = read_device_file(&file, parse_network(&network)?)?;
+            print_device_export(&export, json)
         }
         BtcCommand::Receive { vault } => {
             let def = vault_def(home, &vault)?;
@@ -525,4 +558,200 @@ pub fn run(home: &Path, json: bool, cmd: BtcCommand) -> CliResult {
             Ok(())
         }
     }
+}
+
+/// Largest device export file read (a 15-key Coldcard file is under 2 KiB; UR text of a
+/// crypto-account under 4 KiB).
+const MAX_DEVICE_FILE: u64 = 256 * 1024;
+
+/// Reads a device or wallet export file: UR text (one part per line, any order) or any text
+/// format `airlock_chain_bitcoin::devices` recognises.
+fn read_device_file(
+    file: &Path,
+    network: airlock_chain_bitcoin::bitcoin::Network,
+) -> CliResult<airlock_chain_bitcoin::devices::DeviceExport> {
+    let bytes = airlock_transport::read_bounded(file, MAX_DEVICE_FILE)?;
+    let text = String::from_utf8(bytes)
+        .map_err(|_| CliError::new(format!("{}: not text (UTF-8)", file.display())))?;
+    let in_file = |e: &dyn std::fmt::Display| CliError::new(format!("{}: {e}", file.display()));
+    let lines: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    let is_frame = |l: &&str| airlock_qr::Format::detect(l).is_some();
+    if !lines.is_empty() && lines.iter().all(is_frame) {
+        // QR frames as scanned: UR (registry types or `bytes`) or BBQr, any order.
+        let mut decoder = airlock_qr::Decoder::new();
+        for line in &lines {
+            decoder.receive(line).map_err(|e| in_file(&e))?;
+        }
+        let decoded = decoder.finish().map_err(|e| in_file(&e))?;
+        if airlock_qr::ur_codec::REGISTRY_TYPES.contains(&decoded.kind.as_str()) {
+            return airlock_chain_bitcoin::devices::read_ur(&decoded.kind, &decoded.bytes, network)
+                .map_err(|e| in_file(&e));
+        }
+        let inner = String::from_utf8(decoded.bytes).map_err(|_| {
+            CliError::new(format!(
+                "{}: the QR frames hold a binary file, not a wallet export",
+                file.display()
+            ))
+        })?;
+        return airlock_chain_bitcoin::devices::read_text_export(&inner, network)
+            .map_err(|e| in_file(&e));
+    }
+    airlock_chain_bitcoin::devices::read_text_export(&text, network).map_err(|e| in_file(&e))
+}
+
+fn print_device_export(
+    export: &airlock_chain_bitcoin::devices::DeviceExport,
+    json: bool,
+) -> CliResult {
+    use airlock_chain_bitcoin::devices::DeviceExport;
+    match export {
+        DeviceExport::Keys {
+            format,
+            fingerprint,
+            keys,
+        } => {
+            let multisig = export.multisig_key().ok().map(|k| k.with_origin());
+            if json {
+                print_json(&json!({
+                    "format": format, "kind": "keys", "fingerprint": fingerprint.to_string(),
+                    "keys": keys.iter().map(|k| json!({
+                        "script": k.script.name(), "path": format!("m/{}", k.path),
+                        "key": k.with_origin(),
+                    })).collect::<Vec<_>>(),
+                    "multisig_key": multisig,
+                }));
+            } else {
+                println!("{format}: keys of master fingerprint {fingerprint}");
+                for k in keys {
+                    println!("  {:<20} {}", k.script.name(), k.with_origin());
+                }
+                match multisig {
+                    Some(k) => println!("multisig key (for `btc descriptor --key`): {k}"),
+                    None => {
+                        println!("no P2WSH multisig key (m/48'/coin'/account'/2') in this export")
+                    }
+                }
+            }
+        }
+        DeviceExport::Vault {
+            format,
+            name,
+            vault,
+        } => {
+            let descriptor = vault.descriptor_text();
+            let keys: Vec<String> = vault.keys().iter().map(|k| k.with_origin()).collect();
+            if json {
+                print_json(&json!({
+                    "format": format, "kind": "vault", "name": name,
+                    "descriptor": descriptor, "wallet_fingerprint": vault.wallet_fingerprint(),
+                    "first_receive_address": vault.first_receive_address()?.to_string(),
+                    "policy": vault.policy_summary(), "keys": keys,
+                }));
+            } else {
+                println!(
+                    "{format}: vault{}",
+                    name.as_deref()
+                        .map(|n| format!(" {n:?}"))
+                        .unwrap_or_default()
+                );
+                println!("{descriptor}");
+                println!("policy {}", vault.policy_summary());
+                println!("wallet fingerprint {}", vault.wallet_fingerprint());
+                println!("first receive address {}", vault.first_receive_address()?);
+                for k in keys {
+                    println!("  key {k}");
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Writes or prints `v` in `format` (see `BtcCommand::Export`).
+fn export_vault(
+    name: &str,
+    v: &BtcVault,
+    format: &str,
+    out: Option<&Path>,
+    density: &str,
+    json: bool,
+) -> CliResult {
+    use airlock_chain_bitcoin::devices::{self, coldcard, ur_registry, wallet_files};
+    let density_of = || {
+        airlock_qr::Density::parse(density).ok_or_else(|| {
+            CliError::new(format!(
+                "--density {density:?}: use low, medium, high or max"
+            ))
+        })
+    };
+    let (text, frames) = match format {
+        "descriptor" => (v.descriptor_text() + "\n", None),
+        "bsms" => (airlock_chain_bitcoin::export_descriptor_record(v)?, None),
+        "coldcard" => (coldcard::write_setup_file(v, name)?, None),
+        "specter" => (wallet_files::write_specter(v, name)? + "\n", None),
+        "sparrow" => (wallet_files::write_descriptor_file(v), None),
+        "ur" => {
+            let shape = devices::multisig_shape(v).ok_or_else(|| {
+                CliError::new(
+                    "a crypto-output export needs a sorted multisig vault (wsh(sortedmulti) or sh(wsh(sortedmulti)) at /<0;1>/*)",
+                )
+            })?;
+            let keys: Vec<_> = v
+                .keys()
+                .iter()
+                .map(|k| (k.fingerprint, k.origin_path.clone(), k.xpub))
+                .collect();
+            let cbor = ur_registry::encode_multisig_output(shape.nested, shape.threshold, &keys);
+            let frames = airlock_qr::encode(
+                &cbor,
+                airlock_qr::Format::Ur,
+                airlock_qr::Content::CryptoOutput,
+                density_of()?,
+            )?;
+            (frames.texts.join("\n") + "\n", Some(frames))
+        }
+        "bbqr" => {
+            let file = coldcard::write_setup_file(v, name)?;
+            let frames = airlock_qr::encode(
+                file.as_bytes(),
+                airlock_qr::Format::Bbqr,
+                airlock_qr::Content::WalletText,
+                density_of()?,
+            )?;
+            (frames.texts.join("\n") + "\n", Some(frames))
+        }
+        other => {
+            return Err(CliError::new(format!(
+                "--format {other:?}: use descriptor, bsms, coldcard, specter, sparrow, ur or bbqr"
+            )));
+        }
+    };
+    if let Some(path) = out {
+        airlock_transport::write_atomic(path, text.as_bytes())?;
+    }
+    if json {
+        print_json(&json!({
+            "vault": name, "format": format, "text": text,
+            "wallet_fingerprint": v.wallet_fingerprint(),
+            "frames": frames.as_ref().map(|f| f.texts.len()),
+            "frames_needed": frames.as_ref().map(|f| f.needed),
+            "out": out.map(|p| p.display().to_string()),
+        }));
+    } else if let Some(path) = out {
+        println!(
+            "wrote {} ({format}{})",
+            path.display(),
+            frames
+                .as_ref()
+                .map(|f| format!(", {} frames, {} needed", f.texts.len(), f.needed))
+                .unwrap_or_default()
+        );
+    } else {
+        print!("{text}");
+    }
+    Ok(())
 }

@@ -1388,3 +1388,209 @@ fn open_proposals_take_distinct_coins_and_are_cosigned_as_one_batch() {
     }
     w.airlock(&["log", "verify"]).ok();
 }
+
+/// BCR-2020-015's `crypto-account` as a device shows it (single-part UR).
+const BCR_ACCOUNT_UR: &str = "ur:crypto-account/oeadcyemrewytyaolttaadeetaadmutaaddloxaxhdclaxwmfmdeiamecsdsemgtvsjzcncygrkowtrontzschgezokstswkkscfmklrtauteyaahdcxiehfonurdppfyntapejpproypegrdawkgmaewejlsfdtsrfybdehcaflmtrlbdhpamtaaddyoeadlncsdwykaeykaeykaocyemrewytyaycynlytsnyltaadeetaadmhtaadmwtaaddloxaxhdclaostvelfemdyynwydwyaievosrgmambklovabdgypdglldvespsthysadamhpmjeinaahdcxntdllnaaeykoytdacygegwhgjsiyonpywmcmrpwphsvodsrerozsbyaxluzcoxdpamtaaddyoeadlncsehykaeykaeykaocyemrewytyaycypdbskeuytaadeetaadmwtaaddloxaxhdclaxzcfxeegdrpmogrgwkbzctlttweadkiengrwlhtprremouoluutqdpfbncedkynfhaahdcxjpwevdeogthttkmeswzcolcpsaahcfnshkhtehytclmnteatmoteadtlwynnftloamtaaddyoeadlncsghykaeykaeykaocyemrewytyaycybthlvytstaadeetaadmhtaadnytaaddloxaxhdclaxhhsnhdrpftdwuocntilydibehnecmovdfekpjkclcslasbhkpawsaddmcmmnahnyaahdcxlotedtndfymyltclhlmtpfsadscnhtztaolbnnkistaedegwfmmedreetnwmcycnamtaaddyoeadlfcsdpykaocyemrewytyaycyemrewytytaadeetaadmhtaadmetaadnytaaddloxaxhdclaxdwkswmztpytnswtsecnblfbayajkdldeclqzzolrsnhljedsgminetytbnahatbyaahdcxkkguwsvyimjkvwteytwztyswvendtpmncpasfrrylprnhtkblndrgrmkoyjtbkrpamtaaddyoeadlocsdyykaeykaeykadykaocyemrewytyaycyhkrpnddrtaadeetaadmetaadnytaaddloxaxhdclaohnhffmvsbndslrfgclpfjejyatbdpebacnzokotofxntaoemvskpaowmryfnotfgaahdcxdlnbvecentssfsssgylnhkrstoytecrdlyadrekirfaybglahltalsrfcaeerobwamtaaddyoeadlocsdyykaeykaeykaoykaocyemrewytyaycyhkrpnddrtaadeetaadnltaaddloxaxhdclaorkrhkeytwsoykorletwstbwycagtbsotmeptjkesgwrfcmveskvdmngujzttgtdpaahdcxgrfgmuvyylmwcxjtttechplslgoegagaptdniatidmhdmebdwfryfsnsdkcplyvaamtaaddyoeadlncshfykaeykaeykaocyemrewytyaycytostatbngmdavolk";
+
+#[test]
+fn a_vault_crosses_to_and_from_every_device_format() {
+    let w = World::new();
+    w.init_coordinator();
+    cold_vault(&w, 40_000);
+    let vault = w
+        .airlock(&["--json", "btc", "export", "--vault", "cold"])
+        .ok()
+        .json();
+    let descriptor = vault["text"].as_str().unwrap().trim().to_owned();
+    let first = w
+        .airlock(&[
+            "--json",
+            "btc",
+            "descriptor",
+            "--threshold",
+            "2",
+            "--network",
+            "regtest",
+            "--key",
+            &account_key(0, 0),
+            "--key",
+            &account_key(1, 0),
+            "--key",
+            &account_key(2, 0),
+        ])
+        .ok()
+        .json()["first_receive_address"]
+        .clone();
+    let before = w.coordinator_state();
+
+    // Every export reads back (as another device would hand it over) as the same vault.
+    for (format, density) in [
+        ("descriptor", "medium"),
+        ("bsms", "medium"),
+        ("coldcard", "medium"),
+        ("specter", "medium"),
+        ("sparrow", "medium"),
+        ("ur", "medium"),
+        ("ur", "low"),
+        ("bbqr", "low"),
+    ] {
+        let file = w.p(&format!("cold-{format}-{density}.txt"));
+        let out = w
+            .airlock(&[
+                "--json",
+                "btc",
+                "export",
+                "--vault",
+                "cold",
+                "--format",
+                format,
+                "--density",
+                density,
+                "--out",
+                s(&file),
+            ])
+            .ok()
+            .json();
+        if format == "ur" || format == "bbqr" {
+            assert!(out["frames"].as_u64().unwrap() >= 1, "{out}");
+        }
+        if density == "low" {
+            assert!(
+                out["frames_needed"].as_u64().unwrap() > 1,
+                "{format}: {out}"
+            );
+        }
+        let back = w
+            .airlock(&[
+                "--json",
+                "btc",
+                "import-device",
+                s(&file),
+                "--network",
+                "regtest",
+            ])
+            .ok()
+            .json();
+        assert_eq!(back["kind"], "vault", "{format}: {back}");
+        assert_eq!(back["descriptor"].as_str().unwrap(), descriptor, "{format}");
+        assert_eq!(back["first_receive_address"], first, "{format}");
+    }
+    // Multi-part UR frames in another order, with a duplicate, still reassemble.
+    let frames = std::fs::read_to_string(w.p("cold-ur-low.txt")).unwrap();
+    let mut lines: Vec<&str> = frames.lines().collect();
+    lines.reverse();
+    lines.push(lines[0]);
+    let shuffled = w.p("shuffled.txt");
+    std::fs::write(&shuffled, lines.join("\n")).unwrap();
+    let back = w
+        .airlock(&[
+            "--json",
+            "btc",
+            "import-device",
+            s(&shuffled),
+            "--network",
+            "regtest",
+        ])
+        .ok()
+        .json();
+    assert_eq!(back["descriptor"].as_str().unwrap(), descriptor);
+
+    // Member keys from Coldcard's multisig key export (ccxp-XFP.json) assemble the same vault.
+    let mut args: Vec<String> = [
+        "--json",
+        "btc",
+        "descriptor",
+        "--threshold",
+        "2",
+        "--network",
+        "regtest",
+    ]
+    .map(String::from)
+    .to_vec();
+    for i in 0..3 {
+        let key = account_key(i, 0);
+        let (origin, xpub) = key.split_once(']').unwrap();
+        let (xfp, path) = origin.trim_start_matches('[').split_once('/').unwrap();
+        let file = w.p(&format!("ccxp-{xfp}.json"));
+        std::fs::write(
+            &file,
+            serde_json::json!({
+                "xfp": xfp.to_uppercase(), "account": 0,
+                "p2wsh_deriv": format!("m/{path}"), "p2wsh": xpub,
+            })
+            .to_string(),
+        )
+        .unwrap();
+        args.extend(["--key-file".to_owned(), s(&file).to_owned()]);
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    assert_eq!(
+        w.airlock(&args).ok().json()["descriptor"].as_str().unwrap(),
+        descriptor
+    );
+
+    // BCR-2020-015's published crypto-account: its P2WSH multisig key.
+    let account = w.p("account.ur");
+    std::fs::write(&account, BCR_ACCOUNT_UR).unwrap();
+    let keys = w
+        .airlock(&[
+            "--json",
+            "btc",
+            "import-device",
+            s(&account),
+            "--network",
+            "bitcoin",
+        ])
+        .ok()
+        .json();
+    assert_eq!(keys["kind"], "keys");
+    assert_eq!(
+        keys["multisig_key"],
+        "[37b5eed4/48'/0'/0'/2']xpub6EC9f7mLFJQoRQ6qiTvWQeeYsgtki6fBzSUgWgUtAujEMtAfJSAn3AVS4KrLHRV2hNX77YwNkg4azUzuSwhNGtcq4r2J8bLGMDkrQYHvoed"
+    );
+
+    // Bad input: named, exit 1, and nothing in the coordinator changes.
+    let bad = |name: &str, text: &str, network: &str, needle: &str| {
+        let file = w.p(name);
+        std::fs::write(&file, text).unwrap();
+        w.airlock(&["btc", "import-device", s(&file), "--network", network])
+            .fails(1, needle);
+    };
+    let ur = &BCR_ACCOUNT_UR[..BCR_ACCOUNT_UR.len() - 12];
+    bad("truncated.ur", ur, "bitcoin", "truncated.ur");
+    bad(
+        "testnet.ur",
+        BCR_ACCOUNT_UR,
+        "testnet",
+        "is for mainnet, not testnet",
+    );
+    let altered = BCR_ACCOUNT_UR.replace("oeadcyemrewyty", "oeadcyemrewytz");
+    bad("altered.ur", &altered, "bitcoin", "altered.ur");
+    let missing: Vec<&str> = frames.lines().take(1).collect();
+    bad(
+        "missing.txt",
+        &missing.join("\n"),
+        "regtest",
+        "missing fragments",
+    );
+    let coldcard = std::fs::read_to_string(w.p("cold-coldcard-medium.txt")).unwrap();
+    bad(
+        "coldcard-mainnet.txt",
+        &coldcard,
+        "bitcoin",
+        "another network than bitcoin",
+    );
+    bad(
+        "coldcard-policy.txt",
+        &coldcard.replace("2 of 3", "3 of 4"),
+        "regtest",
+        "the policy says 3 of 4 but the file lists 3 keys",
+    );
+    w.airlock(&["btc", "export", "--vault", "cold", "--format", "electrum"])
+        .fails(1, "--format \"electrum\"");
+    assert_eq!(
+        w.coordinator_state(),
+        before,
+        "reading exports changed the coordinator"
+    );
+}

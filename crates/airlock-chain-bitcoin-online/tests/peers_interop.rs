@@ -669,3 +669,122 @@ mod coordinator {
         peer_signs_airlock_proposal("bdk");
     }
 }
+
+// ---- Hardware-wallet formats: Python `urtypes` 1.0.1 (Passport, Krux) and embit as the
+// independent reader and writer of BC-UR registry CBOR (`scripts/peers/bitcoin/ur_registry.py`).
+
+/// Whether urtypes and embit are there (same skip/fail rule as [`peers`]).
+fn registry_peers() -> bool {
+    if python_imports("python3", "embit, urtypes.crypto") {
+        return true;
+    }
+    let message = "UR registry interop: missing urtypes 1.0.1 / embit 0.8.0; run scripts/install-bitcoin-peers.sh";
+    if std::env::var_os("AIRLOCK_REQUIRE_PEERS").is_some() {
+        panic!("{message} (AIRLOCK_REQUIRE_PEERS is set, so this fails)");
+    }
+    eprintln!("SKIPPED: {message}");
+    false
+}
+
+#[test]
+fn urtypes_reads_airlocks_crypto_output_and_embit_derives_the_same_first_address() {
+    use airlock_chain_bitcoin::devices::{self, ur_registry};
+    if !registry_peers() {
+        return;
+    }
+    let keys: Vec<_> = (0..3u8)
+        .map(|i| {
+            let k = SignerKey::from_seed(&[i + 7; 32], Network::Testnet).unwrap();
+            let path = k.multisig_path(0);
+            (k.fingerprint(), path.clone(), k.xpub_at(&path).unwrap())
+        })
+        .collect();
+    for nested in [false, true] {
+        let vault = devices::multisig_vault(2, nested, &keys, Network::Testnet).unwrap();
+        let cbor = ur_registry::encode_multisig_output(nested, 2, &keys);
+        let (code, out) = run_script(
+            "python3",
+            "ur_registry.py",
+            &["decode-output", &hex::encode(&cbor), "--network", "test"],
+        );
+        assert_eq!(code, 0, "{out}");
+        let descriptor = out["descriptor"].as_str().unwrap();
+        assert!(
+            descriptor.starts_with(if nested {
+                "sh(wsh(sortedmulti(2,["
+            } else {
+                "wsh(sortedmulti(2,["
+            }),
+            "{descriptor}"
+        );
+        for k in vault.keys() {
+            assert!(
+                descriptor.contains(&k.with_origin()),
+                "{descriptor} lacks {}",
+                k.with_origin()
+            );
+        }
+        assert_eq!(
+            out["first_receive_address"].as_str().unwrap(),
+            vault.first_receive_address().unwrap().to_string()
+        );
+    }
+}
+
+#[test]
+fn airlock_reads_a_crypto_account_written_by_urtypes() {
+    use airlock_chain_bitcoin::devices::{DeviceExport, KeyScript, read_ur};
+    if !registry_peers() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let words = "abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about";
+    let file = dir.path().join("words.txt");
+    std::fs::write(&file, words).unwrap();
+    let (code, out) = run_script(
+        "python3",
+        "ur_registry.py",
+        &[
+            "encode-account",
+            "--mnemonic-file",
+            path_str(&file),
+            "--network",
+            "test",
+        ],
+    );
+    assert_eq!(code, 0, "{out}");
+    let cbor = hex::decode(out["cbor"].as_str().unwrap()).unwrap();
+    let export = read_ur("crypto-account", &cbor, Network::Testnet).unwrap();
+    let DeviceExport::Keys { keys, .. } = &export else {
+        panic!("{export:?}")
+    };
+    let peer_keys: Vec<&str> = out["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k.as_str().unwrap())
+        .collect();
+    let ours: Vec<String> = keys.iter().map(|k| k.with_origin()).collect();
+    assert_eq!(ours, peer_keys);
+    assert_eq!(
+        keys.iter().map(|k| k.script).collect::<Vec<_>>(),
+        [KeyScript::MultisigWsh, KeyScript::Wpkh, KeyScript::Taproot]
+    );
+    // Each key alone, as a crypto-hdkey urtypes wrote.
+    for (hdkey, want) in out["hdkeys"].as_array().unwrap().iter().zip(&peer_keys) {
+        let cbor = hex::decode(hdkey.as_str().unwrap()).unwrap();
+        let DeviceExport::Keys { keys, .. } =
+            read_ur("crypto-hdkey", &cbor, Network::Testnet).unwrap()
+        else {
+            panic!("not keys")
+        };
+        assert_eq!(keys[0].with_origin(), *want);
+    }
+    // And both agree with Airlock's own signer key for the mnemonic.
+    let seed = bip39::Mnemonic::parse(words).unwrap().to_seed("");
+    let signer = SignerKey::from_seed(&seed, Network::Testnet).unwrap();
+    assert_eq!(
+        export.multisig_key().unwrap().with_origin(),
+        signer.export_multisig_key().unwrap()
+    );
+}

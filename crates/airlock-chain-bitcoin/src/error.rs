@@ -27,6 +27,9 @@ pub enum BtcError {
     /// A BSMS (BIP-129) record is malformed or does not match.
     #[error("BSMS: {0}")]
     Bsms(String),
+    /// Another wallet's export (Coldcard file, UR registry type, Specter JSON…) is unusable.
+    #[error("wallet export: {0}")]
+    Device(String),
     /// An address is malformed or for another network.
     #[error("address: {0}")]
     Address(String),

@@ -48,6 +48,10 @@
 //!   (binary) with this signer's signatures added. Transfers carry asset `""` ([`NATIVE_ASSET`],
 //!   Airlock's convention for a chain's native asset).
 //! - [`bsms`]: BIP-129 descriptor records (unencrypted), import and export.
+//! - [`devices`]: other wallets' and devices' exports: UR `crypto-account` / `crypto-hdkey` /
+//!   `crypto-output`, Coldcard's multisig setup file and JSON exports, Specter JSON, Sparrow's
+//!   descriptor file; member keys or whole vaults in, Coldcard / `crypto-output` / Specter /
+//!   Sparrow files out.
 //!
 //! # Performance
 //!
@@ -83,6 +87,7 @@ pub mod account;
 pub mod bsms;
 pub mod chain;
 pub mod combine;
+pub mod devices;
 pub mod encoding;
 pub mod error;
 pub mod keys;

@@ -16,6 +16,7 @@
 //! | [`armor`] | ASCII armor (`airlock_transport::dearmor`) |
 //! | [`psbt`] | PSBT import (binary/base64, v0 and v2) and the signer's review against vaults |
 //! | [`btc_vault`] | descriptor vaults, BSMS records, the registration derivation cache |
+//! | [`device_exports`] | Coldcard, Specter and Sparrow files, UR `crypto-output` / `crypto-account` / `crypto-hdkey` |
 //! | [`qr_frames`] | BC-UR, BBQr and Airlock-RaptorQ frames and reassembly, base32, bounded inflate |
 //! | [`slip39`] | SLIP-39 shares and recovery |
 //! | [`keystore`] | Airlock's keystore files and Ethereum keystore v3 JSON |
@@ -37,6 +38,7 @@ pub mod armor;
 pub mod btc_vault;
 pub mod cbor;
 pub mod cbor_differential;
+pub mod device_exports;
 pub mod drill_answers;
 pub mod envelope;
 pub mod eth_payload;
@@ -62,6 +64,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("btc_vault", btc_vault::run),
     ("cbor", cbor::run),
     ("cbor_differential", cbor_differential::run),
+    ("device_exports", device_exports::run),
     ("drill_answers", drill_answers::run),
     ("envelope", envelope::run),
     ("eth_payload", eth_payload::run),

@@ -27,6 +27,8 @@ pub fn file_type_for(content: Content) -> u8 {
         Content::Psbt => b'P',
         Content::Transaction => b'T',
         Content::Artifact => b'B',
+        Content::WalletText => b'U',
+        Content::CryptoOutput => b'C',
     }
 }
 

@@ -157,6 +157,12 @@ pub enum Content {
     Psbt,
     /// A raw Bitcoin transaction (UR type `bytes`, BBQr type `T`).
     Transaction,
+    /// A wallet setup file as text, e.g. a Coldcard multisig file (UR type `bytes`, BBQr type
+    /// `U`), for devices that register a vault from a scanned file.
+    WalletText,
+    /// A BCR-2020-010 output descriptor: the data is already its CBOR item, written as UR type
+    /// `crypto-output` without a byte-string wrapper (BBQr type `C`).
+    CryptoOutput,
 }
 
 /// QR density: the QR version and error-correction level every frame of an animation uses.
@@ -414,7 +420,8 @@ pub struct Progress {
 pub struct Decoded {
     /// The format it came in.
     pub format: Format,
-    /// The UR type (`bytes`, `crypto-psbt`, `psbt`) or BBQr file type letter, or `airlock`.
+    /// The UR type (`bytes`, `crypto-psbt`, `psbt`, or a registry type such as `crypto-output`,
+    /// whose bytes are then its CBOR item), BBQr file type letter, or `airlock`.
     pub kind: String,
     /// The reassembled bytes.
     pub bytes: Vec<u8>,

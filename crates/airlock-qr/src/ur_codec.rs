@@ -16,8 +16,16 @@ use std::collections::BTreeSet;
 
 use crate::{Content, Decoded, Format, MAX_MESSAGE_LEN, Progress, QrError, Result};
 
-/// UR types read: the CBOR of each is a byte string holding the file.
+/// UR types read whose CBOR is a byte string holding the file.
 pub const ACCEPTED_TYPES: &[&str] = &["bytes", "crypto-psbt", "psbt"];
+
+/// Registry types read (keys and descriptors from hardware wallets): their bytes are the CBOR
+/// item itself, for `airlock_chain_bitcoin::devices` to interpret.
+pub const REGISTRY_TYPES: &[&str] = &["crypto-output", "crypto-account", "crypto-hdkey"];
+
+fn is_registry_type(ty: &str) -> bool {
+    REGISTRY_TYPES.contains(&ty)
+}
 
 /// Most fragments a message may be cut into.
 pub const MAX_FRAGMENTS: usize = 1 << 16;
@@ -26,7 +34,8 @@ pub const MAX_FRAGMENTS: usize = 1 << 16;
 pub fn ur_type_for(content: Content) -> &'static str {
     match content {
         Content::Psbt => "crypto-psbt",
-        Content::Artifact | Content::Transaction => "bytes",
+        Content::Artifact | Content::Transaction | Content::WalletText => "bytes",
+        Content::CryptoOutput => "crypto-output",
     }
 }
 
@@ -86,7 +95,11 @@ impl UrStream {
     /// Starts a stream for `data` with frames of at most `capacity` characters.
     pub fn new(data: &[u8], content: Content, capacity: usize) -> Result<Self> {
         let ty = ur_type_for(content);
-        let cbor = cbor_bytes(data);
+        let cbor = if is_registry_type(ty) {
+            data.to_vec()
+        } else {
+            cbor_bytes(data)
+        };
         let single = ur::ur::try_encode(&cbor, &ur::Type::Custom(ty))
             .map_err(|e| QrError::Encode(e.to_string()))?
             .to_ascii_uppercase();
@@ -190,10 +203,11 @@ impl UrDecoder {
         let (ty, rest) = rest
             .split_once('/')
             .ok_or_else(|| QrError::Malformed("UR without a type".into()))?;
-        if !ACCEPTED_TYPES.contains(&ty) {
+        if !ACCEPTED_TYPES.contains(&ty) && !is_registry_type(ty) {
             return Err(QrError::Malformed(format!(
-                "UR type {ty:?} is not one of {}",
-                ACCEPTED_TYPES.join(", ")
+                "UR type {ty:?} is not one of {}, {}",
+                ACCEPTED_TYPES.join(", "),
+                REGISTRY_TYPES.join(", ")
             )));
         }
         match rest.split_once('/') {
@@ -205,9 +219,13 @@ impl UrDecoder {
     fn receive_single(&mut self, ty: &str, body: &str) -> Result<Progress> {
         let cbor = ur::bytewords::decode(body, ur::bytewords::Style::Minimal)
             .map_err(|e| QrError::Corrupted(format!("single-part UR: {e}")))?;
-        let data = cbor_unwrap_bytes(&cbor).ok_or_else(|| {
-            QrError::Malformed(format!("UR {ty} does not hold a CBOR byte string"))
-        })?;
+        let data = if is_registry_type(ty) {
+            &cbor[..]
+        } else {
+            cbor_unwrap_bytes(&cbor).ok_or_else(|| {
+                QrError::Malformed(format!("UR {ty} does not hold a CBOR byte string"))
+            })?
+        };
         if data.len() > MAX_MESSAGE_LEN {
             return Err(QrError::Absurd("UR message over the size limit".into()));
         }
@@ -348,11 +366,15 @@ impl UrDecoder {
                 self.seen.len()
             )));
         };
-        let bytes = cbor_unwrap_bytes(&cbor)
-            .ok_or_else(|| {
-                QrError::Malformed(format!("UR {} does not hold a CBOR byte string", meta.ty))
-            })?
-            .to_vec();
+        let bytes = if is_registry_type(&meta.ty) {
+            cbor
+        } else {
+            cbor_unwrap_bytes(&cbor)
+                .ok_or_else(|| {
+                    QrError::Malformed(format!("UR {} does not hold a CBOR byte string", meta.ty))
+                })?
+                .to_vec()
+        };
         Ok(Decoded {
             format: Format::Ur,
             kind: meta.ty,
