@@ -687,6 +687,28 @@ fn bitcoin(s: &mut Seeds) {
     device_exports(s, &vaults);
 }
 
+/// Seeds for `eth_qr`: a request for an EIP-1559 transaction (mode 0) and a device's answer
+/// (mode 1).
+fn eth_qr(s: &mut Seeds) {
+    use airlock_chain_ethereum::eip4527::{DataType, DevicePath, DeviceSignature, SignRequest};
+    let request = SignRequest {
+        request_id: [0x42; 16],
+        sign_data: vec![0x02, 0xc0],
+        data_type: DataType::TypedTransaction,
+        chain_id: 31337,
+        path: DevicePath::parse("m/44'/60'/0'/0/0", Some(0xf23f_9fd2)).expect("path"),
+        address: "0x00000000000000000000000000000000000A11cE".parse().expect("address"),
+        origin: "airlock".into(),
+    };
+    s.put_mode("eth_qr", "request", 0, &request.to_cbor());
+    let answer = DeviceSignature {
+        request_id: Some([0x42; 16]),
+        signature: [7; 65],
+        origin: Some("device".into()),
+    };
+    s.put_mode("eth_qr", "signature", 1, &answer.to_cbor());
+}
+
 /// Seeds for `device_exports`: each harness multisig vault in every format Airlock writes (text
 /// modes for regtest = 3, `crypto-output` CBOR = mode 129 + 9 → regtest), a member-key JSON.
 fn device_exports(s: &mut Seeds, vaults: &[airlock_chain_bitcoin::BtcVault]) {
@@ -1298,6 +1320,7 @@ fn main() {
     let (venv, _bundle) = artifacts(&mut s);
     cbor_edges(&mut s);
     bitcoin(&mut s);
+    eth_qr(&mut s);
     qr(&mut s, &venv);
     slip39(&mut s, &repo);
     keystores(&mut s, &repo);

@@ -57,6 +57,16 @@ pub enum KeyCommand {
         /// The token's PIN (one trailing newline ignored).
         #[arg(long, requires = "hsm_token")]
         hsm_pin_file: Option<PathBuf>,
+        /// Ethereum: the address of a key kept on a QR signer (EIP-4527, e.g. Keystone), as the
+        /// device shows it; approvals then carry the device's signature.
+        #[arg(long, conflicts_with_all = ["mnemonic_file", "secret_file", "hsm_token"])]
+        device_address: Option<String>,
+        /// That key's derivation path on the device.
+        #[arg(long, requires = "device_address", default_value = "m/44'/60'/0'/0/0")]
+        device_path: String,
+        /// The device's master key fingerprint (8 hex digits), which requests carry.
+        #[arg(long, requires = "device_address")]
+        device_fingerprint: Option<String>,
     },
     /// List the chain keys this signer holds (public keys only).
     List,
@@ -137,7 +147,36 @@ pub fn run(home: &Path, json: bool, pass_file: Option<&Path>, cmd: KeyCommand) -
             hsm_label,
             hsm_module,
             hsm_pin_file,
+            device_address,
+            device_path,
+            device_fingerprint,
         } => {
+            if let Some(address) = device_address {
+                let reference = airlock_signer_app::chain_keys::DeviceKeyRef {
+                    address,
+                    path: device_path,
+                    fingerprint: device_fingerprint,
+                };
+                let (chain_key, path) = h
+                    .store_device_chain_key(&chain, &reference)
+                    .map_err(CliError::from)?;
+                if json {
+                    print_json(
+                        &json!({ "chain": chain, "chain_key": chain_key, "file": path, "custody": "device", "device_path": reference.path }),
+                    );
+                } else {
+                    println!(
+                        "{chain} key {chain_key} (on a QR device at {})",
+                        reference.path
+                    );
+                    println!("recorded -> {}", path.display());
+                    println!(
+                        "List it in a vault: --signer {}:ROLE:{}:{chain_key}:device",
+                        h.config.name, h.config.identity
+                    );
+                }
+                return Ok(());
+            }
             if let (Some(token), Some(label), Some(pin_file)) = (hsm_token, hsm_label, hsm_pin_file)
             {
                 let pin = airlock_custody::hsm::Pin::from_file(&pin_file)?;

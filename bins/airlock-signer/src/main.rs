@@ -4,6 +4,7 @@
 
 mod backup_cmd;
 mod batch_cmd;
+mod device_cmd;
 mod hsm_cmd;
 mod key_cmd;
 mod keystore_cmd;
@@ -90,6 +91,21 @@ enum Command {
         /// HSM-backed (one trailing newline ignored).
         #[arg(long, env = "AIRLOCK_HSM_PIN_FILE")]
         hsm_pin_file: Option<PathBuf>,
+        /// The QR device's answer (`ur:eth-signature`, one per line) to the requests
+        /// `device-request` wrote, when the vault records this signer's key as on a device.
+        #[arg(long, conflicts_with = "hsm_pin_file")]
+        device_signature: Option<PathBuf>,
+    },
+    /// For a member whose Ethereum key is on a QR signer (EIP-4527, e.g. Keystone): review the
+    /// proposal and write the `ur:eth-sign-request` frames to show the device (one block per
+    /// signature needed). Nothing is recorded; approve with `--device-signature`.
+    DeviceRequest {
+        bundle: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+        /// QR density: low, medium, high, max.
+        #[arg(long, default_value = "medium")]
+        density: String,
     },
     /// Reject a proposal with a reason: signs and records it in the journal.
     Reject {
@@ -352,6 +368,7 @@ fn run(cli: Cli) -> CliResult {
             yes,
             armor,
             hsm_pin_file,
+            device_signature,
         } => decide(
             &cli.home,
             json,
@@ -362,8 +379,16 @@ fn run(cli: Cli) -> CliResult {
             yes,
             &out,
             armor,
-            hsm_pin_file.as_deref(),
+            Unlock {
+                hsm_pin_file: hsm_pin_file.as_deref(),
+                device_signature: device_signature.as_deref(),
+            },
         ),
+        Command::DeviceRequest {
+            bundle,
+            out,
+            density,
+        } => device_cmd::request(&cli.home, json, &bundle, &out, &density),
         Command::Reject {
             bundle,
             reason,
@@ -379,7 +404,7 @@ fn run(cli: Cli) -> CliResult {
             true,
             &out,
             armor,
-            None,
+            Unlock::default(),
         ),
         Command::Halt(HaltCommand::Import { file }) => {
             let h = home(&cli.home)?;
@@ -596,10 +621,16 @@ fn decide(
     confirmed: bool,
     out: &Path,
     armor: bool,
-    hsm_pin_file: Option<&Path>,
+    unlock: Unlock<'_>,
 ) -> CliResult {
+    let hsm_pin_file = unlock.hsm_pin_file;
     let env = read_signed_envelope(bundle)?;
     if env.kind() == Some(airlock_core::ArtifactKind::ProposalBatch) {
+        if unlock.device_signature.is_some() {
+            return Err(CliError::new(
+                "a QR device signs one proposal at a time: approve the batch's proposals one by one with --device-signature",
+            ));
+        }
         let batch = batch_cmd::open_batch(&env, bundle)?;
         return batch_cmd::decide(
             dir,
@@ -665,8 +696,16 @@ fn decide(
         }
         confirm("approve", confirmed)?;
     }
-    let (key, chain_signer) =
-        unlock_to_decide(&h, pass_file, decision, &review.vault, hsm_pin_file)?;
+    let (key, chain_signer) = match unlock.device_signature {
+        Some(answer) if decision == Decision::Approve => {
+            // Checked before the passphrase is asked for: a wrong answer costs nothing.
+            let responses = device_cmd::read_signatures(answer)?;
+            let signer = h.device_signer(&review, &responses).map_err(signer_err)?;
+            let pass = passphrase(pass_file, false)?;
+            (h.unlock(&pass).map_err(signer_err)?, Some(signer))
+        }
+        _ => unlock_to_decide(&h, pass_file, decision, &review.vault, hsm_pin_file)?,
+    };
     let env = h
         .decide(&review, decision, reason, &key, chain_signer.as_ref(), now)
         .map_err(signer_err)?;
@@ -684,6 +723,14 @@ fn decide(
         );
     }
     Ok(())
+}
+
+/// What unlocks an approval's chain key besides the passphrase: a token's PIN, or a QR device's
+/// signatures.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Unlock<'a> {
+    pub hsm_pin_file: Option<&'a Path>,
+    pub device_signature: Option<&'a Path>,
 }
 
 /// One unlock for a decision: the identity key, and for an approval the chain key the vault

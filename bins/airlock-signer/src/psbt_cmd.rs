@@ -83,7 +83,7 @@ fn unlock_key(
     drop(pass);
     let key = match signer {
         Some(ChainSigner::Secret(secret)) => SignerKey::from_secret(&secret.0, network)?,
-        Some(ChainSigner::Hsm(_)) => {
+        Some(ChainSigner::Hsm(_) | ChainSigner::Device(_)) => {
             return Err(CliError::new(
                 "this signer's Bitcoin key is HSM-backed; PSBT signing through a token is not wired",
             ));

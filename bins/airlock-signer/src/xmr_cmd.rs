@@ -406,7 +406,7 @@ pub fn run(home: &Path, json: bool, pass_file: Option<&Path>, cmd: XmrCommand) -
             let pass = passphrase(pass_file, false)?;
             let keys = match h.chain_signer(&def, &pass, None)? {
                 Some(ChainSigner::Secret(secret)) => wallet_keys(&secret.0, &spec.primary_address)?,
-                Some(ChainSigner::Hsm(_)) => {
+                Some(ChainSigner::Hsm(_) | ChainSigner::Device(_)) => {
                     return Err(CliError::new("a Monero key cannot live in an HSM"));
                 }
                 None => {

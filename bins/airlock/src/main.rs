@@ -240,7 +240,7 @@ struct DraftArgs {
     /// Chain account description (descriptor, address…).
     #[arg(long)]
     account: Option<String>,
-    /// A signer as NAME:ROLE:IDENTITY_KEY_HEX[:CHAIN_KEY[:keystore|hsm]]; replaces the signer list.
+    /// A signer as NAME:ROLE:IDENTITY_KEY_HEX[:CHAIN_KEY[:keystore|hsm|device]]; replaces the signer list.
     #[arg(long = "signer")]
     signers: Vec<String>,
     /// Add a signer to the current version's list.
@@ -780,7 +780,7 @@ fn parse_signer(spec: &str) -> CliResult<SignerEntry> {
     let parts: Vec<&str> = spec.split(':').collect();
     if parts.len() < 3 || parts.len() > 5 {
         return Err(CliError::new(format!(
-            "signer {spec:?} is not NAME:ROLE:IDENTITY_KEY_HEX[:CHAIN_KEY[:keystore|hsm]]"
+            "signer {spec:?} is not NAME:ROLE:IDENTITY_KEY_HEX[:CHAIN_KEY[:keystore|hsm|device]]"
         )));
     }
     Ok(SignerEntry {

@@ -748,29 +748,12 @@ fn safe_owner_signs_through_a_softhsm_token() {
     assert!(b.starts_with("0x") && b.len() == 42, "{b}");
 
     let account = create_funded_safe(&w, &chain, &[&a, &b], 2);
-    let vault_file = w.make_vault(
-        &[
-            "--vault",
-            "cold",
-            "--chain",
-            "ethereum",
-            "--network",
-            "anvil",
-            "--account",
-            &account,
-            "--signer",
-            &format!("alice:ops:{alice}:{a}"),
-            "--signer",
-            &format!("bob:ops:{bob}:{b}:hsm"),
-            "--threshold",
-            "2",
-            "--rule",
-            "all: => 2 ops",
-        ],
-        &["alice", "bob"],
-        &["alice", "bob"],
+    register_cold_safe(
+        &w,
+        &account,
+        &format!("alice:ops:{alice}:{a}"),
+        &format!("bob:ops:{bob}:{b}:hsm"),
     );
-    assert!(std::fs::metadata(vault_file).is_ok());
     let to = "0x00000000000000000000000000000000000A11cE";
     let (p, bundle) = w.propose("cold", &format!("{to}:777"), &[]);
     let x = w.approve("alice", &bundle);
@@ -1150,4 +1133,261 @@ fn a_witness_with_its_own_node_halts_a_vault_whose_commitment_the_chain_contradi
     drop(server);
     drop(liar);
     drop(guarded.witness);
+}
+
+/// Registers the 2-of-2 Safe vault "cold" of alice and bob (`--signer` specs) everywhere.
+fn register_cold_safe(w: &World, account: &str, alice: &str, bob: &str) {
+    let vault_file = w.make_vault(
+        &[
+            "--vault",
+            "cold",
+            "--chain",
+            "ethereum",
+            "--network",
+            "anvil",
+            "--account",
+            account,
+            "--signer",
+            alice,
+            "--signer",
+            bob,
+            "--threshold",
+            "2",
+            "--rule",
+            "all: => 2 ops",
+        ],
+        &["alice", "bob"],
+        &["alice", "bob"],
+    );
+    assert!(std::fs::metadata(vault_file).is_ok());
+}
+
+/// anvil's development key 5: the key on bob's QR device (never given to Airlock).
+const DEVICE_KEY: &str = "8b3a350cf5c34c9194ca85829a2df0ec3153be0318b5e2d3348e872092edffba";
+
+/// The QR device (`crates/airlock-chain-ethereum/tests/peers/qr_device.cjs`): Keystone's UR
+/// library reads the request frames in `request`, cast signs with `key`; returns its JSON.
+fn qr_device(request: &Path, key: &str, flag: Option<&str>) -> serde_json::Value {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let keystone = root.join("target/peers/keystone");
+    let cast = root.join("target/peers/cast/node_modules/@foundry-rs/cast-linux-amd64/bin/cast");
+    assert!(
+        keystone
+            .join("node_modules/@keystonehq/bc-ur-registry-eth")
+            .is_dir()
+            && cast.is_file(),
+        "the QR-device peers are missing: scripts/install-eth-peers.sh --all"
+    );
+    let mut cmd = std::process::Command::new("node");
+    cmd.arg(root.join("crates/airlock-chain-ethereum/tests/peers/qr_device.cjs"))
+        .arg(&keystone)
+        .arg(&cast)
+        .arg(format!("0x{key}"));
+    if let Some(f) = flag {
+        cmd.arg(f);
+    }
+    let out = cmd
+        .stdin(std::fs::File::open(request).unwrap())
+        .output()
+        .expect("node");
+    assert!(
+        out.status.success(),
+        "qr_device.cjs: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// Issue 16 item 3 (EIP-4527): a Safe owner whose key is on a QR signer. bob's signer records
+/// only the address; `device-request` writes the `ur:eth-sign-request` from its own review,
+/// Keystone's library reads it and cast signs the EIP-712 JSON it carries, and the
+/// `ur:eth-signature` that comes back is checked to recover, over the signer's own safeTxHash, to
+/// bob's listed key before the approval is recorded. The Safe then executes on anvil.
+#[test]
+fn safe_owner_signs_with_a_qr_device() {
+    let (w, chain) = world();
+    let (alice, a) = eth_signer(&w, "alice", 1);
+    let bob = w.init_signer("bob");
+    let device_key: [u8; 32] = hex::decode(DEVICE_KEY).unwrap().try_into().unwrap();
+    let b = EthKey::from_bytes(&device_key)
+        .unwrap()
+        .address()
+        .to_string();
+    // A mistyped address or path, or another chain: refused, nothing recorded.
+    let mut mistyped = b.clone();
+    mistyped.replace_range(2..3, if &b[2..3] == "a" { "b" } else { "a" });
+    for (args, needle) in [
+        (
+            vec!["--chain", "ethereum", "--device-address", &mistyped[..]],
+            "address",
+        ),
+        (
+            vec![
+                "--chain",
+                "ethereum",
+                "--device-address",
+                &b[..],
+                "--device-path",
+                "m/44'/x",
+            ],
+            "derivation path",
+        ),
+        (
+            vec!["--chain", "bitcoin", "--device-address", &b[..]],
+            "Ethereum keys",
+        ),
+    ] {
+        let mut all = vec!["key", "add"];
+        all.extend(args);
+        w.signer("bob", &all).fails(1, needle);
+    }
+    let added = w
+        .signer(
+            "bob",
+            &[
+                "--json",
+                "key",
+                "add",
+                "--chain",
+                "ethereum",
+                "--device-address",
+                &b.to_lowercase(),
+                "--device-fingerprint",
+                "f23f9fd2",
+            ],
+        )
+        .ok()
+        .json();
+    assert_eq!(added["custody"], "device");
+    assert_eq!(added["chain_key"], b.as_str());
+    let account = create_funded_safe(&w, &chain, &[&a, &b], 2);
+    register_cold_safe(
+        &w,
+        &account,
+        &format!("alice:ops:{alice}:{a}"),
+        &format!("bob:ops:{bob}:{b}:device"),
+    );
+    let to = "0x00000000000000000000000000000000000A11cE";
+    let (p, bundle) = w.propose("cold", &format!("{to}:777"), &[]);
+    let x = w.approve("alice", &bundle);
+    let y = w.fresh("bob.approval");
+    let journal = w.journal("bob");
+    // Without the device's answer: refused, saying how.
+    w.signer("bob", &["approve", s(&bundle), "--out", s(&y), "--yes"])
+        .fails(1, "QR device");
+
+    let request = w.p("bob.request.txt");
+    let asked = w
+        .signer(
+            "bob",
+            &["--json", "device-request", s(&bundle), "--out", s(&request)],
+        )
+        .ok()
+        .json();
+    let digest = asked["requests"][0]["digest"].as_str().unwrap().to_owned();
+    assert_eq!(asked["requests"].as_array().unwrap().len(), 1);
+
+    // What the device reads from the request (Keystone's library).
+    let device = qr_device(&request, DEVICE_KEY, None);
+    assert_eq!(device["data_type"], 2, "EIP-712 typed data");
+    assert_eq!(device["chain_id"], 31337);
+    assert_eq!(device["address"], b.to_lowercase());
+    assert_eq!(device["key_address"].as_str().unwrap(), b);
+    assert_eq!(device["path"], "44'/60'/0'/0/0");
+    assert_eq!(device["xfp"], "f23f9fd2");
+    assert_eq!(device["sign_data"]["primaryType"], "SafeTx");
+    assert_eq!(
+        device["sign_data"]["message"]["to"]
+            .as_str()
+            .unwrap()
+            .to_lowercase(),
+        to.to_lowercase()
+    );
+    let answer = |name: &str, v: &serde_json::Value| {
+        let f = w.p(name);
+        std::fs::write(&f, format!("{}\n", v["signature_ur"].as_str().unwrap())).unwrap();
+        f
+    };
+
+    // Another key signed on the device: refused, nothing written, nothing journaled.
+    let wrong = answer("wrong.ur", &qr_device(&request, DEV_KEY_0, None));
+    w.signer(
+        "bob",
+        &[
+            "approve",
+            s(&bundle),
+            "--out",
+            s(&y),
+            "--yes",
+            "--device-signature",
+            s(&wrong),
+        ],
+    )
+    .fails(1, "not to this member's key");
+    // An answer to another request: refused.
+    let other = answer(
+        "other.ur",
+        &qr_device(&request, DEVICE_KEY, Some("--tamper-id")),
+    );
+    w.signer(
+        "bob",
+        &[
+            "approve",
+            s(&bundle),
+            "--out",
+            s(&y),
+            "--yes",
+            "--device-signature",
+            s(&other),
+        ],
+    )
+    .fails(1, "not this proposal's");
+    // Not a device answer at all.
+    w.signer(
+        "bob",
+        &[
+            "approve",
+            s(&bundle),
+            "--out",
+            s(&y),
+            "--yes",
+            "--device-signature",
+            s(&request),
+        ],
+    )
+    .fails(1, "expected ur:eth-signature");
+    assert!(!y.exists());
+    assert_eq!(
+        w.journal("bob"),
+        journal,
+        "a refused answer changed bob's journal"
+    );
+
+    // The device's real answer: the approval carries its signature over Airlock's safeTxHash.
+    let right = answer("right.ur", &device);
+    let approved = w
+        .signer(
+            "bob",
+            &[
+                "--json",
+                "approve",
+                s(&bundle),
+                "--out",
+                s(&y),
+                "--yes",
+                "--device-signature",
+                s(&right),
+            ],
+        )
+        .ok()
+        .json();
+    assert_eq!(approved["decision"], "approve");
+    assert!(
+        approved["review"].to_string().contains(&digest[2..]),
+        "the review names the safeTxHash the device signed"
+    );
+    w.submit(&[&x, &y]).ok();
+    execute(&w, &p);
+    assert_eq!(balance(&chain.rpc, to), U256::from(777));
+    drop(chain.node);
 }

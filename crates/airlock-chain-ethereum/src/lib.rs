@@ -25,6 +25,9 @@
 //!   owner, concatenate); [`recover`].
 //! - [`safe`]: domain separator, struct hash and safeTxHash; the SafeTx typed-data JSON.
 //! - [`calldata`]: ERC-20 and multiSend decoding / encoding.
+//! - [`eip4527`]: `eth-sign-request` / `eth-signature` for a member whose key is on a QR signer
+//!   (Keystone): requests built from the signer's own review, responses checked to recover to
+//!   the member's address over Airlock's own digests.
 //!
 //! # Tests and their peers
 //!
@@ -53,6 +56,7 @@
 pub mod address;
 pub mod calldata;
 pub mod chain;
+pub mod eip4527;
 pub mod error;
 pub mod keys;
 pub mod payload;

@@ -17,7 +17,7 @@ use crate::keys::EthKey;
 use crate::payload::{Eip1559Request, EthPayload};
 use crate::typed;
 
-fn tx_of(chain_id: u64, r: &Eip1559Request) -> TxEip1559 {
+pub(crate) fn tx_of(chain_id: u64, r: &Eip1559Request) -> TxEip1559 {
     TxEip1559 {
         chain_id,
         nonce: r.nonce,

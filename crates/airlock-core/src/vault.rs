@@ -34,7 +34,8 @@ pub struct SignerEntry {
     /// Chain key material as the chain crate writes it (an xpub with origin, an address, a Monero
     /// address…); empty when the vault's chain needs none.
     pub chain_key: String,
-    /// Where the signer keeps its keys: "keystore" or "hsm".
+    /// Where the signer keeps its chain key: "keystore", "hsm" (a PKCS#11 token) or "device" (a
+    /// QR signer speaking EIP-4527, Ethereum only).
     pub custody: String,
 }
 
@@ -200,9 +201,9 @@ impl VaultDefinition {
                     s.name
                 ));
             }
-            if s.custody != "keystore" && s.custody != "hsm" {
+            if !["keystore", "hsm", "device"].contains(&s.custody.as_str()) {
                 return bad(format!(
-                    "signer {:?}: custody must be keystore or hsm",
+                    "signer {:?}: custody must be keystore, hsm or device",
                     s.name
                 ));
             }

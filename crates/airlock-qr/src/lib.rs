@@ -163,6 +163,9 @@ pub enum Content {
     /// A BCR-2020-010 output descriptor: the data is already its CBOR item, written as UR type
     /// `crypto-output` without a byte-string wrapper (BBQr type `C`).
     CryptoOutput,
+    /// An EIP-4527 request for a QR signer (Keystone): the data is its CBOR item, written as
+    /// UR type `eth-sign-request` without a byte-string wrapper (BBQr type `C`).
+    EthSignRequest,
 }
 
 /// QR density: the QR version and error-correction level every frame of an animation uses.

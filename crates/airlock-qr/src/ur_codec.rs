@@ -20,8 +20,15 @@ use crate::{Content, Decoded, Format, MAX_MESSAGE_LEN, Progress, QrError, Result
 pub const ACCEPTED_TYPES: &[&str] = &["bytes", "crypto-psbt", "psbt"];
 
 /// Registry types read (keys and descriptors from hardware wallets): their bytes are the CBOR
-/// item itself, for `airlock_chain_bitcoin::devices` to interpret.
-pub const REGISTRY_TYPES: &[&str] = &["crypto-output", "crypto-account", "crypto-hdkey"];
+/// item itself, for `airlock_chain_bitcoin::devices` or `airlock_chain_ethereum::eip4527` to
+/// interpret.
+pub const REGISTRY_TYPES: &[&str] = &[
+    "crypto-output",
+    "crypto-account",
+    "crypto-hdkey",
+    "eth-sign-request",
+    "eth-signature",
+];
 
 fn is_registry_type(ty: &str) -> bool {
     REGISTRY_TYPES.contains(&ty)
@@ -36,6 +43,7 @@ pub fn ur_type_for(content: Content) -> &'static str {
         Content::Psbt => "crypto-psbt",
         Content::Artifact | Content::Transaction | Content::WalletText => "bytes",
         Content::CryptoOutput => "crypto-output",
+        Content::EthSignRequest => "eth-sign-request",
     }
 }
 

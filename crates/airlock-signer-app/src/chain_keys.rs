@@ -19,6 +19,12 @@
 //! key (for Bitcoin: the xpub at the listed origin path, not only the fingerprint). A member
 //! listed without a chain key approves without one.
 //!
+//! A key on a QR signer (EIP-4527: Keystone) is recorded as `keys/<chain>-<id>.device`: the
+//! address, the device's derivation path and master fingerprint. Approving then takes the
+//! device's `eth-signature` for the request `airlock-signer device-request` wrote; it must
+//! recover, over the digest this signer computed from its own review, to the listed address
+//! ([`SignerHome::device_signer`]). Ethereum only.
+//!
 //! This module must never write a secret unsealed, overwrite an existing key file, or print a
 //! secret.
 
@@ -110,6 +116,46 @@ pub enum ChainSigner {
     Secret(ChainSecret),
     /// A key in an open, logged-in token.
     Hsm(HsmSigner),
+    /// Signatures a QR device returned for this proposal's requests, checked.
+    Device(airlock_chain_ethereum::eip4527::DeviceSignatures),
+}
+
+/// Where a chain key kept on a QR signer is: public facts only.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceKeyRef {
+    /// The key's address (the chain key vaults list).
+    pub address: String,
+    /// Its derivation path on the device, e.g. `m/44'/60'/0'/0/0`.
+    pub path: String,
+    /// The device's master key fingerprint (8 hex digits), when known; requests carry it.
+    pub fingerprint: Option<String>,
+}
+
+impl DeviceKeyRef {
+    /// The path and fingerprint as an EIP-4527 request names them.
+    pub fn device_path(&self) -> Result<airlock_chain_ethereum::eip4527::DevicePath> {
+        let fingerprint = self
+            .fingerprint
+            .as_deref()
+            .map(|f| {
+                u32::from_str_radix(f, 16)
+                    .ok()
+                    .filter(|_| f.len() == 8)
+                    .ok_or_else(|| {
+                        SignerError::Setup(format!("device fingerprint {f:?} is not 8 hex digits"))
+                    })
+            })
+            .transpose()?;
+        airlock_chain_ethereum::eip4527::DevicePath::parse(&self.path, fingerprint)
+            .map_err(|e| SignerError::Setup(e.to_string()))
+    }
+
+    pub fn address(&self) -> Result<airlock_chain_ethereum::EthAddress> {
+        self.address
+            .parse()
+            .map_err(|e: airlock_chain_ethereum::EthError| SignerError::Setup(e.to_string()))
+    }
 }
 
 /// A borrowed [`ChainSigner`]: a secret reference may be shared by threads (a batch signed over
@@ -118,6 +164,7 @@ pub enum ChainSigner {
 pub enum SignWith<'a> {
     Secret(&'a ChainSecret),
     Hsm(&'a HsmSigner),
+    Device(&'a airlock_chain_ethereum::eip4527::DeviceSignatures),
 }
 
 impl ChainSigner {
@@ -125,6 +172,7 @@ impl ChainSigner {
         match self {
             ChainSigner::Secret(s) => SignWith::Secret(s),
             ChainSigner::Hsm(h) => SignWith::Hsm(h),
+            ChainSigner::Device(d) => SignWith::Device(d),
         }
     }
 }
@@ -265,7 +313,8 @@ impl SignerHome {
             let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
             let stem = name
                 .strip_suffix(".key")
-                .or_else(|| name.strip_suffix(".hsm"));
+                .or_else(|| name.strip_suffix(".hsm"))
+                .or_else(|| name.strip_suffix(".device"));
             if let Some((chain, _)) = stem.and_then(|n| n.split_once('-')) {
                 out.push((chain.to_owned(), path.clone()));
             }
@@ -294,6 +343,12 @@ impl SignerHome {
             return Ok(None);
         }
         let path = chain_key_file(&self.dir, &vault.chain, &entry.chain_key);
+        if entry.custody == "device" {
+            return Err(SignerError::Setup(format!(
+                "this signer's {} key {} is on a QR device: write the request with `airlock-signer device-request BUNDLE --out FILE`, sign it on the device, and approve with --device-signature FILE",
+                vault.chain, entry.chain_key
+            )));
+        }
         if entry.custody == "hsm" {
             let hsm_path = path.with_extension("hsm");
             let bytes = airlock_transport::read_bounded(&hsm_path, 64 * 1024).map_err(|_| {
@@ -380,10 +435,10 @@ impl SignerHome {
         let me = self.public_key()?;
         if let Some(entry) = vault.signer(&me).filter(|e| !e.chain_key.is_empty()) {
             let path = chain_key_file(&self.dir, &vault.chain, &entry.chain_key);
-            let held = if entry.custody == "hsm" {
-                path.with_extension("hsm")
-            } else {
-                path
+            let held = match entry.custody.as_str() {
+                "hsm" => path.with_extension("hsm"),
+                "device" => path.with_extension("device"),
+                _ => path,
             };
             if !held.is_file() {
                 return Err(SignerError::Refused(format!(
@@ -439,6 +494,16 @@ impl SignerHome {
             ))
         };
         let path = chain_key_file(&self.dir, &vault.chain, &entry.chain_key);
+        if entry.custody == "device" {
+            let held = self.device_key_ref(vault)?;
+            if !same_chain_key(&vault.chain, &held.address, &entry.chain_key) {
+                return Err(refused(format!(
+                    "the device key this signer records for it is {}",
+                    held.address
+                )));
+            }
+            return Ok(());
+        }
         if entry.custody == "hsm" {
             let hsm_path = path.with_extension("hsm");
             let bytes = airlock_transport::read_bounded(&hsm_path, 64 * 1024)
@@ -481,6 +546,102 @@ impl SignerHome {
             )));
         }
         Ok(())
+    }
+}
+
+impl SignerHome {
+    /// Records an Ethereum key kept on a QR signer (EIP-4527): its address, path on the device
+    /// and the device's master fingerprint. Returns the chain key and the file written.
+    pub fn store_device_chain_key(
+        &self,
+        chain: &str,
+        reference: &DeviceKeyRef,
+    ) -> Result<(String, PathBuf)> {
+        if chain != airlock_chain_ethereum::CHAIN {
+            return Err(SignerError::Setup(format!(
+                "keys on QR signers (EIP-4527) are Ethereum keys; not {chain}"
+            )));
+        }
+        let chain_key = reference.address()?.to_string();
+        reference.device_path()?;
+        let path = chain_key_file(&self.dir, chain, &chain_key).with_extension("device");
+        let plain = chain_key_file(&self.dir, chain, &chain_key);
+        if path.exists() || plain.exists() || plain.with_extension("hsm").exists() {
+            return Err(SignerError::Setup(format!(
+                "this signer already holds a key for {chain_key}; refusing to overwrite it"
+            )));
+        }
+        create_private_dir(&self.dir.join(KEYS_DIR))?;
+        let mut reference = reference.clone();
+        reference.address = chain_key.clone();
+        let json = serde_json::to_vec_pretty(&reference).expect("serializes");
+        airlock_transport::write_atomic_private_new(&path, &json).map_err(io)?;
+        Ok((chain_key, path))
+    }
+
+    /// The QR-device key `vault` lists for this signer (custody `device`).
+    pub fn device_key_ref(&self, vault: &VaultDefinition) -> Result<DeviceKeyRef> {
+        let me = self.public_key()?;
+        let entry = vault
+            .signer(&me)
+            .filter(|e| e.custody == "device" && !e.chain_key.is_empty())
+            .ok_or_else(|| {
+                SignerError::Refused(format!(
+                    "vault {:?} v{} lists no QR-device key for this signer",
+                    vault.vault_id, vault.version
+                ))
+            })?;
+        let path =
+            chain_key_file(&self.dir, &vault.chain, &entry.chain_key).with_extension("device");
+        let bytes = airlock_transport::read_bounded(&path, 64 * 1024).map_err(|_| {
+            SignerError::Setup(format!(
+                "vault {:?} lists {} as this signer's QR-device key, but {} does not exist: record it with `airlock-signer key add --chain ethereum --device-address …`",
+                vault.vault_id,
+                entry.chain_key,
+                path.display()
+            ))
+        })?;
+        serde_json::from_slice(&bytes)
+            .map_err(|e| SignerError::Setup(format!("{} is damaged: {e}", path.display())))
+    }
+
+    /// The EIP-4527 requests for a reviewed proposal, for this signer's QR-device key.
+    pub fn device_requests(
+        &self,
+        review: &crate::Review,
+    ) -> Result<
+        Vec<(
+            airlock_chain_ethereum::eip4527::SignRequest,
+            airlock_chain_ethereum::eip4527::B256,
+        )>,
+    > {
+        let device = self.device_key_ref(&review.vault)?;
+        let (spec, payload, eth_review) =
+            airlock_chain_ethereum::chain::review_proposal(&review.vault, &review.proposal)
+                .map_err(|e| SignerError::Refused(e.to_string()))?;
+        airlock_chain_ethereum::eip4527::device_requests(
+            &payload,
+            &eth_review,
+            spec.chain_id,
+            device.address()?,
+            &device.device_path()?,
+            &format!("airlock vault {}", review.vault.vault_id),
+        )
+        .map_err(|e| SignerError::Refused(e.to_string()))
+    }
+
+    /// The device's signatures for a reviewed proposal, checked against this signer's requests
+    /// (see the module docs).
+    pub fn device_signer(
+        &self,
+        review: &crate::Review,
+        responses: &[airlock_chain_ethereum::eip4527::DeviceSignature],
+    ) -> Result<ChainSigner> {
+        let requests = self.device_requests(review)?;
+        let address = self.device_key_ref(&review.vault)?.address()?;
+        airlock_chain_ethereum::eip4527::DeviceSignatures::check(&requests, responses, address)
+            .map(ChainSigner::Device)
+            .map_err(|e| SignerError::Refused(e.to_string()))
     }
 }
 

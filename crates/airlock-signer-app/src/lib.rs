@@ -776,6 +776,9 @@ impl SignerHome {
                     (true, Some((chain, chain_keys::SignWith::Hsm(hsm)))) => {
                         chain.sign_external(&review.vault, &review.proposal, hsm)?
                     }
+                    (true, Some((chain, chain_keys::SignWith::Device(device)))) => {
+                        chain.sign_external(&review.vault, &review.proposal, device)?
+                    }
                     (true, None) => {
                         return Err(SignerError::Setup(format!(
                             "vault {:?} lists a {} key for this signer; unlock it to approve",
