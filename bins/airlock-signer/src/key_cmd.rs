@@ -70,6 +70,29 @@ pub enum KeyCommand {
     },
     /// List the chain keys this signer holds (public keys only).
     List,
+    /// Bitcoin: export this signer's account keys for another coordinator (Sparrow, Specter,
+    /// Nunchuk, Electrum) as a hardware wallet would: Coldcard's multisig key file
+    /// (`ccxp-XFP.json`) or a UR `crypto-account` (BIP-48 multisig, BIP-84/49/86 keys).
+    Export {
+        /// The chain (only "bitcoin").
+        #[arg(long, default_value = "bitcoin")]
+        chain: String,
+        /// The key's master fingerprint (as `key list` and `key add` show it).
+        #[arg(long)]
+        fingerprint: String,
+        /// bitcoin, testnet, signet or regtest (decides the key prefixes and coin type).
+        #[arg(long, default_value = "bitcoin")]
+        network: String,
+        /// The account number in the paths.
+        #[arg(long, default_value_t = 0)]
+        account: u32,
+        /// ccxp (Coldcard's multisig key JSON) or ur (UR crypto-account frames).
+        #[arg(long, default_value = "ccxp")]
+        format: String,
+        /// Write to this file (atomically) instead of printing.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
 }
 
 fn read_text(path: &Path) -> CliResult<Zeroizing<String>> {
@@ -255,6 +278,24 @@ pub fn run(home: &Path, json: bool, pass_file: Option<&Path>, cmd: KeyCommand) -
             }
             Ok(())
         }
+        KeyCommand::Export {
+            chain,
+            fingerprint,
+            network,
+            account,
+            format,
+            out,
+        } => export(
+            &h,
+            json,
+            pass_file,
+            &chain,
+            &fingerprint,
+            &network,
+            account,
+            &format,
+            out.as_deref(),
+        ),
         KeyCommand::List => {
             let files = h.chain_key_files().map_err(CliError::from)?;
             if json {
@@ -275,4 +316,71 @@ pub fn run(home: &Path, json: bool, pass_file: Option<&Path>, cmd: KeyCommand) -
             Ok(())
         }
     }
+}
+
+/// `key export`: the public account keys of a sealed Bitcoin seed in a device format.
+#[allow(clippy::too_many_arguments)]
+fn export(
+    h: &SignerHome,
+    json: bool,
+    pass_file: Option<&Path>,
+    chain: &str,
+    fingerprint: &str,
+    network: &str,
+    account: u32,
+    format: &str,
+    out: Option<&Path>,
+) -> CliResult {
+    use airlock_chain_bitcoin::devices::{self, coldcard, ur_registry};
+    if chain != airlock_chain_bitcoin::CHAIN {
+        return Err(CliError::new(format!(
+            "key export writes Bitcoin account keys; {chain:?} keys are listed as their address"
+        )));
+    }
+    if !["ccxp", "ur"].contains(&format) {
+        return Err(CliError::new(format!(
+            "--format {format:?}: use ccxp or ur"
+        )));
+    }
+    let network = airlock_chain_bitcoin::parse_network(network)?;
+    let pass = passphrase(pass_file, false)?;
+    let secret = h
+        .open_chain_secret(chain, fingerprint, &pass)
+        .map_err(CliError::from)?;
+    drop(pass);
+    let key = airlock_chain_bitcoin::SignerKey::from_secret(&secret, network)?;
+    drop(secret);
+    let keys = devices::account_keys(&key, account)?;
+    let text = if format == "ccxp" {
+        coldcard::write_multisig_keys(key.fingerprint(), account, &keys)? + "\n"
+    } else {
+        let triples: Vec<_> = keys
+            .iter()
+            .map(|k| (k.script, k.path.clone(), k.xpub))
+            .collect();
+        let cbor = ur_registry::encode_account(key.fingerprint(), &triples);
+        let frames = airlock_qr::encode(
+            &cbor,
+            airlock_qr::Format::Ur,
+            airlock_qr::Content::CryptoAccount,
+            airlock_qr::Density::Medium,
+        )?;
+        frames.texts.join("\n") + "\n"
+    };
+    if let Some(path) = out {
+        airlock_transport::write_atomic(path, text.as_bytes())?;
+    }
+    if json {
+        print_json(&json!({
+            "fingerprint": key.fingerprint().to_string(), "format": format, "text": text,
+            "out": out, "keys": keys.iter().map(|k| json!({
+                "script": k.script.name(), "key": k.with_origin(),
+            })).collect::<Vec<_>>(),
+        }));
+    } else if let Some(path) = out {
+        println!("wrote {} ({format}, {} keys)", path.display(), keys.len());
+    } else {
+        print!("{text}");
+    }
+    Ok(())
 }

@@ -1594,3 +1594,95 @@ fn a_vault_crosses_to_and_from_every_device_format() {
         "reading exports changed the coordinator"
     );
 }
+
+/// Airlock's signer serving another coordinator (issue 16 item 2): `key export` writes its
+/// account keys as Coldcard's multisig key file and as a UR crypto-account; the coordinator (as
+/// Sparrow would) reads them back into the same vault the `--key` texts give.
+#[test]
+fn a_signer_exports_its_keys_in_device_formats() {
+    let w = World::new();
+    w.init_coordinator();
+    let mut files = Vec::new();
+    let mut keys = Vec::new();
+    for (i, who) in ["alice", "bob", "carol"].iter().enumerate() {
+        let (_, key) = btc_signer(&w, who, i);
+        let format = if i == 1 { "ur" } else { "ccxp" };
+        let file = w.p(&format!("{who}.{format}"));
+        let out = w
+            .signer(
+                who,
+                &[
+                    "--json",
+                    "key",
+                    "export",
+                    "--fingerprint",
+                    FINGERPRINTS[i],
+                    "--network",
+                    "regtest",
+                    "--format",
+                    format,
+                    "--out",
+                    s(&file),
+                ],
+            )
+            .ok()
+            .json();
+        assert_eq!(
+            out["keys"][0]["key"], key,
+            "{who}: the BIP-48 P2WSH key comes first"
+        );
+        if format == "ccxp" {
+            let text = std::fs::read_to_string(&file).unwrap();
+            assert!(text.contains("\"p2wsh\": \"Vpub"), "{text}");
+        }
+        files.push(file);
+        keys.push(key);
+    }
+    let mut args = vec![
+        "--json",
+        "btc",
+        "descriptor",
+        "--threshold",
+        "2",
+        "--network",
+        "regtest",
+    ];
+    for f in &files {
+        args.extend_from_slice(&["--key-file", s(f)]);
+    }
+    let from_files = w.airlock(&args).ok().json()["descriptor"].clone();
+    assert_eq!(
+        from_files.as_str().unwrap(),
+        descriptor_of(&w, &[&keys[0], &keys[1], &keys[2]])
+    );
+    // A fingerprint the signer does not hold, a wrong passphrase: refused, nothing written.
+    let none = w.p("none.json");
+    w.signer(
+        "alice",
+        &[
+            "key",
+            "export",
+            "--fingerprint",
+            "00000000",
+            "--out",
+            s(&none),
+        ],
+    )
+    .fails(1, "holds no bitcoin key 00000000");
+    let wrong = w.p("wrong.pass");
+    std::fs::write(&wrong, "not the passphrase\n").unwrap();
+    w.signer_with_passphrase(
+        "alice",
+        &wrong,
+        &[
+            "key",
+            "export",
+            "--fingerprint",
+            FINGERPRINTS[0],
+            "--out",
+            s(&none),
+        ],
+    )
+    .fails(1, "passphrase");
+    assert!(!none.exists());
+}

@@ -788,3 +788,42 @@ fn airlock_reads_a_crypto_account_written_by_urtypes() {
         signer.export_multisig_key().unwrap()
     );
 }
+
+#[test]
+fn urtypes_reads_the_crypto_account_an_airlock_signer_exports() {
+    use airlock_chain_bitcoin::devices::{self, ur_registry};
+    if !registry_peers() {
+        return;
+    }
+    let key = SignerKey::from_seed(&[42u8; 32], Network::Testnet).unwrap();
+    let keys = devices::account_keys(&key, 0).unwrap();
+    let triples: Vec<_> = keys
+        .iter()
+        .map(|k| (k.script, k.path.clone(), k.xpub))
+        .collect();
+    let cbor = ur_registry::encode_account(key.fingerprint(), &triples);
+    let (code, out) = run_script(
+        "python3",
+        "ur_registry.py",
+        &["decode-account", &hex::encode(&cbor)],
+    );
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(out["fingerprint"], key.fingerprint().to_string());
+    let descriptors: Vec<&str> = out["descriptors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d.as_str().unwrap().split('#').next().unwrap())
+        .collect();
+    let want = [
+        "wsh(cosigner({}))",
+        "sh(wsh(cosigner({})))",
+        "wpkh({})",
+        "sh(wpkh({}))",
+        "tr({})",
+    ];
+    assert_eq!(descriptors.len(), want.len());
+    for ((d, w), k) in descriptors.iter().zip(want).zip(&keys) {
+        assert_eq!(*d, w.replace("{}", &k.with_origin()), "{}", k.script.name());
+    }
+}

@@ -9,7 +9,8 @@
 //!   `crypto-hdkey` (byte % 3) for network (byte / 3) % 4.
 //!
 //! What is accepted must hold up: every member key's depth equals its path length and its
-//! network is the one asked for; a vault written back in every format that can carry it
+//! network is the one asked for, and the keys written back as a `crypto-account` read back the
+//! same; a vault written back in every format that can carry it
 //! (Coldcard file, `crypto-output`, Specter JSON, Sparrow file) reads back as the same vault.
 
 use airlock_chain_bitcoin::bitcoin::{Network, NetworkKind};
@@ -27,11 +28,27 @@ const UR_TYPES: [&str; 3] = ["crypto-output", "crypto-account", "crypto-hdkey"];
 
 fn check(export: &DeviceExport, network: Network) {
     match export {
-        DeviceExport::Keys { keys, .. } => {
+        DeviceExport::Keys {
+            keys, fingerprint, ..
+        } => {
             assert!(!keys.is_empty());
             for k in keys {
                 assert_eq!(usize::from(k.xpub.depth), k.path.len());
                 assert_eq!(k.xpub.network, NetworkKind::from(network));
+            }
+            // Written back as a crypto-account (what `airlock-signer key export` writes), keys
+            // of the export's one master key read back the same.
+            if keys.iter().any(|k| k.fingerprint != *fingerprint) {
+                return;
+            }
+            let triples: Vec<_> = keys
+                .iter()
+                .map(|k| (k.script, k.path.clone(), k.xpub))
+                .collect();
+            let cbor = ur_registry::encode_account(*fingerprint, &triples);
+            match read_ur("crypto-account", &cbor, network).expect("own crypto-account") {
+                DeviceExport::Keys { keys: back, .. } => assert_eq!(&back, keys),
+                other => panic!("own crypto-account read back as {other:?}"),
             }
         }
         DeviceExport::Vault { vault, .. } => {

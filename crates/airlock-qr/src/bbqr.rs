@@ -28,7 +28,7 @@ pub fn file_type_for(content: Content) -> u8 {
         Content::Transaction => b'T',
         Content::Artifact => b'B',
         Content::WalletText => b'U',
-        Content::CryptoOutput | Content::EthSignRequest => b'C',
+        Content::CryptoOutput | Content::CryptoAccount | Content::EthSignRequest => b'C',
     }
 }
 

@@ -83,7 +83,7 @@ pub fn show(args: &ShowArgs, json: bool) -> Result<(), String> {
     let summary = |out: Option<&std::path::Path>| {
         json!({
             "encoding": format.name(),
-            "content": match content { Content::Psbt => "psbt", Content::Transaction => "transaction", Content::Artifact => "artifact", Content::WalletText => "wallet-text", Content::CryptoOutput => "crypto-output", Content::EthSignRequest => "eth-sign-request" },
+            "content": match content { Content::Psbt => "psbt", Content::Transaction => "transaction", Content::Artifact => "artifact", Content::WalletText => "wallet-text", Content::CryptoOutput => "crypto-output", Content::CryptoAccount => "crypto-account", Content::EthSignRequest => "eth-sign-request" },
             "bytes": data.len(),
             "density": density.name(),
             "frames": frames.texts.len(),

@@ -163,6 +163,9 @@ pub enum Content {
     /// A BCR-2020-010 output descriptor: the data is already its CBOR item, written as UR type
     /// `crypto-output` without a byte-string wrapper (BBQr type `C`).
     CryptoOutput,
+    /// A BCR-2020-015 account (a signer's keys for another coordinator): its CBOR item, written
+    /// as UR type `crypto-account` without a byte-string wrapper (BBQr type `C`).
+    CryptoAccount,
     /// An EIP-4527 request for a QR signer (Keystone): the data is its CBOR item, written as
     /// UR type `eth-sign-request` without a byte-string wrapper (BBQr type `C`).
     EthSignRequest,

@@ -43,6 +43,7 @@ pub fn ur_type_for(content: Content) -> &'static str {
         Content::Psbt => "crypto-psbt",
         Content::Artifact | Content::Transaction | Content::WalletText => "bytes",
         Content::CryptoOutput => "crypto-output",
+        Content::CryptoAccount => "crypto-account",
         Content::EthSignRequest => "eth-sign-request",
     }
 }

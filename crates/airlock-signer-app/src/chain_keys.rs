@@ -579,6 +579,24 @@ impl SignerHome {
         Ok((chain_key, path))
     }
 
+    /// Unseals the keystore secret of `chain_key` (for exporting its public keys; the caller
+    /// drops it at once). Refused for a key this signer does not hold.
+    pub fn open_chain_secret(
+        &self,
+        chain: &str,
+        chain_key: &str,
+        passphrase: &Passphrase,
+    ) -> Result<Zeroizing<Vec<u8>>> {
+        let path = chain_key_file(&self.dir, chain, chain_key);
+        let sealed = airlock_transport::read_bounded(&path, 64 * 1024).map_err(|_| {
+            SignerError::Setup(format!(
+                "this signer holds no {chain} key {chain_key} in its keystore (no {}); `airlock-signer key list` shows its keys",
+                path.display()
+            ))
+        })?;
+        Ok(airlock_custody::open(&sealed, passphrase)?)
+    }
+
     /// The QR-device key `vault` lists for this signer (custody `device`).
     pub fn device_key_ref(&self, vault: &VaultDefinition) -> Result<DeviceKeyRef> {
         let me = self.public_key()?;

@@ -6,6 +6,8 @@ embit 0.8.0 for descriptors and addresses.
   ur_registry.py decode-output HEX --network test|main
       urtypes decodes a crypto-output; prints its descriptor, and embit's first receive address
       of that descriptor with every key continued by /0/* (index 0).
+  ur_registry.py decode-account HEX
+      urtypes decodes a crypto-account; prints its master fingerprint and descriptors.
   ur_registry.py encode-account --mnemonic-file F --network test|main [--account N]
       embit derives the BIP-48 P2WSH, BIP-84 and BIP-86 account keys of the mnemonic; urtypes
       writes them as a crypto-account (wsh(cosigner), wpkh, tr); prints the CBOR hex and the keys.
@@ -43,6 +45,14 @@ def decode_output(args):
     desc = Descriptor.from_string(derivable)
     address = desc.derive(0).address(network(args.network))
     print(json.dumps({"descriptor": descriptor, "first_receive_address": address}))
+
+
+def decode_account(args):
+    account = Account.from_cbor(bytes.fromhex(args.hex))
+    print(json.dumps({
+        "fingerprint": account.master_fingerprint.hex(),
+        "descriptors": [o.descriptor() for o in account.output_descriptors],
+    }))
 
 
 def hd_key(root, path, net, fingerprint):
@@ -90,13 +100,16 @@ def main():
     d = sub.add_parser("decode-output")
     d.add_argument("hex")
     d.add_argument("--network", choices=["test", "main"], default="test")
+    a = sub.add_parser("decode-account")
+    a.add_argument("hex")
     e = sub.add_parser("encode-account")
     e.add_argument("--mnemonic-file", required=True)
     e.add_argument("--network", choices=["test", "main"], default="test")
     e.add_argument("--account", type=int, default=0)
     args = p.parse_args()
     try:
-        {"decode-output": decode_output, "encode-account": encode_account}[args.cmd](args)
+        {"decode-output": decode_output, "decode-account": decode_account,
+         "encode-account": encode_account}[args.cmd](args)
     except Exception as exc:  # a peer's refusal is the answer, reported as such
         print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
         sys.exit(2)

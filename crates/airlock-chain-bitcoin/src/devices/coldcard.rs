@@ -377,3 +377,33 @@ fn check_first_address(
     }
     Ok(())
 }
+
+/// Coldcard's multisig key export (`ccxp-XFP.json`) of one master key's BIP-48 keys, as Sparrow,
+/// Specter and Nunchuk import a cosigner: `p2sh_p2wsh` and `p2wsh` in SLIP-132 form with their
+/// derivations (BIP-45 `p2sh` is left out: Airlock builds segwit vaults only).
+pub fn write_multisig_keys(
+    fingerprint: Fingerprint,
+    account: u32,
+    keys: &[AccountKey],
+) -> Result<String, BtcError> {
+    let mut value = serde_json::json!({
+        "xfp": fingerprint.to_string().to_ascii_uppercase(),
+        "account": account,
+    });
+    for k in keys {
+        let field = match k.script {
+            KeyScript::MultisigWsh => "p2wsh",
+            KeyScript::MultisigShWsh => "p2sh_p2wsh",
+            _ => continue,
+        };
+        value[field] = super::to_slip132(&k.xpub, k.script).into();
+        value[format!("{field}_deriv")] = format!("m/{}", k.path).into();
+    }
+    if value.get("p2wsh").is_none() {
+        return Err(device_err(
+            "coldcard-multisig-keys",
+            "no BIP-48 P2WSH key to write",
+        ));
+    }
+    serde_json::to_string_pretty(&value).map_err(|e| BtcError::Device(e.to_string()))
+}

@@ -295,6 +295,40 @@ fn read_ur_unchecked(
     }
 }
 
+/// The account keys a signer offers to coordinators, as a hardware wallet exports them: BIP-48
+/// P2WSH and P2SH-P2WSH multisig, BIP-84, BIP-49 and BIP-86 single key, for `account`.
+pub fn account_keys(
+    key: &crate::keys::SignerKey,
+    account: u32,
+) -> Result<Vec<AccountKey>, BtcError> {
+    use bitcoin::bip32::ChildNumber::Hardened;
+    let coin = crate::vault::coin_type(key.network());
+    let scripts: [(KeyScript, &[u32]); 5] = [
+        (KeyScript::MultisigWsh, &[48, coin, account, 2]),
+        (KeyScript::MultisigShWsh, &[48, coin, account, 1]),
+        (KeyScript::Wpkh, &[84, coin, account]),
+        (KeyScript::ShWpkh, &[49, coin, account]),
+        (KeyScript::Taproot, &[86, coin, account]),
+    ];
+    scripts
+        .into_iter()
+        .map(|(script, steps)| {
+            let path = DerivationPath::from(
+                steps
+                    .iter()
+                    .map(|&index| Hardened { index })
+                    .collect::<Vec<_>>(),
+            );
+            Ok(AccountKey {
+                script,
+                fingerprint: key.fingerprint(),
+                xpub: key.xpub_at(&path)?,
+                path,
+            })
+        })
+        .collect()
+}
+
 /// The purpose-implied script of an account path (`48'/c'/a'/2'` → P2WSH multisig…).
 pub fn script_of_path(path: &DerivationPath) -> Option<KeyScript> {
     use bitcoin::bip32::ChildNumber::Hardened;
@@ -472,6 +506,26 @@ fn slip132_version(prefix: &str) -> Option<(NetworkKind, Option<KeyScript>)> {
         "Vpub" => (NetworkKind::Test, Some(KeyScript::MultisigWsh)),
         _ => return None,
     })
+}
+
+/// `xpub` written with the SLIP-132 prefix of `script` (`Zpub`/`Vpub` for P2WSH multisig…);
+/// legacy and taproot keys keep `xpub`/`tpub`, as Coldcard writes them.
+pub fn to_slip132(xpub: &Xpub, script: KeyScript) -> String {
+    let main = xpub.network == NetworkKind::Main;
+    let version: [u8; 4] = match (script, main) {
+        (KeyScript::ShWpkh, true) => [0x04, 0x9d, 0x7c, 0xb2],
+        (KeyScript::Wpkh, true) => [0x04, 0xb2, 0x47, 0x46],
+        (KeyScript::MultisigShWsh, true) => [0x02, 0x95, 0xb4, 0x3f],
+        (KeyScript::MultisigWsh, true) => [0x02, 0xaa, 0x7e, 0xd3],
+        (KeyScript::ShWpkh, false) => [0x04, 0x4a, 0x52, 0x62],
+        (KeyScript::Wpkh, false) => [0x04, 0x5f, 0x1c, 0xf6],
+        (KeyScript::MultisigShWsh, false) => [0x02, 0x42, 0x89, 0xef],
+        (KeyScript::MultisigWsh, false) => [0x02, 0x57, 0x54, 0x83],
+        _ => return xpub.to_string(),
+    };
+    let mut data = xpub.encode();
+    data[..4].copy_from_slice(&version);
+    bitcoin::base58::encode_check(&data)
 }
 
 /// Reads an extended public key written with any SLIP-132 prefix as the standard `xpub`/`tpub`;

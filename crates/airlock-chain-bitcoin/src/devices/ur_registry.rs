@@ -730,3 +730,41 @@ pub fn encode_multisig_output(
     debug_assert!(written.is_ok());
     out
 }
+
+/// A `crypto-account` (BCR-2020-015, without the outer 311 tag, as `ur:crypto-account` carries
+/// it) of one master key: each account key as the output its purpose implies (`wsh(cosigner)`,
+/// `sh(wsh(cosigner))`, `wpkh`, `sh(wpkh)`, `pkh`, `tr`; BIP-45 `sh(cosigner)`).
+pub fn encode_account(
+    master_fingerprint: Fingerprint,
+    keys: &[(super::KeyScript, DerivationPath, Xpub)],
+) -> Vec<u8> {
+    use super::KeyScript;
+    let mut out = Vec::new();
+    let mut e = minicbor::Encoder::new(&mut out);
+    let written: Result<(), minicbor::encode::Error<std::convert::Infallible>> = (|| {
+        e.map(2)?
+            .u8(1)?
+            .u32(u32::from_be_bytes(master_fingerprint.to_bytes()))?
+            .u8(2)?
+            .array(keys.len() as u64)?;
+        for (script, path, xpub) in keys {
+            e.tag(Tag::new(TAG_OUTPUT))?;
+            let tags: &[u64] = match script {
+                KeyScript::MultisigWsh => &[TAG_WSH, TAG_COSIGNER],
+                KeyScript::MultisigShWsh => &[TAG_SH, TAG_WSH, TAG_COSIGNER],
+                KeyScript::MultisigSh => &[TAG_SH, TAG_COSIGNER],
+                KeyScript::Wpkh => &[TAG_WPKH],
+                KeyScript::ShWpkh => &[TAG_SH, TAG_WPKH],
+                KeyScript::Pkh => &[TAG_PKH],
+                KeyScript::Taproot => &[TAG_TR],
+            };
+            for t in tags {
+                e.tag(Tag::new(*t))?;
+            }
+            encode_hdkey(&mut e, master_fingerprint, path, xpub)?;
+        }
+        Ok(())
+    })();
+    debug_assert!(written.is_ok());
+    out
+}
