@@ -747,17 +747,14 @@ fn safe_owner_signs_through_a_softhsm_token() {
     let b = added["chain_key"].as_str().unwrap().to_owned();
     assert!(b.starts_with("0x") && b.len() == 42, "{b}");
 
-    let account = create_funded_safe(&w, &chain, &[&a, &b], 2);
-    register_cold_safe(
-        &w,
-        &account,
-        &format!("alice:ops:{alice}:{a}"),
-        &format!("bob:ops:{bob}:{b}:hsm"),
-    );
     let to = "0x00000000000000000000000000000000000A11cE";
-    let (p, bundle) = w.propose("cold", &format!("{to}:777"), &[]);
-    let x = w.approve("alice", &bundle);
-    let y = w.fresh("bob.approval");
+    let (p, bundle, x, y) = cold_safe_payment(
+        &w,
+        &chain,
+        (&a, &format!("alice:ops:{alice}:{a}")),
+        (&b, &format!("bob:ops:{bob}:{b}:hsm")),
+        to,
+    );
     // No PIN: refused, no approval written, nothing in bob's journal.
     bob_cmd(&["approve", s(&bundle), "--out", s(&y), "--yes"]).fails(1, "PIN");
     assert!(!y.exists());
@@ -1135,8 +1132,22 @@ fn a_witness_with_its_own_node_halts_a_vault_whose_commitment_the_chain_contradi
     drop(guarded.witness);
 }
 
-/// Registers the 2-of-2 Safe vault "cold" of alice and bob (`--signer` specs) everywhere.
-fn register_cold_safe(w: &World, account: &str, alice: &str, bob: &str) {
+/// A funded 2-of-2 Safe of alice's and bob's addresses, registered everywhere as vault "cold"
+/// (`--signer` specs given), and a proposal paying 777 wei to `to` that alice approved.
+/// Returns (proposal, bundle, alice's approval, the path for bob's).
+fn cold_safe_payment(
+    w: &World,
+    chain: &Chain,
+    (a, alice): (&str, &str),
+    (b, bob): (&str, &str),
+    to: &str,
+) -> (
+    String,
+    std::path::PathBuf,
+    std::path::PathBuf,
+    std::path::PathBuf,
+) {
+    let account = create_funded_safe(w, chain, &[a, b], 2);
     let vault_file = w.make_vault(
         &[
             "--vault",
@@ -1146,7 +1157,7 @@ fn register_cold_safe(w: &World, account: &str, alice: &str, bob: &str) {
             "--network",
             "anvil",
             "--account",
-            account,
+            &account,
             "--signer",
             alice,
             "--signer",
@@ -1160,6 +1171,9 @@ fn register_cold_safe(w: &World, account: &str, alice: &str, bob: &str) {
         &["alice", "bob"],
     );
     assert!(std::fs::metadata(vault_file).is_ok());
+    let (p, bundle) = w.propose("cold", &format!("{to}:777"), &[]);
+    let x = w.approve("alice", &bundle);
+    (p, bundle, x, w.fresh("bob.approval"))
 }
 
 /// anvil's development key 5: the key on bob's QR device (never given to Airlock).
@@ -1260,17 +1274,14 @@ fn safe_owner_signs_with_a_qr_device() {
         .json();
     assert_eq!(added["custody"], "device");
     assert_eq!(added["chain_key"], b.as_str());
-    let account = create_funded_safe(&w, &chain, &[&a, &b], 2);
-    register_cold_safe(
-        &w,
-        &account,
-        &format!("alice:ops:{alice}:{a}"),
-        &format!("bob:ops:{bob}:{b}:device"),
-    );
     let to = "0x00000000000000000000000000000000000A11cE";
-    let (p, bundle) = w.propose("cold", &format!("{to}:777"), &[]);
-    let x = w.approve("alice", &bundle);
-    let y = w.fresh("bob.approval");
+    let (p, bundle, x, y) = cold_safe_payment(
+        &w,
+        &chain,
+        (&a, &format!("alice:ops:{alice}:{a}")),
+        (&b, &format!("bob:ops:{bob}:{b}:device")),
+        to,
+    );
     let journal = w.journal("bob");
     // Without the device's answer: refused, saying how.
     w.signer("bob", &["approve", s(&bundle), "--out", s(&y), "--yes"])
