@@ -687,9 +687,9 @@ fn bitcoin(s: &mut Seeds) {
     device_exports(s, &vaults);
 }
 
-/// Seeds for `eth_qr`: a request for an EIP-1559 transaction (mode 0) and a device's answer
+/// Seeds for `eth_interop`: a request for an EIP-1559 transaction (mode 0) and a device's answer
 /// (mode 1).
-fn eth_qr(s: &mut Seeds) {
+fn eth_interop(s: &mut Seeds) {
     use airlock_chain_ethereum::eip4527::{DataType, DevicePath, DeviceSignature, SignRequest};
     let request = SignRequest {
         request_id: [0x42; 16],
@@ -700,13 +700,42 @@ fn eth_qr(s: &mut Seeds) {
         address: "0x00000000000000000000000000000000000A11cE".parse().expect("address"),
         origin: "airlock".into(),
     };
-    s.put_mode("eth_qr", "request", 0, &request.to_cbor());
+    s.put_mode("eth_interop", "request", 0, &request.to_cbor());
     let answer = DeviceSignature {
         request_id: Some([0x42; 16]),
         signature: [7; 65],
         origin: Some("device".into()),
     };
-    s.put_mode("eth_qr", "signature", 1, &answer.to_cbor());
+    s.put_mode("eth_interop", "signature", 1, &answer.to_cbor());
+    // A Safe Transaction Service JSON (mode 2) for the target's Safe, confirmed by its first
+    // owner (anvil's development key 1).
+    use airlock_chain_ethereum::{EthKey, SafeTx, safe, safe_service};
+    use alloy_primitives::U256;
+    let owner_key = EthKey::from_bytes(
+        &hex::decode("59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d")
+            .expect("hex")
+            .try_into()
+            .expect("32 bytes"),
+    )
+    .expect("key");
+    let safe_address = airlock_fuzz::eth_interop::SAFE.parse().expect("safe");
+    let zero = "0x0000000000000000000000000000000000000000".parse().expect("zero");
+    let tx = SafeTx {
+        to: "0x00000000000000000000000000000000000A11cE".parse().expect("to"),
+        value: U256::from(999),
+        data: vec![],
+        operation: 0,
+        safe_tx_gas: U256::ZERO,
+        base_gas: U256::ZERO,
+        gas_price: U256::ZERO,
+        gas_token: zero,
+        refund_receiver: zero,
+        nonce: U256::from(4),
+    };
+    let hash = safe::safe_tx_hash(31337, safe_address, &tx);
+    let sig = owner_key.sign_hash(&hash).expect("sign").as_bytes();
+    let json = safe_service::write(31337, safe_address, &tx, &[(owner_key.address(), sig)], "seed");
+    s.put_mode("eth_interop", "safe-service.json", 2, json.to_string().as_bytes());
 }
 
 /// Seeds for `device_exports`: each harness multisig vault in every format Airlock writes (text
@@ -1320,7 +1349,7 @@ fn main() {
     let (venv, _bundle) = artifacts(&mut s);
     cbor_edges(&mut s);
     bitcoin(&mut s);
-    eth_qr(&mut s);
+    eth_interop(&mut s);
     qr(&mut s, &venv);
     slip39(&mut s, &repo);
     keystores(&mut s, &repo);

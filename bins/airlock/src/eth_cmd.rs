@@ -117,6 +117,24 @@ pub enum EthCommand {
         #[command(flatten)]
         out: ProposalOut,
     },
+    /// Propose a Safe transaction made in Safe{Wallet}: the Safe Transaction Service's JSON of
+    /// it (`GET …/multisig-transactions/{safeTxHash}/`). Its safeTxHash is recomputed and every
+    /// confirmation it carries verified against the Safe's owners; members still approve it in
+    /// Airlock, where the vault's rules apply.
+    ImportSafeTx {
+        #[arg(long)]
+        vault: String,
+        file: PathBuf,
+        #[command(flatten)]
+        out: ProposalOut,
+    },
+    /// Write a Safe proposal as the Safe Transaction Service's JSON, with the owner signatures
+    /// of its Airlock approvals as confirmations, for Safe{Wallet} (same safeTxHash).
+    ExportSafeTx {
+        proposal: String,
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// The vault's account on chain: balance, nonce, Safe owners and threshold.
     Status {
         #[arg(long)]
@@ -372,6 +390,114 @@ pub fn run_eth(home: &Path, json: bool, cmd: EthCommand) -> CliResult {
                 memo,
                 &airlock_chain_ethereum::Ethereum,
             )
+        }
+        EthCommand::ImportSafeTx { vault, file, out } => {
+            let bytes = airlock_transport::read_bounded(
+                &file,
+                airlock_chain_ethereum::safe_service::MAX_SERVICE_JSON as u64,
+            )?;
+            let text = String::from_utf8(bytes)
+                .map_err(|_| CliError::new(format!("{}: not UTF-8 JSON", file.display())))?;
+            let c = CoordinatorHome::open(home)?.coordinator()?;
+            let (def, _) = c.vault_latest(&vault)?;
+            let spec = EthVault::from_vault(&def)?;
+            let (owners, _) = spec
+                .safe_owners()
+                .ok_or_else(|| CliError::new(format!("vault {vault:?} is not a Safe")))?;
+            let read = airlock_chain_ethereum::safe_service::read(
+                &text,
+                spec.chain_id,
+                spec.address(),
+                owners,
+            )
+            .map_err(|e| CliError::new(format!("{}: {e}", file.display())))?;
+            let payload = airlock_chain_ethereum::EthPayload::SafeTx {
+                chain_id: spec.chain_id,
+                safe: spec.address(),
+                safe_version: match &spec.account.kind {
+                    airlock_chain_ethereum::AccountKind::Safe { version, .. } => version.clone(),
+                    airlock_chain_ethereum::AccountKind::Eoa { .. } => String::new(),
+                },
+                tx: read.tx.clone(),
+            };
+            let review = airlock_chain_ethereum::describe(&payload, &spec.account, &spec.policy)?;
+            let spends = airlock_chain_ethereum::chain::spends_of(&spec, &review);
+            let confirmed: Vec<String> = read
+                .confirmations
+                .iter()
+                .map(|c| c.owner.to_string())
+                .collect();
+            if !json && !confirmed.is_empty() {
+                println!(
+                    "Safe{{Wallet}} confirmations verified (shown, not counted: members approve in Airlock): {}",
+                    confirmed.join(", ")
+                );
+            }
+            let memo = format!(
+                "Safe transaction {} from Safe{{Wallet}} ({})",
+                read.safe_tx_hash,
+                file.display()
+            );
+            propose_built(
+                home,
+                json,
+                &vault,
+                BuiltPayload {
+                    payload: payload.to_bytes()?,
+                    spends,
+                },
+                out,
+                memo,
+                &airlock_chain_ethereum::Ethereum,
+            )
+        }
+        EthCommand::ExportSafeTx { proposal, out } => {
+            let c = CoordinatorHome::open(home)?.coordinator()?;
+            let id = c.resolve(&proposal)?;
+            let state = c.proposal_state(&id)?;
+            let payload = airlock_chain_ethereum::EthPayload::from_bytes(&state.proposal.payload)?;
+            let airlock_chain_ethereum::EthPayload::SafeTx {
+                chain_id, safe, tx, ..
+            } = &payload
+            else {
+                return Err(CliError::new(format!(
+                    "proposal {} is not a Safe transaction",
+                    id.short()
+                )));
+            };
+            let hash = airlock_chain_ethereum::safe_tx_hash(*chain_id, *safe, tx);
+            let mut confirmations = Vec::new();
+            for d in state.approvals_used() {
+                let material = &d.approval.chain_signature;
+                if material.is_empty() {
+                    continue;
+                }
+                let sig = airlock_chain_ethereum::chain::decode_signature_material(material)?;
+                let owner = d.signer.chain_key.parse::<EthAddress>()?;
+                confirmations.push((owner, sig));
+            }
+            let value = airlock_chain_ethereum::safe_service::write(
+                *chain_id,
+                *safe,
+                tx,
+                &confirmations,
+                "airlock",
+            );
+            let text = serde_json::to_string_pretty(&value)? + "\n";
+            airlock_transport::write_atomic(&out, text.as_bytes())?;
+            if json {
+                print_json(&json!({
+                    "proposal": id.to_hex(), "safe_tx_hash": hash.to_string(),
+                    "confirmations": confirmations.len(), "out": out,
+                }));
+            } else {
+                println!(
+                    "Safe transaction {hash} with {} confirmation(s) -> {}",
+                    confirmations.len(),
+                    out.display()
+                );
+            }
+            Ok(())
         }
         EthCommand::SwapOwner {
             vault,

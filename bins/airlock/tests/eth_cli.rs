@@ -1132,8 +1132,42 @@ fn a_witness_with_its_own_node_halts_a_vault_whose_commitment_the_chain_contradi
     drop(guarded.witness);
 }
 
-/// A funded 2-of-2 Safe of alice's and bob's addresses, registered everywhere as vault "cold"
-/// (`--signer` specs given), and a proposal paying 777 wei to `to` that alice approved.
+/// A funded 2-of-2 Safe of alice's and bob's addresses (`--signer` specs given), registered
+/// everywhere as vault "cold"; returns the Safe's account text.
+fn register_cold_safe(
+    w: &World,
+    chain: &Chain,
+    (a, alice): (&str, &str),
+    (b, bob): (&str, &str),
+) -> String {
+    let account = create_funded_safe(w, chain, &[a, b], 2);
+    let vault_file = w.make_vault(
+        &[
+            "--vault",
+            "cold",
+            "--chain",
+            "ethereum",
+            "--network",
+            "anvil",
+            "--account",
+            &account,
+            "--signer",
+            alice,
+            "--signer",
+            bob,
+            "--threshold",
+            "2",
+            "--rule",
+            "all: => 2 ops",
+        ],
+        &["alice", "bob"],
+        &["alice", "bob"],
+    );
+    assert!(std::fs::metadata(vault_file).is_ok());
+    account
+}
+
+/// [`register_cold_safe`], and a proposal paying 777 wei to `to` that alice approved.
 /// Returns (proposal, bundle, alice's approval, the path for bob's).
 fn cold_safe_payment(
     w: &World,
@@ -1400,5 +1434,167 @@ fn safe_owner_signs_with_a_qr_device() {
     w.submit(&[&x, &y]).ok();
     execute(&w, &p);
     assert_eq!(balance(&chain.rpc, to), U256::from(777));
+    drop(chain.node);
+}
+
+/// The safeTxHash Safe's own SDK (protocol-kit) computes for a Transaction Service JSON's fields.
+fn protocol_kit_hash(service: &serde_json::Value) -> String {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let kit = root.join("target/peers/safe/node_modules/@safe-global/protocol-kit");
+    assert!(
+        kit.join("package.json").is_file(),
+        "scripts/install-eth-peers.sh --all"
+    );
+    let line = json!({
+        "safe": service["safe"], "version": "1.4.1", "chainId": "31337",
+        "tx": {
+            "to": service["to"], "value": service["value"],
+            "data": service["data"].as_str().unwrap_or("0x"), "operation": service["operation"],
+            "safeTxGas": service["safeTxGas"], "baseGas": service["baseGas"],
+            "gasPrice": service["gasPrice"], "gasToken": service["gasToken"],
+            "refundReceiver": service["refundReceiver"],
+            "nonce": service["nonce"].as_str().map_or_else(|| service["nonce"].as_u64().unwrap(), |n| n.parse().unwrap()),
+        }
+    });
+    let mut child = std::process::Command::new("node")
+        .arg(root.join("crates/airlock-chain-ethereum/tests/peers/safe_tx_hash.cjs"))
+        .arg(&kit)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("node");
+    use std::io::Write as _;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{line}\n").as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+/// Issue 16 item 3 (Safe{Wallet}): a transaction proposed in Safe{Wallet}, as the Safe
+/// Transaction Service's JSON (hash from protocol-kit, bob's confirmation signed by cast), becomes
+/// an Airlock proposal (hash recomputed, confirmation verified); alice and bob approve it in
+/// Airlock and it executes; exported back, its safeTxHash is protocol-kit's and it carries both
+/// owners' signatures. Altered files are refused and nothing is proposed.
+#[test]
+fn a_safe_wallet_transaction_is_imported_approved_and_exported_back() {
+    let (w, chain) = world();
+    let (alice, a) = eth_signer(&w, "alice", 1);
+    let (bob, b) = eth_signer(&w, "bob", 2);
+    let account = register_cold_safe(
+        &w,
+        &chain,
+        (&a, &format!("alice:ops:{alice}:{a}")),
+        (&b, &format!("bob:ops:{bob}:{b}")),
+    );
+    let safe = account
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .trim_start_matches("safe:")
+        .to_owned();
+    let zero = "0x0000000000000000000000000000000000000000";
+    let to = "0x00000000000000000000000000000000000A11cE";
+    let mut service = json!({
+        "safe": safe, "to": to, "value": "999", "data": null, "operation": 0,
+        "gasToken": zero, "safeTxGas": "0", "baseGas": "0", "gasPrice": "0",
+        "refundReceiver": zero, "nonce": 0, "executionDate": null,
+        "submissionDate": "2026-12-07T10:00:00Z", "isExecuted": false, "confirmationsRequired": 2,
+    });
+    let hash = protocol_kit_hash(&service);
+    service["safeTxHash"] = hash.clone().into();
+    // bob confirms in Safe{Wallet}: an EOA signature over the safeTxHash (cast, bob's key).
+    let seed = airlock_custody::mnemonic::seed(
+        &airlock_custody::mnemonic::restore(ANVIL_MNEMONIC).unwrap(),
+        "",
+    );
+    let bob_key = EthKey::from_seed(seed.as_ref(), 2).unwrap();
+    let cast = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../target/peers/cast/node_modules/@foundry-rs/cast-linux-amd64/bin/cast");
+    let sign = |key: &[u8]| {
+        let out = std::process::Command::new(&cast)
+            .args(["wallet", "sign", "--no-hash", &hash, "--private-key"])
+            .arg(format!("0x{}", hex::encode(key)))
+            .output()
+            .expect("cast");
+        assert!(out.status.success());
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    };
+    service["confirmations"] = json!([{
+        "owner": b, "signature": sign(&bob_key.secret_bytes()[..]), "signatureType": "EOA",
+        "submissionDate": "2026-12-07T10:01:00Z",
+    }]);
+    let file = w.p("safe-wallet-tx.json");
+    let write = |f: &Path, v: &serde_json::Value| std::fs::write(f, v.to_string()).unwrap();
+    write(&file, &service);
+
+    // Altered copies: refused, nothing proposed.
+    let before = w.coordinator_state();
+    let bad = |name: &str, v: serde_json::Value, needle: &str| {
+        let f = w.p(name);
+        write(&f, &v);
+        w.airlock(&["eth", "import-safe-tx", "--vault", "cold", s(&f)])
+            .fails(1, needle);
+    };
+    let mut v = service.clone();
+    v["value"] = "1000".into();
+    bad("value.json", v, "its fields hash to");
+    let mut v = service.clone();
+    v["confirmations"][0]["signature"] = sign(&hex::decode(DEV_KEY_0).unwrap()).into();
+    bad("signer.json", v, "not to the owner");
+    let mut v = service.clone();
+    v["safe"] = to.into();
+    bad("other-safe.json", v, "this vault's Safe is");
+    let mut v = service.clone();
+    v["confirmations"][0]["signatureType"] = "CONTRACT_SIGNATURE".into();
+    bad("contract.json", v, "not supported");
+    assert_eq!(
+        w.coordinator_state(),
+        before,
+        "a refused import changed the coordinator"
+    );
+
+    // The real file: an Airlock proposal of the same SafeTx.
+    let bundle = w.p("imported.bundle");
+    let proposed = w
+        .airlock(&[
+            "--json",
+            "eth",
+            "import-safe-tx",
+            "--vault",
+            "cold",
+            s(&file),
+            "--out",
+            s(&bundle),
+        ])
+        .ok()
+        .json();
+    let p = proposed["proposal"].as_str().unwrap().to_owned();
+    let x = w.approve("alice", &bundle);
+    let y = w.approve("bob", &bundle);
+    w.submit(&[&x, &y]).ok();
+    execute(&w, &p);
+    assert_eq!(balance(&chain.rpc, to), U256::from(999));
+
+    // Exported back for Safe{Wallet}: protocol-kit's hash, both owners' confirmations.
+    let out = w.p("exported.json");
+    w.airlock(&["eth", "export-safe-tx", &p, "--out", s(&out)])
+        .ok();
+    let exported: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    assert_eq!(exported["safeTxHash"], hash.as_str());
+    assert_eq!(protocol_kit_hash(&exported), hash);
+    let owners: Vec<String> = exported["confirmations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["owner"].as_str().unwrap().to_lowercase())
+        .collect();
+    assert_eq!(owners.len(), 2);
+    assert!(owners.contains(&a.to_lowercase()) && owners.contains(&b.to_lowercase()));
     drop(chain.node);
 }

@@ -25,6 +25,8 @@
 //!   owner, concatenate); [`recover`].
 //! - [`safe`]: domain separator, struct hash and safeTxHash; the SafeTx typed-data JSON.
 //! - [`calldata`]: ERC-20 and multiSend decoding / encoding.
+//! - [`safe_service`]: the Safe Transaction Service's multisig-transaction JSON (Safe{Wallet}),
+//!   read with the safeTxHash recomputed and every confirmation verified, and written.
 //! - [`eip4527`]: `eth-sign-request` / `eth-signature` for a member whose key is on a QR signer
 //!   (Keystone): requests built from the signer's own review, responses checked to recover to
 //!   the member's address over Airlock's own digests.
@@ -62,6 +64,7 @@ pub mod keys;
 pub mod payload;
 pub mod review;
 pub mod safe;
+pub mod safe_service;
 pub mod sign;
 pub mod typed;
 pub mod vault_spec;

@@ -26,7 +26,7 @@
 //! | [`journal`] | the signer's decision and transfer journals against their head files |
 //! | [`monero_blocks_bin`] | monerod `get_blocks.bin` answers (epee portable storage) |
 //! | [`monero_files`] | outputs / key-image files, unsigned and signed transactions, seeds, Feather JSON, vault accounts |
-//! | [`eth_qr`] | EIP-4527 `eth-sign-request` / `eth-signature` CBOR |
+//! | [`eth_interop`] | EIP-4527 `eth-sign-request` / `eth-signature` CBOR, Safe Transaction Service JSON |
 //! | [`eth_payload`] | Ethereum payloads, calldata, EIP-712 typed data, signature material, vault accounts |
 //! | [`sim_scenario`] | `airlock sim` scenario files (TOML and their checks) |
 //! | [`drill_answers`] | `airlock drill run --answers` files (JSON and their checks) |
@@ -42,8 +42,8 @@ pub mod cbor_differential;
 pub mod device_exports;
 pub mod drill_answers;
 pub mod envelope;
+pub mod eth_interop;
 pub mod eth_payload;
-pub mod eth_qr;
 pub mod httpsig;
 pub mod journal;
 pub mod keystore;
@@ -70,7 +70,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("drill_answers", drill_answers::run),
     ("envelope", envelope::run),
     ("eth_payload", eth_payload::run),
-    ("eth_qr", eth_qr::run),
+    ("eth_interop", eth_interop::run),
     ("httpsig", httpsig::run),
     ("journal", journal::run),
     ("keystore", keystore::run),

@@ -1,5 +1,5 @@
 #![no_main]
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    airlock_fuzz::eth_qr::run(data);
+    airlock_fuzz::eth_interop::run(data);
 });
