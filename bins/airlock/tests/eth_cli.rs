@@ -1308,6 +1308,21 @@ fn safe_owner_signs_with_a_qr_device() {
         .json();
     assert_eq!(added["custody"], "device");
     assert_eq!(added["chain_key"], b.as_str());
+    // The same key cannot also be sealed in the keystore (one custody per key).
+    let secret = w.p("device-key.hex");
+    std::fs::write(&secret, DEVICE_KEY).unwrap();
+    w.signer(
+        "bob",
+        &[
+            "key",
+            "add",
+            "--chain",
+            "ethereum",
+            "--secret-file",
+            s(&secret),
+        ],
+    )
+    .fails(1, "refusing to overwrite");
     let to = "0x00000000000000000000000000000000000A11cE";
     let (p, bundle, x, y) = cold_safe_payment(
         &w,

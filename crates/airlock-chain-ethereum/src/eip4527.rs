@@ -530,7 +530,10 @@ impl<'a> CborMap<'a> {
                 steps.push((i, h));
             }
         }
-        let source_fingerprint = m.uint(2)?.map(|f| f as u32);
+        let source_fingerprint = m
+            .uint(2)?
+            .map(|f| u32::try_from(f).map_err(|_| bad()))
+            .transpose()?;
         Ok(Some(DevicePath {
             steps,
             source_fingerprint,

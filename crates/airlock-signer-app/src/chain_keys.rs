@@ -251,7 +251,10 @@ impl SignerHome {
         self.unlock(passphrase)?;
         let chain_key = chain_key_of(chain, secret)?;
         let path = chain_key_file(&self.dir, chain, &chain_key);
-        if path.exists() {
+        if path.exists()
+            || path.with_extension("hsm").exists()
+            || path.with_extension("device").exists()
+        {
             return Err(SignerError::Setup(format!(
                 "{} already holds the key of {chain_key}; refusing to overwrite it",
                 path.display()
@@ -290,7 +293,8 @@ impl SignerHome {
         reference.public_key = key.public_key_hex();
         let chain_key = chain_key_of_public(chain, &key.public_key)?;
         let path = chain_key_file(&self.dir, chain, &chain_key).with_extension("hsm");
-        if path.exists() || chain_key_file(&self.dir, chain, &chain_key).exists() {
+        let plain = chain_key_file(&self.dir, chain, &chain_key);
+        if path.exists() || plain.exists() || plain.with_extension("device").exists() {
             return Err(SignerError::Setup(format!(
                 "this signer already holds a key for {chain_key}; refusing to overwrite it"
             )));
