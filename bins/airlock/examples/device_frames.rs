@@ -45,18 +45,9 @@ fn main() {
             ),
         ];
         for (name, data, format, content) in rows {
-            let frames: Vec<String> = [Density::Low, Density::Medium, Density::High, Density::Max]
-                .iter()
-                .map(|d| {
-                    encode(data, format, content, *d)
-                        .map(|f| f.needed.to_string())
-                        .unwrap_or_else(|e| format!("({e})"))
-                })
-                .collect();
             println!(
-                "| {m}-of-{n} | {name} | {} | {} |",
-                data.len(),
-                frames.join(" | ")
+                "| {m}-of-{n} | {name} | {} |",
+                frames_row(data, format, content)
             );
         }
     }
@@ -125,18 +116,23 @@ fn eth_requests() {
             origin: "airlock vault treasury".into(),
         };
         let cbor = request.to_cbor();
-        let frames: Vec<String> = [Density::Low, Density::Medium, Density::High, Density::Max]
-            .iter()
-            .map(|d| {
-                encode(&cbor, Format::Ur, Content::EthSignRequest, *d)
-                    .map(|f| f.needed.to_string())
-                    .unwrap_or_else(|e| format!("({e})"))
-            })
-            .collect();
         println!(
-            "| Safe | eth-sign-request, {name} | {} | {} |",
-            cbor.len(),
-            frames.join(" | ")
+            "| Safe | eth-sign-request, {name} | {} |",
+            frames_row(&cbor, Format::Ur, Content::EthSignRequest)
         );
     }
+}
+
+/// `bytes | low | medium | high | max` cells: the data's size and the frames one lossless pass
+/// needs at each density.
+fn frames_row(data: &[u8], format: Format, content: Content) -> String {
+    let frames: Vec<String> = [Density::Low, Density::Medium, Density::High, Density::Max]
+        .iter()
+        .map(|d| {
+            encode(data, format, content, *d)
+                .map(|f| f.needed.to_string())
+                .unwrap_or_else(|e| format!("({e})"))
+        })
+        .collect();
+    format!("{} | {}", data.len(), frames.join(" | "))
 }

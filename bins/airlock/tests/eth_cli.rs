@@ -1181,30 +1181,7 @@ fn cold_safe_payment(
     std::path::PathBuf,
     std::path::PathBuf,
 ) {
-    let account = create_funded_safe(w, chain, &[a, b], 2);
-    let vault_file = w.make_vault(
-        &[
-            "--vault",
-            "cold",
-            "--chain",
-            "ethereum",
-            "--network",
-            "anvil",
-            "--account",
-            &account,
-            "--signer",
-            alice,
-            "--signer",
-            bob,
-            "--threshold",
-            "2",
-            "--rule",
-            "all: => 2 ops",
-        ],
-        &["alice", "bob"],
-        &["alice", "bob"],
-    );
-    assert!(std::fs::metadata(vault_file).is_ok());
+    register_cold_safe(w, chain, (a, alice), (b, bob));
     let (p, bundle) = w.propose("cold", &format!("{to}:777"), &[]);
     let x = w.approve("alice", &bundle);
     (p, bundle, x, w.fresh("bob.approval"))
@@ -1226,24 +1203,37 @@ fn qr_device(request: &Path, key: &str, flag: Option<&str>) -> serde_json::Value
             && cast.is_file(),
         "the QR-device peers are missing: scripts/install-eth-peers.sh --all"
     );
-    let mut cmd = std::process::Command::new("node");
-    cmd.arg(root.join("crates/airlock-chain-ethereum/tests/peers/qr_device.cjs"))
-        .arg(&keystone)
-        .arg(&cast)
-        .arg(format!("0x{key}"));
-    if let Some(f) = flag {
-        cmd.arg(f);
-    }
-    let out = cmd
-        .stdin(std::fs::File::open(request).unwrap())
-        .output()
+    let key = format!("0x{key}");
+    let mut args = vec![keystone.as_os_str(), cast.as_os_str(), key.as_ref()];
+    args.extend(flag.map(std::ffi::OsStr::new));
+    let out = node_peer("qr_device.cjs", &args, &std::fs::read(request).unwrap());
+    serde_json::from_slice(&out).unwrap()
+}
+
+/// Runs `crates/airlock-chain-ethereum/tests/peers/<script>` under node with `args`, `stdin`
+/// piped in; returns its stdout, panicking with its stderr when it fails.
+fn node_peer(script: &str, args: &[&std::ffi::OsStr], stdin: &[u8]) -> Vec<u8> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let mut child = std::process::Command::new("node")
+        .arg(
+            root.join("crates/airlock-chain-ethereum/tests/peers")
+                .join(script),
+        )
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
         .expect("node");
+    use std::io::Write as _;
+    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    let out = child.wait_with_output().unwrap();
     assert!(
         out.status.success(),
-        "qr_device.cjs: {}",
+        "{script}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    serde_json::from_slice(&out.stdout).unwrap()
+    out.stdout
 }
 
 /// Issue 16 item 3 (EIP-4527): a Safe owner whose key is on a QR signer. bob's signer records
@@ -1368,65 +1358,8 @@ fn safe_owner_signs_with_a_qr_device() {
         std::fs::write(&f, format!("{}\n", v["signature_ur"].as_str().unwrap())).unwrap();
         f
     };
-
-    // Another key signed on the device: refused, nothing written, nothing journaled.
-    let wrong = answer("wrong.ur", &qr_device(&request, DEV_KEY_0, None));
-    w.signer(
-        "bob",
-        &[
-            "approve",
-            s(&bundle),
-            "--out",
-            s(&y),
-            "--yes",
-            "--device-signature",
-            s(&wrong),
-        ],
-    )
-    .fails(1, "not to this member's key");
-    // An answer to another request: refused.
-    let other = answer(
-        "other.ur",
-        &qr_device(&request, DEVICE_KEY, Some("--tamper-id")),
-    );
-    w.signer(
-        "bob",
-        &[
-            "approve",
-            s(&bundle),
-            "--out",
-            s(&y),
-            "--yes",
-            "--device-signature",
-            s(&other),
-        ],
-    )
-    .fails(1, "not this proposal's");
-    // Not a device answer at all.
-    w.signer(
-        "bob",
-        &[
-            "approve",
-            s(&bundle),
-            "--out",
-            s(&y),
-            "--yes",
-            "--device-signature",
-            s(&request),
-        ],
-    )
-    .fails(1, "expected ur:eth-signature");
-    assert!(!y.exists());
-    assert_eq!(
-        w.journal("bob"),
-        journal,
-        "a refused answer changed bob's journal"
-    );
-
-    // The device's real answer: the approval carries its signature over Airlock's safeTxHash.
-    let right = answer("right.ur", &device);
-    let approved = w
-        .signer(
+    let approve_with = |answer: &Path| {
+        w.signer(
             "bob",
             &[
                 "--json",
@@ -1436,11 +1369,32 @@ fn safe_owner_signs_with_a_qr_device() {
                 s(&y),
                 "--yes",
                 "--device-signature",
-                s(&right),
+                s(answer),
             ],
         )
-        .ok()
-        .json();
+    };
+
+    // Another key signed on the device: refused, nothing written, nothing journaled.
+    let wrong = answer("wrong.ur", &qr_device(&request, DEV_KEY_0, None));
+    approve_with(&wrong).fails(1, "not to this member's key");
+    // An answer to another request: refused.
+    let other = answer(
+        "other.ur",
+        &qr_device(&request, DEVICE_KEY, Some("--tamper-id")),
+    );
+    approve_with(&other).fails(1, "not this proposal's");
+    // Not a device answer at all.
+    approve_with(&request).fails(1, "expected ur:eth-signature");
+    assert!(!y.exists());
+    assert_eq!(
+        w.journal("bob"),
+        journal,
+        "a refused answer changed bob's journal"
+    );
+
+    // The device's real answer: the approval carries its signature over Airlock's safeTxHash.
+    let right = answer("right.ur", &device);
+    let approved = approve_with(&right).ok().json();
     assert_eq!(approved["decision"], "approve");
     assert!(
         approved["review"].to_string().contains(&digest[2..]),
@@ -1471,23 +1425,12 @@ fn protocol_kit_hash(service: &serde_json::Value) -> String {
             "nonce": service["nonce"].as_str().map_or_else(|| service["nonce"].as_u64().unwrap(), |n| n.parse().unwrap()),
         }
     });
-    let mut child = std::process::Command::new("node")
-        .arg(root.join("crates/airlock-chain-ethereum/tests/peers/safe_tx_hash.cjs"))
-        .arg(&kit)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("node");
-    use std::io::Write as _;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(format!("{line}\n").as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success());
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    let out = node_peer(
+        "safe_tx_hash.cjs",
+        &[kit.as_os_str()],
+        format!("{line}\n").as_bytes(),
+    );
+    String::from_utf8(out).unwrap().trim().to_owned()
 }
 
 /// Issue 16 item 3 (Safe{Wallet}): a transaction proposed in Safe{Wallet}, as the Safe
