@@ -1,7 +1,9 @@
 //! The `qr show` / `qr read` commands both binaries offer, so their own files stay thin.
 //!
 //! `show` reads a file (an Airlock artifact, binary or armored, or a PSBT, binary or base64) and
-//! draws it; `read` reassembles a file from images and writes it atomically. Progress goes to
+//! draws it; a file of frame texts another command wrote for a device (`airlock btc export
+//! --format ur|bbqr`, `airlock-signer device-request`, `key export --format ur`: one UR or BBQr
+//! frame per line) is drawn frame for frame, as written; `read` reassembles a file from images and writes it atomically. Progress goes to
 //! stderr, results to stdout (JSON with `--json`). Nothing here touches a network; files are read
 //! with a size cap and written with `airlock_transport::write_atomic`.
 
@@ -17,7 +19,8 @@ use crate::{Content, Density, Encoding, Format, FrameStream, MAX_MESSAGE_LEN, re
 /// `qr show FILE`.
 #[derive(Args, Debug)]
 pub struct ShowArgs {
-    /// The file to show (artifact `.airlock` or armor, PSBT binary or base64).
+    /// The file to show (artifact `.airlock` or armor, PSBT binary or base64), or a file of UR or
+    /// BBQr frame texts, one per line, drawn as written.
     pub file: PathBuf,
     /// terminal | png (a directory of frame-0001.png …) | gif | html.
     #[arg(long, default_value = "terminal")]
@@ -55,6 +58,10 @@ pub struct ReadArgs {
 pub fn load(file: &std::path::Path) -> Result<(Vec<u8>, Content), String> {
     let bytes = airlock_transport::read_bounded(file, (MAX_MESSAGE_LEN as u64) * 3 / 2)
         .map_err(|e| e.to_string())?;
+    load_bytes(bytes, file)
+}
+
+fn load_bytes(bytes: Vec<u8>, file: &std::path::Path) -> Result<(Vec<u8>, Content), String> {
     if let Some(psbt) = crate::detect_psbt(&bytes) {
         return Ok((psbt, Content::Psbt));
     }
@@ -77,13 +84,35 @@ pub fn show(args: &ShowArgs, json: bool) -> Result<(), String> {
     if !(args.fps > 0.0 && args.fps <= 60.0) {
         return Err("--fps must be between 0 and 60".into());
     }
-    let (data, content) = load(&args.file)?;
-    let format = encoding.format_for(content);
-    let frames = crate::encode(&data, format, content, density).map_err(|e| e.to_string())?;
+    let bytes = airlock_transport::read_bounded(&args.file, (MAX_MESSAGE_LEN as u64) * 3 / 2)
+        .map_err(|e| e.to_string())?;
+    let given = given_frames(&bytes, &args.file)?;
+    let is_given = given.is_some();
+    let (data, content) = match &given {
+        Some(_) => (bytes, Content::Artifact),
+        None => load_bytes(bytes, &args.file)?,
+    };
+    let (format, frames) = match given {
+        Some((format, texts)) => (
+            format,
+            crate::Frames {
+                format,
+                needed: texts.len(),
+                texts,
+                density,
+            },
+        ),
+        None => {
+            let format = encoding.format_for(content);
+            let frames =
+                crate::encode(&data, format, content, density).map_err(|e| e.to_string())?;
+            (format, frames)
+        }
+    };
     let summary = |out: Option<&std::path::Path>| {
         json!({
             "encoding": format.name(),
-            "content": match content { Content::Psbt => "psbt", Content::Transaction => "transaction", Content::Artifact => "artifact", Content::WalletText => "wallet-text", Content::CryptoOutput => "crypto-output", Content::CryptoAccount => "crypto-account", Content::EthSignRequest => "eth-sign-request" },
+            "content": if is_given { "frames" } else { match content { Content::Psbt => "psbt", Content::Transaction => "transaction", Content::Artifact => "artifact", Content::WalletText => "wallet-text", Content::CryptoOutput => "crypto-output", Content::CryptoAccount => "crypto-account", Content::EthSignRequest => "eth-sign-request" } },
             "bytes": data.len(),
             "density": density.name(),
             "frames": frames.texts.len(),
@@ -118,7 +147,15 @@ pub fn show(args: &ShowArgs, json: bool) -> Result<(), String> {
     };
     match args.format.as_str() {
         "terminal" => {
-            return show_terminal(args, &data, content, format, density, frames.needed, json);
+            let stream = if is_given {
+                FrameStream::Given {
+                    parts: frames.texts.clone(),
+                    next: 0,
+                }
+            } else {
+                FrameStream::new(&data, format, content, density).map_err(|e| e.to_string())?
+            };
+            return show_terminal(args, stream, format, density, frames.needed, json);
         }
         "png" => {
             let dir = need_out()?;
@@ -179,17 +216,58 @@ fn report(
     }
 }
 
+/// A file whose non-empty lines are all UR (or all BBQr) frame texts: its format and lines.
+/// Several messages separated by an empty line are refused (show them one at a time).
+fn given_frames(
+    bytes: &[u8],
+    file: &std::path::Path,
+) -> Result<Option<(Format, Vec<String>)>, String> {
+    let Ok(text) = std::str::from_utf8(bytes) else {
+        return Ok(None);
+    };
+    let lines: Vec<&str> = text.lines().map(str::trim).collect();
+    let Some(format) = lines
+        .iter()
+        .find(|l| !l.is_empty())
+        .and_then(|l| Format::detect(l))
+        .filter(|f| *f != Format::AirlockRq)
+    else {
+        return Ok(None);
+    };
+    let frames: Vec<String> = lines
+        .iter()
+        .filter(|l| !l.is_empty())
+        .map(|l| l.to_string())
+        .collect();
+    if !frames
+        .iter()
+        .all(|l| Format::detect(l) == Some(format) && l.len() <= crate::MAX_FRAME_TEXT)
+    {
+        return Ok(None);
+    }
+    let blocks = text
+        .trim()
+        .split("\n\n")
+        .filter(|b| !b.trim().is_empty())
+        .count();
+    if blocks > 1 {
+        return Err(format!(
+            "{} holds {blocks} QR messages separated by empty lines: show one at a time (put each block in its own file)",
+            file.display()
+        ));
+    }
+    Ok(Some((format, frames)))
+}
+
 fn show_terminal(
     args: &ShowArgs,
-    data: &[u8],
-    content: Content,
+    mut stream: FrameStream,
     format: Format,
     density: Density,
     needed: usize,
     json: bool,
 ) -> Result<(), String> {
     let tty = std::io::stdout().is_terminal();
-    let mut stream = FrameStream::new(data, format, content, density).map_err(|e| e.to_string())?;
     let single = needed == 1;
     let count = match (args.frames, single, tty) {
         (_, true, _) => 1,

@@ -333,6 +333,14 @@ pub enum FrameStream {
     },
     /// RaptorQ symbols.
     Airlock(airlock_rq::RqStream),
+    /// Frame texts made elsewhere (a device request or export written one frame per line),
+    /// cycled as they are.
+    Given {
+        /// The frames.
+        parts: Vec<String>,
+        /// Next index.
+        next: usize,
+    },
 }
 
 impl FrameStream {
@@ -354,7 +362,7 @@ impl FrameStream {
     pub fn needed(&self) -> usize {
         match self {
             FrameStream::Ur(s) => s.needed(),
-            FrameStream::Bbqr { parts, .. } => parts.len(),
+            FrameStream::Bbqr { parts, .. } | FrameStream::Given { parts, .. } => parts.len(),
             FrameStream::Airlock(s) => s.needed(),
         }
     }
@@ -363,7 +371,7 @@ impl FrameStream {
     pub fn next_frame(&mut self) -> Result<String> {
         match self {
             FrameStream::Ur(s) => s.next_frame(),
-            FrameStream::Bbqr { parts, next } => {
+            FrameStream::Bbqr { parts, next } | FrameStream::Given { parts, next } => {
                 let t = parts[*next % parts.len()].clone();
                 *next += 1;
                 Ok(t)

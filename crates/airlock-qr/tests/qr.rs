@@ -685,3 +685,46 @@ fn tiny_and_odd_sizes_round_trip_in_every_format() {
         Err(QrError::Encode(_))
     ));
 }
+
+/// A file of frame texts written for a device (one UR per line, as `airlock btc export --format
+/// ur` and `airlock-signer device-request` write it) is drawn frame for frame as written:
+/// zbarimg reads back exactly those lines, and they reassemble to the message. Two messages in
+/// one file are refused.
+#[test]
+fn qr_show_draws_a_file_of_frames_as_written() {
+    use airlock_qr::cli::{ShowArgs, show};
+    let data = pseudo_random(900, 7);
+    let frames = encode(&data, Format::Ur, Content::Artifact, Density::Low).unwrap();
+    assert!(frames.needed > 1);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("frames.txt");
+    std::fs::write(&file, frames.texts.join("\n") + "\n").unwrap();
+    let png = dir.path().join("png");
+    let args = |file: &Path| ShowArgs {
+        file: file.to_path_buf(),
+        format: "png".into(),
+        out: Some(png.clone()),
+        encoding: "auto".into(),
+        density: "low".into(),
+        fps: 4.0,
+        frames: None,
+    };
+    show(&args(&file), true).unwrap();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&png)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    let texts = zbarimg(&files);
+    assert_eq!(texts, frames.texts);
+    assert_eq!(airlock_qr::decode_texts(&texts).unwrap().bytes, data);
+
+    let two = dir.path().join("two.txt");
+    std::fs::write(
+        &two,
+        format!("{}\n\n{}\n", frames.texts[0], frames.texts[1]),
+    )
+    .unwrap();
+    let e = show(&args(&two), true).unwrap_err();
+    assert!(e.contains("holds 2 QR messages"), "{e}");
+}
