@@ -17,8 +17,8 @@ use crate::{home, read_bundle, signer_err};
 /// Largest answer file read (an `eth-signature` UR is about 200 characters).
 const MAX_ANSWER: u64 = 64 * 1024;
 
-/// Reviews `bundle` and writes the device's requests to `out` (UR frames, one block per
-/// signature needed, blocks separated by an empty line).
+/// Reviews `bundle` and writes the device's requests: UR frames, one per line, in `out` (or, when
+/// the payload needs several signatures, in `out` numbered `-1`, `-2`…).
 pub(crate) fn request(
     dir: &Path,
     json: bool,
@@ -45,51 +45,64 @@ pub(crate) fn request(
         ))
     })?;
     let requests = h.device_requests(&review).map_err(signer_err)?;
-    let mut text = String::new();
     let mut listed = Vec::new();
-    for (request, digest) in &requests {
+    for (i, (request, digest)) in requests.iter().enumerate() {
         let frames = airlock_qr::encode(
             &request.to_cbor(),
             airlock_qr::Format::Ur,
             airlock_qr::Content::EthSignRequest,
             density,
         )?;
-        if !text.is_empty() {
-            text.push('\n');
-        }
-        text += &frames.texts.join("\n");
-        text.push('\n');
+        // One file per request (a device scans one message at a time): OUT, or OUT-1, OUT-2…
+        let file = if requests.len() == 1 {
+            out.to_path_buf()
+        } else {
+            numbered(out, i + 1)
+        };
+        airlock_transport::write_atomic(&file, (frames.texts.join("\n") + "\n").as_bytes())?;
         listed.push(json!({
             "request_id": hex::encode(request.request_id),
             "data_type": request.data_type as u8,
             "digest": digest.to_string(),
             "frames": frames.texts.len(),
             "frames_needed": frames.needed,
+            "out": file,
         }));
-    }
-    airlock_transport::write_atomic(out, text.as_bytes())?;
-    if json {
-        print_json(&json!({
-            "proposal": review.proposal_id.to_hex(), "out": out, "requests": listed,
-            "review": review.to_json(),
-        }));
-    } else {
-        for (i, (request, digest)) in requests.iter().enumerate() {
+        if !json {
             println!(
-                "request {} of {}: the device must show digest {digest} for {} at {}",
+                "request {} of {}: the device must show digest {digest} for {} at {} -> {}",
                 i + 1,
                 requests.len(),
                 request.address,
-                request.path.text()
+                request.path.text(),
+                file.display()
             );
         }
+    }
+    if json {
+        print_json(&json!({
+            "proposal": review.proposal_id.to_hex(), "requests": listed,
+            "review": review.to_json(),
+        }));
+    } else {
         println!(
-            "Wrote {} request(s) to {}: show them on the device (`airlock-signer qr show` of each block), then approve with --device-signature",
-            requests.len(),
-            out.display()
+            "Show each request on the device (`airlock-signer qr show FILE`), put its answers (ur:eth-signature, one per line) in one file, and approve with --device-signature FILE"
         );
     }
     Ok(())
+}
+
+/// `out` with `-N` before its extension: `request.txt` → `request-2.txt`.
+fn numbered(out: &Path, n: usize) -> std::path::PathBuf {
+    let stem = out
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let name = match out.extension() {
+        Some(ext) => format!("{stem}-{n}.{}", ext.to_string_lossy()),
+        None => format!("{stem}-{n}"),
+    };
+    out.with_file_name(name)
 }
 
 /// Reads the device's answers: one `ur:eth-signature` per line (each a single-part UR, as

@@ -97,8 +97,9 @@ enum Command {
         device_signature: Option<PathBuf>,
     },
     /// For a member whose Ethereum key is on a QR signer (EIP-4527, e.g. Keystone): review the
-    /// proposal and write the `ur:eth-sign-request` frames to show the device (one block per
-    /// signature needed). Nothing is recorded; approve with `--device-signature`.
+    /// proposal and write the `ur:eth-sign-request` frames to show the device (one file per
+    /// signature needed: OUT, or OUT-1, OUT-2… for a batch of transactions). Nothing is
+    /// recorded; approve with `--device-signature`.
     DeviceRequest {
         bundle: PathBuf,
         #[arg(long)]

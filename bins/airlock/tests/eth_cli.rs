@@ -1556,3 +1556,107 @@ fn a_safe_wallet_transaction_is_imported_approved_and_exported_back() {
     assert!(owners.contains(&a.to_lowercase()) && owners.contains(&b.to_lowercase()));
     drop(chain.node);
 }
+
+/// EIP-4527 for an account (EOA) vault whose one key is on a QR device: a batch of two
+/// transactions needs two requests (two files, EIP-1559 unsigned bytes), Keystone's library and
+/// cast answer each, one approval carries both signatures, and both transactions land on anvil.
+#[test]
+fn an_account_on_a_qr_device_sends_a_batch_of_two() {
+    let (w, chain) = world();
+    let bob = w.init_signer("bob");
+    let device_key: [u8; 32] = hex::decode(DEVICE_KEY).unwrap().try_into().unwrap();
+    let b = EthKey::from_bytes(&device_key)
+        .unwrap()
+        .address()
+        .to_string();
+    w.signer(
+        "bob",
+        &["key", "add", "--chain", "ethereum", "--device-address", &b],
+    )
+    .ok();
+    let account = format!("eoa:{b}");
+    w.make_vault(
+        &[
+            "--vault",
+            "hot",
+            "--chain",
+            "ethereum",
+            "--network",
+            "anvil",
+            "--account",
+            &account,
+            "--signer",
+            &format!("bob:ops:{bob}:{b}:device"),
+            "--threshold",
+            "1",
+            "--rule",
+            "all: => 1 ops",
+        ],
+        &["bob"],
+        &["bob"],
+    );
+    let (to1, to2) = (
+        "0x00000000000000000000000000000000000b0b01",
+        "0x00000000000000000000000000000000000b0b02",
+    );
+    let bundle = w.p("batch.bundle");
+    let proposed = w
+        .airlock(&[
+            "--json",
+            "eth",
+            "call",
+            "--vault",
+            "hot",
+            "--call",
+            &format!("{to1}:5"),
+            "--call",
+            &format!("{to2}:6"),
+            "--out",
+            s(&bundle),
+        ])
+        .ok()
+        .json();
+    let p = proposed["proposal"].as_str().unwrap().to_owned();
+    let request = w.p("request.txt");
+    let asked = w
+        .signer(
+            "bob",
+            &["--json", "device-request", s(&bundle), "--out", s(&request)],
+        )
+        .ok()
+        .json();
+    let files: Vec<std::path::PathBuf> = asked["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| std::path::PathBuf::from(r["out"].as_str().unwrap()))
+        .collect();
+    assert_eq!(files, [w.p("request-1.txt"), w.p("request-2.txt")]);
+    let mut answers = String::new();
+    for f in files.iter().rev() {
+        let device = qr_device(f, DEVICE_KEY, None);
+        assert_eq!(device["data_type"], 4, "EIP-2718 typed transaction");
+        answers += &format!("{}\n", device["signature_ur"].as_str().unwrap());
+    }
+    let answer = w.p("answers.txt");
+    std::fs::write(&answer, answers).unwrap();
+    let y = w.fresh("bob.approval");
+    w.signer(
+        "bob",
+        &[
+            "approve",
+            s(&bundle),
+            "--out",
+            s(&y),
+            "--yes",
+            "--device-signature",
+            s(&answer),
+        ],
+    )
+    .ok();
+    w.submit(&[&y]).ok();
+    execute(&w, &p);
+    assert_eq!(balance(&chain.rpc, to1), U256::from(5));
+    assert_eq!(balance(&chain.rpc, to2), U256::from(6));
+    drop(chain.node);
+}
