@@ -72,37 +72,22 @@ fn eth_requests() {
     erc20.extend([0u8; 12]);
     erc20.extend(to.0.as_slice());
     erc20.extend(U256::from(1000).to_be_bytes::<32>());
+    // A call from the Safe at nonce 3, no gas refund.
+    let call = |value: u64, data: Vec<u8>| SafeTx {
+        to,
+        value: U256::from(value),
+        data,
+        operation: 0,
+        safe_tx_gas: U256::ZERO,
+        base_gas: U256::ZERO,
+        gas_price: U256::ZERO,
+        gas_token: zero,
+        refund_receiver: zero,
+        nonce: U256::from(3),
+    };
     for (name, tx) in [
-        (
-            "Safe ETH transfer",
-            SafeTx {
-                to,
-                value: U256::from(777),
-                data: vec![],
-                operation: 0,
-                safe_tx_gas: U256::ZERO,
-                base_gas: U256::ZERO,
-                gas_price: U256::ZERO,
-                gas_token: zero,
-                refund_receiver: zero,
-                nonce: U256::from(3),
-            },
-        ),
-        (
-            "Safe ERC-20 transfer",
-            SafeTx {
-                to,
-                value: U256::ZERO,
-                data: erc20,
-                operation: 0,
-                safe_tx_gas: U256::ZERO,
-                base_gas: U256::ZERO,
-                gas_price: U256::ZERO,
-                gas_token: zero,
-                refund_receiver: zero,
-                nonce: U256::from(3),
-            },
-        ),
+        ("Safe ETH transfer", call(777, vec![])),
+        ("Safe ERC-20 transfer", call(0, erc20)),
     ] {
         let json = safe::typed_data_json(1, safe_address, &tx);
         let hash = safe::safe_tx_hash(1, safe_address, &tx);
