@@ -25,9 +25,11 @@ use airlock_cli_support::{
     write_envelope,
 };
 use airlock_coordinator::{Coordinator, CoordinatorHome, VaultDraft};
-use airlock_core::lifecycle::describe_gaps;
+use airlock_core::lifecycle::{Status, describe_gaps};
 use airlock_core::vault::{describe_rule, parse_duration, parse_rule};
-use airlock_core::{Artifact, Intent, PublicKey, SignerEntry, Transfer, format_time};
+use airlock_core::{
+    Artifact, EventKind, Intent, PublicKey, SignerEntry, Transfer, format_time,
+};
 use clap::{Args, Parser, Subcommand};
 use serde_json::json;
 
@@ -129,8 +131,17 @@ pub(crate) enum Command {
     },
     /// Broadcast a finalized proposal's transaction through its chain.
     Broadcast { proposal: String },
-    /// Check a broadcast transaction for confirmations.
-    Confirm { proposal: String },
+    /// Check a broadcast transaction for confirmations: records it confirmed once it has
+    /// `--confirmations` of them. Run again on a confirmed proposal, records a reorganization
+    /// if its transaction has left the chain (it is then broadcast again: `airlock broadcast`
+    /// re-sends it).
+    Confirm {
+        proposal: String,
+        /// Confirmations needed before the proposal is recorded confirmed (your chain's finality
+        /// depth: e.g. 6 for Bitcoin, 10 for Monero).
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+        confirmations: u64,
+    },
     /// The transparency log.
     #[command(subcommand)]
     Log(LogCommand),
@@ -704,18 +715,40 @@ fn run(cli: Cli) -> CliResult {
             }
             Ok(())
         }
-        Command::Confirm { proposal } => {
+        Command::Confirm {
+            proposal,
+            confirmations,
+        } => {
             let mut c = open(&cli.home)?;
             let id = c.resolve(&proposal)?;
-            let event = c.check_confirmation(&id, now()?)?;
+            let event = c.check_confirmation(&id, now()?, confirmations)?;
+            let status = c.proposal_state(&id)?.status(now()?);
+            let of = |kind: EventKind| {
+                event
+                    .as_ref()
+                    .filter(|e| e.kind == kind)
+                    .map(|e| e.detail.clone())
+            };
             if json {
-                print_json(
-                    &json!({ "proposal": id.to_hex(), "confirmed": event.as_ref().map(|e| e.detail.clone()) }),
-                );
+                print_json(&json!({
+                    "proposal": id.to_hex(),
+                    "status": status.to_string(),
+                    "confirmed": of(EventKind::Confirmed),
+                    "reorged": of(EventKind::Reorged),
+                }));
             } else {
-                match event {
-                    Some(e) => println!("Confirmed: {}", e.detail),
-                    None => println!("Not confirmed yet"),
+                match (&event, status) {
+                    (Some(e), _) if e.kind == EventKind::Reorged => println!(
+                        "REORGANIZED: {}. Proposal {} is broadcast again: `airlock broadcast {}` re-sends it.",
+                        e.detail,
+                        id.short(),
+                        id.short()
+                    ),
+                    (Some(e), _) => println!("Confirmed: {}", e.detail),
+                    (None, Status::Confirmed) => println!("Still confirmed"),
+                    (None, _) => {
+                        println!("Not confirmed yet (waiting for {confirmations} confirmation(s))")
+                    }
                 }
             }
             Ok(())

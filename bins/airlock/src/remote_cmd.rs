@@ -121,12 +121,15 @@ pub fn run(
             json!({}),
             &signing_key()?,
         ),
-        Command::Confirm { proposal } => action(
+        Command::Confirm {
+            proposal,
+            confirmations,
+        } => action(
             &client,
             json,
             &proposal,
             "confirm",
-            json!({}),
+            json!({ "confirmations": confirmations }),
             &signing_key()?,
         ),
         Command::Abandon {

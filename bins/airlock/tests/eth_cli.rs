@@ -1660,3 +1660,100 @@ fn an_account_on_a_qr_device_sends_a_batch_of_two() {
     assert_eq!(balance(&chain.rpc, to2), U256::from(6));
     drop(chain.node);
 }
+
+/// Issue 17 (chain reorganization): `confirm --confirmations 3` waits for depth; a
+/// reorganization (anvil reverts to a snapshot taken before the payment) takes the confirmed
+/// transaction out of the chain, and the next `confirm` records it ("reorged") and moves the
+/// proposal back to broadcast; `broadcast` re-sends the same signed transaction, which
+/// confirms again. The log with its reorganization verifies.
+#[test]
+fn a_reorganization_takes_a_confirmed_payment_back_to_broadcast() {
+    let (w, chain) = world();
+    let (alice, a) = eth_signer(&w, "alice", 1);
+    let bob = w.init_signer("bob");
+    w.make_vault(
+        &[
+            "--vault",
+            "hot",
+            "--chain",
+            "ethereum",
+            "--network",
+            "anvil",
+            "--account",
+            &format!("eoa:{a}"),
+            "--signer",
+            &format!("alice:ops:{alice}:{a}"),
+            "--signer",
+            &format!("bob:compliance:{bob}"),
+            "--threshold",
+            "2",
+            "--rule",
+            "all: => 1 ops, 1 compliance",
+        ],
+        &["alice", "bob"],
+        &["alice", "bob"],
+    );
+    let to = "0x000000000000000000000000000000000000b0b0";
+    let (p, bundle) = w.propose("hot", &format!("{to}:3000"), &[]);
+    let x = w.approve("alice", &bundle);
+    let y = w.approve("bob", &bundle);
+    w.submit(&[&x, &y]).ok();
+    let fin = w.airlock(&["--json", "finalize", &p]).ok().json();
+    let txid = fin["txid"].as_str().unwrap().to_owned();
+    let snapshot = chain.rpc.call("evm_snapshot", json!([])).unwrap();
+
+    w.airlock(&["broadcast", &p]).ok();
+    let confirm = |n: &str| {
+        w.airlock(&["--json", "confirm", &p, "--confirmations", n])
+            .ok()
+            .json()
+    };
+    let shallow = confirm("3");
+    assert_eq!(shallow["status"], "broadcast", "one block is not 3: {shallow}");
+    assert_eq!(shallow["confirmed"], serde_json::Value::Null, "{shallow}");
+    chain.rpc.call("anvil_mine", json!(["0x2"])).unwrap();
+    let deep = confirm("3");
+    assert_eq!(deep["status"], "confirmed", "{deep}");
+    assert_eq!(deep["confirmed"], "3 confirmation(s)", "{deep}");
+    let again = confirm("3");
+    assert_eq!(again["status"], "confirmed", "{again}");
+    assert_eq!(again["reorged"], serde_json::Value::Null, "nothing moved: {again}");
+    assert_eq!(balance(&chain.rpc, to), U256::from(3000u64));
+
+    // The node reorganizes to a chain without the payment.
+    assert_eq!(
+        chain.rpc.call("evm_revert", json!([snapshot])).unwrap(),
+        json!(true)
+    );
+    assert_eq!(balance(&chain.rpc, to), U256::ZERO);
+    let reorged = confirm("3");
+    assert_eq!(reorged["status"], "broadcast", "{reorged}");
+    let detail = reorged["reorged"].as_str().unwrap();
+    assert!(
+        detail.contains(&txid) && detail.contains("no longer in the chain"),
+        "{detail}"
+    );
+    let text = w.airlock(&["confirm", &p]).ok().stdout;
+    assert!(text.contains("Not confirmed yet"), "{text}");
+
+    // The same signed transaction goes out again and confirms.
+    w.airlock(&["broadcast", &p]).ok();
+    assert_eq!(balance(&chain.rpc, to), U256::from(3000u64));
+    let back = confirm("1");
+    assert_eq!(back["status"], "confirmed", "{back}");
+    let events: Vec<String> = w
+        .airlock(&["--json", "log", "show"])
+        .ok()
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["kind"].as_str().map(str::to_owned))
+        .filter(|k| ["broadcast", "confirmed", "reorged"].contains(&k.as_str()))
+        .collect();
+    assert_eq!(events, ["broadcast", "confirmed", "reorged", "confirmed"]);
+    let verified = w.airlock(&["--json", "log", "verify"]).ok().json();
+    assert_eq!(verified["events"], 4, "{verified}");
+    let metrics = w.airlock(&["--json", "metrics"]).ok().json();
+    assert_eq!(metrics["outcomes"]["confirmed"], 1, "{metrics}");
+}

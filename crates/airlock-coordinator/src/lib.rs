@@ -133,6 +133,28 @@ pub struct Coordinator {
     chains: chains::ChainSettings,
     /// Who the transitions made now are made for (a service member), recorded beside them.
     actor: Option<String>,
+    /// Where transactions are sent and confirmations read instead of the chain's node: only
+    /// `airlock sim`'s simulated ledger sets it.
+    network: Option<Box<dyn Network>>,
+}
+
+/// The network a finalized transaction is sent to and its confirmations read from, standing in
+/// for the chain's node. `airlock sim` gives its coordinator a simulated ledger (blocks,
+/// reorganizations) this way, so the real broadcast and confirmation code runs against it.
+/// Nothing else sets one.
+pub trait Network: Send {
+    /// Sends the transaction of `proposal`.
+    fn broadcast(
+        &self,
+        proposal: &ArtifactId,
+        tx: &airlock_core::chain::FinalTransaction,
+    ) -> std::result::Result<(), airlock_core::chain::ChainError>;
+    /// Confirmations of the transaction of `proposal`, `None` when it is not in the chain.
+    fn confirmations(
+        &self,
+        proposal: &ArtifactId,
+        txid: &str,
+    ) -> std::result::Result<Option<u64>, airlock_core::chain::ChainError>;
 }
 
 impl Coordinator {
@@ -149,6 +171,7 @@ impl Coordinator {
             log_signer,
             chains: chains::ChainSettings::default(),
             actor: None,
+            network: None,
         })
     }
 
@@ -158,6 +181,12 @@ impl Coordinator {
     }
 
     /// The online chain of a vault, with this coordinator's node settings.
+    /// Sends transactions to, and reads confirmations from, `network` instead of each chain's
+    /// node (the simulation's ledger).
+    pub fn set_network(&mut self, network: Box<dyn Network>) {
+        self.network = Some(network);
+    }
+
     pub fn chain_online(&self, name: &str) -> Result<Box<dyn airlock_core::chain::ChainOnline>> {
         chains::chain_online(name, &self.chains)
     }
@@ -1298,8 +1327,33 @@ impl Coordinator {
 
     /// Broadcasts a finalized proposal's transaction through its chain and records it. An
     /// expired proposal is not broadcast: its signers' reservations have ended, so they may have
-    /// approved a replacement spending the same coins.
+    /// approved a replacement spending the same coins. A proposal already broadcast and not
+    /// confirmed (a reorganization took its block, or nodes dropped it) is sent again as signed;
+    /// nothing new is recorded then and its broadcast event is returned.
     pub fn broadcast(&mut self, id: &ArtifactId, now: UnixTime) -> Result<Event> {
+        let state = self.read(|c| c.proposal_state(id))?;
+        if state.status(now) == Status::Broadcast
+            && let (Some(event), Some((_, record))) = (&state.broadcast, &state.finalized)
+        {
+            self.send(&state, id, record)?;
+            return Ok(event.clone());
+        }
+        self.broadcast_first(id, now)
+    }
+
+    fn send(&self, state: &ProposalState, id: &ArtifactId, record: &Finalized) -> Result<()> {
+        let tx = airlock_core::chain::FinalTransaction {
+            bytes: record.transaction.clone(),
+            txid: record.txid.clone(),
+        };
+        match &self.network {
+            Some(network) => network.broadcast(id, &tx)?,
+            None => self.chain_online(&state.vault.chain)?.broadcast(&tx)?,
+        }
+        Ok(())
+    }
+
+    fn broadcast_first(&mut self, id: &ArtifactId, now: UnixTime) -> Result<Event> {
         let state = self.read(|c| c.proposal_state(id))?;
         let (_, record) = state.finalized.clone().ok_or_else(|| {
             CoordinatorError::Refused(format!(
@@ -1329,22 +1383,27 @@ impl Coordinator {
                 airlock_core::format_time(state.proposal.expires)
             )));
         }
-        let chain = self.chain_online(&state.vault.chain)?;
-        chain.broadcast(&airlock_core::chain::FinalTransaction {
-            bytes: record.transaction.clone(),
-            txid: record.txid.clone(),
-        })?;
+        self.send(&state, id, &record)?;
         self.record_event(id, EventKind::Broadcast, record.txid, now)
     }
 
-    /// Checks confirmations of a broadcast proposal and records the first confirmation.
-    pub fn check_confirmation(&mut self, id: &ArtifactId, now: UnixTime) -> Result<Option<Event>> {
+    /// Checks a broadcast proposal's transaction in the chain: records it confirmed once it has
+    /// `required` confirmations (at least 1; a team waits for its chain's finality depth).
+    /// Checking a confirmed proposal again records a reorganization when its transaction is no
+    /// longer in the chain (the proposal is broadcast again, to be re-sent or re-mined); an
+    /// event is returned only when one is recorded.
+    pub fn check_confirmation(
+        &mut self,
+        id: &ArtifactId,
+        now: UnixTime,
+        required: u64,
+    ) -> Result<Option<Event>> {
         let state = self.read(|c| c.proposal_state(id))?;
-        if state.status(now) != Status::Broadcast {
+        let status = state.status(now);
+        if !matches!(status, Status::Broadcast | Status::Confirmed) {
             return Err(CoordinatorError::Refused(format!(
-                "proposal {} is {}, not broadcast",
+                "proposal {} is {status}, not broadcast",
                 id.short(),
-                state.status(now)
             )));
         }
         let txid = state
@@ -1352,12 +1411,31 @@ impl Coordinator {
             .as_ref()
             .map(|(_, r)| r.txid.clone())
             .unwrap_or_default();
-        let chain = self.chain_online(&state.vault.chain)?;
-        match chain.confirmations(&txid)? {
-            Some(n) if n > 0 => Ok(Some(self.record_event(
+        let confirmations = match &self.network {
+            Some(network) => network.confirmations(id, &txid)?,
+            None => self
+                .chain_online(&state.vault.chain)?
+                .confirmations(&txid)?,
+        }
+        .unwrap_or(0);
+        match status {
+            Status::Broadcast if confirmations >= required.max(1) => Ok(Some(self.record_event(
                 id,
                 EventKind::Confirmed,
-                format!("{n} confirmation(s)"),
+                format!("{confirmations} confirmation(s)"),
+                now,
+            )?)),
+            Status::Confirmed if confirmations == 0 => Ok(Some(self.record_event(
+                id,
+                EventKind::Reorged,
+                format!(
+                    "transaction {txid} is no longer in the chain (reorganized out or replaced); it was {}",
+                    state
+                        .confirmed
+                        .as_ref()
+                        .map(|e| e.detail.as_str())
+                        .unwrap_or("confirmed")
+                ),
                 now,
             )?)),
             _ => Ok(None),

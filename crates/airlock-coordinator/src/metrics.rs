@@ -456,7 +456,7 @@ fn open_artifact(i: u64, kind: &str, id: ArtifactId, env: &Envelope) -> Result<O
             }
         }
         "finalized" => Opened::Finalized(env.open::<Finalized>().map_err(fail)?.proposal),
-        "broadcast" | "confirmed" | "expired" | "abandoned" => {
+        "broadcast" | "confirmed" | "expired" | "abandoned" | "reorged" => {
             Opened::Event(env.open::<Event>().map_err(fail)?.proposal)
         }
         "transfer" => {
@@ -761,6 +761,12 @@ impl MetricsBuilder {
                 let t = self.proposals.get_mut(&proposal).ok_or_else(missing)?;
                 let slot = match kind {
                     "broadcast" => &mut t.broadcast,
+                    // A reorganization took the confirmed transaction out of the chain: the time
+                    // to confirmed is the time to the confirmation that stands.
+                    "reorged" => {
+                        t.confirmed = None;
+                        return Ok(());
+                    }
                     "confirmed" => &mut t.confirmed,
                     "abandoned" => &mut t.abandoned,
                     // An expiry is judged from the proposal's own expiry time.

@@ -71,7 +71,7 @@ fn filed(index: usize, leaf: &[u8], artifacts: &HashMap<ArtifactId, Vec<u8>>) ->
             )
         }
         "finalized" => (None, Some(env.open::<Finalized>()?.proposal), None),
-        "broadcast" | "confirmed" | "expired" | "abandoned" => {
+        "broadcast" | "confirmed" | "expired" | "abandoned" | "reorged" => {
             (None, Some(env.open::<Event>()?.proposal), None)
         }
         _ => (None, None, None),

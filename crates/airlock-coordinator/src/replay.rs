@@ -374,7 +374,7 @@ impl Replayer {
                 }
                 self.report.finalized += 1;
             }
-            "broadcast" | "confirmed" | "expired" | "abandoned" => {
+            "broadcast" | "confirmed" | "expired" | "abandoned" | "reorged" => {
                 require_coordinator()?;
                 let e: Event = env.open().map_err(|e| fail(i, kind, e))?;
                 if e.kind.as_str() != kind {

@@ -337,6 +337,10 @@ pub enum EventKind {
     /// The coordinator's statement that the proposal will never be finalized (rejected,
     /// expired, or given up): signers shown it end their approvals' reservations.
     Abandoned,
+    /// A transaction recorded as confirmed is no longer in the chain (a reorganization took
+    /// its block, or a conflicting spend replaced it): the proposal is broadcast again, not
+    /// confirmed, until the chain shows it at the required depth once more.
+    Reorged,
 }
 
 impl EventKind {
@@ -346,6 +350,7 @@ impl EventKind {
             EventKind::Confirmed => "confirmed",
             EventKind::Expired => "expired",
             EventKind::Abandoned => "abandoned",
+            EventKind::Reorged => "reorged",
         }
     }
 
@@ -355,6 +360,7 @@ impl EventKind {
             EventKind::Confirmed,
             EventKind::Expired,
             EventKind::Abandoned,
+            EventKind::Reorged,
         ]
         .into_iter()
         .find(|k| k.as_str() == s)
@@ -472,7 +478,7 @@ impl Artifact for AccountExport {
 /// The leaf kinds of the transparency log: every state transition, and every crossing of the
 /// air gap ("transfer": a transfer manifest this coordinator wrote or accepted), and every
 /// tabletop drill the team held ("drill").
-pub const LEAF_KINDS: [&str; 13] = [
+pub const LEAF_KINDS: [&str; 14] = [
     "vault-version",
     "proposal",
     "approval",
@@ -486,6 +492,7 @@ pub const LEAF_KINDS: [&str; 13] = [
     "halt",
     "state",
     "drill",
+    "reorged",
 ];
 
 /// A leaf of the transparency log: one state transition.

@@ -1,11 +1,12 @@
 //! The proposal lifecycle: proposed → approvals and rejections → ready (policy met) → finalized →
 //! broadcast → confirmed, or expired, or rejected (enough rejections that the policy can no longer
-//! be met).
+//! be met). A reorganization that takes a confirmed transaction out of the chain is recorded
+//! ("reorged") and moves the proposal back to broadcast, the one step back the chain can force.
 //!
 //! `ProposalState` is a pure state machine over verified artifacts. The coordinator persists it,
 //! `airlock log verify` replays it from the log, and both get the same answers. It must never
 //! accept a decision it cannot attribute to exactly one signer of the proposal's vault version,
-//! never count a signer twice, and never move backwards.
+//! never count a signer twice, and never move backwards except on a recorded reorganization.
 
 use std::fmt;
 
@@ -131,6 +132,10 @@ pub struct ProposalState {
     pub finalized: Option<(ArtifactId, Finalized)>,
     pub broadcast: Option<Event>,
     pub confirmed: Option<Event>,
+    /// The last time a confirmed transaction left the chain (the proposal went back to
+    /// broadcast), and how many times it did.
+    pub reorged: Option<Event>,
+    pub reorgs: u32,
     /// The coordinator's record that it will never be finalized.
     pub abandoned: Option<Event>,
 }
@@ -176,6 +181,8 @@ impl ProposalState {
             finalized: None,
             broadcast: None,
             confirmed: None,
+            reorged: None,
+            reorgs: 0,
             abandoned: None,
         })
     }
@@ -427,6 +434,11 @@ impl ProposalState {
         match (event.kind, status) {
             (EventKind::Broadcast, Status::Finalized) => self.broadcast = Some(event),
             (EventKind::Confirmed, Status::Broadcast) => self.confirmed = Some(event),
+            (EventKind::Reorged, Status::Confirmed) => {
+                self.confirmed = None;
+                self.reorged = Some(event);
+                self.reorgs += 1;
+            }
             (EventKind::Expired, Status::Expired) => {}
             (
                 EventKind::Abandoned,
@@ -625,7 +637,16 @@ mod tests {
             .unwrap();
         assert_eq!(s.status(T0 + 9999), Status::Finalized);
         assert!(s.record_event(event(EventKind::Confirmed), T0).is_err());
+        assert!(s.record_event(event(EventKind::Reorged), T0).is_err());
         s.record_event(event(EventKind::Broadcast), T0).unwrap();
+        assert!(s.record_event(event(EventKind::Reorged), T0).is_err());
+        s.record_event(event(EventKind::Confirmed), T0).unwrap();
+        assert_eq!(s.status(T0), Status::Confirmed);
+        // A reorganization takes it back to broadcast; it confirms again later.
+        s.record_event(event(EventKind::Reorged), T0).unwrap();
+        assert_eq!(s.status(T0 + 9999), Status::Broadcast);
+        assert_eq!(s.reorgs, 1);
+        assert!(s.record_event(event(EventKind::Reorged), T0).is_err());
         s.record_event(event(EventKind::Confirmed), T0).unwrap();
         assert_eq!(s.status(T0), Status::Confirmed);
         let _ = PublicKey([0; 32]);

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use airlock_cli_support::inspect::envelope_json;
 use airlock_coordinator::{Coordinator, CoordinatorError};
-use airlock_core::{Approval, ArtifactId, ArtifactKind, Envelope};
+use airlock_core::{Approval, ArtifactId, ArtifactKind, Envelope, EventKind};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -1188,6 +1188,9 @@ async fn propose(
 struct ActionRequest {
     /// Why (abandon only).
     reason: Option<String>,
+    /// Confirmations needed before a proposal is recorded confirmed (confirm only; 1 when
+    /// absent).
+    confirmations: Option<u64>,
 }
 
 async fn proposal_action(
@@ -1234,7 +1237,15 @@ async fn proposal_action(
                     }
                     "broadcast" => json!({ "broadcast": c.broadcast(&id, now)?.detail }),
                     "confirm" => {
-                        json!({ "confirmed": c.check_confirmation(&id, now)?.map(|e| e.detail) })
+                        let required = request.confirmations.unwrap_or(1);
+                        let event = c.check_confirmation(&id, now, required)?;
+                        let of = |kind: EventKind| {
+                            event
+                                .as_ref()
+                                .filter(|e| e.kind == kind)
+                                .map(|e| e.detail.clone())
+                        };
+                        json!({ "confirmed": of(EventKind::Confirmed), "reorged": of(EventKind::Reorged) })
                     }
                     _ => {
                         let reason = request.reason.unwrap_or_default();
