@@ -27,9 +27,7 @@ use airlock_cli_support::{
 use airlock_coordinator::{Coordinator, CoordinatorHome, VaultDraft};
 use airlock_core::lifecycle::{Status, describe_gaps};
 use airlock_core::vault::{describe_rule, parse_duration, parse_rule};
-use airlock_core::{
-    Artifact, EventKind, Intent, PublicKey, SignerEntry, Transfer, format_time,
-};
+use airlock_core::{Artifact, EventKind, Intent, PublicKey, SignerEntry, Transfer, format_time};
 use clap::{Args, Parser, Subcommand};
 use serde_json::json;
 

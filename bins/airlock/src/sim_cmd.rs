@@ -92,6 +92,17 @@ fn print_text(r: &SimReport) {
             c.witness_refusals, c.witness_halts, c.missing_cosignatures, c.exports_stopped
         );
     }
+    if c.broadcast > 0 {
+        println!(
+            "Chain: {} transactions broadcast, {} confirmations recorded, {} reorganizations recorded, {} sent again; {} payments ({} in all) were called confirmed when a reorganization took them",
+            c.broadcast,
+            c.confirmations_recorded,
+            c.reorgs_recorded,
+            c.rebroadcasts,
+            r.funds.confirmed_then_reorged,
+            r.funds.amount_confirmed_then_reorged
+        );
+    }
     let f = &r.funds;
     println!(
         "Funds: {} paid to payees; {} finalized to the attacker ({} attacks, {} rejections by honest reviews; {} of them, {} in all, under a rule the stolen key alone meets)",
@@ -104,7 +115,7 @@ fn print_text(r: &SimReport) {
     );
     let hours = |h: Option<f64>| h.map(|h| format!("{h} h")).unwrap_or_else(|| "-".into());
     println!(
-        "Time to detect: {}; time to recover (rotated vault): {}; vault versions: {}",
+        "Time to detect: {}; time to recover: {}; vault versions: {}",
         hours(r.hours_to_detect),
         hours(r.hours_to_recover),
         r.vault_versions

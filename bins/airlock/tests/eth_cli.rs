@@ -1709,7 +1709,10 @@ fn a_reorganization_takes_a_confirmed_payment_back_to_broadcast() {
             .json()
     };
     let shallow = confirm("3");
-    assert_eq!(shallow["status"], "broadcast", "one block is not 3: {shallow}");
+    assert_eq!(
+        shallow["status"], "broadcast",
+        "one block is not 3: {shallow}"
+    );
     assert_eq!(shallow["confirmed"], serde_json::Value::Null, "{shallow}");
     chain.rpc.call("anvil_mine", json!(["0x2"])).unwrap();
     let deep = confirm("3");
@@ -1717,7 +1720,11 @@ fn a_reorganization_takes_a_confirmed_payment_back_to_broadcast() {
     assert_eq!(deep["confirmed"], "3 confirmation(s)", "{deep}");
     let again = confirm("3");
     assert_eq!(again["status"], "confirmed", "{again}");
-    assert_eq!(again["reorged"], serde_json::Value::Null, "nothing moved: {again}");
+    assert_eq!(
+        again["reorged"],
+        serde_json::Value::Null,
+        "nothing moved: {again}"
+    );
     assert_eq!(balance(&chain.rpc, to), U256::from(3000u64));
 
     // The node reorganizes to a chain without the payment.

@@ -258,6 +258,64 @@ fn an_outage_that_outlasts_the_simulation_ends_with_it() {
     );
 }
 
+/// A reorganization 12 blocks deep against a team that counts a payment confirmed at one
+/// confirmation: payments the log called confirmed leave the chain; the coordinator's next check
+/// records each reorganization and sends the transaction again, and every one confirms again.
+/// Waiting for 13 confirmations, the same reorganization takes only payments not yet counted.
+/// A coordinator that stops watching at the first confirmation leaves the log saying confirmed
+/// for payments the chain no longer holds, and the run fails with that invariant.
+#[test]
+fn a_reorganization_is_recorded_and_the_payments_it_took_confirm_again() {
+    let w = World::new();
+    let light = ("proposals_per_day = 200", "proposals_per_day = 40");
+    let deep = ("depth = 3", "depth = 12");
+    let file = variant(&w, "chain-reorg", &[light, deep]);
+    let r = sim(&w, &file);
+    invariants_hold(&r);
+    let taken = r["funds"]["confirmed_then_reorged"].as_u64().unwrap();
+    assert!(taken > 0, "{r}");
+    assert_eq!(r["counts"]["reorgs_recorded"], taken, "{r}");
+    assert!(
+        r["counts"]["rebroadcasts"].as_u64().unwrap() >= taken,
+        "{r}"
+    );
+    assert!(
+        timeline_says(&r, "the coordinator records a reorganization"),
+        "{r}"
+    );
+    assert!(timeline_says(&r, "confirmed again"), "{r}");
+    assert!(r["hours_to_detect"].as_f64().unwrap() <= 10.0 / 60.0, "{r}");
+    assert!(r["hours_to_recover"].as_f64().unwrap() > 0.0, "{r}");
+    assert!(
+        r["metrics"]["outcomes"]["confirmed"].as_u64().unwrap() > 0,
+        "{r}"
+    );
+
+    let patient = variant(
+        &w,
+        "chain-reorg",
+        &[
+            light,
+            deep,
+            ("confirmations = 1", "confirmations = 13"),
+            ("watch_depth = 12", "watch_depth = 20"),
+        ],
+    );
+    let r = sim(&w, &patient);
+    invariants_hold(&r);
+    assert_eq!(r["funds"]["confirmed_then_reorged"], 0, "{r}");
+    assert_eq!(r["counts"]["reorgs_recorded"], 0, "{r}");
+    assert!(r["counts"]["rebroadcasts"].as_u64().unwrap() > 0, "{r}");
+
+    let careless = variant(
+        &w,
+        "chain-reorg",
+        &[light, deep, ("watch_depth = 12", "watch_depth = 1")],
+    );
+    let out = w.airlock(&["--json", "sim", path_str(&careless)]);
+    out.fails(3, "every payment the log calls confirmed is in the chain");
+}
+
 #[test]
 fn bad_scenario_files_are_refused_with_what_is_wrong() {
     let w = World::new();
@@ -308,6 +366,36 @@ fn bad_scenario_files_are_refused_with_what_is_wrong() {
     ];
     for (edits, needle) in witness_cases {
         let file = variant(&w, "equivocating-witness", edits);
+        w.airlock(&["sim", path_str(&file)]).fails(1, needle);
+    }
+    let chain_cases: &[(&[(&str, &str)], &str)] = &[
+        (
+            &[("[chain]\n", "[chain]\ncolour = 1\n")],
+            "unknown field `colour`",
+        ),
+        (
+            &[("confirmations = 1", "confirmations = 0")],
+            "chain.confirmations = 0",
+        ),
+        (
+            &[("watch_depth = 12", "watch_depth = 0")],
+            "chain.watch_depth = 0 must be at least chain.confirmations",
+        ),
+        (&[("depth = 3", "depth = 0")], "depth = 0 must be 1 to 1000"),
+        (
+            &[("at_hours = 20", "at_hours = 0.2")],
+            "needs that many blocks before it",
+        ),
+        (
+            &[(
+                "[chain]\nblock_minutes = 10\nconfirmations = 1\nwatch_depth = 12\n",
+                "",
+            )],
+            "a reorg needs a simulated chain",
+        ),
+    ];
+    for (edits, needle) in chain_cases {
+        let file = variant(&w, "chain-reorg", edits);
         w.airlock(&["sim", path_str(&file)]).fails(1, needle);
     }
     let busy = w.p("busy");

@@ -5,6 +5,7 @@
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use airlock_coordinator::metrics::{MetricsOptions, MetricsReport};
@@ -21,7 +22,7 @@ use rand_core::{RngCore, SeedableRng};
 use serde::Serialize;
 
 use crate::SimError;
-use crate::scenario::{Inject, Scenario};
+use crate::scenario::{ChainModel, Inject, Scenario};
 
 /// The simulated clock starts here (2027-01-15 08:00 UTC), so runs are reproducible.
 pub const START: u64 = 1_800_000_000;
@@ -82,6 +83,12 @@ pub struct Counts {
     pub witness_halts: u64,
     /// Bundle exports the coordinator stopped because a witness holds another history.
     pub exports_stopped: u64,
+    /// With a simulated chain: transactions broadcast, confirmations recorded (at the team's
+    /// depth), reorganizations the coordinator recorded, and transactions it sent again.
+    pub broadcast: u64,
+    pub confirmations_recorded: u64,
+    pub reorgs_recorded: u64,
+    pub rebroadcasts: u64,
 }
 
 #[derive(Clone, Debug, Default, Serialize)]
@@ -97,6 +104,10 @@ pub struct Funds {
     /// lets through), and their total.
     pub attacks_the_key_alone_could_pass: u64,
     pub at_risk_from_the_key_alone: u128,
+    /// Payments the log called confirmed when a reorganization took them out of the chain,
+    /// and their total (what a team acting on "confirmed" had at risk).
+    pub confirmed_then_reorged: u64,
+    pub amount_confirmed_then_reorged: u128,
 }
 
 /// What a run found.
@@ -108,9 +119,11 @@ pub struct SimReport {
     pub signers: usize,
     pub counts: Counts,
     pub funds: Funds,
-    /// Hours from a compromise to the first honest rejection of an attacker payment.
+    /// Hours from a compromise to the first honest rejection of an attacker payment (or the
+    /// first alarm), or from a reorganization to the coordinator's record of it.
     pub hours_to_detect: Option<f64>,
-    /// Hours from the key loss or compromise to the rotated vault version.
+    /// Hours from the key loss or compromise to the rotated vault version, or from a
+    /// reorganization to the confirmation again of every payment it took.
     pub hours_to_recover: Option<f64>,
     pub vault_versions: u64,
     pub timeline: Vec<Happening>,
@@ -155,15 +168,100 @@ impl Member {
 }
 
 enum Event {
-    Propose { attacker: bool },
-    Decide { proposal: ArtifactId, member: usize },
+    Propose {
+        attacker: bool,
+    },
+    Decide {
+        proposal: ArtifactId,
+        member: usize,
+    },
     Deliver,
-    Lose { member: usize },
-    Compromise { member: usize },
-    Rotate { member: usize, reason: &'static str },
+    Lose {
+        member: usize,
+    },
+    Compromise {
+        member: usize,
+    },
+    Rotate {
+        member: usize,
+        reason: &'static str,
+    },
     Fork,
     ForgedPropose,
-    ReviewForged { bundle: usize, member: usize },
+    ReviewForged {
+        bundle: usize,
+        member: usize,
+    },
+    /// The simulated chain mines a block.
+    Block,
+    /// The coordinator checks its in-flight transactions (`airlock confirm`).
+    Poll,
+    Reorg {
+        depth: u64,
+        dropped: bool,
+    },
+}
+
+/// The simulated chain: blocks of the proposals' transactions (named by proposal) and a
+/// mempool. A model of the network, not of Airlock: the coordinator's real broadcast and
+/// confirmation code reads it through [`airlock_coordinator::Network`].
+#[derive(Default)]
+struct Ledger {
+    blocks: Vec<Vec<ArtifactId>>,
+    mempool: Vec<ArtifactId>,
+}
+
+impl Ledger {
+    fn confirmations(&self, id: &ArtifactId) -> Option<u64> {
+        let height = self.blocks.len();
+        self.blocks
+            .iter()
+            .rposition(|b| b.contains(id))
+            .map(|at| (height - at) as u64)
+    }
+
+    fn mine(&mut self) {
+        let txs = std::mem::take(&mut self.mempool);
+        self.blocks.push(txs);
+    }
+
+    /// Replaces the last `depth` blocks by `depth + 1` empty ones; returns the transactions
+    /// they held (back in the mempool unless `dropped`).
+    fn reorg(&mut self, depth: u64, dropped: bool) -> Vec<ArtifactId> {
+        let keep = self.blocks.len().saturating_sub(depth as usize);
+        let out: Vec<ArtifactId> = self.blocks.drain(keep..).flatten().collect();
+        for _ in 0..=depth {
+            self.blocks.push(Vec::new());
+        }
+        if !dropped {
+            self.mempool.extend(out.iter().copied());
+        }
+        out
+    }
+}
+
+struct SimNetwork(Arc<Mutex<Ledger>>);
+
+impl airlock_coordinator::Network for SimNetwork {
+    fn broadcast(
+        &self,
+        proposal: &ArtifactId,
+        _tx: &airlock_core::chain::FinalTransaction,
+    ) -> Result<(), airlock_core::chain::ChainError> {
+        let mut ledger = self.0.lock().expect("one thread");
+        if ledger.confirmations(proposal).is_none() && !ledger.mempool.contains(proposal) {
+            ledger.mempool.push(*proposal);
+        }
+        Ok(())
+    }
+
+    fn confirmations(
+        &self,
+        proposal: &ArtifactId,
+        _txid: &str,
+    ) -> Result<Option<u64>, airlock_core::chain::ChainError> {
+        Ok(self.0.lock().expect("one thread").confirmations(proposal))
+    }
 }
 
 struct Proposed {
@@ -206,6 +304,14 @@ struct Sim<'a> {
     incident_at: Option<u64>,
     detected_at: Option<u64>,
     recovered_at: Option<u64>,
+    /// The simulated chain, when the scenario has one.
+    ledger: Option<Arc<Mutex<Ledger>>>,
+    /// Transactions the coordinator watches: (proposal, when last sent).
+    in_flight: Vec<(ArtifactId, u64)>,
+    /// When the first reorganization took a transaction recorded as confirmed.
+    reorged_at: Option<u64>,
+    /// Reorganized payments not yet confirmed again.
+    reorged_pending: Vec<ArtifactId>,
 }
 
 /// The amount an attacker of the scenario asks for.
@@ -930,6 +1036,15 @@ impl Sim<'_> {
         match self.c.finalize(&proposal, t) {
             Ok(_) => {
                 self.counts.finalized += 1;
+                if self.ledger.is_some() {
+                    match self.c.broadcast(&proposal, t) {
+                        Ok(_) => {
+                            self.counts.broadcast += 1;
+                            self.in_flight.push((proposal, t));
+                        }
+                        Err(e) => self.refused(format!("broadcast refused: {e}")),
+                    }
+                }
                 let info = &self.proposals[&proposal];
                 if info.attacker {
                     self.funds.to_attacker += info.amount;
@@ -1046,7 +1161,130 @@ impl Sim<'_> {
             Event::Fork => self.fork(t),
             Event::ForgedPropose => self.forged_propose(t),
             Event::ReviewForged { bundle, member } => self.review_forged(t, bundle, member),
+            Event::Block => {
+                if let Some(ledger) = &self.ledger {
+                    ledger.lock().expect("one thread").mine();
+                }
+                Ok(())
+            }
+            Event::Poll => {
+                if self.away_until(None, t).is_none() {
+                    self.poll(t)?;
+                }
+                Ok(())
+            }
+            Event::Reorg { depth, dropped } => self.reorg(t, depth, dropped),
         }
+    }
+
+    fn chain_model(&self) -> Option<&ChainModel> {
+        self.scenario.chain.as_ref()
+    }
+
+    fn reorg(&mut self, t: u64, depth: u64, dropped: bool) -> Result<(), SimError> {
+        let Some(ledger) = self.ledger.clone() else {
+            return Ok(());
+        };
+        let out = ledger.lock().expect("one thread").reorg(depth, dropped);
+        // What the log says of them now: the payments it calls confirmed are at risk.
+        let mut confirmed = 0;
+        for id in &out {
+            let state = self.c.proposal_state(id).map_err(setup)?;
+            if state.status(t) == Status::Confirmed {
+                confirmed += 1;
+                self.funds.confirmed_then_reorged += 1;
+                self.funds.amount_confirmed_then_reorged +=
+                    self.proposals.get(id).map_or(0, |p| p.amount);
+            }
+        }
+        if confirmed > 0 {
+            self.reorged_at.get_or_insert(t);
+        }
+        self.incident_at.get_or_insert(t);
+        self.note(
+            t,
+            format!(
+                "the chain reorganizes {depth} block(s): {} transaction(s) leave it ({confirmed} recorded as confirmed), {}",
+                out.len(),
+                if dropped {
+                    "and the nodes forget them"
+                } else {
+                    "back to the mempool"
+                }
+            ),
+        );
+        Ok(())
+    }
+
+    /// The coordinator's check of its in-flight transactions: `check_confirmation` at the
+    /// team's depth for each; a reorganization it records is answered by sending the
+    /// transaction again; one still unseen three blocks after it was sent is sent again.
+    fn poll(&mut self, t: u64) -> Result<(), SimError> {
+        let Some(model) = self.chain_model().cloned() else {
+            return Ok(());
+        };
+        let Some(ledger) = self.ledger.clone() else {
+            return Ok(());
+        };
+        let block = model.block_minutes * 60;
+        let mut keep = Vec::new();
+        for (id, sent) in std::mem::take(&mut self.in_flight) {
+            match self.c.check_confirmation(&id, t, model.confirmations) {
+                Ok(Some(event)) if event.kind == airlock_core::EventKind::Reorged => {
+                    self.counts.reorgs_recorded += 1;
+                    if self.counts.reorgs_recorded == 1 {
+                        self.detected_at.get_or_insert(t);
+                        self.note(
+                            t,
+                            format!(
+                                "the coordinator records a reorganization of {} (confirmed, now out of the chain) and sends it again",
+                                id.short()
+                            ),
+                        );
+                    }
+                    self.reorged_pending.push(id);
+                    self.send_again(t, &id)?;
+                    keep.push((id, t));
+                }
+                Ok(Some(_)) => {
+                    self.counts.confirmations_recorded += 1;
+                    let before = self.reorged_pending.len();
+                    self.reorged_pending.retain(|p| *p != id);
+                    if before > 0 && self.reorged_pending.is_empty() {
+                        self.recovered_at = Some(t);
+                        self.note(
+                            t,
+                            "every payment the reorganization took is confirmed again".into(),
+                        );
+                    }
+                    keep.push((id, sent));
+                }
+                Ok(None) => {
+                    let depth = ledger.lock().expect("one thread").confirmations(&id);
+                    let state = self.c.proposal_state(&id).map_err(setup)?;
+                    match (state.status(t), depth) {
+                        // Deep enough that the coordinator stops watching it.
+                        (Status::Confirmed, Some(d)) if d >= model.watch_depth => {}
+                        (Status::Broadcast, None) if t >= sent + 3 * block => {
+                            self.send_again(t, &id)?;
+                            keep.push((id, t));
+                        }
+                        _ => keep.push((id, sent)),
+                    }
+                }
+                Err(e) => self.refused(format!("confirmation check refused: {e}")),
+            }
+        }
+        self.in_flight = keep;
+        Ok(())
+    }
+
+    fn send_again(&mut self, t: u64, id: &ArtifactId) -> Result<(), SimError> {
+        match self.c.broadcast(id, t) {
+            Ok(_) => self.counts.rebroadcasts += 1,
+            Err(e) => self.refused(format!("sending again refused: {e}")),
+        }
+        Ok(())
     }
 
     fn invariants(&self) -> Result<Vec<Invariant>, SimError> {
@@ -1103,6 +1341,31 @@ impl Sim<'_> {
                 }
             ),
         });
+        if let Some(ledger) = &self.ledger {
+            let ledger = ledger.lock().expect("one thread");
+            let wrong: Vec<String> = states
+                .iter()
+                .filter(|s| s.status(self.end) == Status::Confirmed)
+                .filter(|s| ledger.confirmations(&s.id).is_none())
+                .map(|s| s.id.short())
+                .collect();
+            let confirmed = states
+                .iter()
+                .filter(|s| s.status(self.end) == Status::Confirmed)
+                .count();
+            out.push(Invariant {
+                name: "every payment the log calls confirmed is in the chain".into(),
+                holds: wrong.is_empty(),
+                detail: if wrong.is_empty() {
+                    format!(
+                        "{confirmed} confirmed, {} reorganization(s) recorded",
+                        self.counts.reorgs_recorded
+                    )
+                } else {
+                    format!("not in the chain: {}", wrong.join(", "))
+                },
+            });
+        }
         let mut journals = Vec::new();
         for m in &self.members {
             match m.home.journal() {
@@ -1173,7 +1436,23 @@ pub fn run(
         incident_at: None,
         detected_at: None,
         recovered_at: None,
+        ledger: None,
+        in_flight: Vec::new(),
+        reorged_at: None,
+        reorged_pending: Vec::new(),
     };
+    if let Some(chain) = &scenario.chain {
+        let ledger = Arc::new(Mutex::new(Ledger::default()));
+        sim.c.set_network(Box::new(SimNetwork(ledger.clone())));
+        sim.ledger = Some(ledger);
+        let every = chain.block_minutes * 60;
+        let mut b = START + every;
+        while b < end {
+            sim.at(b, Event::Block);
+            sim.at(b + every / 2, Event::Poll);
+            b += every;
+        }
+    }
     for (name, role) in scenario.signers() {
         sim.make_member(&name, &role, START)?;
     }
@@ -1261,9 +1540,23 @@ pub fn run(
                     a += every.max(1);
                 }
             }
+            // Scheduled once the chain's blocks are (below).
+            Inject::Reorg { .. } => {}
         }
     }
 
+    for inject in &scenario.injects {
+        if let Inject::Reorg { depth, dropped, .. } = inject {
+            let at = START + (inject.at_hours() * 3600.0) as u64;
+            sim.at(
+                at,
+                Event::Reorg {
+                    depth: *depth,
+                    dropped: *dropped,
+                },
+            );
+        }
+    }
     let mut day = 0;
     while let Some(Reverse((t, seq))) = sim.queue.pop() {
         if t >= sim.end {
@@ -1282,7 +1575,11 @@ pub fn run(
         }
         sim.step(t, event)?;
     }
-    // Decisions held at the end stay held (the coordinator was still down).
+    // Decisions held at the end stay held (the coordinator was still down). The coordinator
+    // checks its in-flight transactions once more before the chain is judged.
+    if sim.ledger.is_some() && sim.away_until(None, end).is_none() {
+        sim.poll(end)?;
+    }
     let invariants = sim.invariants()?;
     let metrics = sim
         .c
@@ -1306,7 +1603,7 @@ pub fn run(
         seed: scenario.seed,
         days: scenario.days,
         signers: scenario.team.signers.len(),
-        hours_to_detect: since(sim.detected_at, sim.compromised_at),
+        hours_to_detect: since(sim.detected_at, sim.compromised_at.or(sim.reorged_at)),
         hours_to_recover: since(sim.recovered_at, sim.incident_at),
         vault_versions: sim.c.vault_history(VAULT).map_err(setup)?.len() as u64,
         counts: sim.counts,

@@ -18,7 +18,7 @@ pub mod scenario;
 #[cfg(feature = "run")]
 pub use engine::*;
 
-pub use scenario::{Inject, Scenario};
+pub use scenario::{ChainModel, Inject, Scenario};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SimError {

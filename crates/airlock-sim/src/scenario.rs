@@ -20,9 +20,41 @@ pub struct Scenario {
     pub days: f64,
     pub team: Team,
     pub load: Load,
+    /// A simulated chain the coordinator broadcasts to and reads confirmations from; without
+    /// it the lifecycle ends at finalized (a decision-only vault sends nothing).
+    #[serde(default)]
+    pub chain: Option<ChainModel>,
     /// Failures injected, in any order.
     #[serde(default, rename = "inject")]
     pub injects: Vec<Inject>,
+}
+
+/// The simulated chain: a block every `block_minutes`; the coordinator checks its in-flight
+/// transactions half a block after each block, as `airlock confirm --confirmations N` does.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChainModel {
+    #[serde(default = "default_block_minutes")]
+    pub block_minutes: u64,
+    /// Confirmations the team waits for before a payment counts as confirmed.
+    #[serde(default = "default_confirmations")]
+    pub confirmations: u64,
+    /// The coordinator keeps re-checking a confirmed payment until it is this deep (a
+    /// reorganization deeper than this goes unseen).
+    #[serde(default = "default_watch_depth")]
+    pub watch_depth: u64,
+}
+
+fn default_block_minutes() -> u64 {
+    10
+}
+
+fn default_confirmations() -> u64 {
+    1
+}
+
+fn default_watch_depth() -> u64 {
+    12
 }
 
 fn default_seed() -> u64 {
@@ -137,6 +169,15 @@ pub enum Inject {
         #[serde(default)]
         first_attack_hours: Option<f64>,
     },
+    /// The chain reorganizes: its last `depth` blocks are replaced by a longer branch without
+    /// their transactions, which go back to the nodes' mempools (mined again in the next block)
+    /// or, with `dropped`, are forgotten until the coordinator sends them again. Needs `[chain]`.
+    Reorg {
+        at_hours: f64,
+        depth: u64,
+        #[serde(default)]
+        dropped: bool,
+    },
 }
 
 impl Inject {
@@ -147,7 +188,8 @@ impl Inject {
             | Inject::KeyLoss { at_hours, .. }
             | Inject::CompromisedSigner { at_hours, .. }
             | Inject::CompromisedCoordinator { at_hours, .. }
-            | Inject::EquivocatingWitness { at_hours, .. } => *at_hours,
+            | Inject::EquivocatingWitness { at_hours, .. }
+            | Inject::Reorg { at_hours, .. } => *at_hours,
         }
     }
 
@@ -171,7 +213,8 @@ impl Inject {
             | Inject::CompromisedSigner { signer, .. } => Some(signer),
             Inject::CoordinatorOutage { .. }
             | Inject::CompromisedCoordinator { .. }
-            | Inject::EquivocatingWitness { .. } => None,
+            | Inject::EquivocatingWitness { .. }
+            | Inject::Reorg { .. } => None,
         }
     }
 }
@@ -352,6 +395,44 @@ impl Scenario {
                     positive("first_attack_hours", inject.first_attack_hours())?;
                     attacks(i, *attacks_per_day, *amount)?
                 }
+                Inject::Reorg { depth, .. } => {
+                    let Some(chain) = &self.chain else {
+                        return Err(bad(format!(
+                            "inject[{i}]: a reorg needs a simulated chain: add a [chain] table"
+                        )));
+                    };
+                    if *depth == 0 || *depth > 1000 {
+                        return Err(bad(format!(
+                            "inject[{i}]: depth = {depth} must be 1 to 1000 blocks"
+                        )));
+                    }
+                    let blocks_before = (at * 60.0 / chain.block_minutes as f64) as u64;
+                    if *depth > blocks_before {
+                        return Err(bad(format!(
+                            "inject[{i}]: a reorg of {depth} blocks at hour {at} needs that many blocks before it ({blocks_before} by then)"
+                        )));
+                    }
+                }
+            }
+        }
+        if let Some(chain) = &self.chain {
+            if !(1..=24 * 60).contains(&chain.block_minutes) {
+                return Err(bad(format!(
+                    "chain.block_minutes = {} must be 1 to 1440",
+                    chain.block_minutes
+                )));
+            }
+            if !(1..=1000).contains(&chain.confirmations) {
+                return Err(bad(format!(
+                    "chain.confirmations = {} must be 1 to 1000",
+                    chain.confirmations
+                )));
+            }
+            if chain.watch_depth < chain.confirmations || chain.watch_depth > 10_000 {
+                return Err(bad(format!(
+                    "chain.watch_depth = {} must be at least chain.confirmations ({}) and at most 10000",
+                    chain.watch_depth, chain.confirmations
+                )));
             }
         }
         let rotations = self
