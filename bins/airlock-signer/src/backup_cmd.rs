@@ -35,6 +35,10 @@ pub enum BackupCommand {
         /// The secret to split: a file holding it as hex (32 or 64 hex digits).
         #[arg(long, conflicts_with = "new")]
         secret_file: Option<PathBuf>,
+        /// Split this signer's identity key (asks for its passphrase), so that a lost device's
+        /// identity can be restored with `airlock-signer init --restore-identity SHARES…`.
+        #[arg(long, conflicts_with_all = ["secret_file", "new", "bench"])]
+        identity: bool,
         /// Split a new random secret of this many bits (128 or 256) instead.
         #[arg(long, value_name = "BITS", value_parser = clap::value_parser!(u16).range(128..=256))]
         new: Option<u16>,
@@ -128,8 +132,38 @@ fn parse_group(s: &str) -> Result<(u8, u8), String> {
     Ok((t, n))
 }
 
-pub fn run(home: &Path, json: bool, cmd: BackupCommand) -> CliResult {
+pub fn run(home: &Path, json: bool, pass_file: Option<&Path>, cmd: BackupCommand) -> CliResult {
     match cmd {
+        BackupCommand::Split {
+            group_threshold,
+            groups,
+            identity: true,
+            extendable,
+            exponent,
+            share_passphrase_file,
+            out_dir,
+            ..
+        } => {
+            let passphrase = read_passphrase(share_passphrase_file.as_deref())?;
+            let h = crate::home(home)?;
+            let key = h
+                .unlock(&crate::passphrase(pass_file, false)?)
+                .map_err(crate::signer_err)?;
+            let shares = slip39::split(
+                key.secret().as_slice(),
+                &passphrase,
+                group_threshold,
+                &groups,
+                extendable,
+                exponent,
+                &mut OsRng,
+            )?;
+            let label = format!(
+                "# Airlock signer identity of {} ({})\n",
+                h.config.name, h.config.identity
+            );
+            write_shares(json, group_threshold, &shares, out_dir.as_deref(), &label)
+        }
         BackupCommand::Split {
             group_threshold,
             groups,
@@ -140,6 +174,7 @@ pub fn run(home: &Path, json: bool, cmd: BackupCommand) -> CliResult {
             share_passphrase_file,
             out_dir,
             bench,
+            identity: false,
         } => {
             let passphrase = read_passphrase(share_passphrase_file.as_deref())?;
             if bench {
@@ -179,7 +214,7 @@ pub fn run(home: &Path, json: bool, cmd: BackupCommand) -> CliResult {
                 exponent,
                 &mut OsRng,
             )?;
-            write_shares(json, group_threshold, &shares, out_dir.as_deref())
+            write_shares(json, group_threshold, &shares, out_dir.as_deref(), "")
         }
         BackupCommand::Recover {
             files,
@@ -227,7 +262,7 @@ pub fn run(home: &Path, json: bool, cmd: BackupCommand) -> CliResult {
         } => {
             let text = read_share_text(&files)?;
             let shares = slip39::extend(&share_lines(&text), group_threshold, &groups, &mut OsRng)?;
-            write_shares(json, group_threshold, &shares, out_dir.as_deref())
+            write_shares(json, group_threshold, &shares, out_dir.as_deref(), "")
         }
         BackupCommand::Bip39New {
             words,
@@ -339,11 +374,13 @@ pub fn run(home: &Path, json: bool, cmd: BackupCommand) -> CliResult {
     }
 }
 
+/// Writes or prints a share set; `label` (a comment line, or empty) heads each share file.
 fn write_shares(
     json: bool,
     group_threshold: u8,
     shares: &[Vec<Zeroizing<String>>],
     out_dir: Option<&Path>,
+    label: &str,
 ) -> CliResult {
     if let Some(dir) = out_dir {
         create_private_dir(dir)?;
@@ -372,7 +409,7 @@ fn write_shares(
                 Some(dir) => {
                     let path = dir.join(format!("share-g{}-m{}.txt", g + 1, m + 1));
                     let mut body =
-                        Zeroizing::new(format!("# SLIP-39 share: {}\n", share.describe()));
+                        Zeroizing::new(format!("{label}# SLIP-39 share: {}\n", share.describe()));
                     body.push_str(mnemonic);
                     body.push('\n');
                     airlock_transport::write_atomic_private_new(&path, body.as_bytes())?;
@@ -479,6 +516,23 @@ fn split_bench(
 }
 
 /// The shares' text: the files, or standard input when none is named.
+/// The identity key a set of SLIP-39 share files (`backup split --identity`) holds.
+pub(crate) fn recover_identity(
+    files: &[PathBuf],
+    share_passphrase_file: Option<&Path>,
+) -> CliResult<airlock_custody::IdentityKey> {
+    let passphrase = read_passphrase(share_passphrase_file)?;
+    let text = read_share_text(files)?;
+    let secret = slip39::combine(&share_lines(&text), &passphrase)?;
+    let secret: &[u8; 32] = secret.as_slice().try_into().map_err(|_| {
+        CliError::new(format!(
+            "the shares hold a {}-bit secret, not a 256-bit signer identity (made with `backup split --identity`)",
+            secret.len() * 8
+        ))
+    })?;
+    Ok(airlock_custody::IdentityKey::from_secret_bytes(secret))
+}
+
 fn read_share_text(files: &[PathBuf]) -> CliResult<Zeroizing<String>> {
     let mut text = Zeroizing::new(String::new());
     if files.is_empty() {

@@ -69,6 +69,16 @@ enum Command {
         name: String,
         #[arg(long, value_enum, default_value = "default")]
         kdf: KdfProfile,
+        /// Restore a lost device's identity from its SLIP-39 share files (made with
+        /// `airlock-signer backup split --identity`) instead of making a new one.
+        #[arg(long, value_name = "SHARE_FILE", num_args = 1..)]
+        restore_identity: Vec<PathBuf>,
+        /// File holding the SLIP-39 passphrase of those shares (none by default).
+        #[arg(long, requires = "restore_identity")]
+        share_passphrase_file: Option<PathBuf>,
+        /// The identity (hex) the shares must hold, as the vault lists it.
+        #[arg(long, requires = "restore_identity")]
+        expect_identity: Option<String>,
     },
     /// Print this signer's identity key (to give to the coordinator).
     Id,
@@ -311,17 +321,56 @@ fn run(cli: Cli) -> CliResult {
         changes_home(&cli.command),
     )?;
     match cli.command {
-        Command::Init { name, kdf } => {
+        Command::Init {
+            name,
+            kdf,
+            restore_identity,
+            share_passphrase_file,
+            expect_identity,
+        } => {
             let params = match kdf {
                 KdfProfile::Default => KdfParams::DEFAULT,
                 KdfProfile::InsecureFast => KdfParams::INSECURE_FAST,
             };
+            // A restored identity is checked before anything is asked or written.
+            let restored = if restore_identity.is_empty() {
+                None
+            } else {
+                let key = backup_cmd::recover_identity(
+                    &restore_identity,
+                    share_passphrase_file.as_deref(),
+                )?;
+                let found = hex::encode(key.verifying_key().to_bytes());
+                if let Some(expected) = &expect_identity
+                    && !expected.trim().eq_ignore_ascii_case(&found)
+                {
+                    return Err(CliError::new(format!(
+                        "the shares hold identity {found}, not the expected {}; nothing was written",
+                        expected.trim()
+                    )));
+                }
+                Some(key)
+            };
             let pass = passphrase(pass_file, true)?;
-            let h =
-                SignerHome::init(&cli.home, &name, &pass, params, now()?).map_err(signer_err)?;
+            let h = match restored {
+                Some(key) => SignerHome::restore(&cli.home, &name, key, &pass, params, now()?),
+                None => SignerHome::init(&cli.home, &name, &pass, params, now()?),
+            }
+            .map_err(signer_err)?;
             if json {
                 print_json(
-                    &json!({ "home": cli.home, "name": h.config.name, "identity": h.config.identity, "hardening": hardening.to_string() }),
+                    &json!({ "home": cli.home, "name": h.config.name, "identity": h.config.identity, "restored": h.config.restored, "hardening": hardening.to_string() }),
+                );
+            } else if h.config.restored.is_some() {
+                println!(
+                    "Signer {} restored in {} from its SLIP-39 shares",
+                    h.config.name,
+                    cli.home.display()
+                );
+                println!("identity {}", h.config.identity);
+                println!(
+                    "Register the vault versions again (`airlock-signer vault register`). Proposals made before now \
+                     are refused: the lost device's decisions are not here; the coordinator proposes them again."
                 );
             } else {
                 println!(
@@ -551,7 +600,7 @@ fn run(cli: Cli) -> CliResult {
         }
         Command::Transfer(t) => transfer_cmd::run(&cli.home, json, pass_file, t),
         Command::Qr(q) => qr_cmd::run(json, q),
-        Command::Backup(b) => backup_cmd::run(&cli.home, json, b),
+        Command::Backup(b) => backup_cmd::run(&cli.home, json, pass_file, b),
         Command::Key(k) => key_cmd::run(&cli.home, json, pass_file, k),
         Command::Psbt(p) => psbt_cmd::run(&cli.home, json, pass_file, p),
         Command::Keystore(k) => keystore_cmd::run(&cli.home, json, pass_file, k),

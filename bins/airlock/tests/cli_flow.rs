@@ -632,3 +632,136 @@ fn a_signer_back_after_many_exports_still_connects_its_checkpoint() {
     w.submit(&[&a]).ok();
     assert_eq!(w.status(&p)["status"], "ready");
 }
+
+/// Issue 17 (key loss by SLIP-39 restore): alice backs up her signer identity as 2-of-3 SLIP-39
+/// shares; her device is lost. One share, another secret's shares or the wrong expected identity
+/// are refused and write nothing; two shares restore the same identity, so the vault needs no
+/// rotation. The restored home refuses the proposal made before the restore (the lost device's
+/// decisions are not in it) and approves a new one, which finalizes under the same version.
+#[test]
+fn a_lost_signer_is_restored_from_its_slip39_shares_without_a_rotation() {
+    let w = treasury();
+    let alice = w.signer_key("alice");
+    let bob = w.signer_key("bob");
+    let shares = w.p("alice-shares");
+    let split = w
+        .signer(
+            "alice",
+            &[
+                "--json",
+                "backup",
+                "split",
+                "--identity",
+                "--group",
+                "2-of-3",
+                "--out-dir",
+                path_str(&shares),
+            ],
+        )
+        .ok()
+        .json();
+    assert_eq!(split["groups"][0]["count"], 3, "{split}");
+    let share = |m: u32| shares.join(format!("share-g1-m{m}.txt"));
+    let text = std::fs::read_to_string(share(1)).unwrap();
+    assert!(
+        text.starts_with(&format!("# Airlock signer identity of alice ({alice})")),
+        "{text}"
+    );
+    let other = w.p("other-shares");
+    w.signer(
+        "alice",
+        &[
+            "backup",
+            "split",
+            "--new",
+            "128",
+            "--group",
+            "2-of-2",
+            "--out-dir",
+            path_str(&other),
+        ],
+    )
+    .ok();
+
+    let (before, old_bundle) = w.propose("treasury", "acme-payroll:100", &[]);
+    std::fs::remove_dir_all(w.signer_home("alice")).unwrap();
+    w.set_now(T0 + 600);
+    let restore = |files: &[std::path::PathBuf], expect: &str| {
+        let mut args = vec![
+            "--json",
+            "init",
+            "--name",
+            "alice",
+            "--kdf",
+            "insecure-fast",
+        ];
+        args.push("--restore-identity");
+        args.extend(files.iter().map(|f| path_str(f)));
+        args.extend(["--expect-identity", expect]);
+        w.signer("alice", &args)
+    };
+    let refused: [(&[std::path::PathBuf], &str, &str); 3] = [
+        (
+            &[share(1)],
+            &alice,
+            "too few shares of group 1: 1 given, 2 needed",
+        ),
+        (
+            &[other.join("share-g1-m1.txt"), other.join("share-g1-m2.txt")],
+            &alice,
+            "128-bit secret, not a 256-bit signer identity",
+        ),
+        (&[share(1), share(3)], &bob, "not the expected"),
+    ];
+    for (files, expect, needle) in refused {
+        restore(files, expect).fails(1, needle);
+        let home = w.signer_home("alice");
+        for file in ["signer.json", "identity.key"] {
+            assert!(!home.join(file).exists(), "{needle}: nothing written");
+        }
+    }
+    let restored = restore(&[share(3), share(1)], &alice).ok().json();
+    assert_eq!(restored["identity"], alice.as_str(), "{restored}");
+    assert_eq!(restored["restored"], T0 + 600, "{restored}");
+    w.signer(
+        "alice",
+        &["vault", "register", path_str(&w.p("treasury-v1.airlock"))],
+    )
+    .ok();
+
+    let review = w
+        .signer("alice", &["--json", "review", path_str(&old_bundle)])
+        .ok()
+        .json();
+    assert_eq!(review["can_approve"], false, "{review}");
+    assert!(
+        review.to_string().contains("restored from a backup"),
+        "{review}"
+    );
+    w.signer(
+        "alice",
+        &[
+            "approve",
+            path_str(&old_bundle),
+            "--out",
+            path_str(&w.p("old.approval")),
+            "--yes",
+        ],
+    )
+    .fails(1, "restored from a backup");
+    assert!(!w.p("old.approval").exists());
+    // bob (ops) carries the old proposal alone, as the routine rule allows.
+    let by_bob = w.approve("bob", &old_bundle);
+    w.submit(&[&by_bob]).ok();
+    w.airlock(&["finalize", &before]).ok();
+
+    w.set_now(T0 + 700);
+    let (after, bundle) = w.propose("treasury", "acme-rent:200", &[]);
+    let by_alice = w.approve("alice", &bundle);
+    w.submit(&[&by_alice]).ok();
+    w.airlock(&["finalize", &after]).ok();
+    assert_eq!(w.status(&after)["status"], "finalized");
+    let vaults = w.airlock(&["--json", "vault", "list"]).ok().json();
+    assert_eq!(vaults[0]["version"], 1, "no rotation: {vaults}");
+    w.airlock(&["log", "verify"]).ok();
+}

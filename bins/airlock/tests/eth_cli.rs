@@ -1740,6 +1740,7 @@ fn a_reorganization_takes_a_confirmed_payment_back_to_broadcast() {
         detail.contains(&txid) && detail.contains("no longer in the chain"),
         "{detail}"
     );
+    assert_eq!(w.status(&p)["reorged"]["times"], 1, "{}", w.status(&p));
     let text = w.airlock(&["confirm", &p]).ok().stdout;
     assert!(text.contains("Not confirmed yet"), "{text}");
 

@@ -122,6 +122,53 @@ fn a_lost_key_is_replaced_by_a_rotation_and_payments_go_on() {
     );
 }
 
+/// The same loss, recovered by restoring carol's identity from 2 of its 3 SLIP-39 shares: no
+/// new vault version; the restored signer refuses the proposals made before the restore (its
+/// lost device's decisions are not in its journal) and decides the later ones.
+#[test]
+fn a_lost_key_restored_from_slip39_shares_needs_no_rotation() {
+    let w = World::new();
+    let file = variant(
+        &w,
+        "key-loss",
+        &[
+            ("proposals_per_day = 150", "proposals_per_day = 30"),
+            (
+                "replace_after_hours = 24",
+                "replace_after_hours = 24\nrecovery = \"slip39-restore\"",
+            ),
+        ],
+    );
+    let r = sim(&w, &file);
+    invariants_hold(&r);
+    assert_eq!(r["vault_versions"], 1, "{r}");
+    assert_eq!(r["hours_to_recover"], 24.0, "{r}");
+    assert!(
+        timeline_says(&r, "carol's identity restored from 2 of 3 SLIP-39 shares"),
+        "{r}"
+    );
+    assert!(
+        r["counts"]["approvals_refused_by_review"].as_u64().unwrap() > 0,
+        "{r}"
+    );
+    assert!(
+        r["refusals"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|x| x.as_str().unwrap().contains("restored from a backup")),
+        "{r}"
+    );
+    let carol = r["metrics"]["signers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "carol")
+        .cloned()
+        .unwrap();
+    assert!(carol["decided"].as_u64().unwrap() > 0, "{carol}");
+}
+
 #[test]
 fn a_stolen_key_is_stopped_by_the_policy_and_rotated_out() {
     let w = World::new();

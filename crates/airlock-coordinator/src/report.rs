@@ -29,6 +29,7 @@ pub fn proposal_json(s: &ProposalState, now: UnixTime) -> Value {
         "finalized": s.finalized.as_ref().map(|(id, r)| json!({ "record": id.to_hex(), "txid": r.txid })),
         "broadcast": s.broadcast.as_ref().map(|e| e.detail.clone()),
         "confirmed": s.confirmed.as_ref().map(|e| e.detail.clone()),
+        "reorged": s.reorged.as_ref().map(|e| json!({ "detail": e.detail, "at": e.at, "times": s.reorgs })),
         "abandoned": s.abandoned.as_ref().map(|e| e.detail.clone()),
     })
 }

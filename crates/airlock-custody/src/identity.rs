@@ -59,7 +59,9 @@ impl IdentityKey {
         self.signing.sign(msg)
     }
 
-    fn secret(&self) -> Zeroizing<[u8; 32]> {
+    /// The 32-byte secret (seed), for a backup the person asked for (SLIP-39 shares); zeroed
+    /// when dropped. Never log or store it unencrypted.
+    pub fn secret(&self) -> Zeroizing<[u8; 32]> {
         Zeroizing::new(self.signing.to_bytes())
     }
 }

@@ -102,6 +102,11 @@ pub struct SignerConfig {
     /// The identity public key, hex.
     pub identity: String,
     pub created: u64,
+    /// When the identity was restored from a backup (SLIP-39 shares) rather than made here:
+    /// this home holds none of the decisions the lost device made, so it approves no proposal
+    /// made before then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restored: Option<u64>,
 }
 
 /// The review chain for a vault's chain.
@@ -184,6 +189,42 @@ impl SignerHome {
         params: KdfParams,
         now: u64,
     ) -> Result<SignerHome> {
+        Self::create(
+            dir,
+            name,
+            IdentityKey::generate(),
+            passphrase,
+            params,
+            now,
+            None,
+        )
+    }
+
+    /// Creates a signer home for an identity restored from a backup (a lost device's): the
+    /// same key, encrypted under `passphrase`, and an empty journal. The lost device's
+    /// decisions are not here, so this home refuses to approve any proposal made before `now`
+    /// (the team proposes those again) and warns that its window limits count only approvals
+    /// made since.
+    pub fn restore(
+        dir: &Path,
+        name: &str,
+        key: IdentityKey,
+        passphrase: &Passphrase,
+        params: KdfParams,
+        now: u64,
+    ) -> Result<SignerHome> {
+        Self::create(dir, name, key, passphrase, params, now, Some(now))
+    }
+
+    fn create(
+        dir: &Path,
+        name: &str,
+        key: IdentityKey,
+        passphrase: &Passphrase,
+        params: KdfParams,
+        now: u64,
+        restored: Option<u64>,
+    ) -> Result<SignerHome> {
         if dir.join(CONFIG_FILE).exists() {
             return Err(SignerError::Setup(format!(
                 "{} already holds a signer; refusing to overwrite it",
@@ -213,7 +254,6 @@ impl SignerHome {
             )
             .map_err(io)?;
         }
-        let key = IdentityKey::generate();
         airlock_custody::save_encrypted_identity(
             &dir.join(IDENTITY_FILE),
             &key,
@@ -224,6 +264,7 @@ impl SignerHome {
             name: name.to_owned(),
             identity: hex::encode(key.verifying_key().to_bytes()),
             created: now,
+            restored,
         };
         airlock_transport::write_atomic(
             &dir.join(CONFIG_FILE),
@@ -633,6 +674,26 @@ impl SignerHome {
                 "the coordinator applied rule {:?}, but {why}",
                 rule.name
             ));
+        }
+        if let Some(restored) = self.config.restored {
+            if proposal.created < restored {
+                problems.push(format!(
+                    "this signer was restored from a backup at {}, after this proposal was made ({}): \
+                     the lost device may have decided it or approved what conflicts with it; \
+                     ask the coordinator to propose it again",
+                    airlock_core::format_time(restored),
+                    airlock_core::format_time(proposal.created)
+                ));
+            }
+            if let Some(longest) = windows.keys().max()
+                && now < restored.saturating_add(*longest)
+            {
+                warnings.push(format!(
+                    "this signer was restored from a backup at {}: its limits over time windows \
+                     count only the approvals made since then (the coordinator's count is whole)",
+                    airlock_core::format_time(restored)
+                ));
+            }
         }
         if let Some(previous) = journal.decision_on(&proposal_id.to_hex()) {
             problems.push(format!(

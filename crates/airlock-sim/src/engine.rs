@@ -22,7 +22,7 @@ use rand_core::{RngCore, SeedableRng};
 use serde::Serialize;
 
 use crate::SimError;
-use crate::scenario::{ChainModel, Inject, Scenario};
+use crate::scenario::{ChainModel, Inject, Recovery, Scenario};
 
 /// The simulated clock starts here (2027-01-15 08:00 UTC), so runs are reproducible.
 pub const START: u64 = 1_800_000_000;
@@ -159,6 +159,8 @@ struct Member {
     key: IdentityKey,
     lost: bool,
     compromised: bool,
+    /// SLIP-39 shares of its identity (2 of 3), when the team made a backup of it.
+    backup: Option<Vec<zeroize::Zeroizing<String>>>,
 }
 
 impl Member {
@@ -185,6 +187,10 @@ enum Event {
     Rotate {
         member: usize,
         reason: &'static str,
+    },
+    /// The lost member's identity is restored from its SLIP-39 shares on a new device.
+    Restore {
+        member: usize,
     },
     Fork,
     ForgedPropose,
@@ -382,6 +388,7 @@ impl Sim<'_> {
             key,
             lost: false,
             compromised: false,
+            backup: None,
         });
         Ok(self.members.len() - 1)
     }
@@ -1059,6 +1066,73 @@ impl Sim<'_> {
         Ok(())
     }
 
+    /// The team's SLIP-39 backup of a member's identity, made when the team forms: 2 of 3
+    /// shares (kept by other people), with the real SLIP-39 code.
+    fn back_up(&mut self, m: usize) -> Result<(), SimError> {
+        let member = &mut self.members[m];
+        let mut shares = airlock_custody::slip39::split(
+            member.key.secret().as_slice(),
+            "",
+            1,
+            &[(2, 3)],
+            true,
+            0,
+            &mut self.rng,
+        )
+        .map_err(setup)?;
+        member.backup = Some(shares.remove(0));
+        Ok(())
+    }
+
+    /// A lost member's identity restored from two of its three SLIP-39 shares on a new device
+    /// (`airlock-signer init --restore-identity`): the same key, so the vault stays as it is;
+    /// the new home registers every version that lists it and, holding none of the lost
+    /// device's decisions, refuses proposals made before now.
+    fn restore(&mut self, t: u64, m: usize) -> Result<(), SimError> {
+        let name = self.members[m].name.clone();
+        let Some(shares) = self.members[m].backup.as_ref() else {
+            return Ok(());
+        };
+        let secret =
+            airlock_custody::slip39::combine(&[&shares[2], &shares[0]], "").map_err(setup)?;
+        let secret: &[u8; 32] = secret
+            .as_slice()
+            .try_into()
+            .map_err(|_| setup("the identity backup is not 32 bytes"))?;
+        let key = IdentityKey::from_secret_bytes(secret);
+        if key.verifying_key() != self.members[m].key.verifying_key() {
+            return Err(setup("the SLIP-39 shares hold another identity"));
+        }
+        let pass = Passphrase::new(format!("restored passphrase of {name}")).map_err(setup)?;
+        let home = SignerHome::restore(
+            &self.work.join("signers").join(format!("{name}-restored")),
+            &name,
+            key,
+            &pass,
+            KdfParams::INSECURE_FAST,
+            t,
+        )
+        .map_err(setup)?;
+        let me = self.members[m].identity();
+        for (def, version) in self.c.vault_history(VAULT).map_err(setup)? {
+            if def.signer(&me).is_some() {
+                home.register_vault(&version).map_err(setup)?;
+            }
+        }
+        let member = &mut self.members[m];
+        member.key = home.unlock(&pass).map_err(setup)?;
+        member.home = home;
+        member.lost = false;
+        self.recovered_at = Some(t);
+        self.note(
+            t,
+            format!(
+                "{name}'s identity restored from 2 of 3 SLIP-39 shares on a new device: no rotation; proposals made before now are refused by the restored signer's review"
+            ),
+        );
+        Ok(())
+    }
+
     fn rotate(&mut self, t: u64, m: usize, reason: &str) -> Result<(), SimError> {
         let vault = self.current_vault()?;
         if vault.signer(&self.members[m].identity()).is_none() {
@@ -1158,6 +1232,7 @@ impl Sim<'_> {
                 Ok(())
             }
             Event::Rotate { member, reason } => self.rotate(t, member, reason),
+            Event::Restore { member } => self.restore(t, member),
             Event::Fork => self.fork(t),
             Event::ForgedPropose => self.forged_propose(t),
             Event::ReviewForged { bundle, member } => self.review_forged(t, bundle, member),
@@ -1502,17 +1577,25 @@ pub fn run(
             }
             Inject::KeyLoss {
                 replace_after_hours,
+                recovery,
                 ..
             } => {
                 let m = member.expect("checked signer");
                 sim.at(at, Event::Lose { member: m });
-                sim.at(
-                    at.saturating_add((replace_after_hours * 3600.0) as u64),
-                    Event::Rotate {
-                        member: m,
-                        reason: "its key was lost",
-                    },
-                );
+                let when = at.saturating_add((replace_after_hours * 3600.0) as u64);
+                match recovery {
+                    Recovery::Rotate => sim.at(
+                        when,
+                        Event::Rotate {
+                            member: m,
+                            reason: "its key was lost",
+                        },
+                    ),
+                    Recovery::Slip39Restore => {
+                        sim.back_up(m)?;
+                        sim.at(when, Event::Restore { member: m });
+                    }
+                }
             }
             Inject::CompromisedSigner {
                 attacks_per_day, ..

@@ -115,6 +115,17 @@ fn default_payees() -> Vec<String> {
         .to_vec()
 }
 
+/// How a team recovers from a lost key.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Recovery {
+    /// A new vault version with a replacement signer.
+    #[default]
+    Rotate,
+    /// The same identity restored from SLIP-39 shares; no new version.
+    Slip39Restore,
+}
+
 /// A failure injected at a time (hours from the start).
 #[derive(Clone, Debug, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
@@ -129,11 +140,15 @@ pub enum Inject {
     /// signers' decisions made meanwhile are delivered then.
     CoordinatorOutage { at_hours: f64, hours: f64 },
     /// A signer's device and key are lost; after a while the team rotates the vault to a new
-    /// version with a replacement signer (the lost one's role).
+    /// version with a replacement signer (the lost one's role), or, with `recovery =
+    /// "slip39-restore"`, restores the signer's identity from its SLIP-39 shares (2 of 3, made
+    /// when the team formed) on a new device, keeping the vault as it is.
     KeyLoss {
         signer: String,
         at_hours: f64,
         replace_after_hours: f64,
+        #[serde(default)]
+        recovery: Recovery,
     },
     /// An attacker holds a signer's key: it proposes payments to its own address (through a
     /// colluding requester) and approves them with the stolen key. The honest signers review
