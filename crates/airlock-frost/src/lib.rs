@@ -1,0 +1,190 @@
+//! FROST threshold keys for Bitcoin taproot vaults, with every round crossing the air gap as a
+//! signed artifact: distributed key generation (no dealer), signing in one crossing from nonce
+//! commitments handed over in advance, repair of a lost member's share by `t` helpers, and
+//! proactive refresh that keeps the group key and makes old shares useless.
+//!
+//! The threshold cryptography is the Zcash Foundation's `frost-secp256k1-tr` (FROST(secp256k1,
+//! SHA-256) with BIP-340/341 taproot tweaks) and nothing of it is written here. What is written
+//! here, because no crate does it: the ceremony around it for devices that never talk to each
+//! other directly — the roster and session every message is bound to ([`Roster`]), the signed
+//! message format ([`wire`]), encryption of the secret packages to their recipient's identity
+//! (they pass through the online coordinator), the signer's nonce store whose journal makes a
+//! crash waste a nonce rather than reuse one ([`nonces`]), and the checks that name what is wrong.
+//!
+//! This crate is offline (the signer links it): it must never open a network connection, never
+//! write a secret unencrypted (key shares and nonces are sealed with the keystore's Argon2id +
+//! XChaCha20-Poly1305), never release a signature share before the nonce it uses is journaled as
+//! used, and never accept a message it cannot attribute to exactly one member of its session.
+
+pub mod dkg;
+pub mod nonces;
+pub mod repair;
+pub mod seal;
+pub mod sign;
+pub mod testkit;
+pub mod wire;
+
+pub use frost_secp256k1_tr as frost;
+
+use ed25519_dalek::VerifyingKey;
+use sha2::{Digest, Sha256};
+
+/// Largest group this crate runs a ceremony for.
+pub const MAX_MEMBERS: u16 = 64;
+
+/// What went wrong, naming the member or message concerned. Nothing is changed when one is
+/// returned.
+#[derive(Debug, thiserror::Error)]
+pub enum FrostError {
+    /// A message or input is malformed, for another session, or from someone it should not be.
+    #[error("{0}")]
+    Refused(String),
+    /// A member sent something that fails its check (a wrong share, a bad proof): it is named.
+    #[error("member {member} ({name}) cheated: {what}")]
+    Cheater {
+        member: u16,
+        name: String,
+        what: String,
+    },
+    /// A nonce commitment that is unknown here or was already used.
+    #[error("{0}")]
+    Nonce(String),
+    /// The threshold library refused.
+    #[error("FROST: {0}")]
+    Frost(String),
+    #[error(transparent)]
+    Custody(#[from] airlock_custody::CustodyError),
+    #[error("{0}")]
+    Io(String),
+}
+
+impl airlock_severity::Classify for FrostError {
+    fn severity(&self) -> airlock_severity::Severity {
+        match self {
+            FrostError::Cheater { .. } => airlock_severity::Severity::Alarm,
+            FrostError::Custody(e) => e.severity(),
+            _ => airlock_severity::Severity::Refused,
+        }
+    }
+}
+
+impl From<frost::Error> for FrostError {
+    fn from(e: frost::Error) -> Self {
+        FrostError::Frost(e.to_string())
+    }
+}
+
+pub type Result<T, E = FrostError> = std::result::Result<T, E>;
+
+pub(crate) fn refused(what: impl Into<String>) -> FrostError {
+    FrostError::Refused(what.into())
+}
+
+/// Who takes part in one ceremony (a key generation, a refresh, a repair) and how many of
+/// them a signature needs. Members are numbered 1..=n in the order listed; that number is the
+/// member's FROST identifier. The session id, a hash of everything here, is in every message,
+/// so a message of another ceremony or group is refused.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Roster {
+    /// What this ceremony is (e.g. "cold-vault key generation 2027-01-15"); part of the session.
+    pub label: String,
+    pub threshold: u16,
+    /// (name, identity key) of each member, in identifier order.
+    pub members: Vec<(String, VerifyingKey)>,
+}
+
+impl Roster {
+    pub fn new(label: &str, threshold: u16, members: Vec<(String, VerifyingKey)>) -> Result<Self> {
+        let n = members.len();
+        if !(2..=usize::from(MAX_MEMBERS)).contains(&n) {
+            return Err(refused(format!(
+                "a FROST group needs 2 to {MAX_MEMBERS} members, not {n}"
+            )));
+        }
+        if threshold < 2 || usize::from(threshold) > n {
+            return Err(refused(format!(
+                "threshold {threshold} must be between 2 and the {n} members"
+            )));
+        }
+        for (i, (name, key)) in members.iter().enumerate() {
+            if name.is_empty() || name.len() > 64 {
+                return Err(refused(format!("member {} has no usable name", i + 1)));
+            }
+            if members[..i].iter().any(|(n, k)| n == name || k == key) {
+                return Err(refused(format!(
+                    "member {name:?} is listed twice (same name or identity)"
+                )));
+            }
+        }
+        if label.is_empty() || label.len() > 200 {
+            return Err(refused("the ceremony needs a label of 1 to 200 bytes"));
+        }
+        Ok(Roster {
+            label: label.to_owned(),
+            threshold,
+            members,
+        })
+    }
+
+    pub fn size(&self) -> u16 {
+        self.members.len() as u16
+    }
+
+    /// The session id every message of this ceremony carries.
+    pub fn session(&self) -> [u8; 32] {
+        let mut h = Sha256::new();
+        h.update(b"airlock-frost-roster-v1\0");
+        h.update((self.label.len() as u32).to_be_bytes());
+        h.update(self.label.as_bytes());
+        h.update(self.threshold.to_be_bytes());
+        h.update(self.size().to_be_bytes());
+        for (name, key) in &self.members {
+            h.update((name.len() as u32).to_be_bytes());
+            h.update(name.as_bytes());
+            h.update(key.as_bytes());
+        }
+        h.finalize().into()
+    }
+
+    /// The member number of an identity key.
+    pub fn member_of(&self, key: &VerifyingKey) -> Option<u16> {
+        self.members
+            .iter()
+            .position(|(_, k)| k == key)
+            .map(|i| i as u16 + 1)
+    }
+
+    /// The name of member `i` (1-based), for messages.
+    pub fn name(&self, i: u16) -> String {
+        usize::from(i)
+            .checked_sub(1)
+            .and_then(|i| self.members.get(i))
+            .map(|(n, _)| n.clone())
+            .unwrap_or_else(|| format!("#{i}"))
+    }
+
+    pub(crate) fn key(&self, i: u16) -> Result<&VerifyingKey> {
+        usize::from(i)
+            .checked_sub(1)
+            .and_then(|i| self.members.get(i))
+            .map(|(_, k)| k)
+            .ok_or_else(|| refused(format!("there is no member {i} in this group")))
+    }
+}
+
+/// The FROST identifier of member `i` (1-based).
+pub fn identifier(i: u16) -> Result<frost::Identifier> {
+    frost::Identifier::try_from(i).map_err(|e| refused(format!("member {i}: {e}")))
+}
+
+/// The member number of a FROST identifier this crate made.
+pub fn member_number(id: &frost::Identifier, roster: &Roster) -> Option<u16> {
+    (1..=roster.size()).find(|i| identifier(*i).is_ok_and(|x| x == *id))
+}
+
+/// The group's BIP-340 x-only public key (the taproot internal key), hex.
+pub fn group_key_hex(public: &frost::keys::PublicKeyPackage) -> Result<String> {
+    let bytes = public.verifying_key().serialize()?;
+    // Compressed SEC1: 0x02/0x03 then x. The ciphersuite keeps the group key with even y.
+    Ok(hex::encode(&bytes[1..]))
+}

@@ -1,0 +1,200 @@
+//! Repair of a lost member's share (FROST's repairable threshold scheme): `t` helpers, none of
+//! whom learns anything of the lost share, give the lost member's new device a key package for
+//! its old identifier, so the group key, the vault's address and the other shares stay as they
+//! are. No device ever holds the group secret.
+//!
+//! Crossing 1: each helper makes one delta per helper (itself included) and sends each to its
+//! helper, encrypted ([`Kind::RepairDelta`]). Crossing 2: each helper sums the deltas addressed
+//! to it into a sigma and sends it to the new device, encrypted ([`Kind::RepairSigma`]). The new
+//! device combines the sigmas with the group's public key package. The roster of a repair lists
+//! the helpers' identities and the new device's identity in the lost member's place.
+//!
+//! This module must never run with fewer than the threshold of helpers, accept a delta or sigma
+//! from someone who is not a helper of this repair, or return a key package that does not match
+//! the group's verifying share for the lost member.
+
+use std::collections::BTreeMap;
+
+use ed25519_dalek::SigningKey;
+use rand_core::{CryptoRng, RngCore};
+use zeroize::Zeroizing;
+
+use crate::dkg::KeyShare;
+use crate::frost::keys::PublicKeyPackage;
+use crate::frost::keys::repairable::{Delta, Sigma};
+use crate::wire::{Kind, Message};
+use crate::{Result, Roster, identifier, refused, seal};
+
+fn check_helpers(roster: &Roster, helpers: &[u16], lost: u16) -> Result<()> {
+    if helpers.len() < usize::from(roster.threshold) {
+        return Err(refused(format!(
+            "a repair needs {} helpers (the threshold); {} named",
+            roster.threshold,
+            helpers.len()
+        )));
+    }
+    for (i, h) in helpers.iter().enumerate() {
+        roster.key(*h)?;
+        if *h == lost {
+            return Err(refused("the lost member cannot help repair itself"));
+        }
+        if helpers[..i].contains(h) {
+            return Err(refused(format!("helper {h} is named twice")));
+        }
+    }
+    roster.key(lost)?;
+    Ok(())
+}
+
+/// Crossing 1, on helper `share.me`: one encrypted delta for each helper.
+pub fn deltas(
+    roster: &Roster,
+    share: &KeyShare,
+    identity: &SigningKey,
+    helpers: &[u16],
+    lost: u16,
+    rng: &mut (impl RngCore + CryptoRng),
+) -> Result<Vec<Message>> {
+    check_helpers(roster, helpers, lost)?;
+    if !helpers.contains(&share.me) {
+        return Err(refused("this member is not one of the repair's helpers"));
+    }
+    if roster.key(share.me)? != &identity.verifying_key() {
+        return Err(refused("this identity is not the helper the roster lists"));
+    }
+    let ids = helpers
+        .iter()
+        .map(|h| identifier(*h))
+        .collect::<Result<Vec<_>>>()?;
+    let deltas = crate::frost::keys::repairable::repair_share_part1::<
+        crate::frost::Secp256K1Sha256TR,
+        _,
+    >(&ids, &share.key, rng, identifier(lost)?)?;
+    let mut out = Vec::new();
+    for h in helpers {
+        let delta = deltas
+            .get(&identifier(*h)?)
+            .ok_or_else(|| refused("the library made no delta for a helper"))?;
+        let plain = Zeroizing::new(delta.serialize());
+        let body = seal::encrypt_to(identity, roster.key(*h)?, &plain, rng)?;
+        out.push(Message::sign(
+            Kind::RepairDelta,
+            roster.session(),
+            share.me,
+            *h,
+            body,
+            identity,
+        )?);
+    }
+    Ok(out)
+}
+
+/// Crossing 2, on helper `me`: the sum of the deltas addressed to it, encrypted to the new
+/// device (the roster's member `lost`).
+pub fn sigma(
+    roster: &Roster,
+    identity: &SigningKey,
+    helpers: &[u16],
+    lost: u16,
+    messages: &[Message],
+    rng: &mut (impl RngCore + CryptoRng),
+) -> Result<Message> {
+    check_helpers(roster, helpers, lost)?;
+    let me = roster
+        .member_of(&identity.verifying_key())
+        .filter(|m| helpers.contains(m))
+        .ok_or_else(|| refused("this identity is not one of the repair's helpers"))?;
+    let mut got = BTreeMap::new();
+    for m in messages {
+        m.verify(roster, Kind::RepairDelta, None)?;
+        if m.to != me {
+            continue;
+        }
+        if !helpers.contains(&m.from) {
+            return Err(refused(format!(
+                "a repair delta from member {} ({}), who is not a helper",
+                m.from,
+                roster.name(m.from)
+            )));
+        }
+        let plain = seal::decrypt_from(identity, roster.key(m.from)?, &m.body)?;
+        let delta = Delta::deserialize(&plain)?;
+        if got.insert(m.from, delta).is_some() {
+            return Err(refused(format!("two repair deltas from member {}", m.from)));
+        }
+    }
+    if got.len() != helpers.len() {
+        return Err(refused(format!(
+            "{} of the {} helpers' deltas for this helper are here",
+            got.len(),
+            helpers.len()
+        )));
+    }
+    let deltas: Vec<Delta> = got.into_values().collect();
+    let sigma = crate::frost::keys::repairable::repair_share_part2(&deltas);
+    let plain = Zeroizing::new(sigma.serialize());
+    let body = seal::encrypt_to(identity, roster.key(lost)?, &plain, rng)?;
+    Message::sign(
+        Kind::RepairSigma,
+        roster.session(),
+        me,
+        lost,
+        body,
+        identity,
+    )
+}
+
+/// On the new device (the roster's member `lost`): its key package from the helpers' sigmas,
+/// checked against the group's verifying share for it.
+pub fn combine(
+    roster: &Roster,
+    identity: &SigningKey,
+    helpers: &[u16],
+    lost: u16,
+    public: &PublicKeyPackage,
+    messages: &[Message],
+) -> Result<KeyShare> {
+    check_helpers(roster, helpers, lost)?;
+    if roster.member_of(&identity.verifying_key()) != Some(lost) {
+        return Err(refused(
+            "this identity is not the repaired member's new device in the roster",
+        ));
+    }
+    let mut got = BTreeMap::new();
+    for m in messages {
+        m.verify(roster, Kind::RepairSigma, Some(lost))?;
+        if !helpers.contains(&m.from) {
+            return Err(refused(format!(
+                "a repair sigma from member {} ({}), who is not a helper",
+                m.from,
+                roster.name(m.from)
+            )));
+        }
+        let plain = seal::decrypt_from(identity, roster.key(m.from)?, &m.body)?;
+        if got.insert(m.from, Sigma::deserialize(&plain)?).is_some() {
+            return Err(refused(format!("two repair sigmas from member {}", m.from)));
+        }
+    }
+    if got.len() != helpers.len() {
+        return Err(refused(format!(
+            "{} of the {} helpers' sigmas are here",
+            got.len(),
+            helpers.len()
+        )));
+    }
+    let sigmas: Vec<Sigma> = got.into_values().collect();
+    let key =
+        crate::frost::keys::repairable::repair_share_part3(&sigmas, identifier(lost)?, public)?;
+    let expected = public.verifying_shares().get(&identifier(lost)?);
+    if expected != Some(key.verifying_share()) {
+        return Err(refused(
+            "the repaired share does not match the group's verifying share for this member: a helper sent a wrong sigma",
+        ));
+    }
+    Ok(KeyShare {
+        roster: roster.clone(),
+        me: lost,
+        key,
+        public: public.clone(),
+    })
+}

@@ -1,0 +1,177 @@
+//! Signing in one crossing: the coordinator names, for every input, the commitments of the
+//! members who sign (from the batches they handed over); each of them checks that its own are
+//! its own and unused, journals them ([`NonceStore::take`]) and returns one signed message with
+//! its shares for every input; the coordinator aggregates each input's shares into one BIP-340
+//! signature for the taproot output key, naming any member whose share is wrong.
+//!
+//! The messages signed are the key-path sighashes the signer computes itself from the
+//! transaction it reviewed; this module never takes a message to sign from the coordinator's
+//! word. It must never compute a share before the nonce is journaled, and never return an
+//! aggregate signature the threshold library did not verify.
+
+use std::collections::BTreeMap;
+
+use airlock_custody::{KdfParams, Passphrase};
+use ed25519_dalek::SigningKey;
+
+use crate::dkg::{KeyShare, Reader, Writer, blame};
+use crate::frost::keys::PublicKeyPackage;
+use crate::frost::round1::SigningCommitments;
+use crate::frost::round2::SignatureShare;
+use crate::nonces::NonceStore;
+use crate::wire::{Kind, Message};
+use crate::{FrostError, Result, Roster, identifier, refused};
+
+const SHARES_MAGIC: &[u8] = b"airlock-frost-shares-v1\n";
+
+/// One input to sign: the 32-byte BIP-341 sighash, and each signing member's commitment for it.
+#[derive(Clone, Debug)]
+pub struct InputToSign {
+    pub message: [u8; 32],
+    pub commitments: BTreeMap<u16, SigningCommitments>,
+}
+
+fn package(roster: &Roster, input: &InputToSign) -> Result<crate::frost::SigningPackage> {
+    if input.commitments.len() < usize::from(roster.threshold) {
+        return Err(refused(format!(
+            "an input names {} signers' commitments; the group needs {}",
+            input.commitments.len(),
+            roster.threshold
+        )));
+    }
+    let mut by_id = BTreeMap::new();
+    for (member, c) in &input.commitments {
+        roster.key(*member)?;
+        by_id.insert(identifier(*member)?, *c);
+    }
+    Ok(crate::frost::SigningPackage::new(by_id, &input.message))
+}
+
+/// This member's shares for every input, as one signed message. The nonces are taken (and
+/// journaled as spent) before any share is computed.
+#[allow(clippy::too_many_arguments)]
+pub fn sign(
+    share: &KeyShare,
+    identity: &SigningKey,
+    store: &NonceStore,
+    inputs: &[InputToSign],
+    merkle_root: Option<&[u8; 32]>,
+    passphrase: &Passphrase,
+    params: KdfParams,
+) -> Result<Message> {
+    let roster = &share.roster;
+    if inputs.is_empty() {
+        return Err(refused("nothing to sign"));
+    }
+    let mut mine = Vec::with_capacity(inputs.len());
+    let mut packages = Vec::with_capacity(inputs.len());
+    for (i, input) in inputs.iter().enumerate() {
+        packages.push(package(roster, input)?);
+        mine.push(*input.commitments.get(&share.me).ok_or_else(|| {
+            refused(format!(
+                "input {i} does not name a commitment of this member ({})",
+                roster.name(share.me)
+            ))
+        })?);
+    }
+    let nonces = store.take(&mine, passphrase, params)?;
+    let mut w = Writer::new(SHARES_MAGIC);
+    for (package, nonces) in packages.iter().zip(&nonces) {
+        let s = crate::frost::round2::sign_with_tweak(
+            package,
+            nonces,
+            &share.key,
+            merkle_root.map(|m| m.as_slice()),
+        )?;
+        w.bytes(&s.serialize());
+    }
+    Message::sign(
+        Kind::Shares,
+        roster.session(),
+        share.me,
+        0,
+        w.0.to_vec(),
+        identity,
+    )
+}
+
+/// A member's shares from its message: one per input.
+pub fn read_shares(
+    roster: &Roster,
+    message: &Message,
+    inputs: usize,
+) -> Result<Vec<SignatureShare>> {
+    message.verify(roster, Kind::Shares, None)?;
+    let mut r = Reader::open(&message.body, SHARES_MAGIC, "a set of signature shares")?;
+    let mut out = Vec::new();
+    while !r.0.is_empty() {
+        if out.len() >= inputs {
+            return Err(refused(format!(
+                "member {} sent more shares than the {inputs} inputs",
+                message.from
+            )));
+        }
+        out.push(
+            SignatureShare::deserialize(r.bytes()?).map_err(|e| FrostError::Cheater {
+                member: message.from,
+                name: roster.name(message.from),
+                what: format!("a signature share does not decode: {e}"),
+            })?,
+        );
+    }
+    if out.len() != inputs {
+        return Err(refused(format!(
+            "member {} sent {} shares for {inputs} inputs",
+            message.from,
+            out.len()
+        )));
+    }
+    Ok(out)
+}
+
+/// Aggregates each input's shares into a BIP-340 signature (64 bytes) valid for the group key
+/// tweaked as BIP-341 says (`merkle_root` of the script tree, none for a key-only output). A
+/// share that does not verify names its member.
+pub fn aggregate(
+    roster: &Roster,
+    public: &PublicKeyPackage,
+    inputs: &[InputToSign],
+    shares: &BTreeMap<u16, Vec<SignatureShare>>,
+    merkle_root: Option<&[u8; 32]>,
+) -> Result<Vec<[u8; 64]>> {
+    let mut out = Vec::with_capacity(inputs.len());
+    for (i, input) in inputs.iter().enumerate() {
+        let package = package(roster, input)?;
+        let mut by_id = BTreeMap::new();
+        for member in input.commitments.keys() {
+            let s = shares.get(member).and_then(|s| s.get(i)).ok_or_else(|| {
+                refused(format!(
+                    "no share from member {member} ({}) for input {i}",
+                    roster.name(*member)
+                ))
+            })?;
+            by_id.insert(identifier(*member)?, *s);
+        }
+        let signature = crate::frost::aggregate_with_tweak(
+            &package,
+            &by_id,
+            public,
+            merkle_root.map(|m| m.as_slice()),
+        )
+        .map_err(|e| {
+            blame(
+                roster,
+                e,
+                &format!("its share for input {i} does not verify"),
+            )
+        })?;
+        let bytes = signature.serialize()?;
+        out.push(
+            bytes
+                .as_slice()
+                .try_into()
+                .map_err(|_| refused("the aggregate signature is not 64 bytes"))?,
+        );
+    }
+    Ok(out)
+}

@@ -1,0 +1,753 @@
+//! FROST ceremonies end to end through their byte encodings (issue 15): key generation without a
+//! dealer for 2-of-3 and 3-of-5, signing with every threshold subset (signatures checked by
+//! libsecp256k1 against the BIP-341 output key), refused tampering (altered, misaddressed and
+//! foreign messages, reused and unknown commitments, a wrong share, named), a crash between the
+//! nonce journal and the share that never leads to reuse (a real process killed at a failpoint),
+//! repair of a lost member's share by the threshold of helpers, and refresh that keeps the
+//! group key while old shares stop combining with new ones.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use airlock_custody::{KdfParams, Passphrase};
+use airlock_frost::dkg::{self, Ceremony, KeyShare};
+use airlock_frost::nonces::NonceStore;
+use airlock_frost::sign::{self, InputToSign};
+use airlock_frost::testkit::{cross, hand_over_commitments, inputs_for, sign_all, two_rounds};
+use airlock_frost::wire::{Kind, Message};
+use airlock_frost::{FrostError, Roster, repair};
+use bitcoin::key::TapTweak;
+use bitcoin::secp256k1::{Message as SecpMessage, Secp256k1, XOnlyPublicKey, schnorr};
+use ed25519_dalek::SigningKey;
+use rand_core::OsRng;
+
+fn keys(n: usize, seed: u8) -> Vec<SigningKey> {
+    (0..n)
+        .map(|i| SigningKey::from_bytes(&[seed.wrapping_add(i as u8 + 1); 32]))
+        .collect()
+}
+
+fn roster(label: &str, t: u16, keys: &[SigningKey]) -> Roster {
+    let names = ["alice", "bob", "carol", "dave", "erin", "frank", "grace"];
+    Roster::new(
+        label,
+        t,
+        keys.iter()
+            .enumerate()
+            .map(|(i, k)| (names[i].to_owned(), k.verifying_key()))
+            .collect(),
+    )
+    .unwrap()
+}
+
+fn pass() -> Passphrase {
+    Passphrase::new("frost test passphrase".into()).unwrap()
+}
+
+fn stores(dir: &Path, n: usize) -> Vec<NonceStore> {
+    (0..n)
+        .map(|i| NonceStore::new(&dir.join(format!("member-{}", i + 1))))
+        .collect()
+}
+
+/// libsecp256k1 checks `sig` over `msg` for the group key tweaked as a key-only taproot output.
+fn verify_key_path(share: &KeyShare, msg: &[u8; 32], sig: &[u8; 64]) {
+    let secp = Secp256k1::verification_only();
+    let internal =
+        XOnlyPublicKey::from_slice(&hex::decode(share.group_key_hex().unwrap()).unwrap()).unwrap();
+    let (output, _) = internal.tap_tweak(&secp, None);
+    secp.verify_schnorr(
+        &schnorr::Signature::from_slice(sig).unwrap(),
+        &SecpMessage::from_digest(*msg),
+        &output.to_x_only_public_key(),
+    )
+    .expect("a valid BIP-340 signature for the taproot output key");
+}
+
+fn subsets(n: u16, t: u16) -> Vec<Vec<u16>> {
+    (0u32..1 << n)
+        .filter(|m| m.count_ones() == u32::from(t))
+        .map(|m| (1..=n).filter(|i| m & (1 << (i - 1)) != 0).collect())
+        .collect()
+}
+
+fn messages(count: usize, tag: u8) -> Vec<[u8; 32]> {
+    (0..count).map(|i| [tag ^ i as u8; 32]).collect()
+}
+
+#[test]
+fn key_generation_then_every_threshold_subset_signs() {
+    for (t, n) in [(2u16, 3usize), (3, 5)] {
+        let keys = keys(n, 10 * n as u8);
+        let roster = roster("cold vault key generation", t, &keys);
+        let shares = two_rounds(&roster, &keys, None, &mut OsRng).unwrap();
+        let group = shares[0].group_key_hex().unwrap();
+        assert!(shares.iter().all(|s| s.group_key_hex().unwrap() == group));
+        assert_eq!(shares[0].public.verifying_shares().len(), n);
+        let dir = tempfile::tempdir().unwrap();
+        let stores = stores(dir.path(), n);
+        let all: Vec<u16> = (1..=n as u16).collect();
+        let subsets = subsets(n as u16, t);
+        let commitments = hand_over_commitments(
+            &shares,
+            &keys,
+            &stores,
+            &all,
+            2 * subsets.len() as u32,
+            &pass(),
+            &mut OsRng,
+        )
+        .unwrap();
+        for (k, subset) in subsets.iter().enumerate() {
+            let chosen: BTreeMap<_, _> = commitments
+                .iter()
+                .filter(|(m, _)| subset.contains(m))
+                .map(|(m, c)| (*m, c.clone()))
+                .collect();
+            let msgs = messages(2, k as u8);
+            let inputs = inputs_for(&msgs, &chosen, 2 * k);
+            let signatures = sign_all(&shares, &keys, &stores, &inputs, None, &pass()).unwrap();
+            for (msg, sig) in msgs.iter().zip(&signatures) {
+                verify_key_path(&shares[0], msg, sig);
+            }
+        }
+    }
+}
+
+#[test]
+fn altered_misaddressed_foreign_and_missing_key_generation_messages_are_refused() {
+    let keys = keys(3, 1);
+    let roster = roster("key generation", 2, &keys);
+    let mut states = Vec::new();
+    let mut round1 = Vec::new();
+    for key in &keys {
+        let (s, m) = dkg::round1(&roster, key, Ceremony::KeyGeneration, &mut OsRng).unwrap();
+        states.push(s);
+        round1.push(m);
+    }
+    let state = || dkg::Round1State::from_bytes(&states[0].to_bytes().unwrap()).unwrap();
+
+    // One byte of bob's package changed on the way.
+    let mut bytes = round1[1].to_bytes();
+    bytes[80] ^= 1;
+    let altered = Message::from_bytes(&bytes).unwrap();
+    let e = err(dkg::round2(
+        &roster,
+        &keys[0],
+        state(),
+        &[round1[0].clone(), altered, round1[2].clone()],
+        Ceremony::KeyGeneration,
+        &mut OsRng,
+    ));
+    assert!(e.contains("not signed by its identity"), "{e}");
+    // A round-1 message of another ceremony with the same members.
+    let other = roster_with_label(&roster, "another key generation");
+    let (_, foreign) = dkg::round1(&other, &keys[1], Ceremony::KeyGeneration, &mut OsRng).unwrap();
+    let e = err(dkg::round2(
+        &roster,
+        &keys[0],
+        state(),
+        &[foreign, round1[2].clone()],
+        Ceremony::KeyGeneration,
+        &mut OsRng,
+    ));
+    assert!(e.contains("another ceremony"), "{e}");
+    // Carol's round 1 missing; bob's twice.
+    let e = err(dkg::round2(
+        &roster,
+        &keys[0],
+        state(),
+        &[round1[1].clone()],
+        Ceremony::KeyGeneration,
+        &mut OsRng,
+    ));
+    assert!(e.contains("member(s) 3 (carol) missing"), "{e}");
+    let e = err(dkg::round2(
+        &roster,
+        &keys[0],
+        state(),
+        &[round1[1].clone(), round1[1].clone(), round1[2].clone()],
+        Ceremony::KeyGeneration,
+        &mut OsRng,
+    ));
+    assert!(
+        e.contains("two key generation round 1 messages from member 2"),
+        "{e}"
+    );
+    // A refresh message where a key generation one belongs.
+    let (_, refresh) = dkg::round1(&roster, &keys[1], Ceremony::Refresh, &mut OsRng).unwrap();
+    let e = err(dkg::round2(
+        &roster,
+        &keys[0],
+        state(),
+        &[refresh, round1[2].clone()],
+        Ceremony::KeyGeneration,
+        &mut OsRng,
+    ));
+    assert!(
+        e.contains("expected a key generation round 1 message"),
+        "{e}"
+    );
+    // A stranger's message.
+    let mallory = SigningKey::from_bytes(&[99; 32]);
+    let forged = Message::sign(
+        Kind::DkgRound1,
+        roster.session(),
+        2,
+        0,
+        round1[1].body.clone(),
+        &mallory,
+    )
+    .unwrap();
+    let e = err(dkg::round2(
+        &roster,
+        &keys[0],
+        state(),
+        &[forged, round1[2].clone()],
+        Ceremony::KeyGeneration,
+        &mut OsRng,
+    ));
+    assert!(e.contains("not signed by its identity"), "{e}");
+
+    // Round 2 done honestly by all; then bob's share for alice is replaced by one bob made in
+    // another run (well formed, encrypted and signed by bob, but not his committed value).
+    let mut states2 = Vec::new();
+    let mut round2 = Vec::new();
+    for (key, s) in keys.iter().zip(states) {
+        let (s2, m) = dkg::round2(
+            &roster,
+            key,
+            s,
+            &round1,
+            Ceremony::KeyGeneration,
+            &mut OsRng,
+        )
+        .unwrap();
+        states2.push(s2.to_bytes().unwrap());
+        round2.extend(m);
+    }
+    let for_alice_from = |from: u16, msgs: &[Message]| {
+        msgs.iter()
+            .find(|m| m.from == from && m.to == 1)
+            .cloned()
+            .unwrap()
+    };
+    // A message addressed to bob is not alice's.
+    let to_bob = round2.iter().find(|m| m.to == 2).unwrap();
+    let e = err(to_bob.verify(&roster, Kind::DkgRound2, Some(1)).map(|_| ()));
+    assert!(
+        e.contains("is for member 2 (bob), not for this member (1)"),
+        "{e}"
+    );
+    // Only one of alice's two shares.
+    let s2 = || dkg::Round2State::from_bytes(&states2[0]).unwrap();
+    let e =
+        err(dkg::finish(&roster, &keys[0], s2(), &[for_alice_from(2, &round2)], None).map(|_| ()));
+    assert!(
+        e.contains("1 of the 2 key generation round 2 shares"),
+        "{e}"
+    );
+    // Bob cheats: his share for alice from a second, unrelated run of his own.
+    let mut rerun1 = Vec::new();
+    let mut rerun_states = Vec::new();
+    for key in &keys {
+        let (s, m) = dkg::round1(&roster, key, Ceremony::KeyGeneration, &mut OsRng).unwrap();
+        rerun_states.push(s);
+        rerun1.push(m);
+    }
+    let (_, bob_rerun) = dkg::round2(
+        &roster,
+        &keys[1],
+        rerun_states.remove(1),
+        &rerun1,
+        Ceremony::KeyGeneration,
+        &mut OsRng,
+    )
+    .unwrap();
+    let cheat = [for_alice_from(2, &bob_rerun), for_alice_from(3, &round2)];
+    let e = dkg::finish(&roster, &keys[0], s2(), &cheat, None)
+        .err()
+        .unwrap();
+    assert!(matches!(e, FrostError::Cheater { member: 2, .. }), "{e}");
+    assert!(e.to_string().contains("member 2 (bob) cheated"), "{e}");
+    // Honest: alice ends with a share.
+    let honest = [for_alice_from(2, &round2), for_alice_from(3, &round2)];
+    dkg::finish(&roster, &keys[0], s2(), &honest, None).unwrap();
+}
+
+fn err<T>(r: Result<T, FrostError>) -> String {
+    r.err().expect("refused").to_string()
+}
+
+fn roster_with_label(r: &Roster, label: &str) -> Roster {
+    Roster::new(label, r.threshold, r.members.clone()).unwrap()
+}
+
+fn setup(
+    t: u16,
+    n: usize,
+    seed: u8,
+) -> (
+    Vec<SigningKey>,
+    Vec<KeyShare>,
+    tempfile::TempDir,
+    Vec<NonceStore>,
+) {
+    let keys = keys(n, seed);
+    let roster = roster("treasury", t, &keys);
+    let shares = two_rounds(&roster, &keys, None, &mut OsRng).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let stores = stores(dir.path(), n);
+    (keys, shares, dir, stores)
+}
+
+#[test]
+fn reused_unknown_and_repeated_commitments_are_refused_and_nothing_is_spent() {
+    let (keys, shares, _dir, stores) = setup(2, 3, 40);
+    let c =
+        hand_over_commitments(&shares, &keys, &stores, &[1, 2], 3, &pass(), &mut OsRng).unwrap();
+    let msgs = messages(1, 7);
+    let first = inputs_for(&msgs, &c, 0);
+    let sigs = sign_all(&shares, &keys, &stores, &first, None, &pass()).unwrap();
+    verify_key_path(&shares[0], &msgs[0], &sigs[0]);
+    let sign_as = |member: usize, inputs: &[InputToSign]| {
+        sign::sign(
+            &shares[member - 1],
+            &keys[member - 1],
+            &stores[member - 1],
+            inputs,
+            None,
+            &pass(),
+            KdfParams::INSECURE_FAST,
+        )
+    };
+    let left = |member: usize| stores[member - 1].remaining(&pass()).unwrap();
+    assert_eq!(left(1), 2);
+    // A malicious coordinator names the same commitment in a second bundle.
+    let again = inputs_for(&messages(1, 8), &c, 0);
+    let e = sign_as(1, &again).unwrap_err();
+    assert!(
+        matches!(e, FrostError::Nonce(_)) && e.to_string().contains("already used"),
+        "{e}"
+    );
+    // Bob's commitment where alice's belongs: not one of hers.
+    let mut swapped = inputs_for(&messages(1, 9), &c, 1);
+    let bobs = swapped[0].commitments[&2];
+    swapped[0].commitments.insert(1, bobs);
+    let e = sign_as(1, &swapped).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("not one of this signer's unused nonces"),
+        "{e}"
+    );
+    // The same commitment for two inputs.
+    let twice = inputs_for(&messages(2, 10), &c, 1);
+    let mut twice = twice;
+    let one = twice[0].commitments[&1];
+    twice[1].commitments.insert(1, one);
+    let e = sign_as(1, &twice).unwrap_err();
+    assert!(e.to_string().contains("named twice"), "{e}");
+    // Too few signers for the threshold.
+    let mut lonely = inputs_for(&messages(1, 11), &c, 1);
+    lonely[0].commitments.remove(&2);
+    let e = sign_as(1, &lonely).unwrap_err();
+    assert!(e.to_string().contains("the group needs 2"), "{e}");
+    // None of the refusals spent a nonce.
+    assert_eq!(left(1), 2);
+    let fine = inputs_for(&messages(1, 12), &c, 1);
+    sign_all(&shares, &keys, &stores, &fine, None, &pass()).unwrap();
+    assert_eq!(left(1), 1);
+}
+
+#[test]
+fn a_wrong_share_is_caught_and_its_sender_named() {
+    let (keys, shares, _dir, stores) = setup(3, 5, 60);
+    let c =
+        hand_over_commitments(&shares, &keys, &stores, &[1, 3, 4], 6, &pass(), &mut OsRng).unwrap();
+    let inputs = inputs_for(&messages(3, 1), &c, 0);
+    let roster = &shares[0].roster;
+    let mut by_member = BTreeMap::new();
+    for m in [1u16, 3, 4] {
+        let i = usize::from(m - 1);
+        let msg = sign::sign(
+            &shares[i],
+            &keys[i],
+            &stores[i],
+            &inputs,
+            None,
+            &pass(),
+            KdfParams::INSECURE_FAST,
+        )
+        .unwrap();
+        by_member.insert(
+            m,
+            sign::read_shares(roster, &cross(&[msg]).unwrap()[0], 3).unwrap(),
+        );
+    }
+    // Carol (3) returns her share for input 0 in input 2's place.
+    let mut bad = by_member.clone();
+    let carol = bad.get_mut(&3).unwrap();
+    carol[2] = carol[0];
+    let e = sign::aggregate(roster, &shares[0].public, &inputs, &bad, None).unwrap_err();
+    assert!(matches!(e, FrostError::Cheater { member: 3, .. }), "{e}");
+    assert!(
+        e.to_string().contains("member 3 (carol) cheated") && e.to_string().contains("input 2"),
+        "{e}"
+    );
+    // Shares signed by someone who is not a member are refused before they count.
+    let mallory = SigningKey::from_bytes(&[77; 32]);
+    let honest = sign::sign(
+        &shares[3],
+        &keys[3],
+        &stores[3],
+        &inputs_for(&messages(3, 2), &c, 3),
+        None,
+        &pass(),
+        KdfParams::INSECURE_FAST,
+    )
+    .unwrap();
+    let forged = Message::sign(
+        Kind::Shares,
+        roster.session(),
+        4,
+        0,
+        honest.body.clone(),
+        &mallory,
+    )
+    .unwrap();
+    let e = sign::read_shares(roster, &forged, 3).unwrap_err();
+    assert!(e.to_string().contains("not signed by its identity"), "{e}");
+    let signatures = sign::aggregate(roster, &shares[0].public, &inputs, &by_member, None).unwrap();
+    verify_key_path(&shares[0], &inputs[2].message, &signatures[2]);
+}
+
+/// The child half of the crash test: signs once and is killed by the failpoint right after the
+/// nonce journal is written.
+#[test]
+#[ignore = "run by a_crash_after_the_nonce_journal_never_leads_to_reuse"]
+fn crash_child() {
+    let Ok(dir) = std::env::var("FROST_CRASH_DIR") else {
+        return;
+    };
+    let dir = Path::new(&dir);
+    let share = KeyShare::from_bytes(&std::fs::read(dir.join("share")).unwrap()).unwrap();
+    let key = SigningKey::from_bytes(
+        &std::fs::read(dir.join("identity"))
+            .unwrap()
+            .try_into()
+            .unwrap(),
+    );
+    let inputs = read_inputs(&std::fs::read(dir.join("inputs")).unwrap());
+    let store = NonceStore::new(&dir.join("store"));
+    sign::sign(
+        &share,
+        &key,
+        &store,
+        &inputs,
+        None,
+        &pass(),
+        KdfParams::INSECURE_FAST,
+    )
+    .unwrap();
+    std::fs::write(dir.join("released"), b"a share left the process").unwrap();
+}
+
+fn write_inputs(inputs: &[InputToSign]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for i in inputs {
+        out.extend_from_slice(&i.message);
+        out.push(i.commitments.len() as u8);
+        for (m, c) in &i.commitments {
+            let b = c.serialize().unwrap();
+            out.extend_from_slice(&m.to_be_bytes());
+            out.extend_from_slice(&(b.len() as u16).to_be_bytes());
+            out.extend_from_slice(&b);
+        }
+    }
+    out
+}
+
+fn read_inputs(mut b: &[u8]) -> Vec<InputToSign> {
+    let mut out = Vec::new();
+    while !b.is_empty() {
+        let message: [u8; 32] = b[..32].try_into().unwrap();
+        let n = b[32];
+        b = &b[33..];
+        let mut commitments = BTreeMap::new();
+        for _ in 0..n {
+            let m = u16::from_be_bytes([b[0], b[1]]);
+            let len = usize::from(u16::from_be_bytes([b[2], b[3]]));
+            let c = airlock_frost::frost::round1::SigningCommitments::deserialize(&b[4..4 + len])
+                .unwrap();
+            commitments.insert(m, c);
+            b = &b[4 + len..];
+        }
+        out.push(InputToSign {
+            message,
+            commitments,
+        });
+    }
+    out
+}
+
+#[test]
+fn a_crash_after_the_nonce_journal_never_leads_to_reuse() {
+    let (keys, shares, dir, stores) = setup(2, 3, 80);
+    let c =
+        hand_over_commitments(&shares, &keys, &stores, &[1, 2], 2, &pass(), &mut OsRng).unwrap();
+    let inputs = inputs_for(&messages(2, 3), &c, 0);
+    let child = dir.path().join("child");
+    std::fs::create_dir_all(&child).unwrap();
+    std::fs::write(child.join("share"), &*shares[0].to_bytes().unwrap()).unwrap();
+    std::fs::write(child.join("identity"), keys[0].to_bytes()).unwrap();
+    std::fs::write(child.join("inputs"), write_inputs(&inputs)).unwrap();
+    // Alice's store, as it is, moves into the child's directory.
+    std::fs::rename(dir.path().join("member-1"), child.join("store")).unwrap();
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "crash_child",
+            "--ignored",
+            "--nocapture",
+            "--test-threads",
+            "1",
+        ])
+        .env("FROST_CRASH_DIR", &child)
+        .env("AIRLOCK_FAILPOINT", "frost-nonces-journaled")
+        .output()
+        .unwrap();
+    assert!(
+        !out.status.success(),
+        "the child was killed at the failpoint: {out:?}"
+    );
+    assert!(
+        !child.join("released").exists(),
+        "no share left the crashed process"
+    );
+    let journal = std::fs::read_to_string(child.join("store").join("nonces.used")).unwrap();
+    assert_eq!(
+        journal.lines().count(),
+        2,
+        "both nonces journaled before the crash"
+    );
+    // After the crash the same bundle is refused: the nonces are spent, never reused.
+    let store = NonceStore::new(&child.join("store"));
+    let e = sign::sign(
+        &shares[0],
+        &keys[0],
+        &store,
+        &inputs,
+        None,
+        &pass(),
+        KdfParams::INSECURE_FAST,
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("already used"), "{e}");
+    // The crash wasted the two nonces; none is left.
+    assert_eq!(store.remaining(&pass()).unwrap(), 0);
+}
+
+#[test]
+fn a_lost_members_share_is_repaired_by_the_threshold_of_helpers_and_signs() {
+    let (keys, shares, dir, _) = setup(3, 5, 100);
+    let group = shares[0].group_key_hex().unwrap();
+    // Bob's device is lost; his new device has a new identity, in his place in the roster.
+    let new_bob = SigningKey::from_bytes(&[201; 32]);
+    let mut members = shares[0].roster.members.clone();
+    members[1].1 = new_bob.verifying_key();
+    let repair_roster = Roster::new("treasury: repair of bob", 3, members.clone()).unwrap();
+    let mut keys_after = keys.clone();
+    keys_after[1] = new_bob.clone();
+    let helpers = [1u16, 4, 5];
+    // Fewer than the threshold of helpers: refused.
+    let e =
+        repair::deltas(&repair_roster, &shares[0], &keys[0], &[1, 4], 2, &mut OsRng).unwrap_err();
+    assert!(e.to_string().contains("needs 3 helpers"), "{e}");
+    let mut deltas = Vec::new();
+    for h in helpers {
+        let i = usize::from(h - 1);
+        deltas.extend(
+            repair::deltas(
+                &repair_roster,
+                &shares[i],
+                &keys[i],
+                &helpers,
+                2,
+                &mut OsRng,
+            )
+            .unwrap(),
+        );
+    }
+    let deltas = cross(&deltas).unwrap();
+    // Carol is not a helper: her delta would be refused; a helper missing one delta cannot sum.
+    let mut sigmas = Vec::new();
+    for h in helpers {
+        let i = usize::from(h - 1);
+        sigmas.push(
+            repair::sigma(&repair_roster, &keys[i], &helpers, 2, &deltas, &mut OsRng).unwrap(),
+        );
+    }
+    let carol_helpers = [1u16, 3, 4];
+    let e = repair::deltas(
+        &repair_roster,
+        &shares[2],
+        &keys[2],
+        &helpers,
+        2,
+        &mut OsRng,
+    )
+    .unwrap_err();
+    assert!(
+        e.to_string().contains("not one of the repair's helpers"),
+        "{e}"
+    );
+    let mut with_carol = deltas.clone();
+    with_carol.extend(
+        repair::deltas(
+            &repair_roster,
+            &shares[2],
+            &keys[2],
+            &carol_helpers,
+            2,
+            &mut OsRng,
+        )
+        .unwrap(),
+    );
+    let e = repair::sigma(
+        &repair_roster,
+        &keys[0],
+        &helpers,
+        2,
+        &with_carol,
+        &mut OsRng,
+    )
+    .unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("from member 3 (carol), who is not a helper"),
+        "{e}"
+    );
+    let short: Vec<Message> = deltas.iter().filter(|m| m.from != 5).cloned().collect();
+    let e = repair::sigma(&repair_roster, &keys[0], &helpers, 2, &short, &mut OsRng).unwrap_err();
+    assert!(e.to_string().contains("2 of the 3 helpers' deltas"), "{e}");
+    let sigmas = cross(&sigmas).unwrap();
+    // The old device's key cannot open what is for the new one.
+    let e = repair::combine(
+        &repair_roster,
+        &keys[1],
+        &helpers,
+        2,
+        &shares[0].public,
+        &sigmas,
+    )
+    .unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("not the repaired member's new device"),
+        "{e}"
+    );
+    let repaired = repair::combine(
+        &repair_roster,
+        &new_bob,
+        &helpers,
+        2,
+        &shares[0].public,
+        &sigmas,
+    )
+    .unwrap();
+    assert_eq!(repaired.group_key_hex().unwrap(), group);
+    // The group goes on with bob's new identity: bob, dave and erin sign.
+    let roster_after = Roster::new("treasury after repair", 3, members).unwrap();
+    let mut after: Vec<KeyShare> = shares.clone();
+    after[1] = repaired;
+    for s in &mut after {
+        s.roster = roster_after.clone();
+    }
+    let stores = stores(&dir.path().join("after"), 5);
+    let c = hand_over_commitments(
+        &after,
+        &keys_after,
+        &stores,
+        &[2, 4, 5],
+        1,
+        &pass(),
+        &mut OsRng,
+    )
+    .unwrap();
+    let msgs = messages(1, 42);
+    let sigs = sign_all(
+        &after,
+        &keys_after,
+        &stores,
+        &inputs_for(&msgs, &c, 0),
+        None,
+        &pass(),
+    )
+    .unwrap();
+    verify_key_path(&after[0], &msgs[0], &sigs[0]);
+}
+
+#[test]
+fn refresh_keeps_the_group_key_and_old_shares_no_longer_combine() {
+    let (keys, shares, dir, _) = setup(3, 5, 120);
+    let group = shares[0].group_key_hex().unwrap();
+    let roster = roster_with_label(&shares[0].roster, "treasury refresh 1");
+    let mut old = shares.clone();
+    for s in &mut old {
+        s.roster = roster.clone();
+    }
+    let fresh = two_rounds(&roster, &keys, Some(&old), &mut OsRng).unwrap();
+    assert!(fresh.iter().all(|s| s.group_key_hex().unwrap() == group));
+    assert_ne!(fresh[0].key.signing_share(), shares[0].key.signing_share());
+    let stores = stores(dir.path(), 5);
+    // New shares sign.
+    let c =
+        hand_over_commitments(&fresh, &keys, &stores, &[1, 2, 3], 1, &pass(), &mut OsRng).unwrap();
+    let msgs = messages(1, 5);
+    let sigs = sign_all(
+        &fresh,
+        &keys,
+        &stores,
+        &inputs_for(&msgs, &c, 0),
+        None,
+        &pass(),
+    )
+    .unwrap();
+    verify_key_path(&fresh[0], &msgs[0], &sigs[0]);
+    // Alice still using her old share with the others' new ones: her share is caught.
+    let mut mixed = fresh.clone();
+    mixed[0].key = old[0].key.clone();
+    let c =
+        hand_over_commitments(&mixed, &keys, &stores, &[1, 2, 3], 1, &pass(), &mut OsRng).unwrap();
+    let e = sign_all(
+        &mixed,
+        &keys,
+        &stores,
+        &inputs_for(&msgs, &c, 0),
+        None,
+        &pass(),
+    )
+    .unwrap_err();
+    assert!(matches!(e, FrostError::Cheater { member: 1, .. }), "{e}");
+    // A refresh cannot take a share of another group.
+    let (okeys, other, _odir, _) = setup(3, 5, 140);
+    let _ = okeys;
+    let mut states = Vec::new();
+    let mut r1 = Vec::new();
+    for key in &keys {
+        let (s, m) = dkg::round1(&roster, key, Ceremony::Refresh, &mut OsRng).unwrap();
+        states.push(s);
+        r1.push(m);
+    }
+    let mut r2 = Vec::new();
+    let mut s2 = Vec::new();
+    for (key, s) in keys.iter().zip(states) {
+        let (s, m) = dkg::round2(&roster, key, s, &r1, Ceremony::Refresh, &mut OsRng).unwrap();
+        s2.push(s);
+        r2.extend(m);
+    }
+    let e = dkg::finish(&roster, &keys[0], s2.remove(0), &r2, Some(&other[0]))
+        .err()
+        .unwrap();
+    assert!(e.to_string().contains("another group or member"), "{e}");
+}
