@@ -697,7 +697,9 @@ fn eth_interop(s: &mut Seeds) {
         data_type: DataType::TypedTransaction,
         chain_id: 31337,
         path: DevicePath::parse("m/44'/60'/0'/0/0", Some(0xf23f_9fd2)).expect("path"),
-        address: "0x00000000000000000000000000000000000A11cE".parse().expect("address"),
+        address: "0x00000000000000000000000000000000000A11cE"
+            .parse()
+            .expect("address"),
         origin: "airlock".into(),
     };
     s.put_mode("eth_interop", "request", 0, &request.to_cbor());
@@ -719,9 +721,13 @@ fn eth_interop(s: &mut Seeds) {
     )
     .expect("key");
     let safe_address = airlock_fuzz::eth_interop::SAFE.parse().expect("safe");
-    let zero = "0x0000000000000000000000000000000000000000".parse().expect("zero");
+    let zero = "0x0000000000000000000000000000000000000000"
+        .parse()
+        .expect("zero");
     let tx = SafeTx {
-        to: "0x00000000000000000000000000000000000A11cE".parse().expect("to"),
+        to: "0x00000000000000000000000000000000000A11cE"
+            .parse()
+            .expect("to"),
         value: U256::from(999),
         data: vec![],
         operation: 0,
@@ -734,8 +740,19 @@ fn eth_interop(s: &mut Seeds) {
     };
     let hash = safe::safe_tx_hash(31337, safe_address, &tx);
     let sig = owner_key.sign_hash(&hash).expect("sign").as_bytes();
-    let json = safe_service::write(31337, safe_address, &tx, &[(owner_key.address(), sig)], "seed");
-    s.put_mode("eth_interop", "safe-service.json", 2, json.to_string().as_bytes());
+    let json = safe_service::write(
+        31337,
+        safe_address,
+        &tx,
+        &[(owner_key.address(), sig)],
+        "seed",
+    );
+    s.put_mode(
+        "eth_interop",
+        "safe-service.json",
+        2,
+        json.to_string().as_bytes(),
+    );
 }
 
 /// Seeds for `device_exports`: each harness multisig vault in every format Airlock writes (text
@@ -744,13 +761,28 @@ fn device_exports(s: &mut Seeds, vaults: &[airlock_chain_bitcoin::BtcVault]) {
     use airlock_chain_bitcoin::devices::{self, coldcard, ur_registry, wallet_files};
     for (i, vault) in vaults.iter().enumerate() {
         let sparrow = wallet_files::write_descriptor_file(vault);
-        s.put_mode("device_exports", &format!("v{i}.sparrow"), 3, sparrow.as_bytes());
+        s.put_mode(
+            "device_exports",
+            &format!("v{i}.sparrow"),
+            3,
+            sparrow.as_bytes(),
+        );
         if let Ok(specter) = wallet_files::write_specter(vault, "seed") {
-            s.put_mode("device_exports", &format!("v{i}.specter"), 3, specter.as_bytes());
+            s.put_mode(
+                "device_exports",
+                &format!("v{i}.specter"),
+                3,
+                specter.as_bytes(),
+            );
         }
         if let Some(shape) = devices::multisig_shape(vault) {
             let file = coldcard::write_setup_file(vault, "seed").expect("coldcard");
-            s.put_mode("device_exports", &format!("v{i}.coldcard"), 3, file.as_bytes());
+            s.put_mode(
+                "device_exports",
+                &format!("v{i}.coldcard"),
+                3,
+                file.as_bytes(),
+            );
             let keys: Vec<_> = vault
                 .keys()
                 .iter()
@@ -764,7 +796,12 @@ fn device_exports(s: &mut Seeds, vaults: &[airlock_chain_bitcoin::BtcVault]) {
                 r#"{{"xfp": "{}", "account": 0, "p2wsh_deriv": "m/{}", "p2wsh": "{}"}}"#,
                 k.fingerprint, k.origin_path, k.xpub
             );
-            s.put_mode("device_exports", &format!("v{i}.ccxp.json"), 3, ccxp.as_bytes());
+            s.put_mode(
+                "device_exports",
+                &format!("v{i}.ccxp.json"),
+                3,
+                ccxp.as_bytes(),
+            );
         }
     }
     // BCR-2020-015's crypto-account vector: mode 145 = crypto-account (145 % 3 = 1) on bitcoin.
@@ -1141,7 +1178,12 @@ fn journals(s: &mut Seeds, bundle: &Envelope) {
         .expect("batch");
     let batched = fs::read(dir.join("journal.log")).expect("journal file");
     let batched_head = fs::read(dir.join("journal.head")).expect("head file");
-    s.put_mode("journal", "batch", 0, &join_parts(&[&batched_head, &batched]));
+    s.put_mode(
+        "journal",
+        "batch",
+        0,
+        &join_parts(&[&batched_head, &batched]),
+    );
     s.put_mode(
         "journal",
         "batch-head-behind",
@@ -1338,6 +1380,90 @@ fn witness(s: &mut Seeds) {
     );
 }
 
+/// Seeds for `frost_messages`: a real key generation among the target's fixed roster (test keys
+/// 1–3) through `airlock_frost::testkit`, one member's round-1 message and state, a key share, a
+/// handed-over batch of commitments (message, file and body) and a set of signature shares.
+fn frost(s: &mut Seeds) {
+    use airlock_frost::dkg::{self, Ceremony};
+    use airlock_frost::testkit;
+    let keys: Vec<ed25519_dalek::SigningKey> = (1u8..=3)
+        .map(|i| ed25519_dalek::SigningKey::from_bytes(&[i; 32]))
+        .collect();
+    let roster = airlock_fuzz::frost_messages::roster();
+    let (state, round1) = dkg::round1(
+        &roster,
+        &keys[0],
+        Ceremony::KeyGeneration,
+        &mut rand_core::OsRng,
+    )
+    .expect("round 1");
+    s.put_mode("frost_messages", "round1-message", 0, &round1.to_bytes());
+    s.put_mode(
+        "frost_messages",
+        "round1-state",
+        5,
+        &state.to_bytes().expect("state"),
+    );
+    let shares =
+        testkit::two_rounds(&roster, &keys, None, &mut rand_core::OsRng).expect("key generation");
+    s.put_mode(
+        "frost_messages",
+        "key-share",
+        4,
+        &shares[0].to_bytes().expect("share"),
+    );
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let stores: Vec<_> = (1..=3)
+        .map(|i| airlock_frost::nonces::NonceStore::new(&dir.path().join(i.to_string())))
+        .collect();
+    let pass = airlock_custody::Passphrase::new("fuzz seeds".into()).expect("passphrase");
+    let message = stores[0]
+        .generate(
+            &shares[0],
+            &keys[0],
+            2,
+            &pass,
+            airlock_custody::KdfParams::INSECURE_FAST,
+            &mut rand_core::OsRng,
+        )
+        .expect("commitments");
+    s.put_mode(
+        "frost_messages",
+        "commitments-message",
+        0,
+        &message.to_bytes(),
+    );
+    s.put_mode(
+        "frost_messages",
+        "commitments-file",
+        1,
+        &airlock_frost::wire::bundle(&[message.clone(), round1]),
+    );
+    s.put_mode("frost_messages", "commitments-body", 2, &message.body);
+    let commitments = testkit::hand_over_commitments(
+        &shares,
+        &keys,
+        &stores,
+        &[1, 2],
+        1,
+        &pass,
+        &mut rand_core::OsRng,
+    )
+    .expect("commitments");
+    let inputs = testkit::inputs_for(&[[7; 32]], &commitments, 0);
+    let signed = airlock_frost::sign::sign(
+        &shares[0],
+        &keys[0],
+        &stores[0],
+        &inputs,
+        None,
+        &pass,
+        airlock_custody::KdfParams::INSECURE_FAST,
+    )
+    .expect("shares");
+    s.put_mode("frost_messages", "shares-body", 3, &signed.body);
+}
+
 fn main() {
     let fuzz = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let repo = fuzz.parent().expect("repository").to_path_buf();
@@ -1350,6 +1476,7 @@ fn main() {
     cbor_edges(&mut s);
     bitcoin(&mut s);
     eth_interop(&mut s);
+    frost(&mut s);
     qr(&mut s, &venv);
     slip39(&mut s, &repo);
     keystores(&mut s, &repo);

@@ -224,19 +224,22 @@ impl NonceStore {
 /// The commitments a signer handed over (its signed message), checked against the roster.
 pub fn read_commitments(roster: &Roster, message: &Message) -> Result<Vec<SigningCommitments>> {
     message.verify(roster, Kind::Commitments, None)?;
-    let mut r = Reader::open(&message.body, LIST_MAGIC, "a list of nonce commitments")?;
+    parse_commitments(&message.body).map_err(|e| FrostError::Cheater {
+        member: message.from,
+        name: roster.name(message.from),
+        what: format!("its list of nonce commitments does not decode: {e}"),
+    })
+}
+
+/// The body of a commitments message (after its signature is checked).
+pub fn parse_commitments(body: &[u8]) -> Result<Vec<SigningCommitments>> {
+    let mut r = Reader::open(body, LIST_MAGIC, "a list of nonce commitments")?;
     let mut out = Vec::new();
     while !r.0.is_empty() {
         if out.len() as u32 >= MAX_BATCH {
             return Err(refused("more commitments than a batch holds"));
         }
-        out.push(
-            SigningCommitments::deserialize(r.bytes()?).map_err(|e| FrostError::Cheater {
-                member: message.from,
-                name: roster.name(message.from),
-                what: format!("a nonce commitment does not decode: {e}"),
-            })?,
-        );
+        out.push(SigningCommitments::deserialize(r.bytes()?)?);
     }
     Ok(out)
 }

@@ -102,29 +102,33 @@ pub fn read_shares(
     inputs: usize,
 ) -> Result<Vec<SignatureShare>> {
     message.verify(roster, Kind::Shares, None)?;
-    let mut r = Reader::open(&message.body, SHARES_MAGIC, "a set of signature shares")?;
-    let mut out = Vec::new();
-    while !r.0.is_empty() {
-        if out.len() >= inputs {
-            return Err(refused(format!(
-                "member {} sent more shares than the {inputs} inputs",
-                message.from
-            )));
-        }
-        out.push(
-            SignatureShare::deserialize(r.bytes()?).map_err(|e| FrostError::Cheater {
-                member: message.from,
-                name: roster.name(message.from),
-                what: format!("a signature share does not decode: {e}"),
-            })?,
-        );
-    }
+    let out = parse_shares(&message.body, inputs).map_err(|e| FrostError::Cheater {
+        member: message.from,
+        name: roster.name(message.from),
+        what: e.to_string(),
+    })?;
     if out.len() != inputs {
         return Err(refused(format!(
             "member {} sent {} shares for {inputs} inputs",
             message.from,
             out.len()
         )));
+    }
+    Ok(out)
+}
+
+/// The body of a shares message (after its signature is checked): at most `inputs` shares.
+pub fn parse_shares(body: &[u8], inputs: usize) -> Result<Vec<SignatureShare>> {
+    let mut r = Reader::open(body, SHARES_MAGIC, "a set of signature shares")?;
+    let mut out = Vec::new();
+    while !r.0.is_empty() {
+        if out.len() >= inputs {
+            return Err(refused(format!("more shares than the {inputs} inputs")));
+        }
+        out.push(
+            SignatureShare::deserialize(r.bytes()?)
+                .map_err(|e| refused(format!("a signature share does not decode: {e}")))?,
+        );
     }
     Ok(out)
 }

@@ -27,6 +27,7 @@
 //! | [`monero_blocks_bin`] | monerod `get_blocks.bin` answers (epee portable storage) |
 //! | [`monero_files`] | outputs / key-image files, unsigned and signed transactions, seeds, Feather JSON, vault accounts |
 //! | [`eth_interop`] | EIP-4527 `eth-sign-request` / `eth-signature` CBOR, Safe Transaction Service JSON |
+//! | [`frost_messages`] | FROST ceremony messages, files of them, commitment and share bodies, sealed-state encodings |
 //! | [`eth_payload`] | Ethereum payloads, calldata, EIP-712 typed data, signature material, vault accounts |
 //! | [`sim_scenario`] | `airlock sim` scenario files (TOML and their checks) |
 //! | [`drill_answers`] | `airlock drill run --answers` files (JSON and their checks) |
@@ -44,6 +45,7 @@ pub mod drill_answers;
 pub mod envelope;
 pub mod eth_interop;
 pub mod eth_payload;
+pub mod frost_messages;
 pub mod httpsig;
 pub mod journal;
 pub mod keystore;
@@ -71,6 +73,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("envelope", envelope::run),
     ("eth_payload", eth_payload::run),
     ("eth_interop", eth_interop::run),
+    ("frost_messages", frost_messages::run),
     ("httpsig", httpsig::run),
     ("journal", journal::run),
     ("keystore", keystore::run),
