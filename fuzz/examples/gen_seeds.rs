@@ -1451,16 +1451,8 @@ fn frost(s: &mut Seeds) {
     )
     .expect("commitments");
     let inputs = testkit::inputs_for(&[[7; 32]], &commitments, 0);
-    let signed = airlock_frost::sign::sign(
-        &shares[0],
-        &keys[0],
-        &stores[0],
-        &inputs,
-        None,
-        &pass,
-        airlock_custody::KdfParams::INSECURE_FAST,
-    )
-    .expect("shares");
+    let signed = airlock_frost::sign::sign(&shares[0], &keys[0], &stores[0], &inputs, None, &pass)
+        .expect("shares");
     s.put_mode("frost_messages", "shares-body", 3, &signed.body);
 }
 

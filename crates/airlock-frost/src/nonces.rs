@@ -1,8 +1,10 @@
 //! A signer's FROST nonces: made in batches ahead of time (their commitments cross the gap in
 //! advance, so a signature needs only one crossing), sealed at rest, and spent through a journal.
 //!
-//! Two files in the store's directory:
-//! - `nonces.sealed`: the unused nonces, sealed with the keystore's format, replaced atomically;
+//! Three files in the store's directory:
+//! - `nonces.key`: a random 32-byte key sealed with the keystore's format (Argon2id under the
+//!   signer's passphrase: one derivation per signing session, however many nonces);
+//! - `nonces.sealed`: the unused nonces, XChaCha20-Poly1305 under that key, replaced atomically;
 //! - `nonces.used`: an append-only list of the commitments spent (SHA-256, hex, one per line),
 //!   fsynced before any nonce leaves [`NonceStore::take`].
 //!
@@ -17,6 +19,8 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use airlock_custody::{KdfParams, Passphrase};
+use chacha20poly1305::aead::{Aead, AeadCore, KeyInit, Payload};
+use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use ed25519_dalek::SigningKey;
 use rand_core::{CryptoRng, RngCore};
 use sha2::{Digest, Sha256};
@@ -27,6 +31,7 @@ use crate::frost::round1::{SigningCommitments, SigningNonces};
 use crate::wire::{Kind, Message};
 use crate::{FrostError, Result, Roster, refused, seal};
 
+const KEY: &str = "nonces.key";
 const POOL: &str = "nonces.sealed";
 const USED: &str = "nonces.used";
 const POOL_MAGIC: &[u8] = b"airlock-frost-nonces-v1\n";
@@ -37,6 +42,9 @@ pub const MAX_BATCH: u32 = 10_000;
 fn io(e: impl std::fmt::Display) -> FrostError {
     FrostError::Io(e.to_string())
 }
+
+/// A pool entry: a commitment's id and its nonces, encoded.
+type PoolEntry = ([u8; 32], Zeroizing<Vec<u8>>);
 
 /// The id of a commitment: SHA-256 of its encoding.
 pub fn commitment_id(c: &SigningCommitments) -> Result<[u8; 32]> {
@@ -55,13 +63,59 @@ impl NonceStore {
         }
     }
 
-    fn pool(&self, passphrase: &Passphrase) -> Result<Vec<([u8; 32], SigningNonces)>> {
+    /// The pool's key, opened with the passphrase; `None` before the first batch.
+    fn open_key(&self, passphrase: &Passphrase) -> Result<Option<Zeroizing<[u8; 32]>>> {
+        let path = self.dir.join(KEY);
+        if !path.exists() {
+            return Ok(None);
+        }
+        let sealed = airlock_transport::read_bounded(&path, 4096).map_err(io)?;
+        let plain = seal::open(&sealed, passphrase)?;
+        let key: [u8; 32] = plain
+            .as_slice()
+            .try_into()
+            .map_err(|_| refused("the nonce store's key is damaged"))?;
+        Ok(Some(Zeroizing::new(key)))
+    }
+
+    /// The pool's key, made and sealed the first time.
+    fn pool_key(&self, passphrase: &Passphrase, params: KdfParams) -> Result<Zeroizing<[u8; 32]>> {
+        if let Some(key) = self.open_key(passphrase)? {
+            return Ok(key);
+        }
+        let mut key = Zeroizing::new([0u8; 32]);
+        rand_core::OsRng.fill_bytes(key.as_mut());
+        let sealed = seal::seal(key.as_ref(), passphrase, params)?;
+        std::fs::create_dir_all(&self.dir).map_err(io)?;
+        airlock_transport::write_atomic_private_new(&self.dir.join(KEY), &sealed).map_err(io)?;
+        Ok(key)
+    }
+
+    /// The pool: (commitment id, encoded nonces). Nonces are decoded only when taken (decoding
+    /// one recomputes its commitments, two scalar multiplications).
+    fn pool(&self, key: &[u8; 32]) -> Result<Vec<PoolEntry>> {
         let path = self.dir.join(POOL);
         if !path.exists() {
             return Ok(Vec::new());
         }
         let sealed = airlock_transport::read_bounded(&path, 64 << 20).map_err(io)?;
-        let plain = seal::open(&sealed, passphrase)?;
+        if sealed.len() < 24 {
+            return Err(refused("the nonce store is damaged"));
+        }
+        let cipher = XChaCha20Poly1305::new(key.into());
+        let plain = Zeroizing::new(
+            cipher
+                .decrypt(
+                    XNonce::from_slice(&sealed[..24]),
+                    Payload {
+                        msg: &sealed[24..],
+                        aad: POOL_MAGIC,
+                    },
+                )
+                .map_err(|_| {
+                    refused("the nonce store does not open with its key: damaged or replaced")
+                })?,
+        );
         let mut r = Reader::open(&plain, POOL_MAGIC, "a FROST nonce store")?;
         let mut out = Vec::new();
         loop {
@@ -72,23 +126,31 @@ impl NonceStore {
                 .bytes()?
                 .try_into()
                 .map_err(|_| refused("damaged nonce store"))?;
-            out.push((id, SigningNonces::deserialize(r.bytes()?)?));
+            out.push((id, Zeroizing::new(r.bytes()?.to_vec())));
         }
         Ok(out)
     }
 
-    fn write_pool(
-        &self,
-        pool: &[([u8; 32], SigningNonces)],
-        passphrase: &Passphrase,
-        params: KdfParams,
-    ) -> Result<()> {
+    fn write_pool(&self, pool: &[PoolEntry], key: &[u8; 32]) -> Result<()> {
         let mut w = Writer::new(POOL_MAGIC);
         for (id, nonces) in pool {
             w.bytes(id);
-            w.bytes(&Zeroizing::new(nonces.serialize()?));
+            w.bytes(nonces);
         }
-        let sealed = seal::seal(&w.0, passphrase, params)?;
+        let cipher = XChaCha20Poly1305::new(key.into());
+        let nonce = XChaCha20Poly1305::generate_nonce(&mut rand_core::OsRng);
+        let mut sealed = nonce.to_vec();
+        sealed.extend(
+            cipher
+                .encrypt(
+                    &nonce,
+                    Payload {
+                        msg: &w.0,
+                        aad: POOL_MAGIC,
+                    },
+                )
+                .map_err(|_| refused("encrypting the nonce store failed"))?,
+        );
         std::fs::create_dir_all(&self.dir).map_err(io)?;
         airlock_transport::write_atomic_private(&self.dir.join(POOL), &sealed).map_err(io)
     }
@@ -128,15 +190,19 @@ impl NonceStore {
                 "a batch of nonces is 1 to {MAX_BATCH}, not {count}"
             )));
         }
-        let mut pool = self.pool(passphrase)?;
+        let key = self.pool_key(passphrase, params)?;
+        let mut pool = self.pool(&key)?;
         let mut list = Writer::new(LIST_MAGIC);
         for _ in 0..count {
             let (nonces, commitments) =
                 crate::frost::round1::commit(share.key.signing_share(), &mut *rng);
             list.bytes(&commitments.serialize()?);
-            pool.push((commitment_id(&commitments)?, nonces));
+            pool.push((
+                commitment_id(&commitments)?,
+                Zeroizing::new(nonces.serialize()?),
+            ));
         }
-        self.write_pool(&pool, passphrase, params)?;
+        self.write_pool(&pool, &key)?;
         Message::sign(
             Kind::Commitments,
             share.roster.session(),
@@ -154,7 +220,6 @@ impl NonceStore {
         &self,
         wanted: &[SigningCommitments],
         passphrase: &Passphrase,
-        params: KdfParams,
     ) -> Result<Vec<SigningNonces>> {
         let ids = wanted
             .iter()
@@ -175,19 +240,24 @@ impl NonceStore {
                 hex::encode(&id[..8])
             )));
         }
-        let mut pool = self.pool(passphrase)?;
+        let key = self.open_key(passphrase)?.ok_or_else(|| {
+            FrostError::Nonce("this signer has made no nonces yet (none to sign with)".into())
+        })?;
+        let mut pool = self.pool(&key)?;
         let mut out = Vec::with_capacity(ids.len());
         for id in &ids {
-            let nonces = pool
-                .iter()
-                .find(|(p, _)| p == id)
-                .map(|(_, n)| n.clone())
-                .ok_or_else(|| {
-                    FrostError::Nonce(format!(
-                        "commitment {} is not one of this signer's unused nonces",
-                        hex::encode(&id[..8])
-                    ))
-                })?;
+            let encoded = pool.iter().find(|(p, _)| p == id).ok_or_else(|| {
+                FrostError::Nonce(format!(
+                    "commitment {} is not one of this signer's unused nonces",
+                    hex::encode(&id[..8])
+                ))
+            })?;
+            let nonces = SigningNonces::deserialize(&encoded.1)?;
+            if commitment_id(nonces.commitments())? != *id {
+                return Err(refused(
+                    "the nonce store is damaged: a nonce does not match its commitment",
+                ));
+            }
             out.push(nonces);
         }
         // The commit point: durable before any nonce leaves.
@@ -206,15 +276,18 @@ impl NonceStore {
         journal.sync_all().map_err(io)?;
         airlock_transport::failpoint::hit("frost-nonces-journaled", &self.dir.display());
         pool.retain(|(p, _)| !ids.contains(p));
-        self.write_pool(&pool, passphrase, params)?;
+        self.write_pool(&pool, &key)?;
         Ok(out)
     }
 
     /// Unused nonces left (needs the passphrase).
     pub fn remaining(&self, passphrase: &Passphrase) -> Result<usize> {
         let used = self.used()?;
+        let Some(key) = self.open_key(passphrase)? else {
+            return Ok(0);
+        };
         Ok(self
-            .pool(passphrase)?
+            .pool(&key)?
             .iter()
             .filter(|(id, _)| !used.contains(id))
             .count())

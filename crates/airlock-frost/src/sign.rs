@@ -11,7 +11,7 @@
 
 use std::collections::BTreeMap;
 
-use airlock_custody::{KdfParams, Passphrase};
+use airlock_custody::Passphrase;
 use ed25519_dalek::SigningKey;
 
 use crate::dkg::{KeyShare, Reader, Writer, blame};
@@ -57,7 +57,6 @@ pub fn sign(
     inputs: &[InputToSign],
     merkle_root: Option<&[u8; 32]>,
     passphrase: &Passphrase,
-    params: KdfParams,
 ) -> Result<Message> {
     let roster = &share.roster;
     if inputs.is_empty() {
@@ -74,7 +73,7 @@ pub fn sign(
             ))
         })?);
     }
-    let nonces = store.take(&mine, passphrase, params)?;
+    let nonces = store.take(&mine, passphrase)?;
     let mut w = Writer::new(SHARES_MAGIC);
     for (package, nonces) in packages.iter().zip(&nonces) {
         let s = crate::frost::round2::sign_with_tweak(

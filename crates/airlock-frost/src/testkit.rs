@@ -125,7 +125,6 @@ pub fn sign_all(
             inputs,
             merkle_root,
             passphrase,
-            KdfParams::INSECURE_FAST,
         )?);
     }
     let roster = &shares[usize::from(signers[0] - 1)].roster;

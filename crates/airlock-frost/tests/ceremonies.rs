@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use airlock_custody::{KdfParams, Passphrase};
+use airlock_custody::Passphrase;
 use airlock_frost::dkg::{self, Ceremony, KeyShare};
 use airlock_frost::nonces::NonceStore;
 use airlock_frost::sign::{self, InputToSign};
@@ -318,7 +318,6 @@ fn reused_unknown_and_repeated_commitments_are_refused_and_nothing_is_spent() {
             inputs,
             None,
             &pass(),
-            KdfParams::INSECURE_FAST,
         )
     };
     let left = |member: usize| stores[member - 1].remaining(&pass()).unwrap();
@@ -369,16 +368,7 @@ fn a_wrong_share_is_caught_and_its_sender_named() {
     let mut by_member = BTreeMap::new();
     for m in [1u16, 3, 4] {
         let i = usize::from(m - 1);
-        let msg = sign::sign(
-            &shares[i],
-            &keys[i],
-            &stores[i],
-            &inputs,
-            None,
-            &pass(),
-            KdfParams::INSECURE_FAST,
-        )
-        .unwrap();
+        let msg = sign::sign(&shares[i], &keys[i], &stores[i], &inputs, None, &pass()).unwrap();
         by_member.insert(
             m,
             sign::read_shares(roster, &cross(&[msg]).unwrap()[0], 3).unwrap(),
@@ -403,7 +393,6 @@ fn a_wrong_share_is_caught_and_its_sender_named() {
         &inputs_for(&messages(3, 2), &c, 3),
         None,
         &pass(),
-        KdfParams::INSECURE_FAST,
     )
     .unwrap();
     let forged = Message::sign(
@@ -439,16 +428,7 @@ fn crash_child() {
     );
     let inputs = read_inputs(&std::fs::read(dir.join("inputs")).unwrap());
     let store = NonceStore::new(&dir.join("store"));
-    sign::sign(
-        &share,
-        &key,
-        &store,
-        &inputs,
-        None,
-        &pass(),
-        KdfParams::INSECURE_FAST,
-    )
-    .unwrap();
+    sign::sign(&share, &key, &store, &inputs, None, &pass()).unwrap();
     std::fs::write(dir.join("released"), b"a share left the process").unwrap();
 }
 
@@ -532,16 +512,7 @@ fn a_crash_after_the_nonce_journal_never_leads_to_reuse() {
     );
     // After the crash the same bundle is refused: the nonces are spent, never reused.
     let store = NonceStore::new(&child.join("store"));
-    let e = sign::sign(
-        &shares[0],
-        &keys[0],
-        &store,
-        &inputs,
-        None,
-        &pass(),
-        KdfParams::INSECURE_FAST,
-    )
-    .unwrap_err();
+    let e = sign::sign(&shares[0], &keys[0], &store, &inputs, None, &pass()).unwrap_err();
     assert!(e.to_string().contains("already used"), "{e}");
     // The crash wasted the two nonces; none is left.
     assert_eq!(store.remaining(&pass()).unwrap(), 0);
