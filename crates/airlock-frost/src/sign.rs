@@ -15,7 +15,7 @@ use airlock_custody::Passphrase;
 use ed25519_dalek::SigningKey;
 
 use crate::dkg::{KeyShare, Reader, Writer, blame};
-use crate::frost::keys::PublicKeyPackage;
+use crate::frost::keys::{PublicKeyPackage, Tweak as _};
 use crate::frost::round1::SigningCommitments;
 use crate::frost::round2::SignatureShare;
 use crate::nonces::NonceStore;
@@ -74,14 +74,20 @@ pub fn sign(
         })?);
     }
     let nonces = store.take(&mine, passphrase)?;
+    // The BIP-341 tweak applied once (what `round2::sign_with_tweak` does for every call).
+    let tweaked = share.key.clone().tweak(merkle_root.map(|m| m.as_slice()));
+    // Inputs are independent: their shares are computed on the machine's cores, in order.
+    let computed = airlock_core::parallel::map_ranges(
+        airlock_core::parallel::cores(8),
+        packages.len(),
+        |range| {
+            range
+                .map(|k| crate::frost::round2::sign(&packages[k], &nonces[k], &tweaked))
+                .collect::<std::result::Result<Vec<_>, _>>()
+        },
+    )?;
     let mut w = Writer::new(SHARES_MAGIC);
-    for (package, nonces) in packages.iter().zip(&nonces) {
-        let s = crate::frost::round2::sign_with_tweak(
-            package,
-            nonces,
-            &share.key,
-            merkle_root.map(|m| m.as_slice()),
-        )?;
+    for s in computed {
         w.bytes(&s.serialize());
     }
     Message::sign(
@@ -142,6 +148,8 @@ pub fn aggregate(
     shares: &BTreeMap<u16, Vec<SignatureShare>>,
     merkle_root: Option<&[u8; 32]>,
 ) -> Result<Vec<[u8; 64]>> {
+    // The BIP-341 tweak applied once (what `aggregate_with_tweak` does for every call).
+    let tweaked = public.clone().tweak(merkle_root.map(|m| m.as_slice()));
     let mut out = Vec::with_capacity(inputs.len());
     for (i, input) in inputs.iter().enumerate() {
         let package = package(roster, input)?;
@@ -155,13 +163,7 @@ pub fn aggregate(
             })?;
             by_id.insert(identifier(*member)?, *s);
         }
-        let signature = crate::frost::aggregate_with_tweak(
-            &package,
-            &by_id,
-            public,
-            merkle_root.map(|m| m.as_slice()),
-        )
-        .map_err(|e| {
+        let signature = crate::frost::aggregate(&package, &by_id, &tweaked).map_err(|e| {
             blame(
                 roster,
                 e,
