@@ -137,36 +137,6 @@ pub fn run(home: &Path, json: bool, pass_file: Option<&Path>, cmd: BackupCommand
         BackupCommand::Split {
             group_threshold,
             groups,
-            identity: true,
-            extendable,
-            exponent,
-            share_passphrase_file,
-            out_dir,
-            ..
-        } => {
-            let passphrase = read_passphrase(share_passphrase_file.as_deref())?;
-            let h = crate::home(home)?;
-            let key = h
-                .unlock(&crate::passphrase(pass_file, false)?)
-                .map_err(crate::signer_err)?;
-            let shares = slip39::split(
-                key.secret().as_slice(),
-                &passphrase,
-                group_threshold,
-                &groups,
-                extendable,
-                exponent,
-                &mut OsRng,
-            )?;
-            let label = format!(
-                "# Airlock signer identity of {} ({})\n",
-                h.config.name, h.config.identity
-            );
-            write_shares(json, group_threshold, &shares, out_dir.as_deref(), &label)
-        }
-        BackupCommand::Split {
-            group_threshold,
-            groups,
             secret_file,
             new,
             extendable,
@@ -174,13 +144,26 @@ pub fn run(home: &Path, json: bool, pass_file: Option<&Path>, cmd: BackupCommand
             share_passphrase_file,
             out_dir,
             bench,
-            identity: false,
+            identity,
         } => {
             let passphrase = read_passphrase(share_passphrase_file.as_deref())?;
             if bench {
                 return split_bench(json, group_threshold, &groups, extendable, exponent);
             }
+            // A share file of the signer's identity says whose it is.
+            let mut label = String::new();
             let secret = match (secret_file, new) {
+                _ if identity => {
+                    let h = crate::home(home)?;
+                    let key = h
+                        .unlock(&crate::passphrase(pass_file, false)?)
+                        .map_err(crate::signer_err)?;
+                    label = format!(
+                        "# Airlock signer identity of {} ({})\n",
+                        h.config.name, h.config.identity
+                    );
+                    Zeroizing::new(key.secret().to_vec())
+                }
                 (Some(f), _) => {
                     let text = read_text(&f)?;
                     decode_hex(text.trim()).ok_or_else(|| {
@@ -201,7 +184,7 @@ pub fn run(home: &Path, json: bool, pass_file: Option<&Path>, cmd: BackupCommand
                 }
                 (None, None) => {
                     return Err(CliError::new(
-                        "say what to split: --secret-file FILE (hex) or --new 256",
+                        "say what to split: --secret-file FILE (hex), --new 256 or --identity",
                     ));
                 }
             };
@@ -214,7 +197,7 @@ pub fn run(home: &Path, json: bool, pass_file: Option<&Path>, cmd: BackupCommand
                 exponent,
                 &mut OsRng,
             )?;
-            write_shares(json, group_threshold, &shares, out_dir.as_deref(), "")
+            write_shares(json, group_threshold, &shares, out_dir.as_deref(), &label)
         }
         BackupCommand::Recover {
             files,

@@ -359,6 +359,34 @@ fn safe_vault_pays_batches_and_rotates_an_owner() {
     drop(chain.node);
 }
 
+/// Vault "hot": an account (EOA) at `address` whose key alice (ops) holds, and bob (compliance,
+/// no chain key); one of each approves. `extra` adds draft arguments (e.g. a witness).
+fn hot_account_vault(w: &World, alice: &str, address: &str, bob: &str, extra: &[&str]) {
+    let account = format!("eoa:{address}");
+    let alice_entry = format!("alice:ops:{alice}:{address}");
+    let bob_entry = format!("bob:compliance:{bob}");
+    let mut args = vec![
+        "--vault",
+        "hot",
+        "--chain",
+        "ethereum",
+        "--network",
+        "anvil",
+        "--account",
+        &account,
+        "--signer",
+        &alice_entry,
+        "--signer",
+        &bob_entry,
+        "--threshold",
+        "2",
+        "--rule",
+        "all: => 1 ops, 1 compliance",
+    ];
+    args.extend_from_slice(extra);
+    w.make_vault(&args, &["alice", "bob"], &["alice", "bob"]);
+}
+
 /// An account (EOA) vault: alice holds the key, bob approves without one; an ETH payment and an
 /// ERC-20 transfer go out as two transactions with consecutive nonces.
 #[test]
@@ -377,28 +405,7 @@ fn account_vault_sends_eth_and_erc20_in_one_batch() {
     )
     .unwrap();
     let token_text = EthAddress(token).to_string();
-    w.make_vault(
-        &[
-            "--vault",
-            "hot",
-            "--chain",
-            "ethereum",
-            "--network",
-            "anvil",
-            "--account",
-            &format!("eoa:{a}"),
-            "--signer",
-            &format!("alice:ops:{alice}:{a}"),
-            "--signer",
-            &format!("bob:compliance:{bob}"),
-            "--threshold",
-            "2",
-            "--rule",
-            "all: => 1 ops, 1 compliance",
-        ],
-        &["alice", "bob"],
-        &["alice", "bob"],
-    );
+    hot_account_vault(&w, &alice, &a, &bob, &[]);
     let to = "0x000000000000000000000000000000000000b0b0";
     let (p, bundle) = w.propose(
         "hot",
@@ -959,30 +966,7 @@ fn guarded_account(w: &World, witness_node: Option<&str>) -> GuardedAccount {
         )
         .ok();
     }
-    w.make_vault(
-        &[
-            "--vault",
-            "hot",
-            "--chain",
-            "ethereum",
-            "--network",
-            "anvil",
-            "--account",
-            &format!("eoa:{a}"),
-            "--signer",
-            &format!("alice:ops:{alice}:{a}"),
-            "--signer",
-            &format!("bob:compliance:{bob}"),
-            "--threshold",
-            "2",
-            "--rule",
-            "all: => 1 ops, 1 compliance",
-            "--witness",
-            &witness.vkey,
-        ],
-        &["alice", "bob"],
-        &["alice", "bob"],
-    );
+    hot_account_vault(w, &alice, &a, &bob, &["--witness", &witness.vkey]);
     w.airlock(&["witness", "add", &witness.vkey, "--url", &witness.url])
         .ok();
     GuardedAccount {
@@ -1671,28 +1655,7 @@ fn a_reorganization_takes_a_confirmed_payment_back_to_broadcast() {
     let (w, chain) = world();
     let (alice, a) = eth_signer(&w, "alice", 1);
     let bob = w.init_signer("bob");
-    w.make_vault(
-        &[
-            "--vault",
-            "hot",
-            "--chain",
-            "ethereum",
-            "--network",
-            "anvil",
-            "--account",
-            &format!("eoa:{a}"),
-            "--signer",
-            &format!("alice:ops:{alice}:{a}"),
-            "--signer",
-            &format!("bob:compliance:{bob}"),
-            "--threshold",
-            "2",
-            "--rule",
-            "all: => 1 ops, 1 compliance",
-        ],
-        &["alice", "bob"],
-        &["alice", "bob"],
-    );
+    hot_account_vault(&w, &alice, &a, &bob, &[]);
     let to = "0x000000000000000000000000000000000000b0b0";
     let (p, bundle) = w.propose("hot", &format!("{to}:3000"), &[]);
     let x = w.approve("alice", &bundle);
