@@ -1665,7 +1665,15 @@ fn a_reorganization_takes_a_confirmed_payment_back_to_broadcast() {
     let txid = fin["txid"].as_str().unwrap().to_owned();
     let snapshot = chain.rpc.call("evm_snapshot", json!([])).unwrap();
 
+    // anvil mines a sent transaction on its own task: wait for the block before counting.
+    let mined = || {
+        chain
+            .rpc
+            .wait_for_receipt(txid.parse().unwrap(), std::time::Duration::from_secs(60))
+            .expect("anvil mines the transaction")
+    };
     w.airlock(&["broadcast", &p]).ok();
+    mined();
     let confirm = |n: &str| {
         w.airlock(&["--json", "confirm", &p, "--confirmations", n])
             .ok()
@@ -1709,6 +1717,7 @@ fn a_reorganization_takes_a_confirmed_payment_back_to_broadcast() {
 
     // The same signed transaction goes out again and confirms.
     w.airlock(&["broadcast", &p]).ok();
+    mined();
     assert_eq!(balance(&chain.rpc, to), U256::from(3000u64));
     let back = confirm("1");
     assert_eq!(back["status"], "confirmed", "{back}");
