@@ -180,13 +180,13 @@ impl Coordinator {
         self.chains = settings;
     }
 
-    /// The online chain of a vault, with this coordinator's node settings.
     /// Sends transactions to, and reads confirmations from, `network` instead of each chain's
     /// node (the simulation's ledger).
     pub fn set_network(&mut self, network: Box<dyn Network>) {
         self.network = Some(network);
     }
 
+    /// The online chain of a vault, with this coordinator's node settings.
     pub fn chain_online(&self, name: &str) -> Result<Box<dyn airlock_core::chain::ChainOnline>> {
         chains::chain_online(name, &self.chains)
     }
