@@ -147,7 +147,8 @@ fn round1_packages(
             )));
         }
     }
-    let missing: Vec<String> = (1..=roster.size())
+    let missing: Vec<String> = roster
+        .numbers()
         .filter(|i| *i != me)
         .filter(|i| identifier(*i).is_ok_and(|id| !out.contains_key(&id)))
         .map(|i| format!("{i} ({})", roster.name(i)))
@@ -263,9 +264,12 @@ pub fn finish(
     let (key, public) = match refresh_of {
         None => crate::frost::keys::dkg::part3(&state.secret, &state.round1, &packages),
         Some(old) => {
-            if old.roster.members != roster.members || old.me != me {
+            // A refresh keeps the threshold and some or all of the members, each with its number
+            // and identity; leaving one out removes it from the group.
+            let kept = roster.members.iter().all(|m| old.roster.members.contains(m));
+            if !kept || old.me != me || old.roster.threshold != roster.threshold {
                 return Err(refused(
-                    "a refresh keeps the group's members: this share is of another group or member",
+                    "a refresh keeps the group's threshold and members (some may be left out): this share is of another group or member",
                 ));
             }
             crate::frost::keys::refresh::refresh_dkg_shares(
@@ -358,7 +362,8 @@ fn write_roster(w: &mut Writer, roster: &Roster) {
     w.bytes(roster.label.as_bytes());
     w.u16(roster.threshold);
     w.u16(roster.size());
-    for (name, key) in &roster.members {
+    for (number, name, key) in &roster.members {
+        w.u16(*number);
         w.bytes(name.as_bytes());
         w.bytes(key.as_bytes());
     }
@@ -370,6 +375,7 @@ fn read_roster(r: &mut Reader) -> Result<Roster> {
     let n = r.u16()?;
     let mut members = Vec::new();
     for _ in 0..n.min(crate::MAX_MEMBERS) {
+        let number = r.u16()?;
         let name = String::from_utf8(r.bytes()?.to_vec()).map_err(|_| refused("bad name"))?;
         let key: [u8; 32] = r
             .bytes()?
@@ -377,9 +383,9 @@ fn read_roster(r: &mut Reader) -> Result<Roster> {
             .map_err(|_| refused("bad identity key"))?;
         let key = ed25519_dalek::VerifyingKey::from_bytes(&key)
             .map_err(|_| refused("bad identity key"))?;
-        members.push((name, key));
+        members.push((number, name, key));
     }
-    Roster::new(&label, threshold, members)
+    Roster::numbered(&label, threshold, members)
 }
 
 const KEY_MAGIC: &[u8] = b"airlock-frost-key-share-v1\n";

@@ -81,20 +81,41 @@ pub(crate) fn refused(what: impl Into<String>) -> FrostError {
 }
 
 /// Who takes part in one ceremony (a key generation, a refresh, a repair) and how many of
-/// them a signature needs. Members are numbered 1..=n in the order listed; that number is the
-/// member's FROST identifier. The session id, a hash of everything here, is in every message,
-/// so a message of another ceremony or group is refused.
+/// them a signature needs. Each member has a number, its FROST identifier, kept for the life of
+/// the group (a refresh that removes a member keeps the others' numbers). The session id, a
+/// hash of everything here, is in every message, so a message of another ceremony or group is
+/// refused.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Roster {
     /// What this ceremony is (e.g. "cold-vault key generation 2027-01-15"); part of the session.
     pub label: String,
     pub threshold: u16,
-    /// (name, identity key) of each member, in identifier order.
-    pub members: Vec<(String, VerifyingKey)>,
+    /// (number, name, identity key) of each member, numbers ascending.
+    pub members: Vec<(u16, String, VerifyingKey)>,
 }
 
 impl Roster {
+    /// A new group: members numbered 1..=n in the order listed.
     pub fn new(label: &str, threshold: u16, members: Vec<(String, VerifyingKey)>) -> Result<Self> {
+        Self::numbered(
+            label,
+            threshold,
+            members
+                .into_iter()
+                .enumerate()
+                .map(|(i, (name, key))| (i as u16 + 1, name, key))
+                .collect(),
+        )
+    }
+
+    /// A ceremony of members with their numbers (a refresh of some of a group's members, a
+    /// repair with a new device in a member's place).
+    pub fn numbered(
+        label: &str,
+        threshold: u16,
+        mut members: Vec<(u16, String, VerifyingKey)>,
+    ) -> Result<Self> {
+        members.sort_by_key(|(number, _, _)| *number);
         let n = members.len();
         if !(2..=usize::from(MAX_MEMBERS)).contains(&n) {
             return Err(refused(format!(
@@ -106,13 +127,21 @@ impl Roster {
                 "threshold {threshold} must be between 2 and the {n} members"
             )));
         }
-        for (i, (name, key)) in members.iter().enumerate() {
-            if name.is_empty() || name.len() > 64 {
-                return Err(refused(format!("member {} has no usable name", i + 1)));
-            }
-            if members[..i].iter().any(|(n, k)| n == name || k == key) {
+        for (i, (number, name, key)) in members.iter().enumerate() {
+            if *number == 0 || *number > MAX_MEMBERS {
                 return Err(refused(format!(
-                    "member {name:?} is listed twice (same name or identity)"
+                    "member number {number} must be 1 to {MAX_MEMBERS}"
+                )));
+            }
+            if name.is_empty() || name.len() > 64 {
+                return Err(refused(format!("member {number} has no usable name")));
+            }
+            if members[..i]
+                .iter()
+                .any(|(m, n, k)| m == number || n == name || k == key)
+            {
+                return Err(refused(format!(
+                    "member {name:?} is listed twice (same number, name or identity)"
                 )));
             }
         }
@@ -130,6 +159,11 @@ impl Roster {
         self.members.len() as u16
     }
 
+    /// The members' numbers, ascending.
+    pub fn numbers(&self) -> impl Iterator<Item = u16> + '_ {
+        self.members.iter().map(|(number, _, _)| *number)
+    }
+
     /// The session id every message of this ceremony carries.
     pub fn session(&self) -> [u8; 32] {
         let mut h = Sha256::new();
@@ -138,7 +172,8 @@ impl Roster {
         h.update(self.label.as_bytes());
         h.update(self.threshold.to_be_bytes());
         h.update(self.size().to_be_bytes());
-        for (name, key) in &self.members {
+        for (number, name, key) in &self.members {
+            h.update(number.to_be_bytes());
             h.update((name.len() as u32).to_be_bytes());
             h.update(name.as_bytes());
             h.update(key.as_bytes());
@@ -150,36 +185,38 @@ impl Roster {
     pub fn member_of(&self, key: &VerifyingKey) -> Option<u16> {
         self.members
             .iter()
-            .position(|(_, k)| k == key)
-            .map(|i| i as u16 + 1)
+            .find(|(_, _, k)| k == key)
+            .map(|(number, _, _)| *number)
     }
 
-    /// The name of member `i` (1-based), for messages.
+    fn member(&self, i: u16) -> Option<&(u16, String, VerifyingKey)> {
+        self.members.iter().find(|(number, _, _)| *number == i)
+    }
+
+    /// The name of member `i`, for messages.
     pub fn name(&self, i: u16) -> String {
-        usize::from(i)
-            .checked_sub(1)
-            .and_then(|i| self.members.get(i))
-            .map(|(n, _)| n.clone())
+        self.member(i)
+            .map(|(_, n, _)| n.clone())
             .unwrap_or_else(|| format!("#{i}"))
     }
 
     pub(crate) fn key(&self, i: u16) -> Result<&VerifyingKey> {
-        usize::from(i)
-            .checked_sub(1)
-            .and_then(|i| self.members.get(i))
-            .map(|(_, k)| k)
-            .ok_or_else(|| refused(format!("there is no member {i} in this group")))
+        self.member(i)
+            .map(|(_, _, k)| k)
+            .ok_or_else(|| refused(format!("there is no member {i} in this ceremony")))
     }
 }
 
-/// The FROST identifier of member `i` (1-based).
+/// The FROST identifier of member number `i`.
 pub fn identifier(i: u16) -> Result<frost::Identifier> {
     frost::Identifier::try_from(i).map_err(|e| refused(format!("member {i}: {e}")))
 }
 
 /// The member number of a FROST identifier this crate made.
 pub fn member_number(id: &frost::Identifier, roster: &Roster) -> Option<u16> {
-    (1..=roster.size()).find(|i| identifier(*i).is_ok_and(|x| x == *id))
+    roster
+        .numbers()
+        .find(|i| identifier(*i).is_ok_and(|x| x == *id))
 }
 
 /// The group's BIP-340 x-only public key (the taproot internal key), hex.

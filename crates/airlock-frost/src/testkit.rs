@@ -58,8 +58,16 @@ pub fn two_rounds(
     Ok(out)
 }
 
-/// Each of `signers` (member numbers) makes `per_signer` nonces in its store under `dirs[i]`.
-/// Returns each signer's handed-over commitments.
+/// The index of member `m` in `shares` (and in the keys and stores given beside them).
+fn index_of(shares: &[KeyShare], m: u16) -> usize {
+    shares
+        .iter()
+        .position(|s| s.me == m)
+        .expect("a share of each signer")
+}
+
+/// Each of `signers` (member numbers) makes `per_signer` nonces in its store (`stores` beside
+/// `shares`). Returns each signer's handed-over commitments.
 pub fn hand_over_commitments(
     shares: &[KeyShare],
     keys: &[SigningKey],
@@ -71,7 +79,7 @@ pub fn hand_over_commitments(
 ) -> Result<BTreeMap<u16, Vec<crate::frost::round1::SigningCommitments>>> {
     let mut out = BTreeMap::new();
     for &m in signers {
-        let i = usize::from(m - 1);
+        let i = index_of(shares, m);
         let message = stores[i].generate(
             &shares[i],
             &keys[i],
@@ -117,7 +125,7 @@ pub fn sign_all(
     let signers: Vec<u16> = inputs[0].commitments.keys().copied().collect();
     let mut messages = Vec::new();
     for &m in &signers {
-        let i = usize::from(m - 1);
+        let i = index_of(shares, m);
         messages.push(sign::sign(
             &shares[i],
             &keys[i],
@@ -127,7 +135,8 @@ pub fn sign_all(
             passphrase,
         )?);
     }
-    let roster = &shares[usize::from(signers[0] - 1)].roster;
+    let first = &shares[index_of(shares, signers[0])];
+    let roster = &first.roster;
     let mut by_member = BTreeMap::new();
     for message in cross(&messages)? {
         by_member.insert(
@@ -135,11 +144,5 @@ pub fn sign_all(
             sign::read_shares(roster, &message, inputs.len())?,
         );
     }
-    sign::aggregate(
-        roster,
-        &shares[usize::from(signers[0] - 1)].public,
-        inputs,
-        &by_member,
-        merkle_root,
-    )
+    sign::aggregate(roster, &first.public, inputs, &by_member, merkle_root)
 }

@@ -280,7 +280,7 @@ fn err<T>(r: Result<T, FrostError>) -> String {
 }
 
 fn roster_with_label(r: &Roster, label: &str) -> Roster {
-    Roster::new(label, r.threshold, r.members.clone()).unwrap()
+    Roster::numbered(label, r.threshold, r.members.clone()).unwrap()
 }
 
 fn setup(
@@ -525,8 +525,8 @@ fn a_lost_members_share_is_repaired_by_the_threshold_of_helpers_and_signs() {
     // Bob's device is lost; his new device has a new identity, in his place in the roster.
     let new_bob = SigningKey::from_bytes(&[201; 32]);
     let mut members = shares[0].roster.members.clone();
-    members[1].1 = new_bob.verifying_key();
-    let repair_roster = Roster::new("treasury: repair of bob", 3, members.clone()).unwrap();
+    members[1].2 = new_bob.verifying_key();
+    let repair_roster = Roster::numbered("treasury: repair of bob", 3, members.clone()).unwrap();
     let mut keys_after = keys.clone();
     keys_after[1] = new_bob.clone();
     let helpers = [1u16, 4, 5];
@@ -628,7 +628,7 @@ fn a_lost_members_share_is_repaired_by_the_threshold_of_helpers_and_signs() {
     .unwrap();
     assert_eq!(repaired.group_key_hex().unwrap(), group);
     // The group goes on with bob's new identity: bob, dave and erin sign.
-    let roster_after = Roster::new("treasury after repair", 3, members).unwrap();
+    let roster_after = Roster::numbered("treasury after repair", 3, members).unwrap();
     let mut after: Vec<KeyShare> = shares.clone();
     after[1] = repaired;
     for s in &mut after {
@@ -721,4 +721,94 @@ fn refresh_keeps_the_group_key_and_old_shares_no_longer_combine() {
         .err()
         .unwrap();
     assert!(e.to_string().contains("another group or member"), "{e}");
+}
+
+#[test]
+fn a_refresh_that_leaves_a_member_out_removes_it_and_keeps_the_others_numbers() {
+    let (keys, shares, dir, _) = setup(3, 5, 160);
+    let group = shares[0].group_key_hex().unwrap();
+    // Bob (member 2) leaves: the four others refresh among themselves, keeping their numbers.
+    let stay: Vec<usize> = vec![0, 2, 3, 4];
+    let members: Vec<_> = stay
+        .iter()
+        .map(|&i| shares[0].roster.members[i].clone())
+        .collect();
+    let roster = Roster::numbered("treasury: bob leaves", 3, members).unwrap();
+    let keys_after: Vec<SigningKey> = stay.iter().map(|&i| keys[i].clone()).collect();
+    let mut old: Vec<KeyShare> = stay.iter().map(|&i| shares[i].clone()).collect();
+    for s in &mut old {
+        s.roster = roster.clone();
+    }
+    let fresh = two_rounds(&roster, &keys_after, Some(&old), &mut OsRng).unwrap();
+    assert!(fresh.iter().all(|s| s.group_key_hex().unwrap() == group));
+    assert_eq!(fresh.iter().map(|s| s.me).collect::<Vec<_>>(), [1, 3, 4, 5]);
+    assert_eq!(
+        fresh[0].public.verifying_shares().len(),
+        4,
+        "bob's share is gone"
+    );
+    // Carol, dave and erin sign for the same address.
+    let stores = stores(dir.path(), 4);
+    let c = hand_over_commitments(
+        &fresh,
+        &keys_after,
+        &stores,
+        &[3, 4, 5],
+        1,
+        &pass(),
+        &mut OsRng,
+    )
+    .unwrap();
+    let msgs = messages(1, 77);
+    let sigs = sign_all(
+        &fresh,
+        &keys_after,
+        &stores,
+        &inputs_for(&msgs, &c, 0),
+        None,
+        &pass(),
+    )
+    .unwrap();
+    verify_key_path(&fresh[0], &msgs[0], &sigs[0]);
+    // Bob's old share, with alice's and carol's new ones, signs nothing: the group no longer
+    // has a member 2, and its public key package no verifying share for him.
+    let mut with_bob = vec![fresh[0].clone(), fresh[1].clone(), shares[1].clone()];
+    with_bob[2].roster = roster.clone();
+    with_bob[2].public = fresh[0].public.clone();
+    let mixed_keys = vec![keys[0].clone(), keys[2].clone(), keys[1].clone()];
+    let mixed_stores = stores_at(&dir.path().join("mixed"), &[1, 3, 2]);
+    let e = hand_over_commitments(
+        &with_bob,
+        &mixed_keys,
+        &mixed_stores,
+        &[1, 3, 2],
+        1,
+        &pass(),
+        &mut OsRng,
+    )
+    .and_then(|c| {
+        sign_all(
+            &with_bob,
+            &mixed_keys,
+            &mixed_stores,
+            &inputs_for(&msgs, &c, 0),
+            None,
+            &pass(),
+        )
+    })
+    .unwrap_err();
+    assert!(e.to_string().contains("there is no member 2"), "{e}");
+    let bob = airlock_frost::identifier(2).unwrap();
+    assert!(!fresh[0].public.verifying_shares().contains_key(&bob));
+    // A refresh cannot change the threshold.
+    let lowered = Roster::numbered("treasury: lowered", 2, roster.members.clone()).unwrap();
+    let e = two_rounds(&lowered, &keys_after, Some(&old), &mut OsRng).unwrap_err();
+    assert!(e.to_string().contains("keeps the group's threshold"), "{e}");
+}
+
+fn stores_at(dir: &Path, members: &[u16]) -> Vec<NonceStore> {
+    members
+        .iter()
+        .map(|m| NonceStore::new(&dir.join(format!("member-{m}"))))
+        .collect()
 }
