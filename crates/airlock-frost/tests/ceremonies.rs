@@ -64,6 +64,28 @@ fn verify_key_path(share: &KeyShare, msg: &[u8; 32], sig: &[u8; 64]) {
     .expect("a valid BIP-340 signature for the taproot output key");
 }
 
+/// `signers` each hand over one commitment and sign one message (made from `tag`); the message
+/// and its signature, or the refusal.
+fn sign_one(
+    shares: &[KeyShare],
+    keys: &[SigningKey],
+    stores: &[NonceStore],
+    signers: &[u16],
+    tag: u8,
+) -> Result<([u8; 32], [u8; 64]), FrostError> {
+    let c = hand_over_commitments(shares, keys, stores, signers, 1, &pass(), &mut OsRng)?;
+    let msgs = messages(1, tag);
+    let sigs = sign_all(
+        shares,
+        keys,
+        stores,
+        &inputs_for(&msgs, &c, 0),
+        None,
+        &pass(),
+    )?;
+    Ok((msgs[0], sigs[0]))
+}
+
 fn subsets(n: u16, t: u16) -> Vec<Vec<u16>> {
     (0u32..1 << n)
         .filter(|m| m.count_ones() == u32::from(t))
@@ -635,27 +657,8 @@ fn a_lost_members_share_is_repaired_by_the_threshold_of_helpers_and_signs() {
         s.roster = roster_after.clone();
     }
     let stores = stores(&dir.path().join("after"), 5);
-    let c = hand_over_commitments(
-        &after,
-        &keys_after,
-        &stores,
-        &[2, 4, 5],
-        1,
-        &pass(),
-        &mut OsRng,
-    )
-    .unwrap();
-    let msgs = messages(1, 42);
-    let sigs = sign_all(
-        &after,
-        &keys_after,
-        &stores,
-        &inputs_for(&msgs, &c, 0),
-        None,
-        &pass(),
-    )
-    .unwrap();
-    verify_key_path(&after[0], &msgs[0], &sigs[0]);
+    let (msg, sig) = sign_one(&after, &keys_after, &stores, &[2, 4, 5], 42).unwrap();
+    verify_key_path(&after[0], &msg, &sig);
 }
 
 #[test]
@@ -672,54 +675,16 @@ fn refresh_keeps_the_group_key_and_old_shares_no_longer_combine() {
     assert_ne!(fresh[0].key.signing_share(), shares[0].key.signing_share());
     let stores = stores(dir.path(), 5);
     // New shares sign.
-    let c =
-        hand_over_commitments(&fresh, &keys, &stores, &[1, 2, 3], 1, &pass(), &mut OsRng).unwrap();
-    let msgs = messages(1, 5);
-    let sigs = sign_all(
-        &fresh,
-        &keys,
-        &stores,
-        &inputs_for(&msgs, &c, 0),
-        None,
-        &pass(),
-    )
-    .unwrap();
-    verify_key_path(&fresh[0], &msgs[0], &sigs[0]);
+    let (msg, sig) = sign_one(&fresh, &keys, &stores, &[1, 2, 3], 5).unwrap();
+    verify_key_path(&fresh[0], &msg, &sig);
     // Alice still using her old share with the others' new ones: her share is caught.
     let mut mixed = fresh.clone();
     mixed[0].key = old[0].key.clone();
-    let c =
-        hand_over_commitments(&mixed, &keys, &stores, &[1, 2, 3], 1, &pass(), &mut OsRng).unwrap();
-    let e = sign_all(
-        &mixed,
-        &keys,
-        &stores,
-        &inputs_for(&msgs, &c, 0),
-        None,
-        &pass(),
-    )
-    .unwrap_err();
+    let e = sign_one(&mixed, &keys, &stores, &[1, 2, 3], 5).unwrap_err();
     assert!(matches!(e, FrostError::Cheater { member: 1, .. }), "{e}");
     // A refresh cannot take a share of another group.
-    let (okeys, other, _odir, _) = setup(3, 5, 140);
-    let _ = okeys;
-    let mut states = Vec::new();
-    let mut r1 = Vec::new();
-    for key in &keys {
-        let (s, m) = dkg::round1(&roster, key, Ceremony::Refresh, &mut OsRng).unwrap();
-        states.push(s);
-        r1.push(m);
-    }
-    let mut r2 = Vec::new();
-    let mut s2 = Vec::new();
-    for (key, s) in keys.iter().zip(states) {
-        let (s, m) = dkg::round2(&roster, key, s, &r1, Ceremony::Refresh, &mut OsRng).unwrap();
-        s2.push(s);
-        r2.extend(m);
-    }
-    let e = dkg::finish(&roster, &keys[0], s2.remove(0), &r2, Some(&other[0]))
-        .err()
-        .unwrap();
+    let (_, other, _other_dir, _) = setup(3, 5, 140);
+    let e = two_rounds(&roster, &keys, Some(&other), &mut OsRng).unwrap_err();
     assert!(e.to_string().contains("another group or member"), "{e}");
 }
 
@@ -749,27 +714,8 @@ fn a_refresh_that_leaves_a_member_out_removes_it_and_keeps_the_others_numbers() 
     );
     // Carol, dave and erin sign for the same address.
     let stores = stores(dir.path(), 4);
-    let c = hand_over_commitments(
-        &fresh,
-        &keys_after,
-        &stores,
-        &[3, 4, 5],
-        1,
-        &pass(),
-        &mut OsRng,
-    )
-    .unwrap();
-    let msgs = messages(1, 77);
-    let sigs = sign_all(
-        &fresh,
-        &keys_after,
-        &stores,
-        &inputs_for(&msgs, &c, 0),
-        None,
-        &pass(),
-    )
-    .unwrap();
-    verify_key_path(&fresh[0], &msgs[0], &sigs[0]);
+    let (msg, sig) = sign_one(&fresh, &keys_after, &stores, &[3, 4, 5], 77).unwrap();
+    verify_key_path(&fresh[0], &msg, &sig);
     // Bob's old share, with alice's and carol's new ones, signs nothing: the group no longer
     // has a member 2, and its public key package no verifying share for him.
     let mut with_bob = vec![fresh[0].clone(), fresh[1].clone(), shares[1].clone()];
@@ -777,26 +723,7 @@ fn a_refresh_that_leaves_a_member_out_removes_it_and_keeps_the_others_numbers() 
     with_bob[2].public = fresh[0].public.clone();
     let mixed_keys = vec![keys[0].clone(), keys[2].clone(), keys[1].clone()];
     let mixed_stores = stores_at(&dir.path().join("mixed"), &[1, 3, 2]);
-    let e = hand_over_commitments(
-        &with_bob,
-        &mixed_keys,
-        &mixed_stores,
-        &[1, 3, 2],
-        1,
-        &pass(),
-        &mut OsRng,
-    )
-    .and_then(|c| {
-        sign_all(
-            &with_bob,
-            &mixed_keys,
-            &mixed_stores,
-            &inputs_for(&msgs, &c, 0),
-            None,
-            &pass(),
-        )
-    })
-    .unwrap_err();
+    let e = sign_one(&with_bob, &mixed_keys, &mixed_stores, &[1, 3, 2], 77).unwrap_err();
     assert!(e.to_string().contains("there is no member 2"), "{e}");
     let bob = airlock_frost::identifier(2).unwrap();
     assert!(!fresh[0].public.verifying_shares().contains_key(&bob));
