@@ -50,6 +50,9 @@ bash scripts/install-bitcoin-peers.sh
 [ -x scripts/install-monero.sh ] && bash scripts/install-monero.sh
 # A missing peer fails its tests instead of skipping them.
 export AIRLOCK_REQUIRE_PEERS=1
+# A build from nothing gains nothing from incremental caches, which cost about 4 GB of disk here
+# (CI's disk is not large); a developer's own `cargo test` keeps them.
+export CARGO_INCREMENTAL=0
 cargo clippy --version >/dev/null 2>&1 || rustup component add clippy
 
 echo "== cargo fmt --check =="
