@@ -1398,6 +1398,16 @@ fn frost(s: &mut Seeds) {
     )
     .expect("round 1");
     s.put_mode("frost_messages", "round1-message", 0, &round1.to_bytes());
+    s.put_mode("frost_messages", "roster-file", 6, roster.to_json().as_bytes());
+    s.put_mode(
+        "frost_messages",
+        "derivation-path",
+        7,
+        &[0u32, 7, 1, 0x8000_0000]
+            .iter()
+            .flat_map(|s| s.to_be_bytes())
+            .collect::<Vec<u8>>(),
+    );
     s.put_mode(
         "frost_messages",
         "round1-state",

@@ -5,6 +5,7 @@
 mod backup_cmd;
 mod batch_cmd;
 mod device_cmd;
+mod frost_cmd;
 mod hsm_cmd;
 mod key_cmd;
 mod keystore_cmd;
@@ -165,6 +166,10 @@ enum Command {
     /// Chain keys that sign transactions (Ethereum…): add from a mnemonic or a raw secret, list.
     #[command(subcommand)]
     Key(key_cmd::KeyCommand),
+    /// FROST threshold groups (Bitcoin taproot): key generation across the gap, nonce
+    /// commitments handed over in advance.
+    #[command(subcommand)]
+    Frost(frost_cmd::FrostCommand),
     /// Ethereum keystore v3 import/export, and the identity unlock benchmark.
     #[command(subcommand)]
     Keystore(keystore_cmd::KeystoreCommand),
@@ -249,6 +254,7 @@ fn changes_home(command: &Command) -> Option<&'static str> {
         Command::Xmr(XmrCommand::Restore { .. }) => "airlock-signer xmr restore",
         Command::Xmr(XmrCommand::SignKeyImages { .. }) => "airlock-signer xmr sign-key-images",
         Command::Psbt(_) => "airlock-signer psbt sign",
+        Command::Frost(f) => return f.changes_home(),
         Command::Backup(BackupCommand::Bip39New { .. } | BackupCommand::Bip39Verify { .. }) => {
             "airlock-signer backup"
         }
@@ -602,6 +608,7 @@ fn run(cli: Cli) -> CliResult {
         Command::Qr(q) => qr_cmd::run(json, q),
         Command::Backup(b) => backup_cmd::run(&cli.home, json, pass_file, b),
         Command::Key(k) => key_cmd::run(&cli.home, json, pass_file, k),
+        Command::Frost(f) => frost_cmd::run(&cli.home, json, pass_file, f),
         Command::Psbt(p) => psbt_cmd::run(&cli.home, json, pass_file, p),
         Command::Keystore(k) => keystore_cmd::run(&cli.home, json, pass_file, k),
         Command::Xmr(x) => xmr_cmd::run(&cli.home, json, pass_file, x),

@@ -6,6 +6,7 @@ mod bench;
 mod btc_cmd;
 mod drill_cmd;
 mod eth_cmd;
+mod frost_cmd;
 mod halt_cmd;
 mod metrics_bench;
 mod metrics_cmd;
@@ -211,6 +212,10 @@ pub(crate) enum Command {
     /// Monero: view-only vault sync, balance, outputs and key-image sync with the signer.
     #[command(subcommand)]
     Xmr(xmr_cmd::XmrCommand),
+    /// FROST threshold groups: the roster of a key generation, and the relay of each round
+    /// between the members' signers.
+    #[command(subcommand)]
+    Frost(frost_cmd::FrostCommand),
 }
 
 #[derive(Subcommand)]
@@ -431,6 +436,7 @@ fn changes_home(command: &Command) -> Option<&'static str> {
         | Command::Sim(_)
         | Command::Drill(drill_cmd::DrillCommand::Plan(_) | drill_cmd::DrillCommand::List { .. })
         | Command::Qr(_)
+        | Command::Frost(_)
         | Command::Vault(
             VaultCommand::List
             | VaultCommand::Show { .. }
@@ -785,6 +791,7 @@ fn run(cli: Cli) -> CliResult {
         Command::Witness(w) => witness_cmd::run(&cli.home, json, w),
         Command::Halt(h) => halt_cmd::run(&cli.home, json, h),
         Command::Xmr(x) => xmr_cmd::run(&cli.home, json, x),
+        Command::Frost(f) => frost_cmd::run(json, f),
     }
 }
 

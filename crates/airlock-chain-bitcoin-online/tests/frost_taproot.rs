@@ -6,6 +6,11 @@
 //! signature passes libsecp256k1 and an independent BIP-340 implementation (embit's pure Python),
 //! and the wallet recognises the spend. A signature for another input's sighash is refused by
 //! the interpreter.
+//!
+//! A FROST vault with fresh addresses: the group xpub's descriptor `tr([FP]XPUB/<0;1>/*)` is an
+//! ordinary single-key taproot vault to Airlock's descriptor checks and to BDK; coins at several
+//! receive and change indexes are spent together, each input signed with the key share derived
+//! along the path the wallet wrote in the PSBT.
 
 mod wallet_support;
 
@@ -221,4 +226,254 @@ fn a_frost_taproot_vault_spends_by_key_path_with_every_threshold_pair() {
             before - Amount::from_sat(100_000) + received
         );
     }
+}
+
+/// The PSBT input's path from the group xpub (its `tap_key_origins` entry for the internal key,
+/// under the group's fingerprint).
+fn group_path(
+    input: &bdk_wallet::bitcoin::psbt::Input,
+    fingerprint: bdk_wallet::bitcoin::bip32::Fingerprint,
+) -> Vec<u32> {
+    let internal = input.tap_internal_key.expect("an internal key");
+    let (leaves, (fp, path)) = &input.tap_key_origins[&internal];
+    assert!(leaves.is_empty(), "the group key is the internal key");
+    assert_eq!(*fp, fingerprint);
+    path.into_iter().map(|c| u32::from(*c)).collect()
+}
+
+#[test]
+fn a_frost_group_xpub_gives_fresh_addresses_and_each_derived_key_signs() {
+    use airlock_chain_bitcoin::vault::{BtcVault, CHANGE, RECEIVE, VaultKind};
+    use airlock_frost::derive;
+    use bdk_wallet::bitcoin::NetworkKind;
+
+    let keys: Vec<SigningKey> = (0..3u8)
+        .map(|i| SigningKey::from_bytes(&[i + 90; 32]))
+        .collect();
+    let roster = Roster::new(
+        "frost vault with fresh addresses",
+        2,
+        ["alice", "bob", "carol"]
+            .iter()
+            .zip(&keys)
+            .map(|(n, k)| (n.to_string(), k.verifying_key()))
+            .collect(),
+    )
+    .unwrap();
+    let shares = two_rounds(&roster, &keys, None, &mut OsRng).unwrap();
+    let group = *shares[0].public.verifying_key();
+    let descriptor = derive::descriptor(&group, NetworkKind::Test).unwrap();
+    let xpub = derive::group_xpub(&group, NetworkKind::Test).unwrap();
+    assert!(descriptor.starts_with(&format!("tr([{}]tpub", xpub.fingerprint())));
+    // Every member computes the same descriptor from its own share.
+    for share in &shares[1..] {
+        assert_eq!(
+            derive::descriptor(share.public.verifying_key(), NetworkKind::Test).unwrap(),
+            descriptor
+        );
+    }
+
+    // Airlock's descriptor checks take it as a single-key taproot vault.
+    let vault = BtcVault::parse(&descriptor, "regtest").unwrap();
+    assert_eq!(vault.kind(), VaultKind::SingleKeyTaproot);
+
+    let mut wallet = Wallet::create(
+        descriptor.replace("<0;1>", "0"),
+        descriptor.replace("<0;1>", "1"),
+    )
+    .network(Network::Regtest)
+    .create_wallet_no_persist()
+    .unwrap();
+    let receive: Vec<Address> = (0..5)
+        .map(|_| wallet.reveal_next_address(KeychainKind::External).address)
+        .collect();
+    let change: Vec<Address> = (0..3)
+        .map(|_| wallet.reveal_next_address(KeychainKind::Internal).address)
+        .collect();
+    assert_ne!(receive[0], receive[1], "fresh addresses");
+    for (i, a) in receive.iter().enumerate() {
+        assert_eq!(*a, vault.address(RECEIVE, i as u32).unwrap(), "receive {i}");
+        let internal = derive::internal_key(&group, &[0, i as u32]).unwrap();
+        let internal = XOnlyPublicKey::from_slice(&internal).unwrap();
+        assert_eq!(
+            *a,
+            Address::p2tr(&Secp256k1::new(), internal, None, Network::Regtest)
+        );
+    }
+    assert_eq!(change[2], vault.address(CHANGE, 2).unwrap());
+
+    let funding = funding_transaction(
+        "frost fresh addresses",
+        &[
+            (receive[1].script_pubkey(), 60_000),
+            (receive[4].script_pubkey(), 30_000),
+            (change[2].script_pubkey(), 20_000),
+        ],
+    );
+    wallet.apply_unconfirmed_txs([(funding.clone(), 1_700_000_000)]);
+    assert_eq!(wallet.balance().total(), Amount::from_sat(110_000));
+    let txid = funding.compute_txid();
+    let mut builder = wallet.build_tx();
+    builder
+        .add_utxos(&[
+            OutPoint::new(txid, 0),
+            OutPoint::new(txid, 1),
+            OutPoint::new(txid, 2),
+        ])
+        .unwrap()
+        .manually_selected_only()
+        .add_recipient(
+            foreign_taproot_address("fresh payee").script_pubkey(),
+            Amount::from_sat(95_000),
+        )
+        .fee_rate(FeeRate::from_sat_per_vb(2).unwrap());
+    let psbt = builder.finish().unwrap();
+    let spent = spent_outputs(&psbt);
+    let paths: Vec<Vec<u32>> = psbt
+        .inputs
+        .iter()
+        .map(|input| group_path(input, xpub.fingerprint()))
+        .collect();
+    let mut sorted = paths.clone();
+    sorted.sort();
+    assert_eq!(sorted, vec![vec![0, 1], vec![0, 4], vec![1, 2]]);
+    for (input, path) in psbt.inputs.iter().zip(&paths) {
+        assert_eq!(
+            input.tap_internal_key.unwrap().serialize(),
+            derive::internal_key(&group, path).unwrap(),
+            "the path gives the input's internal key"
+        );
+    }
+    let mut cache = SighashCache::new(&psbt.unsigned_tx);
+    let sighashes: Vec<[u8; 32]> = (0..spent.len())
+        .map(|i| {
+            cache
+                .taproot_key_spend_signature_hash(
+                    i,
+                    &Prevouts::All(&spent),
+                    TapSighashType::Default,
+                )
+                .unwrap()
+                .to_byte_array()
+        })
+        .collect();
+
+    let dir = tempfile::tempdir().unwrap();
+    let stores: Vec<NonceStore> = (1..=3)
+        .map(|i| NonceStore::new(&dir.path().join(format!("m{i}"))))
+        .collect();
+    let pass = Passphrase::new("frost fresh addresses".into()).unwrap();
+    let commitments =
+        hand_over_commitments(&shares, &keys, &stores, &[1, 2, 3], 12, &pass, &mut OsRng).unwrap();
+    let with_paths = |offset: usize, members: &[u16], paths: &[Vec<u32>]| {
+        let chosen = commitments
+            .iter()
+            .filter(|(m, _)| members.contains(m))
+            .map(|(m, c)| (*m, c.clone()))
+            .collect();
+        let mut inputs = inputs_for(&sighashes, &chosen, offset);
+        for (input, path) in inputs.iter_mut().zip(paths) {
+            input.path = path.clone();
+        }
+        inputs
+    };
+
+    // A hardened step is refused before any nonce is spent.
+    let mut hardened = paths.clone();
+    hardened[0] = vec![0x8000_0000, 1];
+    let before = stores[0].remaining(&pass).unwrap();
+    let err = sign_all(
+        &shares,
+        &keys,
+        &stores,
+        &with_paths(0, &[1, 2], &hardened),
+        None,
+        &pass,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("hardened"), "{err}");
+    assert_eq!(
+        stores[0].remaining(&pass).unwrap(),
+        before,
+        "no nonce spent"
+    );
+
+    // Signed along the wrong paths (the first two swapped): the signatures are for other keys
+    // and Bitcoin Core's interpreter refuses the transaction.
+    let mut swapped = paths.clone();
+    swapped.swap(0, 1);
+    let wrong = sign_all(
+        &shares,
+        &keys,
+        &stores,
+        &with_paths(0, &[1, 2], &swapped),
+        None,
+        &pass,
+    )
+    .unwrap();
+    let mut bad = psbt.clone();
+    for (input, sig) in bad.inputs.iter_mut().zip(&wrong) {
+        input.tap_key_sig = Some(taproot::Signature {
+            signature: schnorr::Signature::from_slice(sig).unwrap(),
+            sighash_type: TapSighashType::Default,
+        });
+    }
+    wallet
+        .finalize_psbt(&mut bad, SignOptions::default())
+        .unwrap();
+    assert!(verify_with_bitcoin_core(&bad.extract_tx().unwrap(), &spent).is_err());
+
+    // Each threshold pair signs along the right paths; every signature verifies for its own
+    // input's output key (libsecp256k1, embit) and the spend passes the interpreter.
+    let secp = Secp256k1::new();
+    let mut last = None;
+    for (round, pair) in [[1u16, 2], [1, 3], [2, 3]].iter().enumerate() {
+        let signatures = sign_all(
+            &shares,
+            &keys,
+            &stores,
+            &with_paths(3 * (round + 1), pair, &paths),
+            None,
+            &pass,
+        )
+        .unwrap();
+        let mut items = Vec::new();
+        for ((input, msg), sig) in psbt.inputs.iter().zip(&sighashes).zip(&signatures) {
+            let (output, _) = input.tap_internal_key.unwrap().tap_tweak(&secp, None);
+            let output = output.to_x_only_public_key();
+            secp.verify_schnorr(
+                &schnorr::Signature::from_slice(sig).unwrap(),
+                &Message::from_digest(*msg),
+                &output,
+            )
+            .unwrap();
+            items.push((hex::encode(output.serialize()), *msg, *sig));
+        }
+        if let Some(verdicts) = embit_verifies(&items) {
+            assert_eq!(verdicts, vec![true; 3], "embit's pure-Python BIP-340");
+        }
+        let mut signed = psbt.clone();
+        for (input, sig) in signed.inputs.iter_mut().zip(&signatures) {
+            input.tap_key_sig = Some(taproot::Signature {
+                signature: schnorr::Signature::from_slice(sig).unwrap(),
+                sighash_type: TapSighashType::Default,
+            });
+        }
+        assert!(
+            wallet
+                .finalize_psbt(&mut signed, SignOptions::default())
+                .unwrap()
+        );
+        let tx = signed.extract_tx().unwrap();
+        verify_with_bitcoin_core(&tx, &spent).unwrap();
+        last = Some(tx);
+    }
+    let tx = last.unwrap();
+    let (sent, _) = wallet.sent_and_received(&tx);
+    assert_eq!(
+        sent,
+        Amount::from_sat(110_000),
+        "the wallet sees its three coins spent"
+    );
 }

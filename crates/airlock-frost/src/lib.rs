@@ -16,6 +16,7 @@
 //! XChaCha20-Poly1305), never release a signature share before the nonce it uses is journaled as
 //! used, and never accept a message it cannot attribute to exactly one member of its session.
 
+pub mod derive;
 pub mod dkg;
 pub mod nonces;
 pub mod repair;
@@ -200,11 +201,71 @@ impl Roster {
             .unwrap_or_else(|| format!("#{i}"))
     }
 
+    /// The roster as the file the coordinator hands every member (JSON; identities as hex).
+    pub fn to_json(&self) -> String {
+        let file = RosterFile {
+            label: self.label.clone(),
+            threshold: self.threshold,
+            members: self
+                .members
+                .iter()
+                .map(|(number, name, key)| RosterMember {
+                    number: *number,
+                    name: name.clone(),
+                    identity: hex::encode(key.as_bytes()),
+                })
+                .collect(),
+        };
+        serde_json::to_string_pretty(&file).expect("a roster encodes") + "\n"
+    }
+
+    /// Reads a roster file ([`Roster::to_json`]), with every check of [`Roster::numbered`].
+    pub fn from_json(text: &str) -> Result<Roster> {
+        let file: RosterFile = serde_json::from_str(text)
+            .map_err(|e| refused(format!("not a FROST roster file: {e}")))?;
+        let mut members = Vec::with_capacity(file.members.len());
+        for m in file.members {
+            let bytes: [u8; 32] = hex::decode(m.identity.trim())
+                .ok()
+                .and_then(|b| b.try_into().ok())
+                .ok_or_else(|| {
+                    refused(format!(
+                        "member {:?}: the identity is not 32 bytes of hex",
+                        m.name
+                    ))
+                })?;
+            let key = VerifyingKey::from_bytes(&bytes).map_err(|_| {
+                refused(format!(
+                    "member {:?}: the identity is not an Ed25519 public key",
+                    m.name
+                ))
+            })?;
+            members.push((m.number, m.name, key));
+        }
+        Roster::numbered(&file.label, file.threshold, members)
+    }
+
     pub(crate) fn key(&self, i: u16) -> Result<&VerifyingKey> {
         self.member(i)
             .map(|(_, _, k)| k)
             .ok_or_else(|| refused(format!("there is no member {i} in this ceremony")))
     }
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RosterFile {
+    label: String,
+    threshold: u16,
+    members: Vec<RosterMember>,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RosterMember {
+    number: u16,
+    name: String,
+    identity: String,
 }
 
 /// The FROST identifier of member number `i`.

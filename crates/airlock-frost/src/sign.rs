@@ -14,6 +14,7 @@ use std::collections::BTreeMap;
 use airlock_custody::Passphrase;
 use ed25519_dalek::SigningKey;
 
+use crate::derive;
 use crate::dkg::{KeyShare, Reader, Writer, blame};
 use crate::frost::keys::{PublicKeyPackage, Tweak as _};
 use crate::frost::round1::SigningCommitments;
@@ -24,11 +25,33 @@ use crate::{FrostError, Result, Roster, identifier, refused};
 
 const SHARES_MAGIC: &[u8] = b"airlock-frost-shares-v1\n";
 
-/// One input to sign: the 32-byte BIP-341 sighash, and each signing member's commitment for it.
+/// One input to sign: the 32-byte BIP-341 sighash, the unhardened path from the group xpub of
+/// the key the input's output was made for (empty for the group key itself; see [`derive`]),
+/// and each signing member's commitment for it.
 #[derive(Clone, Debug)]
 pub struct InputToSign {
     pub message: [u8; 32],
+    pub path: Vec<u32>,
     pub commitments: BTreeMap<u16, SigningCommitments>,
+}
+
+/// `make(path)` once for each distinct path of `inputs`, then the result for each input in order.
+fn per_path<T: Clone>(
+    inputs: &[InputToSign],
+    mut make: impl FnMut(&[u32]) -> Result<T>,
+) -> Result<Vec<T>> {
+    let mut made: BTreeMap<&[u32], T> = BTreeMap::new();
+    let mut out = Vec::with_capacity(inputs.len());
+    for input in inputs {
+        if let Some(found) = made.get(input.path.as_slice()) {
+            out.push(found.clone());
+            continue;
+        }
+        let value = make(&input.path)?;
+        made.insert(&input.path, value.clone());
+        out.push(value);
+    }
+    Ok(out)
 }
 
 fn package(roster: &Roster, input: &InputToSign) -> Result<crate::frost::SigningPackage> {
@@ -73,16 +96,19 @@ pub fn sign(
             ))
         })?);
     }
+    // Each input's key (derived along its path, then tweaked as BIP-341 says), once per path.
+    // Computed before any nonce is taken, so a path refused here spends none.
+    let keys = per_path(inputs, |path| {
+        Ok(derive::derive_key(&share.key, path)?.tweak(merkle_root.map(|m| m.as_slice())))
+    })?;
     let nonces = store.take(&mine, passphrase)?;
-    // The BIP-341 tweak applied once (what `round2::sign_with_tweak` does for every call).
-    let tweaked = share.key.clone().tweak(merkle_root.map(|m| m.as_slice()));
     // Inputs are independent: their shares are computed on the machine's cores, in order.
     let computed = airlock_core::parallel::map_ranges(
         airlock_core::parallel::cores(8),
         packages.len(),
         |range| {
             range
-                .map(|k| crate::frost::round2::sign(&packages[k], &nonces[k], &tweaked))
+                .map(|k| crate::frost::round2::sign(&packages[k], &nonces[k], &keys[k]))
                 .collect::<std::result::Result<Vec<_>, _>>()
         },
     )?;
@@ -148,8 +174,10 @@ pub fn aggregate(
     shares: &BTreeMap<u16, Vec<SignatureShare>>,
     merkle_root: Option<&[u8; 32]>,
 ) -> Result<Vec<[u8; 64]>> {
-    // The BIP-341 tweak applied once (what `aggregate_with_tweak` does for every call).
-    let tweaked = public.clone().tweak(merkle_root.map(|m| m.as_slice()));
+    // Each input's public package, derived along its path and tweaked, once per path.
+    let publics = per_path(inputs, |path| {
+        Ok(derive::derive_public(public, path)?.tweak(merkle_root.map(|m| m.as_slice())))
+    })?;
     let mut out = Vec::with_capacity(inputs.len());
     for (i, input) in inputs.iter().enumerate() {
         let package = package(roster, input)?;
@@ -163,7 +191,7 @@ pub fn aggregate(
             })?;
             by_id.insert(identifier(*member)?, *s);
         }
-        let signature = crate::frost::aggregate(&package, &by_id, &tweaked).map_err(|e| {
+        let signature = crate::frost::aggregate(&package, &by_id, &publics[i]).map_err(|e| {
             blame(
                 roster,
                 e,

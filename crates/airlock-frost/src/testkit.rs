@@ -105,6 +105,7 @@ pub fn inputs_for(
         .enumerate()
         .map(|(k, message)| InputToSign {
             message: *message,
+            path: Vec::new(),
             commitments: commitments
                 .iter()
                 .map(|(m, c)| (*m, c[offset + k]))

@@ -277,3 +277,76 @@ pub fn unbundle(bytes: &[u8]) -> Result<Vec<Message>> {
     }
     Ok(out)
 }
+
+/// The coordinator's relay of one round: every message checked against the roster (signed by
+/// its member, of this session), all of one kind, none twice; for the rounds of key generation
+/// and refresh, none missing (every member's round 1; a round-2 package from every member to
+/// every other). Returns the round's kind and the messages in order, ready to [`bundle`].
+pub fn relay(roster: &Roster, mut messages: Vec<Message>) -> Result<(Kind, Vec<Message>)> {
+    let kind = messages
+        .first()
+        .ok_or_else(|| refused("no messages to relay"))?
+        .kind;
+    let mut seen = std::collections::BTreeSet::new();
+    for m in &messages {
+        m.verify(roster, kind, None)?;
+        if m.to != 0 && roster.key(m.to).is_err() {
+            return Err(refused(format!(
+                "the {} message from member {} is for member {}, who is not in the roster",
+                kind.name(),
+                m.from,
+                m.to
+            )));
+        }
+        if !seen.insert((m.from, m.to)) {
+            return Err(refused(format!(
+                "two {} messages from member {} ({}){}",
+                kind.name(),
+                m.from,
+                roster.name(m.from),
+                if m.to == 0 {
+                    String::new()
+                } else {
+                    format!(" to member {}", m.to)
+                }
+            )));
+        }
+    }
+    let expected: Vec<(u16, u16)> = match kind {
+        Kind::DkgRound1 | Kind::RefreshRound1 => roster.numbers().map(|m| (m, 0)).collect(),
+        Kind::DkgRound2 | Kind::RefreshRound2 => roster
+            .numbers()
+            .flat_map(|from| {
+                roster
+                    .numbers()
+                    .filter(move |to| *to != from)
+                    .map(move |to| (from, to))
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    let missing: Vec<String> = expected
+        .iter()
+        .filter(|pair| !seen.contains(pair))
+        .map(|(from, to)| {
+            if *to == 0 {
+                format!("{} ({from})", roster.name(*from))
+            } else {
+                format!(
+                    "{} ({from}) to {} ({to})",
+                    roster.name(*from),
+                    roster.name(*to)
+                )
+            }
+        })
+        .collect();
+    if !missing.is_empty() {
+        return Err(refused(format!(
+            "the {} is incomplete; missing: {}",
+            kind.name(),
+            missing.join(", ")
+        )));
+    }
+    messages.sort_by_key(|m| (m.from, m.to));
+    Ok((kind, messages))
+}

@@ -486,6 +486,7 @@ fn read_inputs(mut b: &[u8]) -> Vec<InputToSign> {
         }
         out.push(InputToSign {
             message,
+            path: Vec::new(),
             commitments,
         });
     }
@@ -738,4 +739,64 @@ fn stores_at(dir: &Path, members: &[u16]) -> Vec<NonceStore> {
         .iter()
         .map(|m| NonceStore::new(&dir.join(format!("member-{m}"))))
         .collect()
+}
+
+#[test]
+fn a_roster_file_reads_back_and_bad_ones_are_refused() {
+    let r = roster("roster file", 2, &keys(3, 70));
+    let text = r.to_json();
+    let back = Roster::from_json(&text).unwrap();
+    assert_eq!(back, r);
+    assert_eq!(back.session(), r.session());
+    let bad = |from: &str, to: &str, needle: &str| {
+        assert!(text.contains(from), "{from}");
+        let e = err(Roster::from_json(&text.replacen(from, to, 1)));
+        assert!(e.contains(needle), "{e}");
+    };
+    bad(
+        "\"threshold\": 2",
+        "\"threshold\": 4",
+        "threshold 4 must be between 2",
+    );
+    bad(
+        "\"threshold\": 2",
+        "\"threshold\": 2, \"extra\": 1",
+        "unknown field",
+    );
+    bad("\"name\": \"alice\"", "\"name\": \"bob\"", "listed twice");
+    bad("\"number\": 2", "\"number\": 1", "listed twice");
+    let first = hex::encode(r.members[0].2.as_bytes());
+    bad(&first, &first[..62], "not 32 bytes of hex");
+    assert!(err(Roster::from_json("[]")).contains("not a FROST roster file"));
+}
+
+#[test]
+fn the_relay_checks_every_answer_of_a_round() {
+    let k = keys(3, 80);
+    let r = roster("relay", 2, &k);
+    let round1: Vec<Message> = k
+        .iter()
+        .map(|key| {
+            dkg::round1(&r, key, Ceremony::KeyGeneration, &mut OsRng)
+                .unwrap()
+                .1
+        })
+        .collect();
+    let (kind, relayed) = airlock_frost::wire::relay(
+        &r,
+        vec![round1[2].clone(), round1[0].clone(), round1[1].clone()],
+    )
+    .unwrap();
+    assert_eq!(kind, Kind::DkgRound1);
+    assert_eq!(
+        relayed.iter().map(|m| m.from).collect::<Vec<_>>(),
+        [1, 2, 3]
+    );
+    let e = err(airlock_frost::wire::relay(&r, round1[..2].to_vec()));
+    assert!(e.contains("missing: carol (3)"), "{e}");
+    let other = roster("another ceremony", 2, &k);
+    let e = err(airlock_frost::wire::relay(&other, round1.clone()));
+    assert!(e.contains("for another ceremony"), "{e}");
+    let e = err(airlock_frost::wire::relay(&r, Vec::new()));
+    assert!(e.contains("no messages"), "{e}");
 }

@@ -2,15 +2,24 @@
 //! messages and files of them, the bodies of commitment and share messages, and the at-rest
 //! encodings of key shares and round states.
 //!
-//! The first byte picks the decoder (byte % 6): 0 a message (re-encodes to the same bytes, and
+//! The first byte picks the decoder (byte % 8): 0 a message (re-encodes to the same bytes, and
 //! is checked against a fixed roster of test keys without panicking), 1 a file of messages (the
-//! same), 2 a commitments body, 3 a shares body, 4 a key share (re-encodes to bytes that decode
-//! to the same share), 5 a round-1 or round-2 state.
+//! same, then the coordinator's relay checks of them), 2 a commitments body, 3 a shares body,
+//! 4 a key share (re-encodes to bytes that decode to the same share), 5 a round-1 or round-2
+//! state, 6 a roster file (re-encodes to a file that reads back to the same roster), 7 a
+//! derivation path from a group xpub (u32 steps, big-endian; hardened steps refused).
 
 use airlock_frost::Roster;
 use airlock_frost::dkg::{KeyShare, Round1State, Round2State};
 use airlock_frost::wire::{Kind, Message, bundle, unbundle};
 use ed25519_dalek::SigningKey;
+
+/// secp256k1's generator, compressed.
+const GENERATOR: [u8; 33] = [
+    0x02, 0x79, 0xbe, 0x66, 0x7e, 0xf9, 0xdc, 0xbb, 0xac, 0x55, 0xa0, 0x62, 0x95, 0xce, 0x87, 0x0b,
+    0x07, 0x02, 0x9b, 0xfc, 0xdb, 0x2d, 0xce, 0x28, 0xd9, 0x59, 0xf2, 0x81, 0x5b, 0x16, 0xf8, 0x17,
+    0x98,
+];
 
 /// The fixed roster the seeds' messages are signed for: test keys 1, 2, 3.
 pub fn roster() -> Roster {
@@ -31,7 +40,7 @@ pub fn roster() -> Roster {
 
 pub fn run(data: &[u8]) {
     let (m, rest) = crate::mode(data);
-    match m % 6 {
+    match m % 8 {
         0 => {
             if let Ok(message) = Message::from_bytes(rest) {
                 assert_eq!(message.to_bytes(), rest);
@@ -44,6 +53,9 @@ pub fn run(data: &[u8]) {
         1 => {
             if let Ok(messages) = unbundle(rest) {
                 assert_eq!(bundle(&messages), rest);
+                if let Ok((_, relayed)) = airlock_frost::wire::relay(&roster(), messages) {
+                    assert!(!relayed.is_empty());
+                }
             }
         }
         2 => {
@@ -61,9 +73,32 @@ pub fn run(data: &[u8]) {
                 assert_eq!(again.roster, share.roster);
             }
         }
-        _ => {
+        5 => {
             let _ = Round1State::from_bytes(rest);
             let _ = Round2State::from_bytes(rest);
+        }
+        6 => {
+            if let Ok(text) = std::str::from_utf8(rest)
+                && let Ok(roster) = Roster::from_json(text)
+            {
+                let again = Roster::from_json(&roster.to_json()).expect("own roster file");
+                assert_eq!(again, roster);
+                assert_eq!(again.session(), roster.session());
+            }
+        }
+        _ => {
+            let path: Vec<u32> = rest
+                .chunks_exact(4)
+                .take(16)
+                .map(|c| u32::from_be_bytes(c.try_into().expect("4 bytes")))
+                .collect();
+            // The generator as a group key: any point does.
+            let group =
+                airlock_frost::frost::VerifyingKey::deserialize(&GENERATOR).expect("the generator");
+            match airlock_frost::derive::internal_key(&group, &path) {
+                Ok(_) => assert!(path.iter().all(|s| *s < 0x8000_0000)),
+                Err(_) => assert!(path.iter().any(|s| *s >= 0x8000_0000)),
+            }
         }
     }
 }

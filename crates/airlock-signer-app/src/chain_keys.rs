@@ -667,7 +667,7 @@ impl SignerHome {
     }
 }
 
-fn create_private_dir(dir: &Path) -> Result<()> {
+pub(crate) fn create_private_dir(dir: &Path) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(io)?;
     #[cfg(unix)]
     {

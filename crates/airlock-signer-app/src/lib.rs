@@ -11,6 +11,7 @@
 
 pub mod batch;
 pub mod chain_keys;
+pub mod frost_groups;
 pub mod halts;
 pub mod journal;
 pub mod logstate;
@@ -41,6 +42,8 @@ pub enum SignerError {
     Custody(#[from] airlock_custody::CustodyError),
     #[error(transparent)]
     Chain(#[from] airlock_core::chain::ChainError),
+    #[error(transparent)]
+    Frost(#[from] airlock_frost::FrostError),
     #[error("log: {0}")]
     Log(String),
     #[error("SPLIT VIEW: {0}")]
@@ -72,6 +75,7 @@ impl airlock_core::Classify for SignerError {
             SignerError::Core(e) => e.severity(),
             SignerError::Custody(e) => e.severity(),
             SignerError::Chain(e) => e.severity(),
+            SignerError::Frost(e) => e.severity(),
             SignerError::Log(_)
             | SignerError::Stale(_)
             | SignerError::Io(_)

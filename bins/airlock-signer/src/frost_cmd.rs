@@ -1,0 +1,297 @@
+//! `airlock-signer frost`: this signer's part in a FROST group's key generation across the air
+//! gap, and the nonce commitments it hands over in advance. A thin layer over
+//! `airlock_signer_app::frost_groups`.
+//!
+//! This command must never print or write a secret: the round states and the key share stay
+//! sealed in the signer home; what it writes out is signed messages (round-2 packages are
+//! encrypted to their recipients).
+
+use std::path::{Path, PathBuf};
+
+use airlock_cli_support::{CliError, CliResult, passphrase, print_json};
+use airlock_frost::Roster;
+use airlock_signer_app::frost_groups::{
+    GroupSummary, MAX_CEREMONY_INPUT, Stage, check_group_name, group_facts,
+};
+use clap::Subcommand;
+use serde_json::json;
+
+use crate::{home, signer_err};
+
+#[derive(Subcommand)]
+pub enum FrostCommand {
+    /// Key generation without a dealer, in three crossings.
+    #[command(subcommand)]
+    Keygen(KeygenCommand),
+    /// Show this signer's FROST groups, or one of them: the group key, descriptor and first
+    /// address to compare across every member's device.
+    Show {
+        #[arg(long)]
+        group: Option<String>,
+        /// The Bitcoin network the descriptor and address are shown for.
+        #[arg(long, default_value = "bitcoin")]
+        network: String,
+    },
+    /// Make nonces for a finished group and write their signed commitments, to hand to the
+    /// coordinator before proposals are signed (each signature share spends one).
+    Commitments {
+        #[arg(long)]
+        group: String,
+        #[arg(long, default_value_t = 100)]
+        count: u32,
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum KeygenCommand {
+    /// Round 1: check the roster the coordinator made and write this member's signed commitment.
+    Start {
+        /// A name for the group in this signer home (a-z, 0-9, '-', '_', '.').
+        #[arg(long)]
+        group: String,
+        /// The roster file (`airlock frost roster`).
+        #[arg(long)]
+        roster: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Round 2: read every member's round-1 messages (the coordinator's relay) and write one
+    /// package per other member, each encrypted to it.
+    Continue {
+        #[arg(long)]
+        group: String,
+        #[arg(long = "in")]
+        input: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// The end: read the packages addressed to this member and seal its key share; shows the
+    /// group key, descriptor and first address.
+    Finish {
+        #[arg(long)]
+        group: String,
+        #[arg(long = "in")]
+        input: PathBuf,
+        /// The Bitcoin network the descriptor and address are shown for.
+        #[arg(long, default_value = "bitcoin")]
+        network: String,
+    },
+}
+
+impl FrostCommand {
+    /// The name of the command when it changes the home (it then runs under the home lock).
+    pub fn changes_home(&self) -> Option<&'static str> {
+        match self {
+            FrostCommand::Keygen(KeygenCommand::Start { .. }) => {
+                Some("airlock-signer frost keygen start")
+            }
+            FrostCommand::Keygen(KeygenCommand::Continue { .. }) => {
+                Some("airlock-signer frost keygen continue")
+            }
+            FrostCommand::Keygen(KeygenCommand::Finish { .. }) => {
+                Some("airlock-signer frost keygen finish")
+            }
+            FrostCommand::Commitments { .. } => Some("airlock-signer frost commitments"),
+            FrostCommand::Show { .. } => None,
+        }
+    }
+}
+
+fn read_input(path: &Path) -> CliResult<Vec<u8>> {
+    Ok(airlock_transport::read_bounded(path, MAX_CEREMONY_INPUT)?)
+}
+
+fn write_answer(path: &Path, bytes: &[u8]) -> CliResult {
+    airlock_transport::write_atomic(path, bytes)?;
+    Ok(())
+}
+
+fn stage_name(stage: &Stage) -> &'static str {
+    match stage {
+        Stage::Round1 => "round 1 answered",
+        Stage::Round2 => "round 2 answered",
+        Stage::Finished => "finished",
+    }
+}
+
+fn summary_json(g: &GroupSummary, network: &str) -> CliResult<serde_json::Value> {
+    let facts = match &g.group_key {
+        Some(key) => Some(group_facts(key, network).map_err(signer_err)?),
+        None => None,
+    };
+    Ok(json!({
+        "group": g.group,
+        "label": g.roster.label,
+        "session": hex::encode(g.roster.session()),
+        "threshold": g.roster.threshold,
+        "members": g.roster.members.iter().map(|(n, name, key)| json!({
+            "number": n, "name": name, "identity": hex::encode(key.as_bytes()),
+        })).collect::<Vec<_>>(),
+        "me": g.me,
+        "stage": stage_name(&g.stage),
+        "group_key": g.group_key,
+        "network": facts.as_ref().map(|_| network),
+        "descriptor": facts.as_ref().map(|f| f.descriptor.clone()),
+        "wallet_fingerprint": facts.as_ref().map(|f| f.wallet_fingerprint.clone()),
+        "first_address": facts.as_ref().map(|f| f.first_address.clone()),
+    }))
+}
+
+fn print_summary(g: &GroupSummary, network: &str) -> CliResult {
+    let v = summary_json(g, network)?;
+    println!(
+        "group {} ({}): {}",
+        g.group,
+        g.roster.label,
+        stage_name(&g.stage)
+    );
+    println!(
+        "  {}-of-{}; this signer is member {} ({})",
+        g.roster.threshold,
+        g.roster.size(),
+        g.me,
+        g.roster.name(g.me)
+    );
+    println!("  session {}", hex::encode(g.roster.session()));
+    if let Some(key) = &g.group_key {
+        println!("  group key        {key}");
+        println!(
+            "  descriptor       {}",
+            v["descriptor"].as_str().unwrap_or("")
+        );
+        println!(
+            "  wallet           {}",
+            v["wallet_fingerprint"].as_str().unwrap_or("")
+        );
+        println!(
+            "  first address    {} ({network})",
+            v["first_address"].as_str().unwrap_or("")
+        );
+        println!(
+            "Compare the group key and first address with every other member's device before \
+             any coin is sent to the group."
+        );
+    }
+    Ok(())
+}
+
+pub fn run(home_dir: &Path, json: bool, pass_file: Option<&Path>, cmd: FrostCommand) -> CliResult {
+    let h = home(home_dir)?;
+    match cmd {
+        FrostCommand::Keygen(KeygenCommand::Start { group, roster, out }) => {
+            check_group_name(&group).map_err(signer_err)?;
+            let text = String::from_utf8(read_input(&roster)?).map_err(|_| {
+                CliError::new(format!("{}: a roster file is UTF-8 JSON", roster.display()))
+            })?;
+            let roster_value = Roster::from_json(&text)
+                .map_err(|e| CliError::new(format!("{}: {e}", roster.display())))?;
+            let pass = passphrase(pass_file, false)?;
+            let answer = h
+                .frost_keygen_start(&group, &roster_value, &pass)
+                .map_err(signer_err)?;
+            write_answer(&out, &answer.bytes)?;
+            let g = h
+                .frost_group(&group)
+                .map_err(signer_err)?
+                .expect("the group was just started");
+            if json {
+                let mut v = summary_json(&g, "bitcoin")?;
+                v["out"] = json!(out);
+                v["repeated"] = json!(answer.repeated);
+                print_json(&v);
+            } else {
+                print_summary(&g, "bitcoin")?;
+                println!(
+                    "Round 1 {}written to {}: give it to the coordinator.",
+                    if answer.repeated {
+                        "(the same as before) "
+                    } else {
+                        ""
+                    },
+                    out.display()
+                );
+            }
+            Ok(())
+        }
+        FrostCommand::Keygen(KeygenCommand::Continue { group, input, out }) => {
+            let bytes = read_input(&input)?;
+            let pass = passphrase(pass_file, false)?;
+            let answer = h
+                .frost_keygen_continue(&group, &bytes, &pass)
+                .map_err(CliError::context(input.display()))?;
+            write_answer(&out, &answer.bytes)?;
+            if json {
+                print_json(
+                    &json!({ "group": group, "stage": "round 2 answered", "out": out, "repeated": answer.repeated }),
+                );
+            } else {
+                println!(
+                    "Round 2 {}written to {}: packages encrypted to each other member; give it to the coordinator.",
+                    if answer.repeated {
+                        "(the same as before) "
+                    } else {
+                        ""
+                    },
+                    out.display()
+                );
+            }
+            Ok(())
+        }
+        FrostCommand::Keygen(KeygenCommand::Finish {
+            group,
+            input,
+            network,
+        }) => {
+            let bytes = read_input(&input)?;
+            let pass = passphrase(pass_file, false)?;
+            let g = h
+                .frost_keygen_finish(&group, &bytes, &pass)
+                .map_err(CliError::context(input.display()))?;
+            if json {
+                print_json(&summary_json(&g, &network)?);
+            } else {
+                print_summary(&g, &network)?;
+            }
+            Ok(())
+        }
+        FrostCommand::Show { group, network } => {
+            let names = match group {
+                Some(g) => vec![g],
+                None => h.frost_groups().map_err(signer_err)?,
+            };
+            let mut out = Vec::new();
+            for name in names {
+                let g = h.frost_group(&name).map_err(signer_err)?.ok_or_else(|| {
+                    CliError::new(format!("no FROST group {name:?} in this signer home"))
+                })?;
+                if json {
+                    out.push(summary_json(&g, &network)?);
+                } else {
+                    print_summary(&g, &network)?;
+                }
+            }
+            if json {
+                print_json(&json!(out));
+            }
+            Ok(())
+        }
+        FrostCommand::Commitments { group, count, out } => {
+            let pass = passphrase(pass_file, false)?;
+            let bytes = h
+                .frost_commitments(&group, count, &pass)
+                .map_err(signer_err)?;
+            write_answer(&out, &bytes)?;
+            if json {
+                print_json(&json!({ "group": group, "count": count, "out": out }));
+            } else {
+                println!(
+                    "{count} nonce commitments of group {group} written to {}: give them to the coordinator.",
+                    out.display()
+                );
+            }
+            Ok(())
+        }
+    }
+}

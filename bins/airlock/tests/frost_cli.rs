@@ -1,0 +1,469 @@
+//! FROST key generation across the air gap with the real binaries (issue 15): the coordinator
+//! writes the roster and relays each round (`airlock frost roster|relay`), every signer answers
+//! from its own home (`airlock-signer frost keygen start|continue|finish`), and all members end
+//! with the same group key, descriptor and first address, their shares sealed. Bad answers are
+//! refused by the relay and by the signers, naming the member; a signer killed at any write of a
+//! step continues from where it stopped and the group still comes out whole.
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+
+const MEMBERS: [&str; 3] = ["alice", "bob", "carol"];
+
+struct Group<'a> {
+    w: &'a World,
+    name: String,
+    roster: std::path::PathBuf,
+}
+
+fn world() -> (World, Vec<String>) {
+    let w = World::new();
+    let ids = MEMBERS.iter().map(|m| w.init_signer(m)).collect();
+    (w, ids)
+}
+
+fn roster(w: &World, ids: &[String], label: &str, threshold: &str) -> std::path::PathBuf {
+    let out = w.fresh("roster");
+    let mut args = vec![
+        "frost",
+        "roster",
+        "--label",
+        label,
+        "--threshold",
+        threshold,
+        "--out",
+        path_str(&out),
+    ];
+    let members: Vec<String> = MEMBERS
+        .iter()
+        .zip(ids)
+        .map(|(m, id)| format!("{m}:{id}"))
+        .collect();
+    for m in &members {
+        args.push("--member");
+        args.push(m);
+    }
+    w.airlock(&args).ok();
+    out
+}
+
+impl Group<'_> {
+    fn start(&self, who: &str) -> std::path::PathBuf {
+        let out = self.w.fresh(&format!("{}-r1-{who}", self.name));
+        self.w
+            .signer(
+                who,
+                &[
+                    "frost",
+                    "keygen",
+                    "start",
+                    "--group",
+                    &self.name,
+                    "--roster",
+                    path_str(&self.roster),
+                    "--out",
+                    path_str(&out),
+                ],
+            )
+            .ok();
+        out
+    }
+
+    fn relay(&self, answers: &[std::path::PathBuf]) -> Out {
+        let out = self.w.fresh(&format!("{}-relay", self.name));
+        let mut args = vec![
+            "--json",
+            "frost",
+            "relay",
+            "--roster",
+            path_str(&self.roster),
+            "--out",
+            path_str(&out),
+        ];
+        for a in answers {
+            args.push(path_str(a));
+        }
+        self.w.airlock(&args)
+    }
+
+    fn relayed(&self, answers: &[std::path::PathBuf]) -> std::path::PathBuf {
+        let v = self.relay(answers).ok().json();
+        v["out"].as_str().unwrap().into()
+    }
+
+    fn step(&self, who: &str, step: &str, input: &std::path::Path) -> Out {
+        let out = self.w.p(&format!("{}-{step}-{who}", self.name));
+        let mut args = vec![
+            "--json",
+            "frost",
+            "keygen",
+            step,
+            "--group",
+            &self.name,
+            "--in",
+            path_str(input),
+        ];
+        if step == "continue" {
+            args.extend(["--out", path_str(&out)]);
+        } else {
+            args.extend(["--network", "regtest"]);
+        }
+        self.w.signer(who, &args)
+    }
+
+    fn answer_of(&self, who: &str, step: &str) -> std::path::PathBuf {
+        self.w.p(&format!("{}-{step}-{who}", self.name))
+    }
+
+    fn show(&self, who: &str) -> Value {
+        self.w
+            .signer(
+                who,
+                &[
+                    "--json",
+                    "frost",
+                    "show",
+                    "--group",
+                    &self.name,
+                    "--network",
+                    "regtest",
+                ],
+            )
+            .ok()
+            .json()[0]
+            .clone()
+    }
+}
+
+/// Every member shows the same group facts; returns them.
+fn same_facts(finished: &[Value]) -> Value {
+    for f in finished {
+        assert_eq!(f["stage"], "finished");
+        for key in [
+            "group_key",
+            "descriptor",
+            "wallet_fingerprint",
+            "first_address",
+        ] {
+            assert_eq!(f[key], finished[0][key], "{key} differs between members");
+        }
+    }
+    finished[0].clone()
+}
+
+#[test]
+fn a_frost_group_is_made_across_the_gap_and_every_member_shows_the_same_address() {
+    let (w, ids) = world();
+    let g = Group {
+        w: &w,
+        name: "cold".into(),
+        roster: roster(&w, &ids, "cold vault 2027", "2"),
+    };
+
+    // A signer outside the roster is refused before anything is kept.
+    let stranger = w.init_signer("mallory");
+    let before = w.signer_files("mallory");
+    w.signer(
+        "mallory",
+        &[
+            "frost",
+            "keygen",
+            "start",
+            "--group",
+            "cold",
+            "--roster",
+            path_str(&g.roster),
+            "--out",
+            path_str(&w.fresh("x")),
+        ],
+    )
+    .fails(1, "is not a member of the roster");
+    assert_eq!(w.signer_files("mallory"), before);
+    assert!(!stranger.is_empty());
+
+    let r1: Vec<_> = MEMBERS.iter().map(|m| g.start(m)).collect();
+    // Round 1 again gives the same answer (a lost file, a crash): no second commitment.
+    let again = g.start("alice");
+    assert_eq!(
+        std::fs::read(&again).unwrap(),
+        std::fs::read(&r1[0]).unwrap()
+    );
+    // A group name in use is not started over with another roster.
+    let other = roster(&w, &ids, "another ceremony", "3");
+    w.signer(
+        "alice",
+        &[
+            "frost",
+            "keygen",
+            "start",
+            "--group",
+            "cold",
+            "--roster",
+            path_str(&other),
+            "--out",
+            path_str(&w.fresh("x")),
+        ],
+    )
+    .fails(1, "already has a ceremony here");
+
+    // The relay refuses an incomplete round, naming who is missing, and an altered answer,
+    // naming its member.
+    g.relay(&r1[..2]).fails(1, "missing: carol (3)");
+    let mut altered = std::fs::read(&r1[1]).unwrap();
+    let at = altered.len() - 80;
+    altered[at] ^= 1;
+    let altered_path = w.fresh("altered");
+    std::fs::write(&altered_path, &altered).unwrap();
+    g.relay(&[r1[0].clone(), altered_path.clone(), r1[2].clone()])
+        .fails(1, "from member 2 (bob) is not signed by its identity");
+    // Another ceremony's round 1 is refused as such.
+    g.relay(&[r1[0].clone(), r1[0].clone(), r1[2].clone()])
+        .fails(
+            1,
+            "two key generation round 1 messages from member 1 (alice)",
+        );
+    let round1 = g.relayed(&r1);
+
+    // Finishing before round 2 is refused; round 2 on an altered relay changes nothing.
+    g.step("alice", "finish", &round1)
+        .fails(1, "run `frost keygen continue` first");
+    let mut bad_relay = std::fs::read(&round1).unwrap();
+    let at = bad_relay.len() - 10;
+    bad_relay[at] ^= 1;
+    let bad_relay_path = w.fresh("bad-relay");
+    std::fs::write(&bad_relay_path, &bad_relay).unwrap();
+    let before = w.signer_files("alice");
+    g.step("alice", "continue", &bad_relay_path)
+        .fails(1, "not signed by its identity");
+    assert_eq!(w.signer_files("alice"), before, "nothing changed");
+
+    for m in MEMBERS {
+        g.step(m, "continue", &round1).ok();
+    }
+    let first = std::fs::read(g.answer_of("alice", "continue")).unwrap();
+    let again = g.step("alice", "continue", &round1).ok().json();
+    assert_eq!(again["repeated"], true);
+    assert_eq!(
+        std::fs::read(g.answer_of("alice", "continue")).unwrap(),
+        first
+    );
+    let r2: Vec<_> = MEMBERS.iter().map(|m| g.answer_of(m, "continue")).collect();
+    g.relay(&r2[..2])
+        .fails(1, "missing: carol (3) to alice (1)");
+    let round2 = g.relayed(&r2);
+    // Round-2 packages are encrypted to their recipients: the relay holds no share in clear,
+    // and a package altered on the way is refused by its recipient.
+    let mut tampered = std::fs::read(&round2).unwrap();
+    let at = tampered.len() / 2;
+    tampered[at] ^= 1;
+    let tampered_path = w.fresh("tampered");
+    std::fs::write(&tampered_path, &tampered).unwrap();
+    let before: Vec<_> = MEMBERS.iter().map(|m| w.signer_files(m)).collect();
+    let refusals: Vec<Out> = MEMBERS
+        .iter()
+        .map(|m| g.step(m, "finish", &tampered_path))
+        .collect();
+    assert!(
+        refusals.iter().any(|o| o.code == 1),
+        "someone's package was altered: {refusals:#?}"
+    );
+    for (m, b) in MEMBERS.iter().zip(&before) {
+        if refusals[MEMBERS.iter().position(|x| x == m).unwrap()].code != 0 {
+            assert_eq!(
+                &w.signer_files(m),
+                b,
+                "{m}: a refused finish changes nothing"
+            );
+        }
+    }
+
+    let finished: Vec<Value> = MEMBERS
+        .iter()
+        .map(|m| g.step(m, "finish", &round2).ok().json())
+        .collect();
+    let facts = same_facts(&finished);
+    assert_eq!(facts["threshold"], 2);
+    assert!(
+        facts["first_address"]
+            .as_str()
+            .unwrap()
+            .starts_with("bcrt1p")
+    );
+    assert!(
+        facts["descriptor"].as_str().unwrap().starts_with("tr(["),
+        "{facts}"
+    );
+    // Finishing again shows the same group; show agrees.
+    let again = g.step("bob", "finish", &round2).ok().json();
+    assert_eq!(again["group_key"], facts["group_key"]);
+    assert_eq!(g.show("carol")["first_address"], facts["first_address"]);
+    // The share is sealed: no file of the group holds the round states any more, and the key
+    // share file's secret part opens only with the passphrase.
+    let files = w.signer_files("alice");
+    let names: Vec<String> = files
+        .keys()
+        .filter(|p| p.starts_with("frost"))
+        .map(|p| p.display().to_string())
+        .collect();
+    assert_eq!(
+        names,
+        vec!["frost/cold/share.json".to_string()],
+        "{names:?}"
+    );
+    let wrong = w.p("wrong.pass");
+    std::fs::write(&wrong, "not the passphrase\n").unwrap();
+    let out = w.fresh("commitments");
+    w.signer_with_passphrase(
+        "alice",
+        &wrong,
+        &[
+            "frost",
+            "commitments",
+            "--group",
+            "cold",
+            "--count",
+            "5",
+            "--out",
+            path_str(&out),
+        ],
+    )
+    .fails(1, "passphrase");
+
+    // Nonce commitments handed over in advance: the relay checks them as any round.
+    let c: Vec<_> = ["alice", "bob"]
+        .iter()
+        .map(|m| {
+            let out = w.fresh(&format!("commitments-{m}"));
+            w.signer(
+                m,
+                &[
+                    "frost",
+                    "commitments",
+                    "--group",
+                    "cold",
+                    "--count",
+                    "5",
+                    "--out",
+                    path_str(&out),
+                ],
+            )
+            .ok();
+            out
+        })
+        .collect();
+    let pool = g.relay(&c).ok().json();
+    assert_eq!(pool["kind"], "nonce commitments");
+    assert_eq!(pool["messages"], 2);
+}
+
+/// A signer killed at every write, fsync and rename of `continue` and of `finish` runs the
+/// step again and the group still comes out whole, with one group key for all.
+#[test]
+fn a_crash_at_any_write_of_a_keygen_step_continues_to_one_group() {
+    let (w, ids) = world();
+    let roster_path = roster(&w, &ids, "crash drill", "2");
+    let home = w.signer_home("alice");
+    let pass = w.pass_file("alice");
+    let alice = |args: &[&str], failpoint: Option<&str>| {
+        let mut all = vec![
+            "--home",
+            path_str(&home),
+            "--passphrase-file",
+            path_str(&pass),
+        ];
+        all.extend_from_slice(args);
+        let envs: Vec<(&str, &str)> = failpoint
+            .map(|p| ("AIRLOCK_FAILPOINT", p))
+            .into_iter()
+            .collect();
+        run(&signer_bin(), &all, T0, &envs)
+    };
+    for step in ["continue", "finish"] {
+        // List the points of the step once.
+        let listing = Group {
+            w: &w,
+            name: format!("list-{step}"),
+            roster: roster_path.clone(),
+        };
+        let r1: Vec<_> = MEMBERS.iter().map(|m| listing.start(m)).collect();
+        let round1 = listing.relayed(&r1);
+        let input = if step == "continue" {
+            round1.clone()
+        } else {
+            for m in MEMBERS {
+                listing.step(m, "continue", &round1).ok();
+            }
+            listing.relayed(&MEMBERS.map(|m| listing.answer_of(m, "continue")))
+        };
+        let out = listing.answer_of("alice", step);
+        let mut args = vec![
+            "frost",
+            "keygen",
+            step,
+            "--group",
+            &listing.name,
+            "--in",
+            path_str(&input),
+        ];
+        if step == "continue" {
+            args.extend(["--out", path_str(&out)]);
+        }
+        let points = failpoints(&alice(&args, Some("list")).ok());
+        assert!(points.len() >= 3, "{step}: {points:?}");
+
+        for (k, point) in points.iter().enumerate() {
+            let g = Group {
+                w: &w,
+                name: format!("{step}-{k}"),
+                roster: roster_path.clone(),
+            };
+            let r1: Vec<_> = MEMBERS.iter().map(|m| g.start(m)).collect();
+            let round1 = g.relayed(&r1);
+            let input = if step == "continue" {
+                round1.clone()
+            } else {
+                for m in MEMBERS {
+                    g.step(m, "continue", &round1).ok();
+                }
+                g.relayed(&MEMBERS.map(|m| g.answer_of(m, "continue")))
+            };
+            let mut args = vec![
+                "frost",
+                "keygen",
+                step,
+                "--group",
+                &g.name,
+                "--in",
+                path_str(&input),
+            ];
+            let out = g.answer_of("alice", step);
+            if step == "continue" {
+                args.extend(["--out", path_str(&out)]);
+            }
+            let crash = alice(&args, Some(point));
+            assert!(crashed(&crash), "{step} {point}: {crash:#?}");
+            // Run again: it goes on from what was kept.
+            alice(&args, None).ok();
+            if step == "continue" {
+                for m in ["bob", "carol"] {
+                    g.step(m, "continue", &round1).ok();
+                }
+                let round2 = g.relayed(&MEMBERS.map(|m| g.answer_of(m, "continue")));
+                let finished: Vec<Value> = MEMBERS
+                    .iter()
+                    .map(|m| g.step(m, "finish", &round2).ok().json())
+                    .collect();
+                same_facts(&finished);
+            } else {
+                let finished: Vec<Value> = ["bob", "carol"]
+                    .iter()
+                    .map(|m| g.step(m, "finish", &input).ok().json())
+                    .collect();
+                let facts = same_facts(&finished);
+                assert_eq!(g.show("alice")["group_key"], facts["group_key"], "{point}");
+            }
+        }
+    }
+}

@@ -1,0 +1,492 @@
+//! A signer's FROST groups: dealerless key generation across the air gap, one file per step in
+//! `frost/<group>/` of the signer home, and the nonce commitments it hands over for signing.
+//!
+//! Key generation takes three crossings. `start` (round 1) reads the roster the coordinator made,
+//! checks this signer is in it, and answers with its signed round-1 message; `continue` (round 2)
+//! reads everyone's round-1 messages and answers with one secret package per other member,
+//! encrypted to that member's identity (they pass through the online coordinator); `finish`
+//! reads the packages addressed to it and seals this member's key share. Every member then shows
+//! the same group key, descriptor and first address, to be compared across devices.
+//!
+//! Each step's state is one file, written whole (temporary file, fsync, rename) before its
+//! answer is written, with the secret part sealed under the signer's passphrase and the answer
+//! kept beside it: a step run again after a crash or a lost file gives the same answer again
+//! instead of new randomness that would split the ceremony. A step's file replaces the previous
+//! step's only after it is durable, so a power cut at any point leaves a state the next run
+//! continues from. The caller holds the home lock.
+//!
+//! This module must never write a secret unsealed, never start a second ceremony over a group
+//! that has one, and never overwrite a finished group's key share.
+
+use std::path::{Path, PathBuf};
+
+use airlock_custody::Passphrase;
+use airlock_frost::dkg::{self, Ceremony, KeyShare, Round1State, Round2State};
+use airlock_frost::nonces::NonceStore;
+use airlock_frost::wire::{Message, bundle, unbundle};
+use airlock_frost::{Roster, derive};
+use serde::{Deserialize, Serialize};
+
+use crate::{IDENTITY_FILE, Result, SignerError, SignerHome, io};
+
+/// The directory of FROST groups in a signer home.
+pub const FROST_DIR: &str = "frost";
+const ROUND1_FILE: &str = "round1.json";
+const ROUND2_FILE: &str = "round2.json";
+const SHARE_FILE: &str = "share.json";
+const NONCES_DIR: &str = "nonces";
+/// Largest ceremony input read (a round-2 bundle of a 64-member group is about 60 KB).
+pub const MAX_CEREMONY_INPUT: u64 = 4 * 1024 * 1024;
+
+/// One step's state: the roster, the sealed secret and the answer this step gave.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StepFile {
+    roster: String,
+    /// The secret state (round state or key share), sealed under the passphrase; hex.
+    sealed: String,
+    /// The messages this step answered with (a bundle), hex; empty after `finish`.
+    answer: String,
+    /// The group key (x-only, hex) once key generation finished.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    group_key: Option<String>,
+}
+
+/// Where a group's ceremony stands on this signer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Stage {
+    /// Round 1 was answered; waiting for everyone's round-1 messages.
+    Round1,
+    /// Round 2 was answered; waiting for the packages addressed to this member.
+    Round2,
+    /// The key share is sealed here.
+    Finished,
+}
+
+/// What a group looks like on this signer: its roster, this member's number, the stage, and
+/// (when finished) the group's public facts.
+#[derive(Clone, Debug)]
+pub struct GroupSummary {
+    pub group: String,
+    pub roster: Roster,
+    pub me: u16,
+    pub stage: Stage,
+    /// x-only, hex.
+    pub group_key: Option<String>,
+}
+
+/// The answer of a step: the bytes to carry to the coordinator, and whether they are the same
+/// as a run before (a step repeated after a crash or a lost file).
+pub struct Answer {
+    pub bytes: Vec<u8>,
+    pub repeated: bool,
+}
+
+fn refused(what: impl Into<String>) -> SignerError {
+    SignerError::Refused(what.into())
+}
+
+/// Checks a group name: 1 to 64 of `a-z 0-9 - _ .`, not starting with a dot.
+pub fn check_group_name(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && !name.starts_with('.')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-_.".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(refused(format!(
+            "group name {name:?} must be 1 to 64 of a-z, 0-9, '-', '_', '.' (not starting with '.')"
+        )))
+    }
+}
+
+impl SignerHome {
+    fn group_dir(&self, group: &str) -> Result<PathBuf> {
+        check_group_name(group)?;
+        Ok(self.dir.join(FROST_DIR).join(group))
+    }
+
+    fn sealing_params(&self) -> Result<airlock_custody::KdfParams> {
+        let identity = airlock_transport::read_bounded(&self.dir.join(IDENTITY_FILE), 64 * 1024)
+            .map_err(io)?;
+        Ok(airlock_custody::sealed_params(&identity)?)
+    }
+
+    fn read_step(&self, path: &Path) -> Result<Option<StepFile>> {
+        if !path.exists() {
+            return Ok(None);
+        }
+        let bytes = airlock_transport::read_bounded(path, MAX_CEREMONY_INPUT).map_err(io)?;
+        let step: StepFile = serde_json::from_slice(&bytes)
+            .map_err(|e| SignerError::Tampered(format!("{} is damaged: {e}", path.display())))?;
+        Ok(Some(step))
+    }
+
+    fn write_step(&self, path: &Path, step: &StepFile) -> Result<()> {
+        let dir = path.parent().expect("a group directory");
+        crate::chain_keys::create_private_dir(&self.dir.join(FROST_DIR))?;
+        crate::chain_keys::create_private_dir(dir)?;
+        let bytes = serde_json::to_vec_pretty(step).expect("a step encodes");
+        airlock_transport::write_atomic_private(path, &bytes).map_err(io)
+    }
+
+    fn step_roster(step: &StepFile, path: &Path) -> Result<Roster> {
+        Roster::from_json(&step.roster).map_err(|e| {
+            SignerError::Tampered(format!(
+                "{}: the roster kept there is damaged: {e}",
+                path.display()
+            ))
+        })
+    }
+
+    fn unhex(text: &str, path: &Path) -> Result<Vec<u8>> {
+        hex::decode(text)
+            .map_err(|_| SignerError::Tampered(format!("{} is damaged: bad hex", path.display())))
+    }
+
+    /// Where a group's ceremony stands here, or `None` for a group this signer never started.
+    pub fn frost_group(&self, group: &str) -> Result<Option<GroupSummary>> {
+        let dir = self.group_dir(group)?;
+        let me_key = self.public_key()?;
+        for (file, stage) in [
+            (SHARE_FILE, Stage::Finished),
+            (ROUND2_FILE, Stage::Round2),
+            (ROUND1_FILE, Stage::Round1),
+        ] {
+            let path = dir.join(file);
+            if let Some(step) = self.read_step(&path)? {
+                let roster = Self::step_roster(&step, &path)?;
+                let me = member_number(&roster, &me_key)?;
+                return Ok(Some(GroupSummary {
+                    group: group.to_owned(),
+                    roster,
+                    me,
+                    stage,
+                    group_key: step.group_key,
+                }));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The names of the FROST groups in this home.
+    pub fn frost_groups(&self) -> Result<Vec<String>> {
+        let dir = self.dir.join(FROST_DIR);
+        let mut out = Vec::new();
+        if let Ok(entries) = std::fs::read_dir(&dir) {
+            for entry in entries.flatten() {
+                let name = entry.file_name().to_string_lossy().to_string();
+                if check_group_name(&name).is_ok() && entry.path().is_dir() {
+                    out.push(name);
+                }
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// Round 1 of key generation for `group` among `roster`: this member's signed commitment.
+    /// Run again with the same roster before round 2, it gives the same answer.
+    pub fn frost_keygen_start(
+        &self,
+        group: &str,
+        roster: &Roster,
+        passphrase: &Passphrase,
+    ) -> Result<Answer> {
+        let dir = self.group_dir(group)?;
+        let identity = self.unlock(passphrase)?;
+        member_number(roster, &self.public_key()?)?;
+        if let Some(found) = self.frost_group(group)? {
+            if found.stage == Stage::Round1 && found.roster == *roster {
+                let step = self
+                    .read_step(&dir.join(ROUND1_FILE))?
+                    .expect("round 1 is there");
+                return Ok(Answer {
+                    bytes: Self::unhex(&step.answer, &dir)?,
+                    repeated: true,
+                });
+            }
+            return Err(refused(format!(
+                "group {group:?} already has a ceremony here ({}); pick another group name",
+                describe_stage(&found)
+            )));
+        }
+        let (state, message) = dkg::round1(
+            roster,
+            identity.signing_key(),
+            Ceremony::KeyGeneration,
+            &mut rand_core::OsRng,
+        )?;
+        let sealed = airlock_custody::seal(&state.to_bytes()?, passphrase, self.sealing_params()?)?;
+        let answer = bundle(&[message]);
+        self.write_step(
+            &dir.join(ROUND1_FILE),
+            &StepFile {
+                roster: roster.to_json(),
+                sealed: hex::encode(sealed),
+                answer: hex::encode(&answer),
+                group_key: None,
+            },
+        )?;
+        Ok(Answer {
+            bytes: answer,
+            repeated: false,
+        })
+    }
+
+    /// Round 2: from everyone's round-1 messages (one bundle), a secret package for each other
+    /// member, encrypted to it. Run again after it answered, it gives the same answer.
+    pub fn frost_keygen_continue(
+        &self,
+        group: &str,
+        round1: &[u8],
+        passphrase: &Passphrase,
+    ) -> Result<Answer> {
+        let dir = self.group_dir(group)?;
+        let identity = self.unlock(passphrase)?;
+        let found = self.frost_group(group)?.ok_or_else(|| no_group(group))?;
+        match found.stage {
+            Stage::Round1 => {}
+            Stage::Round2 => {
+                let step = self
+                    .read_step(&dir.join(ROUND2_FILE))?
+                    .expect("round 2 is there");
+                // A crash after round 2 was kept but before round 1 was removed.
+                remove_if_there(&dir.join(ROUND1_FILE))?;
+                return Ok(Answer {
+                    bytes: Self::unhex(&step.answer, &dir)?,
+                    repeated: true,
+                });
+            }
+            Stage::Finished => {
+                return Err(refused(format!(
+                    "group {group:?} already finished its key generation here"
+                )));
+            }
+        }
+        let path1 = dir.join(ROUND1_FILE);
+        let step = self.read_step(&path1)?.expect("round 1 is there");
+        let messages = unbundle(round1)?;
+        let state = Round1State::from_bytes(&airlock_custody::open(
+            &Self::unhex(&step.sealed, &path1)?,
+            passphrase,
+        )?)?;
+        let (state, out) = dkg::round2(
+            &found.roster,
+            identity.signing_key(),
+            state,
+            &messages,
+            Ceremony::KeyGeneration,
+            &mut rand_core::OsRng,
+        )?;
+        let sealed = airlock_custody::seal(&state.to_bytes()?, passphrase, self.sealing_params()?)?;
+        let answer = bundle(&out);
+        self.write_step(
+            &dir.join(ROUND2_FILE),
+            &StepFile {
+                roster: step.roster,
+                sealed: hex::encode(sealed),
+                answer: hex::encode(&answer),
+                group_key: None,
+            },
+        )?;
+        remove_if_there(&path1)?;
+        Ok(Answer {
+            bytes: answer,
+            repeated: false,
+        })
+    }
+
+    /// The end: from the round-2 packages (one bundle; those for other members are skipped),
+    /// this member's key share, sealed here. Returns the group's summary.
+    pub fn frost_keygen_finish(
+        &self,
+        group: &str,
+        round2: &[u8],
+        passphrase: &Passphrase,
+    ) -> Result<GroupSummary> {
+        let dir = self.group_dir(group)?;
+        let identity = self.unlock(passphrase)?;
+        let found = self.frost_group(group)?.ok_or_else(|| no_group(group))?;
+        match found.stage {
+            Stage::Round2 => {}
+            Stage::Round1 => {
+                return Err(refused(format!(
+                    "group {group:?} is waiting for everyone's round-1 messages: run `frost keygen continue` first"
+                )));
+            }
+            Stage::Finished => {
+                // A crash after the share was kept but before round 2 was removed.
+                remove_if_there(&dir.join(ROUND2_FILE))?;
+                return Ok(found);
+            }
+        }
+        let path2 = dir.join(ROUND2_FILE);
+        let step = self.read_step(&path2)?.expect("round 2 is there");
+        let messages: Vec<Message> = unbundle(round2)?
+            .into_iter()
+            .filter(|m| m.to == found.me)
+            .collect();
+        let state = Round2State::from_bytes(&airlock_custody::open(
+            &Self::unhex(&step.sealed, &path2)?,
+            passphrase,
+        )?)?;
+        let share = dkg::finish(
+            &found.roster,
+            identity.signing_key(),
+            state,
+            &messages,
+            None,
+        )?;
+        let group_key = share.group_key_hex()?;
+        let sealed = airlock_custody::seal(&share.to_bytes()?, passphrase, self.sealing_params()?)?;
+        let path = dir.join(SHARE_FILE);
+        let bytes = serde_json::to_vec_pretty(&StepFile {
+            roster: step.roster,
+            sealed: hex::encode(sealed),
+            answer: String::new(),
+            group_key: Some(group_key.clone()),
+        })
+        .expect("a step encodes");
+        airlock_transport::write_atomic_private_new(&path, &bytes).map_err(io)?;
+        remove_if_there(&path2)?;
+        Ok(GroupSummary {
+            group: group.to_owned(),
+            roster: found.roster,
+            me: found.me,
+            stage: Stage::Finished,
+            group_key: Some(group_key),
+        })
+    }
+
+    /// This member's key share of a finished group (unsealed; zeroized on drop).
+    pub fn frost_share(&self, group: &str, passphrase: &Passphrase) -> Result<KeyShare> {
+        let path = self.group_dir(group)?.join(SHARE_FILE);
+        let step = self
+            .read_step(&path)?
+            .ok_or_else(|| refused(format!("group {group:?} has no key share here")))?;
+        let share = KeyShare::from_bytes(&airlock_custody::open(
+            &Self::unhex(&step.sealed, &path)?,
+            passphrase,
+        )?)?;
+        if share.roster != Self::step_roster(&step, &path)?
+            || step.group_key.as_deref() != Some(share.group_key_hex()?.as_str())
+        {
+            return Err(SignerError::Tampered(format!(
+                "{}: the public facts beside the sealed share do not match it",
+                path.display()
+            )));
+        }
+        Ok(share)
+    }
+
+    /// Makes `count` nonces for a finished group and returns the signed message of their
+    /// commitments, to hand to the coordinator before proposals are signed.
+    pub fn frost_commitments(
+        &self,
+        group: &str,
+        count: u32,
+        passphrase: &Passphrase,
+    ) -> Result<Vec<u8>> {
+        let identity = self.unlock(passphrase)?;
+        let share = self.frost_share(group, passphrase)?;
+        let store = self.frost_nonces(group)?;
+        let message = store.generate(
+            &share,
+            identity.signing_key(),
+            count,
+            passphrase,
+            self.sealing_params()?,
+            &mut rand_core::OsRng,
+        )?;
+        Ok(bundle(&[message]))
+    }
+
+    /// The nonce store of a group.
+    pub fn frost_nonces(&self, group: &str) -> Result<NonceStore> {
+        Ok(NonceStore::new(&self.group_dir(group)?.join(NONCES_DIR)))
+    }
+}
+
+/// What every member of a group shows, to be compared across devices before any coin is sent.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GroupFacts {
+    /// `tr([FP]XPUB/<0;1>/*)#checksum`: a key-path-only taproot vault of the group xpub.
+    pub descriptor: String,
+    /// The wallet fingerprint every device of the vault shows.
+    pub wallet_fingerprint: String,
+    pub first_address: String,
+}
+
+/// The group's descriptor, wallet fingerprint and first receive address on `network`, through
+/// the same descriptor checks as every other Bitcoin vault.
+pub fn group_facts(group_key_hex: &str, network: &str) -> Result<GroupFacts> {
+    let key = group_verifying_key(group_key_hex)?;
+    let net =
+        airlock_chain_bitcoin::vault::parse_network(network).map_err(|e| refused(e.to_string()))?;
+    let text = derive::descriptor(&key, net.into())?;
+    let vault = airlock_chain_bitcoin::vault::BtcVault::parse_for(&text, net)
+        .map_err(|e| refused(format!("the group's descriptor: {e}")))?;
+    Ok(GroupFacts {
+        descriptor: vault.descriptor_text(),
+        wallet_fingerprint: vault.wallet_fingerprint(),
+        first_address: vault
+            .first_receive_address()
+            .map_err(|e| refused(e.to_string()))?
+            .to_string(),
+    })
+}
+
+fn group_verifying_key(group_key_hex: &str) -> Result<airlock_frost::frost::VerifyingKey> {
+    let mut bytes = vec![0x02];
+    bytes.extend(hex::decode(group_key_hex).map_err(|_| refused("the group key is not hex"))?);
+    airlock_frost::frost::VerifyingKey::deserialize(&bytes)
+        .map_err(|e| refused(format!("the group key is not a point: {e}")))
+}
+
+fn describe_stage(g: &GroupSummary) -> &'static str {
+    match g.stage {
+        Stage::Round1 => "round 1 answered",
+        Stage::Round2 => "round 2 answered",
+        Stage::Finished => "finished",
+    }
+}
+
+fn no_group(group: &str) -> SignerError {
+    refused(format!(
+        "no FROST group {group:?} here: start its key generation with `frost keygen start`"
+    ))
+}
+
+fn member_number(roster: &Roster, me: &airlock_core::PublicKey) -> Result<u16> {
+    let key = ed25519_dalek::VerifyingKey::from_bytes(&me.0)
+        .map_err(|_| refused("this signer's identity is not an Ed25519 key"))?;
+    roster.member_of(&key).ok_or_else(|| {
+        refused(format!(
+            "this signer ({}) is not a member of the roster {:?}",
+            hex::encode(me.0),
+            roster.label
+        ))
+    })
+}
+
+fn remove_if_there(path: &Path) -> Result<()> {
+    match std::fs::remove_file(path) {
+        Ok(()) => {
+            if let Some(dir) = path.parent()
+                && let Ok(d) = std::fs::File::open(dir)
+            {
+                let _ = d.sync_all();
+            }
+            Ok(())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(SignerError::Io(format!(
+            "cannot remove {}: {e}",
+            path.display()
+        ))),
+    }
+}
