@@ -1,5 +1,5 @@
-//! `airlock-signer frost`: this signer's part in a FROST group's key generation across the air
-//! gap, and the nonce commitments it hands over in advance. A thin layer over
+//! `airlock-signer frost`: this signer's part in a FROST group's key generation and refresh
+//! across the air gap, and the nonce commitments it hands over in advance. A thin layer over
 //! `airlock_signer_app::frost_groups`.
 //!
 //! This command must never print or write a secret: the round states and the key share stay
@@ -10,8 +10,10 @@ use std::path::{Path, PathBuf};
 
 use airlock_cli_support::{CliError, CliResult, passphrase, print_json};
 use airlock_frost::Roster;
+use airlock_frost::dkg::Ceremony;
+use airlock_signer_app::SignerHome;
 use airlock_signer_app::frost_groups::{
-    GroupSummary, MAX_CEREMONY_INPUT, Stage, check_group_name, group_facts,
+    GroupSummary, MAX_CEREMONY_INPUT, check_group_name, describe_stage, group_facts,
 };
 use clap::Subcommand;
 use serde_json::json;
@@ -22,7 +24,11 @@ use crate::{home, signer_err};
 pub enum FrostCommand {
     /// Key generation without a dealer, in three crossings.
     #[command(subcommand)]
-    Keygen(KeygenCommand),
+    Keygen(StepCommand),
+    /// Proactive refresh of a finished group, in three crossings: new shares for the same group
+    /// key (old shares no longer sign with new ones); members left out of the roster leave.
+    #[command(subcommand)]
+    Refresh(StepCommand),
     /// Show this signer's FROST groups, or one of them: the group key, descriptor and first
     /// address to compare across every member's device.
     Show {
@@ -45,7 +51,7 @@ pub enum FrostCommand {
 }
 
 #[derive(Subcommand)]
-pub enum KeygenCommand {
+pub enum StepCommand {
     /// Round 1: check the roster the coordinator made and write this member's signed commitment.
     Start {
         /// A name for the group in this signer home (a-z, 0-9, '-', '_', '.').
@@ -84,15 +90,8 @@ impl FrostCommand {
     /// The name of the command when it changes the home (it then runs under the home lock).
     pub fn changes_home(&self) -> Option<&'static str> {
         match self {
-            FrostCommand::Keygen(KeygenCommand::Start { .. }) => {
-                Some("airlock-signer frost keygen start")
-            }
-            FrostCommand::Keygen(KeygenCommand::Continue { .. }) => {
-                Some("airlock-signer frost keygen continue")
-            }
-            FrostCommand::Keygen(KeygenCommand::Finish { .. }) => {
-                Some("airlock-signer frost keygen finish")
-            }
+            FrostCommand::Keygen(_) => Some("airlock-signer frost keygen"),
+            FrostCommand::Refresh(_) => Some("airlock-signer frost refresh"),
             FrostCommand::Commitments { .. } => Some("airlock-signer frost commitments"),
             FrostCommand::Show { .. } => None,
         }
@@ -106,14 +105,6 @@ fn read_input(path: &Path) -> CliResult<Vec<u8>> {
 fn write_answer(path: &Path, bytes: &[u8]) -> CliResult {
     airlock_transport::write_atomic(path, bytes)?;
     Ok(())
-}
-
-fn stage_name(stage: &Stage) -> &'static str {
-    match stage {
-        Stage::Round1 => "round 1 answered",
-        Stage::Round2 => "round 2 answered",
-        Stage::Finished => "finished",
-    }
 }
 
 fn summary_json(g: &GroupSummary, network: &str) -> CliResult<serde_json::Value> {
@@ -130,7 +121,7 @@ fn summary_json(g: &GroupSummary, network: &str) -> CliResult<serde_json::Value>
             "number": n, "name": name, "identity": hex::encode(key.as_bytes()),
         })).collect::<Vec<_>>(),
         "me": g.me,
-        "stage": stage_name(&g.stage),
+        "stage": describe_stage(&g.stage),
         "group_key": g.group_key,
         "network": facts.as_ref().map(|_| network),
         "descriptor": facts.as_ref().map(|f| f.descriptor.clone()),
@@ -145,7 +136,7 @@ fn print_summary(g: &GroupSummary, network: &str) -> CliResult {
         "group {} ({}): {}",
         g.group,
         g.roster.label,
-        stage_name(&g.stage)
+        describe_stage(&g.stage)
     );
     println!(
         "  {}-of-{}; this signer is member {} ({})",
@@ -180,82 +171,10 @@ fn print_summary(g: &GroupSummary, network: &str) -> CliResult {
 pub fn run(home_dir: &Path, json: bool, pass_file: Option<&Path>, cmd: FrostCommand) -> CliResult {
     let h = home(home_dir)?;
     match cmd {
-        FrostCommand::Keygen(KeygenCommand::Start { group, roster, out }) => {
-            check_group_name(&group).map_err(signer_err)?;
-            let text = String::from_utf8(read_input(&roster)?).map_err(|_| {
-                CliError::new(format!("{}: a roster file is UTF-8 JSON", roster.display()))
-            })?;
-            let roster_value = Roster::from_json(&text)
-                .map_err(|e| CliError::new(format!("{}: {e}", roster.display())))?;
-            let pass = passphrase(pass_file, false)?;
-            let answer = h
-                .frost_keygen_start(&group, &roster_value, &pass)
-                .map_err(signer_err)?;
-            write_answer(&out, &answer.bytes)?;
-            let g = h
-                .frost_group(&group)
-                .map_err(signer_err)?
-                .expect("the group was just started");
-            if json {
-                let mut v = summary_json(&g, "bitcoin")?;
-                v["out"] = json!(out);
-                v["repeated"] = json!(answer.repeated);
-                print_json(&v);
-            } else {
-                print_summary(&g, "bitcoin")?;
-                println!(
-                    "Round 1 {}written to {}: give it to the coordinator.",
-                    if answer.repeated {
-                        "(the same as before) "
-                    } else {
-                        ""
-                    },
-                    out.display()
-                );
-            }
-            Ok(())
+        FrostCommand::Keygen(step) => {
+            ceremony_step(&h, json, pass_file, Ceremony::KeyGeneration, step)
         }
-        FrostCommand::Keygen(KeygenCommand::Continue { group, input, out }) => {
-            let bytes = read_input(&input)?;
-            let pass = passphrase(pass_file, false)?;
-            let answer = h
-                .frost_keygen_continue(&group, &bytes, &pass)
-                .map_err(CliError::context(input.display()))?;
-            write_answer(&out, &answer.bytes)?;
-            if json {
-                print_json(
-                    &json!({ "group": group, "stage": "round 2 answered", "out": out, "repeated": answer.repeated }),
-                );
-            } else {
-                println!(
-                    "Round 2 {}written to {}: packages encrypted to each other member; give it to the coordinator.",
-                    if answer.repeated {
-                        "(the same as before) "
-                    } else {
-                        ""
-                    },
-                    out.display()
-                );
-            }
-            Ok(())
-        }
-        FrostCommand::Keygen(KeygenCommand::Finish {
-            group,
-            input,
-            network,
-        }) => {
-            let bytes = read_input(&input)?;
-            let pass = passphrase(pass_file, false)?;
-            let g = h
-                .frost_keygen_finish(&group, &bytes, &pass)
-                .map_err(CliError::context(input.display()))?;
-            if json {
-                print_json(&summary_json(&g, &network)?);
-            } else {
-                print_summary(&g, &network)?;
-            }
-            Ok(())
-        }
+        FrostCommand::Refresh(step) => ceremony_step(&h, json, pass_file, Ceremony::Refresh, step),
         FrostCommand::Show { group, network } => {
             let names = match group {
                 Some(g) => vec![g],
@@ -290,6 +209,112 @@ pub fn run(home_dir: &Path, json: bool, pass_file: Option<&Path>, cmd: FrostComm
                     "{count} nonce commitments of group {group} written to {}: give them to the coordinator.",
                     out.display()
                 );
+            }
+            Ok(())
+        }
+    }
+}
+
+fn ceremony_step(
+    h: &SignerHome,
+    json: bool,
+    pass_file: Option<&Path>,
+    ceremony: Ceremony,
+    step: StepCommand,
+) -> CliResult {
+    let what = match ceremony {
+        Ceremony::KeyGeneration => "key generation",
+        Ceremony::Refresh => "refresh",
+    };
+    match step {
+        StepCommand::Start { group, roster, out } => {
+            check_group_name(&group).map_err(signer_err)?;
+            let text = String::from_utf8(read_input(&roster)?).map_err(|_| {
+                CliError::new(format!("{}: a roster file is UTF-8 JSON", roster.display()))
+            })?;
+            let roster_value = Roster::from_json(&text)
+                .map_err(|e| CliError::new(format!("{}: {e}", roster.display())))?;
+            let pass = passphrase(pass_file, false)?;
+            let answer = h
+                .frost_start(&group, ceremony, &roster_value, &pass)
+                .map_err(signer_err)?;
+            write_answer(&out, &answer.bytes)?;
+            if json {
+                print_json(&json!({
+                    "group": group,
+                    "ceremony": what,
+                    "label": roster_value.label,
+                    "session": hex::encode(roster_value.session()),
+                    "threshold": roster_value.threshold,
+                    "members": roster_value.members.iter().map(|(n, name, key)| json!({
+                        "number": n, "name": name, "identity": hex::encode(key.as_bytes()),
+                    })).collect::<Vec<_>>(),
+                    "stage": "round 1 answered",
+                    "out": out,
+                    "repeated": answer.repeated,
+                }));
+            } else {
+                println!(
+                    "{what} of group {group} ({:?}): {}-of-{}, session {}",
+                    roster_value.label,
+                    roster_value.threshold,
+                    roster_value.size(),
+                    hex::encode(roster_value.session())
+                );
+                for (n, name, key) in &roster_value.members {
+                    println!("  {n}. {name} {}", hex::encode(key.as_bytes()));
+                }
+                println!(
+                    "Round 1 {}written to {}: give it to the coordinator.",
+                    if answer.repeated {
+                        "(the same as before) "
+                    } else {
+                        ""
+                    },
+                    out.display()
+                );
+            }
+            Ok(())
+        }
+        StepCommand::Continue { group, input, out } => {
+            let bytes = read_input(&input)?;
+            let pass = passphrase(pass_file, false)?;
+            let answer = h
+                .frost_continue(&group, ceremony, &bytes, &pass)
+                .map_err(CliError::context(input.display()))?;
+            write_answer(&out, &answer.bytes)?;
+            if json {
+                print_json(&json!({
+                    "group": group, "ceremony": what, "stage": "round 2 answered",
+                    "out": out, "repeated": answer.repeated,
+                }));
+            } else {
+                println!(
+                    "Round 2 {}written to {}: packages encrypted to each other member; give it to the coordinator.",
+                    if answer.repeated {
+                        "(the same as before) "
+                    } else {
+                        ""
+                    },
+                    out.display()
+                );
+            }
+            Ok(())
+        }
+        StepCommand::Finish {
+            group,
+            input,
+            network,
+        } => {
+            let bytes = read_input(&input)?;
+            let pass = passphrase(pass_file, false)?;
+            let g = h
+                .frost_finish(&group, ceremony, &bytes, &pass)
+                .map_err(CliError::context(input.display()))?;
+            if json {
+                print_json(&summary_json(&g, &network)?);
+            } else {
+                print_summary(&g, &network)?;
             }
             Ok(())
         }

@@ -1,4 +1,4 @@
-//! `airlock frost`: the coordinator's part in a FROST group's key generation. It writes the
+//! `airlock frost`: the coordinator's part in a FROST group's key generation and refresh. It writes the
 //! roster every member checks (who takes part, their numbers and identities, the threshold) and
 //! relays each round: it reads the members' answers, checks every message against the roster
 //! (signed by its member, of this ceremony, none twice, none missing) and writes the one file
@@ -22,8 +22,10 @@ const MAX_ANSWER: u64 = 4 * 1024 * 1024;
 
 #[derive(Subcommand)]
 pub enum FrostCommand {
-    /// Write the roster of a new group's key generation: `--member NAME:IDENTITY` for each
-    /// member in order (members are numbered from 1 in that order, for the group's life).
+    /// Write the roster of a ceremony: `--member NAME:IDENTITY` for each member of a new group,
+    /// in order (numbered from 1 in that order, for the group's life), or
+    /// `--member NUMBER:NAME:IDENTITY` with the members' numbers in the group (a refresh of some
+    /// or all of them: leaving one out removes it).
     Roster {
         /// What the ceremony is (shown on every device), e.g. "cold vault 2027".
         #[arg(long)]
@@ -31,8 +33,12 @@ pub enum FrostCommand {
         /// Signature shares needed to spend.
         #[arg(long)]
         threshold: u16,
-        /// NAME:IDENTITY (the signer's `airlock-signer id`).
-        #[arg(long = "member", value_name = "NAME:IDENTITY", required = true)]
+        /// [NUMBER:]NAME:IDENTITY (the identity is the signer's `airlock-signer id`).
+        #[arg(
+            long = "member",
+            value_name = "[NUMBER:]NAME:IDENTITY",
+            required = true
+        )]
         members: Vec<String>,
         #[arg(long)]
         out: PathBuf,
@@ -56,10 +62,22 @@ fn read_roster(path: &Path) -> CliResult<Roster> {
     Roster::from_json(&text).map_err(CliError::context(path.display()))
 }
 
-fn parse_member(text: &str) -> CliResult<(String, VerifyingKey)> {
-    let (name, identity) = text
-        .rsplit_once(':')
-        .ok_or_else(|| CliError::new(format!("--member {text:?}: expected NAME:IDENTITY")))?;
+/// `[NUMBER:]NAME:IDENTITY`.
+fn parse_member(text: &str) -> CliResult<(Option<u16>, String, VerifyingKey)> {
+    let (name, identity) = text.rsplit_once(':').ok_or_else(|| {
+        CliError::new(format!(
+            "--member {text:?}: expected [NUMBER:]NAME:IDENTITY"
+        ))
+    })?;
+    let (number, name) = match name.split_once(':') {
+        Some((n, rest)) => (
+            Some(n.parse::<u16>().map_err(|_| {
+                CliError::new(format!("--member {text:?}: {n:?} is not a member number"))
+            })?),
+            rest,
+        ),
+        None => (None, name),
+    };
     let bytes: [u8; 32] = hex::decode(identity.trim())
         .ok()
         .and_then(|b| b.try_into().ok())
@@ -73,7 +91,7 @@ fn parse_member(text: &str) -> CliResult<(String, VerifyingKey)> {
             "--member {name}: the identity is not an Ed25519 public key"
         ))
     })?;
-    Ok((name.to_owned(), key))
+    Ok((number, name.to_owned(), key))
 }
 
 pub fn run(json: bool, cmd: FrostCommand) -> CliResult {
@@ -88,7 +106,30 @@ pub fn run(json: bool, cmd: FrostCommand) -> CliResult {
                 .iter()
                 .map(|m| parse_member(m))
                 .collect::<CliResult<Vec<_>>>()?;
-            let roster = Roster::new(&label, threshold, members)?;
+            let numbered = members.iter().filter(|(n, _, _)| n.is_some()).count();
+            let roster = if numbered == 0 {
+                Roster::new(
+                    &label,
+                    threshold,
+                    members
+                        .into_iter()
+                        .map(|(_, name, key)| (name, key))
+                        .collect(),
+                )?
+            } else if numbered == members.len() {
+                Roster::numbered(
+                    &label,
+                    threshold,
+                    members
+                        .into_iter()
+                        .map(|(n, name, key)| (n.expect("numbered"), name, key))
+                        .collect(),
+                )?
+            } else {
+                return Err(CliError::new(
+                    "give every --member a number (NUMBER:NAME:IDENTITY, for a refresh) or none",
+                ));
+            };
             airlock_transport::write_atomic(&out, roster.to_json().as_bytes())?;
             if json {
                 print_json(&json!({

@@ -16,6 +16,8 @@ struct Group<'a> {
     w: &'a World,
     name: String,
     roster: std::path::PathBuf,
+    /// "keygen" or "refresh".
+    ceremony: &'static str,
 }
 
 fn world() -> (World, Vec<String>) {
@@ -57,7 +59,7 @@ impl Group<'_> {
                 who,
                 &[
                     "frost",
-                    "keygen",
+                    self.ceremony,
                     "start",
                     "--group",
                     &self.name,
@@ -94,11 +96,13 @@ impl Group<'_> {
     }
 
     fn step(&self, who: &str, step: &str, input: &std::path::Path) -> Out {
-        let out = self.w.p(&format!("{}-{step}-{who}", self.name));
+        let out = self
+            .w
+            .p(&format!("{}-{}-{step}-{who}", self.name, self.ceremony));
         let mut args = vec![
             "--json",
             "frost",
-            "keygen",
+            self.ceremony,
             step,
             "--group",
             &self.name,
@@ -114,7 +118,26 @@ impl Group<'_> {
     }
 
     fn answer_of(&self, who: &str, step: &str) -> std::path::PathBuf {
-        self.w.p(&format!("{}-{step}-{who}", self.name))
+        self.w
+            .p(&format!("{}-{}-{step}-{who}", self.name, self.ceremony))
+    }
+
+    /// The whole ceremony among `members`; returns what each shows at the end.
+    fn run_all(&self, members: &[&str]) -> Vec<Value> {
+        let r1: Vec<_> = members.iter().map(|m| self.start(m)).collect();
+        let round1 = self.relayed(&r1);
+        for m in members {
+            self.step(m, "continue", &round1).ok();
+        }
+        let r2: Vec<_> = members
+            .iter()
+            .map(|m| self.answer_of(m, "continue"))
+            .collect();
+        let round2 = self.relayed(&r2);
+        members
+            .iter()
+            .map(|m| self.step(m, "finish", &round2).ok().json())
+            .collect()
     }
 
     fn show(&self, who: &str) -> Value {
@@ -160,6 +183,7 @@ fn a_frost_group_is_made_across_the_gap_and_every_member_shows_the_same_address(
         w: &w,
         name: "cold".into(),
         roster: roster(&w, &ids, "cold vault 2027", "2"),
+        ceremony: "keygen",
     };
 
     // A signer outside the roster is refused before anything is kept.
@@ -206,7 +230,7 @@ fn a_frost_group_is_made_across_the_gap_and_every_member_shows_the_same_address(
             path_str(&w.fresh("x")),
         ],
     )
-    .fails(1, "already has a ceremony here");
+    .fails(1, "already has a key generation here");
 
     // The relay refuses an incomplete round, naming who is missing, and an altered answer,
     // naming its member.
@@ -386,6 +410,7 @@ fn a_crash_at_any_write_of_a_keygen_step_continues_to_one_group() {
             w: &w,
             name: format!("list-{step}"),
             roster: roster_path.clone(),
+            ceremony: "keygen",
         };
         let r1: Vec<_> = MEMBERS.iter().map(|m| listing.start(m)).collect();
         let round1 = listing.relayed(&r1);
@@ -418,6 +443,7 @@ fn a_crash_at_any_write_of_a_keygen_step_continues_to_one_group() {
                 w: &w,
                 name: format!("{step}-{k}"),
                 roster: roster_path.clone(),
+                ceremony: "keygen",
             };
             let r1: Vec<_> = MEMBERS.iter().map(|m| g.start(m)).collect();
             let round1 = g.relayed(&r1);
@@ -465,5 +491,224 @@ fn a_crash_at_any_write_of_a_keygen_step_continues_to_one_group() {
                 assert_eq!(g.show("alice")["group_key"], facts["group_key"], "{point}");
             }
         }
+    }
+}
+
+/// A refresh roster: members with their numbers in the group.
+fn refresh_roster(
+    w: &World,
+    members: &[(u16, &str, &str)],
+    label: &str,
+    threshold: &str,
+) -> std::path::PathBuf {
+    let out = w.fresh("refresh-roster");
+    let specs: Vec<String> = members
+        .iter()
+        .map(|(n, name, id)| format!("{n}:{name}:{id}"))
+        .collect();
+    let mut args = vec![
+        "frost",
+        "roster",
+        "--label",
+        label,
+        "--threshold",
+        threshold,
+        "--out",
+        path_str(&out),
+    ];
+    for s in &specs {
+        args.push("--member");
+        args.push(s);
+    }
+    w.airlock(&args).ok();
+    out
+}
+
+/// A refresh among alice and carol keeps the group key and first address and replaces their
+/// shares; bob, left out, is refused by the refresh. A roster that changes the threshold, or is
+/// the group's own, is refused; a member killed at any write of its refresh finish runs it again
+/// and ends refreshed.
+#[test]
+fn a_refresh_keeps_the_group_key_and_a_member_left_out_leaves() {
+    let (w, ids) = world();
+    let keygen_roster = roster(&w, &ids, "refreshed group", "2");
+    let g = Group {
+        w: &w,
+        name: "cold".into(),
+        roster: keygen_roster.clone(),
+        ceremony: "keygen",
+    };
+    let made = same_facts(&g.run_all(&MEMBERS));
+    let two = [(1, "alice", ids[0].as_str()), (3, "carol", ids[2].as_str())];
+
+    // Refused rosters change nothing.
+    let before = w.signer_files("alice");
+    let changed_threshold = refresh_roster(
+        &w,
+        &[two[0], (2, "bob", &ids[1]), two[1]],
+        "refresh t3",
+        "3",
+    );
+    let same = keygen_roster.clone();
+    for (roster, needle) in [
+        (&changed_threshold, "keeps its threshold (2)"),
+        (&same, "a roster of its own"),
+    ] {
+        w.signer(
+            "alice",
+            &[
+                "frost",
+                "refresh",
+                "start",
+                "--group",
+                "cold",
+                "--roster",
+                path_str(roster),
+                "--out",
+                path_str(&w.fresh("x")),
+            ],
+        )
+        .fails(1, needle);
+    }
+    let renumbered = refresh_roster(&w, &[(2, "alice", &ids[0]), two[1]], "renumbered", "2");
+    w.signer(
+        "alice",
+        &[
+            "frost",
+            "refresh",
+            "start",
+            "--group",
+            "cold",
+            "--roster",
+            path_str(&renumbered),
+            "--out",
+            path_str(&w.fresh("x")),
+        ],
+    )
+    .fails(1, "keeps its threshold (2) and some or all of its members");
+    assert_eq!(w.signer_files("alice"), before, "nothing changed");
+    w.airlock(&[
+        "frost",
+        "roster",
+        "--label",
+        "mixed",
+        "--threshold",
+        "2",
+        "--member",
+        &format!("1:alice:{}", ids[0]),
+        "--member",
+        &format!("carol:{}", ids[2]),
+        "--out",
+        path_str(&w.fresh("mixed")),
+    ])
+    .fails(1, "give every --member a number");
+
+    let r = Group {
+        w: &w,
+        name: "cold".into(),
+        roster: refresh_roster(&w, &two, "refresh 2027-02 without bob", "2"),
+        ceremony: "refresh",
+    };
+    w.signer(
+        "bob",
+        &[
+            "frost",
+            "refresh",
+            "start",
+            "--group",
+            "cold",
+            "--roster",
+            path_str(&r.roster),
+            "--out",
+            path_str(&w.fresh("x")),
+        ],
+    )
+    .fails(1, "is not a member of the roster");
+    let share_before = std::fs::read(w.signer_home("alice").join("frost/cold/share.json")).unwrap();
+    let refreshed = same_facts(&r.run_all(&["alice", "carol"]));
+    for key in ["group_key", "descriptor", "first_address"] {
+        assert_eq!(refreshed[key], made[key], "{key} is kept by the refresh");
+    }
+    assert_eq!(refreshed["label"], "refresh 2027-02 without bob");
+    assert_eq!(
+        refreshed["members"].as_array().unwrap().len(),
+        2,
+        "bob left"
+    );
+    assert_ne!(
+        std::fs::read(w.signer_home("alice").join("frost/cold/share.json")).unwrap(),
+        share_before,
+        "the share was replaced"
+    );
+    // Finishing again changes nothing more.
+    std::fs::write(w.p("nothing"), b"").unwrap();
+    let again = r.step("alice", "finish", &w.p("nothing")).ok().json();
+    assert_eq!(again["group_key"], made["group_key"]);
+
+    // A kill at every write of a refresh's finish: run again, it ends refreshed.
+    let home = w.signer_home("alice");
+    let pass = w.pass_file("alice");
+    let alice = |args: &[&str], failpoint: &str| {
+        let mut all = vec![
+            "--home",
+            path_str(&home),
+            "--passphrase-file",
+            path_str(&pass),
+        ];
+        all.extend_from_slice(args);
+        run(&signer_bin(), &all, T0, &[("AIRLOCK_FAILPOINT", failpoint)])
+    };
+    let mut k = 0;
+    let mut points: Option<Vec<String>> = None;
+    loop {
+        let name = format!("crash-{k}");
+        let g = Group {
+            w: &w,
+            name: name.clone(),
+            roster: keygen_roster.clone(),
+            ceremony: "keygen",
+        };
+        let made = same_facts(&g.run_all(&MEMBERS));
+        let r = Group {
+            w: &w,
+            name: name.clone(),
+            roster: refresh_roster(&w, &two, &format!("refresh {k}"), "2"),
+            ceremony: "refresh",
+        };
+        let r1: Vec<_> = ["alice", "carol"].iter().map(|m| r.start(m)).collect();
+        let round1 = r.relayed(&r1);
+        for m in ["alice", "carol"] {
+            r.step(m, "continue", &round1).ok();
+        }
+        let round2 = r.relayed(&["alice", "carol"].map(|m| r.answer_of(m, "continue")));
+        let args = [
+            "frost",
+            "refresh",
+            "finish",
+            "--group",
+            &name,
+            "--in",
+            path_str(&round2),
+            "--network",
+            "regtest",
+        ];
+        let Some(list) = &points else {
+            points = Some(failpoints(&alice(&args, "list").ok()));
+            assert!(points.as_ref().unwrap().len() >= 3, "{points:?}");
+            k += 1;
+            continue;
+        };
+        let Some(point) = list.get(k - 1) else { break };
+        assert!(crashed(&alice(&args, point)), "{point}");
+        let v = r.step("alice", "finish", &round2).ok().json();
+        assert_eq!(v["group_key"], made["group_key"], "{point}");
+        assert_eq!(
+            v["label"],
+            format!("refresh {k}"),
+            "{point}: alice ends refreshed"
+        );
+        let carol = r.step("carol", "finish", &round2).ok().json();
+        assert_eq!(carol["group_key"], made["group_key"]);
+        k += 1;
     }
 }

@@ -15,8 +15,13 @@
 //! step's only after it is durable, so a power cut at any point leaves a state the next run
 //! continues from. The caller holds the home lock.
 //!
+//! A refresh (`Ceremony::Refresh`, files `refresh-round1.json` and `refresh-round2.json`) runs the
+//! same three steps among some or all of a finished group's members; its end replaces the share
+//! with the refreshed one for the same group key (the old one then signs nothing with the
+//! others' new shares), and a member left out of the refresh is out of the group.
+//!
 //! This module must never write a secret unsealed, never start a second ceremony over a group
-//! that has one, and never overwrite a finished group's key share.
+//! that has one, and never overwrite a key share but with its refresh.
 
 use std::path::{Path, PathBuf};
 
@@ -33,6 +38,8 @@ use crate::{IDENTITY_FILE, Result, SignerError, SignerHome, io};
 pub const FROST_DIR: &str = "frost";
 const ROUND1_FILE: &str = "round1.json";
 const ROUND2_FILE: &str = "round2.json";
+const REFRESH1_FILE: &str = "refresh-round1.json";
+const REFRESH2_FILE: &str = "refresh-round2.json";
 const SHARE_FILE: &str = "share.json";
 const NONCES_DIR: &str = "nonces";
 /// Largest ceremony input read (a round-2 bundle of a 64-member group is about 60 KB).
@@ -188,42 +195,98 @@ impl SignerHome {
         Ok(out)
     }
 
-    /// Round 1 of key generation for `group` among `roster`: this member's signed commitment.
-    /// Run again with the same roster before round 2, it gives the same answer.
-    pub fn frost_keygen_start(
+    /// Where a ceremony over an existing group (a refresh) stands here: its stage and roster.
+    fn frost_refresh_stage(&self, group: &str) -> Result<Option<(Stage, Roster)>> {
+        let dir = self.group_dir(group)?;
+        for (file, stage) in [
+            (REFRESH2_FILE, Stage::Round2),
+            (REFRESH1_FILE, Stage::Round1),
+        ] {
+            let path = dir.join(file);
+            if let Some(step) = self.read_step(&path)? {
+                return Ok(Some((stage, Self::step_roster(&step, &path)?)));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Where `ceremony` over `group` stands here: `None` when it was not started.
+    fn ceremony_stage(&self, group: &str, ceremony: Ceremony) -> Result<Option<(Stage, Roster)>> {
+        match ceremony {
+            Ceremony::KeyGeneration => Ok(self.frost_group(group)?.map(|g| (g.stage, g.roster))),
+            Ceremony::Refresh => self.frost_refresh_stage(group),
+        }
+    }
+
+    /// Round 1 of `ceremony` for `group` among `roster`: this member's signed commitment. Run
+    /// again with the same roster before round 2, it gives the same answer. A key generation
+    /// needs a group name not in use; a refresh needs the group's share here, and a roster of
+    /// some or all of its members with their numbers and its threshold.
+    pub fn frost_start(
         &self,
         group: &str,
+        ceremony: Ceremony,
         roster: &Roster,
         passphrase: &Passphrase,
     ) -> Result<Answer> {
         let dir = self.group_dir(group)?;
         let identity = self.unlock(passphrase)?;
-        member_number(roster, &self.public_key()?)?;
-        if let Some(found) = self.frost_group(group)? {
-            if found.stage == Stage::Round1 && found.roster == *roster {
-                let step = self
-                    .read_step(&dir.join(ROUND1_FILE))?
-                    .expect("round 1 is there");
+        let me = member_number(roster, &self.public_key()?)?;
+        let (round1_file, _) = step_files(ceremony);
+        if let Some((stage, found)) = self.ceremony_stage(group, ceremony)? {
+            if stage == Stage::Round1 && found == *roster {
+                let path = dir.join(round1_file);
+                let step = self.read_step(&path)?.expect("round 1 is there");
                 return Ok(Answer {
-                    bytes: Self::unhex(&step.answer, &dir)?,
+                    bytes: Self::unhex(&step.answer, &path)?,
                     repeated: true,
                 });
             }
             return Err(refused(format!(
-                "group {group:?} already has a ceremony here ({}); pick another group name",
-                describe_stage(&found)
+                "group {group:?} already has a {} here ({}); {}",
+                ceremony_name(ceremony),
+                describe_stage(&stage),
+                match ceremony {
+                    Ceremony::KeyGeneration => "pick another group name",
+                    Ceremony::Refresh => "finish it first",
+                }
             )));
+        }
+        if ceremony == Ceremony::Refresh {
+            let share = self.frost_share(group, passphrase)?;
+            if share.roster == *roster {
+                return Err(refused(
+                    "a refresh needs a roster of its own (another label) than the group's current one",
+                ));
+            }
+            let kept = roster
+                .members
+                .iter()
+                .all(|m| share.roster.members.contains(m));
+            if !kept || share.me != me || share.roster.threshold != roster.threshold {
+                return Err(refused(format!(
+                    "a refresh of group {group:?} keeps its threshold ({}) and some or all of its members with their numbers and identities ({}); this roster does not",
+                    share.roster.threshold,
+                    share
+                        .roster
+                        .members
+                        .iter()
+                        .map(|(n, name, _)| format!("{n}:{name}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )));
+            }
         }
         let (state, message) = dkg::round1(
             roster,
             identity.signing_key(),
-            Ceremony::KeyGeneration,
+            ceremony,
             &mut rand_core::OsRng,
         )?;
         let sealed = airlock_custody::seal(&state.to_bytes()?, passphrase, self.sealing_params()?)?;
         let answer = bundle(&[message]);
         self.write_step(
-            &dir.join(ROUND1_FILE),
+            &dir.join(round1_file),
             &StepFile {
                 roster: roster.to_json(),
                 sealed: hex::encode(sealed),
@@ -239,25 +302,28 @@ impl SignerHome {
 
     /// Round 2: from everyone's round-1 messages (one bundle), a secret package for each other
     /// member, encrypted to it. Run again after it answered, it gives the same answer.
-    pub fn frost_keygen_continue(
+    pub fn frost_continue(
         &self,
         group: &str,
+        ceremony: Ceremony,
         round1: &[u8],
         passphrase: &Passphrase,
     ) -> Result<Answer> {
         let dir = self.group_dir(group)?;
         let identity = self.unlock(passphrase)?;
-        let found = self.frost_group(group)?.ok_or_else(|| no_group(group))?;
-        match found.stage {
+        let (round1_file, round2_file) = step_files(ceremony);
+        let (stage, roster) = self
+            .ceremony_stage(group, ceremony)?
+            .ok_or_else(|| no_ceremony(group, ceremony))?;
+        match stage {
             Stage::Round1 => {}
             Stage::Round2 => {
-                let step = self
-                    .read_step(&dir.join(ROUND2_FILE))?
-                    .expect("round 2 is there");
+                let path = dir.join(round2_file);
+                let step = self.read_step(&path)?.expect("round 2 is there");
                 // A crash after round 2 was kept but before round 1 was removed.
-                remove_if_there(&dir.join(ROUND1_FILE))?;
+                remove_if_there(&dir.join(round1_file))?;
                 return Ok(Answer {
-                    bytes: Self::unhex(&step.answer, &dir)?,
+                    bytes: Self::unhex(&step.answer, &path)?,
                     repeated: true,
                 });
             }
@@ -267,7 +333,7 @@ impl SignerHome {
                 )));
             }
         }
-        let path1 = dir.join(ROUND1_FILE);
+        let path1 = dir.join(round1_file);
         let step = self.read_step(&path1)?.expect("round 1 is there");
         let messages = unbundle(round1)?;
         let state = Round1State::from_bytes(&airlock_custody::open(
@@ -275,17 +341,17 @@ impl SignerHome {
             passphrase,
         )?)?;
         let (state, out) = dkg::round2(
-            &found.roster,
+            &roster,
             identity.signing_key(),
             state,
             &messages,
-            Ceremony::KeyGeneration,
+            ceremony,
             &mut rand_core::OsRng,
         )?;
         let sealed = airlock_custody::seal(&state.to_bytes()?, passphrase, self.sealing_params()?)?;
         let answer = bundle(&out);
         self.write_step(
-            &dir.join(ROUND2_FILE),
+            &dir.join(round2_file),
             &StepFile {
                 roster: step.roster,
                 sealed: hex::encode(sealed),
@@ -301,45 +367,75 @@ impl SignerHome {
     }
 
     /// The end: from the round-2 packages (one bundle; those for other members are skipped),
-    /// this member's key share, sealed here. Returns the group's summary.
-    pub fn frost_keygen_finish(
+    /// this member's key share, sealed here (a refresh replaces the share it had, for the same
+    /// group key). Returns the group's summary.
+    pub fn frost_finish(
         &self,
         group: &str,
+        ceremony: Ceremony,
         round2: &[u8],
         passphrase: &Passphrase,
     ) -> Result<GroupSummary> {
         let dir = self.group_dir(group)?;
         let identity = self.unlock(passphrase)?;
-        let found = self.frost_group(group)?.ok_or_else(|| no_group(group))?;
-        match found.stage {
+        let (_, round2_file) = step_files(ceremony);
+        let path2 = dir.join(round2_file);
+        let Some((stage, roster)) = self.ceremony_stage(group, ceremony)? else {
+            // A refresh that already finished (its state removed) shows the group as it is.
+            if ceremony == Ceremony::Refresh
+                && let Some(g) = self.frost_group(group)?
+                && g.stage == Stage::Finished
+            {
+                return Ok(g);
+            }
+            return Err(no_ceremony(group, ceremony));
+        };
+        match stage {
             Stage::Round2 => {}
             Stage::Round1 => {
                 return Err(refused(format!(
-                    "group {group:?} is waiting for everyone's round-1 messages: run `frost keygen continue` first"
+                    "group {group:?} is waiting for everyone's round-1 messages: run `frost {} continue` first",
+                    match ceremony {
+                        Ceremony::KeyGeneration => "keygen",
+                        Ceremony::Refresh => "refresh",
+                    }
                 )));
             }
             Stage::Finished => {
                 // A crash after the share was kept but before round 2 was removed.
-                remove_if_there(&dir.join(ROUND2_FILE))?;
-                return Ok(found);
+                remove_if_there(&path2)?;
+                return Ok(self.frost_group(group)?.expect("finished"));
             }
         }
-        let path2 = dir.join(ROUND2_FILE);
+        let old = match ceremony {
+            Ceremony::KeyGeneration => None,
+            Ceremony::Refresh => {
+                let old = self.frost_share(group, passphrase)?;
+                if old.roster == roster {
+                    // A crash after the refreshed share was kept but before its state was
+                    // removed: the share is already the refresh's.
+                    remove_if_there(&path2)?;
+                    return Ok(self.frost_group(group)?.expect("finished"));
+                }
+                Some(old)
+            }
+        };
         let step = self.read_step(&path2)?.expect("round 2 is there");
+        let me = member_number(&roster, &self.public_key()?)?;
         let messages: Vec<Message> = unbundle(round2)?
             .into_iter()
-            .filter(|m| m.to == found.me)
+            .filter(|m| m.to == me)
             .collect();
         let state = Round2State::from_bytes(&airlock_custody::open(
             &Self::unhex(&step.sealed, &path2)?,
             passphrase,
         )?)?;
         let share = dkg::finish(
-            &found.roster,
+            &roster,
             identity.signing_key(),
             state,
             &messages,
-            None,
+            old.as_ref(),
         )?;
         let group_key = share.group_key_hex()?;
         let sealed = airlock_custody::seal(&share.to_bytes()?, passphrase, self.sealing_params()?)?;
@@ -351,12 +447,20 @@ impl SignerHome {
             group_key: Some(group_key.clone()),
         })
         .expect("a step encodes");
-        airlock_transport::write_atomic_private_new(&path, &bytes).map_err(io)?;
+        match ceremony {
+            Ceremony::KeyGeneration => {
+                airlock_transport::write_atomic_private_new(&path, &bytes).map_err(io)?
+            }
+            // The one step that replaces a share: the refreshed one, same group key.
+            Ceremony::Refresh => {
+                airlock_transport::write_atomic_private(&path, &bytes).map_err(io)?
+            }
+        }
         remove_if_there(&path2)?;
         Ok(GroupSummary {
             group: group.to_owned(),
-            roster: found.roster,
-            me: found.me,
+            roster,
+            me,
             stage: Stage::Finished,
             group_key: Some(group_key),
         })
@@ -447,18 +551,39 @@ fn group_verifying_key(group_key_hex: &str) -> Result<airlock_frost::frost::Veri
         .map_err(|e| refused(format!("the group key is not a point: {e}")))
 }
 
-fn describe_stage(g: &GroupSummary) -> &'static str {
-    match g.stage {
+/// The state files of a ceremony's two rounds.
+fn step_files(ceremony: Ceremony) -> (&'static str, &'static str) {
+    match ceremony {
+        Ceremony::KeyGeneration => (ROUND1_FILE, ROUND2_FILE),
+        Ceremony::Refresh => (REFRESH1_FILE, REFRESH2_FILE),
+    }
+}
+
+fn ceremony_name(ceremony: Ceremony) -> &'static str {
+    match ceremony {
+        Ceremony::KeyGeneration => "key generation",
+        Ceremony::Refresh => "refresh",
+    }
+}
+
+/// How far a ceremony went, in words.
+pub fn describe_stage(stage: &Stage) -> &'static str {
+    match stage {
         Stage::Round1 => "round 1 answered",
         Stage::Round2 => "round 2 answered",
         Stage::Finished => "finished",
     }
 }
 
-fn no_group(group: &str) -> SignerError {
-    refused(format!(
-        "no FROST group {group:?} here: start its key generation with `frost keygen start`"
-    ))
+fn no_ceremony(group: &str, ceremony: Ceremony) -> SignerError {
+    match ceremony {
+        Ceremony::KeyGeneration => refused(format!(
+            "no FROST group {group:?} here: start its key generation with `frost keygen start`"
+        )),
+        Ceremony::Refresh => refused(format!(
+            "no refresh of group {group:?} under way here: start it with `frost refresh start`"
+        )),
+    }
 }
 
 fn member_number(roster: &Roster, me: &airlock_core::PublicKey) -> Result<u16> {
