@@ -1,5 +1,5 @@
-//! `airlock-signer frost`: this signer's part in a FROST group's key generation and refresh
-//! across the air gap, and the nonce commitments it hands over in advance. A thin layer over
+//! `airlock-signer frost`: this signer's part in a FROST group's key generation, refresh and
+//! repair across the air gap, and the nonce commitments it hands over in advance. A thin layer over
 //! `airlock_signer_app::frost_groups`.
 //!
 //! This command must never print or write a secret: the round states and the key share stay
@@ -29,6 +29,10 @@ pub enum FrostCommand {
     /// key (old shares no longer sign with new ones); members left out of the roster leave.
     #[command(subcommand)]
     Refresh(StepCommand),
+    /// Repair of a lost member's share by the threshold of helpers, in two crossings; the new
+    /// device gets a share for the lost member's number, the group key and addresses stay.
+    #[command(subcommand)]
+    Repair(RepairCommand),
     /// Show this signer's FROST groups, or one of them: the group key, descriptor and first
     /// address to compare across every member's device.
     Show {
@@ -86,12 +90,59 @@ pub enum StepCommand {
     },
 }
 
+#[derive(Subcommand)]
+pub enum RepairCommand {
+    /// On each helper: check the repair's roster (the group's, with the lost member's new
+    /// device in its place) and write one encrypted delta per helper.
+    Start {
+        #[arg(long)]
+        group: String,
+        #[arg(long)]
+        roster: PathBuf,
+        /// The lost member's number.
+        #[arg(long)]
+        lost: u16,
+        /// The helpers' numbers (at least the threshold), e.g. 1,3.
+        #[arg(long, value_delimiter = ',', required = true)]
+        helpers: Vec<u16>,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// On each helper: read the helpers' deltas (relayed) and write the sigma for the new device.
+    Forward {
+        #[arg(long)]
+        group: String,
+        #[arg(long = "in")]
+        input: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// On the new device: read the helpers' sigmas (relayed) and seal the repaired share.
+    Receive {
+        /// A name for the group in this (new) signer home.
+        #[arg(long)]
+        group: String,
+        #[arg(long)]
+        roster: PathBuf,
+        #[arg(long)]
+        lost: u16,
+        #[arg(long, value_delimiter = ',', required = true)]
+        helpers: Vec<u16>,
+        #[arg(long = "in")]
+        input: PathBuf,
+        /// The Bitcoin network the descriptor and address are shown for.
+        #[arg(long, default_value = "bitcoin")]
+        network: String,
+    },
+}
+
 impl FrostCommand {
     /// The name of the command when it changes the home (it then runs under the home lock).
     pub fn changes_home(&self) -> Option<&'static str> {
         match self {
             FrostCommand::Keygen(_) => Some("airlock-signer frost keygen"),
             FrostCommand::Refresh(_) => Some("airlock-signer frost refresh"),
+            FrostCommand::Repair(_) => Some("airlock-signer frost repair"),
             FrostCommand::Commitments { .. } => Some("airlock-signer frost commitments"),
             FrostCommand::Show { .. } => None,
         }
@@ -175,6 +226,7 @@ pub fn run(home_dir: &Path, json: bool, pass_file: Option<&Path>, cmd: FrostComm
             ceremony_step(&h, json, pass_file, Ceremony::KeyGeneration, step)
         }
         FrostCommand::Refresh(step) => ceremony_step(&h, json, pass_file, Ceremony::Refresh, step),
+        FrostCommand::Repair(step) => repair_step(&h, json, pass_file, step),
         FrostCommand::Show { group, network } => {
             let names = match group {
                 Some(g) => vec![g],
@@ -215,6 +267,99 @@ pub fn run(home_dir: &Path, json: bool, pass_file: Option<&Path>, cmd: FrostComm
     }
 }
 
+fn read_roster(path: &Path) -> CliResult<Roster> {
+    let text = String::from_utf8(read_input(path)?)
+        .map_err(|_| CliError::new(format!("{}: a roster file is UTF-8 JSON", path.display())))?;
+    Roster::from_json(&text).map_err(|e| CliError::new(format!("{}: {e}", path.display())))
+}
+
+fn repair_step(
+    h: &SignerHome,
+    json: bool,
+    pass_file: Option<&Path>,
+    step: RepairCommand,
+) -> CliResult {
+    match step {
+        RepairCommand::Start {
+            group,
+            roster,
+            lost,
+            helpers,
+            out,
+        } => {
+            let roster = read_roster(&roster)?;
+            let pass = passphrase(pass_file, false)?;
+            let answer = h
+                .frost_repair_help(&group, &roster, lost, &helpers, &pass)
+                .map_err(signer_err)?;
+            write_answer(&out, &answer.bytes)?;
+            if json {
+                print_json(&json!({
+                    "group": group, "lost": lost, "helpers": helpers,
+                    "new_identity": roster.members.iter().find(|m| m.0 == lost).map(|m| hex::encode(m.2.as_bytes())),
+                    "out": out, "repeated": answer.repeated,
+                }));
+            } else {
+                println!(
+                    "Repair of member {lost} ({}) of group {group} by helpers {helpers:?}: deltas {}written to {}; give them to the coordinator.",
+                    roster.name(lost),
+                    if answer.repeated {
+                        "(the same as before) "
+                    } else {
+                        ""
+                    },
+                    out.display()
+                );
+            }
+            Ok(())
+        }
+        RepairCommand::Forward { group, input, out } => {
+            let bytes = read_input(&input)?;
+            let pass = passphrase(pass_file, false)?;
+            let answer = h
+                .frost_repair_forward(&group, &bytes, &pass)
+                .map_err(CliError::context(input.display()))?;
+            write_answer(&out, &answer.bytes)?;
+            if json {
+                print_json(&json!({ "group": group, "out": out, "repeated": answer.repeated }));
+            } else {
+                println!(
+                    "Sigma for the new device {}written to {}; give it to the coordinator.",
+                    if answer.repeated {
+                        "(the same as before) "
+                    } else {
+                        ""
+                    },
+                    out.display()
+                );
+            }
+            Ok(())
+        }
+        RepairCommand::Receive {
+            group,
+            roster,
+            lost,
+            helpers,
+            input,
+            network,
+        } => {
+            check_group_name(&group).map_err(signer_err)?;
+            let roster = read_roster(&roster)?;
+            let bytes = read_input(&input)?;
+            let pass = passphrase(pass_file, false)?;
+            let g = h
+                .frost_repair_receive(&group, &roster, lost, &helpers, &bytes, &pass)
+                .map_err(CliError::context(input.display()))?;
+            if json {
+                print_json(&summary_json(&g, &network)?);
+            } else {
+                print_summary(&g, &network)?;
+            }
+            Ok(())
+        }
+    }
+}
+
 fn ceremony_step(
     h: &SignerHome,
     json: bool,
@@ -229,11 +374,7 @@ fn ceremony_step(
     match step {
         StepCommand::Start { group, roster, out } => {
             check_group_name(&group).map_err(signer_err)?;
-            let text = String::from_utf8(read_input(&roster)?).map_err(|_| {
-                CliError::new(format!("{}: a roster file is UTF-8 JSON", roster.display()))
-            })?;
-            let roster_value = Roster::from_json(&text)
-                .map_err(|e| CliError::new(format!("{}: {e}", roster.display())))?;
+            let roster_value = read_roster(&roster)?;
             let pass = passphrase(pass_file, false)?;
             let answer = h
                 .frost_start(&group, ceremony, &roster_value, &pass)

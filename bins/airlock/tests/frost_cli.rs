@@ -712,3 +712,345 @@ fn a_refresh_keeps_the_group_key_and_a_member_left_out_leaves() {
         k += 1;
     }
 }
+
+/// Bob's device is lost: alice and carol (the threshold) repair his share onto a new device in
+/// two crossings through the coordinator; the new device shows the same group key and address,
+/// and the group (alice, the new bob, carol) then refreshes together. Rosters that change
+/// another member, keep bob's old identity or name too few helpers are refused; the old device's
+/// identity cannot receive; a helper run again answers the same.
+#[test]
+fn a_lost_member_is_repaired_by_the_threshold_of_helpers() {
+    let (w, ids) = world();
+    let g = Group {
+        w: &w,
+        name: "cold".into(),
+        roster: roster(&w, &ids, "repairable group", "2"),
+        ceremony: "keygen",
+    };
+    let made = same_facts(&g.run_all(&MEMBERS));
+    let new_bob = w.init_signer("bob2");
+    let repair = refresh_roster(
+        &w,
+        &[
+            (1, "alice", &ids[0]),
+            (2, "bob", &new_bob),
+            (3, "carol", &ids[2]),
+        ],
+        "repair of bob",
+        "2",
+    );
+    let help = |who: &str, roster: &std::path::Path, helpers: &str| {
+        let out = w.fresh(&format!("delta-{who}"));
+        let o = w.signer(
+            who,
+            &[
+                "--json",
+                "frost",
+                "repair",
+                "start",
+                "--group",
+                "cold",
+                "--roster",
+                path_str(roster),
+                "--lost",
+                "2",
+                "--helpers",
+                helpers,
+                "--out",
+                path_str(&out),
+            ],
+        );
+        (o, out)
+    };
+    // Refused: too few helpers, a roster that changes carol, one that keeps bob's old device,
+    // a helper that is not named.
+    let before = w.signer_files("alice");
+    help("alice", &repair, "1").0.fails(1, "needs 2 helpers");
+    let changes_carol = refresh_roster(
+        &w,
+        &[
+            (1, "alice", &ids[0]),
+            (2, "bob", &new_bob),
+            (3, "carol", &ids[1]),
+        ],
+        "bad repair",
+        "2",
+    );
+    help("alice", &changes_carol, "1,3")
+        .0
+        .fails(1, "changing only member 2's identity");
+    let keeps_old = refresh_roster(
+        &w,
+        &[
+            (1, "alice", &ids[0]),
+            (2, "bob", &ids[1]),
+            (3, "carol", &ids[2]),
+        ],
+        "not a repair",
+        "2",
+    );
+    help("alice", &keeps_old, "1,3")
+        .0
+        .fails(1, "keeps member 2's old identity");
+    help("carol", &repair, "1,2")
+        .0
+        .fails(1, "not one of the repair's helpers");
+    assert_eq!(w.signer_files("alice"), before, "nothing changed");
+
+    let (_, d_alice) = help("alice", &repair, "1,3");
+    let (again, d_again) = help("alice", &repair, "1,3");
+    assert_eq!(again.ok().json()["repeated"], true);
+    assert_eq!(
+        std::fs::read(&d_alice).unwrap(),
+        std::fs::read(&d_again).unwrap()
+    );
+    let (_, d_carol) = help("carol", &repair, "1,3");
+    let rg = Group {
+        w: &w,
+        name: "cold".into(),
+        roster: repair.clone(),
+        ceremony: "repair",
+    };
+    let deltas = rg.relayed(&[d_alice, d_carol]);
+    let forward = |who: &str| {
+        let out = w.p(&format!("sigma-{who}"));
+        w.signer(
+            who,
+            &[
+                "frost",
+                "repair",
+                "forward",
+                "--group",
+                "cold",
+                "--in",
+                path_str(&deltas),
+                "--out",
+                path_str(&out),
+            ],
+        )
+        .ok();
+        out
+    };
+    let sigmas = rg.relayed(&[forward("alice"), forward("carol")]);
+    let receive = |who: &str, input: &std::path::Path| {
+        w.signer(
+            who,
+            &[
+                "--json",
+                "frost",
+                "repair",
+                "receive",
+                "--group",
+                "cold",
+                "--roster",
+                path_str(&repair),
+                "--lost",
+                "2",
+                "--helpers",
+                "1,3",
+                "--in",
+                path_str(input),
+                "--network",
+                "regtest",
+            ],
+        )
+    };
+    // The lost device (were it found) is not in the repair's roster: it cannot receive.
+    receive("bob", &sigmas).fails(1, "is not a member of the roster");
+    let mut tampered = std::fs::read(&sigmas).unwrap();
+    let at = tampered.len() - 100;
+    tampered[at] ^= 1;
+    let tampered_path = w.fresh("tampered-sigmas");
+    std::fs::write(&tampered_path, &tampered).unwrap();
+    receive("bob2", &tampered_path).fails(1, "not signed by its identity");
+    assert!(
+        !w.signer_home("bob2").join("frost").exists(),
+        "nothing kept"
+    );
+    let repaired = receive("bob2", &sigmas).ok().json();
+    for key in ["group_key", "descriptor", "first_address"] {
+        assert_eq!(
+            repaired[key], made[key],
+            "{key}: the repaired member's group is the group"
+        );
+    }
+    assert_eq!(repaired["me"], 2);
+
+    // The group goes on with the new device: all three refresh together.
+    let r = Group {
+        w: &w,
+        name: "cold".into(),
+        roster: refresh_roster(
+            &w,
+            &[
+                (1, "alice", &ids[0]),
+                (2, "bob", &new_bob),
+                (3, "carol", &ids[2]),
+            ],
+            "refresh after repair",
+            "2",
+        ),
+        ceremony: "refresh",
+    };
+    let members = ["alice", "bob2", "carol"];
+    let r1: Vec<_> = members.iter().map(|m| r.start(m)).collect();
+    let round1 = r.relayed(&r1);
+    for m in members {
+        r.step(m, "continue", &round1).ok();
+    }
+    let round2 = r.relayed(&members.map(|m| r.answer_of(m, "continue")));
+    let refreshed: Vec<Value> = members
+        .iter()
+        .map(|m| r.step(m, "finish", &round2).ok().json())
+        .collect();
+    assert_eq!(same_facts(&refreshed)["group_key"], made["group_key"]);
+}
+
+/// A helper killed at every write of `repair forward` runs it again: the new device still
+/// receives a share of the group, and the helper's share lists the new device.
+#[test]
+fn a_crash_at_any_write_of_a_repair_forward_still_repairs() {
+    let (w, ids) = world();
+    let keygen_roster = roster(&w, &ids, "crash repair", "2");
+    let new_bob = w.init_signer("bob2");
+    let home = w.signer_home("alice");
+    let pass = w.pass_file("alice");
+    let alice = |args: &[&str], failpoint: &str| {
+        let mut all = vec![
+            "--home",
+            path_str(&home),
+            "--passphrase-file",
+            path_str(&pass),
+        ];
+        all.extend_from_slice(args);
+        run(&signer_bin(), &all, T0, &[("AIRLOCK_FAILPOINT", failpoint)])
+    };
+    let mut points: Option<Vec<String>> = None;
+    let mut k = 0;
+    loop {
+        let name = format!("g{k}");
+        let g = Group {
+            w: &w,
+            name: name.clone(),
+            roster: keygen_roster.clone(),
+            ceremony: "keygen",
+        };
+        let made = same_facts(&g.run_all(&MEMBERS));
+        let repair = refresh_roster(
+            &w,
+            &[
+                (1, "alice", &ids[0]),
+                (2, "bob", &new_bob),
+                (3, "carol", &ids[2]),
+            ],
+            &format!("repair {k}"),
+            "2",
+        );
+        let rg = Group {
+            w: &w,
+            name: name.clone(),
+            roster: repair.clone(),
+            ceremony: "repair",
+        };
+        let deltas: Vec<_> = ["alice", "carol"]
+            .iter()
+            .map(|who| {
+                let out = w.fresh("delta");
+                w.signer(
+                    who,
+                    &[
+                        "frost",
+                        "repair",
+                        "start",
+                        "--group",
+                        &name,
+                        "--roster",
+                        path_str(&repair),
+                        "--lost",
+                        "2",
+                        "--helpers",
+                        "1,3",
+                        "--out",
+                        path_str(&out),
+                    ],
+                )
+                .ok();
+                out
+            })
+            .collect();
+        let deltas = rg.relayed(&deltas);
+        let sigma_alice = w.fresh("sigma-alice");
+        let args = [
+            "frost",
+            "repair",
+            "forward",
+            "--group",
+            &name,
+            "--in",
+            path_str(&deltas),
+            "--out",
+            path_str(&sigma_alice),
+        ];
+        let Some(list) = &points else {
+            points = Some(failpoints(&alice(&args, "list").ok()));
+            assert!(points.as_ref().unwrap().len() >= 6, "{points:?}");
+            k += 1;
+            continue;
+        };
+        let Some(point) = list.get(k - 1) else { break };
+        assert!(crashed(&alice(&args, point)), "{point}");
+        w.signer("alice", &args).ok();
+        let sigma_carol = w.fresh("sigma-carol");
+        w.signer(
+            "carol",
+            &[
+                "frost",
+                "repair",
+                "forward",
+                "--group",
+                &name,
+                "--in",
+                path_str(&deltas),
+                "--out",
+                path_str(&sigma_carol),
+            ],
+        )
+        .ok();
+        let sigmas = rg.relayed(&[sigma_alice, sigma_carol]);
+        let v = w
+            .signer(
+                "bob2",
+                &[
+                    "--json",
+                    "frost",
+                    "repair",
+                    "receive",
+                    "--group",
+                    &name,
+                    "--roster",
+                    path_str(&repair),
+                    "--lost",
+                    "2",
+                    "--helpers",
+                    "1,3",
+                    "--in",
+                    path_str(&sigmas),
+                    "--network",
+                    "regtest",
+                ],
+            )
+            .ok()
+            .json();
+        assert_eq!(v["group_key"], made["group_key"], "{point}");
+        let shown = w
+            .signer("alice", &["--json", "frost", "show", "--group", &name])
+            .ok()
+            .json();
+        assert_eq!(
+            shown[0]["label"],
+            format!("repair {k}"),
+            "{point}: alice lists the new device"
+        );
+        k += 1;
+    }
+}

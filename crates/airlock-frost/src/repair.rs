@@ -5,8 +5,10 @@
 //!
 //! Crossing 1: each helper makes one delta per helper (itself included) and sends each to its
 //! helper, encrypted ([`Kind::RepairDelta`]). Crossing 2: each helper sums the deltas addressed
-//! to it into a sigma and sends it to the new device, encrypted ([`Kind::RepairSigma`]). The new
-//! device combines the sigmas with the group's public key package. The roster of a repair lists
+//! to it into a sigma and sends it to the new device, encrypted ([`Kind::RepairSigma`]), with the
+//! group's public key package beside it (the new device has nothing of the group yet). The new
+//! device combines the sigmas, with the public key package every helper sent — they must all
+//! send the same one, so a coordinator cannot give it another group's. The roster of a repair lists
 //! the helpers' identities and the new device's identity in the lost member's place.
 //!
 //! This module must never run with fewer than the threshold of helpers, accept a delta or sigma
@@ -19,7 +21,7 @@ use ed25519_dalek::SigningKey;
 use rand_core::{CryptoRng, RngCore};
 use zeroize::Zeroizing;
 
-use crate::dkg::KeyShare;
+use crate::dkg::{KeyShare, Reader, Writer};
 use crate::frost::keys::PublicKeyPackage;
 use crate::frost::keys::repairable::{Delta, Sigma};
 use crate::wire::{Kind, Message};
@@ -89,11 +91,15 @@ pub fn deltas(
     Ok(out)
 }
 
-/// Crossing 2, on helper `me`: the sum of the deltas addressed to it, encrypted to the new
-/// device (the roster's member `lost`).
+const SIGMA_MAGIC: &[u8] = b"airlock-frost-sigma-v1\n";
+
+/// Crossing 2, on helper `me`: the sum of the deltas addressed to it and the group's public key
+/// package, encrypted to the new device (the roster's member `lost`).
+#[allow(clippy::too_many_arguments)]
 pub fn sigma(
     roster: &Roster,
     identity: &SigningKey,
+    public: &PublicKeyPackage,
     helpers: &[u16],
     lost: u16,
     messages: &[Message],
@@ -132,7 +138,10 @@ pub fn sigma(
     }
     let deltas: Vec<Delta> = got.into_values().collect();
     let sigma = crate::frost::keys::repairable::repair_share_part2(&deltas);
-    let plain = Zeroizing::new(sigma.serialize());
+    let mut w = Writer::new(SIGMA_MAGIC);
+    w.bytes(&sigma.serialize());
+    w.bytes(&public.serialize()?);
+    let plain = Zeroizing::new(w.0.to_vec());
     let body = seal::encrypt_to(identity, roster.key(lost)?, &plain, rng)?;
     Message::sign(
         Kind::RepairSigma,
@@ -144,14 +153,45 @@ pub fn sigma(
     )
 }
 
+/// The one public key package every helper sent, or an error naming who sent which group.
+fn agreed_public_package(
+    roster: &Roster,
+    packages: Vec<(u16, PublicKeyPackage)>,
+) -> Result<PublicKeyPackage> {
+    let mut groups: Vec<(PublicKeyPackage, Vec<String>)> = Vec::new();
+    for (from, package) in packages {
+        let who = format!("{} ({from})", roster.name(from));
+        match groups.iter_mut().find(|(p, _)| *p == package) {
+            Some((_, names)) => names.push(who),
+            None => groups.push((package, vec![who])),
+        }
+    }
+    match groups.len() {
+        0 => Err(refused("no repair sigma for this member")),
+        1 => Ok(groups.remove(0).0),
+        _ => Err(refused(format!(
+            "the helpers do not agree on the group's public key package: {}",
+            groups
+                .iter()
+                .map(|(p, names)| format!(
+                    "{} sent group {}",
+                    names.join(", "),
+                    crate::group_key_hex(p).unwrap_or_else(|_| "?".into())
+                ))
+                .collect::<Vec<_>>()
+                .join("; ")
+        ))),
+    }
+}
+
 /// On the new device (the roster's member `lost`): its key package from the helpers' sigmas,
-/// checked against the group's verifying share for it.
+/// checked against the group's verifying share for it in the public key package every helper
+/// sent (they must agree).
 pub fn combine(
     roster: &Roster,
     identity: &SigningKey,
     helpers: &[u16],
     lost: u16,
-    public: &PublicKeyPackage,
     messages: &[Message],
 ) -> Result<KeyShare> {
     check_helpers(roster, helpers, lost)?;
@@ -161,6 +201,7 @@ pub fn combine(
         ));
     }
     let mut got = BTreeMap::new();
+    let mut packages: Vec<(u16, PublicKeyPackage)> = Vec::new();
     for m in messages {
         m.verify(roster, Kind::RepairSigma, Some(lost))?;
         if !helpers.contains(&m.from) {
@@ -171,7 +212,12 @@ pub fn combine(
             )));
         }
         let plain = seal::decrypt_from(identity, roster.key(m.from)?, &m.body)?;
-        if got.insert(m.from, Sigma::deserialize(&plain)?).is_some() {
+        let mut r = Reader::open(&plain, SIGMA_MAGIC, "a repair sigma")?;
+        let sigma = Sigma::deserialize(r.bytes()?)?;
+        let package = PublicKeyPackage::deserialize(r.bytes()?)?;
+        r.end()?;
+        packages.push((m.from, package));
+        if got.insert(m.from, sigma).is_some() {
             return Err(refused(format!("two repair sigmas from member {}", m.from)));
         }
     }
@@ -182,9 +228,17 @@ pub fn combine(
             helpers.len()
         )));
     }
+    let public = agreed_public_package(roster, packages)?;
+    if public.min_signers() != Some(roster.threshold) {
+        return Err(refused(format!(
+            "the helpers' group needs {:?} signers; this repair's roster says {}",
+            public.min_signers(),
+            roster.threshold
+        )));
+    }
     let sigmas: Vec<Sigma> = got.into_values().collect();
     let key =
-        crate::frost::keys::repairable::repair_share_part3(&sigmas, identifier(lost)?, public)?;
+        crate::frost::keys::repairable::repair_share_part3(&sigmas, identifier(lost)?, &public)?;
     let expected = public.verifying_shares().get(&identifier(lost)?);
     if expected != Some(key.verifying_share()) {
         return Err(refused(
@@ -195,6 +249,6 @@ pub fn combine(
         roster: roster.clone(),
         me: lost,
         key,
-        public: public.clone(),
+        public,
     })
 }

@@ -578,7 +578,16 @@ fn a_lost_members_share_is_repaired_by_the_threshold_of_helpers_and_signs() {
     for h in helpers {
         let i = usize::from(h - 1);
         sigmas.push(
-            repair::sigma(&repair_roster, &keys[i], &helpers, 2, &deltas, &mut OsRng).unwrap(),
+            repair::sigma(
+                &repair_roster,
+                &keys[i],
+                &shares[i].public,
+                &helpers,
+                2,
+                &deltas,
+                &mut OsRng,
+            )
+            .unwrap(),
         );
     }
     let carol_helpers = [1u16, 3, 4];
@@ -610,6 +619,7 @@ fn a_lost_members_share_is_repaired_by_the_threshold_of_helpers_and_signs() {
     let e = repair::sigma(
         &repair_roster,
         &keys[0],
+        &shares[0].public,
         &helpers,
         2,
         &with_carol,
@@ -622,33 +632,48 @@ fn a_lost_members_share_is_repaired_by_the_threshold_of_helpers_and_signs() {
         "{e}"
     );
     let short: Vec<Message> = deltas.iter().filter(|m| m.from != 5).cloned().collect();
-    let e = repair::sigma(&repair_roster, &keys[0], &helpers, 2, &short, &mut OsRng).unwrap_err();
+    let e = repair::sigma(
+        &repair_roster,
+        &keys[0],
+        &shares[0].public,
+        &helpers,
+        2,
+        &short,
+        &mut OsRng,
+    )
+    .unwrap_err();
     assert!(e.to_string().contains("2 of the 3 helpers' deltas"), "{e}");
     let sigmas = cross(&sigmas).unwrap();
     // The old device's key cannot open what is for the new one.
-    let e = repair::combine(
-        &repair_roster,
-        &keys[1],
-        &helpers,
-        2,
-        &shares[0].public,
-        &sigmas,
-    )
-    .unwrap_err();
+    let e = repair::combine(&repair_roster, &keys[1], &helpers, 2, &sigmas).unwrap_err();
     assert!(
         e.to_string()
             .contains("not the repaired member's new device"),
         "{e}"
     );
-    let repaired = repair::combine(
+    // A helper that sends another group's public key package is named.
+    let (other_keys, other_shares, _other_dir, _) = setup(3, 5, 110);
+    let forged = repair::sigma(
         &repair_roster,
-        &new_bob,
+        &keys[3],
+        &other_shares[3].public,
         &helpers,
         2,
-        &shares[0].public,
-        &sigmas,
+        &deltas,
+        &mut OsRng,
     )
     .unwrap();
+    assert!(other_keys.len() == 5);
+    let mut with_forged: Vec<Message> = sigmas.iter().filter(|m| m.from != 4).cloned().collect();
+    with_forged.push(forged);
+    let e = repair::combine(&repair_roster, &new_bob, &helpers, 2, &with_forged).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("do not agree on the group's public key package")
+            && e.to_string().contains("dave (4) sent group"),
+        "{e}"
+    );
+    let repaired = repair::combine(&repair_roster, &new_bob, &helpers, 2, &sigmas).unwrap();
     assert_eq!(repaired.group_key_hex().unwrap(), group);
     // The group goes on with bob's new identity: bob, dave and erin sign.
     let roster_after = Roster::numbered("treasury after repair", 3, members).unwrap();

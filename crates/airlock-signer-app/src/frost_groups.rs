@@ -41,6 +41,7 @@ const ROUND2_FILE: &str = "round2.json";
 const REFRESH1_FILE: &str = "refresh-round1.json";
 const REFRESH2_FILE: &str = "refresh-round2.json";
 const SHARE_FILE: &str = "share.json";
+const REPAIR_FILE: &str = "repair.json";
 const NONCES_DIR: &str = "nonces";
 /// Largest ceremony input read (a round-2 bundle of a 64-member group is about 60 KB).
 pub const MAX_CEREMONY_INPUT: u64 = 4 * 1024 * 1024;
@@ -57,6 +58,20 @@ struct StepFile {
     /// The group key (x-only, hex) once key generation finished.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     group_key: Option<String>,
+}
+
+/// A helper's part in a repair: the repair's parameters and the answers it gave.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RepairFile {
+    roster: String,
+    lost: u16,
+    helpers: Vec<u16>,
+    /// The deltas this helper sent (a bundle, hex).
+    deltas: String,
+    /// The sigma it forwarded to the new device (a bundle, hex), once it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sigma: Option<String>,
 }
 
 /// Where a group's ceremony stands on this signer.
@@ -466,6 +481,195 @@ impl SignerHome {
         })
     }
 
+    /// Seals `share` as the group's key share file (replacing it).
+    fn keep_share(
+        &self,
+        group: &str,
+        share: &KeyShare,
+        passphrase: &Passphrase,
+        new: bool,
+    ) -> Result<()> {
+        let dir = self.group_dir(group)?;
+        let sealed = airlock_custody::seal(&share.to_bytes()?, passphrase, self.sealing_params()?)?;
+        let bytes = serde_json::to_vec_pretty(&StepFile {
+            roster: share.roster.to_json(),
+            sealed: hex::encode(sealed),
+            answer: String::new(),
+            group_key: Some(share.group_key_hex()?),
+        })
+        .expect("a step encodes");
+        crate::chain_keys::create_private_dir(&self.dir.join(FROST_DIR))?;
+        crate::chain_keys::create_private_dir(&dir)?;
+        let path = dir.join(SHARE_FILE);
+        if new {
+            airlock_transport::write_atomic_private_new(&path, &bytes).map_err(io)
+        } else {
+            airlock_transport::write_atomic_private(&path, &bytes).map_err(io)
+        }
+    }
+
+    /// Repair, crossing 1, on a helper: checks the repair's roster against the group's (the
+    /// same members, numbers, names and threshold, but for the lost member's new identity) and
+    /// answers with one encrypted delta per helper. Run again with the same repair, it gives the
+    /// same answer; a different repair replaces one that was not finished.
+    pub fn frost_repair_help(
+        &self,
+        group: &str,
+        roster: &Roster,
+        lost: u16,
+        helpers: &[u16],
+        passphrase: &Passphrase,
+    ) -> Result<Answer> {
+        let dir = self.group_dir(group)?;
+        let identity = self.unlock(passphrase)?;
+        let share = self.frost_share(group, passphrase)?;
+        check_repair_roster(&share.roster, roster, lost)?;
+        if !helpers.contains(&share.me) {
+            return Err(refused(format!(
+                "this signer (member {}) is not one of the repair's helpers {helpers:?}",
+                share.me
+            )));
+        }
+        let path = dir.join(REPAIR_FILE);
+        if let Some(found) = self.read_repair(&path)?
+            && found.roster == roster.to_json()
+            && found.lost == lost
+            && found.helpers == helpers
+        {
+            return Ok(Answer {
+                bytes: Self::unhex(&found.deltas, &path)?,
+                repeated: true,
+            });
+        }
+        let deltas = airlock_frost::repair::deltas(
+            roster,
+            &share,
+            identity.signing_key(),
+            helpers,
+            lost,
+            &mut rand_core::OsRng,
+        )?;
+        let answer = bundle(&deltas);
+        let bytes = serde_json::to_vec_pretty(&RepairFile {
+            roster: roster.to_json(),
+            lost,
+            helpers: helpers.to_vec(),
+            deltas: hex::encode(&answer),
+            sigma: None,
+        })
+        .expect("a repair file encodes");
+        airlock_transport::write_atomic_private(&path, &bytes).map_err(io)?;
+        Ok(Answer {
+            bytes: answer,
+            repeated: false,
+        })
+    }
+
+    fn read_repair(&self, path: &Path) -> Result<Option<RepairFile>> {
+        if !path.exists() {
+            return Ok(None);
+        }
+        let bytes = airlock_transport::read_bounded(path, MAX_CEREMONY_INPUT).map_err(io)?;
+        serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| SignerError::Tampered(format!("{} is damaged: {e}", path.display())))
+    }
+
+    /// Repair, crossing 2, on a helper: sums the deltas addressed to it into a sigma for the new
+    /// device, sent with the group's public key package; from then on this helper's share lists
+    /// the new device in the lost member's place. Run again, it gives the same answer.
+    pub fn frost_repair_forward(
+        &self,
+        group: &str,
+        deltas: &[u8],
+        passphrase: &Passphrase,
+    ) -> Result<Answer> {
+        let dir = self.group_dir(group)?;
+        let identity = self.unlock(passphrase)?;
+        let path = dir.join(REPAIR_FILE);
+        let mut repair = self.read_repair(&path)?.ok_or_else(|| {
+            refused(format!(
+                "no repair of group {group:?} under way here: start with `frost repair start`"
+            ))
+        })?;
+        let roster = Roster::from_json(&repair.roster).map_err(|e| {
+            SignerError::Tampered(format!(
+                "{}: the roster kept there is damaged: {e}",
+                path.display()
+            ))
+        })?;
+        let share = self.frost_share(group, passphrase)?;
+        let repeated = repair.sigma.is_some();
+        let answer = match &repair.sigma {
+            Some(sigma) => Self::unhex(sigma, &path)?,
+            None => {
+                let messages = unbundle(deltas)?;
+                let sigma = airlock_frost::repair::sigma(
+                    &roster,
+                    identity.signing_key(),
+                    &share.public,
+                    &repair.helpers,
+                    repair.lost,
+                    &messages,
+                    &mut rand_core::OsRng,
+                )?;
+                let answer = bundle(&[sigma]);
+                repair.sigma = Some(hex::encode(&answer));
+                let bytes = serde_json::to_vec_pretty(&repair).expect("a repair file encodes");
+                airlock_transport::write_atomic_private(&path, &bytes).map_err(io)?;
+                answer
+            }
+        };
+        // The new device takes the lost member's place in this helper's share (also after a
+        // crash between the two writes).
+        if share.roster != roster {
+            let moved = KeyShare { roster, ..share };
+            self.keep_share(group, &moved, passphrase, false)?;
+        }
+        Ok(Answer {
+            bytes: answer,
+            repeated,
+        })
+    }
+
+    /// Repair, on the lost member's new device: its key share from the helpers' sigmas, checked
+    /// against the group's verifying share for it, sealed here as `group`.
+    pub fn frost_repair_receive(
+        &self,
+        group: &str,
+        roster: &Roster,
+        lost: u16,
+        helpers: &[u16],
+        sigmas: &[u8],
+        passphrase: &Passphrase,
+    ) -> Result<GroupSummary> {
+        let identity = self.unlock(passphrase)?;
+        let me = member_number(roster, &self.public_key()?)?;
+        if me != lost {
+            return Err(refused(format!(
+                "this signer is member {me} of the repair's roster, not the repaired member {lost}"
+            )));
+        }
+        if let Some(found) = self.frost_group(group)? {
+            if found.stage == Stage::Finished && found.roster == *roster {
+                return Ok(found);
+            }
+            return Err(refused(format!(
+                "group {group:?} already exists in this signer home; receive the repair under another name"
+            )));
+        }
+        let messages = unbundle(sigmas)?;
+        let share = airlock_frost::repair::combine(
+            roster,
+            identity.signing_key(),
+            helpers,
+            lost,
+            &messages,
+        )?;
+        self.keep_share(group, &share, passphrase, true)?;
+        Ok(self.frost_group(group)?.expect("the share was just kept"))
+    }
+
     /// This member's key share of a finished group (unsealed; zeroized on drop).
     pub fn frost_share(&self, group: &str, passphrase: &Passphrase) -> Result<KeyShare> {
         let path = self.group_dir(group)?.join(SHARE_FILE);
@@ -596,6 +800,35 @@ fn member_number(roster: &Roster, me: &airlock_core::PublicKey) -> Result<u16> {
             roster.label
         ))
     })
+}
+
+/// A repair's roster is the group's, member for member, but for the lost member's identity (a
+/// new device; its name may change).
+fn check_repair_roster(group: &Roster, repair: &Roster, lost: u16) -> Result<()> {
+    let same_members = group.members.len() == repair.members.len()
+        && group
+            .members
+            .iter()
+            .zip(&repair.members)
+            .all(|(g, r)| g.0 == r.0 && (g.0 == lost || (g.1 == r.1 && g.2 == r.2)));
+    if !same_members || group.threshold != repair.threshold {
+        return Err(refused(format!(
+            "a repair's roster lists the group's members with their numbers and threshold ({}-of-{}), changing only member {lost}'s identity; this one does not",
+            group.threshold,
+            group.size()
+        )));
+    }
+    let (old, new) = (
+        group.members.iter().find(|m| m.0 == lost),
+        repair.members.iter().find(|m| m.0 == lost),
+    );
+    match (old, new) {
+        (Some(o), Some(n)) if o.2 != n.2 => Ok(()),
+        (Some(_), Some(_)) => Err(refused(format!(
+            "the repair's roster keeps member {lost}'s old identity: a repaired member gets a new device"
+        ))),
+        _ => Err(refused(format!("there is no member {lost} in the group"))),
+    }
 }
 
 fn remove_if_there(path: &Path) -> Result<()> {
