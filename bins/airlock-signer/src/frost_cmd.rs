@@ -228,15 +228,22 @@ pub fn run(home_dir: &Path, json: bool, pass_file: Option<&Path>, cmd: FrostComm
         FrostCommand::Refresh(step) => ceremony_step(&h, json, pass_file, Ceremony::Refresh, step),
         FrostCommand::Repair(step) => repair_step(&h, json, pass_file, step),
         FrostCommand::Show { group, network } => {
+            let listing_all = group.is_none();
             let names = match group {
                 Some(g) => vec![g],
                 None => h.frost_groups().map_err(signer_err)?,
             };
             let mut out = Vec::new();
             for name in names {
-                let g = h.frost_group(&name).map_err(signer_err)?.ok_or_else(|| {
-                    CliError::new(format!("no FROST group {name:?} in this signer home"))
-                })?;
+                let Some(g) = h.frost_group(&name).map_err(signer_err)? else {
+                    if listing_all {
+                        // A directory a crash left before its first step was kept.
+                        continue;
+                    }
+                    return Err(CliError::new(format!(
+                        "no FROST group {name:?} in this signer home"
+                    )));
+                };
                 if json {
                     out.push(summary_json(&g, &network)?);
                 } else {

@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 
 use ed25519_dalek::SigningKey;
 use rand_core::{CryptoRng, RngCore};
+use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
 use crate::frost::keys::dkg::{round1, round2};
@@ -49,6 +50,31 @@ pub struct Round2State {
     pub me: u16,
     secret: round2::SecretPackage,
     round1: BTreeMap<crate::frost::Identifier, round1::Package>,
+    /// The hash of the round-1 messages this member answered ([`round1_transcript`]).
+    transcript: [u8; 32],
+}
+
+/// SHA-256 over every member's round-1 message, in member order: what each round-2 message
+/// carries in clear (under its sender's signature), so that a member whose round-1 set differs
+/// from another's — a coordinator relaying different messages to different members — is
+/// found at the end, before any share is kept, instead of ending with another group key.
+fn round1_transcript(roster: &Roster, me: u16, messages: &[Message]) -> Result<[u8; 32]> {
+    let mut ordered: Vec<&Message> = messages.iter().collect();
+    ordered.sort_by_key(|m| m.from);
+    if !ordered.iter().any(|m| m.from == me) {
+        return Err(refused(
+            "the round-1 set lacks this member's own message: the relay must hold every member's",
+        ));
+    }
+    let mut h = Sha256::new();
+    h.update(b"airlock-frost-round1-transcript-v1\0");
+    h.update(roster.session());
+    for m in ordered {
+        let bytes = m.to_bytes();
+        h.update((bytes.len() as u32).to_be_bytes());
+        h.update(&bytes);
+    }
+    Ok(h.finalize().into())
 }
 
 /// A member's key share: its key package, the group's public key package, and the roster.
@@ -178,6 +204,7 @@ pub fn round2(
     }
     let (kind1, kind2) = ceremony.kinds();
     let packages = round1_packages(roster, me, kind1, round1_messages)?;
+    let transcript = round1_transcript(roster, me, round1_messages)?;
     let (secret, shares) = match ceremony {
         Ceremony::KeyGeneration => crate::frost::keys::dkg::part2(state.secret, &packages),
         Ceremony::Refresh => {
@@ -190,7 +217,8 @@ pub fn round2(
         let to = member_number(&id, roster)
             .ok_or_else(|| refused("the library made a share for a stranger"))?;
         let plain = Zeroizing::new(share.serialize()?);
-        let body = seal::encrypt_to(identity, roster.key(to)?, &plain, rng)?;
+        let mut body = transcript.to_vec();
+        body.extend(seal::encrypt_to(identity, roster.key(to)?, &plain, rng)?);
         out.push(Message::sign(
             kind2,
             roster.session(),
@@ -205,6 +233,7 @@ pub fn round2(
             me,
             secret,
             round1: packages,
+            transcript,
         },
         out,
     ))
@@ -238,7 +267,21 @@ pub fn finish(
         if m.from == me {
             return Err(refused("a round-2 message from this member to itself"));
         }
-        let plain = seal::decrypt_from(identity, roster.key(m.from)?, &m.body)?;
+        if m.body.len() < 32 {
+            return Err(refused(format!(
+                "the {} message from member {} is truncated",
+                kind2.name(),
+                m.from
+            )));
+        }
+        if m.body[..32] != state.transcript {
+            return Err(FrostError::SplitView(format!(
+                "member {} ({}) answered other round-1 messages than this member did: the coordinator relayed different round-1 sets to different members; nothing is kept",
+                m.from,
+                roster.name(m.from)
+            )));
+        }
+        let plain = seal::decrypt_from(identity, roster.key(m.from)?, &m.body[32..])?;
         let package = round2::Package::deserialize(&plain).map_err(|e| FrostError::Cheater {
             member: m.from,
             name: roster.name(m.from),
@@ -390,7 +433,7 @@ fn read_roster(r: &mut Reader) -> Result<Roster> {
 
 const KEY_MAGIC: &[u8] = b"airlock-frost-key-share-v1\n";
 const ROUND1_MAGIC: &[u8] = b"airlock-frost-round1-state-v1\n";
-const ROUND2_MAGIC: &[u8] = b"airlock-frost-round2-state-v1\n";
+const ROUND2_MAGIC: &[u8] = b"airlock-frost-round2-state-v2\n";
 
 impl KeyShare {
     /// The plain encoding (seal it before it touches a disk).
@@ -454,6 +497,7 @@ impl Round2State {
             w.bytes(&id.serialize());
             w.bytes(&package.serialize()?);
         }
+        w.bytes(&self.transcript);
         Ok(w.0)
     }
 
@@ -467,7 +511,16 @@ impl Round2State {
             let id = crate::frost::Identifier::deserialize(r.bytes()?)?;
             round1.insert(id, round1::Package::deserialize(r.bytes()?)?);
         }
+        let transcript = r
+            .bytes()?
+            .try_into()
+            .map_err(|_| refused("a FROST round-2 state's transcript is not 32 bytes"))?;
         r.end()?;
-        Ok(Round2State { me, secret, round1 })
+        Ok(Round2State {
+            me,
+            secret,
+            round1,
+            transcript,
+        })
     }
 }

@@ -47,6 +47,9 @@ pub enum FrostError {
         name: String,
         what: String,
     },
+    /// Members were shown different messages of one round (a coordinator's split view).
+    #[error("SPLIT VIEW: {0}")]
+    SplitView(String),
     /// A nonce commitment that is unknown here or was already used.
     #[error("{0}")]
     Nonce(String),
@@ -62,7 +65,9 @@ pub enum FrostError {
 impl airlock_severity::Classify for FrostError {
     fn severity(&self) -> airlock_severity::Severity {
         match self {
-            FrostError::Cheater { .. } => airlock_severity::Severity::Alarm,
+            FrostError::Cheater { .. } | FrostError::SplitView(_) => {
+                airlock_severity::Severity::Alarm
+            }
             FrostError::Custody(e) => e.severity(),
             _ => airlock_severity::Severity::Refused,
         }

@@ -286,7 +286,13 @@ fn altered_misaddressed_foreign_and_missing_key_generation_messages_are_refused(
         &mut OsRng,
     )
     .unwrap();
-    let cheat = [for_alice_from(2, &bob_rerun), for_alice_from(3, &round2)];
+    // Bob signs it with the round-1 transcript everyone shares (he is the cheater: he can sign
+    // anything), so it is his share, not the relay, that is wrong.
+    let rerun_for_alice = for_alice_from(2, &bob_rerun);
+    let mut body = for_alice_from(2, &round2).body[..32].to_vec();
+    body.extend_from_slice(&rerun_for_alice.body[32..]);
+    let forged = Message::sign(Kind::DkgRound2, roster.session(), 2, 1, body, &keys[1]).unwrap();
+    let cheat = [forged, for_alice_from(3, &round2)];
     let e = dkg::finish(&roster, &keys[0], s2(), &cheat, None)
         .err()
         .unwrap();
@@ -824,4 +830,55 @@ fn the_relay_checks_every_answer_of_a_round() {
     assert!(e.contains("for another ceremony"), "{e}");
     let e = err(airlock_frost::wire::relay(&r, Vec::new()));
     assert!(e.contains("no messages"), "{e}");
+}
+
+/// A coordinator that shows members different round-1 sets (here: member 1 answered round 1
+/// twice, and carol is given the second answer) is found at the end by every member it split,
+/// as a split view, before any share is kept — not blamed on member 1 as a wrong share.
+#[test]
+fn a_coordinator_relaying_different_round_one_sets_is_caught_as_a_split_view() {
+    let k = keys(3, 90);
+    let r = roster("split view", 2, &k);
+    let mut states = Vec::new();
+    let mut set_a = Vec::new();
+    for key in &k {
+        let (state, message) = dkg::round1(&r, key, Ceremony::KeyGeneration, &mut OsRng).unwrap();
+        states.push(state);
+        set_a.push(message);
+    }
+    let (_, again) = dkg::round1(&r, &k[0], Ceremony::KeyGeneration, &mut OsRng).unwrap();
+    let mut set_b = set_a.clone();
+    set_b[0] = again;
+    let mut round2 = Vec::new();
+    let mut states2 = Vec::new();
+    for (i, (key, state)) in k.iter().zip(states).enumerate() {
+        let set = if i == 2 { &set_b } else { &set_a };
+        let (state, messages) =
+            dkg::round2(&r, key, state, set, Ceremony::KeyGeneration, &mut OsRng).unwrap();
+        states2.push(state);
+        round2.extend(messages);
+    }
+    let round2 = cross(&round2).unwrap();
+    for (i, (key, state)) in k.iter().zip(states2).enumerate() {
+        let result = dkg::finish(&r, key, state, &round2, None);
+        match result {
+            Err(FrostError::SplitView(what)) => {
+                assert!(what.contains("answered other round-1 messages"), "{what}");
+            }
+            other => panic!("member {}: expected a split view, got {other:?}", i + 1),
+        }
+    }
+    // A round-1 set without the member's own message is refused at round 2.
+    let (state, _) = dkg::round1(&r, &k[1], Ceremony::KeyGeneration, &mut OsRng).unwrap();
+    let without_own: Vec<Message> = set_a.iter().filter(|m| m.from != 2).cloned().collect();
+    let e = err(dkg::round2(
+        &r,
+        &k[1],
+        state,
+        &without_own,
+        Ceremony::KeyGeneration,
+        &mut OsRng,
+    )
+    .map(|_| ()));
+    assert!(e.contains("lacks this member's own message"), "{e}");
 }
