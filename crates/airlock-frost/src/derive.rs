@@ -8,7 +8,9 @@
 //! to one, adding the same `t` to every member's signing share (and `t·G` to every verifying
 //! share and to the group key) gives a valid sharing of the child key: no new ceremony, and the
 //! group's threshold is unchanged. The BIP-32 arithmetic is rust-bitcoin's (`Xpub::ckd_pub_tweak`);
-//! what is written here is only the group xpub's fixed chain code and the shift of the shares.
+//! what is written here is only the group xpub's fixed chain code, the memo of path prefixes
+//! ([`PathTweaks`]) and the shift of the shares (in the threshold library's own k256 types,
+//! through frost-core's `internals` accessors).
 //!
 //! The chain code is SHA-256 of a fixed label and the compressed group key: anyone who knows the
 //! group key can derive the vault's addresses, exactly as anyone who knows a multisig vault's
@@ -20,6 +22,8 @@
 use bitcoin::bip32::{ChainCode, ChildNumber, Fingerprint, Xpub};
 use bitcoin::secp256k1::{self, PublicKey, Secp256k1, SecretKey};
 use bitcoin::{NetworkKind, bip32};
+use k256::elliptic_curve::PrimeField as _;
+use k256::{ProjectivePoint, Scalar};
 use sha2::{Digest, Sha256};
 
 use crate::frost::VerifyingKey;
@@ -58,99 +62,132 @@ pub fn descriptor(group: &VerifyingKey, network: NetworkKind) -> Result<String> 
     Ok(format!("tr([{}]{xpub}/<0;1>/*)", xpub.fingerprint()))
 }
 
-/// The scalar BIP-32 adds to the group key along `path` (unhardened steps from the group xpub),
-/// or `None` for the empty path (the group key itself).
-fn path_tweak(group: &VerifyingKey, path: &[u32]) -> Result<Option<SecretKey>> {
-    let mut xpub = group_xpub(group, NetworkKind::Test)?;
-    let secp = Secp256k1::verification_only();
-    let mut total: Option<SecretKey> = None;
-    for &index in path {
+/// The scalars BIP-32 adds to the group key along unhardened paths from the group xpub, with
+/// the xpubs of the paths' prefixes computed once (a vault's inputs share `0/` or `1/`).
+pub struct PathTweaks {
+    root: Xpub,
+    /// Each prefix's xpub and the sum of the tweaks along it (`None` for the root).
+    nodes: std::collections::HashMap<Vec<u32>, (Xpub, Option<SecretKey>)>,
+}
+
+impl PathTweaks {
+    pub fn new(group: &VerifyingKey) -> Result<PathTweaks> {
+        Ok(PathTweaks {
+            root: group_xpub(group, NetworkKind::Test)?,
+            nodes: std::collections::HashMap::new(),
+        })
+    }
+
+    fn step(
+        parent: &Xpub,
+        sum: Option<SecretKey>,
+        index: u32,
+    ) -> Result<(SecretKey, ChainCode, SecretKey)> {
         let step = ChildNumber::from_normal_idx(index).map_err(|_| {
             refused(format!(
                 "derivation step {index} is hardened; a FROST group derives unhardened steps only"
             ))
         })?;
-        let (tweak, chain_code) = xpub
+        let (tweak, chain_code) = parent
             .ckd_pub_tweak(step)
             .map_err(|e: bip32::Error| refused(format!("cannot derive step {index}: {e}")))?;
-        xpub = xpub
-            .ckd_pub(&secp, step)
-            .map_err(|e| refused(format!("cannot derive step {index}: {e}")))?;
-        debug_assert_eq!(xpub.chain_code, chain_code);
-        total = Some(match total {
+        let total = match sum {
             None => tweak,
             Some(sum) => sum
                 .add_tweak(&secp256k1::Scalar::from(tweak))
                 .map_err(|_| refused("a derivation tweak sums to zero"))?,
-        });
+        };
+        Ok((tweak, chain_code, total))
     }
-    Ok(total)
+
+    /// The xpub at `prefix` and the tweak sum along it.
+    fn node(&mut self, prefix: &[u32]) -> Result<(Xpub, Option<SecretKey>)> {
+        if prefix.is_empty() {
+            return Ok((self.root, None));
+        }
+        if let Some(found) = self.nodes.get(prefix) {
+            return Ok(*found);
+        }
+        let (parent, sum) = self.node(&prefix[..prefix.len() - 1])?;
+        let index = prefix[prefix.len() - 1];
+        let (tweak, chain_code, total) = Self::step(&parent, sum, index)?;
+        let secp = Secp256k1::verification_only();
+        let child = Xpub {
+            network: parent.network,
+            depth: parent.depth.saturating_add(1),
+            parent_fingerprint: parent.fingerprint(),
+            child_number: ChildNumber::Normal { index },
+            public_key: parent
+                .public_key
+                .add_exp_tweak(&secp, &secp256k1::Scalar::from(tweak))
+                .map_err(|_| refused(format!("cannot derive step {index}")))?,
+            chain_code,
+        };
+        self.nodes.insert(prefix.to_vec(), (child, Some(total)));
+        Ok((child, Some(total)))
+    }
+
+    /// The scalar BIP-32 adds to the group key along `path`, or `None` for the empty path (the
+    /// group key itself). A hardened step is refused.
+    pub fn tweak(&mut self, path: &[u32]) -> Result<Option<Scalar>> {
+        let Some((&index, prefix)) = path.split_last() else {
+            return Ok(None);
+        };
+        let (parent, sum) = self.node(prefix)?;
+        let (_, _, total) = Self::step(&parent, sum, index)?;
+        let scalar: Option<Scalar> = Scalar::from_repr(total.secret_bytes().into()).into();
+        scalar
+            .map(Some)
+            .ok_or_else(|| refused("a derivation tweak is not a scalar"))
+    }
 }
 
-fn shift_point(bytes: &[u8], tweak: &SecretKey) -> Result<Vec<u8>> {
-    let secp = Secp256k1::verification_only();
-    let point =
-        PublicKey::from_slice(bytes).map_err(|e| refused(format!("a key does not decode: {e}")))?;
-    Ok(point
-        .add_exp_tweak(&secp, &secp256k1::Scalar::from(*tweak))
-        .map_err(|_| refused("a derived key is the point at infinity"))?
-        .serialize()
-        .to_vec())
+fn path_tweak(group: &VerifyingKey, path: &[u32]) -> Result<Option<Scalar>> {
+    PathTweaks::new(group)?.tweak(path)
 }
 
-fn shifted_verifying_key(key: &VerifyingKey, tweak: &SecretKey) -> Result<VerifyingKey> {
-    let bytes = key
-        .serialize()
-        .map_err(|e| refused(format!("the group key does not encode: {e}")))?;
-    VerifyingKey::deserialize(&shift_point(&bytes, tweak)?)
-        .map_err(|e| refused(format!("a derived group key does not decode: {e}")))
+/// This member's key package moved by a tweak (see the module docs).
+pub fn shift_key(key: &KeyPackage, tweak: &Scalar) -> KeyPackage {
+    let point = ProjectivePoint::GENERATOR * tweak;
+    KeyPackage::new(
+        *key.identifier(),
+        SigningShare::new(key.signing_share().to_scalar() + tweak),
+        VerifyingShare::new(key.verifying_share().to_element() + point),
+        VerifyingKey::new(key.verifying_key().to_element() + point),
+        *key.min_signers(),
+    )
 }
 
-fn shifted_verifying_share(share: &VerifyingShare, tweak: &SecretKey) -> Result<VerifyingShare> {
-    let bytes = share
-        .serialize()
-        .map_err(|e| refused(format!("a verifying share does not encode: {e}")))?;
-    VerifyingShare::deserialize(&shift_point(&bytes, tweak)?)
-        .map_err(|e| refused(format!("a derived verifying share does not decode: {e}")))
+/// The group's public package moved by a tweak: every verifying share and the group key.
+pub fn shift_public(public: &PublicKeyPackage, tweak: &Scalar) -> PublicKeyPackage {
+    let point = ProjectivePoint::GENERATOR * tweak;
+    let shares = public
+        .verifying_shares()
+        .iter()
+        .map(|(id, share)| (*id, VerifyingShare::new(share.to_element() + point)))
+        .collect();
+    PublicKeyPackage::new(
+        shares,
+        VerifyingKey::new(public.verifying_key().to_element() + point),
+        public.min_signers(),
+    )
 }
 
 /// This member's key package for the child key at `path` of the group xpub.
 pub fn derive_key(key: &KeyPackage, path: &[u32]) -> Result<KeyPackage> {
-    let Some(tweak) = path_tweak(key.verifying_key(), path)? else {
-        return Ok(key.clone());
-    };
-    let mut secret = zeroize::Zeroizing::new(key.signing_share().serialize());
-    let shifted = SecretKey::from_slice(&secret)
-        .map_err(|_| refused("the signing share is not a valid scalar"))?
-        .add_tweak(&secp256k1::Scalar::from(tweak))
-        .map_err(|_| refused("a derived signing share is zero"))?;
-    secret.copy_from_slice(&shifted.secret_bytes());
-    let signing_share = SigningShare::deserialize(&secret)
-        .map_err(|e| refused(format!("a derived signing share does not decode: {e}")))?;
-    Ok(KeyPackage::new(
-        *key.identifier(),
-        signing_share,
-        shifted_verifying_share(key.verifying_share(), &tweak)?,
-        shifted_verifying_key(key.verifying_key(), &tweak)?,
-        *key.min_signers(),
-    ))
+    Ok(match path_tweak(key.verifying_key(), path)? {
+        None => key.clone(),
+        Some(tweak) => shift_key(key, &tweak),
+    })
 }
 
 /// The group's public package for the child key at `path` of the group xpub: every verifying
 /// share and the group key moved by the same step.
 pub fn derive_public(public: &PublicKeyPackage, path: &[u32]) -> Result<PublicKeyPackage> {
-    let Some(tweak) = path_tweak(public.verifying_key(), path)? else {
-        return Ok(public.clone());
-    };
-    let mut shares = std::collections::BTreeMap::new();
-    for (id, share) in public.verifying_shares() {
-        shares.insert(*id, shifted_verifying_share(share, &tweak)?);
-    }
-    Ok(PublicKeyPackage::new(
-        shares,
-        shifted_verifying_key(public.verifying_key(), &tweak)?,
-        public.min_signers(),
-    ))
+    Ok(match path_tweak(public.verifying_key(), path)? {
+        None => public.clone(),
+        Some(tweak) => shift_public(public, &tweak),
+    })
 }
 
 /// The x-only internal key of the vault's output at `path` (what the descriptor derives), so a
@@ -158,7 +195,7 @@ pub fn derive_public(public: &PublicKeyPackage, path: &[u32]) -> Result<PublicKe
 pub fn internal_key(group: &VerifyingKey, path: &[u32]) -> Result<[u8; 32]> {
     let key = match path_tweak(group, path)? {
         None => *group,
-        Some(tweak) => shifted_verifying_key(group, &tweak)?,
+        Some(tweak) => VerifyingKey::new(group.to_element() + ProjectivePoint::GENERATOR * tweak),
     };
     // The x coordinate of the compressed encoding; BIP-340 keys are x-only.
     let bytes = key

@@ -35,23 +35,36 @@ pub struct InputToSign {
     pub commitments: BTreeMap<u16, SigningCommitments>,
 }
 
-/// `make(path)` once for each distinct path of `inputs`, then the result for each input in order.
-fn per_path<T: Clone>(
+/// `make(tweak)` once for each distinct path of `inputs` (with the path's BIP-32 tweak from the
+/// group xpub, `None` for the group key itself), on all cores; returns the results and, for each
+/// input, the index of its path's. A hardened step is refused before anything is made.
+fn per_path<T: Send>(
+    group: &crate::frost::VerifyingKey,
     inputs: &[InputToSign],
-    mut make: impl FnMut(&[u32]) -> Result<T>,
-) -> Result<Vec<T>> {
-    let mut made: BTreeMap<&[u32], T> = BTreeMap::new();
-    let mut out = Vec::with_capacity(inputs.len());
+    make: impl Fn(Option<&k256::Scalar>) -> T + Sync,
+) -> Result<(Vec<T>, Vec<usize>)> {
+    let mut tweaks = derive::PathTweaks::new(group)?;
+    let mut distinct: Vec<&[u32]> = Vec::new();
+    let mut index_of: std::collections::HashMap<&[u32], usize> = std::collections::HashMap::new();
+    let mut which = Vec::with_capacity(inputs.len());
     for input in inputs {
-        if let Some(found) = made.get(input.path.as_slice()) {
-            out.push(found.clone());
-            continue;
+        let next = distinct.len();
+        let i = *index_of.entry(input.path.as_slice()).or_insert(next);
+        if i == next {
+            distinct.push(&input.path);
         }
-        let value = make(&input.path)?;
-        made.insert(&input.path, value.clone());
-        out.push(value);
+        which.push(i);
     }
-    Ok(out)
+    let scalars = distinct
+        .iter()
+        .map(|path| tweaks.tweak(path))
+        .collect::<Result<Vec<_>>>()?;
+    let made = airlock_core::parallel::map_ranges(
+        airlock_core::parallel::cores(8),
+        scalars.len(),
+        |range| Ok::<_, FrostError>(range.map(|k| make(scalars[k].as_ref())).collect()),
+    )?;
+    Ok((made, which))
 }
 
 fn package(roster: &Roster, input: &InputToSign) -> Result<crate::frost::SigningPackage> {
@@ -98,8 +111,12 @@ pub fn sign(
     }
     // Each input's key (derived along its path, then tweaked as BIP-341 says), once per path.
     // Computed before any nonce is taken, so a path refused here spends none.
-    let keys = per_path(inputs, |path| {
-        Ok(derive::derive_key(&share.key, path)?.tweak(merkle_root.map(|m| m.as_slice())))
+    let (keys, which) = per_path(share.key.verifying_key(), inputs, |tweak| {
+        let key = match tweak {
+            None => share.key.clone(),
+            Some(t) => derive::shift_key(&share.key, t),
+        };
+        key.tweak(merkle_root.map(|m| m.as_slice()))
     })?;
     let nonces = store.take(&mine, passphrase)?;
     // Inputs are independent: their shares are computed on the machine's cores, in order.
@@ -108,7 +125,7 @@ pub fn sign(
         packages.len(),
         |range| {
             range
-                .map(|k| crate::frost::round2::sign(&packages[k], &nonces[k], &keys[k]))
+                .map(|k| crate::frost::round2::sign(&packages[k], &nonces[k], &keys[which[k]]))
                 .collect::<std::result::Result<Vec<_>, _>>()
         },
     )?;
@@ -175,11 +192,17 @@ pub fn aggregate(
     merkle_root: Option<&[u8; 32]>,
 ) -> Result<Vec<[u8; 64]>> {
     // Each input's public package, derived along its path and tweaked, once per path.
-    let publics = per_path(inputs, |path| {
-        Ok(derive::derive_public(public, path)?.tweak(merkle_root.map(|m| m.as_slice())))
+    let (publics, which) = per_path(public.verifying_key(), inputs, |tweak| {
+        let package = match tweak {
+            None => public.clone(),
+            Some(t) => derive::shift_public(public, t),
+        };
+        package.tweak(merkle_root.map(|m| m.as_slice()))
     })?;
-    let mut out = Vec::with_capacity(inputs.len());
-    for (i, input) in inputs.iter().enumerate() {
+    // Inputs are independent: aggregated on the machine's cores; the first error in input
+    // order is the one reported.
+    let one = |i: usize| -> Result<[u8; 64]> {
+        let input = &inputs[i];
         let package = package(roster, input)?;
         let mut by_id = BTreeMap::new();
         for member in input.commitments.keys() {
@@ -191,20 +214,21 @@ pub fn aggregate(
             })?;
             by_id.insert(identifier(*member)?, *s);
         }
-        let signature = crate::frost::aggregate(&package, &by_id, &publics[i]).map_err(|e| {
-            blame(
-                roster,
-                e,
-                &format!("its share for input {i} does not verify"),
-            )
-        })?;
-        let bytes = signature.serialize()?;
-        out.push(
-            bytes
-                .as_slice()
-                .try_into()
-                .map_err(|_| refused("the aggregate signature is not 64 bytes"))?,
-        );
-    }
-    Ok(out)
+        let signature =
+            crate::frost::aggregate(&package, &by_id, &publics[which[i]]).map_err(|e| {
+                blame(
+                    roster,
+                    e,
+                    &format!("its share for input {i} does not verify"),
+                )
+            })?;
+        signature
+            .serialize()?
+            .as_slice()
+            .try_into()
+            .map_err(|_| refused("the aggregate signature is not 64 bytes"))
+    };
+    airlock_core::parallel::map_ranges(airlock_core::parallel::cores(8), inputs.len(), |range| {
+        range.map(one).collect::<Result<Vec<_>>>()
+    })
 }
