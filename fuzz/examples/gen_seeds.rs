@@ -1383,6 +1383,56 @@ fn witness(s: &mut Seeds) {
 /// Seeds for `frost_messages`: a real key generation among the target's fixed roster (test keys
 /// 1–3) through `airlock_frost::testkit`, one member's round-1 message and state, a key share, a
 /// handed-over batch of commitments (message, file and body) and a set of signature shares.
+/// A PSBT spending one key-path output of the FROST group whose key is the generator G (as the
+/// `psbt` target reads it), at path 0/0, with one member's commitment named.
+fn frost_psbt(s: &mut Seeds) {
+    use airlock_frost::derive;
+    use bitcoin::bip32::{DerivationPath, Fingerprint};
+    use bitcoin::secp256k1::{Secp256k1, XOnlyPublicKey};
+    use bitcoin::{Amount, OutPoint, ScriptBuf, Sequence, Transaction, TxIn, TxOut, Witness};
+    let group = airlock_frost::frost::VerifyingKey::deserialize(
+        &airlock_fuzz::frost_messages::GENERATOR,
+    )
+    .expect("the generator");
+    let internal = XOnlyPublicKey::from_slice(&derive::internal_key(&group, &[0, 0]).expect("key"))
+        .expect("x-only");
+    let xpub = derive::group_xpub(&group, bitcoin::NetworkKind::Test).expect("xpub");
+    let secp = Secp256k1::verification_only();
+    let tx = Transaction {
+        version: bitcoin::transaction::Version::TWO,
+        lock_time: bitcoin::absolute::LockTime::ZERO,
+        input: vec![TxIn {
+            previous_output: OutPoint::new(bitcoin::Txid::from_byte_array([7; 32]), 0),
+            script_sig: ScriptBuf::new(),
+            sequence: Sequence::ENABLE_RBF_NO_LOCKTIME,
+            witness: Witness::new(),
+        }],
+        output: vec![TxOut {
+            value: Amount::from_sat(49_000),
+            script_pubkey: ScriptBuf::new_p2tr(&secp, internal, None),
+        }],
+    };
+    let mut psbt = bitcoin::Psbt::from_unsigned_tx(tx).expect("psbt");
+    psbt.inputs[0].witness_utxo = Some(TxOut {
+        value: Amount::from_sat(50_000),
+        script_pubkey: ScriptBuf::new_p2tr(&secp, internal, None),
+    });
+    psbt.inputs[0].tap_internal_key = Some(internal);
+    let path: DerivationPath = "m/0/0".parse().expect("path");
+    psbt.inputs[0].tap_key_origins.insert(
+        internal,
+        (Vec::new(), (Fingerprint::from(xpub.fingerprint().to_bytes()), path)),
+    );
+    let share = airlock_frost::frost::keys::SigningShare::deserialize(&[1; 32]).expect("share");
+    let (_, commitments) =
+        airlock_frost::frost::round1::commit(&share, &mut rand_core::OsRng);
+    let mut chosen = std::collections::BTreeMap::new();
+    chosen.insert(1u16, commitments);
+    airlock_chain_bitcoin::frost_psbt::attach_commitments(&mut psbt, &[chosen]).expect("attach");
+    airlock_chain_bitcoin::frost_psbt::inputs_to_sign(&psbt, &group).expect("the seed is signable");
+    s.put("psbt", "frost-key-path.psbt", &psbt.serialize());
+}
+
 fn frost(s: &mut Seeds) {
     use airlock_frost::dkg::{self, Ceremony};
     use airlock_frost::testkit;
@@ -1479,6 +1529,7 @@ fn main() {
     bitcoin(&mut s);
     eth_interop(&mut s);
     frost(&mut s);
+    frost_psbt(&mut s);
     qr(&mut s, &venv);
     slip39(&mut s, &repo);
     keystores(&mut s, &repo);

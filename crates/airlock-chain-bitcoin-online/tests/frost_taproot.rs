@@ -477,3 +477,203 @@ fn a_frost_group_xpub_gives_fresh_addresses_and_each_derived_key_signs() {
         "the wallet sees its three coins spent"
     );
 }
+
+/// The spend crosses as a PSBT: the coordinator names each input's commitments in proprietary
+/// fields; each signer computes every input's sighash and key path from the PSBT itself
+/// (`frost_psbt::inputs_to_sign`); the aggregated signatures finalize the PSBT and Bitcoin
+/// Core's interpreter accepts the transaction. A PSBT that misstates a spent output's script, an
+/// input's origin or a commitment is refused before any nonce is spent; one that misstates an
+/// amount gets signatures the interpreter refuses; commitments named again in another PSBT are
+/// refused by the signer.
+#[test]
+fn a_frost_spend_crosses_as_a_psbt_with_commitments_in_proprietary_fields() {
+    use airlock_chain_bitcoin::frost_psbt;
+    use airlock_frost::derive;
+    use airlock_frost::sign;
+    use bdk_wallet::bitcoin::{NetworkKind, Psbt};
+    use std::collections::BTreeMap;
+
+    let keys: Vec<SigningKey> = (0..3u8)
+        .map(|i| SigningKey::from_bytes(&[i + 120; 32]))
+        .collect();
+    let roster = Roster::new(
+        "frost psbt",
+        2,
+        ["alice", "bob", "carol"]
+            .iter()
+            .zip(&keys)
+            .map(|(n, k)| (n.to_string(), k.verifying_key()))
+            .collect(),
+    )
+    .unwrap();
+    let shares = two_rounds(&roster, &keys, None, &mut OsRng).unwrap();
+    let group = *shares[0].public.verifying_key();
+    let descriptor = derive::descriptor(&group, NetworkKind::Test).unwrap();
+    let mut wallet = Wallet::create(
+        descriptor.replace("<0;1>", "0"),
+        descriptor.replace("<0;1>", "1"),
+    )
+    .network(Network::Regtest)
+    .create_wallet_no_persist()
+    .unwrap();
+    let receive: Vec<Address> = (0..4)
+        .map(|_| wallet.reveal_next_address(KeychainKind::External).address)
+        .collect();
+    let change = wallet.reveal_next_address(KeychainKind::Internal).address;
+    let funding = funding_transaction(
+        "frost psbt funding",
+        &[
+            (receive[0].script_pubkey(), 50_000),
+            (receive[3].script_pubkey(), 30_000),
+            (change.script_pubkey(), 20_000),
+        ],
+    );
+    wallet.apply_unconfirmed_txs([(funding.clone(), 1_700_000_000)]);
+    let txid = funding.compute_txid();
+    let build = |wallet: &mut Wallet, amount: u64| {
+        let mut builder = wallet.build_tx();
+        builder
+            .add_utxos(&[
+                OutPoint::new(txid, 0),
+                OutPoint::new(txid, 1),
+                OutPoint::new(txid, 2),
+            ])
+            .unwrap()
+            .manually_selected_only()
+            .add_recipient(
+                foreign_taproot_address("psbt payee").script_pubkey(),
+                Amount::from_sat(amount),
+            )
+            .fee_rate(FeeRate::from_sat_per_vb(2).unwrap());
+        builder.finish().unwrap()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let stores: Vec<NonceStore> = (1..=3)
+        .map(|i| NonceStore::new(&dir.path().join(format!("m{i}"))))
+        .collect();
+    let pass = Passphrase::new("frost psbt".into()).unwrap();
+    let pool =
+        hand_over_commitments(&shares, &keys, &stores, &[1, 3], 6, &pass, &mut OsRng).unwrap();
+    // The coordinator's choice for a PSBT of n inputs: each signer's commitments from `offset`.
+    let chosen = |offset: usize, n: usize| -> Vec<BTreeMap<u16, _>> {
+        (0..n)
+            .map(|k| pool.iter().map(|(m, c)| (*m, c[offset + k])).collect())
+            .collect()
+    };
+    let mut unsigned = build(&mut wallet, 90_000);
+    frost_psbt::attach_commitments(&mut unsigned, &chosen(0, 3)).unwrap();
+    let crossed = unsigned.serialize();
+
+    // Misstated PSBTs are refused by the signer before anything is spent.
+    let remaining = stores[0].remaining(&pass).unwrap();
+    let refuse = |edit: &dyn Fn(&mut Psbt), needle: &str| {
+        let mut bad = Psbt::deserialize(&crossed).unwrap();
+        edit(&mut bad);
+        let e = frost_psbt::inputs_to_sign(&bad, &group)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(needle), "{needle}: {e}");
+    };
+    refuse(
+        &|p| {
+            p.inputs[1].witness_utxo.as_mut().unwrap().script_pubkey =
+                foreign_taproot_address("not ours").script_pubkey()
+        },
+        "input 1: the output it spends is not the key-path taproot output",
+    );
+    refuse(
+        &|p| {
+            let internal = p.inputs[0].tap_internal_key.unwrap();
+            p.inputs[0].tap_key_origins.get_mut(&internal).unwrap().1.0 =
+                bdk_wallet::bitcoin::bip32::Fingerprint::from([1, 2, 3, 4]);
+        },
+        "input 0: its internal key is not this group's",
+    );
+    refuse(
+        &|p| {
+            let internal = p.inputs[2].tap_internal_key.unwrap();
+            let origin = p.inputs[2].tap_key_origins.get_mut(&internal).unwrap();
+            origin.1.1 = "m/0/2".parse().unwrap();
+        },
+        "input 2: the group's key at its path is not its internal key",
+    );
+    refuse(
+        &|p| {
+            let key = p.inputs[0].proprietary.keys().next().cloned().unwrap();
+            p.inputs[0].proprietary.insert(key, vec![1, 2, 3]);
+        },
+        "FROST commitment does not decode",
+    );
+    refuse(
+        &|p| p.inputs[1].witness_utxo = None,
+        "input 1 has no witness_utxo",
+    );
+    assert_eq!(
+        stores[0].remaining(&pass).unwrap(),
+        remaining,
+        "no nonce spent"
+    );
+
+    // Each signer reads the PSBT on its own and signs; the coordinator aggregates.
+    let sign_psbt = |bytes: &[u8]| -> Result<Vec<[u8; 64]>, String> {
+        let mut by_member = BTreeMap::new();
+        for m in [1u16, 3] {
+            let i = usize::from(m - 1);
+            let psbt = Psbt::deserialize(bytes).unwrap();
+            let inputs = frost_psbt::inputs_to_sign(&psbt, &group).map_err(|e| e.to_string())?;
+            let message = sign::sign(&shares[i], &keys[i], &stores[i], &inputs, None, &pass)
+                .map_err(|e| e.to_string())?;
+            let message = airlock_frost::testkit::cross(&[message]).unwrap().remove(0);
+            by_member.insert(
+                m,
+                sign::read_shares(&roster, &message, inputs.len()).unwrap(),
+            );
+        }
+        let psbt = Psbt::deserialize(bytes).unwrap();
+        let inputs = frost_psbt::inputs_to_sign(&psbt, &group).unwrap();
+        sign::aggregate(&roster, &shares[0].public, &inputs, &by_member, None)
+            .map_err(|e| e.to_string())
+    };
+    let spent = spent_outputs(&unsigned);
+
+    // A PSBT that understates an amount: signed, but for another sighash than the chain's.
+    let mut lying = Psbt::deserialize(&crossed).unwrap();
+    lying.inputs[2].witness_utxo.as_mut().unwrap().value = Amount::from_sat(19_000);
+    frost_psbt::attach_commitments(&mut lying, &chosen(3, 3)).unwrap();
+    let lied = lying.serialize();
+    let signatures = sign_psbt(&lied).unwrap();
+    frost_psbt::finalize_with_signatures(&mut lying, &group, &signatures).unwrap();
+    let tx = lying.extract_tx_unchecked_fee_rate();
+    assert!(
+        verify_with_bitcoin_core(&tx, &spent).is_err(),
+        "the real amounts refuse it"
+    );
+
+    // The honest PSBT: signed, finalized, accepted.
+    let signatures = sign_psbt(&crossed).unwrap();
+    let mut signed = Psbt::deserialize(&crossed).unwrap();
+    // A wrong signature is not written.
+    let mut wrong = signatures.clone();
+    wrong.swap(0, 1);
+    let e = frost_psbt::finalize_with_signatures(&mut signed.clone(), &group, &wrong)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("input 0: the aggregate signature does not verify"),
+        "{e}"
+    );
+    frost_psbt::finalize_with_signatures(&mut signed, &group, &signatures).unwrap();
+    let tx = signed.extract_tx().unwrap();
+    for input in &tx.input {
+        assert_eq!(input.witness.len(), 1, "a key-path spend: one signature");
+    }
+    verify_with_bitcoin_core(&tx, &spent).unwrap();
+    let (sent, _) = wallet.sent_and_received(&tx);
+    assert_eq!(sent, Amount::from_sat(100_000));
+
+    // A coordinator naming the same commitments in another PSBT: the signer refuses.
+    let mut again = build(&mut wallet, 80_000);
+    frost_psbt::attach_commitments(&mut again, &chosen(0, 3)).unwrap();
+    let e = sign_psbt(&again.serialize()).unwrap_err();
+    assert!(e.contains("was already used for a signature"), "{e}");
+}

@@ -90,6 +90,7 @@ pub mod combine;
 pub mod devices;
 pub mod encoding;
 pub mod error;
+pub mod frost_psbt;
 pub mod keys;
 pub mod parallel;
 pub mod review;

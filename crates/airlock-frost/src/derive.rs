@@ -65,6 +65,7 @@ pub fn descriptor(group: &VerifyingKey, network: NetworkKind) -> Result<String> 
 /// The scalars BIP-32 adds to the group key along unhardened paths from the group xpub, with
 /// the xpubs of the paths' prefixes computed once (a vault's inputs share `0/` or `1/`).
 pub struct PathTweaks {
+    group: VerifyingKey,
     root: Xpub,
     /// Each prefix's xpub and the sum of the tweaks along it (`None` for the root).
     nodes: std::collections::HashMap<Vec<u32>, (Xpub, Option<SecretKey>)>,
@@ -73,6 +74,7 @@ pub struct PathTweaks {
 impl PathTweaks {
     pub fn new(group: &VerifyingKey) -> Result<PathTweaks> {
         Ok(PathTweaks {
+            group: *group,
             root: group_xpub(group, NetworkKind::Test)?,
             nodes: std::collections::HashMap::new(),
         })
@@ -142,6 +144,29 @@ impl PathTweaks {
     }
 }
 
+impl PathTweaks {
+    /// The x-only internal key of the vault's output at `path` (see [`internal_key`]).
+    pub fn internal_key(&mut self, path: &[u32]) -> Result<[u8; 32]> {
+        let group = self.group;
+        x_only(&match self.tweak(path)? {
+            None => group,
+            Some(tweak) => {
+                VerifyingKey::new(group.to_element() + ProjectivePoint::GENERATOR * tweak)
+            }
+        })
+    }
+}
+
+fn x_only(key: &VerifyingKey) -> Result<[u8; 32]> {
+    // The x coordinate of the compressed encoding; BIP-340 keys are x-only.
+    let bytes = key
+        .serialize()
+        .map_err(|e| refused(format!("a derived key does not encode: {e}")))?;
+    bytes[1..]
+        .try_into()
+        .map_err(|_| refused("a derived key is not 33 bytes"))
+}
+
 fn path_tweak(group: &VerifyingKey, path: &[u32]) -> Result<Option<Scalar>> {
     PathTweaks::new(group)?.tweak(path)
 }
@@ -193,15 +218,5 @@ pub fn derive_public(public: &PublicKeyPackage, path: &[u32]) -> Result<PublicKe
 /// The x-only internal key of the vault's output at `path` (what the descriptor derives), so a
 /// caller can check a PSBT input's `tap_internal_key` against the group before signing.
 pub fn internal_key(group: &VerifyingKey, path: &[u32]) -> Result<[u8; 32]> {
-    let key = match path_tweak(group, path)? {
-        None => *group,
-        Some(tweak) => VerifyingKey::new(group.to_element() + ProjectivePoint::GENERATOR * tweak),
-    };
-    // The x coordinate of the compressed encoding; BIP-340 keys are x-only.
-    let bytes = key
-        .serialize()
-        .map_err(|e| refused(format!("a derived key does not encode: {e}")))?;
-    bytes[1..]
-        .try_into()
-        .map_err(|_| refused("a derived key is not 33 bytes"))
+    PathTweaks::new(group)?.internal_key(path)
 }

@@ -9,7 +9,9 @@
 //!   partial-signature verifier never panic, against four registered regtest vaults: 2-of-3
 //!   `wsh(sortedmulti)`, taproot `multi_a` 2-of-3, a `wsh` miniscript with a timelocked recovery
 //!   key, and a single-key `wpkh` (the seeds' PSBTs spend from these vaults, so mutations reach
-//!   deep into the review). Cosigner `i`'s seed is SHA-256("seed<i>"), as in the crate's tests.
+//!   deep into the review). Cosigner `i`'s seed is SHA-256("seed<i>"), as in the crate's tests;
+//! - a FROST group's reading of the PSBT (`frost_psbt::inputs_to_sign`: proprietary commitment
+//!   fields, origins, paths, spent outputs, sighashes) never panics, for the group key G.
 
 use std::sync::OnceLock;
 
@@ -85,5 +87,10 @@ pub fn run(data: &[u8]) {
             let _ = to_description(&r);
             let _ = verify_partial_signatures(vault, &psbt, &policy);
         }
+    }
+    let group = airlock_frost::frost::VerifyingKey::deserialize(&crate::frost_messages::GENERATOR)
+        .expect("the generator");
+    if let Ok(inputs) = airlock_chain_bitcoin::frost_psbt::inputs_to_sign(&psbt, &group) {
+        assert_eq!(inputs.len(), psbt.inputs.len());
     }
 }
