@@ -163,14 +163,9 @@ fn summary_json(g: &GroupSummary, network: &str) -> CliResult<serde_json::Value>
         Some(key) => Some(group_facts(key, network).map_err(signer_err)?),
         None => None,
     };
-    Ok(json!({
+    let mut v = g.roster.to_value();
+    let extra = json!({
         "group": g.group,
-        "label": g.roster.label,
-        "session": hex::encode(g.roster.session()),
-        "threshold": g.roster.threshold,
-        "members": g.roster.members.iter().map(|(n, name, key)| json!({
-            "number": n, "name": name, "identity": hex::encode(key.as_bytes()),
-        })).collect::<Vec<_>>(),
         "me": g.me,
         "stage": describe_stage(&g.stage),
         "group_key": g.group_key,
@@ -178,7 +173,11 @@ fn summary_json(g: &GroupSummary, network: &str) -> CliResult<serde_json::Value>
         "descriptor": facts.as_ref().map(|f| f.descriptor.clone()),
         "wallet_fingerprint": facts.as_ref().map(|f| f.wallet_fingerprint.clone()),
         "first_address": facts.as_ref().map(|f| f.first_address.clone()),
-    }))
+    });
+    for (k, value) in extra.as_object().expect("an object") {
+        v[k] = value.clone();
+    }
+    Ok(v)
 }
 
 fn print_summary(g: &GroupSummary, network: &str) -> CliResult {
@@ -388,30 +387,15 @@ fn ceremony_step(
                 .map_err(signer_err)?;
             write_answer(&out, &answer.bytes)?;
             if json {
-                print_json(&json!({
-                    "group": group,
-                    "ceremony": what,
-                    "label": roster_value.label,
-                    "session": hex::encode(roster_value.session()),
-                    "threshold": roster_value.threshold,
-                    "members": roster_value.members.iter().map(|(n, name, key)| json!({
-                        "number": n, "name": name, "identity": hex::encode(key.as_bytes()),
-                    })).collect::<Vec<_>>(),
-                    "stage": "round 1 answered",
-                    "out": out,
-                    "repeated": answer.repeated,
-                }));
+                let mut v = roster_value.to_value();
+                v["group"] = json!(group);
+                v["ceremony"] = json!(what);
+                v["stage"] = json!("round 1 answered");
+                v["out"] = json!(out);
+                v["repeated"] = json!(answer.repeated);
+                print_json(&v);
             } else {
-                println!(
-                    "{what} of group {group} ({:?}): {}-of-{}, session {}",
-                    roster_value.label,
-                    roster_value.threshold,
-                    roster_value.size(),
-                    hex::encode(roster_value.session())
-                );
-                for (n, name, key) in &roster_value.members {
-                    println!("  {n}. {name} {}", hex::encode(key.as_bytes()));
-                }
+                print!("{what} of group {group}, {}", roster_value.describe());
                 println!(
                     "Round 1 {}written to {}: give it to the coordinator.",
                     if answer.repeated {

@@ -132,23 +132,11 @@ pub fn run(json: bool, cmd: FrostCommand) -> CliResult {
             };
             airlock_transport::write_atomic(&out, roster.to_json().as_bytes())?;
             if json {
-                print_json(&json!({
-                    "out": out,
-                    "session": hex::encode(roster.session()),
-                    "threshold": roster.threshold,
-                    "members": roster.members.iter().map(|(n, name, _)| json!({"number": n, "name": name})).collect::<Vec<_>>(),
-                }));
+                let mut v = roster.to_value();
+                v["out"] = json!(out);
+                print_json(&v);
             } else {
-                println!(
-                    "Roster of {:?}: {}-of-{}, session {}",
-                    roster.label,
-                    roster.threshold,
-                    roster.size(),
-                    hex::encode(roster.session())
-                );
-                for (n, name, key) in &roster.members {
-                    println!("  {n}. {name} {}", hex::encode(key.as_bytes()));
-                }
+                print!("Roster of {}", roster.describe());
                 println!(
                     "Written to {}: every member starts with `airlock-signer frost keygen start --roster {}`.",
                     out.display(),

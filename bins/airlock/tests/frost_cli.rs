@@ -122,6 +122,37 @@ impl Group<'_> {
             .p(&format!("{}-{}-{step}-{who}", self.name, self.ceremony))
     }
 
+    /// Every member answers until `step` ("continue" or "finish") is next; returns the relayed
+    /// round 1 and the input of `step`.
+    fn up_to(&self, step: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+        let r1: Vec<_> = MEMBERS.iter().map(|m| self.start(m)).collect();
+        let round1 = self.relayed(&r1);
+        if step == "continue" {
+            return (round1.clone(), round1);
+        }
+        for m in MEMBERS {
+            self.step(m, "continue", &round1).ok();
+        }
+        let round2 = self.relayed(&MEMBERS.map(|m| self.answer_of(m, "continue")));
+        (round1, round2)
+    }
+
+    /// The arguments of `who`'s `step` on `input` (without --json).
+    fn args_of(&self, who: &str, step: &str, input: &std::path::Path) -> Vec<String> {
+        let mut args: Vec<String> = ["frost", self.ceremony, step, "--group", &self.name, "--in"]
+            .iter()
+            .map(|a| a.to_string())
+            .collect();
+        args.push(path_str(input).to_owned());
+        if step == "continue" {
+            args.push("--out".into());
+            args.push(path_str(&self.answer_of(who, step)).to_owned());
+        } else {
+            args.extend(["--network".into(), "regtest".into()]);
+        }
+        args
+    }
+
     /// The whole ceremony among `members`; returns what each shows at the end.
     fn run_all(&self, members: &[&str]) -> Vec<Value> {
         let r1: Vec<_> = members.iter().map(|m| self.start(m)).collect();
@@ -158,6 +189,20 @@ impl Group<'_> {
             .json()[0]
             .clone()
     }
+}
+
+/// Alice's signer with these arguments and `AIRLOCK_FAILPOINT` set to `failpoint`.
+fn alice_at(w: &World, args: &[impl AsRef<str>], failpoint: &str) -> Out {
+    let home = w.signer_home("alice");
+    let pass = w.pass_file("alice");
+    let mut all = vec![
+        "--home",
+        path_str(&home),
+        "--passphrase-file",
+        path_str(&pass),
+    ];
+    all.extend(args.iter().map(AsRef::as_ref));
+    run(&signer_bin(), &all, T0, &[("AIRLOCK_FAILPOINT", failpoint)])
 }
 
 /// Every member shows the same group facts; returns them.
@@ -388,90 +433,28 @@ fn a_frost_group_is_made_across_the_gap_and_every_member_shows_the_same_address(
 fn a_crash_at_any_write_of_a_keygen_step_continues_to_one_group() {
     let (w, ids) = world();
     let roster_path = roster(&w, &ids, "crash drill", "2");
-    let home = w.signer_home("alice");
-    let pass = w.pass_file("alice");
-    let alice = |args: &[&str], failpoint: Option<&str>| {
-        let mut all = vec![
-            "--home",
-            path_str(&home),
-            "--passphrase-file",
-            path_str(&pass),
-        ];
-        all.extend_from_slice(args);
-        let envs: Vec<(&str, &str)> = failpoint
-            .map(|p| ("AIRLOCK_FAILPOINT", p))
-            .into_iter()
-            .collect();
-        run(&signer_bin(), &all, T0, &envs)
-    };
     for step in ["continue", "finish"] {
-        // List the points of the step once.
-        let listing = Group {
+        let group = |name: String| Group {
             w: &w,
-            name: format!("list-{step}"),
+            name,
             roster: roster_path.clone(),
             ceremony: "keygen",
         };
-        let r1: Vec<_> = MEMBERS.iter().map(|m| listing.start(m)).collect();
-        let round1 = listing.relayed(&r1);
-        let input = if step == "continue" {
-            round1.clone()
-        } else {
-            for m in MEMBERS {
-                listing.step(m, "continue", &round1).ok();
-            }
-            listing.relayed(&MEMBERS.map(|m| listing.answer_of(m, "continue")))
-        };
-        let out = listing.answer_of("alice", step);
-        let mut args = vec![
-            "frost",
-            "keygen",
-            step,
-            "--group",
-            &listing.name,
-            "--in",
-            path_str(&input),
-        ];
-        if step == "continue" {
-            args.extend(["--out", path_str(&out)]);
-        }
-        let points = failpoints(&alice(&args, Some("list")).ok());
+        // List the points of the step once.
+        let listing = group(format!("list-{step}"));
+        let (_, input) = listing.up_to(step);
+        let points =
+            failpoints(&alice_at(&w, &listing.args_of("alice", step, &input), "list").ok());
         assert!(points.len() >= 3, "{step}: {points:?}");
 
         for (k, point) in points.iter().enumerate() {
-            let g = Group {
-                w: &w,
-                name: format!("{step}-{k}"),
-                roster: roster_path.clone(),
-                ceremony: "keygen",
-            };
-            let r1: Vec<_> = MEMBERS.iter().map(|m| g.start(m)).collect();
-            let round1 = g.relayed(&r1);
-            let input = if step == "continue" {
-                round1.clone()
-            } else {
-                for m in MEMBERS {
-                    g.step(m, "continue", &round1).ok();
-                }
-                g.relayed(&MEMBERS.map(|m| g.answer_of(m, "continue")))
-            };
-            let mut args = vec![
-                "frost",
-                "keygen",
-                step,
-                "--group",
-                &g.name,
-                "--in",
-                path_str(&input),
-            ];
-            let out = g.answer_of("alice", step);
-            if step == "continue" {
-                args.extend(["--out", path_str(&out)]);
-            }
-            let crash = alice(&args, Some(point));
-            assert!(crashed(&crash), "{step} {point}: {crash:#?}");
+            let g = group(format!("{step}-{k}"));
+            let (round1, input) = g.up_to(step);
+            let args = g.args_of("alice", step, &input);
+            assert!(crashed(&alice_at(&w, &args, point)), "{step} {point}");
             // Run again: it goes on from what was kept.
-            alice(&args, None).ok();
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            w.signer("alice", &args).ok();
             if step == "continue" {
                 for m in ["bob", "carol"] {
                     g.step(m, "continue", &round1).ok();
@@ -646,18 +629,7 @@ fn a_refresh_keeps_the_group_key_and_a_member_left_out_leaves() {
     assert_eq!(again["group_key"], made["group_key"]);
 
     // A kill at every write of a refresh's finish: run again, it ends refreshed.
-    let home = w.signer_home("alice");
-    let pass = w.pass_file("alice");
-    let alice = |args: &[&str], failpoint: &str| {
-        let mut all = vec![
-            "--home",
-            path_str(&home),
-            "--passphrase-file",
-            path_str(&pass),
-        ];
-        all.extend_from_slice(args);
-        run(&signer_bin(), &all, T0, &[("AIRLOCK_FAILPOINT", failpoint)])
-    };
+    let alice = |args: &[&str], failpoint: &str| alice_at(&w, args, failpoint);
     let mut k = 0;
     let mut points: Option<Vec<String>> = None;
     loop {
@@ -913,18 +885,7 @@ fn a_crash_at_any_write_of_a_repair_forward_still_repairs() {
     let (w, ids) = world();
     let keygen_roster = roster(&w, &ids, "crash repair", "2");
     let new_bob = w.init_signer("bob2");
-    let home = w.signer_home("alice");
-    let pass = w.pass_file("alice");
-    let alice = |args: &[&str], failpoint: &str| {
-        let mut all = vec![
-            "--home",
-            path_str(&home),
-            "--passphrase-file",
-            path_str(&pass),
-        ];
-        all.extend_from_slice(args);
-        run(&signer_bin(), &all, T0, &[("AIRLOCK_FAILPOINT", failpoint)])
-    };
+    let alice = |args: &[&str], failpoint: &str| alice_at(&w, args, failpoint);
     let mut points: Option<Vec<String>> = None;
     let mut k = 0;
     loop {

@@ -31,6 +31,39 @@ use ed25519_dalek::SigningKey;
 use rand_core::OsRng;
 use wallet_support::*;
 
+/// A 2-of-3 group (alice, bob, carol) made by key generation: identity keys from `seed`.
+fn two_of_three(
+    label: &str,
+    seed: u8,
+) -> (Vec<SigningKey>, Roster, Vec<airlock_frost::dkg::KeyShare>) {
+    let keys: Vec<SigningKey> = (0..3u8)
+        .map(|i| SigningKey::from_bytes(&[i + seed; 32]))
+        .collect();
+    let roster = Roster::new(
+        label,
+        2,
+        ["alice", "bob", "carol"]
+            .iter()
+            .zip(&keys)
+            .map(|(n, k)| (n.to_string(), k.verifying_key()))
+            .collect(),
+    )
+    .unwrap();
+    let shares = two_rounds(&roster, &keys, None, &mut OsRng).unwrap();
+    (keys, roster, shares)
+}
+
+/// A BDK watch-only wallet (regtest) of a `/<0;1>/*` descriptor: receive and change branches.
+fn wallet_of(descriptor: &str) -> Wallet {
+    Wallet::create(
+        descriptor.replace("<0;1>", "0"),
+        descriptor.replace("<0;1>", "1"),
+    )
+    .network(Network::Regtest)
+    .create_wallet_no_persist()
+    .unwrap()
+}
+
 fn embit_verifies(items: &[(String, [u8; 32], [u8; 64])]) -> Option<Vec<bool>> {
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../scripts/peers/bitcoin/schnorr_verify.py");
@@ -83,20 +116,7 @@ fn embit_verifies(items: &[(String, [u8; 32], [u8; 64])]) -> Option<Vec<bool>> {
 
 #[test]
 fn a_frost_taproot_vault_spends_by_key_path_with_every_threshold_pair() {
-    let keys: Vec<SigningKey> = (0..3u8)
-        .map(|i| SigningKey::from_bytes(&[i + 50; 32]))
-        .collect();
-    let roster = Roster::new(
-        "frost vault key generation",
-        2,
-        ["alice", "bob", "carol"]
-            .iter()
-            .zip(&keys)
-            .map(|(n, k)| (n.to_string(), k.verifying_key()))
-            .collect(),
-    )
-    .unwrap();
-    let shares = two_rounds(&roster, &keys, None, &mut OsRng).unwrap();
+    let (keys, _, shares) = two_of_three("frost vault key generation", 50);
     let group = shares[0].group_key_hex().unwrap();
     let secp = Secp256k1::new();
     let internal = XOnlyPublicKey::from_slice(&hex::decode(&group).unwrap()).unwrap();
@@ -247,20 +267,7 @@ fn a_frost_group_xpub_gives_fresh_addresses_and_each_derived_key_signs() {
     use airlock_frost::derive;
     use bdk_wallet::bitcoin::NetworkKind;
 
-    let keys: Vec<SigningKey> = (0..3u8)
-        .map(|i| SigningKey::from_bytes(&[i + 90; 32]))
-        .collect();
-    let roster = Roster::new(
-        "frost vault with fresh addresses",
-        2,
-        ["alice", "bob", "carol"]
-            .iter()
-            .zip(&keys)
-            .map(|(n, k)| (n.to_string(), k.verifying_key()))
-            .collect(),
-    )
-    .unwrap();
-    let shares = two_rounds(&roster, &keys, None, &mut OsRng).unwrap();
+    let (keys, _, shares) = two_of_three("frost vault with fresh addresses", 90);
     let group = *shares[0].public.verifying_key();
     let descriptor = derive::descriptor(&group, NetworkKind::Test).unwrap();
     let xpub = derive::group_xpub(&group, NetworkKind::Test).unwrap();
@@ -277,13 +284,7 @@ fn a_frost_group_xpub_gives_fresh_addresses_and_each_derived_key_signs() {
     let vault = BtcVault::parse(&descriptor, "regtest").unwrap();
     assert_eq!(vault.kind(), VaultKind::SingleKeyTaproot);
 
-    let mut wallet = Wallet::create(
-        descriptor.replace("<0;1>", "0"),
-        descriptor.replace("<0;1>", "1"),
-    )
-    .network(Network::Regtest)
-    .create_wallet_no_persist()
-    .unwrap();
+    let mut wallet = wallet_of(&descriptor);
     let receive: Vec<Address> = (0..5)
         .map(|_| wallet.reveal_next_address(KeychainKind::External).address)
         .collect();
@@ -493,29 +494,10 @@ fn a_frost_spend_crosses_as_a_psbt_with_commitments_in_proprietary_fields() {
     use bdk_wallet::bitcoin::{NetworkKind, Psbt};
     use std::collections::BTreeMap;
 
-    let keys: Vec<SigningKey> = (0..3u8)
-        .map(|i| SigningKey::from_bytes(&[i + 120; 32]))
-        .collect();
-    let roster = Roster::new(
-        "frost psbt",
-        2,
-        ["alice", "bob", "carol"]
-            .iter()
-            .zip(&keys)
-            .map(|(n, k)| (n.to_string(), k.verifying_key()))
-            .collect(),
-    )
-    .unwrap();
-    let shares = two_rounds(&roster, &keys, None, &mut OsRng).unwrap();
+    let (keys, roster, shares) = two_of_three("frost psbt", 120);
     let group = *shares[0].public.verifying_key();
     let descriptor = derive::descriptor(&group, NetworkKind::Test).unwrap();
-    let mut wallet = Wallet::create(
-        descriptor.replace("<0;1>", "0"),
-        descriptor.replace("<0;1>", "1"),
-    )
-    .network(Network::Regtest)
-    .create_wallet_no_persist()
-    .unwrap();
+    let mut wallet = wallet_of(&descriptor);
     let receive: Vec<Address> = (0..4)
         .map(|_| wallet.reveal_next_address(KeychainKind::External).address)
         .collect();

@@ -224,6 +224,34 @@ impl Roster {
         serde_json::to_string_pretty(&file).expect("a roster encodes") + "\n"
     }
 
+    /// The roster for a person to compare across devices: label, threshold, session, and each
+    /// member's number, name and identity, one per line.
+    pub fn describe(&self) -> String {
+        let mut out = format!(
+            "{:?}: {}-of-{}, session {}\n",
+            self.label,
+            self.threshold,
+            self.size(),
+            hex::encode(self.session())
+        );
+        for (n, name, key) in &self.members {
+            out.push_str(&format!("  {n}. {name} {}\n", hex::encode(key.as_bytes())));
+        }
+        out
+    }
+
+    /// The roster as JSON output for scripts: label, session, threshold and members.
+    pub fn to_value(&self) -> serde_json::Value {
+        serde_json::json!({
+            "label": self.label,
+            "session": hex::encode(self.session()),
+            "threshold": self.threshold,
+            "members": self.members.iter().map(|(n, name, key)| serde_json::json!({
+                "number": n, "name": name, "identity": hex::encode(key.as_bytes()),
+            })).collect::<Vec<_>>(),
+        })
+    }
+
     /// Reads a roster file ([`Roster::to_json`]), with every check of [`Roster::numbered`].
     pub fn from_json(text: &str) -> Result<Roster> {
         let file: RosterFile = serde_json::from_str(text)
