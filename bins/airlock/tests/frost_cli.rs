@@ -1015,3 +1015,118 @@ fn a_crash_at_any_write_of_a_repair_forward_still_repairs() {
         k += 1;
     }
 }
+
+/// Four processes start the same group on one signer home at once, and two make commitments at
+/// once: the home lock serializes them, every start answers the same round 1, and every
+/// commitment made is kept (the pool holds both batches).
+#[test]
+fn concurrent_steps_on_one_home_give_one_answer_and_lose_nothing() {
+    let (w, ids) = world();
+    let roster_path = roster(&w, &ids, "race", "2");
+    let spawn = |args: Vec<String>| {
+        let home = w.signer_home("alice");
+        let pass = w.pass_file("alice");
+        let mut all = vec![
+            "--home".to_string(),
+            path_str(&home).to_owned(),
+            "--passphrase-file".to_string(),
+            path_str(&pass).to_owned(),
+        ];
+        all.extend(args);
+        std::process::Command::new(signer_bin())
+            .args(&all)
+            .env("AIRLOCK_NOW", T0.to_string())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let outs: Vec<_> = (0..4).map(|k| w.p(&format!("race-r1-{k}"))).collect();
+    let children: Vec<_> = outs
+        .iter()
+        .map(|out| {
+            spawn(
+                [
+                    "frost",
+                    "keygen",
+                    "start",
+                    "--group",
+                    "raced",
+                    "--roster",
+                    path_str(&roster_path),
+                    "--out",
+                    path_str(out),
+                ]
+                .map(String::from)
+                .to_vec(),
+            )
+        })
+        .collect();
+    for c in children {
+        let o = c.wait_with_output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    let first = std::fs::read(&outs[0]).unwrap();
+    for out in &outs[1..] {
+        assert_eq!(std::fs::read(out).unwrap(), first, "one round-1 answer");
+    }
+    // The group goes on to the end with that answer.
+    let g = Group {
+        w: &w,
+        name: "raced".into(),
+        roster: roster_path.clone(),
+        ceremony: "keygen",
+    };
+    let r1 = vec![outs[0].clone(), g.start("bob"), g.start("carol")];
+    let round1 = g.relayed(&r1);
+    for m in MEMBERS {
+        g.step(m, "continue", &round1).ok();
+    }
+    let round2 = g.relayed(&MEMBERS.map(|m| g.answer_of(m, "continue")));
+    let finished: Vec<Value> = MEMBERS
+        .iter()
+        .map(|m| g.step(m, "finish", &round2).ok().json())
+        .collect();
+    same_facts(&finished);
+
+    let batches: Vec<_> = (0..2).map(|k| w.p(&format!("race-c-{k}"))).collect();
+    let children: Vec<_> = batches
+        .iter()
+        .map(|out| {
+            spawn(
+                [
+                    "frost",
+                    "commitments",
+                    "--group",
+                    "raced",
+                    "--count",
+                    "7",
+                    "--out",
+                    path_str(out),
+                ]
+                .map(String::from)
+                .to_vec(),
+            )
+        })
+        .collect();
+    for c in children {
+        let o = c.wait_with_output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    assert_ne!(
+        std::fs::read(&batches[0]).unwrap(),
+        std::fs::read(&batches[1]).unwrap(),
+        "two batches"
+    );
+    for batch in &batches {
+        assert_eq!(
+            g.relay(std::slice::from_ref(batch)).ok().json()["messages"],
+            1
+        );
+    }
+    let pool =
+        airlock_frost::nonces::NonceStore::new(&w.signer_home("alice").join("frost/raced/nonces"));
+    let pass =
+        airlock_custody::Passphrase::new("correct horse battery staple alice".into()).unwrap();
+    assert_eq!(pool.remaining(&pass).unwrap(), 14, "both batches kept");
+}
