@@ -1449,6 +1449,19 @@ fn frost(s: &mut Seeds) {
     .expect("round 1");
     s.put_mode("frost_messages", "round1-message", 0, &round1.to_bytes());
     s.put_mode("frost_messages", "roster-file", 6, roster.to_json().as_bytes());
+    let listing = {
+        let shares = testkit::two_rounds(&roster, &keys, None, &mut rand_core::OsRng)
+            .expect("key generation");
+        shares
+            .iter()
+            .map(|s| {
+                airlock_frost::group::member_chain_key(s.me, s.key.verifying_share())
+                    .expect("entry")
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    s.put_mode("frost_messages", "member-keys", 8, listing.as_bytes());
     s.put_mode(
         "frost_messages",
         "derivation-path",

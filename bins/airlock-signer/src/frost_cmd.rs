@@ -173,6 +173,7 @@ fn summary_json(g: &GroupSummary, network: &str) -> CliResult<serde_json::Value>
         "descriptor": facts.as_ref().map(|f| f.descriptor.clone()),
         "wallet_fingerprint": facts.as_ref().map(|f| f.wallet_fingerprint.clone()),
         "first_address": facts.as_ref().map(|f| f.first_address.clone()),
+        "member_keys": g.members,
     });
     for (k, value) in extra.as_object().expect("an object") {
         v[k] = value.clone();
@@ -210,6 +211,10 @@ fn print_summary(g: &GroupSummary, network: &str) -> CliResult {
             "  first address    {} ({network})",
             v["first_address"].as_str().unwrap_or("")
         );
+        println!("  members' verifying shares (what a vault definition lists):");
+        for entry in &g.members {
+            println!("    {entry}");
+        }
         println!(
             "Compare the group key and first address with every other member's device before \
              any coin is sent to the group."

@@ -354,6 +354,18 @@ fn a_frost_group_is_made_across_the_gap_and_every_member_shows_the_same_address(
         .collect();
     let facts = same_facts(&finished);
     assert_eq!(facts["threshold"], 2);
+    // Each member's verifying share, as a vault would list it: one sharing of the group key.
+    let listed: Vec<_> = facts["member_keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| airlock_frost::group::parse_member_chain_key(k.as_str().unwrap()).unwrap())
+        .collect();
+    assert_eq!(listed.len(), 3);
+    let mut group = vec![0x02];
+    group.extend(hex::decode(facts["group_key"].as_str().unwrap()).unwrap());
+    let group = airlock_frost::frost::VerifyingKey::deserialize(&group).unwrap();
+    airlock_frost::group::public_package(&group, 2, &listed).unwrap();
     assert!(
         facts["first_address"]
             .as_str()
@@ -618,6 +630,13 @@ fn a_refresh_keeps_the_group_key_and_a_member_left_out_leaves() {
         2,
         "bob left"
     );
+    assert_eq!(refreshed["member_keys"].as_array().unwrap().len(), 2);
+    for k in refreshed["member_keys"].as_array().unwrap() {
+        assert!(
+            !made["member_keys"].as_array().unwrap().contains(k),
+            "a refresh gives every member a new verifying share"
+        );
+    }
     assert_ne!(
         std::fs::read(w.signer_home("alice").join("frost/cold/share.json")).unwrap(),
         share_before,

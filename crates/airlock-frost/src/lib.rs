@@ -18,6 +18,7 @@
 
 pub mod derive;
 pub mod dkg;
+pub mod group;
 pub mod nonces;
 pub mod repair;
 pub mod seal;

@@ -882,3 +882,69 @@ fn a_coordinator_relaying_different_round_one_sets_is_caught_as_a_split_view() {
     .map(|_| ()));
     assert!(e.contains("lacks this member's own message"), "{e}");
 }
+
+/// A group's public facts as a vault would list them rebuild exactly the package key generation
+/// made; shares that are not one sharing of the group key are refused, naming the member.
+#[test]
+fn a_groups_listed_facts_rebuild_its_public_package_and_foreign_shares_are_refused() {
+    use airlock_frost::group::{member_chain_key, parse_member_chain_key, public_package};
+    let (_, shares, _dir, _) = setup(3, 5, 140);
+    let public = &shares[0].public;
+    let group = *public.verifying_key();
+    let listed: Vec<String> = shares
+        .iter()
+        .map(|s| member_chain_key(s.me, s.key.verifying_share()).unwrap())
+        .collect();
+    assert!(listed[0].starts_with("frost:1:0"), "{}", listed[0]);
+    let members: Vec<_> = listed
+        .iter()
+        .map(|t| parse_member_chain_key(t).unwrap())
+        .collect();
+    assert_eq!(&public_package(&group, 3, &members).unwrap(), public);
+    // Listed in another order: the same package.
+    let mut reversed = members.clone();
+    reversed.reverse();
+    assert_eq!(&public_package(&group, 3, &reversed).unwrap(), public);
+
+    // Two members' shares swapped: off the polynomial.
+    let mut swapped = members.clone();
+    let share3 = swapped[2].1;
+    swapped[2].1 = swapped[4].1;
+    swapped[4].1 = share3;
+    let e = err(public_package(&group, 3, &swapped).map(|_| ()));
+    assert!(
+        e.contains("members 1, 2, 3 do not make the group key"),
+        "{e}"
+    );
+    let mut late = members.clone();
+    late[4].1 = members[3].1;
+    let e = err(public_package(&group, 3, &late).map(|_| ()));
+    assert!(
+        e.contains("member 5's verifying share is not on the group's polynomial"),
+        "{e}"
+    );
+    // Another group's key, a wrong threshold, a number twice, too few.
+    let (_, other, _other_dir, _) = setup(3, 5, 150);
+    let e = err(public_package(other[0].public.verifying_key(), 3, &members).map(|_| ()));
+    assert!(e.contains("do not make the group key"), "{e}");
+    assert!(
+        public_package(&group, 2, &members).is_err(),
+        "a 3-of-5 is not a 2-of-5"
+    );
+    let mut twice = members.clone();
+    twice[1].0 = 1;
+    assert!(err(public_package(&group, 3, &twice).map(|_| ())).contains("listed twice"));
+    assert!(
+        err(public_package(&group, 3, &members[..2]).map(|_| ())).contains("threshold must be")
+    );
+    for bad in [
+        "frost:0:02",
+        "frost:1:zz",
+        "frost:1",
+        "xpub",
+        "frost:1:0279be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f817",
+        "frost:1:0479be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81799",
+    ] {
+        assert!(parse_member_chain_key(bad).is_err(), "{bad}");
+    }
+}

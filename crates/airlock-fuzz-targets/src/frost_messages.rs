@@ -7,7 +7,9 @@
 //! same, then the coordinator's relay checks of them), 2 a commitments body, 3 a shares body,
 //! 4 a key share (re-encodes to bytes that decode to the same share), 5 a round-1 or round-2
 //! state, 6 a roster file (re-encodes to a file that reads back to the same roster), 7 a
-//! derivation path from a group xpub (u32 steps, big-endian; hardened steps refused).
+//! derivation path from a group xpub (u32 steps, big-endian; hardened steps refused), 8 members'
+//! listed verifying shares (`frost:<n>:<share>`, one per line; each read back re-encodes to the
+//! same text, and the check that they are one sharing of the group key G never panics).
 
 use airlock_frost::Roster;
 use airlock_frost::dkg::{KeyShare, Round1State, Round2State};
@@ -40,7 +42,7 @@ pub fn roster() -> Roster {
 
 pub fn run(data: &[u8]) {
     let (m, rest) = crate::mode(data);
-    match m % 8 {
+    match m % 9 {
         0 => {
             if let Ok(message) = Message::from_bytes(rest) {
                 assert_eq!(message.to_bytes(), rest);
@@ -84,6 +86,27 @@ pub fn run(data: &[u8]) {
                 let again = Roster::from_json(&roster.to_json()).expect("own roster file");
                 assert_eq!(again, roster);
                 assert_eq!(again.session(), roster.session());
+            }
+        }
+        8 => {
+            let Ok(text) = std::str::from_utf8(rest) else {
+                return;
+            };
+            let mut members = Vec::new();
+            for line in text.lines().take(70) {
+                if let Ok((n, share)) = airlock_frost::group::parse_member_chain_key(line) {
+                    let again = airlock_frost::group::member_chain_key(n, &share).expect("encodes");
+                    assert_eq!(
+                        airlock_frost::group::parse_member_chain_key(&again).expect("own"),
+                        (n, share)
+                    );
+                    members.push((n, share));
+                }
+            }
+            let group =
+                airlock_frost::frost::VerifyingKey::deserialize(&GENERATOR).expect("the generator");
+            for t in [2u16, 3] {
+                let _ = airlock_frost::group::public_package(&group, t, &members);
             }
         }
         _ => {

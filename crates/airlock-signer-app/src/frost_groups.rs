@@ -58,6 +58,9 @@ struct StepFile {
     /// The group key (x-only, hex) once key generation finished.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     group_key: Option<String>,
+    /// Every member's public entry (`frost:<number>:<verifying share>`) once finished.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    members: Vec<String>,
 }
 
 /// A helper's part in a repair: the repair's parameters and the answers it gave.
@@ -95,6 +98,9 @@ pub struct GroupSummary {
     pub stage: Stage,
     /// x-only, hex.
     pub group_key: Option<String>,
+    /// Every member's public entry, `frost:<number>:<verifying share>` (what a vault definition
+    /// would list), once finished.
+    pub members: Vec<String>,
 }
 
 /// The answer of a step: the bytes to carry to the coordinator, and whether they are the same
@@ -188,6 +194,7 @@ impl SignerHome {
                     me,
                     stage,
                     group_key: step.group_key,
+                    members: step.members,
                 }));
             }
         }
@@ -307,6 +314,7 @@ impl SignerHome {
                 sealed: hex::encode(sealed),
                 answer: hex::encode(&answer),
                 group_key: None,
+                members: Vec::new(),
             },
         )?;
         Ok(Answer {
@@ -372,6 +380,7 @@ impl SignerHome {
                 sealed: hex::encode(sealed),
                 answer: hex::encode(&answer),
                 group_key: None,
+                members: Vec::new(),
             },
         )?;
         remove_if_there(&path1)?;
@@ -452,33 +461,15 @@ impl SignerHome {
             &messages,
             old.as_ref(),
         )?;
-        let group_key = share.group_key_hex()?;
-        let sealed = airlock_custody::seal(&share.to_bytes()?, passphrase, self.sealing_params()?)?;
-        let path = dir.join(SHARE_FILE);
-        let bytes = serde_json::to_vec_pretty(&StepFile {
-            roster: step.roster,
-            sealed: hex::encode(sealed),
-            answer: String::new(),
-            group_key: Some(group_key.clone()),
-        })
-        .expect("a step encodes");
-        match ceremony {
-            Ceremony::KeyGeneration => {
-                airlock_transport::write_atomic_private_new(&path, &bytes).map_err(io)?
-            }
-            // The one step that replaces a share: the refreshed one, same group key.
-            Ceremony::Refresh => {
-                airlock_transport::write_atomic_private(&path, &bytes).map_err(io)?
-            }
-        }
+        // The one step that replaces a share is a refresh's end: the refreshed one, same group key.
+        self.keep_share(
+            group,
+            &share,
+            passphrase,
+            ceremony == Ceremony::KeyGeneration,
+        )?;
         remove_if_there(&path2)?;
-        Ok(GroupSummary {
-            group: group.to_owned(),
-            roster,
-            me,
-            stage: Stage::Finished,
-            group_key: Some(group_key),
-        })
+        Ok(self.frost_group(group)?.expect("the share was just kept"))
     }
 
     /// Seals `share` as the group's key share file (replacing it).
@@ -491,11 +482,19 @@ impl SignerHome {
     ) -> Result<()> {
         let dir = self.group_dir(group)?;
         let sealed = airlock_custody::seal(&share.to_bytes()?, passphrase, self.sealing_params()?)?;
+        let mut members = Vec::new();
+        for (id, verifying) in share.public.verifying_shares() {
+            let number = airlock_frost::member_number(id, &share.roster).ok_or_else(|| {
+                refused("the group's public package names someone outside its roster")
+            })?;
+            members.push(airlock_frost::group::member_chain_key(number, verifying)?);
+        }
         let bytes = serde_json::to_vec_pretty(&StepFile {
             roster: share.roster.to_json(),
             sealed: hex::encode(sealed),
             answer: String::new(),
             group_key: Some(share.group_key_hex()?),
+            members,
         })
         .expect("a step encodes");
         crate::chain_keys::create_private_dir(&self.dir.join(FROST_DIR))?;
