@@ -117,6 +117,27 @@ pub enum RepairCommand {
         #[arg(long)]
         out: PathBuf,
     },
+    /// On the new device, after `receive`: write its proof that it holds the lost member's
+    /// share, for the members who did not help.
+    Prove {
+        #[arg(long)]
+        group: String,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// On a member who did not help: check the new device's proof and list it in the lost
+    /// member's place (needed before this member refreshes with it).
+    Adopt {
+        #[arg(long)]
+        group: String,
+        #[arg(long)]
+        roster: PathBuf,
+        #[arg(long)]
+        lost: u16,
+        /// The new device's proof (`frost repair prove`).
+        #[arg(long = "in")]
+        input: PathBuf,
+    },
     /// On the new device: read the helpers' sigmas (relayed) and seal the repaired share.
     Receive {
         /// A name for the group in this (new) signer home.
@@ -342,6 +363,42 @@ fn repair_step(
                         ""
                     },
                     out.display()
+                );
+            }
+            Ok(())
+        }
+        RepairCommand::Prove { group, out } => {
+            let pass = passphrase(pass_file, false)?;
+            let bytes = h.frost_member_proof(&group, &pass).map_err(signer_err)?;
+            write_answer(&out, &bytes)?;
+            if json {
+                print_json(&json!({ "group": group, "out": out }));
+            } else {
+                println!(
+                    "Proof that this device holds its member's share written to {}: give it to the members who did not help the repair.",
+                    out.display()
+                );
+            }
+            Ok(())
+        }
+        RepairCommand::Adopt {
+            group,
+            roster,
+            lost,
+            input,
+        } => {
+            let roster = read_roster(&roster)?;
+            let bytes = read_input(&input)?;
+            let pass = passphrase(pass_file, false)?;
+            let g = h
+                .frost_repair_adopt(&group, &roster, lost, &bytes, &pass)
+                .map_err(CliError::context(input.display()))?;
+            if json {
+                print_json(&summary_json(&g, "bitcoin")?);
+            } else {
+                println!(
+                    "Member {lost} ({}) of group {group} is now the repaired device.",
+                    roster.name(lost)
                 );
             }
             Ok(())

@@ -1149,3 +1149,196 @@ fn concurrent_steps_on_one_home_give_one_answer_and_lose_nothing() {
         airlock_custody::Passphrase::new("correct horse battery staple alice".into()).unwrap();
     assert_eq!(pool.remaining(&pass).unwrap(), 14, "both batches kept");
 }
+
+/// In a 2-of-4 group, alice and carol repair bob's share onto a new device; dave did not help,
+/// so his share still lists bob's lost device and a refresh with the new one is refused to him
+/// until he adopts the repair on the new device's proof that it holds bob's share. A proof made
+/// by another member's device is refused. Then all four refresh together.
+#[test]
+fn a_member_who_did_not_help_a_repair_adopts_it_on_the_new_devices_proof() {
+    let (w, ids) = world();
+    let dave = w.init_signer("dave");
+    let bob2 = w.init_signer("bob2");
+    let four = |label: &str, bob: &str| {
+        refresh_roster(
+            &w,
+            &[
+                (1, "alice", &ids[0]),
+                (2, "bob", bob),
+                (3, "carol", &ids[2]),
+                (4, "dave", &dave),
+            ],
+            label,
+            "2",
+        )
+    };
+    let g = Group {
+        w: &w,
+        name: "four".into(),
+        roster: four("two of four", &ids[1]),
+        ceremony: "keygen",
+    };
+    let made = same_facts(&g.run_all(&["alice", "bob", "carol", "dave"]));
+    let repair = four("repair of bob", &bob2);
+    let rg = Group {
+        w: &w,
+        name: "four".into(),
+        roster: repair.clone(),
+        ceremony: "repair",
+    };
+    let deltas: Vec<_> = ["alice", "carol"]
+        .iter()
+        .map(|who| {
+            let out = w.fresh("delta");
+            w.signer(
+                who,
+                &[
+                    "frost",
+                    "repair",
+                    "start",
+                    "--group",
+                    "four",
+                    "--roster",
+                    path_str(&repair),
+                    "--lost",
+                    "2",
+                    "--helpers",
+                    "1,3",
+                    "--out",
+                    path_str(&out),
+                ],
+            )
+            .ok();
+            out
+        })
+        .collect();
+    let deltas = rg.relayed(&deltas);
+    let sigmas: Vec<_> = ["alice", "carol"]
+        .iter()
+        .map(|who| {
+            let out = w.fresh("sigma");
+            w.signer(
+                who,
+                &[
+                    "frost",
+                    "repair",
+                    "forward",
+                    "--group",
+                    "four",
+                    "--in",
+                    path_str(&deltas),
+                    "--out",
+                    path_str(&out),
+                ],
+            )
+            .ok();
+            out
+        })
+        .collect();
+    let sigmas = rg.relayed(&sigmas);
+    w.signer(
+        "bob2",
+        &[
+            "frost",
+            "repair",
+            "receive",
+            "--group",
+            "four",
+            "--roster",
+            path_str(&repair),
+            "--lost",
+            "2",
+            "--helpers",
+            "1,3",
+            "--in",
+            path_str(&sigmas),
+        ],
+    )
+    .ok();
+
+    let refresh = Group {
+        w: &w,
+        name: "four".into(),
+        roster: four("refresh after repair", &bob2),
+        ceremony: "refresh",
+    };
+    w.signer(
+        "dave",
+        &[
+            "frost",
+            "refresh",
+            "start",
+            "--group",
+            "four",
+            "--roster",
+            path_str(&refresh.roster),
+            "--out",
+            path_str(&w.fresh("x")),
+        ],
+    )
+    .fails(1, "some or all of its members");
+
+    let adopt = |proof: &std::path::Path| {
+        w.signer(
+            "dave",
+            &[
+                "--json",
+                "frost",
+                "repair",
+                "adopt",
+                "--group",
+                "four",
+                "--roster",
+                path_str(&repair),
+                "--lost",
+                "2",
+                "--in",
+                path_str(proof),
+            ],
+        )
+    };
+    // Carol's device cannot prove it holds bob's share.
+    let carol_proof = w.fresh("carol-proof");
+    w.signer(
+        "carol",
+        &[
+            "frost",
+            "repair",
+            "prove",
+            "--group",
+            "four",
+            "--out",
+            path_str(&carol_proof),
+        ],
+    )
+    .ok();
+    let before = w.signer_files("dave");
+    adopt(&carol_proof).fails(1, "the proof is member 3's, not the repaired member 2's");
+    assert_eq!(w.signer_files("dave"), before, "nothing changed");
+    let proof = w.fresh("bob2-proof");
+    w.signer(
+        "bob2",
+        &[
+            "frost",
+            "repair",
+            "prove",
+            "--group",
+            "four",
+            "--out",
+            path_str(&proof),
+        ],
+    )
+    .ok();
+    let mut altered = std::fs::read(&proof).unwrap();
+    let at = altered.len() - 70;
+    altered[at] ^= 1;
+    let altered_path = w.fresh("altered-proof");
+    std::fs::write(&altered_path, &altered).unwrap();
+    adopt(&altered_path).fails(1, "not signed by its identity");
+    let adopted = adopt(&proof).ok().json();
+    assert_eq!(adopted["label"], "repair of bob");
+    assert_eq!(adopted["group_key"], made["group_key"]);
+
+    let refreshed = same_facts(&refresh.run_all(&["alice", "bob2", "carol", "dave"]));
+    assert_eq!(refreshed["group_key"], made["group_key"]);
+}

@@ -252,3 +252,70 @@ pub fn combine(
         public,
     })
 }
+
+const PROOF_DOMAIN: &[u8] = b"airlock-frost-member-proof-v1\0";
+
+fn proof_message(roster: &Roster, member: u16) -> Result<Vec<u8>> {
+    let mut m = PROOF_DOMAIN.to_vec();
+    m.extend_from_slice(&roster.session());
+    m.extend_from_slice(&member.to_be_bytes());
+    m.extend_from_slice(roster.key(member)?.as_bytes());
+    Ok(m)
+}
+
+/// On a repaired member's new device: a Schnorr signature with its new share over the repair's
+/// session, its number and its new identity, in a message signed by that identity. Members who
+/// did not help the repair check it ([`check_membership`]) before they list the new device in
+/// the lost member's place.
+pub fn prove_membership(
+    share: &KeyShare,
+    identity: &SigningKey,
+    rng: &mut (impl RngCore + CryptoRng),
+) -> Result<Message> {
+    if share.roster.key(share.me)? != &identity.verifying_key() {
+        return Err(refused(
+            "this identity is not the member the share's roster lists",
+        ));
+    }
+    let key = crate::frost::SigningKey::from_scalar(share.key.signing_share().to_scalar())
+        .map_err(|e| refused(format!("the share is not a signing key: {e}")))?;
+    let signature = key.sign(rng, &proof_message(&share.roster, share.me)?);
+    Message::sign(
+        Kind::MemberProof,
+        share.roster.session(),
+        share.me,
+        0,
+        signature.serialize()?,
+        identity,
+    )
+}
+
+/// Checks a repaired member's proof against the group's verifying share for `member`: signed
+/// by the identity `roster` lists for it, for this roster's session, with the share of its number.
+pub fn check_membership(
+    roster: &Roster,
+    public: &PublicKeyPackage,
+    member: u16,
+    message: &Message,
+) -> Result<()> {
+    message.verify(roster, Kind::MemberProof, None)?;
+    if message.from != member {
+        return Err(refused(format!(
+            "the proof is member {}'s, not the repaired member {member}'s",
+            message.from
+        )));
+    }
+    let share = public
+        .verifying_shares()
+        .get(&identifier(member)?)
+        .ok_or_else(|| refused(format!("the group has no member {member}")))?;
+    let signature = crate::frost::Signature::deserialize(&message.body)
+        .map_err(|e| refused(format!("the proof's signature does not decode: {e}")))?;
+    crate::frost::VerifyingKey::new(share.to_element())
+        .verify(&proof_message(roster, member)?, &signature)
+        .map_err(|_| {
+            refused(format!(
+                "the proof does not verify with the group's verifying share for member {member}: the new device does not hold that member's share"
+            ))
+        })
+}

@@ -40,6 +40,9 @@ pub enum Kind {
     /// Refresh round 1 (public) and round 2 (encrypted), as key generation's.
     RefreshRound1 = 7,
     RefreshRound2 = 8,
+    /// A repaired member's proof, made with its new share and signed by its new identity, that
+    /// it holds the share of its number (for members who did not help the repair).
+    MemberProof = 9,
 }
 
 impl Kind {
@@ -53,6 +56,7 @@ impl Kind {
             Kind::RepairSigma,
             Kind::RefreshRound1,
             Kind::RefreshRound2,
+            Kind::MemberProof,
         ]
         .into_iter()
         .find(|k| *k as u8 == b)
@@ -68,6 +72,7 @@ impl Kind {
             Kind::RepairSigma => "repair sigma",
             Kind::RefreshRound1 => "refresh round 1",
             Kind::RefreshRound2 => "refresh round 2",
+            Kind::MemberProof => "member proof",
         }
     }
 }

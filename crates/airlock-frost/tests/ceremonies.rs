@@ -680,6 +680,29 @@ fn a_lost_members_share_is_repaired_by_the_threshold_of_helpers_and_signs() {
         "{e}"
     );
     let repaired = repair::combine(&repair_roster, &new_bob, &helpers, 2, &sigmas).unwrap();
+    // The new device proves to members who did not help that it holds bob's share.
+    let proof = repair::prove_membership(&repaired, &new_bob, &mut OsRng).unwrap();
+    let proof = cross(&[proof]).unwrap().remove(0);
+    repair::check_membership(&repair_roster, &shares[2].public, 2, &proof).unwrap();
+    let e = err(repair::check_membership(
+        &repair_roster,
+        &shares[2].public,
+        3,
+        &proof,
+    ));
+    assert!(e.contains("not the repaired member 3's"), "{e}");
+    // A device holding another member's share cannot pass for bob.
+    let mut pretender = shares[2].clone();
+    pretender.roster = repair_roster.clone();
+    pretender.me = 2;
+    let forged = repair::prove_membership(&pretender, &new_bob, &mut OsRng).unwrap();
+    let e = err(repair::check_membership(
+        &repair_roster,
+        &shares[2].public,
+        2,
+        &forged,
+    ));
+    assert!(e.contains("does not hold that member's share"), "{e}");
     assert_eq!(repaired.group_key_hex().unwrap(), group);
     // The group goes on with bob's new identity: bob, dave and erin sign.
     let roster_after = Roster::numbered("treasury after repair", 3, members).unwrap();

@@ -669,6 +669,57 @@ impl SignerHome {
         Ok(self.frost_group(group)?.expect("the share was just kept"))
     }
 
+    /// On a repaired member's device: its proof that it holds the share of its number, for the
+    /// members who did not help the repair ([`SignerHome::frost_repair_adopt`]).
+    pub fn frost_member_proof(&self, group: &str, passphrase: &Passphrase) -> Result<Vec<u8>> {
+        let identity = self.unlock(passphrase)?;
+        let share = self.frost_share(group, passphrase)?;
+        let proof = airlock_frost::repair::prove_membership(
+            &share,
+            identity.signing_key(),
+            &mut rand_core::OsRng,
+        )?;
+        Ok(bundle(&[proof]))
+    }
+
+    /// On a member who did not help a repair: checks the repair's roster against its share's
+    /// and the new device's proof against the group's verifying share for the lost member, then
+    /// lists the new device in the lost member's place. Run again, it changes nothing more.
+    pub fn frost_repair_adopt(
+        &self,
+        group: &str,
+        roster: &Roster,
+        lost: u16,
+        proof: &[u8],
+        passphrase: &Passphrase,
+    ) -> Result<GroupSummary> {
+        self.unlock(passphrase)?;
+        let share = self.frost_share(group, passphrase)?;
+        if share.roster == *roster {
+            return Ok(self.frost_group(group)?.expect("a finished group"));
+        }
+        check_repair_roster(&share.roster, roster, lost)?;
+        if share.me == lost {
+            return Err(refused(
+                "this device holds the lost member's old share: it is the device the repair replaced",
+            ));
+        }
+        let messages = unbundle(proof)?;
+        let [message] = messages.as_slice() else {
+            return Err(refused(format!(
+                "a member proof is one message, not {}",
+                messages.len()
+            )));
+        };
+        airlock_frost::repair::check_membership(roster, &share.public, lost, message)?;
+        let moved = KeyShare {
+            roster: roster.clone(),
+            ..share
+        };
+        self.keep_share(group, &moved, passphrase, false)?;
+        Ok(self.frost_group(group)?.expect("the share was just kept"))
+    }
+
     /// This member's key share of a finished group (unsealed; zeroized on drop).
     pub fn frost_share(&self, group: &str, passphrase: &Passphrase) -> Result<KeyShare> {
         let path = self.group_dir(group)?.join(SHARE_FILE);
