@@ -88,6 +88,11 @@ fn unlock_key(
                 "this signer's Bitcoin key is HSM-backed; PSBT signing through a token is not wired",
             ));
         }
+        Some(ChainSigner::Frost(_)) => {
+            return Err(CliError::new(
+                "this signer holds a FROST share of the vault: it signs proposals (`approve`), not loose PSBTs",
+            ));
+        }
         None => {
             return Err(CliError::new(format!(
                 "vault {:?} lists no Bitcoin key for this signer",

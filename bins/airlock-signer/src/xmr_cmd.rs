@@ -406,8 +406,10 @@ pub fn run(home: &Path, json: bool, pass_file: Option<&Path>, cmd: XmrCommand) -
             let pass = passphrase(pass_file, false)?;
             let keys = match h.chain_signer(&def, &pass, None)? {
                 Some(ChainSigner::Secret(secret)) => wallet_keys(&secret.0, &spec.primary_address)?,
-                Some(ChainSigner::Hsm(_) | ChainSigner::Device(_)) => {
-                    return Err(CliError::new("a Monero key cannot live in an HSM"));
+                Some(ChainSigner::Hsm(_) | ChainSigner::Device(_) | ChainSigner::Frost(_)) => {
+                    return Err(CliError::new(
+                        "a Monero key lives in this signer's keystore only (not an HSM, device or FROST group)",
+                    ));
                 }
                 None => {
                     return Err(CliError::new(format!(

@@ -103,6 +103,15 @@ pub enum BtcCommand {
         #[arg(long)]
         time: Option<u64>,
     },
+    /// A FROST group's vault: add the nonce commitments members handed over
+    /// (`airlock-signer frost commitments`) to the vault's pool; payments name them per input.
+    FrostCommitments {
+        #[arg(long)]
+        vault: String,
+        /// The members' commitment files.
+        #[arg(required = true)]
+        files: Vec<std::path::PathBuf>,
+    },
     /// Sync a vault from the configured Electrum server.
     Sync {
         #[arg(long)]
@@ -356,6 +365,36 @@ pub fn run(home: &Path, json: bool, cmd: BtcCommand) -> CliResult {
                 );
                 for u in &utxos {
                     println!("  {} {} sat {}", u.outpoint, u.value.to_sat(), u.address);
+                }
+            }
+            Ok(())
+        }
+        BtcCommand::FrostCommitments { vault, files } => {
+            let def = vault_def(home, &vault)?;
+            let chain = chain(home)?;
+            let mut added = Vec::new();
+            for file in &files {
+                let bytes = airlock_transport::read_bounded(file, 16 * 1024 * 1024)?;
+                for (member, count) in chain
+                    .import_frost_commitments(&def, &bytes)
+                    .map_err(CliError::context(file.display()))?
+                {
+                    added.push((member, count));
+                }
+            }
+            let left = chain.frost_commitments_left(&def)?;
+            if json {
+                print_json(&json!({
+                    "vault": vault,
+                    "added": added.iter().map(|(m, c)| json!({"member": m, "commitments": c})).collect::<Vec<_>>(),
+                    "unused": left.iter().map(|(m, c)| json!({"member": m, "commitments": c})).collect::<Vec<_>>(),
+                }));
+            } else {
+                for (member, count) in &added {
+                    println!("member {member}: {count} commitment(s) added");
+                }
+                for (member, count) in &left {
+                    println!("member {member}: {count} unused");
                 }
             }
             Ok(())

@@ -815,10 +815,18 @@ fn identity_signing(home: &Path) -> CliResult<ed25519_dalek::SigningKey> {
 }
 
 fn parse_signer(spec: &str) -> CliResult<SignerEntry> {
-    let parts: Vec<&str> = spec.split(':').collect();
+    let mut parts: Vec<&str> = spec.split(':').collect();
+    // A FROST member's chain key is itself `frost:<number>:<verifying share>`.
+    let frost_key = (parts.len() >= 6 && parts[3] == "frost").then(|| parts[3..6].join(":"));
+    if let Some(key) = &frost_key {
+        let custody = parts.get(6).copied();
+        parts.truncate(3);
+        parts.push(key.as_str());
+        parts.push(custody.unwrap_or("frost"));
+    }
     if parts.len() < 3 || parts.len() > 5 {
         return Err(CliError::new(format!(
-            "signer {spec:?} is not NAME:ROLE:IDENTITY_KEY_HEX[:CHAIN_KEY[:keystore|hsm|device]]"
+            "signer {spec:?} is not NAME:ROLE:IDENTITY_KEY_HEX[:CHAIN_KEY[:keystore|hsm|device|frost]]"
         )));
     }
     Ok(SignerEntry {

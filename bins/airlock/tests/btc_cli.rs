@@ -1672,3 +1672,240 @@ fn a_signer_exports_its_keys_in_device_formats() {
     .fails(1, "passphrase");
     assert!(!none.exists());
 }
+
+/// Issue 15: a FROST group's vault end to end. Three signers make a 2-of-3 group across the
+/// gap (no dealer); the vault is the group xpub's key-path taproot descriptor with each member's
+/// verifying share listed; members hand nonce commitments over in advance; a payment names the
+/// signing set's commitments in the PSBT; the signers review it like any taproot vault and
+/// approve with their signature shares (the member outside the signing set approves without
+/// signing); the coordinator aggregates one BIP-340 signature per input, which Bitcoin Core's
+/// interpreter accepts. A member listing another's share, or shares not of the group, is refused.
+#[test]
+fn a_frost_group_vault_pays_with_one_schnorr_signature_per_input() {
+    use std::path::PathBuf;
+    let w = World::new();
+    w.init_coordinator();
+    let members = ["alice", "bob", "carol"];
+    let ids: Vec<String> = members.iter().map(|m| w.init_signer(m)).collect();
+    let roster = w.p("frost-roster.json");
+    let specs: Vec<String> = members
+        .iter()
+        .zip(&ids)
+        .map(|(m, id)| format!("{m}:{id}"))
+        .collect();
+    let mut args = vec![
+        "frost",
+        "roster",
+        "--label",
+        "cold frost",
+        "--threshold",
+        "2",
+    ];
+    for spec in &specs {
+        args.extend(["--member", spec.as_str()]);
+    }
+    args.extend(["--out", s(&roster)]);
+    w.airlock(&args).ok();
+    let relay = |answers: &[PathBuf], out: &Path| {
+        let mut args = vec!["frost", "relay", "--roster", s(&roster), "--out", s(out)];
+        args.extend(answers.iter().map(|a| s(a)));
+        w.airlock(&args).ok();
+    };
+    let step = |who: &str, args: &[&str]| {
+        let mut all = vec!["--json", "frost", "keygen"];
+        all.extend_from_slice(args);
+        w.signer(who, &all).ok().json()
+    };
+    let r1: Vec<PathBuf> = members.iter().map(|m| w.p(&format!("r1-{m}"))).collect();
+    for (m, out) in members.iter().zip(&r1) {
+        step(
+            m,
+            &[
+                "start",
+                "--group",
+                "cold",
+                "--roster",
+                s(&roster),
+                "--out",
+                s(out),
+            ],
+        );
+    }
+    let round1 = w.p("round1");
+    relay(&r1, &round1);
+    let r2: Vec<PathBuf> = members.iter().map(|m| w.p(&format!("r2-{m}"))).collect();
+    for (m, out) in members.iter().zip(&r2) {
+        step(
+            m,
+            &[
+                "continue",
+                "--group",
+                "cold",
+                "--in",
+                s(&round1),
+                "--out",
+                s(out),
+            ],
+        );
+    }
+    let round2 = w.p("round2");
+    relay(&r2, &round2);
+    let facts: Vec<serde_json::Value> = members
+        .iter()
+        .map(|m| {
+            step(
+                m,
+                &[
+                    "finish",
+                    "--group",
+                    "cold",
+                    "--in",
+                    s(&round2),
+                    "--network",
+                    "regtest",
+                ],
+            )
+        })
+        .collect();
+    let descriptor = facts[0]["descriptor"].as_str().unwrap().to_owned();
+    let entries: Vec<String> = facts[0]["member_keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e.as_str().unwrap().to_owned())
+        .collect();
+    let account = format!("{descriptor} frost=2");
+    let signer_specs: Vec<String> = members
+        .iter()
+        .zip(&ids)
+        .zip(&entries)
+        .map(|((m, id), entry)| format!("{m}:ops:{id}:{entry}"))
+        .collect();
+    let draft_args = |specs: &'_ [String]| -> Vec<String> {
+        let mut args: Vec<String> = [
+            "--vault",
+            "cold",
+            "--chain",
+            "bitcoin",
+            "--network",
+            "regtest",
+            "--account",
+            account.as_str(),
+            "--threshold",
+            "2",
+            "--rule",
+            "all: => 2 ops",
+        ]
+        .iter()
+        .map(|a| a.to_string())
+        .collect();
+        for spec in specs {
+            args.extend(["--signer".to_string(), spec.clone()]);
+        }
+        args
+    };
+    // Refused drafts: bob listing alice's share; a share of another group.
+    let mut swapped = signer_specs.clone();
+    swapped[1] = format!("bob:ops:{}:{}", ids[1], entries[0]);
+    let refused_draft = |specs: &[String], needle: &str| {
+        let owned = draft_args(specs);
+        let mut args = vec!["vault", "draft", "--out", "/dev/null"];
+        args.extend(owned.iter().map(String::as_str));
+        w.airlock(&args).fails(1, needle);
+    };
+    refused_draft(&swapped, "listed twice");
+    let mut foreign = signer_specs.clone();
+    foreign[2] = format!(
+        "carol:ops:{}:frost:3:0279be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798",
+        ids[2]
+    );
+    refused_draft(&foreign, "not on the group's polynomial");
+
+    let owned = draft_args(&signer_specs);
+    let args: Vec<&str> = owned.iter().map(String::as_str).collect();
+    w.make_vault(&args, &members, &members);
+    let receive = w
+        .airlock(&["--json", "btc", "receive", "--vault", "cold"])
+        .ok()
+        .json();
+    assert_eq!(
+        receive["address"], facts[0]["first_address"],
+        "the address every member showed"
+    );
+
+    // Commitments handed over in advance; a payment without enough is refused.
+    let fund = fund_next_address(&w, 1_000_000, 21);
+    w.airlock(&[
+        "propose",
+        "--vault",
+        "cold",
+        "--to",
+        &format!("{PAYEE}:300000"),
+    ])
+    .fails(1, "import more with `airlock btc frost-commitments");
+    let files: Vec<PathBuf> = members
+        .iter()
+        .map(|m| {
+            let out = w.p(&format!("nonces-{m}"));
+            w.signer(
+                m,
+                &[
+                    "frost",
+                    "commitments",
+                    "--group",
+                    "cold",
+                    "--count",
+                    "3",
+                    "--out",
+                    s(&out),
+                ],
+            )
+            .ok();
+            out
+        })
+        .collect();
+    let mut args = vec!["--json", "btc", "frost-commitments", "--vault", "cold"];
+    args.extend(files.iter().map(|f| s(f)));
+    let pool = w.airlock(&args).ok().json();
+    assert_eq!(pool["added"].as_array().unwrap().len(), 3, "{pool}");
+    // Another member's file under a forged sender is refused: carol's, claimed as alice's
+    // signature, does not verify (a flipped byte in the signature).
+    let mut forged = std::fs::read(&files[2]).unwrap();
+    let at = forged.len() - 1;
+    forged[at] ^= 1;
+    let forged_path = w.p("nonces-forged");
+    std::fs::write(&forged_path, &forged).unwrap();
+    w.airlock(&[
+        "btc",
+        "frost-commitments",
+        "--vault",
+        "cold",
+        s(&forged_path),
+    ])
+    .fails(1, "not signed by that member's identity");
+
+    let (p, bundle) = w.propose("cold", &format!("{PAYEE}:300000"), &[]);
+    let review = w
+        .signer("alice", &["--json", "review", s(&bundle)])
+        .ok()
+        .json();
+    assert_eq!(review["can_approve"], true, "{review}");
+    assert_eq!(review["payments"][0][0], PAYEE);
+    assert_eq!(
+        review["change"].as_array().unwrap().len(),
+        1,
+        "change re-derived: {review}"
+    );
+    let a = w.approve("alice", &bundle);
+    let b = w.approve("bob", &bundle);
+    let c = w.approve("carol", &bundle);
+    w.submit(&[&a, &b, &c]).ok();
+    w.airlock(&["finalize", &p]).ok();
+    let exported = w.airlock(&["--json", "btc", "export-tx", &p]).ok().json();
+    let tx: Transaction =
+        deserialize(&hex::decode(exported["hex"].as_str().unwrap()).unwrap()).unwrap();
+    assert_eq!(tx.input[0].witness.len(), 1, "one signature, no script");
+    assert_eq!(tx.input[0].witness.to_vec()[0].len(), 64);
+    consensus_verify(&tx, &[fund.output[0].clone()]);
+    w.airlock(&["log", "verify"]).ok();
+}

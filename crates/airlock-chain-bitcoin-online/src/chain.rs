@@ -9,6 +9,9 @@
 //!   transaction and every partial signature in it must verify against the vault's keys.
 //! - `finalize`: combine the payload with every signed copy (each verified), finalize through
 //!   miniscript, extract; the wallet records the transaction as unconfirmed.
+//! - A FROST group's vault (account option `frost=T`): `build` names the signing set's nonce
+//!   commitments in the PSBT, `verify_signature` checks a member's signed shares, `finalize`
+//!   aggregates them into BIP-340 signatures (see `frost_pool`).
 //! - `broadcast`: through the configured Electrum server; without one it refuses (export the
 //!   transaction with `airlock btc export-tx` and broadcast it elsewhere, then feed it back).
 //! - `confirmations`: from the wallets' own view (synced or fed by hand).
@@ -24,6 +27,7 @@ use airlock_core::{Intent, Proposal, VaultDefinition};
 use bdk_wallet::bitcoin::consensus::encode::{deserialize, serialize};
 use bdk_wallet::bitcoin::{Transaction, Txid};
 
+use super::frost_pool::{self, FrostVault};
 use super::{SyncSource, WatchOnlyVault};
 use airlock_chain_bitcoin::CHAIN;
 use airlock_chain_bitcoin::chain::Bitcoin;
@@ -35,7 +39,7 @@ use airlock_chain_bitcoin::vault::{BtcVault, parse_network};
 /// Default fee rate when none is configured, sat/vB.
 pub const DEFAULT_FEE_RATE: f64 = 2.0;
 
-fn err(message: impl Into<String>) -> ChainError {
+pub(crate) fn err(message: impl Into<String>) -> ChainError {
     ChainError::new(CHAIN, message)
 }
 
@@ -135,6 +139,10 @@ impl BitcoinOnline {
                     )),
                 }
             })?;
+        let mut psbt = psbt;
+        if let Some(frost) = FrostVault::of(vault)? {
+            frost_pool::attach(&self.dir, vault, &frost, &mut psbt)?;
+        }
         Ok(BuiltPayload {
             spends: psbt
                 .unsigned_tx
@@ -144,6 +152,24 @@ impl BitcoinOnline {
                 .collect(),
             payload: serialize_psbt(&psbt),
         })
+    }
+
+    /// Adds a FROST vault member's handed-over nonce commitments to the vault's pool.
+    pub fn import_frost_commitments(
+        &self,
+        vault: &VaultDefinition,
+        file: &[u8],
+    ) -> Result<Vec<(u16, usize)>, ChainError> {
+        std::fs::create_dir_all(&self.dir).map_err(|e| err(e.to_string()))?;
+        frost_pool::import_commitments(&self.dir, vault, file)
+    }
+
+    /// Each FROST member's commitments not yet named by a proposal.
+    pub fn frost_commitments_left(
+        &self,
+        vault: &VaultDefinition,
+    ) -> Result<std::collections::BTreeMap<u16, usize>, ChainError> {
+        frost_pool::unnamed_counts(&self.dir, vault)
     }
 
     /// A sweep of every coin to the first receive address of `descriptor` (key rotation).
@@ -248,7 +274,12 @@ impl ChainOnline for BitcoinOnline {
         material: &[u8],
     ) -> Result<(), ChainError> {
         if material.is_empty() {
-            // An approval by a member who holds no key of this vault.
+            // An approval by a member who holds no key of this vault (or, in a FROST vault, who
+            // is not in the proposal's signing set).
+            return Ok(());
+        }
+        if let Some(frost) = FrostVault::of(vault)? {
+            frost_pool::check_shares(&frost, &parse_psbt(&proposal.payload)?, material)?;
             return Ok(());
         }
         let btc = Self::btc_vault(vault)?;
@@ -274,6 +305,18 @@ impl ChainOnline for BitcoinOnline {
         proposal: &Proposal,
         materials: &[&[u8]],
     ) -> Result<FinalTransaction, ChainError> {
+        if let Some(frost) = FrostVault::of(vault)? {
+            let psbt = frost_pool::finalize(&frost, parse_psbt(&proposal.payload)?, materials)?;
+            let tx = psbt
+                .extract_tx()
+                .map_err(|e| err(format!("the finalized PSBT does not extract: {e}")))?;
+            let bytes = serialize(&tx);
+            self.record_final(vault, &bytes)?;
+            return Ok(FinalTransaction {
+                bytes,
+                txid: tx.compute_txid().to_string(),
+            });
+        }
         let btc = Self::btc_vault(vault)?;
         let mut psbts = vec![parse_psbt(&proposal.payload)?];
         for m in materials.iter().filter(|m| !m.is_empty()) {

@@ -19,6 +19,7 @@
 
 pub mod chain;
 mod error;
+pub mod frost_pool;
 mod store;
 mod sync;
 mod vault;

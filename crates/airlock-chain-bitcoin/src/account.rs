@@ -33,6 +33,8 @@ use crate::vault::{BtcVault, NUMS_INTERNAL_KEY, VaultKey, format_key_origin};
 
 /// The account option naming master fingerprints that may appear on several keys.
 pub const SHARED_FINGERPRINT: &str = "shared-fingerprint";
+/// The account option of a FROST group's vault: its threshold (`frost=2`).
+pub const FROST: &str = "frost";
 
 /// A Bitcoin vault's account text: the descriptor and its options.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -41,6 +43,9 @@ pub struct BtcAccount {
     pub descriptor: String,
     /// Master fingerprints allowed on more than one key (`shared-fingerprint=`).
     pub shared_fingerprints: Vec<Fingerprint>,
+    /// A FROST group's threshold (`frost=T`): the descriptor is the group xpub's key-path-only
+    /// taproot output and the members list their verifying shares (see [`check_frost_members`]).
+    pub frost_threshold: Option<u16>,
 }
 
 impl BtcAccount {
@@ -51,6 +56,7 @@ impl BtcAccount {
         let mut words = text.split_whitespace();
         let descriptor = words.next().unwrap_or("").to_owned();
         let mut shared_fingerprints: Option<Vec<Fingerprint>> = None;
+        let mut frost_threshold: Option<u16> = None;
         for word in words {
             let (key, value) = word.split_once('=').ok_or_else(|| {
                 bad(format!(
@@ -76,16 +82,33 @@ impl BtcAccount {
                     }
                     shared_fingerprints = Some(list);
                 }
+                FROST => {
+                    if frost_threshold.is_some() {
+                        return Err(bad(format!("{key} is given twice")));
+                    }
+                    let t: u16 = value.parse().ok().filter(|t| *t >= 2).ok_or_else(|| {
+                        bad(format!(
+                            "{key}={value}: the threshold is a number of 2 or more"
+                        ))
+                    })?;
+                    frost_threshold = Some(t);
+                }
                 other => {
                     return Err(bad(format!(
-                        "unknown option {other:?} (the only option is {SHARED_FINGERPRINT}=FP,…)"
+                        "unknown option {other:?} (the options are {SHARED_FINGERPRINT}=FP,… and {FROST}=T)"
                     )));
                 }
             }
         }
+        if frost_threshold.is_some() && shared_fingerprints.is_some() {
+            return Err(bad(format!(
+                "{SHARED_FINGERPRINT} has no meaning for a FROST group's vault"
+            )));
+        }
         Ok(BtcAccount {
             descriptor,
             shared_fingerprints: shared_fingerprints.unwrap_or_default(),
+            frost_threshold,
         })
     }
 
@@ -99,6 +122,9 @@ impl BtcAccount {
                 .map(|f| f.to_string())
                 .collect();
             text.push_str(&format!(" {SHARED_FINGERPRINT}={}", list.join(",")));
+        }
+        if let Some(t) = self.frost_threshold {
+            text.push_str(&format!(" {FROST}={t}"));
         }
         text
     }
@@ -162,6 +188,9 @@ pub fn check_members(
     account: &BtcAccount,
     signers: &[SignerEntry],
 ) -> Result<Vec<String>, BtcError> {
+    if let Some(threshold) = account.frost_threshold {
+        return check_frost_members(vault, threshold, signers).map(|_| Vec::new());
+    }
     let mut problems = Vec::new();
     let mut listed: Vec<(&str, ListedKey)> = Vec::new();
     for s in signers.iter().filter(|s| !s.chain_key.is_empty()) {
@@ -274,12 +303,73 @@ pub fn check_members(
     }
 }
 
+/// A FROST group's vault: the descriptor must be `tr([FP]XPUB/<0;1>/*)` where XPUB is the group
+/// xpub of its own key (the fixed chain code, depth 0) and FP its fingerprint; every member that
+/// lists a chain key lists `frost:<number>:<verifying share>`, and those shares must be one
+/// `threshold`-of-n sharing of the group key (`airlock_frost::group::public_package`). Returns
+/// the group key and its public key package; members who list no key approve without signing.
+pub fn check_frost_members(
+    vault: &BtcVault,
+    threshold: u16,
+    signers: &[SignerEntry],
+) -> Result<
+    (
+        airlock_frost::frost::VerifyingKey,
+        airlock_frost::frost::keys::PublicKeyPackage,
+    ),
+    BtcError,
+> {
+    let bad = |m: String| BtcError::Descriptor(format!("FROST vault: {m}"));
+    let keys = vault.keys();
+    let [key] = keys else {
+        return Err(bad(format!(
+            "the descriptor must hold exactly the group's key, not {} keys",
+            keys.len()
+        )));
+    };
+    if vault.kind() != crate::vault::VaultKind::SingleKeyTaproot {
+        return Err(bad(format!(
+            "the descriptor must be a key-path-only taproot output of the group key, not {}",
+            vault.kind()
+        )));
+    }
+    let group = airlock_frost::frost::VerifyingKey::deserialize(&key.xpub.public_key.serialize())
+        .map_err(|e| bad(format!("the key is not a group key: {e}")))?;
+    let expected = airlock_frost::derive::group_xpub(&group, key.xpub.network)
+        .map_err(|e| bad(e.to_string()))?;
+    if key.xpub != expected
+        || key.fingerprint != expected.fingerprint()
+        || !key.origin_path.is_empty()
+    {
+        return Err(bad(format!(
+            "the key must be the group xpub {} with origin [{}] (airlock-signer frost show prints the descriptor)",
+            expected,
+            expected.fingerprint()
+        )));
+    }
+    let mut members = Vec::new();
+    for s in signers.iter().filter(|s| !s.chain_key.is_empty()) {
+        let entry = airlock_frost::group::parse_member_chain_key(&s.chain_key)
+            .map_err(|e| bad(format!("member {}: {e}", s.name)))?;
+        members.push(entry);
+    }
+    let public = airlock_frost::group::public_package(&group, threshold, &members)
+        .map_err(|e| bad(e.to_string()))?;
+    Ok((group, public))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn account_options() {
+        let f = BtcAccount::parse("tr(x) frost=2").unwrap();
+        assert_eq!(f.frost_threshold, Some(2));
+        assert_eq!(f.text(), "tr(x) frost=2");
+        for bad in ["tr(x) frost=1", "tr(x) frost=two", "tr(x) frost=2 frost=2"] {
+            assert!(BtcAccount::parse(bad).is_err(), "{bad}");
+        }
         let a = BtcAccount::parse("wsh(x) shared-fingerprint=350826d2,74EE38F0").unwrap();
         assert_eq!(a.descriptor, "wsh(x)");
         assert_eq!(a.shared_fingerprints.len(), 2);

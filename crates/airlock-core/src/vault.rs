@@ -34,7 +34,9 @@ pub struct SignerEntry {
     /// Chain key material as the chain crate writes it (an xpub with origin, an address, a Monero
     /// address…); empty when the vault's chain needs none.
     pub chain_key: String,
-    /// Where the signer keeps its chain key: "keystore", "hsm" (a PKCS#11 token) or "device" (a
+    /// Where the signer keeps its chain key: "keystore", "hsm" (a PKCS#11 token), "frost" (a
+    /// share of a FROST group, Bitcoin: the chain key is `frost:<number>:<verifying share>`) or
+    /// "device" (a
     /// QR signer speaking EIP-4527, Ethereum only).
     pub custody: String,
 }
@@ -201,9 +203,9 @@ impl VaultDefinition {
                     s.name
                 ));
             }
-            if !["keystore", "hsm", "device"].contains(&s.custody.as_str()) {
+            if !["keystore", "hsm", "device", "frost"].contains(&s.custody.as_str()) {
                 return bad(format!(
-                    "signer {:?}: custody must be keystore, hsm or device",
+                    "signer {:?}: custody must be keystore, hsm, device or frost",
                     s.name
                 ));
             }

@@ -172,6 +172,12 @@ impl fmt::Display for KdfParams {
 pub struct Passphrase(Zeroizing<Vec<u8>>);
 
 impl Passphrase {
+    /// A second zeroizing copy, for a signer that must open its keystore again later in the same
+    /// command (a FROST share's nonce store).
+    pub fn duplicate(&self) -> Passphrase {
+        Passphrase(Zeroizing::new(self.0.to_vec()))
+    }
+
     /// Wraps a passphrase; an empty one is refused ([`CustodyError::EmptyPassphrase`]).
     pub fn new(s: String) -> Result<Self, CustodyError> {
         // Taking ownership moves the buffer in without copying it.

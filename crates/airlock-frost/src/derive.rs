@@ -12,7 +12,9 @@
 //! ([`PathTweaks`]) and the shift of the shares (in the threshold library's own k256 types,
 //! through frost-core's `internals` accessors).
 //!
-//! The chain code is SHA-256 of a fixed label and the compressed group key: anyone who knows the
+//! The group xpub holds the group key lifted to an even y (the x-only key every member shows
+//! names exactly one such point), and the shares are negated with it when key generation gave an
+//! odd y. The chain code is SHA-256 of a fixed label and that compressed key: anyone who knows the
 //! group key can derive the vault's addresses, exactly as anyone who knows a multisig vault's
 //! xpubs can. A refresh keeps the group key, so it keeps every address.
 //!
@@ -27,7 +29,7 @@ use k256::{ProjectivePoint, Scalar};
 use sha2::{Digest, Sha256};
 
 use crate::frost::VerifyingKey;
-use crate::frost::keys::{KeyPackage, PublicKeyPackage, SigningShare, VerifyingShare};
+use crate::frost::keys::{EvenY as _, KeyPackage, PublicKeyPackage, SigningShare, VerifyingShare};
 use crate::{Result, refused};
 
 const CHAIN_CODE_LABEL: &[u8] = b"airlock-frost group chain code v1\n";
@@ -35,7 +37,7 @@ const CHAIN_CODE_LABEL: &[u8] = b"airlock-frost group chain code v1\n";
 /// The group's extended public key: the group key with its fixed chain code, at depth 0.
 /// `network` only chooses the `xpub`/`tpub` prefix it prints with.
 pub fn group_xpub(group: &VerifyingKey, network: NetworkKind) -> Result<Xpub> {
-    let bytes = group
+    let bytes = even(group)
         .serialize()
         .map_err(|e| refused(format!("the group key does not encode: {e}")))?;
     let public_key = PublicKey::from_slice(&bytes)
@@ -53,6 +55,14 @@ pub fn group_xpub(group: &VerifyingKey, network: NetworkKind) -> Result<Xpub> {
         public_key,
         chain_code: ChainCode::from(chain_code),
     })
+}
+
+/// The group key with an even y (BIP-340's lift of its x-only key): what the group xpub holds,
+/// so that every member derives the same xpub from the x-only group key it shows, whatever the
+/// parity key generation happened to give. Shares are moved to it ([`shift_key`]) before they
+/// are moved along a path.
+pub fn even(group: &VerifyingKey) -> VerifyingKey {
+    group.into_even_y(None)
 }
 
 /// The vault's descriptor for the group (without checksum): a key-path-only taproot output at
@@ -74,7 +84,7 @@ pub struct PathTweaks {
 impl PathTweaks {
     pub fn new(group: &VerifyingKey) -> Result<PathTweaks> {
         Ok(PathTweaks {
-            group: *group,
+            group: even(group),
             root: group_xpub(group, NetworkKind::Test)?,
             nodes: std::collections::HashMap::new(),
         })
@@ -173,6 +183,7 @@ fn path_tweak(group: &VerifyingKey, path: &[u32]) -> Result<Option<Scalar>> {
 
 /// This member's key package moved by a tweak (see the module docs).
 pub fn shift_key(key: &KeyPackage, tweak: &Scalar) -> KeyPackage {
+    let key = key.clone().into_even_y(None);
     let point = ProjectivePoint::GENERATOR * tweak;
     KeyPackage::new(
         *key.identifier(),
@@ -185,6 +196,7 @@ pub fn shift_key(key: &KeyPackage, tweak: &Scalar) -> KeyPackage {
 
 /// The group's public package moved by a tweak: every verifying share and the group key.
 pub fn shift_public(public: &PublicKeyPackage, tweak: &Scalar) -> PublicKeyPackage {
+    let public = public.clone().into_even_y(None);
     let point = ProjectivePoint::GENERATOR * tweak;
     let shares = public
         .verifying_shares()

@@ -118,6 +118,8 @@ pub enum ChainSigner {
     Hsm(HsmSigner),
     /// Signatures a QR device returned for this proposal's requests, checked.
     Device(airlock_chain_ethereum::eip4527::DeviceSignatures),
+    /// A FROST group's share (Bitcoin).
+    Frost(Box<crate::frost_groups::FrostSigner>),
 }
 
 /// Where a chain key kept on a QR signer is: public facts only.
@@ -165,6 +167,7 @@ pub enum SignWith<'a> {
     Secret(&'a ChainSecret),
     Hsm(&'a HsmSigner),
     Device(&'a airlock_chain_ethereum::eip4527::DeviceSignatures),
+    Frost(&'a crate::frost_groups::FrostSigner),
 }
 
 impl ChainSigner {
@@ -173,6 +176,7 @@ impl ChainSigner {
             ChainSigner::Secret(s) => SignWith::Secret(s),
             ChainSigner::Hsm(h) => SignWith::Hsm(h),
             ChainSigner::Device(d) => SignWith::Device(d),
+            ChainSigner::Frost(f) => SignWith::Frost(f),
         }
     }
 }
@@ -346,6 +350,13 @@ impl SignerHome {
         if entry.chain_key.is_empty() {
             return Ok(None);
         }
+        if entry.custody == "frost" {
+            return Ok(Some(ChainSigner::Frost(Box::new(self.frost_signer(
+                vault,
+                &entry.chain_key,
+                passphrase,
+            )?))));
+        }
         let path = chain_key_file(&self.dir, &vault.chain, &entry.chain_key);
         if entry.custody == "device" {
             return Err(SignerError::Setup(format!(
@@ -437,7 +448,12 @@ impl SignerHome {
     pub fn check_vault_keys(&self, vault: &VaultDefinition) -> Result<Vec<String>> {
         let warnings = check_vault_account(vault)?;
         let me = self.public_key()?;
-        if let Some(entry) = vault.signer(&me).filter(|e| !e.chain_key.is_empty()) {
+        if let Some(entry) = vault
+            .signer(&me)
+            .filter(|e| !e.chain_key.is_empty() && e.custody == "frost")
+        {
+            self.frost_group_for(vault, &entry.chain_key)?;
+        } else if let Some(entry) = vault.signer(&me).filter(|e| !e.chain_key.is_empty()) {
             let path = chain_key_file(&self.dir, &vault.chain, &entry.chain_key);
             let held = match entry.custody.as_str() {
                 "hsm" => path.with_extension("hsm"),
@@ -497,6 +513,10 @@ impl SignerHome {
                 vault.vault_id, vault.version, entry.chain_key, vault.chain
             ))
         };
+        if entry.custody == "frost" {
+            self.frost_signer(vault, &entry.chain_key, passphrase)?;
+            return Ok(());
+        }
         let path = chain_key_file(&self.dir, &vault.chain, &entry.chain_key);
         if entry.custody == "device" {
             let held = self.device_key_ref(vault)?;

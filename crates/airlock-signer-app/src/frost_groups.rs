@@ -482,8 +482,13 @@ impl SignerHome {
     ) -> Result<()> {
         let dir = self.group_dir(group)?;
         let sealed = airlock_custody::seal(&share.to_bytes()?, passphrase, self.sealing_params()?)?;
+        // Listed as the vault lists them: for the group key with an even y (see `derive::even`).
+        let public = {
+            use airlock_frost::frost::keys::EvenY as _;
+            share.public.clone().into_even_y(None)
+        };
         let mut members = Vec::new();
-        for (id, verifying) in share.public.verifying_shares() {
+        for (id, verifying) in public.verifying_shares() {
             let number = airlock_frost::member_number(id, &share.roster).ok_or_else(|| {
                 refused("the group's public package names someone outside its roster")
             })?;
@@ -896,5 +901,116 @@ fn remove_if_there(path: &Path) -> Result<()> {
             "cannot remove {}: {e}",
             path.display()
         ))),
+    }
+}
+
+/// This signer's FROST share for a vault that lists it as `frost:<number>:<verifying share>`:
+/// the share, its nonce store and the passphrase that opens it, for one approval.
+pub struct FrostSigner {
+    share: KeyShare,
+    store: NonceStore,
+    passphrase: Passphrase,
+}
+
+impl SignerHome {
+    /// The group in this home whose public facts hold `chain_key` as this member's entry, and
+    /// whose group key is the vault's (from the listing alone: no passphrase).
+    pub fn frost_group_for(
+        &self,
+        vault: &airlock_core::VaultDefinition,
+        chain_key: &str,
+    ) -> Result<String> {
+        let (number, _) = airlock_frost::group::parse_member_chain_key(chain_key)?;
+        let account = airlock_chain_bitcoin::account::BtcAccount::parse(&vault.account)
+            .map_err(|e| refused(e.to_string()))?;
+        let btc =
+            airlock_chain_bitcoin::vault::BtcVault::parse(&account.descriptor, &vault.network)
+                .map_err(|e| refused(e.to_string()))?;
+        let group_key = btc
+            .keys()
+            .first()
+            .map(|k| hex::encode(k.xpub.public_key.x_only_public_key().0.serialize()));
+        for name in self.frost_groups()? {
+            if let Some(g) = self.frost_group(&name)?
+                && g.stage == Stage::Finished
+                && g.me == number
+                && g.group_key == group_key
+                && g.members.iter().any(|m| m == chain_key.trim())
+            {
+                return Ok(name);
+            }
+        }
+        Err(refused(format!(
+            "vault {:?} v{} lists {chain_key} as this signer's FROST share, but no finished group here holds it (`airlock-signer frost show`)",
+            vault.vault_id, vault.version
+        )))
+    }
+
+    /// This signer's FROST signer for `vault` (the share unsealed and checked against the
+    /// listing: its verifying share and the group key).
+    pub fn frost_signer(
+        &self,
+        vault: &airlock_core::VaultDefinition,
+        chain_key: &str,
+        passphrase: &Passphrase,
+    ) -> Result<FrostSigner> {
+        let group = self.frost_group_for(vault, chain_key)?;
+        let share = self.frost_share(&group, passphrase)?;
+        let even = {
+            use airlock_frost::frost::keys::EvenY as _;
+            share.key.clone().into_even_y(None)
+        };
+        let listed = airlock_frost::group::member_chain_key(share.me, even.verifying_share())?;
+        if listed != chain_key.trim() {
+            return Err(SignerError::Tampered(format!(
+                "group {group:?}'s sealed share is not the one its public facts list"
+            )));
+        }
+        Ok(FrostSigner {
+            share,
+            store: self.frost_nonces(&group)?,
+            passphrase: passphrase.duplicate(),
+        })
+    }
+}
+
+impl FrostSigner {
+    /// This member's signature shares for the proposal's PSBT, as the signed message the
+    /// coordinator aggregates; empty when the PSBT names none of its commitments (it is not in
+    /// the signing set the coordinator chose: it approves without signing). Every input's
+    /// sighash, path and key are computed from the PSBT here; the nonces are journaled as spent
+    /// before any share is computed.
+    pub fn sign(
+        &self,
+        proposal: &airlock_core::Proposal,
+        identity: &ed25519_dalek::SigningKey,
+    ) -> Result<Vec<u8>> {
+        let psbt = airlock_chain_bitcoin::parse_psbt(&proposal.payload)
+            .map_err(|e| refused(e.to_string()))?;
+        let group = *self.share.public.verifying_key();
+        let inputs = airlock_chain_bitcoin::frost_psbt::inputs_to_sign(&psbt, &group)
+            .map_err(|e| refused(e.to_string()))?;
+        let named = inputs
+            .iter()
+            .filter(|i| i.commitments.contains_key(&self.share.me))
+            .count();
+        if named == 0 {
+            return Ok(Vec::new());
+        }
+        if named != inputs.len() {
+            return Err(refused(format!(
+                "the PSBT names this member's commitments for {named} of its {} inputs",
+                inputs.len()
+            )));
+        }
+        let message = airlock_frost::sign::sign(
+            &self.share,
+            identity,
+            &self.store,
+            &inputs,
+            None,
+            &self.passphrase,
+        )?;
+        Ok(message.to_bytes())
     }
 }

@@ -844,6 +844,9 @@ impl SignerHome {
                     (true, Some((chain, chain_keys::SignWith::Device(device)))) => {
                         chain.sign_external(&review.vault, &review.proposal, device)?
                     }
+                    (true, Some((_, chain_keys::SignWith::Frost(frost)))) => {
+                        frost.sign(&review.proposal, key.signing_key())?
+                    }
                     (true, None) => {
                         return Err(SignerError::Setup(format!(
                             "vault {:?} lists a {} key for this signer; unlock it to approve",
