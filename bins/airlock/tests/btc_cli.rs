@@ -1896,6 +1896,11 @@ fn a_frost_group_vault_pays_with_one_schnorr_signature_per_input() {
         1,
         "change re-derived: {review}"
     );
+    let text = w.signer("carol", &["review", s(&bundle)]).ok().stdout;
+    assert!(
+        text.contains("FROST SIGNING SET: alice (1), bob (2)"),
+        "the review names the signing set and the nonces it spends: {text}"
+    );
     let a = w.approve("alice", &bundle);
     let b = w.approve("bob", &bundle);
     let c = w.approve("carol", &bundle);
@@ -1907,5 +1912,67 @@ fn a_frost_group_vault_pays_with_one_schnorr_signature_per_input() {
     assert_eq!(tx.input[0].witness.len(), 1, "one signature, no script");
     assert_eq!(tx.input[0].witness.to_vec()[0].len(), 64);
     consensus_verify(&tx, &[fund.output[0].clone()]);
+
+    // A signer killed after journaling its nonces, before its decision: running approve again
+    // is refused (the nonce is spent, never used twice); the proposal is abandoned and made
+    // again with fresh commitments, and that one pays.
+    let fund = fund_next_address(&w, 500_000, 22);
+    let (p2, bundle2) = w.propose("cold", &format!("{PAYEE}:100000"), &[]);
+    let alice_args = |out: &Path| {
+        vec![
+            "--home".to_owned(),
+            s(&w.signer_home("alice")).to_owned(),
+            "--passphrase-file".to_owned(),
+            s(&w.pass_file("alice")).to_owned(),
+            "approve".to_owned(),
+            s(&bundle2).to_owned(),
+            "--out".to_owned(),
+            s(out).to_owned(),
+            "--yes".to_owned(),
+        ]
+    };
+    let out = w.p("alice-crashed.approval");
+    let args = alice_args(&out);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let crash = run(
+        &signer_bin(),
+        &args,
+        w.now.get(),
+        &[("AIRLOCK_FAILPOINT", "frost-nonces-journaled")],
+    );
+    assert!(crashed(&crash), "{crash:#?}");
+    w.signer(
+        "alice",
+        &["approve", s(&bundle2), "--out", s(&out), "--yes"],
+    )
+    .fails(1, "was already used for a signature");
+    w.airlock(&[
+        "abandon",
+        &p2,
+        "--reason",
+        "alice's nonce was spent by a crash",
+    ])
+    .ok();
+    let (p3, bundle3) = w.propose("cold", &format!("{PAYEE}:100000"), &[]);
+    let a = w.approve("alice", &bundle3);
+    let b = w.approve("bob", &bundle3);
+    w.submit(&[&a, &b]).ok();
+    w.airlock(&["finalize", &p3]).ok();
+    let exported = w.airlock(&["--json", "btc", "export-tx", &p3]).ok().json();
+    let tx3: Transaction =
+        deserialize(&hex::decode(exported["hex"].as_str().unwrap()).unwrap()).unwrap();
+    // Its coins: the new funding, or the first payment's change.
+    let spent: Vec<TxOut> = tx3
+        .input
+        .iter()
+        .map(|i| {
+            [&fund, &tx]
+                .iter()
+                .find(|t| t.compute_txid() == i.previous_output.txid)
+                .map(|t| t.output[i.previous_output.vout as usize].clone())
+                .expect("a coin of this test")
+        })
+        .collect();
+    consensus_verify(&tx3, &spent);
     w.airlock(&["log", "verify"]).ok();
 }

@@ -230,6 +230,55 @@ impl Bitcoin {
     }
 }
 
+/// A FROST vault's proposal: every input checked as the group's key-path spend with the
+/// commitments the coordinator named (`frost_psbt::inputs_to_sign`, before anyone approves), and
+/// the signing set and the nonces each of its members spends, for the person to see.
+fn frost_signing_set(
+    btc: &BtcVault,
+    threshold: u16,
+    vault: &VaultDefinition,
+    proposal: &Proposal,
+) -> Result<(String, String), BtcError> {
+    let (group, _) = crate::account::check_frost_members(btc, threshold, &vault.signers)?;
+    let psbt = parse_psbt(&proposal.payload)?;
+    let inputs = crate::frost_psbt::inputs_to_sign(&psbt, &group)?;
+    let set: Vec<u16> = inputs
+        .first()
+        .map(|i| i.commitments.keys().copied().collect())
+        .unwrap_or_default();
+    if set.len() < usize::from(threshold)
+        || inputs
+            .iter()
+            .any(|i| i.commitments.keys().copied().collect::<Vec<_>>() != set)
+    {
+        return Err(BtcError::refused(format!(
+            "the PSBT must name the same {threshold} or more members' commitments for every input"
+        )));
+    }
+    let names: Vec<String> = set
+        .iter()
+        .map(|n| {
+            let name = vault
+                .signers
+                .iter()
+                .find(|s| {
+                    airlock_frost::group::parse_member_chain_key(&s.chain_key)
+                        .is_ok_and(|(m, _)| m == *n)
+                })
+                .map_or("?", |s| s.name.as_str());
+            format!("{name} ({n})")
+        })
+        .collect();
+    Ok((
+        "FROST signing set".to_owned(),
+        format!(
+            "{}: each spends {} nonce(s), one per input; members outside the set approve without signing",
+            names.join(", "),
+            inputs.len()
+        ),
+    ))
+}
+
 /// Maps a review to Airlock's chain-neutral description.
 pub fn to_description(review: &PsbtReview) -> Description {
     let transfer = |o: &crate::review::ReviewedOutput| Transfer {
@@ -294,6 +343,14 @@ impl ChainReview for Bitcoin {
         description
             .details
             .insert(0, ("vault".to_owned(), btc_vault.summary.clone()));
+        if let Some(threshold) = BtcAccount::parse(&vault.account)?.frost_threshold {
+            description.details.push(frost_signing_set(
+                &btc_vault.vault,
+                threshold,
+                vault,
+                proposal,
+            )?);
+        }
         Ok(description)
     }
 
