@@ -13,7 +13,7 @@ use airlock_frost::Roster;
 use airlock_frost::dkg::Ceremony;
 use airlock_signer_app::SignerHome;
 use airlock_signer_app::frost_groups::{
-    GroupSummary, MAX_CEREMONY_INPUT, check_group_name, describe_stage, group_facts,
+    Answer, GroupSummary, MAX_CEREMONY_INPUT, check_group_name, describe_stage, group_facts,
 };
 use clap::Subcommand;
 use serde_json::json;
@@ -172,6 +172,15 @@ impl FrostCommand {
 
 fn read_input(path: &Path) -> CliResult<Vec<u8>> {
     Ok(airlock_transport::read_bounded(path, MAX_CEREMONY_INPUT)?)
+}
+
+/// Said of an answer given again (a step run after a crash or a lost file).
+fn repeated(answer: &Answer) -> &'static str {
+    if answer.repeated {
+        "(the same as before) "
+    } else {
+        ""
+    }
 }
 
 fn write_answer(path: &Path, bytes: &[u8]) -> CliResult {
@@ -335,11 +344,7 @@ fn repair_step(
                 println!(
                     "Repair of member {lost} ({}) of group {group} by helpers {helpers:?}: deltas {}written to {}; give them to the coordinator.",
                     roster.name(lost),
-                    if answer.repeated {
-                        "(the same as before) "
-                    } else {
-                        ""
-                    },
+                    repeated(&answer),
                     out.display()
                 );
             }
@@ -357,11 +362,7 @@ fn repair_step(
             } else {
                 println!(
                     "Sigma for the new device {}written to {}; give it to the coordinator.",
-                    if answer.repeated {
-                        "(the same as before) "
-                    } else {
-                        ""
-                    },
+                    repeated(&answer),
                     out.display()
                 );
             }
@@ -460,11 +461,7 @@ fn ceremony_step(
                 print!("{what} of group {group}, {}", roster_value.describe());
                 println!(
                     "Round 1 {}written to {}: give it to the coordinator.",
-                    if answer.repeated {
-                        "(the same as before) "
-                    } else {
-                        ""
-                    },
+                    repeated(&answer),
                     out.display()
                 );
             }
@@ -485,11 +482,7 @@ fn ceremony_step(
             } else {
                 println!(
                     "Round 2 {}written to {}: packages encrypted to each other member; give it to the coordinator.",
-                    if answer.repeated {
-                        "(the same as before) "
-                    } else {
-                        ""
-                    },
+                    repeated(&answer),
                     out.display()
                 );
             }

@@ -153,6 +153,90 @@ impl Group<'_> {
         args
     }
 
+    /// A repair's first crossing: each helper's deltas for member `lost` (this group's roster is
+    /// the repair's), relayed; returns the relayed file.
+    fn repair_deltas(&self, helpers: &[&str], lost: &str, numbers: &str) -> std::path::PathBuf {
+        let answers: Vec<_> = helpers
+            .iter()
+            .map(|who| {
+                let out = self.w.fresh(&format!("delta-{who}"));
+                self.w
+                    .signer(
+                        who,
+                        &[
+                            "frost",
+                            "repair",
+                            "start",
+                            "--group",
+                            &self.name,
+                            "--roster",
+                            path_str(&self.roster),
+                            "--lost",
+                            lost,
+                            "--helpers",
+                            numbers,
+                            "--out",
+                            path_str(&out),
+                        ],
+                    )
+                    .ok();
+                out
+            })
+            .collect();
+        self.relayed(&answers)
+    }
+
+    /// The arguments of a helper's second crossing (without --json).
+    fn forward_args(&self, deltas: &std::path::Path, out: &std::path::Path) -> Vec<String> {
+        [
+            "frost",
+            "repair",
+            "forward",
+            "--group",
+            &self.name,
+            "--in",
+            path_str(deltas),
+            "--out",
+            path_str(out),
+        ]
+        .map(String::from)
+        .to_vec()
+    }
+
+    /// A helper's second crossing; returns its sigma file.
+    fn forward(&self, who: &str, deltas: &std::path::Path) -> std::path::PathBuf {
+        let out = self.w.fresh(&format!("sigma-{who}"));
+        let args = self.forward_args(deltas, &out);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        self.w.signer(who, &args).ok();
+        out
+    }
+
+    /// The new device's receipt of the relayed sigmas (--json).
+    fn receive(&self, who: &str, lost: &str, numbers: &str, sigmas: &std::path::Path) -> Out {
+        self.w.signer(
+            who,
+            &[
+                "--json",
+                "frost",
+                "repair",
+                "receive",
+                "--group",
+                &self.name,
+                "--roster",
+                path_str(&self.roster),
+                "--lost",
+                lost,
+                "--helpers",
+                numbers,
+                "--in",
+                path_str(sigmas),
+                "--network",
+                "regtest",
+            ],
+        )
+    }
+
     /// The whole ceremony among `members`; returns what each shows at the end.
     fn run_all(&self, members: &[&str]) -> Vec<Value> {
         let r1: Vec<_> = members.iter().map(|m| self.start(m)).collect();
@@ -904,7 +988,6 @@ fn a_crash_at_any_write_of_a_repair_forward_still_repairs() {
     let (w, ids) = world();
     let keygen_roster = roster(&w, &ids, "crash repair", "2");
     let new_bob = w.init_signer("bob2");
-    let alice = |args: &[&str], failpoint: &str| alice_at(&w, args, failpoint);
     let mut points: Option<Vec<String>> = None;
     let mut k = 0;
     loop {
@@ -916,111 +999,36 @@ fn a_crash_at_any_write_of_a_repair_forward_still_repairs() {
             ceremony: "keygen",
         };
         let made = same_facts(&g.run_all(&MEMBERS));
-        let repair = refresh_roster(
-            &w,
-            &[
-                (1, "alice", &ids[0]),
-                (2, "bob", &new_bob),
-                (3, "carol", &ids[2]),
-            ],
-            &format!("repair {k}"),
-            "2",
-        );
         let rg = Group {
             w: &w,
             name: name.clone(),
-            roster: repair.clone(),
+            roster: refresh_roster(
+                &w,
+                &[
+                    (1, "alice", &ids[0]),
+                    (2, "bob", &new_bob),
+                    (3, "carol", &ids[2]),
+                ],
+                &format!("repair {k}"),
+                "2",
+            ),
             ceremony: "repair",
         };
-        let deltas: Vec<_> = ["alice", "carol"]
-            .iter()
-            .map(|who| {
-                let out = w.fresh("delta");
-                w.signer(
-                    who,
-                    &[
-                        "frost",
-                        "repair",
-                        "start",
-                        "--group",
-                        &name,
-                        "--roster",
-                        path_str(&repair),
-                        "--lost",
-                        "2",
-                        "--helpers",
-                        "1,3",
-                        "--out",
-                        path_str(&out),
-                    ],
-                )
-                .ok();
-                out
-            })
-            .collect();
-        let deltas = rg.relayed(&deltas);
+        let deltas = rg.repair_deltas(&["alice", "carol"], "2", "1,3");
         let sigma_alice = w.fresh("sigma-alice");
-        let args = [
-            "frost",
-            "repair",
-            "forward",
-            "--group",
-            &name,
-            "--in",
-            path_str(&deltas),
-            "--out",
-            path_str(&sigma_alice),
-        ];
+        let args = rg.forward_args(&deltas, &sigma_alice);
         let Some(list) = &points else {
-            points = Some(failpoints(&alice(&args, "list").ok()));
+            points = Some(failpoints(&alice_at(&w, &args, "list").ok()));
             assert!(points.as_ref().unwrap().len() >= 6, "{points:?}");
             k += 1;
             continue;
         };
         let Some(point) = list.get(k - 1) else { break };
-        assert!(crashed(&alice(&args, point)), "{point}");
+        assert!(crashed(&alice_at(&w, &args, point)), "{point}");
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
         w.signer("alice", &args).ok();
-        let sigma_carol = w.fresh("sigma-carol");
-        w.signer(
-            "carol",
-            &[
-                "frost",
-                "repair",
-                "forward",
-                "--group",
-                &name,
-                "--in",
-                path_str(&deltas),
-                "--out",
-                path_str(&sigma_carol),
-            ],
-        )
-        .ok();
-        let sigmas = rg.relayed(&[sigma_alice, sigma_carol]);
-        let v = w
-            .signer(
-                "bob2",
-                &[
-                    "--json",
-                    "frost",
-                    "repair",
-                    "receive",
-                    "--group",
-                    &name,
-                    "--roster",
-                    path_str(&repair),
-                    "--lost",
-                    "2",
-                    "--helpers",
-                    "1,3",
-                    "--in",
-                    path_str(&sigmas),
-                    "--network",
-                    "regtest",
-                ],
-            )
-            .ok()
-            .json();
+        let sigmas = rg.relayed(&[sigma_alice, rg.forward("carol", &deltas)]);
+        let v = rg.receive("bob2", "2", "1,3", &sigmas).ok().json();
         assert_eq!(v["group_key"], made["group_key"], "{point}");
         let shown = w
             .signer("alice", &["--json", "frost", "show", "--group", &name])
@@ -1186,75 +1194,9 @@ fn a_member_who_did_not_help_a_repair_adopts_it_on_the_new_devices_proof() {
         roster: repair.clone(),
         ceremony: "repair",
     };
-    let deltas: Vec<_> = ["alice", "carol"]
-        .iter()
-        .map(|who| {
-            let out = w.fresh("delta");
-            w.signer(
-                who,
-                &[
-                    "frost",
-                    "repair",
-                    "start",
-                    "--group",
-                    "four",
-                    "--roster",
-                    path_str(&repair),
-                    "--lost",
-                    "2",
-                    "--helpers",
-                    "1,3",
-                    "--out",
-                    path_str(&out),
-                ],
-            )
-            .ok();
-            out
-        })
-        .collect();
-    let deltas = rg.relayed(&deltas);
-    let sigmas: Vec<_> = ["alice", "carol"]
-        .iter()
-        .map(|who| {
-            let out = w.fresh("sigma");
-            w.signer(
-                who,
-                &[
-                    "frost",
-                    "repair",
-                    "forward",
-                    "--group",
-                    "four",
-                    "--in",
-                    path_str(&deltas),
-                    "--out",
-                    path_str(&out),
-                ],
-            )
-            .ok();
-            out
-        })
-        .collect();
-    let sigmas = rg.relayed(&sigmas);
-    w.signer(
-        "bob2",
-        &[
-            "frost",
-            "repair",
-            "receive",
-            "--group",
-            "four",
-            "--roster",
-            path_str(&repair),
-            "--lost",
-            "2",
-            "--helpers",
-            "1,3",
-            "--in",
-            path_str(&sigmas),
-        ],
-    )
-    .ok();
+    let deltas = rg.repair_deltas(&["alice", "carol"], "2", "1,3");
+    let sigmas = rg.relayed(&[rg.forward("alice", &deltas), rg.forward("carol", &deltas)]);
+    rg.receive("bob2", "2", "1,3", &sigmas).ok();
 
     let refresh = Group {
         w: &w,
