@@ -140,6 +140,7 @@ impl BitcoinOnline {
                 }
             })?;
         let mut psbt = psbt;
+        // A FROST vault's payment names its signing set's commitments (sweeps too, below).
         if let Some(frost) = FrostVault::of(vault)? {
             frost_pool::attach(&self.dir, vault, &frost, &mut psbt)?;
         }
@@ -180,9 +181,12 @@ impl BitcoinOnline {
         fee_rate: Option<f64>,
     ) -> Result<BuiltPayload, ChainError> {
         let mut wallet = self.wallet(vault)?;
-        let (psbt, _) = wallet
+        let (mut psbt, _) = wallet
             .build_sweep_to_descriptor(descriptor, fee_rate.unwrap_or(self.fee_rate))
             .map_err(|e| err(e.to_string()))?;
+        if let Some(frost) = FrostVault::of(vault)? {
+            frost_pool::attach(&self.dir, vault, &frost, &mut psbt)?;
+        }
         Ok(BuiltPayload {
             spends: psbt
                 .unsigned_tx

@@ -34,10 +34,9 @@ pub struct SignerEntry {
     /// Chain key material as the chain crate writes it (an xpub with origin, an address, a Monero
     /// address…); empty when the vault's chain needs none.
     pub chain_key: String,
-    /// Where the signer keeps its chain key: "keystore", "hsm" (a PKCS#11 token), "frost" (a
-    /// share of a FROST group, Bitcoin: the chain key is `frost:<number>:<verifying share>`) or
-    /// "device" (a
-    /// QR signer speaking EIP-4527, Ethereum only).
+    /// Where the signer keeps its chain key: "keystore", "hsm" (a PKCS#11 token), "device" (a
+    /// QR signer speaking EIP-4527, Ethereum only) or "frost" (a share of a FROST group, Bitcoin
+    /// only: the chain key is `frost:<number>:<verifying share>`).
     pub custody: String,
 }
 
