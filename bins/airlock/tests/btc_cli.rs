@@ -1974,5 +1974,178 @@ fn a_frost_group_vault_pays_with_one_schnorr_signature_per_input() {
         })
         .collect();
     consensus_verify(&tx3, &spent);
+
+    // Bob's device is lost: alice and carol repair his share onto a new device (new identity,
+    // same share), the vault's next version lists the new device, and it co-signs a payment.
+    let bob2 = w.init_signer("bob2");
+    let repair = w.p("repair-roster.json");
+    w.airlock(&[
+        "frost",
+        "roster",
+        "--label",
+        "repair of bob",
+        "--threshold",
+        "2",
+        "--member",
+        &format!("1:alice:{}", ids[0]),
+        "--member",
+        &format!("2:bob:{bob2}"),
+        "--member",
+        &format!("3:carol:{}", ids[2]),
+        "--out",
+        s(&repair),
+    ])
+    .ok();
+    let helpers = ["alice", "carol"];
+    let deltas: Vec<PathBuf> = helpers.iter().map(|m| w.p(&format!("delta-{m}"))).collect();
+    for (m, out) in helpers.iter().zip(&deltas) {
+        w.signer(
+            m,
+            &[
+                "frost",
+                "repair",
+                "start",
+                "--group",
+                "cold",
+                "--roster",
+                s(&repair),
+                "--lost",
+                "2",
+                "--helpers",
+                "1,3",
+                "--out",
+                s(out),
+            ],
+        )
+        .ok();
+    }
+    let relayed_deltas = w.p("deltas");
+    let mut args = vec![
+        "frost",
+        "relay",
+        "--roster",
+        s(&repair),
+        "--out",
+        s(&relayed_deltas),
+    ];
+    args.extend(deltas.iter().map(|d| s(d)));
+    w.airlock(&args).ok();
+    let sigmas: Vec<PathBuf> = helpers.iter().map(|m| w.p(&format!("sigma-{m}"))).collect();
+    for (m, out) in helpers.iter().zip(&sigmas) {
+        w.signer(
+            m,
+            &[
+                "frost",
+                "repair",
+                "forward",
+                "--group",
+                "cold",
+                "--in",
+                s(&relayed_deltas),
+                "--out",
+                s(out),
+            ],
+        )
+        .ok();
+    }
+    let relayed_sigmas = w.p("sigmas");
+    let mut args = vec![
+        "frost",
+        "relay",
+        "--roster",
+        s(&repair),
+        "--out",
+        s(&relayed_sigmas),
+    ];
+    args.extend(sigmas.iter().map(|d| s(d)));
+    w.airlock(&args).ok();
+    let repaired = w
+        .signer(
+            "bob2",
+            &[
+                "--json",
+                "frost",
+                "repair",
+                "receive",
+                "--group",
+                "cold",
+                "--roster",
+                s(&repair),
+                "--lost",
+                "2",
+                "--helpers",
+                "1,3",
+                "--in",
+                s(&relayed_sigmas),
+                "--network",
+                "regtest",
+            ],
+        )
+        .ok()
+        .json();
+    assert_eq!(
+        repaired["descriptor"],
+        descriptor.as_str(),
+        "the same vault descriptor"
+    );
+    assert_eq!(
+        repaired["member_keys"][1],
+        entries[1].as_str(),
+        "the same share"
+    );
+    w.make_vault(
+        &[
+            "--vault",
+            "cold",
+            "--remove-signer",
+            "bob",
+            "--add-signer",
+            &format!("bob2:ops:{bob2}:{}", entries[1]),
+        ],
+        &["alice", "carol"],
+        &["alice", "bob2", "carol"],
+    );
+    let nonces = w.p("nonces-bob2");
+    w.signer(
+        "bob2",
+        &[
+            "frost",
+            "commitments",
+            "--group",
+            "cold",
+            "--count",
+            "3",
+            "--out",
+            s(&nonces),
+        ],
+    )
+    .ok();
+    w.airlock(&["btc", "frost-commitments", "--vault", "cold", s(&nonces)])
+        .ok();
+    let (p4, bundle4) = w.propose("cold", &format!("{PAYEE}:50000"), &[]);
+    let text = w.signer("bob2", &["review", s(&bundle4)]).ok().stdout;
+    assert!(
+        text.contains("FROST SIGNING SET: bob2 (2), carol (3)"),
+        "{text}"
+    );
+    let b = w.approve("bob2", &bundle4);
+    let c = w.approve("carol", &bundle4);
+    w.submit(&[&b, &c]).ok();
+    w.airlock(&["finalize", &p4]).ok();
+    let exported = w.airlock(&["--json", "btc", "export-tx", &p4]).ok().json();
+    let tx4: Transaction =
+        deserialize(&hex::decode(exported["hex"].as_str().unwrap()).unwrap()).unwrap();
+    let spent: Vec<TxOut> = tx4
+        .input
+        .iter()
+        .map(|i| {
+            [&fund, &tx, &tx3]
+                .iter()
+                .find(|t| t.compute_txid() == i.previous_output.txid)
+                .map(|t| t.output[i.previous_output.vout as usize].clone())
+                .expect("a coin of this test")
+        })
+        .collect();
+    consensus_verify(&tx4, &spent);
     w.airlock(&["log", "verify"]).ok();
 }
