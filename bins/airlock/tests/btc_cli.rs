@@ -2147,5 +2147,177 @@ fn a_frost_group_vault_pays_with_one_schnorr_signature_per_input() {
         })
         .collect();
     consensus_verify(&tx4, &spent);
+
+    // Adding a member: a new 2-of-4 group with dave (the library's refresh only removes), and
+    // the existing sweep moves every coin to it; the vault's next version is the new group.
+    let dave = w.init_signer("dave");
+    let four = [
+        ("alice", ids[0].clone()),
+        ("bob2", bob2.clone()),
+        ("carol", ids[2].clone()),
+        ("dave", dave.clone()),
+    ];
+    let roster4 = w.p("roster4.json");
+    let specs4: Vec<String> = four.iter().map(|(m, id)| format!("{m}:{id}")).collect();
+    let mut args = vec![
+        "frost",
+        "roster",
+        "--label",
+        "cold with dave",
+        "--threshold",
+        "2",
+    ];
+    for spec in &specs4 {
+        args.extend(["--member", spec.as_str()]);
+    }
+    args.extend(["--out", s(&roster4)]);
+    w.airlock(&args).ok();
+    let relay4 = |answers: &[PathBuf], out: &Path| {
+        let mut args = vec!["frost", "relay", "--roster", s(&roster4), "--out", s(out)];
+        args.extend(answers.iter().map(|a| s(a)));
+        w.airlock(&args).ok();
+    };
+    let r1: Vec<PathBuf> = four.iter().map(|(m, _)| w.p(&format!("r1b-{m}"))).collect();
+    for ((m, _), out) in four.iter().zip(&r1) {
+        step(
+            m,
+            &[
+                "start",
+                "--group",
+                "cold2",
+                "--roster",
+                s(&roster4),
+                "--out",
+                s(out),
+            ],
+        );
+    }
+    let round1 = w.p("round1b");
+    relay4(&r1, &round1);
+    let r2: Vec<PathBuf> = four.iter().map(|(m, _)| w.p(&format!("r2b-{m}"))).collect();
+    for ((m, _), out) in four.iter().zip(&r2) {
+        step(
+            m,
+            &[
+                "continue",
+                "--group",
+                "cold2",
+                "--in",
+                s(&round1),
+                "--out",
+                s(out),
+            ],
+        );
+    }
+    let round2 = w.p("round2b");
+    relay4(&r2, &round2);
+    let facts4: Vec<serde_json::Value> = four
+        .iter()
+        .map(|(m, _)| {
+            step(
+                m,
+                &[
+                    "finish",
+                    "--group",
+                    "cold2",
+                    "--in",
+                    s(&round2),
+                    "--network",
+                    "regtest",
+                ],
+            )
+        })
+        .collect();
+    let descriptor4 = facts4[0]["descriptor"].as_str().unwrap().to_owned();
+    for m in ["bob2", "carol"] {
+        let more = w.p(&format!("more-nonces-{m}"));
+        w.signer(
+            m,
+            &[
+                "frost",
+                "commitments",
+                "--group",
+                "cold",
+                "--count",
+                "6",
+                "--out",
+                s(&more),
+            ],
+        )
+        .ok();
+        w.airlock(&["btc", "frost-commitments", "--vault", "cold", s(&more)])
+            .ok();
+    }
+    let out = w
+        .airlock(&[
+            "--json",
+            "btc",
+            "sweep",
+            "--vault",
+            "cold",
+            "--to-descriptor",
+            &descriptor4,
+            "--out",
+            s(&w.p("sweep.bundle")),
+        ])
+        .ok()
+        .json();
+    let sweep = out["proposal"].as_str().unwrap().to_owned();
+    assert_eq!(out["payments"][0][0], facts4[0]["first_address"]);
+    let b = w.approve("bob2", &w.p("sweep.bundle"));
+    let c = w.approve("carol", &w.p("sweep.bundle"));
+    w.submit(&[&b, &c]).ok();
+    w.airlock(&["finalize", &sweep]).ok();
+    let exported = w
+        .airlock(&["--json", "btc", "export-tx", &sweep])
+        .ok()
+        .json();
+    let tx5: Transaction =
+        deserialize(&hex::decode(exported["hex"].as_str().unwrap()).unwrap()).unwrap();
+    let spent: Vec<TxOut> = tx5
+        .input
+        .iter()
+        .map(|i| {
+            [&fund, &tx, &tx3, &tx4]
+                .iter()
+                .find(|t| t.compute_txid() == i.previous_output.txid)
+                .map(|t| t.output[i.previous_output.vout as usize].clone())
+                .expect("a coin of this test")
+        })
+        .collect();
+    consensus_verify(&tx5, &spent);
+    assert_eq!(tx5.output.len(), 1, "everything to the new group");
+    let entries4: Vec<String> = facts4[0]["member_keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e.as_str().unwrap().to_owned())
+        .collect();
+    let account4 = format!("{descriptor4} frost=2");
+    let adds: Vec<String> = four
+        .iter()
+        .zip(&entries4)
+        .map(|((m, id), e)| format!("{m}:ops:{id}:{e}"))
+        .collect();
+    let mut args = vec![
+        "--vault",
+        "cold",
+        "--account",
+        account4.as_str(),
+        "--remove-signer",
+        "alice",
+        "--remove-signer",
+        "bob2",
+        "--remove-signer",
+        "carol",
+    ];
+    for a in &adds {
+        args.extend(["--add-signer", a.as_str()]);
+    }
+    w.make_vault(
+        &args,
+        &["alice", "bob2", "carol", "dave"],
+        &["alice", "bob2", "carol", "dave"],
+    );
     w.airlock(&["log", "verify"]).ok();
 }
