@@ -1673,6 +1673,94 @@ fn a_signer_exports_its_keys_in_device_formats() {
     assert!(!none.exists());
 }
 
+/// A FROST key generation among `members` (name, identity) across the gap, the coordinator
+/// relaying: each member's `finish` output (group key, descriptor, entries), in member order.
+fn frost_keygen(
+    w: &World,
+    group: &str,
+    label: &str,
+    members: &[(&str, String)],
+) -> Vec<serde_json::Value> {
+    use std::path::PathBuf;
+    let roster = w.p(&format!("{group}-roster.json"));
+    let specs: Vec<String> = members.iter().map(|(m, id)| format!("{m}:{id}")).collect();
+    let mut args = vec!["frost", "roster", "--label", label, "--threshold", "2"];
+    for spec in &specs {
+        args.extend(["--member", spec.as_str()]);
+    }
+    args.extend(["--out", s(&roster)]);
+    w.airlock(&args).ok();
+    let relay = |answers: &[PathBuf], round: &str| {
+        let out = w.p(&format!("{group}-{round}"));
+        let mut args = vec!["frost", "relay", "--roster", s(&roster), "--out", s(&out)];
+        args.extend(answers.iter().map(|a| s(a)));
+        w.airlock(&args).ok();
+        out
+    };
+    let step = |who: &str, args: &[&str]| {
+        let mut all = vec!["--json", "frost", "keygen"];
+        all.extend_from_slice(args);
+        w.signer(who, &all).ok().json()
+    };
+    let answers = |round: &str, args: &dyn Fn(&Path) -> Vec<String>| -> Vec<PathBuf> {
+        members
+            .iter()
+            .map(|(m, _)| {
+                let out = w.p(&format!("{group}-{round}-{m}"));
+                let owned = args(&out);
+                let args: Vec<&str> = owned.iter().map(String::as_str).collect();
+                step(m, &args);
+                out
+            })
+            .collect()
+    };
+    let r1 = answers("r1", &|out| {
+        [
+            "start",
+            "--group",
+            group,
+            "--roster",
+            s(&roster),
+            "--out",
+            s(out),
+        ]
+        .map(String::from)
+        .to_vec()
+    });
+    let round1 = relay(&r1, "round1");
+    let r2 = answers("r2", &|out| {
+        [
+            "continue",
+            "--group",
+            group,
+            "--in",
+            s(&round1),
+            "--out",
+            s(out),
+        ]
+        .map(String::from)
+        .to_vec()
+    });
+    let round2 = relay(&r2, "round2");
+    members
+        .iter()
+        .map(|(m, _)| {
+            step(
+                m,
+                &[
+                    "finish",
+                    "--group",
+                    group,
+                    "--in",
+                    s(&round2),
+                    "--network",
+                    "regtest",
+                ],
+            )
+        })
+        .collect()
+}
+
 /// Issue 15: a FROST group's vault end to end. Three signers make a 2-of-3 group across the
 /// gap (no dealer); the vault is the group xpub's key-path taproot descriptor with each member's
 /// verifying share listed; members hand nonce commitments over in advance; a payment names the
@@ -1687,86 +1775,16 @@ fn a_frost_group_vault_pays_with_one_schnorr_signature_per_input() {
     w.init_coordinator();
     let members = ["alice", "bob", "carol"];
     let ids: Vec<String> = members.iter().map(|m| w.init_signer(m)).collect();
-    let roster = w.p("frost-roster.json");
-    let specs: Vec<String> = members
-        .iter()
-        .zip(&ids)
-        .map(|(m, id)| format!("{m}:{id}"))
-        .collect();
-    let mut args = vec![
-        "frost",
-        "roster",
-        "--label",
+    let facts = frost_keygen(
+        &w,
+        "cold",
         "cold frost",
-        "--threshold",
-        "2",
-    ];
-    for spec in &specs {
-        args.extend(["--member", spec.as_str()]);
-    }
-    args.extend(["--out", s(&roster)]);
-    w.airlock(&args).ok();
-    let relay = |answers: &[PathBuf], out: &Path| {
-        let mut args = vec!["frost", "relay", "--roster", s(&roster), "--out", s(out)];
-        args.extend(answers.iter().map(|a| s(a)));
-        w.airlock(&args).ok();
-    };
-    let step = |who: &str, args: &[&str]| {
-        let mut all = vec!["--json", "frost", "keygen"];
-        all.extend_from_slice(args);
-        w.signer(who, &all).ok().json()
-    };
-    let r1: Vec<PathBuf> = members.iter().map(|m| w.p(&format!("r1-{m}"))).collect();
-    for (m, out) in members.iter().zip(&r1) {
-        step(
-            m,
-            &[
-                "start",
-                "--group",
-                "cold",
-                "--roster",
-                s(&roster),
-                "--out",
-                s(out),
-            ],
-        );
-    }
-    let round1 = w.p("round1");
-    relay(&r1, &round1);
-    let r2: Vec<PathBuf> = members.iter().map(|m| w.p(&format!("r2-{m}"))).collect();
-    for (m, out) in members.iter().zip(&r2) {
-        step(
-            m,
-            &[
-                "continue",
-                "--group",
-                "cold",
-                "--in",
-                s(&round1),
-                "--out",
-                s(out),
-            ],
-        );
-    }
-    let round2 = w.p("round2");
-    relay(&r2, &round2);
-    let facts: Vec<serde_json::Value> = members
-        .iter()
-        .map(|m| {
-            step(
-                m,
-                &[
-                    "finish",
-                    "--group",
-                    "cold",
-                    "--in",
-                    s(&round2),
-                    "--network",
-                    "regtest",
-                ],
-            )
-        })
-        .collect();
+        &members
+            .iter()
+            .zip(&ids)
+            .map(|(m, id)| (*m, id.clone()))
+            .collect::<Vec<_>>(),
+    );
     let descriptor = facts[0]["descriptor"].as_str().unwrap().to_owned();
     let entries: Vec<String> = facts[0]["member_keys"]
         .as_array()
@@ -2157,77 +2175,7 @@ fn a_frost_group_vault_pays_with_one_schnorr_signature_per_input() {
         ("carol", ids[2].clone()),
         ("dave", dave.clone()),
     ];
-    let roster4 = w.p("roster4.json");
-    let specs4: Vec<String> = four.iter().map(|(m, id)| format!("{m}:{id}")).collect();
-    let mut args = vec![
-        "frost",
-        "roster",
-        "--label",
-        "cold with dave",
-        "--threshold",
-        "2",
-    ];
-    for spec in &specs4 {
-        args.extend(["--member", spec.as_str()]);
-    }
-    args.extend(["--out", s(&roster4)]);
-    w.airlock(&args).ok();
-    let relay4 = |answers: &[PathBuf], out: &Path| {
-        let mut args = vec!["frost", "relay", "--roster", s(&roster4), "--out", s(out)];
-        args.extend(answers.iter().map(|a| s(a)));
-        w.airlock(&args).ok();
-    };
-    let r1: Vec<PathBuf> = four.iter().map(|(m, _)| w.p(&format!("r1b-{m}"))).collect();
-    for ((m, _), out) in four.iter().zip(&r1) {
-        step(
-            m,
-            &[
-                "start",
-                "--group",
-                "cold2",
-                "--roster",
-                s(&roster4),
-                "--out",
-                s(out),
-            ],
-        );
-    }
-    let round1 = w.p("round1b");
-    relay4(&r1, &round1);
-    let r2: Vec<PathBuf> = four.iter().map(|(m, _)| w.p(&format!("r2b-{m}"))).collect();
-    for ((m, _), out) in four.iter().zip(&r2) {
-        step(
-            m,
-            &[
-                "continue",
-                "--group",
-                "cold2",
-                "--in",
-                s(&round1),
-                "--out",
-                s(out),
-            ],
-        );
-    }
-    let round2 = w.p("round2b");
-    relay4(&r2, &round2);
-    let facts4: Vec<serde_json::Value> = four
-        .iter()
-        .map(|(m, _)| {
-            step(
-                m,
-                &[
-                    "finish",
-                    "--group",
-                    "cold2",
-                    "--in",
-                    s(&round2),
-                    "--network",
-                    "regtest",
-                ],
-            )
-        })
-        .collect();
+    let facts4 = frost_keygen(&w, "cold2", "cold with dave", &four);
     let descriptor4 = facts4[0]["descriptor"].as_str().unwrap().to_owned();
     for m in ["bob2", "carol"] {
         let more = w.p(&format!("more-nonces-{m}"));
