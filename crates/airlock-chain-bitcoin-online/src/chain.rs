@@ -283,7 +283,9 @@ impl ChainOnline for BitcoinOnline {
             return Ok(());
         }
         if let Some(frost) = FrostVault::of(vault)? {
-            frost_pool::check_shares(&frost, &parse_psbt(&proposal.payload)?, material)?;
+            let psbt = parse_psbt(&proposal.payload)?;
+            let inputs = airlock_chain_bitcoin::frost_psbt::inputs_to_sign(&psbt, &frost.group)?;
+            frost_pool::check_shares(&frost, &inputs, material)?;
             return Ok(());
         }
         let btc = Self::btc_vault(vault)?;

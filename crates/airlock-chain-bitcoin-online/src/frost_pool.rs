@@ -245,16 +245,16 @@ pub fn attach(
 
 /// A member's approval material for a FROST vault: its signed shares message, checked (signed by
 /// the member's listed identity, one share per input, the member in the PSBT's signing set).
+/// `inputs`: the PSBT's [`frost_psbt::inputs_to_sign`], computed once by the caller.
 pub fn check_shares(
     frost: &FrostVault,
-    psbt: &Psbt,
+    inputs: &[airlock_frost::sign::InputToSign],
     material: &[u8],
 ) -> Result<(u16, Vec<airlock_frost::frost::round2::SignatureShare>), ChainError> {
     let message = Message::from_bytes(material).map_err(|e| err(e.to_string()))?;
     message
         .verify_by(&frost.identity(message.from)?, Kind::Shares)
         .map_err(|e| err(e.to_string()))?;
-    let inputs = frost_psbt::inputs_to_sign(psbt, &frost.group)?;
     if !inputs
         .iter()
         .all(|i| i.commitments.contains_key(&message.from))
@@ -284,12 +284,12 @@ pub fn finalize(
     mut psbt: Psbt,
     materials: &[&[u8]],
 ) -> Result<Psbt, ChainError> {
+    let inputs = frost_psbt::inputs_to_sign(&psbt, &frost.group)?;
     let mut by_member = BTreeMap::new();
     for m in materials.iter().filter(|m| !m.is_empty()) {
-        let (member, shares) = check_shares(frost, &psbt, m)?;
+        let (member, shares) = check_shares(frost, &inputs, m)?;
         by_member.insert(member, shares);
     }
-    let inputs = frost_psbt::inputs_to_sign(&psbt, &frost.group)?;
     let signatures =
         airlock_frost::sign::aggregate(&frost.roster()?, &frost.public, &inputs, &by_member, None)
             .map_err(|e| err(e.to_string()))?;
