@@ -12,7 +12,7 @@
 //! never a dependency of the signer.
 
 pub use airlock_chain_monero::{
-    CHAIN, error, keyimages, keys, review, seed, subaddress, vault_spec, wallet,
+    CHAIN, error, keyimages, keys, review, seed, subaddress, vault_spec, wallet, wallet2,
 };
 
 pub mod daemon;

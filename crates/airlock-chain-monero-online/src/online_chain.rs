@@ -46,6 +46,10 @@ use crate::scan::{ScanKeys, ScanState, StateFileError, SyncOptions, SyncReport, 
 use crate::subaddress::Lookahead;
 use crate::tx::{MoneroNode, SpendableOutput};
 use crate::vault_spec::{MoneroVault, MoneroVaultReview};
+use crate::wallet2::files::{
+    FLAG_KEY_IMAGE_KNOWN, FLAG_KEY_IMAGE_REQUESTED, FLAG_RINGCT, FLAG_SPENT, OutputsLayout,
+    Wallet2KeyImages, Wallet2Output, Wallet2Outputs,
+};
 
 /// Blocks below a vault's restore height checked for the wallet's outputs before its first scan
 /// (two days of Monero blocks).
@@ -331,6 +335,87 @@ impl MoneroOnline {
             }));
         }
         Ok(file)
+    }
+
+    /// wallet2's outputs export of every output the last sync found (offset 0, in the scan's
+    /// order), encrypted under the vault's view key, for a wallet2 cold wallet (monero-wallet-cli
+    /// `import_outputs`, the RPC's `import_outputs`, Feather). Returns how many outputs it holds.
+    pub fn export_wallet2_outputs(
+        &self,
+        spec: &MoneroVault,
+        layout: OutputsLayout,
+    ) -> Result<(usize, Vec<u8>), MoneroError> {
+        let state = self.require_state(spec)?;
+        if state.outputs().is_empty() {
+            return Err(MoneroError::refused(
+                "the vault has no outputs to export (sync after funds arrive)",
+            ));
+        }
+        let mut outputs = Vec::with_capacity(state.outputs().len());
+        for o in state.outputs() {
+            let tx_public_key = o.tx_public_key.ok_or_else(|| {
+                MoneroError::refused(format!(
+                    "output {}:{} was scanned by an Airlock that did not keep transaction keys; \
+                     delete {} and sync again to export in wallet2's format",
+                    hex::encode(o.tx_hash),
+                    o.index_in_tx,
+                    self.state_path(spec).display()
+                ))
+            })?;
+            let mut flags = FLAG_RINGCT;
+            if o.spent.is_some() {
+                flags |= FLAG_SPENT;
+            }
+            if o.key_image.is_some() {
+                flags |= FLAG_KEY_IMAGE_KNOWN;
+            } else {
+                flags |= FLAG_KEY_IMAGE_REQUESTED;
+            }
+            outputs.push(Wallet2Output {
+                output_key: o.output_key,
+                index_in_tx: o.index_in_tx,
+                global_index: o.global_index,
+                tx_public_key,
+                flags,
+                amount: o.amount,
+                additional_tx_keys: o.additional_tx_keys.clone(),
+                subaddress: Some((o.address.account, o.address.index)),
+            });
+        }
+        let export = Wallet2Outputs {
+            layout,
+            offset: 0,
+            total: Some(outputs.len() as u64),
+            outputs,
+        };
+        Ok((
+            export.outputs.len(),
+            export.write(&spec.view, &mut rand_core::OsRng),
+        ))
+    }
+
+    /// Imports a wallet2 key-images export answering [`MoneroOnline::export_wallet2_outputs`]:
+    /// this wallet's, each key image proven for the output at its position; then asks monerod
+    /// which are spent. All or nothing. Returns how many outputs got a key image and the state.
+    pub fn import_wallet2_key_images(
+        &self,
+        spec: &MoneroVault,
+        bytes: &[u8],
+    ) -> Result<(usize, ScanState), MoneroError> {
+        let file = Wallet2KeyImages::read(bytes, &spec.view)?;
+        let mut state = self.require_state(spec)?;
+        let order: Vec<[u8; 32]> = state.outputs().iter().map(|o| o.output_key).collect();
+        let verified: std::collections::BTreeMap<[u8; 32], [u8; 32]> =
+            file.verify_against(&order)?.into_iter().collect();
+        let learned = state
+            .import_key_images_by_output_key(&verified)
+            .map_err(|e| MoneroError::not_ours(e.to_string()))?;
+        let client = self.client()?;
+        state
+            .refresh_spent_from_daemon(&client)
+            .map_err(daemon_error)?;
+        self.save_state(spec, &state)?;
+        Ok((learned, state))
     }
 
     /// Imports the signer's key-image file: it must be this wallet's, for outputs this vault

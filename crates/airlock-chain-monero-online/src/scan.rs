@@ -220,6 +220,14 @@ pub struct OwnedOutput {
     /// Where it was spent, when known.
     #[serde(default)]
     pub spent: Option<Spend>,
+    /// The transaction public key the output was found with (the transaction's main key when it
+    /// was found with an additional key), for wallet2's outputs export; `None` in states
+    /// scanned before it was recorded.
+    #[serde(with = "hex32_opt", default, skip_serializing_if = "Option::is_none")]
+    pub tx_public_key: Option<[u8; 32]>,
+    /// The transaction's additional public keys (one per output, for subaddress payments).
+    #[serde(with = "hex32_vec", default, skip_serializing_if = "Vec::is_empty")]
+    pub additional_tx_keys: Vec<[u8; 32]>,
 }
 
 impl OwnedOutput {
@@ -851,6 +859,7 @@ struct NearMiss {
     output: usize,
     shared: Zeroizing<Scalar>,
     spend_key: [u8; 32],
+    found_with: FoundWith,
 }
 
 /// One transaction to scan, with where it sits.
@@ -1000,9 +1009,13 @@ impl ViewScanner {
                 }
                 match self.table.lookup(&miss.spend_key) {
                     Some(address) => {
-                        if let Some(output) =
-                            self.finish_output(job, miss.output, &miss.shared, address)?
-                        {
+                        if let Some(output) = self.finish_output(
+                            job,
+                            miss.output,
+                            &miss.shared,
+                            address,
+                            miss.found_with,
+                        )? {
                             found.outputs.push(output);
                         }
                     }
@@ -1071,7 +1084,7 @@ impl ViewScanner {
                 .as_ref()
                 .and_then(|keys| keys.get(o))
                 .map(|k| self.derivation(k));
-            for derivation in main_derivations.iter().chain(additional.iter()) {
+            for (d, derivation) in main_derivations.iter().chain(additional.iter()).enumerate() {
                 // view tag = Keccak("view_tag" || 8aR || varint(o))[0]
                 buffer[..8].copy_from_slice(b"view_tag");
                 buffer[8..40].copy_from_slice(derivation.as_slice());
@@ -1088,16 +1101,27 @@ impl ViewScanner {
                 };
                 let shared_dalek = Zeroizing::new((*shared).into());
                 let spend_key = output_key - &*shared_dalek * ED25519_BASEPOINT_TABLE;
+                let found_with = FoundWith {
+                    tx_public_key: tx_keys[if d < tx_keys.len() { d } else { 0 }]
+                        .compress()
+                        .to_bytes(),
+                    additional_tx_keys: additional_keys
+                        .iter()
+                        .flatten()
+                        .map(|k| k.compress().to_bytes())
+                        .collect(),
+                };
                 let spend_key = spend_key.compress().to_bytes();
                 let Some(address) = self.table.lookup(&spend_key) else {
                     misses.push(NearMiss {
                         output: o,
                         shared: shared.clone(),
                         spend_key,
+                        found_with,
                     });
                     continue;
                 };
-                if let Some(found) = self.finish_output(job, o, &shared, address)? {
+                if let Some(found) = self.finish_output(job, o, &shared, address, found_with)? {
                     owned.push(found);
                     break;
                 }
@@ -1114,6 +1138,7 @@ impl ViewScanner {
         o: usize,
         shared: &Scalar,
         address: AddressIndex,
+        found_with: FoundWith,
     ) -> Result<Option<OwnedOutput>, ScanError> {
         let invalid = |reason: &str| ScanError::InvalidBlock {
             height: job.height,
@@ -1179,6 +1204,8 @@ impl ViewScanner {
             key_offset: *key_offset,
             key_image: None,
             spent: None,
+            tx_public_key: Some(found_with.tx_public_key),
+            additional_tx_keys: found_with.additional_tx_keys,
         }))
     }
 
@@ -1368,6 +1395,12 @@ impl ViewScanner {
 /// also re-compresses to reject non-canonical encodings, an extra field inversion per key that
 /// the scan does not need (a non-canonical key derives the same shared secret as its canonical
 /// twin).
+/// The transaction keys an output was found with, kept for wallet2's outputs export.
+struct FoundWith {
+    tx_public_key: [u8; 32],
+    additional_tx_keys: Vec<[u8; 32]>,
+}
+
 fn transaction_keys(extra: &[u8]) -> (Vec<EdwardsPoint>, Option<Vec<EdwardsPoint>>) {
     let decompress = |key: &monero_wallet::ed25519::CompressedPoint| {
         CompressedEdwardsY(key.to_bytes())
@@ -1505,6 +1538,8 @@ mod tests {
             key_offset: [0; 32],
             key_image: None,
             spent: None,
+            tx_public_key: None,
+            additional_tx_keys: Vec::new(),
         };
         assert!(!output.is_unlocked(109, 0));
         assert!(output.is_unlocked(110, 0));

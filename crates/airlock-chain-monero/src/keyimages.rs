@@ -294,6 +294,20 @@ fn prove(
     proof
 }
 
+/// The key image of the output `output_key` with key offset `key_offset` and wallet2's proof
+/// of it (the one-member ring signature over the key image). Fails if the keys do not derive
+/// the output.
+pub(crate) fn key_image_and_proof(
+    wallet: &WalletKeys,
+    output_key: &EdwardsPoint,
+    key_offset: &DalekScalar,
+    rng: &mut (impl RngCore + CryptoRng),
+) -> Result<([u8; 32], [u8; 64]), MoneroError> {
+    let x = wallet.one_time_secret(output_key, key_offset)?;
+    let key_image = key_image_with(&x, output_key);
+    Ok((key_image, prove(rng, &x, output_key, &key_image)))
+}
+
 /// Offline: derives and proves the key image of every output in `file`. Refuses a file of another
 /// wallet or network, and any output that is not derivable from this wallet's keys.
 pub fn sign_key_images(

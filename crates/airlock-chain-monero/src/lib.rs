@@ -11,6 +11,7 @@ pub mod seed;
 pub mod subaddress;
 pub mod vault_spec;
 pub mod wallet;
+pub mod wallet2;
 /// The chain name used in vault definitions.
 pub const CHAIN: &str = "monero";
 pub use review::Monero;

@@ -325,6 +325,39 @@ impl WalletRpc {
     pub fn call(&self, method: &str, params: Value) -> Value {
         json_rpc(self.port, method, params).unwrap_or_else(|e| panic!("wallet-rpc {e}"))
     }
+
+    /// The directory the wallet files live in.
+    pub fn wallet_dir(&self) -> &std::path::Path {
+        self._dir.path()
+    }
+}
+
+/// Runs one monero-wallet-cli command on a wallet file of `rpc`'s directory (closed in the RPC
+/// first) and returns what it printed; panics unless the command succeeded.
+#[allow(dead_code)]
+pub fn wallet_cli(rpc: &WalletRpc, daemon: &Monerod, wallet: &str, command: &[&str]) -> String {
+    let output = Command::new(binary("AIRLOCK_MONERO_WALLET_CLI", "monero-wallet-cli"))
+        .arg("--wallet-file")
+        .arg(rpc.wallet_dir().join(wallet))
+        .args(["--password", "", "--trusted-daemon", "--daemon-address"])
+        .arg(format!("127.0.0.1:{}", daemon.rpc_port))
+        .args(["--log-level", "0", "--log-file"])
+        .arg(rpc.wallet_dir().join("wallet-cli.log"))
+        .args(command)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run monero-wallet-cli");
+    let printed = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // It exits 0 even when the command fails; it says "Error:" then.
+    assert!(
+        output.status.success() && !printed.contains("Error:"),
+        "monero-wallet-cli {command:?}: {printed}"
+    );
+    printed
 }
 
 impl Drop for WalletRpc {
