@@ -981,6 +981,47 @@ fn monero(s: &mut Seeds) {
             .collect(),
     };
     s.put_mode("monero_files", "key-images.bin", 1, &images.to_bytes());
+    {
+        use airlock_chain_monero::wallet2::files::{
+            OutputsLayout, Wallet2KeyImages, Wallet2Output, Wallet2Outputs,
+        };
+        let wallet = airlock_fuzz::monero_files::fuzz_wallet();
+        let view = wallet.view_keys();
+        for (name, layout) in [
+            ("wallet2-outputs-v0.bin", OutputsLayout::V0),
+            ("wallet2-outputs-v1.bin", OutputsLayout::V1),
+        ] {
+            let v1 = layout == OutputsLayout::V1;
+            let export = Wallet2Outputs {
+                layout,
+                offset: 1,
+                total: v1.then_some(3),
+                outputs: (0..2u8)
+                    .map(|i| Wallet2Output {
+                        output_key: [i + 1; 32],
+                        index_in_tx: u64::from(i),
+                        global_index: 300 + u64::from(i),
+                        tx_public_key: [i + 9; 32],
+                        flags: 0b10100,
+                        amount: 1_000_000_000_000,
+                        additional_tx_keys: vec![[i + 20; 32]; usize::from(i)],
+                        subaddress: v1.then_some((0, u32::from(i))),
+                    })
+                    .collect(),
+            };
+            s.put_mode("monero_files", name, 8, &export.to_plaintext(view));
+        }
+        let images = Wallet2KeyImages {
+            offset: 1,
+            key_images: vec![([3; 32], [4; 64]), ([5; 32], [6; 64])],
+        };
+        s.put_mode(
+            "monero_files",
+            "wallet2-key-images.bin",
+            9,
+            &images.to_plaintext(view),
+        );
+    }
     let spend: [u8; 32] =
         hex::decode("73ff4f5f609de73b949e6881777de262511ef9c9d31dc12d7579e21c3325b109")
             .expect("hex")

@@ -405,8 +405,7 @@ impl MoneroOnline {
         let file = Wallet2KeyImages::read(bytes, &spec.view)?;
         let mut state = self.require_state(spec)?;
         let order: Vec<[u8; 32]> = state.outputs().iter().map(|o| o.output_key).collect();
-        let verified: std::collections::BTreeMap<[u8; 32], [u8; 32]> =
-            file.verify_against(&order)?.into_iter().collect();
+        let verified = file.verify_against(&order)?;
         let learned = state
             .import_key_images_by_output_key(&verified)
             .map_err(|e| MoneroError::not_ours(e.to_string()))?;

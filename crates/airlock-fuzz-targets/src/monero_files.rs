@@ -1,7 +1,7 @@
 //! `monero_files`: what crosses the gap for Monero and what a Monero vault is read from
 //! (`airlock_chain_monero`).
 //!
-//! The first byte picks the decoder (`byte % 8`):
+//! The first byte picks the decoder (`byte % 10`):
 //! - 0: an outputs file (`xmr export-outputs`), 1: a key-image file (`xmr sign-key-images`): an
 //!   accepted file must re-encode to the input; a key-image file is also verified against the
 //!   bench wallet and an outputs file holding its own output keys (proof checks never panic);
@@ -13,17 +13,24 @@
 //!   back from its own phrase;
 //! - 6: Feather's view-only JSON (for each network);
 //! - 7: a vault account text (`<address> view_key=… restore_height=…`) and an address as a
-//!   signer's chain key.
+//!   signer's chain key;
+//! - 8: wallet2's outputs export, decrypted (its body after the cipher) and whole (magic,
+//!   cipher, signature): an accepted body must re-encode to the input, and the bench wallet's
+//!   key-image signing of it must return or refuse, never panic;
+//! - 9: wallet2's key-images export, decrypted and whole: an accepted body re-encodes to the
+//!   input and is checked against its own key images as output keys.
 //!
 //! The bench wallet is the shared regtest bench's throwaway wallet (`wallet.json`), keys inlined.
 
 use airlock_chain_monero::MoneroVault;
 use airlock_chain_monero::keyimages::{KeyImagesFile, OutputsFile};
+use airlock_chain_monero::keys::WalletKeys;
 use airlock_chain_monero::keys::{MoneroNetwork, ViewKeys, parse_address};
 use airlock_chain_monero::review::{review_unsigned, verify_signed};
 use airlock_chain_monero::seed::{Polyseed, legacy_seed_from_key, legacy_seed_to_key};
 use airlock_chain_monero::vault_spec::canonical_chain_key;
 use airlock_chain_monero::wallet::ViewOnlyExport;
+use airlock_chain_monero::wallet2::files::{Wallet2KeyImages, Wallet2Outputs, sign_key_images};
 
 /// The bench wallet's primary address (regtest uses mainnet prefixes).
 pub const BENCH_ADDRESS: &str = "42sYQ7MNLw1iQrDBah5dNAgU38NCxQUQxZD55soF41pNQJLhhG6hg4sPWy5955Fd9xSacDBkszX8zEnbdonJuZNZKuUqnfY";
@@ -42,6 +49,11 @@ fn bench_keys() -> ViewKeys {
     let mut view = [0u8; 32];
     hex::decode_to_slice(BENCH_VIEW_KEY, &mut view).expect("hex");
     ViewKeys::from_address(&address, &view).expect("bench view key")
+}
+
+/// A fixed wallet for the wallet2 modes (they need the spend key to sign key images).
+pub fn fuzz_wallet() -> WalletKeys {
+    WalletKeys::from_spend_secret(&[7; 32]).expect("a canonical scalar")
 }
 
 fn key_images(bytes: &[u8]) {
@@ -69,7 +81,7 @@ fn key_images(bytes: &[u8]) {
 pub fn run(data: &[u8]) {
     let (m, rest) = crate::mode(data);
     let text = std::str::from_utf8(rest).ok();
-    match m % 8 {
+    match m % 10 {
         0 => {
             if let Ok(f) = OutputsFile::from_bytes(rest) {
                 assert_eq!(f.to_bytes(), rest, "outputs file re-encodes differently");
@@ -113,6 +125,34 @@ pub fn run(data: &[u8]) {
                     let _ = ViewOnlyExport::from_feather_json(t, n);
                 }
             }
+        }
+        8 => {
+            let wallet = fuzz_wallet();
+            let view = wallet.view_keys();
+            if let Ok(outputs) = Wallet2Outputs::from_plaintext(rest, view) {
+                assert_eq!(
+                    outputs.to_plaintext(view).as_slice(),
+                    rest,
+                    "wallet2 outputs export re-encodes differently"
+                );
+                let _ = sign_key_images(&outputs, &wallet, &mut rand_core::OsRng);
+            }
+            let _ = Wallet2Outputs::read(rest, view);
+        }
+        9 => {
+            let wallet = fuzz_wallet();
+            let view = wallet.view_keys();
+            if let Ok(images) = Wallet2KeyImages::from_plaintext(rest, view) {
+                assert_eq!(
+                    images.to_plaintext(view),
+                    rest,
+                    "wallet2 key-images export re-encodes differently"
+                );
+                let mut order = vec![[0u8; 32]; images.offset.min(4) as usize];
+                order.extend(images.key_images.iter().map(|k| k.0));
+                let _ = images.verify_against(&order);
+            }
+            let _ = Wallet2KeyImages::read(rest, view);
         }
         _ => {
             if let Some(t) = text {

@@ -207,8 +207,14 @@ impl Wallet2Outputs {
     /// `outputs_data_hex` decoded).
     pub fn read(bytes: &[u8], view: &ViewKeys) -> Result<Self, MoneroError> {
         let plaintext = decrypt_checked(bytes, OUTPUTS_MAGIC, OUTPUTS_WHAT, view)?;
+        Self::from_plaintext(&plaintext, view)
+    }
+
+    /// Parses a decrypted export (what [`Wallet2Outputs::read`] does after decrypting; public
+    /// for the fuzz target).
+    pub fn from_plaintext(plaintext: &[u8], view: &ViewKeys) -> Result<Self, MoneroError> {
         let mut reader = Reader {
-            bytes: &plaintext,
+            bytes: plaintext,
             what: OUTPUTS_WHAT,
         };
         check_wallet(
@@ -291,6 +297,14 @@ impl Wallet2Outputs {
 
     /// Writes the export for the wallet `view`, encrypted and authenticated as wallet2 does.
     pub fn write(&self, view: &ViewKeys, rng: &mut (impl RngCore + CryptoRng)) -> Vec<u8> {
+        let plain = self.to_plaintext(view);
+        let mut file = OUTPUTS_MAGIC.to_vec();
+        file.extend_from_slice(&cipher::encrypt(&plain, &view_secret(view), rng));
+        file
+    }
+
+    /// The export before encryption (the inverse of [`Wallet2Outputs::from_plaintext`]).
+    pub fn to_plaintext(&self, view: &ViewKeys) -> Zeroizing<Vec<u8>> {
         let mut plain = Zeroizing::new(public_keys(view).to_vec());
         match self.layout {
             OutputsLayout::V0 => {
@@ -326,9 +340,7 @@ impl Wallet2Outputs {
                 write_varint(&mut plain, u64::from(index));
             }
         }
-        let mut file = OUTPUTS_MAGIC.to_vec();
-        file.extend_from_slice(&cipher::encrypt(&plain, &view_secret(view), rng));
-        file
+        plain
     }
 }
 
@@ -337,8 +349,13 @@ impl Wallet2KeyImages {
     /// outputs they answer by [`Wallet2KeyImages::verify_against`].
     pub fn read(bytes: &[u8], view: &ViewKeys) -> Result<Self, MoneroError> {
         let plaintext = decrypt_checked(bytes, KEY_IMAGES_MAGIC, KEY_IMAGES_WHAT, view)?;
+        Self::from_plaintext(&plaintext, view)
+    }
+
+    /// Parses a decrypted export (public for the fuzz target).
+    pub fn from_plaintext(plaintext: &[u8], view: &ViewKeys) -> Result<Self, MoneroError> {
         let mut reader = Reader {
-            bytes: &plaintext,
+            bytes: plaintext,
             what: KEY_IMAGES_WHAT,
         };
         let offset = u32::from_le_bytes(reader.take(4, "the offset")?.try_into().expect("4 bytes"));
@@ -347,7 +364,7 @@ impl Wallet2KeyImages {
             view,
             KEY_IMAGES_WHAT,
         )?;
-        if reader.bytes.len() % 96 != 0 {
+        if !reader.bytes.len().is_multiple_of(96) {
             return Err(reader.error(format!(
                 "{} bytes of records are not a whole number of 96-byte records",
                 reader.bytes.len()
@@ -367,15 +384,21 @@ impl Wallet2KeyImages {
     }
 
     pub fn write(&self, view: &ViewKeys, rng: &mut (impl RngCore + CryptoRng)) -> Vec<u8> {
-        let mut plain = Zeroizing::new(self.offset.to_le_bytes().to_vec());
+        let plain = self.to_plaintext(view);
+        let mut file = KEY_IMAGES_MAGIC.to_vec();
+        file.extend_from_slice(&cipher::encrypt(&plain, &view_secret(view), rng));
+        file
+    }
+
+    /// The export before encryption (the inverse of [`Wallet2KeyImages::from_plaintext`]).
+    pub fn to_plaintext(&self, view: &ViewKeys) -> Vec<u8> {
+        let mut plain = self.offset.to_le_bytes().to_vec();
         plain.extend_from_slice(&public_keys(view));
         for (key_image, signature) in &self.key_images {
             plain.extend_from_slice(key_image);
             plain.extend_from_slice(signature);
         }
-        let mut file = KEY_IMAGES_MAGIC.to_vec();
-        file.extend_from_slice(&cipher::encrypt(&plain, &view_secret(view), rng));
-        file
+        plain
     }
 
     /// Pairs each key image with the output it answers (`output_keys[offset + i]`, the order
@@ -383,7 +406,7 @@ impl Wallet2KeyImages {
     pub fn verify_against(
         &self,
         output_keys: &[[u8; 32]],
-    ) -> Result<Vec<([u8; 32], [u8; 32])>, MoneroError> {
+    ) -> Result<std::collections::BTreeMap<[u8; 32], [u8; 32]>, MoneroError> {
         let start = self.offset as usize;
         if start + self.key_images.len() > output_keys.len() {
             return Err(MoneroError::not_ours(format!(
@@ -503,4 +526,160 @@ pub fn sign_key_images(
 /// The point `P` as wallet2 stores it.
 pub fn compressed(point: &EdwardsPoint) -> [u8; 32] {
     point.compress().to_bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand_core::OsRng;
+
+    /// An output paid to `wallet` at `address` the way a sender builds it: `R = r·D` for a
+    /// subaddress (`r·G` for the primary), `P = Hs(8·r·C ‖ i)·G + D`.
+    fn paid_output(wallet: &WalletKeys, address: AddressIndex, index_in_tx: u64) -> Wallet2Output {
+        let r: DalekScalar = Scalar::random(&mut OsRng).into();
+        let view = wallet.view_keys();
+        let view_secret = view_secret(view);
+        let spend = Point::from(view.spend_public());
+        let d: EdwardsPoint =
+            crate::subaddress::subaddress_spend_key(&spend, &Scalar::from(*view_secret), address)
+                .into();
+        // The address's view key C: a·G for the primary address, a·D for a subaddress.
+        let (c, tx_key) = if address == AddressIndex::PRIMARY {
+            (
+                &*view_secret * ED25519_BASEPOINT_TABLE,
+                &r * ED25519_BASEPOINT_TABLE,
+            )
+        } else {
+            (*view_secret * d, r * d)
+        };
+        let mut preimage = (r * c).mul_by_cofactor().compress().to_bytes().to_vec();
+        write_varint(&mut preimage, index_in_tx);
+        let shared: DalekScalar = Scalar::hash(&preimage[..]).into();
+        Wallet2Output {
+            output_key: compressed(&(&shared * ED25519_BASEPOINT_TABLE + d)),
+            index_in_tx,
+            global_index: 1000 + index_in_tx,
+            tx_public_key: compressed(&tx_key),
+            flags: FLAG_RINGCT | FLAG_KEY_IMAGE_REQUESTED,
+            amount: 1_000_000 * (index_in_tx + 1),
+            additional_tx_keys: Vec::new(),
+            subaddress: None,
+        }
+    }
+
+    fn export(wallet: &WalletKeys, layout: OutputsLayout) -> Wallet2Outputs {
+        let sub = AddressIndex {
+            account: 1,
+            index: 7,
+        };
+        let mut outputs = vec![
+            paid_output(wallet, AddressIndex::PRIMARY, 0),
+            paid_output(wallet, sub, 1),
+            paid_output(wallet, AddressIndex::PRIMARY, 300),
+        ];
+        if layout == OutputsLayout::V1 {
+            outputs[0].subaddress = Some((0, 0));
+            outputs[1].subaddress = Some((1, 7));
+            outputs[2].subaddress = Some((0, 0));
+        }
+        Wallet2Outputs {
+            layout,
+            offset: 2,
+            total: (layout == OutputsLayout::V1).then_some(5),
+            outputs,
+        }
+    }
+
+    #[test]
+    fn both_layouts_round_trip_and_key_images_match_the_wallet() {
+        let wallet = WalletKeys::random(&mut OsRng);
+        let view = wallet.view_keys();
+        for layout in [OutputsLayout::V0, OutputsLayout::V1] {
+            let outputs = export(&wallet, layout);
+            let bytes = outputs.write(view, &mut OsRng);
+            assert!(is_outputs_export(&bytes));
+            let read = Wallet2Outputs::read(&bytes, view).unwrap();
+            assert_eq!(read, outputs);
+            let images = sign_key_images(&read, &wallet, &mut OsRng).unwrap();
+            assert_eq!(images.offset, 2);
+            let file = images.write(view, &mut OsRng);
+            assert!(is_key_images_export(&file));
+            let back = Wallet2KeyImages::read(&file, view).unwrap();
+            assert_eq!(back, images);
+            // The wallet's list: two earlier outputs, then the exported ones.
+            let mut order = vec![[9u8; 32], [8u8; 32]];
+            order.extend(outputs.outputs.iter().map(|o| o.output_key));
+            let verified = back.verify_against(&order).unwrap();
+            assert_eq!(verified.len(), 3);
+            // Shifted by one position: refused, naming the first output it fails for.
+            let shifted = Wallet2KeyImages {
+                offset: 1,
+                ..back.clone()
+            };
+            let err = shifted.verify_against(&order).unwrap_err().to_string();
+            assert!(err.contains("does not prove output 2"), "{err}");
+            let too_far = Wallet2KeyImages { offset: 3, ..back };
+            let err = too_far.verify_against(&order).unwrap_err().to_string();
+            assert!(err.contains("this wallet exported 5"), "{err}");
+        }
+        // The subaddress output found through the lookahead table, the additional key path too.
+        let mut with_additional = export(&wallet, OutputsLayout::V0);
+        let real = with_additional.outputs[0].tx_public_key;
+        with_additional.outputs[0].tx_public_key =
+            compressed(&curve25519_dalek::constants::ED25519_BASEPOINT_POINT);
+        with_additional.outputs[0].additional_tx_keys = vec![real];
+        assert_eq!(
+            sign_key_images(&with_additional, &wallet, &mut OsRng)
+                .unwrap()
+                .key_images
+                .len(),
+            3
+        );
+    }
+
+    #[test]
+    fn malformed_and_foreign_exports_are_refused_by_name() {
+        let wallet = WalletKeys::random(&mut OsRng);
+        let view = wallet.view_keys();
+        let secret = view_secret(view);
+        let seal = |plain: &[u8]| {
+            let mut file = OUTPUTS_MAGIC.to_vec();
+            file.extend_from_slice(&cipher::encrypt(plain, &secret, &mut OsRng));
+            file
+        };
+        let keys = public_keys(view).to_vec();
+        let cases: [(Vec<u8>, &str); 7] = [
+            (
+                [&keys[..], &[2, 0, 1, 1], &[0u8; 70]].concat(),
+                "has version 1, 0 expected",
+            ),
+            ([&keys[..], &[4]].concat(), "4 top-level fields"),
+            ([&keys[..], &[2, 0, 100]].concat(), "claims 100 entries"),
+            (
+                [&keys[..], &[2, 0, 0, 7]].concat(),
+                "1 bytes after the last output",
+            ),
+            (
+                [&keys[..], &[2, 0x80, 0x00]].concat(),
+                "not minimally encoded",
+            ),
+            (vec![0; 64], "is for another wallet"),
+            (keys[..40].to_vec(), "truncated in the wallet's public keys"),
+        ];
+        for (plain, expected) in cases {
+            let err = Wallet2Outputs::read(&seal(&plain), view)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(expected), "{expected}: {err}");
+        }
+        let err = Wallet2Outputs::read(b"Monero unsigned tx set\x05", view)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("not a wallet2 outputs export"), "{err}");
+        // Another wallet's export does not even authenticate.
+        let other = WalletKeys::random(&mut OsRng);
+        let theirs = export(&other, OutputsLayout::V0).write(other.view_keys(), &mut OsRng);
+        let err = Wallet2Outputs::read(&theirs, view).unwrap_err().to_string();
+        assert!(err.contains("does not authenticate"), "{err}");
+    }
 }
