@@ -17,6 +17,9 @@ use std::path::{Path, PathBuf};
 use airlock_chain_monero::keyimages::{OutputsFile, sign_key_images};
 use airlock_chain_monero::keys::{MoneroNetwork, WalletKeys};
 use airlock_chain_monero::wallet::{OfflineWallet, SeedKind};
+use airlock_chain_monero::wallet2::files::{
+    OUTPUTS_MAGIC, Wallet2Outputs, sign_key_images as wallet2_sign_key_images,
+};
 use airlock_chain_monero::{CHAIN, MoneroVault};
 use airlock_cli_support::{CliError, CliResult, now, passphrase, print_json};
 use airlock_core::{AccountExport, Artifact};
@@ -91,7 +94,9 @@ pub enum XmrCommand {
     },
     /// Derive and sign the key images of the outputs a vault's coordinator exported.
     SignKeyImages {
-        /// The outputs file (`airlock xmr export-outputs`).
+        /// The outputs file: `airlock xmr export-outputs`'s, or wallet2's outputs export
+        /// (monero-wallet-cli `export_outputs`, Feather, or the hex of monero-wallet-rpc's
+        /// `export_outputs`), answered in the same format.
         outputs: PathBuf,
         /// The registered vault the outputs belong to.
         #[arg(long)]
@@ -384,10 +389,13 @@ pub fn run(home: &Path, json: bool, pass_file: Option<&Path>, cmd: XmrCommand) -
                 .vault_latest(&vault)?
                 .ok_or_else(|| CliError::new(format!("no registered vault {vault:?}")))?;
             let spec = MoneroVault::from_vault(&def)?;
-            let file = OutputsFile::from_bytes(&airlock_transport::read_bounded(
-                &outputs,
-                MAX_OUTPUTS_FILE,
-            )?)?;
+            let raw = airlock_transport::read_bounded(&outputs, MAX_OUTPUTS_FILE)?;
+            if let Some(bytes) = wallet2_file(&raw, OUTPUTS_MAGIC) {
+                return sign_wallet2_key_images(
+                    &h, &def, &spec, pass_file, json, &vault, &bytes, &out,
+                );
+            }
+            let file = OutputsFile::from_bytes(&raw)?;
             // Refuse another wallet's file before asking for the passphrase.
             if file.network != spec.network
                 || !airlock_chain_monero::vault_spec::same_chain_key(
@@ -403,20 +411,7 @@ pub fn run(home: &Path, json: bool, pass_file: Option<&Path>, cmd: XmrCommand) -
                     spec.network.name()
                 )));
             }
-            let pass = passphrase(pass_file, false)?;
-            let keys = match h.chain_signer(&def, &pass, None)? {
-                Some(ChainSigner::Secret(secret)) => wallet_keys(&secret.0, &spec.primary_address)?,
-                Some(ChainSigner::Hsm(_) | ChainSigner::Device(_) | ChainSigner::Frost(_)) => {
-                    return Err(CliError::new(
-                        "a Monero key lives in this signer's keystore only (not an HSM, device or FROST group)",
-                    ));
-                }
-                None => {
-                    return Err(CliError::new(format!(
-                        "vault {vault:?} lists no Monero key for this signer"
-                    )));
-                }
-            };
+            let keys = monero_keys(&h, &def, &spec, pass_file, &vault)?;
             let images = sign_key_images(&file, spec.network, &keys, &mut rand_core::OsRng)?;
             airlock_transport::write_atomic(&out, &images.to_bytes())?;
             if json {
@@ -433,4 +428,75 @@ pub fn run(home: &Path, json: bool, pass_file: Option<&Path>, cmd: XmrCommand) -
             Ok(())
         }
     }
+}
+
+/// The wallet's keys from this signer's keystore (after the passphrase).
+fn monero_keys(
+    h: &SignerHome,
+    def: &airlock_core::VaultDefinition,
+    spec: &MoneroVault,
+    pass_file: Option<&Path>,
+    vault: &str,
+) -> CliResult<WalletKeys> {
+    let pass = passphrase(pass_file, false)?;
+    match h.chain_signer(def, &pass, None)? {
+        Some(ChainSigner::Secret(secret)) => wallet_keys(&secret.0, &spec.primary_address),
+        Some(ChainSigner::Hsm(_) | ChainSigner::Device(_) | ChainSigner::Frost(_)) => {
+            Err(CliError::new(
+                "a Monero key lives in this signer's keystore only (not an HSM, device or FROST group)",
+            ))
+        }
+        None => Err(CliError::new(format!(
+            "vault {vault:?} lists no Monero key for this signer"
+        ))),
+    }
+}
+
+/// A wallet2 file as bytes: the file itself, or the hex text monero-wallet-rpc returns
+/// (`outputs_data_hex`); `None` when it is neither (then it is Airlock's own format).
+fn wallet2_file(raw: &[u8], magic: &[u8]) -> Option<Vec<u8>> {
+    if raw.starts_with(magic) {
+        return Some(raw.to_vec());
+    }
+    let text = std::str::from_utf8(raw).ok()?.trim();
+    let bytes = hex::decode(text).ok()?;
+    bytes.starts_with(magic).then_some(bytes)
+}
+
+/// `sign-key-images` on wallet2's outputs export (a wallet2 view-only wallet, Feather or
+/// monero-wallet-cli as the online side): checked against the vault's view key before the
+/// passphrase is asked, answered with wallet2's key-images file.
+#[allow(clippy::too_many_arguments)]
+fn sign_wallet2_key_images(
+    h: &SignerHome,
+    def: &airlock_core::VaultDefinition,
+    spec: &MoneroVault,
+    pass_file: Option<&Path>,
+    json: bool,
+    vault: &str,
+    bytes: &[u8],
+    out: &Path,
+) -> CliResult {
+    let outputs = Wallet2Outputs::read(bytes, &spec.view)?;
+    let keys = monero_keys(h, def, spec, pass_file, vault)?;
+    let images = wallet2_sign_key_images(&outputs, &keys, &mut rand_core::OsRng)?;
+    airlock_transport::write_atomic(out, &images.write(&spec.view, &mut rand_core::OsRng))?;
+    if json {
+        print_json(&json!({
+            "vault": vault, "format": "wallet2", "offset": images.offset,
+            "key_images": images.key_images.len(), "file": out,
+        }));
+    } else {
+        println!(
+            "{} key image(s) for vault {vault} in wallet2's format (outputs {} to {}) -> {}",
+            images.key_images.len(),
+            images.offset + 1,
+            images.offset as usize + images.key_images.len(),
+            out.display()
+        );
+        println!(
+            "import them in the view-only wallet: monero-wallet-cli `import_key_images FILE`, or Feather's Import key images"
+        );
+    }
+    Ok(())
 }

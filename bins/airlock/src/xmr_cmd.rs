@@ -22,6 +22,7 @@ use airlock_chain_monero::keys::MoneroNetwork;
 use airlock_chain_monero::review::format_xmr;
 use airlock_chain_monero::subaddress::Lookahead;
 use airlock_chain_monero::wallet::ViewOnlyExport;
+use airlock_chain_monero::wallet2::files::{KEY_IMAGES_MAGIC, OutputsLayout};
 use airlock_chain_monero_online::online_chain::{MoneroBalance, MoneroOnline, MoneroSettings};
 use airlock_chain_monero_online::scan::{OwnedOutput, ScanState, SyncReport};
 use airlock_cli_support::{CliError, CliResult, print_json, read_signed_envelope};
@@ -31,6 +32,15 @@ use airlock_core::{AccountExport, ArtifactKind};
 use clap::Subcommand;
 use serde_json::json;
 use zeroize::Zeroizing;
+
+/// The outputs file's format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutputsFormat {
+    Airlock,
+    Wallet2,
+    #[value(name = "wallet2-0.18.0")]
+    Wallet2Legacy,
+}
 
 #[derive(Subcommand)]
 pub enum XmrCommand {
@@ -78,11 +88,19 @@ pub enum XmrCommand {
         vault: String,
         #[arg(long)]
         out: PathBuf,
-        /// Every output, including those whose key image is already known.
+        /// Every output, including those whose key image is already known (wallet2's format
+        /// always holds every output).
         #[arg(long)]
         all: bool,
+        /// `airlock` (for `airlock-signer`), `wallet2` (wallet2's outputs export for a wallet2
+        /// cold wallet: monero-wallet-cli `import_outputs`, Feather; releases since 0.18.1), or
+        /// `wallet2-0.18.0` (the older layout that wallet2 0.18.0.x reads).
+        #[arg(long, value_enum, default_value_t = OutputsFormat::Airlock)]
+        format: OutputsFormat,
     },
-    /// Import the signer's key-image file (checked: this wallet's outputs, valid proofs).
+    /// Import the signer's key-image file (checked: this wallet's outputs, valid proofs): an
+    /// `airlock-signer` file, or wallet2's key-images export answering `export-outputs --format
+    /// wallet2` (monero-wallet-cli `export_key_images`, Feather).
     ImportKeyImages {
         #[arg(long)]
         vault: String,
@@ -421,7 +439,35 @@ pub fn run(home: &Path, json: bool, cmd: XmrCommand) -> CliResult {
             show_outputs(json, &vault, &state);
             Ok(())
         }
-        XmrCommand::ExportOutputs { vault, out, all } => {
+        XmrCommand::ExportOutputs {
+            vault,
+            out,
+            all: _,
+            format: format @ (OutputsFormat::Wallet2 | OutputsFormat::Wallet2Legacy),
+        } => {
+            let spec = vault_spec(home, &vault)?;
+            let layout = if format == OutputsFormat::Wallet2 {
+                OutputsLayout::V1
+            } else {
+                OutputsLayout::V0
+            };
+            let (count, bytes) = chain(home)?.export_wallet2_outputs(&spec, layout)?;
+            airlock_transport::write_atomic(&out, &bytes)?;
+            if json {
+                print_json(
+                    &json!({ "vault": vault, "format": "wallet2", "outputs": count, "file": out }),
+                );
+            } else {
+                println!("{count} output(s) in wallet2's format -> {}", out.display());
+                println!(
+                    "import them in the cold wallet (monero-wallet-cli `import_outputs FILE`), then bring back its `export_key_images all FILE`"
+                );
+            }
+            Ok(())
+        }
+        XmrCommand::ExportOutputs {
+            vault, out, all, ..
+        } => {
             let spec = vault_spec(home, &vault)?;
             let file = chain(home)?.export_outputs(&spec, all)?;
             airlock_transport::write_atomic(&out, &file.to_bytes())?;
@@ -438,7 +484,11 @@ pub fn run(home: &Path, json: bool, cmd: XmrCommand) -> CliResult {
         XmrCommand::ImportKeyImages { vault, file } => {
             let spec = vault_spec(home, &vault)?;
             let bytes = airlock_transport::read_bounded(&file, 128 * 1024 * 1024)?;
-            let (count, state) = chain(home)?.import_key_images(&spec, &bytes)?;
+            let (count, state) = if bytes.starts_with(KEY_IMAGES_MAGIC) {
+                chain(home)?.import_wallet2_key_images(&spec, &bytes)?
+            } else {
+                chain(home)?.import_key_images(&spec, &bytes)?
+            };
             if !json {
                 println!("{count} key image(s) imported");
             }

@@ -1422,3 +1422,202 @@ fn a_monero_output_spent_with_the_vault_seed_outside_airlock_halts_the_vault() {
     drop(server);
     drop(witness);
 }
+
+/// One monero-wallet-cli command on the wallet file `wallet` of `rpc`'s directory (closed in
+/// the RPC first); it exits 0 even when the command fails, and says "Error:" then.
+fn wallet_cli(rpc: &Peer, daemon: &Peer, wallet: &str, command: &[&str]) -> String {
+    let output = Command::new(binary("AIRLOCK_MONERO_WALLET_CLI", "monero-wallet-cli"))
+        .arg("--wallet-file")
+        .arg(rpc._dir.path().join(wallet))
+        .args(["--password", "", "--trusted-daemon", "--daemon-address"])
+        .arg(format!("127.0.0.1:{}", daemon.port))
+        .args(["--log-level", "0", "--log-file"])
+        .arg(rpc._dir.path().join("wallet-cli.log"))
+        .args(command)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run monero-wallet-cli");
+    let printed = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        output.status.success() && !printed.contains("Error:"),
+        "monero-wallet-cli {command:?}: {printed}"
+    );
+    printed
+}
+
+/// wallet2 as the other side of the gap, through the binaries: the coordinator's outputs in
+/// wallet2's format go to a wallet2 cold wallet and its key-images file comes back; a wallet2
+/// view-only wallet's outputs export goes to `airlock-signer`, whose key-images file wallet2
+/// imports. Altered and foreign files are refused, naming why, and change nothing.
+#[test]
+fn wallet2_wallets_sync_key_images_with_airlock_both_ways() {
+    let daemon = monerod();
+    let w = World::new();
+    w.init_coordinator();
+    let url = format!("http://127.0.0.1:{}", daemon.port);
+    w.airlock(&["chain", "monero", "--daemon", &url]).ok();
+    let (alice, view) = xmr_signer(&w, "alice");
+    let (_, carol_view) = xmr_signer(&w, "carol");
+    let address = view["primary_address"].as_str().unwrap().to_owned();
+    let account = view["account"].as_str().unwrap().to_owned();
+    w.make_vault(
+        &[
+            "--vault",
+            "cold",
+            "--chain",
+            "monero",
+            "--network",
+            "regtest",
+            "--account",
+            &account,
+            "--signer",
+            &format!("alice:ops:{alice}:{address}"),
+            "--threshold",
+            "1",
+        ],
+        &["alice"],
+        &["alice"],
+    );
+    mine(&daemon, &address, 3);
+    mine(&daemon, carol_view["primary_address"].as_str().unwrap(), 10);
+    let synced = w
+        .airlock(&["--json", "xmr", "sync", "--vault", "cold"])
+        .ok()
+        .json();
+    let received = amount(&synced["total"]);
+    assert!(received > 0, "{synced}");
+
+    // The coordinator's outputs, in wallet2 0.18.0's layout, imported by the wallet2 cold wallet.
+    let rpc = wallet_rpc(&daemon);
+    let words = std::fs::read_to_string(w.p("alice.words")).unwrap();
+    rpc.call(
+        "restore_deterministic_wallet",
+        json!({"filename": "cold", "password": "", "seed": words.trim(), "restore_height": 0, "language": "English"}),
+    );
+    let outputs = w.p("vault.outputs");
+    let exported = w
+        .airlock(&[
+            "--json",
+            "xmr",
+            "export-outputs",
+            "--vault",
+            "cold",
+            "--format",
+            "wallet2-0.18.0",
+            "--out",
+            s(&outputs),
+        ])
+        .ok()
+        .json();
+    assert_eq!(exported["outputs"], 3);
+    let outputs_bytes = std::fs::read(&outputs).unwrap();
+    let imported = rpc.call(
+        "import_outputs",
+        json!({"outputs_data_hex": hex::encode(&outputs_bytes)}),
+    );
+    assert_eq!(imported["num_imported"], 3, "{imported}");
+    rpc.call("close_wallet", json!({}));
+    let cold_images = rpc._dir.path().join("cold.keyimages");
+    wallet_cli(
+        &rpc,
+        &daemon,
+        "cold",
+        &["export_key_images", "all", s(&cold_images)],
+    );
+    // Altered: refused, nothing imported.
+    let mut altered = std::fs::read(&cold_images).unwrap();
+    let at = altered.len() / 2;
+    altered[at] ^= 0x20;
+    let altered_file = w.p("altered.keyimages");
+    std::fs::write(&altered_file, &altered).unwrap();
+    w.airlock(&[
+        "xmr",
+        "import-key-images",
+        "--vault",
+        "cold",
+        s(&altered_file),
+    ])
+    .fails(1, "does not authenticate under this wallet's view key");
+    let balance = w
+        .airlock(&["--json", "xmr", "balance", "--vault", "cold"])
+        .ok()
+        .json();
+    assert_eq!(amount(&balance["unverified"]), received, "{balance}");
+    let after = w
+        .airlock(&[
+            "--json",
+            "xmr",
+            "import-key-images",
+            "--vault",
+            "cold",
+            s(&cold_images),
+        ])
+        .ok()
+        .json();
+    assert_eq!(amount(&after["unverified"]), 0, "{after}");
+    assert_eq!(amount(&after["total"]), received, "{after}");
+
+    // A wallet2 view-only wallet's outputs (the RPC's hex) signed by airlock-signer.
+    view_only_wallet(&rpc, &view, "watch");
+    let hex_export = rpc.call("export_outputs", json!({"all": true}))["outputs_data_hex"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let watch_outputs = w.p("watch.outputs.hex");
+    std::fs::write(&watch_outputs, &hex_export).unwrap();
+    let signer_images = w.p("signer.keyimages");
+    let signed = w
+        .signer(
+            "alice",
+            &[
+                "--json",
+                "xmr",
+                "sign-key-images",
+                s(&watch_outputs),
+                "--vault",
+                "cold",
+                "--out",
+                s(&signer_images),
+            ],
+        )
+        .ok()
+        .json();
+    assert_eq!(
+        (signed["format"].as_str(), signed["key_images"].as_u64()),
+        (Some("wallet2"), Some(3))
+    );
+    rpc.call("close_wallet", json!({}));
+    let printed = wallet_cli(
+        &rpc,
+        &daemon,
+        "watch",
+        &["import_key_images", s(&signer_images)],
+    );
+    assert!(printed.contains("0.000000000000 spent"), "{printed}");
+    // Another wallet's wallet2 export is refused before the passphrase; no file is written.
+    view_only_wallet(&rpc, &carol_view, "carol-watch");
+    let theirs = rpc.call("export_outputs", json!({"all": true}))["outputs_data_hex"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    std::fs::write(w.p("carol.outputs.hex"), theirs).unwrap();
+    let refused = w.p("refused.keyimages");
+    w.signer(
+        "alice",
+        &[
+            "xmr",
+            "sign-key-images",
+            s(&w.p("carol.outputs.hex")),
+            "--vault",
+            "cold",
+            "--out",
+            s(&refused),
+        ],
+    )
+    .fails(1, "does not authenticate");
+    assert!(!refused.exists());
+}
