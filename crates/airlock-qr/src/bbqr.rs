@@ -26,7 +26,7 @@ pub fn file_type_for(content: Content) -> u8 {
     match content {
         Content::Psbt => b'P',
         Content::Transaction => b'T',
-        Content::Artifact => b'B',
+        Content::Artifact | Content::Monero(_) => b'B',
         Content::WalletText => b'U',
         Content::CryptoOutput | Content::CryptoAccount | Content::EthSignRequest => b'C',
     }

@@ -62,6 +62,9 @@ pub fn load(file: &std::path::Path) -> Result<(Vec<u8>, Content), String> {
 }
 
 fn load_bytes(bytes: Vec<u8>, file: &std::path::Path) -> Result<(Vec<u8>, Content), String> {
+    if let Some(kind) = crate::MoneroFile::detect(&bytes) {
+        return Ok((bytes, Content::Monero(kind)));
+    }
     if let Some(psbt) = crate::detect_psbt(&bytes) {
         return Ok((psbt, Content::Psbt));
     }
@@ -112,7 +115,7 @@ pub fn show(args: &ShowArgs, json: bool) -> Result<(), String> {
     let summary = |out: Option<&std::path::Path>| {
         json!({
             "encoding": format.name(),
-            "content": if is_given { "frames" } else { match content { Content::Psbt => "psbt", Content::Transaction => "transaction", Content::Artifact => "artifact", Content::WalletText => "wallet-text", Content::CryptoOutput => "crypto-output", Content::CryptoAccount => "crypto-account", Content::EthSignRequest => "eth-sign-request" } },
+            "content": if is_given { "frames" } else { match content { Content::Psbt => "psbt", Content::Transaction => "transaction", Content::Artifact => "artifact", Content::WalletText => "wallet-text", Content::CryptoOutput => "crypto-output", Content::CryptoAccount => "crypto-account", Content::EthSignRequest => "eth-sign-request", Content::Monero(file) => file.ur_type() } },
             "bytes": data.len(),
             "density": density.name(),
             "frames": frames.texts.len(),

@@ -169,6 +169,44 @@ pub enum Content {
     /// An EIP-4527 request for a QR signer (Keystone): the data is its CBOR item, written as
     /// UR type `eth-sign-request` without a byte-string wrapper (BBQr type `C`).
     EthSignRequest,
+    /// A wallet2 file (monero-wallet-cli, Feather) for Feather's cold-signing QR flow: written
+    /// as Feather's UR type (`xmr-output`, `xmr-keyimage`, `xmr-txunsigned`, `xmr-txsigned`), a
+    /// CBOR byte string holding the file (BBQr type `B`).
+    Monero(MoneroFile),
+}
+
+/// Which wallet2 file a [`Content::Monero`] is, told by its magic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MoneroFile {
+    Outputs,
+    KeyImages,
+    UnsignedTx,
+    SignedTx,
+}
+
+impl MoneroFile {
+    /// The file kind by wallet2's magic text (any format version byte after it).
+    pub fn detect(bytes: &[u8]) -> Option<MoneroFile> {
+        [
+            (&b"Monero output export"[..], MoneroFile::Outputs),
+            (b"Monero key image export", MoneroFile::KeyImages),
+            (b"Monero unsigned tx set", MoneroFile::UnsignedTx),
+            (b"Monero signed tx set", MoneroFile::SignedTx),
+        ]
+        .into_iter()
+        .find(|(magic, _)| bytes.starts_with(magic))
+        .map(|(_, kind)| kind)
+    }
+
+    /// Feather's UR type for the file.
+    pub fn ur_type(self) -> &'static str {
+        match self {
+            MoneroFile::Outputs => "xmr-output",
+            MoneroFile::KeyImages => "xmr-keyimage",
+            MoneroFile::UnsignedTx => "xmr-txunsigned",
+            MoneroFile::SignedTx => "xmr-txsigned",
+        }
+    }
 }
 
 /// QR density: the QR version and error-correction level every frame of an animation uses.
@@ -281,7 +319,7 @@ impl Encoding {
             (Encoding::Ur, _) => Format::Ur,
             (Encoding::Bbqr, _) => Format::Bbqr,
             (Encoding::Airlock, _) => Format::AirlockRq,
-            (Encoding::Auto, Content::Psbt) => Format::Ur,
+            (Encoding::Auto, Content::Psbt | Content::Monero(_)) => Format::Ur,
             (Encoding::Auto, _) => Format::AirlockRq,
         }
     }

@@ -1,9 +1,10 @@
 //! BC-UR (Blockchain Commons BCR-2020-005 Uniform Resources, BCR-2020-006 registry) through the
 //! `ur` crate, for interoperability with wallets.
 //!
-//! Airlock artifacts and raw transactions travel as `ur:bytes`, PSBTs as `ur:crypto-psbt`; on
-//! reading, `bytes`, `crypto-psbt` and the newer `psbt` name are accepted (each is a CBOR byte
-//! string holding the file). A payload that fits one frame is a single-part UR; otherwise the
+//! Airlock artifacts and raw transactions travel as `ur:bytes`, PSBTs as `ur:crypto-psbt`,
+//! wallet2's files as Feather's `ur:xmr-output|xmr-keyimage|xmr-txunsigned|xmr-txsigned`; on
+//! reading, those, and the newer `psbt` name, are accepted (each is a CBOR byte string holding
+//! the file). A payload that fits one frame is a single-part UR; otherwise the
 //! crate's fountain encoder emits the fragments once and then fresh mixed parts, forever. Frames
 //! are upper case so the QR code uses alphanumeric mode.
 //!
@@ -17,7 +18,15 @@ use std::collections::BTreeSet;
 use crate::{Content, Decoded, Format, MAX_MESSAGE_LEN, Progress, QrError, Result};
 
 /// UR types read whose CBOR is a byte string holding the file.
-pub const ACCEPTED_TYPES: &[&str] = &["bytes", "crypto-psbt", "psbt"];
+pub const ACCEPTED_TYPES: &[&str] = &[
+    "bytes",
+    "crypto-psbt",
+    "psbt",
+    "xmr-output",
+    "xmr-keyimage",
+    "xmr-txunsigned",
+    "xmr-txsigned",
+];
 
 /// Registry types read (keys and descriptors from hardware wallets): their bytes are the CBOR
 /// item itself, for `airlock_chain_bitcoin::devices` or `airlock_chain_ethereum::eip4527` to
@@ -45,6 +54,7 @@ pub fn ur_type_for(content: Content) -> &'static str {
         Content::CryptoOutput => "crypto-output",
         Content::CryptoAccount => "crypto-account",
         Content::EthSignRequest => "eth-sign-request",
+        Content::Monero(file) => file.ur_type(),
     }
 }
 

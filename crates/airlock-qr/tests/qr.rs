@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use airlock_qr::{
-    Content, Decoder, Density, Format, FrameStream, QrError, SplitMix64, bbqr, encode, render, scan,
+    Content, Decoder, Density, Format, FrameStream, MoneroFile, QrError, SplitMix64, bbqr, encode,
+    render, scan,
 };
 
 fn data_dir() -> PathBuf {
@@ -97,6 +98,49 @@ fn zbar_round_trip(data: &[u8], format: Format, content: Content, density: Densi
     );
     let decoded = airlock_qr::decode_texts(&texts).unwrap();
     assert_eq!(decoded.bytes, data, "{format}");
+}
+
+/// wallet2's files travel as Feather's UR types, and the decoder takes them back.
+#[test]
+fn zbarimg_reads_wallet2_files_as_feathers_ur_types() {
+    let mut rng = SplitMix64(7);
+    for (magic, kind, ur_type) in [
+        (
+            &b"Monero output export\x04"[..],
+            MoneroFile::Outputs,
+            "xmr-output",
+        ),
+        (
+            b"Monero key image export\x03",
+            MoneroFile::KeyImages,
+            "xmr-keyimage",
+        ),
+        (
+            b"Monero unsigned tx set\x05",
+            MoneroFile::UnsignedTx,
+            "xmr-txunsigned",
+        ),
+        (
+            b"Monero signed tx set\x05",
+            MoneroFile::SignedTx,
+            "xmr-txsigned",
+        ),
+    ] {
+        let mut file = magic.to_vec();
+        file.extend((0..3000).map(|_| rng.next_u64() as u8));
+        assert_eq!(MoneroFile::detect(&file), Some(kind));
+        let content = Content::Monero(kind);
+        zbar_round_trip(&file, Format::Ur, content, Density::Medium);
+        let frames = encode(&file, Format::Ur, content, Density::Medium).unwrap();
+        let prefix = format!("UR:{}/", ur_type.to_ascii_uppercase());
+        assert!(
+            frames.texts.iter().all(|t| t.starts_with(&prefix)),
+            "{}",
+            frames.texts[0]
+        );
+        let decoded = airlock_qr::decode_texts(&frames.texts).unwrap();
+        assert_eq!(decoded.kind, ur_type);
+    }
 }
 
 #[test]
