@@ -1,4 +1,4 @@
-//! QR frames for Monero's cold-signing files: a 100-output wallet2 outputs export and its
+//! QR frames for Monero's cold-signing files (and the time to read one): a 100-output wallet2 outputs export and its
 //! 100-key-image answer, as Airlock shows them (`airlock qr show`, Feather's UR types, default
 //! density) beside what Feather's own settings give for the same bytes (bc-ur with fragments of
 //! at most 150 bytes, lowercase text, QR error correction M, one fragment per frame).
@@ -57,6 +57,19 @@ fn main() {
         key_images: (0..100u8).map(|i| ([i; 32], [i; 64])).collect(),
     };
     let images_file = images.write(view, &mut rand_core::OsRng);
+    // Reading a file runs wallet2's key derivation (CryptoNight v0) once: time it.
+    let mut times: Vec<f64> = (0..7)
+        .map(|_| {
+            let start = std::time::Instant::now();
+            Wallet2Outputs::read(&outputs_file, view).expect("reads back");
+            start.elapsed().as_secs_f64() * 1000.0
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    println!(
+        "read and decrypt the 100-output export (one CryptoNight v0 key derivation): median {:.1} ms of 7",
+        times[3]
+    );
     println!(
         "file                          bytes  airlock frames (UR, medium: v20-M)  feather frames (150 B fragments, v≤)"
     );
