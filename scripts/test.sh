@@ -53,6 +53,13 @@ export AIRLOCK_REQUIRE_PEERS=1
 # A build from nothing gains nothing from incremental caches, which cost about 4 GB of disk here
 # (CI's disk is not large); a developer's own `cargo test` keeps them.
 export CARGO_INCREMENTAL=0
+# The build and the suite's servers (PostgreSQL, monerod) need about 5 GB; a full disk shows up as
+# unrelated test failures ("No space left on device"), so say so first.
+free_kb=$(df -Pk . | awk 'NR == 2 { print $4 }')
+echo "== disk: $((free_kb / 1024 / 1024)) GB free here =="
+if [ "${free_kb:-0}" -lt $((6 * 1024 * 1024)) ]; then
+  echo "warning: less than 6 GB free; the build and the tests may fail for lack of space" >&2
+fi
 cargo clippy --version >/dev/null 2>&1 || rustup component add clippy
 
 echo "== cargo fmt --check =="

@@ -223,6 +223,28 @@ fn amount(v: &Value) -> u64 {
         .unwrap_or_else(|| panic!("not an amount: {v}"))
 }
 
+/// Registers the 1-of-1 regtest vault `cold` of `alice`'s wallet.
+fn cold_vault(w: &World, alice: &str, address: &str, account: &str) {
+    w.make_vault(
+        &[
+            "--vault",
+            "cold",
+            "--chain",
+            "monero",
+            "--network",
+            "regtest",
+            "--account",
+            account,
+            "--signer",
+            &format!("alice:ops:{alice}:{address}"),
+            "--threshold",
+            "1",
+        ],
+        &["alice"],
+        &["alice"],
+    );
+}
+
 /// A signer with a new regtest Monero wallet; returns its `export-view --json` output.
 fn xmr_signer(w: &World, who: &str) -> (String, Value) {
     let id = w.init_signer(who);
@@ -378,24 +400,7 @@ fn monero_vault_from_offline_wallet_to_confirmed_payment() {
         account.starts_with(&format!("{address} view_key=")),
         "{account}"
     );
-    w.make_vault(
-        &[
-            "--vault",
-            "cold",
-            "--chain",
-            "monero",
-            "--network",
-            "regtest",
-            "--account",
-            &account,
-            "--signer",
-            &format!("alice:ops:{alice}:{address}"),
-            "--threshold",
-            "1",
-        ],
-        &["alice"],
-        &["alice"],
-    );
+    cold_vault(&w, &alice, &address, &account);
 
     // A vault whose view key is not its address's is refused before anything is logged.
     let forged_account = account.replace(
@@ -1464,24 +1469,7 @@ fn wallet2_wallets_sync_key_images_with_airlock_both_ways() {
     let (_, carol_view) = xmr_signer(&w, "carol");
     let address = view["primary_address"].as_str().unwrap().to_owned();
     let account = view["account"].as_str().unwrap().to_owned();
-    w.make_vault(
-        &[
-            "--vault",
-            "cold",
-            "--chain",
-            "monero",
-            "--network",
-            "regtest",
-            "--account",
-            &account,
-            "--signer",
-            &format!("alice:ops:{alice}:{address}"),
-            "--threshold",
-            "1",
-        ],
-        &["alice"],
-        &["alice"],
-    );
+    cold_vault(&w, &alice, &address, &account);
     mine(&daemon, &address, 3);
     mine(&daemon, carol_view["primary_address"].as_str().unwrap(), 10);
     let synced = w

@@ -403,18 +403,10 @@ impl MoneroOnline {
         bytes: &[u8],
     ) -> Result<(usize, ScanState), MoneroError> {
         let file = Wallet2KeyImages::read(bytes, &spec.view)?;
-        let mut state = self.require_state(spec)?;
+        let state = self.require_state(spec)?;
         let order: Vec<[u8; 32]> = state.outputs().iter().map(|o| o.output_key).collect();
         let verified = file.verify_against(&order)?;
-        let learned = state
-            .import_key_images_by_output_key(&verified)
-            .map_err(|e| MoneroError::not_ours(e.to_string()))?;
-        let client = self.client()?;
-        state
-            .refresh_spent_from_daemon(&client)
-            .map_err(daemon_error)?;
-        self.save_state(spec, &state)?;
-        Ok((learned, state))
+        self.learn_key_images(spec, state, &verified)
     }
 
     /// Imports the signer's key-image file: it must be this wallet's, for outputs this vault
@@ -426,11 +418,22 @@ impl MoneroOnline {
         bytes: &[u8],
     ) -> Result<(usize, ScanState), MoneroError> {
         let file = KeyImagesFile::from_bytes(bytes)?;
-        let mut state = self.require_state(spec)?;
+        let state = self.require_state(spec)?;
         let exported = state.outputs_file(spec.network, true);
         let verified = file.verify(spec.network, &spec.primary_address, &exported)?;
+        self.learn_key_images(spec, state, &verified)
+    }
+
+    /// Adds verified key images (output key → key image) to `state`, asks monerod which are
+    /// spent, and saves the state; nothing is saved when either step fails.
+    fn learn_key_images(
+        &self,
+        spec: &MoneroVault,
+        mut state: ScanState,
+        verified: &std::collections::BTreeMap<[u8; 32], [u8; 32]>,
+    ) -> Result<(usize, ScanState), MoneroError> {
         let learned = state
-            .import_key_images_by_output_key(&verified)
+            .import_key_images_by_output_key(verified)
             .map_err(|e| MoneroError::not_ours(e.to_string()))?;
         let client = self.client()?;
         state

@@ -28,9 +28,12 @@ use airlock_chain_monero::keys::WalletKeys;
 use airlock_chain_monero::keys::{MoneroNetwork, ViewKeys, parse_address};
 use airlock_chain_monero::review::{review_unsigned, verify_signed};
 use airlock_chain_monero::seed::{Polyseed, legacy_seed_from_key, legacy_seed_to_key};
+use airlock_chain_monero::subaddress::Lookahead;
 use airlock_chain_monero::vault_spec::canonical_chain_key;
 use airlock_chain_monero::wallet::ViewOnlyExport;
-use airlock_chain_monero::wallet2::files::{Wallet2KeyImages, Wallet2Outputs, sign_key_images};
+use airlock_chain_monero::wallet2::files::{
+    Wallet2KeyImages, Wallet2Outputs, sign_key_images_within,
+};
 
 /// The bench wallet's primary address (regtest uses mainnet prefixes).
 pub const BENCH_ADDRESS: &str = "42sYQ7MNLw1iQrDBah5dNAgU38NCxQUQxZD55soF41pNQJLhhG6hg4sPWy5955Fd9xSacDBkszX8zEnbdonJuZNZKuUqnfY";
@@ -135,7 +138,12 @@ pub fn run(data: &[u8]) {
                     rest,
                     "wallet2 outputs export re-encodes differently"
                 );
-                let _ = sign_key_images(&outputs, &wallet, &mut rand_core::OsRng);
+                // A small subaddress table: the default one costs 10,000 derivations per input.
+                let lookahead = Lookahead {
+                    accounts: 2,
+                    indices: 3,
+                };
+                let _ = sign_key_images_within(&outputs, &wallet, lookahead, &mut rand_core::OsRng);
             }
             let _ = Wallet2Outputs::read(rest, view);
         }

@@ -446,10 +446,22 @@ impl Wallet2KeyImages {
 }
 
 /// Offline: the key images of every output of a wallet2 outputs export, in its order, each with
-/// wallet2's proof. Refuses an output the wallet's keys do not derive (naming it).
+/// wallet2's proof. Refuses an output the wallet's keys do not derive (naming it). Subaddresses
+/// are looked up within wallet2's default lookahead.
 pub fn sign_key_images(
     outputs: &Wallet2Outputs,
     wallet: &WalletKeys,
+    rng: &mut (impl RngCore + CryptoRng),
+) -> Result<Wallet2KeyImages, MoneroError> {
+    sign_key_images_within(outputs, wallet, Lookahead::default(), rng)
+}
+
+/// [`sign_key_images`] with subaddresses looked up within `lookahead` (the table is built only
+/// when an output is not the primary address's).
+pub fn sign_key_images_within(
+    outputs: &Wallet2Outputs,
+    wallet: &WalletKeys,
+    lookahead: Lookahead,
     rng: &mut (impl RngCore + CryptoRng),
 ) -> Result<Wallet2KeyImages, MoneroError> {
     let view = wallet.view_keys();
@@ -496,7 +508,7 @@ pub fn sign_key_images(
                     SubaddressTable::new(
                         Point::from(spend_public),
                         &Scalar::from(*view_secret),
-                        Lookahead::default(),
+                        lookahead,
                     )
                 });
                 match table.lookup(&spend_key.compress().to_bytes()) {
