@@ -223,6 +223,16 @@ fn amount(v: &Value) -> u64 {
         .unwrap_or_else(|| panic!("not an amount: {v}"))
 }
 
+/// A regtest monerod and a coordinator configured with it (and the daemon's URL).
+fn coordinator_on_monerod() -> (Peer, World, String) {
+    let daemon = monerod();
+    let w = World::new();
+    w.init_coordinator();
+    let url = format!("http://127.0.0.1:{}", daemon.port);
+    w.airlock(&["chain", "monero", "--daemon", &url]).ok();
+    (daemon, w, url)
+}
+
 /// Registers the 1-of-1 regtest vault `cold` of `alice`'s wallet.
 fn cold_vault(w: &World, alice: &str, address: &str, account: &str) {
     w.make_vault(
@@ -289,11 +299,7 @@ fn xmr_signer(w: &World, who: &str) -> (String, Value) {
 
 #[test]
 fn monero_vault_from_offline_wallet_to_confirmed_payment() {
-    let daemon = monerod();
-    let w = World::new();
-    w.init_coordinator();
-    let url = format!("http://127.0.0.1:{}", daemon.port);
-    w.airlock(&["chain", "monero", "--daemon", &url]).ok();
+    let (daemon, w, _) = coordinator_on_monerod();
 
     // 1. The offline wallet: seed words only in the 0600 file, restore gives the same wallet.
     let (alice, view) = xmr_signer(&w, "alice");
@@ -1211,11 +1217,7 @@ fn scan_files(dir: &Path) -> Vec<std::path::PathBuf> {
 /// hidden output.
 #[test]
 fn a_witness_scanning_with_its_own_monerod_halts_a_vault_whose_commitment_hides_an_output() {
-    let daemon = monerod();
-    let w = World::new();
-    w.init_coordinator();
-    let url = format!("http://127.0.0.1:{}", daemon.port);
-    w.airlock(&["chain", "monero", "--daemon", &url]).ok();
+    let (daemon, w, url) = coordinator_on_monerod();
     let (alice, view) = xmr_signer(&w, "alice");
     let address = view["primary_address"].as_str().unwrap().to_owned();
     let log_key = log_key(&w);
@@ -1303,11 +1305,7 @@ fn a_witness_scanning_with_its_own_monerod_halts_a_vault_whose_commitment_hides_
 /// log alone, naming that output only.
 #[test]
 fn a_monero_output_spent_with_the_vault_seed_outside_airlock_halts_the_vault() {
-    let daemon = monerod();
-    let w = World::new();
-    w.init_coordinator();
-    let url = format!("http://127.0.0.1:{}", daemon.port);
-    w.airlock(&["chain", "monero", "--daemon", &url]).ok();
+    let (daemon, w, _) = coordinator_on_monerod();
     let (alice, view) = xmr_signer(&w, "alice");
     let address = view["primary_address"].as_str().unwrap().to_owned();
     let (_, carol) = xmr_signer(&w, "carol");
@@ -1460,11 +1458,7 @@ fn wallet_cli(rpc: &Peer, daemon: &Peer, wallet: &str, command: &[&str]) -> Stri
 /// imports. Altered and foreign files are refused, naming why, and change nothing.
 #[test]
 fn wallet2_wallets_sync_key_images_with_airlock_both_ways() {
-    let daemon = monerod();
-    let w = World::new();
-    w.init_coordinator();
-    let url = format!("http://127.0.0.1:{}", daemon.port);
-    w.airlock(&["chain", "monero", "--daemon", &url]).ok();
+    let (daemon, w, _) = coordinator_on_monerod();
     let (alice, view) = xmr_signer(&w, "alice");
     let (_, carol_view) = xmr_signer(&w, "carol");
     let address = view["primary_address"].as_str().unwrap().to_owned();
