@@ -155,6 +155,20 @@ fn wallet2_outputs_and_key_image_files_cross_both_ways() {
         .export_wallet2_outputs(&spec, OutputsLayout::V0)
         .unwrap();
     assert_eq!(count, 4);
+    // A scan state written before transaction keys were kept cannot be exported: it says so.
+    let state_path = online.state_path(&spec);
+    let saved = std::fs::read(&state_path).unwrap();
+    let mut old: Value = serde_json::from_slice(&saved).unwrap();
+    for output in old["outputs"].as_array_mut().unwrap() {
+        output.as_object_mut().unwrap().remove("tx_public_key");
+    }
+    std::fs::write(&state_path, serde_json::to_vec(&old).unwrap()).unwrap();
+    let err = online
+        .export_wallet2_outputs(&spec, OutputsLayout::V1)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("sync again to export in wallet2's format"), "{err}");
+    std::fs::write(&state_path, &saved).unwrap();
     peer.call("open_wallet", json!({"filename": "cold", "password": ""}));
     let imported = peer.call(
         "import_outputs",
