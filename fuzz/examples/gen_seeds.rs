@@ -1021,6 +1021,17 @@ fn monero(s: &mut Seeds) {
             9,
             &images.to_plaintext(view),
         );
+        let rpc_answer = format!(
+            r#"{{"offset": 1, "signed_key_images": [{{"key_image": "{}", "signature": "{}"}}]}}"#,
+            hex::encode([3u8; 32]),
+            hex::encode([4u8; 64])
+        );
+        s.put_mode(
+            "monero_files",
+            "wallet2-key-images-rpc.json",
+            9,
+            rpc_answer.as_bytes(),
+        );
     }
     let spend: [u8; 32] =
         hex::decode("73ff4f5f609de73b949e6881777de262511ef9c9d31dc12d7579e21c3325b109")

@@ -99,8 +99,9 @@ pub enum XmrCommand {
         format: OutputsFormat,
     },
     /// Import the signer's key-image file (checked: this wallet's outputs, valid proofs): an
-    /// `airlock-signer` file, or wallet2's key-images export answering `export-outputs --format
-    /// wallet2` (monero-wallet-cli `export_key_images`, Feather).
+    /// `airlock-signer` file, or wallet2's key images answering `export-outputs --format
+    /// wallet2` (monero-wallet-cli's `export_key_images` file, Feather's, or monero-wallet-rpc's
+    /// `export_key_images` answer saved as JSON).
     ImportKeyImages {
         #[arg(long)]
         vault: String,
@@ -484,7 +485,9 @@ pub fn run(home: &Path, json: bool, cmd: XmrCommand) -> CliResult {
         XmrCommand::ImportKeyImages { vault, file } => {
             let spec = vault_spec(home, &vault)?;
             let bytes = airlock_transport::read_bounded(&file, 128 * 1024 * 1024)?;
-            let (count, state) = if bytes.starts_with(KEY_IMAGES_MAGIC) {
+            let wallet2 =
+                bytes.starts_with(KEY_IMAGES_MAGIC) || bytes.trim_ascii_start().starts_with(b"{");
+            let (count, state) = if wallet2 {
                 chain(home)?.import_wallet2_key_images(&spec, &bytes)?
             } else {
                 chain(home)?.import_key_images(&spec, &bytes)?

@@ -394,15 +394,22 @@ impl MoneroOnline {
         ))
     }
 
-    /// Imports a wallet2 key-images export answering [`MoneroOnline::export_wallet2_outputs`]:
-    /// this wallet's, each key image proven for the output at its position; then asks monerod
-    /// which are spent. All or nothing. Returns how many outputs got a key image and the state.
+    /// Imports wallet2's key images answering [`MoneroOnline::export_wallet2_outputs`] (its
+    /// key-images file, or monero-wallet-rpc's `export_key_images` JSON): each key image proven
+    /// for the output at its position; then asks monerod which are spent. All or nothing.
+    /// Returns how many outputs got a key image and the state.
     pub fn import_wallet2_key_images(
         &self,
         spec: &MoneroVault,
         bytes: &[u8],
     ) -> Result<(usize, ScanState), MoneroError> {
-        let file = Wallet2KeyImages::read(bytes, &spec.view)?;
+        let file = if bytes.trim_ascii_start().starts_with(b"{") {
+            let text = std::str::from_utf8(bytes)
+                .map_err(|_| MoneroError::invalid("the key-images JSON is not UTF-8"))?;
+            Wallet2KeyImages::from_rpc_json(text)?
+        } else {
+            Wallet2KeyImages::read(bytes, &spec.view)?
+        };
         let state = self.require_state(spec)?;
         let order: Vec<[u8; 32]> = state.outputs().iter().map(|o| o.output_key).collect();
         let verified = file.verify_against(&order)?;

@@ -167,7 +167,10 @@ fn wallet2_outputs_and_key_image_files_cross_both_ways() {
         .export_wallet2_outputs(&spec, OutputsLayout::V1)
         .unwrap_err()
         .to_string();
-    assert!(err.contains("sync again to export in wallet2's format"), "{err}");
+    assert!(
+        err.contains("sync again to export in wallet2's format"),
+        "{err}"
+    );
     std::fs::write(&state_path, &saved).unwrap();
     peer.call("open_wallet", json!({"filename": "cold", "password": ""}));
     let imported = peer.call(
@@ -177,26 +180,7 @@ fn wallet2_outputs_and_key_image_files_cross_both_ways() {
     assert_eq!(imported["num_imported"].as_u64().unwrap(), 4, "{imported}");
     // wallet2's key images over its RPC, written as a file, imported by Airlock.
     let exported = peer.call("export_key_images", json!({"all": true}));
-    let from_rpc = Wallet2KeyImages {
-        offset: 0,
-        key_images: exported["signed_key_images"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|k| {
-                (
-                    hex::decode(k["key_image"].as_str().unwrap())
-                        .unwrap()
-                        .try_into()
-                        .unwrap(),
-                    hex::decode(k["signature"].as_str().unwrap())
-                        .unwrap()
-                        .try_into()
-                        .unwrap(),
-                )
-            })
-            .collect(),
-    };
+    let from_rpc = Wallet2KeyImages::from_rpc_json(&exported.to_string()).unwrap();
     assert_eq!(from_rpc.key_images.len(), 4);
     // The key images wallet2 derived are the ones Airlock's signer derived.
     let mut ours_sorted: Vec<_> = images.key_images.iter().map(|k| k.0).collect();
@@ -238,6 +222,31 @@ fn wallet2_outputs_and_key_image_files_cross_both_ways() {
             .balance()
             .unverified,
         received
+    );
+    // The RPC's JSON answer, with one key image altered: refused, nothing imported.
+    let mut altered = exported.clone();
+    let first = altered["signed_key_images"][0]["key_image"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let flipped = format!(
+        "{}{}",
+        if first.starts_with('0') { "1" } else { "0" },
+        &first[1..]
+    );
+    altered["signed_key_images"][0]["key_image"] = json!(flipped);
+    let err = online
+        .import_wallet2_key_images(&spec, altered.to_string().as_bytes())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("does not prove output 1"), "{err}");
+    let err = online
+        .import_wallet2_key_images(&spec, b"{\"signed_key_images\": [{\"key_image\": \"zz\"}]}")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("not monero-wallet-rpc's export_key_images answer"),
+        "{err}"
     );
     let (learned, state) = online
         .import_wallet2_key_images(&spec, &theirs_bytes)

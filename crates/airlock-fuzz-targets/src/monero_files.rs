@@ -17,8 +17,9 @@
 //! - 8: wallet2's outputs export, decrypted (its body after the cipher) and whole (magic,
 //!   cipher, signature): an accepted body must re-encode to the input, and the bench wallet's
 //!   key-image signing of it must return or refuse, never panic;
-//! - 9: wallet2's key-images export, decrypted and whole: an accepted body re-encodes to the
-//!   input and is checked against its own key images as output keys.
+//! - 9: wallet2's key-images export, decrypted and whole (and, as text, monero-wallet-rpc's
+//!   `export_key_images` JSON): an accepted body re-encodes to the input and is checked against
+//!   its own key images as output keys.
 //!
 //! The bench wallet is the shared regtest bench's throwaway wallet (`wallet.json`), keys inlined.
 
@@ -161,6 +162,11 @@ pub fn run(data: &[u8]) {
                 let _ = images.verify_against(&order);
             }
             let _ = Wallet2KeyImages::read(rest, view);
+            if let Some(t) = text
+                && let Ok(images) = Wallet2KeyImages::from_rpc_json(t)
+            {
+                let _ = images.verify_against(&[[0; 32]; 2]);
+            }
         }
         _ => {
             if let Some(t) = text {

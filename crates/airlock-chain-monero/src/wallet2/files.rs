@@ -383,6 +383,47 @@ impl Wallet2KeyImages {
         Ok(Self { offset, key_images })
     }
 
+    /// Reads monero-wallet-rpc's `export_key_images` answer (`{"offset": N, "signed_key_images":
+    /// [{"key_image": hex, "signature": hex}, …]}`), the same content as the file but neither
+    /// encrypted nor naming its wallet: the proofs, checked by
+    /// [`Wallet2KeyImages::verify_against`], are what bind it to this wallet's outputs.
+    pub fn from_rpc_json(text: &str) -> Result<Self, MoneroError> {
+        #[derive(serde::Deserialize)]
+        struct Entry {
+            key_image: String,
+            signature: String,
+        }
+        #[derive(serde::Deserialize)]
+        struct Answer {
+            #[serde(default)]
+            offset: u32,
+            signed_key_images: Vec<Entry>,
+        }
+        let bad = |reason: String| {
+            MoneroError::invalid(format!(
+                "not monero-wallet-rpc's export_key_images answer: {reason}"
+            ))
+        };
+        let answer: Answer = serde_json::from_str(text).map_err(|e| bad(e.to_string()))?;
+        let key_images = answer
+            .signed_key_images
+            .iter()
+            .enumerate()
+            .map(|(i, entry)| {
+                let mut key_image = [0u8; 32];
+                let mut signature = [0u8; 64];
+                hex::decode_to_slice(&entry.key_image, &mut key_image)
+                    .and_then(|()| hex::decode_to_slice(&entry.signature, &mut signature))
+                    .map_err(|e| bad(format!("entry {}: {e}", i + 1)))?;
+                Ok((key_image, signature))
+            })
+            .collect::<Result<_, MoneroError>>()?;
+        Ok(Self {
+            offset: answer.offset,
+            key_images,
+        })
+    }
+
     pub fn write(&self, view: &ViewKeys, rng: &mut (impl RngCore + CryptoRng)) -> Vec<u8> {
         let plain = self.to_plaintext(view);
         let mut file = KEY_IMAGES_MAGIC.to_vec();
