@@ -1502,6 +1502,10 @@ fn wallet2_wallets_sync_key_images_with_airlock_both_ways() {
         json!({"outputs_data_hex": hex::encode(&outputs_bytes)}),
     );
     assert_eq!(imported["num_imported"], 3, "{imported}");
+    // The same key images as monero-wallet-rpc answers them (JSON), kept for later.
+    let rpc_images = w.p("cold-keyimages.json");
+    let answer = rpc.call("export_key_images", json!({"all": true}));
+    std::fs::write(&rpc_images, answer.to_string()).unwrap();
     rpc.call("close_wallet", json!({}));
     let cold_images = rpc._dir.path().join("cold.keyimages");
     wallet_cli(
@@ -1529,19 +1533,22 @@ fn wallet2_wallets_sync_key_images_with_airlock_both_ways() {
         .ok()
         .json();
     assert_eq!(amount(&balance["unverified"]), received, "{balance}");
-    let after = w
-        .airlock(&[
-            "--json",
-            "xmr",
-            "import-key-images",
-            "--vault",
-            "cold",
-            s(&cold_images),
-        ])
-        .ok()
-        .json();
-    assert_eq!(amount(&after["unverified"]), 0, "{after}");
-    assert_eq!(amount(&after["total"]), received, "{after}");
+    // monero-wallet-rpc's JSON answer is accepted, then wallet2's file (nothing new left).
+    for images in [&rpc_images, &cold_images] {
+        let after = w
+            .airlock(&[
+                "--json",
+                "xmr",
+                "import-key-images",
+                "--vault",
+                "cold",
+                s(images),
+            ])
+            .ok()
+            .json();
+        assert_eq!(amount(&after["unverified"]), 0, "{after}");
+        assert_eq!(amount(&after["total"]), received, "{after}");
+    }
 
     // A wallet2 view-only wallet's outputs (the RPC's hex) signed by airlock-signer.
     view_only_wallet(&rpc, &view, "watch");
