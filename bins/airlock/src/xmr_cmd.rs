@@ -22,7 +22,7 @@ use airlock_chain_monero::keys::MoneroNetwork;
 use airlock_chain_monero::review::format_xmr;
 use airlock_chain_monero::subaddress::Lookahead;
 use airlock_chain_monero::wallet::ViewOnlyExport;
-use airlock_chain_monero::wallet2::files::{KEY_IMAGES_MAGIC, OutputsLayout};
+use airlock_chain_monero::wallet2::files::{OutputsLayout, is_key_images_export};
 use airlock_chain_monero_online::online_chain::{MoneroBalance, MoneroOnline, MoneroSettings};
 use airlock_chain_monero_online::scan::{OwnedOutput, ScanState, SyncReport};
 use airlock_cli_support::{CliError, CliResult, print_json, read_signed_envelope};
@@ -486,7 +486,7 @@ pub fn run(home: &Path, json: bool, cmd: XmrCommand) -> CliResult {
             let spec = vault_spec(home, &vault)?;
             let bytes = airlock_transport::read_bounded(&file, 128 * 1024 * 1024)?;
             let wallet2 =
-                bytes.starts_with(KEY_IMAGES_MAGIC) || bytes.trim_ascii_start().starts_with(b"{");
+                is_key_images_export(&bytes) || bytes.trim_ascii_start().starts_with(b"{");
             let (count, state) = if wallet2 {
                 chain(home)?.import_wallet2_key_images(&spec, &bytes)?
             } else {

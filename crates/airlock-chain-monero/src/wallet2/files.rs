@@ -24,7 +24,6 @@
 
 use curve25519_dalek::Scalar as DalekScalar;
 use curve25519_dalek::constants::ED25519_BASEPOINT_TABLE;
-use curve25519_dalek::edwards::EdwardsPoint;
 use monero_wallet::ed25519::{CompressedPoint, Point, Scalar};
 use monero_wallet::ring_signatures::RingSignature;
 use rand_core::{CryptoRng, RngCore};
@@ -576,15 +575,15 @@ pub fn sign_key_images_within(
     Ok(Wallet2KeyImages { offset, key_images })
 }
 
-/// The point `P` as wallet2 stores it.
-pub fn compressed(point: &EdwardsPoint) -> [u8; 32] {
-    point.compress().to_bytes()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use curve25519_dalek::edwards::EdwardsPoint;
     use rand_core::OsRng;
+
+    fn compressed(point: &EdwardsPoint) -> [u8; 32] {
+        point.compress().to_bytes()
+    }
 
     /// An output paid to `wallet` at `address` the way a sender builds it: `R = r·D` for a
     /// subaddress (`r·G` for the primary), `P = Hs(8·r·C ‖ i)·G + D`.
