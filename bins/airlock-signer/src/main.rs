@@ -253,6 +253,7 @@ fn changes_home(command: &Command) -> Option<&'static str> {
         Command::Xmr(XmrCommand::New { .. }) => "airlock-signer xmr new",
         Command::Xmr(XmrCommand::Restore { .. }) => "airlock-signer xmr restore",
         Command::Xmr(XmrCommand::SignKeyImages { .. }) => "airlock-signer xmr sign-key-images",
+        Command::Xmr(XmrCommand::SignTxSet { .. }) => "airlock-signer xmr sign-tx-set",
         Command::Psbt(_) => "airlock-signer psbt sign",
         Command::Frost(f) => return f.changes_home(),
         Command::Backup(BackupCommand::Bip39New { .. } | BackupCommand::Bip39Verify { .. }) => {

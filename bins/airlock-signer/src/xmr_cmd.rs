@@ -8,6 +8,9 @@
 //!   restore height; mode 0600) for the coordinator's vault.
 //! - `sign-key-images` turns the coordinator's outputs file into signed key images (the sync
 //!   across the gap).
+//! - `sign-tx-set` reviews and signs a wallet2 view-only wallet's unsigned transaction set
+//!   (monero-wallet-cli, monero-wallet-rpc, Feather) under the vault's policy and this signer's
+//!   journal, and answers with wallet2's signed set.
 //!
 //! This command must never print or log the spend key, and prints the seed words only to
 //! `--words-out` (mode 0600) or, when asked with `--show-words`, to stdout.
@@ -20,9 +23,19 @@ use airlock_chain_monero::wallet::{OfflineWallet, SeedKind};
 use airlock_chain_monero::wallet2::files::{
     OUTPUTS_MAGIC, Wallet2Outputs, sign_key_images as wallet2_sign_key_images,
 };
+use airlock_chain_monero::wallet2::txsets::{
+    PendingTx, SignedTxSet, UNSIGNED_TX_MAGIC, UnsignedTxSet, signable_transaction,
+};
 use airlock_chain_monero::{CHAIN, MoneroVault};
 use airlock_cli_support::{CliError, CliResult, now, passphrase, print_json};
-use airlock_core::{AccountExport, Artifact};
+use airlock_chain_monero::review::{format_xmr, review_unsigned, sign_unsigned};
+use airlock_cli_support::confirm;
+use airlock_core::artifacts::Transfer;
+use airlock_core::chain::{Description, check_against_intent};
+use airlock_core::policy::select_rule;
+use airlock_core::{AccountExport, Artifact, Intent};
+use airlock_signer_app::journal::NewJournalEntry;
+use sha2::{Digest, Sha256};
 use airlock_custody::Passphrase;
 use airlock_signer_app::SignerHome;
 use airlock_signer_app::chain_keys::{ChainSigner, chain_key_file};
@@ -104,6 +117,26 @@ pub enum XmrCommand {
         /// Where to write the key-image file.
         #[arg(long)]
         out: PathBuf,
+    },
+    /// Review and sign a wallet2 unsigned transaction set (monero-wallet-cli `transfer` on a
+    /// view-only wallet, Feather's offline send, or the hex of monero-wallet-rpc's
+    /// `unsigned_txset`); writes wallet2's signed set for `submit_transfer`.
+    SignTxSet {
+        /// The unsigned set (wallet2's file, or the RPC's hex in a file).
+        file: PathBuf,
+        /// The registered vault whose wallet made the set.
+        #[arg(long)]
+        vault: String,
+        /// Where to write the signed set (wallet2's file).
+        #[arg(long)]
+        out: PathBuf,
+        /// The payments intended, ADDRESS:ATOMIC_UNITS (repeat per payment): the set is refused
+        /// unless its destinations are exactly these.
+        #[arg(long = "to")]
+        intended: Vec<String>,
+        /// Sign without asking (after the review is printed).
+        #[arg(long)]
+        yes: bool,
     },
 }
 
@@ -427,6 +460,13 @@ pub fn run(home: &Path, json: bool, pass_file: Option<&Path>, cmd: XmrCommand) -
             }
             Ok(())
         }
+        XmrCommand::SignTxSet {
+            file,
+            vault,
+            out,
+            intended,
+            yes,
+        } => sign_tx_set(&h, pass_file, json, &vault, &file, &out, &intended, yes),
     }
 }
 
@@ -499,4 +539,220 @@ fn sign_wallet2_key_images(
         );
     }
     Ok(())
+}
+
+/// `sign-tx-set`: wallet2's unsigned set, checked against the vault's view key and turned into
+/// Airlock's unsigned form (inputs re-derived, sums checked), reviewed and checked against the
+/// stated payments, the vault's policy and this signer's journal before the passphrase is asked;
+/// signed, journaled (fsynced) before the signed set is written.
+#[allow(clippy::too_many_arguments)]
+fn sign_tx_set(
+    h: &SignerHome,
+    pass_file: Option<&Path>,
+    json: bool,
+    vault: &str,
+    file: &Path,
+    out: &Path,
+    intended: &[String],
+    yes: bool,
+) -> CliResult {
+    let (def, _) = h
+        .vault_latest(vault)?
+        .ok_or_else(|| CliError::new(format!("no registered vault {vault:?}")))?;
+    let spec = MoneroVault::from_vault(&def)?;
+    let raw = airlock_transport::read_bounded(file, MAX_OUTPUTS_FILE)?;
+    let bytes = wallet2_file(&raw, UNSIGNED_TX_MAGIC).unwrap_or(raw);
+    let set = UnsignedTxSet::read(&bytes, &spec.view)
+        .map_err(CliError::context(file.display()))?;
+    if set.txes.is_empty() {
+        return Err(CliError::new(format!(
+            "{}: the set holds no transaction",
+            file.display()
+        )));
+    }
+    let set_id = hex::encode(Sha256::digest(&bytes));
+    let mut spends = Vec::with_capacity(set.txes.len());
+    let mut reviews = Vec::with_capacity(set.txes.len());
+    for tx in &set.txes {
+        let spend = signable_transaction(tx, &spec.view, spec.network, &mut rand_core::OsRng)
+            .map_err(CliError::context(file.display()))?;
+        let review = review_unsigned(&spend.payload, spec.network, &spec.view, None)
+            .map_err(CliError::context(file.display()))?;
+        spends.push(spend);
+        reviews.push(review);
+    }
+    let mut transfers = Vec::new();
+    for review in &reviews {
+        transfers.extend(review.to_description().transfers);
+    }
+    let stated = Intent {
+        transfers: transfers.clone(),
+        memo: String::new(),
+    };
+    if !intended.is_empty() {
+        let intent = Intent {
+            transfers: intended
+                .iter()
+                .map(|spec| intended_payment(spec))
+                .collect::<CliResult<_>>()?,
+            memo: String::new(),
+        };
+        check_against_intent(&intent, &Description {
+            transfers: transfers.clone(),
+            ..Default::default()
+        })
+        .map_err(|e| CliError::new(format!("refused: {e}")))?;
+    }
+    let now = now()?;
+    let journal = h.journal()?;
+    // A set is signed by this signer alone: only a rule one signer satisfies may let it through.
+    let rule = select_rule(&def, &stated, now, &|secs| {
+        journal.approved_in_window(&def.vault_id, now, secs)
+    })
+    .map_err(|e| CliError::new(format!("refused: {e}")))?;
+    let approvals: u32 = rule.requirements.iter().map(|r| r.count).sum();
+    if approvals > 1 {
+        return Err(CliError::new(format!(
+            "refused: vault {vault:?}'s rule {:?} needs {approvals} approvals; a wallet2 set is \
+             signed by this signer alone, so propose the payment through the coordinator instead",
+            rule.name
+        )));
+    }
+    if !json {
+        println!(
+            "wallet2 unsigned set {} for vault {} v{} ({} transaction(s), rule {:?})",
+            file.display(),
+            def.vault_id,
+            def.version,
+            set.txes.len(),
+            rule.name
+        );
+        for (n, (review, spend)) in reviews.iter().zip(&spends).enumerate() {
+            println!("TRANSACTION {} (recomputed by this signer)", n + 1);
+            for p in &review.payments {
+                println!("  PAY {} -> {}", format_xmr(p.amount), p.address);
+            }
+            println!(
+                "  CHANGE {} back to this wallet; FEE {}; {} input(s) of {}",
+                format_xmr(spend.change),
+                format_xmr(spend.fee),
+                review.inputs.len(),
+                format_xmr(spend.input_total)
+            );
+            for w in &review.warnings {
+                println!("  WARNING: {w}");
+            }
+        }
+    }
+    confirm("sign", yes)?;
+    let keys = monero_keys(h, &def, &spec, pass_file, vault)?;
+    let mut signed = Vec::with_capacity(spends.len());
+    for (spend, shown) in spends.iter().zip(&reviews) {
+        let (review, tx) = sign_unsigned(&spend.payload, spec.network, &keys)?;
+        if review.payments != shown.payments || review.fee != shown.fee {
+            return Err(CliError::new(
+                "the signed transaction differs from the one reviewed; nothing written",
+            ));
+        }
+        signed.push(tx);
+    }
+    let key_images: Vec<String> = signed
+        .iter()
+        .flat_map(|s| s.key_images.iter().cloned())
+        .collect();
+    let mut journal = journal;
+    if let Some((entry, spend)) = journal.conflicting_approval(&set_id, &key_images, now) {
+        return Err(CliError::new(format!(
+            "refused: {spend} is already spent by proposal {} that this signer approved",
+            &entry.proposal[..12.min(entry.proposal.len())]
+        )));
+    }
+    // The view-only wallet imports key images by position from its first output: answered
+    // when the set's outputs start there.
+    let known_images = if set.transfers.offset == 0 {
+        wallet2_sign_key_images(&set.transfers, &keys, &mut rand_core::OsRng)?
+            .key_images
+            .into_iter()
+            .map(|(image, _)| image)
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let mut identity = [0u8; 32];
+    identity[0] = 1;
+    let signed_set = SignedTxSet {
+        txes: set
+            .txes
+            .iter()
+            .zip(&spends)
+            .zip(&signed)
+            .map(|((tx, spend), s)| PendingTx {
+                tx: s.bytes.clone(),
+                fee: spend.fee,
+                change: tx.change.clone(),
+                selected_transfers: tx.selected_transfers.clone(),
+                key_images: s.key_images.iter().map(|k| format!("<{k}> ")).collect(),
+                // As wallet2 does: the view-only wallet is not given the transaction key.
+                tx_key: identity,
+                additional_tx_keys: Vec::new(),
+                destinations: tx.destinations.clone(),
+                construction: tx.clone(),
+            })
+            .collect(),
+        key_images: known_images,
+        tx_key_images: signed
+            .iter()
+            .filter_map(|s| s.change_key_images.as_ref())
+            .flat_map(|f| f.key_images.iter().map(|k| (k.output_key, k.key_image)))
+            .collect(),
+    };
+    if journal.decision_on(&set_id).is_none() {
+        journal.append(NewJournalEntry {
+            at: now,
+            proposal: set_id.clone(),
+            approval: String::new(),
+            vault: def.vault_id.clone(),
+            version: def.version,
+            decision: "approve".into(),
+            amount: transfers.iter().fold(0u128, |a, t| a.saturating_add(t.amount)),
+            spends: key_images,
+            reason: format!("wallet2 unsigned set {}", file.display()),
+            envelope: Vec::new(),
+            expires: 0,
+        })?;
+    }
+    airlock_transport::write_atomic(out, &signed_set.write(&spec.view, &mut rand_core::OsRng))?;
+    let txids: Vec<&str> = signed.iter().map(|s| s.txid.as_str()).collect();
+    if json {
+        print_json(&json!({
+            "vault": vault, "set": set_id, "txids": txids, "rule": rule.name,
+            "fee": spends.iter().map(|s| s.fee).sum::<u64>(), "file": out,
+        }));
+    } else {
+        println!(
+            "Signed {} transaction(s) ({}) -> {}",
+            signed.len(),
+            txids.join(", "),
+            out.display()
+        );
+        println!(
+            "submit it from the view-only wallet: monero-wallet-cli `submit_transfer`, \
+             monero-wallet-rpc `submit_transfer`, or Feather's offline send"
+        );
+    }
+    Ok(())
+}
+
+/// One `--to ADDRESS:ATOMIC_UNITS`.
+fn intended_payment(spec: &str) -> CliResult<Transfer> {
+    let (address, amount) = spec
+        .rsplit_once(':')
+        .ok_or_else(|| CliError::new(format!("--to {spec:?} is not ADDRESS:ATOMIC_UNITS")))?;
+    Ok(Transfer {
+        destination: address.to_owned(),
+        amount: amount.parse().map_err(|_| {
+            CliError::new(format!("--to {spec:?}: {amount:?} is not an amount in atomic units"))
+        })?,
+        asset: airlock_chain_monero::review::ASSET.to_owned(),
+    })
 }

@@ -1610,3 +1610,123 @@ fn wallet2_wallets_sync_key_images_with_airlock_both_ways() {
     .fails(1, "does not authenticate");
     assert!(!refused.exists());
 }
+
+/// A wallet2 view-only wallet as the coordinator and `airlock-signer` as its cold wallet:
+/// monero-wallet-rpc's `transfer` makes the unsigned set, `airlock-signer xmr sign-tx-set`
+/// reviews it (payments recomputed, checked against the stated payment and the vault's rule)
+/// and signs it, and monero-wallet-rpc's `submit_transfer` relays the signed set: monerod mines
+/// it and the payee's own wallet2 sees the payment. A set paying another amount than stated,
+/// an altered set and another wallet's set are refused and nothing is written.
+#[test]
+fn a_wallet2_view_only_wallet_pays_with_a_set_signed_by_airlock_signer() {
+    let (daemon, w, _) = coordinator_on_monerod();
+    let (alice, view) = xmr_signer(&w, "alice");
+    let (_, carol_view) = xmr_signer(&w, "carol");
+    let address = view["primary_address"].as_str().unwrap().to_owned();
+    let account = view["account"].as_str().unwrap().to_owned();
+    let carol = carol_view["primary_address"].as_str().unwrap().to_owned();
+    cold_vault(&w, &alice, &address, &account);
+    mine(&daemon, &address, 3);
+    mine(&daemon, &carol, 100);
+
+    // The view-only wallet learns its key images from airlock-signer first, as Feather asks.
+    let rpc = wallet_rpc(&daemon);
+    view_only_wallet(&rpc, &view, "watch");
+    let outputs_hex = rpc.call("export_outputs", json!({"all": true}))["outputs_data_hex"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    std::fs::write(w.p("watch.outputs.hex"), &outputs_hex).unwrap();
+    w.signer(
+        "alice",
+        &[
+            "xmr",
+            "sign-key-images",
+            s(&w.p("watch.outputs.hex")),
+            "--vault",
+            "cold",
+            "--out",
+            s(&w.p("watch.keyimages")),
+        ],
+    )
+    .ok();
+    rpc.call("close_wallet", json!({}));
+    wallet_cli(
+        &rpc,
+        &daemon,
+        "watch",
+        &["import_key_images", s(&w.p("watch.keyimages"))],
+    );
+    rpc.call("open_wallet", json!({"filename": "watch", "password": ""}));
+    rpc.call("refresh", json!({}));
+
+    // wallet2 builds the unsigned set.
+    let pay = 1_234_567_890_000u64;
+    let built = rpc.call(
+        "transfer",
+        json!({"destinations": [{"amount": pay, "address": carol}], "do_not_relay": true}),
+    );
+    let unsigned = w.p("payment.unsigned");
+    std::fs::write(&unsigned, built["unsigned_txset"].as_str().unwrap()).unwrap();
+    let signed_file = w.p("payment.signed");
+    let sign = |file: &Path, to: &str| {
+        w.signer(
+            "alice",
+            &[
+                "--json",
+                "xmr",
+                "sign-tx-set",
+                s(file),
+                "--vault",
+                "cold",
+                "--out",
+                s(&signed_file),
+                "--to",
+                to,
+                "--yes",
+            ],
+        )
+    };
+
+    // Refused, nothing written: another amount than stated, an altered set, another wallet's.
+    sign(&unsigned, &format!("{carol}:{}", pay + 1)).fails(1, "does not match the stated intent");
+    let mut altered = hex::decode(built["unsigned_txset"].as_str().unwrap()).unwrap();
+    let at = altered.len() / 2;
+    altered[at] ^= 1;
+    std::fs::write(w.p("altered.unsigned"), &altered).unwrap();
+    sign(&w.p("altered.unsigned"), &format!("{carol}:{pay}"))
+        .fails(1, "does not authenticate under this wallet's view key");
+    assert!(!signed_file.exists());
+
+    let signed = sign(&unsigned, &format!("{carol}:{pay}")).ok().json();
+    let txid = signed["txids"][0].as_str().unwrap().to_owned();
+    let signed_bytes = std::fs::read(&signed_file).unwrap();
+    assert!(signed_bytes.starts_with(b"Monero signed tx set\x05"));
+
+    // wallet2 relays it; monerod mines it; the payee's wallet2 sees exactly the payment.
+    let submitted = rpc.call(
+        "submit_transfer",
+        json!({"tx_data_hex": hex::encode(&signed_bytes)}),
+    );
+    assert_eq!(submitted["tx_hash_list"][0], txid, "{submitted}");
+    mine(&daemon, &carol, 1);
+    rpc.call("refresh", json!({}));
+    let sent = rpc.call("get_transfer_by_txid", json!({"txid": txid}));
+    assert_eq!(sent["transfer"]["type"], "out", "{sent}");
+    assert_eq!(amount(&sent["transfer"]["fee"]), amount(&built["fee"]), "{sent}");
+    rpc.call("close_wallet", json!({}));
+    view_only_wallet(&rpc, &carol_view, "carol-watch");
+    let received = rpc.call("get_transfer_by_txid", json!({"txid": txid}));
+    assert_eq!(amount(&received["transfer"]["amount"]), pay, "{received}");
+    assert_eq!(received["transfer"]["type"], "in", "{received}");
+
+    // carol's set, handed to alice's signer: not this wallet's.
+    let theirs = rpc.call(
+        "transfer",
+        json!({"destinations": [{"amount": pay, "address": address}], "do_not_relay": true}),
+    );
+    std::fs::write(w.p("carol.unsigned"), theirs["unsigned_txset"].as_str().unwrap()).unwrap();
+    std::fs::remove_file(&signed_file).unwrap();
+    sign(&w.p("carol.unsigned"), &format!("{address}:{pay}")).fails(1, "does not authenticate");
+    assert!(!signed_file.exists());
+}

@@ -24,6 +24,7 @@
 
 use curve25519_dalek::Scalar as DalekScalar;
 use curve25519_dalek::constants::ED25519_BASEPOINT_TABLE;
+use curve25519_dalek::edwards::EdwardsPoint;
 use monero_wallet::ed25519::{CompressedPoint, Point, Scalar};
 use monero_wallet::ring_signatures::RingSignature;
 use rand_core::{CryptoRng, RngCore};
@@ -97,18 +98,18 @@ pub fn is_key_images_export(bytes: &[u8]) -> bool {
     bytes.starts_with(KEY_IMAGES_MAGIC)
 }
 
-fn view_secret(view: &ViewKeys) -> Zeroizing<DalekScalar> {
+pub(super) fn view_secret(view: &ViewKeys) -> Zeroizing<DalekScalar> {
     Zeroizing::new(DalekScalar::from_bytes_mod_order(*view.view_secret_bytes()))
 }
 
-fn public_keys(view: &ViewKeys) -> [u8; 64] {
+pub(super) fn public_keys(view: &ViewKeys) -> [u8; 64] {
     let mut keys = [0u8; 64];
     keys[..32].copy_from_slice(view.spend_public().compress().as_bytes());
     keys[32..].copy_from_slice(view.view_public().compress().as_bytes());
     keys
 }
 
-fn write_varint(out: &mut Vec<u8>, mut value: u64) {
+pub(super) fn write_varint(out: &mut Vec<u8>, mut value: u64) {
     while value >= 0x80 {
         out.push((value as u8 & 0x7f) | 0x80);
         value >>= 7;
@@ -116,17 +117,17 @@ fn write_varint(out: &mut Vec<u8>, mut value: u64) {
     out.push(value as u8);
 }
 
-struct Reader<'a> {
-    bytes: &'a [u8],
-    what: &'static str,
+pub(super) struct Reader<'a> {
+    pub(super) bytes: &'a [u8],
+    pub(super) what: &'static str,
 }
 
 impl<'a> Reader<'a> {
-    fn error(&self, reason: String) -> MoneroError {
+    pub(super) fn error(&self, reason: String) -> MoneroError {
         MoneroError::invalid(format!("the {} is malformed: {reason}", self.what))
     }
 
-    fn take(&mut self, n: usize, field: &str) -> Result<&'a [u8], MoneroError> {
+    pub(super) fn take(&mut self, n: usize, field: &str) -> Result<&'a [u8], MoneroError> {
         if self.bytes.len() < n {
             return Err(self.error(format!("truncated in {field}")));
         }
@@ -135,13 +136,13 @@ impl<'a> Reader<'a> {
         Ok(head)
     }
 
-    fn key(&mut self, field: &str) -> Result<[u8; 32], MoneroError> {
+    pub(super) fn key(&mut self, field: &str) -> Result<[u8; 32], MoneroError> {
         Ok(self.take(32, field)?.try_into().expect("32 bytes"))
     }
 
     /// Monero's varint: seven bits per byte, least significant first; refuses overlong and
     /// non-minimal encodings.
-    fn varint(&mut self, field: &str) -> Result<u64, MoneroError> {
+    pub(super) fn varint(&mut self, field: &str) -> Result<u64, MoneroError> {
         let mut value = 0u64;
         for shift in (0..64).step_by(7) {
             let byte = self.take(1, field)?[0];
@@ -160,7 +161,7 @@ impl<'a> Reader<'a> {
         Err(self.error(format!("{field} overflows 64 bits")))
     }
 
-    fn count(&mut self, field: &str, min_entry_bytes: usize) -> Result<usize, MoneroError> {
+    pub(super) fn count(&mut self, field: &str, min_entry_bytes: usize) -> Result<usize, MoneroError> {
         let count = self.varint(field)?;
         if count > (self.bytes.len() / min_entry_bytes) as u64 {
             return Err(self.error(format!(
@@ -171,13 +172,13 @@ impl<'a> Reader<'a> {
         Ok(count as usize)
     }
 
-    fn u32_varint(&mut self, field: &str) -> Result<u32, MoneroError> {
+    pub(super) fn u32_varint(&mut self, field: &str) -> Result<u32, MoneroError> {
         let value = self.varint(field)?;
         u32::try_from(value).map_err(|_| self.error(format!("{field} {value} exceeds 32 bits")))
     }
 }
 
-fn decrypt_checked(
+pub(super) fn decrypt_checked(
     bytes: &[u8],
     magic: &[u8],
     what: &str,
@@ -192,7 +193,7 @@ fn decrypt_checked(
     cipher::decrypt(body, &view_secret(view), what)
 }
 
-fn check_wallet(keys: &[u8], view: &ViewKeys, what: &str) -> Result<(), MoneroError> {
+pub(super) fn check_wallet(keys: &[u8], view: &ViewKeys, what: &str) -> Result<(), MoneroError> {
     if keys != public_keys(view) {
         return Err(MoneroError::not_ours(format!(
             "the {what} is for another wallet (its public keys are not this wallet's)"
@@ -221,6 +222,19 @@ impl Wallet2Outputs {
             view,
             OUTPUTS_WHAT,
         )?;
+        let outputs = Self::read_body(&mut reader)?;
+        if !reader.bytes.is_empty() {
+            return Err(reader.error(format!(
+                "{} bytes after the last output",
+                reader.bytes.len()
+            )));
+        }
+        Ok(outputs)
+    }
+
+    /// Reads the body after the wallet's keys: `(offset, outputs)` or `(offset, total,
+    /// outputs)` (also the transfers an unsigned transaction set carries).
+    pub(super) fn read_body(reader: &mut Reader<'_>) -> Result<Self, MoneroError> {
         let (layout, offset, total) = match reader.varint("the field count")? {
             2 => (OutputsLayout::V0, reader.varint("the offset")?, None),
             3 => {
@@ -280,12 +294,6 @@ impl Wallet2Outputs {
                 subaddress,
             });
         }
-        if !reader.bytes.is_empty() {
-            return Err(reader.error(format!(
-                "{} bytes after the last output",
-                reader.bytes.len()
-            )));
-        }
         Ok(Self {
             layout,
             offset,
@@ -305,41 +313,46 @@ impl Wallet2Outputs {
     /// The export before encryption (the inverse of [`Wallet2Outputs::from_plaintext`]).
     pub fn to_plaintext(&self, view: &ViewKeys) -> Zeroizing<Vec<u8>> {
         let mut plain = Zeroizing::new(public_keys(view).to_vec());
+        self.write_body(&mut plain);
+        plain
+    }
+
+    /// Writes the body (the inverse of [`Wallet2Outputs::read_body`]).
+    pub(super) fn write_body(&self, out: &mut Vec<u8>) {
         match self.layout {
             OutputsLayout::V0 => {
-                write_varint(&mut plain, 2);
-                write_varint(&mut plain, self.offset);
+                write_varint(out, 2);
+                write_varint(out, self.offset);
             }
             OutputsLayout::V1 => {
-                write_varint(&mut plain, 3);
-                write_varint(&mut plain, self.offset);
+                write_varint(out, 3);
+                write_varint(out, self.offset);
                 write_varint(
-                    &mut plain,
+                    out,
                     self.total
                         .unwrap_or(self.offset + self.outputs.len() as u64),
                 );
             }
         }
-        write_varint(&mut plain, self.outputs.len() as u64);
+        write_varint(out, self.outputs.len() as u64);
         for o in &self.outputs {
-            write_varint(&mut plain, u64::from(self.layout == OutputsLayout::V1));
-            plain.extend_from_slice(&o.output_key);
-            write_varint(&mut plain, o.index_in_tx);
-            write_varint(&mut plain, o.global_index);
-            plain.extend_from_slice(&o.tx_public_key);
-            plain.push(o.flags);
-            write_varint(&mut plain, o.amount);
-            write_varint(&mut plain, o.additional_tx_keys.len() as u64);
+            write_varint(out, u64::from(self.layout == OutputsLayout::V1));
+            out.extend_from_slice(&o.output_key);
+            write_varint(out, o.index_in_tx);
+            write_varint(out, o.global_index);
+            out.extend_from_slice(&o.tx_public_key);
+            out.push(o.flags);
+            write_varint(out, o.amount);
+            write_varint(out, o.additional_tx_keys.len() as u64);
             for key in &o.additional_tx_keys {
-                plain.extend_from_slice(key);
+                out.extend_from_slice(key);
             }
             if self.layout == OutputsLayout::V1 {
                 let (account, index) = o.subaddress.unwrap_or((0, 0));
-                write_varint(&mut plain, u64::from(account));
-                write_varint(&mut plain, u64::from(index));
+                write_varint(out, u64::from(account));
+                write_varint(out, u64::from(index));
             }
         }
-        plain
     }
 }
 
@@ -485,6 +498,82 @@ impl Wallet2KeyImages {
     }
 }
 
+/// Recognises the wallet's own outputs from their transaction keys, as wallet2 does: the
+/// primary address first, then subaddresses within a lookahead (the table is built only when an
+/// output is not the primary address's).
+pub(super) struct OutputOwner {
+    view_secret: Zeroizing<DalekScalar>,
+    spend_public: EdwardsPoint,
+    lookahead: Lookahead,
+    table: Option<SubaddressTable>,
+}
+
+impl OutputOwner {
+    pub(super) fn new(view: &ViewKeys, lookahead: Lookahead) -> Self {
+        Self {
+            view_secret: view_secret(view),
+            spend_public: view.spend_public(),
+            lookahead,
+            table: None,
+        }
+    }
+
+    /// The receiving address and key offset `k` (`P = (b + k)·G`) of `output_key`, output
+    /// `index_in_tx` of a transaction with key `tx_public_key` (or the additional key at that
+    /// index); `None` when it is not this wallet's.
+    pub(super) fn key_offset(
+        &mut self,
+        output_key: &EdwardsPoint,
+        tx_public_key: &[u8; 32],
+        additional_tx_keys: &[[u8; 32]],
+        index_in_tx: u64,
+    ) -> Option<(AddressIndex, Zeroizing<DalekScalar>)> {
+        let candidates = std::iter::once(tx_public_key)
+            .chain(usize::try_from(index_in_tx).ok().and_then(|i| additional_tx_keys.get(i)));
+        for tx_key in candidates {
+            let Some(tx_key) = point(tx_key) else {
+                continue;
+            };
+            let derivation = Zeroizing::new(
+                (*self.view_secret * tx_key)
+                    .mul_by_cofactor()
+                    .compress()
+                    .to_bytes(),
+            );
+            let mut preimage = Zeroizing::new(derivation.to_vec());
+            write_varint(&mut preimage, index_in_tx);
+            let shared: DalekScalar = Scalar::hash(&preimage[..]).into();
+            let spend_key = output_key - &shared * ED25519_BASEPOINT_TABLE;
+            let address = if spend_key == self.spend_public {
+                AddressIndex::PRIMARY
+            } else {
+                let (view_secret, spend_public, lookahead) =
+                    (&self.view_secret, self.spend_public, self.lookahead);
+                let table = self.table.get_or_insert_with(|| {
+                    SubaddressTable::new(
+                        Point::from(spend_public),
+                        &Scalar::from(**view_secret),
+                        lookahead,
+                    )
+                });
+                match table.lookup(&spend_key.compress().to_bytes()) {
+                    Some(address) => address,
+                    None => continue,
+                }
+            };
+            let key_offset = match subaddress_scalar(&Scalar::from(*self.view_secret), address) {
+                None => shared,
+                Some(m) => {
+                    let m: DalekScalar = (*m).into();
+                    shared + m
+                }
+            };
+            return Some((address, Zeroizing::new(key_offset)));
+        }
+        None
+    }
+}
+
 /// Offline: the key images of every output of a wallet2 outputs export, in its order, each with
 /// wallet2's proof. Refuses an output the wallet's keys do not derive (naming it). Subaddresses
 /// are looked up within wallet2's default lookahead.
@@ -504,10 +593,7 @@ pub fn sign_key_images_within(
     lookahead: Lookahead,
     rng: &mut (impl RngCore + CryptoRng),
 ) -> Result<Wallet2KeyImages, MoneroError> {
-    let view = wallet.view_keys();
-    let view_secret = view_secret(view);
-    let spend_public = view.spend_public();
-    let mut table: Option<SubaddressTable> = None;
+    let mut owner = OutputOwner::new(wallet.view_keys(), lookahead);
     let offset = u32::try_from(outputs.offset).map_err(|_| {
         MoneroError::invalid(format!(
             "the outputs export's offset {} exceeds 32 bits",
@@ -524,49 +610,14 @@ pub fn sign_key_images_within(
             ))
         };
         let output_key = point(&o.output_key).ok_or_else(not_ours)?;
-        let candidates = std::iter::once(o.tx_public_key)
-            .chain(o.additional_tx_keys.get(o.index_in_tx as usize).copied());
-        let mut found = None;
-        for tx_key in candidates {
-            let Some(tx_key) = point(&tx_key) else {
-                continue;
-            };
-            let derivation = Zeroizing::new(
-                (*view_secret * tx_key)
-                    .mul_by_cofactor()
-                    .compress()
-                    .to_bytes(),
-            );
-            let mut preimage = Zeroizing::new(derivation.to_vec());
-            write_varint(&mut preimage, o.index_in_tx);
-            let shared: DalekScalar = Scalar::hash(&preimage[..]).into();
-            let spend_key = output_key - &shared * ED25519_BASEPOINT_TABLE;
-            let address = if spend_key == spend_public {
-                AddressIndex::PRIMARY
-            } else {
-                let table = table.get_or_insert_with(|| {
-                    SubaddressTable::new(
-                        Point::from(spend_public),
-                        &Scalar::from(*view_secret),
-                        lookahead,
-                    )
-                });
-                match table.lookup(&spend_key.compress().to_bytes()) {
-                    Some(address) => address,
-                    None => continue,
-                }
-            };
-            let key_offset = match subaddress_scalar(&Scalar::from(*view_secret), address) {
-                None => shared,
-                Some(m) => {
-                    let m: DalekScalar = (*m).into();
-                    shared + m
-                }
-            };
-            found = Some(Zeroizing::new(key_offset));
-            break;
-        }
-        let key_offset = found.ok_or_else(not_ours)?;
+        let (_, key_offset) = owner
+            .key_offset(
+                &output_key,
+                &o.tx_public_key,
+                &o.additional_tx_keys,
+                o.index_in_tx,
+            )
+            .ok_or_else(not_ours)?;
         let (key_image, proof) =
             crate::keyimages::key_image_and_proof(wallet, &output_key, &key_offset, rng)
                 .map_err(|_| not_ours())?;
