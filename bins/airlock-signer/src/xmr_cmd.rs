@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 
 use airlock_chain_monero::keyimages::{OutputsFile, sign_key_images};
 use airlock_chain_monero::keys::{MoneroNetwork, WalletKeys};
+use airlock_chain_monero::review::{format_xmr, review_unsigned, sign_unsigned};
 use airlock_chain_monero::wallet::{OfflineWallet, SeedKind};
 use airlock_chain_monero::wallet2::files::{
     OUTPUTS_MAGIC, Wallet2Outputs, sign_key_images as wallet2_sign_key_images,
@@ -27,21 +28,20 @@ use airlock_chain_monero::wallet2::txsets::{
     PendingTx, SignedTxSet, UNSIGNED_TX_MAGIC, UnsignedTxSet, signable_transaction,
 };
 use airlock_chain_monero::{CHAIN, MoneroVault};
-use airlock_cli_support::{CliError, CliResult, now, passphrase, print_json};
-use airlock_chain_monero::review::{format_xmr, review_unsigned, sign_unsigned};
 use airlock_cli_support::confirm;
+use airlock_cli_support::{CliError, CliResult, now, passphrase, print_json};
 use airlock_core::artifacts::Transfer;
 use airlock_core::chain::{Description, check_against_intent};
 use airlock_core::policy::select_rule;
 use airlock_core::{AccountExport, Artifact, Intent};
-use airlock_signer_app::journal::NewJournalEntry;
-use sha2::{Digest, Sha256};
 use airlock_custody::Passphrase;
 use airlock_signer_app::SignerHome;
 use airlock_signer_app::chain_keys::{ChainSigner, chain_key_file};
+use airlock_signer_app::journal::NewJournalEntry;
 use clap::{Subcommand, ValueEnum};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
 /// Largest seed or outputs file read.
@@ -562,8 +562,7 @@ fn sign_tx_set(
     let spec = MoneroVault::from_vault(&def)?;
     let raw = airlock_transport::read_bounded(file, MAX_OUTPUTS_FILE)?;
     let bytes = wallet2_file(&raw, UNSIGNED_TX_MAGIC).unwrap_or(raw);
-    let set = UnsignedTxSet::read(&bytes, &spec.view)
-        .map_err(CliError::context(file.display()))?;
+    let set = UnsignedTxSet::read(&bytes, &spec.view).map_err(CliError::context(file.display()))?;
     if set.txes.is_empty() {
         return Err(CliError::new(format!(
             "{}: the set holds no transaction",
@@ -597,10 +596,13 @@ fn sign_tx_set(
                 .collect::<CliResult<_>>()?,
             memo: String::new(),
         };
-        check_against_intent(&intent, &Description {
-            transfers: transfers.clone(),
-            ..Default::default()
-        })
+        check_against_intent(
+            &intent,
+            &Description {
+                transfers: transfers.clone(),
+                ..Default::default()
+            },
+        )
         .map_err(|e| CliError::new(format!("refused: {e}")))?;
     }
     let now = now()?;
@@ -714,7 +716,9 @@ fn sign_tx_set(
             vault: def.vault_id.clone(),
             version: def.version,
             decision: "approve".into(),
-            amount: transfers.iter().fold(0u128, |a, t| a.saturating_add(t.amount)),
+            amount: transfers
+                .iter()
+                .fold(0u128, |a, t| a.saturating_add(t.amount)),
             spends: key_images,
             reason: format!("wallet2 unsigned set {}", file.display()),
             envelope: Vec::new(),
@@ -751,7 +755,9 @@ fn intended_payment(spec: &str) -> CliResult<Transfer> {
     Ok(Transfer {
         destination: address.to_owned(),
         amount: amount.parse().map_err(|_| {
-            CliError::new(format!("--to {spec:?}: {amount:?} is not an amount in atomic units"))
+            CliError::new(format!(
+                "--to {spec:?}: {amount:?} is not an amount in atomic units"
+            ))
         })?,
         asset: airlock_chain_monero::review::ASSET.to_owned(),
     })

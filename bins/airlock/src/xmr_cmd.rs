@@ -10,7 +10,10 @@
 //!   shows total, unlocked and unverified (outputs without a key image) amounts from the last
 //!   sync, `outputs` lists every output with its state;
 //! - `export-outputs` / `import-key-images` are the coordinator's half of the key-image sync
-//!   with the offline signer.
+//!   with the offline signer;
+//! - `export-tx-set` / `import-tx-set` carry a ready proposal to a wallet2 cold wallet holding
+//!   the vault's key (monero-wallet-cli, monero-wallet-rpc, Feather) and back: its signed set
+//!   is checked against the proposal and recorded as the proposal's finalized transaction.
 //!
 //! Sending goes through the ordinary `airlock propose` (chain `monero`). This command never holds
 //! a spend key; it prints the view key only inside the account text the person asked for.
@@ -25,7 +28,7 @@ use airlock_chain_monero::wallet::ViewOnlyExport;
 use airlock_chain_monero::wallet2::files::{OutputsLayout, is_key_images_export};
 use airlock_chain_monero_online::online_chain::{MoneroBalance, MoneroOnline, MoneroSettings};
 use airlock_chain_monero_online::scan::{OwnedOutput, ScanState, SyncReport};
-use airlock_cli_support::{CliError, CliResult, print_json, read_signed_envelope};
+use airlock_cli_support::{CliError, CliResult, now, print_json, read_signed_envelope};
 use airlock_coordinator::CoordinatorHome;
 use airlock_coordinator::chains::{self, ChainSettings};
 use airlock_core::{AccountExport, ArtifactKind};
@@ -107,6 +110,28 @@ pub enum XmrCommand {
         vault: String,
         file: PathBuf,
     },
+    /// Write a proposal's unsigned transaction as wallet2's unsigned set, for a wallet2 cold
+    /// wallet holding the vault's keys (monero-wallet-cli `sign_transfer`, monero-wallet-rpc
+    /// `sign_transfer`, Feather's offline signing): the same inputs, rings, payments and fee.
+    ExportTxSet {
+        /// The proposal (id or unique prefix).
+        #[arg(long)]
+        proposal: String,
+        #[arg(long)]
+        out: PathBuf,
+        /// `wallet2` (releases since 0.18.1, Feather) or `wallet2-0.18.0`.
+        #[arg(long, value_enum, default_value_t = OutputsFormat::Wallet2)]
+        format: OutputsFormat,
+    },
+    /// Import the wallet2 cold wallet's signed set for a ready proposal: checked against the
+    /// proposal (inputs by their key images, rings, fee, change) and recorded as its finalized
+    /// transaction; then `airlock broadcast`.
+    ImportTxSet {
+        #[arg(long)]
+        proposal: String,
+        /// The signed set (wallet2's file, or the RPC's `signed_txset` hex in a file).
+        file: PathBuf,
+    },
 }
 
 /// `airlock chain monero --daemon URL`.
@@ -148,13 +173,17 @@ fn chain(home: &Path) -> CliResult<MoneroOnline> {
 fn vault_spec(home: &Path, vault: &str) -> CliResult<MoneroVault> {
     let coordinator = CoordinatorHome::open(home)?.coordinator()?;
     let (def, _) = coordinator.vault_latest(vault)?;
+    monero_spec(&def)
+}
+
+fn monero_spec(def: &airlock_core::VaultDefinition) -> CliResult<MoneroVault> {
     if def.chain != airlock_chain_monero::CHAIN {
         return Err(CliError::new(format!(
-            "vault {vault:?} is on chain {:?}, not monero",
-            def.chain
+            "vault {:?} is on chain {:?}, not monero",
+            def.vault_id, def.chain
         )));
     }
-    Ok(MoneroVault::from_vault(&def)?)
+    Ok(MoneroVault::from_vault(def)?)
 }
 
 fn show_balance(json: bool, vault: &str, state: &ScanState, report: Option<&SyncReport>) {
@@ -438,6 +467,95 @@ pub fn run(home: &Path, json: bool, cmd: XmrCommand) -> CliResult {
             let spec = vault_spec(home, &vault)?;
             let state = synced_state(home, &vault, &spec)?;
             show_outputs(json, &vault, &state);
+            Ok(())
+        }
+        XmrCommand::ExportTxSet {
+            proposal,
+            out,
+            format,
+        } => {
+            let layout = match format {
+                OutputsFormat::Wallet2 => OutputsLayout::V1,
+                OutputsFormat::Wallet2Legacy => OutputsLayout::V0,
+                OutputsFormat::Airlock => {
+                    return Err(CliError::new(
+                        "a proposal is Airlock's own unsigned set already: \
+                         --format wallet2 or wallet2-0.18.0",
+                    ));
+                }
+            };
+            let c = CoordinatorHome::open(home)?.coordinator()?;
+            let id = c.resolve(&proposal)?;
+            let state = c.proposal_state(&id)?;
+            let spec = monero_spec(&state.vault)?;
+            let bytes =
+                chain(home)?.export_wallet2_tx_set(&spec, &state.proposal.payload, layout)?;
+            airlock_transport::write_atomic(&out, &bytes)?;
+            if json {
+                print_json(&json!({
+                    "proposal": id.to_hex(), "vault": state.vault.vault_id, "file": out,
+                }));
+            } else {
+                println!(
+                    "proposal {} as wallet2's unsigned set -> {}",
+                    id.short(),
+                    out.display()
+                );
+                println!(
+                    "sign it with the cold wallet (monero-wallet-cli `sign_transfer`), then \
+                     `airlock xmr import-tx-set --proposal {} SIGNED`",
+                    id.short()
+                );
+            }
+            Ok(())
+        }
+        XmrCommand::ImportTxSet { proposal, file } => {
+            let mut c = CoordinatorHome::open(home)?.coordinator()?;
+            let id = c.resolve(&proposal)?;
+            let state = c.proposal_state(&id)?;
+            let spec = monero_spec(&state.vault)?;
+            let raw = airlock_transport::read_bounded(&file, 64 * 1024 * 1024)?;
+            let bytes = match std::str::from_utf8(&raw).ok().map(str::trim) {
+                Some(text) if !text.is_empty() && text.bytes().all(|b| b.is_ascii_hexdigit()) => {
+                    hex::decode(text)
+                        .map_err(|e| CliError::new(format!("{}: {e}", file.display())))?
+                }
+                _ => raw,
+            };
+            let checked = chain(home)?
+                .check_wallet2_signed_set(&spec, &state.proposal.payload, &bytes)
+                .map_err(CliError::context(file.display()))?;
+            let mut declared = state.proposal.spends.clone();
+            let mut spent = checked.key_images.clone();
+            declared.sort();
+            spent.sort();
+            if declared != spent {
+                return Err(CliError::new(
+                    "the signed transaction spends other key images than the proposal states",
+                ));
+            }
+            let (fid, record) = c.finalize_with_transaction(
+                &id,
+                airlock_core::chain::FinalTransaction {
+                    bytes: checked.bytes,
+                    txid: checked.txid,
+                },
+                now()?,
+            )?;
+            if json {
+                print_json(&json!({
+                    "proposal": id.to_hex(), "finalized": fid.to_hex(), "txid": record.txid,
+                }));
+            } else {
+                println!(
+                    "Proposal {} finalized with the wallet2 cold wallet's transaction {} (record {}): \
+                     `airlock broadcast {}`",
+                    id.short(),
+                    record.txid,
+                    fid.short(),
+                    id.short()
+                );
+            }
             Ok(())
         }
         XmrCommand::ExportOutputs {

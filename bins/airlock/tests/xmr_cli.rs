@@ -1713,7 +1713,11 @@ fn a_wallet2_view_only_wallet_pays_with_a_set_signed_by_airlock_signer() {
     rpc.call("refresh", json!({}));
     let sent = rpc.call("get_transfer_by_txid", json!({"txid": txid}));
     assert_eq!(sent["transfer"]["type"], "out", "{sent}");
-    assert_eq!(amount(&sent["transfer"]["fee"]), amount(&built["fee"]), "{sent}");
+    assert_eq!(
+        amount(&sent["transfer"]["fee"]),
+        amount(&built["fee"]),
+        "{sent}"
+    );
     rpc.call("close_wallet", json!({}));
     view_only_wallet(&rpc, &carol_view, "carol-watch");
     let received = rpc.call("get_transfer_by_txid", json!({"txid": txid}));
@@ -1725,8 +1729,166 @@ fn a_wallet2_view_only_wallet_pays_with_a_set_signed_by_airlock_signer() {
         "transfer",
         json!({"destinations": [{"amount": pay, "address": address}], "do_not_relay": true}),
     );
-    std::fs::write(w.p("carol.unsigned"), theirs["unsigned_txset"].as_str().unwrap()).unwrap();
+    std::fs::write(
+        w.p("carol.unsigned"),
+        theirs["unsigned_txset"].as_str().unwrap(),
+    )
+    .unwrap();
     std::fs::remove_file(&signed_file).unwrap();
     sign(&w.p("carol.unsigned"), &format!("{address}:{pay}")).fails(1, "does not authenticate");
     assert!(!signed_file.exists());
+}
+
+/// Airlock's coordinator with a wallet2 cold wallet holding the vault's keys: the vault names
+/// the wallet's holder (alice) and bob, an Airlock signer without the Monero key, whose
+/// approval is the quorum; the proposal
+/// goes to monero-wallet-rpc as wallet2's unsigned set (`describe_transfer` shows the very
+/// payment and fee), its `sign_transfer` answer comes back, is checked against the proposal
+/// and recorded as the finalized transaction, and `airlock broadcast` sends it: monerod mines it
+/// and the payee's wallet2 sees the payment. A signed set altered, or for another proposal, is
+/// refused and nothing is recorded.
+#[test]
+fn a_wallet2_cold_wallet_signs_an_airlock_proposal() {
+    let (daemon, w, _) = coordinator_on_monerod();
+    let (alice, view) = xmr_signer(&w, "alice");
+    let (_, carol_view) = xmr_signer(&w, "carol");
+    let bob = w.init_signer("bob");
+    let address = view["primary_address"].as_str().unwrap().to_owned();
+    let account = view["account"].as_str().unwrap().to_owned();
+    let carol = carol_view["primary_address"].as_str().unwrap().to_owned();
+    w.make_vault(
+        &[
+            "--vault",
+            "cold",
+            "--chain",
+            "monero",
+            "--network",
+            "regtest",
+            "--account",
+            &account,
+            "--signer",
+            &format!("alice:holder:{alice}:{address}"),
+            "--signer",
+            &format!("bob:ops:{bob}"),
+            "--threshold",
+            "1",
+        ],
+        &["alice", "bob"],
+        &["bob"],
+    );
+    mine(&daemon, &address, 3);
+    // Enough outputs on chain for monero-wallet's decoy selection.
+    mine(&daemon, &carol, 300);
+    w.airlock(&["xmr", "sync", "--vault", "cold"]).ok();
+
+    // The wallet2 cold wallet (the seed alice wrote down) and the key-image sync with it.
+    let rpc = wallet_rpc(&daemon);
+    let words = std::fs::read_to_string(w.p("alice.words")).unwrap();
+    rpc.call(
+        "restore_deterministic_wallet",
+        json!({"filename": "cold", "password": "", "seed": words.trim(), "restore_height": 0, "language": "English"}),
+    );
+    let outputs = w.p("vault.outputs");
+    w.airlock(&[
+        "xmr",
+        "export-outputs",
+        "--vault",
+        "cold",
+        "--format",
+        "wallet2-0.18.0",
+        "--out",
+        s(&outputs),
+    ])
+    .ok();
+    rpc.call(
+        "import_outputs",
+        json!({"outputs_data_hex": hex::encode(std::fs::read(&outputs).unwrap())}),
+    );
+    let images = w.p("cold-keyimages.json");
+    std::fs::write(
+        &images,
+        rpc.call("export_key_images", json!({"all": true}))
+            .to_string(),
+    )
+    .unwrap();
+    w.airlock(&["xmr", "import-key-images", "--vault", "cold", s(&images)])
+        .ok();
+
+    // The proposal, approved by bob (no Monero key: his approval carries no transaction).
+    let pay = 2_500_000_000_000u64;
+    let (proposal, bundle) = w.propose("cold", &format!("{carol}:{pay}"), &[]);
+    let approval = w.approve("bob", &bundle);
+    w.airlock(&["submit", s(&approval)]).ok();
+    w.airlock(&["finalize", &proposal])
+        .fails(1, "no approval carries the signed transaction");
+
+    // wallet2's unsigned set: wallet2 itself reads the payment and the fee from it.
+    let unsigned = w.p("proposal.unsigned");
+    w.airlock(&[
+        "xmr",
+        "export-tx-set",
+        "--proposal",
+        &proposal,
+        "--format",
+        "wallet2-0.18.0",
+        "--out",
+        s(&unsigned),
+    ])
+    .ok();
+    let unsigned_hex = hex::encode(std::fs::read(&unsigned).unwrap());
+    let described = rpc.call("describe_transfer", json!({"unsigned_txset": unsigned_hex}));
+    let desc = &described["desc"][0];
+    assert_eq!(desc["recipients"][0]["address"], carol, "{described}");
+    assert_eq!(amount(&desc["recipients"][0]["amount"]), pay, "{described}");
+    let signed = rpc.call("sign_transfer", json!({"unsigned_txset": unsigned_hex}));
+    let signed_hex = signed["signed_txset"].as_str().unwrap().to_owned();
+    let txid = signed["tx_hash_list"][0].as_str().unwrap().to_owned();
+
+    // Refused, nothing recorded: an altered set.
+    let mut altered = hex::decode(&signed_hex).unwrap();
+    let at = altered.len() / 2;
+    altered[at] ^= 1;
+    std::fs::write(w.p("altered.signed"), &altered).unwrap();
+    w.airlock(&[
+        "xmr",
+        "import-tx-set",
+        "--proposal",
+        &proposal,
+        s(&w.p("altered.signed")),
+    ])
+    .fails(1, "does not authenticate under this wallet's view key");
+    let signed_file = w.p("proposal.signed");
+    std::fs::write(&signed_file, &signed_hex).unwrap();
+
+    // The signed set, checked and recorded; then broadcast, mined and received.
+    let imported = w
+        .airlock(&[
+            "--json",
+            "xmr",
+            "import-tx-set",
+            "--proposal",
+            &proposal,
+            s(&signed_file),
+        ])
+        .ok()
+        .json();
+    assert_eq!(imported["txid"], txid.as_str(), "{imported}");
+    w.airlock(&["broadcast", &proposal]).ok();
+    mine(&daemon, &carol, 1);
+    rpc.call("close_wallet", json!({}));
+    view_only_wallet(&rpc, &carol_view, "carol-watch");
+    let received = rpc.call("get_transfer_by_txid", json!({"txid": txid}));
+    assert_eq!(amount(&received["transfer"]["amount"]), pay, "{received}");
+    let verified = w.airlock(&["--json", "log", "verify"]).ok().json();
+    assert_eq!(verified["finalized"], 1, "{verified}");
+
+    // The same signed set for the next proposal (spending another output): refused.
+    w.airlock(&["xmr", "sync", "--vault", "cold"]).ok();
+    let (next, next_bundle) = w.propose("cold", &format!("{carol}:{pay}"), &[]);
+    let next_approval = w.approve("bob", &next_bundle);
+    w.airlock(&["submit", s(&next_approval)]).ok();
+    w.airlock(&["xmr", "import-tx-set", "--proposal", &next, s(&signed_file)])
+        .fails(1, "than the proposal");
+    let status = w.airlock(&["--json", "status", &next]).ok().json();
+    assert_eq!(status[0]["status"], "ready", "{status}");
 }

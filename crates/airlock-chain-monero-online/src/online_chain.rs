@@ -50,6 +50,9 @@ use crate::wallet2::files::{
     FLAG_KEY_IMAGE_KNOWN, FLAG_KEY_IMAGE_REQUESTED, FLAG_RINGCT, FLAG_SPENT, OutputsLayout,
     Wallet2KeyImages, Wallet2Output, Wallet2Outputs,
 };
+use crate::wallet2::txsets::{
+    CheckedWallet2Spend, InputOrigin, SignedTxSet, check_signed_set, unsigned_set_from_payload,
+};
 
 /// Blocks below a vault's restore height checked for the wallet's outputs before its first scan
 /// (two days of Monero blocks).
@@ -346,6 +349,20 @@ impl MoneroOnline {
         layout: OutputsLayout,
     ) -> Result<(usize, Vec<u8>), MoneroError> {
         let state = self.require_state(spec)?;
+        let export = self.wallet2_outputs(spec, &state, layout)?;
+        Ok((
+            export.outputs.len(),
+            export.write(&spec.view, &mut rand_core::OsRng),
+        ))
+    }
+
+    /// Every output of the vault's scan, in scan order, as wallet2's outputs export holds them.
+    fn wallet2_outputs(
+        &self,
+        spec: &MoneroVault,
+        state: &ScanState,
+        layout: OutputsLayout,
+    ) -> Result<Wallet2Outputs, MoneroError> {
         if state.outputs().is_empty() {
             return Err(MoneroError::refused(
                 "the vault has no outputs to export (sync after funds arrive)",
@@ -382,16 +399,61 @@ impl MoneroOnline {
                 subaddress: Some((o.address.account, o.address.index)),
             });
         }
-        let export = Wallet2Outputs {
+        Ok(Wallet2Outputs {
             layout,
             offset: 0,
             total: Some(outputs.len() as u64),
             outputs,
-        };
-        Ok((
-            export.outputs.len(),
-            export.write(&spec.view, &mut rand_core::OsRng),
-        ))
+        })
+    }
+
+    /// A proposal's unsigned transaction (`payload`) as a wallet2 unsigned set for a wallet2
+    /// cold wallet holding the vault's keys: the same inputs, rings, payments and fee, with
+    /// the vault's outputs export the cold wallet imports first.
+    pub fn export_wallet2_tx_set(
+        &self,
+        spec: &MoneroVault,
+        payload: &[u8],
+        layout: OutputsLayout,
+    ) -> Result<Vec<u8>, MoneroError> {
+        let state = self.require_state(spec)?;
+        let transfers = self.wallet2_outputs(spec, &state, layout)?;
+        let origins: Vec<InputOrigin> = state
+            .outputs()
+            .iter()
+            .enumerate()
+            .filter_map(|(position, o)| {
+                Some(InputOrigin {
+                    output_key: o.output_key,
+                    tx_public_key: o.tx_public_key?,
+                    additional_tx_keys: o.additional_tx_keys.clone(),
+                    index_in_tx: o.index_in_tx,
+                    subaddress: (o.address.account, o.address.index),
+                    position: position as u64,
+                })
+            })
+            .collect();
+        let set =
+            unsigned_set_from_payload(payload, spec.network, &spec.view, &origins, transfers)?;
+        Ok(set.write(&spec.view, &mut rand_core::OsRng))
+    }
+
+    /// Checks a wallet2 cold wallet's signed set against the proposal's `payload`: the inputs
+    /// by the key images this vault learned for them, the rings, the fee and the change.
+    pub fn check_wallet2_signed_set(
+        &self,
+        spec: &MoneroVault,
+        payload: &[u8],
+        signed: &[u8],
+    ) -> Result<CheckedWallet2Spend, MoneroError> {
+        let state = self.require_state(spec)?;
+        let set = SignedTxSet::read(signed, &spec.view)?;
+        let key_images: Vec<([u8; 32], [u8; 32])> = state
+            .outputs()
+            .iter()
+            .filter_map(|o| Some((o.output_key, o.key_image?)))
+            .collect();
+        check_signed_set(&set, payload, spec.network, &spec.view, &key_images)
     }
 
     /// Imports wallet2's key images answering [`MoneroOnline::export_wallet2_outputs`] (its

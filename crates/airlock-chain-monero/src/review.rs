@@ -37,7 +37,7 @@ use airlock_core::vault::VaultDefinition;
 use curve25519_dalek::Scalar as DalekScalar;
 use curve25519_dalek::edwards::EdwardsPoint;
 use monero_wallet::address::{MoneroAddress, SubaddressIndex};
-use monero_wallet::ed25519::{CompressedPoint, Scalar};
+use monero_wallet::ed25519::{Commitment, CompressedPoint, Scalar};
 use monero_wallet::interface::FeeRate;
 use monero_wallet::io::{read_byte, read_u32, read_u64, read_vec};
 use monero_wallet::ringct::RctPrunable;
@@ -118,9 +118,9 @@ enum ParsedPayment {
     Change(ParsedChange),
 }
 
-struct ParsedTransaction {
-    rct_type: RctType,
-    inputs: Vec<OutputWithDecoys>,
+pub(crate) struct ParsedTransaction {
+    pub(crate) rct_type: RctType,
+    pub(crate) inputs: Vec<OutputWithDecoys>,
     payments: Vec<ParsedPayment>,
     data: Vec<Vec<u8>>,
     fee_rate: FeeRate,
@@ -171,7 +171,9 @@ fn read_payment(r: &mut &[u8]) -> std::io::Result<ParsedPayment> {
 
 /// Parses the payload twice — with monero-wallet's reader (which validates it) and field by
 /// field here — and requires both to agree with the bytes exactly.
-fn parse(payload: &[u8]) -> Result<(SignableTransaction, ParsedTransaction), MoneroError> {
+pub(crate) fn parse(
+    payload: &[u8],
+) -> Result<(SignableTransaction, ParsedTransaction), MoneroError> {
     if payload.is_empty() {
         return Err(MoneroError::invalid(
             "the proposal carries no unsigned transaction",
@@ -517,62 +519,107 @@ impl SignedMoneroTransaction {
     }
 }
 
-/// The outputs of `tx` that pay `wallet`'s primary address, with their key offsets `k =
-/// Hs(8·a·R || o)` (`R` the transaction key or the output's additional key).
-fn outputs_to_primary(
-    tx: &Transaction,
-    network: MoneroNetwork,
-    wallet: &WalletKeys,
-) -> OutputsFile {
+/// The outputs of `tx` that pay the wallet's primary address: position, output key and key
+/// offset `k = Hs(8·a·R || o)` (`R` the transaction key or the output's additional key).
+fn primary_outputs(tx: &Transaction, view: &ViewKeys) -> Vec<(usize, [u8; 32], DalekScalar)> {
     let prefix = tx.prefix();
     let keys = Extra::read(&mut prefix.extra.as_slice())
         .ok()
         .and_then(|extra| extra.keys());
     let mut outputs = Vec::new();
-    if let Some((tx_keys, additional)) = keys {
-        let view = wallet.view_keys();
-        for (o, output) in prefix.outputs.iter().enumerate() {
-            let Some(output_key) = output.key.decompress() else {
-                continue;
-            };
-            let output_key: EdwardsPoint = output_key.into();
-            let candidates = tx_keys
-                .iter()
-                .chain(additional.as_ref().and_then(|keys| keys.get(o)));
-            for tx_key in candidates {
-                let tx_key: EdwardsPoint = (*tx_key).into();
-                let derivation = (view.view_scalar() * tx_key)
-                    .mul_by_cofactor()
-                    .compress()
-                    .to_bytes();
-                let mut preimage = Zeroizing::new(derivation.to_vec());
-                let mut index = o as u64;
-                loop {
-                    let byte = (index & 0x7f) as u8;
-                    index >>= 7;
-                    if index == 0 {
-                        preimage.push(byte);
-                        break;
-                    }
-                    preimage.push(byte | 0x80);
-                }
-                let shared: DalekScalar = Scalar::hash(preimage.as_slice()).into();
-                if public_of(&shared) + view.spend_public() == output_key {
-                    outputs.push(ExportedOutput {
-                        output_key: output.key.to_bytes(),
-                        key_offset: shared.to_bytes(),
-                        amount: 0,
-                    });
+    let Some((tx_keys, additional)) = keys else {
+        return outputs;
+    };
+    for (o, output) in prefix.outputs.iter().enumerate() {
+        let Some(output_key) = output.key.decompress() else {
+            continue;
+        };
+        let output_key: EdwardsPoint = output_key.into();
+        let candidates = tx_keys
+            .iter()
+            .chain(additional.as_ref().and_then(|keys| keys.get(o)));
+        for tx_key in candidates {
+            let tx_key: EdwardsPoint = (*tx_key).into();
+            let derivation = (view.view_scalar() * tx_key)
+                .mul_by_cofactor()
+                .compress()
+                .to_bytes();
+            let mut preimage = Zeroizing::new(derivation.to_vec());
+            let mut index = o as u64;
+            loop {
+                let byte = (index & 0x7f) as u8;
+                index >>= 7;
+                if index == 0 {
+                    preimage.push(byte);
                     break;
                 }
+                preimage.push(byte | 0x80);
+            }
+            let shared: DalekScalar = Scalar::hash(preimage.as_slice()).into();
+            if public_of(&shared) + view.spend_public() == output_key {
+                outputs.push((o, output.key.to_bytes(), shared));
+                break;
             }
         }
     }
+    outputs
+}
+
+/// The outputs of `tx` that pay `wallet`'s primary address, with their key offsets.
+fn outputs_to_primary(
+    tx: &Transaction,
+    network: MoneroNetwork,
+    wallet: &WalletKeys,
+) -> OutputsFile {
     OutputsFile {
         network,
         primary_address: wallet.primary_address(network).to_string(),
-        outputs,
+        outputs: primary_outputs(tx, wallet.view_keys())
+            .into_iter()
+            .map(|(_, output_key, shared)| ExportedOutput {
+                output_key,
+                key_offset: shared.to_bytes(),
+                amount: 0,
+            })
+            .collect(),
     }
+}
+
+/// The amounts of the outputs of `tx` to the wallet's primary address, each opened with the
+/// view key and checked against its commitment (an output whose amount does not open its
+/// commitment is left out).
+pub(crate) fn own_output_amounts(tx: &Transaction, view: &ViewKeys) -> Vec<u64> {
+    let Transaction::V2 {
+        proofs: Some(proofs),
+        ..
+    } = tx
+    else {
+        return Vec::new();
+    };
+    let mut amounts = Vec::new();
+    for (o, _, shared) in primary_outputs(tx, view) {
+        let (Some(monero_wallet::ringct::EncryptedAmount::Compact { amount }), Some(commitment)) = (
+            proofs.base.encrypted_amounts.get(o),
+            proofs.base.commitments.get(o),
+        ) else {
+            continue;
+        };
+        let mut preimage = b"amount".to_vec();
+        preimage.extend_from_slice(shared.as_bytes());
+        let pad = monero_wallet::primitives::keccak256(&preimage);
+        let mut plain = [0u8; 8];
+        for (i, byte) in plain.iter_mut().enumerate() {
+            *byte = amount[i] ^ pad[i];
+        }
+        let value = u64::from_le_bytes(plain);
+        let mut preimage = b"commitment_mask".to_vec();
+        preimage.extend_from_slice(shared.as_bytes());
+        let mask = Scalar::hash(preimage.as_slice());
+        if Commitment::new(mask, value).commit().compress().to_bytes() == commitment.to_bytes() {
+            amounts.push(value);
+        }
+    }
+    amounts
 }
 
 /// Reviews with the spend key and signs the very bytes reviewed. Returns the review (what to

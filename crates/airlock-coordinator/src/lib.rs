@@ -1215,6 +1215,40 @@ impl Coordinator {
     /// Finalizes a ready proposal: combines the approvals' chain material into the final
     /// transaction and records it.
     pub fn finalize(&mut self, id: &ArtifactId, now: UnixTime) -> Result<(ArtifactId, Finalized)> {
+        self.finalize_by(id, now, |c| c.combine_ready(id, now))
+    }
+
+    /// Finalizes a ready proposal with a transaction signed by a key holder outside Airlock's
+    /// signers (a wallet2 cold wallet holding a Monero vault's key). The caller has checked
+    /// `signed` against the proposal's payload with the chain's code; the record names the
+    /// approvals the proposal is ready with, as any finalization does, and a halt refuses it
+    /// the same way. Refused when an approval already carries the chain's signature material
+    /// (then `finalize` combines it).
+    pub fn finalize_with_transaction(
+        &mut self,
+        id: &ArtifactId,
+        signed: airlock_core::chain::FinalTransaction,
+        now: UnixTime,
+    ) -> Result<(ArtifactId, Finalized)> {
+        self.finalize_by(id, now, |c| {
+            let state = c.proposal_state(id)?;
+            let (materials, used) = c.ready_approvals(&state, now)?;
+            if materials.iter().any(|m| !m.is_empty()) {
+                return Err(CoordinatorError::Refused(format!(
+                    "proposal {} carries an approval with its signed transaction: finalize it",
+                    id.short()
+                )));
+            }
+            Ok((signed.clone(), used))
+        })
+    }
+
+    fn finalize_by(
+        &mut self,
+        id: &ArtifactId,
+        now: UnixTime,
+        combine: impl Fn(&Self) -> Result<(airlock_core::chain::FinalTransaction, Vec<ArtifactId>)>,
+    ) -> Result<(ArtifactId, Finalized)> {
         // Combine on a snapshot (chains may consult their node), then record inside the
         // transaction only if the proposal is still ready with the same approvals.
         let (tx, used) = self.read(|c| {
@@ -1224,7 +1258,7 @@ impl Coordinator {
             if airlock_core::halt::resume_target(&state.proposal).is_none() {
                 c.refuse_if_halted(&state.vault, "it finalizes")?;
             }
-            c.combine_ready(id, now)
+            combine(c)
         })?;
         self.transact(|c| {
             let mut state = c.proposal_state(id)?;

@@ -161,7 +161,11 @@ impl<'a> Reader<'a> {
         Err(self.error(format!("{field} overflows 64 bits")))
     }
 
-    pub(super) fn count(&mut self, field: &str, min_entry_bytes: usize) -> Result<usize, MoneroError> {
+    pub(super) fn count(
+        &mut self,
+        field: &str,
+        min_entry_bytes: usize,
+    ) -> Result<usize, MoneroError> {
         let count = self.varint(field)?;
         if count > (self.bytes.len() / min_entry_bytes) as u64 {
             return Err(self.error(format!(
@@ -528,8 +532,11 @@ impl OutputOwner {
         additional_tx_keys: &[[u8; 32]],
         index_in_tx: u64,
     ) -> Option<(AddressIndex, Zeroizing<DalekScalar>)> {
-        let candidates = std::iter::once(tx_public_key)
-            .chain(usize::try_from(index_in_tx).ok().and_then(|i| additional_tx_keys.get(i)));
+        let candidates = std::iter::once(tx_public_key).chain(
+            usize::try_from(index_in_tx)
+                .ok()
+                .and_then(|i| additional_tx_keys.get(i)),
+        );
         for tx_key in candidates {
             let Some(tx_key) = point(tx_key) else {
                 continue;

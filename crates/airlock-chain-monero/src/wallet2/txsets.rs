@@ -39,21 +39,20 @@
 
 use curve25519_dalek::Scalar as DalekScalar;
 use curve25519_dalek::edwards::EdwardsPoint;
+use monero_wallet::OutputWithDecoys;
 use monero_wallet::address::{AddressType, MoneroAddress, SubaddressIndex};
 use monero_wallet::ed25519::{Commitment, Point, Scalar};
 use monero_wallet::interface::FeeRate;
 use monero_wallet::ringct::RctType;
+use monero_wallet::ringct::clsag::Decoys;
 use monero_wallet::send::{Change, SignableTransaction};
 use monero_wallet::transaction::Transaction;
-use monero_wallet::OutputWithDecoys;
-use monero_wallet::ringct::clsag::Decoys;
 use rand_core::{CryptoRng, RngCore};
 use zeroize::Zeroizing;
 
 use super::cipher::{self, point};
 use super::files::{
-    OutputOwner, OutputsLayout, Reader, Wallet2Outputs, decrypt_checked, view_secret,
-    write_varint,
+    OutputOwner, OutputsLayout, Reader, Wallet2Outputs, decrypt_checked, view_secret, write_varint,
 };
 use crate::error::MoneroError;
 use crate::keys::{MoneroNetwork, ViewKeys};
@@ -114,13 +113,17 @@ pub struct Destination {
 
 impl Destination {
     fn same_output(&self, other: &Destination) -> bool {
-        (self.amount, self.spend_public, self.view_public, self.is_subaddress)
-            == (
-                other.amount,
-                other.spend_public,
-                other.view_public,
-                other.is_subaddress,
-            )
+        (
+            self.amount,
+            self.spend_public,
+            self.view_public,
+            self.is_subaddress,
+        ) == (
+            other.amount,
+            other.spend_public,
+            other.view_public,
+            other.is_subaddress,
+        )
     }
 
     /// The destination as an address of `network` (refuses keys that are not points).
@@ -367,9 +370,8 @@ impl Reader<'_> {
         let destinations = self.destinations("the destinations")?;
         let construction = self.construction_data()?;
         if self.varint("the multisig signatures")? != 0 {
-            return Err(self.error(
-                "it carries multisig signatures (multisig sets are not supported)".into(),
-            ));
+            return Err(self
+                .error("it carries multisig signatures (multisig sets are not supported)".into()));
         }
         let _multisig_entropy = self.key("the multisig entropy")?;
         Ok(PendingTx {
@@ -489,7 +491,12 @@ impl PendingTx {
     }
 }
 
-fn encrypted(magic: &[u8], plain: &[u8], view: &ViewKeys, rng: &mut (impl RngCore + CryptoRng)) -> Vec<u8> {
+fn encrypted(
+    magic: &[u8],
+    plain: &[u8],
+    view: &ViewKeys,
+    rng: &mut (impl RngCore + CryptoRng),
+) -> Vec<u8> {
     let mut file = magic.to_vec();
     file.extend_from_slice(&cipher::encrypt(plain, &view_secret(view), rng));
     file
@@ -618,7 +625,10 @@ impl SignedTxSet {
 /// `--load-deprecated-formats`: named rather than reported as a wrong magic.
 fn refuse_older_version(bytes: &[u8], magic: &[u8], what: &str) -> Result<(), MoneroError> {
     let stem = &magic[..magic.len() - 1];
-    if bytes.len() >= magic.len() && bytes.starts_with(stem) && bytes[stem.len()] != magic[stem.len()] {
+    if bytes.len() >= magic.len()
+        && bytes.starts_with(stem)
+        && bytes[stem.len()] != magic[stem.len()]
+    {
         return Err(MoneroError::invalid(format!(
             "the {what} has format version {} (a Boost archive from an older wallet2); \
              only version 5 is read",
@@ -679,7 +689,11 @@ pub fn signable_transaction(
     if let Some(d) = tx.splitted_destinations.iter().find(|d| d.is_integrated) {
         return Err(refused(format!(
             "it pays an integrated address ({}); integrated addresses are not supported",
-            if d.original.is_empty() { "unnamed" } else { &d.original }
+            if d.original.is_empty() {
+                "unnamed"
+            } else {
+                &d.original
+            }
         )));
     }
 
@@ -690,10 +704,20 @@ pub fn signable_transaction(
     for (n, s) in tx.sources.iter().enumerate() {
         let which = || format!("input {} of {}", n + 1, crate::review::format_xmr(s.amount));
         if s.ring.len() != ring_size(rct_type) {
-            return Err(refused(format!("{} has a ring of {}", which(), s.ring.len())));
+            return Err(refused(format!(
+                "{} has a ring of {}",
+                which(),
+                s.ring.len()
+            )));
         }
-        if s.ring.windows(2).any(|w| w[0].global_index >= w[1].global_index) {
-            return Err(refused(format!("{}'s ring is not in increasing order", which())));
+        if s.ring
+            .windows(2)
+            .any(|w| w[0].global_index >= w[1].global_index)
+        {
+            return Err(refused(format!(
+                "{}'s ring is not in increasing order",
+                which()
+            )));
         }
         let real = &s.ring[s.real_output as usize];
         let output_key = point(&real.output_key)
@@ -724,9 +748,14 @@ pub fn signable_transaction(
         input_total = input_total
             .checked_add(s.amount)
             .ok_or_else(|| refused("the input amounts overflow".into()))?;
-        inputs.push(output_with_decoys(s, &output_key, &key_offset, &mask).ok_or_else(|| {
-            refused(format!("{}'s ring has a member that is not a point", which()))
-        })?);
+        inputs.push(
+            output_with_decoys(s, &output_key, &key_offset, &mask).ok_or_else(|| {
+                refused(format!(
+                    "{}'s ring has a member that is not a point",
+                    which()
+                ))
+            })?,
+        );
     }
 
     // Outputs: the destinations plus the change, which must come back to this wallet.
@@ -846,7 +875,10 @@ fn output_with_decoys(
     let mut offsets = Vec::with_capacity(s.ring.len());
     let mut previous = 0;
     for m in &s.ring {
-        ring.push([Point::from(point(&m.output_key)?), Point::from(point(&m.commitment)?)]);
+        ring.push([
+            Point::from(point(&m.output_key)?),
+            Point::from(point(&m.commitment)?),
+        ]);
         offsets.push(m.global_index - previous);
         previous = m.global_index;
     }
@@ -860,4 +892,266 @@ fn output_with_decoys(
     bytes.extend_from_slice(&s.amount.to_le_bytes());
     bytes.extend_from_slice(&decoys.serialize());
     OutputWithDecoys::read(&mut bytes.as_slice()).ok()
+}
+
+/// Where an input of an Airlock payload came from, as the vault's scan recorded it: what a
+/// wallet2 cold wallet needs to re-derive its key.
+#[derive(Clone, Debug)]
+pub struct InputOrigin {
+    pub output_key: [u8; 32],
+    pub tx_public_key: [u8; 32],
+    pub additional_tx_keys: Vec<[u8; 32]>,
+    pub index_in_tx: u64,
+    /// The receiving subaddress (account, index).
+    pub subaddress: (u32, u32),
+    /// The output's position in `transfers` (the outputs export the set carries).
+    pub position: u64,
+}
+
+fn destination_of(address: &str, amount: u64) -> Result<Destination, MoneroError> {
+    let parsed = MoneroAddress::from_str_with_unchecked_network(address)
+        .map_err(|e| MoneroError::invalid(format!("address {address}: {e}")))?;
+    if parsed.payment_id().is_some() {
+        return Err(MoneroError::refused(format!(
+            "{address} is an integrated address; wallet2 sets from Airlock pay plain addresses only"
+        )));
+    }
+    Ok(Destination {
+        original: address.to_owned(),
+        amount,
+        spend_public: parsed.spend().compress().to_bytes(),
+        view_public: parsed.view().compress().to_bytes(),
+        is_subaddress: parsed.is_subaddress(),
+        is_integrated: false,
+    })
+}
+
+/// Airlock's unsigned transaction (a proposal's payload) as a wallet2 unsigned set for a
+/// wallet2 cold wallet: the same inputs with the same rings, the same payments, the change to
+/// the primary address and the same fee. `origins` gives each input's transaction keys (every
+/// input must have one); `transfers` is the vault's outputs export, which the cold wallet
+/// imports before signing. Only account 0 is spent from.
+pub fn unsigned_set_from_payload(
+    payload: &[u8],
+    network: MoneroNetwork,
+    view: &ViewKeys,
+    origins: &[InputOrigin],
+    transfers: Wallet2Outputs,
+) -> Result<UnsignedTxSet, MoneroError> {
+    let (_, parsed) = crate::review::parse(payload)?;
+    let review = crate::review::review_unsigned(payload, network, view, None)?;
+    let mut sources = Vec::with_capacity(parsed.inputs.len());
+    let mut selected_transfers = Vec::with_capacity(parsed.inputs.len());
+    let mut subaddress_indices = Vec::new();
+    for input in &parsed.inputs {
+        let key = input.key().compress().to_bytes();
+        let origin = origins
+            .iter()
+            .find(|o| o.output_key == key)
+            .ok_or_else(|| {
+                MoneroError::refused(format!(
+                    "input {} is not among the vault's scanned outputs",
+                    hex::encode(key)
+                ))
+            })?;
+        if origin.subaddress.0 != 0 {
+            return Err(MoneroError::refused(format!(
+                "input {} is in account {}; wallet2 sets from Airlock spend account 0 only",
+                hex::encode(key),
+                origin.subaddress.0
+            )));
+        }
+        let decoys = input.decoys();
+        let ring = decoys
+            .positions()
+            .into_iter()
+            .zip(decoys.ring())
+            .map(|(global_index, [output_key, commitment])| RingMember {
+                global_index,
+                output_key: output_key.compress().to_bytes(),
+                commitment: commitment.compress().to_bytes(),
+            })
+            .collect();
+        let commitment = input.commitment();
+        sources.push(Source {
+            ring,
+            real_output: u64::from(decoys.signer_index()),
+            real_out_tx_key: origin.tx_public_key,
+            real_out_additional_tx_keys: origin.additional_tx_keys.clone(),
+            real_output_in_tx_index: origin.index_in_tx,
+            amount: commitment.amount,
+            rct: true,
+            mask: <[u8; 32]>::from(commitment.mask),
+            multisig: [0u8; 128],
+        });
+        selected_transfers.push(origin.position);
+        if !subaddress_indices.contains(&origin.subaddress.1) {
+            subaddress_indices.push(origin.subaddress.1);
+        }
+    }
+    subaddress_indices.sort_unstable();
+    let destinations = review
+        .payments
+        .iter()
+        .map(|p| destination_of(&p.address, p.amount))
+        .collect::<Result<Vec<_>, _>>()?;
+    let change = match &review.change {
+        crate::review::ReviewedChange::Own { address, amount } => destination_of(address, *amount)?,
+        crate::review::ReviewedChange::None => {
+            destination_of(&view.primary_address(network).to_string(), 0)?
+        }
+        crate::review::ReviewedChange::Foreign { address, .. } => {
+            return Err(MoneroError::refused(format!(
+                "the payload's change goes to {address}, not to the vault"
+            )));
+        }
+    };
+    let mut splitted_destinations = destinations.clone();
+    if !matches!(review.change, crate::review::ReviewedChange::None) {
+        splitted_destinations.push(change.clone());
+    }
+    // wallet2 adds a dummy encrypted payment ID to two-output transactions.
+    let extra = if splitted_destinations.len() == 2 {
+        [2u8, 9, 1, 0, 0, 0, 0, 0, 0, 0, 0].to_vec()
+    } else {
+        Vec::new()
+    };
+    let (flags, bulletproof_version) = match parsed.rct_type {
+        RctType::ClsagBulletproofPlus => (0b11, 4),
+        RctType::ClsagBulletproof => (0b01, 3),
+        other => {
+            return Err(MoneroError::refused(format!(
+                "RingCT type {other:?} is not supported"
+            )));
+        }
+    };
+    Ok(UnsignedTxSet {
+        txes: vec![TxConstructionData {
+            sources,
+            change,
+            splitted_destinations,
+            selected_transfers,
+            extra,
+            unlock_time: 0,
+            flags,
+            // wallet2's RangeProofPaddedBulletproof.
+            range_proof_type: 3,
+            bulletproof_version,
+            destinations,
+            subaddress_account: 0,
+            subaddress_indices,
+        }],
+        transfers,
+    })
+}
+
+/// A wallet2-signed transaction checked against the Airlock payload it was made from.
+#[derive(Clone, Debug)]
+pub struct CheckedWallet2Spend {
+    /// The transaction in Monero's wire form.
+    pub bytes: Vec<u8>,
+    pub txid: String,
+    /// Key images of its inputs (hex).
+    pub key_images: Vec<String>,
+}
+
+/// Checks a wallet2 signed set against the payload its unsigned set was made from
+/// ([`unsigned_set_from_payload`]): one transaction, spending exactly the payload's inputs
+/// (their key images, as the vault knows them, with the same rings), with the payload's fee and
+/// number of outputs, and its change output (found and opened with the view key) carrying the
+/// payload's change. The payments' destinations are encrypted to their recipients; their total
+/// follows from the inputs, the fee and the change, which the network's balance check enforces.
+pub fn check_signed_set(
+    set: &SignedTxSet,
+    payload: &[u8],
+    network: MoneroNetwork,
+    view: &ViewKeys,
+    input_key_images: &[([u8; 32], [u8; 32])],
+) -> Result<CheckedWallet2Spend, MoneroError> {
+    let refused = |why: String| MoneroError::refused(format!("the {SIGNED_WHAT}: {why}"));
+    let [pending] = set.txes.as_slice() else {
+        return Err(refused(format!(
+            "it holds {} transactions, the proposal one",
+            set.txes.len()
+        )));
+    };
+    let (_, parsed) = crate::review::parse(payload)?;
+    let review = crate::review::review_unsigned(payload, network, view, None)?;
+    let tx: Transaction = Transaction::read(&mut pending.tx.as_slice())
+        .map_err(|e| refused(format!("its transaction does not parse: {e}")))?;
+    let prefix = tx.prefix();
+    let mut expected: Vec<([u8; 32], Vec<u64>)> = Vec::with_capacity(parsed.inputs.len());
+    for input in &parsed.inputs {
+        let key = input.key().compress().to_bytes();
+        let image = input_key_images
+            .iter()
+            .find(|(output, _)| *output == key)
+            .map(|(_, image)| *image)
+            .ok_or_else(|| refused(format!("input {} has no known key image", hex::encode(key))))?;
+        expected.push((image, input.decoys().positions()));
+    }
+    let mut spent: Vec<([u8; 32], Vec<u64>)> = Vec::with_capacity(prefix.inputs.len());
+    for input in &prefix.inputs {
+        let monero_wallet::transaction::Input::ToKey {
+            key_offsets,
+            key_image,
+            ..
+        } = input
+        else {
+            return Err(refused("it has a coinbase input".into()));
+        };
+        let mut positions = Vec::with_capacity(key_offsets.len());
+        let mut at = 0u64;
+        for offset in key_offsets {
+            at = at.saturating_add(*offset);
+            positions.push(at);
+        }
+        spent.push((key_image.to_bytes(), positions));
+    }
+    expected.sort();
+    spent.sort();
+    if expected != spent {
+        return Err(refused(
+            "it spends other outputs (key images or rings) than the proposal".into(),
+        ));
+    }
+    let fee = match &tx {
+        Transaction::V2 {
+            proofs: Some(proofs),
+            ..
+        } => proofs.base.fee,
+        _ => return Err(refused("it is not a RingCT transaction".into())),
+    };
+    if fee != review.fee {
+        return Err(refused(format!(
+            "its fee is {}, the proposal's {}",
+            crate::review::format_xmr(fee),
+            crate::review::format_xmr(review.fee)
+        )));
+    }
+    let change = match review.change {
+        crate::review::ReviewedChange::Own { amount, .. } => Some(amount),
+        _ => None,
+    };
+    let outputs = review.payments.len() + usize::from(change.is_some());
+    if prefix.outputs.len() != outputs {
+        return Err(refused(format!(
+            "it has {} outputs, the proposal {outputs}",
+            prefix.outputs.len()
+        )));
+    }
+    if let Some(amount) = change {
+        let own = crate::review::own_output_amounts(&tx, view);
+        if !own.contains(&amount) {
+            return Err(refused(format!(
+                "no output returns the change of {} to the vault",
+                crate::review::format_xmr(amount)
+            )));
+        }
+    }
+    Ok(CheckedWallet2Spend {
+        bytes: pending.tx.clone(),
+        txid: hex::encode(tx.hash()),
+        key_images: spent.iter().map(|(image, _)| hex::encode(image)).collect(),
+    })
 }
