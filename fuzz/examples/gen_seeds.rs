@@ -1031,7 +1031,62 @@ fn monero(s: &mut Seeds) {
             "wallet2-key-images-rpc.json",
             9,
             rpc_answer.as_bytes(),
-        );
+        );        use airlock_chain_monero::wallet2::txsets::{
+            Destination, RingMember, SignedTxSet, Source, TxConstructionData, UnsignedTxSet,
+        };
+        let destination = |amount: u64| Destination {
+            original: String::new(),
+            amount,
+            spend_public: [9; 32],
+            view_public: [10; 32],
+            is_subaddress: false,
+            is_integrated: false,
+        };
+        let set = UnsignedTxSet {
+            txes: vec![TxConstructionData {
+                sources: vec![Source {
+                    ring: (0..16)
+                        .map(|i| RingMember {
+                            global_index: 10 + i,
+                            output_key: [i as u8 + 1; 32],
+                            commitment: [i as u8 + 50; 32],
+                        })
+                        .collect(),
+                    real_output: 3,
+                    real_out_tx_key: [7; 32],
+                    real_out_additional_tx_keys: Vec::new(),
+                    real_output_in_tx_index: 1,
+                    amount: 5_000_000,
+                    rct: true,
+                    mask: [2; 32],
+                    multisig: [0; 128],
+                }],
+                change: destination(1_000_000),
+                splitted_destinations: vec![destination(3_000_000), destination(1_000_000)],
+                selected_transfers: vec![0],
+                extra: vec![2, 9, 1, 0, 0, 0, 0, 0, 0, 0, 0],
+                unlock_time: 0,
+                flags: 3,
+                range_proof_type: 3,
+                bulletproof_version: 4,
+                destinations: vec![destination(3_000_000)],
+                subaddress_account: 0,
+                subaddress_indices: vec![0],
+            }],
+            transfers: Wallet2Outputs {
+                layout: OutputsLayout::V0,
+                offset: 0,
+                total: None,
+                outputs: Vec::new(),
+            },
+        };
+        s.put_mode("monero_files", "wallet2-unsigned-set.bin", 10, &set.to_plaintext());
+        let signed = SignedTxSet {
+            txes: Vec::new(),
+            key_images: vec![[11; 32], [12; 32]],
+            tx_key_images: vec![([13; 32], [14; 32])],
+        };
+        s.put_mode("monero_files", "wallet2-signed-set.bin", 11, &signed.to_plaintext());
     }
     let spend: [u8; 32] =
         hex::decode("73ff4f5f609de73b949e6881777de262511ef9c9d31dc12d7579e21c3325b109")

@@ -690,7 +690,9 @@ fn sign_tx_set(
             .zip(&signed)
             .map(|((tx, spend), s)| PendingTx {
                 tx: s.bytes.clone(),
+                dust: 0,
                 fee: spend.fee,
+                dust_added_to_fee: false,
                 change: tx.change.clone(),
                 selected_transfers: tx.selected_transfers.clone(),
                 key_images: s.key_images.iter().map(|k| format!("<{k}> ")).collect(),
@@ -699,6 +701,7 @@ fn sign_tx_set(
                 additional_tx_keys: Vec::new(),
                 destinations: tx.destinations.clone(),
                 construction: tx.clone(),
+                multisig_entropy: [0; 32],
             })
             .collect(),
         key_images: known_images,

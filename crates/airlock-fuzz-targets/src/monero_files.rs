@@ -1,7 +1,7 @@
 //! `monero_files`: what crosses the gap for Monero and what a Monero vault is read from
 //! (`airlock_chain_monero`).
 //!
-//! The first byte picks the decoder (`byte % 10`):
+//! The first byte picks the decoder (`byte % 12`):
 //! - 0: an outputs file (`xmr export-outputs`), 1: a key-image file (`xmr sign-key-images`): an
 //!   accepted file must re-encode to the input; a key-image file is also verified against the
 //!   bench wallet and an outputs file holding its own output keys (proof checks never panic);
@@ -19,7 +19,11 @@
 //!   key-image signing of it must return or refuse, never panic;
 //! - 9: wallet2's key-images export, decrypted and whole (and, as text, monero-wallet-rpc's
 //!   `export_key_images` JSON): an accepted body re-encodes to the input and is checked against
-//!   its own key images as output keys.
+//!   its own key images as output keys;
+//! - 10: wallet2's unsigned transaction set, decrypted and whole: an accepted set re-encodes to
+//!   the input and each transaction's conversion to Airlock's unsigned form (ownership,
+//!   commitments, sums) returns or refuses, never panics;
+//! - 11: wallet2's signed transaction set, decrypted and whole: an accepted set re-encodes.
 //!
 //! The bench wallet is the shared regtest bench's throwaway wallet (`wallet.json`), keys inlined.
 
@@ -34,6 +38,9 @@ use airlock_chain_monero::vault_spec::canonical_chain_key;
 use airlock_chain_monero::wallet::ViewOnlyExport;
 use airlock_chain_monero::wallet2::files::{
     Wallet2KeyImages, Wallet2Outputs, sign_key_images_within,
+};
+use airlock_chain_monero::wallet2::txsets::{
+    SignedTxSet, UnsignedTxSet, signable_transaction_within,
 };
 
 /// The bench wallet's primary address (regtest uses mainnet prefixes).
@@ -85,7 +92,7 @@ fn key_images(bytes: &[u8]) {
 pub fn run(data: &[u8]) {
     let (m, rest) = crate::mode(data);
     let text = std::str::from_utf8(rest).ok();
-    match m % 10 {
+    match m % 12 {
         0 => {
             if let Ok(f) = OutputsFile::from_bytes(rest) {
                 assert_eq!(f.to_bytes(), rest, "outputs file re-encodes differently");
@@ -167,6 +174,43 @@ pub fn run(data: &[u8]) {
             {
                 let _ = images.verify_against(&[[0; 32]; 2]);
             }
+        }
+        10 => {
+            let wallet = fuzz_wallet();
+            let view = wallet.view_keys();
+            if let Ok(set) = UnsignedTxSet::from_plaintext(rest) {
+                assert_eq!(
+                    set.to_plaintext(),
+                    rest,
+                    "wallet2 unsigned set re-encodes differently"
+                );
+                let lookahead = Lookahead {
+                    accounts: 2,
+                    indices: 3,
+                };
+                for tx in &set.txes {
+                    let _ = signable_transaction_within(
+                        tx,
+                        view,
+                        MoneroNetwork::Regtest,
+                        lookahead,
+                        &mut rand_core::OsRng,
+                    );
+                }
+            }
+            let _ = UnsignedTxSet::read(rest, view);
+        }
+        11 => {
+            let wallet = fuzz_wallet();
+            let view = wallet.view_keys();
+            if let Ok(set) = SignedTxSet::from_plaintext(rest) {
+                assert_eq!(
+                    set.to_plaintext(),
+                    rest,
+                    "wallet2 signed set re-encodes differently"
+                );
+            }
+            let _ = SignedTxSet::read(rest, view);
         }
         _ => {
             if let Some(t) = text {

@@ -634,7 +634,7 @@ pub fn sign_key_images_within(
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use curve25519_dalek::edwards::EdwardsPoint;
     use rand_core::OsRng;
@@ -645,7 +645,11 @@ mod tests {
 
     /// An output paid to `wallet` at `address` the way a sender builds it: `R = r·D` for a
     /// subaddress (`r·G` for the primary), `P = Hs(8·r·C ‖ i)·G + D`.
-    fn paid_output(wallet: &WalletKeys, address: AddressIndex, index_in_tx: u64) -> Wallet2Output {
+    pub(in crate::wallet2) fn paid_output(
+        wallet: &WalletKeys,
+        address: AddressIndex,
+        index_in_tx: u64,
+    ) -> Wallet2Output {
         let r: DalekScalar = Scalar::random(&mut OsRng).into();
         let view = wallet.view_keys();
         let view_secret = view_secret(view);

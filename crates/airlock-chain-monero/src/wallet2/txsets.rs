@@ -182,7 +182,9 @@ pub struct UnsignedTxSet {
 pub struct PendingTx {
     /// The transaction in Monero's wire form.
     pub tx: Vec<u8>,
+    pub dust: u64,
     pub fee: u64,
+    pub dust_added_to_fee: bool,
     pub change: Destination,
     pub selected_transfers: Vec<u64>,
     /// wallet2's display string: `<I> ` per input.
@@ -192,6 +194,8 @@ pub struct PendingTx {
     pub additional_tx_keys: Vec<[u8; 32]>,
     pub destinations: Vec<Destination>,
     pub construction: TxConstructionData,
+    /// wallet2's multisig nonce entropy (unused outside multisig).
+    pub multisig_entropy: [u8; 32],
 }
 
 /// A decrypted signed transaction set.
@@ -359,9 +363,9 @@ impl Reader<'_> {
             return Err(self.error("a signed transaction is not in canonical form".into()));
         }
         let tx = tx_bytes.to_vec();
-        let _dust = self.u64_le("the dust")?;
+        let dust = self.u64_le("the dust")?;
         let fee = self.u64_le("the fee")?;
-        let _dust_added_to_fee = self.flag("the dust flag")?;
+        let dust_added_to_fee = self.flag("the dust flag")?;
         let change = self.destination()?;
         let selected_transfers = self.varints("the selected outputs")?;
         let key_images = self.text("the key images")?;
@@ -373,10 +377,12 @@ impl Reader<'_> {
             return Err(self
                 .error("it carries multisig signatures (multisig sets are not supported)".into()));
         }
-        let _multisig_entropy = self.key("the multisig entropy")?;
+        let multisig_entropy = self.key("the multisig entropy")?;
         Ok(PendingTx {
             tx,
+            dust,
             fee,
+            dust_added_to_fee,
             change,
             selected_transfers,
             key_images,
@@ -384,6 +390,7 @@ impl Reader<'_> {
             additional_tx_keys,
             destinations,
             construction,
+            multisig_entropy,
         })
     }
 
@@ -476,9 +483,9 @@ impl PendingTx {
     fn write(&self, out: &mut Vec<u8>) {
         write_varint(out, 1);
         out.extend_from_slice(&self.tx);
-        write_u64(out, 0);
+        write_u64(out, self.dust);
         write_u64(out, self.fee);
-        out.push(0);
+        out.push(u8::from(self.dust_added_to_fee));
         self.change.write(out);
         write_varints(out, self.selected_transfers.iter().copied());
         write_text(out, &self.key_images);
@@ -487,7 +494,7 @@ impl PendingTx {
         write_destinations(out, &self.destinations);
         self.construction.write(out);
         write_varint(out, 0);
-        out.extend_from_slice(&[0u8; 32]);
+        out.extend_from_slice(&self.multisig_entropy);
     }
 }
 
@@ -670,6 +677,17 @@ pub fn signable_transaction(
     network: MoneroNetwork,
     rng: &mut (impl RngCore + CryptoRng),
 ) -> Result<Wallet2Spend, MoneroError> {
+    signable_transaction_within(tx, view, network, Lookahead::default(), rng)
+}
+
+/// [`signable_transaction`] with subaddresses looked up within `lookahead`.
+pub fn signable_transaction_within(
+    tx: &TxConstructionData,
+    view: &ViewKeys,
+    network: MoneroNetwork,
+    lookahead: Lookahead,
+    rng: &mut (impl RngCore + CryptoRng),
+) -> Result<Wallet2Spend, MoneroError> {
     let refused = |why: String| MoneroError::refused(format!("the {UNSIGNED_WHAT}: {why}"));
     if tx.unlock_time != 0 {
         return Err(refused(format!(
@@ -698,7 +716,7 @@ pub fn signable_transaction(
     }
 
     // Inputs: each the wallet's, its amount opening its commitment.
-    let mut owner = OutputOwner::new(view, Lookahead::default());
+    let mut owner = OutputOwner::new(view, lookahead);
     let mut inputs = Vec::with_capacity(tx.sources.len());
     let mut input_total: u64 = 0;
     for (n, s) in tx.sources.iter().enumerate() {
@@ -1154,4 +1172,276 @@ pub fn check_signed_set(
         txid: hex::encode(tx.hash()),
         key_images: spent.iter().map(|(image, _)| hex::encode(image)).collect(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::files::tests::paid_output;
+    use super::*;
+    use crate::keys::WalletKeys;
+    use crate::review::{ReviewedChange, sign_unsigned};
+    use crate::subaddress::AddressIndex;
+    use curve25519_dalek::constants::ED25519_BASEPOINT_TABLE;
+    use rand_core::OsRng;
+
+    const NET: MoneroNetwork = MoneroNetwork::Regtest;
+    const XMR: u64 = 1_000_000_000_000;
+    const FEE: u64 = 40_000_000;
+
+    fn random_point() -> [u8; 32] {
+        let k: DalekScalar = Scalar::random(&mut OsRng).into();
+        (&k * ED25519_BASEPOINT_TABLE).compress().to_bytes()
+    }
+
+    /// An input of `amount` paid to `wallet`, hidden at position 5 of a ring of 16.
+    fn source(wallet: &WalletKeys, amount: u64) -> (Source, crate::wallet2::files::Wallet2Output) {
+        let mut output = paid_output(wallet, AddressIndex::PRIMARY, 1);
+        output.amount = amount;
+        let mask: DalekScalar = Scalar::random(&mut OsRng).into();
+        let commitment = Commitment::new(Scalar::from(mask), amount).commit();
+        let mut ring: Vec<RingMember> = (0..16)
+            .map(|i| RingMember {
+                global_index: 100 + 7 * i,
+                output_key: random_point(),
+                commitment: random_point(),
+            })
+            .collect();
+        ring[5].output_key = output.output_key;
+        ring[5].commitment = commitment.compress().to_bytes();
+        let source = Source {
+            ring,
+            real_output: 5,
+            real_out_tx_key: output.tx_public_key,
+            real_out_additional_tx_keys: Vec::new(),
+            real_output_in_tx_index: 1,
+            amount,
+            rct: true,
+            mask: mask.to_bytes(),
+            multisig: [0; 128],
+        };
+        (source, output)
+    }
+
+    fn destination(address: &MoneroAddress, amount: u64) -> Destination {
+        Destination {
+            original: address.to_string(),
+            amount,
+            spend_public: address.spend().compress().to_bytes(),
+            view_public: address.view().compress().to_bytes(),
+            is_subaddress: address.is_subaddress(),
+            is_integrated: false,
+        }
+    }
+
+    /// A set paying 3 XMR to `payee` from a 10 XMR input of `wallet`, change back.
+    fn unsigned_set(wallet: &WalletKeys, payee: &MoneroAddress) -> UnsignedTxSet {
+        let (source, output) = source(wallet, 10 * XMR);
+        let pay = destination(payee, 3 * XMR);
+        let change = destination(&wallet.primary_address(NET), 7 * XMR - FEE);
+        UnsignedTxSet {
+            txes: vec![TxConstructionData {
+                sources: vec![source],
+                change: change.clone(),
+                splitted_destinations: vec![pay.clone(), change],
+                selected_transfers: vec![0],
+                extra: [2, 9, 1, 0, 0, 0, 0, 0, 0, 0, 0].to_vec(),
+                unlock_time: 0,
+                flags: 3,
+                range_proof_type: 3,
+                bulletproof_version: 4,
+                destinations: vec![pay],
+                subaddress_account: 0,
+                subaddress_indices: vec![0],
+            }],
+            transfers: Wallet2Outputs {
+                layout: OutputsLayout::V0,
+                offset: 0,
+                total: None,
+                outputs: vec![output],
+            },
+        }
+    }
+
+    #[test]
+    fn a_set_signs_exactly_as_wallet2_built_it_and_both_sets_round_trip() {
+        let wallet = WalletKeys::random(&mut OsRng);
+        let view = wallet.view_keys();
+        let payee = WalletKeys::random(&mut OsRng).primary_address(NET);
+        let set = unsigned_set(&wallet, &payee);
+        let bytes = set.write(view, &mut OsRng);
+        assert!(is_unsigned_tx_set(&bytes));
+        assert_eq!(UnsignedTxSet::read(&bytes, view).unwrap(), set);
+
+        let spend = signable_transaction(&set.txes[0], view, NET, &mut OsRng).unwrap();
+        assert_eq!((spend.fee, spend.change), (FEE, 7 * XMR - FEE));
+        let (review, signed) = sign_unsigned(&spend.payload, NET, &wallet).unwrap();
+        assert_eq!(review.fee, FEE);
+        assert_eq!(review.payments.len(), 1);
+        assert_eq!(review.payments[0].address, payee.to_string());
+        assert_eq!(review.payments[0].amount, 3 * XMR);
+        assert!(
+            matches!(review.change, ReviewedChange::Own { amount, .. } if amount == 7 * XMR - FEE)
+        );
+
+        let tx = &set.txes[0];
+        let signed_set = SignedTxSet {
+            txes: vec![PendingTx {
+                tx: signed.bytes.clone(),
+                dust: 0,
+                fee: spend.fee,
+                dust_added_to_fee: false,
+                change: tx.change.clone(),
+                selected_transfers: tx.selected_transfers.clone(),
+                key_images: format!("<{}> ", signed.key_images[0]),
+                tx_key: [1; 32],
+                additional_tx_keys: Vec::new(),
+                destinations: tx.destinations.clone(),
+                construction: tx.clone(),
+                multisig_entropy: [0; 32],
+            }],
+            key_images: Vec::new(),
+            tx_key_images: vec![([7; 32], [8; 32])],
+        };
+        let bytes = signed_set.write(view, &mut OsRng);
+        assert!(is_signed_tx_set(&bytes));
+        let read = SignedTxSet::read(&bytes, view).unwrap();
+        assert_eq!(read, signed_set);
+
+        // The coordinator's check of the signed set against the payload.
+        let image: [u8; 32] = hex::decode(&signed.key_images[0])
+            .unwrap()
+            .try_into()
+            .unwrap();
+        let output_key = set.txes[0].sources[0].ring[5].output_key;
+        let checked =
+            check_signed_set(&read, &spend.payload, NET, view, &[(output_key, image)]).unwrap();
+        assert_eq!(checked.txid, signed.txid);
+        let other = check_signed_set(&read, &spend.payload, NET, view, &[(output_key, [9; 32])]);
+        assert!(other.unwrap_err().to_string().contains("other outputs"));
+        // Another payload (same input, another payment): the fee or outputs differ.
+        let mut cheaper = set.txes[0].clone();
+        cheaper.destinations[0].amount += 1000;
+        cheaper.splitted_destinations[0].amount += 1000;
+        let other_payload = signable_transaction(&cheaper, view, NET, &mut OsRng).unwrap();
+        let refused = check_signed_set(
+            &read,
+            &other_payload.payload,
+            NET,
+            view,
+            &[(output_key, image)],
+        );
+        assert!(refused.unwrap_err().to_string().contains("fee"));
+    }
+
+    #[test]
+    fn sets_that_do_not_add_up_or_pay_elsewhere_are_refused_by_name() {
+        let wallet = WalletKeys::random(&mut OsRng);
+        let view = wallet.view_keys();
+        let stranger = WalletKeys::random(&mut OsRng);
+        let payee = stranger.primary_address(NET);
+        let good = unsigned_set(&wallet, &payee).txes.remove(0);
+        let cases: Vec<(&str, Box<dyn Fn(&mut TxConstructionData)>)> = vec![
+            (
+                "not this wallet's account 0",
+                Box::new(move |t| {
+                    let foreign = destination(&payee, t.change.amount);
+                    t.change = foreign.clone();
+                    t.splitted_destinations[1] = foreign;
+                }),
+            ),
+            (
+                "not among its outputs",
+                Box::new(|t| t.splitted_destinations[0].amount -= 1),
+            ),
+            (
+                "destinations plus one change",
+                Box::new(|t| {
+                    t.splitted_destinations[1].amount -= 1;
+                }),
+            ),
+            (
+                "do not open its commitment",
+                Box::new(|t| t.sources[0].amount += 1),
+            ),
+            ("locks its outputs", Box::new(|t| t.unlock_time = 5000)),
+            ("payment ID", Box::new(|t| t.extra[10] = 1)),
+            ("extra data", Box::new(|t| t.extra = vec![0xde, 0xad])),
+            (
+                "increasing order",
+                Box::new(|t| t.sources[0].ring.swap(0, 1)),
+            ),
+            ("ring of 11", Box::new(|t| t.sources[0].ring.truncate(11))),
+            ("not a RingCT", Box::new(|t| t.flags = 0)),
+            (
+                "exceed its inputs",
+                Box::new(|t| {
+                    t.destinations[0].amount += 8 * XMR;
+                    t.splitted_destinations[0].amount += 8 * XMR;
+                }),
+            ),
+            (
+                "integrated",
+                Box::new(|t| t.splitted_destinations[0].is_integrated = true),
+            ),
+        ];
+        for (expected, change) in cases {
+            let mut tx = good.clone();
+            change(&mut tx);
+            let error = signable_transaction(&tx, view, NET, &mut OsRng).unwrap_err();
+            assert!(error.to_string().contains(expected), "{expected}: {error}");
+        }
+        // Another wallet's input.
+        let mut theirs = good.clone();
+        theirs.sources[0] = source(&stranger, 10 * XMR).0;
+        let error = signable_transaction(&theirs, view, NET, &mut OsRng).unwrap_err();
+        assert!(
+            error.to_string().contains("is not this wallet's"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn malformed_and_foreign_sets_are_refused_by_name() {
+        let wallet = WalletKeys::random(&mut OsRng);
+        let view = wallet.view_keys();
+        let payee = WalletKeys::random(&mut OsRng).primary_address(NET);
+        let set = unsigned_set(&wallet, &payee);
+        let plain = set.to_plaintext();
+        for cut in [1, 40, plain.len() / 2, plain.len() - 1] {
+            let error = UnsignedTxSet::from_plaintext(&plain[..cut]).unwrap_err();
+            assert!(error.to_string().contains("malformed"), "{cut}: {error}");
+        }
+        let mut trailing = plain.clone();
+        trailing.push(0);
+        assert!(
+            UnsignedTxSet::from_plaintext(&trailing)
+                .unwrap_err()
+                .to_string()
+                .contains("after its end")
+        );
+        let mut version = plain.clone();
+        version[0] = 7;
+        assert!(
+            UnsignedTxSet::from_plaintext(&version)
+                .unwrap_err()
+                .to_string()
+                .contains("version 7")
+        );
+        let bytes = set.write(view, &mut OsRng);
+        let other = WalletKeys::random(&mut OsRng);
+        let error = UnsignedTxSet::read(&bytes, other.view_keys()).unwrap_err();
+        assert!(
+            error.to_string().contains("does not authenticate"),
+            "{error}"
+        );
+        let mut boost = bytes.clone();
+        boost[UNSIGNED_TX_MAGIC.len() - 1] = 4;
+        let error = UnsignedTxSet::read(&boost, view).unwrap_err();
+        assert!(error.to_string().contains("Boost archive"), "{error}");
+        let error = SignedTxSet::read(&bytes, view).unwrap_err();
+        assert!(
+            error.to_string().contains("not a wallet2 signed"),
+            "{error}"
+        );
+    }
 }
