@@ -718,7 +718,7 @@ fn sign_tx_set(
             approval: String::new(),
             vault: def.vault_id.clone(),
             version: def.version,
-            decision: "approve".into(),
+            decision: airlock_signer_app::journal::APPROVE.into(),
             amount: transfers
                 .iter()
                 .fold(0u128, |a, t| a.saturating_add(t.amount)),

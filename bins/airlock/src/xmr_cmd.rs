@@ -487,6 +487,17 @@ pub fn run(home: &Path, json: bool, cmd: XmrCommand) -> CliResult {
             let c = CoordinatorHome::open(home)?.coordinator()?;
             let id = c.resolve(&proposal)?;
             let state = c.proposal_state(&id)?;
+            let status = state.status(now()?);
+            if !matches!(
+                status,
+                airlock_core::lifecycle::Status::Collecting
+                    | airlock_core::lifecycle::Status::Ready
+            ) {
+                return Err(CliError::new(format!(
+                    "proposal {} is {status}: only an open proposal goes to the cold wallet",
+                    id.short()
+                )));
+            }
             let spec = monero_spec(&state.vault)?;
             let bytes =
                 chain(home)?.export_wallet2_tx_set(&spec, &state.proposal.payload, layout)?;

@@ -1688,8 +1688,44 @@ fn a_wallet2_view_only_wallet_pays_with_a_set_signed_by_airlock_signer() {
         )
     };
 
-    // Refused, nothing written: another amount than stated, an altered set, another wallet's.
+    // Refused, nothing written: another amount than stated, an altered set, another wallet's,
+    // and a vault whose rule needs two approvals (a set is signed by one signer alone).
     sign(&unsigned, &format!("{carol}:{}", pay + 1)).fails(1, "does not match the stated intent");
+    let bob = w.init_signer("bob");
+    w.make_vault(
+        &[
+            "--vault",
+            "team",
+            "--chain",
+            "monero",
+            "--network",
+            "regtest",
+            "--account",
+            &account,
+            "--signer",
+            &format!("alice:ops:{alice}:{address}"),
+            "--signer",
+            &format!("bob:ops:{bob}"),
+            "--threshold",
+            "2",
+        ],
+        &["alice", "bob"],
+        &["alice"],
+    );
+    w.signer(
+        "alice",
+        &[
+            "xmr",
+            "sign-tx-set",
+            s(&unsigned),
+            "--vault",
+            "team",
+            "--out",
+            s(&signed_file),
+            "--yes",
+        ],
+    )
+    .fails(1, "needs 2 approvals");
     let mut altered = hex::decode(built["unsigned_txset"].as_str().unwrap()).unwrap();
     let at = altered.len() / 2;
     altered[at] ^= 1;
@@ -1874,6 +1910,15 @@ fn a_wallet2_cold_wallet_signs_an_airlock_proposal() {
         .json();
     assert_eq!(imported["txid"], txid.as_str(), "{imported}");
     w.airlock(&["broadcast", &proposal]).ok();
+    w.airlock(&[
+        "xmr",
+        "export-tx-set",
+        "--proposal",
+        &proposal,
+        "--out",
+        s(&unsigned),
+    ])
+    .fails(1, "only an open proposal");
     mine(&daemon, &carol, 1);
     rpc.call("close_wallet", json!({}));
     view_only_wallet(&rpc, &carol_view, "carol-watch");

@@ -1340,7 +1340,8 @@ mod tests {
         let stranger = WalletKeys::random(&mut OsRng);
         let payee = stranger.primary_address(NET);
         let good = unsigned_set(&wallet, &payee).txes.remove(0);
-        let cases: Vec<(&str, Box<dyn Fn(&mut TxConstructionData)>)> = vec![
+        type Alteration = Box<dyn Fn(&mut TxConstructionData)>;
+        let cases: Vec<(&str, Alteration)> = vec![
             (
                 "not this wallet's account 0",
                 Box::new(move |t| {
