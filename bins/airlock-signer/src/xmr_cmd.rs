@@ -117,6 +117,10 @@ pub enum XmrCommand {
         /// Where to write the key-image file.
         #[arg(long)]
         out: PathBuf,
+        /// For wallet2's outputs: answer with the JSON monero-wallet-rpc's `import_key_images`
+        /// takes (`offset`, `signed_key_images`) instead of wallet2's encrypted file.
+        #[arg(long)]
+        rpc_json: bool,
     },
     /// Review and sign a wallet2 unsigned transaction set (monero-wallet-cli `transfer` on a
     /// view-only wallet, Feather's offline send, or the hex of monero-wallet-rpc's
@@ -417,6 +421,7 @@ pub fn run(home: &Path, json: bool, pass_file: Option<&Path>, cmd: XmrCommand) -
             outputs,
             vault,
             out,
+            rpc_json,
         } => {
             let (def, _) = h
                 .vault_latest(&vault)?
@@ -425,8 +430,13 @@ pub fn run(home: &Path, json: bool, pass_file: Option<&Path>, cmd: XmrCommand) -
             let raw = airlock_transport::read_bounded(&outputs, MAX_OUTPUTS_FILE)?;
             if let Some(bytes) = wallet2_file(&raw, OUTPUTS_MAGIC) {
                 return sign_wallet2_key_images(
-                    &h, &def, &spec, pass_file, json, &vault, &bytes, &out,
+                    &h, &def, &spec, pass_file, json, &vault, &bytes, &out, rpc_json,
                 );
+            }
+            if rpc_json {
+                return Err(CliError::new(
+                    "--rpc-json answers wallet2's outputs export; this is Airlock's outputs file",
+                ));
             }
             let file = OutputsFile::from_bytes(&raw)?;
             // Refuse another wallet's file before asking for the passphrase.
@@ -516,14 +526,21 @@ fn sign_wallet2_key_images(
     vault: &str,
     bytes: &[u8],
     out: &Path,
+    rpc_json: bool,
 ) -> CliResult {
     let outputs = Wallet2Outputs::read(bytes, &spec.view)?;
     let keys = monero_keys(h, def, spec, pass_file, vault)?;
     let images = wallet2_sign_key_images(&outputs, &keys, &mut rand_core::OsRng)?;
-    airlock_transport::write_atomic(out, &images.write(&spec.view, &mut rand_core::OsRng))?;
+    let answer = if rpc_json {
+        images.to_rpc_json().into_bytes()
+    } else {
+        images.write(&spec.view, &mut rand_core::OsRng)
+    };
+    airlock_transport::write_atomic(out, &answer)?;
     if json {
         print_json(&json!({
-            "vault": vault, "format": "wallet2", "offset": images.offset,
+            "vault": vault, "format": if rpc_json { "wallet2-rpc-json" } else { "wallet2" },
+            "offset": images.offset,
             "key_images": images.key_images.len(), "file": out,
         }));
     } else {

@@ -1637,6 +1637,7 @@ fn a_wallet2_view_only_wallet_pays_with_a_set_signed_by_airlock_signer() {
         .unwrap()
         .to_owned();
     std::fs::write(w.p("watch.outputs.hex"), &outputs_hex).unwrap();
+    // (As the JSON monero-wallet-rpc's import_key_images takes.)
     w.signer(
         "alice",
         &[
@@ -1645,20 +1646,17 @@ fn a_wallet2_view_only_wallet_pays_with_a_set_signed_by_airlock_signer() {
             s(&w.p("watch.outputs.hex")),
             "--vault",
             "cold",
+            "--rpc-json",
             "--out",
-            s(&w.p("watch.keyimages")),
+            s(&w.p("watch.keyimages.json")),
         ],
     )
     .ok();
-    rpc.call("close_wallet", json!({}));
-    wallet_cli(
-        &rpc,
-        &daemon,
-        "watch",
-        &["import_key_images", s(&w.p("watch.keyimages"))],
-    );
-    rpc.call("open_wallet", json!({"filename": "watch", "password": ""}));
-    rpc.call("refresh", json!({}));
+    let answer: Value =
+        serde_json::from_slice(&std::fs::read(w.p("watch.keyimages.json")).unwrap()).unwrap();
+    let imported = rpc.call("import_key_images", answer);
+    assert_eq!(amount(&imported["spent"]), 0, "{imported}");
+    assert!(amount(&imported["unspent"]) > 0, "{imported}");
 
     // wallet2 builds the unsigned set.
     let pay = 1_234_567_890_000u64;

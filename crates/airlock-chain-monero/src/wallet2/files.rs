@@ -440,6 +440,22 @@ impl Wallet2KeyImages {
         })
     }
 
+    /// The request body of monero-wallet-rpc's `import_key_images` (the inverse of
+    /// [`Wallet2KeyImages::from_rpc_json`]).
+    pub fn to_rpc_json(&self) -> String {
+        let entries: Vec<serde_json::Value> = self
+            .key_images
+            .iter()
+            .map(|(key_image, signature)| {
+                serde_json::json!({
+                    "key_image": hex::encode(key_image),
+                    "signature": hex::encode(signature),
+                })
+            })
+            .collect();
+        serde_json::json!({ "offset": self.offset, "signed_key_images": entries }).to_string()
+    }
+
     pub fn write(&self, view: &ViewKeys, rng: &mut (impl RngCore + CryptoRng)) -> Vec<u8> {
         let plain = self.to_plaintext(view);
         let mut file = KEY_IMAGES_MAGIC.to_vec();
