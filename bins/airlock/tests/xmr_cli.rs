@@ -1611,6 +1611,63 @@ fn wallet2_wallets_sync_key_images_with_airlock_both_ways() {
     assert!(!refused.exists());
 }
 
+/// A coordinator on a regtest monerod with two offline Monero wallets: alice's (a vault's) and
+/// carol's (a payee's).
+struct TwoWallets {
+    daemon: Peer,
+    w: World,
+    alice: String,
+    /// alice's `export-view --json` output.
+    view: Value,
+    address: String,
+    account: String,
+    carol: String,
+    carol_view: Value,
+}
+
+fn two_wallets() -> TwoWallets {
+    let (daemon, w, _) = coordinator_on_monerod();
+    let (alice, view) = xmr_signer(&w, "alice");
+    let (_, carol_view) = xmr_signer(&w, "carol");
+    let address = view["primary_address"].as_str().unwrap().to_owned();
+    let account = view["account"].as_str().unwrap().to_owned();
+    TwoWallets {
+        daemon,
+        alice,
+        address,
+        account,
+        carol: carol_view["primary_address"].as_str().unwrap().to_owned(),
+        carol_view,
+        view,
+        w,
+    }
+}
+
+/// Registers vault `name` of alice's wallet with bob (`bob`: his identity; no Monero key)
+/// beside her, `threshold` of the two.
+fn vault_with_bob(t: &TwoWallets, name: &str, bob: &str, threshold: &str) {
+    t.w.make_vault(
+        &[
+            "--vault",
+            name,
+            "--chain",
+            "monero",
+            "--network",
+            "regtest",
+            "--account",
+            &t.account,
+            "--signer",
+            &format!("alice:ops:{}:{}", t.alice, t.address),
+            "--signer",
+            &format!("bob:ops:{bob}"),
+            "--threshold",
+            threshold,
+        ],
+        &["alice", "bob"],
+        &["alice", "bob"],
+    );
+}
+
 /// A wallet2 view-only wallet as the coordinator and `airlock-signer` as its cold wallet:
 /// monero-wallet-rpc's `transfer` makes the unsigned set, `airlock-signer xmr sign-tx-set`
 /// reviews it (payments recomputed, checked against the stated payment and the vault's rule)
@@ -1619,13 +1676,18 @@ fn wallet2_wallets_sync_key_images_with_airlock_both_ways() {
 /// an altered set and another wallet's set are refused and nothing is written.
 #[test]
 fn a_wallet2_view_only_wallet_pays_with_a_set_signed_by_airlock_signer() {
-    let (daemon, w, _) = coordinator_on_monerod();
-    let (alice, view) = xmr_signer(&w, "alice");
-    let (_, carol_view) = xmr_signer(&w, "carol");
-    let address = view["primary_address"].as_str().unwrap().to_owned();
-    let account = view["account"].as_str().unwrap().to_owned();
-    let carol = carol_view["primary_address"].as_str().unwrap().to_owned();
-    cold_vault(&w, &alice, &address, &account);
+    let t = two_wallets();
+    let TwoWallets {
+        daemon,
+        w,
+        alice,
+        view,
+        address,
+        account,
+        carol,
+        carol_view,
+    } = &t;
+    cold_vault(w, alice, address, account);
     mine(&daemon, &address, 3);
     mine(&daemon, &carol, 100);
 
@@ -1690,26 +1752,7 @@ fn a_wallet2_view_only_wallet_pays_with_a_set_signed_by_airlock_signer() {
     // and a vault whose rule needs two approvals (a set is signed by one signer alone).
     sign(&unsigned, &format!("{carol}:{}", pay + 1)).fails(1, "does not match the stated intent");
     let bob = w.init_signer("bob");
-    w.make_vault(
-        &[
-            "--vault",
-            "team",
-            "--chain",
-            "monero",
-            "--network",
-            "regtest",
-            "--account",
-            &account,
-            "--signer",
-            &format!("alice:ops:{alice}:{address}"),
-            "--signer",
-            &format!("bob:ops:{bob}"),
-            "--threshold",
-            "2",
-        ],
-        &["alice", "bob"],
-        &["alice"],
-    );
+    vault_with_bob(&t, "team", &bob, "2");
     w.signer(
         "alice",
         &[
@@ -1783,33 +1826,17 @@ fn a_wallet2_view_only_wallet_pays_with_a_set_signed_by_airlock_signer() {
 /// refused and nothing is recorded.
 #[test]
 fn a_wallet2_cold_wallet_signs_an_airlock_proposal() {
-    let (daemon, w, _) = coordinator_on_monerod();
-    let (alice, view) = xmr_signer(&w, "alice");
-    let (_, carol_view) = xmr_signer(&w, "carol");
+    let t = two_wallets();
+    let TwoWallets {
+        daemon,
+        w,
+        address,
+        carol,
+        carol_view,
+        ..
+    } = &t;
     let bob = w.init_signer("bob");
-    let address = view["primary_address"].as_str().unwrap().to_owned();
-    let account = view["account"].as_str().unwrap().to_owned();
-    let carol = carol_view["primary_address"].as_str().unwrap().to_owned();
-    w.make_vault(
-        &[
-            "--vault",
-            "cold",
-            "--chain",
-            "monero",
-            "--network",
-            "regtest",
-            "--account",
-            &account,
-            "--signer",
-            &format!("alice:holder:{alice}:{address}"),
-            "--signer",
-            &format!("bob:ops:{bob}"),
-            "--threshold",
-            "1",
-        ],
-        &["alice", "bob"],
-        &["bob"],
-    );
+    vault_with_bob(&t, "cold", &bob, "1");
     mine(&daemon, &address, 3);
     // Enough outputs on chain for monero-wallet's decoy selection.
     mine(&daemon, &carol, 300);
@@ -1872,7 +1899,11 @@ fn a_wallet2_cold_wallet_signs_an_airlock_proposal() {
     let unsigned_hex = hex::encode(std::fs::read(&unsigned).unwrap());
     let described = rpc.call("describe_transfer", json!({"unsigned_txset": unsigned_hex}));
     let desc = &described["desc"][0];
-    assert_eq!(desc["recipients"][0]["address"], carol, "{described}");
+    assert_eq!(
+        desc["recipients"][0]["address"],
+        carol.as_str(),
+        "{described}"
+    );
     assert_eq!(amount(&desc["recipients"][0]["amount"]), pay, "{described}");
     let signed = rpc.call("sign_transfer", json!({"unsigned_txset": unsigned_hex}));
     let signed_hex = signed["signed_txset"].as_str().unwrap().to_owned();
