@@ -1452,6 +1452,38 @@ fn wallet_cli(rpc: &Peer, daemon: &Peer, wallet: &str, command: &[&str]) -> Stri
     printed
 }
 
+/// alice's seed restored into a wallet2 cold wallet ("cold" in a new monero-wallet-rpc), which
+/// imports vault `cold`'s outputs in wallet2 0.18.0's layout; returns the RPC with the
+/// coordinator's `export-outputs --json` and the RPC's `import_outputs` answers.
+fn outputs_into_cold_wallet(w: &World, daemon: &Peer) -> (Peer, Value, Value) {
+    let rpc = wallet_rpc(daemon);
+    let words = std::fs::read_to_string(w.p("alice.words")).unwrap();
+    rpc.call(
+        "restore_deterministic_wallet",
+        json!({"filename": "cold", "password": "", "seed": words.trim(), "restore_height": 0, "language": "English"}),
+    );
+    let outputs = w.p("vault.outputs");
+    let exported = w
+        .airlock(&[
+            "--json",
+            "xmr",
+            "export-outputs",
+            "--vault",
+            "cold",
+            "--format",
+            "wallet2-0.18.0",
+            "--out",
+            s(&outputs),
+        ])
+        .ok()
+        .json();
+    let imported = rpc.call(
+        "import_outputs",
+        json!({"outputs_data_hex": hex::encode(std::fs::read(&outputs).unwrap())}),
+    );
+    (rpc, exported, imported)
+}
+
 /// wallet2 as the other side of the gap, through the binaries: the coordinator's outputs in
 /// wallet2's format go to a wallet2 cold wallet and its key-images file comes back; a wallet2
 /// view-only wallet's outputs export goes to `airlock-signer`, whose key-images file wallet2
@@ -1474,33 +1506,8 @@ fn wallet2_wallets_sync_key_images_with_airlock_both_ways() {
     assert!(received > 0, "{synced}");
 
     // The coordinator's outputs, in wallet2 0.18.0's layout, imported by the wallet2 cold wallet.
-    let rpc = wallet_rpc(&daemon);
-    let words = std::fs::read_to_string(w.p("alice.words")).unwrap();
-    rpc.call(
-        "restore_deterministic_wallet",
-        json!({"filename": "cold", "password": "", "seed": words.trim(), "restore_height": 0, "language": "English"}),
-    );
-    let outputs = w.p("vault.outputs");
-    let exported = w
-        .airlock(&[
-            "--json",
-            "xmr",
-            "export-outputs",
-            "--vault",
-            "cold",
-            "--format",
-            "wallet2-0.18.0",
-            "--out",
-            s(&outputs),
-        ])
-        .ok()
-        .json();
+    let (rpc, exported, imported) = outputs_into_cold_wallet(&w, &daemon);
     assert_eq!(exported["outputs"], 3);
-    let outputs_bytes = std::fs::read(&outputs).unwrap();
-    let imported = rpc.call(
-        "import_outputs",
-        json!({"outputs_data_hex": hex::encode(&outputs_bytes)}),
-    );
     assert_eq!(imported["num_imported"], 3, "{imported}");
     // The same key images as monero-wallet-rpc answers them (JSON), kept for later.
     let rpc_images = w.p("cold-keyimages.json");
@@ -1688,12 +1695,12 @@ fn a_wallet2_view_only_wallet_pays_with_a_set_signed_by_airlock_signer() {
         carol_view,
     } = &t;
     cold_vault(w, alice, address, account);
-    mine(&daemon, &address, 3);
-    mine(&daemon, &carol, 100);
+    mine(daemon, address, 3);
+    mine(daemon, carol, 100);
 
     // The view-only wallet learns its key images from airlock-signer first, as Feather asks.
-    let rpc = wallet_rpc(&daemon);
-    view_only_wallet(&rpc, &view, "watch");
+    let rpc = wallet_rpc(daemon);
+    view_only_wallet(&rpc, view, "watch");
     let outputs_hex = rpc.call("export_outputs", json!({"all": true}))["outputs_data_hex"]
         .as_str()
         .unwrap()
@@ -1786,7 +1793,7 @@ fn a_wallet2_view_only_wallet_pays_with_a_set_signed_by_airlock_signer() {
         json!({"tx_data_hex": hex::encode(&signed_bytes)}),
     );
     assert_eq!(submitted["tx_hash_list"][0], txid, "{submitted}");
-    mine(&daemon, &carol, 1);
+    mine(daemon, carol, 1);
     rpc.call("refresh", json!({}));
     let sent = rpc.call("get_transfer_by_txid", json!({"txid": txid}));
     assert_eq!(sent["transfer"]["type"], "out", "{sent}");
@@ -1796,7 +1803,7 @@ fn a_wallet2_view_only_wallet_pays_with_a_set_signed_by_airlock_signer() {
         "{sent}"
     );
     rpc.call("close_wallet", json!({}));
-    view_only_wallet(&rpc, &carol_view, "carol-watch");
+    view_only_wallet(&rpc, carol_view, "carol-watch");
     let received = rpc.call("get_transfer_by_txid", json!({"txid": txid}));
     assert_eq!(amount(&received["transfer"]["amount"]), pay, "{received}");
     assert_eq!(received["transfer"]["type"], "in", "{received}");
@@ -1837,34 +1844,13 @@ fn a_wallet2_cold_wallet_signs_an_airlock_proposal() {
     } = &t;
     let bob = w.init_signer("bob");
     vault_with_bob(&t, "cold", &bob, "1");
-    mine(&daemon, &address, 3);
+    mine(daemon, address, 3);
     // Enough outputs on chain for monero-wallet's decoy selection.
-    mine(&daemon, &carol, 300);
+    mine(daemon, carol, 300);
     w.airlock(&["xmr", "sync", "--vault", "cold"]).ok();
 
     // The wallet2 cold wallet (the seed alice wrote down) and the key-image sync with it.
-    let rpc = wallet_rpc(&daemon);
-    let words = std::fs::read_to_string(w.p("alice.words")).unwrap();
-    rpc.call(
-        "restore_deterministic_wallet",
-        json!({"filename": "cold", "password": "", "seed": words.trim(), "restore_height": 0, "language": "English"}),
-    );
-    let outputs = w.p("vault.outputs");
-    w.airlock(&[
-        "xmr",
-        "export-outputs",
-        "--vault",
-        "cold",
-        "--format",
-        "wallet2-0.18.0",
-        "--out",
-        s(&outputs),
-    ])
-    .ok();
-    rpc.call(
-        "import_outputs",
-        json!({"outputs_data_hex": hex::encode(std::fs::read(&outputs).unwrap())}),
-    );
+    let (rpc, _, _) = outputs_into_cold_wallet(w, daemon);
     let images = w.p("cold-keyimages.json");
     std::fs::write(
         &images,
@@ -1948,9 +1934,9 @@ fn a_wallet2_cold_wallet_signs_an_airlock_proposal() {
         s(&unsigned),
     ])
     .fails(1, "only an open proposal");
-    mine(&daemon, &carol, 1);
+    mine(daemon, carol, 1);
     rpc.call("close_wallet", json!({}));
-    view_only_wallet(&rpc, &carol_view, "carol-watch");
+    view_only_wallet(&rpc, carol_view, "carol-watch");
     let received = rpc.call("get_transfer_by_txid", json!({"txid": txid}));
     assert_eq!(amount(&received["transfer"]["amount"]), pay, "{received}");
     let verified = w.airlock(&["--json", "log", "verify"]).ok().json();
