@@ -586,7 +586,8 @@ fn sign_tx_set(
             file.display()
         )));
     }
-    let set_id = hex::encode(Sha256::digest(&bytes));
+    // The journal keys a set by its hash, marked apart from proposal ids.
+    let set_id = format!("wallet2-set:{}", hex::encode(Sha256::digest(&bytes)));
     let mut spends = Vec::with_capacity(set.txes.len());
     let mut reviews = Vec::with_capacity(set.txes.len());
     for tx in &set.txes {
