@@ -1782,6 +1782,70 @@ fn a_wallet2_view_only_wallet_pays_with_a_set_signed_by_airlock_signer() {
         .fails(1, "does not authenticate under this wallet's view key");
     assert!(!signed_file.exists());
 
+    // A power cut at any write of the signing (the journal, the signed set), each on a copy of
+    // alice's home as it is now: the journal still verifies, and signing the set again completes
+    // with one journal entry for it.
+    let before = w.p("alice-before");
+    copy_dir(&w.signer_home("alice"), &before);
+    let pass = w.pass_file("alice");
+    let sign_in = |home: &Path, envs: &[(&str, &str)]| {
+        run(
+            &signer_bin(),
+            &[
+                "--home",
+                s(home),
+                "--passphrase-file",
+                s(&pass),
+                "xmr",
+                "sign-tx-set",
+                s(&unsigned),
+                "--vault",
+                "cold",
+                "--out",
+                s(&home.join("signed")),
+                "--yes",
+            ],
+            w.now.get(),
+            envs,
+        )
+    };
+    let listing = w.p("alice-listing");
+    copy_dir(&before, &listing);
+    let points = failpoints(&sign_in(&listing, &[("AIRLOCK_FAILPOINT", "list")]).ok());
+    assert!(
+        points.iter().any(|p| p.starts_with("chained-log.synced"))
+            && points.iter().any(|p| p.starts_with("atomic-write.renamed")),
+        "{points:?}"
+    );
+    for (n, point) in points.iter().enumerate() {
+        let home = w.p(&format!("alice-crash-{n}"));
+        copy_dir(&before, &home);
+        let crash = sign_in(&home, &[("AIRLOCK_FAILPOINT", point)]);
+        assert!(crashed(&crash), "{point}: {crash:#?}");
+        let journal_of = |home: &Path| {
+            run(
+                &signer_bin(),
+                &["--home", s(home), "--json", "journal", "show"],
+                w.now.get(),
+                &[],
+            )
+            .ok()
+            .json()
+        };
+        journal_of(&home);
+        sign_in(&home, &[]).ok();
+        let entries = journal_of(&home);
+        let for_the_set = entries
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["proposal"].as_str().unwrap().starts_with("wallet2-set:"))
+            .count();
+        assert_eq!(for_the_set, 1, "{point}: {entries}");
+        let signed = std::fs::read(home.join("signed")).unwrap();
+        assert!(signed.starts_with(b"Monero signed tx set\x05"), "{point}");
+    }
+
     let signed = sign(&unsigned, &format!("{carol}:{pay}")).ok().json();
     let txid = signed["txids"][0].as_str().unwrap().to_owned();
     let signed_bytes = std::fs::read(&signed_file).unwrap();
