@@ -1932,6 +1932,19 @@ fn a_wallet2_cold_wallet_signs_an_airlock_proposal() {
     w.airlock(&["submit", s(&approval)]).ok();
     w.airlock(&["finalize", &proposal])
         .fails(1, "no approval carries the signed transaction");
+    // A second payment while this one is open is built from another output.
+    let (second, _) = w.propose("cold", &format!("{carol}:{pay}"), &[]);
+    let open = w.airlock(&["--json", "status", "--vault", "cold"]).ok().json();
+    let spends: Vec<&Value> = open
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| &p["spends"][0])
+        .collect();
+    assert_eq!(spends.len(), 2, "{open}");
+    assert_ne!(spends[0], spends[1], "{open}");
+    w.airlock(&["abandon", &second, "--reason", "one payment at a time here"])
+        .ok();
 
     // wallet2's unsigned set: wallet2 itself reads the payment and the fee from it.
     let unsigned = w.p("proposal.unsigned");

@@ -560,6 +560,17 @@ fn checked_material(
 
 impl ChainOnline for MoneroOnline {
     fn build(&self, vault: &VaultDefinition, intent: &Intent) -> Result<BuiltPayload, ChainError> {
+        self.build_avoiding(vault, intent, &std::collections::BTreeSet::new())
+    }
+
+    /// Builds from the outputs no open proposal spends (`reserved` names them by key image, as
+    /// proposals' spends do), so that several payments can be open at once.
+    fn build_avoiding(
+        &self,
+        vault: &VaultDefinition,
+        intent: &Intent,
+        reserved: &std::collections::BTreeSet<String>,
+    ) -> Result<BuiltPayload, ChainError> {
         let spec = MoneroVault::from_vault(vault)?;
         self.require_state(&spec)?;
         let (_, state) = self.sync(&spec)?;
@@ -578,7 +589,10 @@ impl ChainOnline for MoneroOnline {
                 Ok((t.destination.clone(), amount))
             })
             .collect::<Result<Vec<_>, ChainError>>()?;
-        let candidates = spendable_outputs(&state);
+        let candidates: Vec<SpendableOutput> = spendable_outputs(&state)
+            .into_iter()
+            .filter(|o| !reserved.contains(&hex::encode(o.key_image)))
+            .collect();
         let balance = MoneroBalance::of(&state);
         let unsigned = self
             .node()?
