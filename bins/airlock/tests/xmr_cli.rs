@@ -1934,7 +1934,10 @@ fn a_wallet2_cold_wallet_signs_an_airlock_proposal() {
         .fails(1, "no approval carries the signed transaction");
     // A second payment while this one is open is built from another output.
     let (second, _) = w.propose("cold", &format!("{carol}:{pay}"), &[]);
-    let open = w.airlock(&["--json", "status", "--vault", "cold"]).ok().json();
+    let open = w
+        .airlock(&["--json", "status", "--vault", "cold"])
+        .ok()
+        .json();
     let spends: Vec<&Value> = open
         .as_array()
         .unwrap()
