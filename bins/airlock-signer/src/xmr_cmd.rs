@@ -21,6 +21,7 @@ use airlock_chain_monero::keyimages::{OutputsFile, sign_key_images};
 use airlock_chain_monero::keys::{MoneroNetwork, WalletKeys};
 use airlock_chain_monero::review::{format_xmr, review_unsigned, sign_unsigned};
 use airlock_chain_monero::wallet::{OfflineWallet, SeedKind};
+use airlock_chain_monero::wallet2;
 use airlock_chain_monero::wallet2::files::{
     OUTPUTS_MAGIC, Wallet2Outputs, sign_key_images as wallet2_sign_key_images,
 };
@@ -428,7 +429,7 @@ pub fn run(home: &Path, json: bool, pass_file: Option<&Path>, cmd: XmrCommand) -
                 .ok_or_else(|| CliError::new(format!("no registered vault {vault:?}")))?;
             let spec = MoneroVault::from_vault(&def)?;
             let raw = airlock_transport::read_bounded(&outputs, MAX_OUTPUTS_FILE)?;
-            if let Some(bytes) = wallet2_file(&raw, OUTPUTS_MAGIC) {
+            if let Some(bytes) = wallet2::file_bytes(&raw, OUTPUTS_MAGIC) {
                 return sign_wallet2_key_images(
                     &h, &def, &spec, pass_file, json, &vault, &bytes, &out, rpc_json,
                 );
@@ -502,17 +503,6 @@ fn monero_keys(
     }
 }
 
-/// A wallet2 file as bytes: the file itself, or the hex text monero-wallet-rpc returns
-/// (`outputs_data_hex`); `None` when it is neither (then it is Airlock's own format).
-fn wallet2_file(raw: &[u8], magic: &[u8]) -> Option<Vec<u8>> {
-    if raw.starts_with(magic) {
-        return Some(raw.to_vec());
-    }
-    let text = std::str::from_utf8(raw).ok()?.trim();
-    let bytes = hex::decode(text).ok()?;
-    bytes.starts_with(magic).then_some(bytes)
-}
-
 /// `sign-key-images` on wallet2's outputs export (a wallet2 view-only wallet, Feather or
 /// monero-wallet-cli as the online side): checked against the vault's view key before the
 /// passphrase is asked, answered with wallet2's key-images file.
@@ -578,7 +568,7 @@ fn sign_tx_set(
         .ok_or_else(|| CliError::new(format!("no registered vault {vault:?}")))?;
     let spec = MoneroVault::from_vault(&def)?;
     let raw = airlock_transport::read_bounded(file, MAX_OUTPUTS_FILE)?;
-    let bytes = wallet2_file(&raw, UNSIGNED_TX_MAGIC).unwrap_or(raw);
+    let bytes = wallet2::file_bytes(&raw, UNSIGNED_TX_MAGIC).unwrap_or(raw);
     let set = UnsignedTxSet::read(&bytes, &spec.view).map_err(CliError::context(file.display()))?;
     if set.txes.is_empty() {
         return Err(CliError::new(format!(

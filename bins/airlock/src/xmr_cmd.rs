@@ -526,13 +526,11 @@ pub fn run(home: &Path, json: bool, cmd: XmrCommand) -> CliResult {
             let state = c.proposal_state(&id)?;
             let spec = monero_spec(&state.vault)?;
             let raw = airlock_transport::read_bounded(&file, 64 * 1024 * 1024)?;
-            let bytes = match std::str::from_utf8(&raw).ok().map(str::trim) {
-                Some(text) if !text.is_empty() && text.bytes().all(|b| b.is_ascii_hexdigit()) => {
-                    hex::decode(text)
-                        .map_err(|e| CliError::new(format!("{}: {e}", file.display())))?
-                }
-                _ => raw,
-            };
+            let bytes = airlock_chain_monero::wallet2::file_bytes(
+                &raw,
+                airlock_chain_monero::wallet2::txsets::SIGNED_TX_MAGIC,
+            )
+            .unwrap_or(raw);
             let checked = chain(home)?
                 .check_wallet2_signed_set(&spec, &state.proposal.payload, &bytes)
                 .map_err(CliError::context(file.display()))?;

@@ -513,9 +513,7 @@ impl UnsignedTxSet {
     /// Reads an unsigned set made by the wallet `view` (the file, or the RPC's
     /// `unsigned_txset` decoded).
     pub fn read(bytes: &[u8], view: &ViewKeys) -> Result<Self, MoneroError> {
-        refuse_older_version(bytes, UNSIGNED_TX_MAGIC, UNSIGNED_WHAT)?;
-        let plain = decrypt_checked(bytes, UNSIGNED_TX_MAGIC, UNSIGNED_WHAT, view)?;
-        Self::from_plaintext(&plain)
+        Self::from_plaintext(&open_set(bytes, UNSIGNED_TX_MAGIC, UNSIGNED_WHAT, view)?)
     }
 
     /// Parses a decrypted set (public for the fuzz target).
@@ -573,9 +571,7 @@ impl SignedTxSet {
     /// Reads a signed set for the wallet `view` (the file, or the RPC's `signed_txset`
     /// decoded).
     pub fn read(bytes: &[u8], view: &ViewKeys) -> Result<Self, MoneroError> {
-        refuse_older_version(bytes, SIGNED_TX_MAGIC, SIGNED_WHAT)?;
-        let plain = decrypt_checked(bytes, SIGNED_TX_MAGIC, SIGNED_WHAT, view)?;
-        Self::from_plaintext(&plain)
+        Self::from_plaintext(&open_set(bytes, SIGNED_TX_MAGIC, SIGNED_WHAT, view)?)
     }
 
     /// Parses a decrypted set (public for the fuzz target).
@@ -628,9 +624,15 @@ impl SignedTxSet {
     }
 }
 
-/// wallet2's sets 0x03 and 0x04 are Boost archives, which wallet2 itself reads only with
+/// A set's plaintext: its magic checked, decrypted and authenticated under the view key.
+/// wallet2's set versions 3 and 4 are Boost archives, which wallet2 itself reads only with
 /// `--load-deprecated-formats`: named rather than reported as a wrong magic.
-fn refuse_older_version(bytes: &[u8], magic: &[u8], what: &str) -> Result<(), MoneroError> {
+fn open_set(
+    bytes: &[u8],
+    magic: &[u8],
+    what: &str,
+    view: &ViewKeys,
+) -> Result<Zeroizing<Vec<u8>>, MoneroError> {
     let stem = &magic[..magic.len() - 1];
     if bytes.len() >= magic.len()
         && bytes.starts_with(stem)
@@ -642,7 +644,7 @@ fn refuse_older_version(bytes: &[u8], magic: &[u8], what: &str) -> Result<(), Mo
             bytes[stem.len()]
         )));
     }
-    Ok(())
+    decrypt_checked(bytes, magic, what, view)
 }
 
 /// One transaction of a wallet2 set in Airlock's unsigned form, with wallet2's sums.
